@@ -1,0 +1,112 @@
+//! The node's configuration: one TOML file, optional, every field with a
+//! default that makes `cairn node` work with no file at all.
+//!
+//! Precedence, lowest first: defaults, `<data dir>/config.toml`, the
+//! `CAIRN_LISTEN` environment variable, command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeError;
+
+/// The port BitDust's clients look for, and cairn's default.
+pub const DEFAULT_PORT: u16 = 8180;
+
+/// Everything a node can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP API. Loopback by default: exposing the node is a
+    /// decision the operator makes here.
+    pub listen: SocketAddr,
+    /// Folders under which the admin may import local paths. A path is
+    /// checked after resolving symlinks. Default: the home and temp folders.
+    pub import_roots: Vec<PathBuf>,
+    /// Storage capacity reported by status, in bytes. Default: the bytes
+    /// used plus the free space of the data dir's filesystem.
+    pub capacity: Option<u64>,
+    /// Largest file accepted over HTTP, in bytes (default 64 GiB).
+    pub max_upload_bytes: u64,
+    /// Compute md5, sha1 and sha256 aliases of every new blob (in a
+    /// background job after the upload). Default true.
+    pub legacy_digests: bool,
+    /// Finished jobs kept in memory for the jobs list (default 200).
+    pub jobs_kept: usize,
+    /// Log filter in `tracing` syntax (default "info"); `RUST_LOG` wins.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            import_roots: default_roots(),
+            capacity: None,
+            max_upload_bytes: 64 << 30,
+            legacy_digests: true,
+            jobs_kept: 200,
+            log: "info".into(),
+        }
+    }
+}
+
+fn default_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = dirs::home_dir().into_iter().collect();
+    roots.push(std::env::temp_dir());
+    roots
+}
+
+impl Config {
+    /// Loads `<data_dir>/config.toml` when it exists, else the defaults;
+    /// then applies `CAIRN_LISTEN`.
+    pub fn load(data_dir: &Path) -> Result<Self, NodeError> {
+        let path = data_dir.join("config.toml");
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| NodeError::Config {
+                path: path.clone(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(e) => return Err(NodeError::io("read", &path, e)),
+        };
+        if let Ok(listen) = std::env::var("CAIRN_LISTEN") {
+            config.listen = listen.parse().map_err(|_| NodeError::Config {
+                path: "CAIRN_LISTEN".into(),
+                message: format!("'{listen}' is not an address like 127.0.0.1:8180"),
+            })?;
+        }
+        Ok(config)
+    }
+}
+
+/// The data dir: `--data-dir`, else `CAIRN_HOME`, else the platform's data
+/// dir (`~/.local/share/cairn` on Linux).
+pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_path_buf();
+    }
+    if let Some(home) = std::env::var_os("CAIRN_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("cairn")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults_and_unknown_keys_are_refused() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.listen.port(), DEFAULT_PORT);
+        assert!(c.listen.ip().is_loopback());
+        assert!(toml::from_str::<Config>("listne = \"1.2.3.4:1\"").is_err());
+        let c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nimport_roots = [\"/data\"]").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.import_roots, vec![PathBuf::from("/data")]);
+    }
+}

@@ -1,0 +1,986 @@
+//! The catalog: one SQLite database (WAL) that is the source of truth for
+//! what a node holds.
+//!
+//! Invariants kept here:
+//! - an entry of kind `file` always points at a blob row, and that row is
+//!   written in the same transaction as the entry, after the blob's bytes
+//!   are durable (the caller commits the file inside [`Catalog::add_file`]);
+//! - names are unique within a folder, and a folder never moves into its
+//!   own subtree;
+//! - a blob row with no entry pointing at it is garbage: [`Catalog::delete`]
+//!   returns such blobs so the caller removes their files.
+//!
+//! All calls are synchronous and short; callers on an async runtime run
+//! them on a blocking thread.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_core::id::DigestRef;
+use cairn_core::{BlobId, DigestKind, EntryId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::migrations::MIGRATIONS;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Longest entry name, in bytes (as most filesystems allow).
+pub const MAX_NAME: usize = 255;
+/// Longest metadata key, in bytes.
+pub const MAX_META_KEY: usize = 64;
+/// Longest metadata value, in bytes.
+pub const MAX_META_VALUE: usize = 4096;
+/// Most metadata keys one entry may have.
+pub const MAX_META_KEYS: usize = 64;
+/// Most entries one page of a listing may hold.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A file or a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A named blob.
+    File,
+    /// A container of entries.
+    Folder,
+}
+
+/// One item of the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Short id.
+    pub id: String,
+    /// Containing folder; `None` for the root.
+    pub parent: Option<String>,
+    /// File or folder.
+    pub kind: EntryKind,
+    /// Name within its folder.
+    pub name: String,
+    /// Blob id (files only).
+    pub blob: Option<String>,
+    /// Plaintext bytes (0 for folders).
+    pub size: u64,
+    /// MIME type, sniffed at upload (files only).
+    pub content_type: Option<String>,
+    /// Creation time, Unix milliseconds.
+    pub created: i64,
+    /// Last change of name, place or metadata, Unix milliseconds.
+    pub modified: i64,
+    /// Completed downloads of the whole file.
+    pub downloads: u64,
+}
+
+/// How to order a listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// By name (the default).
+    #[default]
+    Name,
+    /// By size.
+    Size,
+    /// By creation time.
+    Created,
+    /// By last change.
+    Modified,
+    /// By download count.
+    Downloads,
+}
+
+impl SortKey {
+    /// Parses `name`, `size`, `created`, `modified` or `downloads`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "name" => Self::Name,
+            "size" => Self::Size,
+            "created" => Self::Created,
+            "modified" => Self::Modified,
+            "downloads" => Self::Downloads,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Name => "name COLLATE NOCASE",
+            Self::Size => "size",
+            Self::Created => "created",
+            Self::Modified => "modified",
+            Self::Downloads => "downloads",
+        }
+    }
+}
+
+/// A page request. Folders always come before files.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery {
+    /// Entries to skip.
+    pub offset: u64,
+    /// Entries to return, at most [`MAX_PAGE`].
+    pub limit: u32,
+    /// Order.
+    pub sort: SortKey,
+    /// Descending instead of ascending.
+    pub descending: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: 100,
+            sort: SortKey::Name,
+            descending: false,
+        }
+    }
+}
+
+/// One page of a folder listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// Entries in the folder, in all.
+    pub total: u64,
+    /// This page's entries.
+    pub entries: Vec<Entry>,
+}
+
+/// What to do when an added name is already taken in its folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Refuse with [`StoreError::NameTaken`] (unless the existing entry
+    /// holds the very same blob: then it is returned as is).
+    #[default]
+    Fail,
+    /// Add as "name (1).ext", "name (2).ext", ….
+    Rename,
+    /// Point the existing entry at the new blob.
+    Replace,
+}
+
+/// A file about to enter the catalog.
+pub struct NewFile<'a> {
+    /// Folder, or `None` for the root.
+    pub parent: Option<&'a str>,
+    /// Name within the folder.
+    pub name: &'a str,
+    /// Blob id.
+    pub blob: BlobId,
+    /// Plaintext size.
+    pub size: u64,
+    /// The encoded manifest.
+    pub manifest: &'a [u8],
+    /// Sniffed MIME type.
+    pub content_type: &'a str,
+    /// Name collision policy.
+    pub on_conflict: OnConflict,
+}
+
+/// What [`Catalog::add_file`] did.
+pub struct Added {
+    /// The entry now in the catalog.
+    pub entry: Entry,
+    /// Whether the blob row is new (its file was committed).
+    pub new_blob: bool,
+    /// A blob the replaced entry held and nothing else references.
+    pub orphan: Option<BlobId>,
+}
+
+/// A job as recorded in the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: String,
+    /// "upload", "import", "download", "digest", ….
+    pub kind: String,
+    /// "running", "done", "failed", "cancelled".
+    pub state: String,
+    /// What the job is about (a file name, a path).
+    pub label: String,
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes in all, when known.
+    pub total: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Its outcome, as JSON.
+    pub result: Option<serde_json::Value>,
+    /// Start, Unix milliseconds.
+    pub created: i64,
+    /// Last change, Unix milliseconds.
+    pub updated: i64,
+}
+
+/// Counts for the status call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// File entries.
+    pub files: u64,
+    /// Folder entries.
+    pub folders: u64,
+    /// Distinct blobs.
+    pub blobs: u64,
+    /// Plaintext bytes of distinct blobs.
+    pub blob_bytes: u64,
+}
+
+/// The catalog database.
+pub struct Catalog {
+    conn: Mutex<Connection>,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, parent, kind, name, blob, size, content_type, created, modified, downloads";
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
+    let kind: String = row.get(2)?;
+    let blob: Option<Vec<u8>> = row.get(4)?;
+    Ok(Entry {
+        id: row.get(0)?,
+        parent: row.get(1)?,
+        kind: if kind == "folder" {
+            EntryKind::Folder
+        } else {
+            EntryKind::File
+        },
+        name: row.get(3)?,
+        blob: blob.map(hex::encode),
+        size: row.get::<_, i64>(5)? as u64,
+        content_type: row.get(6)?,
+        created: row.get(7)?,
+        modified: row.get(8)?,
+        downloads: row.get::<_, i64>(9)? as u64,
+    })
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let result: Option<String> = row.get(7)?;
+    Ok(JobRecord {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        state: row.get(2)?,
+        label: row.get(3)?,
+        done: row.get::<_, i64>(4)? as u64,
+        total: row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
+        error: row.get(6)?,
+        result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        created: row.get(8)?,
+        updated: row.get(9)?,
+    })
+}
+
+/// Checks an entry name: non-empty, at most [`MAX_NAME`] bytes, no `/`,
+/// no control characters, not `.` or `..`.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Err(StoreError::Invalid(format!("invalid name: {why}")));
+    if name.is_empty() || name.trim().is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_NAME {
+        return bad(&format!("{} bytes, at most {MAX_NAME} allowed", name.len()));
+    }
+    if name.contains('/') || name.chars().any(char::is_control) {
+        return bad("it contains '/' or a control character");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are reserved");
+    }
+    Ok(())
+}
+
+fn check_meta(key: &str, value: Option<&str>) -> Result<()> {
+    let key_ok = !key.is_empty()
+        && key.len() <= MAX_META_KEY
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !key_ok {
+        return Err(StoreError::Invalid(format!(
+            "invalid metadata key '{}': 1 to {MAX_META_KEY} of a-z A-Z 0-9 _ - .",
+            key.chars().take(80).collect::<String>()
+        )));
+    }
+    if value.is_some_and(|v| v.len() > MAX_META_VALUE) {
+        return Err(StoreError::Invalid(format!(
+            "metadata value of '{key}' is over {MAX_META_VALUE} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.chars().take(80).collect(),
+    }
+}
+
+impl Catalog {
+    /// Opens (creating and migrating) the catalog at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// An in-memory catalog (tests).
+    pub fn open_in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    /// The schema version in use.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+    }
+
+    // ---- blobs and aliases ----
+
+    /// The encoded manifest of blob `id`.
+    pub fn manifest(&self, id: &BlobId) -> Result<Option<Vec<u8>>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT manifest FROM blobs WHERE id = ?1",
+                [&id.0[..]],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    /// The blob a user-given digest names: a blob id, or an md5, sha1 or
+    /// sha256 alias.
+    pub fn resolve(&self, digest: &DigestRef) -> Result<Option<BlobId>> {
+        self.with(|c| {
+            for kind in digest.kinds {
+                let found: Option<Vec<u8>> = if *kind == DigestKind::Blake3 {
+                    let raw = hex::decode(&digest.hex).unwrap_or_default();
+                    c.query_row("SELECT id FROM blobs WHERE id = ?1", [raw], |r| r.get(0))
+                        .optional()?
+                } else {
+                    c.query_row(
+                        "SELECT blob FROM aliases WHERE kind = ?1 AND digest = ?2",
+                        params![kind.name(), digest.hex],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                };
+                if let Some(raw) = found.and_then(|r| <[u8; 32]>::try_from(r).ok()) {
+                    return Ok(Some(BlobId(raw)));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// Records aliases of blob `id` (ignored if the blob is gone meanwhile).
+    pub fn add_aliases(&self, id: &BlobId, aliases: &[(DigestKind, String)]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let exists: bool = tx
+                .query_row("SELECT 1 FROM blobs WHERE id = ?1", [&id.0[..]], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if exists {
+                for (kind, hex) in aliases {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO aliases (kind, digest, blob) VALUES (?1, ?2, ?3)",
+                        params![kind.name(), hex, &id.0[..]],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The aliases of blob `id`, by kind.
+    pub fn aliases(&self, id: &BlobId) -> Result<BTreeMap<String, String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT kind, digest FROM aliases WHERE blob = ?1")?;
+            let rows = stmt.query_map([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Blobs that have no legacy aliases yet (their digest job was
+    /// interrupted or never ran).
+    pub fn blobs_without_aliases(&self) -> Result<Vec<BlobId>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM blobs WHERE NOT EXISTS (SELECT 1 FROM aliases WHERE blob = blobs.id)",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut out = Vec::new();
+            for raw in rows {
+                if let Ok(raw) = <[u8; 32]>::try_from(raw?) {
+                    out.push(BlobId(raw));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every blob id with a row.
+    pub fn blob_ids(&self) -> Result<Vec<BlobId>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT id FROM blobs")?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut out = Vec::new();
+            for raw in rows {
+                if let Ok(raw) = <[u8; 32]>::try_from(raw?) {
+                    out.push(BlobId(raw));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    // ---- entries ----
+
+    /// Entry `id`.
+    pub fn entry(&self, id: &str) -> Result<Entry> {
+        self.with(|c| entry_in(c, id))
+    }
+
+    /// The file entries that hold blob `id`.
+    pub fn entries_of_blob(&self, id: &BlobId) -> Result<Vec<Entry>> {
+        self.with(|c| {
+            let sql =
+                format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE blob = ?1 ORDER BY created");
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map([&id.0[..]], entry_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Creates folder `name` in `parent`; an existing folder of that name is
+    /// returned as is.
+    pub fn create_folder(&self, parent: Option<&str>, name: &str) -> Result<Entry> {
+        check_name(name)?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            check_folder(&tx, parent)?;
+            if let Some(existing) = by_name(&tx, parent, name)? {
+                if existing.kind == EntryKind::Folder {
+                    return Ok(existing);
+                }
+                return Err(StoreError::NameTaken {
+                    name: name.to_owned(),
+                    existing: existing.id,
+                });
+            }
+            let id = EntryId::random().to_string();
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO entries (id, parent, kind, name, created, modified) VALUES (?1, ?2, 'folder', ?3, ?4, ?4)",
+                params![id, parent, name, now],
+            )?;
+            let entry = entry_in(&tx, &id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+    }
+
+    /// Adds a file entry (and its blob row when new), committing the blob's
+    /// bytes with `commit_blob` inside the transaction when the row is new,
+    /// so that a blob row never exists without its bytes.
+    pub fn add_file(
+        &self,
+        file: NewFile<'_>,
+        commit_blob: impl FnOnce() -> Result<()>,
+    ) -> Result<Added> {
+        check_name(file.name)?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            check_folder(&tx, file.parent)?;
+            let new_blob = tx
+                .query_row(
+                    "SELECT 1 FROM blobs WHERE id = ?1",
+                    [&file.blob.0[..]],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_none();
+            if new_blob {
+                tx.execute(
+                    "INSERT INTO blobs (id, size, manifest, created) VALUES (?1, ?2, ?3, ?4)",
+                    params![&file.blob.0[..], file.size as i64, file.manifest, now_ms()],
+                )?;
+            }
+            let (entry, orphan) = place_file(&tx, &file)?;
+            if new_blob {
+                commit_blob()?;
+            }
+            tx.commit()?;
+            Ok(Added {
+                entry,
+                new_blob,
+                orphan,
+            })
+        })
+    }
+
+    /// One page of folder `parent` (`None` for the root).
+    pub fn list(&self, parent: Option<&str>, q: ListQuery) -> Result<Page> {
+        if q.limit > MAX_PAGE {
+            return Err(StoreError::Invalid(format!(
+                "limit {} is over the maximum page of {MAX_PAGE}",
+                q.limit
+            )));
+        }
+        self.with(|c| {
+            check_folder(c, parent)?;
+            let total: i64 = c.query_row(
+                "SELECT count(*) FROM entries WHERE parent IS ?1",
+                [parent],
+                |r| r.get(0),
+            )?;
+            let dir = if q.descending { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE parent IS ?1 \
+                 ORDER BY kind = 'file', {} {dir}, id LIMIT ?2 OFFSET ?3",
+                q.sort.column()
+            );
+            let mut stmt = c.prepare(&sql)?;
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![parent, q.limit, offset], entry_from_row)?;
+            Ok(Page {
+                total: total as u64,
+                entries: rows.collect::<rusqlite::Result<_>>()?,
+            })
+        })
+    }
+
+    /// The chain of folders from the root down to `id` (inclusive).
+    pub fn path_of(&self, id: &str) -> Result<Vec<Entry>> {
+        self.with(|c| {
+            let mut chain = vec![entry_in(c, id)?];
+            while let Some(parent) = chain.last().and_then(|e| e.parent.clone()) {
+                if chain.len() > 10_000 {
+                    return Err(StoreError::Corrupt(format!("folder loop above entry {id}")));
+                }
+                chain.push(entry_in(c, &parent)?);
+            }
+            chain.reverse();
+            Ok(chain)
+        })
+    }
+
+    /// Renames entry `id`.
+    pub fn rename(&self, id: &str, name: &str) -> Result<Entry> {
+        check_name(name)?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let entry = entry_in(&tx, id)?;
+            if let Some(other) = by_name(&tx, entry.parent.as_deref(), name)? {
+                if other.id != entry.id {
+                    return Err(StoreError::NameTaken {
+                        name: name.to_owned(),
+                        existing: other.id,
+                    });
+                }
+            }
+            tx.execute(
+                "UPDATE entries SET name = ?2, modified = ?3 WHERE id = ?1",
+                params![id, name, now_ms()],
+            )?;
+            let entry = entry_in(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+    }
+
+    /// Moves entry `id` into folder `parent` (`None` for the root).
+    pub fn move_to(&self, id: &str, parent: Option<&str>) -> Result<Entry> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let entry = entry_in(&tx, id)?;
+            check_folder(&tx, parent)?;
+            if let Some(target) = parent {
+                if entry.kind == EntryKind::Folder && is_within(&tx, target, id)? {
+                    return Err(StoreError::Conflict(format!(
+                        "cannot move folder '{}' into itself or its own subfolder",
+                        entry.name
+                    )));
+                }
+            }
+            if let Some(other) = by_name(&tx, parent, &entry.name)? {
+                if other.id != entry.id {
+                    return Err(StoreError::NameTaken {
+                        name: entry.name,
+                        existing: other.id,
+                    });
+                }
+            }
+            tx.execute(
+                "UPDATE entries SET parent = ?2, modified = ?3 WHERE id = ?1",
+                params![id, parent, now_ms()],
+            )?;
+            let entry = entry_in(&tx, id)?;
+            tx.commit()?;
+            Ok(entry)
+        })
+    }
+
+    /// Deletes entry `id` (a non-empty folder only when `recursive`), and
+    /// returns the blobs no entry references any more, whose rows are gone
+    /// and whose files the caller removes.
+    pub fn delete(&self, id: &str, recursive: bool) -> Result<Vec<BlobId>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let entry = entry_in(&tx, id)?;
+            let ids = subtree_ids(&tx, id)?;
+            if ids.len() > 1 && !recursive {
+                return Err(StoreError::Conflict(format!(
+                    "folder '{}' is not empty; delete it recursively to remove its {} entries",
+                    entry.name,
+                    ids.len() - 1
+                )));
+            }
+            let mut blobs = Vec::new();
+            for eid in ids.iter().rev() {
+                let blob: Option<Vec<u8>> =
+                    tx.query_row("SELECT blob FROM entries WHERE id = ?1", [eid], |r| {
+                        r.get(0)
+                    })?;
+                tx.execute("DELETE FROM entries WHERE id = ?1", [eid])?;
+                blobs.extend(blob);
+            }
+            let mut orphans = Vec::new();
+            for raw in blobs {
+                if let Some(id) = drop_if_orphan(&tx, &raw)? {
+                    orphans.push(id);
+                }
+            }
+            tx.commit()?;
+            Ok(orphans)
+        })
+    }
+
+    /// Counts one completed download of entry `id`.
+    pub fn count_download(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE entries SET downloads = downloads + 1 WHERE id = ?1",
+                [id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The metadata of entry `id`.
+    pub fn metadata(&self, id: &str) -> Result<BTreeMap<String, String>> {
+        self.with(|c| {
+            entry_in(c, id)?;
+            let mut stmt = c.prepare("SELECT key, value FROM metadata WHERE entry = ?1")?;
+            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Sets (`Some`) or removes (`None`) metadata keys of entry `id`, all
+    /// or nothing, and returns the metadata after the change.
+    pub fn set_metadata(
+        &self,
+        id: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<BTreeMap<String, String>> {
+        for (k, v) in changes {
+            check_meta(k, v.as_deref())?;
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            entry_in(&tx, id)?;
+            for (k, v) in changes {
+                match v {
+                    Some(v) => tx.execute(
+                        "INSERT INTO metadata (entry, key, value) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (entry, key) DO UPDATE SET value = excluded.value",
+                        params![id, k, v],
+                    )?,
+                    None => tx.execute(
+                        "DELETE FROM metadata WHERE entry = ?1 AND key = ?2",
+                        params![id, k],
+                    )?,
+                };
+            }
+            let count: i64 = tx.query_row(
+                "SELECT count(*) FROM metadata WHERE entry = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if count as usize > MAX_META_KEYS {
+                return Err(StoreError::Invalid(format!(
+                    "an entry may have at most {MAX_META_KEYS} metadata keys"
+                )));
+            }
+            tx.execute(
+                "UPDATE entries SET modified = ?2 WHERE id = ?1",
+                params![id, now_ms()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.metadata(id)
+    }
+
+    /// Entry and blob counts.
+    pub fn counts(&self) -> Result<Counts> {
+        self.with(|c| {
+            let (files, folders): (i64, i64) = c.query_row(
+                "SELECT count(*) FILTER (WHERE kind = 'file'), count(*) FILTER (WHERE kind = 'folder') FROM entries",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let (blobs, bytes): (i64, i64) = c.query_row(
+                "SELECT count(*), ifnull(sum(size), 0) FROM blobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(Counts {
+                files: files as u64,
+                folders: folders as u64,
+                blobs: blobs as u64,
+                blob_bytes: bytes as u64,
+            })
+        })
+    }
+
+    // ---- jobs ----
+
+    /// Inserts or updates a job record.
+    pub fn save_job(&self, job: &JobRecord) -> Result<()> {
+        let result = job.result.as_ref().map(|r| r.to_string());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO jobs (id, kind, state, label, done, total, error, result, created, updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, \
+                 total = excluded.total, error = excluded.error, result = excluded.result, updated = excluded.updated",
+                params![
+                    job.id,
+                    job.kind,
+                    job.state,
+                    job.label,
+                    job.done as i64,
+                    job.total.map(|t| t as i64),
+                    job.error,
+                    result,
+                    job.created,
+                    job.updated
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Job `id`.
+    pub fn job(&self, id: &str) -> Result<JobRecord> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, kind, state, label, done, total, error, result, created, updated FROM jobs WHERE id = ?1",
+                [id],
+                job_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| not_found("job", id))
+        })
+    }
+
+    /// The newest `limit` jobs.
+    pub fn jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, kind, state, label, done, total, error, result, created, updated FROM jobs \
+                 ORDER BY created DESC, id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], job_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Marks every job still recorded as running as failed with `reason`
+    /// (called at start: such jobs died with the previous process).
+    pub fn fail_interrupted_jobs(&self, reason: &str) -> Result<usize> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE jobs SET state = 'failed', error = ?1, updated = ?2 WHERE state = 'running'",
+                params![reason, now_ms()],
+            )?)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn entry_in(c: &Connection, id: &str) -> Result<Entry> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1");
+    c.query_row(&sql, [id], entry_from_row)
+        .optional()?
+        .ok_or_else(|| not_found("entry", id))
+}
+
+fn by_name(c: &Connection, parent: Option<&str>, name: &str) -> Result<Option<Entry>> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE parent IS ?1 AND name = ?2");
+    Ok(c.query_row(&sql, params![parent, name], entry_from_row)
+        .optional()?)
+}
+
+fn check_folder(c: &Connection, parent: Option<&str>) -> Result<()> {
+    let Some(parent) = parent else {
+        return Ok(());
+    };
+    match entry_in(c, parent) {
+        Ok(e) if e.kind == EntryKind::Folder => Ok(()),
+        Ok(e) => Err(StoreError::Conflict(format!(
+            "'{}' is a file, not a folder",
+            e.name
+        ))),
+        Err(StoreError::NotFound { id, .. }) => Err(StoreError::NotFound { what: "folder", id }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether folder `inner` is `outer` or lies somewhere below it.
+fn is_within(c: &Connection, inner: &str, outer: &str) -> Result<bool> {
+    let found: Option<i64> = c
+        .query_row(
+            "WITH RECURSIVE up(id, parent) AS ( \
+               SELECT id, parent FROM entries WHERE id = ?1 \
+               UNION SELECT e.id, e.parent FROM entries e JOIN up ON e.id = up.parent) \
+             SELECT 1 FROM up WHERE id = ?2",
+            params![inner, outer],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
+}
+
+fn subtree_ids(c: &Connection, id: &str) -> Result<Vec<String>> {
+    let mut stmt = c.prepare(
+        "WITH RECURSIVE down(id) AS ( \
+           SELECT ?1 UNION SELECT e.id FROM entries e JOIN down ON e.parent = down.id) \
+         SELECT id FROM down",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn drop_if_orphan(c: &Connection, raw: &[u8]) -> Result<Option<BlobId>> {
+    let used: Option<i64> = c
+        .query_row(
+            "SELECT 1 FROM entries WHERE blob = ?1 LIMIT 1",
+            [raw],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if used.is_some() {
+        return Ok(None);
+    }
+    c.execute("DELETE FROM blobs WHERE id = ?1", [raw])?;
+    Ok(<[u8; 32]>::try_from(raw).ok().map(BlobId))
+}
+
+/// Finds the name under the conflict policy and writes the entry.
+fn place_file(c: &Connection, f: &NewFile<'_>) -> Result<(Entry, Option<BlobId>)> {
+    let now = now_ms();
+    let existing = by_name(c, f.parent, f.name)?;
+    let hex = f.blob.to_hex();
+    let name = match (existing, f.on_conflict) {
+        (None, _) => f.name.to_owned(),
+        (Some(e), _) if e.blob.as_deref() == Some(hex.as_str()) => return Ok((e, None)),
+        (Some(e), OnConflict::Fail) => {
+            return Err(StoreError::NameTaken {
+                name: f.name.to_owned(),
+                existing: e.id,
+            });
+        }
+        (Some(e), OnConflict::Replace) if e.kind == EntryKind::File => {
+            let old = hex::decode(e.blob.as_deref().unwrap_or_default()).unwrap_or_default();
+            c.execute(
+                "UPDATE entries SET blob = ?2, size = ?3, content_type = ?4, modified = ?5 WHERE id = ?1",
+                params![e.id, &f.blob.0[..], f.size as i64, f.content_type, now],
+            )?;
+            let orphan = drop_if_orphan(c, &old)?;
+            return Ok((entry_in(c, &e.id)?, orphan));
+        }
+        (Some(_), _) => free_name(c, f.parent, f.name)?,
+    };
+    let id = EntryId::random().to_string();
+    c.execute(
+        "INSERT INTO entries (id, parent, kind, name, blob, size, content_type, created, modified) \
+         VALUES (?1, ?2, 'file', ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            id,
+            f.parent,
+            name,
+            &f.blob.0[..],
+            f.size as i64,
+            f.content_type,
+            now
+        ],
+    )?;
+    Ok((entry_in(c, &id)?, None))
+}
+
+/// "name (n).ext" for the smallest free n.
+fn free_name(c: &Connection, parent: Option<&str>, name: &str) -> Result<String> {
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    for n in 1..10_000 {
+        let candidate = format!("{stem} ({n}){ext}");
+        if candidate.len() > MAX_NAME {
+            break;
+        }
+        if by_name(c, parent, &candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "no free name like '{name}' in this folder"
+    )))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+use super::*;
+
+fn add(cat: &Catalog, parent: Option<&str>, name: &str, content: &[u8]) -> Result<Added> {
+    add_with(cat, parent, name, content, OnConflict::Fail)
+}
+
+fn add_with(
+    cat: &Catalog,
+    parent: Option<&str>,
+    name: &str,
+    content: &[u8],
+    on_conflict: OnConflict,
+) -> Result<Added> {
+    let blob = BlobId::of(content);
+    cat.add_file(
+        NewFile {
+            parent,
+            name,
+            blob,
+            size: content.len() as u64,
+            manifest: b"m",
+            content_type: "application/octet-stream",
+            on_conflict,
+        },
+        || Ok(()),
+    )
+}
+
+#[test]
+fn reopening_keeps_data_and_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let id = {
+        let cat = Catalog::open(&path).unwrap();
+        add(&cat, None, "a.txt", b"a").unwrap().entry.id
+    };
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert_eq!(cat.entry(&id).unwrap().name, "a.txt");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    drop(Catalog::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Catalog::open(&path),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn name_collisions_fail_rename_or_replace() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let first = add(&cat, None, "x.txt", b"one").unwrap();
+    assert!(first.new_blob);
+    let same = add(&cat, None, "x.txt", b"one").unwrap();
+    assert_eq!(
+        same.entry.id, first.entry.id,
+        "same name and content is idempotent"
+    );
+    assert!(matches!(
+        add(&cat, None, "x.txt", b"two"),
+        Err(StoreError::NameTaken { .. })
+    ));
+    let renamed = add_with(&cat, None, "x.txt", b"two", OnConflict::Rename).unwrap();
+    assert_eq!(renamed.entry.name, "x (1).txt");
+    let replaced = add_with(&cat, None, "x.txt", b"three", OnConflict::Replace).unwrap();
+    assert_eq!(replaced.entry.id, first.entry.id);
+    assert_eq!(replaced.orphan, Some(BlobId::of(b"one")));
+    assert_eq!(cat.blob_ids().unwrap().len(), 2);
+}
+
+#[test]
+fn folders_nest_and_cannot_move_into_themselves() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let a = cat.create_folder(None, "a").unwrap();
+    let b = cat.create_folder(Some(&a.id), "b").unwrap();
+    let c = cat.create_folder(Some(&b.id), "c").unwrap();
+    assert_eq!(cat.create_folder(None, "a").unwrap().id, a.id);
+    for target in [&a.id, &b.id, &c.id] {
+        assert!(matches!(
+            cat.move_to(&a.id, Some(target)),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    let moved = cat.move_to(&c.id, None).unwrap();
+    assert_eq!(moved.parent, None);
+    let path: Vec<String> = cat
+        .path_of(&b.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(path, ["a", "b"]);
+}
+
+#[test]
+fn moving_onto_a_taken_name_or_into_a_file_is_refused() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let a = cat.create_folder(None, "a").unwrap();
+    let f = add(&cat, None, "same", b"1").unwrap().entry;
+    add(&cat, Some(&a.id), "same", b"2").unwrap();
+    assert!(matches!(
+        cat.move_to(&f.id, Some(&a.id)),
+        Err(StoreError::NameTaken { .. })
+    ));
+    assert!(matches!(
+        cat.move_to(&a.id, Some(&f.id)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        cat.rename(&f.id, "a"),
+        Err(StoreError::NameTaken { .. })
+    ));
+    assert!(matches!(
+        cat.move_to(&f.id, Some("nonexistent")),
+        Err(StoreError::NotFound { what: "folder", .. })
+    ));
+}
+
+#[test]
+fn listing_pages_and_sorts_with_folders_first() {
+    let cat = Catalog::open_in_memory().unwrap();
+    for (i, name) in ["b", "a", "d", "c"].iter().enumerate() {
+        add(&cat, None, name, &vec![0u8; i + 1]).unwrap();
+    }
+    cat.create_folder(None, "z").unwrap();
+    let all = cat.list(None, ListQuery::default()).unwrap();
+    let names: Vec<&str> = all.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["z", "a", "b", "c", "d"]);
+    let page = cat
+        .list(
+            None,
+            ListQuery {
+                offset: 1,
+                limit: 2,
+                sort: SortKey::Size,
+                descending: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(page.total, 5);
+    let names: Vec<&str> = page.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["c", "d"]);
+    assert!(
+        cat.list(
+            None,
+            ListQuery {
+                limit: MAX_PAGE + 1,
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn deleting_returns_blobs_nothing_else_uses() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let dir = cat.create_folder(None, "d").unwrap();
+    add(&cat, Some(&dir.id), "1", b"shared").unwrap();
+    add(&cat, Some(&dir.id), "2", b"only-here").unwrap();
+    add(&cat, None, "3", b"shared").unwrap();
+    assert!(matches!(
+        cat.delete(&dir.id, false),
+        Err(StoreError::Conflict(_))
+    ));
+    let orphans = cat.delete(&dir.id, true).unwrap();
+    assert_eq!(orphans, vec![BlobId::of(b"only-here")]);
+    assert!(cat.entry(&dir.id).is_err());
+    assert_eq!(cat.counts().unwrap().files, 1);
+}
+
+#[test]
+fn aliases_resolve_and_go_with_their_blob() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let e = add(&cat, None, "f", b"hello").unwrap().entry;
+    let blob = BlobId::of(b"hello");
+    assert_eq!(cat.blobs_without_aliases().unwrap(), vec![blob]);
+    let md5 = "5d41402abc4b2a76b9719d911017c592".to_owned();
+    let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824".to_owned();
+    cat.add_aliases(
+        &blob,
+        &[
+            (DigestKind::Md5, md5.clone()),
+            (DigestKind::Sha256, sha.clone()),
+        ],
+    )
+    .unwrap();
+    assert!(cat.blobs_without_aliases().unwrap().is_empty());
+    for d in [md5.as_str(), sha.as_str(), &blob.to_hex()] {
+        assert_eq!(cat.resolve(&d.parse().unwrap()).unwrap(), Some(blob), "{d}");
+    }
+    assert_eq!(cat.resolve(&"0".repeat(40).parse().unwrap()).unwrap(), None);
+    cat.delete(&e.id, false).unwrap();
+    assert_eq!(cat.resolve(&md5.parse().unwrap()).unwrap(), None);
+}
+
+#[test]
+fn metadata_sets_removes_and_bounds() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let e = add(&cat, None, "movie.mkv", b"m").unwrap().entry;
+    let mut ch = BTreeMap::new();
+    ch.insert("title".to_owned(), Some("Night".to_owned()));
+    ch.insert("year".to_owned(), Some("1968".to_owned()));
+    assert_eq!(cat.set_metadata(&e.id, &ch).unwrap().len(), 2);
+    let mut rm = BTreeMap::new();
+    rm.insert("year".to_owned(), None);
+    let now = cat.set_metadata(&e.id, &rm).unwrap();
+    assert_eq!(now.get("title").map(String::as_str), Some("Night"));
+    assert!(!now.contains_key("year"));
+    let mut bad = BTreeMap::new();
+    bad.insert("bad key".to_owned(), Some("v".to_owned()));
+    assert!(matches!(
+        cat.set_metadata(&e.id, &bad),
+        Err(StoreError::Invalid(_))
+    ));
+    let mut big = BTreeMap::new();
+    big.insert("k".to_owned(), Some("x".repeat(MAX_META_VALUE + 1)));
+    assert!(matches!(
+        cat.set_metadata(&e.id, &big),
+        Err(StoreError::Invalid(_))
+    ));
+    let many: BTreeMap<_, _> = (0..=MAX_META_KEYS)
+        .map(|i| (format!("k{i}"), Some("v".to_owned())))
+        .collect();
+    assert!(cat.set_metadata(&e.id, &many).is_err());
+    assert_eq!(
+        cat.metadata(&e.id).unwrap().len(),
+        1,
+        "a refused change changes nothing"
+    );
+}
+
+#[test]
+fn bad_names_are_refused() {
+    let cat = Catalog::open_in_memory().unwrap();
+    for name in [
+        "",
+        "  ",
+        "a/b",
+        ".",
+        "..",
+        "tab\there",
+        &"x".repeat(MAX_NAME + 1),
+    ] {
+        assert!(
+            matches!(cat.create_folder(None, name), Err(StoreError::Invalid(_))),
+            "{name:?}"
+        );
+    }
+    assert!(cat.create_folder(None, &"é".repeat(MAX_NAME / 2)).is_ok());
+}
+
+#[test]
+fn a_failing_blob_commit_leaves_no_rows() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let err = cat.add_file(
+        NewFile {
+            parent: None,
+            name: "f",
+            blob: BlobId::of(b"z"),
+            size: 1,
+            manifest: b"m",
+            content_type: "text/plain",
+            on_conflict: OnConflict::Fail,
+        },
+        || Err(StoreError::Corrupt("disk full".into())),
+    );
+    assert!(err.is_err());
+    assert_eq!(cat.counts().unwrap().files, 0);
+    assert!(cat.blob_ids().unwrap().is_empty());
+}
+
+#[test]
+fn interrupted_jobs_are_marked_failed() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let job = JobRecord {
+        id: "j1".into(),
+        kind: "upload".into(),
+        state: "running".into(),
+        label: "f".into(),
+        done: 5,
+        total: Some(10),
+        error: None,
+        result: None,
+        created: 1,
+        updated: 1,
+    };
+    cat.save_job(&job).unwrap();
+    assert_eq!(cat.fail_interrupted_jobs("node restarted").unwrap(), 1);
+    let j = cat.job("j1").unwrap();
+    assert_eq!(j.state, "failed");
+    assert_eq!(j.error.as_deref(), Some("node restarted"));
+    assert_eq!(cat.jobs(10).unwrap().len(), 1);
+}

@@ -1,0 +1,241 @@
+//! Where blob ciphertext lives.
+//!
+//! The trait is deliberately small (create a temporary, commit it under an
+//! id, open for positioned reads, remove, list) so that an S3-compatible
+//! object store can back a node that outgrows its disk. The filesystem
+//! implementation lays blobs out as `blobs/<first 2 hex>/<64 hex>` and
+//! stages writes in `tmp/`.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_core::BlobId;
+
+use crate::StoreError;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A blob being written: ciphertext appended in order, invisible until
+/// committed.
+pub struct TempBlob {
+    file: File,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl TempBlob {
+    /// Appends bytes.
+    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all(data)
+            .map_err(|e| StoreError::io("write", &self.path, e))
+    }
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Positioned reads of one committed blob.
+pub trait BlobReader: Send + Sync {
+    /// Fills `buf` from `offset`; an error if the blob is shorter.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+}
+
+/// The place blob ciphertext is kept.
+pub trait BlobFiles: Send + Sync {
+    /// A new temporary blob.
+    fn create_temp(&self) -> Result<TempBlob>;
+    /// Makes `temp` durable and visible as `id`.
+    fn commit(&self, temp: TempBlob, id: &BlobId) -> Result<()>;
+    /// Opens blob `id` for reads.
+    fn open(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>>;
+    /// Removes blob `id` (no error if it is already gone).
+    fn remove(&self, id: &BlobId) -> Result<()>;
+    /// Every committed blob.
+    fn list(&self) -> Result<Vec<BlobId>>;
+    /// Bytes used by committed blobs.
+    fn used_bytes(&self) -> Result<u64>;
+}
+
+/// Blob files in a local directory.
+pub struct FsBlobFiles {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+impl FsBlobFiles {
+    /// Opens (creating) the store under `root`, discarding leftovers of
+    /// writes that never committed.
+    pub fn open(root: &Path) -> Result<Self> {
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        for dir in [&blobs, &tmp] {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        }
+        let store = Self { blobs, tmp };
+        store.clear_temp()?;
+        Ok(store)
+    }
+
+    fn clear_temp(&self) -> Result<()> {
+        let entries = fs::read_dir(&self.tmp).map_err(|e| StoreError::io("list", &self.tmp, e))?;
+        for entry in entries.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok(())
+    }
+
+    fn path_of(&self, id: &BlobId) -> PathBuf {
+        let hex = id.to_hex();
+        self.blobs.join(&hex[..2]).join(hex)
+    }
+}
+
+struct FileReader {
+    file: File,
+    path: PathBuf,
+}
+
+impl BlobReader for FileReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| StoreError::io("read", &self.path, e))
+    }
+}
+
+impl BlobFiles for FsBlobFiles {
+    fn create_temp(&self) -> Result<TempBlob> {
+        let name = format!("{:016x}.part", rand::random::<u64>());
+        let path = self.tmp.join(name);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("create", &path, e))?;
+        Ok(TempBlob {
+            file,
+            path,
+            committed: false,
+        })
+    }
+
+    fn commit(&self, mut temp: TempBlob, id: &BlobId) -> Result<()> {
+        temp.file
+            .sync_data()
+            .map_err(|e| StoreError::io("sync", &temp.path, e))?;
+        let dest = self.path_of(id);
+        let dir = dest.parent().unwrap_or(&self.blobs);
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        fs::rename(&temp.path, &dest).map_err(|e| StoreError::io("rename into", &dest, e))?;
+        temp.committed = true;
+        sync_dir(dir)?;
+        sync_dir(&self.blobs)
+    }
+
+    fn open(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>> {
+        let path = self.path_of(id);
+        let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+        Ok(Arc::new(FileReader { file, path }))
+    }
+
+    fn remove(&self, id: &BlobId) -> Result<()> {
+        let path = self.path_of(id);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::io("remove", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<BlobId>> {
+        let mut out = Vec::new();
+        for (path, _) in self.walk()? {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Ok(id) = name.parse() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn used_bytes(&self) -> Result<u64> {
+        Ok(self.walk()?.iter().map(|(_, len)| len).sum())
+    }
+}
+
+impl FsBlobFiles {
+    fn walk(&self) -> Result<Vec<(PathBuf, u64)>> {
+        let mut out = Vec::new();
+        let top = fs::read_dir(&self.blobs).map_err(|e| StoreError::io("list", &self.blobs, e))?;
+        for dir in top.flatten() {
+            let Ok(files) = fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push((f.path(), len));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io("sync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_writes_are_invisible_and_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobFiles::open(dir.path()).unwrap();
+        let mut t = store.create_temp().unwrap();
+        t.write_all(b"half").unwrap();
+        std::mem::forget(t); // as if the process died mid-write
+        assert!(store.list().unwrap().is_empty());
+        let reopened = FsBlobFiles::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(reopened.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn committed_blobs_read_back_and_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobFiles::open(dir.path()).unwrap();
+        let id = BlobId::of(b"x");
+        let mut t = store.create_temp().unwrap();
+        t.write_all(b"ciphertext").unwrap();
+        store.commit(t, &id).unwrap();
+        let mut buf = [0u8; 4];
+        store.open(&id).unwrap().read_exact_at(&mut buf, 6).unwrap();
+        assert_eq!(&buf, b"text");
+        assert_eq!(store.list().unwrap(), vec![id]);
+        assert_eq!(store.used_bytes().unwrap(), 10);
+        let mut past_end = [0u8; 4];
+        assert!(
+            store
+                .open(&id)
+                .unwrap()
+                .read_exact_at(&mut past_end, 8)
+                .is_err()
+        );
+        store.remove(&id).unwrap();
+        store.remove(&id).unwrap();
+        assert!(store.open(&id).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! cairn's on-disk state.
+//!
+//! - [`files`]: where blob ciphertext lives: a small [`files::BlobFiles`]
+//!   trait and the local-filesystem implementation. Every write goes to a
+//!   temporary name, is fsynced and renamed, so a killed node never shows a
+//!   half-written blob.
+//! - [`catalog`]: the SQLite database (WAL, versioned migrations) holding
+//!   blobs' manifests and aliases, the folder tree of entries, metadata and
+//!   the job log. It is the source of truth: a blob file without a catalog
+//!   row is garbage from an interrupted write and is removed at start.
+#![deny(missing_docs, unreachable_pub)]
+
+pub mod catalog;
+mod error;
+pub mod files;
+mod migrations;
+
+pub use catalog::Catalog;
+pub use error::StoreError;

@@ -1,0 +1,59 @@
+//! Versioned schema migrations, applied in order inside one transaction
+//! each; `PRAGMA user_version` records how far a catalog has come.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: blobs, aliases, the entry tree, metadata, jobs.
+    r#"
+    CREATE TABLE blobs (
+        id       BLOB PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        manifest BLOB NOT NULL,
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE aliases (
+        kind   TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        blob   BLOB NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+        PRIMARY KEY (kind, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX aliases_by_blob ON aliases(blob);
+
+    CREATE TABLE entries (
+        id           TEXT PRIMARY KEY,
+        parent       TEXT REFERENCES entries(id),
+        kind         TEXT NOT NULL CHECK (kind IN ('file', 'folder')),
+        name         TEXT NOT NULL,
+        blob         BLOB REFERENCES blobs(id),
+        size         INTEGER NOT NULL DEFAULT 0,
+        content_type TEXT,
+        created      INTEGER NOT NULL,
+        modified     INTEGER NOT NULL,
+        downloads    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX entries_by_name ON entries(ifnull(parent, ''), name);
+    CREATE INDEX entries_by_blob ON entries(blob);
+
+    CREATE TABLE metadata (
+        entry TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        key   TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (entry, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE jobs (
+        id       TEXT PRIMARY KEY,
+        kind     TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        label    TEXT NOT NULL,
+        done     INTEGER NOT NULL DEFAULT 0,
+        total    INTEGER,
+        error    TEXT,
+        result   TEXT,
+        created  INTEGER NOT NULL,
+        updated  INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_by_created ON jobs(created);
+    "#,
+];
