@@ -105,7 +105,8 @@ mod tests {
         assert_eq!(c.listen.port(), DEFAULT_PORT);
         assert!(c.listen.ip().is_loopback());
         assert!(toml::from_str::<Config>("listne = \"1.2.3.4:1\"").is_err());
-        let c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\nimport_roots = [\"/data\"]").unwrap();
+        let c: Config =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nimport_roots = [\"/data\"]").unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.import_roots, vec![PathBuf::from("/data")]);
     }

@@ -32,8 +32,8 @@ pub struct Identity {
 impl Identity {
     /// Loads the identity from `dir`, creating what is missing.
     pub fn load_or_create(dir: &Path) -> Result<Self, NodeError> {
-        let seed = secret_file(&dir.join("identity.key"), |b| *b)?;
-        let convergence = secret_file(&dir.join("convergence.key"), |b| *b)?;
+        let seed = secret_file(&dir.join("identity.key"), |b| b.to_vec())?;
+        let convergence = secret_file(&dir.join("convergence.key"), |b| b.to_vec())?;
         let api = secret_file(&dir.join("apisecret"), |b| hex::encode(b).into_bytes())?;
         let seed: [u8; 32] = seed.try_into().map_err(|_| NodeError::Config {
             path: dir.join("identity.key"),
@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(a.peer_id(), b.peer_id());
         assert_eq!(a.api_secret.len(), 64);
         for name in ["identity.key", "apisecret", "convergence.key"] {
-            let mode = fs::metadata(dir.path().join(name)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }

@@ -1,1 +1,37 @@
+//! cairn's engine.
+//!
+//! [`Node`] is the one facade the HTTP layer and the CLI call: plain async
+//! Rust calls whose inputs and outputs are serializable structs. Beneath it:
+//!
+//! - [`config`]: the documented TOML config and the data dir;
+//! - [`identity`]: the key pair, the API secret and the convergence secret;
+//! - `ingest`: the one-pass upload pipeline (read → hash → encrypt → write);
+//! - `read`: verified range reads of stored blobs;
+//! - [`jobs`]: long work with progress and cancel, persisted where a restart
+//!   must see it;
+//! - [`events`]: what the WebSocket streams (job progress, catalog changes);
+//! - `tasks`: the one helper every background task is spawned with.
+#![deny(missing_docs, unreachable_pub)]
 
+pub mod config;
+mod digests;
+mod error;
+pub mod events;
+pub mod identity;
+mod import;
+mod ingest;
+pub mod jobs;
+mod node;
+mod read;
+mod sniff;
+mod tasks;
+
+pub use cairn_store::catalog::{
+    Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
+};
+pub use config::Config;
+pub use error::NodeError;
+pub use events::Event;
+pub use import::{ImportRequest, ImportedFile};
+pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
+pub use read::{BlobHandle, ByteStream};

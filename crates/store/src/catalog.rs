@@ -509,11 +509,15 @@ impl Catalog {
 
     /// Adds a file entry (and its blob row when new), committing the blob's
     /// bytes with `commit_blob` inside the transaction when the row is new,
-    /// so that a blob row never exists without its bytes.
+    /// so that a blob row never exists without its bytes. A blob the entry
+    /// replaced and nothing else uses is passed to `remove_blob` after the
+    /// commit, still under the catalog lock, so no concurrent upload of the
+    /// same content can slip in between.
     pub fn add_file(
         &self,
         file: NewFile<'_>,
         commit_blob: impl FnOnce() -> Result<()>,
+        remove_blob: impl Fn(&BlobId),
     ) -> Result<Added> {
         check_name(file.name)?;
         self.with(|c| {
@@ -538,6 +542,9 @@ impl Catalog {
                 commit_blob()?;
             }
             tx.commit()?;
+            if let Some(orphan) = &orphan {
+                remove_blob(orphan);
+            }
             Ok(Added {
                 entry,
                 new_blob,
@@ -598,13 +605,13 @@ impl Catalog {
         self.with(|c| {
             let tx = c.transaction()?;
             let entry = entry_in(&tx, id)?;
-            if let Some(other) = by_name(&tx, entry.parent.as_deref(), name)? {
-                if other.id != entry.id {
-                    return Err(StoreError::NameTaken {
-                        name: name.to_owned(),
-                        existing: other.id,
-                    });
-                }
+            if let Some(other) = by_name(&tx, entry.parent.as_deref(), name)?
+                && other.id != entry.id
+            {
+                return Err(StoreError::NameTaken {
+                    name: name.to_owned(),
+                    existing: other.id,
+                });
             }
             tx.execute(
                 "UPDATE entries SET name = ?2, modified = ?3 WHERE id = ?1",
@@ -622,21 +629,22 @@ impl Catalog {
             let tx = c.transaction()?;
             let entry = entry_in(&tx, id)?;
             check_folder(&tx, parent)?;
-            if let Some(target) = parent {
-                if entry.kind == EntryKind::Folder && is_within(&tx, target, id)? {
-                    return Err(StoreError::Conflict(format!(
-                        "cannot move folder '{}' into itself or its own subfolder",
-                        entry.name
-                    )));
-                }
+            if let Some(target) = parent
+                && entry.kind == EntryKind::Folder
+                && is_within(&tx, target, id)?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "cannot move folder '{}' into itself or its own subfolder",
+                    entry.name
+                )));
             }
-            if let Some(other) = by_name(&tx, parent, &entry.name)? {
-                if other.id != entry.id {
-                    return Err(StoreError::NameTaken {
-                        name: entry.name,
-                        existing: other.id,
-                    });
-                }
+            if let Some(other) = by_name(&tx, parent, &entry.name)?
+                && other.id != entry.id
+            {
+                return Err(StoreError::NameTaken {
+                    name: entry.name,
+                    existing: other.id,
+                });
             }
             tx.execute(
                 "UPDATE entries SET parent = ?2, modified = ?3 WHERE id = ?1",
@@ -648,10 +656,17 @@ impl Catalog {
         })
     }
 
-    /// Deletes entry `id` (a non-empty folder only when `recursive`), and
-    /// returns the blobs no entry references any more, whose rows are gone
-    /// and whose files the caller removes.
-    pub fn delete(&self, id: &str, recursive: bool) -> Result<Vec<BlobId>> {
+    /// Deletes entry `id` (a non-empty folder only when `recursive`). Blobs
+    /// no entry references any more lose their rows and are passed to
+    /// `remove_blob` after the commit, under the catalog lock (a crash in
+    /// between leaves an orphan file, removed at the next start). Returns
+    /// those blobs.
+    pub fn delete(
+        &self,
+        id: &str,
+        recursive: bool,
+        remove_blob: impl Fn(&BlobId),
+    ) -> Result<Vec<BlobId>> {
         self.with(|c| {
             let tx = c.transaction()?;
             let entry = entry_in(&tx, id)?;
@@ -679,6 +694,7 @@ impl Catalog {
                 }
             }
             tx.commit()?;
+            orphans.iter().for_each(&remove_blob);
             Ok(orphans)
         })
     }

@@ -27,6 +27,13 @@ pub struct TempBlob {
 }
 
 impl TempBlob {
+    /// Flushes the written bytes to disk (before taking any lock to commit).
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io("sync", &self.path, e))
+    }
+
     /// Appends bytes.
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
         self.file

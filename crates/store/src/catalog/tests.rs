@@ -23,6 +23,7 @@ fn add_with(
             on_conflict,
         },
         || Ok(()),
+        |_| {},
     )
 }
 
@@ -167,10 +168,10 @@ fn deleting_returns_blobs_nothing_else_uses() {
     add(&cat, Some(&dir.id), "2", b"only-here").unwrap();
     add(&cat, None, "3", b"shared").unwrap();
     assert!(matches!(
-        cat.delete(&dir.id, false),
+        cat.delete(&dir.id, false, |_| {}),
         Err(StoreError::Conflict(_))
     ));
-    let orphans = cat.delete(&dir.id, true).unwrap();
+    let orphans = cat.delete(&dir.id, true, |_| {}).unwrap();
     assert_eq!(orphans, vec![BlobId::of(b"only-here")]);
     assert!(cat.entry(&dir.id).is_err());
     assert_eq!(cat.counts().unwrap().files, 1);
@@ -197,7 +198,7 @@ fn aliases_resolve_and_go_with_their_blob() {
         assert_eq!(cat.resolve(&d.parse().unwrap()).unwrap(), Some(blob), "{d}");
     }
     assert_eq!(cat.resolve(&"0".repeat(40).parse().unwrap()).unwrap(), None);
-    cat.delete(&e.id, false).unwrap();
+    cat.delete(&e.id, false, |_| {}).unwrap();
     assert_eq!(cat.resolve(&md5.parse().unwrap()).unwrap(), None);
 }
 
@@ -271,6 +272,7 @@ fn a_failing_blob_commit_leaves_no_rows() {
             on_conflict: OnConflict::Fail,
         },
         || Err(StoreError::Corrupt("disk full".into())),
+        |_| {},
     );
     assert!(err.is_err());
     assert_eq!(cat.counts().unwrap().files, 0);

@@ -1,0 +1,55 @@
+//! Admin authentication: the node's secret in `Authorization: Bearer`, an
+//! `api_secret` header, or (for players and browsers that cannot set
+//! headers) an `api_secret` query parameter. Compared in constant time.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Rejects requests without the admin secret.
+pub(crate) async fn require_secret(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if presented(&req).is_some_and(|s| equal(s.as_bytes(), state.node.api_secret().as_bytes())) {
+        next.run(req).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+fn presented(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
+        && let Some(token) = v.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+    if let Some(v) = headers.get("api_secret").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_owned());
+    }
+    let query = req.uri().query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "api_secret")
+        .map(|(_, v)| v)
+}
+
+fn equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constant_time_compare_is_exact() {
+        assert!(super::equal(b"abc", b"abc"));
+        assert!(!super::equal(b"abc", b"abd"));
+        assert!(!super::equal(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Serving blob content: Range (206/416), HEAD, ETag and If-None-Match,
+//! If-Range, Content-Type and Content-Disposition.
+//!
+//! The ETag is the blob id: content-addressed, so it is a strong validator.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use cairn_node::{BlobHandle, Node};
+
+use crate::error::{ApiError, ApiResult};
+use crate::range::{self, Wanted};
+
+/// How the response should present the file.
+pub(crate) struct Presentation {
+    pub(crate) content_type: String,
+    pub(crate) file_name: Option<String>,
+    pub(crate) attachment: bool,
+    /// Entry whose download count a complete download bumps.
+    pub(crate) entry: Option<String>,
+}
+
+pub(crate) fn respond(
+    node: &Node,
+    method: &Method,
+    headers: &HeaderMap,
+    handle: BlobHandle,
+    how: Presentation,
+) -> ApiResult<Response> {
+    let size = handle.size();
+    let etag = format!("\"{}\"", handle.id());
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|v| matches_etag(v, &etag)) {
+        return build(StatusCode::NOT_MODIFIED, &etag, Body::empty(), |_| {});
+    }
+    let range_header = match header_str(headers, header::IF_RANGE) {
+        Some(v) if v.trim() != etag => None,
+        _ => header_str(headers, header::RANGE),
+    };
+    let (status, span) = match range::parse(range_header, size) {
+        Wanted::Whole => (StatusCode::OK, 0..size),
+        Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+        Wanted::Unsatisfiable => {
+            let mut resp = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!(
+                    "range {} cannot be served from {size} bytes",
+                    range_header.unwrap_or("")
+                ),
+            );
+            resp.message.truncate(300);
+            let mut resp = axum::response::IntoResponse::into_response(resp);
+            resp.headers_mut()
+                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+            return Ok(resp);
+        }
+    };
+    let len = span.end - span.start;
+    let body = if method == Method::HEAD || len == 0 {
+        Body::empty()
+    } else {
+        let label = how
+            .file_name
+            .clone()
+            .unwrap_or_else(|| handle.id().to_hex());
+        Body::from_stream(node.stream(handle, span.clone(), label, how.entry.clone()))
+    };
+    build(status, &etag, body, |h| {
+        h.insert(header::CONTENT_LENGTH, value(&len.to_string()));
+        h.insert(header::CONTENT_TYPE, value(&how.content_type));
+        if status == StatusCode::PARTIAL_CONTENT {
+            h.insert(
+                header::CONTENT_RANGE,
+                value(&format!("bytes {}-{}/{size}", span.start, span.end - 1)),
+            );
+        }
+        if let Some(name) = &how.file_name {
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                disposition(name, how.attachment),
+            );
+        }
+    })
+}
+
+fn build(
+    status: StatusCode,
+    etag: &str,
+    body: Body,
+    extra: impl FnOnce(&mut HeaderMap),
+) -> ApiResult<Response> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::ETAG, value(etag));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    extra(h);
+    Ok(resp)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn matches_etag(header: &str, etag: &str) -> bool {
+    header.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+    })
+}
+
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// `inline` or `attachment`, with an ASCII fallback name and the exact
+/// UTF-8 name in `filename*` (RFC 6266).
+fn disposition(name: &str, attachment: bool) -> HeaderValue {
+    let kind = if attachment { "attachment" } else { "inline" };
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    value(&format!(
+        "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_escape_quotes_and_encode_utf8() {
+        let v = disposition("a \"b\" é.mp4", true);
+        assert_eq!(
+            v.to_str().unwrap(),
+            "attachment; filename=\"a _b_ _.mp4\"; filename*=UTF-8''a%20%22b%22%20%C3%A9.mp4"
+        );
+    }
+
+    #[test]
+    fn etags_match_lists_weak_forms_and_star() {
+        assert!(matches_etag("\"x\", \"y\"", "\"y\""));
+        assert!(matches_etag("W/\"y\"", "\"y\""));
+        assert!(matches_etag("*", "\"y\""));
+        assert!(!matches_etag("\"z\"", "\"y\""));
+    }
+}

@@ -1,0 +1,427 @@
+//! The native `/api/v1` handlers: thin calls into [`Node`](cairn_node::Node)
+//! that translate query strings and JSON bodies into its plain structs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cairn_node::{ImportRequest, ListQuery, OnConflict, SortKey, UploadTarget};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::content::{self, Presentation};
+use crate::error::{ApiError, ApiResult};
+
+pub(crate) async fn h_status(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.status().await?).into_response())
+}
+
+pub(crate) async fn h_shutdown(State(s): State<AppState>) -> Response {
+    tracing::info!("shutdown requested over the API");
+    s.node.request_shutdown();
+    (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
+}
+
+pub(crate) async fn h_openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+// ---- uploads ----
+
+#[derive(Deserialize)]
+pub(crate) struct UploadParams {
+    name: Option<String>,
+    parent: Option<String>,
+    on_conflict: Option<String>,
+    digests: Option<String>,
+}
+
+fn on_conflict(s: Option<&str>) -> ApiResult<OnConflict> {
+    Ok(match s {
+        None | Some("fail") => OnConflict::Fail,
+        Some("rename") => OnConflict::Rename,
+        Some("replace") => OnConflict::Replace,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "on_conflict '{other}' is not one of fail, rename, replace"
+            )));
+        }
+    })
+}
+
+fn wait_digests(s: Option<&str>) -> ApiResult<bool> {
+    match s {
+        None | Some("background") => Ok(false),
+        Some("wait") => Ok(true),
+        Some(other) => Err(ApiError::invalid(format!(
+            "digests '{other}' is not one of background, wait"
+        ))),
+    }
+}
+
+/// `POST /api/v1/upload`: a raw body (`?name=` required) or a
+/// multipart/form-data body whose file parts are each stored.
+pub(crate) async fn h_upload(
+    State(s): State<AppState>,
+    Query(p): Query<UploadParams>,
+    headers: HeaderMap,
+    req: Request,
+) -> ApiResult<Response> {
+    let conflict = on_conflict(p.on_conflict.as_deref())?;
+    let wait = wait_digests(p.digests.as_deref())?;
+    let is_multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let entries = if is_multipart {
+        let multipart = <Multipart as axum::extract::FromRequest<AppState>>::from_request(req, &s)
+            .await
+            .map_err(|e| ApiError::invalid(e.body_text()))?;
+        upload_parts(&s, multipart, &p, conflict, wait).await?
+    } else {
+        let name = p
+            .name
+            .clone()
+            .ok_or_else(|| ApiError::invalid("a raw upload needs ?name=<file name>"))?;
+        let size = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let target = UploadTarget {
+            parent: p.parent.clone(),
+            name,
+            on_conflict: conflict,
+            wait_digests: wait,
+        };
+        let body = req.into_body().into_data_stream();
+        vec![s.node.upload(target, body, size).await?]
+    };
+    Ok((StatusCode::CREATED, Json(json!({ "entries": entries }))).into_response())
+}
+
+async fn upload_parts(
+    s: &AppState,
+    mut multipart: Multipart,
+    p: &UploadParams,
+    conflict: OnConflict,
+    wait: bool,
+) -> ApiResult<Vec<cairn_node::EntryInfo>> {
+    let mut out = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "upload_aborted", e.body_text()))?
+    {
+        let Some(name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        let name = p.name.clone().filter(|_| out.is_empty()).unwrap_or(name);
+        let target = UploadTarget {
+            parent: p.parent.clone(),
+            name,
+            on_conflict: conflict,
+            wait_digests: wait,
+        };
+        // The part borrows the multipart reader, so it is pumped through a
+        // small channel into the node's upload, both driven here.
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+        let mut field = field;
+        let pump = async move {
+            loop {
+                let item = match field.chunk().await {
+                    Ok(Some(chunk)) => Ok(chunk),
+                    Ok(None) => break,
+                    Err(e) => Err(std::io::Error::other(e.body_text())),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        };
+        let body = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        let (stored, ()) = tokio::join!(s.node.upload(target, body, None), pump);
+        out.push(stored?);
+    }
+    if out.is_empty() {
+        return Err(ApiError::invalid("the multipart body has no file part"));
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ImportBody {
+    path: PathBuf,
+    parent: Option<String>,
+    on_conflict: Option<String>,
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST /api/v1/import`: a local file or folder, as a job.
+pub(crate) async fn h_import(
+    State(s): State<AppState>,
+    Json(b): Json<ImportBody>,
+) -> ApiResult<Response> {
+    let req = ImportRequest {
+        path: b.path,
+        parent: b.parent,
+        on_conflict: on_conflict(b.on_conflict.as_deref())?,
+    };
+    let job = s.node.import(req, b.wait).await?;
+    let status = if job.state == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job)).into_response())
+}
+
+// ---- catalog ----
+
+#[derive(Deserialize)]
+pub(crate) struct ListParams {
+    parent: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u32>,
+    sort: Option<String>,
+    order: Option<String>,
+}
+
+pub(crate) async fn h_list(
+    State(s): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Response> {
+    let sort = match p.sort.as_deref() {
+        None => SortKey::Name,
+        Some(k) => SortKey::parse(k).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "sort '{k}' is not one of name, size, created, modified, downloads"
+            ))
+        })?,
+    };
+    let descending = match p.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => return Err(ApiError::invalid(format!("order '{o}' is not asc or desc"))),
+    };
+    let q = ListQuery {
+        offset: p.offset.unwrap_or(0),
+        limit: p.limit.unwrap_or(100),
+        sort,
+        descending,
+    };
+    let parent = p.parent.filter(|p| !p.is_empty() && p != "root");
+    Ok(Json(s.node.list(parent, q).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FolderBody {
+    name: String,
+    parent: Option<String>,
+}
+
+pub(crate) async fn h_create_folder(
+    State(s): State<AppState>,
+    Json(b): Json<FolderBody>,
+) -> ApiResult<Response> {
+    let entry = s.node.create_folder(b.parent, b.name).await?;
+    Ok((StatusCode::CREATED, Json(entry)).into_response())
+}
+
+pub(crate) async fn h_entry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.entry(&id).await?).into_response())
+}
+
+pub(crate) async fn h_entry_path(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.path(&id).await?).into_response())
+}
+
+/// `PATCH /api/v1/entries/{id}`: `{"name": "…"}` renames, `{"parent": "…"}`
+/// moves (`null` moves to the root).
+pub(crate) async fn h_update_entry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<serde_json::Map<String, Value>>,
+) -> ApiResult<Response> {
+    let name = match b.get("name") {
+        None => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => return Err(ApiError::invalid("name must be a string")),
+    };
+    let parent = match b.get("parent") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(p)) if p.is_empty() || p == "root" => Some(None),
+        Some(Value::String(p)) => Some(Some(p.clone())),
+        Some(_) => return Err(ApiError::invalid("parent must be a folder id or null")),
+    };
+    if name.is_none() && parent.is_none() {
+        return Err(ApiError::invalid(
+            "nothing to change: give name and/or parent",
+        ));
+    }
+    Ok(Json(s.node.update_entry(&id, name, parent).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeleteParams {
+    #[serde(default)]
+    recursive: bool,
+}
+
+pub(crate) async fn h_delete_entry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<DeleteParams>,
+) -> ApiResult<Response> {
+    let removed = s.node.delete(&id, p.recursive).await?;
+    Ok(Json(json!({ "deleted": id, "blobs_removed": removed })).into_response())
+}
+
+pub(crate) async fn h_metadata(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.entry(&id).await?.metadata).into_response())
+}
+
+/// `PATCH /api/v1/entries/{id}/metadata`: `{"key": "value"}` sets,
+/// `{"key": null}` removes.
+pub(crate) async fn h_set_metadata(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Json(b): Json<BTreeMap<String, Value>>,
+) -> ApiResult<Response> {
+    let mut changes = BTreeMap::new();
+    for (k, v) in b {
+        let v = match v {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "metadata '{k}' must be a string, number, bool or null"
+                )));
+            }
+        };
+        changes.insert(k, v);
+    }
+    Ok(Json(s.node.set_metadata(&id, changes).await?.metadata).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ContentParams {
+    #[serde(default)]
+    download: bool,
+}
+
+pub(crate) async fn h_entry_content(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<ContentParams>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let info = s.node.entry(&id).await?;
+    let blob = info.entry.blob.clone().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "'{}' is a folder, it has no content",
+            info.entry.name
+        ))
+    })?;
+    let handle = s.node.open_blob(&blob).await?;
+    let how = Presentation {
+        content_type: info
+            .entry
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        file_name: Some(info.entry.name.clone()),
+        attachment: p.download,
+        entry: Some(info.entry.id.clone()),
+    };
+    content::respond(&s.node, &method, &headers, handle, how)
+}
+
+pub(crate) async fn h_blob(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.blob_info(&digest).await?).into_response())
+}
+
+pub(crate) async fn h_blob_content(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+    Query(p): Query<ContentParams>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let info = s.node.blob_info(&digest).await?;
+    let handle = s.node.open_blob(&info.id).await?;
+    let first = info.entries.first();
+    let how = Presentation {
+        content_type: first
+            .and_then(|e| e.content_type.clone())
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        file_name: first.map(|e| e.name.clone()),
+        attachment: p.download,
+        entry: None,
+    };
+    content::respond(&s.node, &method, &headers, handle, how)
+}
+
+// ---- jobs ----
+
+#[derive(Deserialize)]
+pub(crate) struct JobsParams {
+    limit: Option<usize>,
+}
+
+pub(crate) async fn h_jobs(
+    State(s): State<AppState>,
+    Query(p): Query<JobsParams>,
+) -> ApiResult<Response> {
+    let limit = p.limit.unwrap_or(100).min(1000);
+    Ok(Json(s.node.jobs(limit).await?).into_response())
+}
+
+pub(crate) async fn h_job(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.job(&id).await?).into_response())
+}
+
+pub(crate) async fn h_cancel_job(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::ACCEPTED, Json(s.node.cancel_job(&id)?)).into_response())
+}
+
+pub(crate) async fn h_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no API call at {}", uri.path()),
+    )
+}

@@ -1,0 +1,146 @@
+//! What the user typed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// cairn: encrypted content-addressed storage, file hosting and streaming.
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about)]
+pub(crate) struct Cli {
+    /// Data dir (default: $CAIRN_HOME, else the platform data dir).
+    #[arg(long, global = true, env = "CAIRN_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// The node's API address (default: what the running node wrote in the
+    /// data dir, else the config's listen address).
+    #[arg(long, global = true)]
+    pub(crate) api: Option<String>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Run the node daemon.
+    Node {
+        /// Address to listen on (overrides config.toml and CAIRN_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Upload files or folders (recursively); prints "<id>  <path>" per file.
+    Upload {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Folder id to upload into (default: the root).
+        #[arg(long)]
+        parent: Option<String>,
+        /// When a name is taken: fail, rename or replace.
+        #[arg(long, default_value = "fail")]
+        on_conflict: String,
+        /// No progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Download a file by entry id, blob id or md5/sha1/sha256 alias.
+    Download {
+        /// Entry id or blob digest.
+        id: String,
+        /// Where to write ("-" for standard output).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Node status.
+    Status,
+    /// List a folder (default: the root).
+    Ls {
+        /// Folder id.
+        folder: Option<String>,
+        /// Order by name, size, created, modified or downloads.
+        #[arg(long, default_value = "name")]
+        sort: String,
+        /// Descending order.
+        #[arg(long)]
+        desc: bool,
+        /// Entries to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show an entry (by id) or a blob (by digest).
+    Info {
+        /// Entry id or blob digest.
+        id: String,
+    },
+    /// Create a folder.
+    Mkdir {
+        /// Its name.
+        name: String,
+        /// Parent folder id (default: the root).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// Rename and/or move an entry.
+    Mv {
+        /// Entry id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Folder id to move into ("root" for the root).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Delete an entry.
+    Rm {
+        /// Entry id.
+        id: String,
+        /// Delete a folder with everything in it.
+        #[arg(long, short)]
+        recursive: bool,
+    },
+    /// Get or set an entry's metadata.
+    Meta {
+        #[command(subcommand)]
+        action: MetaAction,
+    },
+    /// List jobs.
+    Jobs {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Cancel a running job.
+    Cancel {
+        /// Job id.
+        id: String,
+    },
+    /// Stop the running node.
+    Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum MetaAction {
+    /// Print an entry's metadata.
+    Get {
+        /// Entry id.
+        id: String,
+    },
+    /// Set key=value pairs ("key=" removes the key).
+    Set {
+        /// Entry id.
+        id: String,
+        /// key=value pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+}

@@ -1,0 +1,466 @@
+//! What each subcommand does, as a client of the node.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::args::{Cli, Command, MetaAction};
+use crate::client::{Client, code_of, ensure_ok};
+
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = cairn_node::config::resolve_data_dir(cli.data_dir.as_deref());
+    if let Command::Node { listen } = cli.command {
+        crate::daemon::run(&data_dir, listen).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = Client::for_data_dir(&data_dir, cli.api.as_deref())?;
+    let out = Out { json: cli.json };
+    match cli.command {
+        Command::Node { .. } => unreachable!("handled above"),
+        Command::Upload {
+            paths,
+            parent,
+            on_conflict,
+            quiet,
+        } => {
+            return upload(
+                &client,
+                &out,
+                &paths,
+                parent,
+                &on_conflict,
+                quiet || cli.json,
+            )
+            .await;
+        }
+        Command::Download { id, output, quiet } => {
+            download(&client, &out, &id, &output, quiet || cli.json).await?
+        }
+        Command::Status => status(&client, &out).await?,
+        Command::Ls {
+            folder,
+            sort,
+            desc,
+            offset,
+            limit,
+        } => {
+            let mut q = vec![
+                ("sort", sort),
+                ("order", if desc { "desc" } else { "asc" }.to_owned()),
+                ("offset", offset.to_string()),
+                ("limit", limit.to_string()),
+            ];
+            q.extend(folder.map(|f| ("parent", f)));
+            let page = client
+                .json(client.request(Method::GET, "/entries").query(&q))
+                .await?;
+            out.print(&page, |p| {
+                let mut s = String::new();
+                for e in p["entries"].as_array().into_iter().flatten() {
+                    s += &entry_line(e);
+                    s.push('\n');
+                }
+                let shown = p["entries"].as_array().map_or(0, Vec::len);
+                s += &format!("({shown} of {} entries)", p["total"]);
+                s
+            });
+        }
+        Command::Info { id } => {
+            let v = if is_entry_id(&id) {
+                client.get(&format!("/entries/{id}")).await?
+            } else {
+                client.get(&format!("/blobs/{id}")).await?
+            };
+            out.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+        }
+        Command::Mkdir { name, parent } => {
+            let v = client
+                .json(
+                    client
+                        .request(Method::POST, "/folders")
+                        .json(&json!({ "name": name, "parent": parent })),
+                )
+                .await?;
+            out.print(&v, |v| v["id"].as_str().unwrap_or("").to_owned());
+        }
+        Command::Mv { id, name, to } => {
+            let mut body = serde_json::Map::new();
+            if let Some(n) = name {
+                body.insert("name".into(), json!(n));
+            }
+            if let Some(t) = to {
+                body.insert(
+                    "parent".into(),
+                    if t == "root" { Value::Null } else { json!(t) },
+                );
+            }
+            if body.is_empty() {
+                bail!("give --name and/or --to");
+            }
+            let v = client
+                .json(
+                    client
+                        .request(Method::PATCH, &format!("/entries/{id}"))
+                        .json(&body),
+                )
+                .await?;
+            out.print(&v, entry_line);
+        }
+        Command::Rm { id, recursive } => {
+            let v = client
+                .json(
+                    client
+                        .request(Method::DELETE, &format!("/entries/{id}"))
+                        .query(&[("recursive", recursive)]),
+                )
+                .await?;
+            out.print(&v, |v| {
+                format!("deleted {}", v["deleted"].as_str().unwrap_or(""))
+            });
+        }
+        Command::Meta { action } => meta(&client, &out, action).await?,
+        Command::Jobs { limit } => {
+            let v = client
+                .json(
+                    client
+                        .request(Method::GET, "/jobs")
+                        .query(&[("limit", limit)]),
+                )
+                .await?;
+            out.print(&v, |v| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(job_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Cancel { id } => {
+            let v = client
+                .json(client.request(Method::POST, &format!("/jobs/{id}/cancel")))
+                .await?;
+            out.print(&v, |v| {
+                format!("cancelling {}", v["id"].as_str().unwrap_or(""))
+            });
+        }
+        Command::Stop => {
+            let v = client
+                .json(client.request(Method::POST, "/node/shutdown"))
+                .await?;
+            out.print(&v, |_| "stopping".to_owned());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn print(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        } else {
+            println!("{}", text(v));
+        }
+    }
+}
+
+fn is_entry_id(s: &str) -> bool {
+    s.parse::<cairn_core::EntryId>().is_ok()
+}
+
+fn entry_line(e: &Value) -> String {
+    let kind = if e["kind"] == "folder" {
+        "dir "
+    } else {
+        "file"
+    };
+    format!(
+        "{}  {kind}  {:>12}  {}",
+        e["id"].as_str().unwrap_or(""),
+        e["size"].as_u64().unwrap_or(0),
+        e["name"].as_str().unwrap_or("")
+    )
+}
+
+fn job_line(j: &Value) -> String {
+    let total = j["total"]
+        .as_u64()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "{}  {:<8} {:<9} {}/{}  {}{}",
+        j["id"].as_str().unwrap_or(""),
+        j["kind"].as_str().unwrap_or(""),
+        j["state"].as_str().unwrap_or(""),
+        j["done"],
+        total,
+        j["label"].as_str().unwrap_or(""),
+        j["error"]
+            .as_str()
+            .map(|e| format!("  ({e})"))
+            .unwrap_or_default()
+    )
+}
+
+async fn status(client: &Client, out: &Out) -> Result<()> {
+    let v = client.get("/status").await?;
+    out.print(&v, |v| {
+        format!(
+            "cairn {} node {}\nup {} s, data dir {}\nstorage {} of {} bytes\n{} files, {} folders, {} blobs; {} jobs running",
+            v["version"].as_str().unwrap_or(""),
+            v["node_id"].as_str().unwrap_or(""),
+            v["uptime_secs"],
+            v["data_dir"].as_str().unwrap_or(""),
+            v["storage_used"],
+            v["storage_capacity"],
+            v["counts"]["files"],
+            v["counts"]["folders"],
+            v["counts"]["blobs"],
+            v["jobs_running"]
+        )
+    });
+    Ok(())
+}
+
+fn bar(total: Option<u64>, label: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total.unwrap_or(0));
+    let style = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    pb.set_style(style);
+    pb.set_message(label.to_owned());
+    pb
+}
+
+/// Imports each path by its local path (fast: the node reads the file
+/// itself); a file outside the node's import roots is streamed over HTTP.
+async fn upload(
+    client: &Client,
+    out: &Out,
+    paths: &[PathBuf],
+    parent: Option<String>,
+    on_conflict: &str,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let mut failed = 0;
+    let mut all = Vec::new();
+    for path in paths {
+        let abs =
+            std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))?;
+        let body = json!({ "path": abs, "parent": parent, "on_conflict": on_conflict });
+        let files = match client
+            .json(client.request(Method::POST, "/import").json(&body))
+            .await
+        {
+            Ok(job) => follow_job(client, &job, &abs, quiet).await?,
+            Err(e) if code_of(&e) == Some("path_not_allowed") && abs.is_file() => {
+                stream_file(client, &abs, parent.as_deref(), on_conflict, quiet).await?
+            }
+            Err(e) => {
+                eprintln!("cairn: {}: {e:#}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        for f in files {
+            match f["blob"].as_str() {
+                Some(blob) if !out.json => println!("{blob}  {}", f["path"].as_str().unwrap_or("")),
+                Some(_) => {}
+                None => {
+                    failed += 1;
+                    eprintln!(
+                        "cairn: {}: {}",
+                        f["path"].as_str().unwrap_or(""),
+                        f["error"].as_str().unwrap_or("failed")
+                    );
+                }
+            }
+            all.push(f);
+        }
+    }
+    if out.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Polls an import job, drawing its progress, and returns its files.
+async fn follow_job(client: &Client, job: &Value, path: &Path, quiet: bool) -> Result<Vec<Value>> {
+    let id = job["id"].as_str().context("the node answered no job id")?;
+    let pb = bar(job["total"].as_u64(), &path.display().to_string(), quiet);
+    let job = loop {
+        let job = client.get(&format!("/jobs/{id}")).await?;
+        pb.set_position(job["done"].as_u64().unwrap_or(0));
+        if job["state"] != "running" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    pb.finish_and_clear();
+    if job["state"] != "done" {
+        bail!(
+            "{}: {} ({})",
+            path.display(),
+            job["state"].as_str().unwrap_or("failed"),
+            job["error"].as_str().unwrap_or("")
+        );
+    }
+    Ok(job["result"]["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+async fn stream_file(
+    client: &Client,
+    path: &Path,
+    parent: Option<&str>,
+    on_conflict: &str,
+    quiet: bool,
+) -> Result<Vec<Value>> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let size = file.metadata().await?.len();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "upload".into());
+    let pb = bar(Some(size), &name, quiet);
+    let progress = pb.clone();
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            progress.inc(c.len() as u64);
+        }
+    });
+    let mut q = vec![("name", name), ("on_conflict", on_conflict.to_owned())];
+    q.extend(parent.map(|p| ("parent", p.to_owned())));
+    let req = client
+        .request(Method::POST, "/upload")
+        .query(&q)
+        .header("content-length", size)
+        .body(reqwest::Body::wrap_stream(stream));
+    let v = client.json(req).await?;
+    pb.finish_and_clear();
+    let entry = &v["entries"][0];
+    Ok(vec![
+        json!({ "path": path, "blob": entry["blob"], "entry": entry }),
+    ])
+}
+
+async fn download(client: &Client, out: &Out, id: &str, output: &Path, quiet: bool) -> Result<()> {
+    let path = if is_entry_id(id) {
+        format!("/entries/{id}/content")
+    } else {
+        format!("/blobs/{id}/content")
+    };
+    let resp = client.send(client.request(Method::GET, &path)).await?;
+    let total = resp.content_length();
+    let pb = bar(total, id, quiet || output == Path::new("-"));
+    let mut stream = resp.bytes_stream();
+    if output == Path::new("-") {
+        let mut stdout = tokio::io::stdout();
+        while let Some(chunk) = stream.next().await {
+            stdout
+                .write_all(&chunk.context("the download was cut off")?)
+                .await?;
+        }
+        stdout.flush().await?;
+        return Ok(());
+    }
+    let tmp = output.with_file_name(format!(
+        ".{}.cairn-part",
+        output
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut written = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                bail!("the download was cut off: {e}");
+            }
+        };
+        file.write_all(&chunk).await?;
+        written += chunk.len() as u64;
+        pb.set_position(written);
+    }
+    file.sync_all().await?;
+    drop(file);
+    if total.is_some_and(|t| t != written) {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        bail!(
+            "the download ended after {written} of {} bytes",
+            total.unwrap_or(0)
+        );
+    }
+    tokio::fs::rename(&tmp, output)
+        .await
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    pb.finish_and_clear();
+    out.print(&json!({ "path": output, "bytes": written }), |_| {
+        format!("{written} bytes  {}", output.display())
+    });
+    Ok(())
+}
+
+async fn meta(client: &Client, out: &Out, action: MetaAction) -> Result<()> {
+    let v = match action {
+        MetaAction::Get { id } => client.get(&format!("/entries/{id}/metadata")).await?,
+        MetaAction::Set { id, pairs } => {
+            let mut body = serde_json::Map::new();
+            for pair in pairs {
+                let Some((k, v)) = pair.split_once('=') else {
+                    bail!("'{pair}' is not key=value");
+                };
+                body.insert(
+                    k.to_owned(),
+                    if v.is_empty() { Value::Null } else { json!(v) },
+                );
+            }
+            client
+                .json(
+                    client
+                        .request(Method::PATCH, &format!("/entries/{id}/metadata"))
+                        .json(&body),
+                )
+                .await?
+        }
+    };
+    ensure_ok(&v)?;
+    out.print(&v, |v| {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}

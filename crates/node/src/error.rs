@@ -1,0 +1,126 @@
+use std::path::{Path, PathBuf};
+
+use cairn_core::IdError;
+use cairn_store::StoreError;
+
+/// Everything a [`Node`](crate::Node) call can fail with. [`NodeError::code`]
+/// gives the stable code the API reports.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// From the store or catalog.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A malformed id.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// A filesystem call of the node's own failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config is unusable.
+    #[error("config {path}: {message}")]
+    Config {
+        /// The file (or variable) at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A local path given to an import does not exist.
+    #[error("{0} does not exist")]
+    PathNotFound(PathBuf),
+    /// A local path given to an import cannot be read.
+    #[error("cannot read {path}: {source}")]
+    PathUnreadable {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local path lies outside the configured import roots.
+    #[error(
+        "{path} is outside the import roots ({roots}); add its folder to import_roots in config.toml"
+    )]
+    PathNotAllowed {
+        /// The resolved path.
+        path: PathBuf,
+        /// The roots, comma-separated.
+        roots: String,
+    },
+    /// No blob has this id or alias.
+    #[error("no blob with id or alias '{0}'")]
+    BlobNotFound(String),
+    /// A request that cannot be served as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// An upload over the size limit.
+    #[error("upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// An upload whose source failed or ended early.
+    #[error("upload was cut off: {0}")]
+    Aborted(String),
+    /// The job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// Stored data failed verification; it was not served.
+    #[error("stored data failed verification: {0}")]
+    Corrupt(String),
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// A bug or an unexpected failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl NodeError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => match e {
+                StoreError::NotFound { .. } => "not_found",
+                StoreError::NameTaken { .. } => "name_taken",
+                StoreError::Conflict(_) => "conflict",
+                StoreError::Invalid(_) => "invalid",
+                StoreError::Corrupt(_) => "corrupt",
+                _ => "internal",
+            },
+            Self::Id(_) => "invalid_id",
+            Self::Io { .. } | Self::Config { .. } | Self::Internal(_) => "internal",
+            Self::PathNotFound(_) => "path_not_found",
+            Self::PathUnreadable { .. } => "path_unreadable",
+            Self::PathNotAllowed { .. } => "path_not_allowed",
+            Self::BlobNotFound(_) => "not_found",
+            Self::Invalid(_) => "invalid",
+            Self::TooLarge { .. } => "too_large",
+            Self::Aborted(_) => "upload_aborted",
+            Self::Cancelled => "cancelled",
+            Self::Corrupt(_) => "corrupt",
+            Self::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for NodeError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Internal(format!("background task failed: {e}"))
+    }
+}

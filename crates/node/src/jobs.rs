@@ -1,0 +1,351 @@
+//! Jobs: long work with progress and cancel.
+//!
+//! A job lives in memory while it runs (its byte counter is an atomic the
+//! worker bumps without locking) and is kept in a short ring when it ends.
+//! Jobs that a restart must account for (uploads, imports) are also written
+//! to the catalog when they start and end; at start-up any still marked
+//! running died with the previous process and are marked failed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cairn_store::Catalog;
+use cairn_store::catalog::now_ms;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Event, Events};
+use crate::{JobRecord, NodeError};
+
+const UNKNOWN: u64 = u64::MAX;
+
+struct JobState {
+    id: String,
+    kind: &'static str,
+    label: String,
+    persist: bool,
+    created: i64,
+    done: AtomicU64,
+    total: AtomicU64,
+    reported: AtomicU64,
+    cancel: CancellationToken,
+}
+
+impl JobState {
+    fn record(&self, state: &str) -> JobRecord {
+        let total = self.total.load(Ordering::Relaxed);
+        JobRecord {
+            id: self.id.clone(),
+            kind: self.kind.to_owned(),
+            state: state.to_owned(),
+            label: self.label.clone(),
+            done: self.done.load(Ordering::Relaxed),
+            total: (total != UNKNOWN).then_some(total),
+            error: None,
+            result: None,
+            created: self.created,
+            updated: now_ms(),
+        }
+    }
+}
+
+/// The registry of jobs.
+pub(crate) struct Jobs {
+    live: Mutex<HashMap<String, Arc<JobState>>>,
+    ended: Mutex<VecDeque<JobRecord>>,
+    kept: usize,
+    catalog: Arc<Catalog>,
+    events: Events,
+}
+
+/// A running job, held by the code doing the work.
+///
+/// Dropping it without [`Job::finish`] records the job as failed, so a
+/// worker that returns early or panics never leaves a job "running".
+pub struct Job {
+    state: Arc<JobState>,
+    jobs: Arc<Jobs>,
+    ended: bool,
+}
+
+impl Jobs {
+    pub(crate) fn new(catalog: Arc<Catalog>, events: Events, kept: usize) -> Arc<Self> {
+        Arc::new(Self {
+            live: Mutex::default(),
+            ended: Mutex::default(),
+            kept,
+            catalog,
+            events,
+        })
+    }
+
+    /// Starts a job; `persist` writes it to the catalog.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        kind: &'static str,
+        label: impl Into<String>,
+        total: Option<u64>,
+        persist: bool,
+    ) -> Job {
+        let id = format!(
+            "{:012x}",
+            rand::thread_rng().r#gen::<u64>() & 0xffff_ffff_ffff
+        );
+        let state = Arc::new(JobState {
+            id: id.clone(),
+            kind,
+            label: label.into(),
+            persist,
+            created: now_ms(),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(total.unwrap_or(UNKNOWN)),
+            reported: AtomicU64::new(0),
+            cancel: CancellationToken::new(),
+        });
+        self.lock_live().insert(id, state.clone());
+        let record = state.record("running");
+        self.save(&state, &record);
+        self.events.send(Event::Job { job: record });
+        Job {
+            state,
+            jobs: self.clone(),
+            ended: false,
+        }
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<JobState>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn save(&self, state: &JobState, record: &JobRecord) {
+        if state.persist
+            && let Err(e) = self.catalog.save_job(record)
+        {
+            tracing::warn!(job = %record.id, error = %e, "cannot record job");
+        }
+    }
+
+    fn end(&self, state: &JobState, record: JobRecord) {
+        self.lock_live().remove(&state.id);
+        self.save(state, &record);
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.push_front(record.clone());
+        ended.truncate(self.kept);
+        drop(ended);
+        self.events.send(Event::Job { job: record });
+    }
+
+    /// A job by id: live, recently ended, or from the catalog.
+    pub(crate) fn get(&self, id: &str) -> Result<JobRecord, NodeError> {
+        if let Some(state) = self.lock_live().get(id) {
+            return Ok(state.record("running"));
+        }
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = ended.iter().find(|r| r.id == id) {
+            return Ok(r.clone());
+        }
+        drop(ended);
+        Ok(self.catalog.job(id)?)
+    }
+
+    /// The newest `limit` jobs, live ones first.
+    pub(crate) fn list(&self, limit: usize) -> Result<Vec<JobRecord>, NodeError> {
+        let mut out: Vec<JobRecord> = self
+            .lock_live()
+            .values()
+            .map(|s| s.record("running"))
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.created));
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(ended.iter().cloned());
+        drop(ended);
+        for r in self.catalog.jobs(limit as u32)? {
+            if !out.iter().any(|o| o.id == r.id) {
+                out.push(r);
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Asks job `id` to stop.
+    pub(crate) fn cancel(&self, id: &str) -> Result<JobRecord, NodeError> {
+        let state = self.lock_live().get(id).cloned();
+        match state {
+            Some(s) => {
+                s.cancel.cancel();
+                Ok(s.record("running"))
+            }
+            None => {
+                let r = self.get(id)?;
+                Err(NodeError::Invalid(format!(
+                    "job {id} is already {}",
+                    r.state
+                )))
+            }
+        }
+    }
+
+    /// Cancels every live job (shutdown).
+    pub(crate) fn cancel_all(&self) {
+        for s in self.lock_live().values() {
+            s.cancel.cancel();
+        }
+    }
+
+    /// Publishes progress of jobs that moved since the last call.
+    pub(crate) fn report_progress(&self) {
+        let live: Vec<Arc<JobState>> = self.lock_live().values().cloned().collect();
+        for s in live {
+            let done = s.done.load(Ordering::Relaxed);
+            if s.reported.swap(done, Ordering::Relaxed) != done {
+                let total = s.total.load(Ordering::Relaxed);
+                self.events.send(Event::JobProgress {
+                    id: s.id.clone(),
+                    done,
+                    total: (total != UNKNOWN).then_some(total),
+                });
+            }
+        }
+    }
+}
+
+impl Job {
+    /// The job's id.
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// Counts `n` more bytes done.
+    pub fn advance(&self, n: u64) {
+        self.state.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets the total once it is known.
+    pub fn set_total(&self, total: u64) {
+        self.state.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Whether the job was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.cancel.is_cancelled()
+    }
+
+    /// Fails with [`NodeError::Cancelled`] if the job was asked to stop.
+    pub fn check(&self) -> Result<(), NodeError> {
+        if self.is_cancelled() {
+            Err(NodeError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The token that fires when the job is cancelled.
+    pub fn token(&self) -> CancellationToken {
+        self.state.cancel.clone()
+    }
+
+    /// Ends the job with `outcome`: `Ok(result)` or the error that ended it.
+    pub fn finish(mut self, outcome: Result<serde_json::Value, &NodeError>) -> JobRecord {
+        self.ended = true;
+        let record = match outcome {
+            Ok(result) => JobRecord {
+                result: Some(result),
+                ..self.state.record("done")
+            },
+            Err(NodeError::Cancelled) => JobRecord {
+                error: Some("cancelled".into()),
+                ..self.state.record("cancelled")
+            },
+            Err(e) => JobRecord {
+                error: Some(e.to_string()),
+                ..self.state.record("failed")
+            },
+        };
+        self.jobs.end(&self.state, record.clone());
+        record
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.ended {
+            let record = JobRecord {
+                error: Some("the worker stopped without reporting".into()),
+                ..self.state.record("failed")
+            };
+            self.jobs.end(&self.state, record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jobs() -> Arc<Jobs> {
+        Jobs::new(
+            Arc::new(Catalog::open_in_memory().unwrap()),
+            Events::new(),
+            3,
+        )
+    }
+
+    #[test]
+    fn a_job_runs_reports_and_ends() {
+        let jobs = jobs();
+        let mut rx = jobs.events.subscribe();
+        let job = jobs.start("upload", "a.bin", Some(10), true);
+        let id = job.id().to_owned();
+        job.advance(4);
+        jobs.report_progress();
+        jobs.report_progress();
+        assert_eq!(jobs.get(&id).unwrap().done, 4);
+        let rec = job.finish(Ok(serde_json::json!({"ok": true})));
+        assert_eq!(rec.state, "done");
+        assert_eq!(jobs.catalog.job(&id).unwrap().state, "done");
+        let kinds: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["job", "job_progress", "job"],
+            "progress reported once"
+        );
+    }
+
+    #[test]
+    fn cancel_reaches_the_worker_and_dropping_fails_the_job() {
+        let jobs = jobs();
+        let job = jobs.start("download", "x", None, false);
+        let id = job.id().to_owned();
+        jobs.cancel(&id).unwrap();
+        assert!(matches!(job.check(), Err(NodeError::Cancelled)));
+        let rec = job.finish(Err(&NodeError::Cancelled));
+        assert_eq!(rec.state, "cancelled");
+        assert!(
+            jobs.cancel(&id).is_err(),
+            "an ended job cannot be cancelled"
+        );
+        let dropped = jobs.start("upload", "y", None, false);
+        let id = dropped.id().to_owned();
+        drop(dropped);
+        assert_eq!(jobs.get(&id).unwrap().state, "failed");
+    }
+
+    #[test]
+    fn the_ended_ring_is_bounded() {
+        let jobs = jobs();
+        for i in 0..10 {
+            jobs.start("digest", format!("{i}"), None, false)
+                .finish(Ok(serde_json::Value::Null));
+        }
+        assert_eq!(jobs.list(100).unwrap().len(), 3);
+    }
+}

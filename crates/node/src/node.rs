@@ -1,0 +1,780 @@
+//! The `Node` facade: start-up, the calls the API makes, shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cairn_core::crypt::ConvergenceSecret;
+use cairn_core::id::DigestRef;
+use cairn_core::{BlobId, Manifest};
+use cairn_store::Catalog;
+use cairn_store::catalog::{NewFile, check_name};
+use cairn_store::files::{BlobFiles, FsBlobFiles};
+use futures_util::{Stream, TryStreamExt};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::{Event, Events};
+use crate::identity::Identity;
+use crate::import::{self, ImportRequest, ImportedFile, Plan};
+use crate::jobs::{Job, Jobs};
+use crate::read::{BlobHandle, ByteStream};
+use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// Manifests kept decoded (and verified) in memory.
+const MANIFEST_CACHE: usize = 256;
+
+/// A running node. Cheap to clone; all clones are the same node.
+#[derive(Clone)]
+pub struct Node(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    data_dir: PathBuf,
+    identity: Identity,
+    secret: ConvergenceSecret,
+    catalog: Arc<Catalog>,
+    files: Arc<dyn BlobFiles>,
+    jobs: Arc<Jobs>,
+    events: Events,
+    manifests: Mutex<HashMap<BlobId, Arc<Manifest>>>,
+    digest_queue: mpsc::UnboundedSender<BlobId>,
+    started: Instant,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Where an uploaded body goes.
+#[derive(Debug, Clone)]
+pub struct UploadTarget {
+    /// Folder (`None` for the root).
+    pub parent: Option<String>,
+    /// File name.
+    pub name: String,
+    /// Name collision policy.
+    pub on_conflict: OnConflict,
+    /// Compute md5/sha1/sha256 before answering instead of in the background.
+    pub wait_digests: bool,
+}
+
+/// An entry with everything known about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryInfo {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// Its free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Its blob's aliases by kind (files only; may still be computing).
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// A blob and the entries that name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobInfo {
+    /// BLAKE3 hex.
+    pub id: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// Segments it is stored in.
+    pub segments: u64,
+    /// md5, sha1, sha256 (once computed).
+    pub aliases: BTreeMap<String, String>,
+    /// Entries holding it.
+    pub entries: Vec<Entry>,
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// cairn's version.
+    pub version: &'static str,
+    /// The node id (libp2p PeerId).
+    pub node_id: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// Bytes of stored blobs (ciphertext, equal to plaintext size).
+    pub storage_used: u64,
+    /// Capacity: configured, or used plus the filesystem's free space.
+    pub storage_capacity: u64,
+    /// Entry and blob counts.
+    pub counts: crate::Counts,
+    /// Jobs running now.
+    pub jobs_running: usize,
+}
+
+impl Node {
+    /// Opens the data dir (creating it and everything in it on first
+    /// start) and starts the background tasks.
+    pub async fn start(data_dir: &Path, config: Config) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| NodeError::io("create", data_dir, e))?;
+        let identity = Identity::load_or_create(data_dir)?;
+        let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.db"))?);
+        let files: Arc<dyn BlobFiles> = Arc::new(FsBlobFiles::open(data_dir)?);
+        let interrupted =
+            catalog.fail_interrupted_jobs("interrupted: the node stopped while it ran")?;
+        let events = Events::new();
+        let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept);
+        let (digest_queue, digest_rx) = mpsc::unbounded_channel();
+        let secret = ConvergenceSecret(identity.convergence);
+        let node = Self(Arc::new(Inner {
+            config,
+            data_dir: data_dir.to_path_buf(),
+            identity,
+            secret,
+            catalog,
+            files,
+            jobs,
+            events,
+            manifests: Mutex::default(),
+            digest_queue,
+            started: Instant::now(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }));
+        let orphans = node.remove_orphan_files()?;
+        tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
+        node.start_tasks(digest_rx)?;
+        Ok(node)
+    }
+
+    /// Blob files without a catalog row are leftovers of a commit that
+    /// crashed before its transaction, or of a delete that crashed after.
+    fn remove_orphan_files(&self) -> Result<usize> {
+        let known: std::collections::HashSet<BlobId> =
+            self.0.catalog.blob_ids()?.into_iter().collect();
+        let mut removed = 0;
+        for id in self.0.files.list()? {
+            if !known.contains(&id) {
+                self.0.files.remove(&id)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
+        let node = self.clone();
+        tasks::spawn(&self.0.tasks, "progress", async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = node.0.shutdown.cancelled() => return Ok(()),
+                    _ = tick.tick() => node.0.jobs.report_progress(),
+                }
+            }
+        });
+        let node = self.clone();
+        tasks::spawn(&self.0.tasks, "digests", node.digest_worker(digest_rx));
+        if self.0.config.legacy_digests {
+            for id in self.0.catalog.blobs_without_aliases()? {
+                let _ = self.0.digest_queue.send(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn digest_worker(self, mut rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
+        loop {
+            let id = tokio::select! {
+                _ = self.0.shutdown.cancelled() => return Ok(()),
+                id = rx.recv() => match id { Some(id) => id, None => return Ok(()) },
+            };
+            if let Err(e) = self.ensure_digests(id).await {
+                tracing::warn!(blob = %id, error = %e, "cannot compute aliases");
+            }
+        }
+    }
+
+    /// Computes and records the legacy aliases of blob `id`, unless it has
+    /// them already.
+    async fn ensure_digests(&self, id: BlobId) -> Result<()> {
+        if !self.0.catalog.aliases(&id)?.is_empty() {
+            return Ok(());
+        }
+        let handle = self.handle(&id)?;
+        let job = self
+            .0
+            .jobs
+            .start("digest", id.to_hex(), Some(handle.size()), false);
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = crate::digests::compute(&handle, &job)
+                .and_then(|d| Ok(node.0.catalog.add_aliases(&id, &d.aliases())?));
+            job.finish(outcome.as_ref().map(|_| serde_json::Value::Null));
+            outcome
+        })
+        .await??;
+        self.0.events.send(Event::BlobAliases { blob: id.to_hex() });
+        Ok(())
+    }
+
+    // ---- identity and lifecycle ----
+
+    /// The node's config.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The admin API secret.
+    pub fn api_secret(&self) -> &str {
+        &self.0.identity.api_secret
+    }
+
+    /// The node id (libp2p PeerId).
+    pub fn node_id(&self) -> String {
+        self.0.identity.peer_id()
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.0.data_dir
+    }
+
+    /// Subscribes to events.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.0.events.subscribe()
+    }
+
+    /// Asks the node to stop (the admin call); [`Node::stopped`] fires.
+    pub fn request_shutdown(&self) {
+        self.0.shutdown.cancel();
+    }
+
+    /// Resolves once a shutdown was requested.
+    pub async fn stopped(&self) {
+        self.0.shutdown.cancelled().await;
+    }
+
+    /// Stops: cancels running jobs and waits (bounded) for background
+    /// tasks to end.
+    pub async fn shutdown(&self) {
+        self.0.events.send(Event::Shutdown);
+        self.0.shutdown.cancel();
+        self.0.jobs.cancel_all();
+        self.0.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.0.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within 10 s");
+        }
+        tracing::info!("node stopped");
+    }
+
+    /// Whether every background task has ended (after [`Node::shutdown`]).
+    pub fn tasks_done(&self) -> bool {
+        self.0.tasks.is_closed() && self.0.tasks.is_empty()
+    }
+
+    /// Node status.
+    pub async fn status(&self) -> Result<Status> {
+        let node = self.clone();
+        blocking(move || {
+            let counts = node.0.catalog.counts()?;
+            let used = counts.blob_bytes;
+            let capacity = node
+                .0
+                .config
+                .capacity
+                .unwrap_or_else(|| used + free_space(&node.0.data_dir));
+            Ok(Status {
+                version: env!("CARGO_PKG_VERSION"),
+                node_id: node.node_id(),
+                uptime_secs: node.0.started.elapsed().as_secs(),
+                data_dir: node.0.data_dir.clone(),
+                storage_used: used,
+                storage_capacity: capacity,
+                counts,
+                jobs_running: node
+                    .0
+                    .jobs
+                    .list(10_000)?
+                    .iter()
+                    .filter(|j| j.state == "running")
+                    .count(),
+            })
+        })
+        .await
+    }
+
+    // ---- catalog ----
+
+    /// Entry `id` with its metadata and aliases.
+    pub async fn entry(&self, id: &str) -> Result<EntryInfo> {
+        let node = self.clone();
+        let id = id.to_owned();
+        blocking(move || node.entry_info(&id)).await
+    }
+
+    fn entry_info(&self, id: &str) -> Result<EntryInfo> {
+        let entry = self.0.catalog.entry(id)?;
+        let metadata = self.0.catalog.metadata(id)?;
+        let aliases = match entry.blob.as_deref().map(str::parse::<BlobId>) {
+            Some(Ok(blob)) => self.0.catalog.aliases(&blob)?,
+            _ => BTreeMap::new(),
+        };
+        Ok(EntryInfo {
+            entry,
+            metadata,
+            aliases,
+        })
+    }
+
+    /// The folders from the root down to entry `id`.
+    pub async fn path(&self, id: &str) -> Result<Vec<Entry>> {
+        let node = self.clone();
+        let id = id.to_owned();
+        blocking(move || Ok(node.0.catalog.path_of(&id)?)).await
+    }
+
+    /// One page of folder `parent` (`None` for the root).
+    pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Page> {
+        let node = self.clone();
+        blocking(move || Ok(node.0.catalog.list(parent.as_deref(), query)?)).await
+    }
+
+    /// Creates a folder (or returns the existing one of that name).
+    pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {
+        let node = self.clone();
+        let entry =
+            blocking(move || Ok(node.0.catalog.create_folder(parent.as_deref(), &name)?)).await?;
+        self.0.events.send(Event::EntryAdded {
+            entry: entry.clone(),
+        });
+        Ok(entry)
+    }
+
+    /// Renames and/or moves entry `id`. `parent`: `None` leaves it where it
+    /// is, `Some(None)` moves it to the root.
+    pub async fn update_entry(
+        &self,
+        id: &str,
+        name: Option<String>,
+        parent: Option<Option<String>>,
+    ) -> Result<Entry> {
+        let node = self.clone();
+        let id = id.to_owned();
+        let entry = blocking(move || {
+            let mut entry = node.0.catalog.entry(&id)?;
+            if let Some(parent) = parent {
+                entry = node.0.catalog.move_to(&id, parent.as_deref())?;
+            }
+            if let Some(name) = name {
+                entry = node.0.catalog.rename(&id, &name)?;
+            }
+            Ok(entry)
+        })
+        .await?;
+        self.0.events.send(Event::EntryChanged {
+            entry: entry.clone(),
+        });
+        Ok(entry)
+    }
+
+    /// Deletes entry `id` (a non-empty folder only when `recursive`);
+    /// blobs nothing else names are removed from disk.
+    pub async fn delete(&self, id: &str, recursive: bool) -> Result<usize> {
+        let node = self.clone();
+        let eid = id.to_owned();
+        let removed = blocking(move || {
+            let orphans = node
+                .0
+                .catalog
+                .delete(&eid, recursive, |blob| node.drop_blob(blob))?;
+            Ok(orphans.len())
+        })
+        .await?;
+        self.0
+            .events
+            .send(Event::EntryRemoved { id: id.to_owned() });
+        Ok(removed)
+    }
+
+    fn drop_blob(&self, id: &BlobId) {
+        self.0
+            .manifests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Err(e) = self.0.files.remove(id) {
+            // Left for the orphan sweep at the next start.
+            tracing::warn!(blob = %id, error = %e, "cannot remove blob file");
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) metadata keys of entry `id`.
+    pub async fn set_metadata(
+        &self,
+        id: &str,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<EntryInfo> {
+        let node = self.clone();
+        let id = id.to_owned();
+        let info = blocking(move || {
+            node.0.catalog.set_metadata(&id, &changes)?;
+            node.entry_info(&id)
+        })
+        .await?;
+        self.0.events.send(Event::EntryChanged {
+            entry: info.entry.clone(),
+        });
+        Ok(info)
+    }
+
+    /// The blob a digest names (id or alias) and the entries holding it.
+    pub async fn blob_info(&self, digest: &str) -> Result<BlobInfo> {
+        let node = self.clone();
+        let digest = digest.to_owned();
+        blocking(move || {
+            let id = node.resolve(&digest)?;
+            let manifest = node.manifest(&id)?;
+            Ok(BlobInfo {
+                id: id.to_hex(),
+                size: manifest.size,
+                segments: manifest.segments.len() as u64,
+                aliases: node.0.catalog.aliases(&id)?,
+                entries: node.0.catalog.entries_of_blob(&id)?,
+            })
+        })
+        .await
+    }
+
+    // ---- uploads ----
+
+    /// Stores an HTTP body as a new file entry. The body is sealed as it
+    /// arrives; if it fails or is cut off, nothing is stored.
+    pub async fn upload<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        check_name(&target.name)?;
+        if let Some(parent) = &target.parent {
+            self.check_folder(parent).await?;
+        }
+        if size_hint.is_some_and(|s| s > self.0.config.max_upload_bytes) {
+            return Err(NodeError::TooLarge {
+                limit: self.0.config.max_upload_bytes,
+            });
+        }
+        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        let token = job.token();
+        let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
+        let body = CancelOnToken {
+            inner: body,
+            cancelled: Box::pin(token.cancelled_owned()),
+        };
+        let reader = tokio_util::io::StreamReader::new(body);
+        let node = self.clone();
+        let wait = target.wait_digests;
+        let entry = tokio::task::spawn_blocking(move || {
+            let mut src = tokio_util::io::SyncIoBridge::new(reader);
+            let outcome = node.store_file(
+                &mut src,
+                &job,
+                target.parent.as_deref(),
+                &target.name,
+                target.on_conflict,
+            );
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            outcome
+        })
+        .await??;
+        self.after_store(&entry, wait).await
+    }
+
+    async fn after_store(&self, entry: &Entry, wait_digests: bool) -> Result<EntryInfo> {
+        if let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>)
+            && wait_digests
+        {
+            self.ensure_digests(blob).await?;
+        }
+        self.entry(&entry.id).await
+    }
+
+    async fn check_folder(&self, id: &str) -> Result<()> {
+        let entry = self.entry(id).await?.entry;
+        if entry.kind == crate::EntryKind::Folder {
+            Ok(())
+        } else {
+            Err(NodeError::Invalid(format!(
+                "'{}' is a file, not a folder",
+                entry.name
+            )))
+        }
+    }
+
+    /// Seals `src` and adds it to the catalog (blocking).
+    fn store_file(
+        &self,
+        src: &mut dyn Read,
+        job: &Job,
+        parent: Option<&str>,
+        name: &str,
+        on_conflict: OnConflict,
+    ) -> Result<Entry> {
+        let limit = self.0.config.max_upload_bytes;
+        let mut sealed =
+            crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit)?;
+        job.check()?;
+        sealed.temp.sync()?;
+        let manifest = sealed.manifest;
+        let id = manifest.id;
+        let encoded = manifest.encode();
+        let content_type = sniff::content_type(name, &sealed.head);
+        let files = self.0.files.clone();
+        let temp = sealed.temp;
+        let added = self.0.catalog.add_file(
+            NewFile {
+                parent,
+                name,
+                blob: id,
+                size: manifest.size,
+                manifest: &encoded,
+                content_type: &content_type,
+                on_conflict,
+            },
+            move || files.commit(temp, &id),
+            |orphan| self.drop_blob(orphan),
+        )?;
+        tracing::info!(blob = %id, bytes = manifest.size, new = added.new_blob, entry = %added.entry.id, "stored");
+        if added.new_blob && self.0.config.legacy_digests {
+            let _ = self.0.digest_queue.send(id);
+        }
+        self.0.events.send(Event::EntryAdded {
+            entry: added.entry.clone(),
+        });
+        Ok(added.entry)
+    }
+
+    /// Imports a local file or folder as a job. With `wait`, answers when
+    /// the job has ended; otherwise at once, with the job running.
+    pub async fn import(&self, req: ImportRequest, wait: bool) -> Result<JobRecord> {
+        if let Some(parent) = &req.parent {
+            self.check_folder(parent).await?;
+        }
+        let roots = self.0.config.import_roots.clone();
+        let path = req.path.clone();
+        let plan = blocking(move || import::plan(&path, &roots)).await?;
+        let job = self.0.jobs.start(
+            "import",
+            req.path.display().to_string(),
+            Some(plan.total()),
+            true,
+        );
+        let job_id = job.id().to_owned();
+        let node = self.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let outcome = node.run_import(&req, plan, &job);
+            job.finish(
+                outcome
+                    .as_ref()
+                    .map(|files| serde_json::json!({ "files": files })),
+            );
+        });
+        if wait {
+            handle.await?;
+        }
+        self.0.jobs.get(&job_id)
+    }
+
+    fn run_import(&self, req: &ImportRequest, plan: Plan, job: &Job) -> Result<Vec<ImportedFile>> {
+        let mut report = plan.unreadable;
+        let mut folders: HashMap<Vec<String>, Option<String>> = HashMap::new();
+        let top = match &plan.top {
+            Some(name) => Some(
+                self.0
+                    .catalog
+                    .create_folder(req.parent.as_deref(), name)?
+                    .id,
+            ),
+            None => req.parent.clone(),
+        };
+        folders.insert(Vec::new(), top.clone());
+        for rel in &plan.folders {
+            let parent = folders.get(&rel[..rel.len() - 1]).cloned().flatten();
+            let id = self
+                .0
+                .catalog
+                .create_folder(parent.as_deref(), &rel[rel.len() - 1])?
+                .id;
+            folders.insert(rel.clone(), Some(id));
+        }
+        for file in plan.files {
+            job.check()?;
+            let parent = folders.get(&file.dirs).cloned().flatten();
+            let outcome = std::fs::File::open(&file.path)
+                .map_err(|source| NodeError::PathUnreadable {
+                    path: file.path.clone(),
+                    source,
+                })
+                .and_then(|mut f| {
+                    self.store_file(&mut f, job, parent.as_deref(), &file.name, req.on_conflict)
+                });
+            report.push(match outcome {
+                Ok(entry) => ImportedFile {
+                    path: file.path,
+                    blob: entry.blob.clone(),
+                    entry: Some(entry),
+                    error: None,
+                },
+                Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
+                Err(e) => import::failed(&file.path, &e.to_string()),
+            });
+        }
+        Ok(report)
+    }
+
+    // ---- reads ----
+
+    fn resolve(&self, digest: &str) -> Result<BlobId> {
+        let d: DigestRef = digest.parse()?;
+        self.0
+            .catalog
+            .resolve(&d)?
+            .ok_or_else(|| NodeError::BlobNotFound(d.hex.clone()))
+    }
+
+    fn manifest(&self, id: &BlobId) -> Result<Arc<Manifest>> {
+        if let Some(m) = self
+            .0
+            .manifests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            return Ok(m.clone());
+        }
+        let bytes = self
+            .0
+            .catalog
+            .manifest(id)?
+            .ok_or_else(|| NodeError::BlobNotFound(id.to_hex()))?;
+        let manifest =
+            Arc::new(Manifest::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))?);
+        let mut cache = self.0.manifests.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MANIFEST_CACHE {
+            cache.clear();
+        }
+        cache.insert(*id, manifest.clone());
+        Ok(manifest)
+    }
+
+    fn handle(&self, id: &BlobId) -> Result<BlobHandle> {
+        let manifest = self.manifest(id)?;
+        let reader = self.0.files.open(id)?;
+        Ok(BlobHandle::new(
+            manifest,
+            self.0.secret.read_key(id),
+            reader,
+        ))
+    }
+
+    /// Opens the blob a digest (id or alias) names.
+    pub async fn open_blob(&self, digest: &str) -> Result<BlobHandle> {
+        let node = self.clone();
+        let digest = digest.to_owned();
+        blocking(move || node.handle(&node.resolve(&digest)?)).await
+    }
+
+    /// Streams `range` of `handle` as a download job. When the whole blob
+    /// is sent and `entry` is given, the entry's download count goes up.
+    pub fn stream(
+        &self,
+        handle: BlobHandle,
+        range: Range<u64>,
+        label: String,
+        entry: Option<String>,
+    ) -> ByteStream {
+        let job = self
+            .0
+            .jobs
+            .start("download", label, Some(range.end - range.start), false);
+        let whole = range.start == 0 && range.end == handle.size();
+        let catalog = self.0.catalog.clone();
+        handle.stream(range, job, move || {
+            if let (true, Some(entry)) = (whole, entry)
+                && let Err(e) = catalog.count_download(&entry)
+            {
+                tracing::warn!(entry, error = %e, "cannot count download");
+            }
+        })
+    }
+
+    // ---- jobs ----
+
+    /// The newest `limit` jobs.
+    pub async fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
+        let node = self.clone();
+        blocking(move || node.0.jobs.list(limit)).await
+    }
+
+    /// Job `id`.
+    pub async fn job(&self, id: &str) -> Result<JobRecord> {
+        let node = self.clone();
+        let id = id.to_owned();
+        blocking(move || node.0.jobs.get(&id)).await
+    }
+
+    /// Asks job `id` to stop.
+    pub fn cancel_job(&self, id: &str) -> Result<JobRecord> {
+        self.0.jobs.cancel(id)
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+fn free_space(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+/// Ends a body stream with an error as soon as its job is cancelled, so a
+/// cancelled upload stops even while it waits for the client.
+struct CancelOnToken<S> {
+    inner: S,
+    cancelled: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<S> Stream for CancelOnToken<S>
+where
+    S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+{
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other(NodeError::Cancelled))));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
