@@ -6,7 +6,9 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use bytes::Bytes;
 use cairn_node::{BlobHandle, Node};
+use futures_util::StreamExt;
 
 use crate::error::{ApiError, ApiResult};
 use crate::range::{self, Wanted};
@@ -20,7 +22,7 @@ pub(crate) struct Presentation {
     pub(crate) entry: Option<String>,
 }
 
-pub(crate) fn respond(
+pub(crate) async fn respond(
     node: &Node,
     method: &Method,
     headers: &HeaderMap,
@@ -63,7 +65,15 @@ pub(crate) fn respond(
             .file_name
             .clone()
             .unwrap_or_else(|| handle.id().to_hex());
-        Body::from_stream(node.stream(handle, span.clone(), label, how.entry.clone()))
+        let mut stream = node.stream(handle, span.clone(), label, how.entry.clone());
+        // The first piece is verified before the status line goes out, so a
+        // corrupt or unreadable start is a clean error, not a cut-off 200.
+        let first = match stream.next().await {
+            Some(Ok(piece)) => piece,
+            Some(Err(e)) => return Err(e.into()),
+            None => Bytes::new(),
+        };
+        Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(stream))
     };
     build(status, &etag, body, |h| {
         h.insert(header::CONTENT_LENGTH, value(&len.to_string()));

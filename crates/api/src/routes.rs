@@ -358,7 +358,7 @@ pub(crate) async fn h_entry_content(
         attachment: p.download,
         entry: Some(info.entry.id.clone()),
     };
-    content::respond(&s.node, &method, &headers, handle, how)
+    content::respond(&s.node, &method, &headers, handle, how).await
 }
 
 pub(crate) async fn h_blob(
@@ -386,7 +386,7 @@ pub(crate) async fn h_blob_content(
         attachment: p.download,
         entry: None,
     };
-    content::respond(&s.node, &method, &headers, handle, how)
+    content::respond(&s.node, &method, &headers, handle, how).await
 }
 
 // ---- jobs ----

@@ -1,0 +1,155 @@
+//! The `cairn` CLI driving a real node: the fixed interface of issue 2
+//! (`upload` prints `<id>  <path>`, `download -o`, `status`, `--json`) and
+//! the catalog commands.
+
+mod common;
+
+use common::{TestNode, b3, data};
+use serde_json::Value;
+
+fn stdout(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "cairn failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn upload_prints_blake3_ids_and_download_is_byte_exact() {
+    let node = TestNode::start().await;
+    let big = data(3 * 1024 * 1024 + 17, 1);
+    let f1 = node.file("big.bin", &big);
+    let f2 = node.file("empty.txt", b"");
+    let out = stdout(&node.cli(&["upload", "-q", f1.to_str().unwrap(), f2.to_str().unwrap()]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{}  {}", b3(&big), f1.display()),
+            format!("{}  {}", b3(b""), f2.display()),
+        ]
+    );
+    let dest = node.files.join("back.bin");
+    stdout(&node.cli(&["download", &b3(&big), "-o", dest.to_str().unwrap(), "-q"]));
+    assert_eq!(std::fs::read(&dest).unwrap(), big);
+    let empty_back = node.files.join("empty.back");
+    stdout(&node.cli(&["download", &b3(b""), "-o", empty_back.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&empty_back).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn a_folder_uploads_recursively_and_keeps_its_tree() {
+    let node = TestNode::start().await;
+    node.file("album/a.txt", b"first");
+    node.file("album/disc 2/b.txt", b"second");
+    node.file("album/disc 2/deeper/c.txt", b"third");
+    let out = stdout(&node.cli(&["upload", "-q", node.files.join("album").to_str().unwrap()]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for content in [&b"first"[..], b"second", b"third"] {
+        assert!(out.contains(&b3(content)), "{out}");
+    }
+    let ls: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "ls"]))).unwrap();
+    let album = &ls["entries"][0];
+    assert_eq!(album["name"], "album");
+    assert_eq!(album["kind"], "folder");
+    let inner: Value = serde_json::from_str(&stdout(&node.cli(&[
+        "--json",
+        "ls",
+        album["id"].as_str().unwrap(),
+    ])))
+    .unwrap();
+    let names: Vec<&str> = inner["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["disc 2", "a.txt"], "folders first, then files");
+}
+
+#[tokio::test]
+async fn files_outside_the_import_roots_stream_over_http_instead() {
+    let node = TestNode::start().await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = elsewhere.path().join("outside.bin");
+    let content = data(1_500_000, 2);
+    std::fs::write(&path, &content).unwrap();
+    let out = stdout(&node.cli(&["upload", "-q", path.to_str().unwrap()]));
+    assert_eq!(out.trim(), format!("{}  {}", b3(&content), path.display()));
+}
+
+#[tokio::test]
+async fn upload_of_a_missing_path_fails_clearly() {
+    let node = TestNode::start().await;
+    let missing = node.files.join("nope.bin");
+    let o = node.cli(&["upload", missing.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn catalog_commands_and_json_output() {
+    let node = TestNode::start().await;
+    let f = node.file("movie.mkv", &data(1000, 3));
+    stdout(&node.cli(&["upload", "-q", f.to_str().unwrap()]));
+    let folder = stdout(&node.cli(&["mkdir", "Films"])).trim().to_owned();
+    assert_eq!(folder.len(), 11);
+    let ls: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "ls"]))).unwrap();
+    let movie = ls["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "movie.mkv")
+        .unwrap()
+        .clone();
+    let id = movie["id"].as_str().unwrap();
+    stdout(&node.cli(&["mv", id, "--to", &folder, "--name", "Night.mkv"]));
+    stdout(&node.cli(&[
+        "meta",
+        "set",
+        id,
+        "title=Night of the Living Dead",
+        "year=1968",
+    ]));
+    let meta = stdout(&node.cli(&["meta", "get", id]));
+    assert!(
+        meta.contains("title=Night of the Living Dead") && meta.contains("year=1968"),
+        "{meta}"
+    );
+    stdout(&node.cli(&["meta", "set", id, "year="]));
+    let info: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "info", id]))).unwrap();
+    assert_eq!(info["name"], "Night.mkv");
+    assert_eq!(info["parent"], folder.as_str());
+    assert!(info["metadata"].get("year").is_none());
+    let status: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "status"]))).unwrap();
+    assert_eq!(status["counts"]["files"], 1);
+    assert_eq!(status["counts"]["folders"], 1);
+    assert!(status["node_id"].as_str().unwrap().starts_with("12D3KooW"));
+    let o = node.cli(&["rm", &folder]);
+    assert!(!o.status.success(), "a non-empty folder needs -r");
+    stdout(&node.cli(&["rm", "-r", &folder]));
+    let jobs: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "jobs"]))).unwrap();
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["kind"] == "import" && j["state"] == "done")
+    );
+}
+
+#[tokio::test]
+async fn stop_ends_the_daemon_cleanly() {
+    let mut node = TestNode::start().await;
+    stdout(&node.cli(&["stop"]));
+    assert_eq!(node.wait_exit(), Some(0));
+    assert!(
+        !node.dir.join("api.addr").exists(),
+        "the address file goes with the node"
+    );
+    let o = node.cli(&["status"]);
+    assert!(!o.status.success());
+}

@@ -1,0 +1,298 @@
+//! Starts the real `cairn` binary on 127.0.0.1 with a throwaway data dir
+//! and talks to it over HTTP and through the CLI.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// A running node and its data dir.
+pub struct TestNode {
+    pub dir: PathBuf,
+    /// Files the tests make; the node's only import root.
+    pub files: PathBuf,
+    child: Option<Child>,
+    pub addr: String,
+    pub secret: String,
+    pub http: reqwest::Client,
+    _keep: Option<tempfile::TempDir>,
+}
+
+impl TestNode {
+    /// A new node in a new temporary data dir.
+    pub async fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut node = Self::start_in(&dir).await;
+        node._keep = Some(tmp);
+        node
+    }
+
+    /// A node on `dir` (created with a config on first use).
+    pub async fn start_in(dir: &Path) -> Self {
+        let files = dir.parent().unwrap().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("config.toml");
+        if !config.exists() {
+            std::fs::write(
+                &config,
+                format!(
+                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n",
+                    files.display()
+                ),
+            )
+            .unwrap();
+        }
+        let _ = std::fs::remove_file(dir.join("api.addr"));
+        let child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("node")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start cairn node");
+        let addr = wait_for_file(&dir.join("api.addr"));
+        let secret = std::fs::read_to_string(dir.join("apisecret"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let node = Self {
+            dir: dir.to_path_buf(),
+            files,
+            child: Some(child),
+            addr,
+            secret,
+            http: reqwest::Client::new(),
+            _keep: None,
+        };
+        node.wait_ready().await;
+        node
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self
+                .http
+                .get(self.url("/openapi.json"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node at {} did not answer within 30 s", self.addr);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    /// An authenticated request.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.secret)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let r = self.req(method, path).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `data` as a raw body named `name`; returns the entry.
+    pub async fn upload(&self, name: &str, data: Vec<u8>, query: &str) -> (u16, Value) {
+        let r = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/upload?name={name}{query}"),
+            )
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        if status == 201 {
+            (status, v["entries"][0].clone())
+        } else {
+            (status, v)
+        }
+    }
+
+    pub async fn content(
+        &self,
+        path: &str,
+        range: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut r = self.req(reqwest::Method::GET, path);
+        if let Some(range) = range {
+            r = r.header("range", range);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (
+            status,
+            headers,
+            resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        )
+    }
+
+    /// Runs the CLI against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run cairn")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        wait_exit(&mut child)
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        wait_exit(&mut child)
+    }
+
+    /// Restarts on the same data dir (after kill9 or terminate).
+    pub async fn restart(mut self) -> Self {
+        self.kill9();
+        let mut next = Self::start_in(&self.dir).await;
+        next._keep = self._keep.take();
+        next
+    }
+
+    /// Polls job `id` until it is no longer running (bounded).
+    pub async fn wait_job(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, job) = self.get_json(&format!("/jobs/{id}")).await;
+            if job["state"] != "running" || Instant::now() > deadline {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Writes a file under the import root.
+    pub fn file(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.files.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    /// Opens a raw TCP connection to the node (for cut-off bodies).
+    pub fn raw(&self) -> TcpStream {
+        TcpStream::connect(&self.addr).unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && !s.trim().is_empty()
+        {
+            return s.trim().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} did not appear within 30 s", path.display());
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn b3(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
+/// Sends a request head and part of a body, then closes the connection.
+pub fn send_partial(stream: &mut TcpStream, head: &str, body: &[u8]) {
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+}
+
+/// Reads whatever the server answers until it closes (bounded).
+pub fn read_answer(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}

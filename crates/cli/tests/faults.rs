@@ -1,0 +1,239 @@
+//! Faults around a real node: bodies cut off mid-upload, cancelled jobs,
+//! kill -9 in the middle of an upload, SIGTERM, and the events WebSocket
+//! that reports all of it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestNode, b3, data, read_answer, send_partial};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::Value;
+
+const SEG: usize = 1 << 20;
+
+fn upload_head(node: &TestNode, name: &str, len: usize) -> String {
+    format!(
+        "POST /api/v1/upload?name={name} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {len}\r\n\r\n",
+        node.addr, node.secret
+    )
+}
+
+/// Waits until an upload job named `name` is running with at least `done`
+/// bytes, and returns its id.
+async fn running_upload(node: &TestNode, name: &str, done: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, jobs) = node.get_json("/jobs").await;
+        let found = jobs.as_array().unwrap().iter().find(|j| {
+            j["kind"] == "upload"
+                && j["label"] == name
+                && j["state"] == "running"
+                && j["done"].as_u64() >= Some(done)
+        });
+        if let Some(j) = found {
+            return j["id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running upload of {name}: {jobs}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn tmp_files(node: &TestNode) -> usize {
+    std::fs::read_dir(node.dir.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+async fn assert_no_entry(node: &TestNode, name: &str) {
+    let (_, page) = node.get_json("/entries").await;
+    assert!(
+        !page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == name),
+        "{name} must not be in the catalog: {page}"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_mid_body_stores_nothing() {
+    let node = TestNode::start().await;
+    let mut conn = node.raw();
+    send_partial(
+        &mut conn,
+        &upload_head(&node, "cut.bin", 4 * SEG),
+        &data(SEG + SEG / 2, 1),
+    );
+    let id = running_upload(&node, "cut.bin", SEG as u64).await;
+    conn.shutdown(std::net::Shutdown::Both).unwrap();
+    let job = node.wait_job(&id).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("cut off"), "{job}");
+    assert_no_entry(&node, "cut.bin").await;
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["blobs"], 0);
+    assert_eq!(tmp_files(&node), 0, "the temporary blob is removed");
+}
+
+#[tokio::test]
+async fn cancelling_an_upload_answers_409_and_stores_nothing() {
+    let node = TestNode::start().await;
+    let mut conn = node.raw();
+    send_partial(
+        &mut conn,
+        &upload_head(&node, "slow.bin", 4 * SEG),
+        &data(2 * SEG, 2),
+    );
+    let id = running_upload(&node, "slow.bin", SEG as u64).await;
+    let (s, _) = node
+        .send_json(Method::POST, &format!("/jobs/{id}/cancel"), Value::Null)
+        .await;
+    assert_eq!(s, 202);
+    let answer = read_answer(&mut conn);
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    assert!(answer.contains("\"cancelled\""), "{answer}");
+    assert_eq!(node.wait_job(&id).await["state"], "cancelled");
+    assert_no_entry(&node, "slow.bin").await;
+    let (s, v) = node
+        .send_json(Method::POST, &format!("/jobs/{id}/cancel"), Value::Null)
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("invalid")),
+        "an ended job cannot be cancelled"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_mid_upload_loses_nothing_and_marks_the_job_failed() {
+    let mut node = TestNode::start().await;
+    let mut kept = Vec::new();
+    for (i, len) in [0usize, 10, SEG, 3 * SEG + 1].into_iter().enumerate() {
+        let content = data(len, 100 + i as u64);
+        let (s, e) = node.upload(&format!("kept{i}"), content.clone(), "").await;
+        assert_eq!(s, 201);
+        kept.push((e["id"].as_str().unwrap().to_owned(), content));
+    }
+    let mut conn = node.raw();
+    send_partial(
+        &mut conn,
+        &upload_head(&node, "doomed.bin", 8 * SEG),
+        &data(5 * SEG, 3),
+    );
+    let job = running_upload(&node, "doomed.bin", 4 * SEG as u64).await;
+    node.kill9();
+    drop(conn);
+
+    let node = node.restart().await;
+    assert_no_entry(&node, "doomed.bin").await;
+    let (_, j) = node.get_json(&format!("/jobs/{job}")).await;
+    assert_eq!(j["state"], "failed", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("interrupted"), "{j}");
+    for (id, content) in &kept {
+        let (s, _, body) = node.content(&format!("/entries/{id}/content"), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(&body, content, "entry {id} is byte-exact after the crash");
+    }
+    assert_eq!(
+        tmp_files(&node),
+        0,
+        "the half-written blob was swept at start"
+    );
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], kept.len());
+    // The node still takes uploads of the same name after the crash.
+    let (s, e) = node.upload("doomed.bin", data(SEG, 4), "").await;
+    assert_eq!(s, 201);
+    assert_eq!(e["blob"], b3(&data(SEG, 4)));
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
+    let mut node = TestNode::start().await;
+    let content = data(2 * SEG + 3, 5);
+    let (_, e) = node
+        .upload("keep.bin", content.clone(), "&digests=wait")
+        .await;
+    let (_, folder) = node
+        .send_json(Method::POST, "/folders", serde_json::json!({"name": "f"}))
+        .await;
+    assert_eq!(node.terminate(), Some(0), "SIGTERM exits with status 0");
+    let node = node.restart().await;
+    let (s, _, body) = node
+        .content(
+            &format!("/entries/{}/content", e["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body, content);
+    let (s, _) = node
+        .get_json(&format!("/entries/{}", folder["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 200);
+    let md5 = e["aliases"]["md5"].as_str().unwrap();
+    let (s, _) = node.get_json(&format!("/blobs/{md5}")).await;
+    assert_eq!(s, 200, "aliases survive a restart");
+}
+
+#[tokio::test]
+async fn the_events_websocket_reports_jobs_and_catalog_changes() {
+    let node = TestNode::start().await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/api/v1/events", node.addr),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", node.secret).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello = ws.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("\"hello\""));
+    let (_, entry) = node.upload("watched.bin", data(3 * SEG, 6), "").await;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+        else {
+            break;
+        };
+        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        let done_upload =
+            v["type"] == "job" && v["job"]["kind"] == "upload" && v["job"]["state"] == "done";
+        seen.push(v);
+        if done_upload {
+            break;
+        }
+    }
+    let kinds: Vec<&str> = seen.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert!(
+        seen.iter()
+            .any(|v| v["type"] == "entry_added" && v["entry"]["id"] == entry["id"]),
+        "{kinds:?}"
+    );
+    assert!(
+        seen.iter().any(|v| v["type"] == "job"
+            && v["job"]["kind"] == "upload"
+            && v["job"]["state"] == "running"),
+        "{kinds:?}"
+    );
+    assert!(
+        seen.iter().any(|v| v["type"] == "job"
+            && v["job"]["state"] == "done"
+            && v["job"]["done"] == 3 * SEG),
+        "{kinds:?}"
+    );
+    ws.send(tokio_tungstenite::tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+    let anonymous =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", node.addr)).await;
+    assert!(anonymous.is_err(), "the events socket needs the secret too");
+}
