@@ -82,9 +82,25 @@ impl SegmentKey {
     /// Encrypts or decrypts `data`, which starts `offset` bytes into the
     /// segment, in place.
     pub fn apply(&self, offset: u64, data: &mut [u8]) {
-        let mut cipher = Aes256Ctr::new(&self.0.into(), &[0u8; 16].into());
-        cipher.seek(offset);
-        cipher.apply_keystream(data);
+        let mut cipher = self.cipher();
+        cipher.0.seek(offset);
+        cipher.apply(data);
+    }
+
+    /// A cipher positioned at the start of the segment, for pieces fed in
+    /// order.
+    pub fn cipher(&self) -> SegmentCipher {
+        SegmentCipher(Aes256Ctr::new(&self.0.into(), &[0u8; 16].into()))
+    }
+}
+
+/// The keystream of one segment, consumed in order.
+pub struct SegmentCipher(Aes256Ctr);
+
+impl SegmentCipher {
+    /// Encrypts or decrypts the next bytes of the segment in place.
+    pub fn apply(&mut self, data: &mut [u8]) {
+        self.0.apply_keystream(data);
     }
 }
 

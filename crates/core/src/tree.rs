@@ -20,16 +20,46 @@ pub type Leaf = [u8; 32];
 /// The chaining value of segment `index`'s plaintext, and its root hash
 /// (meaningful only when the blob has this one segment).
 pub fn hash_segment(data: &[u8], index: u64) -> (Leaf, BlobId) {
-    let mut hasher = blake3::Hasher::new();
-    hasher.set_input_offset(index * crate::SEGMENT_SIZE);
+    let mut hasher = SegmentHasher::new(index);
     hasher.update(data);
-    let leaf = hasher.finalize_non_root();
-    let root = if index == 0 {
-        BlobId::from(hasher.finalize())
-    } else {
-        BlobId([0; 32])
-    };
-    (leaf, root)
+    hasher.finish()
+}
+
+/// Hashes one segment fed in pieces; the incremental form of
+/// [`hash_segment`].
+pub struct SegmentHasher {
+    hasher: blake3::Hasher,
+    index: u64,
+}
+
+impl SegmentHasher {
+    /// Starts hashing segment `index`.
+    pub fn new(index: u64) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.set_input_offset(index * crate::SEGMENT_SIZE);
+        Self { hasher, index }
+    }
+
+    /// Feeds the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    /// The leaf and (for segment 0) the root hash, as [`hash_segment`]
+    /// gives them. An empty segment has neither: it gives zeros, which
+    /// match no leaf.
+    pub fn finish(&self) -> (Leaf, BlobId) {
+        if self.hasher.count() == 0 {
+            return ([0; 32], BlobId([0; 32]));
+        }
+        let leaf = self.hasher.finalize_non_root();
+        let root = if self.index == 0 {
+            BlobId::from(self.hasher.finalize())
+        } else {
+            BlobId([0; 32])
+        };
+        (leaf, root)
+    }
 }
 
 /// The blob id that at least two leaves merge into.

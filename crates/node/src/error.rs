@@ -72,6 +72,9 @@ pub enum NodeError {
     /// The job was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The client of a download closed the connection before the end.
+    #[error("the client closed the connection before the end")]
+    ClientGone,
     /// Stored data failed verification; it was not served.
     #[error("stored data failed verification: {0}")]
     Corrupt(String),
@@ -113,6 +116,7 @@ impl NodeError {
             Self::TooLarge { .. } => "too_large",
             Self::Aborted(_) => "upload_aborted",
             Self::Cancelled => "cancelled",
+            Self::ClientGone => "client_gone",
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
         }

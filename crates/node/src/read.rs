@@ -6,12 +6,16 @@
 //! asked range passed on. A segment that fails is never served: the stream
 //! ends with an error instead.
 //!
-//! Streaming runs the read/decrypt/verify loop on a blocking thread feeding
-//! a small bounded channel, so one core verifies while the other sends.
+//! Streaming spreads segments over one blocking worker per core (segment
+//! `k` goes to worker `k mod n`), each feeding its own small bounded
+//! channel; the stream takes from the channels in turn, so the order is kept
+//! while every core decrypts and verifies. Memory stays at a few segments
+//! per worker whatever the size of the blob.
 
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use cairn_core::crypt::ReadKey;
@@ -21,12 +25,16 @@ use cairn_core::{BlobId, Manifest};
 use cairn_store::files::BlobReader;
 use futures_util::Stream;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::NodeError;
 use crate::jobs::Job;
 
-/// Verified segments buffered ahead of the HTTP writer.
-const AHEAD: usize = 4;
+/// Verified segments each worker may hold ready ahead of the HTTP writer.
+const AHEAD: usize = 2;
+
+/// Most workers one stream uses.
+const MAX_WORKERS: usize = 4;
 
 /// A stream of verified plaintext chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, NodeError>> + Send>>;
@@ -65,8 +73,9 @@ impl BlobHandle {
     /// Reads, decrypts and verifies segment `index`.
     pub(crate) fn segment(&self, index: u64) -> Result<Vec<u8>, NodeError> {
         let span = segment_span(self.manifest.size, index);
-        let mut buf = vec![0u8; (span.end - span.start) as usize];
-        self.reader.read_exact_at(&mut buf, span.start)?;
+        let mut buf = self
+            .reader
+            .read_vec_at((span.end - span.start) as usize, span.start)?;
         open_segment(&self.manifest, &self.read_key, index, &mut buf).map_err(|e| {
             tracing::error!(blob = %self.manifest.id, index, "segment failed verification");
             NodeError::Corrupt(e.to_string())
@@ -74,18 +83,24 @@ impl BlobHandle {
         Ok(buf)
     }
 
-    /// Calls `sink` with each verified piece of `range`, in order.
+    /// The verified bytes of `range` that lie in segment `index`.
+    fn piece(&self, range: &Range<u64>, index: u64) -> Result<Bytes, NodeError> {
+        let span = segment_span(self.manifest.size, index);
+        let seg = Bytes::from(self.segment(index)?);
+        let from = range.start.max(span.start) - span.start;
+        let to = range.end.min(span.end) - span.start;
+        Ok(seg.slice(from as usize..to as usize))
+    }
+
+    /// Calls `sink` with each verified piece of `range`, in order, on this
+    /// thread.
     pub(crate) fn for_each_piece(
         &self,
         range: Range<u64>,
         mut sink: impl FnMut(Bytes) -> Result<(), NodeError>,
     ) -> Result<(), NodeError> {
         for index in segments_for(&range) {
-            let span = segment_span(self.manifest.size, index);
-            let seg = Bytes::from(self.segment(index)?);
-            let from = range.start.max(span.start) - span.start;
-            let to = range.end.min(span.end) - span.start;
-            sink(seg.slice(from as usize..to as usize))?;
+            sink(self.piece(&range, index)?)?;
         }
         Ok(())
     }
@@ -98,29 +113,114 @@ impl BlobHandle {
         job: Job,
         on_complete: impl FnOnce() + Send + 'static,
     ) -> ByteStream {
-        let (tx, rx) = mpsc::channel::<Result<Bytes, NodeError>>(AHEAD);
-        tokio::task::spawn_blocking(move || {
-            let outcome = self.for_each_piece(range, |piece| {
-                job.check()?;
-                let len = piece.len() as u64;
-                tx.blocking_send(Ok(piece))
-                    .map_err(|_| NodeError::Aborted("the client went away".into()))?;
-                job.advance(len);
-                Ok(())
-            });
-            match outcome {
-                Ok(()) => {
-                    on_complete();
-                    job.finish(Ok(serde_json::Value::Null));
-                }
-                Err(e) => {
-                    job.finish(Err(&e));
-                    let _ = tx.blocking_send(Err(e));
-                }
+        let segments = segments_for(&range);
+        let count = segments.end - segments.start;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (count as usize).clamp(1, cores.min(MAX_WORKERS));
+        let stop = job.token();
+        let mut channels = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = mpsc::channel(AHEAD);
+            channels.push(rx);
+            let (handle, range, stop) = (self.clone(), range.clone(), stop.clone());
+            let mine = (segments.start + w as u64..segments.end).step_by(workers);
+            tokio::task::spawn_blocking(move || handle.produce(&range, mine, &tx, &stop));
+        }
+        Box::pin(InOrder {
+            channels,
+            next: 0,
+            count,
+            job: Some(job),
+            stop,
+            on_complete: Some(Box::new(on_complete)),
+        })
+    }
+
+    fn produce(
+        &self,
+        range: &Range<u64>,
+        indices: impl Iterator<Item = u64>,
+        tx: &mpsc::Sender<Result<Bytes, NodeError>>,
+        stop: &CancellationToken,
+    ) {
+        for index in indices {
+            if stop.is_cancelled() {
+                return;
             }
-        });
-        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
+            let piece = self.piece(range, index);
+            let failed = piece.is_err();
+            if tx.blocking_send(piece).is_err() || failed {
+                return;
+            }
+        }
+    }
+}
+
+/// Takes pieces from the workers' channels in segment order and keeps the
+/// job's books: progress, completion, cancellation, a client gone away.
+struct InOrder {
+    channels: Vec<mpsc::Receiver<Result<Bytes, NodeError>>>,
+    next: u64,
+    count: u64,
+    job: Option<Job>,
+    stop: CancellationToken,
+    on_complete: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl InOrder {
+    fn end(&mut self, outcome: Result<(), &NodeError>) {
+        self.stop.cancel();
+        if let Some(job) = self.job.take() {
+            job.finish(outcome.map(|()| serde_json::Value::Null));
+        }
+    }
+}
+
+impl Stream for InOrder {
+    type Item = Result<Bytes, NodeError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.job.is_none() || self.next == self.count {
+            return Poll::Ready(None);
+        }
+        if self.job.as_ref().is_some_and(Job::is_cancelled) {
+            self.end(Err(&NodeError::Cancelled));
+            return Poll::Ready(Some(Err(NodeError::Cancelled)));
+        }
+        let slot = (self.next % self.channels.len() as u64) as usize;
+        let item = match self.channels[slot].poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(item) => item
+                .unwrap_or_else(|| Err(NodeError::Internal("a read worker stopped early".into()))),
+        };
+        match item {
+            Ok(piece) => {
+                self.next += 1;
+                if let Some(job) = &self.job {
+                    job.advance(piece.len() as u64);
+                }
+                // A body with a length is not polled again after its last
+                // byte, so the last piece handed over completes the job.
+                if self.next == self.count {
+                    if let Some(done) = self.on_complete.take() {
+                        done();
+                    }
+                    self.end(Ok(()));
+                }
+                Poll::Ready(Some(Ok(piece)))
+            }
+            Err(e) => {
+                self.end(Err(&e));
+                Poll::Ready(Some(Err(e)))
+            }
+        }
+    }
+}
+
+impl Drop for InOrder {
+    fn drop(&mut self) {
+        if self.job.is_some() {
+            self.end(Err(&NodeError::ClientGone));
+        }
     }
 }
