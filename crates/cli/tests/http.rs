@@ -121,10 +121,28 @@ async fn content_serves_ranges_etags_and_heads() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 200, "a stale If-Range gets the whole body");
+    assert_eq!(stale.bytes().await.unwrap().len(), n);
     let (_, info) = node.get_json(&format!("/entries/{id}")).await;
     assert_eq!(
-        info["downloads"], 2,
+        info["downloads"], 3,
         "whole-body GETs count, ranges and HEAD do not"
+    );
+    let (_, jobs) = node.get_json("/jobs?limit=1000").await;
+    let downloads: Vec<&Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "download")
+        .collect();
+    assert!(
+        downloads.len() >= 8,
+        "every served body is a download job: {jobs}"
+    );
+    assert!(
+        downloads
+            .iter()
+            .all(|j| j["state"] == "done" && j["done"] == j["total"]),
+        "{jobs}"
     );
 }
 
