@@ -82,10 +82,27 @@ pub fn router(node: Node) -> Router {
         .with_state(state)
 }
 
+/// How long open connections may drain after the node is asked to stop.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves the node's API on `listener` until the node is asked to stop.
+///
+/// Running jobs are cancelled when a stop is asked, so responses end
+/// quickly; a client that stopped reading cannot hold the node up longer
+/// than [`SHUTDOWN_GRACE`].
 pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
     let stop = node.clone();
-    axum::serve(listener, router(node))
-        .with_graceful_shutdown(async move { stop.stopped().await })
-        .await
+    let server = axum::serve(listener, router(node.clone()))
+        .with_graceful_shutdown(async move { stop.stopped().await });
+    let deadline = async {
+        node.stopped().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = std::future::IntoFuture::into_future(server) => served,
+        () = deadline => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the stop; closing them");
+            Ok(())
+        }
+    }
 }

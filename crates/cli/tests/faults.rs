@@ -237,3 +237,24 @@ async fn the_events_websocket_reports_jobs_and_catalog_changes() {
         tokio_tungstenite::connect_async(format!("ws://{}/api/v1/events", node.addr)).await;
     assert!(anonymous.is_err(), "the events socket needs the secret too");
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_cannot_hold_up_shutdown() {
+    let mut node = TestNode::start().await;
+    let (_, entry) = node.upload("big.bin", data(40 * SEG, 7), "").await;
+    let id = entry["id"].as_str().unwrap();
+    let mut conn = node.raw();
+    let head = format!(
+        "GET /api/v1/entries/{id}/content HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        node.addr, node.secret
+    );
+    send_partial(&mut conn, &head, b"");
+    // Read a little, then stall with the rest of 40 MiB still to come.
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut conn, &mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("HTTP/1.1 200"));
+    // terminate() gives up (None) if the process has not exited within its
+    // bound; a node waiting on the stalled client would never exit.
+    assert_eq!(node.terminate(), Some(0), "the node exits cleanly");
+    drop(conn);
+}

@@ -169,6 +169,11 @@ impl Jobs {
         Ok(out)
     }
 
+    /// How many jobs are running.
+    pub(crate) fn running(&self) -> usize {
+        self.lock_live().len()
+    }
+
     /// Asks job `id` to stop.
     pub(crate) fn cancel(&self, id: &str) -> Result<JobRecord, NodeError> {
         let state = self.lock_live().get(id).cloned();

@@ -246,9 +246,12 @@ impl Node {
         self.0.events.subscribe()
     }
 
-    /// Asks the node to stop (the admin call); [`Node::stopped`] fires.
+    /// Asks the node to stop (the admin call, a signal): running jobs are
+    /// cancelled at once, so open downloads and uploads end and the HTTP
+    /// server can drain; [`Node::stopped`] fires.
     pub fn request_shutdown(&self) {
         self.0.shutdown.cancel();
+        self.0.jobs.cancel_all();
     }
 
     /// Resolves once a shutdown was requested.
@@ -296,13 +299,7 @@ impl Node {
                 storage_used: used,
                 storage_capacity: capacity,
                 counts,
-                jobs_running: node
-                    .0
-                    .jobs
-                    .list(10_000)?
-                    .iter()
-                    .filter(|j| j.state == "running")
-                    .count(),
+                jobs_running: node.0.jobs.running(),
             })
         })
         .await
