@@ -258,3 +258,37 @@ async fn a_client_that_stops_reading_cannot_hold_up_shutdown() {
     assert_eq!(node.terminate(), Some(0), "the node exits cleanly");
     drop(conn);
 }
+
+#[tokio::test]
+async fn cancelling_a_download_ends_its_body_early() {
+    let node = TestNode::start().await;
+    let (_, entry) = node.upload("long.bin", data(24 * SEG, 8), "").await;
+    let id = entry["id"].as_str().unwrap();
+    let mut conn = node.raw();
+    let head = format!(
+        "GET /api/v1/entries/{id}/content HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        node.addr, node.secret
+    );
+    send_partial(&mut conn, &head, b"");
+    let mut first = [0u8; 1024];
+    std::io::Read::read_exact(&mut conn, &mut first).unwrap();
+    let (_, jobs) = node.get_json("/jobs").await;
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "download" && j["state"] == "running")
+        .expect("a running download job")
+        .clone();
+    let job_id = job["id"].as_str().unwrap();
+    let (s, _) = node
+        .send_json(Method::POST, &format!("/jobs/{job_id}/cancel"), Value::Null)
+        .await;
+    assert_eq!(s, 202);
+    let rest = read_answer(&mut conn);
+    assert!(
+        rest.len() + first.len() < 24 * SEG,
+        "the body was cut short"
+    );
+    assert_eq!(node.wait_job(job_id).await["state"], "cancelled");
+}

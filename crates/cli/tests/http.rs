@@ -484,3 +484,64 @@ async fn a_corrupted_blob_is_never_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn equal_content_is_stored_once_and_freed_with_its_last_entry() {
+    let node = TestNode::start().await;
+    let content = data(SEG + 99, 40);
+    let (_, a) = node.upload("a.bin", content.clone(), "").await;
+    let (_, b) = node.upload("b.bin", content.clone(), "").await;
+    assert_eq!(a["blob"], b["blob"]);
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 2);
+    assert_eq!(status["counts"]["blobs"], 1);
+    assert_eq!(status["storage_used"], content.len());
+    let blob_files = || walk_files(&node.dir.join("blobs"));
+    assert_eq!(blob_files(), 1);
+    let r = node
+        .req(
+            Method::DELETE,
+            &format!("/entries/{}", a["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["blobs_removed"], 0);
+    let (s, _, body) = node
+        .content(
+            &format!("/entries/{}/content", b["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!((s, body), (200, content));
+    let r = node
+        .req(
+            Method::DELETE,
+            &format!("/entries/{}", b["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["blobs_removed"], 1);
+    assert_eq!(
+        blob_files(),
+        0,
+        "the last entry takes the blob file with it"
+    );
+}
+
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
