@@ -9,8 +9,6 @@ use tracing_subscriber::EnvFilter;
 
 pub(crate) async fn run(data_dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
     keep_segment_buffers_on_the_heap();
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let mut config = cairn_node::Config::load(data_dir)?;
     if let Some(addr) = listen {
         config.listen = addr;

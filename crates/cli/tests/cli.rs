@@ -153,3 +153,36 @@ async fn stop_ends_the_daemon_cleanly() {
     let o = node.cli(&["status"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn a_new_data_dir_is_created_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fresh/data");
+    let mut child = std::process::Command::new(common::BIN)
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("api.addr").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    for secret in ["apisecret", "identity.key", "convergence.key"] {
+        assert!(
+            dir.join(secret).exists(),
+            "{secret} is created on first start"
+        );
+    }
+}

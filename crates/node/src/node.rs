@@ -117,7 +117,7 @@ impl Node {
     /// Opens the data dir (creating it and everything in it on first
     /// start) and starts the background tasks.
     pub async fn start(data_dir: &Path, config: Config) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| NodeError::io("create", data_dir, e))?;
+        create_private_dir(data_dir)?;
         let identity = Identity::load_or_create(data_dir)?;
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.db"))?);
         let files: Arc<dyn BlobFiles> = Arc::new(FsBlobFiles::open(data_dir)?);
@@ -733,6 +733,20 @@ impl Node {
     pub fn cancel_job(&self, id: &str) -> Result<JobRecord> {
         self.0.jobs.cancel(id)
     }
+}
+
+/// Creates the data dir readable by its owner only (0700); an existing dir
+/// keeps the mode its owner gave it.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| NodeError::io("create", dir, e))
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

@@ -672,10 +672,11 @@ impl Catalog {
             let entry = entry_in(&tx, id)?;
             let ids = subtree_ids(&tx, id)?;
             if ids.len() > 1 && !recursive {
+                let n = ids.len() - 1;
                 return Err(StoreError::Conflict(format!(
-                    "folder '{}' is not empty; delete it recursively to remove its {} entries",
+                    "folder '{}' is not empty; delete it recursively to remove its {n} {}",
                     entry.name,
-                    ids.len() - 1
+                    if n == 1 { "entry" } else { "entries" }
                 )));
             }
             let mut blobs = Vec::new();
