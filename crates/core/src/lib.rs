@@ -13,7 +13,8 @@
 //! - [`manifest`]: the versioned binary record that says how to read a blob;
 //! - [`seal`]: the one-pass pipeline that turns plaintext segments into
 //!   ciphertext plus manifest, and its inverse;
-//! - [`digest`]: md5, sha1 and sha256 kept as aliases for the seeds' ids.
+//! - [`digest`]: md5, sha1 and sha256 kept as aliases for the seeds' ids;
+//! - [`metadisk`]: MetaDisk's own convergent encryption, for its compatibility layer.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod crypt;
@@ -21,6 +22,7 @@ pub mod digest;
 pub mod id;
 pub mod layout;
 pub mod manifest;
+pub mod metadisk;
 pub mod seal;
 pub mod tree;
 
