@@ -52,6 +52,7 @@ impl From<NodeError> for ApiError {
             "path_not_allowed" => StatusCode::FORBIDDEN,
             "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "balance_insufficient" => StatusCode::PAYMENT_REQUIRED,
             "shutting_down" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

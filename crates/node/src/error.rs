@@ -104,6 +104,7 @@ impl NodeError {
                 StoreError::Conflict(_) => "conflict",
                 StoreError::Invalid(_) => "invalid",
                 StoreError::Corrupt(_) => "corrupt",
+                StoreError::Insufficient { .. } => "balance_insufficient",
                 _ => "internal",
             },
             Self::Id(_) => "invalid_id",

@@ -47,6 +47,16 @@ pub enum StoreError {
     /// A name, key or value is malformed or too large.
     #[error("{0}")]
     Invalid(String),
+    /// A movement would take an account below zero; nothing moved.
+    #[error("account {account} is {short} {unit} short")]
+    Insufficient {
+        /// The account.
+        account: String,
+        /// "bytes" or "credits".
+        unit: &'static str,
+        /// How much was missing.
+        short: i64,
+    },
     /// Stored data failed verification.
     #[error("{0}")]
     Corrupt(String),

@@ -8,11 +8,14 @@
 //!   blobs' manifests and aliases, the folder tree of entries, metadata and
 //!   the job log. It is the source of truth: a blob file without a catalog
 //!   row is garbage from an interrupted write and is removed at start.
+//! - [`ledger`]: accounts and the double-entry ledger of bytes and credits
+//!   (for the file-hosting gateway), in the same database.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod catalog;
 mod error;
 pub mod files;
+pub mod ledger;
 mod migrations;
 
 pub use catalog::Catalog;

@@ -56,4 +56,36 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX jobs_by_created ON jobs(created);
     "#,
+    // 2: accounts, balances and the double-entry ledger.
+    r#"
+    CREATE TABLE accounts (
+        id       TEXT PRIMARY KEY,
+        kind     TEXT NOT NULL CHECK (kind IN ('system', 'user', 'token')),
+        name     TEXT NOT NULL UNIQUE,
+        created  INTEGER NOT NULL
+    );
+
+    CREATE TABLE balances (
+        account  TEXT NOT NULL REFERENCES accounts(id),
+        unit     TEXT NOT NULL CHECK (unit IN ('bytes', 'credits')),
+        amount   INTEGER NOT NULL,
+        PRIMARY KEY (account, unit)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE postings (
+        id       INTEGER PRIMARY KEY,
+        tx       INTEGER NOT NULL,
+        account  TEXT NOT NULL REFERENCES accounts(id),
+        unit     TEXT NOT NULL,
+        amount   INTEGER NOT NULL,
+        reason   TEXT NOT NULL,
+        created  INTEGER NOT NULL
+    );
+    CREATE INDEX postings_by_account ON postings(account, id);
+    CREATE INDEX postings_by_tx ON postings(tx);
+
+    INSERT INTO accounts (id, kind, name, created) VALUES
+        ('mint', 'system', 'mint', 0),
+        ('spent', 'system', 'spent', 0);
+    "#,
 ];
