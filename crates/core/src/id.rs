@@ -146,12 +146,19 @@ impl EntryId {
     /// The length of every entry id.
     pub const LEN: usize = 11;
 
-    /// A fresh random id.
+    /// A fresh random id. It never starts with `-`, so it can be typed as
+    /// a command-line argument without being taken for an option (about
+    /// one id in 64 would otherwise).
     pub fn random() -> Self {
         use base64::Engine as _;
         let mut raw = [0u8; 8];
-        rand::thread_rng().fill_bytes(&mut raw);
-        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+        loop {
+            rand::thread_rng().fill_bytes(&mut raw);
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            if !id.starts_with('-') {
+                return Self(id);
+            }
+        }
     }
 
     /// The id as text.
@@ -241,11 +248,16 @@ mod tests {
     }
 
     #[test]
-    fn entry_ids_are_eleven_url_safe_characters() {
-        for _ in 0..100 {
+    fn entry_ids_are_eleven_url_safe_characters_never_starting_with_a_dash() {
+        for _ in 0..5000 {
             let id = EntryId::random();
             assert_eq!(id.as_str().parse::<EntryId>().unwrap(), id);
+            assert!(!id.as_str().starts_with('-'), "{id}");
         }
+        assert!(
+            "-9abcdefghi".parse::<EntryId>().is_ok(),
+            "old ids still parse"
+        );
     }
 
     #[test]
