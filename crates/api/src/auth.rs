@@ -40,7 +40,7 @@ fn presented(req: &Request) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn equal(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -8,6 +8,7 @@
 //! - `range`: HTTP Range parsing;
 //! - `events`: the events WebSocket;
 //! - `auth`: the admin secret check;
+//! - `metadisk`: MetaDisk's token API (its accounts service), a compatibility layer;
 //! - [`error`]: `ApiError`, stable codes mapped to status codes;
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
 #![deny(missing_docs, unreachable_pub)]
@@ -16,6 +17,7 @@ mod auth;
 mod content;
 pub mod error;
 mod events;
+mod metadisk;
 pub mod openapi;
 mod range;
 mod routes;
@@ -75,6 +77,7 @@ pub fn router(node: Node) -> Router {
         .fallback(routes::h_not_found);
     Router::new()
         .nest("/api/v1", v1)
+        .merge(metadisk::routes())
         .route(
             "/",
             get(|| async { "cairn node: the API is under /api/v1 (see /api/v1/openapi.json)\n" }),

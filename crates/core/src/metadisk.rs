@@ -65,6 +65,24 @@ impl Cipher {
     }
 }
 
+/// An access token as MetaDisk's accounts service made them: 12 random
+/// bytes read as a big-endian integer, written as 16 base-62 digits
+/// (`0-9A-Za-z`), least significant first; what lies above 62^16 is
+/// dropped.
+pub fn token_from(random: [u8; 12]) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut wide = [0u8; 16];
+    wide[4..].copy_from_slice(&random);
+    let mut n = u128::from_be_bytes(wide);
+    (0..16)
+        .map(|_| {
+            let digit = DIGITS[(n % 62) as usize] as char;
+            n /= 62;
+            digit
+        })
+        .collect()
+}
+
 /// Encrypts a whole plaintext: returns (key, ciphertext, filehash hex).
 pub fn seal(plain: &[u8], passphrase: &str, start: CounterStart) -> ([u8; 32], Vec<u8>, String) {
     let key = key(&Sha256::digest(plain).into(), passphrase);
@@ -127,6 +145,13 @@ mod tests {
         cipher.apply(a);
         cipher.apply(b);
         assert_eq!(back, plain);
+    }
+
+    #[test]
+    fn tokens_match_the_accounts_services_generator() {
+        assert_eq!(token_from([0x66; 12]), "oiFyR2NcMvaSiNDf");
+        assert_eq!(token_from([0; 12]), "0000000000000000");
+        assert_eq!(token_from([0xff; 12]).len(), 16);
     }
 
     #[test]

@@ -36,6 +36,58 @@ pub struct Config {
     pub jobs_kept: usize,
     /// Log filter in `tracing` syntax (default "info"); `RUST_LOG` wins.
     pub log: String,
+    /// The file-hosting gateway: what transfer bytes cost, promo codes.
+    pub gateway: GatewayConfig,
+}
+
+/// The file-hosting gateway's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Byte packages for sale, listed by MetaDisk's `/accounts/token/prices`
+    /// (default: the seed's 100 GiB for 500 and 1000 GiB for 5000).
+    pub prices: Vec<Price>,
+    /// Promo codes tokens may redeem, each once per token.
+    pub promocodes: Vec<PromoCode>,
+}
+
+/// A byte package: `amount` transfer bytes for `cost` (in the operator's
+/// currency unit; MetaDisk's UIs read it as US cents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Transfer bytes.
+    pub amount: u64,
+    /// What they cost.
+    pub cost: u64,
+}
+
+/// A promo code and the transfer bytes it gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoCode {
+    /// The code as users type it.
+    pub code: String,
+    /// Transfer bytes it gives.
+    pub bytes: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            prices: vec![
+                Price {
+                    amount: 100 << 30,
+                    cost: 500,
+                },
+                Price {
+                    amount: 1000 << 30,
+                    cost: 5000,
+                },
+            ],
+            promocodes: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -48,6 +100,7 @@ impl Default for Config {
             legacy_digests: true,
             jobs_kept: 200,
             log: "info".into(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -109,5 +162,17 @@ mod tests {
             toml::from_str("listen = \"127.0.0.1:9000\"\nimport_roots = [\"/data\"]").unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.import_roots, vec![PathBuf::from("/data")]);
+        let c: Config = toml::from_str(
+            "[gateway]\nprices = [{ amount = 10, cost = 1 }]\npromocodes = [{ code = \"HI\", bytes = 5 }]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.gateway.prices,
+            vec![Price {
+                amount: 10,
+                cost: 1
+            }]
+        );
+        assert_eq!(c.gateway.promocodes[0].bytes, 5);
     }
 }

@@ -10,7 +10,9 @@
 //! - [`jobs`]: long work with progress and cancel, persisted where a restart
 //!   must see it;
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
-//! - `tasks`: the one helper every background task is spawned with.
+//! - `tasks`: the one helper every background task is spawned with;
+//! - `tokens`: access tokens with byte balances on the ledger (the
+//!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod config;
@@ -25,6 +27,7 @@ mod node;
 mod read;
 mod sniff;
 mod tasks;
+mod tokens;
 
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,

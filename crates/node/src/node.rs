@@ -34,14 +34,14 @@ const MANIFEST_CACHE: usize = 256;
 
 /// A running node. Cheap to clone; all clones are the same node.
 #[derive(Clone)]
-pub struct Node(Arc<Inner>);
+pub struct Node(pub(crate) Arc<Inner>);
 
-struct Inner {
-    config: Config,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
     data_dir: PathBuf,
     identity: Identity,
     secret: ConvergenceSecret,
-    catalog: Arc<Catalog>,
+    pub(crate) catalog: Arc<Catalog>,
     files: Arc<dyn BlobFiles>,
     jobs: Arc<Jobs>,
     events: Events,
@@ -749,7 +749,9 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| NodeError::io("create", dir, e))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await?
 }
 

@@ -110,53 +110,61 @@ impl Catalog {
     /// to zero per unit, and no user or token account may end below zero.
     /// Returns the transaction number.
     pub fn post(&self, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
-        for unit in [Unit::Bytes, Unit::Credits] {
-            let sum: i128 = legs
-                .iter()
-                .filter(|l| l.unit == unit)
-                .map(|l| i128::from(l.amount))
-                .sum();
-            if sum != 0 {
-                return Err(StoreError::Invalid(format!(
-                    "a movement must balance: its {} legs sum to {sum}",
-                    unit.name()
-                )));
-            }
-        }
+        check_balanced(legs)?;
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let number: i64 = tx.query_row("SELECT ifnull(max(tx), 0) + 1 FROM postings", [], |r| r.get(0))?;
-            let now = now_ms();
-            for leg in legs {
-                let kind: Option<String> = tx
-                    .query_row("SELECT kind FROM accounts WHERE id = ?1", [leg.account], |r| r.get(0))
-                    .optional()?;
-                let kind = kind.ok_or_else(|| StoreError::NotFound {
-                    what: "account",
-                    id: leg.account.to_owned(),
-                })?;
-                let after = balance_in(&tx, leg.account, leg.unit)?
-                    .checked_add(leg.amount)
-                    .ok_or_else(|| StoreError::Invalid("balance out of range".into()))?;
-                if after < 0 && kind != "system" {
-                    return Err(StoreError::Insufficient {
-                        account: leg.account.to_owned(),
-                        unit: leg.unit.name(),
-                        short: -after,
-                    });
-                }
-                tx.execute(
-                    "INSERT INTO balances (account, unit, amount) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (account, unit) DO UPDATE SET amount = ?3",
-                    params![leg.account, leg.unit.name(), after],
-                )?;
-                tx.execute(
-                    "INSERT INTO postings (tx, account, unit, amount, reason, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![number, leg.account, leg.unit.name(), leg.amount, reason, now],
-                )?;
-            }
+            let number = post_in(&tx, legs, reason)?;
             tx.commit()?;
             Ok(number)
+        })
+    }
+
+    /// The account of access token `token`, created when `create` is set
+    /// (tokens are not stored when issued: any string acquires an account
+    /// on its first deposit or redemption).
+    pub fn token_account(&self, token: &str, create: bool) -> Result<Option<String>> {
+        let name = format!("token:{token}");
+        if let Some(id) = self.account_id(&name)? {
+            return Ok(Some(id));
+        }
+        if !create {
+            return Ok(None);
+        }
+        match self.create_account(AccountKind::Token, &name) {
+            Ok(id) => Ok(Some(id)),
+            Err(StoreError::NameTaken { .. }) => self.account_id(&name),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Credits `bytes` from `mint` to `account` for promo code `code`, once
+    /// per account and code; `Ok(false)` if this account redeemed it before.
+    pub fn redeem_once(&self, account: &str, code: &str, bytes: i64) -> Result<bool> {
+        let legs = [
+            Leg {
+                account: MINT,
+                unit: Unit::Bytes,
+                amount: -bytes,
+            },
+            Leg {
+                account,
+                unit: Unit::Bytes,
+                amount: bytes,
+            },
+        ];
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let fresh = tx.execute(
+                "INSERT INTO promocode_uses (account, code, created) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account, code) DO NOTHING",
+                params![account, code, now_ms()],
+            )?;
+            if fresh == 0 {
+                return Ok(false);
+            }
+            post_in(&tx, &legs, &format!("promo code {code}"))?;
+            tx.commit()?;
+            Ok(true)
         })
     }
 
@@ -208,6 +216,64 @@ impl Catalog {
             Ok((sum("bytes")?, sum("credits")?, drift))
         })
     }
+}
+
+fn check_balanced(legs: &[Leg<'_>]) -> Result<()> {
+    for unit in [Unit::Bytes, Unit::Credits] {
+        let sum: i128 = legs
+            .iter()
+            .filter(|l| l.unit == unit)
+            .map(|l| i128::from(l.amount))
+            .sum();
+        if sum != 0 {
+            return Err(StoreError::Invalid(format!(
+                "a movement must balance: its {} legs sum to {sum}",
+                unit.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the postings of one movement inside the caller's transaction.
+fn post_in(tx: &Connection, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
+    let number: i64 = tx.query_row("SELECT ifnull(max(tx), 0) + 1 FROM postings", [], |r| {
+        r.get(0)
+    })?;
+    let now = now_ms();
+    for leg in legs {
+        let kind: Option<String> = tx
+            .query_row(
+                "SELECT kind FROM accounts WHERE id = ?1",
+                [leg.account],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let kind = kind.ok_or_else(|| StoreError::NotFound {
+            what: "account",
+            id: leg.account.to_owned(),
+        })?;
+        let after = balance_in(tx, leg.account, leg.unit)?
+            .checked_add(leg.amount)
+            .ok_or_else(|| StoreError::Invalid("balance out of range".into()))?;
+        if after < 0 && kind != "system" {
+            return Err(StoreError::Insufficient {
+                account: leg.account.to_owned(),
+                unit: leg.unit.name(),
+                short: -after,
+            });
+        }
+        tx.execute(
+            "INSERT INTO balances (account, unit, amount) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (account, unit) DO UPDATE SET amount = ?3",
+            params![leg.account, leg.unit.name(), after],
+        )?;
+        tx.execute(
+            "INSERT INTO postings (tx, account, unit, amount, reason, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![number, leg.account, leg.unit.name(), leg.amount, reason, now],
+        )?;
+    }
+    Ok(number)
 }
 
 fn account_by_name(c: &Connection, name: &str) -> Result<Option<String>> {
@@ -273,6 +339,20 @@ mod tests {
             cat.post(&unbalanced, "leak"),
             Err(StoreError::Invalid(_))
         ));
+        assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_promo_code_is_redeemed_once_per_account() {
+        let cat = Catalog::open_in_memory().unwrap();
+        assert_eq!(cat.token_account("abc", false).unwrap(), None);
+        let a = cat.token_account("abc", true).unwrap().unwrap();
+        assert_eq!(cat.token_account("abc", true).unwrap(), Some(a.clone()));
+        let b = cat.token_account("xyz", true).unwrap().unwrap();
+        assert!(cat.redeem_once(&a, "WELCOME", 500).unwrap());
+        assert!(!cat.redeem_once(&a, "WELCOME", 500).unwrap());
+        assert!(cat.redeem_once(&b, "WELCOME", 500).unwrap());
+        assert_eq!(cat.balance(&a, Unit::Bytes).unwrap(), 500);
         assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
     }
 

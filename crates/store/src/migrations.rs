@@ -88,4 +88,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ('mint', 'system', 'mint', 0),
         ('spent', 'system', 'spent', 0);
     "#,
+    // 3: promo codes redeemed, once per account and code.
+    r#"
+    CREATE TABLE promocode_uses (
+        account  TEXT NOT NULL REFERENCES accounts(id),
+        code     TEXT NOT NULL,
+        created  INTEGER NOT NULL,
+        PRIMARY KEY (account, code)
+    ) WITHOUT ROWID;
+    "#,
 ];

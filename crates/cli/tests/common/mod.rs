@@ -27,15 +27,24 @@ pub struct TestNode {
 impl TestNode {
     /// A new node in a new temporary data dir.
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// A new node whose config.toml ends with `extra`.
+    pub async fn start_with(extra: &str) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
-        let mut node = Self::start_in(&dir).await;
+        let mut node = Self::start_in_with(&dir, extra).await;
         node._keep = Some(tmp);
         node
     }
 
     /// A node on `dir` (created with a config on first use).
     pub async fn start_in(dir: &Path) -> Self {
+        Self::start_in_with(dir, "").await
+    }
+
+    async fn start_in_with(dir: &Path, extra: &str) -> Self {
         let files = dir.parent().unwrap().join("files");
         std::fs::create_dir_all(&files).unwrap();
         std::fs::create_dir_all(dir).unwrap();
@@ -44,7 +53,7 @@ impl TestNode {
             std::fs::write(
                 &config,
                 format!(
-                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n",
+                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n",
                     files.display()
                 ),
             )
@@ -96,6 +105,11 @@ impl TestNode {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    /// A URL outside the native API (the compatibility layers).
+    pub fn root_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// An authenticated request.

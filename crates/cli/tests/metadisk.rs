@@ -1,0 +1,262 @@
+//! MetaDisk's token API on a real node, with the requests MetaDisk's
+//! clients send (the seed's calls, in the final accounts service's forms).
+
+mod common;
+
+use common::TestNode;
+use serde_json::{Value, json};
+
+const CONFIG: &str = "[gateway]\npromocodes = [{ code = \"WELCOME\", bytes = 5000 }]\n";
+
+async fn call(
+    node: &TestNode,
+    method: reqwest::Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = node.http.request(method, node.root_url(path));
+    if let Some(a) = auth {
+        req = req.header("Authentication", a);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+#[tokio::test]
+async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
+    use reqwest::Method;
+    let node = TestNode::start_with(CONFIG).await;
+    let secret = node.secret.clone();
+
+    let (s, v, h) = call(&node, Method::POST, "/accounts/token/new", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(h["access-control-allow-origin"], "*");
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 16);
+    assert!(token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
+    let (s, _, _) = call(&node, Method::GET, "/accounts/token/new", None, None).await;
+    assert_eq!(s, 405);
+
+    let (s, v, _) = call(&node, Method::GET, "/accounts/token/prices", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        v,
+        json!({"prices": [{"amount": 107374182400u64, "cost": 500}, {"amount": 1073741824000u64, "cost": 5000}]})
+    );
+    let balance = |t: String| {
+        let node = &node;
+        async move {
+            call(
+                node,
+                Method::GET,
+                &format!("/accounts/token/balance/{t}"),
+                None,
+                None,
+            )
+            .await
+            .1["balance"]
+                .clone()
+        }
+    };
+    assert_eq!(balance(token.clone()).await, 0);
+
+    let deposit = format!("/accounts/token/deposit/{token}");
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &deposit,
+        None,
+        Some(json!({"bytes": 1000})),
+    )
+    .await;
+    assert_eq!((s, v), (401, json!({"status": "invalid-authentication"})));
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &deposit,
+        Some("wrong"),
+        Some(json!({"bytes": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v),
+        (401, json!({"status": "invalid-authentication"})),
+        "401 wins over 400"
+    );
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &deposit,
+        Some(&secret),
+        Some(json!({"bytes": 1000})),
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"status": "ok"})));
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &deposit,
+        Some(&secret),
+        Some(json!({"bytes": "30"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v),
+        (200, json!({"status": "ok"})),
+        "a numeric string counts"
+    );
+    for bad in [
+        json!({"bytes": -5}),
+        json!({"bytes": "2.7"}),
+        json!({}),
+        json!({"bytes": [1]}),
+    ] {
+        let (s, v, _) = call(
+            &node,
+            Method::POST,
+            &deposit,
+            Some(&secret),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!((s, v), (400, json!({"status": "bad-request"})), "{bad}");
+    }
+    assert_eq!(balance(token.clone()).await, 1030);
+
+    let withdraw = format!("/accounts/token/withdraw/{token}");
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &withdraw,
+        Some(&secret),
+        Some(json!({"bytes": 430})),
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"status": "ok"})));
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &withdraw,
+        Some(&secret),
+        Some(json!({"bytes": 601})),
+    )
+    .await;
+    assert_eq!((s, v), (402, json!({"error": "balance-insufficient"})));
+    assert_eq!(
+        balance(token.clone()).await,
+        600,
+        "a refused withdrawal takes nothing"
+    );
+    let (s, _, _) = call(
+        &node,
+        Method::POST,
+        "/accounts/token/withdraw/neverseen",
+        Some(&secret),
+        Some(json!({"bytes": 0})),
+    )
+    .await;
+    assert_eq!(
+        s, 402,
+        "a token never funded has nothing to withdraw, even 0"
+    );
+
+    let redeem = format!("/accounts/token/redeem/{token}");
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &redeem,
+        None,
+        Some(json!({"promocode": "WELCOME"})),
+    )
+    .await;
+    assert_eq!((s, v), (201, json!({"status": "ok"})));
+    let (s, v, _) = call(
+        &node,
+        Method::POST,
+        &redeem,
+        None,
+        Some(json!({"promocode": "WELCOME"})),
+    )
+    .await;
+    assert_eq!((s, v), (403, json!({"status": "error"})), "once per token");
+    for bad in [
+        json!({"promocode": "NOPE"}),
+        json!({"promocode": ""}),
+        json!({}),
+    ] {
+        let (s, v, _) = call(&node, Method::POST, &redeem, None, Some(bad.clone())).await;
+        assert_eq!((s, v), (403, json!({"status": "error"})), "{bad}");
+    }
+    let plain = node
+        .http
+        .post(node.root_url(&redeem))
+        .body("promocode=WELCOME")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 403, "the code must come as JSON");
+    let broken = node
+        .http
+        .post(node.root_url(&redeem))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    assert_eq!(balance(token.clone()).await, 5600);
+    let (s, _, _) = call(
+        &node,
+        Method::POST,
+        "/accounts/token/redeem/other",
+        None,
+        Some(json!({"promocode": "WELCOME"})),
+    )
+    .await;
+    assert_eq!(s, 201, "another token may redeem the same code");
+}
+
+#[tokio::test]
+async fn parallel_withdrawals_never_overdraw_or_double_count() {
+    let node = TestNode::start().await;
+    let secret = node.secret.clone();
+    let deposit = node.root_url("/accounts/token/deposit/busy");
+    let r = node
+        .http
+        .post(&deposit)
+        .header("Authentication", &secret)
+        .json(&json!({"bytes": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let withdraw = node.root_url("/accounts/token/withdraw/busy");
+    let calls = (0..25).map(|_| {
+        let req = node
+            .http
+            .post(&withdraw)
+            .header("Authentication", &secret)
+            .json(&json!({"bytes": 100}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 402).count();
+    assert_eq!((ok, refused), (10, 15), "{statuses:?}");
+    let v: Value = node
+        .http
+        .get(node.root_url("/accounts/token/balance/busy"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["balance"], 0);
+}
