@@ -19,6 +19,7 @@ pub mod error;
 mod events;
 mod metadisk;
 pub mod openapi;
+mod pumped;
 mod range;
 mod routes;
 
@@ -77,7 +78,7 @@ pub fn router(node: Node) -> Router {
         .fallback(routes::h_not_found);
     Router::new()
         .nest("/api/v1", v1)
-        .merge(metadisk::routes())
+        .merge(metadisk::routes(upload_limit))
         .route(
             "/",
             get(|| async { "cairn node: the API is under /api/v1 (see /api/v1/openapi.json)\n" }),

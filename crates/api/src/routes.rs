@@ -132,24 +132,10 @@ async fn upload_parts(
         };
         // The part borrows the multipart reader, so it is pumped through a
         // small channel into the node's upload, both driven here.
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+        let (tx, rx) = crate::pumped::channel();
         let mut field = field;
-        let pump = async move {
-            loop {
-                let item = match field.chunk().await {
-                    Ok(Some(chunk)) => Ok(chunk),
-                    Ok(None) => break,
-                    Err(e) => Err(std::io::Error::other(e.body_text())),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        };
-        let body = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }));
+        let pump = async move { crate::pumped::pump(&mut field, &tx).await };
+        let body = crate::pumped::body(rx);
         let (stored, ()) = tokio::join!(s.node.upload(target, body, None), pump);
         out.push(stored?);
     }

@@ -292,3 +292,46 @@ async fn cancelling_a_download_ends_its_body_early() {
     );
     assert_eq!(node.wait_job(job_id).await["state"], "cancelled");
 }
+
+/// The client's error reaches the part's pump, which forwards it. (The
+/// other way a part can end early, the handler itself dropped, is pinned by
+/// the unit tests of `cairn_api`'s `pumped` module.)
+#[tokio::test]
+async fn a_multipart_part_cut_off_mid_way_stores_nothing() {
+    let node = TestNode::start().await;
+    for path in ["/api/v1/upload", "/api/upload"] {
+        let boundary = "XyZ";
+        let head_part = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"part.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        );
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{head_part}",
+            node.addr,
+            node.secret,
+            head_part.len() + 4 * SEG + 64
+        );
+        let mut conn = node.raw();
+        send_partial(&mut conn, &head, &data(2 * SEG, 9));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        conn.shutdown(std::net::Shutdown::Both).unwrap();
+        drop(conn);
+    }
+    // Whatever the timing, a part that never ended is never stored.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, jobs) = node.get_json("/jobs").await;
+        if !jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["state"] == "running")
+            || Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 0, "{status}");
+    assert_eq!(status["counts"]["blobs"], 0);
+}

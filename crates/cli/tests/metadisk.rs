@@ -260,3 +260,232 @@ async fn parallel_withdrawals_never_overdraw_or_double_count() {
         .unwrap();
     assert_eq!(v["balance"], 0);
 }
+
+fn form(
+    name: &str,
+    data: &[u8],
+    token: Option<&str>,
+    token_first: bool,
+) -> reqwest::multipart::Form {
+    let file = reqwest::multipart::Part::bytes(data.to_vec()).file_name(name.to_owned());
+    let mut f = reqwest::multipart::Form::new();
+    if token_first && let Some(t) = token {
+        f = f.text("token", t.to_owned());
+    }
+    f = f.part("file", file);
+    if !token_first && let Some(t) = token {
+        f = f.text("token", t.to_owned());
+    }
+    f
+}
+
+#[tokio::test]
+async fn files_upload_download_find_and_status_like_metadisk() {
+    use cairn_core::metadisk::{CounterStart, DEFAULT_PASSPHRASE, seal};
+    let node = TestNode::start().await;
+    let r = node
+        .http
+        .post(node.root_url("/api/upload"))
+        .multipart(form("hello.txt", b"hello world", None, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let (key, cipher, filehash) = seal(b"hello world", DEFAULT_PASSPHRASE, CounterStart::One);
+    assert_eq!(
+        v["key"],
+        "3130cb723698a4ed3b0e078f511b05ae5c6153b16f6c33a323bfa868026399d9"
+    );
+    assert_eq!(v["key"], hex::encode(key));
+    assert_eq!(v["filehash"], filehash.as_str());
+
+    let plain = node
+        .http
+        .get(node.root_url(&format!(
+            "/api/download/{filehash}?key={}",
+            hex::encode(key)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    let name = format!("{}_hello.txt", &filehash[..7]);
+    assert_eq!(
+        plain.headers()["content-disposition"],
+        format!("attachment;filename={name}").as_str()
+    );
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), b"hello world");
+    let sealed = node
+        .http
+        .get(node.root_url(&format!("/api/download/{filehash}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sealed.status(), 200);
+    assert_eq!(
+        sealed.headers()["content-disposition"],
+        format!("attachment; filename={name}").as_str()
+    );
+    assert_eq!(
+        sealed.bytes().await.unwrap().to_vec(),
+        cipher,
+        "without a key: MetaDisk's ciphertext"
+    );
+
+    let wrong = node
+        .http
+        .get(node.root_url(&format!("/api/download/{filehash}?key={}", "00".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    let (s, v, _) = call(
+        &node,
+        reqwest::Method::GET,
+        &format!("/api/download/{}", "ab".repeat(32)),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, v), (404, json!({"error": "file-not-found"})));
+
+    let (s, v, _) = call(
+        &node,
+        reqwest::Method::GET,
+        &format!("/api/find/{filehash}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["filehash"], filehash.as_str());
+    assert_eq!(v["filename"], name.as_str());
+    assert_eq!(v["filesize"], 11);
+    assert_eq!(v["version"], "0.2");
+    assert!(v["datetime"].as_str().unwrap().parse::<u64>().is_ok());
+    assert!(
+        v["uploads"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/download/{filehash}"))
+    );
+    let (s, v, _) = call(
+        &node,
+        reqwest::Method::GET,
+        &format!("/api/find/{}", "ab".repeat(32)),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, v), (404, json!({"error": "File not found"})));
+
+    let (s, v, _) = call(&node, reqwest::Method::GET, "/api/status", None, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        v["bandwidth"]["total"]["incoming"].as_u64().unwrap() >= 11,
+        "{v}"
+    );
+    assert!(
+        v["bandwidth"]["current"]["outgoing"].as_u64().unwrap() >= 22,
+        "{v}"
+    );
+    assert_eq!(v["storage"]["used"], 11);
+    assert!(
+        v["florincoin"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("12D3KooW")
+    );
+    assert_eq!(v["sync"]["cloud_queue"], json!({"count": 0, "size": 0}));
+
+    // The same content again answers the same hash and key.
+    let again: Value = node
+        .http
+        .post(node.root_url("/api/upload"))
+        .multipart(form("hello.txt", b"hello world", None, true))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["filehash"], filehash.as_str());
+}
+
+#[tokio::test]
+async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing() {
+    let node = TestNode::start_with("[gateway]\nmetadisk_anonymous = false\n").await;
+    let secret = node.secret.clone();
+    let upload = |data: &'static [u8], token: Option<&'static str>, token_first: bool| {
+        let req = node.http.post(node.root_url("/api/upload")).multipart(form(
+            "f.bin",
+            data,
+            token,
+            token_first,
+        ));
+        async move {
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (s, v) = upload(b"no token", None, true).await;
+    assert_eq!((s, v), (402, json!({"error": "balance-insufficient"})));
+    let r = node
+        .http
+        .post(node.root_url("/accounts/token/deposit/payer"))
+        .header("Authentication", &secret)
+        .json(&json!({"bytes": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = upload(b"eleven byte", Some("payer"), false).await;
+    assert_eq!(s, 201, "a token after the file counts too: {v}");
+    let balance = || async {
+        let v: Value = node
+            .http
+            .get(node.root_url("/accounts/token/balance/payer"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["balance"].as_u64().unwrap()
+    };
+    assert_eq!(balance().await, 100 - 44);
+    let filehash = v["filehash"].as_str().unwrap().to_owned();
+    let d = node
+        .http
+        .get(node.root_url(&format!("/api/download/{filehash}?token=payer")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 200);
+    assert_eq!(d.bytes().await.unwrap().len(), 11);
+    assert_eq!(balance().await, 56 - 11);
+    let (s, v) = upload(b"twenty bytes of data", Some("payer"), true).await;
+    assert_eq!(
+        (s, v),
+        (402, json!({"error": "balance-insufficient"})),
+        "80 > 45"
+    );
+    assert_eq!(balance().await, 45, "a refused upload takes nothing");
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 1, "and stores nothing");
+    let d = node
+        .http
+        .get(node.root_url(&format!("/api/download/{filehash}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.status(),
+        402,
+        "no token, no anonymous downloads on this node"
+    );
+}

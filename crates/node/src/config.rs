@@ -49,6 +49,13 @@ pub struct GatewayConfig {
     pub prices: Vec<Price>,
     /// Promo codes tokens may redeem, each once per token.
     pub promocodes: Vec<PromoCode>,
+    /// Let MetaDisk uploads and downloads without a token through, free
+    /// (as a stock MetaDisk node with its accounts service disabled did).
+    /// Default true; a public locker sets it false.
+    pub metadisk_anonymous: bool,
+    /// Where MetaDisk's CTR counter starts: 1 (the published
+    /// file-encryptor, default) or 0 (the live 2014 network).
+    pub metadisk_counter_start: u8,
 }
 
 /// A byte package: `amount` transfer bytes for `cost` (in the operator's
@@ -86,6 +93,8 @@ impl Default for GatewayConfig {
                 },
             ],
             promocodes: Vec::new(),
+            metadisk_anonymous: true,
+            metadisk_counter_start: 1,
         }
     }
 }

@@ -129,11 +129,27 @@ impl Jobs {
     fn end(&self, state: &JobState, record: JobRecord) {
         self.lock_live().remove(&state.id);
         self.save(state, &record);
+        self.meter(state.kind, record.done);
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         ended.push_front(record.clone());
         ended.truncate(self.kept);
         drop(ended);
         self.events.send(Event::Job { job: record });
+    }
+
+    /// Counts the bytes a transfer moved, whatever its outcome: bytes that
+    /// crossed the wire were used.
+    fn meter(&self, kind: &str, done: u64) {
+        let (incoming, outgoing) = match kind {
+            "upload" | "import" => (done, 0),
+            "download" => (0, done),
+            _ => return,
+        };
+        if done > 0
+            && let Err(e) = self.catalog.meter_add(incoming, outgoing)
+        {
+            tracing::warn!(error = %e, "cannot update the transfer meter");
+        }
     }
 
     /// A job by id: live, recently ended, or from the catalog.

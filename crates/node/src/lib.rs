@@ -23,6 +23,7 @@ pub mod identity;
 mod import;
 mod ingest;
 pub mod jobs;
+mod metadisk;
 mod node;
 mod read;
 mod sniff;
@@ -32,9 +33,11 @@ mod tokens;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
+pub use cairn_store::meter::Meter;
 pub use config::Config;
 pub use error::NodeError;
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
+pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use read::{BlobHandle, ByteStream};

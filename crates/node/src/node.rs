@@ -29,6 +29,9 @@ use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sn
 
 type Result<T> = std::result::Result<T, NodeError>;
 
+/// A check run on a sealed upload before it is committed.
+pub(crate) type BeforeCommit = Box<dyn Fn(&Manifest) -> Result<()> + Send + Sync>;
+
 /// Manifests kept decoded (and verified) in memory.
 const MANIFEST_CACHE: usize = 256;
 
@@ -461,6 +464,23 @@ impl Node {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.upload_with(target, body, size_hint, Box::new(|_| Ok(())))
+            .await
+    }
+
+    /// [`Node::upload`] with a check that sees the sealed blob before it is
+    /// committed and may refuse it (nothing is then stored).
+    pub(crate) async fn upload_with<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        before_commit: BeforeCommit,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         check_name(&target.name)?;
         if let Some(parent) = &target.parent {
             self.check_folder(parent).await?;
@@ -488,6 +508,7 @@ impl Node {
                 target.parent.as_deref(),
                 &target.name,
                 target.on_conflict,
+                &*before_commit,
             );
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             outcome
@@ -517,19 +538,23 @@ impl Node {
         }
     }
 
-    /// Seals `src` and adds it to the catalog (blocking).
-    fn store_file(
+    /// Seals `src` and adds it to the catalog (blocking). `before_commit`
+    /// sees the sealed blob's manifest and may refuse it (a charge that
+    /// cannot be paid): then nothing is stored.
+    pub(crate) fn store_file(
         &self,
         src: &mut dyn Read,
         job: &Job,
         parent: Option<&str>,
         name: &str,
         on_conflict: OnConflict,
+        before_commit: &dyn Fn(&Manifest) -> Result<()>,
     ) -> Result<Entry> {
         let limit = self.0.config.max_upload_bytes;
         let mut sealed =
             crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit)?;
         job.check()?;
+        before_commit(&sealed.manifest)?;
         sealed.temp.sync()?;
         let manifest = sealed.manifest;
         let id = manifest.id;
@@ -622,7 +647,14 @@ impl Node {
                     source,
                 })
                 .and_then(|mut f| {
-                    self.store_file(&mut f, job, parent.as_deref(), &file.name, req.on_conflict)
+                    self.store_file(
+                        &mut f,
+                        job,
+                        parent.as_deref(),
+                        &file.name,
+                        req.on_conflict,
+                        &|_| Ok(()),
+                    )
                 });
             report.push(match outcome {
                 Ok(entry) => ImportedFile {

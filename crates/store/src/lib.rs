@@ -9,13 +9,15 @@
 //!   the job log. It is the source of truth: a blob file without a catalog
 //!   row is garbage from an interrupted write and is removed at start.
 //! - [`ledger`]: accounts and the double-entry ledger of bytes and credits
-//!   (for the file-hosting gateway), in the same database.
+//!   (for the file-hosting gateway), in the same database;
+//! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod catalog;
 mod error;
 pub mod files;
 pub mod ledger;
+pub mod meter;
 mod migrations;
 
 pub use catalog::Catalog;

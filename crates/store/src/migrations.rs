@@ -97,4 +97,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, code)
     ) WITHOUT ROWID;
     "#,
+    // 4: MetaDisk's file hashes, and the monthly transfer meter.
+    r#"
+    CREATE TABLE metadisk_files (
+        filehash TEXT PRIMARY KEY,
+        entry    TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX metadisk_by_entry ON metadisk_files(entry);
+
+    CREATE TABLE transfer_meter (
+        month    TEXT PRIMARY KEY,
+        incoming INTEGER NOT NULL DEFAULT 0,
+        outgoing INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    "#,
 ];
