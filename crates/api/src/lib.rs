@@ -48,6 +48,7 @@ pub fn router(node: Node) -> Router {
             post(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/import", post(routes::h_import))
+        .route("/fetch", post(routes::h_fetch))
         .route("/entries", get(routes::h_list))
         .route("/folders", post(routes::h_create_folder))
         .route(

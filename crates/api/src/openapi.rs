@@ -16,6 +16,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/node/shutdown"),
     ("post", "/upload"),
     ("post", "/import"),
+    ("post", "/fetch"),
     ("get", "/entries"),
     ("post", "/folders"),
     ("get", "/entries/{id}"),

@@ -173,6 +173,36 @@ pub(crate) async fn h_import(
     Ok((status, Json(job)).into_response())
 }
 
+#[derive(Deserialize)]
+pub(crate) struct FetchBody {
+    url: String,
+    parent: Option<String>,
+    name: Option<String>,
+    on_conflict: Option<String>,
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST /api/v1/fetch`: a remote http(s) URL, as a job.
+pub(crate) async fn h_fetch(
+    State(s): State<AppState>,
+    Json(b): Json<FetchBody>,
+) -> ApiResult<Response> {
+    let req = cairn_node::FetchRequest {
+        url: b.url,
+        parent: b.parent,
+        name: b.name,
+        on_conflict: on_conflict(b.on_conflict.as_deref())?,
+    };
+    let job = s.node.fetch(req, b.wait).await?;
+    let status = if job.state == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job)).into_response())
+}
+
 // ---- catalog ----
 
 #[derive(Deserialize)]

@@ -46,6 +46,23 @@ pub(crate) enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Fetch a remote http(s) URL into the node; prints "<id>  <url>".
+    Fetch {
+        /// The URL.
+        url: String,
+        /// Folder id to store into (default: the root).
+        #[arg(long)]
+        parent: Option<String>,
+        /// File name (default: from the server, else the URL's path).
+        #[arg(long)]
+        name: Option<String>,
+        /// When a name is taken: fail, rename or replace.
+        #[arg(long, default_value = "fail")]
+        on_conflict: String,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Download a file by entry id, blob id or md5/sha1/sha256 alias.
     Download {
         /// Entry id or blob digest.

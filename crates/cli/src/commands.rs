@@ -40,6 +40,24 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             )
             .await;
         }
+        Command::Fetch {
+            url,
+            parent,
+            name,
+            on_conflict,
+            quiet,
+        } => {
+            let body =
+                json!({ "url": url, "parent": parent, "name": name, "on_conflict": on_conflict });
+            let job = client
+                .json(client.request(Method::POST, "/fetch").json(&body))
+                .await?;
+            let job = watch_job(&client, &job, &url, quiet || cli.json).await?;
+            let entry = &job["result"]["entry"];
+            out.print(&job, |_| {
+                format!("{}  {url}", entry["blob"].as_str().unwrap_or(""))
+            });
+        }
         Command::Download { id, output, quiet } => {
             download(&client, &out, &id, &output, quiet || cli.json).await?
         }
@@ -306,10 +324,22 @@ async fn upload(
 
 /// Polls an import job, drawing its progress, and returns its files.
 async fn follow_job(client: &Client, job: &Value, path: &Path, quiet: bool) -> Result<Vec<Value>> {
+    let job = watch_job(client, job, &path.display().to_string(), quiet).await?;
+    Ok(job["result"]["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Polls a job until it ends, drawing its progress; an error unless done.
+async fn watch_job(client: &Client, job: &Value, label: &str, quiet: bool) -> Result<Value> {
     let id = job["id"].as_str().context("the node answered no job id")?;
-    let pb = bar(job["total"].as_u64(), &path.display().to_string(), quiet);
+    let pb = bar(job["total"].as_u64(), label, quiet);
     let job = loop {
         let job = client.get(&format!("/jobs/{id}")).await?;
+        if let Some(total) = job["total"].as_u64() {
+            pb.set_length(total);
+        }
         pb.set_position(job["done"].as_u64().unwrap_or(0));
         if job["state"] != "running" {
             break job;
@@ -319,16 +349,12 @@ async fn follow_job(client: &Client, job: &Value, path: &Path, quiet: bool) -> R
     pb.finish_and_clear();
     if job["state"] != "done" {
         bail!(
-            "{}: {} ({})",
-            path.display(),
+            "{label}: {} ({})",
             job["state"].as_str().unwrap_or("failed"),
             job["error"].as_str().unwrap_or("")
         );
     }
-    Ok(job["result"]["files"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+    Ok(job)
 }
 
 async fn stream_file(

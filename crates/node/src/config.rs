@@ -38,6 +38,38 @@ pub struct Config {
     pub log: String,
     /// The file-hosting gateway: what transfer bytes cost, promo codes.
     pub gateway: GatewayConfig,
+    /// Fetching files from remote URLs.
+    pub remote: RemoteConfig,
+}
+
+/// Remote URL uploads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// Addresses (`127.0.0.1`, `10.0.0.0/8`, `::1/128`) that may be
+    /// fetched although they are loopback, private or link-local. Empty by
+    /// default: a node never fetches from its own network unless told.
+    pub allow: Vec<String>,
+    /// Seconds to connect (default 20).
+    pub connect_timeout_secs: u64,
+    /// Seconds without a byte before a fetch fails (default 60).
+    pub idle_timeout_secs: u64,
+    /// Seconds a whole fetch may take (default 6 h).
+    pub total_timeout_secs: u64,
+    /// Redirects followed, each checked like the first URL (default 10).
+    pub max_redirects: u32,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            connect_timeout_secs: 20,
+            idle_timeout_secs: 60,
+            total_timeout_secs: 6 * 3600,
+            max_redirects: 10,
+        }
+    }
 }
 
 /// The file-hosting gateway's settings.
@@ -110,6 +142,7 @@ impl Default for Config {
             jobs_kept: 200,
             log: "info".into(),
             gateway: GatewayConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }

@@ -54,6 +54,16 @@ pub enum NodeError {
         /// The roots, comma-separated.
         roots: String,
     },
+    /// A remote URL resolves to an address the node may not fetch from.
+    #[error(
+        "{host} resolves to {ip}, a loopback or private address; allow it under [remote] allow in config.toml to fetch it"
+    )]
+    AddressNotAllowed {
+        /// The URL's host.
+        host: String,
+        /// The address refused.
+        ip: std::net::IpAddr,
+    },
     /// No blob has this id or alias.
     #[error("no blob with id or alias '{0}'")]
     BlobNotFound(String),
@@ -112,6 +122,7 @@ impl NodeError {
             Self::PathNotFound(_) => "path_not_found",
             Self::PathUnreadable { .. } => "path_unreadable",
             Self::PathNotAllowed { .. } => "path_not_allowed",
+            Self::AddressNotAllowed { .. } => "address_not_allowed",
             Self::BlobNotFound(_) => "not_found",
             Self::Invalid(_) => "invalid",
             Self::TooLarge { .. } => "too_large",

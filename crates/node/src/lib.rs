@@ -7,6 +7,7 @@
 //! - [`identity`]: the key pair, the API secret and the convergence secret;
 //! - `ingest`: the one-pass upload pipeline (read → hash → encrypt → write);
 //! - `read`: verified range reads of stored blobs;
+//! - `remote`: remote URL uploads, safe against request forgery;
 //! - [`jobs`]: long work with progress and cancel, persisted where a restart
 //!   must see it;
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
@@ -26,6 +27,7 @@ pub mod jobs;
 mod metadisk;
 mod node;
 mod read;
+mod remote;
 mod sniff;
 mod tasks;
 mod tokens;
@@ -41,3 +43,4 @@ pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use read::{BlobHandle, ByteStream};
+pub use remote::FetchRequest;

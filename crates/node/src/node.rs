@@ -166,6 +166,10 @@ impl Node {
         Ok(removed)
     }
 
+    pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
+        &self.0.jobs
+    }
+
     fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
         let node = self.clone();
         tasks::spawn(&self.0.tasks, "progress", async move {
@@ -491,6 +495,22 @@ impl Node {
             });
         }
         let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        self.store_stream(job, target, body, before_commit).await
+    }
+
+    /// Seals `body` into a new entry as `job` (which it finishes), then
+    /// answers the entry.
+    pub(crate) async fn store_stream<S, E>(
+        &self,
+        job: Job,
+        target: UploadTarget,
+        body: S,
+        before_commit: BeforeCommit,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let token = job.token();
         let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
         let body = CancelOnToken {

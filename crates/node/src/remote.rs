@@ -1,0 +1,405 @@
+//! Remote URL uploads: a fetch job over HTTP(S) that streams the response
+//! straight into the upload pipeline.
+//!
+//! Server-side request forgery is the danger here: a node told to fetch
+//! `http://10.0.0.1/admin` or `http://localhost:8180/...` would reach what
+//! the requester cannot. So only http and https are fetched, every address
+//! the host resolves to must be public (not loopback, private, link-local,
+//! shared, unspecified or multicast) unless `remote.allow` lists it, the
+//! connection is pinned to the checked address (a second DNS answer cannot
+//! swap it), and redirects are followed by hand, each hop checked the same.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::Url;
+use serde::Serialize;
+
+use crate::jobs::Job;
+use crate::node::BeforeCommit;
+use crate::{JobRecord, Node, NodeError, OnConflict, UploadTarget};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// What to fetch and where it goes.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// An http or https URL.
+    pub url: String,
+    /// Folder (`None` for the root).
+    pub parent: Option<String>,
+    /// File name; default: from Content-Disposition, else the URL's path.
+    pub name: Option<String>,
+    /// Name collision policy.
+    pub on_conflict: OnConflict,
+}
+
+/// A fetched response, about to be stored.
+#[derive(Debug, Clone, Serialize)]
+struct Fetched {
+    url: String,
+    name: String,
+    length: Option<u64>,
+}
+
+impl Node {
+    /// Fetches `req.url` into a new entry as a job ("fetch"). The URL and
+    /// its first address are checked before the job starts (a bad or
+    /// forbidden URL is an error at once); with `wait`, answers when the
+    /// job has ended.
+    pub async fn fetch(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
+        let url = parse(&req.url)?;
+        if let Some(parent) = &req.parent {
+            self.check_parent(parent).await?;
+        }
+        self.checked_addr(&url).await?;
+        let job = self
+            .jobs_registry()
+            .start("fetch", url.as_str(), None, true);
+        let id = job.id().to_owned();
+        let node = self.clone();
+        let handle = tokio::spawn(async move { node.run_fetch(job, url, req).await });
+        if wait {
+            let _ = handle.await;
+        }
+        self.job(&id).await
+    }
+
+    async fn run_fetch(&self, job: Job, url: Url, req: FetchRequest) {
+        let stop = job.token();
+        let response = tokio::select! {
+            r = self.follow(url) => r,
+            () = stop.cancelled() => Err(NodeError::Cancelled),
+        };
+        let (response, fetched) = match response.and_then(|r| self.describe(r, &req)) {
+            Ok(ok) => ok,
+            Err(e) => {
+                job.finish(Err(&e));
+                return;
+            }
+        };
+        if let Some(len) = fetched.length {
+            job.set_total(len);
+        }
+        let target = UploadTarget {
+            parent: req.parent,
+            name: fetched.name,
+            on_conflict: req.on_conflict,
+            wait_digests: false,
+        };
+        let none: BeforeCommit = Box::new(|_| Ok(()));
+        let body = response.bytes_stream().boxed();
+        if let Err(e) = self.store_stream(job, target, body, none).await {
+            tracing::info!(url = %fetched.url, error = %e, "fetch failed");
+        }
+    }
+
+    /// Sends the request, following redirects by hand, each hop checked.
+    async fn follow(&self, mut url: Url) -> Result<reqwest::Response> {
+        let cfg = &self.config().remote;
+        for _ in 0..=cfg.max_redirects {
+            let addr = self.checked_addr(&url).await?;
+            let host = url.host_str().unwrap_or_default().to_owned();
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .resolve(&host, addr)
+                .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
+                .read_timeout(Duration::from_secs(cfg.idle_timeout_secs))
+                .timeout(Duration::from_secs(cfg.total_timeout_secs))
+                .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
+            let resp = client.get(url.clone()).send().await.map_err(|e| {
+                NodeError::Aborted(format!("cannot fetch {url}: {}", root_cause(&e)))
+            })?;
+            if resp.status().is_redirection() {
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .ok_or_else(|| NodeError::Aborted(format!("{url} redirects nowhere")))?;
+                url = parse(
+                    url.join(location)
+                        .map_err(|e| NodeError::Invalid(e.to_string()))?
+                        .as_str(),
+                )?;
+                continue;
+            }
+            if !resp.status().is_success() {
+                return Err(NodeError::Aborted(format!(
+                    "{url} answered {}",
+                    resp.status()
+                )));
+            }
+            return Ok(resp);
+        }
+        Err(NodeError::Aborted(format!(
+            "more than {} redirects",
+            cfg.max_redirects
+        )))
+    }
+
+    /// The response's name and length, refused if it is over the limit.
+    fn describe(
+        &self,
+        resp: reqwest::Response,
+        req: &FetchRequest,
+    ) -> Result<(reqwest::Response, Fetched)> {
+        let length = resp.content_length();
+        let limit = self.config().max_upload_bytes;
+        if length.is_some_and(|l| l > limit) {
+            return Err(NodeError::TooLarge { limit });
+        }
+        let name = req
+            .name
+            .clone()
+            .or_else(|| disposition_name(&resp))
+            .or_else(|| path_name(resp.url()))
+            .filter(|n| cairn_store::catalog::check_name(n).is_ok())
+            .unwrap_or_else(|| "download".into());
+        let fetched = Fetched {
+            url: resp.url().to_string(),
+            name,
+            length,
+        };
+        Ok((resp, fetched))
+    }
+
+    /// Resolves `url`'s host and checks every address; answers the first.
+    async fn checked_addr(&self, url: &Url) -> Result<SocketAddr> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| NodeError::Invalid(format!("{url} has no host")))?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| NodeError::Aborted(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        let allow = &self.config().remote.allow;
+        for addr in &addrs {
+            if !is_public(addr.ip()) && !allowed(addr.ip(), allow) {
+                return Err(NodeError::AddressNotAllowed {
+                    host: host.to_owned(),
+                    ip: addr.ip(),
+                });
+            }
+        }
+        addrs
+            .into_iter()
+            .next()
+            .ok_or_else(|| NodeError::Aborted(format!("{host} has no address")))
+    }
+
+    async fn check_parent(&self, id: &str) -> Result<()> {
+        let entry = self.entry(id).await?.entry;
+        if entry.kind == crate::EntryKind::Folder {
+            Ok(())
+        } else {
+            Err(NodeError::Invalid(format!(
+                "'{}' is a file, not a folder",
+                entry.name
+            )))
+        }
+    }
+}
+
+fn parse(url: &str) -> Result<Url> {
+    let parsed =
+        Url::parse(url).map_err(|e| NodeError::Invalid(format!("'{url}' is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(NodeError::Invalid(format!(
+            "only http and https URLs are fetched, not {}",
+            parsed.scheme()
+        )));
+    }
+    Ok(parsed)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn disposition_name(resp: &reqwest::Response) -> Option<String> {
+    let value = resp
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)?
+        .to_str()
+        .ok()?;
+    let part = value
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("filename="))?;
+    let name = part
+        .trim_matches('"')
+        .rsplit(['/', '\\'])
+        .next()?
+        .to_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+fn path_name(url: &Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let decoded = percent_decode(last);
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `ip` is an ordinary public address.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Whether `ip` lies in one of the `allow` ranges (`addr` or `addr/prefix`).
+fn allowed(ip: IpAddr, allow: &[String]) -> bool {
+    allow.iter().any(|range| {
+        let (addr, prefix) = match range.split_once('/') {
+            Some((a, p)) => (a, p.parse::<u32>().ok()),
+            None => (range.as_str(), None),
+        };
+        let Ok(net) = addr.trim().parse::<IpAddr>() else {
+            return false;
+        };
+        match (ip, net) {
+            (IpAddr::V4(i), IpAddr::V4(n)) => same_prefix(
+                u32::from(i).into(),
+                u32::from(n).into(),
+                prefix.unwrap_or(32),
+                32,
+            ),
+            (IpAddr::V6(i), IpAddr::V6(n)) => {
+                same_prefix(u128::from(i), u128::from(n), prefix.unwrap_or(128), 128)
+            }
+            _ => false,
+        }
+    })
+}
+
+fn same_prefix(a: u128, b: u128, prefix: u32, bits: u32) -> bool {
+    if prefix > bits {
+        return false;
+    }
+    let shift = bits - prefix;
+    shift >= 128 || (a >> shift) == (b >> shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_special_addresses_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn allow_ranges_match_exactly_what_they_say() {
+        let allow = vec![
+            "127.0.0.1".to_owned(),
+            "10.0.0.0/8".to_owned(),
+            "::1/128".to_owned(),
+            "junk".to_owned(),
+        ];
+        assert!(allowed("127.0.0.1".parse().unwrap(), &allow));
+        assert!(!allowed("127.0.0.2".parse().unwrap(), &allow));
+        assert!(allowed("10.200.3.4".parse().unwrap(), &allow));
+        assert!(!allowed("11.0.0.1".parse().unwrap(), &allow));
+        assert!(allowed("::1".parse().unwrap(), &allow));
+        assert!(allowed(
+            "1.2.3.4".parse().unwrap(),
+            &["0.0.0.0/0".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn only_http_and_https_are_fetched() {
+        assert!(parse("http://example.com/a").is_ok());
+        assert!(parse("https://example.com/a").is_ok());
+        for bad in [
+            "file:///etc/passwd",
+            "ftp://x/y",
+            "gopher://x",
+            "not a url",
+            "",
+        ] {
+            assert!(matches!(parse(bad), Err(NodeError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_come_from_the_path_percent_decoded() {
+        assert_eq!(
+            path_name(&Url::parse("http://h/a/My%20Movie.mkv?x=1").unwrap()).as_deref(),
+            Some("My Movie.mkv")
+        );
+        assert_eq!(path_name(&Url::parse("http://h/").unwrap()), None);
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}
