@@ -164,13 +164,17 @@ pub(crate) async fn h_import(
         parent: b.parent,
         on_conflict: on_conflict(b.on_conflict.as_deref())?,
     };
-    let job = s.node.import(req, b.wait).await?;
+    Ok(job_answer(s.node.import(req, b.wait).await?))
+}
+
+/// A job just started (202) or, when waited for, ended (200).
+fn job_answer(job: cairn_node::JobRecord) -> Response {
     let status = if job.state == "running" {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(job)).into_response())
+    (status, Json(job)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -194,13 +198,7 @@ pub(crate) async fn h_fetch(
         name: b.name,
         on_conflict: on_conflict(b.on_conflict.as_deref())?,
     };
-    let job = s.node.fetch(req, b.wait).await?;
-    let status = if job.state == "running" {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(job)).into_response())
+    Ok(job_answer(s.node.fetch(req, b.wait).await?))
 }
 
 // ---- catalog ----

@@ -50,9 +50,18 @@ pub struct MetaDiskFile {
 }
 
 impl MetaDiskFile {
-    /// Whether `hex` is this file's key.
+    /// Whether `hex` is this file's key (compared in constant time: the
+    /// key is what lets a caller read the file).
     pub fn key_matches(&self, hex: &str) -> bool {
-        hex::decode(hex.trim()).is_ok_and(|k| k == self.key)
+        let Ok(given) = hex::decode(hex.trim()) else {
+            return false;
+        };
+        given.len() == self.key.len()
+            && given
+                .iter()
+                .zip(&self.key)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 

@@ -546,7 +546,7 @@ impl Node {
         self.entry(&entry.id).await
     }
 
-    async fn check_folder(&self, id: &str) -> Result<()> {
+    pub(crate) async fn check_folder(&self, id: &str) -> Result<()> {
         let entry = self.entry(id).await?.entry;
         if entry.kind == crate::EntryKind::Folder {
             Ok(())

@@ -51,7 +51,7 @@ impl Node {
     pub async fn fetch(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
         let url = parse(&req.url)?;
         if let Some(parent) = &req.parent {
-            self.check_parent(parent).await?;
+            self.check_folder(parent).await?;
         }
         self.checked_addr(&url).await?;
         let job = self
@@ -190,18 +190,6 @@ impl Node {
             .into_iter()
             .next()
             .ok_or_else(|| NodeError::Aborted(format!("{host} has no address")))
-    }
-
-    async fn check_parent(&self, id: &str) -> Result<()> {
-        let entry = self.entry(id).await?.entry;
-        if entry.kind == crate::EntryKind::Folder {
-            Ok(())
-        } else {
-            Err(NodeError::Invalid(format!(
-                "'{}' is a file, not a folder",
-                entry.name
-            )))
-        }
     }
 }
 
