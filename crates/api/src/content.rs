@@ -42,15 +42,13 @@ pub(crate) async fn respond(
         Wanted::Whole => (StatusCode::OK, 0..size),
         Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
         Wanted::Unsatisfiable => {
-            let mut resp = ApiError::new(
+            // The header is echoed clipped, by characters, never by bytes.
+            let asked: String = range_header.unwrap_or("").chars().take(100).collect();
+            let resp = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable",
-                format!(
-                    "range {} cannot be served from {size} bytes",
-                    range_header.unwrap_or("")
-                ),
+                format!("range {asked} cannot be served from {size} bytes"),
             );
-            resp.message.truncate(300);
             let mut resp = axum::response::IntoResponse::into_response(resp);
             resp.headers_mut()
                 .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));

@@ -144,12 +144,7 @@ impl Node {
             wait_digests: true,
         };
         let info = self.upload_with(target, body, None, charge).await?;
-        let sha256 = info
-            .aliases
-            .get("sha256")
-            .and_then(|h| <[u8; 32]>::try_from(hex::decode(h).unwrap_or_default()).ok())
-            .ok_or_else(|| NodeError::Internal("the upload has no sha256 alias".into()))?;
-        let key = key(&sha256, DEFAULT_PASSPHRASE);
+        let key = metadisk_key(&info)?;
         let filehash = self.metadisk_hash(&info.entry, &key).await?;
         let named = format!("{}_{}", &filehash[..7], info.entry.name);
         let entry = match self.update_entry(&info.entry.id, Some(named), None).await {
@@ -196,18 +191,11 @@ impl Node {
             return Ok(None);
         };
         let info = self.entry(&entry.id).await?;
-        let sha256 = info
-            .aliases
-            .get("sha256")
-            .and_then(|h| <[u8; 32]>::try_from(hex::decode(h).unwrap_or_default()).ok())
-            .ok_or_else(|| {
-                NodeError::Internal("a MetaDisk file without its sha256 alias".into())
-            })?;
         Ok(Some(MetaDiskFile {
             entry,
             filehash: filehash.to_owned(),
             stored_secs: created / 1000,
-            key: key(&sha256, DEFAULT_PASSPHRASE),
+            key: metadisk_key(&info)?,
         }))
     }
 
@@ -251,6 +239,19 @@ impl Node {
             })
         })))
     }
+}
+
+/// The MetaDisk key of an entry: derived from its blob's sha256 alias, never
+/// stored.
+fn metadisk_key(info: &crate::EntryInfo) -> Result<[u8; 32]> {
+    let sha256 = info
+        .aliases
+        .get("sha256")
+        .and_then(|h| <[u8; 32]>::try_from(hex::decode(h).unwrap_or_default()).ok())
+        .ok_or_else(|| {
+            NodeError::Internal(format!("entry {} has no sha256 alias yet", info.entry.id))
+        })?;
+    Ok(key(&sha256, DEFAULT_PASSPHRASE))
 }
 
 /// A file name as Werkzeug's `secure_filename` made it: ASCII letters,
