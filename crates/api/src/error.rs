@@ -53,6 +53,10 @@ impl From<NodeError> for ApiError {
             "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "balance_insufficient" => StatusCode::PAYMENT_REQUIRED,
+            "unauthorized" => StatusCode::UNAUTHORIZED,
+            "forbidden" => StatusCode::FORBIDDEN,
+            "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,
+            "traffic_exceeded" => StatusCode::TOO_MANY_REQUESTS,
             "shutting_down" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

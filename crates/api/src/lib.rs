@@ -23,9 +23,11 @@ mod pumped;
 mod range;
 mod routes;
 
-use axum::Router;
+use std::net::SocketAddr;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use cairn_node::Node;
 use tokio::net::TcpListener;
 
@@ -36,10 +38,61 @@ pub struct AppState {
     pub node: Node,
 }
 
+/// A compatibility layer that can be given a listener of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// cacaoweb's local API.
+    Cacaoweb,
+    /// Openload's API under `/1/`.
+    Openload,
+    /// MetaDisk web-core's API and token service.
+    MetaDisk,
+}
+
+impl Layer {
+    /// The layer's name, as in the config's `[layers]` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cacaoweb => "cacaoweb",
+            Self::Openload => "openload",
+            Self::MetaDisk => "metadisk",
+        }
+    }
+}
+
+/// Which listener a request came in on: an extension on every request, so
+/// a layer can tell its own listener from the node's main one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// The node's main listener (every API).
+    Main,
+    /// A listener given to one layer.
+    Own(Layer),
+}
+
+fn upload_limit(node: &Node) -> usize {
+    usize::try_from(node.config().max_upload_bytes).unwrap_or(usize::MAX)
+}
+
+fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
+    match layer {
+        Layer::MetaDisk => metadisk::routes(upload_limit),
+        Layer::Cacaoweb | Layer::Openload => Router::new(),
+    }
+}
+
+/// The application of a listener that serves `layer` alone.
+pub fn layer_router(node: Node, layer: Layer) -> Router {
+    let limit = upload_limit(&node);
+    layer_routes(layer, limit)
+        .layer(Extension(Served::Own(layer)))
+        .with_state(AppState { node })
+}
+
 /// The whole HTTP application of a node.
 pub fn router(node: Node) -> Router {
     let state = AppState { node };
-    let upload_limit = usize::try_from(state.node.config().max_upload_bytes).unwrap_or(usize::MAX);
+    let upload_limit = upload_limit(&state.node);
     let admin = Router::new()
         .route("/status", get(routes::h_status))
         .route("/node/shutdown", post(routes::h_shutdown))
@@ -65,6 +118,15 @@ pub fn router(node: Node) -> Router {
         .route("/entries/{id}/content", get(routes::h_entry_content))
         .route("/blobs/{digest}", get(routes::h_blob))
         .route("/blobs/{digest}/content", get(routes::h_blob_content))
+        .route(
+            "/accounts",
+            get(routes::h_accounts).post(routes::h_create_account),
+        )
+        .route(
+            "/accounts/{login}",
+            get(routes::h_account).patch(routes::h_update_account),
+        )
+        .route("/accounts/{login}/deposit", post(routes::h_account_deposit))
         .route("/jobs", get(routes::h_jobs))
         .route("/jobs/{id}", get(routes::h_job))
         .route("/jobs/{id}/cancel", post(routes::h_cancel_job))
@@ -79,11 +141,12 @@ pub fn router(node: Node) -> Router {
         .fallback(routes::h_not_found);
     Router::new()
         .nest("/api/v1", v1)
-        .merge(metadisk::routes(upload_limit))
+        .merge(layer_routes(Layer::MetaDisk, upload_limit))
         .route(
             "/",
             get(|| async { "cairn node: the API is under /api/v1 (see /api/v1/openapi.json)\n" }),
         )
+        .layer(Extension(Served::Main))
         .with_state(state)
 }
 
@@ -96,9 +159,22 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5
 /// quickly; a client that stopped reading cannot hold the node up longer
 /// than [`SHUTDOWN_GRACE`].
 pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
+    serve_app(node.clone(), listener, router(node)).await
+}
+
+/// Serves `layer` alone on `listener` until the node is asked to stop, like
+/// [`serve`].
+pub async fn serve_layer(node: Node, listener: TcpListener, layer: Layer) -> std::io::Result<()> {
+    serve_app(node.clone(), listener, layer_router(node, layer)).await
+}
+
+async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
     let stop = node.clone();
-    let server = axum::serve(listener, router(node.clone()))
-        .with_graceful_shutdown(async move { stop.stopped().await });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.stopped().await });
     let deadline = async {
         node.stopped().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -439,3 +439,78 @@ pub(crate) async fn h_not_found(uri: axum::http::Uri) -> ApiError {
         format!("no API call at {}", uri.path()),
     )
 }
+
+// ---- accounts (admin) ----
+
+pub(crate) async fn h_create_account(
+    State(s): State<AppState>,
+    Json(b): Json<cairn_node::NewAccount>,
+) -> ApiResult<Response> {
+    Ok((StatusCode::CREATED, Json(s.node.create_account(b).await?)).into_response())
+}
+
+pub(crate) async fn h_accounts(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(json!({ "accounts": s.node.accounts().await? })).into_response())
+}
+
+pub(crate) async fn h_account(
+    State(s): State<AppState>,
+    Path(login): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(s.node.account(&login).await?).into_response())
+}
+
+/// Limits to change: a number sets one, `null` lifts it, absent leaves it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsBody {
+    #[serde(default, deserialize_with = "present")]
+    storage_limit: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    traffic_limit: Option<Option<u64>>,
+}
+
+/// A field that is present (maybe `null`); absent fields stay `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub(crate) async fn h_update_account(
+    State(s): State<AppState>,
+    Path(login): Path<String>,
+    Json(b): Json<LimitsBody>,
+) -> ApiResult<Response> {
+    let info = s
+        .node
+        .set_account_limits(&login, b.storage_limit, b.traffic_limit)
+        .await?;
+    Ok(Json(info).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DepositBody {
+    unit: String,
+    amount: u64,
+}
+
+pub(crate) async fn h_account_deposit(
+    State(s): State<AppState>,
+    Path(login): Path<String>,
+    Json(b): Json<DepositBody>,
+) -> ApiResult<Response> {
+    let unit = match b.unit.as_str() {
+        "credits" => cairn_node::Unit::Credits,
+        "bytes" => cairn_node::Unit::Bytes,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "unit '{other}' is not credits or bytes"
+            )));
+        }
+    };
+    Ok(Json(s.node.deposit_to_account(&login, unit, b.amount).await?).into_response())
+}

@@ -130,6 +130,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: MetaAction,
     },
+    /// Manage gateway accounts (users with an API login and key).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// List jobs.
     Jobs {
         /// How many.
@@ -143,6 +148,53 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AccountAction {
+    /// Create an account; prints "<login>  <key>" (the key is shown once).
+    Create {
+        /// API login (default: 16 random hex characters).
+        #[arg(long)]
+        login: Option<String>,
+        /// Contact address.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Storage quota in bytes.
+        #[arg(long)]
+        storage_limit: Option<u64>,
+        /// Traffic allowed per 24 hours, in bytes.
+        #[arg(long)]
+        traffic_limit: Option<u64>,
+    },
+    /// List accounts.
+    List,
+    /// Show one account with its usage and balances.
+    Show {
+        /// API login.
+        login: String,
+    },
+    /// Change an account's limits ("none" lifts one).
+    Limits {
+        /// API login.
+        login: String,
+        /// Storage quota in bytes, or "none".
+        #[arg(long)]
+        storage: Option<String>,
+        /// Traffic per 24 hours in bytes, or "none".
+        #[arg(long)]
+        traffic: Option<String>,
+    },
+    /// Add credits or transfer bytes to an account.
+    Deposit {
+        /// API login.
+        login: String,
+        /// How many.
+        amount: u64,
+        /// "credits" or "bytes".
+        #[arg(long, default_value = "credits")]
+        unit: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::{Cli, Command, MetaAction};
+use crate::args::{AccountAction, Cli, Command, MetaAction};
 use crate::client::{Client, code_of, ensure_ok};
 
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
@@ -144,6 +144,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             });
         }
         Command::Meta { action } => meta(&client, &out, action).await?,
+        Command::Account { action } => account(&client, &out, action).await?,
         Command::Jobs { limit } => {
             let v = client
                 .json(
@@ -488,5 +489,103 @@ async fn meta(client: &Client, out: &Out, action: MetaAction) -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     });
+    Ok(())
+}
+
+async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()> {
+    let line = |v: &Value| {
+        let limit = |k: &str| {
+            v[k].as_u64()
+                .map_or("unlimited".to_owned(), |n| n.to_string())
+        };
+        format!(
+            "{}  storage {}/{}  traffic 24h {}/{}  credits {}  bytes {}",
+            v["login"].as_str().unwrap_or(""),
+            v["storage_used"],
+            limit("storage_limit"),
+            v["traffic_used_24h"],
+            limit("traffic_limit"),
+            v["credits"],
+            v["bytes"]
+        )
+    };
+    match action {
+        AccountAction::Create {
+            login,
+            email,
+            storage_limit,
+            traffic_limit,
+        } => {
+            let body = json!({
+                "login": login, "email": email,
+                "storage_limit": storage_limit, "traffic_limit": traffic_limit,
+            });
+            let v = client
+                .json(client.request(Method::POST, "/accounts").json(&body))
+                .await?;
+            out.print(&v, |v| {
+                format!(
+                    "{}  {}",
+                    v["login"].as_str().unwrap_or(""),
+                    v["key"].as_str().unwrap_or("")
+                )
+            });
+        }
+        AccountAction::List => {
+            let v = client.get("/accounts").await?;
+            out.print(&v, |v| {
+                v["accounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        AccountAction::Show { login } => {
+            let v = client.get(&format!("/accounts/{}", login)).await?;
+            out.print(&v, line);
+        }
+        AccountAction::Limits {
+            login,
+            storage,
+            traffic,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (key, value) in [("storage_limit", storage), ("traffic_limit", traffic)] {
+                match value.as_deref() {
+                    None => {}
+                    Some("none") => {
+                        body.insert(key.into(), Value::Null);
+                    }
+                    Some(n) => {
+                        let n: u64 = n.parse().map_err(|_| {
+                            anyhow::anyhow!(
+                                "{key} must be a number of bytes or \"none\", not '{n}'"
+                            )
+                        })?;
+                        body.insert(key.into(), json!(n));
+                    }
+                }
+            }
+            let req = client
+                .request(Method::PATCH, &format!("/accounts/{}", login))
+                .json(&body);
+            let v = client.json(req).await?;
+            out.print(&v, line);
+        }
+        AccountAction::Deposit {
+            login,
+            amount,
+            unit,
+        } => {
+            let req = client
+                .request(Method::POST, &format!("/accounts/{}/deposit", login))
+                .json(&json!({ "unit": unit, "amount": amount }));
+            let v = client.json(req).await?;
+            out.print(&v, line);
+        }
+    }
     Ok(())
 }

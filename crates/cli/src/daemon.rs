@@ -32,9 +32,48 @@ pub(crate) async fn run(data_dir: &Path, listen: Option<SocketAddr>) -> Result<(
         tracing::info!("signal received, stopping");
         stop.request_shutdown();
     });
+    let mut layers = tokio::task::JoinSet::new();
+    let mut addr_files = vec![data_dir.join("api.addr")];
+    for (layer, addrs) in [
+        (cairn_api::Layer::Cacaoweb, &config.layers.cacaoweb),
+        (cairn_api::Layer::Openload, &config.layers.openload),
+        (cairn_api::Layer::MetaDisk, &config.layers.metadisk),
+    ] {
+        for (i, want) in addrs.iter().enumerate() {
+            let listener = match tokio::net::TcpListener::bind(want).await {
+                Ok(l) => l,
+                // cacaoweb's default port is a convenience: another program
+                // on it must not keep the node from starting.
+                Err(e) if *want == cairn_node::config::CACAOWEB_ADDR => {
+                    tracing::warn!(error = %e, "cacaoweb layer not served on {want}");
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot listen on {want} for the {} layer", layer.name())
+                    });
+                }
+            };
+            let addr = listener.local_addr()?;
+            if i == 0 {
+                let file = data_dir.join(format!("{}.addr", layer.name()));
+                write_addr_file(&file, &addr)?;
+                addr_files.push(file);
+            }
+            println!("{} layer listening on http://{addr}", layer.name());
+            layers.spawn(cairn_api::serve_layer(node.clone(), listener, layer));
+        }
+    }
     cairn_api::serve(node.clone(), listener).await?;
+    while let Some(served) = layers.join_next().await {
+        if let Ok(Err(e)) = served {
+            tracing::warn!(error = %e, "a layer listener failed");
+        }
+    }
     node.shutdown().await;
-    let _ = std::fs::remove_file(data_dir.join("api.addr"));
+    for file in addr_files {
+        let _ = std::fs::remove_file(file);
+    }
     Ok(())
 }
 
@@ -53,9 +92,15 @@ fn keep_segment_buffers_on_the_heap() {
 }
 
 fn write_addr(data_dir: &Path, addr: &SocketAddr) -> Result<()> {
-    let tmp = data_dir.join("api.addr.tmp");
+    write_addr_file(&data_dir.join("api.addr"), addr)
+}
+
+/// Writes `addr` to `file` through a temporary name, so a reader never
+/// sees half an address.
+fn write_addr_file(file: &Path, addr: &SocketAddr) -> Result<()> {
+    let tmp = file.with_extension("addr.tmp");
     std::fs::write(&tmp, format!("{addr}\n"))?;
-    std::fs::rename(&tmp, data_dir.join("api.addr"))?;
+    std::fs::rename(&tmp, file)?;
     Ok(())
 }
 

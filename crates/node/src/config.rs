@@ -40,6 +40,40 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Fetching files from remote URLs.
     pub remote: RemoteConfig,
+    /// Extra listeners, each serving one compatibility layer alone.
+    pub layers: LayersConfig,
+}
+
+/// Extra listeners for the compatibility layers. Every layer is also served
+/// on the main listener; these give one layer an address of its own, as its
+/// clients expect. An empty list turns a layer's own listener off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayersConfig {
+    /// cacaoweb's local API (default `127.0.0.1:4001`, where its players
+    /// and pages look). On its own loopback listener, callers on this
+    /// machine act as the operator, as with cacaoweb.
+    pub cacaoweb: Vec<SocketAddr>,
+    /// Openload's API (`/1/...`), default none.
+    pub openload: Vec<SocketAddr>,
+    /// MetaDisk's API, default none.
+    pub metadisk: Vec<SocketAddr>,
+}
+
+/// Where cacaoweb's clients look for it.
+pub const CACAOWEB_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    4001,
+));
+
+impl Default for LayersConfig {
+    fn default() -> Self {
+        Self {
+            cacaoweb: vec![CACAOWEB_ADDR],
+            openload: Vec::new(),
+            metadisk: Vec::new(),
+        }
+    }
 }
 
 /// Remote URL uploads.
@@ -143,6 +177,7 @@ impl Default for Config {
             log: "info".into(),
             gateway: GatewayConfig::default(),
             remote: RemoteConfig::default(),
+            layers: LayersConfig::default(),
         }
     }
 }
@@ -216,5 +251,10 @@ mod tests {
             }]
         );
         assert_eq!(c.gateway.promocodes[0].bytes, 5);
+        assert_eq!(c.layers.cacaoweb, vec![CACAOWEB_ADDR]);
+        let c: Config =
+            toml::from_str("[layers]\ncacaoweb = []\nopenload = [\"0.0.0.0:80\"]").unwrap();
+        assert!(c.layers.cacaoweb.is_empty());
+        assert_eq!(c.layers.openload.len(), 1);
     }
 }

@@ -88,6 +88,12 @@ pub enum NodeError {
     /// Stored data failed verification; it was not served.
     #[error("stored data failed verification: {0}")]
     Corrupt(String),
+    /// A gateway user's login or key is missing or wrong.
+    #[error("wrong or missing API login or key")]
+    Unauthorized,
+    /// The caller may not do this to this entry (not theirs, or not paid).
+    #[error("{0}")]
+    Forbidden(String),
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -115,6 +121,10 @@ impl NodeError {
                 StoreError::Invalid(_) => "invalid",
                 StoreError::Corrupt(_) => "corrupt",
                 StoreError::Insufficient { .. } => "balance_insufficient",
+                StoreError::OverLimit {
+                    what: "storage", ..
+                } => "storage_exceeded",
+                StoreError::OverLimit { .. } => "traffic_exceeded",
                 _ => "internal",
             },
             Self::Id(_) => "invalid_id",
@@ -131,6 +141,8 @@ impl NodeError {
             Self::ClientGone => "client_gone",
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
         }
     }
 }

@@ -11,11 +11,13 @@
 //! - [`jobs`]: long work with progress and cancel, persisted where a restart
 //!   must see it;
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
+//! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
 //! - `tasks`: the one helper every background task is spawned with;
 //! - `tokens`: access tokens with byte balances on the ledger (the
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
 
+mod accounts;
 pub mod config;
 mod digests;
 mod error;
@@ -32,10 +34,13 @@ mod sniff;
 mod tasks;
 mod tokens;
 
+pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
+pub use cairn_store::ledger::Unit;
 pub use cairn_store::meter::Meter;
+pub use cairn_store::users::User;
 pub use config::Config;
 pub use error::NodeError;
 pub use events::Event;

@@ -72,6 +72,9 @@ pub struct Entry {
     pub modified: i64,
     /// Completed downloads of the whole file.
     pub downloads: u64,
+    /// The gateway account that owns it (inherited from its folder);
+    /// `None` for the operator's own entries.
+    pub owner: Option<String>,
 }
 
 /// How to order a listing.
@@ -179,6 +182,7 @@ pub struct NewFile<'a> {
 }
 
 /// What [`Catalog::add_file`] did.
+#[derive(Debug)]
 pub struct Added {
     /// The entry now in the catalog.
     pub entry: Entry,
@@ -240,7 +244,7 @@ pub fn now_ms() -> i64 {
 }
 
 const ENTRY_COLUMNS: &str =
-    "id, parent, kind, name, blob, size, content_type, created, modified, downloads";
+    "id, parent, kind, name, blob, size, content_type, created, modified, downloads, owner";
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
     let kind: String = row.get(2)?;
@@ -260,6 +264,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
         created: row.get(7)?,
         modified: row.get(8)?,
         downloads: row.get::<_, i64>(9)? as u64,
+        owner: row.get(10)?,
     })
 }
 
@@ -499,7 +504,8 @@ impl Catalog {
             let id = EntryId::random().to_string();
             let now = now_ms();
             tx.execute(
-                "INSERT INTO entries (id, parent, kind, name, created, modified) VALUES (?1, ?2, 'folder', ?3, ?4, ?4)",
+                "INSERT INTO entries (id, parent, kind, name, created, modified, owner) \
+                 VALUES (?1, ?2, 'folder', ?3, ?4, ?4, (SELECT owner FROM entries WHERE id = ?2))",
                 params![id, parent, name, now],
             )?;
             let entry = entry_in(&tx, &id)?;
@@ -539,6 +545,9 @@ impl Catalog {
                 )?;
             }
             let (entry, orphan) = place_file(&tx, &file)?;
+            if let Some(owner) = &entry.owner {
+                crate::users::check_storage(&tx, owner, file.size)?;
+            }
             if new_blob {
                 commit_blob()?;
             }
@@ -646,6 +655,16 @@ impl Catalog {
                     name: entry.name,
                     existing: other.id,
                 });
+            }
+            let new_owner = match parent {
+                Some(p) => entry_in(&tx, p)?.owner,
+                None => None,
+            };
+            if new_owner != entry.owner {
+                return Err(StoreError::Conflict(format!(
+                    "'{}' cannot move to a folder of another account",
+                    entry.name
+                )));
             }
             tx.execute(
                 "UPDATE entries SET parent = ?2, modified = ?3 WHERE id = ?1",
@@ -870,7 +889,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn entry_in(c: &Connection, id: &str) -> Result<Entry> {
+pub(crate) fn entry_in(c: &Connection, id: &str) -> Result<Entry> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1");
     c.query_row(&sql, [id], entry_from_row)
         .optional()?
@@ -965,8 +984,8 @@ fn place_file(c: &Connection, f: &NewFile<'_>) -> Result<(Entry, Option<BlobId>)
     };
     let id = EntryId::random().to_string();
     c.execute(
-        "INSERT INTO entries (id, parent, kind, name, blob, size, content_type, created, modified) \
-         VALUES (?1, ?2, 'file', ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO entries (id, parent, kind, name, blob, size, content_type, created, modified, owner) \
+         VALUES (?1, ?2, 'file', ?3, ?4, ?5, ?6, ?7, ?7, (SELECT owner FROM entries WHERE id = ?2))",
         params![
             id,
             f.parent,

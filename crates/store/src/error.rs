@@ -57,6 +57,19 @@ pub enum StoreError {
         /// How much was missing.
         short: i64,
     },
+    /// An account's storage quota or 24-hour traffic limit would be passed;
+    /// nothing was stored or moved.
+    #[error("{what} limit of {limit} bytes reached ({used} used, {wanted} more asked)")]
+    OverLimit {
+        /// "storage" or "traffic".
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+        /// Used so far.
+        used: u64,
+        /// What the refused request needed.
+        wanted: u64,
+    },
     /// Stored data failed verification.
     #[error("{0}")]
     Corrupt(String),

@@ -236,7 +236,7 @@ fn check_balanced(legs: &[Leg<'_>]) -> Result<()> {
 }
 
 /// Writes the postings of one movement inside the caller's transaction.
-fn post_in(tx: &Connection, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
+pub(crate) fn post_in(tx: &Connection, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
     let number: i64 = tx.query_row("SELECT ifnull(max(tx), 0) + 1 FROM postings", [], |r| {
         r.get(0)
     })?;

@@ -10,7 +10,9 @@
 //!   row is garbage from an interrupted write and is removed at start.
 //! - [`ledger`]: accounts and the double-entry ledger of bytes and credits
 //!   (for the file-hosting gateway), in the same database;
-//! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index.
+//! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
+//! - [`users`]: gateway users (login, hashed key, home folder, limits),
+//!   their 24-hour traffic, and purchases of paid files.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod catalog;
@@ -19,6 +21,7 @@ pub mod files;
 pub mod ledger;
 pub mod meter;
 mod migrations;
+pub mod users;
 
 pub use catalog::Catalog;
 pub use error::StoreError;

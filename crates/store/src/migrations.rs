@@ -112,4 +112,39 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         outgoing INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
     "#,
+    // 5: gateway users, entry owners, 24-hour traffic, purchases of paid
+    // files, and the operator's account (it sells the files no user owns).
+    r#"
+    CREATE TABLE users (
+        account       TEXT PRIMARY KEY REFERENCES accounts(id),
+        login         TEXT NOT NULL UNIQUE,
+        key_hash      BLOB NOT NULL,
+        email         TEXT NOT NULL DEFAULT '',
+        home          TEXT NOT NULL REFERENCES entries(id),
+        storage_limit INTEGER,
+        traffic_limit INTEGER,
+        created       INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    ALTER TABLE entries ADD COLUMN owner TEXT REFERENCES accounts(id);
+    CREATE INDEX entries_by_owner ON entries(owner, kind);
+
+    CREATE TABLE traffic (
+        account  TEXT NOT NULL REFERENCES accounts(id),
+        at       INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL
+    );
+    CREATE INDEX traffic_by_account ON traffic(account, at);
+
+    CREATE TABLE purchases (
+        entry    TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        buyer    TEXT NOT NULL REFERENCES accounts(id),
+        price    INTEGER NOT NULL,
+        tx       INTEGER NOT NULL,
+        created  INTEGER NOT NULL,
+        PRIMARY KEY (entry, buyer)
+    ) WITHOUT ROWID;
+
+    INSERT INTO accounts (id, kind, name, created) VALUES ('operator', 'system', 'operator', 0);
+    "#,
 ];

@@ -53,8 +53,10 @@ impl TestNode {
             std::fs::write(
                 &config,
                 format!(
-                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n",
-                    files.display()
+                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
+                    files.display(),
+                    // Tests never take cacaoweb's fixed port unless they ask.
+                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\n" }
                 ),
             )
             .unwrap();

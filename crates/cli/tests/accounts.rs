@@ -1,0 +1,131 @@
+//! Gateway accounts through the CLI and the native API: creation with a
+//! key shown once, limits, deposits, and the layer listeners' address files.
+
+mod common;
+
+use common::TestNode;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn ok_stdout(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "cairn failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_created_listed_limited_and_funded() {
+    let node = TestNode::start().await;
+    let out = tokio::task::block_in_place(|| {
+        ok_stdout(&node.cli(&[
+            "account",
+            "create",
+            "--login",
+            "ann",
+            "--storage-limit",
+            "1000",
+        ]))
+    });
+    let mut words = out.split_whitespace();
+    assert_eq!(words.next(), Some("ann"));
+    let key = words.next().unwrap();
+    assert_eq!(key.len(), 16);
+
+    let made: Value = serde_json::from_str(&tokio::task::block_in_place(|| {
+        ok_stdout(&node.cli(&["--json", "account", "create"]))
+    }))
+    .unwrap();
+    let login = made["login"].as_str().unwrap();
+    assert_eq!(login.len(), 16);
+    assert!(login.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    let (status, v) = node
+        .send_json(Method::POST, "/accounts", json!({ "login": "ann" }))
+        .await;
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = node
+        .send_json(Method::POST, "/accounts", json!({ "login": "a/b" }))
+        .await;
+    assert_eq!(status, 400, "{v}");
+
+    let (status, v) = node.get_json("/accounts").await;
+    assert_eq!(status, 200);
+    let logins: Vec<&str> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["login"].as_str().unwrap())
+        .collect();
+    assert_eq!(logins.len(), 2);
+    assert!(logins.contains(&"ann"));
+    assert!(v["accounts"][0].get("key").is_none(), "keys are shown once");
+
+    let (status, v) = node
+        .send_json(
+            Method::PATCH,
+            "/accounts/ann",
+            json!({ "storage_limit": null, "traffic_limit": 5000 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["storage_limit"], Value::Null);
+    assert_eq!(v["traffic_limit"], 5000);
+
+    let shown = tokio::task::block_in_place(|| {
+        ok_stdout(&node.cli(&["account", "deposit", "ann", "25"]));
+        ok_stdout(&node.cli(&["account", "limits", "ann", "--storage", "2048"]));
+        ok_stdout(&node.cli(&["account", "show", "ann"]))
+    });
+    assert_eq!(
+        shown.trim(),
+        "ann  storage 0/2048  traffic 24h 0/5000  credits 25  bytes 0"
+    );
+    let (status, v) = node
+        .send_json(
+            Method::POST,
+            "/accounts/ann/deposit",
+            json!({ "unit": "gold", "amount": 1 }),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _) = node.get_json("/accounts/nobody").await;
+    assert_eq!(status, 404);
+
+    // The home folder is owned by the account.
+    let (_, ann) = node.get_json("/accounts/ann").await;
+    let (_, home) = node
+        .get_json(&format!("/entries/{}", ann["home"].as_str().unwrap()))
+        .await;
+    assert_eq!(home["owner"], ann["account"]);
+    assert_eq!(home["kind"], "folder");
+}
+
+#[tokio::test]
+async fn a_layer_gets_its_own_listener_and_address_file() {
+    let node =
+        TestNode::start_with("[layers]\ncacaoweb = []\nmetadisk = [\"127.0.0.1:0\"]\n").await;
+    let addr = std::fs::read_to_string(node.dir.join("metadisk.addr")).unwrap();
+    let base = format!("http://{}", addr.trim());
+    let v: Value = node
+        .http
+        .get(format!("{base}/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v.get("bandwidth").is_some(), "{v}");
+    // The layer's listener serves that layer only.
+    let r = node
+        .http
+        .get(format!("{base}/api/v1/status"))
+        .header("authorization", format!("Bearer {}", node.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

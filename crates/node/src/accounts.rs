@@ -1,0 +1,302 @@
+//! Gateway users: accounts with an API login and key, a home folder, a
+//! storage quota and a 24-hour traffic limit, and balances of bytes and
+//! credits on the ledger.
+//!
+//! Keys are shown once, when the account is made, and only their SHA-256
+//! is kept; a login and key are checked in constant time. Logins are 16
+//! hex characters and keys 16 base64url characters when the node makes
+//! them up (Openload's formats, with a longer key).
+
+use cairn_store::StoreError;
+use cairn_store::ledger::{MINT, Unit};
+use cairn_store::users::{NewUser, User};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::node::blocking;
+use crate::{Entry, Node, NodeError};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// Longest login accepted.
+const MAX_LOGIN: usize = 64;
+
+/// An account to create.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// API login; made up when absent.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Contact address.
+    #[serde(default)]
+    pub email: String,
+    /// Storage quota in bytes (none: unlimited).
+    #[serde(default)]
+    pub storage_limit: Option<u64>,
+    /// Traffic allowed per 24 hours in bytes (none: unlimited).
+    #[serde(default)]
+    pub traffic_limit: Option<u64>,
+}
+
+/// An account as its owner and the admin see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountInfo {
+    /// The ledger account id.
+    pub account: String,
+    /// API login.
+    pub login: String,
+    /// Contact address.
+    pub email: String,
+    /// The home folder's entry id.
+    pub home: String,
+    /// Sign-up time, Unix milliseconds.
+    pub created: i64,
+    /// Bytes of files owned.
+    pub storage_used: u64,
+    /// Storage quota (none: unlimited).
+    pub storage_limit: Option<u64>,
+    /// Traffic in the last 24 hours.
+    pub traffic_used_24h: u64,
+    /// Traffic limit per 24 hours (none: unlimited).
+    pub traffic_limit: Option<u64>,
+    /// Transfer-byte balance.
+    pub bytes: i64,
+    /// Credits balance.
+    pub credits: i64,
+}
+
+/// A new account and its key, which is shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedAccount {
+    /// The account.
+    #[serde(flatten)]
+    pub info: AccountInfo,
+    /// The API key.
+    pub key: String,
+}
+
+impl Node {
+    /// Creates a gateway account (admin).
+    pub async fn create_account(&self, req: NewAccount) -> Result<CreatedAccount> {
+        let login = match req.login {
+            Some(login) => {
+                check_login(&login)?;
+                login
+            }
+            None => random_login(),
+        };
+        let key = random_key();
+        let node = self.clone();
+        blocking(move || {
+            let user = node.0.catalog.create_user(&NewUser {
+                login: &login,
+                key_hash: &key_hash(&key),
+                email: &req.email,
+                storage_limit: req.storage_limit,
+                traffic_limit: req.traffic_limit,
+            })?;
+            Ok(CreatedAccount {
+                info: node.account_info(&user)?,
+                key,
+            })
+        })
+        .await
+    }
+
+    /// Every account (admin).
+    pub async fn accounts(&self) -> Result<Vec<AccountInfo>> {
+        let node = self.clone();
+        blocking(move || {
+            node.0
+                .catalog
+                .users()?
+                .iter()
+                .map(|u| node.account_info(u))
+                .collect()
+        })
+        .await
+    }
+
+    /// The account with login `login`.
+    pub async fn account(&self, login: &str) -> Result<AccountInfo> {
+        let node = self.clone();
+        let login = login.to_owned();
+        blocking(move || node.account_info(&node.user_named(&login)?)).await
+    }
+
+    /// Changes an account's limits (admin): `None` leaves a limit as it is,
+    /// `Some(None)` lifts it.
+    pub async fn set_account_limits(
+        &self,
+        login: &str,
+        storage: Option<Option<u64>>,
+        traffic: Option<Option<u64>>,
+    ) -> Result<AccountInfo> {
+        let node = self.clone();
+        let login = login.to_owned();
+        blocking(move || {
+            let user = node.0.catalog.set_user_limits(&login, storage, traffic)?;
+            node.account_info(&user)
+        })
+        .await
+    }
+
+    /// Adds `amount` credits (or transfer bytes) to an account, from the
+    /// mint (admin).
+    pub async fn deposit_to_account(
+        &self,
+        login: &str,
+        unit: Unit,
+        amount: u64,
+    ) -> Result<AccountInfo> {
+        let amount = i64::try_from(amount)
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| NodeError::Invalid(format!("amount {amount} must be 1 or more")))?;
+        let node = self.clone();
+        let login = login.to_owned();
+        blocking(move || {
+            let user = node.user_named(&login)?;
+            node.0
+                .catalog
+                .transfer(MINT, &user.account, unit, amount, "admin deposit")?;
+            node.account_info(&user)
+        })
+        .await
+    }
+
+    /// The user whose login and key these are, or
+    /// [`NodeError::Unauthorized`].
+    pub async fn authenticate(&self, login: &str, key: &str) -> Result<User> {
+        if login.is_empty() || login.len() > MAX_LOGIN || key.is_empty() || key.len() > 256 {
+            return Err(NodeError::Unauthorized);
+        }
+        let node = self.clone();
+        let (login, key) = (login.to_owned(), key.to_owned());
+        blocking(move || {
+            let user = node.0.catalog.user_by_login(&login)?;
+            let presented = key_hash(&key);
+            // Hash something even for an unknown login, so the answer takes
+            // as long either way.
+            let stored = user.as_ref().map_or(&[0u8; 32][..], |u| &u.key_hash[..]);
+            let same = stored.len() == presented.len()
+                && stored
+                    .iter()
+                    .zip(&presented)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            match user {
+                Some(user) if same => Ok(user),
+                _ => Err(NodeError::Unauthorized),
+            }
+        })
+        .await
+    }
+
+    /// The current figures of `user`'s account.
+    pub async fn account_of(&self, user: &User) -> Result<AccountInfo> {
+        let node = self.clone();
+        let user = user.clone();
+        blocking(move || node.account_info(&user)).await
+    }
+
+    /// Counts `bytes` of traffic against `user`'s 24-hour limit, or refuses
+    /// with code `traffic_exceeded` and counts nothing.
+    pub async fn charge_traffic(&self, user: &User, bytes: u64) -> Result<()> {
+        let node = self.clone();
+        let (account, limit) = (user.account.clone(), user.traffic_limit);
+        blocking(move || Ok(node.0.catalog.charge_traffic(&account, bytes, limit)?)).await
+    }
+
+    /// Entry `id` if `user` owns it; else [`NodeError::Forbidden`] (or not
+    /// found).
+    pub async fn owned_entry(&self, user: &User, id: &str) -> Result<Entry> {
+        let entry = self.entry(id).await?.entry;
+        if entry.owner.as_deref() == Some(user.account.as_str()) {
+            Ok(entry)
+        } else {
+            Err(NodeError::Forbidden(format!(
+                "entry '{id}' does not belong to {}",
+                user.login
+            )))
+        }
+    }
+
+    fn user_named(&self, login: &str) -> Result<User> {
+        self.0.catalog.user_by_login(login)?.ok_or_else(|| {
+            NodeError::Store(StoreError::NotFound {
+                what: "account",
+                id: login.chars().take(80).collect(),
+            })
+        })
+    }
+
+    fn account_info(&self, user: &User) -> Result<AccountInfo> {
+        let catalog = &self.0.catalog;
+        Ok(AccountInfo {
+            account: user.account.clone(),
+            login: user.login.clone(),
+            email: user.email.clone(),
+            home: user.home.clone(),
+            created: user.created,
+            storage_used: catalog.storage_used(&user.account)?,
+            storage_limit: user.storage_limit,
+            traffic_used_24h: catalog.traffic_used(&user.account)?,
+            traffic_limit: user.traffic_limit,
+            bytes: catalog.balance(&user.account, Unit::Bytes)?,
+            credits: catalog.balance(&user.account, Unit::Credits)?,
+        })
+    }
+}
+
+fn key_hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+fn random_login() -> String {
+    let mut raw = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+fn random_key() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut raw = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut raw);
+    raw.iter()
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect()
+}
+
+fn check_login(login: &str) -> Result<()> {
+    let ok = !login.is_empty()
+        && login.len() <= MAX_LOGIN
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::Invalid(format!(
+            "a login is 1 to {MAX_LOGIN} of a-z A-Z 0-9 _ - . @"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn made_up_logins_and_keys_have_their_formats() {
+        let login = super::random_login();
+        assert_eq!(login.len(), 16);
+        assert!(login.bytes().all(|b| b.is_ascii_hexdigit()));
+        let key = super::random_key();
+        assert_eq!(key.len(), 16);
+        assert!(super::check_login(&login).is_ok());
+        assert!(super::check_login("a/b").is_err());
+        assert!(super::check_login("").is_err());
+        assert_ne!(super::random_key(), key);
+    }
+}

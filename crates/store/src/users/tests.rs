@@ -1,0 +1,203 @@
+use super::*;
+use crate::catalog::{NewFile, OnConflict};
+use crate::ledger::{MINT, Unit};
+use cairn_core::BlobId;
+
+fn user(cat: &Catalog, login: &str, storage: Option<u64>, traffic: Option<u64>) -> User {
+    cat.create_user(&NewUser {
+        login,
+        key_hash: &[7; 32],
+        email: "",
+        storage_limit: storage,
+        traffic_limit: traffic,
+    })
+    .unwrap()
+}
+
+fn add(cat: &Catalog, parent: &str, name: &str, content: &[u8]) -> Result<crate::catalog::Added> {
+    cat.add_file(
+        NewFile {
+            parent: Some(parent),
+            name,
+            blob: BlobId::of(content),
+            size: content.len() as u64,
+            manifest: b"m",
+            content_type: "text/plain",
+            on_conflict: OnConflict::Fail,
+        },
+        || Ok(()),
+        |_| {},
+    )
+}
+
+#[test]
+fn a_user_owns_what_is_under_their_home_and_nothing_moves_between_owners() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let ann = user(&cat, "ann", None, None);
+    let bob = user(&cat, "bob", None, None);
+    assert!(matches!(
+        cat.create_user(&NewUser {
+            login: "ann",
+            key_hash: &[1],
+            email: "",
+            storage_limit: None,
+            traffic_limit: None
+        }),
+        Err(StoreError::NameTaken { .. })
+    ));
+    let home = cat.entry(&ann.home).unwrap();
+    assert_eq!(home.owner.as_deref(), Some(ann.account.as_str()));
+    let sub = cat.create_folder(Some(&ann.home), "films").unwrap();
+    assert_eq!(sub.owner.as_deref(), Some(ann.account.as_str()));
+    let file = add(&cat, &sub.id, "a.txt", b"hello").unwrap().entry;
+    assert_eq!(file.owner.as_deref(), Some(ann.account.as_str()));
+    assert_eq!(cat.storage_used(&ann.account).unwrap(), 5);
+    assert_eq!(cat.storage_used(&bob.account).unwrap(), 0);
+    assert!(matches!(
+        cat.move_to(&file.id, Some(&bob.home)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        cat.move_to(&file.id, None),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        cat.move_to(&file.id, Some(&ann.home))
+            .unwrap()
+            .parent
+            .as_deref(),
+        Some(ann.home.as_str())
+    );
+    let root_file = cat
+        .add_file(
+            NewFile {
+                parent: None,
+                name: "op.txt",
+                blob: BlobId::of(b"op"),
+                size: 2,
+                manifest: b"m",
+                content_type: "text/plain",
+                on_conflict: OnConflict::Fail,
+            },
+            || Ok(()),
+            |_| {},
+        )
+        .unwrap()
+        .entry;
+    assert_eq!(root_file.owner, None);
+    assert_eq!(cat.users().unwrap().len(), 2);
+    assert_eq!(
+        cat.user_by_login("bob").unwrap().unwrap().account,
+        bob.account
+    );
+    assert_eq!(
+        cat.user_by_account(&ann.account).unwrap().unwrap().login,
+        "ann"
+    );
+}
+
+#[test]
+fn the_storage_quota_refuses_a_file_whole() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let ann = user(&cat, "ann", Some(10), None);
+    add(&cat, &ann.home, "a", b"123456").unwrap();
+    let refused = add(&cat, &ann.home, "b", b"abcdef");
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::OverLimit {
+                what: "storage",
+                limit: 10,
+                used: 6,
+                wanted: 6
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        cat.list(Some(&ann.home), Default::default())
+            .unwrap()
+            .entries
+            .iter()
+            .all(|e| e.name != "b")
+    );
+    assert_eq!(cat.storage_used(&ann.account).unwrap(), 6);
+    add(&cat, &ann.home, "c", b"1234").unwrap();
+    let raised = cat.set_user_limits("ann", Some(None), None).unwrap();
+    assert_eq!(raised.storage_limit, None);
+    add(&cat, &ann.home, "b", b"abcdef").unwrap();
+}
+
+#[test]
+fn parallel_traffic_never_passes_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let cat = Catalog::open(&path).unwrap();
+    let ann = user(&cat, "ann", None, Some(1000));
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let (path, account) = (path.clone(), ann.account.clone());
+            std::thread::spawn(move || {
+                let cat = Catalog::open(&path).unwrap();
+                let mut ok = 0u64;
+                for _ in 0..30 {
+                    match cat.charge_traffic(&account, 7, Some(1000)) {
+                        Ok(()) => ok += 1,
+                        Err(StoreError::OverLimit {
+                            what: "traffic", ..
+                        }) => {}
+                        Err(e) => panic!("unexpected: {e}"),
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let ok: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(ok, 1000 / 7, "exactly as many as fit");
+    assert_eq!(cat.traffic_used(&ann.account).unwrap(), 1000 / 7 * 7);
+    cat.charge_traffic(&ann.account, 5000, None).unwrap();
+}
+
+#[test]
+fn parallel_purchases_pay_once_and_conserve_credits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let cat = Catalog::open(&path).unwrap();
+    let seller = user(&cat, "seller", None, None);
+    let file = add(&cat, &seller.home, "film.mp4", b"film").unwrap().entry;
+    let buyers: Vec<User> = (0..5)
+        .map(|i| user(&cat, &format!("b{i}"), None, None))
+        .collect();
+    for (i, b) in buyers.iter().enumerate() {
+        // b0 cannot afford it; the others can.
+        let credits = if i == 0 { 2 } else { 10 };
+        cat.transfer(MINT, &b.account, Unit::Credits, credits, "deposit")
+            .unwrap();
+    }
+    let threads: Vec<_> = (0..10)
+        .map(|t| {
+            let (path, file, seller) = (path.clone(), file.id.clone(), seller.account.clone());
+            let buyer = buyers[t % buyers.len()].account.clone();
+            std::thread::spawn(move || {
+                let cat = Catalog::open(&path).unwrap();
+                match cat.buy(&file, &buyer, &seller, 3) {
+                    Ok(fresh) => Some(fresh),
+                    Err(StoreError::Insufficient { .. }) => None,
+                    Err(e) => panic!("unexpected: {e}"),
+                }
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == Some(true)).count(), 4);
+    assert_eq!(outcomes.iter().filter(|o| **o == Some(false)).count(), 4);
+    assert_eq!(outcomes.iter().filter(|o| o.is_none()).count(), 2);
+    assert_eq!(cat.balance(&seller.account, Unit::Credits).unwrap(), 12);
+    assert!(!cat.has_bought(&file.id, &buyers[0].account).unwrap());
+    assert!(cat.has_bought(&file.id, &buyers[1].account).unwrap());
+    for b in &buyers[1..] {
+        assert_eq!(cat.balance(&b.account, Unit::Credits).unwrap(), 7);
+    }
+    assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
+}
