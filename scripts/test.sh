@@ -2,10 +2,22 @@
 # Runs every check CI runs: formatting, clippy, the benchmarks built, and the
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
-# The tests need nothing beyond the Rust toolchain; when a feature needs a
-# system tool (ffmpeg for media), its install goes here.
+# Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
+# splash images, preview lengths), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+  else
+    echo "ffmpeg is missing and this system has no apt-get: install ffmpeg and ffprobe" >&2
+    exit 1
+  fi
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
