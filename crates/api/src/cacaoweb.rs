@@ -309,7 +309,13 @@ fn failed(status: StatusCode, why: &str) -> Response {
     let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")]).into_response();
     let why: String = why
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(300)
         .collect();
     if let Ok(v) = HeaderValue::from_str(&why) {
@@ -370,16 +376,13 @@ fn md5_id(s: &str) -> Option<String> {
     (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
 }
 
-fn flag(v: Option<&str>, name: &str) -> Result<bool, Response> {
+fn flag(v: Option<&str>, name: &str) -> Result<bool, String> {
     match v {
         None | Some("") | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(failed(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "{name} is true or false, not '{}'",
-                other.chars().take(40).collect::<String>()
-            ),
+        Some(other) => Err(format!(
+            "{name} is true or false, not '{}'",
+            other.chars().take(40).collect::<String>()
         )),
     }
 }
@@ -456,13 +459,11 @@ async fn h_upload(
     let Some(path) = p.filepath.filter(|f| !f.is_empty()) else {
         return failed(StatusCode::BAD_REQUEST, "filepath is missing");
     };
-    let restricted = match flag(p.restricted.as_deref(), "restricted") {
+    let flags = flag(p.restricted.as_deref(), "restricted")
+        .and_then(|r| flag(p.previewallowed.as_deref(), "previewallowed").map(|p| (r, p)));
+    let (restricted, preview) = match flags {
         Ok(f) => f,
-        Err(resp) => return resp,
-    };
-    let preview = match flag(p.previewallowed.as_deref(), "previewallowed") {
-        Ok(f) => f,
-        Err(resp) => return resp,
+        Err(why) => return failed(StatusCode::BAD_REQUEST, &why),
     };
     match s
         .node
@@ -905,7 +906,10 @@ async fn h_login(
     if !caller.may_manage() {
         return caller.refused();
     }
-    let (login, key) = (p.username.unwrap_or_default(), p.password.unwrap_or_default());
+    let (login, key) = (
+        p.username.unwrap_or_default(),
+        p.password.unwrap_or_default(),
+    );
     match s.node.cacaoweb_login(&login, &key).await {
         Ok((_, token)) => {
             let mut resp = script("logincallback(1)");
@@ -923,7 +927,11 @@ async fn h_login(
 async fn h_isloggedin(State(s): State<AppState>, caller: Caller) -> Response {
     match session(&s, &caller) {
         Some((user, token)) => {
-            let token = if caller.cross_site { String::new() } else { token };
+            let token = if caller.cross_site {
+                String::new()
+            } else {
+                token
+            };
             script(format!(
                 "loginstatuscallback(true, '{}', '{}')",
                 js(&user.login),
@@ -957,7 +965,11 @@ async fn h_getfiletoken(
     let Some((user, _)) = session(&s, &caller) else {
         return text("NOS");
     };
-    let status = match s.node.paid_status_of(&info, &Reader::User(user.clone())).await {
+    let status = match s
+        .node
+        .paid_status_of(&info, &Reader::User(user.clone()))
+        .await
+    {
         Ok(st) => st,
         Err(e) => return node_failed(&e),
     };
@@ -1047,7 +1059,10 @@ mod tests {
 
     #[test]
     fn xml_text_is_escaped() {
-        assert_eq!(esc("a & <b> \"c\" 'd'"), "a &amp; &lt;b&gt; &quot;c&quot; &apos;d&apos;");
+        assert_eq!(
+            esc("a & <b> \"c\" 'd'"),
+            "a &amp; &lt;b&gt; &quot;c&quot; &apos;d&apos;"
+        );
         assert_eq!(esc("x\u{1}y"), "x\u{FFFD}y");
     }
 
@@ -1065,15 +1080,27 @@ mod tests {
     fn only_this_local_origin_is_same_site() {
         let mut h = HeaderMap::new();
         assert!(!is_cross_site(&h, "127.0.0.1:4001"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:4001"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:4001"),
+        );
         assert!(!is_cross_site(&h, "127.0.0.1:4001"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(is_cross_site(&h, "127.0.0.1:4001"));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(is_cross_site(&h, "127.0.0.1:4001"));
         let mut h = HeaderMap::new();
-        h.insert(header::REFERER, HeaderValue::from_static("http://localhost:4001/admin.html"));
-        assert!(is_cross_site(&h, "127.0.0.1:4001"), "another origin, though local");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://localhost:4001/admin.html"),
+        );
+        assert!(
+            is_cross_site(&h, "127.0.0.1:4001"),
+            "another origin, though local"
+        );
         assert!(!is_cross_site(&h, "localhost:4001"));
         let mut h = HeaderMap::new();
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));

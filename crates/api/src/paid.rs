@@ -51,8 +51,8 @@ async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Re
             Err(ApiError::unauthorized())
         };
     }
-    let creds: Credentials = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-        .unwrap_or(Credentials {
+    let creds: Credentials =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or(Credentials {
             login: None,
             key: None,
         });
@@ -101,9 +101,7 @@ async fn h_content(
     let info = s.node.entry(&id).await?;
     let status = s.node.paid_status_of(&info, &reader).await?;
     let size = info.entry.size;
-    let asked = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     match range::parse(asked, size) {
         Wanted::Whole => status.check_read(&(0..size))?,
         Wanted::Part(r) => status.check_read(&r)?,

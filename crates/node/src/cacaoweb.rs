@@ -155,9 +155,7 @@ impl Node {
             (None, 1) => plan.files.into_iter().next(),
             _ => None,
         }
-        .ok_or_else(|| {
-            NodeError::Invalid(format!("{} is not a readable file", path.display()))
-        })?;
+        .ok_or_else(|| NodeError::Invalid(format!("{} is not a readable file", path.display())))?;
         let mut metadata = BTreeMap::from([(LISTED.to_owned(), "true".to_owned())]);
         if restricted {
             metadata.insert(paid::RESTRICTED.into(), "true".into());
@@ -178,7 +176,11 @@ impl Node {
         let node = self.clone();
         let stored = tokio::task::spawn_blocking(move || {
             let outcome = node.seal_local(&file.path, &file.name, &folder, &metadata, &job);
-            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e.entry })));
+            job.finish(
+                outcome
+                    .as_ref()
+                    .map(|e| serde_json::json!({ "entry": e.entry })),
+            );
             outcome
         })
         .await;
@@ -260,7 +262,10 @@ impl Node {
         }
         for info in self.cacaoweb_listed().await? {
             let fileid = info.aliases.get("md5").cloned().unwrap_or_default();
-            if items.iter().any(|i| !fileid.is_empty() && i.fileid == fileid) {
+            if items
+                .iter()
+                .any(|i| !fileid.is_empty() && i.fileid == fileid)
+            {
                 continue;
             }
             items.push(UploadItem {

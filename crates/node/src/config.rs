@@ -52,7 +52,8 @@ pub struct Config {
 pub struct LayersConfig {
     /// cacaoweb's local API (default `127.0.0.1:4001`, where its players
     /// and pages look). On its own loopback listener, callers on this
-    /// machine act as the operator, as with cacaoweb.
+    /// machine act as the operator, as with cacaoweb, except that calls
+    /// changing state from a web page of another site are refused.
     pub cacaoweb: Vec<SocketAddr>,
     /// Openload's API (`/1/...`), default none.
     pub openload: Vec<SocketAddr>,

@@ -82,7 +82,11 @@ impl PaidTerms {
     /// The terms in `metadata` (malformed values, which the checks keep
     /// out, read as their defaults).
     pub fn of(metadata: &BTreeMap<String, String>) -> Self {
-        let flag = |k: &str| metadata.get(k).is_some_and(|v| matches!(parse_flag(k, v), Ok(true)));
+        let flag = |k: &str| {
+            metadata
+                .get(k)
+                .is_some_and(|v| matches!(parse_flag(k, v), Ok(true)))
+        };
         Self {
             restricted: flag(RESTRICTED),
             preview_allowed: flag(PREVIEW_ALLOWED),
@@ -368,7 +372,9 @@ impl Node {
     /// code `balance_insufficient` when the buyer is short.
     pub async fn buy_entry(&self, id: &str, user: &User) -> Result<Purchase> {
         let info = self.entry(id).await?;
-        let status = self.paid_status_of(&info, &Reader::User(user.clone())).await?;
+        let status = self
+            .paid_status_of(&info, &Reader::User(user.clone()))
+            .await?;
         let node = self.clone();
         let user = user.clone();
         blocking(move || {
@@ -508,10 +514,7 @@ fn probe_preview_end(handle: &BlobHandle, seconds: u64) -> Option<u64> {
         });
     });
     let mut out = String::new();
-    let read = child
-        .stdout
-        .take()
-        .map(|mut o| o.read_to_string(&mut out));
+    let read = child.stdout.take().map(|mut o| o.read_to_string(&mut out));
     let _ = child.wait();
     let _ = writer.join();
     read?.ok()?;
@@ -522,9 +525,8 @@ fn probe_preview_end(handle: &BlobHandle, seconds: u64) -> Option<u64> {
 /// the first; all of it when the media is shorter; else seconds × bit rate.
 fn preview_end_of(json: &str, seconds: u64, size: u64) -> Option<u64> {
     let v: serde_json::Value = serde_json::from_str(json).ok()?;
-    let num = |p: &serde_json::Value, k: &str| -> Option<f64> {
-        p.get(k)?.as_str()?.parse::<f64>().ok()
-    };
+    let num =
+        |p: &serde_json::Value, k: &str| -> Option<f64> { p.get(k)?.as_str()?.parse::<f64>().ok() };
     let packets = v.get("packets").and_then(|p| p.as_array());
     if let Some(packets) = packets.filter(|p| !p.is_empty()) {
         let time = |p: &serde_json::Value| num(p, "dts_time").or_else(|| num(p, "pts_time"));
