@@ -3,6 +3,7 @@
 //! headers) an `api_secret` query parameter. Compared in constant time.
 
 use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -23,7 +24,11 @@ pub(crate) async fn require_secret(
 }
 
 fn presented(req: &Request) -> Option<String> {
-    let headers = req.headers();
+    presented_in(req.headers(), req.uri())
+}
+
+/// The secret a request presents (header or query), if any.
+pub(crate) fn presented_in(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
         && let Some(token) = v.strip_prefix("Bearer ")
     {
@@ -32,12 +37,17 @@ fn presented(req: &Request) -> Option<String> {
     if let Some(v) = headers.get("api_secret").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_owned());
     }
-    let query = req.uri().query()?;
+    let query = uri.query()?;
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()?
         .into_iter()
         .find(|(k, _)| k == "api_secret")
         .map(|(_, v)| v)
+}
+
+/// Whether `presented` is the node's secret.
+pub(crate) fn is_secret(state: &AppState, presented: &str) -> bool {
+    equal(presented.as_bytes(), state.node.api_secret().as_bytes())
 }
 
 pub(crate) fn equal(a: &[u8], b: &[u8]) -> bool {

@@ -52,7 +52,7 @@ impl From<NodeError> for ApiError {
             "path_not_allowed" | "address_not_allowed" => StatusCode::FORBIDDEN,
             "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "balance_insufficient" => StatusCode::PAYMENT_REQUIRED,
+            "balance_insufficient" | "payment_required" => StatusCode::PAYMENT_REQUIRED,
             "unauthorized" => StatusCode::UNAUTHORIZED,
             "forbidden" => StatusCode::FORBIDDEN,
             "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,

@@ -8,17 +8,23 @@
 //! - `range`: HTTP Range parsing;
 //! - `events`: the events WebSocket;
 //! - `auth`: the admin secret check;
+//! - `cacaoweb`: cacaoweb's local API (uploads by path, XML lists, streams
+//!   by MD5, paid files), a compatibility layer;
+//! - `paid`: the native calls of paid files (status, buy, content with
+//!   previews) and the ledger's audit;
 //! - `metadisk`: MetaDisk's token API (its accounts service), a compatibility layer;
 //! - [`error`]: `ApiError`, stable codes mapped to status codes;
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
 #![deny(missing_docs, unreachable_pub)]
 
 mod auth;
+mod cacaoweb;
 mod content;
 pub mod error;
 mod events;
 mod metadisk;
 pub mod openapi;
+mod paid;
 mod pumped;
 mod range;
 mod routes;
@@ -77,14 +83,20 @@ fn upload_limit(node: &Node) -> usize {
 fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
     match layer {
         Layer::MetaDisk => metadisk::routes(upload_limit),
-        Layer::Cacaoweb | Layer::Openload => Router::new(),
+        Layer::Cacaoweb => cacaoweb::routes(),
+        Layer::Openload => Router::new(),
     }
 }
 
 /// The application of a listener that serves `layer` alone.
 pub fn layer_router(node: Node, layer: Layer) -> Router {
     let limit = upload_limit(&node);
-    layer_routes(layer, limit)
+    let mut routes = layer_routes(layer, limit);
+    if layer == Layer::Cacaoweb {
+        // The main listener routes `/` itself (to the same handler).
+        routes = routes.route("/", get(cacaoweb::h_root));
+    }
+    routes
         .layer(Extension(Served::Own(layer)))
         .with_state(AppState { node })
 }
@@ -131,21 +143,22 @@ pub fn router(node: Node) -> Router {
         .route("/jobs/{id}", get(routes::h_job))
         .route("/jobs/{id}/cancel", post(routes::h_cancel_job))
         .route("/events", get(events::h_events))
+        .route("/ledger", get(paid::h_ledger))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_secret,
         ));
     let v1 = Router::new()
         .route("/openapi.json", get(routes::h_openapi))
+        .merge(paid::routes())
         .merge(admin)
         .fallback(routes::h_not_found);
     Router::new()
         .nest("/api/v1", v1)
         .merge(layer_routes(Layer::MetaDisk, upload_limit))
-        .route(
-            "/",
-            get(|| async { "cairn node: the API is under /api/v1 (see /api/v1/openapi.json)\n" }),
-        )
+        .merge(layer_routes(Layer::Cacaoweb, upload_limit))
+        // cairn's greeting, or a cacaoweb stream with `?f=`.
+        .route("/", get(cacaoweb::h_root))
         .layer(Extension(Served::Main))
         .with_state(state)
 }

@@ -39,6 +39,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/jobs/{id}"),
     ("post", "/jobs/{id}/cancel"),
     ("get", "/events"),
+    ("get", "/ledger"),
+    ("get", "/paid/{id}"),
+    ("post", "/paid/{id}/buy"),
+    ("get", "/paid/{id}/content"),
+    ("head", "/paid/{id}/content"),
 ];
 
 #[cfg(test)]

@@ -42,6 +42,23 @@ pub(crate) struct UploadParams {
     parent: Option<String>,
     on_conflict: Option<String>,
     digests: Option<String>,
+    restricted: Option<String>,
+    previewallowed: Option<String>,
+    price: Option<String>,
+}
+
+impl UploadParams {
+    /// The paid-file keys given at upload, as the new entry's metadata.
+    fn paid_metadata(&self) -> BTreeMap<String, String> {
+        [
+            ("restricted", &self.restricted),
+            ("previewallowed", &self.previewallowed),
+            ("price", &self.price),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+        .collect()
+    }
 }
 
 fn on_conflict(s: Option<&str>) -> ApiResult<OnConflict> {
@@ -68,7 +85,9 @@ fn wait_digests(s: Option<&str>) -> ApiResult<bool> {
 }
 
 /// `POST /api/v1/upload`: a raw body (`?name=` required) or a
-/// multipart/form-data body whose file parts are each stored.
+/// multipart/form-data body whose file parts are each stored. `restricted`,
+/// `previewallowed` and `price` make it a paid file (only at upload can a
+/// file become restricted).
 pub(crate) async fn h_upload(
     State(s): State<AppState>,
     Query(p): Query<UploadParams>,
@@ -102,7 +121,11 @@ pub(crate) async fn h_upload(
             wait_digests: wait,
         };
         let body = req.into_body().into_data_stream();
-        vec![s.node.upload(target, body, size).await?]
+        vec![
+            s.node
+                .upload_with_metadata(target, body, size, p.paid_metadata())
+                .await?,
+        ]
     };
     Ok((StatusCode::CREATED, Json(json!({ "entries": entries }))).into_response())
 }
@@ -136,7 +159,10 @@ async fn upload_parts(
         let mut field = field;
         let pump = async move { crate::pumped::pump(&mut field, &tx).await };
         let body = crate::pumped::body(rx);
-        let (stored, ()) = tokio::join!(s.node.upload(target, body, None), pump);
+        let upload = s
+            .node
+            .upload_with_metadata(target, body, None, p.paid_metadata());
+        let (stored, ()) = tokio::join!(upload, pump);
         out.push(stored?);
     }
     if out.is_empty() {

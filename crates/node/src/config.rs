@@ -52,7 +52,8 @@ pub struct Config {
 pub struct LayersConfig {
     /// cacaoweb's local API (default `127.0.0.1:4001`, where its players
     /// and pages look). On its own loopback listener, callers on this
-    /// machine act as the operator, as with cacaoweb.
+    /// machine act as the operator, as with cacaoweb, except that calls
+    /// changing state from a web page of another site are refused.
     pub cacaoweb: Vec<SocketAddr>,
     /// Openload's API (`/1/...`), default none.
     pub openload: Vec<SocketAddr>,
@@ -122,6 +123,20 @@ pub struct GatewayConfig {
     /// Where MetaDisk's CTR counter starts: 1 (the published
     /// file-encryptor, default) or 0 (the live 2014 network).
     pub metadisk_counter_start: u8,
+    /// Free preview of a paid file that allows one, in seconds of media
+    /// (default 120, cacaoweb's "first few minutes"). Measured with
+    /// ffprobe when it is installed and the file is audio or video: the
+    /// preview ends at the byte position of the first packet this many
+    /// seconds after the first one, or, without packet positions, at
+    /// seconds × the container's bit rate. Otherwise `preview_bytes`.
+    pub preview_seconds: u64,
+    /// Free preview in bytes, when seconds cannot be measured (default
+    /// 4 MiB).
+    pub preview_bytes: u64,
+    /// How long cacaoweb's `/filemetadata` and `/fileinfo` wait for an
+    /// unknown file to appear before answering empty, in milliseconds
+    /// (default 3000: "returns after a few seconds").
+    pub cacaoweb_metadata_wait_ms: u64,
 }
 
 /// A byte package: `amount` transfer bytes for `cost` (in the operator's
@@ -161,6 +176,9 @@ impl Default for GatewayConfig {
             promocodes: Vec::new(),
             metadisk_anonymous: true,
             metadisk_counter_start: 1,
+            preview_seconds: 120,
+            preview_bytes: 4 << 20,
+            cacaoweb_metadata_wait_ms: 3000,
         }
     }
 }

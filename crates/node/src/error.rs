@@ -94,6 +94,9 @@ pub enum NodeError {
     /// The caller may not do this to this entry (not theirs, or not paid).
     #[error("{0}")]
     Forbidden(String),
+    /// A paid file's part that the reader has not paid for.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -143,6 +146,7 @@ impl NodeError {
             Self::ShuttingDown => "shutting_down",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
+            Self::PaymentRequired(_) => "payment_required",
         }
     }
 }

@@ -13,11 +13,15 @@
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
 //! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
 //! - `tasks`: the one helper every background task is spawned with;
+//! - [`paid`]: paid files (restricted, price, previews) and their purchases;
+//! - [`cacaoweb`]: cacaoweb's uploads by path, uploads and downloads lists,
+//!   files by MD5, logins;
 //! - `tokens`: access tokens with byte balances on the ledger (the
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
 
 mod accounts;
+pub mod cacaoweb;
 pub mod config;
 mod digests;
 mod error;
@@ -28,6 +32,7 @@ mod ingest;
 pub mod jobs;
 mod metadisk;
 mod node;
+pub mod paid;
 mod read;
 mod remote;
 mod sniff;
@@ -35,6 +40,7 @@ mod tasks;
 mod tokens;
 
 pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
+pub use cacaoweb::{DownloadItem, DownloadTicket, UploadItem};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
@@ -47,5 +53,6 @@ pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
+pub use paid::{Access, LedgerReport, PaidStatus, PaidTerms, Purchase, Reader};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::FetchRequest;

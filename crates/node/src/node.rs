@@ -53,6 +53,10 @@ pub(crate) struct Inner {
     started: Instant,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Paid files: measured preview lengths.
+    pub(crate) paid: crate::paid::PaidState,
+    /// cacaoweb's uploads, downloads and logins.
+    pub(crate) cacaoweb: crate::cacaoweb::CacaowebState,
 }
 
 /// Where an uploaded body goes.
@@ -144,6 +148,8 @@ impl Node {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            paid: crate::paid::PaidState::default(),
+            cacaoweb: crate::cacaoweb::CacaowebState::default(),
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
@@ -321,7 +327,7 @@ impl Node {
         blocking(move || node.entry_info(&id)).await
     }
 
-    fn entry_info(&self, id: &str) -> Result<EntryInfo> {
+    pub(crate) fn entry_info(&self, id: &str) -> Result<EntryInfo> {
         let entry = self.0.catalog.entry(id)?;
         let metadata = self.0.catalog.metadata(id)?;
         let aliases = match entry.blob.as_deref().map(str::parse::<BlobId>) {
@@ -426,6 +432,9 @@ impl Node {
         let node = self.clone();
         let id = id.to_owned();
         let info = blocking(move || {
+            // The paid-file keys are checked first; `restricted` never
+            // changes after the upload, so the check cannot go stale.
+            node.check_paid_changes(&id, &changes)?;
             node.0.catalog.set_metadata(&id, &changes)?;
             node.entry_info(&id)
         })
@@ -472,6 +481,36 @@ impl Node {
             .await
     }
 
+    /// [`Node::upload`] that sets `metadata` on the new entry in the same
+    /// transaction as the entry itself. The paid-file keys (`restricted`,
+    /// `previewallowed`, `price`) are checked as at upload: this is where
+    /// a file becomes restricted, never later.
+    pub async fn upload_with_metadata<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        crate::paid::check_initial(&metadata, target.on_conflict)?;
+        check_name(&target.name)?;
+        if let Some(parent) = &target.parent {
+            self.check_folder(parent).await?;
+        }
+        if size_hint.is_some_and(|s| s > self.0.config.max_upload_bytes) {
+            return Err(NodeError::TooLarge {
+                limit: self.0.config.max_upload_bytes,
+            });
+        }
+        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
+            .await
+    }
+
     /// [`Node::upload`] with a check that sees the sealed blob before it is
     /// committed and may refuse it (nothing is then stored).
     pub(crate) async fn upload_with<S, E>(
@@ -511,6 +550,24 @@ impl Node {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.store_stream_with(job, target, body, before_commit, BTreeMap::new())
+            .await
+    }
+
+    /// [`Node::store_stream`] with metadata set on the new entry in its
+    /// own transaction.
+    pub(crate) async fn store_stream_with<S, E>(
+        &self,
+        job: Job,
+        target: UploadTarget,
+        body: S,
+        before_commit: BeforeCommit,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let token = job.token();
         let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
         let body = CancelOnToken {
@@ -522,13 +579,14 @@ impl Node {
         let wait = target.wait_digests;
         let entry = tokio::task::spawn_blocking(move || {
             let mut src = tokio_util::io::SyncIoBridge::new(reader);
-            let outcome = node.store_file(
+            let outcome = node.store_file_with(
                 &mut src,
                 &job,
                 target.parent.as_deref(),
                 &target.name,
                 target.on_conflict,
                 &*before_commit,
+                &metadata,
             );
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             outcome
@@ -570,6 +628,30 @@ impl Node {
         on_conflict: OnConflict,
         before_commit: &dyn Fn(&Manifest) -> Result<()>,
     ) -> Result<Entry> {
+        self.store_file_with(
+            src,
+            job,
+            parent,
+            name,
+            on_conflict,
+            before_commit,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// [`Node::store_file`], setting `metadata` on the new entry in the
+    /// transaction that adds it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_file_with(
+        &self,
+        src: &mut dyn Read,
+        job: &Job,
+        parent: Option<&str>,
+        name: &str,
+        on_conflict: OnConflict,
+        before_commit: &dyn Fn(&Manifest) -> Result<()>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Entry> {
         let limit = self.0.config.max_upload_bytes;
         let mut sealed =
             crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit)?;
@@ -582,7 +664,7 @@ impl Node {
         let content_type = sniff::content_type(name, &sealed.head);
         let files = self.0.files.clone();
         let temp = sealed.temp;
-        let added = self.0.catalog.add_file(
+        let added = self.0.catalog.add_file_with_metadata(
             NewFile {
                 parent,
                 name,
@@ -592,6 +674,7 @@ impl Node {
                 content_type: &content_type,
                 on_conflict,
             },
+            metadata,
             move || files.commit(temp, &id),
             |orphan| self.drop_blob(orphan),
         )?;
@@ -692,7 +775,7 @@ impl Node {
 
     // ---- reads ----
 
-    fn resolve(&self, digest: &str) -> Result<BlobId> {
+    pub(crate) fn resolve(&self, digest: &str) -> Result<BlobId> {
         let d: DigestRef = digest.parse()?;
         self.0
             .catalog
@@ -725,7 +808,7 @@ impl Node {
         Ok(manifest)
     }
 
-    fn handle(&self, id: &BlobId) -> Result<BlobHandle> {
+    pub(crate) fn handle(&self, id: &BlobId) -> Result<BlobHandle> {
         let manifest = self.manifest(id)?;
         let reader = self.0.files.open(id)?;
         Ok(BlobHandle::new(

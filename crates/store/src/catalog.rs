@@ -526,7 +526,22 @@ impl Catalog {
         commit_blob: impl FnOnce() -> Result<()>,
         remove_blob: impl Fn(&BlobId),
     ) -> Result<Added> {
+        self.add_file_with_metadata(file, &BTreeMap::new(), commit_blob, remove_blob)
+    }
+
+    /// [`Catalog::add_file`], also setting `metadata` on the new entry in
+    /// the same transaction (a crash never leaves the file without it).
+    pub fn add_file_with_metadata(
+        &self,
+        file: NewFile<'_>,
+        metadata: &BTreeMap<String, String>,
+        commit_blob: impl FnOnce() -> Result<()>,
+        remove_blob: impl Fn(&BlobId),
+    ) -> Result<Added> {
         check_name(file.name)?;
+        for (k, v) in metadata {
+            check_meta(k, Some(v))?;
+        }
         self.with(|c| {
             let tx = c.transaction()?;
             check_folder(&tx, file.parent)?;
@@ -545,6 +560,13 @@ impl Catalog {
                 )?;
             }
             let (entry, orphan) = place_file(&tx, &file)?;
+            for (k, v) in metadata {
+                tx.execute(
+                    "INSERT INTO metadata (entry, key, value) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (entry, key) DO UPDATE SET value = excluded.value",
+                    params![entry.id, k, v],
+                )?;
+            }
             if let Some(owner) = &entry.owner {
                 crate::users::check_storage(&tx, owner, file.size)?;
             }

@@ -1,0 +1,136 @@
+//! Paid files on the native API, for gateway accounts as well as the admin:
+//!
+//! - `GET /api/v1/paid/{id}`: the entry's terms and what the caller may
+//!   read (`access`: whole, preview with its end, or nothing);
+//! - `POST /api/v1/paid/{id}/buy`: buys it (an account only): the price
+//!   moves to its owner once; buying again charges nothing;
+//! - `GET|HEAD /api/v1/paid/{id}/content`: the content with Range support;
+//!   a read past what the caller may read is **402** `payment_required`
+//!   (a whole-file read by a non-buyer included: ask a Range inside the
+//!   preview);
+//! - `GET /api/v1/ledger` (admin): the ledger's audit (balances sum to zero
+//!   per unit, no drift) and the system accounts' balances.
+//!
+//! The caller: the admin secret (as everywhere), or an account's `login`
+//! and `key` as query parameters (Openload's convention), or nobody. A
+//! wrong secret or key is 401, never read as "nobody".
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cairn_node::Reader;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::content::{self, Presentation};
+use crate::error::{ApiError, ApiResult};
+use crate::range::{self, Wanted};
+
+/// The routes outside the admin check.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/paid/{id}", get(h_status))
+        .route("/paid/{id}/buy", post(h_buy))
+        .route("/paid/{id}/content", get(h_content))
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    login: Option<String>,
+    key: Option<String>,
+}
+
+async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Reader> {
+    if let Some(secret) = crate::auth::presented_in(headers, uri) {
+        return if crate::auth::is_secret(s, &secret) {
+            Ok(Reader::Admin)
+        } else {
+            Err(ApiError::unauthorized())
+        };
+    }
+    let creds: Credentials =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or(Credentials {
+            login: None,
+            key: None,
+        });
+    match (creds.login, creds.key) {
+        (None, None) => Ok(Reader::Anonymous),
+        (login, key) => Ok(Reader::User(
+            s.node
+                .authenticate(&login.unwrap_or_default(), &key.unwrap_or_default())
+                .await?,
+        )),
+    }
+}
+
+async fn h_status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let reader = reader_of(&s, &headers, &uri).await?;
+    Ok(Json(s.node.paid_status(&id, &reader).await?).into_response())
+}
+
+async fn h_buy(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let Reader::User(user) = reader_of(&s, &headers, &uri).await? else {
+        return Err(ApiError::invalid(
+            "buying needs an account: give login and key",
+        ));
+    };
+    Ok(Json(s.node.buy_entry(&id, &user).await?).into_response())
+}
+
+async fn h_content(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let reader = reader_of(&s, &headers, &uri).await?;
+    let info = s.node.entry(&id).await?;
+    let status = s.node.paid_status_of(&info, &reader).await?;
+    let size = info.entry.size;
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match range::parse(asked, size) {
+        Wanted::Whole => status.check_read(&(0..size))?,
+        Wanted::Part(r) => status.check_read(&r)?,
+        Wanted::Unsatisfiable => {}
+    }
+    let blob = info
+        .entry
+        .blob
+        .clone()
+        .ok_or_else(|| ApiError::invalid("a folder has no content"))?;
+    let handle = s.node.open_blob(&blob).await?;
+    let how = Presentation {
+        content_type: info
+            .entry
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        file_name: Some(info.entry.name.clone()),
+        attachment: false,
+        entry: Some(info.entry.id.clone()),
+    };
+    // The check above saw the Range header; the answer must serve that
+    // very range, so If-Range may not widen it to the whole file.
+    let mut headers = headers;
+    headers.remove(header::IF_RANGE);
+    content::respond(&s.node, &method, &headers, handle, how).await
+}
+
+/// `GET /api/v1/ledger`.
+pub(crate) async fn h_ledger(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.ledger_report().await?).into_response())
+}
