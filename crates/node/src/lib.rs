@@ -13,6 +13,10 @@
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
 //! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
 //! - `tasks`: the one helper every background task is spawned with;
+//! - `media`: ffmpeg and ffprobe (found on PATH at start): durations,
+//!   transcodes to browser-streamable mp4, frames;
+//! - `openload`: Openload's tickets, signed links and upload URLs, remote
+//!   uploads and converts;
 //! - `tokens`: access tokens with byte balances on the ledger (the
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
@@ -26,8 +30,10 @@ pub mod identity;
 mod import;
 mod ingest;
 pub mod jobs;
+mod media;
 mod metadisk;
 mod node;
+mod openload;
 mod read;
 mod remote;
 mod sniff;
@@ -46,6 +52,10 @@ pub use error::NodeError;
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
+pub use openload::{
+    ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
+    RunningConvert, SPLASH_FOLDER,
+};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::FetchRequest;

@@ -53,6 +53,7 @@ pub(crate) struct Inner {
     started: Instant,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    pub(crate) media: crate::media::Media,
 }
 
 /// Where an uploaded body goes.
@@ -130,6 +131,7 @@ impl Node {
         let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept);
         let (digest_queue, digest_rx) = mpsc::unbounded_channel();
         let secret = ConvergenceSecret(identity.convergence);
+        let media = crate::media::Media::open(data_dir)?;
         let node = Self(Arc::new(Inner {
             config,
             data_dir: data_dir.to_path_buf(),
@@ -144,6 +146,7 @@ impl Node {
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            media,
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
@@ -168,6 +171,26 @@ impl Node {
 
     pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
         &self.0.jobs
+    }
+
+    /// Spawns background work `name` on the node's tracker (see `tasks`).
+    pub(crate) fn spawn_task<F>(&self, name: &'static str, fut: F)
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        tasks::spawn(&self.0.tasks, name, fut);
+    }
+
+    /// A 32-byte key for `purpose`, derived from the node's identity key:
+    /// stable across restarts, different per purpose, never stored.
+    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"cairn derived key\0");
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(self.0.identity.key.to_bytes());
+        h.finalize().into()
     }
 
     fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
