@@ -9,6 +9,8 @@
 //! - `events`: the events WebSocket;
 //! - `auth`: the admin secret check;
 //! - `metadisk`: MetaDisk's token API (its accounts service), a compatibility layer;
+//! - `openload`: Openload's API under `/1/`, its upload URLs, download links
+//!   and splash images, a compatibility layer;
 //! - [`error`]: `ApiError`, stable codes mapped to status codes;
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
 #![deny(missing_docs, unreachable_pub)]
@@ -19,6 +21,7 @@ pub mod error;
 mod events;
 mod metadisk;
 pub mod openapi;
+mod openload;
 mod pumped;
 mod range;
 mod routes;
@@ -77,7 +80,8 @@ fn upload_limit(node: &Node) -> usize {
 fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
     match layer {
         Layer::MetaDisk => metadisk::routes(upload_limit),
-        Layer::Cacaoweb | Layer::Openload => Router::new(),
+        Layer::Openload => openload::routes(upload_limit),
+        Layer::Cacaoweb => Router::new(),
     }
 }
 
@@ -142,6 +146,7 @@ pub fn router(node: Node) -> Router {
     Router::new()
         .nest("/api/v1", v1)
         .merge(layer_routes(Layer::MetaDisk, upload_limit))
+        .merge(layer_routes(Layer::Openload, upload_limit))
         .route(
             "/",
             get(|| async { "cairn node: the API is under /api/v1 (see /api/v1/openapi.json)\n" }),

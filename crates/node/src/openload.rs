@@ -438,7 +438,8 @@ impl Node {
             parent: Some(parent),
             name: name.to_owned(),
             on_conflict: OnConflict::Rename,
-            wait_digests: false,
+            // The answer, file/info and listfolder show the sha1 alias.
+            wait_digests: true,
         };
         let info = self
             .upload_with(target, Box::pin(body), None, check)
