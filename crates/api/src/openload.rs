@@ -58,9 +58,9 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::handler::Handler;
 use axum::routing::{MethodRouter, get, post};
 use cairn_node::{EntryInfo, EntryKind, Node, NodeError, User};
 use serde_json::{Map, Value, json};
@@ -141,8 +141,14 @@ fn status_of(e: &NodeError) -> u16 {
     match e.code() {
         "unauthorized" | "forbidden" | "storage_exceeded" => 403,
         "not_found" | "invalid_id" => 404,
-        "invalid" | "name_taken" | "conflict" | "too_large" | "upload_aborted"
-        | "address_not_allowed" | "client_gone" | "cancelled" => 400,
+        "invalid"
+        | "name_taken"
+        | "conflict"
+        | "too_large"
+        | "upload_aborted"
+        | "address_not_allowed"
+        | "client_gone"
+        | "cancelled" => 400,
         "traffic_exceeded" => 509,
         "unavailable" | "shutting_down" => 503,
         _ => 500,
@@ -161,7 +167,12 @@ fn failure(e: NodeError) -> Response {
     };
     if status == 500 {
         tracing::error!(error = %e, "Openload call failed");
-        return envelope(StatusCode::INTERNAL_SERVER_ERROR, 500, &msg, Value::Bool(false));
+        return envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            500,
+            &msg,
+            Value::Bool(false),
+        );
     }
     fail(status, &msg)
 }
@@ -178,7 +189,8 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let mut map = HashMap::new();
         let mut add = |text: &str| {
-            for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
+            for (k, v) in
+                serde_urlencoded::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
             {
                 if !v.is_empty() {
                     map.insert(k, v);
@@ -218,7 +230,11 @@ impl Params {
     async fn user(&self, node: &Node) -> Result<Option<User>, Response> {
         match (self.get("login"), self.get("key")) {
             (None, None) => Ok(None),
-            (Some(login), Some(key)) => node.authenticate(login, key).await.map(Some).map_err(failure),
+            (Some(login), Some(key)) => node
+                .authenticate(login, key)
+                .await
+                .map(Some)
+                .map_err(failure),
             _ => Err(failure(NodeError::Unauthorized)),
         }
     }
@@ -332,7 +348,9 @@ async fn h_account_info(State(s): State<AppState>, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
     let a = call!(s.node.account_of(&user).await);
     let left = |limit: Option<u64>, used: u64| -> i64 {
-        limit.map_or(-1, |l| i64::try_from(l.saturating_sub(used)).unwrap_or(i64::MAX))
+        limit.map_or(-1, |l| {
+            i64::try_from(l.saturating_sub(used)).unwrap_or(i64::MAX)
+        })
     };
     ok(json!({
         "extid": a.account,
@@ -474,7 +492,11 @@ async fn serve(
 async fn h_info(State(s): State<AppState>, p: Params) -> Response {
     let files = attempt!(p.required("file"));
     attempt!(p.user(&s.node).await);
-    let mut ids: Vec<&str> = files.split(',').map(str::trim).filter(|i| !i.is_empty()).collect();
+    let mut ids: Vec<&str> = files
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect();
     ids.dedup();
     if ids.len() > MAX_INFO_IDS {
         return fail(400, &format!("at most {MAX_INFO_IDS} file ids at once"));
@@ -691,7 +713,11 @@ async fn h_convert(State(s): State<AppState>, p: Params) -> Response {
 
 async fn h_runningconverts(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
-    let list = call!(s.node.openload_running_converts(&user, p.get("folder")).await);
+    let list = call!(
+        s.node
+            .openload_running_converts(&user, p.get("folder"))
+            .await
+    );
     let base = base(&headers);
     let items: Vec<Value> = list
         .iter()
@@ -715,7 +741,10 @@ async fn h_getsplash(State(s): State<AppState>, headers: HeaderMap, p: Params) -
     let user = attempt!(p.required_user(&s.node).await);
     let id = attempt!(p.required("file"));
     let splash = call!(s.node.openload_splash(&user, id).await);
-    ok(json!(format!("{}/splash/{id}/{splash}.jpg", base(&headers))))
+    ok(json!(format!(
+        "{}/splash/{id}/{splash}.jpg",
+        base(&headers)
+    )))
 }
 
 async fn h_splash_image(
@@ -803,7 +832,10 @@ mod tests {
 
     #[test]
     fn names_are_escaped_as_one_path_segment() {
-        assert_eq!(escape("The quick brown fox.txt"), "The%20quick%20brown%20fox.txt");
+        assert_eq!(
+            escape("The quick brown fox.txt"),
+            "The%20quick%20brown%20fox.txt"
+        );
         assert_eq!(escape("a/b?c#é"), "a%2Fb%3Fc%23%C3%A9");
     }
 

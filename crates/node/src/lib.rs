@@ -52,10 +52,10 @@ pub use error::NodeError;
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
+pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use openload::{
     ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
     RunningConvert, SPLASH_FOLDER,
 };
-pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::FetchRequest;

@@ -81,15 +81,11 @@ impl Media {
     }
 
     pub(crate) fn ffmpeg(&self) -> Result<&Path> {
-        self.ffmpeg
-            .as_deref()
-            .ok_or_else(|| missing("ffmpeg"))
+        self.ffmpeg.as_deref().ok_or_else(|| missing("ffmpeg"))
     }
 
     pub(crate) fn ffprobe(&self) -> Result<&Path> {
-        self.ffprobe
-            .as_deref()
-            .ok_or_else(|| missing("ffprobe"))
+        self.ffprobe.as_deref().ok_or_else(|| missing("ffprobe"))
     }
 
     /// A new, not yet created, temp file path ending in `ext`.
@@ -221,16 +217,25 @@ pub(crate) async fn transcode_mp4(
     let total_ms = (duration * 1000.0).round() as u64;
     job.set_total(total_ms.max(1));
     let mut cmd = Command::new(ffmpeg);
-    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"])
-        .arg("-i")
-        .arg(src)
-        .args(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
-        .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
-        .args(["-c:a", "aac", "-b:a", "128k"])
-        .args(["-movflags", "+faststart", "-f", "mp4"])
-        .args(["-progress", "pipe:1"])
-        .arg(dst);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+    ])
+    .arg("-i")
+    .arg(src)
+    .args(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"])
+    .args([
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+    ])
+    .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
+    .args(["-c:a", "aac", "-b:a", "128k"])
+    .args(["-movflags", "+faststart", "-f", "mp4"])
+    .args(["-progress", "pipe:1"])
+    .arg(dst);
     let mut done_ms = 0u64;
     run_ffmpeg(cmd, ffmpeg, job, |line| {
         if let Some(ms) = progress_ms(line) {
@@ -251,12 +256,28 @@ pub(crate) async fn transcode_mp4(
 /// Extracts one frame of `src`, `at` seconds in, as a JPEG at `dst`.
 pub(crate) async fn extract_jpeg(ffmpeg: &Path, src: &Path, dst: &Path, at: f64) -> Result<()> {
     let mut cmd = Command::new(ffmpeg);
-    cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"])
-        .args(["-ss", &format!("{at:.3}")])
-        .arg("-i")
-        .arg(src)
-        .args(["-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg"])
-        .arg(dst);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+    ])
+    .args(["-ss", &format!("{at:.3}")])
+    .arg("-i")
+    .arg(src)
+    .args([
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-c:v",
+        "mjpeg",
+    ])
+    .arg(dst);
     let out = cmd
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -336,7 +357,11 @@ async fn run_ffmpeg(
 fn progress_ms(line: &str) -> Option<u64> {
     let (key, value) = line.split_once('=')?;
     match key.trim() {
-        "out_time_us" | "out_time_ms" => value.trim().parse::<i64>().ok().map(|us| us.max(0) as u64 / 1000),
+        "out_time_us" | "out_time_ms" => value
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(|us| us.max(0) as u64 / 1000),
         _ => None,
     }
 }

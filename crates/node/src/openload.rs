@@ -172,9 +172,7 @@ fn now_secs() -> i64 {
 }
 
 fn bad_ticket() -> NodeError {
-    NodeError::Forbidden(
-        "the ticket is invalid or expired: ask file/dlticket for a new one".into(),
-    )
+    NodeError::Forbidden("the ticket is invalid or expired: ask file/dlticket for a new one".into())
 }
 
 fn over_traffic(limit: u64, used: u64, wanted: u64) -> NodeError {
@@ -227,7 +225,9 @@ impl Node {
 
     /// Whether the operator blocked this file (answers 451).
     pub fn openload_blocked(info: &EntryInfo) -> bool {
-        info.metadata.get(BLOCKED_KEY).is_some_and(|v| !v.is_empty())
+        info.metadata
+            .get(BLOCKED_KEY)
+            .is_some_and(|v| !v.is_empty())
     }
 
     /// Who pays the traffic of a download of `file`: the ticket's payer,
@@ -251,7 +251,11 @@ impl Node {
             if let Some(limit) = account.traffic_limit
                 && account.traffic_used_24h.saturating_add(info.entry.size) > limit
             {
-                return Err(over_traffic(limit, account.traffic_used_24h, info.entry.size));
+                return Err(over_traffic(
+                    limit,
+                    account.traffic_used_24h,
+                    info.entry.size,
+                ));
             }
         }
         let cfg = &self.config().openload;
@@ -299,7 +303,11 @@ impl Node {
     /// Charges a download of `file` to the payer (see the module docs) and
     /// signs a link for it. A refused charge (`traffic_exceeded`) signs
     /// nothing.
-    pub async fn openload_link(&self, file: &EntryInfo, payer: Option<&str>) -> Result<OpenloadLink> {
+    pub async fn openload_link(
+        &self,
+        file: &EntryInfo,
+        payer: Option<&str>,
+    ) -> Result<OpenloadLink> {
         if let Some(user) = self.payer(payer, &file.entry).await? {
             self.charge_traffic(&user, file.entry.size).await?;
         }
@@ -340,7 +348,9 @@ impl Node {
         let id = folder.unwrap_or(&user.home);
         let entry = self.owned_entry(user, id).await?;
         if entry.kind != EntryKind::Folder {
-            return Err(NodeError::Invalid(format!("'{id}' is a file, not a folder")));
+            return Err(NodeError::Invalid(format!(
+                "'{id}' is a file, not a folder"
+            )));
         }
         Ok(entry)
     }
@@ -402,7 +412,9 @@ impl Node {
             (false, false) => {
                 let entry = self.entry(&folder).await?.entry;
                 if entry.owner.as_deref() != Some(account.as_str()) {
-                    return Err(NodeError::Forbidden("the upload folder is not yours".into()));
+                    return Err(NodeError::Forbidden(
+                        "the upload folder is not yours".into(),
+                    ));
                 }
                 entry.id
             }
@@ -474,7 +486,11 @@ impl Node {
     }
 
     /// The folders and files of `user`'s `folder` (home when absent).
-    pub async fn openload_list(&self, user: &User, folder: Option<&str>) -> Result<OpenloadListing> {
+    pub async fn openload_list(
+        &self,
+        user: &User,
+        folder: Option<&str>,
+    ) -> Result<OpenloadListing> {
         let folder = self.openload_folder(user, folder).await?;
         let (mut folders, mut files) = (Vec::new(), Vec::new());
         let mut offset = 0;
@@ -520,12 +536,18 @@ impl Node {
         let entry = self.owned_entry(user, id).await?;
         if entry.kind != kind {
             return Err(NodeError::Store(StoreError::NotFound {
-                what: if kind == EntryKind::File { "file" } else { "folder" },
+                what: if kind == EntryKind::File {
+                    "file"
+                } else {
+                    "folder"
+                },
                 id: id.to_owned(),
             }));
         }
         if entry.id == user.home {
-            return Err(NodeError::Forbidden("the home folder cannot be renamed".into()));
+            return Err(NodeError::Forbidden(
+                "the home folder cannot be renamed".into(),
+            ));
         }
         self.update_entry(id, Some(name.to_owned()), None).await
     }
@@ -671,9 +693,7 @@ impl Node {
         let node = self.clone();
         self.spawn_task("convert", async move {
             let outcome = node.run_convert(&job, &entry).await;
-            let value = outcome
-                .as_ref()
-                .map(|e| serde_json::json!({ "entry": e }));
+            let value = outcome.as_ref().map(|e| serde_json::json!({ "entry": e }));
             job.finish(value);
             outcome.map(|_| ())
         });
@@ -690,8 +710,14 @@ impl Node {
         media::transcode_mp4(&ffmpeg, input.path(), output.path(), duration, job).await?;
         drop(input);
         let name = format!("{}.mp4", entry.name);
-        self.store_temp(output, entry.parent.clone(), name, OnConflict::Rename, "convert")
-            .await
+        self.store_temp(
+            output,
+            entry.parent.clone(),
+            name,
+            OnConflict::Rename,
+            "convert",
+        )
+        .await
     }
 
     /// Stores a finished temp file as a new entry (a job of kind `store`).
@@ -713,9 +739,14 @@ impl Node {
             let outcome = std::fs::File::open(&path)
                 .map_err(|e| NodeError::io("open", &path, e))
                 .and_then(|mut src| {
-                    node.store_file(&mut src, &job, parent.as_deref(), &name, on_conflict, &|_| {
-                        Ok(())
-                    })
+                    node.store_file(
+                        &mut src,
+                        &job,
+                        parent.as_deref(),
+                        &name,
+                        on_conflict,
+                        &|_| Ok(()),
+                    )
                 });
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             drop(file);
@@ -737,10 +768,12 @@ impl Node {
         let node = self.clone();
         let account = user.account.clone();
         let tasks = blocking(move || {
-            Ok(node
-                .0
-                .catalog
-                .openload_tasks(&account, TaskKind::Convert, None, CONVERTS_SCANNED)?)
+            Ok(node.0.catalog.openload_tasks(
+                &account,
+                TaskKind::Convert,
+                None,
+                CONVERTS_SCANNED,
+            )?)
         })
         .await?;
         let mut out = Vec::new();
@@ -748,8 +781,12 @@ impl Node {
             if folder.is_some_and(|f| f != t.folder) {
                 continue;
             }
-            let Some(job) = t.job.as_deref() else { continue };
-            let Ok(job) = self.job(job).await else { continue };
+            let Some(job) = t.job.as_deref() else {
+                continue;
+            };
+            let Ok(job) = self.job(job).await else {
+                continue;
+            };
             if job.state != "running" {
                 continue;
             }
@@ -785,7 +822,9 @@ impl Node {
         let ffmpeg = self.0.media.ffmpeg()?.to_path_buf();
         let ffprobe = self.0.media.ffprobe()?.to_path_buf();
         let input = self.materialize(&entry).await?;
-        let duration = media::probe_duration(&ffprobe, input.path()).await.unwrap_or(0.0);
+        let duration = media::probe_duration(&ffprobe, input.path())
+            .await
+            .unwrap_or(0.0);
         let at = (duration / 10.0).min(30.0);
         let output = self.0.media.temp_file(".jpg");
         media::extract_jpeg(&ffmpeg, input.path(), output.path(), at).await?;
