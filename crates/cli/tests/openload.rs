@@ -1204,3 +1204,33 @@ async fn pyopenload_drives_the_node_unchanged() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn wait_time_is_configured_and_blocked_files_are_451() {
+    let node = TestNode::start_with("[openload]\nwait_secs = 3600\n").await;
+    let (login, key, _) = account(&node, json!({})).await;
+    let auth = [("login", login.as_str()), ("key", key.as_str())];
+    let id = upload(&node, &auth, "a.txt", b"abc").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = ok(&node, "file/dlticket", &[("file", &id)]).await;
+    assert_eq!(t["wait_time"], 3600);
+    let ticket = t["ticket"].as_str().unwrap();
+    let v = refused(&node, "file/dl", &[("file", &id), ("ticket", ticket)], 400).await;
+    assert!(v["msg"].as_str().unwrap().contains("wait"), "{v}");
+
+    // The operator blocks a file: 451 everywhere, data kept in file/info.
+    let (s, v) = node
+        .send_json(
+            Method::PATCH,
+            &format!("/entries/{id}/metadata"),
+            json!({ "openload.blocked": "court order 123" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let info = ok(&node, "file/info", &[("file", &id)]).await;
+    assert_eq!(info[&id]["status"], 451);
+    assert_eq!(info[&id]["name"], "a.txt");
+    refused(&node, "file/dlticket", &[("file", &id)], 451).await;
+}

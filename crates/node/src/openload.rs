@@ -260,15 +260,17 @@ impl Node {
         }
         let cfg = &self.config().openload;
         let issued = now_secs();
-        let wait = cfg.wait_secs;
-        let payer = payer.unwrap_or("");
-        let fields = format!("{}~{payer}~{issued}~n~~{wait}", info.entry.id);
-        let sig = &mac(&self.openload_key("ticket"), &[fields.as_bytes()])[..12];
         Ok(OpenloadTicket {
-            ticket: format!("{fields}~{}", URL_SAFE_NO_PAD.encode(sig)),
-            wait_secs: wait,
+            ticket: self.sign_ticket(&info.entry.id, payer.unwrap_or(""), issued, cfg.wait_secs),
+            wait_secs: cfg.wait_secs,
             valid_until: issued + cfg.ticket_secs as i64,
         })
+    }
+
+    fn sign_ticket(&self, file: &str, payer: &str, issued: i64, wait: u64) -> String {
+        let fields = format!("{file}~{payer}~{issued}~n~~{wait}");
+        let sig = &mac(&self.openload_key("ticket"), &[fields.as_bytes()])[..12];
+        format!("{fields}~{}", URL_SAFE_NO_PAD.encode(sig))
     }
 
     /// Checks `ticket` for `file`: answers the payer's account (if any).
@@ -313,16 +315,20 @@ impl Node {
         }
         let valid_until = now_secs() + self.config().openload.link_secs as i64;
         let expiry = u32::try_from(valid_until).unwrap_or(u32::MAX);
+        Ok(OpenloadLink {
+            token: self.sign_link(&file.entry.id, expiry),
+            valid_until: i64::from(expiry),
+        })
+    }
+
+    fn sign_link(&self, file: &str, expiry: u32) -> String {
         let sig = mac(
             &self.openload_key("link"),
-            &[file.entry.id.as_bytes(), &expiry.to_be_bytes()],
+            &[file.as_bytes(), &expiry.to_be_bytes()],
         );
         let mut raw = expiry.to_be_bytes().to_vec();
         raw.extend_from_slice(&sig[..8]);
-        Ok(OpenloadLink {
-            token: URL_SAFE_NO_PAD.encode(raw),
-            valid_until: i64::from(expiry),
-        })
+        URL_SAFE_NO_PAD.encode(raw)
     }
 
     /// Checks a link token for `file`: `forbidden` when forged, for another
@@ -383,14 +389,17 @@ impl Node {
             None => (String::new(), String::new()),
         };
         let expires = now_secs() + cfg.upload_url_secs as i64;
+        Ok((self.sign_upload(&account, &folder, &sha1, expires), expires))
+    }
+
+    fn sign_upload(&self, account: &str, folder: &str, sha1: &str, expires: i64) -> String {
         let payload = format!("{account}~{folder}~{sha1}~{expires}");
         let sig = &mac(&self.openload_key("upload"), &[payload.as_bytes()])[..12];
-        let token = format!(
+        format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload.as_bytes()),
             URL_SAFE_NO_PAD.encode(sig)
-        );
-        Ok((token, expires))
+        )
     }
 
     /// Stores the body of a POST to an upload URL: checks the token, hashes
@@ -891,6 +900,65 @@ mod tests {
         assert!(parse_headers("no colon").is_err());
         assert!(parse_headers("Host: evil").is_err());
         assert!(parse_headers("Content-Length: 1").is_err());
+    }
+
+    #[tokio::test]
+    async fn tickets_links_and_upload_urls_expire_and_cannot_be_forged() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(dir.path(), crate::Config::default())
+            .await
+            .unwrap();
+        let now = now_secs();
+        let ttl = node.config().openload.ticket_secs as i64;
+
+        let fresh = node.sign_ticket("AAAAAAAAAAA", "acct", now, 0);
+        assert_eq!(
+            node.openload_check_ticket("AAAAAAAAAAA", &fresh).unwrap(),
+            Some("acct".into())
+        );
+        let err = |r: Result<Option<String>>| r.unwrap_err().code();
+        assert_eq!(
+            err(node.openload_check_ticket("BBBBBBBBBBB", &fresh)),
+            "forbidden"
+        );
+        let old = node.sign_ticket("AAAAAAAAAAA", "", now - ttl - 1, 0);
+        assert_eq!(
+            err(node.openload_check_ticket("AAAAAAAAAAA", &old)),
+            "forbidden"
+        );
+        let early = node.sign_ticket("AAAAAAAAAAA", "", now, 60);
+        assert_eq!(
+            err(node.openload_check_ticket("AAAAAAAAAAA", &early)),
+            "invalid"
+        );
+        let forged = fresh.replace("~acct~", "~other~");
+        assert_eq!(
+            err(node.openload_check_ticket("AAAAAAAAAAA", &forged)),
+            "forbidden"
+        );
+        assert_eq!(
+            err(node.openload_check_ticket("AAAAAAAAAAA", "junk")),
+            "forbidden"
+        );
+
+        let later = u32::try_from(now + 60).unwrap();
+        let link = node.sign_link("AAAAAAAAAAA", later);
+        assert_eq!(link.len(), 16);
+        assert!(node.openload_check_link("AAAAAAAAAAA", &link).is_ok());
+        assert!(node.openload_check_link("BBBBBBBBBBB", &link).is_err());
+        let expired = node.sign_link("AAAAAAAAAAA", u32::try_from(now - 1).unwrap());
+        assert!(node.openload_check_link("AAAAAAAAAAA", &expired).is_err());
+        assert!(node.openload_check_link("AAAAAAAAAAA", "!!").is_err());
+
+        let up = node.sign_upload("a", "f", "", now + 60);
+        assert_eq!(node.check_upload_token(&up).unwrap().1, "f");
+        let gone = node.sign_upload("a", "f", "", now - 1);
+        assert!(node.check_upload_token(&gone).is_err());
+        let (payload, sig) = up.split_once('.').unwrap();
+        let other = URL_SAFE_NO_PAD.encode(format!("b~f~~{}", now + 60));
+        assert!(node.check_upload_token(&format!("{other}.{sig}")).is_err());
+        assert!(node.check_upload_token(payload).is_err());
+        node.shutdown().await;
     }
 
     #[test]
