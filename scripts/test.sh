@@ -3,21 +3,35 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths), installed here when missing.
+# splash images, preview lengths) and a venv with PyOpenload, installed here
+# when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  sudo=""
-  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-  if command -v apt-get >/dev/null 2>&1; then
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
-  else
-    echo "ffmpeg is missing and this system has no apt-get: install ffmpeg and ffprobe" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+apt_updated=""
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "this system has no apt-get: install $* by hand" >&2
     exit 1
   fi
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  apt_install ffmpeg
 fi
+
+# PyOpenload, a real Openload client from PyPI, drives the Openload layer in
+# one test. It needs urllib3 < 2, so it lives in its own venv.
+venv=target/pyopenload-venv
+if ! "$venv/bin/python" -c 'import openload' >/dev/null 2>&1; then
+  python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q --disable-pip-version-check pyopenload 'urllib3<2'
+fi
+export CAIRN_PYOPENLOAD_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -57,7 +57,7 @@ impl From<NodeError> for ApiError {
             "forbidden" => StatusCode::FORBIDDEN,
             "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,
             "traffic_exceeded" => StatusCode::TOO_MANY_REQUESTS,
-            "shutting_down" => StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

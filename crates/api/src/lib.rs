@@ -13,6 +13,8 @@
 //! - `paid`: the native calls of paid files (status, buy, content with
 //!   previews) and the ledger's audit;
 //! - `metadisk`: MetaDisk's token API (its accounts service), a compatibility layer;
+//! - `openload`: Openload's API under `/1/`, its upload URLs, download links
+//!   and splash images, a compatibility layer;
 //! - [`error`]: `ApiError`, stable codes mapped to status codes;
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
 #![deny(missing_docs, unreachable_pub)]
@@ -24,6 +26,7 @@ pub mod error;
 mod events;
 mod metadisk;
 pub mod openapi;
+mod openload;
 mod paid;
 mod pumped;
 mod range;
@@ -84,7 +87,7 @@ fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
     match layer {
         Layer::MetaDisk => metadisk::routes(upload_limit),
         Layer::Cacaoweb => cacaoweb::routes(),
-        Layer::Openload => Router::new(),
+        Layer::Openload => openload::routes(upload_limit),
     }
 }
 
@@ -157,6 +160,7 @@ pub fn router(node: Node) -> Router {
         .nest("/api/v1", v1)
         .merge(layer_routes(Layer::MetaDisk, upload_limit))
         .merge(layer_routes(Layer::Cacaoweb, upload_limit))
+        .merge(layer_routes(Layer::Openload, upload_limit))
         // cairn's greeting, or a cacaoweb stream with `?f=`.
         .route("/", get(cacaoweb::h_root))
         .layer(Extension(Served::Main))

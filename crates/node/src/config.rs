@@ -42,6 +42,40 @@ pub struct Config {
     pub remote: RemoteConfig,
     /// Extra listeners, each serving one compatibility layer alone.
     pub layers: LayersConfig,
+    /// Openload's API: download tickets, links, upload URLs.
+    pub openload: OpenloadConfig,
+}
+
+/// Openload's API (`/1/...`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenloadConfig {
+    /// Seconds a client must wait between `file/dlticket` and `file/dl`,
+    /// reported as `wait_time` (default 0: cairn shows no captcha and makes
+    /// nobody wait).
+    pub wait_secs: u64,
+    /// Seconds a download ticket stays valid (default 900, as Openload's).
+    pub ticket_secs: u64,
+    /// Seconds a download link from `file/dl` stays valid (default 6 h).
+    pub link_secs: u64,
+    /// Seconds an upload URL from `file/ul` stays valid (default 6 h).
+    pub upload_url_secs: u64,
+    /// Let `file/ul` without login and key upload into the top-level
+    /// folder `Openload` (owned by nobody, no quota). Default true, as
+    /// Openload allowed; a public node may turn it off.
+    pub anonymous_uploads: bool,
+}
+
+impl Default for OpenloadConfig {
+    fn default() -> Self {
+        Self {
+            wait_secs: 0,
+            ticket_secs: 900,
+            link_secs: 6 * 3600,
+            upload_url_secs: 6 * 3600,
+            anonymous_uploads: true,
+        }
+    }
 }
 
 /// Extra listeners for the compatibility layers. Every layer is also served
@@ -196,6 +230,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             remote: RemoteConfig::default(),
             layers: LayersConfig::default(),
+            openload: OpenloadConfig::default(),
         }
     }
 }

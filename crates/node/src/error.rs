@@ -97,6 +97,9 @@ pub enum NodeError {
     /// A paid file's part that the reader has not paid for.
     #[error("{0}")]
     PaymentRequired(String),
+    /// A tool the call needs is not installed (ffmpeg, ffprobe).
+    #[error("{0}")]
+    Unavailable(String),
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -144,6 +147,7 @@ impl NodeError {
             Self::ClientGone => "client_gone",
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
+            Self::Unavailable(_) => "unavailable",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PaymentRequired(_) => "payment_required",

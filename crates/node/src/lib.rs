@@ -16,6 +16,10 @@
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
 //! - [`cacaoweb`]: cacaoweb's uploads by path, uploads and downloads lists,
 //!   files by MD5, logins;
+//! - `media`: ffmpeg and ffprobe (found on PATH at start): durations,
+//!   transcodes to browser-streamable mp4, frames;
+//! - `openload`: Openload's tickets, signed links and upload URLs, remote
+//!   uploads and converts;
 //! - `tokens`: access tokens with byte balances on the ledger (the
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
@@ -30,8 +34,10 @@ pub mod identity;
 mod import;
 mod ingest;
 pub mod jobs;
+mod media;
 mod metadisk;
 mod node;
+mod openload;
 pub mod paid;
 mod read;
 mod remote;
@@ -53,6 +59,10 @@ pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
+pub use openload::{
+    ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
+    RunningConvert, SPLASH_FOLDER,
+};
 pub use paid::{Access, LedgerReport, PaidStatus, PaidTerms, Purchase, Reader};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::FetchRequest;

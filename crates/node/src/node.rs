@@ -57,6 +57,7 @@ pub(crate) struct Inner {
     pub(crate) paid: crate::paid::PaidState,
     /// cacaoweb's uploads, downloads and logins.
     pub(crate) cacaoweb: crate::cacaoweb::CacaowebState,
+    pub(crate) media: crate::media::Media,
 }
 
 /// Where an uploaded body goes.
@@ -134,6 +135,7 @@ impl Node {
         let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept);
         let (digest_queue, digest_rx) = mpsc::unbounded_channel();
         let secret = ConvergenceSecret(identity.convergence);
+        let media = crate::media::Media::open(data_dir)?;
         let node = Self(Arc::new(Inner {
             config,
             data_dir: data_dir.to_path_buf(),
@@ -150,6 +152,7 @@ impl Node {
             tasks: TaskTracker::new(),
             paid: crate::paid::PaidState::default(),
             cacaoweb: crate::cacaoweb::CacaowebState::default(),
+            media,
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
@@ -174,6 +177,26 @@ impl Node {
 
     pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
         &self.0.jobs
+    }
+
+    /// Spawns background work `name` on the node's tracker (see `tasks`).
+    pub(crate) fn spawn_task<F>(&self, name: &'static str, fut: F)
+    where
+        F: std::future::Future<Output = Result<()>> + Send + 'static,
+    {
+        tasks::spawn(&self.0.tasks, name, fut);
+    }
+
+    /// A 32-byte key for `purpose`, derived from the node's identity key:
+    /// stable across restarts, different per purpose, never stored.
+    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"cairn derived key\0");
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(self.0.identity.key.to_bytes());
+        h.finalize().into()
     }
 
     fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {

@@ -49,6 +49,18 @@ impl Node {
     /// forbidden URL is an error at once); with `wait`, answers when the
     /// job has ended.
     pub async fn fetch(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
+        self.fetch_with_headers(req, reqwest::header::HeaderMap::new(), wait)
+            .await
+    }
+
+    /// [`Node::fetch`] sending `headers` too (cookies, basic auth), but
+    /// only to the URL's own host: a redirect elsewhere does not get them.
+    pub(crate) async fn fetch_with_headers(
+        &self,
+        req: FetchRequest,
+        headers: reqwest::header::HeaderMap,
+        wait: bool,
+    ) -> Result<JobRecord> {
         let url = parse(&req.url)?;
         if let Some(parent) = &req.parent {
             self.check_folder(parent).await?;
@@ -59,17 +71,23 @@ impl Node {
             .start("fetch", url.as_str(), None, true);
         let id = job.id().to_owned();
         let node = self.clone();
-        let handle = tokio::spawn(async move { node.run_fetch(job, url, req).await });
+        let handle = tokio::spawn(async move { node.run_fetch(job, url, req, headers).await });
         if wait {
             let _ = handle.await;
         }
         self.job(&id).await
     }
 
-    async fn run_fetch(&self, job: Job, url: Url, req: FetchRequest) {
+    async fn run_fetch(
+        &self,
+        job: Job,
+        url: Url,
+        req: FetchRequest,
+        headers: reqwest::header::HeaderMap,
+    ) {
         let stop = job.token();
         let response = tokio::select! {
-            r = self.follow(url) => r,
+            r = self.follow(url, headers) => r,
             () = stop.cancelled() => Err(NodeError::Cancelled),
         };
         let (response, fetched) = match response.and_then(|r| self.describe(r, &req)) {
@@ -96,8 +114,13 @@ impl Node {
     }
 
     /// Sends the request, following redirects by hand, each hop checked.
-    async fn follow(&self, mut url: Url) -> Result<reqwest::Response> {
+    async fn follow(
+        &self,
+        mut url: Url,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<reqwest::Response> {
         let cfg = &self.config().remote;
+        let first_host = url.host_str().map(str::to_owned);
         for _ in 0..=cfg.max_redirects {
             let addr = self.checked_addr(&url).await?;
             let host = url.host_str().unwrap_or_default().to_owned();
@@ -110,7 +133,11 @@ impl Node {
                 .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
-            let resp = client.get(url.clone()).send().await.map_err(|e| {
+            let mut request = client.get(url.clone());
+            if url.host_str().map(str::to_owned) == first_host {
+                request = request.headers(headers.clone());
+            }
+            let resp = request.send().await.map_err(|e| {
                 NodeError::Aborted(format!("cannot fetch {url}: {}", root_cause(&e)))
             })?;
             if resp.status().is_redirection() {

@@ -11,6 +11,7 @@
 //! - [`ledger`]: accounts and the double-entry ledger of bytes and credits
 //!   (for the file-hosting gateway), in the same database;
 //! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
+//! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
 //!   their 24-hour traffic, and purchases of paid files.
 #![deny(missing_docs, unreachable_pub)]
@@ -21,6 +22,7 @@ pub mod files;
 pub mod ledger;
 pub mod meter;
 mod migrations;
+pub mod openload;
 pub mod users;
 
 pub use catalog::Catalog;

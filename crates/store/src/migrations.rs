@@ -147,4 +147,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
     INSERT INTO accounts (id, kind, name, created) VALUES ('operator', 'system', 'operator', 0);
     "#,
+    // 6: Openload's remote uploads and converts: a numeric id per task
+    // (Openload's clients expect decimal ids), the account it belongs to,
+    // and the job doing the work (or the error that kept it from starting).
+    r#"
+    CREATE TABLE openload_tasks (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind     TEXT NOT NULL CHECK (kind IN ('remote', 'convert')),
+        account  TEXT NOT NULL REFERENCES accounts(id),
+        source   TEXT NOT NULL,
+        folder   TEXT NOT NULL,
+        job      TEXT,
+        error    TEXT,
+        created  INTEGER NOT NULL
+    );
+    CREATE INDEX openload_tasks_by_account ON openload_tasks(account, kind, id);
+    "#,
 ];

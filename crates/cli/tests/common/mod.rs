@@ -32,19 +32,25 @@ impl TestNode {
 
     /// A new node whose config.toml ends with `extra`.
     pub async fn start_with(extra: &str) -> Self {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    /// A new node whose config.toml ends with `extra`, started with extra
+    /// environment variables (e.g. a `PATH` without ffmpeg).
+    pub async fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
-        let mut node = Self::start_in_with(&dir, extra).await;
+        let mut node = Self::start_in_with(&dir, extra, env).await;
         node._keep = Some(tmp);
         node
     }
 
     /// A node on `dir` (created with a config on first use).
     pub async fn start_in(dir: &Path) -> Self {
-        Self::start_in_with(dir, "").await
+        Self::start_in_with(dir, "", &[]).await
     }
 
-    async fn start_in_with(dir: &Path, extra: &str) -> Self {
+    async fn start_in_with(dir: &Path, extra: &str, env: &[(&str, &str)]) -> Self {
         let files = dir.parent().unwrap().join("files");
         std::fs::create_dir_all(&files).unwrap();
         std::fs::create_dir_all(dir).unwrap();
@@ -66,6 +72,7 @@ impl TestNode {
             .arg("--data-dir")
             .arg(dir)
             .arg("node")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,0 +1,416 @@
+//! Media work with ffmpeg and ffprobe as child processes: probing a
+//! duration, transcoding to browser-streamable mp4, extracting a frame.
+//!
+//! The tools are looked up on `PATH` once, when the node starts. A missing
+//! tool is not an error at start: the calls that need it answer
+//! [`NodeError::Unavailable`] ("ffmpeg is not installed …"), never a crash.
+//!
+//! ffmpeg needs a seekable file (an mp4 whose index sits at its end cannot
+//! be read from a pipe), so a stored file is first materialized: its
+//! verified plaintext is written to `<data dir>/media-tmp/<random>` (mode
+//! 0600), and every output goes there too. Each such file is a
+//! [`TempFile`] removed when dropped; the folder is emptied at every start,
+//! so a crash mid-transcode leaves nothing behind for long. Plaintext on
+//! disk is the price of using ffmpeg; it lives only as long as the job.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use rand::RngCore;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::jobs::Job;
+use crate::node::blocking;
+use crate::{Entry, Node, NodeError};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// The folder under the data dir for materialized inputs and outputs.
+const TEMP_DIR: &str = "media-tmp";
+
+/// Most of ffmpeg's error output kept for an error message.
+const STDERR_KEPT: usize = 4096;
+
+/// The media tools found at start, and where their files go.
+pub(crate) struct Media {
+    ffmpeg: Option<PathBuf>,
+    ffprobe: Option<PathBuf>,
+    temp: PathBuf,
+}
+
+/// A file under `media-tmp`, removed when dropped.
+#[derive(Debug)]
+pub(crate) struct TempFile(PathBuf);
+
+impl TempFile {
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove a media temp file");
+        }
+    }
+}
+
+impl Media {
+    /// Finds ffmpeg and ffprobe on `PATH` and empties the temp folder
+    /// (leftovers of a crash).
+    pub(crate) fn open(data_dir: &Path) -> Result<Self> {
+        let temp = data_dir.join(TEMP_DIR);
+        let swept = sweep(&temp)?;
+        let media = Self {
+            ffmpeg: on_path("ffmpeg"),
+            ffprobe: on_path("ffprobe"),
+            temp,
+        };
+        tracing::info!(
+            ffmpeg = ?media.ffmpeg,
+            ffprobe = ?media.ffprobe,
+            swept,
+            "media tools"
+        );
+        Ok(media)
+    }
+
+    pub(crate) fn ffmpeg(&self) -> Result<&Path> {
+        self.ffmpeg.as_deref().ok_or_else(|| missing("ffmpeg"))
+    }
+
+    pub(crate) fn ffprobe(&self) -> Result<&Path> {
+        self.ffprobe.as_deref().ok_or_else(|| missing("ffprobe"))
+    }
+
+    /// A new, not yet created, temp file path ending in `ext`.
+    pub(crate) fn temp_file(&self, ext: &str) -> TempFile {
+        let mut raw = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut raw);
+        TempFile(self.temp.join(format!("{}{ext}", hex::encode(raw))))
+    }
+}
+
+fn missing(tool: &str) -> NodeError {
+    NodeError::Unavailable(format!(
+        "{tool} is not installed on this node (it was not on PATH when the node started); \
+         install ffmpeg and restart the node to convert videos or extract frames"
+    ))
+}
+
+/// The first executable `name` in `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Creates `dir` (0700) if needed and removes every file in it.
+fn sweep(dir: &Path) -> Result<usize> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| NodeError::io("create", dir, e))?;
+    let mut removed = 0;
+    for item in std::fs::read_dir(dir).map_err(|e| NodeError::io("read", dir, e))? {
+        let path = item.map_err(|e| NodeError::io("read", dir, e))?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| NodeError::io("remove", &path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+impl Node {
+    /// Whether ffmpeg and ffprobe were found when the node started.
+    pub fn media_available(&self) -> bool {
+        self.0.media.ffmpeg().is_ok() && self.0.media.ffprobe().is_ok()
+    }
+
+    /// The duration in seconds of the media file entry `id` holds, via
+    /// ffprobe ([`NodeError::Unavailable`] without it; `invalid` when the
+    /// file has no duration, e.g. it is not media).
+    pub async fn probe_duration(&self, id: &str) -> Result<f64> {
+        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
+        let entry = self.entry(id).await?.entry;
+        let input = self.materialize(&entry).await?;
+        probe_duration(&ffprobe, input.path()).await
+    }
+
+    /// Writes the verified plaintext of file `entry` to a new temp file.
+    pub(crate) async fn materialize(&self, entry: &Entry) -> Result<TempFile> {
+        let blob = entry
+            .blob
+            .clone()
+            .ok_or_else(|| NodeError::Invalid(format!("'{}' is a folder", entry.name)))?;
+        let handle = self.open_blob(&blob).await?;
+        let file = self.0.media.temp_file(".src");
+        let path = file.path().to_path_buf();
+        blocking(move || {
+            use std::io::Write;
+            let out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| NodeError::io("create", &path, e))?;
+            let mut out = std::io::BufWriter::new(out);
+            handle.for_each_piece(0..handle.size(), |piece| {
+                out.write_all(&piece)
+                    .map_err(|e| NodeError::io("write", &path, e))
+            })?;
+            out.flush().map_err(|e| NodeError::io("write", &path, e))
+        })
+        .await?;
+        Ok(file)
+    }
+}
+
+/// The duration in seconds of the media file at `path`.
+pub(crate) async fn probe_duration(ffprobe: &Path, path: &Path) -> Result<f64> {
+    let out = Command::new(ffprobe)
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "default=noprint_wrappers=1:nokey=1"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| NodeError::io("run", ffprobe, e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let duration = text
+        .lines()
+        .find_map(|l| l.trim().parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d >= 0.0);
+    match (out.status.success(), duration) {
+        (true, Some(d)) => Ok(d),
+        _ => Err(NodeError::Invalid(format!(
+            "not a media file with a duration ({})",
+            tail(&String::from_utf8_lossy(&out.stderr))
+        ))),
+    }
+}
+
+/// Transcodes `src` to browser-streamable mp4 (H.264 + AAC, index first)
+/// at `dst`, reporting progress on `job` in milliseconds of media out of
+/// `duration` seconds; ffmpeg is killed if the job is cancelled.
+pub(crate) async fn transcode_mp4(
+    ffmpeg: &Path,
+    src: &Path,
+    dst: &Path,
+    duration: f64,
+    job: &Job,
+) -> Result<()> {
+    let total_ms = (duration * 1000.0).round() as u64;
+    job.set_total(total_ms.max(1));
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+    ])
+    .arg("-i")
+    .arg(src)
+    .args(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"])
+    .args([
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+    ])
+    .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
+    .args(["-c:a", "aac", "-b:a", "128k"])
+    .args(["-movflags", "+faststart", "-f", "mp4"])
+    .args(["-progress", "pipe:1"])
+    .arg(dst);
+    let mut done_ms = 0u64;
+    run_ffmpeg(cmd, ffmpeg, job, |line| {
+        if let Some(ms) = progress_ms(line) {
+            let ms = ms.min(total_ms);
+            if ms > done_ms {
+                job.advance(ms - done_ms);
+                done_ms = ms;
+            }
+        }
+    })
+    .await?;
+    if total_ms > done_ms {
+        job.advance(total_ms - done_ms);
+    }
+    Ok(())
+}
+
+/// Extracts one frame of `src`, `at` seconds in, as a JPEG at `dst`.
+pub(crate) async fn extract_jpeg(ffmpeg: &Path, src: &Path, dst: &Path, at: f64) -> Result<()> {
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+    ])
+    .args(["-ss", &format!("{at:.3}")])
+    .arg("-i")
+    .arg(src)
+    .args([
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-c:v",
+        "mjpeg",
+    ])
+    .arg(dst);
+    let out = cmd
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| NodeError::io("run", ffmpeg, e))?;
+    let made = std::fs::metadata(dst).is_ok_and(|m| m.len() > 0);
+    if out.status.success() && made {
+        Ok(())
+    } else {
+        Err(NodeError::Invalid(format!(
+            "no frame could be extracted ({})",
+            tail(&String::from_utf8_lossy(&out.stderr))
+        )))
+    }
+}
+
+/// Runs ffmpeg with stdout lines going to `on_line`, stderr kept for the
+/// error; kills it when `job` is cancelled.
+async fn run_ffmpeg(
+    mut cmd: Command,
+    ffmpeg: &Path,
+    job: &Job,
+    mut on_line: impl FnMut(&str),
+) -> Result<()> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| NodeError::io("run", ffmpeg, e))?;
+    let stderr = child.stderr.take();
+    let errors = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        if let Some(err) = stderr {
+            let _ = err.take(1 << 20).read_to_end(&mut kept).await;
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    });
+    let stop = job.token();
+    if let Some(out) = child.stdout.take() {
+        let mut lines = BufReader::new(out).lines();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => {
+                    let _ = child.kill().await;
+                    return Err(NodeError::Cancelled);
+                }
+                line = lines.next_line() => match line {
+                    Ok(Some(line)) => on_line(&line),
+                    _ => break,
+                },
+            }
+        }
+    }
+    let status = tokio::select! {
+        () = stop.cancelled() => {
+            let _ = child.kill().await;
+            return Err(NodeError::Cancelled);
+        }
+        status = child.wait() => status.map_err(|e| NodeError::io("wait for", ffmpeg, e))?,
+    };
+    let stderr = errors.await.unwrap_or_default();
+    if status.success() {
+        Ok(())
+    } else {
+        Err(NodeError::Invalid(format!(
+            "ffmpeg failed ({status}): {}",
+            tail(&stderr)
+        )))
+    }
+}
+
+/// Milliseconds of output from one line of ffmpeg's `-progress` report
+/// (`out_time_us=…`, or `out_time_ms=…`, which ffmpeg also gives in µs).
+fn progress_ms(line: &str) -> Option<u64> {
+    let (key, value) = line.split_once('=')?;
+    match key.trim() {
+        "out_time_us" | "out_time_ms" => value
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(|us| us.max(0) as u64 / 1000),
+        _ => None,
+    }
+}
+
+/// The end of a tool's error output, for a message.
+fn tail(text: &str) -> String {
+    let text = text.trim();
+    let start = text.len().saturating_sub(STDERR_KEPT);
+    let start = (start..=text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    let t = &text[start..];
+    if t.is_empty() {
+        "no output".into()
+    } else {
+        t.replace('\n', "; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_give_milliseconds() {
+        assert_eq!(progress_ms("out_time_us=1500000"), Some(1500));
+        assert_eq!(progress_ms("out_time_ms=2000000"), Some(2000));
+        assert_eq!(progress_ms("out_time_us=-9223372036854775807"), Some(0));
+        assert_eq!(progress_ms("out_time=00:00:01.500000"), None);
+        assert_eq!(progress_ms("progress=end"), None);
+        assert_eq!(progress_ms("out_time_us=N/A"), None);
+    }
+
+    #[test]
+    fn tails_are_short_and_on_char_boundaries() {
+        let long = "é".repeat(5000);
+        let t = tail(&long);
+        assert!(t.len() <= STDERR_KEPT);
+        assert_eq!(tail("  "), "no output");
+        assert_eq!(tail("a\nb"), "a; b");
+    }
+
+    #[test]
+    fn the_temp_folder_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join(TEMP_DIR);
+        std::fs::create_dir_all(&temp).unwrap();
+        std::fs::write(temp.join("left.src"), b"x").unwrap();
+        assert_eq!(sweep(&temp).unwrap(), 1);
+        assert_eq!(std::fs::read_dir(&temp).unwrap().count(), 0);
+    }
+}
