@@ -21,9 +21,14 @@ pub const MAX_FRAME: usize = MAX_CHUNK + 1024;
 /// Longest reason text in a refusal.
 const MAX_REASON: usize = 512;
 
-/// A shard on its supplier: shard `position` of the blob `blob`.
+/// A shard on its supplier: shard `position` of blob `blob` as stored by
+/// customer `owner`. Owners encrypt under their own secrets, so the same
+/// blob from two owners is two different shard files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShardKey {
+    /// The customer: BLAKE3 of its peer id's bytes ([`owner_of`]). Only
+    /// that peer may write, seal or delete the shard; anyone may read it.
+    pub owner: [u8; 32],
     /// The blob id (BLAKE3 of the plaintext).
     pub blob: [u8; 32],
     /// The supplier position (0..n): shard i of every segment.
@@ -287,7 +292,13 @@ fn clip(reason: &str) -> &str {
     &reason[..end]
 }
 
+/// The owner id of a peer: BLAKE3 of its peer id's bytes.
+pub fn owner_of(peer: &libp2p::PeerId) -> [u8; 32] {
+    *blake3::hash(&peer.to_bytes()).as_bytes()
+}
+
 fn put_key(out: &mut Vec<u8>, key: &ShardKey) {
+    out.extend_from_slice(&key.owner);
     out.extend_from_slice(&key.blob);
     out.push(key.position);
 }
@@ -329,6 +340,7 @@ impl<'a> Cursor<'a> {
 
     fn key(&mut self) -> io::Result<ShardKey> {
         Ok(ShardKey {
+            owner: self.array()?,
             blob: self.array()?,
             position: self.u8()?,
         })
@@ -373,6 +385,7 @@ mod tests {
 
     fn key(p: u8) -> ShardKey {
         ShardKey {
+            owner: [p ^ 1; 32],
             blob: [p; 32],
             position: p,
         }

@@ -75,6 +75,7 @@ async fn shards_move_between_real_swarms_and_the_dht_works_across_them() {
     assert_eq!(a.peers().await.unwrap().len(), 2);
 
     let key = ShardKey {
+        owner: cairn_net::protocol::owner_of(&b.peer_id()),
         blob: [7; 32],
         position: 3,
     };
@@ -104,6 +105,7 @@ async fn shards_move_between_real_swarms_and_the_dht_works_across_them() {
         .unwrap();
     assert_eq!(r, Response::Data(chunk[1000..6000].to_vec()));
     let missing = ShardKey {
+        owner: [0; 32],
         blob: [8; 32],
         position: 0,
     };
