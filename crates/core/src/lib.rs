@@ -14,6 +14,7 @@
 //! - [`seal`]: the one-pass pipeline that turns plaintext segments into
 //!   ciphertext plus manifest, and its inverse;
 //! - [`erasure`]: Reed-Solomon k + m coding of segments into shards;
+//! - [`placement`]: where a blob's shards are, and the DHT record any node reads it by;
 //! - [`digest`]: md5, sha1 and sha256 kept as aliases for the seeds' ids;
 //! - [`metadisk`]: MetaDisk's own convergent encryption, for its compatibility layer.
 #![deny(missing_docs, unreachable_pub)]
@@ -25,6 +26,7 @@ pub mod id;
 pub mod layout;
 pub mod manifest;
 pub mod metadisk;
+pub mod placement;
 pub mod seal;
 pub mod tree;
 
