@@ -18,6 +18,7 @@ pub mod swarm;
 use std::time::Duration;
 
 pub use libp2p::identity::Keypair;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
 pub use swarm::{Driver, Inbound, Network};
 

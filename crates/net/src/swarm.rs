@@ -33,6 +33,8 @@ type Result<T> = std::result::Result<T, NetError>;
 
 /// Kademlia's protocol name for cairn's own DHT.
 const KAD_PROTOCOL: &str = "/cairn/kad/1";
+/// Peers this node dials on its own when the DHT tells it of them.
+const WANTED_PEERS: usize = 64;
 /// Largest DHT record value (a public file's manifest must fit).
 pub const MAX_RECORD: usize = 4 << 20;
 
@@ -427,10 +429,17 @@ impl Driver {
                     let _ = tx.send(Ok(()));
                 }
                 let addr = endpoint.get_remote_address().clone();
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer_id, addr.clone());
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, addr.clone());
+                    if self.peers.is_empty() {
+                        // First contact: look ourselves up, which fills
+                        // the routing table with the peers around us.
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
                 let info = self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
                     peer_id,
                     addresses: Vec::new(),
@@ -562,6 +571,23 @@ impl Driver {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
+        if let kad::Event::RoutingUpdated {
+            peer, addresses, ..
+        } = &event
+        {
+            // A small network wants everyone connected: suppliers are
+            // chosen among connected peers.
+            if !self.peers.contains_key(peer)
+                && self.peers.len() < WANTED_PEERS
+                && *peer != *self.swarm.local_peer_id()
+            {
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
+                    .addresses(addresses.iter().cloned().collect())
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
+            return;
+        }
         let kad::Event::OutboundQueryProgressed {
             id, result, step, ..
         } = event

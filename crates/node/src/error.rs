@@ -94,6 +94,9 @@ pub enum NodeError {
     /// The caller may not do this to this entry (not theirs, or not paid).
     #[error("{0}")]
     Forbidden(String),
+    /// The peer-to-peer network failed to do what was asked.
+    #[error("network: {0}")]
+    Network(String),
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -141,6 +144,7 @@ impl NodeError {
             Self::ClientGone => "client_gone",
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
+            Self::Network(_) => "network",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
         }

@@ -23,6 +23,7 @@ pub mod files;
 pub mod ledger;
 pub mod meter;
 mod migrations;
+pub mod placements;
 pub mod shards;
 pub mod users;
 

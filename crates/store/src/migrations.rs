@@ -147,4 +147,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
     INSERT INTO accounts (id, kind, name, created) VALUES ('operator', 'system', 'operator', 0);
     "#,
+    // 6: the network: this node's suppliers by position, and where each
+    // blob's shards were placed.
+    r#"
+    CREATE TABLE suppliers (
+        position INTEGER PRIMARY KEY,
+        peer     TEXT NOT NULL,
+        hired    INTEGER NOT NULL
+    );
+
+    CREATE TABLE placements (
+        blob     BLOB PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+        record   BLOB NOT NULL,
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
