@@ -58,6 +58,7 @@ impl From<NodeError> for ApiError {
             "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,
             "traffic_exceeded" => StatusCode::TOO_MANY_REQUESTS,
             "shutting_down" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "network" => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

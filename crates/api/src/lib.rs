@@ -142,6 +142,17 @@ pub fn router(node: Node) -> Router {
             get(routes::h_account).patch(routes::h_update_account),
         )
         .route("/accounts/{login}/deposit", post(routes::h_account_deposit))
+        .route("/network", get(routes::h_network))
+        .route("/network/peers", get(routes::h_network_peers))
+        .route("/network/customers", get(routes::h_network_customers))
+        .route("/network/ping/{peer}", post(routes::h_network_ping))
+        .route(
+            "/network/dht/{key}",
+            get(routes::h_dht_get).put(routes::h_dht_put),
+        )
+        .route("/network/find/{peer}", get(routes::h_dht_find_node))
+        .route("/blobs/{digest}/place", post(routes::h_place))
+        .route("/blobs/{digest}/link", get(routes::h_link))
         .route("/jobs", get(routes::h_jobs))
         .route("/jobs/{id}", get(routes::h_job))
         .route("/jobs/{id}/cancel", post(routes::h_cancel_job))

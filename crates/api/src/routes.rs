@@ -415,14 +415,24 @@ pub(crate) async fn h_blob_content(
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let info = s.node.blob_info(&digest).await?;
-    let handle = s.node.open_blob(&info.id).await?;
-    let first = info.entries.first();
+    // A blob this node catalogs is presented as its first entry; anything
+    // else (a link, a blob known only to the network) as plain bytes.
+    let (handle, first) = match s.node.blob_info(&digest).await {
+        Ok(info) => (
+            s.node.open_blob(&info.id).await?,
+            info.entries.into_iter().next(),
+        ),
+        Err(e) if matches!(e.code(), "not_found" | "invalid_id") => {
+            (s.node.open_blob(&digest).await?, None)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let how = Presentation {
         content_type: first
+            .as_ref()
             .and_then(|e| e.content_type.clone())
             .unwrap_or_else(|| "application/octet-stream".into()),
-        file_name: first.map(|e| e.name.clone()),
+        file_name: first.map(|e| e.name),
         attachment: p.download,
         entry: None,
     };
@@ -539,4 +549,78 @@ pub(crate) async fn h_account_deposit(
         }
     };
     Ok(Json(s.node.deposit_to_account(&login, unit, b.amount).await?).into_response())
+}
+
+// ---- network ----
+
+pub(crate) async fn h_network(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.network_status().await?).into_response())
+}
+
+pub(crate) async fn h_network_peers(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(json!({ "peers": s.node.network_peers().await? })).into_response())
+}
+
+pub(crate) async fn h_network_customers(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(json!({ "customers": s.node.network_customers()? })).into_response())
+}
+
+pub(crate) async fn h_network_ping(
+    State(s): State<AppState>,
+    Path(peer): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(json!({ "peer": peer, "rtt_ms": s.node.network_ping(&peer).await? })).into_response())
+}
+
+pub(crate) async fn h_dht_get(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    match s.node.dht_get(&key).await? {
+        Some(value) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no DHT value under '{key}'"),
+        )),
+    }
+}
+
+pub(crate) async fn h_dht_put(
+    State(s): State<AppState>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    s.node.dht_put(&key, body.to_vec()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn h_dht_find_node(
+    State(s): State<AppState>,
+    Path(peer): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(json!({ "closest": s.node.dht_find_node(&peer).await? })).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PlaceParams {
+    wait: Option<bool>,
+}
+
+pub(crate) async fn h_place(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+    Query(q): Query<PlaceParams>,
+) -> ApiResult<Response> {
+    let job = s.node.place(&digest, q.wait.unwrap_or(false)).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+pub(crate) async fn h_link(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(json!({ "link": s.node.link(&digest).await? })).into_response())
 }

@@ -135,6 +135,21 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// The peer-to-peer network: status, peers, customers, ping, DHT.
+    Net {
+        #[command(subcommand)]
+        action: NetAction,
+    },
+    /// Print a link (<id>.<key>) any node can download the blob by.
+    Link {
+        /// Entry id or blob digest.
+        id: String,
+    },
+    /// Place a blob on suppliers now (k + m shards) and wait for it.
+    Place {
+        /// Blob id or alias.
+        id: String,
+    },
     /// List jobs.
     Jobs {
         /// How many.
@@ -148,6 +163,38 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum NetAction {
+    /// Peer id, addresses, NAT, peers, suppliers, space.
+    Status,
+    /// Connected peers.
+    Peers,
+    /// Customers whose shards this node keeps.
+    Customers,
+    /// Round trip to a peer.
+    Ping {
+        /// Peer id.
+        peer: String,
+    },
+    /// Read a DHT value (printed as text).
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Store a DHT value.
+    Put {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// The peers closest to a peer id.
+    Find {
+        /// Peer id.
+        peer: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

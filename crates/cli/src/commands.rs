@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::{AccountAction, Cli, Command, MetaAction};
+use crate::args::{AccountAction, Cli, Command, MetaAction, NetAction};
 use crate::client::{Client, code_of, ensure_ok};
 
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
@@ -145,6 +145,45 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Meta { action } => meta(&client, &out, action).await?,
         Command::Account { action } => account(&client, &out, action).await?,
+        Command::Net { action } => net(&client, &out, action).await?,
+        Command::Link { id } => {
+            let v = client
+                .get(&format!("/blobs/{}/link", blob_digest(&client, &id).await?))
+                .await?;
+            out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
+        }
+        Command::Place { id } => {
+            let req = client
+                .request(Method::POST, &format!("/blobs/{id}/place"))
+                .query(&[("wait", "true")]);
+            let v = client.json(req).await?;
+            ensure_ok(&v)?;
+            if v["state"] != "done" {
+                bail!(
+                    "placement {}: {}",
+                    v["state"].as_str().unwrap_or("failed"),
+                    v["error"].as_str().unwrap_or("")
+                );
+            }
+            out.print(&v, |v| {
+                let r = &v["result"];
+                if r["placed"] == true {
+                    format!(
+                        "placed {} on {}",
+                        r["coding"].as_str().unwrap_or(""),
+                        r["suppliers"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
+                } else {
+                    format!("not placed: {}", r["reason"].as_str().unwrap_or(""))
+                }
+            });
+        }
         Command::Jobs { limit } => {
             let v = client
                 .json(
@@ -585,6 +624,131 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
                 .json(&json!({ "unit": unit, "amount": amount }));
             let v = client.json(req).await?;
             out.print(&v, line);
+        }
+    }
+    Ok(())
+}
+
+/// The blob digest of an entry id or digest.
+async fn blob_digest(client: &Client, id: &str) -> Result<String> {
+    if id.len() == 11 {
+        let v = client.get(&format!("/entries/{id}")).await?;
+        if let Some(blob) = v["blob"].as_str() {
+            return Ok(blob.to_owned());
+        }
+    }
+    Ok(id.to_owned())
+}
+
+async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
+    match action {
+        NetAction::Status => {
+            let v = client.get("/network").await?;
+            out.print(&v, |v| {
+                let mut lines = vec![
+                    format!("peer id    {}", v["peer_id"].as_str().unwrap_or("")),
+                    format!("nat        {}", v["nat"].as_str().unwrap_or("")),
+                    format!("peers      {}", v["peers"]),
+                    format!(
+                        "space      {} of {} bytes donated used by {} customers",
+                        v["space"]["used"], v["space"]["donated"], v["space"]["customers"]
+                    ),
+                ];
+                for a in v["listen"].as_array().into_iter().flatten() {
+                    lines.push(format!("listen     {}", a.as_str().unwrap_or("")));
+                }
+                for s in v["suppliers"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "supplier {} {} {}",
+                        s["position"],
+                        s["peer"].as_str().unwrap_or(""),
+                        if s["connected"] == true {
+                            "connected"
+                        } else {
+                            "offline"
+                        }
+                    ));
+                }
+                lines.join("\n")
+            });
+        }
+        NetAction::Peers => {
+            let v = client.get("/network/peers").await?;
+            out.print(&v, |v| {
+                v["peers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        format!(
+                            "{}  {}  {}",
+                            p["peer_id"].as_str().unwrap_or(""),
+                            p["agent"].as_str().unwrap_or("-"),
+                            p["rtt_ms"]
+                                .as_f64()
+                                .map_or("-".into(), |r| format!("{r:.1} ms"))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        NetAction::Customers => {
+            let v = client.get("/network/customers").await?;
+            out.print(&v, |v| {
+                v["customers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        format!(
+                            "{}  {} bytes",
+                            c["owner"].as_str().unwrap_or(""),
+                            c["bytes"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        NetAction::Ping { peer } => {
+            let v = client
+                .json(client.request(Method::POST, &format!("/network/ping/{peer}")))
+                .await?;
+            out.print(&v, |v| {
+                format!("{:.2} ms", v["rtt_ms"].as_f64().unwrap_or(0.0))
+            });
+        }
+        NetAction::Get { key } => {
+            let resp = client
+                .send(client.request(Method::GET, &format!("/network/dht/{key}")))
+                .await?;
+            let bytes = resp.bytes().await?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            out.print(&json!({ "key": key, "value": text }), |v| {
+                v["value"].as_str().unwrap_or("").to_owned()
+            });
+        }
+        NetAction::Put { key, value } => {
+            client
+                .send(
+                    client
+                        .request(Method::PUT, &format!("/network/dht/{key}"))
+                        .body(value),
+                )
+                .await?;
+        }
+        NetAction::Find { peer } => {
+            let v = client.get(&format!("/network/find/{peer}")).await?;
+            out.print(&v, |v| {
+                v["closest"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
     }
     Ok(())

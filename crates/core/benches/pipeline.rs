@@ -45,6 +45,17 @@ fn per_segment(c: &mut Criterion) {
             open_segment(&manifest, &read_key, 1, black_box(&mut buf)).unwrap()
         })
     });
+    let coding = cairn_core::erasure::Coding::new(4, 2).unwrap();
+    g.bench_function("rs_4_2_encode", |b| {
+        b.iter(|| coding.encode(black_box(&data)).unwrap())
+    });
+    let shards = coding.encode(&data).unwrap();
+    let mut two_lost: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
+    two_lost[0] = None;
+    two_lost[2] = None;
+    g.bench_function("rs_4_2_decode_two_lost", |b| {
+        b.iter(|| coding.decode(data.len(), black_box(&two_lost)).unwrap())
+    });
     g.bench_function("md5_sha1_sha256", |b| {
         b.iter(|| {
             let mut h = LegacyHasher::default();

@@ -13,16 +13,20 @@
 //! - [`manifest`]: the versioned binary record that says how to read a blob;
 //! - [`seal`]: the one-pass pipeline that turns plaintext segments into
 //!   ciphertext plus manifest, and its inverse;
+//! - [`erasure`]: Reed-Solomon k + m coding of segments into shards;
+//! - [`placement`]: where a blob's shards are, and the DHT record any node reads it by;
 //! - [`digest`]: md5, sha1 and sha256 kept as aliases for the seeds' ids;
 //! - [`metadisk`]: MetaDisk's own convergent encryption, for its compatibility layer.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod crypt;
 pub mod digest;
+pub mod erasure;
 pub mod id;
 pub mod layout;
 pub mod manifest;
 pub mod metadisk;
+pub mod placement;
 pub mod seal;
 pub mod tree;
 

@@ -44,6 +44,8 @@ pub struct Config {
     pub layers: LayersConfig,
     /// Openload's API: download tickets, links, upload URLs.
     pub openload: OpenloadConfig,
+    /// The peer-to-peer network.
+    pub network: NetworkConfig,
 }
 
 /// Openload's API (`/1/...`).
@@ -74,6 +76,47 @@ impl Default for OpenloadConfig {
             link_secs: 6 * 3600,
             upload_url_secs: 6 * 3600,
             anonymous_uploads: true,
+        }
+    }
+}
+
+/// The peer-to-peer network: how this node meets others, what it donates,
+/// how it spreads its own files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Join the network at all (default true).
+    pub enabled: bool,
+    /// libp2p addresses to listen on (default `/ip4/0.0.0.0/tcp/4002`).
+    pub listen: Vec<String>,
+    /// Peers to dial at start, as `/ip4/…/tcp/…/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Find peers on the LAN with mDNS (default true).
+    pub mdns: bool,
+    /// Erasure coding of this node's files: "auto" (4+2 with six or more
+    /// peers, 2+1 with three, 1+1 with two, else a local copy only) or
+    /// "k+m".
+    pub ecc: String,
+    /// Bytes of disk donated to customers' shards (default 10 GiB).
+    pub donated: u64,
+    /// Seconds a shard request may take (default 30).
+    pub request_timeout_secs: u64,
+    /// Publish each placed file's record (manifest and placement) in the
+    /// DHT so other nodes can read it by id (default true).
+    pub publish: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: vec!["/ip4/0.0.0.0/tcp/4002".into()],
+            bootstrap: Vec::new(),
+            mdns: true,
+            ecc: "auto".into(),
+            donated: 10 << 30,
+            request_timeout_secs: 30,
+            publish: true,
         }
     }
 }
@@ -231,6 +274,7 @@ impl Default for Config {
             remote: RemoteConfig::default(),
             layers: LayersConfig::default(),
             openload: OpenloadConfig::default(),
+            network: NetworkConfig::default(),
         }
     }
 }

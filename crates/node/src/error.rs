@@ -100,6 +100,9 @@ pub enum NodeError {
     /// A tool the call needs is not installed (ffmpeg, ffprobe).
     #[error("{0}")]
     Unavailable(String),
+    /// The peer-to-peer network failed to do what was asked.
+    #[error("network: {0}")]
+    Network(String),
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -148,6 +151,7 @@ impl NodeError {
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
             Self::Unavailable(_) => "unavailable",
+            Self::Network(_) => "network",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::PaymentRequired(_) => "payment_required",

@@ -11,6 +11,8 @@
 //! - [`jobs`]: long work with progress and cancel, persisted where a restart
 //!   must see it;
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
+//! - `network`: the node on the network: serving customers' shards,
+//!   placing its own blobs on suppliers, reading blobs from shards;
 //! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
 //! - `tasks`: the one helper every background task is spawned with;
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
@@ -36,6 +38,7 @@ mod ingest;
 pub mod jobs;
 mod media;
 mod metadisk;
+mod network;
 mod node;
 mod openload;
 pub mod paid;
@@ -58,6 +61,7 @@ pub use error::NodeError;
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
+pub use network::{NetworkStatus, SupplierInfo};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
 pub use openload::{
     ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,

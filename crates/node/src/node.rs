@@ -51,8 +51,9 @@ pub(crate) struct Inner {
     manifests: Mutex<HashMap<BlobId, Arc<Manifest>>>,
     digest_queue: mpsc::UnboundedSender<BlobId>,
     started: Instant,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) net: Option<crate::network::Net>,
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
     /// cacaoweb's uploads, downloads and logins.
@@ -136,6 +137,11 @@ impl Node {
         let (digest_queue, digest_rx) = mpsc::unbounded_channel();
         let secret = ConvergenceSecret(identity.convergence);
         let media = crate::media::Media::open(data_dir)?;
+        let (net, net_start) =
+            match crate::network::open(identity.key.to_bytes(), &config.network, data_dir)? {
+                Some((net, start)) => (Some(net), Some(start)),
+                None => (None, None),
+            };
         let node = Self(Arc::new(Inner {
             config,
             data_dir: data_dir.to_path_buf(),
@@ -153,10 +159,14 @@ impl Node {
             paid: crate::paid::PaidState::default(),
             cacaoweb: crate::cacaoweb::CacaowebState::default(),
             media,
+            net,
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
         node.start_tasks(digest_rx)?;
+        if let Some(start) = net_start {
+            node.start_network(start);
+        }
         Ok(node)
     }
 
@@ -173,6 +183,23 @@ impl Node {
             }
         }
         Ok(removed)
+    }
+
+    fn start_network(&self, start: crate::network::NetStart) {
+        let driver = start.driver;
+        let stop = self.0.shutdown.clone();
+        tasks::spawn(&self.0.tasks, "swarm", async move {
+            tokio::select! {
+                () = driver.run() => {}
+                () = stop.cancelled() => {}
+            }
+            Ok(())
+        });
+        let node = self.clone();
+        tasks::spawn(&self.0.tasks, "shards", node.serve_shards(start.inbound));
+        let node = self.clone();
+        let bootstrap = self.0.config.network.bootstrap.clone();
+        tasks::spawn(&self.0.tasks, "bootstrap", node.keep_connected(bootstrap));
     }
 
     pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
@@ -705,6 +732,12 @@ impl Node {
         if added.new_blob && self.0.config.legacy_digests {
             let _ = self.0.digest_queue.send(id);
         }
+        if added.new_blob && self.0.net.is_some() {
+            let node = self.clone();
+            tasks::spawn(&self.0.tasks, "auto-place", async move {
+                node.auto_place(id).await
+            });
+        }
         self.0.events.send(Event::EntryAdded {
             entry: added.entry.clone(),
         });
@@ -806,7 +839,7 @@ impl Node {
             .ok_or_else(|| NodeError::BlobNotFound(d.hex.clone()))
     }
 
-    fn manifest(&self, id: &BlobId) -> Result<Arc<Manifest>> {
+    pub(crate) fn manifest(&self, id: &BlobId) -> Result<Arc<Manifest>> {
         if let Some(m) = self
             .0
             .manifests
@@ -831,9 +864,32 @@ impl Node {
         Ok(manifest)
     }
 
+    /// The local blob file of `id`.
+    pub(crate) fn local_reader(
+        &self,
+        id: &BlobId,
+    ) -> Result<Arc<dyn cairn_store::files::BlobReader>> {
+        Ok(self.0.files.open(id)?)
+    }
+
+    /// Blob `id`, read from its local file when there is one, else from
+    /// its suppliers.
     pub(crate) fn handle(&self, id: &BlobId) -> Result<BlobHandle> {
         let manifest = self.manifest(id)?;
-        let reader = self.0.files.open(id)?;
+        let reader = match self.0.files.open(id) {
+            Ok(r) => r,
+            Err(cairn_store::StoreError::NotFound { .. }) if self.0.net.is_some() => {
+                let placement = self
+                    .0
+                    .catalog
+                    .placement(id)?
+                    .ok_or_else(|| NodeError::BlobNotFound(id.to_hex()))?;
+                let placement = cairn_core::placement::Placement::decode(&placement)
+                    .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+                self.net_reader(id, placement, manifest.size)?
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(BlobHandle::new(
             manifest,
             self.0.secret.read_key(id),
@@ -841,11 +897,56 @@ impl Node {
         ))
     }
 
-    /// Opens the blob a digest (id or alias) names.
+    /// Opens the blob a digest (id or alias) names, or a link
+    /// (`<id>.<read key>`). A blob this node does not know is looked up in
+    /// the network and read from its suppliers.
     pub async fn open_blob(&self, digest: &str) -> Result<BlobHandle> {
+        let (digest, key) = match digest.split_once('.') {
+            Some((id, key)) => (id, Some(parse_key(key)?)),
+            None => (digest, None),
+        };
+        let node = self.clone();
+        let owned = digest.to_owned();
+        match blocking(move || node.handle(&node.resolve(&owned)?)).await {
+            Err(NodeError::BlobNotFound(_)) if self.0.net.is_some() => {
+                let id: BlobId = digest
+                    .parse()
+                    .map_err(|_| NodeError::BlobNotFound(digest.to_owned()))?;
+                self.remote_handle(&id, key).await
+            }
+            other => other,
+        }
+    }
+
+    async fn remote_handle(&self, id: &BlobId, key: Option<[u8; 32]>) -> Result<BlobHandle> {
+        let blob = self.remote_blob(id).await?;
+        let key = key.or(blob.read_key).ok_or_else(|| {
+            NodeError::Forbidden(format!(
+                "{id} is a private file: read it with its link (<id>.<key>)"
+            ))
+        })?;
+        let reader = self.net_reader(id, blob.placement.clone(), blob.manifest.size)?;
+        Ok(BlobHandle::new(
+            blob.manifest.clone(),
+            cairn_core::crypt::ReadKey(key),
+            reader,
+        ))
+    }
+
+    /// A link to blob `digest` that any node can read it by:
+    /// `<id>.<read key>` (admin; the key decrypts the file).
+    pub async fn link(&self, digest: &str) -> Result<String> {
         let node = self.clone();
         let digest = digest.to_owned();
-        blocking(move || node.handle(&node.resolve(&digest)?)).await
+        blocking(move || {
+            let id = node.resolve(&digest)?;
+            Ok(format!(
+                "{}.{}",
+                id.to_hex(),
+                hex::encode(node.0.secret.read_key(&id).0)
+            ))
+        })
+        .await
     }
 
     /// Streams `range` of `handle` as a download job. When the whole blob
@@ -891,6 +992,13 @@ impl Node {
     pub fn cancel_job(&self, id: &str) -> Result<JobRecord> {
         self.0.jobs.cancel(id)
     }
+}
+
+fn parse_key(hex_key: &str) -> Result<[u8; 32]> {
+    hex::decode(hex_key)
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| NodeError::Invalid("a link's key is 64 hex characters".into()))
 }
 
 /// Creates the data dir readable by its owner only (0700); an existing dir

@@ -10,6 +10,8 @@
 //!   row is garbage from an interrupted write and is removed at start.
 //! - [`ledger`]: accounts and the double-entry ledger of bytes and credits
 //!   (for the file-hosting gateway), in the same database;
+//! - [`shards`]: the shards this node stores for its customers (the
+//!   supplier side), sealed only when whole and hash-checked;
 //! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
 //! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
@@ -23,6 +25,8 @@ pub mod ledger;
 pub mod meter;
 mod migrations;
 pub mod openload;
+pub mod placements;
+pub mod shards;
 pub mod users;
 
 pub use catalog::Catalog;

@@ -163,4 +163,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX openload_tasks_by_account ON openload_tasks(account, kind, id);
     "#,
+    // 7: the network: this node's suppliers by position, and where each
+    // blob's shards were placed.
+    r#"
+    CREATE TABLE suppliers (
+        position INTEGER PRIMARY KEY,
+        peer     TEXT NOT NULL,
+        hired    INTEGER NOT NULL
+    );
+
+    CREATE TABLE placements (
+        blob     BLOB PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+        record   BLOB NOT NULL,
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -62,8 +62,14 @@ impl TestNode {
                     "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
                     files.display(),
                     // Tests never take cacaoweb's fixed port unless they ask.
-                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\n" }
-                ),
+                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\n" },
+                ) + if extra.contains("[network]") {
+                    ""
+                } else {
+                    // Loopback only, no LAN discovery: tests never meet
+                    // other tests' nodes unless they ask to.
+                    "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\n"
+                },
             )
             .unwrap();
         }

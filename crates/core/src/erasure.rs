@@ -1,0 +1,210 @@
+//! Reed-Solomon erasure coding of segments into k + m shards.
+//!
+//! A segment's ciphertext (at most 1 MiB) is cut into k data shards of
+//! equal length (the last padded with zeros) and m parity shards are added;
+//! any k of the n = k + m shards give the segment back. Shard i of every
+//! segment of a blob goes to supplier i, so a supplier holds one "shard
+//! file" per blob: its shard of segment s at offset `s * shard_len`.
+//!
+//! The shard length is the segment length over k rounded up to an even
+//! number of bytes (the codec works on 16-bit symbols). With m = 0 there is
+//! no parity: the data shards alone, which is how a lone node keeps one
+//! local copy.
+
+/// How a blob is spread: k data shards and m parity shards per segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Coding {
+    /// Data shards: any k shards rebuild a segment.
+    pub k: u8,
+    /// Parity shards: how many may be lost.
+    pub m: u8,
+}
+
+/// Erasure coding failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    /// k is zero, or k + m is over the limit.
+    #[error("invalid coding {k}+{m}: k must be 1 or more and k + m at most {MAX_SHARDS}")]
+    InvalidCoding {
+        /// k.
+        k: u8,
+        /// m.
+        m: u8,
+    },
+    /// Fewer than k shards, or shards of the wrong length.
+    #[error("cannot rebuild a segment: {0}")]
+    NotEnough(String),
+    /// The codec refused.
+    #[error("erasure codec: {0}")]
+    Codec(String),
+}
+
+/// Most shards per segment (and so suppliers per blob).
+pub const MAX_SHARDS: usize = 64;
+
+impl Coding {
+    /// A checked coding.
+    pub fn new(k: u8, m: u8) -> Result<Self, ErasureError> {
+        if k == 0 || usize::from(k) + usize::from(m) > MAX_SHARDS {
+            return Err(ErasureError::InvalidCoding { k, m });
+        }
+        Ok(Self { k, m })
+    }
+
+    /// n = k + m.
+    pub fn n(self) -> usize {
+        usize::from(self.k) + usize::from(self.m)
+    }
+
+    /// The length of each shard of a segment of `segment_len` bytes.
+    pub fn shard_len(self, segment_len: usize) -> usize {
+        let per = segment_len.div_ceil(usize::from(self.k)).max(1);
+        per + (per & 1)
+    }
+
+    /// The n shards of `segment`: k data shards then m parity shards.
+    pub fn encode(self, segment: &[u8]) -> Result<Vec<Vec<u8>>, ErasureError> {
+        let len = self.shard_len(segment.len());
+        let mut shards: Vec<Vec<u8>> = (0..usize::from(self.k))
+            .map(|i| {
+                let start = (i * len).min(segment.len());
+                let end = ((i + 1) * len).min(segment.len());
+                let mut s = segment[start..end].to_vec();
+                s.resize(len, 0);
+                s
+            })
+            .collect();
+        if self.m > 0 {
+            let parity =
+                reed_solomon_simd::encode(usize::from(self.k), usize::from(self.m), shards.iter())
+                    .map_err(|e| ErasureError::Codec(e.to_string()))?;
+            shards.extend(parity);
+        }
+        Ok(shards)
+    }
+
+    /// Rebuilds a segment of `segment_len` bytes from the shards present
+    /// (`shards[i]` is shard i, or `None`); at least k must be there.
+    pub fn decode(
+        self,
+        segment_len: usize,
+        shards: &[Option<Vec<u8>>],
+    ) -> Result<Vec<u8>, ErasureError> {
+        let len = self.shard_len(segment_len);
+        let k = usize::from(self.k);
+        if shards.len() != self.n() {
+            return Err(ErasureError::NotEnough(format!(
+                "{} shard slots for a {}+{} coding",
+                shards.len(),
+                self.k,
+                self.m
+            )));
+        }
+        if let Some(bad) = shards.iter().flatten().find(|s| s.len() != len) {
+            return Err(ErasureError::NotEnough(format!(
+                "a shard of {} bytes where {len} were expected",
+                bad.len()
+            )));
+        }
+        let present = shards.iter().filter(|s| s.is_some()).count();
+        if present < k {
+            return Err(ErasureError::NotEnough(format!(
+                "{present} of the {k} shards needed"
+            )));
+        }
+        let mut data: Vec<Option<Vec<u8>>> = shards[..k].to_vec();
+        if data.iter().any(Option::is_none) {
+            let originals = data
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
+            let recovery = shards[k..]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
+            let restored = reed_solomon_simd::decode(k, usize::from(self.m), originals, recovery)
+                .map_err(|e| ErasureError::Codec(e.to_string()))?;
+            for (i, s) in restored {
+                data[i] = Some(s);
+            }
+        }
+        let mut segment = Vec::with_capacity(k * len);
+        for s in data {
+            let s = s.ok_or_else(|| ErasureError::NotEnough("a data shard is missing".into()))?;
+            segment.extend_from_slice(&s);
+        }
+        segment.truncate(segment_len);
+        Ok(segment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn any_k_of_n_shards_rebuild_the_segment() {
+        let c = Coding::new(4, 2).unwrap();
+        let seg = segment(1 << 20);
+        let shards = c.encode(&seg).unwrap();
+        assert_eq!(shards.len(), 6);
+        assert!(shards.iter().all(|s| s.len() == 1 << 18));
+        for lost in [[0, 1], [2, 5], [4, 5], [0, 3]] {
+            let mut have: Vec<Option<Vec<u8>>> = shards.iter().cloned().map(Some).collect();
+            for i in lost {
+                have[i] = None;
+            }
+            assert_eq!(c.decode(seg.len(), &have).unwrap(), seg, "lost {lost:?}");
+        }
+        let mut three: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
+        three[0] = None;
+        three[1] = None;
+        three[2] = None;
+        assert!(matches!(
+            c.decode(seg.len(), &three),
+            Err(ErasureError::NotEnough(_))
+        ));
+    }
+
+    #[test]
+    fn a_lone_copy_and_odd_lengths_work() {
+        let c = Coding::new(1, 0).unwrap();
+        let seg = segment(1001);
+        let shards = c.encode(&seg).unwrap();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(c.decode(1001, &[Some(shards[0].clone())]).unwrap(), seg);
+        assert!(Coding::new(0, 2).is_err());
+        assert!(Coding::new(40, 40).is_err());
+        assert_eq!(Coding::new(3, 1).unwrap().shard_len(0), 2);
+        let empty = Coding::new(3, 1).unwrap().encode(&[]).unwrap();
+        assert_eq!(
+            Coding::new(3, 1)
+                .unwrap()
+                .decode(0, &empty.into_iter().map(Some).collect::<Vec<_>>())
+                .unwrap(),
+            b""
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn round_trips_with_m_shards_lost(len in 0usize..5000, k in 1u8..7, m in 1u8..4, seed in any::<u64>()) {
+            let c = Coding::new(k, m).unwrap();
+            let seg = segment(len);
+            let shards = c.encode(&seg).unwrap();
+            let mut have: Vec<Option<Vec<u8>>> = shards.into_iter().map(Some).collect();
+            let n = have.len();
+            for j in 0..usize::from(m) {
+                let i = (seed as usize).wrapping_add(j * 7) % n;
+                have[i] = None;
+            }
+            prop_assert_eq!(c.decode(len, &have).unwrap(), seg);
+        }
+    }
+}

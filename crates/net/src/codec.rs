@@ -1,0 +1,61 @@
+//! The request-response codec of the shard protocol: one bounded frame
+//! each way (see [`crate::protocol`]).
+
+use std::io;
+
+use futures_util::{AsyncRead, AsyncWrite};
+use libp2p::StreamProtocol;
+use libp2p::request_response::Codec;
+
+use crate::protocol::{
+    Request, Response, decode_request, decode_response, encode_request, encode_response,
+    read_frame, write_frame,
+};
+
+/// Frames shard requests and responses.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ShardCodec;
+
+impl Codec for ShardCodec {
+    type Protocol = StreamProtocol;
+    type Request = Request;
+    type Response = Response;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        decode_request(&read_frame(io).await?)
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        decode_response(&read_frame(io).await?)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Request,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &encode_request(&req)).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Response,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        write_frame(io, &encode_response(&res)).await
+    }
+}

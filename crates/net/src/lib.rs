@@ -1,0 +1,90 @@
+//! cairn's network: a rust-libp2p swarm (TCP, noise, yamux, identify,
+//! ping, Kademlia, AutoNAT, mDNS) and cairn's shard protocol.
+//!
+//! - [`protocol`]: the shard protocol's messages and their strict, bounded
+//!   encoding;
+//! - `codec`: its request-response codec;
+//! - [`swarm`]: the driver task that owns the swarm, and [`Network`], the
+//!   handle the node calls.
+//!
+//! This crate knows nothing of blobs on disk, the catalog or HTTP: inbound
+//! shard requests leave on a channel for the node to serve.
+#![deny(missing_docs, unreachable_pub)]
+
+mod codec;
+pub mod protocol;
+pub mod swarm;
+
+use std::time::Duration;
+
+pub use libp2p::identity::Keypair;
+pub use libp2p::multiaddr::Protocol;
+pub use libp2p::{Multiaddr, PeerId};
+pub use swarm::{Driver, Inbound, Network};
+
+/// How the swarm is set up.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Addresses to listen on (`/ip4/0.0.0.0/tcp/4002`).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (`/ip4/1.2.3.4/tcp/4002/p2p/12D3Koo…`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// How long a shard request may take before it fails.
+    pub request_timeout: Duration,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PeerInfo {
+    /// Its id.
+    #[serde(serialize_with = "as_string")]
+    pub peer_id: PeerId,
+    /// Addresses we are connected to it on.
+    #[serde(serialize_with = "addrs_as_strings")]
+    pub addresses: Vec<Multiaddr>,
+    /// What it says it runs (identify).
+    pub agent: Option<String>,
+    /// Last measured round trip, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Open connections.
+    pub connections: u32,
+}
+
+fn as_string<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
+}
+
+fn addrs_as_strings<S: serde::Serializer>(a: &[Multiaddr], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(a.iter().map(|a| a.to_string()))
+}
+
+/// Everything the network can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The transport could not be built.
+    #[error("network transport: {0}")]
+    Transport(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(Multiaddr, String),
+    /// A dial failed.
+    #[error("cannot connect to {0}: {1}")]
+    Dial(String, String),
+    /// A shard request failed (timeout, connection lost, refused stream).
+    #[error("request failed: {0}")]
+    Request(String),
+    /// A DHT operation failed.
+    #[error("DHT: {0}")]
+    Dht(String),
+    /// A record is over the size limit.
+    #[error("DHT record of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// A peer answered something that makes no sense here.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    /// The network is stopped.
+    #[error("the network is stopped")]
+    Stopped,
+}

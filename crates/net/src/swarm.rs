@@ -1,0 +1,651 @@
+//! The swarm and its driver: one task owns the libp2p `Swarm` and is
+//! reached only through [`Network`], a cloneable handle that sends it
+//! commands and awaits their answers.
+//!
+//! Why a task with commands rather than a shared, locked swarm: the swarm
+//! must be polled continuously to make progress (connections, Kademlia
+//! queries, timeouts), and every answer to us comes back as a swarm event.
+//! The driver keeps the pending requests and queries in maps keyed by their
+//! libp2p ids and completes each caller's oneshot when its event arrives.
+//! Inbound shard requests go out on a channel to whoever serves them (the
+//! node's supplier side), which answers on a oneshot; the driver never
+//! blocks on it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use libp2p::kad::{self, QueryId, QueryResult, Record, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, identify, identity, mdns, noise, ping, tcp,
+    yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::ShardCodec;
+use crate::protocol::{PROTOCOL, Request, Response};
+use crate::{NetConfig, NetError, PeerInfo};
+
+type Result<T> = std::result::Result<T, NetError>;
+
+/// Kademlia's protocol name for cairn's own DHT.
+const KAD_PROTOCOL: &str = "/cairn/kad/1";
+/// Peers this node dials on its own when the DHT tells it of them.
+const WANTED_PEERS: usize = 64;
+/// Largest DHT record value (a public file's manifest must fit).
+pub const MAX_RECORD: usize = 4 << 20;
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    autonat: autonat::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    shards: request_response::Behaviour<ShardCodec>,
+}
+
+/// A shard request from a peer, to be answered on `reply`.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Who asks.
+    pub peer: PeerId,
+    /// What.
+    pub request: Request,
+    /// Where the answer goes; dropping it refuses the request.
+    pub reply: oneshot::Sender<Response>,
+}
+
+enum Command {
+    Dial(Multiaddr, oneshot::Sender<Result<()>>),
+    Request(PeerId, Request, oneshot::Sender<Result<Response>>),
+    Respond(ResponseChannel<Response>, Response),
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    PutRecord(
+        Vec<u8>,
+        Vec<u8>,
+        Option<Duration>,
+        oneshot::Sender<Result<()>>,
+    ),
+    GetRecord(Vec<u8>, oneshot::Sender<Result<Option<Vec<u8>>>>),
+    Provide(Vec<u8>, oneshot::Sender<Result<()>>),
+    Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
+    Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
+    NatStatus(oneshot::Sender<String>),
+    Stop,
+}
+
+/// A handle on the running swarm. Cheap to clone.
+#[derive(Clone)]
+pub struct Network {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+/// Runs the swarm; see [`Network::new`].
+pub struct Driver {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    handle: mpsc::Sender<Command>,
+    inbound: mpsc::Sender<Inbound>,
+    bootstrap: Vec<Multiaddr>,
+    pending: Pending,
+    peers: HashMap<PeerId, PeerInfo>,
+}
+
+type PeersReply = oneshot::Sender<Result<Vec<PeerId>>>;
+
+#[derive(Default)]
+struct Pending {
+    dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<()>>>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response>>>,
+    puts: HashMap<QueryId, oneshot::Sender<Result<()>>>,
+    gets: HashMap<QueryId, oneshot::Sender<Result<Option<Vec<u8>>>>>,
+    provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
+    providers: HashMap<QueryId, (Vec<PeerId>, PeersReply)>,
+    closest: HashMap<QueryId, oneshot::Sender<Result<Vec<PeerId>>>>,
+}
+
+impl Network {
+    /// Builds the swarm for `keypair` and starts listening. Returns the
+    /// handle, the stream of inbound shard requests, and the driver, which
+    /// the caller spawns (`driver.run()`) on its own task tracker.
+    pub fn new(
+        keypair: identity::Keypair,
+        config: &NetConfig,
+    ) -> Result<(Self, mpsc::Receiver<Inbound>, Driver)> {
+        let peer_id = keypair.public().to_peer_id();
+        let mut swarm = build_swarm(keypair, config)?;
+        for addr in &config.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+        }
+        let (tx, rx) = mpsc::channel(256);
+        let (inbound_tx, inbound_rx) = mpsc::channel(256);
+        let driver = Driver {
+            swarm,
+            commands: rx,
+            handle: tx.clone(),
+            inbound: inbound_tx,
+            bootstrap: config.bootstrap.clone(),
+            pending: Pending::default(),
+            peers: HashMap::new(),
+        };
+        Ok((
+            Self {
+                commands: tx,
+                peer_id,
+            },
+            inbound_rx,
+            driver,
+        ))
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Connects to `addr` (which should end in `/p2p/<peer id>`).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
+        self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Sends a shard request to `peer` and waits for the answer (bounded
+    /// by the request timeout).
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response> {
+        self.ask(|tx| Command::Request(peer, request, tx)).await?
+    }
+
+    /// Measures the round trip of a request to `peer`.
+    pub async fn ping(&self, peer: PeerId) -> Result<Duration> {
+        let start = Instant::now();
+        match self.request(peer, Request::Ping).await? {
+            Response::Ok => Ok(start.elapsed()),
+            other => Err(NetError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The peers connected now.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        self.ask(Command::Peers).await
+    }
+
+    /// The addresses this node listens on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// Stores `value` under `key` in the DHT (and locally), expiring after
+    /// `ttl` unless put again.
+    pub async fn put_record(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        if value.len() > MAX_RECORD {
+            return Err(NetError::TooLarge(value.len()));
+        }
+        self.ask(|tx| Command::PutRecord(key, value, ttl, tx))
+            .await?
+    }
+
+    /// The value stored under `key`, from the DHT.
+    pub async fn get_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.ask(|tx| Command::GetRecord(key, tx)).await?
+    }
+
+    /// Announces this node as a provider of `key`.
+    pub async fn provide(&self, key: Vec<u8>) -> Result<()> {
+        self.ask(|tx| Command::Provide(key, tx)).await?
+    }
+
+    /// The peers that announced themselves as providers of `key`.
+    pub async fn providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>> {
+        self.ask(|tx| Command::Providers(key, tx)).await?
+    }
+
+    /// The peers closest to `key` in the DHT's key space.
+    pub async fn closest_peers(&self, key: Vec<u8>) -> Result<Vec<PeerId>> {
+        self.ask(|tx| Command::Closest(key, tx)).await?
+    }
+
+    /// AutoNAT's view of our reachability ("public <addr>", "private",
+    /// "unknown").
+    pub async fn nat_status(&self) -> Result<String> {
+        self.ask(Command::NatStatus).await
+    }
+
+    /// Stops the driver.
+    pub async fn stop(&self) {
+        let _ = self.commands.send(Command::Stop).await;
+    }
+}
+
+fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>> {
+    let request_timeout = config.request_timeout;
+    let mdns_on = config.mdns;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            kad_config.set_max_packet_size(MAX_RECORD + 64 * 1024);
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let store = kad::store::MemoryStore::with_config(
+                peer_id,
+                kad::store::MemoryStoreConfig {
+                    max_records: 1 << 16,
+                    max_value_bytes: MAX_RECORD,
+                    max_provided_keys: 1 << 20,
+                    ..Default::default()
+                },
+            );
+            let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+            // Serve the DHT even before AutoNAT has decided we are public:
+            // a LAN or a loopback test has no public address at all.
+            kad.set_mode(Some(kad::Mode::Server));
+            let mdns = if mdns_on {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/cairn/1".into(), key.public())
+                        .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                kad,
+                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                mdns: Toggle::from(mdns),
+                shards: request_response::Behaviour::with_codec(
+                    ShardCodec,
+                    [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(256),
+                ),
+            })
+        })
+        .map_err(|e| NetError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    Ok(swarm)
+}
+
+impl Driver {
+    /// Polls the swarm and serves commands until [`Network::stop`] or
+    /// until every handle is dropped.
+    pub async fn run(mut self) {
+        for addr in std::mem::take(&mut self.bootstrap) {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_event(event),
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop) => break,
+                    Some(c) => self.on_command(c),
+                },
+            }
+        }
+        tracing::debug!("network driver stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let swarm = &mut self.swarm;
+        let pending = &mut self.pending;
+        match command {
+            Command::Dial(addr, tx) => {
+                let opts = libp2p::swarm::dial_opts::DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match swarm.dial(opts) {
+                    Ok(()) => {
+                        pending.dials.insert(id, tx);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
+                    }
+                }
+            }
+            Command::Request(peer, request, tx) => {
+                let id = swarm.behaviour_mut().shards.send_request(&peer, request);
+                pending.requests.insert(id, tx);
+            }
+            Command::Respond(channel, response) => {
+                if swarm
+                    .behaviour_mut()
+                    .shards
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("a peer left before its answer");
+                }
+            }
+            Command::Peers(tx) => {
+                let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
+                peers.sort_by_key(|p| p.peer_id);
+                let _ = tx.send(peers);
+            }
+            Command::ListenAddrs(tx) => {
+                let _ = tx.send(swarm.listeners().cloned().collect());
+            }
+            Command::PutRecord(key, value, ttl, tx) => {
+                let mut record = Record::new(RecordKey::new(&key), value);
+                record.expires = ttl.map(|t| Instant::now() + t);
+                match swarm
+                    .behaviour_mut()
+                    .kad
+                    .put_record(record, kad::Quorum::One)
+                {
+                    Ok(id) => {
+                        pending.puts.insert(id, tx);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
+                    }
+                }
+            }
+            Command::GetRecord(key, tx) => {
+                let id = swarm.behaviour_mut().kad.get_record(RecordKey::new(&key));
+                pending.gets.insert(id, tx);
+            }
+            Command::Provide(key, tx) => {
+                match swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(RecordKey::new(&key))
+                {
+                    Ok(id) => {
+                        pending.provides.insert(id, tx);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
+                    }
+                }
+            }
+            Command::Providers(key, tx) => {
+                let id = swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(RecordKey::new(&key));
+                pending.providers.insert(id, (Vec::new(), tx));
+            }
+            Command::Closest(key, tx) => {
+                let id = swarm.behaviour_mut().kad.get_closest_peers(key);
+                pending.closest.insert(id, tx);
+            }
+            Command::NatStatus(tx) => {
+                let status = match swarm.behaviour().autonat.nat_status() {
+                    autonat::NatStatus::Public(addr) => format!("public {addr}"),
+                    autonat::NatStatus::Private => "private".into(),
+                    autonat::NatStatus::Unknown => "unknown".into(),
+                };
+                let _ = tx.send(status);
+            }
+            Command::Stop => {}
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                if let Some(tx) = self.pending.dials.remove(&connection_id) {
+                    let _ = tx.send(Ok(()));
+                }
+                let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, addr.clone());
+                    if self.peers.is_empty() {
+                        // First contact: look ourselves up, which fills
+                        // the routing table with the peers around us.
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+                let info = self.peers.entry(peer_id).or_insert_with(|| PeerInfo {
+                    peer_id,
+                    addresses: Vec::new(),
+                    agent: None,
+                    rtt_ms: None,
+                    connections: 0,
+                });
+                info.connections += 1;
+                if !info.addresses.contains(&addr) {
+                    info.addresses.push(addr);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                } else if let Some(info) = self.peers.get_mut(&peer_id) {
+                    info.connections = num_established;
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some(tx) = self.pending.dials.remove(&connection_id) {
+                    let _ = tx.send(Err(NetError::Dial(String::new(), error.to_string())));
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Shards(e) => self.on_shards(e),
+            BehaviourEvent::Kad(e) => self.on_kad(e),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for addr in &info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, addr.clone());
+                }
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.agent = Some(info.agent_version);
+                }
+            }
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            }) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.peers.contains_key(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_shards(&mut self, event: request_response::Event<Request, Response>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let (reply, answer) = oneshot::channel();
+                let inbound = Inbound {
+                    peer,
+                    request,
+                    reply,
+                };
+                if self.inbound.try_send(inbound).is_err() {
+                    tracing::warn!(%peer, "too many shard requests queued; refusing one");
+                    return;
+                }
+                let handle = self.handle.clone();
+                tokio::spawn(async move {
+                    if let Ok(response) = answer.await {
+                        let _ = handle.send(Command::Respond(channel, response)).await;
+                    }
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(tx) = self.pending.requests.remove(&request_id) {
+                    let _ = tx.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(tx) = self.pending.requests.remove(&request_id) {
+                    let _ = tx.send(Err(NetError::Request(error.to_string())));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound shard request failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        if let kad::Event::RoutingUpdated {
+            peer, addresses, ..
+        } = &event
+        {
+            // A small network wants everyone connected: suppliers are
+            // chosen among connected peers.
+            if !self.peers.contains_key(peer)
+                && self.peers.len() < WANTED_PEERS
+                && *peer != *self.swarm.local_peer_id()
+            {
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(*peer)
+                    .addresses(addresses.iter().cloned().collect())
+                    .build();
+                let _ = self.swarm.dial(opts);
+            }
+            return;
+        }
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            return;
+        };
+        let pending = &mut self.pending;
+        match result {
+            QueryResult::PutRecord(r) => {
+                if let Some(tx) = pending.puts.remove(&id) {
+                    let _ = tx.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                }
+            }
+            QueryResult::GetRecord(r) => {
+                let Some(tx) = pending.gets.remove(&id) else {
+                    return;
+                };
+                let answer = match r {
+                    Ok(kad::GetRecordOk::FoundRecord(found)) => Ok(Some(found.record.value)),
+                    Ok(_) | Err(kad::GetRecordError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(NetError::Dht(e.to_string())),
+                };
+                let _ = tx.send(answer);
+                if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    q.finish();
+                }
+            }
+            QueryResult::StartProviding(r) => {
+                if let Some(tx) = pending.provides.remove(&id) {
+                    let _ = tx.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                }
+            }
+            QueryResult::GetProviders(r) => {
+                if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
+                    && let Some((found, _)) = pending.providers.get_mut(&id)
+                {
+                    found.extend(providers);
+                }
+                if step.last
+                    && let Some((mut found, tx)) = pending.providers.remove(&id)
+                {
+                    found.sort();
+                    found.dedup();
+                    let _ = tx.send(Ok(found));
+                }
+            }
+            QueryResult::GetClosestPeers(r) => {
+                if let Some(tx) = pending.closest.remove(&id) {
+                    let peers = match r {
+                        Ok(ok) => ok.peers.into_iter().map(|p| p.peer_id).collect(),
+                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => {
+                            peers.into_iter().map(|p| p.peer_id).collect()
+                        }
+                    };
+                    let _ = tx.send(Ok(peers));
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,763 @@
+//! The node on the network: serving customers' shards (supplier side),
+//! hiring suppliers and placing this node's blobs on them (owner side),
+//! and reading any blob from its shards.
+//!
+//! Placement: shard i of every segment goes to supplier i. A blob is placed
+//! as a job: each segment's ciphertext is read from the local blob file,
+//! coded into k + m shards, and shard i is written to supplier i at offset
+//! `segment * stride`; then every supplier seals its shard file (it checks
+//! length and hash and makes it durable). Only then is the placement
+//! recorded and published, so a recorded placement names only sealed shards.
+//!
+//! Reads from the network: a [`NetReader`] stands in for a local blob file.
+//! For each segment it asks k suppliers in parallel for their shard, checks
+//! each against the placement's hash, falls back to the other suppliers for
+//! any that fail, and decodes. The segment then goes through the same
+//! decrypt-and-verify as a local read, so nothing unverified is served.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_core::erasure::Coding;
+use cairn_core::layout::{SEGMENT_SIZE, segment_span};
+use cairn_core::placement::{BlobRecord, Placement};
+use cairn_core::{BlobId, Manifest};
+use cairn_net::protocol::{MAX_CHUNK, Refusal, Request, Response, ShardKey, owner_of};
+use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network, PeerId};
+use cairn_store::StoreError;
+use cairn_store::files::BlobReader;
+use cairn_store::shards::{ShardId, ShardStore};
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::NetworkConfig;
+use crate::node::blocking;
+use crate::{JobRecord, Node, NodeError};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// The DHT key of a blob's record.
+fn record_key(id: &BlobId) -> Vec<u8> {
+    format!("/cairn/blob/{}", id.to_hex()).into_bytes()
+}
+
+/// The node's network side.
+pub(crate) struct Net {
+    pub(crate) network: Network,
+    pub(crate) shards: Arc<ShardStore>,
+    /// Our customer id, as suppliers know us.
+    pub(crate) owner: [u8; 32],
+    /// Records of other nodes' blobs read lately.
+    remote: Mutex<HashMap<BlobId, Arc<RemoteBlob>>>,
+}
+
+/// A blob known from its record: enough to read it from its suppliers.
+pub(crate) struct RemoteBlob {
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) placement: Placement,
+    pub(crate) read_key: Option<[u8; 32]>,
+}
+
+/// What the swarm needs started once the node exists.
+pub(crate) struct NetStart {
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) driver: cairn_net::Driver,
+}
+
+/// Network status, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkStatus {
+    /// Our peer id.
+    pub peer_id: String,
+    /// Where we listen.
+    pub listen: Vec<String>,
+    /// AutoNAT's view.
+    pub nat: String,
+    /// Peers connected now.
+    pub peers: usize,
+    /// Our suppliers by position.
+    pub suppliers: Vec<SupplierInfo>,
+    /// Space donated to customers and used by them.
+    pub space: cairn_store::shards::ShardSpace,
+}
+
+/// One of our suppliers.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupplierInfo {
+    /// Its position: it holds shard `position` of every segment.
+    pub position: u8,
+    /// Its peer id.
+    pub peer: String,
+    /// Whether it is connected now.
+    pub connected: bool,
+}
+
+pub(crate) fn open(
+    seed: [u8; 32],
+    config: &NetworkConfig,
+    data_dir: &std::path::Path,
+) -> Result<Option<(Net, NetStart)>> {
+    if !config.enabled {
+        return Ok(None);
+    }
+    let bad = |what: &str, e: String| NodeError::Config {
+        path: data_dir.join("config.toml"),
+        message: format!("[network] {what}: {e}"),
+    };
+    let parse = |list: &[String], what: &str| -> Result<Vec<Multiaddr>> {
+        list.iter()
+            .map(|a| {
+                a.parse::<Multiaddr>()
+                    .map_err(|e| bad(what, format!("'{a}': {e}")))
+            })
+            .collect()
+    };
+    let net_config = NetConfig {
+        listen: parse(&config.listen, "listen")?,
+        bootstrap: parse(&config.bootstrap, "bootstrap")?,
+        mdns: config.mdns,
+        request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+    };
+    let keypair = Keypair::ed25519_from_bytes(seed).map_err(|e| bad("identity", e.to_string()))?;
+    let (network, inbound, driver) =
+        Network::new(keypair, &net_config).map_err(|e| bad("start", e.to_string()))?;
+    let shards = Arc::new(ShardStore::open(&data_dir.join("shards"), config.donated)?);
+    let owner = owner_of(&network.peer_id());
+    Ok(Some((
+        Net {
+            network,
+            shards,
+            owner,
+            remote: Mutex::default(),
+        },
+        NetStart { inbound, driver },
+    )))
+}
+
+/// Answers one customer's request from the shard store (blocking).
+fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
+    let customer = owner_of(peer);
+    let id = |key: &ShardKey| ShardId {
+        owner: key.owner,
+        blob: key.blob,
+        position: key.position,
+    };
+    let own = |key: &ShardKey| key.owner == customer;
+    let outcome = match request {
+        Request::Ping => return Response::Ok,
+        Request::Space => return Response::Space(shards.free()),
+        Request::Write { key, .. } | Request::Seal { key, .. } | Request::Delete { key }
+            if !own(&key) =>
+        {
+            return Response::Refused(Refusal::Invalid, "only its owner may change a shard".into());
+        }
+        Request::Write { key, offset, data } => shards
+            .write(&id(&key), offset, &data)
+            .map(|()| Response::Ok),
+        Request::Seal { key, len, hash } => {
+            shards.seal(&id(&key), len, &hash).map(|()| Response::Ok)
+        }
+        Request::Delete { key } => shards.delete(&id(&key)).map(|()| Response::Ok),
+        Request::Read { key, offset, len } => shards
+            .read(&id(&key), offset, len as usize)
+            .map(Response::Data),
+        Request::Audit {
+            key,
+            nonce,
+            offset,
+            len,
+        } => shards
+            .audit(&id(&key), &nonce, offset, len as usize)
+            .map(Response::Proof),
+    };
+    outcome.unwrap_or_else(|e| {
+        let why = match &e {
+            StoreError::OverLimit { .. } => Refusal::OverQuota,
+            StoreError::NotFound { .. } => Refusal::NotFound,
+            StoreError::Invalid(_) | StoreError::Conflict(_) => Refusal::Invalid,
+            _ => Refusal::Failed,
+        };
+        Response::Refused(why, e.to_string())
+    })
+}
+
+impl Node {
+    pub(crate) fn net(&self) -> Result<&Net> {
+        self.0.net.as_ref().ok_or_else(|| {
+            NodeError::Invalid("the network is off ([network] enabled = false)".into())
+        })
+    }
+
+    /// Serves customers' shard requests until the node stops.
+    pub(crate) async fn serve_shards(self, mut inbound: mpsc::Receiver<Inbound>) -> Result<()> {
+        let shards = self.net()?.shards.clone();
+        loop {
+            let request = tokio::select! {
+                _ = self.0.shutdown.cancelled() => return Ok(()),
+                r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
+            };
+            let shards = shards.clone();
+            tokio::task::spawn_blocking(move || {
+                let response = answer(&shards, &request.peer, request.request);
+                let _ = request.reply.send(response);
+            });
+        }
+    }
+
+    /// Dials the bootstrap peers again now and then, so a node that
+    /// started before them (or lost them) finds its way back.
+    pub(crate) async fn keep_connected(self, bootstrap: Vec<String>) -> Result<()> {
+        let addrs: Vec<Multiaddr> = bootstrap.iter().filter_map(|a| a.parse().ok()).collect();
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = self.0.shutdown.cancelled() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            let net = self.net()?;
+            let connected: Vec<String> = net
+                .network
+                .peers()
+                .await
+                .map_err(net_error)?
+                .iter()
+                .map(|p| p.peer_id.to_string())
+                .collect();
+            for addr in &addrs {
+                let known = addr
+                    .iter()
+                    .find_map(|p| match p {
+                        cairn_net::Protocol::P2p(peer) => Some(peer.to_string()),
+                        _ => None,
+                    })
+                    .is_some_and(|p| connected.contains(&p));
+                if !known {
+                    let _ = net.network.dial(addr.clone()).await;
+                }
+            }
+        }
+    }
+
+    /// The network's status.
+    pub async fn network_status(&self) -> Result<NetworkStatus> {
+        let net = self.net()?;
+        let peers = net.network.peers().await.map_err(net_error)?;
+        let connected: Vec<String> = peers.iter().map(|p| p.peer_id.to_string()).collect();
+        let node = self.clone();
+        let suppliers = blocking(move || Ok(node.0.catalog.suppliers()?)).await?;
+        Ok(NetworkStatus {
+            peer_id: net.network.peer_id().to_string(),
+            listen: net
+                .network
+                .listen_addrs()
+                .await
+                .map_err(net_error)?
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            nat: net.network.nat_status().await.map_err(net_error)?,
+            peers: peers.len(),
+            suppliers: suppliers
+                .into_iter()
+                .map(|(position, peer)| SupplierInfo {
+                    position,
+                    connected: connected.contains(&peer),
+                    peer,
+                })
+                .collect(),
+            space: net.shards.space(),
+        })
+    }
+
+    /// The peers connected now.
+    pub async fn network_peers(&self) -> Result<Vec<cairn_net::PeerInfo>> {
+        self.net()?.network.peers().await.map_err(net_error)
+    }
+
+    /// The customers whose shards this node keeps.
+    pub fn network_customers(&self) -> Result<Vec<cairn_store::shards::CustomerUse>> {
+        Ok(self.net()?.shards.customers())
+    }
+
+    /// Round trip to `peer`, in milliseconds.
+    pub async fn network_ping(&self, peer: &str) -> Result<f64> {
+        let peer = parse_peer(peer)?;
+        let rtt = self.net()?.network.ping(peer).await.map_err(net_error)?;
+        Ok(rtt.as_secs_f64() * 1000.0)
+    }
+
+    /// A DHT value.
+    pub async fn dht_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.net()?
+            .network
+            .get_record(key.as_bytes().to_vec())
+            .await
+            .map_err(net_error)
+    }
+
+    /// Stores a DHT value.
+    pub async fn dht_put(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        self.net()?
+            .network
+            .put_record(key.as_bytes().to_vec(), value, None)
+            .await
+            .map_err(net_error)
+    }
+
+    /// The peers closest to `peer` in the DHT.
+    pub async fn dht_find_node(&self, peer: &str) -> Result<Vec<String>> {
+        let peer = parse_peer(peer)?;
+        let found = self
+            .net()?
+            .network
+            .closest_peers(peer.to_bytes())
+            .await
+            .map_err(net_error)?;
+        Ok(found.iter().map(|p| p.to_string()).collect())
+    }
+
+    /// The coding a new placement uses now, or `None` to keep the blob
+    /// local only.
+    async fn coding_now(&self) -> Result<Option<Coding>> {
+        let spec = self.0.config.network.ecc.trim().to_owned();
+        if spec != "auto" {
+            let (k, m) = spec
+                .split_once('+')
+                .and_then(|(k, m)| Some((k.trim().parse().ok()?, m.trim().parse().ok()?)))
+                .ok_or_else(|| {
+                    NodeError::Invalid(format!("ecc '{spec}' is not \"auto\" or \"k+m\""))
+                })?;
+            return Ok(Some(
+                Coding::new(k, m).map_err(|e| NodeError::Invalid(e.to_string()))?,
+            ));
+        }
+        let peers = self.net()?.network.peers().await.map_err(net_error)?.len();
+        let (k, m) = match peers {
+            6.. => (4, 2),
+            3..=5 => (2, 1),
+            2 => (1, 1),
+            _ => return Ok(None),
+        };
+        Ok(Some(
+            Coding::new(k, m).map_err(|e| NodeError::Internal(e.to_string()))?,
+        ))
+    }
+
+    /// Makes sure positions `0..n` have a connected supplier with room,
+    /// hiring connected peers for empty or unreachable positions.
+    async fn suppliers_for(&self, n: usize, shard_bytes: u64) -> Result<Vec<PeerId>> {
+        let net = self.net()?;
+        let peers = net.network.peers().await.map_err(net_error)?;
+        let connected: Vec<PeerId> = peers.iter().map(|p| p.peer_id).collect();
+        let node = self.clone();
+        let current = blocking(move || Ok(node.0.catalog.suppliers()?)).await?;
+        let mut chosen: Vec<Option<PeerId>> = vec![None; n];
+        for (pos, peer) in current {
+            if let (Some(slot), Ok(peer)) =
+                (chosen.get_mut(usize::from(pos)), peer.parse::<PeerId>())
+                && connected.contains(&peer)
+            {
+                *slot = Some(peer);
+            }
+        }
+        let taken: Vec<PeerId> = chosen.iter().flatten().copied().collect();
+        let mut candidates = connected.into_iter().filter(|p| !taken.contains(p));
+        for (pos, slot) in chosen.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            loop {
+                let Some(peer) = candidates.next() else {
+                    return Err(NodeError::Invalid(format!(
+                        "not enough peers with room to place {n} shards"
+                    )));
+                };
+                if let Ok(Response::Space(free)) = net.network.request(peer, Request::Space).await
+                    && free >= shard_bytes
+                {
+                    *slot = Some(peer);
+                    let node = self.clone();
+                    let p = peer.to_string();
+                    blocking(move || Ok(node.0.catalog.set_supplier(pos as u8, &p)?)).await?;
+                    break;
+                }
+            }
+        }
+        Ok(chosen.into_iter().flatten().collect())
+    }
+
+    /// Places a new blob when there are peers enough to code it.
+    pub(crate) async fn auto_place(self, id: BlobId) -> Result<()> {
+        if self.coding_now().await?.is_some() {
+            self.place(&id.to_hex(), true).await?;
+        }
+        Ok(())
+    }
+
+    /// Places blob `id` on the network as a job ("place"); with `wait`,
+    /// answers when it has ended. A node without enough peers keeps its
+    /// local copy only and the job says so.
+    pub async fn place(&self, id: &str, wait: bool) -> Result<JobRecord> {
+        let id: BlobId = id
+            .parse()
+            .map_err(|_| NodeError::Invalid(format!("'{id}' is not a blob id")))?;
+        let handle = self.handle(&id)?;
+        let job = self
+            .jobs_registry()
+            .start("place", id.to_hex(), Some(handle.size()), true);
+        let job_id = job.id().to_owned();
+        let node = self.clone();
+        let run = async move {
+            let outcome = node.run_place(id, &job).await;
+            job.finish(outcome.as_ref().map(|p| serde_json::json!(p)));
+        };
+        if wait {
+            run.await;
+        } else {
+            crate::tasks::spawn(&self.0.tasks, "place", async move {
+                run.await;
+                Ok(())
+            });
+        }
+        self.jobs_registry().get(&job_id)
+    }
+
+    async fn run_place(&self, id: BlobId, job: &crate::jobs::Job) -> Result<serde_json::Value> {
+        let Some(coding) = self.coding_now().await? else {
+            return Ok(
+                serde_json::json!({ "placed": false, "reason": "too few peers: kept local only" }),
+            );
+        };
+        let manifest = self.manifest(&id)?;
+        let reader = self.local_reader(&id)?;
+        let size = manifest.size;
+        let segments = manifest.segments.len() as u64;
+        let stride = coding.shard_len(SEGMENT_SIZE as usize);
+        let shard_file = stride as u64 * segments;
+        let suppliers = self.suppliers_for(coding.n(), shard_file).await?;
+        let net = self.net()?;
+        let mut hashers: Vec<blake3::Hasher> =
+            (0..coding.n()).map(|_| blake3::Hasher::new()).collect();
+        let mut lens = vec![0u64; coding.n()];
+        let mut hashes = Vec::with_capacity(segments as usize * coding.n());
+        for s in 0..segments {
+            job.check()?;
+            let span = segment_span(size, s);
+            let r = reader.clone();
+            let shards = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>> {
+                let seg = r.read_vec_at((span.end - span.start) as usize, span.start)?;
+                coding
+                    .encode(&seg)
+                    .map_err(|e| NodeError::Internal(e.to_string()))
+            })
+            .await??;
+            let writes = shards.iter().enumerate().map(|(i, shard)| {
+                let key = ShardKey {
+                    owner: net.owner,
+                    blob: id.0,
+                    position: i as u8,
+                };
+                net.network.request(
+                    suppliers[i],
+                    Request::Write {
+                        key,
+                        offset: s * stride as u64,
+                        data: shard.clone(),
+                    },
+                )
+            });
+            for (i, answer) in join_all(writes).await.into_iter().enumerate() {
+                expect_ok(answer, &suppliers[i])?;
+            }
+            for (i, shard) in shards.iter().enumerate() {
+                hashers[i].update(shard);
+                lens[i] += shard.len() as u64;
+                hashes.push(*blake3::hash(shard).as_bytes());
+            }
+            job.advance(span.end - span.start);
+        }
+        let seals = (0..coding.n()).map(|i| {
+            net.network.request(
+                suppliers[i],
+                Request::Seal {
+                    key: ShardKey {
+                        owner: net.owner,
+                        blob: id.0,
+                        position: i as u8,
+                    },
+                    len: lens[i],
+                    hash: *hashers[i].finalize().as_bytes(),
+                },
+            )
+        });
+        for (i, answer) in join_all(seals).await.into_iter().enumerate() {
+            expect_ok(answer, &suppliers[i])?;
+        }
+        let placement = Placement {
+            coding,
+            stride: stride as u32,
+            owner: net.owner,
+            suppliers: suppliers.iter().map(|p| p.to_string()).collect(),
+            hashes,
+        };
+        let encoded = placement.encode();
+        let node = self.clone();
+        blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
+        if self.0.config.network.publish {
+            self.publish(&id, &placement).await?;
+        }
+        Ok(serde_json::json!({
+            "placed": true,
+            "coding": format!("{}+{}", coding.k, coding.m),
+            "suppliers": placement.suppliers,
+        }))
+    }
+
+    async fn publish(&self, id: &BlobId, placement: &Placement) -> Result<()> {
+        let manifest = self.manifest(id)?;
+        let record = BlobRecord {
+            manifest: manifest.encode(),
+            placement: placement.clone(),
+            read_key: None,
+        };
+        let net = self.net()?;
+        net.network
+            .put_record(record_key(id), record.encode(), None)
+            .await
+            .map_err(net_error)?;
+        net.network
+            .provide(id.0.to_vec())
+            .await
+            .map_err(net_error)?;
+        Ok(())
+    }
+
+    /// A blob known only from the network: its record, from the cache or
+    /// the DHT.
+    pub(crate) async fn remote_blob(&self, id: &BlobId) -> Result<Arc<RemoteBlob>> {
+        let net = self.net()?;
+        if let Some(b) = net.remote.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(b.clone());
+        }
+        let bytes = net
+            .network
+            .get_record(record_key(id))
+            .await
+            .map_err(net_error)?
+            .ok_or_else(|| NodeError::BlobNotFound(id.to_hex()))?;
+        let record = BlobRecord::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        let manifest =
+            Manifest::decode(&record.manifest).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        if manifest.id != *id {
+            return Err(NodeError::Corrupt(format!(
+                "the record under {id} is for another blob"
+            )));
+        }
+        let blob = Arc::new(RemoteBlob {
+            manifest: Arc::new(manifest),
+            placement: record.placement,
+            read_key: record.read_key,
+        });
+        net.remote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*id, blob.clone());
+        Ok(blob)
+    }
+
+    /// A reader of blob `id`'s ciphertext from its suppliers.
+    pub(crate) fn net_reader(
+        &self,
+        id: &BlobId,
+        placement: Placement,
+        size: u64,
+    ) -> Result<Arc<dyn BlobReader>> {
+        let net = self.net()?;
+        Ok(Arc::new(NetReader {
+            network: net.network.clone(),
+            local: net.shards.clone(),
+            placement,
+            size,
+            blob: id.0,
+            runtime: tokio::runtime::Handle::current(),
+        }))
+    }
+}
+
+fn expect_ok(
+    answer: std::result::Result<Response, cairn_net::NetError>,
+    peer: &PeerId,
+) -> Result<()> {
+    match answer {
+        Ok(Response::Ok) => Ok(()),
+        Ok(Response::Refused(why, text)) => Err(NodeError::Invalid(format!(
+            "supplier {peer} refused ({why:?}): {text}"
+        ))),
+        Ok(other) => Err(NodeError::Internal(format!(
+            "supplier {peer} answered {other:?}"
+        ))),
+        Err(e) => Err(net_error(e)),
+    }
+}
+
+pub(crate) fn net_error(e: cairn_net::NetError) -> NodeError {
+    NodeError::Network(e.to_string())
+}
+
+fn parse_peer(peer: &str) -> Result<PeerId> {
+    peer.parse()
+        .map_err(|_| NodeError::Invalid(format!("'{peer}' is not a peer id")))
+}
+
+/// Reads a blob's ciphertext from its suppliers, segment by segment.
+struct NetReader {
+    network: Network,
+    /// Our own shard store: a shard we supply ourselves is read there.
+    local: Arc<ShardStore>,
+    placement: Placement,
+    size: u64,
+    blob: [u8; 32],
+    runtime: tokio::runtime::Handle,
+}
+
+impl NetReader {
+    async fn segment(&self, blob: [u8; 32], index: u64) -> Result<Vec<u8>> {
+        let p = &self.placement;
+        let span = segment_span(self.size, index);
+        let seg_len = (span.end - span.start) as usize;
+        let shard_len = p.coding.shard_len(seg_len);
+        let k = usize::from(p.coding.k);
+        let n = p.coding.n();
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
+        let mut next = 0usize;
+        let mut have = 0usize;
+        while have < k && next < n {
+            let want = (k - have).min(n - next);
+            let batch: Vec<usize> = (next..next + want).collect();
+            next += want;
+            let fetches = batch
+                .iter()
+                .map(|&i| self.fetch_shard(blob, index, i, shard_len));
+            for (i, got) in batch.iter().zip(join_all(fetches).await) {
+                match got {
+                    Ok(data) => {
+                        shards[*i] = Some(data);
+                        have += 1;
+                    }
+                    Err(e) => {
+                        tracing::warn!(segment = index, position = i, error = %e, "shard unavailable")
+                    }
+                }
+            }
+        }
+        if have < k {
+            return Err(NodeError::Network(format!(
+                "segment {index}: only {have} of the {k} shards needed could be fetched"
+            )));
+        }
+        p.coding
+            .decode(seg_len, &shards)
+            .map_err(|e| NodeError::Corrupt(e.to_string()))
+    }
+
+    async fn fetch_shard(
+        &self,
+        blob: [u8; 32],
+        index: u64,
+        position: usize,
+        len: usize,
+    ) -> Result<Vec<u8>> {
+        let p = &self.placement;
+        let peer = parse_peer(&p.suppliers[position])?;
+        let want = p
+            .hash(index, position)
+            .ok_or_else(|| NodeError::Corrupt("placement has no hash for this shard".into()))?;
+        let mut data = Vec::with_capacity(len);
+        let base = index * u64::from(p.stride);
+        if peer == self.network.peer_id() {
+            let id = ShardId {
+                owner: p.owner,
+                blob,
+                position: position as u8,
+            };
+            let local = self.local.clone();
+            data = tokio::task::spawn_blocking(move || local.read(&id, base, len))
+                .await
+                .map_err(NodeError::from)??;
+        }
+        while data.len() < len {
+            let chunk = (len - data.len()).min(MAX_CHUNK);
+            let key = ShardKey {
+                owner: p.owner,
+                blob,
+                position: position as u8,
+            };
+            let answer = self
+                .network
+                .request(
+                    peer,
+                    Request::Read {
+                        key,
+                        offset: base + data.len() as u64,
+                        len: chunk as u32,
+                    },
+                )
+                .await
+                .map_err(net_error)?;
+            match answer {
+                Response::Data(bytes) if !bytes.is_empty() && bytes.len() <= chunk => {
+                    data.extend_from_slice(&bytes)
+                }
+                Response::Refused(why, text) => {
+                    return Err(NodeError::Network(format!(
+                        "{peer} refused ({why:?}): {text}"
+                    )));
+                }
+                other => return Err(NodeError::Network(format!("{peer} answered {other:?}"))),
+            }
+        }
+        if blake3::hash(&data).as_bytes() != want {
+            return Err(NodeError::Corrupt(format!(
+                "shard {position} of segment {index} from {peer} does not match its hash"
+            )));
+        }
+        Ok(data)
+    }
+}
+
+impl BlobReader for NetReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::result::Result<(), StoreError> {
+        let blob = self.blob;
+        let mut filled = 0usize;
+        while filled < buf.len() {
+            let at = offset + filled as u64;
+            let index = at / SEGMENT_SIZE;
+            let span = segment_span(self.size, index);
+            let seg = self
+                .runtime
+                .block_on(self.segment(blob, index))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let from = (at - span.start) as usize;
+            let n = (seg.len() - from).min(buf.len() - filled);
+            buf[filled..filled + n].copy_from_slice(&seg[from..from + n]);
+            filled += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_node_id_is_the_swarm_peer_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = crate::identity::Identity::load_or_create(dir.path()).unwrap();
+        let keypair = cairn_net::Keypair::ed25519_from_bytes(identity.key.to_bytes()).unwrap();
+        assert_eq!(
+            identity.peer_id(),
+            keypair.public().to_peer_id().to_string()
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The shards this node stores for its customers (the supplier side).
+//!
+//! Layout: `shards/<owner hex>/<blob hex>.<position>` once sealed, and
+//! `….<position>.part` while the owner is still writing it. A shard becomes
+//! readable only when the owner seals it: the length and BLAKE3 hash it
+//! announces are checked against the bytes, the file is fsynced and renamed,
+//! and the directory fsynced, so a sealed shard survives a crash whole. A
+//! `.part` file is scratch: removed at start (the owner writes it again).
+//!
+//! Space: the node donates `donated` bytes; the bytes of every shard file,
+//! sealed or partial, count against it, and a write that would pass it is
+//! refused whole ([`StoreError::OverLimit`]). Usage is counted from the
+//! files at open and kept in memory after that.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::StoreError;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A shard: position `position` of blob `blob` stored by customer `owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShardId {
+    /// The customer's id (BLAKE3 of its peer id).
+    pub owner: [u8; 32],
+    /// The blob.
+    pub blob: [u8; 32],
+    /// The position (supplier index).
+    pub position: u8,
+}
+
+/// Space figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShardSpace {
+    /// Bytes donated to customers.
+    pub donated: u64,
+    /// Bytes their shards take.
+    pub used: u64,
+    /// Customers with at least one shard here.
+    pub customers: u64,
+}
+
+/// One customer's use of this node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CustomerUse {
+    /// The customer's owner id, hex.
+    pub owner: String,
+    /// Bytes of its shards.
+    pub bytes: u64,
+}
+
+/// The shard files of a supplier.
+pub struct ShardStore {
+    dir: PathBuf,
+    donated: u64,
+    usage: Mutex<HashMap<[u8; 32], u64>>,
+}
+
+impl ShardStore {
+    /// Opens (creating) the store under `dir`, removes partial shards left
+    /// by a crash, and counts what the sealed ones use.
+    pub fn open(dir: &Path, donated: u64) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        let mut usage = HashMap::new();
+        for owner_dir in read_dir(dir)? {
+            let Some(owner) = parse_hex32(&owner_dir.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for f in read_dir(&owner_dir.path())? {
+                let path = f.path();
+                if path.extension().is_some_and(|e| e == "part") {
+                    fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                    continue;
+                }
+                let len = f
+                    .metadata()
+                    .map_err(|e| StoreError::io("stat", &path, e))?
+                    .len();
+                *usage.entry(owner).or_insert(0) += len;
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            donated,
+            usage: Mutex::new(usage),
+        })
+    }
+
+    fn owner_dir(&self, owner: &[u8; 32]) -> PathBuf {
+        self.dir.join(hex::encode(owner))
+    }
+
+    fn path(&self, id: &ShardId, part: bool) -> PathBuf {
+        let name = format!(
+            "{}.{}{}",
+            hex::encode(id.blob),
+            id.position,
+            if part { ".part" } else { "" }
+        );
+        self.owner_dir(&id.owner).join(name)
+    }
+
+    fn usage(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], u64>> {
+        self.usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Space donated and used.
+    pub fn space(&self) -> ShardSpace {
+        let usage = self.usage();
+        ShardSpace {
+            donated: self.donated,
+            used: usage.values().sum(),
+            customers: usage.values().filter(|b| **b > 0).count() as u64,
+        }
+    }
+
+    /// Bytes still free for shards.
+    pub fn free(&self) -> u64 {
+        self.donated.saturating_sub(self.space().used)
+    }
+
+    /// Every customer and the bytes its shards take.
+    pub fn customers(&self) -> Vec<CustomerUse> {
+        let mut list: Vec<CustomerUse> = self
+            .usage()
+            .iter()
+            .filter(|(_, b)| **b > 0)
+            .map(|(o, b)| CustomerUse {
+                owner: hex::encode(o),
+                bytes: *b,
+            })
+            .collect();
+        list.sort_by(|a, b| a.owner.cmp(&b.owner));
+        list
+    }
+
+    /// Writes `data` at `offset` of a shard being uploaded, refusing
+    /// whole when it would pass the donated space.
+    pub fn write(&self, id: &ShardId, offset: u64, data: &[u8]) -> Result<()> {
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| StoreError::Invalid("shard offset out of range".into()))?;
+        let path = self.path(id, true);
+        let dir = self.owner_dir(&id.owner);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        let mut usage = self.usage();
+        let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let growth = end.saturating_sub(current);
+        let used: u64 = usage.values().sum();
+        if used + growth > self.donated {
+            return Err(StoreError::OverLimit {
+                what: "donated space",
+                limit: self.donated,
+                used,
+                wanted: growth,
+            });
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| StoreError::io("open", &path, e))?;
+        file.write_all_at(data, offset)
+            .map_err(|e| StoreError::io("write", &path, e))?;
+        *usage.entry(id.owner).or_insert(0) += growth;
+        Ok(())
+    }
+
+    /// Seals a shard: checks its length and BLAKE3 hash, makes it durable
+    /// and readable. Sealing an already sealed, identical shard is a no-op.
+    pub fn seal(&self, id: &ShardId, len: u64, hash: &[u8; 32]) -> Result<()> {
+        let part = self.path(id, true);
+        let sealed = self.path(id, false);
+        if !part.exists() && sealed.exists() {
+            return match self.hash_of(&sealed)? {
+                (l, h) if l == len && &h == hash => Ok(()),
+                _ => Err(StoreError::Conflict(
+                    "a different shard is sealed here".into(),
+                )),
+            };
+        }
+        let (found_len, found_hash) = self.hash_of(&part)?;
+        if found_len != len || &found_hash != hash {
+            return Err(StoreError::Invalid(format!(
+                "shard is {found_len} bytes with another hash than the {len} bytes announced"
+            )));
+        }
+        let f = File::open(&part).map_err(|e| StoreError::io("open", &part, e))?;
+        f.sync_all().map_err(|e| StoreError::io("sync", &part, e))?;
+        let old = fs::metadata(&sealed).map(|m| m.len()).ok();
+        fs::rename(&part, &sealed).map_err(|e| StoreError::io("rename", &part, e))?;
+        let dir = self.owner_dir(&id.owner);
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io("sync", &dir, e))?;
+        if let Some(old) = old {
+            let mut usage = self.usage();
+            let u = usage.entry(id.owner).or_insert(0);
+            *u = u.saturating_sub(old);
+        }
+        Ok(())
+    }
+
+    fn hash_of(&self, path: &Path) -> Result<(u64, [u8; 32])> {
+        let mut f = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                what: "shard",
+                id: path.display().to_string(),
+            },
+            _ => StoreError::io("open", path, e),
+        })?;
+        let mut h = blake3::Hasher::new();
+        let len = std::io::copy(&mut f, &mut h).map_err(|e| StoreError::io("read", path, e))?;
+        Ok((len, *h.finalize().as_bytes()))
+    }
+
+    /// Reads `len` bytes at `offset` of a sealed shard (fewer at its end).
+    pub fn read(&self, id: &ShardId, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let path = self.path(id, false);
+        let f = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                what: "shard",
+                id: format!("{}.{}", hex::encode(id.blob), id.position),
+            },
+            _ => StoreError::io("open", &path, e),
+        })?;
+        let size = f
+            .metadata()
+            .map_err(|e| StoreError::io("stat", &path, e))?
+            .len();
+        if offset > size {
+            return Err(StoreError::Invalid(format!(
+                "offset {offset} is past the shard's {size} bytes"
+            )));
+        }
+        let n = len.min((size - offset) as usize);
+        let mut buf = vec![0u8; n];
+        f.read_exact_at(&mut buf, offset)
+            .map_err(|e| StoreError::io("read", &path, e))?;
+        Ok(buf)
+    }
+
+    /// The BLAKE3 hash keyed by `nonce` of `len` bytes at `offset`.
+    pub fn audit(
+        &self,
+        id: &ShardId,
+        nonce: &[u8; 32],
+        offset: u64,
+        len: usize,
+    ) -> Result<[u8; 32]> {
+        let bytes = self.read(id, offset, len)?;
+        Ok(*blake3::keyed_hash(nonce, &bytes).as_bytes())
+    }
+
+    /// Removes a shard (sealed or partial). Removing a missing one is fine.
+    pub fn delete(&self, id: &ShardId) -> Result<()> {
+        let mut freed = 0;
+        for part in [true, false] {
+            let path = self.path(id, part);
+            match fs::metadata(&path) {
+                Ok(m) => {
+                    fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                    freed += m.len();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("stat", &path, e)),
+            }
+        }
+        let mut usage = self.usage();
+        let u = usage.entry(id.owner).or_insert(0);
+        *u = u.saturating_sub(freed);
+        Ok(())
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    fs::read_dir(dir)
+        .map_err(|e| StoreError::io("list", dir, e))?
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| StoreError::io("list", dir, e))
+}
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    let v = hex::decode(s).ok()?;
+    v.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(p: u8) -> ShardId {
+        ShardId {
+            owner: [1; 32],
+            blob: [p; 32],
+            position: p,
+        }
+    }
+
+    #[test]
+    fn a_shard_is_readable_only_once_sealed_with_the_right_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+        s.write(&id(1), 0, &data[..3000]).unwrap();
+        s.write(&id(1), 3000, &data[3000..]).unwrap();
+        assert!(matches!(
+            s.read(&id(1), 0, 10),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(s.seal(&id(1), 5000, &[0; 32]).is_err(), "wrong hash");
+        let hash = *blake3::hash(&data).as_bytes();
+        s.seal(&id(1), 5000, &hash).unwrap();
+        s.seal(&id(1), 5000, &hash).unwrap();
+        assert_eq!(s.read(&id(1), 100, 50).unwrap(), data[100..150]);
+        assert_eq!(s.read(&id(1), 4990, 50).unwrap(), data[4990..]);
+        let nonce = [9; 32];
+        assert_eq!(
+            s.audit(&id(1), &nonce, 10, 100).unwrap(),
+            *blake3::keyed_hash(&nonce, &data[10..110]).as_bytes()
+        );
+        assert_eq!(s.space().used, 5000);
+        assert_eq!(s.customers().len(), 1);
+        s.delete(&id(1)).unwrap();
+        assert_eq!(s.space().used, 0);
+        assert!(s.read(&id(1), 0, 1).is_err());
+    }
+
+    #[test]
+    fn the_donated_space_refuses_a_write_whole_and_partial_shards_go_at_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1000).unwrap();
+        s.write(&id(1), 0, &[1; 600]).unwrap();
+        s.seal(&id(1), 600, blake3::hash(&[1; 600]).as_bytes())
+            .unwrap();
+        s.write(&id(2), 0, &[2; 300]).unwrap();
+        let refused = s.write(&id(2), 300, &[2; 200]);
+        assert!(
+            matches!(refused, Err(StoreError::OverLimit { .. })),
+            "{refused:?}"
+        );
+        // Rewriting bytes already counted costs nothing.
+        s.write(&id(2), 0, &[3; 300]).unwrap();
+        assert_eq!(s.free(), 100);
+        drop(s);
+        let s = ShardStore::open(dir.path(), 1000).unwrap();
+        assert_eq!(s.space().used, 600, "the partial shard was swept");
+        assert_eq!(s.read(&id(1), 0, 600).unwrap(), vec![1; 600]);
+    }
+}
