@@ -153,6 +153,7 @@ pub fn router(node: Node) -> Router {
         .route("/network/find/{peer}", get(routes::h_dht_find_node))
         .route("/blobs/{digest}/place", post(routes::h_place))
         .route("/blobs/{digest}/link", get(routes::h_link))
+        .route("/blobs/{digest}/drop-local", post(routes::h_drop_local))
         .route("/jobs", get(routes::h_jobs))
         .route("/jobs/{id}", get(routes::h_job))
         .route("/jobs/{id}/cancel", post(routes::h_cancel_job))

@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/network/find/{peer}"),
     ("post", "/blobs/{digest}/place"),
     ("get", "/blobs/{digest}/link"),
+    ("post", "/blobs/{digest}/drop-local"),
     ("get", "/jobs"),
     ("get", "/jobs/{id}"),
     ("post", "/jobs/{id}/cancel"),

@@ -624,3 +624,12 @@ pub(crate) async fn h_link(
 ) -> ApiResult<Response> {
     Ok(Json(json!({ "link": s.node.link(&digest).await? })).into_response())
 }
+
+pub(crate) async fn h_drop_local(
+    State(s): State<AppState>,
+    Path(digest): Path<String>,
+) -> ApiResult<Response> {
+    let info = s.node.blob_info(&digest).await?;
+    let freed = s.node.drop_local(&info.id).await?;
+    Ok(Json(json!({ "blob": info.id, "freed": freed })).into_response())
+}

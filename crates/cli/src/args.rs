@@ -149,6 +149,9 @@ pub(crate) enum Command {
     Place {
         /// Blob id or alias.
         id: String,
+        /// Then remove the local copy (reads come from the suppliers).
+        #[arg(long)]
+        drop_local: bool,
     },
     /// List jobs.
     Jobs {

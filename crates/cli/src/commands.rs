@@ -152,7 +152,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                 .await?;
             out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
         }
-        Command::Place { id } => {
+        Command::Place { id, drop_local } => {
             let req = client
                 .request(Method::POST, &format!("/blobs/{id}/place"))
                 .query(&[("wait", "true")]);
@@ -183,6 +183,14 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
                     format!("not placed: {}", r["reason"].as_str().unwrap_or(""))
                 }
             });
+            if drop_local && v["result"]["placed"] == true {
+                let v = client
+                    .json(client.request(Method::POST, &format!("/blobs/{id}/drop-local")))
+                    .await?;
+                out.print(&v, |v| {
+                    format!("local copy removed: {} bytes freed", v["freed"])
+                });
+            }
         }
         Command::Jobs { limit } => {
             let v = client

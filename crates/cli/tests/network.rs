@@ -162,3 +162,98 @@ async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_wit
     assert_eq!(status, 200);
     assert!(got == body, "bytes differ with two suppliers gone");
 }
+
+/// MetaDisk's cost model across the network: a download is 1 × its size
+/// while the node holds the file, 2 × once it must come from suppliers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let owner = TestNode::start_with(&format!(
+        "{}ecc = \"1+1\"\n[gateway]\nmetadisk_anonymous = false\n",
+        net_config(Some(&boot))
+    ))
+    .await;
+    let _third = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 2).await;
+
+    let token = "tok-network-1";
+    let r = owner
+        .http
+        .post(owner.root_url(&format!("/accounts/token/deposit/{token}")))
+        .header("Authentication", &owner.secret)
+        .json(&serde_json::json!({ "bytes": 20_000_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let body = data(1_500_000, 9);
+    let form = reqwest::multipart::Form::new().text("token", token).part(
+        "file",
+        reqwest::multipart::Part::bytes(body.clone()).file_name("m.bin"),
+    );
+    let r = owner
+        .http
+        .post(owner.root_url("/api/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.unwrap();
+    let balance = |node: &TestNode| {
+        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
+        let http = node.http.clone();
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["balance"].as_u64().unwrap()
+        }
+    };
+    let after_upload = balance(&owner).await;
+    assert_eq!(after_upload, 20_000_000 - 4 * 1_500_000);
+    let blob = b3(&body);
+    let job = placed(&owner, &blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["coding"], "1+1");
+
+    let download = |node: &TestNode| {
+        let url = node.root_url(&format!(
+            "/api/download/{}?key={}&token={token}",
+            up["filehash"].as_str().unwrap(),
+            up["key"].as_str().unwrap()
+        ));
+        let http = node.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status();
+            let bytes = r.bytes().await.unwrap().to_vec();
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+            bytes
+        }
+    };
+    assert!(download(&owner).await == body);
+    assert_eq!(
+        balance(&owner).await,
+        after_upload - 1_500_000,
+        "local: 1 x"
+    );
+
+    let (status, v) = owner
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/blobs/{blob}/drop-local"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["freed"], 1_500_000);
+    assert!(
+        download(&owner).await == body,
+        "read back from the suppliers"
+    );
+    assert_eq!(
+        balance(&owner).await,
+        after_upload - 3 * 1_500_000,
+        "from the network: 2 x"
+    );
+}

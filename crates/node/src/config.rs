@@ -104,6 +104,10 @@ pub struct NetworkConfig {
     /// Publish each placed file's record (manifest and placement) in the
     /// DHT so other nodes can read it by id (default true).
     pub publish: bool,
+    /// Keep the local copy of a file once it is placed on suppliers
+    /// (default true); false frees the space and reads come from the
+    /// suppliers.
+    pub keep_local: bool,
 }
 
 impl Default for NetworkConfig {
@@ -117,6 +121,7 @@ impl Default for NetworkConfig {
             donated: 10 << 30,
             request_timeout_secs: 30,
             publish: true,
+            keep_local: true,
         }
     }
 }

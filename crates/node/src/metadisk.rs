@@ -1,7 +1,8 @@
 //! The engine side of MetaDisk's file API: uploads charged 4×B to a token
-//! before anything is committed, downloads charged 1×B (every file here is
-//! in the node's own store, MetaDisk's "cached" case), and the mapping
-//! between MetaDisk's file hashes and cairn's entries.
+//! before anything is committed, downloads charged 1×B when the file is in
+//! the node's own store (MetaDisk's "cached" case) and 2×B when it must
+//! come from its suppliers, and the mapping between MetaDisk's file hashes
+//! and cairn's entries.
 //!
 //! A MetaDisk upload is stored like any other file (plaintext blob,
 //! encrypted at rest with cairn's own keys) in the folder `MetaDisk`, named
@@ -199,9 +200,9 @@ impl Node {
         }))
     }
 
-    /// Charges a download of `file` (1 × its size: it is in the local store)
-    /// and streams it: the plaintext when `plain`, else MetaDisk's
-    /// ciphertext.
+    /// Charges a download of `file` (1 × its size when it is in the local
+    /// store, 2 × when it comes from the network) and streams it: the
+    /// plaintext when `plain`, else MetaDisk's ciphertext.
     pub async fn metadisk_download(
         &self,
         token: Option<String>,
@@ -210,8 +211,21 @@ impl Node {
     ) -> Result<ByteStream> {
         let node = self.clone();
         let size = file.entry.size;
-        blocking(move || node.charge(token.as_deref(), size, "MetaDisk download (1 x size)"))
-            .await?;
+        let blob: Option<cairn_core::BlobId> =
+            file.entry.blob.as_deref().and_then(|b| b.parse().ok());
+        blocking(move || {
+            let local = blob.is_some_and(|b| node.local_reader(&b).is_ok());
+            let (cost, reason) = if local {
+                (size, "MetaDisk download (1 x size, local)")
+            } else {
+                (
+                    size.saturating_mul(2),
+                    "MetaDisk download (2 x size, from the network)",
+                )
+            };
+            node.charge(token.as_deref(), cost, reason)
+        })
+        .await?;
         let handle = self
             .open_blob(file.entry.blob.as_deref().unwrap_or_default())
             .await?;

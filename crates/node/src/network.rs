@@ -388,10 +388,36 @@ impl Node {
         Ok(chosen.into_iter().flatten().collect())
     }
 
+    /// Removes the local copy of blob `id`, which must be placed: reads
+    /// then come from its suppliers. Answers the bytes freed.
+    pub async fn drop_local(&self, id: &str) -> Result<u64> {
+        let id: BlobId = id
+            .parse()
+            .map_err(|_| NodeError::Invalid(format!("'{id}' is not a blob id")))?;
+        let node = self.clone();
+        blocking(move || {
+            if node.0.catalog.placement(&id)?.is_none() {
+                return Err(NodeError::Invalid(format!(
+                    "{id} is not placed on suppliers: its local copy is its only copy"
+                )));
+            }
+            let size = node.manifest(&id)?.size;
+            node.remove_local_file(&id)?;
+            Ok(size)
+        })
+        .await
+    }
+
     /// Places a new blob when there are peers enough to code it.
     pub(crate) async fn auto_place(self, id: BlobId) -> Result<()> {
         if self.coding_now().await?.is_some() {
-            self.place(&id.to_hex(), true).await?;
+            let job = self.place(&id.to_hex(), true).await?;
+            if job.state == "done"
+                && job.result.as_ref().is_some_and(|r| r["placed"] == true)
+                && !self.0.config.network.keep_local
+            {
+                self.drop_local(&id.to_hex()).await?;
+            }
         }
         Ok(())
     }

@@ -461,6 +461,11 @@ impl Node {
         Ok(removed)
     }
 
+    /// Removes blob `id`'s local file (its catalog row stays).
+    pub(crate) fn remove_local_file(&self, id: &BlobId) -> Result<()> {
+        Ok(self.0.files.remove(id)?)
+    }
+
     fn drop_blob(&self, id: &BlobId) {
         self.0
             .manifests
@@ -878,12 +883,15 @@ impl Node {
         let manifest = self.manifest(id)?;
         let reader = match self.0.files.open(id) {
             Ok(r) => r,
-            Err(cairn_store::StoreError::NotFound { .. }) if self.0.net.is_some() => {
-                let placement = self
-                    .0
-                    .catalog
-                    .placement(id)?
-                    .ok_or_else(|| NodeError::BlobNotFound(id.to_hex()))?;
+            Err(cairn_store::StoreError::NotFound { .. }) => {
+                let placement = match self.0.catalog.placement(id)? {
+                    Some(p) if self.0.net.is_some() => p,
+                    _ => {
+                        return Err(NodeError::Corrupt(format!(
+                            "the file of blob {id} is missing and the blob is not on suppliers"
+                        )));
+                    }
+                };
                 let placement = cairn_core::placement::Placement::decode(&placement)
                     .map_err(|e| NodeError::Corrupt(e.to_string()))?;
                 self.net_reader(id, placement, manifest.size)?

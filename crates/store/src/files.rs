@@ -233,7 +233,15 @@ impl BlobFiles for FsBlobFiles {
 
     fn open(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>> {
         let path = self.path_of(id);
-        let file = File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            // A placed blob whose local copy was dropped: the caller reads
+            // it from its suppliers instead.
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                what: "blob file",
+                id: id.to_hex(),
+            },
+            _ => StoreError::io("open", &path, e),
+        })?;
         Ok(Arc::new(FileReader { file, path }))
     }
 
