@@ -1280,19 +1280,7 @@ async fn a_paid_file_is_downloaded_only_by_its_owner_or_a_buyer() {
 
     // The owner may.
     let owner_auth = [("login", owner.as_str()), ("key", owner_key.as_str())];
-    let t = ok(&node, "file/dlticket", &with(&owner_auth, &[("file", &id)])).await;
-    let dl = ok(
-        &node,
-        "file/dl",
-        &[
-            ("file", id.as_str()),
-            ("ticket", t["ticket"].as_str().unwrap()),
-        ],
-    )
-    .await;
-    let (status, _, got) = fetch(&node, dl["url"].as_str().unwrap(), None).await;
-    assert_eq!(status, 200);
-    assert!(got == body);
+    assert!(download_as(&node, &owner_auth, &id).await == body);
 
     // The buyer may, once bought.
     let (s, v) = node
@@ -1311,17 +1299,15 @@ async fn a_paid_file_is_downloaded_only_by_its_owner_or_a_buyer() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let t = ok(&node, "file/dlticket", &with(&buyer_auth, &[("file", &id)])).await;
-    let dl = ok(
-        &node,
-        "file/dl",
-        &[
-            ("file", id.as_str()),
-            ("ticket", t["ticket"].as_str().unwrap()),
-        ],
-    )
-    .await;
-    let (status, _, got) = fetch(&node, dl["url"].as_str().unwrap(), None).await;
+    assert!(download_as(&node, &buyer_auth, &id).await == body);
+}
+
+/// dlticket (as `auth`) → dl → the whole file.
+async fn download_as(node: &TestNode, auth: &[(&str, &str)], id: &str) -> Vec<u8> {
+    let t = ok(node, "file/dlticket", &with(auth, &[("file", id)])).await;
+    let ticket = t["ticket"].as_str().unwrap();
+    let dl = ok(node, "file/dl", &[("file", id), ("ticket", ticket)]).await;
+    let (status, _, got) = fetch(node, dl["url"].as_str().unwrap(), None).await;
     assert_eq!(status, 200);
-    assert!(got == body);
+    got
 }

@@ -121,8 +121,26 @@ pub(crate) fn open(
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
     };
     let keypair = Keypair::ed25519_from_bytes(seed).map_err(|e| bad("identity", e.to_string()))?;
-    let (network, inbound, driver) =
-        Network::new(keypair, &net_config).map_err(|e| bad("start", e.to_string()))?;
+    let (network, inbound, driver) = match Network::new(keypair.clone(), &net_config) {
+        Ok(started) => started,
+        // The default port is a convenience: a second node on the machine
+        // (or another program on 4002) takes any free port instead.
+        Err(cairn_net::NetError::Listen(addr, e))
+            if config.listen == NetworkConfig::default().listen =>
+        {
+            tracing::warn!(%addr, error = %e, "default p2p port taken; listening on a free port");
+            let fallback = NetConfig {
+                listen: vec![
+                    "/ip4/0.0.0.0/tcp/0"
+                        .parse()
+                        .map_err(|e| bad("listen", format!("{e}")))?,
+                ],
+                ..net_config
+            };
+            Network::new(keypair, &fallback).map_err(|e| bad("start", e.to_string()))?
+        }
+        Err(e) => return Err(bad("start", e.to_string())),
+    };
     let shards = Arc::new(ShardStore::open(&data_dir.join("shards"), config.donated)?);
     let owner = owner_of(&network.peer_id());
     Ok(Some((
@@ -347,7 +365,7 @@ impl Node {
 
     /// Makes sure positions `0..n` have a connected supplier with room,
     /// hiring connected peers for empty or unreachable positions.
-    async fn suppliers_for(&self, n: usize, shard_bytes: u64) -> Result<Vec<PeerId>> {
+    pub(crate) async fn suppliers_for(&self, n: usize, shard_bytes: u64) -> Result<Vec<PeerId>> {
         let net = self.net()?;
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<PeerId> = peers.iter().map(|p| p.peer_id).collect();
@@ -541,7 +559,7 @@ impl Node {
         }))
     }
 
-    async fn publish(&self, id: &BlobId, placement: &Placement) -> Result<()> {
+    pub(crate) async fn publish(&self, id: &BlobId, placement: &Placement) -> Result<()> {
         let manifest = self.manifest(id)?;
         let record = BlobRecord {
             manifest: manifest.encode(),
@@ -600,19 +618,29 @@ impl Node {
         placement: Placement,
         size: u64,
     ) -> Result<Arc<dyn BlobReader>> {
+        Ok(Arc::new(self.shard_reader(id, placement, size)?))
+    }
+
+    /// [`Node::net_reader`] as its concrete type.
+    pub(crate) fn shard_reader(
+        &self,
+        id: &BlobId,
+        placement: Placement,
+        size: u64,
+    ) -> Result<NetReader> {
         let net = self.net()?;
-        Ok(Arc::new(NetReader {
+        Ok(NetReader {
             network: net.network.clone(),
             local: net.shards.clone(),
             placement,
             size,
             blob: id.0,
             runtime: tokio::runtime::Handle::current(),
-        }))
+        })
     }
 }
 
-fn expect_ok(
+pub(crate) fn expect_ok(
     answer: std::result::Result<Response, cairn_net::NetError>,
     peer: &PeerId,
 ) -> Result<()> {
@@ -632,13 +660,13 @@ pub(crate) fn net_error(e: cairn_net::NetError) -> NodeError {
     NodeError::Network(e.to_string())
 }
 
-fn parse_peer(peer: &str) -> Result<PeerId> {
+pub(crate) fn parse_peer(peer: &str) -> Result<PeerId> {
     peer.parse()
         .map_err(|_| NodeError::Invalid(format!("'{peer}' is not a peer id")))
 }
 
 /// Reads a blob's ciphertext from its suppliers, segment by segment.
-struct NetReader {
+pub(crate) struct NetReader {
     network: Network,
     /// Our own shard store: a shard we supply ourselves is read there.
     local: Arc<ShardStore>,
@@ -650,6 +678,17 @@ struct NetReader {
 
 impl NetReader {
     async fn segment(&self, blob: [u8; 32], index: u64) -> Result<Vec<u8>> {
+        self.segment_without(blob, index, None).await
+    }
+
+    /// Segment `index` rebuilt from any k shards, never asking position
+    /// `skip` (the one being repaired).
+    pub(crate) async fn segment_without(
+        &self,
+        blob: [u8; 32],
+        index: u64,
+        skip: Option<usize>,
+    ) -> Result<Vec<u8>> {
         let p = &self.placement;
         let span = segment_span(self.size, index);
         let seg_len = (span.end - span.start) as usize;
@@ -659,9 +698,10 @@ impl NetReader {
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
         let mut next = 0usize;
         let mut have = 0usize;
-        while have < k && next < n {
-            let want = (k - have).min(n - next);
-            let batch: Vec<usize> = (next..next + want).collect();
+        let order: Vec<usize> = (0..n).filter(|i| Some(*i) != skip).collect();
+        while have < k && next < order.len() {
+            let want = (k - have).min(order.len() - next);
+            let batch: Vec<usize> = order[next..next + want].to_vec();
             next += want;
             let fetches = batch
                 .iter()
@@ -688,7 +728,7 @@ impl NetReader {
             .map_err(|e| NodeError::Corrupt(e.to_string()))
     }
 
-    async fn fetch_shard(
+    pub(crate) async fn fetch_shard(
         &self,
         blob: [u8; 32],
         index: u64,

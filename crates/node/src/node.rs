@@ -552,15 +552,7 @@ impl Node {
         E: std::error::Error + Send + Sync + 'static,
     {
         crate::paid::check_initial(&metadata, target.on_conflict)?;
-        check_name(&target.name)?;
-        if let Some(parent) = &target.parent {
-            self.check_folder(parent).await?;
-        }
-        if size_hint.is_some_and(|s| s > self.0.config.max_upload_bytes) {
-            return Err(NodeError::TooLarge {
-                limit: self.0.config.max_upload_bytes,
-            });
-        }
+        self.check_upload(&target, size_hint).await?;
         let job = self.0.jobs.start("upload", &target.name, size_hint, true);
         self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
             .await
@@ -579,6 +571,14 @@ impl Node {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
+        self.check_upload(&target, size_hint).await?;
+        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        self.store_stream(job, target, body, before_commit).await
+    }
+
+    /// What every upload checks before it starts: the name, the folder,
+    /// the announced size.
+    async fn check_upload(&self, target: &UploadTarget, size_hint: Option<u64>) -> Result<()> {
         check_name(&target.name)?;
         if let Some(parent) = &target.parent {
             self.check_folder(parent).await?;
@@ -588,8 +588,7 @@ impl Node {
                 limit: self.0.config.max_upload_bytes,
             });
         }
-        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
-        self.store_stream(job, target, body, before_commit).await
+        Ok(())
     }
 
     /// Seals `body` into a new entry as `job` (which it finishes), then

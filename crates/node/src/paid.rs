@@ -27,7 +27,7 @@
 //!
 //! The preview's length: `[gateway] preview_seconds` of media when ffprobe
 //! is installed and the file is audio or video, else `preview_bytes`.
-//! ffprobe reads the verified plaintext through a pipe (the blob is
+//! ffprobe (found on PATH at start, see `media`) reads the verified plaintext through a pipe (the blob is
 //! encrypted at rest) for a little longer than the preview; the preview
 //! ends at the byte position of the first packet whose decode time is
 //! `preview_seconds` after the first packet's, so it ends on a packet
@@ -265,16 +265,6 @@ fn free_file_error(what: &str) -> NodeError {
     ))
 }
 
-/// Whether `path` names a program that runs (`ffprobe -version`).
-fn has_program(name: &str) -> bool {
-    Command::new(name)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 impl Node {
     /// Checks metadata `changes` of entry `id` against the paid-file rules
     /// (blocking).
@@ -450,10 +440,10 @@ impl Node {
             let node = self.clone();
             let seconds = gateway.preview_seconds;
             let measured = blocking(move || {
-                if !has_program("ffprobe") {
+                let Ok(ffprobe) = node.0.media.ffprobe() else {
                     return Ok(None);
-                }
-                Ok(probe_preview_end(&node.handle(&blob)?, seconds))
+                };
+                Ok(probe_preview_end(ffprobe, &node.handle(&blob)?, seconds))
             })
             .await;
             match measured {
@@ -484,8 +474,8 @@ impl Node {
 
 /// Runs ffprobe over the blob's plaintext (through a pipe) and finds where
 /// `seconds` of media end; `None` when it cannot tell.
-fn probe_preview_end(handle: &BlobHandle, seconds: u64) -> Option<u64> {
-    let mut child = Command::new("ffprobe")
+fn probe_preview_end(ffprobe: &std::path::Path, handle: &BlobHandle, seconds: u64) -> Option<u64> {
+    let mut child = Command::new(ffprobe)
         .args(["-v", "error", "-read_intervals"])
         .arg(format!("%+{}", seconds + 2))
         .args([
