@@ -145,6 +145,11 @@ pub fn router(node: Node) -> Router {
         .route("/network", get(routes::h_network))
         .route("/network/peers", get(routes::h_network_peers))
         .route("/network/customers", get(routes::h_network_customers))
+        .route("/network/repair", get(routes::h_repair_status))
+        .route(
+            "/network/suppliers/{position}",
+            post(routes::h_change_supplier),
+        )
         .route("/network/ping/{peer}", post(routes::h_network_ping))
         .route(
             "/network/dht/{key}",

@@ -38,6 +38,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/network"),
     ("get", "/network/peers"),
     ("get", "/network/customers"),
+    ("get", "/network/repair"),
+    ("post", "/network/suppliers/{position}"),
     ("post", "/network/ping/{peer}"),
     ("get", "/network/dht/{key}"),
     ("put", "/network/dht/{key}"),

@@ -633,3 +633,24 @@ pub(crate) async fn h_drop_local(
     let freed = s.node.drop_local(&info.id).await?;
     Ok(Json(json!({ "blob": info.id, "freed": freed })).into_response())
 }
+
+pub(crate) async fn h_repair_status(State(s): State<AppState>) -> ApiResult<Response> {
+    s.node.network_status().await?;
+    Ok(Json(s.node.repair_status()).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SupplierBody {
+    peer: Option<String>,
+}
+
+pub(crate) async fn h_change_supplier(
+    State(s): State<AppState>,
+    Path(position): Path<u8>,
+    body: Option<Json<SupplierBody>>,
+) -> ApiResult<Response> {
+    let peer = body.and_then(|Json(b)| b.peer);
+    let jobs = s.node.change_supplier(position, peer.as_deref()).await?;
+    Ok(Json(json!({ "position": position, "jobs": jobs })).into_response())
+}

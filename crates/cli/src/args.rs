@@ -198,6 +198,16 @@ pub(crate) enum NetAction {
         /// Peer id.
         peer: String,
     },
+    /// The last audit and repair round.
+    Repair,
+    /// Change the supplier at a position; its shards are rebuilt there.
+    Supplier {
+        /// Position.
+        position: u8,
+        /// The new supplier (default: a connected spare).
+        #[arg(long)]
+        peer: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -746,6 +746,28 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                 )
                 .await?;
         }
+        NetAction::Repair => {
+            let v = client.get("/network/repair").await?;
+            out.print(&v, |v| {
+                format!(
+                    "{} blobs, {} positions: {} healthy, {} offline, {} damaged, {} repairs started",
+                    v["blobs"], v["positions"], v["healthy"], v["offline"], v["damaged"], v["repairs"]
+                )
+            });
+        }
+        NetAction::Supplier { position, peer } => {
+            let req = client
+                .request(Method::POST, &format!("/network/suppliers/{position}"))
+                .json(&json!({ "peer": peer }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "position {}: {} shard files rebuilt",
+                    v["position"],
+                    v["jobs"].as_array().map_or(0, Vec::len)
+                )
+            });
+        }
         NetAction::Find { peer } => {
             let v = client.get(&format!("/network/find/{peer}")).await?;
             out.print(&v, |v| {

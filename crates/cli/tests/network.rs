@@ -257,3 +257,194 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         "from the network: 2 x"
     );
 }
+
+fn repair_config(bootstrap: Option<&str>) -> String {
+    format!(
+        "{}check_secs = 1\noffline_grace_secs = 2\n",
+        net_config(bootstrap).replace("request_timeout_secs = 5", "request_timeout_secs = 2")
+    )
+}
+
+/// Waits (bounded) for a finished repair job of `blob` at `position` on
+/// `node` (one that was not in `seen`); returns it.
+async fn repaired(node: &TestNode, blob: &str, position: usize, seen: &[String]) -> Value {
+    let label = format!("{blob}:{position}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, jobs) = node.get_json("/jobs?limit=100").await;
+        if let Some(job) = jobs.as_array().into_iter().flatten().find(|j| {
+            j["kind"] == "repair"
+                && j["label"] == label.as_str()
+                && j["state"] == "done"
+                && !seen.contains(&j["id"].as_str().unwrap_or("").to_owned())
+        }) {
+            return job.clone();
+        }
+        assert!(Instant::now() < deadline, "no repair of {label}: {jobs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The shard file of `blob` a node keeps, if any: (path, position).
+fn shard_file(node: &TestNode, blob: &str) -> Option<(std::path::PathBuf, usize)> {
+    for owner in std::fs::read_dir(node.dir.join("shards")).ok()? {
+        for f in std::fs::read_dir(owner.ok()?.path()).ok()? {
+            let path = f.ok()?.path();
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            if let Some(pos) = name.strip_prefix(&format!("{blob}."))
+                && let Ok(pos) = pos.parse()
+            {
+                return Some((path, pos));
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_shards_are_never_served_and_lost_suppliers_are_replaced() {
+    let first = TestNode::start_with(&repair_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let mut nodes = vec![first];
+    for _ in 0..7 {
+        nodes.push(TestNode::start_with(&repair_config(Some(&boot))).await);
+    }
+    for n in &nodes {
+        wait_peers(n, 7).await;
+    }
+    let owner_dir = nodes[1].dir.clone();
+    let body = data(3 * 1024 * 1024 + 777, 5);
+    let (status, entry) = nodes[1].upload("a.bin", body.clone(), "").await;
+    assert_eq!(status, 201, "{entry}");
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    let job = placed(&nodes[1], &blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
+    let link = link["link"].as_str().unwrap().to_owned();
+
+    // Flip a byte in every segment's piece of one supplier's shard file.
+    let holders: Vec<usize> = (0..nodes.len())
+        .filter(|&i| shard_file(&nodes[i], &blob).is_some())
+        .collect();
+    assert_eq!(holders.len(), 6);
+    let victim = holders[0];
+    let (path, position) = shard_file(&nodes[victim], &blob).unwrap();
+    let original = std::fs::read(&path).unwrap();
+    let mut bad = original.clone();
+    for s in 0..4 {
+        let at = (s * (bad.len() / 4) + 5).min(bad.len() - 1);
+        bad[at] ^= 0x5a;
+    }
+    std::fs::write(&path, &bad).unwrap();
+    // Never served: a reader elsewhere still gets the exact bytes.
+    let reader = holders[1];
+    let (status, _, got) = nodes[reader]
+        .content(&format!("/blobs/{link}/content"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == body, "corrupt shard bytes were served");
+    // Detected by the audit and rebuilt in place.
+    let job = repaired(&nodes[1], &blob, position, &[]).await;
+    assert_eq!(job["result"]["to"], job["result"]["from"], "{job}");
+    assert!(
+        std::fs::read(&path).unwrap() == original,
+        "shard file rebuilt"
+    );
+
+    // A supplier that stays away is replaced by the spare node.
+    let gone = holders[2];
+    let (_, gone_pos) = shard_file(&nodes[gone], &blob).unwrap();
+    let gone_id = {
+        let (_, v) = nodes[gone].get_json("/network").await;
+        v["peer_id"].as_str().unwrap().to_owned()
+    };
+    nodes[gone].kill9();
+    let job = repaired(&nodes[1], &blob, gone_pos, &[]).await;
+    assert_eq!(job["result"]["from"], gone_id.as_str(), "{job}");
+    assert_ne!(job["result"]["to"], gone_id.as_str());
+    let spare = (0..nodes.len())
+        .find(|&i| i != 1 && !holders.contains(&i))
+        .unwrap();
+    assert_eq!(
+        shard_file(&nodes[spare], &blob).map(|(_, p)| p),
+        Some(gone_pos)
+    );
+    let (_, status_v) = nodes[1].get_json("/network/repair").await;
+    assert!(status_v["blobs"].as_u64() >= Some(1), "{status_v}");
+
+    // Back to six live shards: two more may go and reads stay exact.
+    let mut killed = 0;
+    for &i in &holders[3..] {
+        if killed < 2 && i != reader {
+            nodes[i].kill9();
+            killed += 1;
+        }
+    }
+    assert_eq!(killed, 2);
+    assert!(nodes[reader].dir != owner_dir);
+    let (status, _, got) = nodes[reader]
+        .content(&format!("/blobs/{link}/content"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == body, "bytes differ after repair and two more losses");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_node_restarts_a_placed_file_still_reads_elsewhere() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let first = TestNode::start_with(&format!(
+        "{}check_secs = 1\n",
+        net_config(None).replace("/tcp/0", &format!("/tcp/{port}"))
+    ))
+    .await;
+    let boot = p2p_addr(&first).await;
+    let mut nodes = vec![first];
+    for _ in 0..3 {
+        nodes.push(
+            TestNode::start_with(&format!("{}check_secs = 1\n", net_config(Some(&boot)))).await,
+        );
+    }
+    for n in &nodes {
+        wait_peers(n, 3).await;
+    }
+    let body = data(2 * 1024 * 1024 + 99, 8);
+    let (status, entry) = nodes[1].upload("b.bin", body.clone(), "").await;
+    assert_eq!(status, 201);
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    let job = placed(&nodes[1], &blob).await;
+    assert_eq!(job["result"]["coding"], "2+1", "{job}");
+    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
+    let link = link["link"].as_str().unwrap().to_owned();
+
+    let mut restarted = Vec::new();
+    for n in nodes {
+        restarted.push(n.restart().await);
+    }
+    for n in &restarted {
+        wait_peers(n, 3).await;
+    }
+    // The owner republishes its records once it has peers again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, got) = restarted[3]
+            .content(&format!("/blobs/{link}/content"), None)
+            .await;
+        if status == 200 {
+            assert!(got == body, "bytes differ after the restart");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not readable after restart: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (status, _, got) = restarted[1]
+        .content(&format!("/blobs/{blob}/content"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == body);
+}

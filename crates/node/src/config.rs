@@ -108,6 +108,14 @@ pub struct NetworkConfig {
     /// (default true); false frees the space and reads come from the
     /// suppliers.
     pub keep_local: bool,
+    /// Seconds between audit rounds over every placed file (default 600).
+    pub check_secs: u64,
+    /// Seconds a supplier may stay unreachable before its shards are
+    /// rebuilt on another node (default 3600).
+    pub offline_grace_secs: u64,
+    /// Seconds between republications of placed files' DHT records
+    /// (default 3600; records expire after 36 hours).
+    pub republish_secs: u64,
 }
 
 impl Default for NetworkConfig {
@@ -122,6 +130,9 @@ impl Default for NetworkConfig {
             request_timeout_secs: 30,
             publish: true,
             keep_local: true,
+            check_secs: 600,
+            offline_grace_secs: 3600,
+            republish_secs: 3600,
         }
     }
 }

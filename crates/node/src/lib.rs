@@ -13,6 +13,8 @@
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
 //! - `network`: the node on the network: serving customers' shards,
 //!   placing its own blobs on suppliers, reading blobs from shards;
+//! - `repair`: audits of suppliers, rebuilding lost or corrupt shards,
+//!   replacing suppliers gone too long, republishing records;
 //! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
 //! - `tasks`: the one helper every background task is spawned with;
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
@@ -44,6 +46,7 @@ mod openload;
 pub mod paid;
 mod read;
 mod remote;
+mod repair;
 mod sniff;
 mod tasks;
 mod tokens;
@@ -70,3 +73,4 @@ pub use openload::{
 pub use paid::{Access, LedgerReport, PaidStatus, PaidTerms, Purchase, Reader};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::FetchRequest;
+pub use repair::RepairStatus;

@@ -15,8 +15,7 @@
 //! any that fail, and decodes. The segment then goes through the same
 //! decrypt-and-verify as a local read, so nothing unverified is served.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::erasure::Coding;
@@ -49,8 +48,6 @@ pub(crate) struct Net {
     pub(crate) shards: Arc<ShardStore>,
     /// Our customer id, as suppliers know us.
     pub(crate) owner: [u8; 32],
-    /// Records of other nodes' blobs read lately.
-    remote: Mutex<HashMap<BlobId, Arc<RemoteBlob>>>,
 }
 
 /// A blob known from its record: enough to read it from its suppliers.
@@ -148,7 +145,6 @@ pub(crate) fn open(
             network,
             shards,
             owner,
-            remote: Mutex::default(),
         },
         NetStart { inbound, driver },
     )))
@@ -578,13 +574,11 @@ impl Node {
         Ok(())
     }
 
-    /// A blob known only from the network: its record, from the cache or
-    /// the DHT.
+    /// A blob known only from the network: its record, asked of the DHT
+    /// each time (a repair may have moved a shard since), and checked
+    /// against the id.
     pub(crate) async fn remote_blob(&self, id: &BlobId) -> Result<Arc<RemoteBlob>> {
         let net = self.net()?;
-        if let Some(b) = net.remote.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return Ok(b.clone());
-        }
         let bytes = net
             .network
             .get_record(record_key(id))
@@ -599,16 +593,11 @@ impl Node {
                 "the record under {id} is for another blob"
             )));
         }
-        let blob = Arc::new(RemoteBlob {
+        Ok(Arc::new(RemoteBlob {
             manifest: Arc::new(manifest),
             placement: record.placement,
             read_key: record.read_key,
-        });
-        net.remote
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(*id, blob.clone());
-        Ok(blob)
+        }))
     }
 
     /// A reader of blob `id`'s ciphertext from its suppliers.

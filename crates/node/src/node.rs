@@ -54,6 +54,7 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) net: Option<crate::network::Net>,
+    pub(crate) repair: crate::repair::RepairState,
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
     /// cacaoweb's uploads, downloads and logins.
@@ -160,6 +161,7 @@ impl Node {
             cacaoweb: crate::cacaoweb::CacaowebState::default(),
             media,
             net,
+            repair: crate::repair::RepairState::default(),
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
@@ -200,6 +202,8 @@ impl Node {
         let node = self.clone();
         let bootstrap = self.0.config.network.bootstrap.clone();
         tasks::spawn(&self.0.tasks, "bootstrap", node.keep_connected(bootstrap));
+        let node = self.clone();
+        tasks::spawn(&self.0.tasks, "repair", node.repair_loop());
     }
 
     pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {

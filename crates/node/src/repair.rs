@@ -1,0 +1,484 @@
+//! Keeping placed blobs whole: audits, repair, and republishing records.
+//!
+//! Every `[network] check_secs` a task audits each position of each placed
+//! blob: it reads one shard piece of a random segment from the supplier and
+//! compares it with the placement's hash. This proves the supplier still
+//! holds correct bytes without the owner keeping the data (a nonce
+//! challenge would need the owner to compute the answer, and it may have
+//! dropped its copy). What it finds:
+//!
+//! - the right bytes: healthy; the supplier's offline clock is reset;
+//! - a refusal as not found, or wrong bytes: the shard is lost or corrupt
+//!   and is rebuilt at once, onto the same supplier (which still answers);
+//! - no answer: offline. Once a supplier has been offline for
+//!   `offline_grace_secs`, its position goes to a new supplier and the
+//!   shard is rebuilt there.
+//!
+//! A rebuild is a job ("repair") with progress: each segment's ciphertext
+//! comes from the local copy or from any k other shards, is coded again,
+//! and the lost position's shard (checked against the placement's hash:
+//! coding is deterministic) is written to the new supplier, which seals it.
+//! Only then does the placement name the new supplier, and it is saved and
+//! published again. The same task republishes every placement's record
+//! each `republish_secs` (DHT records live in memory and expire).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cairn_core::BlobId;
+use cairn_core::layout::segment_span;
+use cairn_core::placement::Placement;
+use cairn_net::PeerId;
+use cairn_net::protocol::{Refusal, Request, Response, ShardKey};
+use rand::Rng;
+use serde::Serialize;
+
+use crate::network::{expect_ok, net_error, parse_peer};
+use crate::node::blocking;
+use crate::{JobRecord, Node, NodeError};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// What the repair task knows between rounds.
+#[derive(Default)]
+pub(crate) struct RepairState {
+    offline_since: Mutex<HashMap<String, Instant>>,
+    last: Mutex<RepairStatus>,
+    published: Mutex<Option<Instant>>,
+}
+
+/// The last audit round, as the API shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairStatus {
+    /// When the last round ended, Unix milliseconds (0: none yet).
+    pub checked_at: i64,
+    /// Placed blobs.
+    pub blobs: usize,
+    /// Positions audited.
+    pub positions: usize,
+    /// Positions that answered with the right bytes.
+    pub healthy: usize,
+    /// Positions whose supplier did not answer.
+    pub offline: usize,
+    /// Positions found lost or corrupt.
+    pub damaged: usize,
+    /// Repairs started in that round.
+    pub repairs: usize,
+}
+
+/// What one audit found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Healthy,
+    Damaged,
+    Offline,
+}
+
+impl Node {
+    /// Audits and repairs until the node stops.
+    pub(crate) async fn repair_loop(self) -> Result<()> {
+        let every = Duration::from_secs(self.0.config.network.check_secs.max(1));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.0.shutdown.cancelled() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.republish_if_due().await {
+                tracing::warn!(error = %e, "cannot republish placements");
+            }
+            match self.audit_round().await {
+                Ok(status) => {
+                    *self.0.repair.last.lock().unwrap_or_else(|p| p.into_inner()) = status
+                }
+                Err(e) => tracing::warn!(error = %e, "audit round failed"),
+            }
+        }
+    }
+
+    /// The last audit round.
+    pub fn repair_status(&self) -> RepairStatus {
+        self.0
+            .repair
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn placements(&self) -> Result<Vec<(BlobId, Placement)>> {
+        let node = self.clone();
+        let rows = blocking(move || Ok(node.0.catalog.placements()?)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, bytes)| Placement::decode(&bytes).ok().map(|p| (id, p)))
+            .collect())
+    }
+
+    async fn republish_if_due(&self) -> Result<()> {
+        let every = Duration::from_secs(self.0.config.network.republish_secs.max(1));
+        let due = self
+            .0
+            .repair
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| at.elapsed() >= every);
+        if !due || !self.0.config.network.publish {
+            return Ok(());
+        }
+        let net = self.net()?;
+        if net.network.peers().await.map_err(net_error)?.is_empty() {
+            return Ok(());
+        }
+        for (id, placement) in self.placements().await? {
+            self.publish(&id, &placement).await?;
+        }
+        *self
+            .0
+            .repair
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn audit_round(&self) -> Result<RepairStatus> {
+        let grace = Duration::from_secs(self.0.config.network.offline_grace_secs);
+        let mut status = RepairStatus::default();
+        for (id, placement) in self.placements().await? {
+            status.blobs += 1;
+            for position in 0..placement.coding.n() {
+                status.positions += 1;
+                let peer = placement.suppliers[position].clone();
+                match self.audit(&id, &placement, position).await {
+                    Audit::Healthy => {
+                        status.healthy += 1;
+                        self.offline_clock(&peer, false);
+                    }
+                    Audit::Damaged => {
+                        status.damaged += 1;
+                        tracing::warn!(blob = %id, position, %peer, "shard lost or corrupt; rebuilding it");
+                        let target = parse_peer(&peer).ok();
+                        if self.repair(&id, position, target, true).await.is_ok() {
+                            status.repairs += 1;
+                        }
+                    }
+                    Audit::Offline => {
+                        status.offline += 1;
+                        let since = self.offline_clock(&peer, true);
+                        if since.elapsed() >= grace {
+                            tracing::warn!(blob = %id, position, %peer, "supplier offline too long; replacing it");
+                            if self.repair(&id, position, None, true).await.is_ok() {
+                                status.repairs += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        status.checked_at = cairn_store::catalog::now_ms();
+        Ok(status)
+    }
+
+    /// Starts (`offline`) or clears a supplier's offline clock; answers
+    /// when it started.
+    fn offline_clock(&self, peer: &str, offline: bool) -> Instant {
+        let mut clocks = self
+            .0
+            .repair
+            .offline_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if offline {
+            *clocks.entry(peer.to_owned()).or_insert_with(Instant::now)
+        } else {
+            clocks.remove(peer);
+            Instant::now()
+        }
+    }
+
+    /// Reads one shard piece of a random segment from `position`'s
+    /// supplier and checks it.
+    async fn audit(&self, id: &BlobId, placement: &Placement, position: usize) -> Audit {
+        let Ok(peer) = parse_peer(&placement.suppliers[position]) else {
+            return Audit::Damaged;
+        };
+        let Ok(net) = self.net() else {
+            return Audit::Offline;
+        };
+        let Ok(manifest) = self.manifest(id) else {
+            return Audit::Offline;
+        };
+        let segments = manifest.segments.len() as u64;
+        if segments == 0 {
+            return Audit::Healthy;
+        }
+        let segment = rand::thread_rng().gen_range(0..segments);
+        let span = segment_span(manifest.size, segment);
+        let len = placement.coding.shard_len((span.end - span.start) as usize);
+        let request = Request::Read {
+            key: ShardKey {
+                owner: placement.owner,
+                blob: id.0,
+                position: position as u8,
+            },
+            offset: segment * u64::from(placement.stride),
+            len: len as u32,
+        };
+        match net.network.request(peer, request).await {
+            Err(_) => Audit::Offline,
+            Ok(Response::Data(bytes)) => {
+                let good = bytes.len() == len
+                    && placement
+                        .hash(segment, position)
+                        .is_some_and(|h| blake3::hash(&bytes).as_bytes() == h);
+                if good { Audit::Healthy } else { Audit::Damaged }
+            }
+            Ok(Response::Refused(Refusal::Failed, _)) => Audit::Offline,
+            Ok(_) => Audit::Damaged,
+        }
+    }
+
+    /// Rebuilds shard `position` of blob `id` onto `target` (or a newly
+    /// hired supplier) as a job ("repair"); with `wait`, answers when it
+    /// ended.
+    pub async fn repair(
+        &self,
+        id: &BlobId,
+        position: usize,
+        target: Option<PeerId>,
+        wait: bool,
+    ) -> Result<JobRecord> {
+        let size = self.manifest(id)?.size;
+        let job = self.jobs_registry().start(
+            "repair",
+            format!("{}:{position}", id.to_hex()),
+            Some(size),
+            true,
+        );
+        let job_id = job.id().to_owned();
+        let node = self.clone();
+        let id = *id;
+        let run = async move {
+            let outcome = node.run_repair(id, position, target, &job).await;
+            job.finish(outcome.as_ref().map(|p| serde_json::json!(p)));
+        };
+        if wait {
+            run.await;
+        } else {
+            crate::tasks::spawn(&self.0.tasks, "repair", async move {
+                run.await;
+                Ok(())
+            });
+        }
+        let record = self.jobs_registry().get(&job_id)?;
+        if record.state == "failed" {
+            return Err(NodeError::Network(record.error.clone().unwrap_or_default()));
+        }
+        Ok(record)
+    }
+
+    async fn run_repair(
+        &self,
+        id: BlobId,
+        position: usize,
+        target: Option<PeerId>,
+        job: &crate::jobs::Job,
+    ) -> Result<serde_json::Value> {
+        let node = self.clone();
+        let mut placement = blocking(move || {
+            node.0
+                .catalog
+                .placement(&id)?
+                .ok_or_else(|| NodeError::Invalid(format!("{id} is not placed")))
+        })
+        .await
+        .and_then(|b| Placement::decode(&b).map_err(|e| NodeError::Corrupt(e.to_string())))?;
+        if position >= placement.coding.n() {
+            return Err(NodeError::Invalid(format!("no position {position}")));
+        }
+        let manifest = self.manifest(&id)?;
+        let segments = manifest.segments.len() as u64;
+        let shard_file = u64::from(placement.stride) * segments;
+        let old = placement.suppliers[position].clone();
+        let target = match target {
+            Some(peer) => peer,
+            None => self.spare_supplier(&placement, shard_file).await?,
+        };
+        let net = self.net()?;
+        let key = ShardKey {
+            owner: placement.owner,
+            blob: id.0,
+            position: position as u8,
+        };
+        if target.to_string() == old {
+            // Same supplier: start its shard over.
+            let _ = net.network.request(target, Request::Delete { key }).await;
+        }
+        let local = self.local_reader(&id).ok();
+        let reader = self.shard_reader(&id, placement.clone(), manifest.size)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut len = 0u64;
+        for s in 0..segments {
+            job.check()?;
+            let span = segment_span(manifest.size, s);
+            let segment = match &local {
+                Some(r) => {
+                    let r = r.clone();
+                    tokio::task::spawn_blocking(move || {
+                        r.read_vec_at((span.end - span.start) as usize, span.start)
+                    })
+                    .await??
+                }
+                None => reader.segment_without(id.0, s, Some(position)).await?,
+            };
+            let coding = placement.coding;
+            let shard = tokio::task::spawn_blocking(move || {
+                coding
+                    .encode(&segment)
+                    .map_err(|e| NodeError::Internal(e.to_string()))
+                    .map(|mut all| all.swap_remove(position))
+            })
+            .await??;
+            if placement.hash(s, position) != Some(blake3::hash(&shard).as_bytes()) {
+                return Err(NodeError::Corrupt(format!(
+                    "segment {s} rebuilt does not give shard {position}'s recorded hash"
+                )));
+            }
+            hasher.update(&shard);
+            len += shard.len() as u64;
+            let answer = net
+                .network
+                .request(
+                    target,
+                    Request::Write {
+                        key,
+                        offset: s * u64::from(placement.stride),
+                        data: shard,
+                    },
+                )
+                .await;
+            expect_ok(answer, &target)?;
+            job.advance(span.end - span.start);
+        }
+        let seal = net
+            .network
+            .request(
+                target,
+                Request::Seal {
+                    key,
+                    len,
+                    hash: *hasher.finalize().as_bytes(),
+                },
+            )
+            .await;
+        expect_ok(seal, &target)?;
+        placement.suppliers[position] = target.to_string();
+        let encoded = placement.encode();
+        let node = self.clone();
+        let (new, old_peer) = (target.to_string(), old.clone());
+        blocking(move || {
+            node.0.catalog.save_placement(&id, &encoded)?;
+            // The node-wide supplier list follows a replaced supplier.
+            let suppliers = node.0.catalog.suppliers()?;
+            if suppliers
+                .iter()
+                .any(|(p, peer)| usize::from(*p) == position && *peer == old_peer)
+                && new != old_peer
+            {
+                node.0.catalog.set_supplier(position as u8, &new)?;
+            }
+            Ok(())
+        })
+        .await?;
+        if self.0.config.network.publish {
+            self.publish(&id, &placement).await?;
+        }
+        self.offline_clock(&old, false);
+        Ok(serde_json::json!({
+            "blob": id.to_hex(),
+            "position": position,
+            "from": old,
+            "to": target.to_string(),
+        }))
+    }
+
+    /// Changes the supplier at `position` to `peer` (or a connected spare):
+    /// every placed blob's shard at that position is rebuilt there, one
+    /// repair job each. Answers the jobs.
+    pub async fn change_supplier(
+        &self,
+        position: u8,
+        peer: Option<&str>,
+    ) -> Result<Vec<JobRecord>> {
+        let placements = self.placements().await?;
+        let target = match peer {
+            Some(p) => parse_peer(p)?,
+            None => {
+                let widest = placements
+                    .iter()
+                    .filter(|(_, p)| usize::from(position) < p.coding.n())
+                    .max_by_key(|(_, p)| p.hashes.len());
+                match widest {
+                    Some((id, p)) => {
+                        let size = u64::from(p.stride) * self.manifest(id)?.segments.len() as u64;
+                        self.spare_supplier(p, size).await?
+                    }
+                    None => {
+                        let current: Vec<String> = {
+                            let node = self.clone();
+                            blocking(move || Ok(node.0.catalog.suppliers()?))
+                                .await?
+                                .into_iter()
+                                .map(|(_, p)| p)
+                                .collect()
+                        };
+                        let net = self.net()?;
+                        net.network
+                            .peers()
+                            .await
+                            .map_err(net_error)?
+                            .into_iter()
+                            .map(|p| p.peer_id)
+                            .find(|p| !current.contains(&p.to_string()))
+                            .ok_or_else(|| NodeError::Network("no connected peer is free".into()))?
+                    }
+                }
+            }
+        };
+        let mut jobs = Vec::new();
+        for (id, placement) in placements {
+            let pos = usize::from(position);
+            if pos < placement.coding.n() && placement.suppliers[pos] != target.to_string() {
+                jobs.push(self.repair(&id, pos, Some(target), true).await?);
+            }
+        }
+        let node = self.clone();
+        let t = target.to_string();
+        blocking(move || Ok(node.0.catalog.set_supplier(position, &t)?)).await?;
+        Ok(jobs)
+    }
+
+    /// A connected peer that supplies nothing of this placement yet and
+    /// has room for one shard file.
+    async fn spare_supplier(&self, placement: &Placement, shard_file: u64) -> Result<PeerId> {
+        let net = self.net()?;
+        for peer in net.network.peers().await.map_err(net_error)? {
+            let id = peer.peer_id;
+            if placement.suppliers.contains(&id.to_string()) {
+                continue;
+            }
+            if let Ok(Response::Space(free)) = net.network.request(id, Request::Space).await
+                && free >= shard_file
+            {
+                return Ok(id);
+            }
+        }
+        Err(NodeError::Network(
+            "no connected peer is free to take the shard".into(),
+        ))
+    }
+}
