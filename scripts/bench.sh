@@ -11,6 +11,7 @@
 #
 #   bash scripts/bench.sh            # 1 GiB, 5 rounds
 #   BENCH_MIB=256 ROUNDS=1 bash scripts/bench.sh
+# The network has its own bench: scripts/bench-net.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
@@ -29,7 +30,7 @@ if [ ! -f "$SRC" ] || [ "$(stat -c %s "$SRC")" -ne $((MIB << 20)) ]; then
 fi
 DATA=$WORK/node
 rm -rf "$DATA"; mkdir -p "$DATA"
-printf 'listen = "127.0.0.1:0"\nimport_roots = ["%s"]\nlog = "warn"\n' "$WORK" > "$DATA/config.toml"
+printf 'listen = "127.0.0.1:0"\nimport_roots = ["%s"]\nlog = "warn"\n[network]\nenabled = false\n[layers]\ncacaoweb = []\n' "$WORK" > "$DATA/config.toml"
 "$BIN" --data-dir "$DATA" node >/dev/null 2>"$WORK/node.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$WORK/dd.out"' EXIT

@@ -145,6 +145,10 @@ pub fn router(node: Node) -> Router {
         .route("/network", get(routes::h_network))
         .route("/network/peers", get(routes::h_network_peers))
         .route("/network/customers", get(routes::h_network_customers))
+        .route(
+            "/network/customers/{owner}/reject",
+            post(routes::h_reject_customer),
+        )
         .route("/network/repair", get(routes::h_repair_status))
         .route(
             "/network/suppliers/{position}",

@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/network"),
     ("get", "/network/peers"),
     ("get", "/network/customers"),
+    ("post", "/network/customers/{owner}/reject"),
     ("get", "/network/repair"),
     ("post", "/network/suppliers/{position}"),
     ("post", "/network/ping/{peer}"),

@@ -654,3 +654,11 @@ pub(crate) async fn h_change_supplier(
     let jobs = s.node.change_supplier(position, peer.as_deref()).await?;
     Ok(Json(json!({ "position": position, "jobs": jobs })).into_response())
 }
+
+pub(crate) async fn h_reject_customer(
+    State(s): State<AppState>,
+    Path(owner): Path<String>,
+) -> ApiResult<Response> {
+    let freed = s.node.reject_customer(&owner).await?;
+    Ok(Json(json!({ "customer": owner, "freed": freed })).into_response())
+}

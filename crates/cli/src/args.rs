@@ -200,6 +200,11 @@ pub(crate) enum NetAction {
     },
     /// The last audit and repair round.
     Repair,
+    /// Reject a customer: delete its shards here, store nothing more of it.
+    Reject {
+        /// Customer id (from `cairn net customers`).
+        owner: String,
+    },
     /// Change the supplier at a position; its shards are rebuilt there.
     Supplier {
         /// Position.

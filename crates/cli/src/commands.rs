@@ -755,6 +755,12 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                 )
             });
         }
+        NetAction::Reject { owner } => {
+            let v = client
+                .json(client.request(Method::POST, &format!("/network/customers/{owner}/reject")))
+                .await?;
+            out.print(&v, |v| format!("rejected; {} bytes freed", v["freed"]));
+        }
         NetAction::Supplier { position, peer } => {
             let req = client
                 .request(Method::POST, &format!("/network/suppliers/{position}"))

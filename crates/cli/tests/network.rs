@@ -448,3 +448,72 @@ async fn after_every_node_restarts_a_placed_file_still_reads_elsewhere() {
     assert_eq!(status, 200);
     assert!(got == body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_suppliers_are_passed_over_and_a_rejected_customer_moves_elsewhere() {
+    let cfg =
+        |boot: Option<&str>, extra: &str| format!("{}check_secs = 1\n{extra}", net_config(boot));
+    let tiny = TestNode::start_with(&cfg(None, "donated = 300000\n")).await;
+    let boot = p2p_addr(&tiny).await;
+    let owner = TestNode::start_with(&cfg(Some(&boot), "ecc = \"2+1\"\n")).await;
+    let b = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    let c = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    wait_peers(&owner, 3).await;
+
+    // A small file goes to the three peers there are, the tiny one too.
+    let small = data(100_000, 1);
+    let (_, e) = owner.upload("small.bin", small.clone(), "").await;
+    let small_blob = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&owner, &small_blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(shard_file(&tiny, &small_blob).is_some());
+
+    // A big one does not fit the tiny supplier: a fourth peer takes its place.
+    let d = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    wait_peers(&owner, 4).await;
+    let big = data(2 * 1024 * 1024, 2);
+    let (_, e) = owner.upload("big.bin", big.clone(), "").await;
+    let big_blob = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&owner, &big_blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(
+        shard_file(&tiny, &big_blob).is_none(),
+        "a full supplier got a shard"
+    );
+    assert!(shard_file(&d, &big_blob).is_some());
+
+    // b rejects the owner: its shards go, and the owner rebuilds the small
+    // file's elsewhere (d is the only peer with room not holding it).
+    let (_, customers) = b.get_json("/network/customers").await;
+    let customer = customers["customers"][0]["owner"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = b
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/network/customers/{customer}/reject"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["freed"].as_u64().unwrap() > 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shard_file(&d, &small_blob).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the rejected shard was not rebuilt elsewhere"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shard_file(&b, &small_blob).is_none());
+    let (_, link) = owner.get_json(&format!("/blobs/{small_blob}/link")).await;
+    let (status, _, got) = c
+        .content(
+            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == small);
+}

@@ -27,6 +27,7 @@ use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network, PeerId};
 use cairn_store::StoreError;
 use cairn_store::files::BlobReader;
 use cairn_store::shards::{ShardId, ShardStore};
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -36,6 +37,21 @@ use crate::node::blocking;
 use crate::{JobRecord, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
+
+/// The length of one supplier's shard file for a blob of `size` bytes:
+/// a full stride per segment but the last, which is shorter.
+pub(crate) fn shard_file_len(coding: Coding, size: u64) -> u64 {
+    let segments = cairn_core::layout::segment_count(size);
+    if segments == 0 {
+        return 0;
+    }
+    let last = segment_span(size, segments - 1);
+    let stride = coding.shard_len(SEGMENT_SIZE as usize) as u64;
+    (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
+}
+
+/// Segments being placed at once.
+const PLACE_WINDOW: usize = 4;
 
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
@@ -295,6 +311,20 @@ impl Node {
         Ok(self.net()?.shards.customers())
     }
 
+    /// Rejects customer `owner` (hex id, as the customers list shows it):
+    /// its shards here are deleted and it may store nothing more. Answers
+    /// the bytes freed.
+    pub async fn reject_customer(&self, owner: &str) -> Result<u64> {
+        let owner: [u8; 32] = hex::decode(owner)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                NodeError::Invalid(format!("'{owner}' is not a customer id (64 hex)"))
+            })?;
+        let shards = self.net()?.shards.clone();
+        blocking(move || Ok(shards.reject(&owner)?)).await
+    }
+
     /// Round trip to `peer`, in milliseconds.
     pub async fn network_ping(&self, peer: &str) -> Result<f64> {
         let peer = parse_peer(peer)?;
@@ -372,6 +402,12 @@ impl Node {
             if let (Some(slot), Ok(peer)) =
                 (chosen.get_mut(usize::from(pos)), peer.parse::<PeerId>())
                 && connected.contains(&peer)
+                // A supplier without room for this blob gives its position
+                // to another peer.
+                && matches!(
+                    net.network.request(peer, Request::Space).await,
+                    Ok(Response::Space(free)) if free >= shard_bytes
+                )
             {
                 *slot = Some(peer);
             }
@@ -475,49 +511,63 @@ impl Node {
         let size = manifest.size;
         let segments = manifest.segments.len() as u64;
         let stride = coding.shard_len(SEGMENT_SIZE as usize);
-        let shard_file = stride as u64 * segments;
+        let shard_file = shard_file_len(coding, size);
         let suppliers = self.suppliers_for(coding.n(), shard_file).await?;
         let net = self.net()?;
         let mut hashers: Vec<blake3::Hasher> =
             (0..coding.n()).map(|_| blake3::Hasher::new()).collect();
         let mut lens = vec![0u64; coding.n()];
         let mut hashes = Vec::with_capacity(segments as usize * coding.n());
-        for s in 0..segments {
-            job.check()?;
-            let span = segment_span(size, s);
-            let r = reader.clone();
-            let shards = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>> {
-                let seg = r.read_vec_at((span.end - span.start) as usize, span.start)?;
-                coding
-                    .encode(&seg)
-                    .map_err(|e| NodeError::Internal(e.to_string()))
-            })
-            .await??;
-            let writes = shards.iter().enumerate().map(|(i, shard)| {
-                let key = ShardKey {
-                    owner: net.owner,
-                    blob: id.0,
-                    position: i as u8,
-                };
-                net.network.request(
-                    suppliers[i],
-                    Request::Write {
-                        key,
-                        offset: s * stride as u64,
-                        data: shard.clone(),
-                    },
-                )
-            });
-            for (i, answer) in join_all(writes).await.into_iter().enumerate() {
-                expect_ok(answer, &suppliers[i])?;
+        // Segments are read, coded and written PLACE_WINDOW at a time, so
+        // the suppliers' disks and the links stay busy while the next ones
+        // are coded; results come back in order for the running hashes.
+        let place_segment = |s: u64| {
+            let reader = reader.clone();
+            let suppliers = &suppliers;
+            async move {
+                let span = segment_span(size, s);
+                let shards = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>> {
+                    let seg = reader.read_vec_at((span.end - span.start) as usize, span.start)?;
+                    coding
+                        .encode(&seg)
+                        .map_err(|e| NodeError::Internal(e.to_string()))
+                })
+                .await??;
+                let writes = shards.iter().enumerate().map(|(i, shard)| {
+                    let key = ShardKey {
+                        owner: net.owner,
+                        blob: id.0,
+                        position: i as u8,
+                    };
+                    net.network.request(
+                        suppliers[i],
+                        Request::Write {
+                            key,
+                            offset: s * stride as u64,
+                            data: shard.clone(),
+                        },
+                    )
+                });
+                for (i, answer) in join_all(writes).await.into_iter().enumerate() {
+                    expect_ok(answer, &suppliers[i])?;
+                }
+                Ok::<_, NodeError>((span.end - span.start, shards))
             }
+        };
+        let mut placed = futures_util::stream::iter(0..segments)
+            .map(place_segment)
+            .buffered(PLACE_WINDOW);
+        while let Some(done) = placed.next().await {
+            job.check()?;
+            let (bytes, shards) = done?;
             for (i, shard) in shards.iter().enumerate() {
                 hashers[i].update(shard);
                 lens[i] += shard.len() as u64;
                 hashes.push(*blake3::hash(shard).as_bytes());
             }
-            job.advance(span.end - span.start);
+            job.advance(bytes);
         }
+        drop(placed);
         let seals = (0..coding.n()).map(|i| {
             net.network.request(
                 suppliers[i],
@@ -783,6 +833,11 @@ impl NetReader {
 }
 
 impl BlobReader for NetReader {
+    /// Each segment waits on k suppliers: keep several in flight.
+    fn parallel_reads(&self) -> usize {
+        6
+    }
+
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::result::Result<(), StoreError> {
         let blob = self.blob;
         let mut filled = 0usize;

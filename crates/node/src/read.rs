@@ -116,7 +116,8 @@ impl BlobHandle {
         let segments = segments_for(&range);
         let count = segments.end - segments.start;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = (count as usize).clamp(1, cores.min(MAX_WORKERS));
+        let workers =
+            (count as usize).clamp(1, cores.min(MAX_WORKERS).max(self.reader.parallel_reads()));
         let stop = job.token();
         let mut channels = Vec::with_capacity(workers);
         for w in 0..workers {

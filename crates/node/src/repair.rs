@@ -162,7 +162,11 @@ impl Node {
                         status.damaged += 1;
                         tracing::warn!(blob = %id, position, %peer, "shard lost or corrupt; rebuilding it");
                         let target = parse_peer(&peer).ok();
-                        if self.repair(&id, position, target, true).await.is_ok() {
+                        // In place first; a supplier that refuses (full,
+                        // or it rejected us) gives the position away.
+                        if self.repair(&id, position, target, true).await.is_ok()
+                            || self.repair(&id, position, None, true).await.is_ok()
+                        {
                             status.repairs += 1;
                         }
                     }
@@ -302,7 +306,7 @@ impl Node {
         }
         let manifest = self.manifest(&id)?;
         let segments = manifest.segments.len() as u64;
-        let shard_file = u64::from(placement.stride) * segments;
+        let shard_file = crate::network::shard_file_len(placement.coding, manifest.size);
         let old = placement.suppliers[position].clone();
         let target = match target {
             Some(peer) => peer,
@@ -424,7 +428,8 @@ impl Node {
                     .max_by_key(|(_, p)| p.hashes.len());
                 match widest {
                     Some((id, p)) => {
-                        let size = u64::from(p.stride) * self.manifest(id)?.segments.len() as u64;
+                        let size =
+                            crate::network::shard_file_len(p.coding, self.manifest(id)?.size);
                         self.spare_supplier(p, size).await?
                     }
                     None => {

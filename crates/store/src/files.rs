@@ -96,6 +96,12 @@ pub trait BlobReader: Send + Sync {
         self.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
+
+    /// Segments worth reading at once: more than the cores when a read
+    /// mostly waits (on the network) rather than computes.
+    fn parallel_reads(&self) -> usize {
+        1
+    }
 }
 
 /// The place blob ciphertext is kept.

@@ -58,7 +58,13 @@ pub struct ShardStore {
     dir: PathBuf,
     donated: u64,
     usage: Mutex<HashMap<[u8; 32], u64>>,
+    /// Customers this node refuses (listed in `rejected`, one hex id a
+    /// line).
+    rejected: Mutex<std::collections::HashSet<[u8; 32]>>,
 }
+
+/// The file listing rejected customers.
+const REJECTED: &str = "rejected";
 
 impl ShardStore {
     /// Opens (creating) the store under `dir`, removes partial shards left
@@ -83,10 +89,16 @@ impl ShardStore {
                 *usage.entry(owner).or_insert(0) += len;
             }
         }
+        let rejected = match fs::read_to_string(dir.join(REJECTED)) {
+            Ok(text) => text.lines().filter_map(|l| parse_hex32(l.trim())).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(StoreError::io("read", dir.join(REJECTED), e)),
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             donated,
             usage: Mutex::new(usage),
+            rejected: Mutex::new(rejected),
         })
     }
 
@@ -138,9 +150,45 @@ impl ShardStore {
         list
     }
 
+    /// Whether customer `owner` was rejected.
+    pub fn is_rejected(&self, owner: &[u8; 32]) -> bool {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(owner)
+    }
+
+    /// Rejects customer `owner`: its shards are deleted and it may store
+    /// nothing more here. Answers the bytes freed.
+    pub fn reject(&self, owner: &[u8; 32]) -> Result<u64> {
+        let mut rejected = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        rejected.insert(*owner);
+        let list: String = rejected.iter().map(|o| hex::encode(o) + "\n").collect();
+        let path = self.dir.join(REJECTED);
+        let tmp = self.dir.join("rejected.tmp");
+        fs::write(&tmp, list)
+            .and_then(|()| File::open(&tmp).and_then(|f| f.sync_all()))
+            .and_then(|()| fs::rename(&tmp, &path))
+            .map_err(|e| StoreError::io("write", &path, e))?;
+        drop(rejected);
+        let dir = self.owner_dir(owner);
+        let freed = self.usage().remove(owner).unwrap_or(0);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::io("remove", &dir, e))
+            }
+            _ => Ok(freed),
+        }
+    }
+
     /// Writes `data` at `offset` of a shard being uploaded, refusing
     /// whole when it would pass the donated space.
     pub fn write(&self, id: &ShardId, offset: u64, data: &[u8]) -> Result<()> {
+        if self.is_rejected(&id.owner) {
+            return Err(StoreError::Conflict(
+                "this supplier rejected the customer".into(),
+            ));
+        }
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| StoreError::Invalid("shard offset out of range".into()))?;
@@ -329,6 +377,26 @@ mod tests {
         s.delete(&id(1)).unwrap();
         assert_eq!(s.space().used, 0);
         assert!(s.read(&id(1), 0, 1).is_err());
+    }
+
+    #[test]
+    fn a_rejected_customer_loses_its_shards_and_stores_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        s.write(&id(1), 0, &[1; 100]).unwrap();
+        s.seal(&id(1), 100, blake3::hash(&[1; 100]).as_bytes())
+            .unwrap();
+        assert_eq!(s.reject(&[1; 32]).unwrap(), 100);
+        assert!(s.read(&id(1), 0, 1).is_err());
+        assert!(matches!(
+            s.write(&id(2), 0, &[2; 10]),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.space().used, 0);
+        drop(s);
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        assert!(s.is_rejected(&[1; 32]), "the rejection survives a restart");
+        assert!(!s.is_rejected(&[2; 32]));
     }
 
     #[test]
