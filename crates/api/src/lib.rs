@@ -160,6 +160,7 @@ pub fn router(node: Node) -> Router {
             get(routes::h_dht_get).put(routes::h_dht_put),
         )
         .route("/network/find/{peer}", get(routes::h_dht_find_node))
+        .route("/network/nick/{name}", get(routes::h_nickname))
         .route("/blobs/{digest}/place", post(routes::h_place))
         .route("/blobs/{digest}/link", get(routes::h_link))
         .route("/blobs/{digest}/drop-local", post(routes::h_drop_local))

@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/network/dht/{key}"),
     ("put", "/network/dht/{key}"),
     ("get", "/network/find/{peer}"),
+    ("get", "/network/nick/{name}"),
     ("post", "/blobs/{digest}/place"),
     ("get", "/blobs/{digest}/link"),
     ("post", "/blobs/{digest}/drop-local"),

@@ -662,3 +662,17 @@ pub(crate) async fn h_reject_customer(
     let freed = s.node.reject_customer(&owner).await?;
     Ok(Json(json!({ "customer": owner, "freed": freed })).into_response())
 }
+
+pub(crate) async fn h_nickname(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    match s.node.lookup_nickname(&name).await? {
+        Some(peer) => Ok(Json(json!({ "nickname": name, "peer": peer })).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no node calls itself '{name}'"),
+        )),
+    }
+}

@@ -30,6 +30,14 @@ pub(crate) enum Command {
         /// Address to listen on (overrides config.toml and CAIRN_LISTEN).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// libp2p address to listen on for peers (repeatable; overrides
+        /// [network] listen).
+        #[arg(long = "p2p-listen")]
+        p2p_listen: Vec<String>,
+        /// A peer to join the network through, `/ip4/…/tcp/…/p2p/<id>`
+        /// (repeatable; added to [network] bootstrap).
+        #[arg(long)]
+        bootstrap: Vec<String>,
     },
     /// Upload files or folders (recursively); prints "<id>  <path>" per file.
     Upload {
@@ -197,6 +205,11 @@ pub(crate) enum NetAction {
     Find {
         /// Peer id.
         peer: String,
+    },
+    /// The peer id a nickname names.
+    Nick {
+        /// Nickname.
+        name: String,
     },
     /// The last audit and repair round.
     Repair,

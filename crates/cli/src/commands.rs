@@ -16,8 +16,13 @@ use crate::client::{Client, code_of, ensure_ok};
 
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cairn_node::config::resolve_data_dir(cli.data_dir.as_deref());
-    if let Command::Node { listen } = cli.command {
-        crate::daemon::run(&data_dir, listen).await?;
+    if let Command::Node {
+        listen,
+        p2p_listen,
+        bootstrap,
+    } = cli.command
+    {
+        crate::daemon::run(&data_dir, listen, p2p_listen, bootstrap).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let client = Client::for_data_dir(&data_dir, cli.api.as_deref())?;
@@ -745,6 +750,10 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                         .body(value),
                 )
                 .await?;
+        }
+        NetAction::Nick { name } => {
+            let v = client.get(&format!("/network/nick/{name}")).await?;
+            out.print(&v, |v| v["peer"].as_str().unwrap_or("").to_owned());
         }
         NetAction::Repair => {
             let v = client.get("/network/repair").await?;

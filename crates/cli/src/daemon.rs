@@ -7,12 +7,21 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
-pub(crate) async fn run(data_dir: &Path, listen: Option<SocketAddr>) -> Result<()> {
+pub(crate) async fn run(
+    data_dir: &Path,
+    listen: Option<SocketAddr>,
+    p2p_listen: Vec<String>,
+    bootstrap: Vec<String>,
+) -> Result<()> {
     keep_segment_buffers_on_the_heap();
     let mut config = cairn_node::Config::load(data_dir)?;
     if let Some(addr) = listen {
         config.listen = addr;
     }
+    if !p2p_listen.is_empty() {
+        config.network.listen = p2p_listen;
+    }
+    config.network.bootstrap.extend(bootstrap);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -517,3 +517,64 @@ async fn full_suppliers_are_passed_over_and_a_rejected_customer_moves_elsewhere(
     assert_eq!(status, 200);
     assert!(got == small);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let owner = TestNode::start_with(&format!(
+        "{}nickname = \"alice\"\ncheck_secs = 1\n",
+        net_config(Some(&boot))
+    ))
+    .await;
+    let reader = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 2).await;
+    wait_peers(&reader, 2).await;
+
+    let body = data(1_200_000, 77);
+    let (_, entry) = owner.upload("pub.bin", body.clone(), "&digests=wait").await;
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    let md5 = entry["aliases"]["md5"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&owner, &blob).await["state"], "done");
+    let path = format!("/blobs/{blob}/content");
+    let (status, _, _) = reader.content(&path, None).await;
+    assert_eq!(status, 403, "private until made public");
+
+    let (status, v) = owner
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/entries/{}/metadata", entry["id"].as_str().unwrap()),
+            serde_json::json!({ "public": "true" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    for what in [path, format!("/blobs/{md5}/content")] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, _, got) = reader.content(&what, None).await;
+            if status == 200 {
+                assert!(got == body, "{what}: bytes differ");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{what}: {status}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    let owner_id = {
+        let (_, v) = owner.get_json("/network").await;
+        v["peer_id"].as_str().unwrap().to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, v) = reader.get_json("/network/nick/alice").await;
+        if status == 200 {
+            assert_eq!(v["peer"], owner_id.as_str());
+            break;
+        }
+        assert!(Instant::now() < deadline, "nickname not found: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = reader.get_json("/network/nick/nobody").await;
+    assert_eq!(status, 404);
+}

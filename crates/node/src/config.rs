@@ -116,6 +116,9 @@ pub struct NetworkConfig {
     /// Seconds between republications of placed files' DHT records
     /// (default 3600; records expire after 36 hours).
     pub republish_secs: u64,
+    /// A name others can find this node by (`cairn net nick <name>`);
+    /// published in the DHT with the records.
+    pub nickname: Option<String>,
 }
 
 impl Default for NetworkConfig {
@@ -133,6 +136,7 @@ impl Default for NetworkConfig {
             check_secs: 600,
             offline_grace_secs: 3600,
             republish_secs: 3600,
+            nickname: None,
         }
     }
 }

@@ -58,6 +58,16 @@ fn record_key(id: &BlobId) -> Vec<u8> {
     format!("/cairn/blob/{}", id.to_hex()).into_bytes()
 }
 
+/// The DHT key of a legacy digest alias (md5, sha1, sha256) → blob id.
+fn alias_key(kind: &str, hex: &str) -> Vec<u8> {
+    format!("/cairn/alias/{kind}/{hex}").into_bytes()
+}
+
+/// The DHT key of a nickname → peer id.
+fn nick_key(nick: &str) -> Vec<u8> {
+    format!("/cairn/nick/{nick}").into_bytes()
+}
+
 /// The node's network side.
 pub(crate) struct Net {
     pub(crate) network: Network,
@@ -605,23 +615,106 @@ impl Node {
         }))
     }
 
+    /// Publishes blob `id`'s record (with its read key when an entry of it
+    /// is public: metadata `public=true`), its md5/sha1/sha256 aliases, and
+    /// this node as a provider.
     pub(crate) async fn publish(&self, id: &BlobId, placement: &Placement) -> Result<()> {
         let manifest = self.manifest(id)?;
+        let node = self.clone();
+        let blob = *id;
+        let (public, aliases) = blocking(move || {
+            let mut public = false;
+            for entry in node.0.catalog.entries_of_blob(&blob)? {
+                let meta = node.0.catalog.metadata(&entry.id)?;
+                public |= meta.get("public").is_some_and(|v| v == "true");
+            }
+            Ok((public, node.0.catalog.aliases(&blob)?))
+        })
+        .await?;
         let record = BlobRecord {
             manifest: manifest.encode(),
             placement: placement.clone(),
-            read_key: None,
+            read_key: public.then(|| self.0.secret.read_key(id).0),
         };
         let net = self.net()?;
         net.network
             .put_record(record_key(id), record.encode(), None)
             .await
             .map_err(net_error)?;
+        for (kind, hex) in aliases {
+            net.network
+                .put_record(alias_key(&kind, &hex), id.to_hex().into_bytes(), None)
+                .await
+                .map_err(net_error)?;
+        }
         net.network
             .provide(id.0.to_vec())
             .await
             .map_err(net_error)?;
         Ok(())
+    }
+
+    /// Publishes blob `id` again if it is placed (its entries' `public`
+    /// flag or aliases changed).
+    pub(crate) async fn republish(&self, id: BlobId) -> Result<()> {
+        let node = self.clone();
+        let placement = blocking(move || Ok(node.0.catalog.placement(&id)?)).await?;
+        if let Some(bytes) = placement {
+            let placement =
+                Placement::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+            self.publish(&id, &placement).await?;
+        }
+        Ok(())
+    }
+
+    /// The blob an md5, sha1 or sha256 names, as published in the DHT.
+    pub(crate) async fn remote_alias(&self, digest: &str) -> Result<Option<BlobId>> {
+        let Ok(d) = digest.parse::<cairn_core::id::DigestRef>() else {
+            return Ok(None);
+        };
+        let net = self.net()?;
+        for kind in d.kinds {
+            if *kind == cairn_core::DigestKind::Blake3 {
+                continue;
+            }
+            if let Some(v) = net
+                .network
+                .get_record(alias_key(kind.name(), &d.hex))
+                .await
+                .map_err(net_error)?
+                && let Some(id) = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok())
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Publishes this node's nickname (`[network] nickname`) → peer id.
+    pub(crate) async fn publish_nickname(&self) -> Result<()> {
+        let Some(nick) = self.0.config.network.nickname.clone() else {
+            return Ok(());
+        };
+        let net = self.net()?;
+        net.network
+            .put_record(
+                nick_key(&nick),
+                net.network.peer_id().to_string().into_bytes(),
+                None,
+            )
+            .await
+            .map_err(net_error)
+    }
+
+    /// The peer a nickname names, from the DHT.
+    pub async fn lookup_nickname(&self, nick: &str) -> Result<Option<String>> {
+        let net = self.net()?;
+        let found = net
+            .network
+            .get_record(nick_key(nick))
+            .await
+            .map_err(net_error)?;
+        Ok(found.and_then(|v| String::from_utf8(v).ok()))
     }
 
     /// A blob known only from the network: its record, asked of the DHT

@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     data_dir: PathBuf,
     identity: Identity,
-    secret: ConvergenceSecret,
+    pub(crate) secret: ConvergenceSecret,
     pub(crate) catalog: Arc<Catalog>,
     files: Arc<dyn BlobFiles>,
     jobs: Arc<Jobs>,
@@ -283,6 +283,13 @@ impl Node {
         })
         .await??;
         self.0.events.send(Event::BlobAliases { blob: id.to_hex() });
+        if self.0.net.is_some() {
+            // A placed blob's aliases go to the DHT with its record.
+            let node = self.clone();
+            tasks::spawn(&self.0.tasks, "republish", async move {
+                node.republish(id).await
+            });
+        }
         Ok(())
     }
 
@@ -490,6 +497,7 @@ impl Node {
     ) -> Result<EntryInfo> {
         let node = self.clone();
         let id = id.to_owned();
+        let public_changed = changes.contains_key("public");
         let info = blocking(move || {
             // The paid-file keys are checked first; `restricted` never
             // changes after the upload, so the check cannot go stale.
@@ -501,6 +509,14 @@ impl Node {
         self.0.events.send(Event::EntryChanged {
             entry: info.entry.clone(),
         });
+        if public_changed
+            && self.0.net.is_some()
+            && let Some(Ok(blob)) = info.entry.blob.as_deref().map(str::parse::<BlobId>)
+        {
+            // Making a file public (or private) republishes its record,
+            // with (or without) its read key.
+            self.republish(blob).await?;
+        }
         Ok(info)
     }
 
@@ -920,10 +936,16 @@ impl Node {
         let owned = digest.to_owned();
         match blocking(move || node.handle(&node.resolve(&owned)?)).await {
             Err(NodeError::BlobNotFound(_)) if self.0.net.is_some() => {
-                let id: BlobId = digest
-                    .parse()
-                    .map_err(|_| NodeError::BlobNotFound(digest.to_owned()))?;
-                self.remote_handle(&id, key).await
+                if let Ok(id) = digest.parse::<BlobId>() {
+                    match self.remote_handle(&id, key).await {
+                        Err(NodeError::BlobNotFound(_)) => {}
+                        other => return other,
+                    }
+                }
+                match self.remote_alias(digest).await? {
+                    Some(id) => self.remote_handle(&id, key).await,
+                    None => Err(NodeError::BlobNotFound(digest.to_owned())),
+                }
             }
             other => other,
         }

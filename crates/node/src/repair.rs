@@ -133,6 +133,7 @@ impl Node {
         if net.network.peers().await.map_err(net_error)?.is_empty() {
             return Ok(());
         }
+        self.publish_nickname().await?;
         for (id, placement) in self.placements().await? {
             self.publish(&id, &placement).await?;
         }
