@@ -8,7 +8,7 @@
 #   verified), MB/s;
 #   time to first byte of a 1 MiB range in the middle of the file (a node
 #   that has never seen it: DHT lookup included), median of 5;
-#   each node's peak RSS (VmHWM) over the whole run.
+#   each node's peak RSS (VmHWM) and CPU time over the whole run.
 #
 #   bash scripts/bench-net.sh              # 1 GiB
 #   BENCH_MIB=256 bash scripts/bench-net.sh
@@ -110,8 +110,12 @@ d1=$(now)
 back=$(api 6 "$(url 6 "/blobs/$link/content")" | b3sum --no-names 2>/dev/null || true)
 [ -z "$back" ] || [ "$back" = "$blob" ] || { echo "downloaded bytes differ" >&2; exit 1; }
 
-rss=()
-for p in "${PIDS[@]}"; do rss+=("$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/"$p"/status)"); done
+rss=(); cpu=()
+tick=$(getconf CLK_TCK)
+for p in "${PIDS[@]}"; do
+  rss+=("$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/"$p"/status)")
+  cpu+=("$(awk -v t="$tick" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$p"/stat)")
+done
 
 echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores"
 printf '%-44s %6s MB/s  (%.1f s; stored locally in %.1f s)\n' "upload into the network (store + place)" \
@@ -121,3 +125,4 @@ printf '%-44s %6s MB/s  (%.1f s)\n' "download on another node (from 4 of 6)" \
   "$(mbps "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')")" "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')"
 printf '%-44s %6s ms   (median of %d nodes)\n' "first byte of 1 MiB in the middle" "$ttfb_ms" "${#ttfb[@]}"
 printf '%-44s %s MiB\n' "peak RSS per node (owner is n1, reader n6)" "$(IFS=' '; echo "${rss[*]}")"
+printf '%-44s %s s\n' "CPU time per node over the whole run" "$(IFS=' '; echo "${cpu[*]}")"
