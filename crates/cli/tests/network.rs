@@ -577,4 +577,20 @@ async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
     }
     let (status, _) = reader.get_json("/network/nick/nobody").await;
     assert_eq!(status, 404);
+
+    // Deleting the file frees its shards on the suppliers.
+    assert!(shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some());
+    let (status, _) = owner
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/entries/{}", entry["id"].as_str().unwrap()),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some() {
+        assert!(Instant::now() < deadline, "shards of a deleted file stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -468,6 +468,37 @@ impl Node {
         .await
     }
 
+    /// Asks the suppliers of deleted blobs to drop their shards. A supplier
+    /// that cannot be reached keeps them until it rejects us or is cleaned
+    /// by hand (best effort: the blob is gone either way).
+    pub(crate) async fn unplace(self, blobs: Vec<(BlobId, Vec<u8>)>) -> Result<()> {
+        let net = self.net()?;
+        for (id, bytes) in blobs {
+            let Ok(placement) = Placement::decode(&bytes) else {
+                continue;
+            };
+            let deletes = placement
+                .suppliers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, peer)| {
+                    let peer = parse_peer(peer).ok()?;
+                    let key = ShardKey {
+                        owner: placement.owner,
+                        blob: id.0,
+                        position: i as u8,
+                    };
+                    Some(net.network.request(peer, Request::Delete { key }))
+                });
+            for answer in join_all(deletes).await {
+                if let Err(e) = answer {
+                    tracing::warn!(blob = %id, error = %e, "a supplier kept a deleted blob's shard");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Places a new blob when there are peers enough to code it.
     pub(crate) async fn auto_place(self, id: BlobId) -> Result<()> {
         if self.coding_now().await?.is_some() {

@@ -458,14 +458,26 @@ impl Node {
     pub async fn delete(&self, id: &str, recursive: bool) -> Result<usize> {
         let node = self.clone();
         let eid = id.to_owned();
-        let removed = blocking(move || {
+        let (removed, unplace) = blocking(move || {
+            let placed = node.0.catalog.placements_under(&eid)?;
             let orphans = node
                 .0
                 .catalog
                 .delete(&eid, recursive, |blob| node.drop_blob(blob))?;
-            Ok(orphans.len())
+            // Blobs gone from the catalog free their shards on suppliers.
+            let unplace: Vec<_> = placed
+                .into_iter()
+                .filter(|(b, _)| orphans.contains(b))
+                .collect();
+            Ok((orphans.len(), unplace))
         })
         .await?;
+        if !unplace.is_empty() && self.0.net.is_some() {
+            let node = self.clone();
+            tasks::spawn(&self.0.tasks, "unplace", async move {
+                node.unplace(unplace).await
+            });
+        }
         self.0
             .events
             .send(Event::EntryRemoved { id: id.to_owned() });

@@ -954,7 +954,7 @@ fn is_within(c: &Connection, inner: &str, outer: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-fn subtree_ids(c: &Connection, id: &str) -> Result<Vec<String>> {
+pub(crate) fn subtree_ids(c: &Connection, id: &str) -> Result<Vec<String>> {
     let mut stmt = c.prepare(
         "WITH RECURSIVE down(id) AS ( \
            SELECT ?1 UNION SELECT e.id FROM entries e JOIN down ON e.parent = down.id) \

@@ -56,6 +56,30 @@ impl Catalog {
         })
     }
 
+    /// The placements of the blobs entry `id` and everything under it
+    /// hold (read before a delete, which drops them with the blobs).
+    pub fn placements_under(&self, id: &str) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
+        self.with(|c| {
+            let mut out = Vec::new();
+            for eid in crate::catalog::subtree_ids(c, id)? {
+                let row: Option<(Vec<u8>, Vec<u8>)> = c
+                    .query_row(
+                        "SELECT p.blob, p.record FROM entries e JOIN placements p ON p.blob = e.blob \
+                         WHERE e.id = ?1",
+                        [&eid],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((raw, record)) = row
+                    && let Ok(id) = <[u8; 32]>::try_from(raw.as_slice())
+                {
+                    out.push((cairn_core::BlobId(id), record));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Every placed blob and its placement.
     pub fn placements(&self) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
         self.with(|c| {
