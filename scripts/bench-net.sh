@@ -12,10 +12,13 @@
 #
 #   bash scripts/bench-net.sh              # 1 GiB
 #   BENCH_MIB=256 bash scripts/bench-net.sh
+#   LEGACY_DIGESTS=false bash scripts/bench-net.sh   # without the md5/sha1/sha256 job
+#                                                  # that runs beside the placement
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
 NODES=7
+DIGESTS=${LEGACY_DIGESTS:-true}
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/cairn-bench-net.XXXXXX)}
 mkdir -p "$WORK"
 
@@ -44,6 +47,7 @@ start_node() { # index, bootstrap address or ""
 listen = "127.0.0.1:0"
 import_roots = ["$WORK"]
 log = "warn"
+legacy_digests = $DIGESTS
 [network]
 listen = ["/ip4/127.0.0.1/tcp/0"]
 mdns = false
@@ -117,7 +121,7 @@ for p in "${PIDS[@]}"; do
   cpu+=("$(awk -v t="$tick" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$p"/stat)")
 done
 
-echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores"
+echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores, legacy digests $DIGESTS"
 printf '%-44s %6s MB/s  (%.1f s; stored locally in %.1f s)\n' "upload into the network (store + place)" \
   "$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
   "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')"
