@@ -266,14 +266,17 @@ impl Node {
                 .map(|p| p.peer_id.to_string())
                 .collect();
             for addr in &addrs {
-                let known = addr
-                    .iter()
-                    .find_map(|p| match p {
-                        cairn_net::Protocol::P2p(peer) => Some(peer.to_string()),
-                        _ => None,
-                    })
-                    .is_some_and(|p| connected.contains(&p));
-                if !known {
+                let peer = addr.iter().find_map(|p| match p {
+                    cairn_net::Protocol::P2p(peer) => Some(peer.to_string()),
+                    _ => None,
+                });
+                // An address without its peer id cannot tell whether we
+                // are connected to it: dial it only while alone.
+                let wanted = match peer {
+                    Some(p) => !connected.contains(&p),
+                    None => connected.is_empty(),
+                };
+                if wanted {
                     let _ = net.network.dial(addr.clone()).await;
                 }
             }
