@@ -151,3 +151,126 @@ async fn shards_move_between_real_swarms_and_the_dht_works_across_them() {
         n.stop().await;
     }
 }
+
+/// A codec that sends whatever bytes it is given as a "request", so a test
+/// can speak the shard protocol badly.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl libp2p::request_response::Codec for RawCodec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures_util::AsyncRead + Unpin + Send,
+    {
+        Ok(Vec::new())
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures_util::AsyncRead + Unpin + Send,
+    {
+        let mut buf = Vec::new();
+        futures_util::AsyncReadExt::read_to_end(io, &mut buf).await?;
+        if buf.is_empty() {
+            // The node closed the stream without an answer.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(buf)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures_util::AsyncWrite + Unpin + Send,
+    {
+        futures_util::AsyncWriteExt::write_all(io, &req).await?;
+        futures_util::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures_util::AsyncWrite + Unpin + Send,
+    {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_messages_leave_the_node_serving() {
+    use futures_util::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+
+    let (a, a_addr) = start(Vec::new()).await;
+    let mut bad = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(
+                    libp2p::StreamProtocol::new(cairn_net::protocol::PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            )
+        })
+        .unwrap()
+        .build();
+    bad.dial(a_addr.clone()).unwrap();
+    let garbage: Vec<Vec<u8>> = vec![
+        u32::MAX.to_be_bytes().to_vec(), // a length far over the limit
+        vec![0, 0, 0, 3, 99, 1, 2],      // an unknown tag
+        vec![0, 0, 0, 10, 2, 1],         // cut short
+        [vec![0, 0, 0, 200], vec![7; 200]].concat(), // random body
+        vec![0, 0],                      // not even a length
+    ];
+    let mut answered = 0;
+    let mut failed = 0;
+    let mut sent = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while answered + failed < garbage.len() {
+        let event = tokio::time::timeout_at(deadline, bad.select_next_some())
+            .await
+            .expect("the bad peer's requests never ended");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if !sent => {
+                for g in &garbage {
+                    bad.behaviour_mut().send_request(&peer_id, g.clone());
+                }
+                sent = true;
+            }
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => failed += 1,
+            SwarmEvent::Behaviour(request_response::Event::Message { .. }) => answered += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(answered, 0, "garbage got an answer");
+    // The node still serves well-formed peers.
+    let (b, _) = start(vec![a_addr]).await;
+    for _ in 0..200 {
+        if !a.peers().await.unwrap().is_empty() && b.ping(a.peer_id()).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(b.ping(a.peer_id()).await.is_ok());
+}
