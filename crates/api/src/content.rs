@@ -22,6 +22,21 @@ pub(crate) struct Presentation {
     pub(crate) entry: Option<String>,
 }
 
+impl Presentation {
+    /// An entry's content: its type and name, its downloads counted.
+    pub(crate) fn of_entry(entry: &cairn_node::Entry, attachment: bool) -> Self {
+        Self {
+            content_type: entry
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            file_name: Some(entry.name.clone()),
+            attachment,
+            entry: Some(entry.id.clone()),
+        }
+    }
+}
+
 pub(crate) async fn respond(
     node: &Node,
     method: &Method,

@@ -113,16 +113,7 @@ async fn h_content(
         .clone()
         .ok_or_else(|| ApiError::invalid("a folder has no content"))?;
     let handle = s.node.open_blob(&blob).await?;
-    let how = Presentation {
-        content_type: info
-            .entry
-            .content_type
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        file_name: Some(info.entry.name.clone()),
-        attachment: false,
-        entry: Some(info.entry.id.clone()),
-    };
+    let how = Presentation::of_entry(&info.entry, false);
     // The check above saw the Range header; the answer must serve that
     // very range, so If-Range may not widen it to the whole file.
     let mut headers = headers;

@@ -388,16 +388,7 @@ pub(crate) async fn h_entry_content(
         ))
     })?;
     let handle = s.node.open_blob(&blob).await?;
-    let how = Presentation {
-        content_type: info
-            .entry
-            .content_type
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into()),
-        file_name: Some(info.entry.name.clone()),
-        attachment: p.download,
-        entry: Some(info.entry.id.clone()),
-    };
+    let how = Presentation::of_entry(&info.entry, p.download);
     content::respond(&s.node, &method, &headers, handle, how).await
 }
 

@@ -8,9 +8,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{TestNode, data};
+use common::{TestNode, data, wait_for_file};
 use md5::{Digest, Md5};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -28,7 +27,7 @@ struct Cacao {
 impl Cacao {
     async fn start() -> Self {
         let node = TestNode::start_with(CONFIG).await;
-        let base = format!("http://{}", wait_for(&node.dir.join("cacaoweb.addr")));
+        let base = format!("http://{}", wait_for_file(&node.dir.join("cacaoweb.addr")));
         Self { node, base }
     }
 
@@ -132,19 +131,6 @@ impl Cacao {
         assert_eq!(s, 200, "{v}");
         v
     }
-}
-
-fn wait_for(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(s) = std::fs::read_to_string(path)
-            && !s.trim().is_empty()
-        {
-            return s.trim().to_owned();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{} did not appear", path.display());
 }
 
 fn md5_hex(data: &[u8]) -> String {

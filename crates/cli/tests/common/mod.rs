@@ -279,7 +279,8 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
     None
 }
 
-fn wait_for_file(path: &Path) -> String {
+/// Waits (bounded) for a file the node writes (an address) and reads it.
+pub fn wait_for_file(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(s) = std::fs::read_to_string(path)
