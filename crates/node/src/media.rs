@@ -216,26 +216,18 @@ pub(crate) async fn transcode_mp4(
 ) -> Result<()> {
     let total_ms = (duration * 1000.0).round() as u64;
     job.set_total(total_ms.max(1));
-    let mut cmd = Command::new(ffmpeg);
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-y",
-    ])
-    .arg("-i")
-    .arg(src)
-    .args(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"])
-    .args([
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-    ])
-    .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
-    .args(["-c:a", "aac", "-b:a", "128k"])
-    .args(["-movflags", "+faststart", "-f", "mp4"])
-    .args(["-progress", "pipe:1"])
-    .arg(dst);
+    let mut cmd = quiet_ffmpeg(ffmpeg);
+    cmd.arg("-i")
+        .arg(src)
+        .args(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        ])
+        .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
+        .args(["-c:a", "aac", "-b:a", "128k"])
+        .args(["-movflags", "+faststart", "-f", "mp4"])
+        .args(["-progress", "pipe:1"])
+        .arg(dst);
     let mut done_ms = 0u64;
     run_ffmpeg(cmd, ffmpeg, job, |line| {
         if let Some(ms) = progress_ms(line) {
@@ -254,7 +246,8 @@ pub(crate) async fn transcode_mp4(
 }
 
 /// Extracts one frame of `src`, `at` seconds in, as a JPEG at `dst`.
-pub(crate) async fn extract_jpeg(ffmpeg: &Path, src: &Path, dst: &Path, at: f64) -> Result<()> {
+/// ffmpeg that reads no stdin, prints only errors and overwrites its output.
+fn quiet_ffmpeg(ffmpeg: &Path) -> Command {
     let mut cmd = Command::new(ffmpeg);
     cmd.args([
         "-hide_banner",
@@ -263,21 +256,26 @@ pub(crate) async fn extract_jpeg(ffmpeg: &Path, src: &Path, dst: &Path, at: f64)
         "-loglevel",
         "error",
         "-y",
-    ])
-    .args(["-ss", &format!("{at:.3}")])
-    .arg("-i")
-    .arg(src)
-    .args([
-        "-frames:v",
-        "1",
-        "-q:v",
-        "3",
-        "-f",
-        "image2",
-        "-c:v",
-        "mjpeg",
-    ])
-    .arg(dst);
+    ]);
+    cmd
+}
+
+pub(crate) async fn extract_jpeg(ffmpeg: &Path, src: &Path, dst: &Path, at: f64) -> Result<()> {
+    let mut cmd = quiet_ffmpeg(ffmpeg);
+    cmd.args(["-ss", &format!("{at:.3}")])
+        .arg("-i")
+        .arg(src)
+        .args([
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            "-f",
+            "image2",
+            "-c:v",
+            "mjpeg",
+        ])
+        .arg(dst);
     let out = cmd
         .stdin(Stdio::null())
         .kill_on_drop(true)
