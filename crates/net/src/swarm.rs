@@ -76,6 +76,7 @@ enum Command {
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     NatStatus(oneshot::Sender<String>),
+    Refresh,
     Stop,
 }
 
@@ -231,6 +232,12 @@ impl Network {
         self.ask(Command::NatStatus).await
     }
 
+    /// Refreshes the DHT routing table (a Kademlia bootstrap), when there
+    /// is anyone to ask.
+    pub async fn refresh(&self) {
+        let _ = self.commands.send(Command::Refresh).await;
+    }
+
     /// Stops the driver.
     pub async fn stop(&self) {
         let _ = self.commands.send(Command::Stop).await;
@@ -253,6 +260,10 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_config.set_max_packet_size(MAX_RECORD + 64 * 1024);
             kad_config.set_query_timeout(Duration::from_secs(30));
+            // Refreshing the routing table is asked for by the node while it
+            // has peers (`Network::refresh`); libp2p's own timer would also
+            // run, and warn, on a lone node.
+            kad_config.set_periodic_bootstrap_interval(None);
             let store = kad::store::MemoryStore::with_config(
                 peer_id,
                 kad::store::MemoryStoreConfig {
@@ -409,6 +420,11 @@ impl Driver {
                     autonat::NatStatus::Unknown => "unknown".into(),
                 };
                 let _ = tx.send(status);
+            }
+            Command::Refresh => {
+                if !self.peers.is_empty() {
+                    let _ = swarm.behaviour_mut().kad.bootstrap();
+                }
             }
             Command::Stop => {}
         }

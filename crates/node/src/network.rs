@@ -251,12 +251,18 @@ impl Node {
     pub(crate) async fn keep_connected(self, bootstrap: Vec<String>) -> Result<()> {
         let addrs: Vec<Multiaddr> = bootstrap.iter().filter_map(|a| a.parse().ok()).collect();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut rounds = 0u64;
         loop {
             tokio::select! {
                 _ = self.0.shutdown.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
             }
             let net = self.net()?;
+            rounds += 1;
+            if rounds.is_multiple_of(60) {
+                // Every five minutes, as Kademlia's own timer would.
+                net.network.refresh().await;
+            }
             let connected: Vec<String> = net
                 .network
                 .peers()
