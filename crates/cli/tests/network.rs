@@ -578,6 +578,25 @@ async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
     let (status, _) = reader.get_json("/network/nick/nobody").await;
     assert_eq!(status, 404);
 
+    // Replacing the file frees the old blob's shards on the suppliers.
+    assert!(shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some());
+    let newer = data(900_000, 78);
+    let (status, replaced) = owner
+        .upload("pub.bin", newer.clone(), "&on_conflict=replace")
+        .await;
+    assert_eq!(status, 201, "{replaced}");
+    assert_eq!(replaced["id"], entry["id"], "a replace keeps the entry");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "shards of a replaced blob stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let blob = replaced["blob"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&owner, &blob).await["state"], "done");
+
     // Deleting the file frees its shards on the suppliers.
     assert!(shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some());
     let (status, _) = owner

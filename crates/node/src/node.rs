@@ -750,6 +750,14 @@ impl Node {
         let content_type = sniff::content_type(name, &sealed.head);
         let files = self.0.files.clone();
         let temp = sealed.temp;
+        // A replaced file's blob may be placed: its suppliers are told to
+        // drop it once the replace has committed.
+        let replaced = match on_conflict {
+            OnConflict::Replace if self.0.net.is_some() => {
+                self.0.catalog.placement_at(parent, name)?
+            }
+            _ => None,
+        };
         let added = self.0.catalog.add_file_with_metadata(
             NewFile {
                 parent,
@@ -772,6 +780,14 @@ impl Node {
             let node = self.clone();
             tasks::spawn(&self.0.tasks, "auto-place", async move {
                 node.auto_place(id).await
+            });
+        }
+        if let Some((old, placement)) = replaced
+            && added.orphan == Some(old)
+        {
+            let node = self.clone();
+            tasks::spawn(&self.0.tasks, "unplace", async move {
+                node.unplace(vec![(old, placement)]).await
             });
         }
         self.0.events.send(Event::EntryAdded {

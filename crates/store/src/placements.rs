@@ -80,6 +80,30 @@ impl Catalog {
         })
     }
 
+    /// The blob and placement of the file named `name` in `parent`, if it
+    /// is placed (read before a replace, which drops them).
+    pub fn placement_at(
+        &self,
+        parent: Option<&str>,
+        name: &str,
+    ) -> Result<Option<(cairn_core::BlobId, Vec<u8>)>> {
+        self.with(|c| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = c
+                .query_row(
+                    "SELECT p.blob, p.record FROM entries e JOIN placements p ON p.blob = e.blob \
+                     WHERE e.parent IS ?1 AND e.name = ?2",
+                    params![parent, name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(row.and_then(|(raw, record)| {
+                <[u8; 32]>::try_from(raw.as_slice())
+                    .ok()
+                    .map(|id| (cairn_core::BlobId(id), record))
+            }))
+        })
+    }
+
     /// Every placed blob and its placement.
     pub fn placements(&self) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
         self.with(|c| {
