@@ -112,9 +112,11 @@ impl Coding {
                 "{present} of the {k} shards needed"
             )));
         }
-        let mut data: Vec<Option<Vec<u8>>> = shards[..k].to_vec();
-        if data.iter().any(Option::is_none) {
-            let originals = data
+        // Data shards present are read where they are; only missing ones
+        // are rebuilt (into buffers of their own).
+        let mut restored = std::collections::BTreeMap::new();
+        if shards[..k].iter().any(Option::is_none) {
+            let originals = shards[..k]
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
@@ -122,16 +124,16 @@ impl Coding {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
-            let restored = reed_solomon_simd::decode(k, usize::from(self.m), originals, recovery)
+            restored = reed_solomon_simd::decode(k, usize::from(self.m), originals, recovery)
                 .map_err(|e| ErasureError::Codec(e.to_string()))?;
-            for (i, s) in restored {
-                data[i] = Some(s);
-            }
         }
         let mut segment = Vec::with_capacity(k * len);
-        for s in data {
-            let s = s.ok_or_else(|| ErasureError::NotEnough("a data shard is missing".into()))?;
-            segment.extend_from_slice(&s);
+        for (i, s) in shards[..k].iter().enumerate() {
+            let s = s
+                .as_deref()
+                .or_else(|| restored.get(&i).map(Vec::as_slice))
+                .ok_or_else(|| ErasureError::NotEnough("a data shard is missing".into()))?;
+            segment.extend_from_slice(s);
         }
         segment.truncate(segment_len);
         Ok(segment)

@@ -38,6 +38,19 @@ pub struct Placement {
     pub hashes: Vec<[u8; 32]>,
 }
 
+/// The hash that seals a shard file: BLAKE3 of the BLAKE3 hashes of its
+/// pieces (one piece per segment, `stride` bytes, the last one shorter),
+/// in order. The owner knows the piece hashes already (they are in the
+/// placement), so sealing costs it no second pass over the bytes; the
+/// supplier hashes its file piece by piece and compares.
+pub fn pieces_hash<'a>(hashes: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for piece in hashes {
+        h.update(piece);
+    }
+    *h.finalize().as_bytes()
+}
+
 /// A placement or record that cannot be decoded.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed placement record: {0}")]
@@ -52,6 +65,13 @@ impl Placement {
             .checked_mul(n)?
             .checked_add(position)?;
         self.hashes.get(i)
+    }
+
+    /// The hash a supplier checks when it seals shard file `position`:
+    /// [`pieces_hash`] of that position's shard hashes, segment by segment.
+    pub fn seal_hash(&self, position: usize) -> [u8; 32] {
+        let n = self.coding.n();
+        pieces_hash(self.hashes.iter().skip(position).step_by(n.max(1)))
     }
 
     /// Encodes the placement.
@@ -216,6 +236,15 @@ mod tests {
             suppliers: (0..6).map(|i| format!("12D3KooWpeer{i}")).collect(),
             hashes: (0..12u8).map(|i| [i; 32]).collect(),
         }
+    }
+
+    #[test]
+    fn a_seal_hash_covers_one_position_in_segment_order() {
+        let p = placement();
+        // Position 2 of segments 0 and 1: hashes 2 and 8.
+        assert_eq!(p.seal_hash(2), pieces_hash([&[2; 32], &[8; 32]]));
+        assert_ne!(p.seal_hash(2), pieces_hash([&[8; 32], &[2; 32]]));
+        assert_ne!(p.seal_hash(2), p.seal_hash(3));
     }
 
     #[test]

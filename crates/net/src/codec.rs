@@ -8,8 +8,7 @@ use libp2p::StreamProtocol;
 use libp2p::request_response::Codec;
 
 use crate::protocol::{
-    Request, Response, decode_request, decode_response, encode_request, encode_response,
-    read_frame, write_frame,
+    Request, Response, read_request, read_response, write_request, write_response,
 };
 
 /// Frames shard requests and responses.
@@ -25,14 +24,14 @@ impl Codec for ShardCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_request(&read_frame(io).await?)
+        read_request(io).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode_response(&read_frame(io).await?)
+        read_response(io).await
     }
 
     async fn write_request<T>(
@@ -44,7 +43,7 @@ impl Codec for ShardCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encode_request(&req)).await
+        write_request(io, &req).await
     }
 
     async fn write_response<T>(
@@ -56,6 +55,6 @@ impl Codec for ShardCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_frame(io, &encode_response(&res)).await
+        write_response(io, &res).await
     }
 }

@@ -7,13 +7,20 @@
 //! a shard moves as many bounded `Write`s and `Read`s, never whole. The
 //! body is a tag byte and fixed-width big-endian fields, decoded strictly:
 //! trailing bytes, unknown tags and out-of-range lengths are errors.
+//!
+//! The shard bytes of a `Write` or a `Data` answer are the body's tail:
+//! they are written from, and read into, their own buffer, never copied
+//! into or out of a frame buffer ([`read_request`], [`write_request`]).
+//!
+//! Version 2 seals a shard with the hash of its pieces' hashes (cairn-core's
+//! `placement::pieces_hash`) rather than of its bytes.
 
 use std::io;
 
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/cairn/shards/1";
+pub const PROTOCOL: &str = "/cairn/shards/2";
 /// Most shard bytes one `Write` carries or one `Read` returns.
 pub const MAX_CHUNK: usize = 1 << 20;
 /// Largest message body: a chunk and its header.
@@ -51,14 +58,18 @@ pub enum Request {
         /// At most [`MAX_CHUNK`] bytes.
         data: Vec<u8>,
     },
-    /// The shard is complete: `len` bytes whose BLAKE3 hash is `hash`. The
-    /// supplier checks both, makes it durable, and only then says `Ok`.
+    /// The shard is complete: `len` bytes, cut in pieces of `stride`
+    /// bytes (the last one shorter), whose hashes hash to `hash` (BLAKE3
+    /// of their BLAKE3 hashes in order). The supplier checks both,
+    /// makes it durable, and only then says `Ok`.
     Seal {
         /// Which shard.
         key: ShardKey,
         /// Its length.
         len: u64,
-        /// BLAKE3 of its bytes.
+        /// The piece length (one segment's shard).
+        stride: u32,
+        /// BLAKE3 of the BLAKE3 hashes of its pieces.
         hash: [u8; 32],
     },
     /// Read `len` bytes at `offset` of a sealed shard.
@@ -145,23 +156,46 @@ fn bad(what: &str) -> io::Error {
     )
 }
 
+/// The tag of a `Write` request, whose body ends with shard bytes.
+const WRITE: u8 = 2;
+/// A `Write`'s fields before its bytes: key, offset, length.
+const WRITE_HEAD: usize = 32 + 32 + 1 + 8 + 4;
+/// The tag of a `Data` response, whose body ends with shard bytes.
+const DATA: u8 = 1;
+/// A `Data` answer's fields before its bytes: the length.
+const DATA_HEAD: usize = 4;
+
 /// Encodes a request body.
 pub fn encode_request(r: &Request) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+    let (mut head, tail) = encode_request_parts(r);
+    head.extend_from_slice(tail);
+    head
+}
+
+/// A request body as its fields and its shard bytes (empty but for a
+/// `Write`), to be sent one after the other.
+fn encode_request_parts(r: &Request) -> (Vec<u8>, &[u8]) {
+    let mut out = Vec::with_capacity(128);
     match r {
         Request::Ping => out.push(0),
         Request::Space => out.push(1),
         Request::Write { key, offset, data } => {
-            out.push(2);
+            out.push(WRITE);
             put_key(&mut out, key);
             out.extend_from_slice(&offset.to_be_bytes());
             out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            out.extend_from_slice(data);
+            return (out, data);
         }
-        Request::Seal { key, len, hash } => {
+        Request::Seal {
+            key,
+            len,
+            stride,
+            hash,
+        } => {
             out.push(3);
             put_key(&mut out, key);
             out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&stride.to_be_bytes());
             out.extend_from_slice(hash);
         }
         Request::Read { key, offset, len } => {
@@ -187,28 +221,34 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
             out.extend_from_slice(&len.to_be_bytes());
         }
     }
-    out
+    (out, &[])
 }
 
 /// Decodes a request body, strictly.
 pub fn decode_request(body: &[u8]) -> io::Result<Request> {
+    decode_request_parts(body, None)
+}
+
+/// Decodes a request whose shard bytes, if any, were read apart (`tail`).
+fn decode_request_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Request> {
     let mut r = Cursor(body);
     let request = match r.u8()? {
         0 => Request::Ping,
         1 => Request::Space,
-        2 => {
+        WRITE => {
             let key = r.key()?;
             let offset = r.u64()?;
             let len = r.len()?;
             Request::Write {
                 key,
                 offset,
-                data: r.bytes(len)?.to_vec(),
+                data: r.tail(len, &mut tail)?,
             }
         }
         3 => Request::Seal {
             key: r.key()?,
             len: r.u64()?,
+            stride: r.u32()?,
             hash: r.array()?,
         },
         4 => Request::Read {
@@ -226,18 +266,29 @@ pub fn decode_request(body: &[u8]) -> io::Result<Request> {
         _ => return Err(bad("unknown request")),
     };
     r.end()?;
+    if tail.is_some() {
+        return Err(bad("shard bytes after a message that has none"));
+    }
     Ok(request)
 }
 
 /// Encodes a response body.
 pub fn encode_response(r: &Response) -> Vec<u8> {
+    let (mut head, tail) = encode_response_parts(r);
+    head.extend_from_slice(tail);
+    head
+}
+
+/// A response body as its fields and its shard bytes (empty but for
+/// `Data`).
+fn encode_response_parts(r: &Response) -> (Vec<u8>, &[u8]) {
     let mut out = Vec::with_capacity(64);
     match r {
         Response::Ok => out.push(0),
         Response::Data(data) => {
-            out.push(1);
+            out.push(DATA);
             out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            out.extend_from_slice(data);
+            return (out, data);
         }
         Response::Proof(hash) => {
             out.push(2);
@@ -255,17 +306,22 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
             out.extend_from_slice(reason.as_bytes());
         }
     }
-    out
+    (out, &[])
 }
 
 /// Decodes a response body, strictly.
 pub fn decode_response(body: &[u8]) -> io::Result<Response> {
+    decode_response_parts(body, None)
+}
+
+/// Decodes a response whose shard bytes, if any, were read apart (`tail`).
+fn decode_response_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Response> {
     let mut r = Cursor(body);
     let response = match r.u8()? {
         0 => Response::Ok,
-        1 => {
+        DATA => {
             let len = r.len()?;
-            Response::Data(r.bytes(len)?.to_vec())
+            Response::Data(r.tail(len, &mut tail)?)
         }
         2 => Response::Proof(r.array()?),
         3 => Response::Space(r.u64()?),
@@ -281,6 +337,9 @@ pub fn decode_response(body: &[u8]) -> io::Result<Response> {
         _ => return Err(bad("unknown response")),
     };
     r.end()?;
+    if tail.is_some() {
+        return Err(bad("shard bytes after a message that has none"));
+    }
     Ok(response)
 }
 
@@ -325,8 +384,22 @@ impl<'a> Cursor<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    fn u32(&mut self) -> io::Result<u32> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
     fn u64(&mut self) -> io::Result<u64> {
         Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// The `len` shard bytes that end the body: read apart into `tail`,
+    /// which must hold exactly that many, or else next in the body.
+    fn tail(&mut self, len: usize, tail: &mut Option<Vec<u8>>) -> io::Result<Vec<u8>> {
+        match tail.take() {
+            Some(bytes) if bytes.len() == len => Ok(bytes),
+            Some(_) => Err(bad("shard bytes of another length than announced")),
+            None => Ok(self.bytes(len)?.to_vec()),
+        }
     }
 
     /// A chunk length: at most [`MAX_CHUNK`].
@@ -370,12 +443,81 @@ pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>>
 
 /// Writes one length-prefixed frame and closes the writing side.
 pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, body: &[u8]) -> io::Result<()> {
-    if body.len() > MAX_FRAME {
+    write_parts(io, body, &[]).await
+}
+
+/// Writes one frame whose body is `head` then `tail`, and closes.
+async fn write_parts<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    head: &[u8],
+    tail: &[u8],
+) -> io::Result<()> {
+    let len = head.len() + tail.len();
+    if len > MAX_FRAME {
         return Err(bad("frame over the limit"));
     }
-    io.write_all(&(body.len() as u32).to_be_bytes()).await?;
-    io.write_all(body).await?;
+    io.write_all(&(len as u32).to_be_bytes()).await?;
+    io.write_all(head).await?;
+    io.write_all(tail).await?;
     io.close().await
+}
+
+/// Reads one frame. When its tag is `bulk_tag` and it is long enough, the
+/// first `1 + head` bytes come back as the body and the rest, the shard
+/// bytes, in a buffer of their own; otherwise the whole body.
+async fn read_split<T: AsyncRead + Unpin>(
+    io: &mut T,
+    bulk_tag: u8,
+    head: usize,
+) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(bad("frame over the limit"));
+    }
+    if len == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let mut tag = [0u8];
+    io.read_exact(&mut tag).await?;
+    let split = tag[0] == bulk_tag && len > 1 + head;
+    let mut body = vec![0u8; if split { 1 + head } else { len }];
+    body[0] = tag[0];
+    io.read_exact(&mut body[1..]).await?;
+    if !split {
+        return Ok((body, None));
+    }
+    let mut tail = vec![0u8; len - 1 - head];
+    io.read_exact(&mut tail).await?;
+    Ok((body, Some(tail)))
+}
+
+/// Reads and decodes one request; a `Write`'s bytes land in their own
+/// buffer.
+pub async fn read_request<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Request> {
+    let (body, tail) = read_split(io, WRITE, WRITE_HEAD).await?;
+    decode_request_parts(&body, tail)
+}
+
+/// Reads and decodes one response; `Data` lands in its own buffer.
+pub async fn read_response<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Response> {
+    let (body, tail) = read_split(io, DATA, DATA_HEAD).await?;
+    decode_response_parts(&body, tail)
+}
+
+/// Encodes and writes one request, the shard bytes straight from their
+/// buffer, and closes.
+pub async fn write_request<T: AsyncWrite + Unpin>(io: &mut T, r: &Request) -> io::Result<()> {
+    let (head, tail) = encode_request_parts(r);
+    write_parts(io, &head, tail).await
+}
+
+/// Encodes and writes one response, the shard bytes straight from their
+/// buffer, and closes.
+pub async fn write_response<T: AsyncWrite + Unpin>(io: &mut T, r: &Response) -> io::Result<()> {
+    let (head, tail) = encode_response_parts(r);
+    write_parts(io, &head, tail).await
 }
 
 #[cfg(test)]
@@ -404,6 +546,7 @@ mod tests {
             Request::Seal {
                 key: key(2),
                 len: 1 << 40,
+                stride: 1 << 18,
                 hash: [3; 32],
             },
             Request::Read {
@@ -421,6 +564,17 @@ mod tests {
         ];
         for r in &requests {
             assert_eq!(&decode_request(&encode_request(r)).unwrap(), r);
+            let mut wire = Vec::new();
+            block_on(write_request(
+                &mut futures_util::io::Cursor::new(&mut wire),
+                r,
+            ))
+            .unwrap();
+            let mut framed = (encode_request(r).len() as u32).to_be_bytes().to_vec();
+            framed.extend(encode_request(r));
+            assert_eq!(wire, framed, "streamed and framed encodings agree");
+            let back = block_on(read_request(&mut futures_util::io::Cursor::new(wire))).unwrap();
+            assert_eq!(&back, r);
         }
         let responses = [
             Response::Ok,
@@ -431,6 +585,14 @@ mod tests {
         ];
         for r in &responses {
             assert_eq!(&decode_response(&encode_response(r)).unwrap(), r);
+            let mut wire = Vec::new();
+            block_on(write_response(
+                &mut futures_util::io::Cursor::new(&mut wire),
+                r,
+            ))
+            .unwrap();
+            let back = block_on(read_response(&mut futures_util::io::Cursor::new(wire))).unwrap();
+            assert_eq!(&back, r);
         }
     }
 
@@ -457,9 +619,48 @@ mod tests {
         assert!(text.len() <= MAX_REASON);
     }
 
+    /// A frame that says `Write` with `announced` bytes but carries
+    /// `carried`.
+    fn write_frame_claiming(announced: u32, carried: usize) -> Vec<u8> {
+        let mut body = encode_request(&Request::Write {
+            key: key(1),
+            offset: 0,
+            data: vec![7; carried],
+        });
+        body[1 + 65 + 8..1 + 65 + 8 + 4].copy_from_slice(&announced.to_be_bytes());
+        let mut framed = (body.len() as u32).to_be_bytes().to_vec();
+        framed.extend(body);
+        framed
+    }
+
+    #[test]
+    fn streamed_shard_bytes_must_match_their_announced_length() {
+        let read =
+            |bytes: Vec<u8>| block_on(read_request(&mut futures_util::io::Cursor::new(bytes)));
+        assert!(read(write_frame_claiming(10, 10)).is_ok());
+        assert!(
+            read(write_frame_claiming(11, 10)).is_err(),
+            "fewer bytes than announced"
+        );
+        assert!(
+            read(write_frame_claiming(9, 10)).is_err(),
+            "more bytes than announced"
+        );
+        // A frame cut short before its bytes end is an error, not a hang.
+        let mut cut = write_frame_claiming(10, 10);
+        cut.truncate(cut.len() - 3);
+        assert!(read(cut).is_err());
+        // A Ping with bytes after it is refused too.
+        let mut ping = vec![0, 0, 0, 100, 0];
+        ping.extend([0; 99]);
+        assert!(read(ping).is_err());
+        // An empty frame.
+        assert!(read(vec![0, 0, 0, 0]).is_err());
+    }
+
     #[test]
     fn frames_are_bounded() {
-        futures_executor_block_on(async {
+        block_on(async {
             let mut buf = Vec::new();
             write_frame(&mut futures_util::io::Cursor::new(&mut buf), b"hello")
                 .await
@@ -472,7 +673,7 @@ mod tests {
         });
     }
 
-    fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -484,6 +685,8 @@ mod tests {
         fn decoding_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_request(&body);
             let _ = decode_response(&body);
+            let _ = block_on(read_request(&mut futures_util::io::Cursor::new(body.clone())));
+            let _ = block_on(read_response(&mut futures_util::io::Cursor::new(body)));
         }
     }
 }

@@ -196,9 +196,14 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
         Request::Write { key, offset, data } => shards
             .write(&id(&key), offset, &data)
             .map(|()| Response::Ok),
-        Request::Seal { key, len, hash } => {
-            shards.seal(&id(&key), len, &hash).map(|()| Response::Ok)
-        }
+        Request::Seal {
+            key,
+            len,
+            stride,
+            hash,
+        } => shards
+            .seal(&id(&key), len, stride, &hash)
+            .map(|()| Response::Ok),
         Request::Delete { key } => shards.delete(&id(&key)).map(|()| Response::Ok),
         Request::Read { key, offset, len } => shards
             .read(&id(&key), offset, len as usize)
@@ -508,16 +513,24 @@ impl Node {
         Ok(())
     }
 
-    /// Places a new blob when there are peers enough to code it.
+    /// Places a new blob when there are peers enough to code it, then
+    /// computes its legacy aliases (after the placement, so they don't
+    /// compete with it for the CPU, and before the local copy goes, so
+    /// they are read from the disk and not the network).
     pub(crate) async fn auto_place(self, id: BlobId) -> Result<()> {
+        let mut placed = false;
         if self.coding_now().await?.is_some() {
             let job = self.place(&id.to_hex(), true).await?;
-            if job.state == "done"
-                && job.result.as_ref().is_some_and(|r| r["placed"] == true)
-                && !self.0.config.network.keep_local
-            {
-                self.drop_local(&id.to_hex()).await?;
-            }
+            placed =
+                job.state == "done" && job.result.as_ref().is_some_and(|r| r["placed"] == true);
+        }
+        if self.0.config.legacy_digests
+            && let Err(e) = self.ensure_digests(id).await
+        {
+            tracing::warn!(blob = %id, error = %e, "cannot compute aliases");
+        }
+        if placed && !self.0.config.network.keep_local {
+            self.drop_local(&id.to_hex()).await?;
         }
         Ok(())
     }
@@ -564,26 +577,28 @@ impl Node {
         let shard_file = shard_file_len(coding, size);
         let suppliers = self.suppliers_for(coding.n(), shard_file).await?;
         let net = self.net()?;
-        let mut hashers: Vec<blake3::Hasher> =
-            (0..coding.n()).map(|_| blake3::Hasher::new()).collect();
-        let mut lens = vec![0u64; coding.n()];
         let mut hashes = Vec::with_capacity(segments as usize * coding.n());
-        // Segments are read, coded and written PLACE_WINDOW at a time, so
-        // the suppliers' disks and the links stay busy while the next ones
-        // are coded; results come back in order for the running hashes.
+        // Segments are read, coded, hashed and written PLACE_WINDOW at a
+        // time, so the suppliers' disks and the links stay busy while the
+        // next ones are coded; the hashes come back in segment order. Each
+        // shard is hashed once, on a blocking thread, and then moves into
+        // its request without a copy.
         let place_segment = |s: u64| {
             let reader = reader.clone();
             let suppliers = &suppliers;
             async move {
                 let span = segment_span(size, s);
-                let shards = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<u8>>> {
+                let (shards, hashes) = tokio::task::spawn_blocking(move || -> Result<_> {
                     let seg = reader.read_vec_at((span.end - span.start) as usize, span.start)?;
-                    coding
+                    let shards = coding
                         .encode(&seg)
-                        .map_err(|e| NodeError::Internal(e.to_string()))
+                        .map_err(|e| NodeError::Internal(e.to_string()))?;
+                    let hashes: Vec<[u8; 32]> =
+                        shards.iter().map(|s| *blake3::hash(s).as_bytes()).collect();
+                    Ok((shards, hashes))
                 })
                 .await??;
-                let writes = shards.iter().enumerate().map(|(i, shard)| {
+                let writes = shards.into_iter().enumerate().map(|(i, data)| {
                     let key = ShardKey {
                         owner: net.owner,
                         blob: id.0,
@@ -594,14 +609,14 @@ impl Node {
                         Request::Write {
                             key,
                             offset: s * stride as u64,
-                            data: shard.clone(),
+                            data,
                         },
                     )
                 });
                 for (i, answer) in join_all(writes).await.into_iter().enumerate() {
                     expect_ok(answer, &suppliers[i])?;
                 }
-                Ok::<_, NodeError>((span.end - span.start, shards))
+                Ok::<_, NodeError>((span.end - span.start, hashes))
             }
         };
         let mut placed = futures_util::stream::iter(0..segments)
@@ -609,15 +624,18 @@ impl Node {
             .buffered(PLACE_WINDOW);
         while let Some(done) = placed.next().await {
             job.check()?;
-            let (bytes, shards) = done?;
-            for (i, shard) in shards.iter().enumerate() {
-                hashers[i].update(shard);
-                lens[i] += shard.len() as u64;
-                hashes.push(*blake3::hash(shard).as_bytes());
-            }
+            let (bytes, segment_hashes) = done?;
+            hashes.extend(segment_hashes);
             job.advance(bytes);
         }
         drop(placed);
+        let placement = Placement {
+            coding,
+            stride: stride as u32,
+            owner: net.owner,
+            suppliers: suppliers.iter().map(|p| p.to_string()).collect(),
+            hashes,
+        };
         let seals = (0..coding.n()).map(|i| {
             net.network.request(
                 suppliers[i],
@@ -627,21 +645,15 @@ impl Node {
                         blob: id.0,
                         position: i as u8,
                     },
-                    len: lens[i],
-                    hash: *hashers[i].finalize().as_bytes(),
+                    len: shard_file,
+                    stride: stride as u32,
+                    hash: placement.seal_hash(i),
                 },
             )
         });
         for (i, answer) in join_all(seals).await.into_iter().enumerate() {
             expect_ok(answer, &suppliers[i])?;
         }
-        let placement = Placement {
-            coding,
-            stride: stride as u32,
-            owner: net.owner,
-            suppliers: suppliers.iter().map(|p| p.to_string()).collect(),
-            hashes,
-        };
         let encoded = placement.encode();
         let node = self.clone();
         blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
@@ -912,7 +924,7 @@ impl NetReader {
         let want = p
             .hash(index, position)
             .ok_or_else(|| NodeError::Corrupt("placement has no hash for this shard".into()))?;
-        let mut data = Vec::with_capacity(len);
+        let mut data = Vec::new();
         let base = index * u64::from(p.stride);
         if peer == self.network.peer_id() {
             let id = ShardId {
@@ -946,7 +958,11 @@ impl NetReader {
                 .map_err(net_error)?;
             match answer {
                 Response::Data(bytes) if !bytes.is_empty() && bytes.len() <= chunk => {
-                    data.extend_from_slice(&bytes)
+                    if data.is_empty() {
+                        data = bytes;
+                    } else {
+                        data.extend_from_slice(&bytes)
+                    }
                 }
                 Response::Refused(why, text) => {
                     return Err(NodeError::Network(format!(

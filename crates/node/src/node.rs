@@ -265,7 +265,7 @@ impl Node {
 
     /// Computes and records the legacy aliases of blob `id`, unless it has
     /// them already.
-    async fn ensure_digests(&self, id: BlobId) -> Result<()> {
+    pub(crate) async fn ensure_digests(&self, id: BlobId) -> Result<()> {
         if !self.0.catalog.aliases(&id)?.is_empty() {
             return Ok(());
         }
@@ -773,7 +773,9 @@ impl Node {
             |orphan| self.drop_blob(orphan),
         )?;
         tracing::info!(blob = %id, bytes = manifest.size, new = added.new_blob, entry = %added.entry.id, "stored");
-        if added.new_blob && self.0.config.legacy_digests {
+        // With the network on, the aliases are computed once the blob is
+        // placed (see `auto_place`): its safety comes first.
+        if added.new_blob && self.0.config.legacy_digests && self.0.net.is_none() {
             let _ = self.0.digest_queue.send(id);
         }
         if added.new_blob && self.0.net.is_some() {

@@ -325,8 +325,6 @@ impl Node {
         }
         let local = self.local_reader(&id).ok();
         let reader = self.shard_reader(&id, placement.clone(), manifest.size)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut len = 0u64;
         for s in 0..segments {
             job.check()?;
             let span = segment_span(manifest.size, s);
@@ -353,8 +351,6 @@ impl Node {
                     "segment {s} rebuilt does not give shard {position}'s recorded hash"
                 )));
             }
-            hasher.update(&shard);
-            len += shard.len() as u64;
             let answer = net
                 .network
                 .request(
@@ -375,8 +371,9 @@ impl Node {
                 target,
                 Request::Seal {
                     key,
-                    len,
-                    hash: *hasher.finalize().as_bytes(),
+                    len: shard_file,
+                    stride: placement.stride,
+                    hash: placement.seal_hash(position),
                 },
             )
             .await;

@@ -54,27 +54,32 @@ impl TempBlob {
         Ok(())
     }
 
-    #[cfg(target_os = "linux")]
     fn start_writeback(&mut self) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain syscall on our own open descriptor; failure only
-        // means the final sync does all the work, so it is ignored.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                self.flushed as libc::off64_t,
-                (self.written - self.flushed) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-        self.flushed = self.written;
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn start_writeback(&mut self) {
+        start_writeback(&self.file, self.flushed, self.written - self.flushed);
         self.flushed = self.written;
     }
 }
+
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
+/// disk now, without waiting, so the fsync that makes them durable later
+/// finds little left to do.
+#[cfg(target_os = "linux")]
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor; failure only means the
+    // final sync does all the work, so it is ignored.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 impl Drop for TempBlob {
     fn drop(&mut self) {

@@ -2,9 +2,12 @@
 //!
 //! Layout: `shards/<owner hex>/<blob hex>.<position>` once sealed, and
 //! `….<position>.part` while the owner is still writing it. A shard becomes
-//! readable only when the owner seals it: the length and BLAKE3 hash it
-//! announces are checked against the bytes, the file is fsynced and renamed,
-//! and the directory fsynced, so a sealed shard survives a crash whole. A
+//! readable only when the owner seals it: the length and hash it announces
+//! (BLAKE3 of the BLAKE3 hashes of its pieces, one per segment,
+//! [`cairn_core::placement::pieces_hash`]) are checked against the bytes,
+//! the file is fsynced and renamed, and the directory fsynced, so a sealed
+//! shard survives a crash whole. Each write asks the kernel to start its
+//! writeback at once, so the seal's fsync finds little left to do. A
 //! `.part` file is scratch: removed at start (the owner writes it again).
 //!
 //! Space: the node donates `donated` bytes; the bytes of every shard file,
@@ -216,23 +219,33 @@ impl ShardStore {
         file.write_all_at(data, offset)
             .map_err(|e| StoreError::io("write", &path, e))?;
         *usage.entry(id.owner).or_insert(0) += growth;
+        drop(usage);
+        crate::files::start_writeback(&file, offset, data.len() as u64);
         Ok(())
     }
 
-    /// Seals a shard: checks its length and BLAKE3 hash, makes it durable
-    /// and readable. Sealing an already sealed, identical shard is a no-op.
-    pub fn seal(&self, id: &ShardId, len: u64, hash: &[u8; 32]) -> Result<()> {
+    /// Seals a shard: checks its length and the hash of its pieces of
+    /// `stride` bytes, makes it durable and readable. Sealing an already
+    /// sealed, identical shard is a no-op.
+    pub fn seal(&self, id: &ShardId, len: u64, stride: u32, hash: &[u8; 32]) -> Result<()> {
+        // A piece is one segment's shard: never more than a segment.
+        if stride == 0 || u64::from(stride) > cairn_core::layout::SEGMENT_SIZE {
+            return Err(StoreError::Invalid(format!(
+                "a shard's stride must be 1 to {} bytes, not {stride}",
+                cairn_core::layout::SEGMENT_SIZE
+            )));
+        }
         let part = self.path(id, true);
         let sealed = self.path(id, false);
         if !part.exists() && sealed.exists() {
-            return match self.hash_of(&sealed)? {
+            return match self.hash_of(&sealed, stride)? {
                 (l, h) if l == len && &h == hash => Ok(()),
                 _ => Err(StoreError::Conflict(
                     "a different shard is sealed here".into(),
                 )),
             };
         }
-        let (found_len, found_hash) = self.hash_of(&part)?;
+        let (found_len, found_hash) = self.hash_of(&part, stride)?;
         if found_len != len || &found_hash != hash {
             return Err(StoreError::Invalid(format!(
                 "shard is {found_len} bytes with another hash than the {len} bytes announced"
@@ -254,17 +267,30 @@ impl ShardStore {
         Ok(())
     }
 
-    fn hash_of(&self, path: &Path) -> Result<(u64, [u8; 32])> {
-        let mut f = File::open(path).map_err(|e| match e.kind() {
+    /// The length of the file at `path` and the hash of its pieces.
+    fn hash_of(&self, path: &Path, stride: u32) -> Result<(u64, [u8; 32])> {
+        let f = File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StoreError::NotFound {
                 what: "shard",
                 id: path.display().to_string(),
             },
             _ => StoreError::io("open", path, e),
         })?;
-        let mut h = blake3::Hasher::new();
-        let len = std::io::copy(&mut f, &mut h).map_err(|e| StoreError::io("read", path, e))?;
-        Ok((len, *h.finalize().as_bytes()))
+        let len = f
+            .metadata()
+            .map_err(|e| StoreError::io("stat", path, e))?
+            .len();
+        let mut piece = vec![0u8; (stride as usize).min(len as usize)];
+        let mut hashes = Vec::with_capacity(len.div_ceil(u64::from(stride)) as usize);
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(u64::from(stride)) as usize;
+            f.read_exact_at(&mut piece[..n], at)
+                .map_err(|e| StoreError::io("read", path, e))?;
+            hashes.push(*blake3::hash(&piece[..n]).as_bytes());
+            at += n as u64;
+        }
+        Ok((len, cairn_core::placement::pieces_hash(&hashes)))
     }
 
     /// Reads `len` bytes at `offset` of a sealed shard (fewer at its end).
@@ -350,6 +376,15 @@ mod tests {
         }
     }
 
+    /// What an owner announces for `data` cut in pieces of `stride`.
+    fn pieces(data: &[u8], stride: usize) -> [u8; 32] {
+        let hashes: Vec<[u8; 32]> = data
+            .chunks(stride)
+            .map(|c| *blake3::hash(c).as_bytes())
+            .collect();
+        cairn_core::placement::pieces_hash(&hashes)
+    }
+
     #[test]
     fn a_shard_is_readable_only_once_sealed_with_the_right_hash() {
         let dir = tempfile::tempdir().unwrap();
@@ -361,10 +396,17 @@ mod tests {
             s.read(&id(1), 0, 10),
             Err(StoreError::NotFound { .. })
         ));
-        assert!(s.seal(&id(1), 5000, &[0; 32]).is_err(), "wrong hash");
-        let hash = *blake3::hash(&data).as_bytes();
-        s.seal(&id(1), 5000, &hash).unwrap();
-        s.seal(&id(1), 5000, &hash).unwrap();
+        assert!(s.seal(&id(1), 5000, 2000, &[0; 32]).is_err(), "wrong hash");
+        let hash = pieces(&data, 2000);
+        assert!(s.seal(&id(1), 5000, 1000, &hash).is_err(), "other pieces");
+        assert!(s.seal(&id(1), 4999, 2000, &hash).is_err(), "wrong length");
+        assert!(s.seal(&id(1), 5000, 0, &hash).is_err(), "no stride");
+        assert!(
+            s.seal(&id(1), 5000, u32::MAX, &hash).is_err(),
+            "a stride over a segment"
+        );
+        s.seal(&id(1), 5000, 2000, &hash).unwrap();
+        s.seal(&id(1), 5000, 2000, &hash).unwrap();
         assert_eq!(s.read(&id(1), 100, 50).unwrap(), data[100..150]);
         assert_eq!(s.read(&id(1), 4990, 50).unwrap(), data[4990..]);
         let nonce = [9; 32];
@@ -384,8 +426,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
         s.write(&id(1), 0, &[1; 100]).unwrap();
-        s.seal(&id(1), 100, blake3::hash(&[1; 100]).as_bytes())
-            .unwrap();
+        s.seal(&id(1), 100, 64, &pieces(&[1; 100], 64)).unwrap();
         assert_eq!(s.reject(&[1; 32]).unwrap(), 100);
         assert!(s.read(&id(1), 0, 1).is_err());
         assert!(matches!(
@@ -404,8 +445,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 1000).unwrap();
         s.write(&id(1), 0, &[1; 600]).unwrap();
-        s.seal(&id(1), 600, blake3::hash(&[1; 600]).as_bytes())
-            .unwrap();
+        s.seal(&id(1), 600, 600, &pieces(&[1; 600], 600)).unwrap();
         s.write(&id(2), 0, &[2; 300]).unwrap();
         let refused = s.write(&id(2), 300, &[2; 200]);
         assert!(
