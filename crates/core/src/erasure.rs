@@ -65,22 +65,41 @@ impl Coding {
     /// The n shards of `segment`: k data shards then m parity shards.
     pub fn encode(self, segment: &[u8]) -> Result<Vec<Vec<u8>>, ErasureError> {
         let len = self.shard_len(segment.len());
-        let mut shards: Vec<Vec<u8>> = (0..usize::from(self.k))
-            .map(|i| {
-                let start = (i * len).min(segment.len());
-                let end = ((i + 1) * len).min(segment.len());
-                let mut s = segment[start..end].to_vec();
-                s.resize(len, 0);
-                s
-            })
-            .collect();
-        if self.m > 0 {
-            let parity =
-                reed_solomon_simd::encode(usize::from(self.k), usize::from(self.m), shards.iter())
-                    .map_err(|e| ErasureError::Codec(e.to_string()))?;
-            shards.extend(parity);
-        }
+        let mut shards = vec![Vec::with_capacity(len); self.n()];
+        self.encode_into(segment, &mut shards)?;
         Ok(shards)
+    }
+
+    /// Appends the n shards of `segment` to `out` (shard i to `out[i]`),
+    /// so the shards of consecutive segments for one supplier gather in
+    /// one buffer without a copy per shard.
+    pub fn encode_into(self, segment: &[u8], out: &mut [Vec<u8>]) -> Result<(), ErasureError> {
+        if out.len() != self.n() {
+            return Err(ErasureError::NotEnough(format!(
+                "{} shard buffers for a {}+{} coding",
+                out.len(),
+                self.k,
+                self.m
+            )));
+        }
+        let len = self.shard_len(segment.len());
+        let k = usize::from(self.k);
+        let starts: Vec<usize> = out.iter().map(Vec::len).collect();
+        for (i, shard) in out[..k].iter_mut().enumerate() {
+            let start = (i * len).min(segment.len());
+            let end = ((i + 1) * len).min(segment.len());
+            shard.extend_from_slice(&segment[start..end]);
+            shard.resize(starts[i] + len, 0);
+        }
+        if self.m > 0 {
+            let originals = out[..k].iter().zip(&starts).map(|(s, &at)| &s[at..]);
+            let parity = reed_solomon_simd::encode(k, usize::from(self.m), originals)
+                .map_err(|e| ErasureError::Codec(e.to_string()))?;
+            for (shard, p) in out[k..].iter_mut().zip(parity) {
+                shard.extend_from_slice(&p);
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds a segment of `segment_len` bytes from the shards present
@@ -191,6 +210,21 @@ mod tests {
                 .unwrap(),
             b""
         );
+    }
+
+    #[test]
+    fn encoding_into_appends_what_encode_gives() {
+        let c = Coding::new(4, 2).unwrap();
+        let a: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
+        let b: Vec<u8> = (0..1001u32).map(|i| (i * 13) as u8).collect();
+        let mut out = vec![Vec::new(); 6];
+        c.encode_into(&a, &mut out).unwrap();
+        c.encode_into(&b, &mut out).unwrap();
+        let (ea, eb) = (c.encode(&a).unwrap(), c.encode(&b).unwrap());
+        for i in 0..6 {
+            assert_eq!(out[i], [ea[i].clone(), eb[i].clone()].concat(), "shard {i}");
+        }
+        assert!(c.encode_into(&a, &mut out[..5]).is_err());
     }
 
     proptest! {

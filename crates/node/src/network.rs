@@ -50,8 +50,8 @@ pub(crate) fn shard_file_len(coding: Coding, size: u64) -> u64 {
     (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
 }
 
-/// Segments being placed at once.
-const PLACE_WINDOW: usize = 4;
+/// Batches of segments being placed at once.
+const PLACE_WINDOW: usize = 2;
 
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
@@ -578,27 +578,41 @@ impl Node {
         let suppliers = self.suppliers_for(coding.n(), shard_file).await?;
         let net = self.net()?;
         let mut hashes = Vec::with_capacity(segments as usize * coding.n());
-        // Segments are read, coded, hashed and written PLACE_WINDOW at a
-        // time, so the suppliers' disks and the links stay busy while the
-        // next ones are coded; the hashes come back in segment order. Each
-        // shard is hashed once, on a blocking thread, and then moves into
-        // its request without a copy.
-        let place_segment = |s: u64| {
+        // Segments go in batches whose shards for one supplier are
+        // contiguous in its shard file and fill one Write (four segments
+        // at 4+2), so each request carries as much as the protocol allows.
+        // PLACE_WINDOW batches are in flight, so the suppliers' disks and
+        // the links stay busy while the next ones are coded; the hashes
+        // come back in segment order. Each shard is hashed once, on the
+        // blocking thread that codes it.
+        let per_batch = (MAX_CHUNK / stride).max(1) as u64;
+        let place_batch = |b: u64| {
             let reader = reader.clone();
             let suppliers = &suppliers;
             async move {
-                let span = segment_span(size, s);
-                let (shards, hashes) = tokio::task::spawn_blocking(move || -> Result<_> {
-                    let seg = reader.read_vec_at((span.end - span.start) as usize, span.start)?;
-                    let shards = coding
-                        .encode(&seg)
-                        .map_err(|e| NodeError::Internal(e.to_string()))?;
-                    let hashes: Vec<[u8; 32]> =
-                        shards.iter().map(|s| *blake3::hash(s).as_bytes()).collect();
-                    Ok((shards, hashes))
+                let first = b * per_batch;
+                let last = (first + per_batch).min(segments);
+                let (pieces, hashes) = tokio::task::spawn_blocking(move || -> Result<_> {
+                    let count = (last - first) as usize;
+                    let mut pieces = vec![Vec::with_capacity(stride * count); coding.n()];
+                    let mut hashes = Vec::with_capacity(count * coding.n());
+                    for s in first..last {
+                        let span = segment_span(size, s);
+                        let seg =
+                            reader.read_vec_at((span.end - span.start) as usize, span.start)?;
+                        let starts: Vec<usize> = pieces.iter().map(Vec::len).collect();
+                        coding
+                            .encode_into(&seg, &mut pieces)
+                            .map_err(|e| NodeError::Internal(e.to_string()))?;
+                        for (piece, at) in pieces.iter().zip(starts) {
+                            hashes.push(*blake3::hash(&piece[at..]).as_bytes());
+                        }
+                    }
+                    Ok((pieces, hashes))
                 })
                 .await??;
-                let writes = shards.into_iter().enumerate().map(|(i, data)| {
+                let bytes = segment_span(size, last - 1).end - segment_span(size, first).start;
+                let writes = pieces.into_iter().enumerate().map(|(i, data)| {
                     let key = ShardKey {
                         owner: net.owner,
                         blob: id.0,
@@ -608,7 +622,7 @@ impl Node {
                         suppliers[i],
                         Request::Write {
                             key,
-                            offset: s * stride as u64,
+                            offset: first * stride as u64,
                             data,
                         },
                     )
@@ -616,16 +630,16 @@ impl Node {
                 for (i, answer) in join_all(writes).await.into_iter().enumerate() {
                     expect_ok(answer, &suppliers[i])?;
                 }
-                Ok::<_, NodeError>((span.end - span.start, hashes))
+                Ok::<_, NodeError>((bytes, hashes))
             }
         };
-        let mut placed = futures_util::stream::iter(0..segments)
-            .map(place_segment)
+        let mut placed = futures_util::stream::iter(0..segments.div_ceil(per_batch))
+            .map(place_batch)
             .buffered(PLACE_WINDOW);
         while let Some(done) = placed.next().await {
             job.check()?;
-            let (bytes, segment_hashes) = done?;
-            hashes.extend(segment_hashes);
+            let (bytes, batch_hashes) = done?;
+            hashes.extend(batch_hashes);
             job.advance(bytes);
         }
         drop(placed);
@@ -985,6 +999,22 @@ impl BlobReader for NetReader {
     /// Each segment waits on k suppliers: keep several in flight.
     fn parallel_reads(&self) -> usize {
         6
+    }
+
+    /// A whole segment, the download's usual request, is the decoded
+    /// buffer itself: no zero-filled buffer to copy it into.
+    fn read_vec_at(&self, len: usize, offset: u64) -> std::result::Result<Vec<u8>, StoreError> {
+        let index = offset / SEGMENT_SIZE;
+        let span = segment_span(self.size, index);
+        if offset == span.start && len as u64 == span.end - span.start {
+            return self
+                .runtime
+                .block_on(self.segment(self.blob, index))
+                .map_err(|e| StoreError::Corrupt(e.to_string()));
+        }
+        let mut buf = vec![0u8; len];
+        self.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::result::Result<(), StoreError> {
