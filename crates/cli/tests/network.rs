@@ -613,3 +613,63 @@ async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplier_away_when_a_file_is_deleted_frees_its_shard_when_back() {
+    let cfg = |boot: Option<&str>| {
+        format!(
+            "{}check_secs = 1\n",
+            net_config(boot).replace("request_timeout_secs = 5", "request_timeout_secs = 2")
+        )
+    };
+    // The owner is everyone's bootstrap, so a supplier that comes back
+    // dials it straight away.
+    let owner = TestNode::start_with(&format!("{}ecc = \"2+1\"\n", cfg(None))).await;
+    let boot = p2p_addr(&owner).await;
+    let mut suppliers = Vec::new();
+    for _ in 0..3 {
+        suppliers.push(TestNode::start_with(&cfg(Some(&boot))).await);
+    }
+    wait_peers(&owner, 3).await;
+    let (status, entry) = owner.upload("gone.bin", data(700_000, 31), "").await;
+    assert_eq!(status, 201, "{entry}");
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&owner, &blob).await["state"], "done");
+    for s in &suppliers {
+        assert!(
+            shard_file(s, &blob).is_some(),
+            "every supplier holds a shard"
+        );
+    }
+
+    // One supplier is away when the file is deleted: the two others free
+    // their shards at once, it keeps its own.
+    let mut away = suppliers.pop().unwrap();
+    away.terminate();
+    let (status, _) = owner
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/entries/{}", entry["id"].as_str().unwrap()),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while suppliers.iter().any(|s| shard_file(s, &blob).is_some()) {
+        assert!(Instant::now() < deadline, "shards of a deleted file stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shard_file(&away, &blob).is_some(), "it was away");
+
+    // Back, it is asked again (the deletion was owed, and a restart of the
+    // owner would not have lost it) and frees the shard.
+    let back = away.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shard_file(&back, &blob).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the returning supplier kept the shard of a deleted file"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -482,33 +482,43 @@ impl Node {
         .await
     }
 
-    /// Asks the suppliers of deleted blobs to drop their shards. A supplier
-    /// that cannot be reached keeps them until it rejects us or is cleaned
-    /// by hand (best effort: the blob is gone either way).
-    pub(crate) async fn unplace(self, blobs: Vec<(BlobId, Vec<u8>)>) -> Result<()> {
+    /// Asks the suppliers of gone blobs (deleted or replaced entries; the
+    /// catalog queues them in the same transaction) to delete their shards.
+    /// A blob leaves the queue once every supplier has answered; one that
+    /// was unreachable is asked again after each repair round, so it frees
+    /// the space when it comes back.
+    pub(crate) async fn unplace(self) -> Result<()> {
         let net = self.net()?;
-        for (id, bytes) in blobs {
-            let Ok(placement) = Placement::decode(&bytes) else {
-                continue;
-            };
-            let deletes = placement
-                .suppliers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, peer)| {
-                    let peer = parse_peer(peer).ok()?;
-                    let key = ShardKey {
-                        owner: placement.owner,
-                        blob: id.0,
-                        position: i as u8,
-                    };
-                    Some(net.network.request(peer, Request::Delete { key }))
-                });
-            for answer in join_all(deletes).await {
-                if let Err(e) = answer {
-                    tracing::warn!(blob = %id, error = %e, "a supplier kept a deleted blob's shard");
+        let node = self.clone();
+        let owed = blocking(move || Ok(node.0.catalog.unplaced()?)).await?;
+        for (id, bytes) in owed {
+            let mut done = true;
+            if let Ok(placement) = Placement::decode(&bytes) {
+                let deletes = placement
+                    .suppliers
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, peer)| {
+                        let peer = parse_peer(peer).ok()?;
+                        let key = ShardKey {
+                            owner: placement.owner,
+                            blob: id.0,
+                            position: i as u8,
+                        };
+                        Some(async move {
+                            let answer = net.network.request(peer, Request::Delete { key }).await;
+                            (peer, answer)
+                        })
+                    });
+                for (peer, answer) in join_all(deletes).await {
+                    if let Err(e) = expect_ok(answer, &peer) {
+                        tracing::debug!(blob = %id, %peer, error = %e, "a supplier still holds a deleted blob's shard");
+                        done = false;
+                    }
                 }
             }
+            let node = self.clone();
+            blocking(move || Ok(node.0.catalog.unplaced_attempt(&id, done)?)).await?;
         }
         Ok(())
     }

@@ -458,25 +458,19 @@ impl Node {
     pub async fn delete(&self, id: &str, recursive: bool) -> Result<usize> {
         let node = self.clone();
         let eid = id.to_owned();
-        let (removed, unplace) = blocking(move || {
-            let placed = node.0.catalog.placements_under(&eid)?;
-            let orphans = node
+        let removed = blocking(move || {
+            Ok(node
                 .0
                 .catalog
-                .delete(&eid, recursive, |blob| node.drop_blob(blob))?;
-            // Blobs gone from the catalog free their shards on suppliers.
-            let unplace: Vec<_> = placed
-                .into_iter()
-                .filter(|(b, _)| orphans.contains(b))
-                .collect();
-            Ok((orphans.len(), unplace))
+                .delete(&eid, recursive, |blob| node.drop_blob(blob))?
+                .len())
         })
         .await?;
-        if !unplace.is_empty() && self.0.net.is_some() {
+        // Blobs gone from the catalog left their placements queued: their
+        // suppliers are asked to free the shards.
+        if removed > 0 && self.0.net.is_some() {
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "unplace", async move {
-                node.unplace(unplace).await
-            });
+            tasks::spawn(&self.0.tasks, "unplace", node.unplace());
         }
         self.0
             .events
@@ -750,14 +744,6 @@ impl Node {
         let content_type = sniff::content_type(name, &sealed.head);
         let files = self.0.files.clone();
         let temp = sealed.temp;
-        // A replaced file's blob may be placed: its suppliers are told to
-        // drop it once the replace has committed.
-        let replaced = match on_conflict {
-            OnConflict::Replace if self.0.net.is_some() => {
-                self.0.catalog.placement_at(parent, name)?
-            }
-            _ => None,
-        };
         let added = self.0.catalog.add_file_with_metadata(
             NewFile {
                 parent,
@@ -784,13 +770,11 @@ impl Node {
                 node.auto_place(id).await
             });
         }
-        if let Some((old, placement)) = replaced
-            && added.orphan == Some(old)
-        {
+        // A replaced file's blob, if placed, left its placement queued: its
+        // suppliers are asked to free the shards.
+        if added.orphan.is_some() && self.0.net.is_some() {
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "unplace", async move {
-                node.unplace(vec![(old, placement)]).await
-            });
+            tasks::spawn(&self.0.tasks, "unplace", node.unplace());
         }
         self.0.events.send(Event::EntryAdded {
             entry: added.entry.clone(),

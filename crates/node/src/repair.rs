@@ -89,6 +89,9 @@ impl Node {
             if let Err(e) = self.republish_if_due().await {
                 tracing::warn!(error = %e, "cannot republish placements");
             }
+            if let Err(e) = self.clone().unplace().await {
+                tracing::warn!(error = %e, "cannot ask suppliers to delete shards");
+            }
             match self.audit_round().await {
                 Ok(status) => {
                     *self.0.repair.last.lock().unwrap_or_else(|p| p.into_inner()) = status

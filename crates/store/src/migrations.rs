@@ -178,4 +178,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 8: shard deletions owed to suppliers. A placement that goes with its
+    // blob (the entry deleted or replaced) is queued by a trigger in the
+    // same transaction, so a crash cannot lose it; the node asks the
+    // suppliers to delete those shards until every one of them has.
+    r#"
+    CREATE TABLE unplaced (
+        blob     BLOB PRIMARY KEY,
+        record   BLOB NOT NULL,
+        since    INTEGER NOT NULL,
+        tries    INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER placements_unplaced AFTER DELETE ON placements BEGIN
+        INSERT OR REPLACE INTO unplaced (blob, record, since)
+        VALUES (OLD.blob, OLD.record, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+    END;
+    "#,
 ];

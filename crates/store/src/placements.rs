@@ -1,7 +1,9 @@
 //! This node's suppliers (by position) and the placements of its blobs.
 //!
 //! A placement row is written only after every shard it names is sealed on
-//! its supplier; it goes with its blob (ON DELETE CASCADE).
+//! its supplier; it goes with its blob (ON DELETE CASCADE), and a trigger
+//! then queues it in `unplaced`: the suppliers are owed a deletion of its
+//! shards until they have all done it (or the blob is placed again).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -32,14 +34,54 @@ impl Catalog {
         })
     }
 
-    /// Records (or replaces) the placement of blob `blob`.
+    /// Records (or replaces) the placement of blob `blob`. A blob placed
+    /// again is no longer owed a deletion.
     pub fn save_placement(&self, blob: &cairn_core::BlobId, record: &[u8]) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO placements (blob, record, created) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (blob) DO UPDATE SET record = ?2",
                 params![&blob.0[..], record, now_ms()],
             )?;
+            tx.execute("DELETE FROM unplaced WHERE blob = ?1", [&blob.0[..]])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// The placements of blobs that are gone and whose shards some
+    /// supplier may still hold, oldest first.
+    pub fn unplaced(&self) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT blob, record FROM unplaced ORDER BY since, blob")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(b, record)| {
+                    let id: [u8; 32] = b.try_into().ok()?;
+                    Some((cairn_core::BlobId(id), record))
+                })
+                .collect())
+        })
+    }
+
+    /// Every supplier of gone blob `blob` has deleted its shard (`done`),
+    /// or one more attempt failed.
+    pub fn unplaced_attempt(&self, blob: &cairn_core::BlobId, done: bool) -> Result<()> {
+        self.with(|c| {
+            if done {
+                c.execute("DELETE FROM unplaced WHERE blob = ?1", [&blob.0[..]])?;
+            } else {
+                c.execute(
+                    "UPDATE unplaced SET tries = tries + 1 WHERE blob = ?1",
+                    [&blob.0[..]],
+                )?;
+            }
             Ok(())
         })
     }
@@ -53,54 +95,6 @@ impl Catalog {
                 |r| r.get(0),
             )
             .optional()?)
-        })
-    }
-
-    /// The placements of the blobs entry `id` and everything under it
-    /// hold (read before a delete, which drops them with the blobs).
-    pub fn placements_under(&self, id: &str) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
-        self.with(|c| {
-            let mut out = Vec::new();
-            for eid in crate::catalog::subtree_ids(c, id)? {
-                let row: Option<(Vec<u8>, Vec<u8>)> = c
-                    .query_row(
-                        "SELECT p.blob, p.record FROM entries e JOIN placements p ON p.blob = e.blob \
-                         WHERE e.id = ?1",
-                        [&eid],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?;
-                if let Some((raw, record)) = row
-                    && let Ok(id) = <[u8; 32]>::try_from(raw.as_slice())
-                {
-                    out.push((cairn_core::BlobId(id), record));
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// The blob and placement of the file named `name` in `parent`, if it
-    /// is placed (read before a replace, which drops them).
-    pub fn placement_at(
-        &self,
-        parent: Option<&str>,
-        name: &str,
-    ) -> Result<Option<(cairn_core::BlobId, Vec<u8>)>> {
-        self.with(|c| {
-            let row: Option<(Vec<u8>, Vec<u8>)> = c
-                .query_row(
-                    "SELECT p.blob, p.record FROM entries e JOIN placements p ON p.blob = e.blob \
-                     WHERE e.parent IS ?1 AND e.name = ?2",
-                    params![parent, name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            Ok(row.and_then(|(raw, record)| {
-                <[u8; 32]>::try_from(raw.as_slice())
-                    .ok()
-                    .map(|id| (cairn_core::BlobId(id), record))
-            }))
         })
     }
 

@@ -301,3 +301,35 @@ fn interrupted_jobs_are_marked_failed() {
     assert_eq!(j.error.as_deref(), Some("node restarted"));
     assert_eq!(cat.jobs(10).unwrap().len(), 1);
 }
+
+#[test]
+fn a_gone_placement_is_owed_a_deletion_until_done_or_placed_again() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let a = add(&cat, None, "a", b"a").unwrap();
+    let b = add(&cat, None, "b", b"b").unwrap();
+    let (ba, bb) = (BlobId::of(b"a"), BlobId::of(b"b"));
+    cat.save_placement(&ba, b"placement a").unwrap();
+    cat.save_placement(&bb, b"placement b").unwrap();
+    assert!(cat.unplaced().unwrap().is_empty());
+    // Deleting the entry drops the blob and its placement: a deletion is
+    // owed, in the same transaction.
+    cat.delete(&a.entry.id, false, |_| {}).unwrap();
+    cat.delete(&b.entry.id, false, |_| {}).unwrap();
+    let mut owed = cat.unplaced().unwrap();
+    owed.sort();
+    let mut want = vec![(ba, b"placement a".to_vec()), (bb, b"placement b".to_vec())];
+    want.sort();
+    assert_eq!(owed, want);
+    cat.unplaced_attempt(&ba, false).unwrap();
+    assert_eq!(
+        cat.unplaced().unwrap().len(),
+        2,
+        "a failed attempt keeps it"
+    );
+    cat.unplaced_attempt(&ba, true).unwrap();
+    assert_eq!(cat.unplaced().unwrap(), vec![(bb, b"placement b".to_vec())]);
+    // The same bytes uploaded and placed again: its shards are wanted.
+    add(&cat, None, "b again", b"b").unwrap();
+    cat.save_placement(&bb, b"placement b2").unwrap();
+    assert!(cat.unplaced().unwrap().is_empty());
+}
