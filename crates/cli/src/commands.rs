@@ -663,8 +663,14 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                     format!("nat        {}", v["nat"].as_str().unwrap_or("")),
                     format!("peers      {}", v["peers"]),
                     format!(
-                        "space      {} of {} bytes donated used by {} customers",
-                        v["space"]["used"], v["space"]["donated"], v["space"]["customers"]
+                        "space      {} of {} bytes donated used by {} customers{}",
+                        v["space"]["used"],
+                        v["space"]["donated"],
+                        v["space"]["customers"],
+                        v["space"]["per_customer"]
+                            .as_u64()
+                            .map(|l| format!(", at most {l} each"))
+                            .unwrap_or_default()
                     ),
                 ];
                 for a in v["listen"].as_array().into_iter().flatten() {

@@ -673,3 +673,47 @@ async fn a_supplier_away_when_a_file_is_deleted_frees_its_shard_when_back() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let owner = TestNode::start_with(&format!("{}ecc = \"2+1\"\n", net_config(Some(&boot)))).await;
+    let limited = TestNode::start_with(&format!(
+        "{}customer_quota = 200000\n",
+        net_config(Some(&boot))
+    ))
+    .await;
+    let second = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 3).await;
+    let (_, v) = limited.get_json("/network").await;
+    assert_eq!(v["space"]["per_customer"], 200000, "{v}");
+
+    // A small file fits the limit: with three peers, the limited node is
+    // one of its suppliers.
+    let (_, e) = owner.upload("small.bin", data(150_000, 5), "").await;
+    let small = e["blob"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&owner, &small).await["state"], "done");
+    assert!(shard_file(&limited, &small).is_some());
+    // A 1 MiB shard does not fit: a fourth peer takes its position.
+    let spare = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 4).await;
+    let big = data(2 * 1024 * 1024, 6);
+    let (_, e) = owner.upload("big.bin", big.clone(), "").await;
+    let big_blob = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&owner, &big_blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(shard_file(&limited, &big_blob).is_none(), "over its limit");
+    for n in [&first, &second, &spare] {
+        assert!(shard_file(n, &big_blob).is_some());
+    }
+    let (_, link) = owner.get_json(&format!("/blobs/{big_blob}/link")).await;
+    let (status, _, got) = spare
+        .content(
+            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == big);
+}

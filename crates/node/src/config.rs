@@ -99,6 +99,10 @@ pub struct NetworkConfig {
     pub ecc: String,
     /// Bytes of disk donated to customers' shards (default 10 GiB).
     pub donated: u64,
+    /// Most bytes of the donated space one customer may take (default: no
+    /// limit of its own): a peer that writes more is refused, and owners
+    /// asking for room are told what is left within it.
+    pub customer_quota: Option<u64>,
     /// Seconds a shard request may take (default 30).
     pub request_timeout_secs: u64,
     /// Publish each placed file's record (manifest and placement) in the
@@ -130,6 +134,7 @@ impl Default for NetworkConfig {
             mdns: true,
             ecc: "auto".into(),
             donated: 10 << 30,
+            customer_quota: None,
             request_timeout_secs: 30,
             publish: true,
             keep_local: true,

@@ -164,7 +164,11 @@ pub(crate) fn open(
         }
         Err(e) => return Err(bad("start", e.to_string())),
     };
-    let shards = Arc::new(ShardStore::open(&data_dir.join("shards"), config.donated)?);
+    let mut shards = ShardStore::open(&data_dir.join("shards"), config.donated)?;
+    if let Some(limit) = config.customer_quota {
+        shards = shards.with_customer_limit(limit);
+    }
+    let shards = Arc::new(shards);
     let owner = owner_of(&network.peer_id());
     Ok(Some((
         Net {
@@ -187,7 +191,7 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
     let own = |key: &ShardKey| key.owner == customer;
     let outcome = match request {
         Request::Ping => return Response::Ok,
-        Request::Space => return Response::Space(shards.free()),
+        Request::Space => return Response::Space(shards.free_for(&customer)),
         Request::Write { key, .. } | Request::Seal { key, .. } | Request::Delete { key }
             if !own(&key) =>
         {

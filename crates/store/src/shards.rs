@@ -12,8 +12,10 @@
 //!
 //! Space: the node donates `donated` bytes; the bytes of every shard file,
 //! sealed or partial, count against it, and a write that would pass it is
-//! refused whole ([`StoreError::OverLimit`]). Usage is counted from the
-//! files at open and kept in memory after that.
+//! refused whole ([`StoreError::OverLimit`]). A limit per customer
+//! ([`ShardStore::with_customer_limit`]) keeps one customer from taking it
+//! all. Usage is counted from the files at open and kept in memory after
+//! that.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -45,6 +47,8 @@ pub struct ShardSpace {
     pub used: u64,
     /// Customers with at least one shard here.
     pub customers: u64,
+    /// Most bytes one customer may keep here (none: only `donated`).
+    pub per_customer: Option<u64>,
 }
 
 /// One customer's use of this node.
@@ -60,6 +64,7 @@ pub struct CustomerUse {
 pub struct ShardStore {
     dir: PathBuf,
     donated: u64,
+    per_customer: Option<u64>,
     usage: Mutex<HashMap<[u8; 32], u64>>,
     /// Customers this node refuses (listed in `rejected`, one hex id a
     /// line).
@@ -100,9 +105,17 @@ impl ShardStore {
         Ok(Self {
             dir: dir.to_path_buf(),
             donated,
+            per_customer: None,
             usage: Mutex::new(usage),
             rejected: Mutex::new(rejected),
         })
+    }
+
+    /// Caps what one customer may keep here at `limit` bytes (shards it
+    /// already has stay; it can write no more until it is under).
+    pub fn with_customer_limit(mut self, limit: u64) -> Self {
+        self.per_customer = Some(limit);
+        self
     }
 
     fn owner_dir(&self, owner: &[u8; 32]) -> PathBuf {
@@ -130,12 +143,27 @@ impl ShardStore {
             donated: self.donated,
             used: usage.values().sum(),
             customers: usage.values().filter(|b| **b > 0).count() as u64,
+            per_customer: self.per_customer,
         }
     }
 
     /// Bytes still free for shards.
     pub fn free(&self) -> u64 {
         self.donated.saturating_sub(self.space().used)
+    }
+
+    /// Bytes customer `owner` may still write here: the free space, within
+    /// its own limit; none once rejected.
+    pub fn free_for(&self, owner: &[u8; 32]) -> u64 {
+        if self.is_rejected(owner) {
+            return 0;
+        }
+        let mine = self.usage().get(owner).copied().unwrap_or(0);
+        let free = self.free();
+        match self.per_customer {
+            Some(limit) => free.min(limit.saturating_sub(mine)),
+            None => free,
+        }
     }
 
     /// Every customer and the bytes its shards take.
@@ -207,6 +235,18 @@ impl ShardStore {
                 what: "donated space",
                 limit: self.donated,
                 used,
+                wanted: growth,
+            });
+        }
+        let mine = usage.get(&id.owner).copied().unwrap_or(0);
+        if let Some(limit) = self.per_customer
+            && growth > 0
+            && mine + growth > limit
+        {
+            return Err(StoreError::OverLimit {
+                what: "space per customer",
+                limit,
+                used: mine,
                 wanted: growth,
             });
         }
@@ -438,6 +478,38 @@ mod tests {
         let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
         assert!(s.is_rejected(&[1; 32]), "the rejection survives a restart");
         assert!(!s.is_rejected(&[2; 32]));
+    }
+
+    #[test]
+    fn one_customer_cannot_take_more_than_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1000)
+            .unwrap()
+            .with_customer_limit(400);
+        let other = ShardId {
+            owner: [2; 32],
+            ..id(1)
+        };
+        assert_eq!(s.free_for(&id(1).owner), 400);
+        s.write(&id(1), 0, &[1; 300]).unwrap();
+        assert_eq!(s.free_for(&id(1).owner), 100);
+        let refused = s.write(&id(3), 0, &[1; 101]);
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::OverLimit {
+                    what: "space per customer",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        // Rewriting what it has costs nothing; another customer has its own.
+        s.write(&id(1), 0, &[9; 300]).unwrap();
+        s.write(&other, 0, &[2; 400]).unwrap();
+        assert_eq!(s.free_for(&other.owner), 0);
+        assert_eq!(s.free(), 300);
+        assert_eq!(s.space().per_customer, Some(400));
     }
 
     #[test]
