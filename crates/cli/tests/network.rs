@@ -717,3 +717,60 @@ async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
     assert_eq!(status, 200);
     assert!(got == big);
 }
+
+/// The peer id a node reports.
+async fn peer_id(node: &TestNode) -> String {
+    let (_, v) = node.get_json("/network").await;
+    v["peer_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let owner = TestNode::start_with(&format!("{}ecc = \"2+1\"\n", net_config(Some(&boot)))).await;
+    let broken = TestNode::start_with(&net_config(Some(&boot))).await;
+    let third = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 3).await;
+    // With three peers, all three supply the first file.
+    let (_, e) = owner.upload("small.bin", data(100_000, 3), "").await;
+    let small = e["blob"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&owner, &small).await["state"], "done");
+    assert!(shard_file(&broken, &small).is_some());
+    let spare = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 4).await;
+
+    // The broken supplier still says it has room, but its disk fails every
+    // write: the customer's folder is now a plain file.
+    let (_, customers) = broken.get_json("/network/customers").await;
+    let customer = customers["customers"][0]["owner"].as_str().unwrap();
+    let folder = broken.dir.join("shards").join(customer);
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+
+    let big = data(3 * 1024 * 1024 + 5, 4);
+    let (_, e) = owner.upload("big.bin", big.clone(), "").await;
+    let blob = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&owner, &blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let suppliers: Vec<String> = job["result"]["suppliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect();
+    assert!(!suppliers.contains(&peer_id(&broken).await), "{job}");
+    assert!(suppliers.contains(&peer_id(&spare).await), "{job}");
+    for n in [&first, &third, &spare] {
+        assert!(shard_file(n, &blob).is_some());
+    }
+    let (_, link) = owner.get_json(&format!("/blobs/{blob}/link")).await;
+    let (status, _, got) = spare
+        .content(
+            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(got == big);
+}

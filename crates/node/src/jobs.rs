@@ -243,6 +243,11 @@ impl Job {
         self.state.done.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Starts counting again from zero (the work starts over).
+    pub fn rewind(&self) {
+        self.state.done.store(0, Ordering::Relaxed);
+    }
+
     /// Sets the total once it is known.
     pub fn set_total(&self, total: u64) {
         self.state.total.store(total, Ordering::Relaxed);

@@ -50,6 +50,24 @@ pub(crate) fn shard_file_len(coding: Coding, size: u64) -> u64 {
     (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
 }
 
+/// Suppliers one placement may pass over (refused or failed writes)
+/// before it gives up.
+const MAX_PASSED_OVER: usize = 3;
+
+/// Why an attempt to place a blob stopped.
+enum Failed {
+    /// This supplier refused or failed a request: try without it.
+    Supplier(PeerId, NodeError),
+    /// Anything else (cancelled, the local copy unreadable).
+    Other(NodeError),
+}
+
+impl From<NodeError> for Failed {
+    fn from(e: NodeError) -> Self {
+        Self::Other(e)
+    }
+}
+
 /// Batches of segments being placed at once.
 const PLACE_WINDOW: usize = 2;
 
@@ -418,8 +436,14 @@ impl Node {
     }
 
     /// Makes sure positions `0..n` have a connected supplier with room,
-    /// hiring connected peers for empty or unreachable positions.
-    pub(crate) async fn suppliers_for(&self, n: usize, shard_bytes: u64) -> Result<Vec<PeerId>> {
+    /// hiring connected peers for empty or unreachable positions; peers in
+    /// `avoid` are neither kept nor hired.
+    pub(crate) async fn suppliers_for(
+        &self,
+        n: usize,
+        shard_bytes: u64,
+        avoid: &[PeerId],
+    ) -> Result<Vec<PeerId>> {
         let net = self.net()?;
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<PeerId> = peers.iter().map(|p| p.peer_id).collect();
@@ -430,6 +454,7 @@ impl Node {
             if let (Some(slot), Ok(peer)) =
                 (chosen.get_mut(usize::from(pos)), peer.parse::<PeerId>())
                 && connected.contains(&peer)
+                && !avoid.contains(&peer)
                 // A supplier without room for this blob gives its position
                 // to another peer.
                 && matches!(
@@ -441,7 +466,9 @@ impl Node {
             }
         }
         let taken: Vec<PeerId> = chosen.iter().flatten().copied().collect();
-        let mut candidates = connected.into_iter().filter(|p| !taken.contains(p));
+        let mut candidates = connected
+            .into_iter()
+            .filter(|p| !taken.contains(p) && !avoid.contains(p));
         for (pos, slot) in chosen.iter_mut().enumerate() {
             if slot.is_some() {
                 continue;
@@ -583,13 +610,86 @@ impl Node {
                 serde_json::json!({ "placed": false, "reason": "too few peers: kept local only" }),
             );
         };
+        let shard_file = shard_file_len(coding, self.manifest(&id)?.size);
+        // A supplier that refuses or fails a write or a seal is passed over
+        // and the blob placed again from the start on the others (its
+        // partial shards are deleted where they were written).
+        let mut avoid: Vec<PeerId> = Vec::new();
+        let placement = loop {
+            let suppliers = self.suppliers_for(coding.n(), shard_file, &avoid).await?;
+            match self.place_on(id, coding, &suppliers, job).await {
+                Ok(placement) => break placement,
+                Err(Failed::Supplier(peer, e)) if avoid.len() < MAX_PASSED_OVER => {
+                    tracing::warn!(blob = %id, %peer, error = %e, "placing elsewhere");
+                    self.forget_shards(id, &suppliers).await;
+                    avoid.push(peer);
+                    job.rewind();
+                }
+                Err(Failed::Supplier(_, e) | Failed::Other(e)) => {
+                    self.forget_shards(id, &suppliers).await;
+                    return Err(e);
+                }
+            }
+        };
+        let encoded = placement.encode();
+        let node = self.clone();
+        blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
+        if self.0.config.network.publish {
+            self.publish(&id, &placement).await?;
+        }
+        Ok(serde_json::json!({
+            "placed": true,
+            "coding": format!("{}+{}", coding.k, coding.m),
+            "suppliers": placement.suppliers,
+        }))
+    }
+
+    /// Asks `suppliers` to delete what they hold of blob `id` (an attempt
+    /// to place it that did not finish), sparing the shards of a placement
+    /// of it already recorded; best effort.
+    async fn forget_shards(&self, id: BlobId, suppliers: &[PeerId]) {
+        let Ok(net) = self.net() else { return };
+        let node = self.clone();
+        let recorded = blocking(move || Ok(node.0.catalog.placement(&id)?))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|b| Placement::decode(&b).ok());
+        let deletes = suppliers
+            .iter()
+            .enumerate()
+            .filter(|(i, peer)| {
+                recorded
+                    .as_ref()
+                    .is_none_or(|p| p.suppliers.get(*i) != Some(&peer.to_string()))
+            })
+            .map(|(i, peer)| {
+                let key = ShardKey {
+                    owner: net.owner,
+                    blob: id.0,
+                    position: i as u8,
+                };
+                net.network.request(*peer, Request::Delete { key })
+            });
+        join_all(deletes).await;
+    }
+
+    /// Writes blob `id`'s shards to `suppliers` (position i to the i-th)
+    /// and has them sealed; answers the placement, or which supplier
+    /// failed.
+    async fn place_on(
+        &self,
+        id: BlobId,
+        coding: Coding,
+        suppliers: &[PeerId],
+        job: &crate::jobs::Job,
+    ) -> std::result::Result<Placement, Failed> {
         let manifest = self.manifest(&id)?;
         let reader = self.local_reader(&id)?;
         let size = manifest.size;
         let segments = manifest.segments.len() as u64;
         let stride = coding.shard_len(SEGMENT_SIZE as usize);
         let shard_file = shard_file_len(coding, size);
-        let suppliers = self.suppliers_for(coding.n(), shard_file).await?;
         let net = self.net()?;
         let mut hashes = Vec::with_capacity(segments as usize * coding.n());
         // Segments go in batches whose shards for one supplier are
@@ -602,7 +702,6 @@ impl Node {
         let per_batch = (MAX_CHUNK / stride).max(1) as u64;
         let place_batch = |b: u64| {
             let reader = reader.clone();
-            let suppliers = &suppliers;
             async move {
                 let first = b * per_batch;
                 let last = (first + per_batch).min(segments);
@@ -624,7 +723,8 @@ impl Node {
                     }
                     Ok((pieces, hashes))
                 })
-                .await??;
+                .await
+                .map_err(NodeError::from)??;
                 let bytes = segment_span(size, last - 1).end - segment_span(size, first).start;
                 let writes = pieces.into_iter().enumerate().map(|(i, data)| {
                     let key = ShardKey {
@@ -642,9 +742,10 @@ impl Node {
                     )
                 });
                 for (i, answer) in join_all(writes).await.into_iter().enumerate() {
-                    expect_ok(answer, &suppliers[i])?;
+                    expect_ok(answer, &suppliers[i])
+                        .map_err(|e| Failed::Supplier(suppliers[i], e))?;
                 }
-                Ok::<_, NodeError>((bytes, hashes))
+                Ok::<_, Failed>((bytes, hashes))
             }
         };
         let mut placed = futures_util::stream::iter(0..segments.div_ceil(per_batch))
@@ -680,19 +781,9 @@ impl Node {
             )
         });
         for (i, answer) in join_all(seals).await.into_iter().enumerate() {
-            expect_ok(answer, &suppliers[i])?;
+            expect_ok(answer, &suppliers[i]).map_err(|e| Failed::Supplier(suppliers[i], e))?;
         }
-        let encoded = placement.encode();
-        let node = self.clone();
-        blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
-        if self.0.config.network.publish {
-            self.publish(&id, &placement).await?;
-        }
-        Ok(serde_json::json!({
-            "placed": true,
-            "coding": format!("{}+{}", coding.k, coding.m),
-            "suppliers": placement.suppliers,
-        }))
+        Ok(placement)
     }
 
     /// Publishes blob `id`'s record (with its read key when an entry of it
