@@ -343,9 +343,13 @@ async fn corrupt_shards_are_never_served_and_lost_suppliers_are_replaced() {
         .await;
     assert_eq!(status, 200);
     assert!(got == body, "corrupt shard bytes were served");
-    // Detected by the audit and rebuilt in place.
+    // Detected by the audit (a challenge: the owner keeps its copy) and
+    // rebuilt in place.
     let job = repaired(&nodes[1], &blob, position, &[]).await;
     assert_eq!(job["result"]["to"], job["result"]["from"], "{job}");
+    let (_, audit) = nodes[1].get_json("/network/repair").await;
+    assert!(audit["challenged"].as_u64().unwrap() > 0, "{audit}");
+    assert_eq!(audit["challenged"], audit["positions"], "{audit}");
     assert!(
         std::fs::read(&path).unwrap() == original,
         "shard file rebuilt"

@@ -634,6 +634,9 @@ impl Node {
         let encoded = placement.encode();
         let node = self.clone();
         blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
+        if let Err(e) = self.make_challenges(&id, &placement).await {
+            tracing::warn!(blob = %id, error = %e, "no audit challenges made; audits will read pieces");
+        }
         if self.0.config.network.publish {
             self.publish(&id, &placement).await?;
         }

@@ -1,11 +1,15 @@
 //! Keeping placed blobs whole: audits, repair, and republishing records.
 //!
 //! Every `[network] check_secs` a task audits each position of each placed
-//! blob: it reads one shard piece of a random segment from the supplier and
-//! compares it with the placement's hash. This proves the supplier still
-//! holds correct bytes without the owner keeping the data (a nonce
-//! challenge would need the owner to compute the answer, and it may have
-//! dropped its copy). What it finds:
+//! blob. The owner makes challenges while it has the bytes (at placement,
+//! and again from its local copy when they run out): a secret random nonce
+//! and a segment, with the keyed BLAKE3 hash each position's piece of that
+//! segment gives. A round sends the next challenge to every supplier at
+//! once (`Audit`: 32 bytes back instead of the piece), and uses it up. A
+//! supplier can only answer by hashing the piece it holds. An owner that
+//! has neither challenges left nor its local copy reads one piece of a
+//! random segment from each supplier and compares it with the placement's
+//! hash instead. What it finds:
 //!
 //! - the right bytes: healthy; the supplier's offline clock is reset;
 //! - a refusal as not found, or wrong bytes: the shard is lost or corrupt
@@ -34,6 +38,8 @@ use cairn_net::protocol::{Refusal, Request, Response, ShardKey};
 use rand::Rng;
 use serde::Serialize;
 
+use cairn_store::placements::Challenge;
+
 use crate::network::{expect_ok, net_error, parse_peer};
 use crate::node::blocking;
 use crate::{JobRecord, Node, NodeError};
@@ -57,6 +63,9 @@ pub struct RepairStatus {
     pub blobs: usize,
     /// Positions audited.
     pub positions: usize,
+    /// Of those, positions audited with a challenge (the others had a
+    /// piece read back).
+    pub challenged: usize,
     /// Positions that answered with the right bytes.
     pub healthy: usize,
     /// Positions whose supplier did not answer.
@@ -66,6 +75,11 @@ pub struct RepairStatus {
     /// Repairs started in that round.
     pub repairs: usize,
 }
+
+/// Challenges made at once for a blob (each audits every position once).
+const CHALLENGES: usize = 8;
+/// Bytes of each position's expected answer kept per challenge.
+const ANSWER: usize = 16;
 
 /// What one audit found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,10 +168,23 @@ impl Node {
         let mut status = RepairStatus::default();
         for (id, placement) in self.placements().await? {
             status.blobs += 1;
-            for position in 0..placement.coding.n() {
+            let outcomes = match self.challenge(&id, &placement).await {
+                Some(outcomes) => {
+                    status.challenged += outcomes.len();
+                    outcomes
+                }
+                None => {
+                    let mut outcomes = Vec::with_capacity(placement.coding.n());
+                    for position in 0..placement.coding.n() {
+                        outcomes.push(self.audit(&id, &placement, position).await);
+                    }
+                    outcomes
+                }
+            };
+            for (position, outcome) in outcomes.into_iter().enumerate() {
                 status.positions += 1;
                 let peer = placement.suppliers[position].clone();
-                match self.audit(&id, &placement, position).await {
+                match outcome {
                     Audit::Healthy => {
                         status.healthy += 1;
                         self.offline_clock(&peer, false);
@@ -206,6 +233,109 @@ impl Node {
             clocks.remove(peer);
             Instant::now()
         }
+    }
+
+    /// Makes `CHALLENGES` audit challenges of placed blob `id` from its
+    /// local copy (an error if there is none) and records them.
+    pub(crate) async fn make_challenges(&self, id: &BlobId, placement: &Placement) -> Result<()> {
+        let reader = self.local_reader(id)?;
+        let size = self.manifest(id)?.size;
+        let segments = cairn_core::layout::segment_count(size);
+        if segments == 0 {
+            return Ok(());
+        }
+        let placement = placement.clone();
+        let id_copy = *id;
+        let challenges = tokio::task::spawn_blocking(move || -> Result<Vec<Challenge>> {
+            let mut rng = rand::thread_rng();
+            let mut out = Vec::with_capacity(CHALLENGES);
+            for _ in 0..CHALLENGES {
+                let segment = rng.gen_range(0..segments);
+                let span = segment_span(size, segment);
+                let bytes = reader.read_vec_at((span.end - span.start) as usize, span.start)?;
+                let shards = placement
+                    .coding
+                    .encode(&bytes)
+                    .map_err(|e| NodeError::Internal(e.to_string()))?;
+                let nonce: [u8; 32] = rng.r#gen();
+                let mut expected = Vec::with_capacity(shards.len() * ANSWER);
+                for (position, shard) in shards.iter().enumerate() {
+                    // The local copy must give the placed shards.
+                    if placement.hash(segment, position) != Some(blake3::hash(shard).as_bytes()) {
+                        return Err(NodeError::Corrupt(format!(
+                            "{id_copy}: segment {segment} does not code to its placed shards"
+                        )));
+                    }
+                    expected
+                        .extend_from_slice(&blake3::keyed_hash(&nonce, shard).as_bytes()[..ANSWER]);
+                }
+                out.push(Challenge {
+                    segment,
+                    nonce,
+                    expected,
+                });
+            }
+            Ok(out)
+        })
+        .await??;
+        let node = self.clone();
+        let id = *id;
+        blocking(move || Ok(node.0.catalog.add_challenges(&id, &challenges)?)).await
+    }
+
+    /// Audits every position of blob `id` with its next challenge (made
+    /// from the local copy when none is left); `None` when there is no
+    /// challenge to use.
+    async fn challenge(&self, id: &BlobId, placement: &Placement) -> Option<Vec<Audit>> {
+        let net = self.net().ok()?;
+        let take = |node: Node, id: BlobId| async move {
+            blocking(move || Ok(node.0.catalog.take_challenge(&id)?))
+                .await
+                .ok()
+                .flatten()
+        };
+        let challenge = match take(self.clone(), *id).await {
+            Some(c) => c,
+            None => {
+                self.make_challenges(id, placement).await.ok()?;
+                take(self.clone(), *id).await?
+            }
+        };
+        let n = placement.coding.n();
+        let size = self.manifest(id).ok()?.size;
+        if challenge.expected.len() != n * ANSWER
+            || challenge.segment >= cairn_core::layout::segment_count(size)
+        {
+            return None;
+        }
+        let span = segment_span(size, challenge.segment);
+        let len = placement.coding.shard_len((span.end - span.start) as usize);
+        let asks = (0..n).map(|position| {
+            let peer = parse_peer(&placement.suppliers[position]);
+            let request = Request::Audit {
+                key: ShardKey {
+                    owner: placement.owner,
+                    blob: id.0,
+                    position: position as u8,
+                },
+                nonce: challenge.nonce,
+                offset: challenge.segment * u64::from(placement.stride),
+                len: len as u32,
+            };
+            let want = &challenge.expected[position * ANSWER..(position + 1) * ANSWER];
+            async move {
+                let Ok(peer) = peer else {
+                    return Audit::Damaged;
+                };
+                match net.network.request(peer, request).await {
+                    Err(_) => Audit::Offline,
+                    Ok(Response::Proof(proof)) if &proof[..ANSWER] == want => Audit::Healthy,
+                    Ok(Response::Refused(Refusal::Failed, _)) => Audit::Offline,
+                    Ok(_) => Audit::Damaged,
+                }
+            }
+        });
+        Some(futures_util::future::join_all(asks).await)
     }
 
     /// Reads one shard piece of a random segment from `position`'s

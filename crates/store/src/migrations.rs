@@ -195,4 +195,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         VALUES (OLD.blob, OLD.record, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
     END;
     "#,
+    // 9: audit challenges of placed blobs, made while the owner has the
+    // bytes: a secret nonce, a segment, and the keyed hash each position's
+    // piece of that segment must give (16 bytes per position). Each is
+    // used once.
+    r#"
+    CREATE TABLE audit_challenges (
+        blob     BLOB NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+        seq      INTEGER NOT NULL,
+        segment  INTEGER NOT NULL,
+        nonce    BLOB NOT NULL,
+        expected BLOB NOT NULL,
+        PRIMARY KEY (blob, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];

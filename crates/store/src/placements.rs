@@ -12,6 +12,19 @@ use crate::catalog::{Catalog, now_ms};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// An audit challenge: every supplier of a placed blob is asked for the
+/// BLAKE3 hash keyed by `nonce` of its piece of `segment`, and must give
+/// the first 16 bytes its position has in `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The segment whose pieces are hashed.
+    pub segment: u64,
+    /// A random key, secret until used.
+    pub nonce: [u8; 32],
+    /// 16 bytes per position, in position order.
+    pub expected: Vec<u8>,
+}
+
 impl Catalog {
     /// The suppliers by position.
     pub fn suppliers(&self) -> Result<Vec<(u8, String)>> {
@@ -45,8 +58,77 @@ impl Catalog {
                 params![&blob.0[..], record, now_ms()],
             )?;
             tx.execute("DELETE FROM unplaced WHERE blob = ?1", [&blob.0[..]])?;
+            // Challenges were made for the placement being replaced (its
+            // coding may differ).
+            tx.execute(
+                "DELETE FROM audit_challenges WHERE blob = ?1",
+                [&blob.0[..]],
+            )?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Adds audit challenges of blob `blob`.
+    pub fn add_challenges(
+        &self,
+        blob: &cairn_core::BlobId,
+        challenges: &[Challenge],
+    ) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let next: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM audit_challenges WHERE blob = ?1",
+                [&blob.0[..]],
+                |r| r.get(0),
+            )?;
+            for (i, ch) in challenges.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO audit_challenges (blob, seq, segment, nonce, expected) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        &blob.0[..],
+                        next + i as i64,
+                        ch.segment as i64,
+                        &ch.nonce[..],
+                        &ch.expected
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Takes (removes and answers) the oldest audit challenge of blob
+    /// `blob`: each is used once.
+    pub fn take_challenge(&self, blob: &cairn_core::BlobId) -> Result<Option<Challenge>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let row: Option<(i64, i64, Vec<u8>, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, segment, nonce, expected FROM audit_challenges \
+                     WHERE blob = ?1 ORDER BY seq LIMIT 1",
+                    [&blob.0[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((seq, segment, nonce, expected)) = row else {
+                return Ok(None);
+            };
+            tx.execute(
+                "DELETE FROM audit_challenges WHERE blob = ?1 AND seq = ?2",
+                params![&blob.0[..], seq],
+            )?;
+            tx.commit()?;
+            let nonce: [u8; 32] = nonce
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("an audit nonce is not 32 bytes".into()))?;
+            Ok(Some(Challenge {
+                segment: segment as u64,
+                nonce,
+                expected,
+            }))
         })
     }
 

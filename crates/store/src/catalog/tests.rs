@@ -333,3 +333,27 @@ fn a_gone_placement_is_owed_a_deletion_until_done_or_placed_again() {
     cat.save_placement(&bb, b"placement b2").unwrap();
     assert!(cat.unplaced().unwrap().is_empty());
 }
+
+#[test]
+fn audit_challenges_are_used_once_in_order_and_go_with_a_new_placement() {
+    use crate::placements::Challenge;
+    let cat = Catalog::open_in_memory().unwrap();
+    add(&cat, None, "a", b"a").unwrap();
+    let id = BlobId::of(b"a");
+    cat.save_placement(&id, b"p1").unwrap();
+    let ch = |s: u64| Challenge {
+        segment: s,
+        nonce: [s as u8; 32],
+        expected: vec![s as u8; 32],
+    };
+    cat.add_challenges(&id, &[ch(3), ch(1)]).unwrap();
+    cat.add_challenges(&id, &[ch(7)]).unwrap();
+    assert_eq!(cat.take_challenge(&id).unwrap(), Some(ch(3)));
+    assert_eq!(cat.take_challenge(&id).unwrap(), Some(ch(1)));
+    // A new placement (maybe another coding) drops what is left.
+    cat.save_placement(&id, b"p2").unwrap();
+    assert_eq!(cat.take_challenge(&id).unwrap(), None);
+    cat.add_challenges(&id, &[ch(9)]).unwrap();
+    assert_eq!(cat.take_challenge(&id).unwrap(), Some(ch(9)));
+    assert_eq!(cat.take_challenge(&id).unwrap(), None);
+}
