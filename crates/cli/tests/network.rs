@@ -238,6 +238,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         "local: 1 x"
     );
 
+    let (_, before) = owner.get_json("/status").await;
     let (status, v) = owner
         .send_json(
             reqwest::Method::POST,
@@ -247,6 +248,14 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["freed"], 1_500_000);
+    // The status counts what the node's disk holds: the copy is gone.
+    let (_, after) = owner.get_json("/status").await;
+    assert_eq!(
+        before["storage_used"].as_u64().unwrap() - after["storage_used"].as_u64().unwrap(),
+        1_500_000,
+        "{before} {after}"
+    );
+    assert_eq!(after["counts"], before["counts"], "the file is still there");
     assert!(
         download(&owner).await == body,
         "read back from the suppliers"

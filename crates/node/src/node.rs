@@ -113,7 +113,9 @@ pub struct Status {
     pub uptime_secs: u64,
     /// The data dir.
     pub data_dir: PathBuf,
-    /// Bytes of stored blobs (ciphertext, equal to plaintext size).
+    /// Bytes of blob files on this node's disk (ciphertext, equal to
+    /// plaintext size); blobs whose local copy was dropped once placed on
+    /// suppliers are not counted (`counts.blob_bytes` counts every blob).
     pub storage_used: u64,
     /// Capacity: configured, or used plus the filesystem's free space.
     pub storage_capacity: u64,
@@ -359,7 +361,7 @@ impl Node {
         let node = self.clone();
         blocking(move || {
             let counts = node.0.catalog.counts()?;
-            let used = counts.blob_bytes;
+            let used = node.0.files.used_bytes()?;
             let capacity = node
                 .0
                 .config
