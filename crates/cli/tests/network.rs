@@ -787,3 +787,58 @@ async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
     assert_eq!(status, 200);
     assert!(got == big);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_supplier_is_outrun_by_the_others() {
+    // Requests would wait two minutes for a supplier that never answers.
+    let cfg = |boot: Option<&str>| {
+        net_config(boot).replace("request_timeout_secs = 5", "request_timeout_secs = 120")
+    };
+    let first = TestNode::start_with(&cfg(None)).await;
+    let boot = p2p_addr(&first).await;
+    let mut nodes = vec![first];
+    for _ in 0..6 {
+        nodes.push(TestNode::start_with(&cfg(Some(&boot))).await);
+    }
+    for n in &nodes {
+        wait_peers(n, 6).await;
+    }
+    let body = data(6 * 1024 * 1024 + 3, 12);
+    let (_, entry) = nodes[1].upload("s.bin", body.clone(), "").await;
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    let job = placed(&nodes[1], &blob).await;
+    assert_eq!(job["result"]["coding"], "4+2", "{job}");
+    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
+    let link = link["link"].as_str().unwrap().to_owned();
+
+    // The supplier of position 0, asked first for every segment, stops
+    // answering without closing its connections.
+    let first_supplier = job["result"]["suppliers"][0].as_str().unwrap().to_owned();
+    let mut stalled = None;
+    for (i, n) in nodes.iter().enumerate() {
+        if peer_id(n).await == first_supplier {
+            stalled = Some(i);
+        }
+    }
+    let stalled = stalled.expect("the supplier is one of the nodes");
+    let reader = (2..nodes.len()).find(|&i| i != stalled).unwrap();
+    unsafe {
+        libc::kill(nodes[stalled].pid(), libc::SIGSTOP);
+    }
+    // Exact bytes, well within the two minutes a request to it would wait:
+    // a spare shard is asked for beside the late one (here the first
+    // segments waited 1.5 s for it, then the stalled supplier was asked
+    // last; without that the read took until libp2p dropped the
+    // connection, about 10 s later).
+    let read = tokio::time::timeout(
+        Duration::from_secs(60),
+        nodes[reader].content(&format!("/blobs/{link}/content"), None),
+    )
+    .await;
+    unsafe {
+        libc::kill(nodes[stalled].pid(), libc::SIGCONT);
+    }
+    let (status, _, got) = read.expect("the read waited on the stalled supplier");
+    assert_eq!(status, 200);
+    assert!(got == body, "bytes differ");
+}

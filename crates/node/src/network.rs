@@ -942,6 +942,7 @@ impl Node {
             size,
             blob: id.0,
             runtime: tokio::runtime::Handle::current(),
+            slow: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -980,7 +981,13 @@ pub(crate) struct NetReader {
     size: u64,
     blob: [u8; 32],
     runtime: tokio::runtime::Handle,
+    /// Positions that failed or were outrun by a spare: asked last.
+    slow: std::sync::Mutex<Vec<usize>>,
 }
+
+/// How long a segment's read waits on its missing shards, after the last
+/// one arrived (or it started), before it asks one more supplier too.
+const HEDGE_AFTER: Duration = Duration::from_millis(1500);
 
 impl NetReader {
     async fn segment(&self, blob: [u8; 32], index: u64) -> Result<Vec<u8>> {
@@ -989,6 +996,13 @@ impl NetReader {
 
     /// Segment `index` rebuilt from any k shards, never asking position
     /// `skip` (the one being repaired).
+    ///
+    /// k suppliers are asked at once, those that did well so far first.
+    /// One that fails is replaced by the next position at once; when no
+    /// shard has come for `HEDGE_AFTER`, one more is asked beside the
+    /// late ones, and the first k good answers win. Positions that failed
+    /// or were outrun are asked last by the reads that follow, so a
+    /// stalled supplier costs the stream one wait, not one per segment.
     pub(crate) async fn segment_without(
         &self,
         blob: [u8; 32],
@@ -1001,26 +1015,53 @@ impl NetReader {
         let shard_len = p.coding.shard_len(seg_len);
         let k = usize::from(p.coding.k);
         let n = p.coding.n();
+        let slow = self.slow.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut order: Vec<usize> = (0..n)
+            .filter(|i| Some(*i) != skip && !slow.contains(i))
+            .collect();
+        order.extend(slow.iter().copied().filter(|i| Some(*i) != skip && *i < n));
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; n];
-        let mut next = 0usize;
         let mut have = 0usize;
-        let order: Vec<usize> = (0..n).filter(|i| Some(*i) != skip).collect();
-        while have < k && next < order.len() {
-            let want = (k - have).min(order.len() - next);
-            let batch: Vec<usize> = order[next..next + want].to_vec();
-            next += want;
-            let fetches = batch
-                .iter()
-                .map(|&i| self.fetch_shard(blob, index, i, shard_len));
-            for (i, got) in batch.iter().zip(join_all(fetches).await) {
-                match got {
+        let mut next = 0usize;
+        let mut asked = futures_util::stream::FuturesUnordered::new();
+        let fetch =
+            |i: usize| async move { (i, self.fetch_shard(blob, index, i, shard_len).await) };
+        while next < order.len() && asked.len() < k {
+            asked.push(fetch(order[next]));
+            next += 1;
+        }
+        let mut outrun = Vec::new();
+        while have < k && !asked.is_empty() {
+            tokio::select! {
+                Some((i, got)) = asked.next() => match got {
                     Ok(data) => {
-                        shards[*i] = Some(data);
+                        shards[i] = Some(data);
                         have += 1;
                     }
                     Err(e) => {
-                        tracing::warn!(segment = index, position = i, error = %e, "shard unavailable")
+                        tracing::warn!(segment = index, position = i, error = %e, "shard unavailable");
+                        outrun.push(i);
+                        if next < order.len() {
+                            asked.push(fetch(order[next]));
+                            next += 1;
+                        }
                     }
+                },
+                _ = tokio::time::sleep(HEDGE_AFTER), if next < order.len() => {
+                    asked.push(fetch(order[next]));
+                    next += 1;
+                }
+            }
+        }
+        // Whoever is still being waited for was outrun.
+        let answered: Vec<usize> = (0..n).filter(|i| shards[*i].is_some()).collect();
+        outrun.extend(order[..next].iter().filter(|i| !answered.contains(i)));
+        drop(asked);
+        if !outrun.is_empty() {
+            let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
+            for i in outrun {
+                if !slow.contains(&i) {
+                    slow.push(i);
                 }
             }
         }
