@@ -590,6 +590,31 @@ async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
     }
     let (status, _) = reader.get_json("/network/nick/nobody").await;
     assert_eq!(status, 404);
+    // Anyone can put a value in the DHT, but a nickname that its peer did
+    // not sign names nobody: "mallory" pointing at the owner is ignored.
+    let status = reader
+        .req(
+            reqwest::Method::PUT,
+            "/network/dht/%2Fcairn%2Fnick%2Fmallory",
+        )
+        .body(owner_id.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let got = reader
+        .req(
+            reqwest::Method::GET,
+            "/network/dht/%2Fcairn%2Fnick%2Fmallory",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200, "the forged record is in the DHT");
+    assert_eq!(got.bytes().await.unwrap(), owner_id.as_bytes());
+    let (status, v) = reader.get_json("/network/nick/mallory").await;
+    assert_eq!(status, 404, "{v}");
 
     // Replacing the file frees the old blob's shards on the suppliers.
     assert!(shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some());

@@ -4,6 +4,7 @@
 //! - [`protocol`]: the shard protocol's messages and their strict, bounded
 //!   encoding;
 //! - `codec`: its request-response codec;
+//! - [`records`]: DHT records signed by the peer they name;
 //! - [`swarm`]: the driver task that owns the swarm, and [`Network`], the
 //!   handle the node calls.
 //!
@@ -13,6 +14,7 @@
 
 mod codec;
 pub mod protocol;
+pub mod records;
 pub mod swarm;
 
 use std::time::Duration;

@@ -89,6 +89,8 @@ fn nick_key(nick: &str) -> Vec<u8> {
 /// The node's network side.
 pub(crate) struct Net {
     pub(crate) network: Network,
+    /// Our libp2p identity, which signs the records that name us.
+    keypair: Keypair,
     pub(crate) shards: Arc<ShardStore>,
     /// Our customer id, as suppliers know us.
     pub(crate) owner: [u8; 32],
@@ -162,6 +164,7 @@ pub(crate) fn open(
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
     };
     let keypair = Keypair::ed25519_from_bytes(seed).map_err(|e| bad("identity", e.to_string()))?;
+    let signer = keypair.clone();
     let (network, inbound, driver) = match Network::new(keypair.clone(), &net_config) {
         Ok(started) => started,
         // The default port is a convenience: a second node on the machine
@@ -191,6 +194,7 @@ pub(crate) fn open(
     Ok(Some((
         Net {
             network,
+            keypair: signer,
             shards,
             owner,
         },
@@ -870,17 +874,15 @@ impl Node {
             return Ok(());
         };
         let net = self.net()?;
+        let record = cairn_net::records::sign_nickname(&net.keypair, &nick).map_err(net_error)?;
         net.network
-            .put_record(
-                nick_key(&nick),
-                net.network.peer_id().to_string().into_bytes(),
-                None,
-            )
+            .put_record(nick_key(&nick), record, None)
             .await
             .map_err(net_error)
     }
 
-    /// The peer a nickname names, from the DHT.
+    /// The peer a nickname names, from the DHT: only a record signed by
+    /// that peer for this name counts.
     pub async fn lookup_nickname(&self, nick: &str) -> Result<Option<String>> {
         let net = self.net()?;
         let found = net
@@ -888,7 +890,9 @@ impl Node {
             .get_record(nick_key(nick))
             .await
             .map_err(net_error)?;
-        Ok(found.and_then(|v| String::from_utf8(v).ok()))
+        Ok(found
+            .and_then(|v| cairn_net::records::verify_nickname(nick, &v))
+            .map(|peer| peer.to_string()))
     }
 
     /// A blob known only from the network: its record, asked of the DHT
