@@ -12,6 +12,10 @@ use crate::catalog::{Catalog, now_ms};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// Failed attempts after which a shard deletion owed to suppliers is given
+/// up: two weeks of audit rounds at the default ten minutes.
+pub const UNPLACE_TRIES: i64 = 2016;
+
 /// An audit challenge: every supplier of a placed blob is asked for the
 /// BLAKE3 hash keyed by `nonce` of its piece of `segment`, and must give
 /// the first 16 bytes its position has in `expected`.
@@ -153,7 +157,9 @@ impl Catalog {
     }
 
     /// Every supplier of gone blob `blob` has deleted its shard (`done`),
-    /// or one more attempt failed.
+    /// or one more attempt failed. After [`UNPLACE_TRIES`] failed ones the
+    /// deletion is given up (the supplier is gone for good, or keeps what
+    /// it holds until it rejects us).
     pub fn unplaced_attempt(&self, blob: &cairn_core::BlobId, done: bool) -> Result<()> {
         self.with(|c| {
             if done {
@@ -162,6 +168,10 @@ impl Catalog {
                 c.execute(
                     "UPDATE unplaced SET tries = tries + 1 WHERE blob = ?1",
                     [&blob.0[..]],
+                )?;
+                c.execute(
+                    "DELETE FROM unplaced WHERE blob = ?1 AND tries >= ?2",
+                    params![&blob.0[..], UNPLACE_TRIES],
                 )?;
             }
             Ok(())

@@ -329,9 +329,20 @@ fn a_gone_placement_is_owed_a_deletion_until_done_or_placed_again() {
     cat.unplaced_attempt(&ba, true).unwrap();
     assert_eq!(cat.unplaced().unwrap(), vec![(bb, b"placement b".to_vec())]);
     // The same bytes uploaded and placed again: its shards are wanted.
-    add(&cat, None, "b again", b"b").unwrap();
+    let again = add(&cat, None, "b again", b"b").unwrap();
     cat.save_placement(&bb, b"placement b2").unwrap();
     assert!(cat.unplaced().unwrap().is_empty());
+    // Given up after enough failed attempts.
+    cat.delete(&again.entry.id, false, |_| {}).unwrap();
+    for _ in 0..crate::placements::UNPLACE_TRIES - 1 {
+        cat.unplaced_attempt(&bb, false).unwrap();
+    }
+    assert_eq!(
+        cat.unplaced().unwrap(),
+        vec![(bb, b"placement b2".to_vec())]
+    );
+    cat.unplaced_attempt(&bb, false).unwrap();
+    assert!(cat.unplaced().unwrap().is_empty(), "given up");
 }
 
 #[test]
