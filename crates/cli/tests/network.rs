@@ -57,6 +57,22 @@ async fn placed(node: &TestNode, blob: &str) -> Value {
     }
 }
 
+/// The link (id and read key) of `owner`'s blob `blob`.
+async fn link_of(owner: &TestNode, blob: &str) -> String {
+    let (_, v) = owner.get_json(&format!("/blobs/{blob}/link")).await;
+    v["link"].as_str().unwrap().to_owned()
+}
+
+/// Reads `owner`'s blob `blob` on `reader` by its link (200 or fail).
+async fn read_by_link(owner: &TestNode, blob: &str, reader: &TestNode) -> Vec<u8> {
+    let link = link_of(owner, blob).await;
+    let (status, _, got) = reader
+        .content(&format!("/blobs/{link}/content"), None)
+        .await;
+    assert_eq!(status, 200);
+    got
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_with_two_gone() {
     let first = TestNode::start_with(&net_config(None)).await;
@@ -96,8 +112,7 @@ async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_wit
     }
     assert_eq!(customers, 6);
 
-    let (_, link) = owner.get_json(&format!("/blobs/{blob}/link")).await;
-    let link = link["link"].as_str().unwrap().to_owned();
+    let link = link_of(owner, &blob).await;
     let reader = &nodes[6];
     let (status, _, got) = reader
         .content(&format!("/blobs/{link}/content"), None)
@@ -328,8 +343,7 @@ async fn corrupt_shards_are_never_served_and_lost_suppliers_are_replaced() {
     let blob = entry["blob"].as_str().unwrap().to_owned();
     let job = placed(&nodes[1], &blob).await;
     assert_eq!(job["state"], "done", "{job}");
-    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
-    let link = link["link"].as_str().unwrap().to_owned();
+    let link = link_of(&nodes[1], &blob).await;
 
     // Flip a byte in every segment's piece of one supplier's shard file.
     let holders: Vec<usize> = (0..nodes.len())
@@ -429,8 +443,7 @@ async fn after_every_node_restarts_a_placed_file_still_reads_elsewhere() {
     let blob = entry["blob"].as_str().unwrap().to_owned();
     let job = placed(&nodes[1], &blob).await;
     assert_eq!(job["result"]["coding"], "2+1", "{job}");
-    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
-    let link = link["link"].as_str().unwrap().to_owned();
+    let link = link_of(&nodes[1], &blob).await;
 
     let mut restarted = Vec::new();
     for n in nodes {
@@ -520,15 +533,7 @@ async fn full_suppliers_are_passed_over_and_a_rejected_customer_moves_elsewhere(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(shard_file(&b, &small_blob).is_none());
-    let (_, link) = owner.get_json(&format!("/blobs/{small_blob}/link")).await;
-    let (status, _, got) = c
-        .content(
-            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert!(got == small);
+    assert!(read_by_link(&owner, &small_blob, &c).await == small);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -745,15 +750,7 @@ async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
     for n in [&first, &second, &spare] {
         assert!(shard_file(n, &big_blob).is_some());
     }
-    let (_, link) = owner.get_json(&format!("/blobs/{big_blob}/link")).await;
-    let (status, _, got) = spare
-        .content(
-            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert!(got == big);
+    assert!(read_by_link(&owner, &big_blob, &spare).await == big);
 }
 
 /// The peer id a node reports.
@@ -802,15 +799,7 @@ async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
     for n in [&first, &third, &spare] {
         assert!(shard_file(n, &blob).is_some());
     }
-    let (_, link) = owner.get_json(&format!("/blobs/{blob}/link")).await;
-    let (status, _, got) = spare
-        .content(
-            &format!("/blobs/{}/content", link["link"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    assert!(got == big);
+    assert!(read_by_link(&owner, &blob, &spare).await == big);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -833,8 +822,7 @@ async fn a_stalled_supplier_is_outrun_by_the_others() {
     let blob = entry["blob"].as_str().unwrap().to_owned();
     let job = placed(&nodes[1], &blob).await;
     assert_eq!(job["result"]["coding"], "4+2", "{job}");
-    let (_, link) = nodes[1].get_json(&format!("/blobs/{blob}/link")).await;
-    let link = link["link"].as_str().unwrap().to_owned();
+    let link = link_of(&nodes[1], &blob).await;
 
     // The supplier of position 0, asked first for every segment, stops
     // answering without closing its connections.
