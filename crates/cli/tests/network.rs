@@ -57,6 +57,22 @@ async fn placed(node: &TestNode, blob: &str) -> Value {
     }
 }
 
+/// `count` nodes on one network, each started with `config(bootstrap)`
+/// (the first with none, the others bootstrapping from it), once every
+/// one is connected to all the others.
+async fn network(count: usize, config: impl Fn(Option<&str>) -> String) -> Vec<TestNode> {
+    let first = TestNode::start_with(&config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let mut nodes = vec![first];
+    for _ in 1..count {
+        nodes.push(TestNode::start_with(&config(Some(&boot))).await);
+    }
+    for n in &nodes {
+        wait_peers(n, count as u64 - 1).await;
+    }
+    nodes
+}
+
 /// The link (id and read key) of `owner`'s blob `blob`.
 async fn link_of(owner: &TestNode, blob: &str) -> String {
     let (_, v) = owner.get_json(&format!("/blobs/{blob}/link")).await;
@@ -75,15 +91,7 @@ async fn read_by_link(owner: &TestNode, blob: &str, reader: &TestNode) -> Vec<u8
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_with_two_gone() {
-    let first = TestNode::start_with(&net_config(None)).await;
-    let boot = p2p_addr(&first).await;
-    let mut nodes = vec![first];
-    for _ in 0..6 {
-        nodes.push(TestNode::start_with(&net_config(Some(&boot))).await);
-    }
-    for n in &nodes {
-        wait_peers(n, 6).await;
-    }
+    let mut nodes = network(7, net_config).await;
 
     let owner = &nodes[1];
     let body = data(5 * 1024 * 1024 + 12345, 42);
@@ -327,15 +335,7 @@ fn shard_file(node: &TestNode, blob: &str) -> Option<(std::path::PathBuf, usize)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_shards_are_never_served_and_lost_suppliers_are_replaced() {
-    let first = TestNode::start_with(&repair_config(None)).await;
-    let boot = p2p_addr(&first).await;
-    let mut nodes = vec![first];
-    for _ in 0..7 {
-        nodes.push(TestNode::start_with(&repair_config(Some(&boot))).await);
-    }
-    for n in &nodes {
-        wait_peers(n, 7).await;
-    }
+    let mut nodes = network(8, repair_config).await;
     let owner_dir = nodes[1].dir.clone();
     let body = data(3 * 1024 * 1024 + 777, 5);
     let (status, entry) = nodes[1].upload("a.bin", body.clone(), "").await;
@@ -808,15 +808,7 @@ async fn a_stalled_supplier_is_outrun_by_the_others() {
     let cfg = |boot: Option<&str>| {
         net_config(boot).replace("request_timeout_secs = 5", "request_timeout_secs = 120")
     };
-    let first = TestNode::start_with(&cfg(None)).await;
-    let boot = p2p_addr(&first).await;
-    let mut nodes = vec![first];
-    for _ in 0..6 {
-        nodes.push(TestNode::start_with(&cfg(Some(&boot))).await);
-    }
-    for n in &nodes {
-        wait_peers(n, 6).await;
-    }
+    let nodes = network(7, cfg).await;
     let body = data(6 * 1024 * 1024 + 3, 12);
     let (_, entry) = nodes[1].upload("s.bin", body.clone(), "").await;
     let blob = entry["blob"].as_str().unwrap().to_owned();
