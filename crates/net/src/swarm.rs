@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::io::BufReader;
+use libp2p::core::{Transport, upgrade};
 use libp2p::kad::{self, QueryId, QueryResult, Record, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -30,6 +32,7 @@ use crate::protocol::{PROTOCOL, Request, Response};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Kademlia's protocol name for cairn's own DHT.
 const KAD_PROTOCOL: &str = "/cairn/kad/1";
@@ -37,6 +40,10 @@ const KAD_PROTOCOL: &str = "/cairn/kad/1";
 const WANTED_PEERS: usize = 64;
 /// Largest DHT record value (a public file's manifest must fit).
 pub const MAX_RECORD: usize = 4 << 20;
+/// Bytes read from a connection's socket at a time. Noise reads 8 KiB at
+/// a time; without this buffer a shard of 256 KiB would take 32 reads
+/// from the socket, each a system call.
+const READ_BUFFER: usize = 256 << 10;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -249,11 +256,15 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
     let mdns_on = config.mdns;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| -> std::result::Result<_, BoxError> {
+            Ok(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .map(|stream, _| BufReader::with_capacity(READ_BUFFER, stream))
+                    .upgrade(upgrade::Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
