@@ -8,7 +8,9 @@
 #   verified), MB/s;
 #   time to first byte of a 1 MiB range in the middle of the file (a node
 #   that has never seen it: DHT lookup included), median of 5;
-#   each node's peak RSS (VmHWM) and CPU time over the whole run.
+#   the same bytes through one loopback TCP socket, the machine's yardstick;
+#   each node's peak RSS (VmHWM), CPU time (whole run, placing,
+#   downloading) and page faults, and how busy the CPUs were.
 #
 #   bash scripts/bench-net.sh              # 1 GiB
 #   BENCH_MIB=256 bash scripts/bench-net.sh
@@ -19,7 +21,10 @@ cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
 NODES=7
 DIGESTS=${LEGACY_DIGESTS:-true}
+# A folder of our own is removed at the end, the 1 GiB file with it; a
+# BENCH_DIR keeps the file for the next run.
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/cairn-bench-net.XXXXXX)}
+OWN_WORK=$([ -z "${BENCH_DIR:-}" ] && echo 1 || true)
 mkdir -p "$WORK"
 
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl; }
@@ -38,6 +43,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for i in $(seq 0 $((NODES - 1))); do rm -rf "$WORK/n$i"; done
+  if [ -n "$OWN_WORK" ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -70,6 +76,20 @@ api() { # node index, curl args…
 url() { echo "http://$(cat "$WORK/n$1/api.addr")/api/v1$2"; }
 json() { "$PY" -c "import json, sys; v = json.load(sys.stdin); print($1)"; }
 now() { date +%s.%N; }
+# Jiffies the machine spent busy and in all, from /proc/stat.
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+# Each node's user and system jiffies, "u,s u,s …".
+node_cpu() { for p in "${PIDS[@]}"; do awk '{ printf "%d,%d ", $14, $15 }' /proc/"$p"/stat; done; }
+# CPU seconds per node between two node_cpu snapshots, "user/system …".
+node_cpu_delta() {
+  awk -v a="$1" -v b="$2" -v t="$(getconf CLK_TCK)" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) { split(x[i], p, ","); split(y[i], q, ","); printf "%.1f/%.1f ", (q[1] - p[1]) / t, (q[2] - p[2]) / t }
+  }'
+}
+busy_share() { # "busy total" before, after → percent busy in between
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]) }'
+}
 # Waits for node 1's job of kind $1 on $blob to end; fails if it failed.
 # One process polls (a shell loop of curl and python would itself eat a
 # good part of the two cores while the nodes work).
@@ -109,8 +129,10 @@ t0=$(now)
 job=$(api 1 -X POST "$(url 1 /import)" -H 'content-type: application/json' -d "{\"path\": \"$SRC\", \"wait\": true}")
 blob=$(echo "$job" | json 'v["result"]["files"][0]["blob"]')
 t_stored=$(now)
+c_stored=$(cpu_busy); n_stored=$(node_cpu)
 wait_job place
 t1=$(now)
+c_placed=$(cpu_busy); n_placed=$(node_cpu)
 # The md5/sha1/sha256 job follows the placement; let it end so the reads
 # below are measured on quiet nodes.
 if [ "$DIGESTS" = true ]; then wait_job digest; fi
@@ -127,25 +149,57 @@ ttfb_ms=$(printf '%s\n' "${ttfb[@]}" | sort -g | awk '{ a[NR] = $1 } END { print
 
 # The whole file on node 6.
 d0=$(now)
+c_d0=$(cpu_busy); n_d0=$(node_cpu)
 got=$(api 6 -o /dev/null -w '%{size_download}' "$(url 6 "/blobs/$link/content")")
 d1=$(now)
+c_d1=$(cpu_busy); n_d1=$(node_cpu)
 [ "$got" = $((MIB << 20)) ] || { echo "download returned $got bytes" >&2; exit 1; }
 back=$(api 6 "$(url 6 "/blobs/$link/content")" | b3sum --no-names 2>/dev/null || true)
 [ -z "$back" ] || [ "$back" = "$blob" ] || { echo "downloaded bytes differ" >&2; exit 1; }
 
-rss=(); cpu=()
+# The machine's own yardstick: the same bytes through one loopback TCP
+# socket, 1 MiB writes from memory, no crypto and no disk.
+tcp=$("$PY" - "$MIB" <<'PYEOF'
+import os, socket, sys, threading, time
+total = int(sys.argv[1]) << 20
+def sink(listener):
+    conn, _ = listener.accept()
+    buf = bytearray(1 << 20)
+    while conn.recv_into(buf):
+        pass
+listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(1)
+reader = threading.Thread(target=sink, args=(listener,)); reader.start()
+out = socket.create_connection(listener.getsockname())
+chunk = os.urandom(1 << 20)
+t0 = time.time()
+for _ in range(total >> 20):
+    out.sendall(chunk)
+out.close(); reader.join()
+print("%.0f" % (total / (time.time() - t0) / 1e6))
+PYEOF
+)
+
+rss=(); cpu=(); faults=()
 tick=$(getconf CLK_TCK)
 for p in "${PIDS[@]}"; do
   rss+=("$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/"$p"/status)")
-  cpu+=("$(awk -v t="$tick" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$p"/stat)")
+  cpu+=("$(awk -v t="$tick" '{ printf "%.1f/%.1f", $14 / t, $15 / t }' /proc/"$p"/stat)")
+  faults+=("$(awk '{ printf "%.0f", $10 / 1000 }' /proc/"$p"/stat)")
 done
 
 echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores, legacy digests $DIGESTS"
-printf '%-44s %6s MB/s  (%.1f s; stored locally in %.1f s)\n' "upload into the network (store + place)" \
+printf '%-44s %6s MB/s  (%.1f s; stored locally in %.1f s; CPUs %s%% busy placing)\n' "upload into the network (store + place)" \
   "$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
-  "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')"
-printf '%-44s %6s MB/s  (%.1f s)\n' "download on another node (from 4 of 6)" \
-  "$(mbps "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')")" "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')"
+  "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')" \
+  "$(busy_share "$c_stored" "$c_placed")"
+printf '%-44s %6s MB/s  (%.1f s; CPUs %s%% busy)\n' "download on another node (from 4 of 6)" \
+  "$(mbps "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')")" "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')" \
+  "$(busy_share "$c_d0" "$c_d1")"
+printf '%-44s %6s MB/s  (download at %s%% of it)\n' "loopback TCP, one socket, same bytes" "$tcp" \
+  "$(awk -v t="$tcp" -v a="$d0" -v b="$d1" -v m=$((MIB << 20)) 'BEGIN { printf "%.0f", 100 * m / (b - a) / 1e6 / t }')"
 printf '%-44s %6s ms   (median of %d nodes)\n' "first byte of 1 MiB in the middle" "$ttfb_ms" "${#ttfb[@]}"
 printf '%-44s %s MiB\n' "peak RSS per node (owner is n1, reader n6)" "$(IFS=' '; echo "${rss[*]}")"
-printf '%-44s %s s\n' "CPU time per node over the whole run" "$(IFS=' '; echo "${cpu[*]}")"
+printf '%-44s %s s\n' "CPU time per node, user/system, whole run" "$(IFS=' '; echo "${cpu[*]}")"
+printf '%-44s %s s\n' "CPU per node, user/system, placing" "$(node_cpu_delta "$n_stored" "$n_placed")"
+printf '%-44s %s s\n' "CPU per node, user/system, downloading" "$(node_cpu_delta "$n_d0" "$n_d1")"
+printf '%-44s %s\n' "page faults per node, thousands" "$(IFS=' '; echo "${faults[*]}")"

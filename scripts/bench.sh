@@ -16,7 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
 ROUNDS=${ROUNDS:-5}
+# A folder of our own is removed at the end, the test file with it; a
+# BENCH_DIR keeps the file for the next run.
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/cairn-bench.XXXXXX)}
+OWN_WORK=$([ -z "${BENCH_DIR:-}" ] && echo 1 || true)
 mkdir -p "$WORK"
 
 command -v b3sum >/dev/null 2>&1 || cargo install --locked b3sum >/dev/null 2>&1 || cargo install b3sum
@@ -33,7 +36,7 @@ rm -rf "$DATA"; mkdir -p "$DATA"
 printf 'listen = "127.0.0.1:0"\nimport_roots = ["%s"]\nlog = "warn"\n[network]\nenabled = false\n[layers]\ncacaoweb = []\n' "$WORK" > "$DATA/config.toml"
 "$BIN" --data-dir "$DATA" node >/dev/null 2>"$WORK/node.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$WORK/dd.out"' EXIT
+trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$WORK/dd.out"; if [ -n "$OWN_WORK" ]; then rm -rf "$WORK"; fi' EXIT
 for _ in $(seq 100); do [ -s "$DATA/api.addr" ] && break; sleep 0.1; done
 ADDR=$(cat "$DATA/api.addr"); SECRET=$(cat "$DATA/apisecret")
 API=(-s -H "Authorization: Bearer $SECRET")
