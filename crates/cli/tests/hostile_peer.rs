@@ -1,0 +1,415 @@
+//! A hostile peer against a real node: a libp2p client of its own (TCP,
+//! noise, yamux, the shard protocol's name) that writes whatever bytes it
+//! likes on the node's shard streams: oversized and truncated frames,
+//! unknown tags, overflowing offsets, trailing bytes, random garbage, and
+//! a request that stalls half-sent. The node must answer a refusal or drop
+//! the stream, never store anything, and go on serving: a well-formed ping
+//! on the same connection is answered afterwards, and while a stalled
+//! request is still open.
+
+mod common;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use cairn_net::protocol::{
+    MAX_CHUNK, MAX_FRAME, PROTOCOL, Refusal, Request, Response, ShardKey, decode_response,
+    encode_request, owner_of,
+};
+use common::TestNode;
+use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
+use rand::{Rng, SeedableRng};
+
+/// What the hostile client sends on one stream: raw bytes, then (when
+/// `stall_ticks` is not 0) one more byte every 100 ms that many times,
+/// then it closes its side.
+#[derive(Debug, Clone)]
+struct Raw {
+    bytes: Vec<u8>,
+    stall_ticks: u32,
+}
+
+/// Most answer bytes the client reads (a `Data` of a whole chunk fits).
+const MAX_ANSWER: u64 = MAX_FRAME as u64 + 4;
+
+/// Writes requests verbatim; reads whatever comes back, bounded.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Raw;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Raw>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Err(io::Error::other("the hostile client serves nothing"))
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut answer = Vec::new();
+        io.take(MAX_ANSWER).read_to_end(&mut answer).await?;
+        Ok(answer)
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Raw) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&req.bytes).await?;
+        io.flush().await?;
+        // A stalling peer trickles one byte every 100 ms: a write fails
+        // as soon as the node resets the stream.
+        for _ in 0..req.stall_ticks {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            io.write_all(&[9]).await?;
+            io.flush().await?;
+        }
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Err(io::Error::other("the hostile client serves nothing"))
+    }
+}
+
+type Client = Swarm<request_response::Behaviour<RawCodec>>;
+
+/// A client swarm connected to the node at `addr` (with `/p2p/<id>`).
+async fn connect(addr: &str) -> (Client, PeerId) {
+    let addr: Multiaddr = addr.parse().unwrap();
+    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
+        panic!("no peer id in {addr}");
+    };
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Outbound)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    swarm.dial(addr).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline.into(), swarm.select_next_some())
+            .await
+            .expect("the node never accepted the connection");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => break,
+            SwarmEvent::OutgoingConnectionError { error, .. } => panic!("dial failed: {error}"),
+            _ => {}
+        }
+    }
+    (swarm, peer)
+}
+
+/// What became of one raw request.
+#[derive(Debug)]
+enum Outcome {
+    /// The node answered these bytes (possibly none: it closed).
+    Answer(Vec<u8>),
+    /// The stream failed (reset, closed early, timed out).
+    Failed(String),
+}
+
+/// Drives the swarm until request `id` ends; other requests' ends are
+/// kept in `done`.
+async fn outcome(
+    swarm: &mut Client,
+    id: OutboundRequestId,
+    done: &mut Vec<(OutboundRequestId, Outcome)>,
+) -> Outcome {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(i) = done.iter().position(|(d, _)| *d == id) {
+            return done.remove(i).1;
+        }
+        let event = tokio::time::timeout_at(deadline.into(), swarm.select_next_some())
+            .await
+            .expect("no answer and no failure within a minute");
+        match event {
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) => done.push((request_id, Outcome::Answer(response))),
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                ..
+            }) => done.push((request_id, Outcome::Failed(error.to_string()))),
+            SwarmEvent::ConnectionClosed { cause, .. } => {
+                panic!("the node dropped the whole connection: {cause:?}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A length-prefixed frame around `body`.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+fn raw(bytes: Vec<u8>) -> Raw {
+    Raw {
+        bytes,
+        stall_ticks: 0,
+    }
+}
+
+/// The node's answer must be nothing, a failure, or a refusal: never a
+/// success for a request that makes no sense.
+fn assert_refused(what: &str, outcome: &Outcome) {
+    match outcome {
+        Outcome::Failed(_) => {}
+        Outcome::Answer(bytes) if bytes.is_empty() => {}
+        Outcome::Answer(bytes) => {
+            let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+            assert_eq!(len + 4, bytes.len(), "{what}: a torn answer");
+            match decode_response(&bytes[4..]) {
+                Ok(Response::Refused(..)) => {}
+                other => panic!("{what}: the node answered {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serving() {
+    let node = TestNode::start_with(
+        "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 3\n",
+    )
+    .await;
+    let (status, v) = node.get_json("/network").await;
+    assert_eq!(status, 200, "{v}");
+    let addr = format!(
+        "{}/p2p/{}",
+        v["listen"][0].as_str().unwrap(),
+        v["peer_id"].as_str().unwrap()
+    );
+    let (mut swarm, peer) = connect(&addr).await;
+    let me = owner_of(swarm.local_peer_id());
+    let key = ShardKey {
+        owner: me,
+        blob: [7; 32],
+        position: 0,
+    };
+    let write = |offset: u64, data: Vec<u8>| encode_request(&Request::Write { key, offset, data });
+
+    let mut cases: Vec<(String, Raw)> = vec![
+        (
+            "a 4 GiB frame".into(),
+            raw([0xff; 4].iter().chain(&[2; 64]).copied().collect()),
+        ),
+        ("a frame one byte over the limit".into(), {
+            let mut b = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+            b.extend(std::iter::repeat_n(0u8, 4096));
+            raw(b)
+        }),
+        ("an unknown tag".into(), raw(frame(&[0xee, 1, 2, 3]))),
+        ("an empty frame".into(), raw(frame(&[]))),
+        ("half a length".into(), raw(vec![0, 0])),
+        ("a ping with trailing bytes".into(), raw(frame(&[0, 0, 0]))),
+        ("a write cut short".into(), {
+            let whole = frame(&write(0, vec![5; 64 << 10]));
+            raw(whole[..whole.len() / 2].to_vec())
+        }),
+        (
+            "a write whose end overflows".into(),
+            raw(frame(&write(u64::MAX - 5, vec![1; 100]))),
+        ),
+        (
+            "a write over one chunk".into(),
+            raw(frame(&write(0, vec![1; MAX_CHUNK + 1]))),
+        ),
+        (
+            "a seal of a shard never written".into(),
+            raw(frame(&encode_request(&Request::Seal {
+                key,
+                len: 10,
+                stride: 10,
+                hash: [0; 32],
+            }))),
+        ),
+        (
+            "a seal with a zero stride".into(),
+            raw(frame(&encode_request(&Request::Seal {
+                key,
+                len: 0,
+                stride: 0,
+                hash: [0; 32],
+            }))),
+        ),
+        (
+            "a read of a missing shard".into(),
+            raw(frame(&encode_request(&Request::Read {
+                key,
+                offset: 0,
+                len: 16,
+            }))),
+        ),
+        ("an audit over one chunk".into(), {
+            let mut body = encode_request(&Request::Audit {
+                key,
+                nonce: [1; 32],
+                offset: 0,
+                len: 16,
+            });
+            let at = body.len() - 4;
+            body[at..].copy_from_slice(&((MAX_CHUNK + 1) as u32).to_be_bytes());
+            raw(frame(&body))
+        }),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x0063_6169_726e);
+    for i in 0..48 {
+        let len = rng.gen_range(0..4096);
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+        // Half of them with a believable length in front.
+        if i % 2 == 0 && len >= 4 {
+            bytes[..4].copy_from_slice(&((len - 4) as u32).to_be_bytes());
+        }
+        cases.push((format!("garbage #{i}"), raw(bytes)));
+    }
+
+    let mut done = Vec::new();
+    for (what, request) in cases {
+        let id = swarm.behaviour_mut().send_request(&peer, request);
+        let got = outcome(&mut swarm, id, &mut done).await;
+        assert_refused(&what, &got);
+    }
+
+    // A write that stalls half-sent, and a ping behind it on the same
+    // connection: the ping is answered while the write is still open.
+    let stalled = {
+        let whole = frame(&write(0, vec![9; 256 << 10]));
+        Raw {
+            bytes: whole[..1000].to_vec(),
+            stall_ticks: 500,
+        }
+    };
+    let stalled = swarm.behaviour_mut().send_request(&peer, stalled);
+    let ping = swarm
+        .behaviour_mut()
+        .send_request(&peer, raw(frame(&encode_request(&Request::Ping))));
+    let pong = outcome(&mut swarm, ping, &mut done).await;
+    match &pong {
+        Outcome::Answer(bytes) => {
+            assert_eq!(
+                decode_response(&bytes[4..]).unwrap(),
+                Response::Ok,
+                "{bytes:?}"
+            )
+        }
+        Outcome::Failed(e) => panic!("the ping after the garbage failed: {e}"),
+    }
+    assert!(
+        done.iter().all(|(id, _)| *id != stalled),
+        "the stalled write ended before the ping: {done:?}"
+    );
+    // The node gives up on the stalled stream by itself (its request
+    // timeout is 3 s): the client's trickle fails. Had the node waited,
+    // the client would have closed after 50 s and got an answer.
+    match outcome(&mut swarm, stalled, &mut done).await {
+        Outcome::Failed(_) => {}
+        Outcome::Answer(a) => panic!("the node waited for the stalled write: {a:?}"),
+    }
+
+    // Nothing was stored: no shard file, sealed or partial, and the node
+    // counts no customer.
+    let shards = node.dir.join("shards");
+    let files: Vec<_> = walk(&shards)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "rejected"))
+        .collect();
+    assert!(files.is_empty(), "the hostile peer left files: {files:?}");
+    let (status, customers) = node.get_json("/network/customers").await;
+    assert_eq!(status, 200, "{customers}");
+    assert_eq!(
+        customers["customers"].as_array().map(Vec::len),
+        Some(0),
+        "{customers}"
+    );
+
+    // A well-formed write and read still work for the same peer: the node
+    // refused the garbage, not the peer.
+    let id = swarm
+        .behaviour_mut()
+        .send_request(&peer, raw(frame(&write(0, vec![3; 4096]))));
+    match outcome(&mut swarm, id, &mut done).await {
+        Outcome::Answer(bytes) => {
+            assert_eq!(decode_response(&bytes[4..]).unwrap(), Response::Ok)
+        }
+        Outcome::Failed(e) => panic!("a good write failed: {e}"),
+    }
+    let id = swarm.behaviour_mut().send_request(
+        &peer,
+        raw(frame(&encode_request(&Request::Read {
+            key,
+            offset: 0,
+            len: 16,
+        }))),
+    );
+    // Not sealed yet, so not readable.
+    match outcome(&mut swarm, id, &mut done).await {
+        Outcome::Answer(bytes) => assert!(
+            matches!(
+                decode_response(&bytes[4..]).unwrap(),
+                Response::Refused(Refusal::NotFound, _)
+            ),
+            "{bytes:?}"
+        ),
+        Outcome::Failed(e) => panic!("a read failed instead of being refused: {e}"),
+    }
+    let (status, _) = node.get_json("/status").await;
+    assert_eq!(status, 200);
+}
+
+/// Every file under `dir`, recursively (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
