@@ -621,6 +621,37 @@ async fn public_files_aliases_and_nicknames_are_found_through_the_dht() {
     let (status, v) = reader.get_json("/network/nick/mallory").await;
     assert_eq!(status, 404, "{v}");
 
+    // Aliases are signed by their publisher too. The reader forges two,
+    // unsigned, through the DHT API: the real file's md5 sent to another
+    // blob, and another content's md5 sent to the real file. The other
+    // nodes refuse to store them, and a lookup ignores them.
+    let forge = |key: String, value: String| {
+        let req = reader
+            .req(
+                reqwest::Method::PUT,
+                &format!("/network/dht/{}", key.replace('/', "%2F")),
+            )
+            .body(value);
+        async move { req.send().await.unwrap().status() }
+    };
+    let other_md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(data(1000, 99)));
+    let elsewhere = b3(&data(1000, 99));
+    assert_eq!(
+        forge(format!("/cairn/alias/md5/{md5}"), elsewhere).await,
+        204
+    );
+    assert_eq!(
+        forge(format!("/cairn/alias/md5/{other_md5}"), blob.clone()).await,
+        204
+    );
+    let (status, _, got) = first.content(&format!("/blobs/{md5}/content"), None).await;
+    assert_eq!(status, 200, "a forged record replaced the real alias");
+    assert!(got == body, "the real md5 reads another file");
+    let (status, _, _) = first
+        .content(&format!("/blobs/{other_md5}/content"), None)
+        .await;
+    assert_eq!(status, 404, "a forged alias was followed");
+
     // Replacing the file frees the old blob's shards on the suppliers.
     assert!(shard_file(&first, &blob).is_some() || shard_file(&reader, &blob).is_some());
     let newer = data(900_000, 78);

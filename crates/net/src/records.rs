@@ -1,35 +1,65 @@
 //! Signed DHT records: a record that names a peer carries that peer's
 //! signature, so nobody can make a name point at a peer that did not
-//! claim it.
+//! claim it, and an alias carries its publisher's, so nobody can change
+//! what a publisher claimed.
 //!
 //! A nickname record is the claiming peer's id and its signature over
 //! `cairn nickname v1`, the nickname and the peer id, each length-prefixed:
-//! `[u8 id length][id][u16 BE signature length][signature]`. The key of
-//! the claimer is read from its peer id (ed25519 ids embed it).
+//! `[u8 id length][id][u16 BE signature length][signature]`. An alias
+//! record (md5, sha1 or sha256 → blob id) is the blob id followed by the
+//! same, signed over `cairn alias v1`, the digest's kind, its hex, the blob
+//! id and the peer id. The key of the claimer is read from its peer id
+//! (ed25519 ids embed it). Nodes store such records for others only when
+//! they verify ([`acceptable`]).
 
 use libp2p::PeerId;
 use libp2p::identity::{Keypair, PublicKey};
 
 const NICK_CONTEXT: &[u8] = b"cairn nickname v1";
+const ALIAS_CONTEXT: &[u8] = b"cairn alias v1";
+const NICK_PREFIX: &str = "/cairn/nick/";
+const ALIAS_PREFIX: &str = "/cairn/alias/";
 
-fn nick_message(nick: &str, peer: &PeerId) -> Vec<u8> {
+/// The DHT key of a nickname.
+pub fn nick_key(nick: &str) -> Vec<u8> {
+    format!("{NICK_PREFIX}{nick}").into_bytes()
+}
+
+/// The DHT key of a legacy digest alias: `kind` is md5, sha1 or sha256,
+/// `hex` the digest.
+pub fn alias_key(kind: &str, hex: &str) -> Vec<u8> {
+    format!("{ALIAS_PREFIX}{kind}/{hex}").into_bytes()
+}
+
+/// What a claim's signature covers: the context and the claim's parts,
+/// then the claimer's id, each length-prefixed.
+fn claim_message(context: &[u8], parts: &[&[u8]], peer: &PeerId) -> Vec<u8> {
     let id = peer.to_bytes();
-    let mut m = Vec::with_capacity(NICK_CONTEXT.len() + nick.len() + id.len() + 16);
-    for part in [NICK_CONTEXT, nick.as_bytes(), &id] {
+    let mut m = Vec::with_capacity(128);
+    for part in std::iter::once(context)
+        .chain(parts.iter().copied())
+        .chain(std::iter::once(id.as_slice()))
+    {
         m.extend_from_slice(&(part.len() as u32).to_be_bytes());
         m.extend_from_slice(part);
     }
     m
 }
 
-/// The record by which `keypair`'s peer claims `nick`.
-pub fn sign_nickname(keypair: &Keypair, nick: &str) -> Result<Vec<u8>, crate::NetError> {
+/// `payload`, then the claimer's id and its signature over the claim.
+fn sign_claim(
+    keypair: &Keypair,
+    context: &[u8],
+    parts: &[&[u8]],
+    payload: &[u8],
+) -> Result<Vec<u8>, crate::NetError> {
     let peer = keypair.public().to_peer_id();
     let signature = keypair
-        .sign(&nick_message(nick, &peer))
+        .sign(&claim_message(context, parts, &peer))
         .map_err(|e| crate::NetError::Dht(format!("cannot sign: {e}")))?;
     let id = peer.to_bytes();
-    let mut out = Vec::with_capacity(id.len() + signature.len() + 3);
+    let mut out = Vec::with_capacity(payload.len() + id.len() + signature.len() + 3);
+    out.extend_from_slice(payload);
     out.push(id.len() as u8);
     out.extend_from_slice(&id);
     out.extend_from_slice(&(signature.len() as u16).to_be_bytes());
@@ -37,10 +67,10 @@ pub fn sign_nickname(keypair: &Keypair, nick: &str) -> Result<Vec<u8>, crate::Ne
     Ok(out)
 }
 
-/// The peer a nickname record names, if the record is well formed and
-/// signed by that peer for `nick`.
-pub fn verify_nickname(nick: &str, record: &[u8]) -> Option<PeerId> {
-    let (&id_len, rest) = record.split_first()?;
+/// The claimer of `trailer` (what follows a claim's payload), if it is
+/// well formed and its signature covers `parts` under `context`.
+fn verify_claim(context: &[u8], parts: &[&[u8]], trailer: &[u8]) -> Option<PeerId> {
+    let (&id_len, rest) = trailer.split_first()?;
     let id = rest.get(..usize::from(id_len))?;
     let rest = &rest[usize::from(id_len)..];
     let sig_len = usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?));
@@ -50,8 +80,70 @@ pub fn verify_nickname(nick: &str, record: &[u8]) -> Option<PeerId> {
     }
     let peer = PeerId::from_bytes(id).ok()?;
     let key = public_key_of(&peer)?;
-    key.verify(&nick_message(nick, &peer), signature)
+    key.verify(&claim_message(context, parts, &peer), signature)
         .then_some(peer)
+}
+
+/// The record by which `keypair`'s peer claims `nick`: its id and its
+/// signature, `[u8 id length][id][u16 BE signature length][signature]`.
+pub fn sign_nickname(keypair: &Keypair, nick: &str) -> Result<Vec<u8>, crate::NetError> {
+    sign_claim(keypair, NICK_CONTEXT, &[nick.as_bytes()], &[])
+}
+
+/// The peer a nickname record names, if the record is well formed and
+/// signed by that peer for `nick`.
+pub fn verify_nickname(nick: &str, record: &[u8]) -> Option<PeerId> {
+    verify_claim(NICK_CONTEXT, &[nick.as_bytes()], record)
+}
+
+/// The record by which `keypair`'s peer says that the content whose
+/// `kind` digest is `hex` is blob `blob`: the blob id, then the signer's
+/// id and signature as in a nickname record.
+pub fn sign_alias(
+    keypair: &Keypair,
+    kind: &str,
+    hex: &str,
+    blob: &[u8; 32],
+) -> Result<Vec<u8>, crate::NetError> {
+    sign_claim(
+        keypair,
+        ALIAS_CONTEXT,
+        &[kind.as_bytes(), hex.as_bytes(), blob],
+        blob,
+    )
+}
+
+/// The blob an alias record names and the peer that signed it, if the
+/// record is well formed and signed for this `kind` and `hex`. A signed
+/// alias says who claims it, and nobody between the claimer and the
+/// reader can change it; that the claim is true only the content's digest
+/// can tell.
+pub fn verify_alias(kind: &str, hex: &str, record: &[u8]) -> Option<([u8; 32], PeerId)> {
+    let blob: [u8; 32] = record.get(..32)?.try_into().ok()?;
+    let peer = verify_claim(
+        ALIAS_CONTEXT,
+        &[kind.as_bytes(), hex.as_bytes(), &blob],
+        &record[32..],
+    )?;
+    Some((blob, peer))
+}
+
+/// Whether a record offered for storage by another peer may be kept:
+/// nicknames and aliases only when signed for their key; other keys as
+/// they come.
+pub fn acceptable(key: &[u8], value: &[u8]) -> bool {
+    let Ok(key) = std::str::from_utf8(key) else {
+        return true;
+    };
+    if let Some(nick) = key.strip_prefix(NICK_PREFIX) {
+        return verify_nickname(nick, value).is_some();
+    }
+    if let Some(alias) = key.strip_prefix(ALIAS_PREFIX) {
+        return alias
+            .split_once('/')
+            .is_some_and(|(kind, hex)| verify_alias(kind, hex, value).is_some());
+    }
+    true
 }
 
 /// The public key a peer id embeds (identity multihash), if any.
@@ -93,10 +185,59 @@ mod tests {
         assert_eq!(verify_nickname("alice", &cut), None);
     }
 
+    #[test]
+    fn an_alias_record_verifies_only_for_its_digest_blob_and_signer() {
+        let alice = Keypair::generate_ed25519();
+        let mallory = Keypair::generate_ed25519();
+        let blob = [5u8; 32];
+        let record = sign_alias(&alice, "md5", "ab12", &blob).unwrap();
+        assert_eq!(
+            verify_alias("md5", "ab12", &record),
+            Some((blob, alice.public().to_peer_id()))
+        );
+        assert_eq!(verify_alias("md5", "ab13", &record), None, "another digest");
+        assert_eq!(verify_alias("sha1", "ab12", &record), None, "another kind");
+        // Changing the blob it names breaks the signature.
+        let mut moved = record.clone();
+        moved[0] ^= 1;
+        assert_eq!(verify_alias("md5", "ab12", &moved), None);
+        // Mallory's own claim verifies as Mallory's, never as Alice's.
+        let claim = sign_alias(&mallory, "md5", "ab12", &[6; 32]).unwrap();
+        assert_eq!(
+            verify_alias("md5", "ab12", &claim).map(|(_, p)| p),
+            Some(mallory.public().to_peer_id())
+        );
+        // The unsigned form older nodes published: a hex blob id.
+        let plain = hex_of(&blob).into_bytes();
+        assert_eq!(verify_alias("md5", "ab12", &plain), None);
+    }
+
+    #[test]
+    fn only_signed_names_and_aliases_are_acceptable_for_storage() {
+        let alice = Keypair::generate_ed25519();
+        let nick = sign_nickname(&alice, "alice").unwrap();
+        let alias = sign_alias(&alice, "sha256", "ff", &[1; 32]).unwrap();
+        assert!(acceptable(&nick_key("alice"), &nick));
+        assert!(!acceptable(&nick_key("bob"), &nick));
+        assert!(acceptable(&alias_key("sha256", "ff"), &alias));
+        assert!(!acceptable(&alias_key("sha256", "fe"), &alias));
+        assert!(!acceptable(&alias_key("sha256", "ff"), b"garbage"));
+        assert!(!acceptable(b"/cairn/alias/no-slash", &alias));
+        // Other keys (blob records, the user's own DHT values) as they come.
+        assert!(acceptable(b"/cairn/blob/00", b"anything"));
+        assert!(acceptable(&[0xff, 0xfe], b"anything"));
+    }
+
+    fn hex_of(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     proptest! {
         #[test]
         fn verifying_never_panics(record in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = verify_nickname("x", &record);
+            let _ = verify_alias("md5", "00", &record);
+            let _ = acceptable(b"/cairn/alias/md5/00", &record);
         }
     }
 }

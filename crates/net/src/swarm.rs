@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::io::BufReader;
 use libp2p::core::{Transport, upgrade};
+use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, QueryId, QueryResult, Record, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -275,6 +276,10 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
             // has peers (`Network::refresh`); libp2p's own timer would also
             // run, and warn, on a lone node.
             kad_config.set_periodic_bootstrap_interval(None);
+            // Records and provider announcements from other peers reach
+            // the store through `on_kad`, which keeps only nicknames and
+            // aliases signed for their keys.
+            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
             let store = kad::store::MemoryStore::with_config(
                 peer_id,
                 kad::store::MemoryStoreConfig {
@@ -597,6 +602,35 @@ impl Driver {
         }
     }
 
+    /// Stores what another peer asks us to keep, when it may be kept
+    /// ([`crate::records::acceptable`]).
+    fn on_kad_inbound(&mut self, request: kad::InboundRequest) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        match request {
+            kad::InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => {
+                if !crate::records::acceptable(record.key.as_ref(), &record.value) {
+                    tracing::debug!(peer = %source, "refused an unsigned or forged DHT record");
+                    return;
+                }
+                if let Err(e) = kad.store_mut().put(record) {
+                    tracing::debug!(peer = %source, error = %e, "DHT record not stored");
+                }
+            }
+            kad::InboundRequest::AddProvider {
+                record: Some(provider),
+            } => {
+                if let Err(e) = kad.store_mut().add_provider(provider) {
+                    tracing::debug!(error = %e, "provider record not stored");
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_kad(&mut self, event: kad::Event) {
         if let kad::Event::RoutingUpdated {
             peer, addresses, ..
@@ -613,6 +647,10 @@ impl Driver {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
+            return;
+        }
+        if let kad::Event::InboundRequest { request } = event {
+            self.on_kad_inbound(request);
             return;
         }
         let kad::Event::OutboundQueryProgressed {

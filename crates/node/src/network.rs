@@ -23,6 +23,7 @@ use cairn_core::layout::{SEGMENT_SIZE, segment_span};
 use cairn_core::placement::{BlobRecord, Placement};
 use cairn_core::{BlobId, Manifest};
 use cairn_net::protocol::{MAX_CHUNK, Refusal, Request, Response, ShardKey, owner_of};
+use cairn_net::records;
 use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network, PeerId};
 use cairn_store::StoreError;
 use cairn_store::files::BlobReader;
@@ -74,16 +75,6 @@ const PLACE_WINDOW: usize = 2;
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
     format!("/cairn/blob/{}", id.to_hex()).into_bytes()
-}
-
-/// The DHT key of a legacy digest alias (md5, sha1, sha256) → blob id.
-fn alias_key(kind: &str, hex: &str) -> Vec<u8> {
-    format!("/cairn/alias/{kind}/{hex}").into_bytes()
-}
-
-/// The DHT key of a nickname → peer id.
-fn nick_key(nick: &str) -> Vec<u8> {
-    format!("/cairn/nick/{nick}").into_bytes()
 }
 
 /// The node's network side.
@@ -820,8 +811,10 @@ impl Node {
             .await
             .map_err(net_error)?;
         for (kind, hex) in aliases {
+            let record =
+                records::sign_alias(&net.keypair, &kind, &hex, &id.0).map_err(net_error)?;
             net.network
-                .put_record(alias_key(&kind, &hex), id.to_hex().into_bytes(), None)
+                .put_record(records::alias_key(&kind, &hex), record, None)
                 .await
                 .map_err(net_error)?;
         }
@@ -845,7 +838,8 @@ impl Node {
         Ok(())
     }
 
-    /// The blob an md5, sha1 or sha256 names, as published in the DHT.
+    /// The blob an md5, sha1 or sha256 names, as published in the DHT: only
+    /// a record signed by its publisher for this digest counts.
     pub(crate) async fn remote_alias(&self, digest: &str) -> Result<Option<BlobId>> {
         let Ok(d) = digest.parse::<cairn_core::id::DigestRef>() else {
             return Ok(None);
@@ -857,12 +851,12 @@ impl Node {
             }
             if let Some(v) = net
                 .network
-                .get_record(alias_key(kind.name(), &d.hex))
+                .get_record(records::alias_key(kind.name(), &d.hex))
                 .await
                 .map_err(net_error)?
-                && let Some(id) = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok())
+                && let Some((blob, _)) = records::verify_alias(kind.name(), &d.hex, &v)
             {
-                return Ok(Some(id));
+                return Ok(Some(BlobId(blob)));
             }
         }
         Ok(None)
@@ -874,9 +868,9 @@ impl Node {
             return Ok(());
         };
         let net = self.net()?;
-        let record = cairn_net::records::sign_nickname(&net.keypair, &nick).map_err(net_error)?;
+        let record = records::sign_nickname(&net.keypair, &nick).map_err(net_error)?;
         net.network
-            .put_record(nick_key(&nick), record, None)
+            .put_record(records::nick_key(&nick), record, None)
             .await
             .map_err(net_error)
     }
@@ -887,11 +881,11 @@ impl Node {
         let net = self.net()?;
         let found = net
             .network
-            .get_record(nick_key(nick))
+            .get_record(records::nick_key(nick))
             .await
             .map_err(net_error)?;
         Ok(found
-            .and_then(|v| cairn_net::records::verify_nickname(nick, &v))
+            .and_then(|v| records::verify_nickname(nick, &v))
             .map(|peer| peer.to_string()))
     }
 
