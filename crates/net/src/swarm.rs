@@ -34,6 +34,8 @@ use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Where the answer of a DHT read goes.
+type ValueSender = oneshot::Sender<Result<Option<Vec<u8>>>>;
 
 /// Kademlia's protocol name for cairn's own DHT.
 const KAD_PROTOCOL: &str = "/cairn/kad/1";
@@ -79,7 +81,7 @@ enum Command {
         Option<Duration>,
         oneshot::Sender<Result<()>>,
     ),
-    GetRecord(Vec<u8>, oneshot::Sender<Result<Option<Vec<u8>>>>),
+    GetRecord(Vec<u8>, ValueSender),
     Provide(Vec<u8>, oneshot::Sender<Result<()>>),
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
@@ -113,7 +115,9 @@ struct Pending {
     dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<()>>>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response>>>,
     puts: HashMap<QueryId, oneshot::Sender<Result<()>>>,
-    gets: HashMap<QueryId, oneshot::Sender<Result<Option<Vec<u8>>>>>,
+    /// DHT reads, with their keys: the first value found that may be kept
+    /// for its key ([`crate::records::acceptable`]) answers.
+    gets: HashMap<QueryId, (Vec<u8>, ValueSender)>,
     provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     providers: HashMap<QueryId, (Vec<PeerId>, PeersReply)>,
     closest: HashMap<QueryId, oneshot::Sender<Result<Vec<PeerId>>>>,
@@ -402,7 +406,7 @@ impl Driver {
             }
             Command::GetRecord(key, tx) => {
                 let id = swarm.behaviour_mut().kad.get_record(RecordKey::new(&key));
-                pending.gets.insert(id, tx);
+                pending.gets.insert(id, (key, tx));
             }
             Command::Provide(key, tx) => {
                 match swarm
@@ -667,15 +671,28 @@ impl Driver {
                 }
             }
             QueryResult::GetRecord(r) => {
-                let Some(tx) = pending.gets.remove(&id) else {
+                let Some((key, _)) = pending.gets.get(&id) else {
                     return;
                 };
+                // A value that does not verify for its key (a forged alias
+                // or nickname some peer still holds) is passed over: the
+                // query goes on to the other peers' copies.
                 let answer = match r {
-                    Ok(kad::GetRecordOk::FoundRecord(found)) => Ok(Some(found.record.value)),
+                    Ok(kad::GetRecordOk::FoundRecord(found)) => {
+                        if crate::records::acceptable(key, &found.record.value) {
+                            Ok(Some(found.record.value))
+                        } else if step.last {
+                            Ok(None)
+                        } else {
+                            return;
+                        }
+                    }
                     Ok(_) | Err(kad::GetRecordError::NotFound { .. }) => Ok(None),
                     Err(e) => Err(NetError::Dht(e.to_string())),
                 };
-                let _ = tx.send(answer);
+                if let Some((_, tx)) = pending.gets.remove(&id) {
+                    let _ = tx.send(answer);
+                }
                 if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
                     q.finish();
                 }
