@@ -207,11 +207,12 @@ fn assert_refused(what: &str, outcome: &Outcome) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serving() {
-    let node = TestNode::start_with(
-        "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 3\n",
-    )
+/// A node with `extra` lines in its `[network]` section, and a hostile
+/// client connected to it.
+async fn node_and_client(extra: &str) -> (TestNode, Client, PeerId) {
+    let node = TestNode::start_with(&format!(
+        "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 3\n{extra}"
+    ))
     .await;
     let (status, v) = node.get_json("/network").await;
     assert_eq!(status, 200, "{v}");
@@ -220,7 +221,24 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
         v["listen"][0].as_str().unwrap(),
         v["peer_id"].as_str().unwrap()
     );
-    let (mut swarm, peer) = connect(&addr).await;
+    let (swarm, peer) = connect(&addr).await;
+    (node, swarm, peer)
+}
+
+/// Sends a well-formed request; answers the node's response.
+async fn ask(swarm: &mut Client, peer: PeerId, request: &Request) -> Response {
+    let id = swarm
+        .behaviour_mut()
+        .send_request(&peer, raw(frame(&encode_request(request))));
+    match outcome(swarm, id, &mut Vec::new()).await {
+        Outcome::Answer(bytes) => decode_response(&bytes[4..]).unwrap(),
+        Outcome::Failed(e) => panic!("{request:?} failed: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serving() {
+    let (node, mut swarm, peer) = node_and_client("").await;
     let me = owner_of(swarm.local_peer_id());
     let key = ShardKey {
         owner: me,
@@ -412,4 +430,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_that_never_seals_loses_its_partial_shard() {
+    let (node, mut swarm, peer) = node_and_client("part_idle_secs = 1\ncheck_secs = 1\n").await;
+    let me = owner_of(swarm.local_peer_id());
+    let key = |position| ShardKey {
+        owner: me,
+        blob: [8; 32],
+        position,
+    };
+    // Shard 0 written and sealed; shard 1 written and left.
+    let sealed = vec![4u8; 8192];
+    for (position, bytes) in [(0, &sealed), (1, &vec![5u8; 8192])] {
+        let write = Request::Write {
+            key: key(position),
+            offset: 0,
+            data: bytes.clone(),
+        };
+        assert_eq!(ask(&mut swarm, peer, &write).await, Response::Ok);
+    }
+    let hash = cairn_core::placement::pieces_hash([blake3::hash(&sealed).as_bytes()]);
+    let seal = Request::Seal {
+        key: key(0),
+        len: sealed.len() as u64,
+        stride: sealed.len() as u32,
+        hash,
+    };
+    assert_eq!(ask(&mut swarm, peer, &seal).await, Response::Ok);
+    let (_, customers) = node.get_json("/network/customers").await;
+    assert_eq!(customers["customers"][0]["bytes"], 16384, "{customers}");
+
+    // The idle part goes at an audit round; the sealed shard stays.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, customers) = node.get_json("/network/customers").await;
+        if customers["customers"][0]["bytes"] == 8192 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the part stayed: {customers}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let files = walk(&node.dir.join("shards"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(!files[0].to_string_lossy().ends_with(".part"), "{files:?}");
+    let read = Request::Read {
+        key: key(0),
+        offset: 0,
+        len: 8192,
+    };
+    assert_eq!(ask(&mut swarm, peer, &read).await, Response::Data(sealed));
 }

@@ -103,6 +103,9 @@ pub struct NetworkConfig {
     /// limit of its own): a peer that writes more is refused, and owners
     /// asking for room are told what is left within it.
     pub customer_quota: Option<u64>,
+    /// Seconds a customer's unsealed shard may sit unwritten before it is
+    /// removed and its space given back (default 3600).
+    pub part_idle_secs: u64,
     /// Seconds a shard request may take (default 30).
     pub request_timeout_secs: u64,
     /// Publish each placed file's record (manifest and placement) in the
@@ -135,6 +138,7 @@ impl Default for NetworkConfig {
             ecc: "auto".into(),
             donated: 10 << 30,
             customer_quota: None,
+            part_idle_secs: 3600,
             request_timeout_secs: 30,
             publish: true,
             keep_local: true,

@@ -106,6 +106,9 @@ impl Node {
             if let Err(e) = self.clone().unplace().await {
                 tracing::warn!(error = %e, "cannot ask suppliers to delete shards");
             }
+            if let Err(e) = self.sweep_parts().await {
+                tracing::warn!(error = %e, "cannot sweep idle partial shards");
+            }
             match self.audit_round().await {
                 Ok(status) => {
                     *self.0.repair.last.lock().unwrap_or_else(|p| p.into_inner()) = status
@@ -113,6 +116,18 @@ impl Node {
                 Err(e) => tracing::warn!(error = %e, "audit round failed"),
             }
         }
+    }
+
+    /// Removes customers' partial shards left unwritten for
+    /// `[network] part_idle_secs`.
+    async fn sweep_parts(&self) -> Result<()> {
+        let shards = self.net()?.shards.clone();
+        let idle = Duration::from_secs(self.0.config.network.part_idle_secs);
+        let freed = blocking(move || Ok(shards.sweep_parts(idle)?)).await?;
+        if freed > 0 {
+            tracing::info!(bytes = freed, "removed partial shards nobody finished");
+        }
+        Ok(())
     }
 
     /// The last audit round.

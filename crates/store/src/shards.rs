@@ -390,6 +390,40 @@ impl ShardStore {
         *u = u.saturating_sub(freed);
         Ok(())
     }
+
+    /// Removes partial shards nobody has written for `idle`: an owner that
+    /// never seals (gone, or hostile) does not keep donated space. Answers
+    /// the bytes freed.
+    pub fn sweep_parts(&self, idle: std::time::Duration) -> Result<u64> {
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(idle) else {
+            return Ok(0);
+        };
+        let mut freed = 0;
+        for owner_dir in read_dir(&self.dir)? {
+            let Some(owner) = parse_hex32(&owner_dir.file_name().to_string_lossy()) else {
+                continue;
+            };
+            for f in read_dir(&owner_dir.path())? {
+                let path = f.path();
+                if path.extension().is_none_or(|e| e != "part") {
+                    continue;
+                }
+                // Under the usage lock, so no write to it runs meanwhile.
+                let mut usage = self.usage();
+                let Ok(meta) = fs::metadata(&path) else {
+                    continue;
+                };
+                if meta.modified().map_or(true, |m| m > cutoff) {
+                    continue;
+                }
+                fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                let u = usage.entry(owner).or_insert(0);
+                *u = u.saturating_sub(meta.len());
+                freed += meta.len();
+            }
+        }
+        Ok(freed)
+    }
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
@@ -510,6 +544,34 @@ mod tests {
         assert_eq!(s.free_for(&other.owner), 0);
         assert_eq!(s.free(), 300);
         assert_eq!(s.space().per_customer, Some(400));
+    }
+
+    #[test]
+    fn partial_shards_left_idle_are_swept_and_sealed_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 10_000).unwrap();
+        s.write(&id(1), 0, &[1; 600]).unwrap();
+        s.seal(&id(1), 600, 600, &pieces(&[1; 600], 600)).unwrap();
+        s.write(&id(2), 0, &[2; 300]).unwrap();
+        s.write(&id(3), 0, &[3; 200]).unwrap();
+        // Shard 2 was last written two hours ago; shard 3 just now.
+        let part = s.path(&id(2), true);
+        File::options()
+            .write(true)
+            .open(&part)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(s.sweep_parts(hour).unwrap(), 300);
+        assert!(!part.exists());
+        assert!(s.path(&id(3), true).exists(), "a fresh part stays");
+        assert_eq!(s.space().used, 800);
+        assert_eq!(s.read(&id(1), 0, 600).unwrap(), vec![1; 600]);
+        // The owner can start it again.
+        s.write(&id(2), 0, &[2; 300]).unwrap();
+        assert_eq!(s.space().used, 1100);
+        assert_eq!(s.sweep_parts(hour).unwrap(), 0);
     }
 
     #[test]
