@@ -19,6 +19,7 @@
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod catalog;
+mod direct;
 mod error;
 pub mod files;
 pub mod ledger;

@@ -6,9 +6,12 @@
 //! (BLAKE3 of the BLAKE3 hashes of its pieces, one per segment,
 //! [`cairn_core::placement::pieces_hash`]) are checked against the bytes,
 //! the file is fsynced and renamed, and the directory fsynced, so a sealed
-//! shard survives a crash whole. Each write asks the kernel to start its
-//! writeback at once, so the seal's fsync finds little left to do. A
-//! `.part` file is scratch: removed at start (the owner writes it again).
+//! shard survives a crash whole. Shard bytes are written past the page
+//! cache where the file system allows ([`crate::direct`]); otherwise each
+//! write asks the kernel to start its writeback at once, so the seal's
+//! fsync finds little left to do. A `.part` file is scratch: removed at
+//! start (the owner writes it again), or by [`ShardStore::sweep_parts`]
+//! once nobody has written it for a while.
 //!
 //! Space: the node donates `donated` bytes; the bytes of every shard file,
 //! sealed or partial, count against it, and a write that would pass it is
@@ -22,8 +25,10 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::StoreError;
+use crate::direct::{AlignedBuf, open_direct};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -69,6 +74,10 @@ pub struct ShardStore {
     /// Customers this node refuses (listed in `rejected`, one hex id a
     /// line).
     rejected: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Aligned buffers of direct writes, one per writer at a time.
+    buffers: Mutex<Vec<AlignedBuf>>,
+    /// The file system refused a direct write: the page cache takes them.
+    direct_off: AtomicBool,
 }
 
 /// The file listing rejected customers.
@@ -108,6 +117,8 @@ impl ShardStore {
             per_customer: None,
             usage: Mutex::new(usage),
             rejected: Mutex::new(rejected),
+            buffers: Mutex::new(Vec::new()),
+            direct_off: AtomicBool::new(false),
         })
     }
 
@@ -256,11 +267,29 @@ impl ShardStore {
             .truncate(false)
             .open(&path)
             .map_err(|e| StoreError::io("open", &path, e))?;
-        file.write_all_at(data, offset)
-            .map_err(|e| StoreError::io("write", &path, e))?;
+        let mut direct = if self.direct_off.load(Ordering::Relaxed) {
+            None
+        } else {
+            open_direct(&path).map_err(|e| StoreError::io("open", &path, e))?
+        };
+        let mut buf = self
+            .buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let written = crate::direct::write_at(&mut direct, &file, &mut buf, data, offset);
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
+        written.map_err(|e| StoreError::io("write", &path, e))?;
         *usage.entry(id.owner).or_insert(0) += growth;
         drop(usage);
-        crate::files::start_writeback(&file, offset, data.len() as u64);
+        if direct.is_none() {
+            self.direct_off.store(true, Ordering::Relaxed);
+            crate::files::start_writeback(&file, offset, data.len() as u64);
+        }
         Ok(())
     }
 
