@@ -183,6 +183,11 @@ fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A well-formed request, framed.
+fn framed(request: &Request) -> Raw {
+    raw(frame(&encode_request(request)))
+}
+
 fn raw(bytes: Vec<u8>) -> Raw {
     Raw {
         bytes,
@@ -227,9 +232,7 @@ async fn node_and_client(extra: &str) -> (TestNode, Client, PeerId) {
 
 /// Sends a well-formed request; answers the node's response.
 async fn ask(swarm: &mut Client, peer: PeerId, request: &Request) -> Response {
-    let id = swarm
-        .behaviour_mut()
-        .send_request(&peer, raw(frame(&encode_request(request))));
+    let id = swarm.behaviour_mut().send_request(&peer, framed(request));
     match outcome(swarm, id, &mut Vec::new()).await {
         Outcome::Answer(bytes) => decode_response(&bytes[4..]).unwrap(),
         Outcome::Failed(e) => panic!("{request:?} failed: {e}"),
@@ -275,29 +278,29 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
         ),
         (
             "a seal of a shard never written".into(),
-            raw(frame(&encode_request(&Request::Seal {
+            framed(&Request::Seal {
                 key,
                 len: 10,
                 stride: 10,
                 hash: [0; 32],
-            }))),
+            }),
         ),
         (
             "a seal with a zero stride".into(),
-            raw(frame(&encode_request(&Request::Seal {
+            framed(&Request::Seal {
                 key,
                 len: 0,
                 stride: 0,
                 hash: [0; 32],
-            }))),
+            }),
         ),
         (
             "a read of a missing shard".into(),
-            raw(frame(&encode_request(&Request::Read {
+            framed(&Request::Read {
                 key,
                 offset: 0,
                 len: 16,
-            }))),
+            }),
         ),
         ("an audit over one chunk".into(), {
             let mut body = encode_request(&Request::Audit {
@@ -341,7 +344,7 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
     let stalled = swarm.behaviour_mut().send_request(&peer, stalled);
     let ping = swarm
         .behaviour_mut()
-        .send_request(&peer, raw(frame(&encode_request(&Request::Ping))));
+        .send_request(&peer, framed(&Request::Ping));
     let pong = outcome(&mut swarm, ping, &mut done).await;
     match &pong {
         Outcome::Answer(bytes) => {
@@ -383,34 +386,23 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
 
     // A well-formed write and read still work for the same peer: the node
     // refused the garbage, not the peer.
-    let id = swarm
-        .behaviour_mut()
-        .send_request(&peer, raw(frame(&write(0, vec![3; 4096]))));
-    match outcome(&mut swarm, id, &mut done).await {
-        Outcome::Answer(bytes) => {
-            assert_eq!(decode_response(&bytes[4..]).unwrap(), Response::Ok)
-        }
-        Outcome::Failed(e) => panic!("a good write failed: {e}"),
-    }
-    let id = swarm.behaviour_mut().send_request(
-        &peer,
-        raw(frame(&encode_request(&Request::Read {
-            key,
-            offset: 0,
-            len: 16,
-        }))),
-    );
+    let good = Request::Write {
+        key,
+        offset: 0,
+        data: vec![3; 4096],
+    };
+    assert_eq!(ask(&mut swarm, peer, &good).await, Response::Ok);
     // Not sealed yet, so not readable.
-    match outcome(&mut swarm, id, &mut done).await {
-        Outcome::Answer(bytes) => assert!(
-            matches!(
-                decode_response(&bytes[4..]).unwrap(),
-                Response::Refused(Refusal::NotFound, _)
-            ),
-            "{bytes:?}"
-        ),
-        Outcome::Failed(e) => panic!("a read failed instead of being refused: {e}"),
-    }
+    let read = Request::Read {
+        key,
+        offset: 0,
+        len: 16,
+    };
+    let answer = ask(&mut swarm, peer, &read).await;
+    assert!(
+        matches!(answer, Response::Refused(Refusal::NotFound, _)),
+        "{answer:?}"
+    );
     let (status, _) = node.get_json("/status").await;
     assert_eq!(status, 200);
 }
