@@ -37,6 +37,11 @@
 //!   restricted, previewallowed (the 2013 player's parse); unknown files are
 //!   waited for the same time, then 404 with an empty body.
 //! - `/isrunning`: `Cacaoweb.callbackIsRunning()`.
+//! - `/errors?unique=N`: `callbackWarnings('<code>')`, the first of
+//!   `noudp`, `nospaceleft`, `permissionproblem`, `badrouter` that applies
+//!   (`Node::warning`), else `OK`.
+//! - `/crossdomain.xml`: a Flash policy allowing every domain and header,
+//!   `site-control` `master-only`, as the original (for its player).
 //! - Streams: `/?f=MD5`, `/index?f=`, `/index.html?f=`, `/MD5`, and
 //!   `/file/download.caml?downloadid=MD5` (the same as `video/mp4`). As the
 //!   original: `Content-Length`, `Content-Disposition: attachment`,
@@ -121,6 +126,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/filemetadata", get(h_filemetadata))
         .route("/fileinfo", get(h_fileinfo))
         .route("/isrunning", get(h_isrunning))
+        .route("/errors", get(h_errors))
+        .route("/crossdomain.xml", get(h_crossdomain))
         .route("/index", get(h_root))
         .route("/index.html", get(h_root))
         .route("/{md5}", get(h_short_link))
@@ -648,6 +655,23 @@ async fn h_fileinfo(State(s): State<AppState>, Query(p): Query<FileParam>) -> Re
 
 async fn h_isrunning() -> Response {
     script("Cacaoweb.callbackIsRunning()")
+}
+
+async fn h_errors(State(s): State<AppState>) -> Response {
+    text(format!("callbackWarnings('{}')", s.node.warning().await))
+}
+
+/// Flash's cross-domain policy, as cacaoweb served it for its player.
+const CROSSDOMAIN: &str = "<?xml version=\"1.0\"?>\n\
+<!DOCTYPE cross-domain-policy SYSTEM \"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd\">\n\
+<cross-domain-policy>\n\
+<site-control permitted-cross-domain-policies=\"master-only\"/>\n\
+<allow-access-from domain=\"*\"/>\n\
+<allow-http-request-headers-from domain=\"*\" headers=\"*\"/>\n\
+</cross-domain-policy>\n";
+
+async fn h_crossdomain() -> Response {
+    typed("text/x-cross-domain-policy", CROSSDOMAIN.to_owned())
 }
 
 // ---- streams ----

@@ -26,7 +26,12 @@ struct Cacao {
 
 impl Cacao {
     async fn start() -> Self {
-        let node = TestNode::start_with(CONFIG).await;
+        Self::start_with("").await
+    }
+
+    /// With `top` lines before the config's sections.
+    async fn start_with(top: &str) -> Self {
+        let node = TestNode::start_with(&format!("{top}{CONFIG}")).await;
         let base = format!("http://{}", wait_for_file(&node.dir.join("cacaoweb.addr")));
         Self { node, base }
     }
@@ -169,6 +174,46 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
+    let c = Cacao::start_with("capacity = 250000\n").await;
+    let (s, h, b) = c.get("/errors?unique=7").await;
+    assert_eq!(s, 200);
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert_eq!(String::from_utf8(b).unwrap(), "callbackWarnings('OK')");
+    // Past the configured capacity, the manager page is told so.
+    let path = c.node.file("big.bin", &data(300_000, 5));
+    c.upload(&path, "").await;
+    let (s, body) = c.text("/errors?unique=8").await;
+    assert_eq!((s, body.as_str()), (200, "callbackWarnings('nospaceleft')"));
+
+    let (s, h, b) = c.get("/crossdomain.xml").await;
+    assert_eq!(s, 200);
+    assert_eq!(h["content-type"], "text/x-cross-domain-policy");
+    let policy = parse(std::str::from_utf8(&b).unwrap());
+    assert_eq!(policy.name, "cross-domain-policy");
+    let rules: Vec<_> = children(&policy)
+        .iter()
+        .map(|e| {
+            let mut attrs: Vec<_> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            attrs.sort();
+            format!("{} {}", e.name, attrs.join(" "))
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "site-control permitted-cross-domain-policies=master-only",
+            "allow-access-from domain=*",
+            "allow-http-request-headers-from domain=* headers=*",
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

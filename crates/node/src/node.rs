@@ -356,6 +356,43 @@ impl Node {
         self.0.tasks.is_closed() && self.0.tasks.is_empty()
     }
 
+    /// The first problem worth a warning, in cacaoweb's words (its
+    /// `/errors`): `noudp` (the network is on but listens nowhere),
+    /// `nospaceleft` (the configured capacity is used up, or less than
+    /// [`LOW_SPACE`] is free on the data dir's disk), `permissionproblem`
+    /// (the data dir cannot be written), `badrouter` (AutoNAT found this
+    /// node unreachable from outside), else `OK`. (cacaoweb's first code,
+    /// `outdated`, has no meaning here.)
+    pub async fn warning(&self) -> &'static str {
+        let network = match self.0.net {
+            Some(_) => self.network_status().await.ok(),
+            None => None,
+        };
+        if network.as_ref().is_some_and(|n| n.listen.is_empty()) {
+            return "noudp";
+        }
+        let node = self.clone();
+        let (full, writable) = blocking(move || {
+            let used = node.0.files.used_bytes()?;
+            let free = free_space(&node.0.data_dir);
+            let full = node.0.config.capacity.is_some_and(|c| used >= c) || free < LOW_SPACE;
+            let probe = node.0.data_dir.join("tmp").join(".write-probe");
+            let writable = std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe));
+            Ok((full, writable.is_ok()))
+        })
+        .await
+        .unwrap_or((false, false));
+        if full {
+            "nospaceleft"
+        } else if !writable {
+            "permissionproblem"
+        } else if network.is_some_and(|n| n.nat == "private") {
+            "badrouter"
+        } else {
+            "OK"
+        }
+    }
+
     /// Node status.
     pub async fn status(&self) -> Result<Status> {
         let node = self.clone();
@@ -1069,6 +1106,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(f).await?
 }
+
+/// Free bytes on the data dir's disk under which the node warns.
+pub(crate) const LOW_SPACE: u64 = 256 << 20;
 
 fn free_space(path: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
