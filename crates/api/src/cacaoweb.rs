@@ -60,6 +60,8 @@
 //! - `/getfiletoken?f=MD5`: `NOS` (not logged in), `TOK` (may read it
 //!   whole: free, own, or bought), or `NOT` followed by the lines
 //!   `OK|<price>` or `NOK|<price>` (enough credits or not) and `<credits>`.
+//! - `/transmittoken?f=MD5&token=T` (2012): `OK` when the session may read
+//!   the file whole, `NOK` when not, `NOS` without a session.
 //! - `/buytoken?f=MD5`: `OK` (bought now, or before: charged once), `NOS`,
 //!   or `NOK|<price>|<credits>` when short; credits move buyer → owner in
 //!   one ledger transaction.
@@ -137,6 +139,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/isloggedin", get(h_isloggedin))
         .route("/getfiletoken", get(h_getfiletoken))
         .route("/buytoken", get(h_buytoken))
+        .route("/transmittoken", get(h_transmittoken))
         .route("/upload.php", get(h_files_manager))
 }
 
@@ -1011,6 +1014,28 @@ async fn h_getfiletoken(
         "NOK"
     };
     text(format!("NOT\n{enough}|{price}\n{credits}"))
+}
+
+/// `/transmittoken?f=MD5&token=T` (the 2012 player's call after it got a
+/// token): `OK` when session T may read the file whole (free, its own, or
+/// bought), `NOK` when it may not (yet), `NOS` when there is no session.
+async fn h_transmittoken(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(p): Query<FileParam>,
+) -> Response {
+    let info = match paid_file(&s, p.f.as_deref()).await {
+        Ok(i) => i,
+        Err(resp) => return resp,
+    };
+    let Some((user, _)) = session(&s, &caller) else {
+        return text("NOS");
+    };
+    match s.node.paid_status_of(&info, &Reader::User(user)).await {
+        Ok(st) if st.access == Access::Whole => text("OK"),
+        Ok(_) => text("NOK"),
+        Err(e) => node_failed(&e),
+    }
 }
 
 async fn h_buytoken(

@@ -529,6 +529,10 @@ async fn paid_files_give_previews_and_are_paid_once_to_their_owner() {
     assert_eq!(s, 402);
     let (s, t) = c.text(&format!("/getfiletoken?f={md5}")).await;
     assert_eq!((s, t.as_str()), (200, "NOS"));
+    let (s, t) = c
+        .text(&format!("/transmittoken?f={md5}&token=nobody"))
+        .await;
+    assert_eq!((s, t.as_str()), (200, "NOS"));
 
     // The buyer: told the price, pays once, then reads it whole.
     let token = c.login(&buyer, &buyer_key).await;
@@ -536,6 +540,10 @@ async fn paid_files_give_previews_and_are_paid_once_to_their_owner() {
         .text(&format!("/getfiletoken?f={md5}&token={token}"))
         .await;
     assert_eq!(t, "NOT\nOK|30\n100");
+    let (_, t) = c
+        .text(&format!("/transmittoken?f={md5}&token={token}"))
+        .await;
+    assert_eq!(t, "NOK", "not bought yet");
     let (s, _, b) = c.get(&format!("/?f={md5}&token={token}")).await;
     assert_eq!((s, b.len()), (200, 1000), "not bought yet: the preview");
     let (_, t) = c.text(&format!("/buytoken?f={md5}&token={token}")).await;
@@ -552,6 +560,10 @@ async fn paid_files_give_previews_and_are_paid_once_to_their_owner() {
         .text(&format!("/getfiletoken?f={md5}&token={token}"))
         .await;
     assert_eq!(t, "TOK");
+    let (_, t) = c
+        .text(&format!("/transmittoken?f={md5}&token={token}"))
+        .await;
+    assert_eq!(t, "OK");
     let (s, _, b) = c.get(&format!("/?f={md5}&token={token}")).await;
     assert!(s == 200 && b == body, "bought: the whole file");
     // The instance's account is the newest login, as in cacaoweb.
