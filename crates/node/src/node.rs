@@ -359,7 +359,7 @@ impl Node {
     /// The first problem worth a warning, in cacaoweb's words (its
     /// `/errors`): `noudp` (the network is on but listens nowhere),
     /// `nospaceleft` (the configured capacity is used up, or less than
-    /// [`LOW_SPACE`] is free on the data dir's disk), `permissionproblem`
+    /// 256 MiB is free on the data dir's disk), `permissionproblem`
     /// (the data dir cannot be written), `badrouter` (AutoNAT found this
     /// node unreachable from outside), else `OK`. (cacaoweb's first code,
     /// `outdated`, has no meaning here.)
