@@ -980,17 +980,26 @@ async fn paid_file(s: &AppState, f: Option<&str>) -> Result<EntryInfo, Response>
     }
 }
 
+/// The file a token call names and the caller's session; the answer to
+/// give instead when the file is unknown or there is no session (`NOS`).
+async fn file_and_session(
+    s: &AppState,
+    caller: &Caller,
+    f: Option<&str>,
+) -> Result<(EntryInfo, User), Response> {
+    let info = paid_file(s, f).await?;
+    let (user, _) = session(s, caller).ok_or_else(|| text("NOS"))?;
+    Ok((info, user))
+}
+
 async fn h_getfiletoken(
     State(s): State<AppState>,
     caller: Caller,
     Query(p): Query<FileParam>,
 ) -> Response {
-    let info = match paid_file(&s, p.f.as_deref()).await {
-        Ok(i) => i,
+    let (info, user) = match file_and_session(&s, &caller, p.f.as_deref()).await {
+        Ok(found) => found,
         Err(resp) => return resp,
-    };
-    let Some((user, _)) = session(&s, &caller) else {
-        return text("NOS");
     };
     let status = match s
         .node
@@ -1024,12 +1033,9 @@ async fn h_transmittoken(
     caller: Caller,
     Query(p): Query<FileParam>,
 ) -> Response {
-    let info = match paid_file(&s, p.f.as_deref()).await {
-        Ok(i) => i,
+    let (info, user) = match file_and_session(&s, &caller, p.f.as_deref()).await {
+        Ok(found) => found,
         Err(resp) => return resp,
-    };
-    let Some((user, _)) = session(&s, &caller) else {
-        return text("NOS");
     };
     match s.node.paid_status_of(&info, &Reader::User(user)).await {
         Ok(st) if st.access == Access::Whole => text("OK"),
@@ -1046,12 +1052,9 @@ async fn h_buytoken(
     if !caller.may_manage() {
         return caller.refused();
     }
-    let info = match paid_file(&s, p.f.as_deref()).await {
-        Ok(i) => i,
+    let (info, user) = match file_and_session(&s, &caller, p.f.as_deref()).await {
+        Ok(found) => found,
         Err(resp) => return resp,
-    };
-    let Some((user, _)) = session(&s, &caller) else {
-        return text("NOS");
     };
     match s.node.buy_entry(&info.entry.id, &user).await {
         Ok(_) => text("OK"),
