@@ -16,6 +16,7 @@
 #   BENCH_MIB=256 bash scripts/bench-net.sh
 #   LEGACY_DIGESTS=false bash scripts/bench-net.sh   # without the md5/sha1/sha256 job
 #                                                  # that follows the placement
+#   CAIRN_BIN=/tmp/cairn-old bash scripts/bench-net.sh  # another build, for an A/B
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
@@ -28,8 +29,13 @@ OWN_WORK=$([ -z "${BENCH_DIR:-}" ] && echo 1 || true)
 mkdir -p "$WORK"
 
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl; }
-cargo build --release --locked -p cairn-cli >/dev/null 2>&1 || cargo build --release -p cairn-cli
-BIN=$PWD/target/release/cairn
+# CAIRN_BIN runs another build of cairn (an A/B against the one checked out).
+if [ -n "${CAIRN_BIN:-}" ]; then
+  BIN=$CAIRN_BIN
+else
+  cargo build --release --locked -p cairn-cli >/dev/null 2>&1 || cargo build --release -p cairn-cli
+  BIN=$PWD/target/release/cairn
+fi
 # The system python: a version manager's shim costs a shell script per call.
 PY=$(command -v /usr/bin/python3 || command -v python3)
 

@@ -248,7 +248,14 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
         blob: [7; 32],
         position: 0,
     };
-    let write = |offset: u64, data: Vec<u8>| encode_request(&Request::Write { key, offset, data });
+    let write = |offset: u64, data: Vec<u8>| {
+        encode_request(&Request::Write {
+            key,
+            offset,
+            stride: 1 << 16,
+            data,
+        })
+    };
 
     let mut cases: Vec<(String, Raw)> = vec![
         (
@@ -389,6 +396,7 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
     let good = Request::Write {
         key,
         offset: 0,
+        stride: 0,
         data: vec![3; 4096],
     };
     assert_eq!(ask(&mut swarm, peer, &good).await, Response::Ok);
@@ -439,6 +447,7 @@ async fn a_customer_that_never_seals_loses_its_partial_shard() {
         let write = Request::Write {
             key: key(position),
             offset: 0,
+            stride: 8192,
             data: bytes.clone(),
         };
         assert_eq!(ask(&mut swarm, peer, &write).await, Response::Ok);

@@ -1,4 +1,4 @@
-//! cairn's shard protocol, `/cairn/shards/1`: what an owner asks of its
+//! cairn's shard protocol, `/cairn/shards/3`: what an owner asks of its
 //! suppliers and what they answer.
 //!
 //! One request and one response per stream (libp2p request-response). Each
@@ -13,14 +13,16 @@
 //! into or out of a frame buffer ([`read_request`], [`write_request`]).
 //!
 //! Version 2 seals a shard with the hash of its pieces' hashes (cairn-core's
-//! `placement::pieces_hash`) rather than of its bytes.
+//! `placement::pieces_hash`) rather than of its bytes. Version 3 says the
+//! pieces' length in every `Write` too, so a supplier hashes them as they
+//! arrive and its seal reads nothing back.
 
 use std::io;
 
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/cairn/shards/2";
+pub const PROTOCOL: &str = "/cairn/shards/3";
 /// Most shard bytes one `Write` carries or one `Read` returns.
 pub const MAX_CHUNK: usize = 1 << 20;
 /// Largest message body: a chunk and its header.
@@ -55,6 +57,9 @@ pub enum Request {
         key: ShardKey,
         /// Byte offset within the shard.
         offset: u64,
+        /// The length of the shard's pieces, as its seal will say (0: not
+        /// known). The supplier hashes the pieces that start in `data`.
+        stride: u32,
         /// At most [`MAX_CHUNK`] bytes.
         data: Vec<u8>,
     },
@@ -158,8 +163,8 @@ fn bad(what: &str) -> io::Error {
 
 /// The tag of a `Write` request, whose body ends with shard bytes.
 const WRITE: u8 = 2;
-/// A `Write`'s fields before its bytes: key, offset, length.
-const WRITE_HEAD: usize = 32 + 32 + 1 + 8 + 4;
+/// A `Write`'s fields before its bytes: key, offset, stride, length.
+const WRITE_HEAD: usize = 32 + 32 + 1 + 8 + 4 + 4;
 /// The tag of a `Data` response, whose body ends with shard bytes.
 const DATA: u8 = 1;
 /// A `Data` answer's fields before its bytes: the length.
@@ -179,10 +184,16 @@ fn encode_request_parts(r: &Request) -> (Vec<u8>, &[u8]) {
     match r {
         Request::Ping => out.push(0),
         Request::Space => out.push(1),
-        Request::Write { key, offset, data } => {
+        Request::Write {
+            key,
+            offset,
+            stride,
+            data,
+        } => {
             out.push(WRITE);
             put_key(&mut out, key);
             out.extend_from_slice(&offset.to_be_bytes());
+            out.extend_from_slice(&stride.to_be_bytes());
             out.extend_from_slice(&(data.len() as u32).to_be_bytes());
             return (out, data);
         }
@@ -238,10 +249,12 @@ fn decode_request_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Re
         WRITE => {
             let key = r.key()?;
             let offset = r.u64()?;
+            let stride = r.u32()?;
             let len = r.len()?;
             Request::Write {
                 key,
                 offset,
+                stride,
                 data: r.tail(len, &mut tail)?,
             }
         }
@@ -541,6 +554,7 @@ mod tests {
             Request::Write {
                 key: key(1),
                 offset: 77,
+                stride: 1 << 18,
                 data: vec![9; 1000],
             },
             Request::Seal {
@@ -625,9 +639,10 @@ mod tests {
         let mut body = encode_request(&Request::Write {
             key: key(1),
             offset: 0,
+            stride: 0,
             data: vec![7; carried],
         });
-        body[1 + 65 + 8..1 + 65 + 8 + 4].copy_from_slice(&announced.to_be_bytes());
+        body[1 + 65 + 8 + 4..1 + 65 + 8 + 8].copy_from_slice(&announced.to_be_bytes());
         let mut framed = (body.len() as u32).to_be_bytes().to_vec();
         framed.extend(body);
         framed

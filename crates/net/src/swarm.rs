@@ -238,7 +238,7 @@ impl Network {
         self.ask(|tx| Command::Closest(key, tx)).await?
     }
 
-    /// AutoNAT's view of our reachability ("public <addr>", "private",
+    /// AutoNAT's view of our reachability (`"public <addr>"`, "private",
     /// "unknown").
     pub async fn nat_status(&self) -> Result<String> {
         self.ask(Command::NatStatus).await

@@ -26,7 +26,9 @@ async fn start(bootstrap: Vec<Multiaddr>) -> (Network, Multiaddr) {
         while let Some(i) = inbound.recv().await {
             let answer = match i.request {
                 Request::Ping => Response::Ok,
-                Request::Write { key, offset, data } => {
+                Request::Write {
+                    key, offset, data, ..
+                } => {
                     let s = shards.entry(key).or_default();
                     let end = offset as usize + data.len();
                     if s.len() < end {
@@ -86,6 +88,7 @@ async fn shards_move_between_real_swarms_and_the_dht_works_across_them() {
             Request::Write {
                 key,
                 offset: 0,
+                stride: 1 << 18,
                 data: chunk.clone(),
             },
         )

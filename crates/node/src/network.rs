@@ -210,8 +210,13 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
         {
             return Response::Refused(Refusal::Invalid, "only its owner may change a shard".into());
         }
-        Request::Write { key, offset, data } => shards
-            .write(&id(&key), offset, &data)
+        Request::Write {
+            key,
+            offset,
+            stride,
+            data,
+        } => shards
+            .write(&id(&key), offset, stride, &data)
             .map(|()| Response::Ok),
         Request::Seal {
             key,
@@ -735,6 +740,7 @@ impl Node {
                         Request::Write {
                             key,
                             offset: first * stride as u64,
+                            stride: stride as u32,
                             data,
                         },
                     )

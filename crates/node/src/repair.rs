@@ -506,6 +506,7 @@ impl Node {
                     Request::Write {
                         key,
                         offset: s * u64::from(placement.stride),
+                        stride: placement.stride,
                         data: shard,
                     },
                 )

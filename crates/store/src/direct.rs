@@ -1,4 +1,5 @@
-//! Writes that bypass the page cache (`O_DIRECT`), for shard bytes.
+//! Reads and writes that bypass the page cache (`O_DIRECT`), for shard
+//! bytes.
 //!
 //! A supplier keeps other people's shards: it reads each one back once, to
 //! seal it, and then rarely. Writing them through the page cache costs a
@@ -18,6 +19,13 @@
 //! system that refuses `O_DIRECT` (tmpfs) gets every write through the page
 //! cache.
 //!
+//! A seal that must read pieces back (a write that did not say their
+//! length) reads them the same way, once: on that machine `dd` read 1 GiB
+//! that was not in the cache with 3.1 s of system time through the cache
+//! and 0.16 s directly ([`read_at`] reads the aligned span around the
+//! bytes asked for into the buffer and copies them out). Reads for
+//! customers do not: the page cache's readahead served downloads faster.
+//!
 //! Durability is unchanged: `O_DIRECT` skips the cache, not the device's
 //! own, so a shard is still fsynced when it is sealed.
 
@@ -25,6 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Alignment of memory, offsets and lengths: the largest logical block
 /// size of common devices.
@@ -36,16 +45,114 @@ pub(crate) const ALIGN: usize = 4096;
 pub(crate) struct AlignedBuf(Vec<u8>);
 
 impl AlignedBuf {
-    /// An aligned copy of `src`, growing the buffer when it is too small.
-    fn fill(&mut self, src: &[u8]) -> &[u8] {
-        if self.0.len() < src.len() + ALIGN {
-            self.0 = vec![0; src.len() + ALIGN];
+    /// The first `len` aligned bytes, growing the buffer when it is too
+    /// small.
+    fn region(&mut self, len: usize) -> &mut [u8] {
+        if self.0.len() < len + ALIGN {
+            self.0 = vec![0; len + ALIGN];
         }
         let start = self.0.as_ptr().align_offset(ALIGN);
-        let region = &mut self.0[start..start + src.len()];
+        &mut self.0[start..start + len]
+    }
+
+    /// An aligned copy of `src`.
+    fn fill(&mut self, src: &[u8]) -> &[u8] {
+        let region = self.region(src.len());
         region.copy_from_slice(src);
         region
     }
+}
+
+/// A few aligned buffers, reused so that their memory stays warm (a fresh
+/// page is what costs on the machines above).
+#[derive(Default)]
+pub(crate) struct Buffers(Mutex<Vec<AlignedBuf>>);
+
+/// Buffers kept for reuse; more at once are dropped after use.
+const KEPT_BUFFERS: usize = 8;
+
+impl Buffers {
+    /// Runs `f` with a buffer of the pool.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut AlignedBuf) -> T) -> T {
+        let mut buf = self.pool().pop().unwrap_or_default();
+        let out = f(&mut buf);
+        let mut pool = self.pool();
+        if pool.len() < KEPT_BUFFERS {
+            pool.push(buf);
+        }
+        out
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Vec<AlignedBuf>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The file at `path` opened for reading, past the page cache when its
+/// file system allows (then `true`).
+pub(crate) fn open_read(path: &Path) -> io::Result<(File, bool)> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((File::open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads exactly `len` bytes at `offset` of `file` (opened by
+/// [`open_read`]; `direct` as it answered) into a new vector: directly
+/// through `buf` when it can, else through the page cache.
+pub(crate) fn read_at(
+    file: &File,
+    direct: bool,
+    path: &Path,
+    buf: &mut AlignedBuf,
+    offset: u64,
+    len: usize,
+) -> io::Result<Vec<u8>> {
+    let mut out = vec![0u8; len];
+    if len == 0 {
+        return Ok(out);
+    }
+    if direct {
+        let start = offset / ALIGN as u64 * ALIGN as u64;
+        let lead = (offset - start) as usize;
+        let span = (lead + len).div_ceil(ALIGN) * ALIGN;
+        match read_direct(file, buf.region(span), start, lead + len) {
+            Ok(()) => {
+                out.copy_from_slice(&buf.region(span)[lead..lead + len]);
+                return Ok(out);
+            }
+            // Accepted at open, refused at read: the page cache does it.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let cached = if direct { &File::open(path)? } else { file };
+    cached.read_exact_at(&mut out, offset)?;
+    Ok(out)
+}
+
+/// Fills at least the first `need` bytes of the aligned `region` from the
+/// aligned `offset` (a direct read may stop at the file's end, short of the
+/// region's end).
+fn read_direct(file: &File, region: &mut [u8], offset: u64, need: usize) -> io::Result<()> {
+    let mut done = 0;
+    while done < need {
+        match file.read_at(&mut region[done..], offset + done as u64)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            // Only a read that ends at the file's end is unaligned, and
+            // then it holds everything needed or the file is short.
+            n if !n.is_multiple_of(ALIGN) && done + n < need => {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            n => done += n,
+        }
+    }
+    Ok(())
 }
 
 /// The file at `path` opened again for direct writes; `None` when its file
@@ -121,5 +228,38 @@ mod tests {
         want[..a.len()].copy_from_slice(&a);
         want[4 * ALIGN..].copy_from_slice(&b);
         assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn reads_at_any_offset_and_length_give_the_file_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..5 * ALIGN + 123).map(|i| (i * 31 % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        let mut buf = AlignedBuf::default();
+        let size = data.len() as u64;
+        for (offset, len) in [
+            (0, data.len()),
+            (0, ALIGN),
+            (1, ALIGN),
+            (ALIGN as u64 - 1, 2),
+            (3 * ALIGN as u64 + 5, 2 * ALIGN + 118),
+            (size - 1, 1),
+            (size, 0),
+            (17, 0),
+        ] {
+            let got = read_at(&file, direct, &path, &mut buf, offset, len).unwrap();
+            let at = offset as usize;
+            assert_eq!(got, data[at..at + len], "{len} bytes at {offset}");
+        }
+        for (offset, len) in [(size - 1, 2), (size, 1), (size + ALIGN as u64, 1)] {
+            let err = read_at(&file, direct, &path, &mut buf, offset, len).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::UnexpectedEof,
+                "{len} at {offset}"
+            );
+        }
     }
 }

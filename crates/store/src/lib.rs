@@ -18,6 +18,7 @@
 //!   their 24-hour traffic, and purchases of paid files.
 #![deny(missing_docs, unreachable_pub)]
 
+mod arrived;
 pub mod catalog;
 mod direct;
 mod error;

@@ -6,10 +6,14 @@
 //! (BLAKE3 of the BLAKE3 hashes of its pieces, one per segment,
 //! [`cairn_core::placement::pieces_hash`]) are checked against the bytes,
 //! the file is fsynced and renamed, and the directory fsynced, so a sealed
-//! shard survives a crash whole. Shard bytes are written past the page
-//! cache where the file system allows ([`crate::direct`]); otherwise each
-//! write asks the kernel to start its writeback at once, so the seal's
-//! fsync finds little left to do. A `.part` file is scratch: removed at
+//! shard survives a crash whole. A write that says its pieces' length has
+//! them hashed as they arrive (`arrived.rs`), so the seal reads back
+//! only pieces it has no hash for. Shard bytes are written, and read back
+//! for a seal, past the page cache where the file system allows
+//! (`direct.rs`); otherwise each write asks the kernel to start its
+//! writeback at once, so the seal's fsync finds little left to do. Reads
+//! for customers go through the page cache: its readahead served
+//! downloads faster than direct reads did (BENCHMARKS.md). A `.part` file is scratch: removed at
 //! start (the owner writes it again), or by [`ShardStore::sweep_parts`]
 //! once nobody has written it for a while.
 //!
@@ -20,7 +24,7 @@
 //! all. Usage is counted from the files at open and kept in memory after
 //! that.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::StoreError;
-use crate::direct::{AlignedBuf, open_direct};
+use crate::arrived::{Arrived, hash_pieces};
+use crate::direct::{Buffers, open_direct, open_read, read_at};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -74,8 +79,10 @@ pub struct ShardStore {
     /// Customers this node refuses (listed in `rejected`, one hex id a
     /// line).
     rejected: Mutex<std::collections::HashSet<[u8; 32]>>,
-    /// Aligned buffers of direct writes, one per writer at a time.
-    buffers: Mutex<Vec<AlignedBuf>>,
+    /// Aligned buffers of direct reads and writes.
+    buffers: Buffers,
+    /// Hashes of partial shards' pieces, taken as they were written.
+    arrived: Mutex<Arrived>,
     /// The file system refused a direct write: the page cache takes them.
     direct_off: AtomicBool,
 }
@@ -117,7 +124,8 @@ impl ShardStore {
             per_customer: None,
             usage: Mutex::new(usage),
             rejected: Mutex::new(rejected),
-            buffers: Mutex::new(Vec::new()),
+            buffers: Buffers::default(),
+            arrived: Mutex::new(Arrived::default()),
             direct_off: AtomicBool::new(false),
         })
     }
@@ -143,8 +151,24 @@ impl ShardStore {
         self.owner_dir(&id.owner).join(name)
     }
 
+    /// The shard of customer `owner` whose (partial) file is `path`.
+    fn id_of(owner: [u8; 32], path: &Path) -> Option<ShardId> {
+        let name = path.file_name()?.to_str()?;
+        let name = name.strip_suffix(".part").unwrap_or(name);
+        let (blob, position) = name.split_once('.')?;
+        Some(ShardId {
+            owner,
+            blob: parse_hex32(blob)?,
+            position: position.parse().ok()?,
+        })
+    }
+
     fn usage(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], u64>> {
         self.usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn arrived(&self) -> std::sync::MutexGuard<'_, Arrived> {
+        self.arrived.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Space donated and used.
@@ -214,7 +238,11 @@ impl ShardStore {
             .map_err(|e| StoreError::io("write", &path, e))?;
         drop(rejected);
         let dir = self.owner_dir(owner);
-        let freed = self.usage().remove(owner).unwrap_or(0);
+        let mut usage = self.usage();
+        self.arrived().forget_owner(owner);
+        let freed = usage.remove(owner).unwrap_or(0);
+        // Still under the usage lock: no write of the customer's lands
+        // in the folder while it goes.
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(StoreError::io("remove", &dir, e))
@@ -224,8 +252,10 @@ impl ShardStore {
     }
 
     /// Writes `data` at `offset` of a shard being uploaded, refusing
-    /// whole when it would pass the donated space.
-    pub fn write(&self, id: &ShardId, offset: u64, data: &[u8]) -> Result<()> {
+    /// whole when it would pass the donated space. `stride` is the length
+    /// of the shard's pieces, as its seal will say (0: not known); the
+    /// pieces the write starts are hashed now rather than at the seal.
+    pub fn write(&self, id: &ShardId, offset: u64, stride: u32, data: &[u8]) -> Result<()> {
         if self.is_rejected(&id.owner) {
             return Err(StoreError::Conflict(
                 "this supplier rejected the customer".into(),
@@ -237,6 +267,7 @@ impl ShardStore {
         let path = self.path(id, true);
         let dir = self.owner_dir(&id.owner);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        let hashed = hash_pieces(offset, stride, data);
         let mut usage = self.usage();
         let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let growth = end.saturating_sub(current);
@@ -272,18 +303,16 @@ impl ShardStore {
         } else {
             open_direct(&path).map_err(|e| StoreError::io("open", &path, e))?
         };
-        let mut buf = self
-            .buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
-        let written = crate::direct::write_at(&mut direct, &file, &mut buf, data, offset);
+        // Under the usage lock, which every write holds: the hashes kept
+        // are of the bytes the file has.
+        self.arrived()
+            .forget_range(id, stride, offset, data.len() as u64);
         self.buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(buf);
-        written.map_err(|e| StoreError::io("write", &path, e))?;
+            .with(|buf| crate::direct::write_at(&mut direct, &file, buf, data, offset))
+            .map_err(|e| StoreError::io("write", &path, e))?;
+        if let Some(hashed) = hashed {
+            self.arrived().keep(id, hashed);
+        }
         *usage.entry(id.owner).or_insert(0) += growth;
         drop(usage);
         if direct.is_none() {
@@ -307,14 +336,15 @@ impl ShardStore {
         let part = self.path(id, true);
         let sealed = self.path(id, false);
         if !part.exists() && sealed.exists() {
-            return match self.hash_of(&sealed, stride)? {
+            return match self.hash_of(&sealed, stride, &BTreeMap::new())? {
                 (l, h) if l == len && &h == hash => Ok(()),
                 _ => Err(StoreError::Conflict(
                     "a different shard is sealed here".into(),
                 )),
             };
         }
-        let (found_len, found_hash) = self.hash_of(&part, stride)?;
+        let arrived = self.arrived().take(id, stride);
+        let (found_len, found_hash) = self.hash_of(&part, stride, &arrived)?;
         if found_len != len || &found_hash != hash {
             return Err(StoreError::Invalid(format!(
                 "shard is {found_len} bytes with another hash than the {len} bytes announced"
@@ -336,9 +366,16 @@ impl ShardStore {
         Ok(())
     }
 
-    /// The length of the file at `path` and the hash of its pieces.
-    fn hash_of(&self, path: &Path, stride: u32) -> Result<(u64, [u8; 32])> {
-        let f = File::open(path).map_err(|e| match e.kind() {
+    /// The length of the file at `path` and the hash of its pieces: those
+    /// hashed on arrival as they were (`arrived`: index → hash, length),
+    /// the others read back.
+    fn hash_of(
+        &self,
+        path: &Path,
+        stride: u32,
+        arrived: &BTreeMap<u64, ([u8; 32], u32)>,
+    ) -> Result<(u64, [u8; 32])> {
+        let (f, direct) = open_read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StoreError::NotFound {
                 what: "shard",
                 id: path.display().to_string(),
@@ -349,15 +386,20 @@ impl ShardStore {
             .metadata()
             .map_err(|e| StoreError::io("stat", path, e))?
             .len();
-        let mut piece = vec![0u8; (stride as usize).min(len as usize)];
-        let mut hashes = Vec::with_capacity(len.div_ceil(u64::from(stride)) as usize);
-        let mut at = 0u64;
-        while at < len {
-            let n = (len - at).min(u64::from(stride)) as usize;
-            f.read_exact_at(&mut piece[..n], at)
-                .map_err(|e| StoreError::io("read", path, e))?;
-            hashes.push(*blake3::hash(&piece[..n]).as_bytes());
-            at += n as u64;
+        let s = u64::from(stride);
+        let mut hashes = Vec::with_capacity(len.div_ceil(s) as usize);
+        for index in 0..len.div_ceil(s) {
+            let n = (len - index * s).min(s) as usize;
+            match arrived.get(&index) {
+                Some((hash, l)) if *l as usize == n => hashes.push(*hash),
+                _ => {
+                    let piece = self
+                        .buffers
+                        .with(|buf| read_at(&f, direct, path, buf, index * s, n))
+                        .map_err(|e| StoreError::io("read", path, e))?;
+                    hashes.push(*blake3::hash(&piece).as_bytes());
+                }
+            }
         }
         Ok((len, cairn_core::placement::pieces_hash(&hashes)))
     }
@@ -402,6 +444,8 @@ impl ShardStore {
 
     /// Removes a shard (sealed or partial). Removing a missing one is fine.
     pub fn delete(&self, id: &ShardId) -> Result<()> {
+        let mut usage = self.usage();
+        self.arrived().forget(id);
         let mut freed = 0;
         for part in [true, false] {
             let path = self.path(id, part);
@@ -414,7 +458,6 @@ impl ShardStore {
                 Err(e) => return Err(StoreError::io("stat", &path, e)),
             }
         }
-        let mut usage = self.usage();
         let u = usage.entry(id.owner).or_insert(0);
         *u = u.saturating_sub(freed);
         Ok(())
@@ -446,6 +489,9 @@ impl ShardStore {
                     continue;
                 }
                 fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+                if let Some(id) = Self::id_of(owner, &path) {
+                    self.arrived().forget(&id);
+                }
                 let u = usage.entry(owner).or_insert(0);
                 *u = u.saturating_sub(meta.len());
                 freed += meta.len();
@@ -493,8 +539,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
         let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-        s.write(&id(1), 0, &data[..3000]).unwrap();
-        s.write(&id(1), 3000, &data[3000..]).unwrap();
+        s.write(&id(1), 0, 0, &data[..3000]).unwrap();
+        s.write(&id(1), 3000, 0, &data[3000..]).unwrap();
         assert!(matches!(
             s.read(&id(1), 0, 10),
             Err(StoreError::NotFound { .. })
@@ -524,16 +570,119 @@ mod tests {
         assert!(s.read(&id(1), 0, 1).is_err());
     }
 
+    /// Overwrites `bytes` at `at` of a file, behind the store's back.
+    fn scribble(path: &Path, at: u64, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .write_all_at(bytes, at)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_seal_trusts_the_pieces_hashed_on_arrival_and_reads_back_the_rest() {
+        const S: usize = 8192;
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        let data: Vec<u8> = (0..3 * S + 100).map(|i| (i * 7 % 251) as u8).collect();
+        let hash = pieces(&data, S);
+        // Hashed as written: bytes changed on disk afterwards go unseen
+        // (the audits catch those), which shows no piece was read back.
+        s.write(&id(1), 0, S as u32, &data[..2 * S]).unwrap();
+        s.write(&id(1), 2 * S as u64, S as u32, &data[2 * S..])
+            .unwrap();
+        scribble(&s.path(&id(1), true), 10, b"x");
+        s.seal(&id(1), data.len() as u64, S as u32, &hash).unwrap();
+        // Written without a stride, the same change is read back and caught.
+        s.write(&id(2), 0, 0, &data).unwrap();
+        scribble(&s.path(&id(2), true), 10, b"x");
+        assert!(s.seal(&id(2), data.len() as u64, S as u32, &hash).is_err());
+        // A seal with another stride than the writes' reads everything back.
+        s.write(&id(3), 0, S as u32, &data).unwrap();
+        scribble(&s.path(&id(3), true), 10, b"x");
+        let halves = pieces(&data, S / 2);
+        assert!(
+            s.seal(&id(3), data.len() as u64, S as u32 / 2, &halves)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_seal_sees_every_byte_written_after_a_piece_was_hashed() {
+        const S: usize = 8192;
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        let a: Vec<u8> = (0..4 * S).map(|i| (i % 249) as u8).collect();
+        let mut b = a.clone();
+        // Rewritten: across the end of piece 0 and the start of piece 1
+        // without a stride, and inside piece 3 with one.
+        b[S - 3..S + 5].fill(0xee);
+        b[3 * S + 9..3 * S + 20].fill(0xdd);
+        s.write(&id(1), 0, S as u32, &a).unwrap();
+        s.write(&id(1), S as u64 - 3, 0, &b[S - 3..S + 5]).unwrap();
+        s.write(
+            &id(1),
+            3 * S as u64 + 9,
+            S as u32,
+            &b[3 * S + 9..3 * S + 20],
+        )
+        .unwrap();
+        let len = b.len() as u64;
+        assert!(s.seal(&id(1), len, S as u32, &pieces(&a, S)).is_err());
+        s.write(&id(1), 0, S as u32, &a).unwrap();
+        s.write(&id(1), S as u64 - 3, 0, &b[S - 3..S + 5]).unwrap();
+        s.write(
+            &id(1),
+            3 * S as u64 + 9,
+            S as u32,
+            &b[3 * S + 9..3 * S + 20],
+        )
+        .unwrap();
+        s.seal(&id(1), len, S as u32, &pieces(&b, S)).unwrap();
+        assert_eq!(s.read(&id(1), 0, b.len()).unwrap(), b);
+        // A partial shard swept or deleted leaves no hashes behind: written
+        // again only in part, the rest is what the file now holds (zeros).
+        for sweep in [true, false] {
+            let shard = id(if sweep { 2 } else { 3 });
+            s.write(&shard, 0, S as u32, &a).unwrap();
+            if sweep {
+                let part = s.path(&shard, true);
+                File::options()
+                    .write(true)
+                    .open(&part)
+                    .unwrap()
+                    .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+                    .unwrap();
+                s.sweep_parts(std::time::Duration::from_secs(1)).unwrap();
+            } else {
+                s.delete(&shard).unwrap();
+            }
+            s.write(&shard, 3 * S as u64, S as u32, &a[3 * S..])
+                .unwrap();
+            let mut c = vec![0; 3 * S];
+            c.extend_from_slice(&a[3 * S..]);
+            assert!(
+                s.seal(&shard, len, S as u32, &pieces(&a, S)).is_err(),
+                "sweep {sweep}"
+            );
+            s.write(&shard, 3 * S as u64, S as u32, &a[3 * S..])
+                .unwrap();
+            s.seal(&shard, len, S as u32, &pieces(&c, S)).unwrap();
+        }
+    }
+
     #[test]
     fn a_rejected_customer_loses_its_shards_and_stores_nothing_more() {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
-        s.write(&id(1), 0, &[1; 100]).unwrap();
+        s.write(&id(1), 0, 0, &[1; 100]).unwrap();
         s.seal(&id(1), 100, 64, &pieces(&[1; 100], 64)).unwrap();
         assert_eq!(s.reject(&[1; 32]).unwrap(), 100);
         assert!(s.read(&id(1), 0, 1).is_err());
         assert!(matches!(
-            s.write(&id(2), 0, &[2; 10]),
+            s.write(&id(2), 0, 0, &[2; 10]),
             Err(StoreError::Conflict(_))
         ));
         assert_eq!(s.space().used, 0);
@@ -554,9 +703,9 @@ mod tests {
             ..id(1)
         };
         assert_eq!(s.free_for(&id(1).owner), 400);
-        s.write(&id(1), 0, &[1; 300]).unwrap();
+        s.write(&id(1), 0, 0, &[1; 300]).unwrap();
         assert_eq!(s.free_for(&id(1).owner), 100);
-        let refused = s.write(&id(3), 0, &[1; 101]);
+        let refused = s.write(&id(3), 0, 0, &[1; 101]);
         assert!(
             matches!(
                 refused,
@@ -568,8 +717,8 @@ mod tests {
             "{refused:?}"
         );
         // Rewriting what it has costs nothing; another customer has its own.
-        s.write(&id(1), 0, &[9; 300]).unwrap();
-        s.write(&other, 0, &[2; 400]).unwrap();
+        s.write(&id(1), 0, 0, &[9; 300]).unwrap();
+        s.write(&other, 0, 0, &[2; 400]).unwrap();
         assert_eq!(s.free_for(&other.owner), 0);
         assert_eq!(s.free(), 300);
         assert_eq!(s.space().per_customer, Some(400));
@@ -579,10 +728,10 @@ mod tests {
     fn partial_shards_left_idle_are_swept_and_sealed_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 10_000).unwrap();
-        s.write(&id(1), 0, &[1; 600]).unwrap();
+        s.write(&id(1), 0, 0, &[1; 600]).unwrap();
         s.seal(&id(1), 600, 600, &pieces(&[1; 600], 600)).unwrap();
-        s.write(&id(2), 0, &[2; 300]).unwrap();
-        s.write(&id(3), 0, &[3; 200]).unwrap();
+        s.write(&id(2), 0, 0, &[2; 300]).unwrap();
+        s.write(&id(3), 0, 0, &[3; 200]).unwrap();
         // Shard 2 was last written two hours ago; shard 3 just now.
         let part = s.path(&id(2), true);
         File::options()
@@ -598,7 +747,7 @@ mod tests {
         assert_eq!(s.space().used, 800);
         assert_eq!(s.read(&id(1), 0, 600).unwrap(), vec![1; 600]);
         // The owner can start it again.
-        s.write(&id(2), 0, &[2; 300]).unwrap();
+        s.write(&id(2), 0, 0, &[2; 300]).unwrap();
         assert_eq!(s.space().used, 1100);
         assert_eq!(s.sweep_parts(hour).unwrap(), 0);
     }
@@ -607,16 +756,16 @@ mod tests {
     fn the_donated_space_refuses_a_write_whole_and_partial_shards_go_at_restart() {
         let dir = tempfile::tempdir().unwrap();
         let s = ShardStore::open(dir.path(), 1000).unwrap();
-        s.write(&id(1), 0, &[1; 600]).unwrap();
+        s.write(&id(1), 0, 0, &[1; 600]).unwrap();
         s.seal(&id(1), 600, 600, &pieces(&[1; 600], 600)).unwrap();
-        s.write(&id(2), 0, &[2; 300]).unwrap();
-        let refused = s.write(&id(2), 300, &[2; 200]);
+        s.write(&id(2), 0, 0, &[2; 300]).unwrap();
+        let refused = s.write(&id(2), 300, 0, &[2; 200]);
         assert!(
             matches!(refused, Err(StoreError::OverLimit { .. })),
             "{refused:?}"
         );
         // Rewriting bytes already counted costs nothing.
-        s.write(&id(2), 0, &[3; 300]).unwrap();
+        s.write(&id(2), 0, 0, &[3; 300]).unwrap();
         assert_eq!(s.free(), 100);
         drop(s);
         let s = ShardStore::open(dir.path(), 1000).unwrap();
