@@ -5,7 +5,8 @@
 //! a request that stalls half-sent. The node must answer a refusal or drop
 //! the stream, never store anything, and go on serving: a well-formed ping
 //! on the same connection is answered afterwards, and while a stalled
-//! request is still open.
+//! request is still open. A peer that speaks only version 2 of the
+//! protocol is served in it.
 
 mod common;
 
@@ -13,8 +14,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use cairn_net::protocol::{
-    MAX_CHUNK, MAX_FRAME, PROTOCOL, Refusal, Request, Response, ShardKey, decode_response,
-    encode_request, owner_of,
+    MAX_CHUNK, MAX_FRAME, PROTOCOL, PROTOCOL_V2, Refusal, Request, Response, ShardKey, Version,
+    decode_response, encode_request, owner_of,
 };
 use common::TestNode;
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
@@ -91,8 +92,9 @@ impl request_response::Codec for RawCodec {
 
 type Client = Swarm<request_response::Behaviour<RawCodec>>;
 
-/// A client swarm connected to the node at `addr` (with `/p2p/<id>`).
-async fn connect(addr: &str) -> (Client, PeerId) {
+/// A client swarm connected to the node at `addr` (with `/p2p/<id>`),
+/// speaking `protocol`.
+async fn connect(addr: &str, protocol: &'static str) -> (Client, PeerId) {
     let addr: Multiaddr = addr.parse().unwrap();
     let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
         panic!("no peer id in {addr}");
@@ -108,7 +110,7 @@ async fn connect(addr: &str) -> (Client, PeerId) {
         .with_behaviour(|_| {
             request_response::Behaviour::with_codec(
                 RawCodec,
-                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Outbound)],
+                [(StreamProtocol::new(protocol), ProtocolSupport::Outbound)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(60)),
             )
         })
@@ -185,7 +187,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 
 /// A well-formed request, framed.
 fn framed(request: &Request) -> Raw {
-    raw(frame(&encode_request(request)))
+    raw(frame(&encode_request(request, Version::V3)))
 }
 
 fn raw(bytes: Vec<u8>) -> Raw {
@@ -215,6 +217,14 @@ fn assert_refused(what: &str, outcome: &Outcome) {
 /// A node with `extra` lines in its `[network]` section, and a hostile
 /// client connected to it.
 async fn node_and_client(extra: &str) -> (TestNode, Client, PeerId) {
+    node_and_client_speaking(extra, PROTOCOL).await
+}
+
+/// The same, with a client that speaks only `protocol`.
+async fn node_and_client_speaking(
+    extra: &str,
+    protocol: &'static str,
+) -> (TestNode, Client, PeerId) {
     let node = TestNode::start_with(&format!(
         "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 3\n{extra}"
     ))
@@ -226,13 +236,19 @@ async fn node_and_client(extra: &str) -> (TestNode, Client, PeerId) {
         v["listen"][0].as_str().unwrap(),
         v["peer_id"].as_str().unwrap()
     );
-    let (swarm, peer) = connect(&addr).await;
+    let (swarm, peer) = connect(&addr, protocol).await;
     (node, swarm, peer)
 }
 
 /// Sends a well-formed request; answers the node's response.
 async fn ask(swarm: &mut Client, peer: PeerId, request: &Request) -> Response {
-    let id = swarm.behaviour_mut().send_request(&peer, framed(request));
+    ask_in(swarm, peer, request, Version::V3).await
+}
+
+/// Sends a well-formed request in `version`; answers the response.
+async fn ask_in(swarm: &mut Client, peer: PeerId, request: &Request, v: Version) -> Response {
+    let request_bytes = raw(frame(&encode_request(request, v)));
+    let id = swarm.behaviour_mut().send_request(&peer, request_bytes);
     match outcome(swarm, id, &mut Vec::new()).await {
         Outcome::Answer(bytes) => decode_response(&bytes[4..]).unwrap(),
         Outcome::Failed(e) => panic!("{request:?} failed: {e}"),
@@ -249,12 +265,15 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
         position: 0,
     };
     let write = |offset: u64, data: Vec<u8>| {
-        encode_request(&Request::Write {
-            key,
-            offset,
-            stride: 1 << 16,
-            data,
-        })
+        encode_request(
+            &Request::Write {
+                key,
+                offset,
+                stride: 1 << 16,
+                data,
+            },
+            Version::V3,
+        )
     };
 
     let mut cases: Vec<(String, Raw)> = vec![
@@ -310,12 +329,15 @@ async fn a_hostile_peer_gets_refusals_and_the_node_stores_nothing_and_keeps_serv
             }),
         ),
         ("an audit over one chunk".into(), {
-            let mut body = encode_request(&Request::Audit {
-                key,
-                nonce: [1; 32],
-                offset: 0,
-                len: 16,
-            });
+            let mut body = encode_request(
+                &Request::Audit {
+                    key,
+                    nonce: [1; 32],
+                    offset: 0,
+                    len: 16,
+                },
+                Version::V3,
+            );
             let at = body.len() - 4;
             body[at..].copy_from_slice(&((MAX_CHUNK + 1) as u32).to_be_bytes());
             raw(frame(&body))
@@ -482,4 +504,63 @@ async fn a_customer_that_never_seals_loses_its_partial_shard() {
         len: 8192,
     };
     assert_eq!(ask(&mut swarm, peer, &read).await, Response::Data(sealed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_speaks_only_version_2_is_served_in_it() {
+    let (node, mut swarm, peer) = node_and_client_speaking("", PROTOCOL_V2).await;
+    let key = ShardKey {
+        owner: owner_of(swarm.local_peer_id()),
+        blob: [9; 32],
+        position: 2,
+    };
+    let v2 = Version::V2;
+    let bytes: Vec<u8> = (0..3 * 4096 + 10).map(|i| (i * 13 % 251) as u8).collect();
+    // Two writes without a stride (version 2 has none).
+    for (offset, part) in [(0, &bytes[..5000]), (5000, &bytes[5000..])] {
+        let write = Request::Write {
+            key,
+            offset,
+            stride: 0,
+            data: part.to_vec(),
+        };
+        assert_eq!(ask_in(&mut swarm, peer, &write, v2).await, Response::Ok);
+    }
+    let hashes: Vec<[u8; 32]> = bytes
+        .chunks(4096)
+        .map(|c| *blake3::hash(c).as_bytes())
+        .collect();
+    let seal = |hash| Request::Seal {
+        key,
+        len: bytes.len() as u64,
+        stride: 4096,
+        hash,
+    };
+    // The node reads the pieces back to check the seal: a wrong hash is
+    // refused, the right one seals.
+    let wrong = ask_in(&mut swarm, peer, &seal([1; 32]), v2).await;
+    assert!(
+        matches!(wrong, Response::Refused(Refusal::Invalid, _)),
+        "{wrong:?}"
+    );
+    let right = cairn_core::placement::pieces_hash(&hashes);
+    assert_eq!(
+        ask_in(&mut swarm, peer, &seal(right), v2).await,
+        Response::Ok
+    );
+    let read = Request::Read {
+        key,
+        offset: 4000,
+        len: 5000,
+    };
+    assert_eq!(
+        ask_in(&mut swarm, peer, &read, v2).await,
+        Response::Data(bytes[4000..9000].to_vec())
+    );
+    let (_, customers) = node.get_json("/network/customers").await;
+    assert_eq!(
+        customers["customers"][0]["bytes"],
+        bytes.len(),
+        "{customers}"
+    );
 }

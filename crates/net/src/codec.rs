@@ -1,5 +1,6 @@
 //! The request-response codec of the shard protocol: one bounded frame
-//! each way (see [`crate::protocol`]).
+//! each way, in the version the stream negotiated (see
+//! [`crate::protocol`]).
 
 use std::io;
 
@@ -8,7 +9,7 @@ use libp2p::StreamProtocol;
 use libp2p::request_response::Codec;
 
 use crate::protocol::{
-    Request, Response, read_request, read_response, write_request, write_response,
+    Request, Response, Version, read_request, read_response, write_request, write_response,
 };
 
 /// Frames shard requests and responses.
@@ -20,11 +21,11 @@ impl Codec for ShardCodec {
     type Request = Request;
     type Response = Response;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<Request>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_request(io).await
+        read_request(io, Version::of(p.as_ref())).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
@@ -36,14 +37,14 @@ impl Codec for ShardCodec {
 
     async fn write_request<T>(
         &mut self,
-        _: &StreamProtocol,
+        p: &StreamProtocol,
         io: &mut T,
         req: Request,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_request(io, &req).await
+        write_request(io, &req, Version::of(p.as_ref())).await
     }
 
     async fn write_response<T>(

@@ -15,7 +15,9 @@
 //! Version 2 seals a shard with the hash of its pieces' hashes (cairn-core's
 //! `placement::pieces_hash`) rather than of its bytes. Version 3 says the
 //! pieces' length in every `Write` too, so a supplier hashes them as they
-//! arrive and its seal reads nothing back.
+//! arrive and its seal reads nothing back. A node speaks both: a peer that
+//! knows only version 2 is asked and answered in it ([`Version`]), its
+//! writes carrying no stride (the seal reads those pieces back).
 
 use std::io;
 
@@ -23,6 +25,36 @@ use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol name.
 pub const PROTOCOL: &str = "/cairn/shards/3";
+/// The name of version 2, still spoken with peers that know no other.
+pub const PROTOCOL_V2: &str = "/cairn/shards/2";
+
+/// A version of the protocol: they differ only in a `Write`'s fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `/cairn/shards/2`: a `Write` has no stride.
+    V2,
+    /// `/cairn/shards/3`.
+    V3,
+}
+
+impl Version {
+    /// The version a protocol name stands for (the newest for any other).
+    pub fn of(protocol: &str) -> Self {
+        if protocol == PROTOCOL_V2 {
+            Self::V2
+        } else {
+            Self::V3
+        }
+    }
+
+    /// A `Write`'s fields before its bytes: key, offset, (stride,) length.
+    fn write_head(self) -> usize {
+        match self {
+            Self::V2 => 32 + 32 + 1 + 8 + 4,
+            Self::V3 => 32 + 32 + 1 + 8 + 4 + 4,
+        }
+    }
+}
 /// Most shard bytes one `Write` carries or one `Read` returns.
 pub const MAX_CHUNK: usize = 1 << 20;
 /// Largest message body: a chunk and its header.
@@ -163,23 +195,21 @@ fn bad(what: &str) -> io::Error {
 
 /// The tag of a `Write` request, whose body ends with shard bytes.
 const WRITE: u8 = 2;
-/// A `Write`'s fields before its bytes: key, offset, stride, length.
-const WRITE_HEAD: usize = 32 + 32 + 1 + 8 + 4 + 4;
 /// The tag of a `Data` response, whose body ends with shard bytes.
 const DATA: u8 = 1;
 /// A `Data` answer's fields before its bytes: the length.
 const DATA_HEAD: usize = 4;
 
-/// Encodes a request body.
-pub fn encode_request(r: &Request) -> Vec<u8> {
-    let (mut head, tail) = encode_request_parts(r);
+/// Encodes a request body in `version`.
+pub fn encode_request(r: &Request, version: Version) -> Vec<u8> {
+    let (mut head, tail) = encode_request_parts(r, version);
     head.extend_from_slice(tail);
     head
 }
 
 /// A request body as its fields and its shard bytes (empty but for a
 /// `Write`), to be sent one after the other.
-fn encode_request_parts(r: &Request) -> (Vec<u8>, &[u8]) {
+fn encode_request_parts(r: &Request, version: Version) -> (Vec<u8>, &[u8]) {
     let mut out = Vec::with_capacity(128);
     match r {
         Request::Ping => out.push(0),
@@ -193,7 +223,9 @@ fn encode_request_parts(r: &Request) -> (Vec<u8>, &[u8]) {
             out.push(WRITE);
             put_key(&mut out, key);
             out.extend_from_slice(&offset.to_be_bytes());
-            out.extend_from_slice(&stride.to_be_bytes());
+            if version == Version::V3 {
+                out.extend_from_slice(&stride.to_be_bytes());
+            }
             out.extend_from_slice(&(data.len() as u32).to_be_bytes());
             return (out, data);
         }
@@ -235,13 +267,17 @@ fn encode_request_parts(r: &Request) -> (Vec<u8>, &[u8]) {
     (out, &[])
 }
 
-/// Decodes a request body, strictly.
-pub fn decode_request(body: &[u8]) -> io::Result<Request> {
-    decode_request_parts(body, None)
+/// Decodes a request body in `version`, strictly.
+pub fn decode_request(body: &[u8], version: Version) -> io::Result<Request> {
+    decode_request_parts(body, None, version)
 }
 
 /// Decodes a request whose shard bytes, if any, were read apart (`tail`).
-fn decode_request_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Request> {
+fn decode_request_parts(
+    body: &[u8],
+    mut tail: Option<Vec<u8>>,
+    version: Version,
+) -> io::Result<Request> {
     let mut r = Cursor(body);
     let request = match r.u8()? {
         0 => Request::Ping,
@@ -249,7 +285,10 @@ fn decode_request_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Re
         WRITE => {
             let key = r.key()?;
             let offset = r.u64()?;
-            let stride = r.u32()?;
+            let stride = match version {
+                Version::V2 => 0,
+                Version::V3 => r.u32()?,
+            };
             let len = r.len()?;
             Request::Write {
                 key,
@@ -506,11 +545,14 @@ async fn read_split<T: AsyncRead + Unpin>(
     Ok((body, Some(tail)))
 }
 
-/// Reads and decodes one request; a `Write`'s bytes land in their own
-/// buffer.
-pub async fn read_request<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Request> {
-    let (body, tail) = read_split(io, WRITE, WRITE_HEAD).await?;
-    decode_request_parts(&body, tail)
+/// Reads and decodes one request in `version`; a `Write`'s bytes land in
+/// their own buffer.
+pub async fn read_request<T: AsyncRead + Unpin>(
+    io: &mut T,
+    version: Version,
+) -> io::Result<Request> {
+    let (body, tail) = read_split(io, WRITE, version.write_head()).await?;
+    decode_request_parts(&body, tail, version)
 }
 
 /// Reads and decodes one response; `Data` lands in its own buffer.
@@ -521,8 +563,12 @@ pub async fn read_response<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Respo
 
 /// Encodes and writes one request, the shard bytes straight from their
 /// buffer, and closes.
-pub async fn write_request<T: AsyncWrite + Unpin>(io: &mut T, r: &Request) -> io::Result<()> {
-    let (head, tail) = encode_request_parts(r);
+pub async fn write_request<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    r: &Request,
+    version: Version,
+) -> io::Result<()> {
+    let (head, tail) = encode_request_parts(r, version);
     write_parts(io, &head, tail).await
 }
 
@@ -576,20 +622,43 @@ mod tests {
                 len: 2,
             },
         ];
-        for r in &requests {
-            assert_eq!(&decode_request(&encode_request(r)).unwrap(), r);
+        for (r, v) in requests
+            .iter()
+            .flat_map(|r| [(r, Version::V3), (r, Version::V2)])
+        {
+            // Version 2 carries no stride: a write arrives without one.
+            let sent = match (r, v) {
+                (Request::Write { .. }, Version::V2) => &Request::Write {
+                    key: key(1),
+                    offset: 77,
+                    stride: 0,
+                    data: vec![9; 1000],
+                },
+                _ => r,
+            };
+            assert_eq!(&decode_request(&encode_request(r, v), v).unwrap(), sent);
             let mut wire = Vec::new();
             block_on(write_request(
                 &mut futures_util::io::Cursor::new(&mut wire),
                 r,
+                v,
             ))
             .unwrap();
-            let mut framed = (encode_request(r).len() as u32).to_be_bytes().to_vec();
-            framed.extend(encode_request(r));
+            let mut framed = (encode_request(r, v).len() as u32).to_be_bytes().to_vec();
+            framed.extend(encode_request(r, v));
             assert_eq!(wire, framed, "streamed and framed encodings agree");
-            let back = block_on(read_request(&mut futures_util::io::Cursor::new(wire))).unwrap();
-            assert_eq!(&back, r);
+            let back = block_on(read_request(&mut futures_util::io::Cursor::new(wire), v));
+            assert_eq!(&back.unwrap(), sent, "{v:?}");
         }
+        // The versions' writes are not each other's: a version 3 write read
+        // as version 2 has four bytes too many, and the other way round too
+        // few.
+        let write = &requests[2];
+        for (wrote, read) in [(Version::V3, Version::V2), (Version::V2, Version::V3)] {
+            assert!(decode_request(&encode_request(write, wrote), read).is_err());
+        }
+        assert_eq!(Version::of(PROTOCOL_V2), Version::V2);
+        assert_eq!(Version::of(PROTOCOL), Version::V3);
         let responses = [
             Response::Ok,
             Response::Data(vec![1, 2, 3]),
@@ -612,17 +681,20 @@ mod tests {
 
     #[test]
     fn oversized_chunks_and_trailing_bytes_are_refused() {
-        let mut big = encode_request(&Request::Read {
-            key: key(1),
-            offset: 0,
-            len: 1,
-        });
+        let mut big = encode_request(
+            &Request::Read {
+                key: key(1),
+                offset: 0,
+                len: 1,
+            },
+            Version::V3,
+        );
         let n = big.len();
         big[n - 4..].copy_from_slice(&((MAX_CHUNK as u32) + 1).to_be_bytes());
-        assert!(decode_request(&big).is_err());
-        let mut trailing = encode_request(&Request::Ping);
+        assert!(decode_request(&big, Version::V3).is_err());
+        let mut trailing = encode_request(&Request::Ping, Version::V3);
         trailing.push(0);
-        assert!(decode_request(&trailing).is_err());
+        assert!(decode_request(&trailing, Version::V3).is_err());
         assert!(decode_response(&[4, 9, 0, 0]).is_err(), "unknown refusal");
         let long = "é".repeat(400);
         let Response::Refused(_, text) =
@@ -636,12 +708,15 @@ mod tests {
     /// A frame that says `Write` with `announced` bytes but carries
     /// `carried`.
     fn write_frame_claiming(announced: u32, carried: usize) -> Vec<u8> {
-        let mut body = encode_request(&Request::Write {
-            key: key(1),
-            offset: 0,
-            stride: 0,
-            data: vec![7; carried],
-        });
+        let mut body = encode_request(
+            &Request::Write {
+                key: key(1),
+                offset: 0,
+                stride: 0,
+                data: vec![7; carried],
+            },
+            Version::V3,
+        );
         body[1 + 65 + 8 + 4..1 + 65 + 8 + 8].copy_from_slice(&announced.to_be_bytes());
         let mut framed = (body.len() as u32).to_be_bytes().to_vec();
         framed.extend(body);
@@ -650,8 +725,12 @@ mod tests {
 
     #[test]
     fn streamed_shard_bytes_must_match_their_announced_length() {
-        let read =
-            |bytes: Vec<u8>| block_on(read_request(&mut futures_util::io::Cursor::new(bytes)));
+        let read = |bytes: Vec<u8>| {
+            block_on(read_request(
+                &mut futures_util::io::Cursor::new(bytes),
+                Version::V3,
+            ))
+        };
         assert!(read(write_frame_claiming(10, 10)).is_ok());
         assert!(
             read(write_frame_claiming(11, 10)).is_err(),
@@ -698,9 +777,11 @@ mod tests {
     proptest! {
         #[test]
         fn decoding_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_request(&body);
+            for v in [Version::V2, Version::V3] {
+                let _ = decode_request(&body, v);
+                let _ = block_on(read_request(&mut futures_util::io::Cursor::new(body.clone()), v));
+            }
             let _ = decode_response(&body);
-            let _ = block_on(read_request(&mut futures_util::io::Cursor::new(body.clone())));
             let _ = block_on(read_response(&mut futures_util::io::Cursor::new(body)));
         }
     }

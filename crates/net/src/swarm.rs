@@ -29,7 +29,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::ShardCodec;
-use crate::protocol::{PROTOCOL, Request, Response};
+use crate::protocol::{PROTOCOL, PROTOCOL_V2, Request, Response};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
@@ -316,7 +316,12 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                 mdns: Toggle::from(mdns),
                 shards: request_response::Behaviour::with_codec(
                     ShardCodec,
-                    [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                    // The newest first: a peer is asked in the first one
+                    // it knows.
+                    [
+                        (StreamProtocol::new(PROTOCOL), ProtocolSupport::Full),
+                        (StreamProtocol::new(PROTOCOL_V2), ProtocolSupport::Full),
+                    ],
                     request_response::Config::default()
                         .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(256),
