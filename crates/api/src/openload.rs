@@ -52,11 +52,24 @@
 //!   they are content URLs, where download tools look at the HTTP status.
 //! - Every answer carries `Access-Control-Allow-Origin: *` (browser pages
 //!   called Openload's API and upload hosts directly).
+//! - `streaming/info` and `streaming/get` (2017, outside the documented
+//!   API; Kodi's resolvers used them): `streaming/info` answers
+//!   `auth_url`, this node's pairing page `/pair`; a visit there and a
+//!   press of its button pairs the visitor's address (the TCP peer's: a
+//!   forwarded-for header is not believed) for `[openload] pair_secs`.
+//!   From a paired address `streaming/get?file=` answers what `file/dl`
+//!   does, without a ticket, `size` as a string (as captured); from any
+//!   other, 403 `IP address not authorized. Visit <auth_url>`, which the
+//!   resolvers show and then poll. A pairing POST from another site is
+//!   refused.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -91,6 +104,8 @@ pub(crate) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/1/file/convert", api(h_convert))
         .route("/1/file/runningconverts", api(h_runningconverts))
         .route("/1/file/getsplash", api(h_getsplash))
+        .route("/1/streaming/info", api(h_streaming_info))
+        .route("/1/streaming/get", api(h_streaming_get))
         .route("/1/{*rest}", get(h_unknown).post(h_unknown))
         .route(
             "/ul/{token}",
@@ -99,6 +114,7 @@ pub(crate) fn routes(upload_limit: usize) -> Router<AppState> {
         .route("/dl/l/{token}/{id}", get(h_download))
         .route("/dl/l/{token}/{id}/{name}", get(h_download_named))
         .route("/splash/{id}/{image}", get(h_splash_image))
+        .route("/pair", get(h_pair_page).post(h_pair))
         .route("/f/{id}", get(h_page))
         .route("/f/{id}/{name}", get(h_page_named))
         .layer(axum::middleware::map_response(allow_any_origin))
@@ -397,23 +413,144 @@ async fn h_dl(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Respo
         return fail(451, "unavailable for legal reasons");
     }
     let link = call!(s.node.openload_link(&info, payer.as_deref()).await);
+    ok(link_result(
+        &headers,
+        &info,
+        &link.token,
+        json!(info.entry.size),
+    ))
+}
+
+/// What `file/dl` and `streaming/get` answer: the file and its link.
+fn link_result(headers: &HeaderMap, info: &EntryInfo, token: &str, size: Value) -> Value {
     let e = &info.entry;
     let url = format!(
         "{}/dl/l/{}/{}/{}",
-        base(&headers),
-        link.token,
+        base(headers),
+        token,
         e.id,
         escape(&e.name)
     );
-    ok(json!({
+    json!({
         "name": e.name,
-        "size": e.size,
-        "sha1": sha1_of(&info),
-        "content_type": content_type(&info),
+        "size": size,
+        "sha1": sha1_of(info),
+        "content_type": content_type(info),
         "upload_at": ms_datetime(e.created),
         "url": url,
-        "token": link.token,
-    }))
+        "token": token,
+    })
+}
+
+// ---- streaming: links for paired addresses ----
+
+/// The address a request came from (none when the listener does not say).
+fn peer_ip(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(a))| a.ip().to_canonical())
+}
+
+fn pair_url(headers: &HeaderMap) -> String {
+    format!("{}/pair", base(headers))
+}
+
+async fn h_streaming_info(headers: HeaderMap) -> Response {
+    ok(json!({ "auth_url": pair_url(&headers) }))
+}
+
+async fn h_streaming_get(
+    State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    p: Params,
+) -> Response {
+    let file = attempt!(p.required("file"));
+    let user = attempt!(p.user(&s.node).await);
+    if !peer_ip(peer.as_ref()).is_some_and(|ip| s.node.openload_paired(ip)) {
+        let msg = format!("IP address not authorized. Visit {}", pair_url(&headers));
+        return fail(403, &msg);
+    }
+    let info = call!(s.node.openload_file(file).await);
+    if Node::openload_blocked(&info) {
+        return fail(451, "unavailable for legal reasons");
+    }
+    let payer = user.map(|u| u.account);
+    let link = call!(s.node.openload_link(&info, payer.as_deref()).await);
+    let size = json!(info.entry.size.to_string());
+    ok(link_result(&headers, &info, &link.token, size))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn h_pair_page(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Response {
+    let ip = peer_ip(peer.as_ref()).map_or_else(|| "unknown".into(), |ip| ip.to_string());
+    html(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><meta charset=utf-8><title>Pair this device</title>\
+             <h1>Pair {ip}</h1><p>Paired addresses may stream this node's files \
+             (streaming/get) for a few hours.</p>\
+             <form method=post action=/pair><button>Pair</button></form>\n"
+        ),
+    )
+}
+
+async fn h_pair(
+    State(s): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    if from_elsewhere(&headers) {
+        return html(
+            StatusCode::FORBIDDEN,
+            "<!doctype html><title>Refused</title><p>Pair from this node's own page.</p>\n".into(),
+        );
+    }
+    let Some(ip) = peer_ip(peer.as_ref()) else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "<!doctype html><title>Refused</title><p>Your address is unknown.</p>\n".into(),
+        );
+    };
+    let until = s.node.openload_pair(ip);
+    let hours = (until - now_secs()).max(0) as f64 / 3600.0;
+    html(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><meta charset=utf-8><title>Paired</title>\
+             <h1>{ip} is paired</h1><p>for {hours:.1} hours.</p>\n"
+        ),
+    )
+}
+
+/// Whether a browser says the request comes from another site's page: an
+/// `Origin` naming another host than `Host`, or `Sec-Fetch-Site`
+/// cross-site or same-site.
+fn from_elsewhere(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = text("host").unwrap_or_default();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let Ok(origin) = origin.to_str() else {
+            return true;
+        };
+        let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+        if !authority.eq_ignore_ascii_case(host) {
+            return true;
+        }
+    }
+    text("sec-fetch-site").is_some_and(|v| !matches!(v, "same-origin" | "none"))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 async fn h_download_named(

@@ -1311,3 +1311,69 @@ async fn download_as(node: &TestNode, auth: &[(&str, &str)], id: &str) -> Vec<u8
     assert_eq!(status, 200);
     got
 }
+
+/// POSTs the pairing form, with `origin` as a browser would send it.
+async fn pair(node: &TestNode, origin: Option<&str>) -> u16 {
+    let mut req = node.http.post(node.root_url("/pair"));
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn streaming_get_serves_paired_addresses_without_a_ticket() {
+    let node = TestNode::start().await;
+    let (login, key, _) = account(&node, json!({})).await;
+    let auth = [("login", login.as_str()), ("key", key.as_str())];
+    let body = data(70_000, 31);
+    let id = upload(&node, &auth, "clip.mp4", &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Not paired: 403 naming the pairing page, which streaming/info gives.
+    let auth_url = ok(&node, "streaming/info", &[]).await["auth_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(auth_url, node.root_url("/pair"));
+    let v = refused(&node, "streaming/get", &[("file", &id)], 403).await;
+    assert_eq!(
+        v["msg"],
+        format!("IP address not authorized. Visit {auth_url}")
+    );
+    // The page has the button; a press from another site's page is refused.
+    let page = node.http.get(&auth_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<form method=post action=/pair>"), "{page}");
+    assert!(page.contains("127.0.0.1"), "{page}");
+    assert_eq!(pair(&node, Some("http://evil.example")).await, 403);
+    refused(&node, "streaming/get", &[("file", &id)], 403).await;
+
+    // Paired from the page itself: links without a ticket.
+    let own = node.root_url("");
+    assert_eq!(pair(&node, Some(own.trim_end_matches('/'))).await, 200);
+    let got = ok(&node, "streaming/get", &[("file", &id)]).await;
+    assert_eq!(got["name"], "clip.mp4");
+    assert_eq!(got["size"], body.len().to_string(), "a string, as captured");
+    assert_eq!(got["sha1"], sha1_hex(&body));
+    assert_eq!(got["token"].as_str().unwrap().len(), 16);
+    let (status, _, bytes) = fetch(&node, got["url"].as_str().unwrap(), None).await;
+    assert_eq!(status, 200);
+    assert!(bytes == body, "the link serves the file");
+    refused(&node, "streaming/get", &[("file", "nosuchfile0")], 404).await;
+    refused(&node, "streaming/get", &[], 400).await;
+
+    // A pairing ends: with no time at all, it never lets anything through.
+    let brief = TestNode::start_with("[openload]\npair_secs = 0\n").await;
+    let (login, key, _) = account(&brief, json!({})).await;
+    let auth = [("login", login.as_str()), ("key", key.as_str())];
+    let id = upload(&brief, &auth, "a.bin", b"abc").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pair(&brief, None).await, 200);
+    refused(&brief, "streaming/get", &[("file", &id)], 403).await;
+}

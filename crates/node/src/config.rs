@@ -66,6 +66,9 @@ pub struct OpenloadConfig {
     /// folder `Openload` (owned by nobody, no quota). Default true, as
     /// Openload allowed; a public node may turn it off.
     pub anonymous_uploads: bool,
+    /// Seconds an address paired on the node's pairing page may use
+    /// `streaming/get` (default 4 h, as Openload's pairing lasted).
+    pub pair_secs: u64,
 }
 
 impl Default for OpenloadConfig {
@@ -76,6 +79,7 @@ impl Default for OpenloadConfig {
             link_secs: 6 * 3600,
             upload_url_secs: 6 * 3600,
             anonymous_uploads: true,
+            pair_secs: 4 * 3600,
         }
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct Inner {
     pub(crate) paid: crate::paid::PaidState,
     /// cacaoweb's uploads, downloads and logins.
     pub(crate) cacaoweb: crate::cacaoweb::CacaowebState,
+    /// Addresses paired for Openload's `streaming/get`, and until when.
+    pub(crate) openload_pairs: crate::openload::Pairs,
     pub(crate) media: crate::media::Media,
 }
 
@@ -161,6 +163,7 @@ impl Node {
             tasks: TaskTracker::new(),
             paid: crate::paid::PaidState::default(),
             cacaoweb: crate::cacaoweb::CacaowebState::default(),
+            openload_pairs: Default::default(),
             media,
             net,
             repair: crate::repair::RepairState::default(),

@@ -39,6 +39,11 @@
 //!   `big_buck_bunny.mp4.mp4`). **Splash images** are a JPEG frame stored in
 //!   the owner's `.videothumb` folder (a system folder Openload listings
 //!   showed too), recorded on the original as metadata `openload.splash`.
+//! - **Pairing** (`streaming/get`, the 2017 call of Kodi's resolvers): an
+//!   address that visited the node's pairing page and asked to be paired
+//!   may fetch links without a ticket for `openload.pair_secs`. Pairings
+//!   live in memory (a restart asks for a new visit, as an expired one
+//!   does), at most 4096 at once.
 
 use std::sync::{Arc, Mutex};
 
@@ -73,6 +78,12 @@ pub const BLOCKED_KEY: &str = "openload.blocked";
 
 /// Metadata key holding the id of a file's splash image.
 pub(crate) const SPLASH_KEY: &str = "openload.splash";
+
+/// Most addresses paired at once; the one that expires first makes room.
+pub(crate) const MAX_PAIRS: usize = 4096;
+
+/// Paired addresses and when each pairing ends (Unix seconds).
+pub(crate) type Pairs = Mutex<std::collections::HashMap<std::net::IpAddr, i64>>;
 
 /// Most entries a folder listing returns.
 const MAX_LISTED: u64 = 10_000;
@@ -185,6 +196,37 @@ fn over_traffic(limit: u64, used: u64, wanted: u64) -> NodeError {
 }
 
 impl Node {
+    /// Pairs `ip` for `streaming/get`; answers when the pairing ends (Unix
+    /// seconds).
+    pub fn openload_pair(&self, ip: std::net::IpAddr) -> i64 {
+        let now = now_secs();
+        let until = now.saturating_add(self.config().openload.pair_secs as i64);
+        let mut pairs = self
+            .0
+            .openload_pairs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pairs.retain(|_, end| *end > now);
+        if pairs.len() >= MAX_PAIRS && !pairs.contains_key(&ip) {
+            let first = pairs.iter().min_by_key(|(_, end)| **end).map(|(a, _)| *a);
+            if let Some(first) = first {
+                pairs.remove(&first);
+            }
+        }
+        pairs.insert(ip, until);
+        until
+    }
+
+    /// Whether `ip` is paired for `streaming/get` now.
+    pub fn openload_paired(&self, ip: std::net::IpAddr) -> bool {
+        let pairs = self
+            .0
+            .openload_pairs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pairs.get(&ip).is_some_and(|end| *end > now_secs())
+    }
+
     fn openload_key(&self, purpose: &str) -> [u8; 32] {
         self.derived_key(&format!("openload {purpose}"))
     }
