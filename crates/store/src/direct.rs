@@ -24,7 +24,9 @@
 //! that was not in the cache with 3.1 s of system time through the cache
 //! and 0.16 s directly ([`read_at`] reads the aligned span around the
 //! bytes asked for into the buffer and copies them out). Reads for
-//! customers do not: the page cache's readahead served downloads faster.
+//! customers go the same way a MiB at a time (`readahead.rs`): piece by
+//! piece, direct reads lost the kernel's readahead and served downloads
+//! slower than the cache.
 //!
 //! Durability is unchanged: `O_DIRECT` skips the cache, not the device's
 //! own, so a shard is still fsynced when it is sealed.
@@ -47,7 +49,7 @@ pub(crate) struct AlignedBuf(Vec<u8>);
 impl AlignedBuf {
     /// The first `len` aligned bytes, growing the buffer when it is too
     /// small.
-    fn region(&mut self, len: usize) -> &mut [u8] {
+    pub(crate) fn region(&mut self, len: usize) -> &mut [u8] {
         if self.0.len() < len + ALIGN {
             self.0 = vec![0; len + ALIGN];
         }
@@ -134,6 +136,18 @@ pub(crate) fn read_at(
     let cached = if direct { &File::open(path)? } else { file };
     cached.read_exact_at(&mut out, offset)?;
     Ok(out)
+}
+
+/// Reads `need` bytes at the aligned `offset` of `file` (opened direct)
+/// into the start of `buf`'s aligned region (fewer only at the file's
+/// end, which is an error).
+pub(crate) fn read_into(
+    file: &File,
+    buf: &mut AlignedBuf,
+    offset: u64,
+    need: usize,
+) -> io::Result<()> {
+    read_direct(file, buf.region(need.div_ceil(ALIGN) * ALIGN), offset, need)
 }
 
 /// Fills at least the first `need` bytes of the aligned `region` from the

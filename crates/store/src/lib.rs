@@ -28,6 +28,7 @@ pub mod meter;
 mod migrations;
 pub mod openload;
 pub mod placements;
+mod readahead;
 pub mod shards;
 pub mod users;
 

@@ -7,13 +7,13 @@
 //! [`cairn_core::placement::pieces_hash`]) are checked against the bytes,
 //! the file is fsynced and renamed, and the directory fsynced, so a sealed
 //! shard survives a crash whole. A write that says its pieces' length has
-//! them hashed as they arrive (`arrived.rs`), so the seal reads back
-//! only pieces it has no hash for. Shard bytes are written, and read back
-//! for a seal, past the page cache where the file system allows
-//! (`direct.rs`); otherwise each write asks the kernel to start its
-//! writeback at once, so the seal's fsync finds little left to do. Reads
-//! for customers go through the page cache: its readahead served
-//! downloads faster than direct reads did (BENCHMARKS.md). A `.part` file is scratch: removed at
+//! them hashed as they arrive (`arrived.rs`), so the seal reads back only
+//! pieces it has no hash for. Shard bytes are written, and read back for a
+//! seal, past the page cache where the file system allows (`direct.rs`);
+//! otherwise each write asks the kernel to start its writeback at once, so
+//! the seal's fsync finds little left to do. Reads for customers go past
+//! it too, a MiB at a time, through a readahead of our own
+//! (`readahead.rs`). A `.part` file is scratch: removed at
 //! start (the owner writes it again), or by [`ShardStore::sweep_parts`]
 //! once nobody has written it for a while.
 //!
@@ -26,7 +26,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::StoreError;
 use crate::arrived::{Arrived, hash_pieces};
 use crate::direct::{Buffers, open_direct, open_read, read_at};
+use crate::readahead::Readahead;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -83,6 +83,8 @@ pub struct ShardStore {
     buffers: Buffers,
     /// Hashes of partial shards' pieces, taken as they were written.
     arrived: Mutex<Arrived>,
+    /// The last MiBs read from sealed shards.
+    readahead: Readahead,
     /// The file system refused a direct write: the page cache takes them.
     direct_off: AtomicBool,
 }
@@ -126,6 +128,7 @@ impl ShardStore {
             rejected: Mutex::new(rejected),
             buffers: Buffers::default(),
             arrived: Mutex::new(Arrived::default()),
+            readahead: Readahead::default(),
             direct_off: AtomicBool::new(false),
         })
     }
@@ -240,6 +243,7 @@ impl ShardStore {
         let dir = self.owner_dir(owner);
         let mut usage = self.usage();
         self.arrived().forget_owner(owner);
+        self.readahead.forget_owner(owner);
         let freed = usage.remove(owner).unwrap_or(0);
         // Still under the usage lock: no write of the customer's lands
         // in the folder while it goes.
@@ -352,17 +356,23 @@ impl ShardStore {
         }
         let f = File::open(&part).map_err(|e| StoreError::io("open", &part, e))?;
         f.sync_all().map_err(|e| StoreError::io("sync", &part, e))?;
+        // Under the usage lock, so no write lands between forgetting the
+        // shard's hashes and the rename: a write after it starts a new
+        // partial shard with none.
+        let mut usage = self.usage();
+        self.arrived().forget(id);
+        self.readahead.forget(id);
         let old = fs::metadata(&sealed).map(|m| m.len()).ok();
         fs::rename(&part, &sealed).map_err(|e| StoreError::io("rename", &part, e))?;
+        if let Some(old) = old {
+            let u = usage.entry(id.owner).or_insert(0);
+            *u = u.saturating_sub(old);
+        }
+        drop(usage);
         let dir = self.owner_dir(&id.owner);
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| StoreError::io("sync", &dir, e))?;
-        if let Some(old) = old {
-            let mut usage = self.usage();
-            let u = usage.entry(id.owner).or_insert(0);
-            *u = u.saturating_sub(old);
-        }
         Ok(())
     }
 
@@ -406,8 +416,14 @@ impl ShardStore {
 
     /// Reads `len` bytes at `offset` of a sealed shard (fewer at its end).
     pub fn read(&self, id: &ShardId, offset: u64, len: usize) -> Result<Vec<u8>> {
+        self.read_from(id, offset, len, true)
+    }
+
+    /// Reads `len` bytes at `offset` of a sealed shard, through the
+    /// readahead when `cached`, else from the disk itself.
+    fn read_from(&self, id: &ShardId, offset: u64, len: usize, cached: bool) -> Result<Vec<u8>> {
         let path = self.path(id, false);
-        let f = File::open(&path).map_err(|e| match e.kind() {
+        let (f, direct) = open_read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StoreError::NotFound {
                 what: "shard",
                 id: format!("{}.{}", hex::encode(id.blob), id.position),
@@ -424,13 +440,19 @@ impl ShardStore {
             )));
         }
         let n = len.min((size - offset) as usize);
-        let mut buf = vec![0u8; n];
-        f.read_exact_at(&mut buf, offset)
-            .map_err(|e| StoreError::io("read", &path, e))?;
-        Ok(buf)
+        self.buffers
+            .with(|spare| match cached {
+                true => self
+                    .readahead
+                    .read(id, &f, direct, &path, size, offset, n, spare),
+                false => read_at(&f, direct, &path, spare, offset, n),
+            })
+            .map_err(|e| StoreError::io("read", &path, e))
     }
 
-    /// The BLAKE3 hash keyed by `nonce` of `len` bytes at `offset`.
+    /// The BLAKE3 hash keyed by `nonce` of `len` bytes at `offset`, read
+    /// from the disk (an audit proves the disk holds them, not the
+    /// readahead).
     pub fn audit(
         &self,
         id: &ShardId,
@@ -438,7 +460,7 @@ impl ShardStore {
         offset: u64,
         len: usize,
     ) -> Result<[u8; 32]> {
-        let bytes = self.read(id, offset, len)?;
+        let bytes = self.read_from(id, offset, len, false)?;
         Ok(*blake3::keyed_hash(nonce, &bytes).as_bytes())
     }
 
@@ -446,6 +468,7 @@ impl ShardStore {
     pub fn delete(&self, id: &ShardId) -> Result<()> {
         let mut usage = self.usage();
         self.arrived().forget(id);
+        self.readahead.forget(id);
         let mut freed = 0;
         for part in [true, false] {
             let path = self.path(id, part);
@@ -671,6 +694,37 @@ mod tests {
                 .unwrap();
             s.seal(&shard, len, S as u32, &pieces(&c, S)).unwrap();
         }
+    }
+
+    #[test]
+    fn a_shard_sealed_again_is_read_anew_and_audits_read_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 24).unwrap();
+        let a: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let b: Vec<u8> = a.iter().map(|x| x ^ 0x5a).collect();
+        let stride = 1 << 17;
+        s.write(&id(1), 0, stride, &a).unwrap();
+        s.seal(&id(1), a.len() as u64, stride, &pieces(&a, stride as usize))
+            .unwrap();
+        assert_eq!(s.read(&id(1), 1000, 5000).unwrap(), a[1000..6000]);
+        // Deleted and placed again with other bytes (a repair), or sealed
+        // over (a re-placement): the reads see the new file.
+        s.delete(&id(1)).unwrap();
+        s.write(&id(1), 0, stride, &b).unwrap();
+        s.seal(&id(1), b.len() as u64, stride, &pieces(&b, stride as usize))
+            .unwrap();
+        assert_eq!(s.read(&id(1), 1000, 5000).unwrap(), b[1000..6000]);
+        s.write(&id(1), 0, stride, &a).unwrap();
+        s.seal(&id(1), a.len() as u64, stride, &pieces(&a, stride as usize))
+            .unwrap();
+        assert_eq!(s.read(&id(1), 1000, 5000).unwrap(), a[1000..6000]);
+        // An audit reads the disk, not the readahead: bytes changed on disk
+        // change its answer at once.
+        let nonce = [3; 32];
+        let want = *blake3::keyed_hash(&nonce, &a[1000..6000]).as_bytes();
+        assert_eq!(s.audit(&id(1), &nonce, 1000, 5000).unwrap(), want);
+        scribble(&s.path(&id(1), false), 2000, b"rot");
+        assert_ne!(s.audit(&id(1), &nonce, 1000, 5000).unwrap(), want);
     }
 
     #[test]

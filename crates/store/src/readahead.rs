@@ -1,0 +1,351 @@
+//! Reads of sealed shards for customers: past the page cache, through a
+//! small readahead of our own.
+//!
+//! A download asks each supplier for one piece (a quarter MiB at 4+2) of
+//! many segments in a row, several at once. Through the page cache, every
+//! piece that is not cached costs fresh cache pages, which on the machine
+//! of BENCHMARKS.md cost more than the read itself; a direct read of each
+//! piece costs one request to the virtual disk apiece and loses the
+//! kernel's readahead. So a miss reads the whole aligned MiB around the
+//! piece directly into a reused buffer, and the next pieces of the same
+//! MiB are copied from there. Requests that fall in a MiB being read wait
+//! for it instead of reading it again. Audits do not come here: they must
+//! prove what the disk holds.
+//!
+//! Invariant: a block holds the bytes of the sealed shard file as they
+//! were read; [`Readahead::forget`] drops a shard's blocks whenever its
+//! file is replaced or removed (seal, delete, reject), under the same lock
+//! as the lookups, and a read that started before is not kept.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::direct::{ALIGN, AlignedBuf, read_at, read_into};
+use crate::shards::ShardId;
+
+/// Bytes one block holds; reads larger than fit go around the blocks.
+pub(crate) const BLOCK: u64 = 1 << 20;
+/// Blocks kept (memory: this many MiB, whatever the load).
+const BLOCKS: usize = 16;
+
+/// One block: `len` bytes of shard `id` from `start`.
+struct Block {
+    id: ShardId,
+    start: u64,
+    len: usize,
+    buf: AlignedBuf,
+    /// Being read; its buffer is out.
+    loading: bool,
+    /// Forgotten while it was being read: not to be kept.
+    stale: bool,
+    /// When it was last used (a counter).
+    used: u64,
+    /// Which read claimed it (a counter): a block forgotten while loading
+    /// and claimed again for the same bytes is another block.
+    ticket: u64,
+}
+
+#[derive(Default)]
+struct Blocks {
+    blocks: Vec<Block>,
+    clock: u64,
+}
+
+/// The blocks, and a signal for requests waiting on one being read.
+#[derive(Default)]
+pub(crate) struct Readahead {
+    state: Mutex<Blocks>,
+    loaded: Condvar,
+}
+
+impl Readahead {
+    fn lock(&self) -> MutexGuard<'_, Blocks> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads exactly `len` bytes at `offset` of shard `id`, whose sealed
+    /// file is `file` (opened by `direct::open_read`; `direct` as it said),
+    /// `size` bytes long.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read(
+        &self,
+        id: &ShardId,
+        file: &File,
+        direct: bool,
+        path: &Path,
+        size: u64,
+        offset: u64,
+        len: usize,
+        spare: &mut AlignedBuf,
+    ) -> io::Result<Vec<u8>> {
+        let Some(start) = block_start(offset, len as u64).filter(|_| direct) else {
+            return read_at(file, direct, path, spare, offset, len);
+        };
+        let span = (size.saturating_sub(start)).min(BLOCK) as usize;
+        if offset + len as u64 > start + span as u64 {
+            // Past the file's end: the plain read says so.
+            return read_at(file, direct, path, spare, offset, len);
+        }
+        let mut state = self.lock();
+        loop {
+            let found = state
+                .blocks
+                .iter()
+                .position(|b| b.id == *id && b.start == start && !b.stale);
+            match found {
+                Some(i) if state.blocks[i].loading => {
+                    // Bounded: a reader that never comes back (a panic)
+                    // leaves a block loading; the wait then reads itself.
+                    let (s, timeout) = self
+                        .loaded
+                        .wait_timeout(state, Duration::from_secs(5))
+                        .unwrap_or_else(|p| p.into_inner());
+                    state = s;
+                    if timeout.timed_out() {
+                        drop(state);
+                        return read_at(file, direct, path, spare, offset, len);
+                    }
+                }
+                Some(i) => {
+                    state.clock += 1;
+                    let clock = state.clock;
+                    let b = &mut state.blocks[i];
+                    b.used = clock;
+                    let at = (offset - start) as usize;
+                    return Ok(b.buf.region(b.len)[at..at + len].to_vec());
+                }
+                None => break,
+            }
+        }
+        // A miss: claim the least recently used block that is not being
+        // read (or a new one), read the MiB into its buffer, keep it.
+        let Some(slot) = claim(&mut state, id, start) else {
+            drop(state);
+            return read_at(file, direct, path, spare, offset, len);
+        };
+        let ticket = state.blocks[slot].ticket;
+        let mut buf = std::mem::take(&mut state.blocks[slot].buf);
+        drop(state);
+        let read = read_into(file, &mut buf, start, span);
+        let mut state = self.lock();
+        // The slot may have moved (forget removes blocks): find it again.
+        let slot = state
+            .blocks
+            .iter()
+            .position(|b| b.loading && b.ticket == ticket);
+        let out = read.is_ok().then(|| {
+            let at = (offset - start) as usize;
+            buf.region(span)[at..at + len].to_vec()
+        });
+        if let Some(slot) = slot {
+            let b = &mut state.blocks[slot];
+            b.loading = false;
+            b.buf = buf;
+            b.len = span;
+            if read.is_err() || b.stale {
+                state.blocks.swap_remove(slot);
+            }
+        }
+        drop(state);
+        self.loaded.notify_all();
+        match out {
+            Some(bytes) => Ok(bytes),
+            None => read_at(file, direct, path, spare, offset, len),
+        }
+    }
+
+    /// Drops every block of shard `id` (its file is being replaced or
+    /// removed). A read of it under way finishes but keeps nothing.
+    pub(crate) fn forget(&self, id: &ShardId) {
+        self.forget_where(|b| b.id == *id);
+    }
+
+    /// Drops every block of customer `owner`'s shards.
+    pub(crate) fn forget_owner(&self, owner: &[u8; 32]) {
+        self.forget_where(|b| b.id.owner == *owner);
+    }
+
+    fn forget_where(&self, matches: impl Fn(&Block) -> bool) {
+        let mut state = self.lock();
+        for b in state.blocks.iter_mut().filter(|b| matches(b)) {
+            b.stale = true;
+        }
+        state.blocks.retain(|b| b.loading || !b.stale);
+    }
+
+    /// How many blocks are kept.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.lock().blocks.len()
+    }
+}
+
+/// Where the block holding `len` bytes at `offset` starts: the MiB they
+/// fall in, or (for bytes across a MiB's end) the aligned offset before
+/// them; none when they do not fit in one block.
+fn block_start(offset: u64, len: u64) -> Option<u64> {
+    let end = offset.checked_add(len)?;
+    let whole = offset / BLOCK * BLOCK;
+    if end <= whole + BLOCK {
+        return Some(whole);
+    }
+    let aligned = offset / ALIGN as u64 * ALIGN as u64;
+    (end <= aligned + BLOCK).then_some(aligned)
+}
+
+/// A block to read `start` of `id` into, marked loading: a new one while
+/// there are fewer than [`BLOCKS`], else the least recently used of those
+/// not being read.
+fn claim(state: &mut Blocks, id: &ShardId, start: u64) -> Option<usize> {
+    let slot = if state.blocks.len() < BLOCKS {
+        state.blocks.push(Block {
+            id: *id,
+            start,
+            len: 0,
+            buf: AlignedBuf::default(),
+            loading: true,
+            stale: false,
+            used: 0,
+            ticket: 0,
+        });
+        state.blocks.len() - 1
+    } else {
+        let (i, _) = state
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.loading)
+            .min_by_key(|(_, b)| b.used)?;
+        i
+    };
+    state.clock += 1;
+    let clock = state.clock;
+    let b = &mut state.blocks[slot];
+    (b.id, b.start, b.len, b.loading, b.stale) = (*id, start, 0, true, false);
+    (b.used, b.ticket) = (clock, clock);
+    Some(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::direct::open_read;
+
+    fn id(p: u8) -> ShardId {
+        ShardId {
+            owner: [1; 32],
+            blob: [2; 32],
+            position: p,
+        }
+    }
+
+    #[test]
+    fn blocks_start_at_the_mib_or_just_before_bytes_that_cross_one() {
+        assert_eq!(block_start(0, 1000), Some(0));
+        assert_eq!(block_start(BLOCK - 10, 10), Some(0));
+        assert_eq!(block_start(BLOCK + 5, 100), Some(BLOCK));
+        assert_eq!(block_start(BLOCK - 10, 20), Some(BLOCK - ALIGN as u64));
+        assert_eq!(block_start(5, BLOCK), None, "too long for one block");
+        assert_eq!(block_start(u64::MAX, 2), None);
+    }
+
+    #[test]
+    fn reads_give_the_file_bytes_from_blocks_and_forget_drops_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let size = 2 * BLOCK as usize + 3000;
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        let r = Readahead::default();
+        let mut spare = AlignedBuf::default();
+        let mut read = |offset: u64, len: usize| {
+            r.read(
+                &id(0),
+                &file,
+                direct,
+                &path,
+                size as u64,
+                offset,
+                len,
+                &mut spare,
+            )
+        };
+        for (offset, len) in [
+            (0u64, 262_144usize),
+            (262_144, 262_144),
+            (BLOCK - 100, 300),
+            (2 * BLOCK, 3000),
+            (2 * BLOCK + 2999, 1),
+            (17, 0),
+        ] {
+            let at = offset as usize;
+            assert_eq!(
+                read(offset, len).unwrap(),
+                data[at..at + len],
+                "{len} at {offset}"
+            );
+        }
+        assert!(read(size as u64 - 1, 2).is_err(), "past the end");
+        assert!(r.kept() >= 2);
+        // The file changes (a new seal): forgotten blocks are read again.
+        let other: Vec<u8> = data.iter().map(|b| b ^ 0xff).collect();
+        std::fs::write(&path, &other).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        r.forget(&id(0));
+        assert_eq!(r.kept(), 0);
+        let got = r
+            .read(
+                &id(0),
+                &file,
+                direct,
+                &path,
+                size as u64,
+                10,
+                100,
+                &mut spare,
+            )
+            .unwrap();
+        assert_eq!(got, other[10..110]);
+    }
+
+    #[test]
+    fn no_more_than_the_bound_is_kept_and_parallel_readers_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let size = (BLOCKS as u64 + 4) * BLOCK;
+        let data: Vec<u8> = (0..size as usize).map(|i| (i * 13 % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let r = Readahead::default();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (r, data, path) = (&r, &data, &path);
+                s.spawn(move || {
+                    let (file, direct) = open_read(path).unwrap();
+                    let mut spare = AlignedBuf::default();
+                    for i in 0..(size / 65_536) {
+                        let offset = ((i * 65_536) + t * 4096) % (size - 70_000);
+                        let got = r
+                            .read(
+                                &id(1),
+                                &file,
+                                direct,
+                                path,
+                                size,
+                                offset,
+                                65_536,
+                                &mut spare,
+                            )
+                            .unwrap();
+                        let at = offset as usize;
+                        assert!(got == data[at..at + 65_536], "{offset}");
+                    }
+                });
+            }
+        });
+        assert!(r.kept() <= BLOCKS);
+    }
+}
