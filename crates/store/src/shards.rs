@@ -643,26 +643,17 @@ mod tests {
         // without a stride, and inside piece 3 with one.
         b[S - 3..S + 5].fill(0xee);
         b[3 * S + 9..3 * S + 20].fill(0xdd);
-        s.write(&id(1), 0, S as u32, &a).unwrap();
-        s.write(&id(1), S as u64 - 3, 0, &b[S - 3..S + 5]).unwrap();
-        s.write(
-            &id(1),
-            3 * S as u64 + 9,
-            S as u32,
-            &b[3 * S + 9..3 * S + 20],
-        )
-        .unwrap();
+        let write_a_then_b = || {
+            s.write(&id(1), 0, S as u32, &a).unwrap();
+            s.write(&id(1), S as u64 - 3, 0, &b[S - 3..S + 5]).unwrap();
+            let at = 3 * S + 9;
+            s.write(&id(1), at as u64, S as u32, &b[at..at + 11])
+                .unwrap();
+        };
         let len = b.len() as u64;
+        write_a_then_b();
         assert!(s.seal(&id(1), len, S as u32, &pieces(&a, S)).is_err());
-        s.write(&id(1), 0, S as u32, &a).unwrap();
-        s.write(&id(1), S as u64 - 3, 0, &b[S - 3..S + 5]).unwrap();
-        s.write(
-            &id(1),
-            3 * S as u64 + 9,
-            S as u32,
-            &b[3 * S + 9..3 * S + 20],
-        )
-        .unwrap();
+        write_a_then_b();
         s.seal(&id(1), len, S as u32, &pieces(&b, S)).unwrap();
         assert_eq!(s.read(&id(1), 0, b.len()).unwrap(), b);
         // A partial shard swept or deleted leaves no hashes behind: written
