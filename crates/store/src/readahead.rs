@@ -13,9 +13,11 @@
 //! prove what the disk holds.
 //!
 //! Invariant: a block holds the bytes of the sealed shard file as they
-//! were read; [`Readahead::forget`] drops a shard's blocks whenever its
-//! file is replaced or removed (seal, delete, reject), under the same lock
-//! as the lookups, and a read that started before is not kept.
+//! were read, and is found only by reads of that same file (its inode
+//! and modification time, [`FileTag`]): a read that opened the file before
+//! it was replaced can neither serve nor keep bytes for the new one.
+//! [`Readahead::forget`] frees a shard's blocks whenever its file is
+//! replaced or removed (seal, delete, reject).
 
 use std::fs::File;
 use std::io;
@@ -31,9 +33,14 @@ pub(crate) const BLOCK: u64 = 1 << 20;
 /// Blocks kept (memory: this many MiB, whatever the load).
 const BLOCKS: usize = 16;
 
+/// Which file a read is of: inode, and modification time in seconds and
+/// nanoseconds.
+pub(crate) type FileTag = (u64, i64, i64);
+
 /// One block: `len` bytes of shard `id` from `start`.
 struct Block {
     id: ShardId,
+    file: FileTag,
     start: u64,
     len: usize,
     buf: AlignedBuf,
@@ -67,12 +74,12 @@ impl Readahead {
     }
 
     /// Reads exactly `len` bytes at `offset` of shard `id`, whose sealed
-    /// file is `file` (opened by `direct::open_read`; `direct` as it said),
-    /// `size` bytes long.
+    /// file is `file` (opened by `direct::open_read`; `direct` as it said;
+    /// `tag` from its metadata), `size` bytes long.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn read(
         &self,
-        id: &ShardId,
+        (id, tag): (&ShardId, FileTag),
         file: &File,
         direct: bool,
         path: &Path,
@@ -94,7 +101,7 @@ impl Readahead {
             let found = state
                 .blocks
                 .iter()
-                .position(|b| b.id == *id && b.start == start && !b.stale);
+                .position(|b| b.id == *id && b.file == tag && b.start == start && !b.stale);
             match found {
                 Some(i) if state.blocks[i].loading => {
                     // Bounded: a reader that never comes back (a panic)
@@ -122,7 +129,7 @@ impl Readahead {
         }
         // A miss: claim the least recently used block that is not being
         // read (or a new one), read the MiB into its buffer, keep it.
-        let Some(slot) = claim(&mut state, id, start) else {
+        let Some(slot) = claim(&mut state, id, tag, start) else {
             drop(state);
             return read_at(file, direct, path, spare, offset, len);
         };
@@ -199,10 +206,11 @@ fn block_start(offset: u64, len: u64) -> Option<u64> {
 /// A block to read `start` of `id` into, marked loading: a new one while
 /// there are fewer than [`BLOCKS`], else the least recently used of those
 /// not being read.
-fn claim(state: &mut Blocks, id: &ShardId, start: u64) -> Option<usize> {
+fn claim(state: &mut Blocks, id: &ShardId, tag: FileTag, start: u64) -> Option<usize> {
     let slot = if state.blocks.len() < BLOCKS {
         state.blocks.push(Block {
             id: *id,
+            file: tag,
             start,
             len: 0,
             buf: AlignedBuf::default(),
@@ -224,7 +232,8 @@ fn claim(state: &mut Blocks, id: &ShardId, start: u64) -> Option<usize> {
     state.clock += 1;
     let clock = state.clock;
     let b = &mut state.blocks[slot];
-    (b.id, b.start, b.len, b.loading, b.stale) = (*id, start, 0, true, false);
+    (b.id, b.file, b.start, b.len) = (*id, tag, start, 0);
+    (b.loading, b.stale) = (true, false);
     (b.used, b.ticket) = (clock, clock);
     Some(slot)
 }
@@ -233,6 +242,8 @@ fn claim(state: &mut Blocks, id: &ShardId, start: u64) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::direct::open_read;
+
+    const TAG: FileTag = (1, 2, 3);
 
     fn id(p: u8) -> ShardId {
         ShardId {
@@ -264,7 +275,7 @@ mod tests {
         let mut spare = AlignedBuf::default();
         let mut read = |offset: u64, len: usize| {
             r.read(
-                &id(0),
+                (&id(0), TAG),
                 &file,
                 direct,
                 &path,
@@ -299,7 +310,7 @@ mod tests {
         assert_eq!(r.kept(), 0);
         let got = r
             .read(
-                &id(0),
+                (&id(0), TAG),
                 &file,
                 direct,
                 &path,
@@ -310,6 +321,24 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got, other[10..110]);
+        // A read of another file of the same shard (replaced, and not yet
+        // forgotten) never gets the old file's blocks.
+        std::fs::write(&path, &data).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        let newer = (TAG.0, TAG.1, TAG.2 + 1);
+        let got = r
+            .read(
+                (&id(0), newer),
+                &file,
+                direct,
+                &path,
+                size as u64,
+                10,
+                100,
+                &mut spare,
+            )
+            .unwrap();
+        assert_eq!(got, data[10..110]);
     }
 
     #[test]
@@ -330,7 +359,7 @@ mod tests {
                         let offset = ((i * 65_536) + t * 4096) % (size - 70_000);
                         let got = r
                             .read(
-                                &id(1),
+                                (&id(1), TAG),
                                 &file,
                                 direct,
                                 path,

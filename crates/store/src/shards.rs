@@ -430,10 +430,12 @@ impl ShardStore {
             },
             _ => StoreError::io("open", &path, e),
         })?;
-        let size = f
-            .metadata()
-            .map_err(|e| StoreError::io("stat", &path, e))?
-            .len();
+        let meta = f.metadata().map_err(|e| StoreError::io("stat", &path, e))?;
+        let size = meta.len();
+        let tag = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.mtime(), meta.mtime_nsec())
+        };
         if offset > size {
             return Err(StoreError::Invalid(format!(
                 "offset {offset} is past the shard's {size} bytes"
@@ -444,7 +446,7 @@ impl ShardStore {
             .with(|spare| match cached {
                 true => self
                     .readahead
-                    .read(id, &f, direct, &path, size, offset, n, spare),
+                    .read((id, tag), &f, direct, &path, size, offset, n, spare),
                 false => read_at(&f, direct, &path, spare, offset, n),
             })
             .map_err(|e| StoreError::io("read", &path, e))
