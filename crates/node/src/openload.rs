@@ -200,7 +200,8 @@ impl Node {
     /// seconds).
     pub fn openload_pair(&self, ip: std::net::IpAddr) -> i64 {
         let now = now_secs();
-        let until = now.saturating_add(self.config().openload.pair_secs as i64);
+        let secs = i64::try_from(self.config().openload.pair_secs).unwrap_or(i64::MAX);
+        let until = now.saturating_add(secs);
         let mut pairs = self
             .0
             .openload_pairs
