@@ -37,6 +37,34 @@ const BLOCKS: usize = 16;
 /// nanoseconds.
 pub(crate) type FileTag = (u64, i64, i64);
 
+/// A sealed shard file open for reading.
+pub(crate) struct Sealed<'a> {
+    /// The shard.
+    pub(crate) id: &'a ShardId,
+    /// Which file it is (from its metadata).
+    pub(crate) tag: FileTag,
+    /// The file, opened by `direct::open_read`.
+    pub(crate) file: &'a File,
+    /// Whether `file` is open for direct reads.
+    pub(crate) direct: bool,
+    /// Its path (for a fallback through the page cache).
+    pub(crate) path: &'a Path,
+    /// Its length.
+    pub(crate) size: u64,
+}
+
+impl Sealed<'_> {
+    /// Reads `len` bytes at `offset` without the blocks.
+    pub(crate) fn read_plain(
+        &self,
+        spare: &mut AlignedBuf,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<Vec<u8>> {
+        read_at(self.file, self.direct, self.path, spare, offset, len)
+    }
+}
+
 /// One block: `len` bytes of shard `id` from `start`.
 struct Block {
     id: ShardId,
@@ -73,28 +101,22 @@ impl Readahead {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads exactly `len` bytes at `offset` of shard `id`, whose sealed
-    /// file is `file` (opened by `direct::open_read`; `direct` as it said;
-    /// `tag` from its metadata), `size` bytes long.
-    #[allow(clippy::too_many_arguments)]
+    /// Reads exactly `len` bytes at `offset` of sealed shard file `f`.
     pub(crate) fn read(
         &self,
-        (id, tag): (&ShardId, FileTag),
-        file: &File,
-        direct: bool,
-        path: &Path,
-        size: u64,
+        f: &Sealed<'_>,
         offset: u64,
         len: usize,
         spare: &mut AlignedBuf,
     ) -> io::Result<Vec<u8>> {
-        let Some(start) = block_start(offset, len as u64).filter(|_| direct) else {
-            return read_at(file, direct, path, spare, offset, len);
+        let (id, tag) = (f.id, f.tag);
+        let Some(start) = block_start(offset, len as u64).filter(|_| f.direct) else {
+            return f.read_plain(spare, offset, len);
         };
-        let span = (size.saturating_sub(start)).min(BLOCK) as usize;
+        let span = (f.size.saturating_sub(start)).min(BLOCK) as usize;
         if offset + len as u64 > start + span as u64 {
             // Past the file's end: the plain read says so.
-            return read_at(file, direct, path, spare, offset, len);
+            return f.read_plain(spare, offset, len);
         }
         let mut state = self.lock();
         loop {
@@ -113,7 +135,7 @@ impl Readahead {
                     state = s;
                     if timeout.timed_out() {
                         drop(state);
-                        return read_at(file, direct, path, spare, offset, len);
+                        return f.read_plain(spare, offset, len);
                     }
                 }
                 Some(i) => {
@@ -131,12 +153,12 @@ impl Readahead {
         // read (or a new one), read the MiB into its buffer, keep it.
         let Some(slot) = claim(&mut state, id, tag, start) else {
             drop(state);
-            return read_at(file, direct, path, spare, offset, len);
+            return f.read_plain(spare, offset, len);
         };
         let ticket = state.blocks[slot].ticket;
         let mut buf = std::mem::take(&mut state.blocks[slot].buf);
         drop(state);
-        let read = read_into(file, &mut buf, start, span);
+        let read = read_into(f.file, &mut buf, start, span);
         let mut state = self.lock();
         // The slot may have moved (forget removes blocks): find it again.
         let slot = state
@@ -160,7 +182,7 @@ impl Readahead {
         self.loaded.notify_all();
         match out {
             Some(bytes) => Ok(bytes),
-            None => read_at(file, direct, path, spare, offset, len),
+            None => f.read_plain(spare, offset, len),
         }
     }
 
@@ -245,6 +267,24 @@ mod tests {
 
     const TAG: FileTag = (1, 2, 3);
 
+    fn sealed<'a>(
+        id: &'a ShardId,
+        tag: FileTag,
+        file: &'a File,
+        direct: bool,
+        path: &'a Path,
+        size: u64,
+    ) -> Sealed<'a> {
+        Sealed {
+            id,
+            tag,
+            file,
+            direct,
+            path,
+            size,
+        }
+    }
+
     fn id(p: u8) -> ShardId {
         ShardId {
             owner: [1; 32],
@@ -275,11 +315,7 @@ mod tests {
         let mut spare = AlignedBuf::default();
         let mut read = |offset: u64, len: usize| {
             r.read(
-                (&id(0), TAG),
-                &file,
-                direct,
-                &path,
-                size as u64,
+                &sealed(&id(0), TAG, &file, direct, &path, size as u64),
                 offset,
                 len,
                 &mut spare,
@@ -310,11 +346,7 @@ mod tests {
         assert_eq!(r.kept(), 0);
         let got = r
             .read(
-                (&id(0), TAG),
-                &file,
-                direct,
-                &path,
-                size as u64,
+                &sealed(&id(0), TAG, &file, direct, &path, size as u64),
                 10,
                 100,
                 &mut spare,
@@ -328,11 +360,7 @@ mod tests {
         let newer = (TAG.0, TAG.1, TAG.2 + 1);
         let got = r
             .read(
-                (&id(0), newer),
-                &file,
-                direct,
-                &path,
-                size as u64,
+                &sealed(&id(0), newer, &file, direct, &path, size as u64),
                 10,
                 100,
                 &mut spare,
@@ -359,11 +387,7 @@ mod tests {
                         let offset = ((i * 65_536) + t * 4096) % (size - 70_000);
                         let got = r
                             .read(
-                                (&id(1), TAG),
-                                &file,
-                                direct,
-                                path,
-                                size,
+                                &sealed(&id(1), TAG, &file, direct, path, size),
                                 offset,
                                 65_536,
                                 &mut spare,

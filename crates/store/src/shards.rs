@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::StoreError;
 use crate::arrived::{Arrived, hash_pieces};
 use crate::direct::{Buffers, open_direct, open_read, read_at};
-use crate::readahead::Readahead;
+use crate::readahead::{Readahead, Sealed};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -444,9 +444,17 @@ impl ShardStore {
         let n = len.min((size - offset) as usize);
         self.buffers
             .with(|spare| match cached {
-                true => self
-                    .readahead
-                    .read((id, tag), &f, direct, &path, size, offset, n, spare),
+                true => {
+                    let sealed = Sealed {
+                        id,
+                        tag,
+                        file: &f,
+                        direct,
+                        path: &path,
+                        size,
+                    };
+                    self.readahead.read(&sealed, offset, n, spare)
+                }
                 false => read_at(&f, direct, &path, spare, offset, n),
             })
             .map_err(|e| StoreError::io("read", &path, e))
@@ -595,6 +603,13 @@ mod tests {
         assert!(s.read(&id(1), 0, 1).is_err());
     }
 
+    /// Makes the file at `path` look last written `secs` ago.
+    fn last_written(path: &Path, secs: u64) {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(then).unwrap();
+    }
+
     /// Overwrites `bytes` at `at` of a file, behind the store's back.
     fn scribble(path: &Path, at: u64, bytes: &[u8]) {
         use std::os::unix::fs::FileExt;
@@ -664,13 +679,7 @@ mod tests {
             let shard = id(if sweep { 2 } else { 3 });
             s.write(&shard, 0, S as u32, &a).unwrap();
             if sweep {
-                let part = s.path(&shard, true);
-                File::options()
-                    .write(true)
-                    .open(&part)
-                    .unwrap()
-                    .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
-                    .unwrap();
+                last_written(&s.path(&shard, true), 60);
                 s.sweep_parts(std::time::Duration::from_secs(1)).unwrap();
             } else {
                 s.delete(&shard).unwrap();
@@ -781,12 +790,7 @@ mod tests {
         s.write(&id(3), 0, 0, &[3; 200]).unwrap();
         // Shard 2 was last written two hours ago; shard 3 just now.
         let part = s.path(&id(2), true);
-        File::options()
-            .write(true)
-            .open(&part)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
-            .unwrap();
+        last_written(&part, 7200);
         let hour = std::time::Duration::from_secs(3600);
         assert_eq!(s.sweep_parts(hour).unwrap(), 300);
         assert!(!part.exists());
