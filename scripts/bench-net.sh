@@ -17,11 +17,13 @@
 #   LEGACY_DIGESTS=false bash scripts/bench-net.sh   # without the md5/sha1/sha256 job
 #                                                  # that follows the placement
 #   CAIRN_BIN=/tmp/cairn-old bash scripts/bench-net.sh  # another build, for an A/B
+#   LANES=false bash scripts/bench-net.sh          # shard bytes over libp2p alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${BENCH_MIB:-1024}
 NODES=7
 DIGESTS=${LEGACY_DIGESTS:-true}
+LANES=${LANES:-true}
 # A folder of our own is removed at the end, the 1 GiB file with it; a
 # BENCH_DIR keeps the file for the next run.
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/cairn-bench-net.XXXXXX)}
@@ -68,6 +70,7 @@ mdns = false
 ecc = "4+2"
 bootstrap = [$boot]
 check_secs = 3600
+$([ "$LANES" = true ] || echo "lanes = false")
 [layers]
 cacaoweb = []
 EOF
@@ -185,6 +188,11 @@ print("%.0f" % (total / (time.time() - t0) / 1e6))
 PYEOF
 )
 
+lanes=()
+for i in $(seq 0 $((NODES - 1))); do
+  lanes+=("$(api "$i" "$(url "$i" /network)" | json '"%s/%s/%s" % (v["lanes"]["requests"], v["lanes"]["served"], v["lanes"]["fallbacks"])')")
+done
+
 rss=(); cpu=(); faults=()
 tick=$(getconf CLK_TCK)
 for p in "${PIDS[@]}"; do
@@ -193,7 +201,7 @@ for p in "${PIDS[@]}"; do
   faults+=("$(awk '{ printf "%.0f", $10 / 1000 }' /proc/"$p"/stat)")
 done
 
-echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores, legacy digests $DIGESTS"
+echo "cairn network bench: ${MIB} MiB, ${NODES} nodes on loopback, 4+2, $(nproc) cores, legacy digests $DIGESTS, lanes $LANES"
 printf '%-44s %6s MB/s  (%.1f s; stored locally in %.1f s; CPUs %s%% busy placing)\n' "upload into the network (store + place)" \
   "$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
   "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')" \
@@ -209,3 +217,4 @@ printf '%-44s %s s\n' "CPU time per node, user/system, whole run" "$(IFS=' '; ec
 printf '%-44s %s s\n' "CPU per node, user/system, placing" "$(node_cpu_delta "$n_stored" "$n_placed")"
 printf '%-44s %s s\n' "CPU per node, user/system, downloading" "$(node_cpu_delta "$n_d0" "$n_d1")"
 printf '%-44s %s\n' "page faults per node, thousands" "$(IFS=' '; echo "${faults[*]}")"
+printf '%-44s %s\n' "by lane per node: sent/served/over libp2p" "$(IFS=' '; echo "${lanes[*]}")"

@@ -676,6 +676,14 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                 for a in v["listen"].as_array().into_iter().flatten() {
                     lines.push(format!("listen     {}", a.as_str().unwrap_or("")));
                 }
+                let lanes = &v["lanes"];
+                lines.push(match lanes["port"].as_u64() {
+                    Some(port) => format!(
+                        "lanes      port {port}: {} opened, {} accepted, {} requests sent, {} served, {} over libp2p instead",
+                        lanes["opened"], lanes["accepted"], lanes["requests"], lanes["served"], lanes["fallbacks"]
+                    ),
+                    None => "lanes      off".into(),
+                });
                 for s in v["suppliers"].as_array().into_iter().flatten() {
                     lines.push(format!(
                         "supplier {} {} {}",

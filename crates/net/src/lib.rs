@@ -13,12 +13,14 @@
 #![deny(missing_docs, unreachable_pub)]
 
 mod codec;
+mod lane;
 pub mod protocol;
 pub mod records;
 pub mod swarm;
 
 use std::time::Duration;
 
+pub use lane::{LANE_PROTOCOL, LaneStats};
 pub use libp2p::identity::Keypair;
 pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
@@ -35,6 +37,9 @@ pub struct NetConfig {
     pub mdns: bool,
     /// How long a shard request may take before it fails.
     pub request_timeout: Duration,
+    /// Serve and use lanes ([`lane`]), on this port (0: any free port) of
+    /// the first listen address's IP; `None` keeps shard bytes on libp2p.
+    pub lanes: Option<u16>,
 }
 
 /// A connected peer.

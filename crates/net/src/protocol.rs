@@ -209,7 +209,7 @@ pub fn encode_request(r: &Request, version: Version) -> Vec<u8> {
 
 /// A request body as its fields and its shard bytes (empty but for a
 /// `Write`), to be sent one after the other.
-fn encode_request_parts(r: &Request, version: Version) -> (Vec<u8>, &[u8]) {
+pub(crate) fn encode_request_parts(r: &Request, version: Version) -> (Vec<u8>, &[u8]) {
     let mut out = Vec::with_capacity(128);
     match r {
         Request::Ping => out.push(0),
@@ -333,7 +333,7 @@ pub fn encode_response(r: &Response) -> Vec<u8> {
 
 /// A response body as its fields and its shard bytes (empty but for
 /// `Data`).
-fn encode_response_parts(r: &Response) -> (Vec<u8>, &[u8]) {
+pub(crate) fn encode_response_parts(r: &Response) -> (Vec<u8>, &[u8]) {
     let mut out = Vec::with_capacity(64);
     match r {
         Response::Ok => out.push(0),

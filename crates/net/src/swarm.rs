@@ -12,6 +12,9 @@
 //! blocks on it.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -29,6 +32,9 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::ShardCodec;
+use crate::lane::{
+    Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
+};
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, Request, Response};
 use crate::{NetConfig, NetError, PeerInfo};
 
@@ -56,6 +62,7 @@ struct Behaviour {
     autonat: autonat::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     shards: request_response::Behaviour<ShardCodec>,
+    lanes: request_response::Behaviour<LaneCodec>,
 }
 
 /// A shard request from a peer, to be answered on `reply`.
@@ -72,6 +79,8 @@ pub struct Inbound {
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<()>>),
     Request(PeerId, Request, oneshot::Sender<Result<Response>>),
+    LaneOffer(PeerId, Offer, oneshot::Sender<Result<Accept>>),
+    PeerIp(PeerId, oneshot::Sender<Option<IpAddr>>),
     Respond(ResponseChannel<Response>, Response),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
@@ -95,6 +104,12 @@ enum Command {
 pub struct Network {
     commands: mpsc::Sender<Command>,
     peer_id: PeerId,
+    /// Where bulk requests go by lane (none when lanes are off).
+    lanes: Option<Arc<Lanes>>,
+    /// The port lanes are served on.
+    lane_port: Option<u16>,
+    counters: Arc<Counters>,
+    request_timeout: Duration,
 }
 
 /// Runs the swarm; see [`Network::new`].
@@ -106,6 +121,10 @@ pub struct Driver {
     bootstrap: Vec<Multiaddr>,
     pending: Pending,
     peers: HashMap<PeerId, PeerInfo>,
+    /// Serves lanes (answers offers).
+    lane_server: Option<Arc<LaneServer>>,
+    /// The lane listener, until `run` hands it to the server's task.
+    lane_listener: Option<std::net::TcpListener>,
 }
 
 type PeersReply = oneshot::Sender<Result<Vec<PeerId>>>;
@@ -114,6 +133,7 @@ type PeersReply = oneshot::Sender<Result<Vec<PeerId>>>;
 struct Pending {
     dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<()>>>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response>>>,
+    offers: HashMap<OutboundRequestId, oneshot::Sender<Result<Accept>>>,
     puts: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     /// DHT reads, with their keys: the first value found that may be kept
     /// for its key ([`crate::records::acceptable`]) answers.
@@ -140,6 +160,20 @@ impl Network {
         }
         let (tx, rx) = mpsc::channel(256);
         let (inbound_tx, inbound_rx) = mpsc::channel(256);
+        let counters = Arc::new(Counters::default());
+        let lane_listener = config
+            .lanes
+            .and_then(|port| bind_lanes(&config.listen, port));
+        let lane_server = lane_listener.as_ref().map(|listener| {
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            Arc::new(LaneServer::new(
+                peer_id,
+                port,
+                inbound_tx.clone(),
+                counters.clone(),
+            ))
+        });
+        let lane_port = lane_server.as_ref().map(|s| s.port);
         let driver = Driver {
             swarm,
             commands: rx,
@@ -148,11 +182,17 @@ impl Network {
             bootstrap: config.bootstrap.clone(),
             pending: Pending::default(),
             peers: HashMap::new(),
+            lane_server,
+            lane_listener,
         };
         Ok((
             Self {
                 commands: tx,
                 peer_id,
+                lanes: config.lanes.map(|_| Arc::new(Lanes::new(counters.clone()))),
+                lane_port,
+                counters,
+                request_timeout: config.request_timeout,
             },
             inbound_rx,
             driver,
@@ -179,9 +219,87 @@ impl Network {
     }
 
     /// Sends a shard request to `peer` and waits for the answer (bounded
-    /// by the request timeout).
+    /// by the request timeout). Writes and reads go by lane when the peer
+    /// has one for us ([`crate::lane`]), else over libp2p.
     pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response> {
+        if let Some(lanes) = &self.lanes
+            && matches!(request, Request::Write { .. } | Request::Read { .. })
+        {
+            if let Some(answer) = self.by_lane(lanes, peer, &request).await {
+                return answer;
+            }
+            lanes.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
         self.ask(|tx| Command::Request(peer, request, tx)).await?
+    }
+
+    /// Sends `request` by lane: `None` when it should go over libp2p
+    /// instead (no lane, or the lane failed before an answer came).
+    async fn by_lane(
+        &self,
+        lanes: &Lanes,
+        peer: PeerId,
+        request: &Request,
+    ) -> Option<Result<Response>> {
+        let mut lane = match lanes.take(peer) {
+            Take::No => return None,
+            Take::Idle(lane) => lane,
+            Take::Open => match self.open_lane(peer).await {
+                Ok(lane) => {
+                    lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
+                    Box::new(lane)
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
+                    lanes.turn_off(peer);
+                    return None;
+                }
+            },
+        };
+        match tokio::time::timeout(self.request_timeout, lane.call(request)).await {
+            Ok(Ok(response)) => {
+                lanes.counters.requests.fetch_add(1, Ordering::Relaxed);
+                lanes.give_back(peer, Some(lane));
+                Some(Ok(response))
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "lane failed; asking over libp2p");
+                lanes.give_back(peer, None);
+                None
+            }
+            // A peer that does not answer in time would not over libp2p
+            // either: waiting for it twice would only delay the caller.
+            Err(_) => {
+                lanes.give_back(peer, None);
+                Some(Err(NetError::Request("timed out by lane".into())))
+            }
+        }
+    }
+
+    async fn open_lane(&self, peer: PeerId) -> std::io::Result<crate::lane::Lane> {
+        let failed = |e: NetError| std::io::Error::other(e.to_string());
+        let offer = crate::lane::offer();
+        let handshake = async {
+            let accept = self
+                .ask(|tx| Command::LaneOffer(peer, offer, tx))
+                .await
+                .map_err(failed)?
+                .map_err(failed)?;
+            let ip = self
+                .ask(|tx| Command::PeerIp(peer, tx))
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| std::io::Error::other("no IP address of the peer"))?;
+            crate::lane::connect(&self.peer_id, &peer, ip, &offer, accept).await
+        };
+        tokio::time::timeout(self.request_timeout, handshake)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "lane handshake"))?
+    }
+
+    /// What went by lane since the node started.
+    pub fn lane_stats(&self) -> LaneStats {
+        self.counters.stats(self.lane_port)
     }
 
     /// Measures the round trip of a request to `peer`.
@@ -256,6 +374,29 @@ impl Network {
     }
 }
 
+/// Binds the lane listener on the IP of the first listen address, or
+/// warns and goes without lanes.
+fn bind_lanes(listen: &[Multiaddr], port: u16) -> Option<std::net::TcpListener> {
+    let ip = listen.iter().find_map(|a| {
+        a.iter().find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+            libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+            _ => None,
+        })
+    })?;
+    let bound = std::net::TcpListener::bind((ip, port)).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    });
+    match bound {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::warn!(%ip, port, error = %e, "cannot listen for lanes; shard bytes go over libp2p");
+            None
+        }
+    }
+}
+
 fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>> {
     let request_timeout = config.request_timeout;
     let mdns_on = config.mdns;
@@ -326,6 +467,11 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                         .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(256),
                 ),
+                lanes: request_response::Behaviour::with_codec(
+                    LaneCodec,
+                    [(StreamProtocol::new(LANE_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(request_timeout),
+                ),
             })
         })
         .map_err(|e| NetError::Transport(e.to_string()))?
@@ -338,6 +484,17 @@ impl Driver {
     /// Polls the swarm and serves commands until [`Network::stop`] or
     /// until every handle is dropped.
     pub async fn run(mut self) {
+        let lanes = match (self.lane_server.clone(), self.lane_listener.take()) {
+            (Some(server), Some(listener)) => match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => Some(tokio::spawn(server.run(listener))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot serve lanes");
+                    self.lane_server = None;
+                    None
+                }
+            },
+            _ => None,
+        };
         for addr in std::mem::take(&mut self.bootstrap) {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -351,6 +508,9 @@ impl Driver {
                     Some(c) => self.on_command(c),
                 },
             }
+        }
+        if let Some(task) = lanes {
+            task.abort();
         }
         tracing::debug!("network driver stopped");
     }
@@ -374,6 +534,22 @@ impl Driver {
             Command::Request(peer, request, tx) => {
                 let id = swarm.behaviour_mut().shards.send_request(&peer, request);
                 pending.requests.insert(id, tx);
+            }
+            Command::LaneOffer(peer, offer, tx) => {
+                let id = swarm.behaviour_mut().lanes.send_request(&peer, offer);
+                pending.offers.insert(id, tx);
+            }
+            Command::PeerIp(peer, tx) => {
+                let ip = self.peers.get(&peer).and_then(|p| {
+                    p.addresses.iter().find_map(|a| {
+                        a.iter().find_map(|p| match p {
+                            libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+                            libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+                            _ => None,
+                        })
+                    })
+                });
+                let _ = tx.send(ip);
             }
             Command::Respond(channel, response) => {
                 if swarm
@@ -521,6 +697,7 @@ impl Driver {
     fn on_behaviour(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Shards(e) => self.on_shards(e),
+            BehaviourEvent::Lanes(e) => self.on_lanes(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in &info.listen_addrs {
@@ -608,6 +785,50 @@ impl Driver {
                 tracing::debug!(%peer, %error, "inbound shard request failed");
             }
             Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_lanes(&mut self, event: request_response::Event<Offer, Accept>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let accept = match &self.lane_server {
+                    Some(server) => server.accept(peer, &request),
+                    None => Accept::Refused,
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .lanes
+                    .send_response(channel, accept);
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(tx) = self.pending.offers.remove(&request_id) {
+                    let _ = tx.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(tx) = self.pending.offers.remove(&request_id) {
+                    let _ = tx.send(Err(NetError::Request(error.to_string())));
+                }
+            }
+            Event::InboundFailure { .. } | Event::ResponseSent { .. } => {}
         }
     }
 

@@ -7,19 +7,25 @@ use std::time::Duration;
 use cairn_net::protocol::{Refusal, Request, Response, ShardKey};
 use cairn_net::{Keypair, Multiaddr, NetConfig, Network};
 
-fn config(bootstrap: Vec<Multiaddr>) -> NetConfig {
+fn config(bootstrap: Vec<Multiaddr>, lanes: bool) -> NetConfig {
     NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         bootstrap,
         mdns: false,
         request_timeout: Duration::from_secs(10),
+        lanes: lanes.then_some(0),
     }
 }
 
-/// Starts a swarm whose inbound shard requests are served from a map.
+/// Starts a swarm, with lanes, whose inbound shard requests are served
+/// from a map.
 async fn start(bootstrap: Vec<Multiaddr>) -> (Network, Multiaddr) {
+    start_with(bootstrap, true).await
+}
+
+async fn start_with(bootstrap: Vec<Multiaddr>, lanes: bool) -> (Network, Multiaddr) {
     let (net, mut inbound, driver) =
-        Network::new(Keypair::generate_ed25519(), &config(bootstrap)).unwrap();
+        Network::new(Keypair::generate_ed25519(), &config(bootstrap, lanes)).unwrap();
     tokio::spawn(driver.run());
     tokio::spawn(async move {
         let mut shards: HashMap<ShardKey, Vec<u8>> = HashMap::new();
@@ -37,12 +43,15 @@ async fn start(bootstrap: Vec<Multiaddr>) -> (Network, Multiaddr) {
                     s[offset as usize..end].copy_from_slice(&data);
                     Response::Ok
                 }
-                Request::Read { key, offset, len } => match shards.get(&key) {
-                    Some(s) => {
-                        Response::Data(s[offset as usize..offset as usize + len as usize].to_vec())
+                Request::Read { key, offset, len } => {
+                    match shards
+                        .get(&key)
+                        .and_then(|s| s.get(offset as usize..offset as usize + len as usize))
+                    {
+                        Some(bytes) => Response::Data(bytes.to_vec()),
+                        None => Response::Refused(Refusal::NotFound, "no such bytes".into()),
                     }
-                    None => Response::Refused(Refusal::NotFound, "no such shard".into()),
-                },
+                }
                 _ => Response::Refused(Refusal::Invalid, "not served here".into()),
             };
             let _ = i.reply.send(answer);
@@ -125,6 +134,11 @@ async fn shards_move_between_real_swarms_and_the_dht_works_across_them() {
         .unwrap();
     assert!(matches!(r, Response::Refused(Refusal::NotFound, _)));
     assert!(b.ping(a.peer_id()).await.unwrap() < Duration::from_secs(10));
+    // The writes and reads went by lane, the ping over libp2p.
+    assert_eq!((b.lane_stats().requests, b.lane_stats().fallbacks), (1, 0));
+    assert_eq!((c.lane_stats().requests, c.lane_stats().fallbacks), (2, 0));
+    assert_eq!(a.lane_stats().served, 3);
+    assert_eq!(a.lane_stats().accepted, 2);
 
     // c learns of b through a's DHT; records and providers travel.
     b.put_record(b"manifest:x".to_vec(), b"hello".to_vec(), None)
@@ -276,4 +290,254 @@ async fn malformed_and_oversized_messages_leave_the_node_serving() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(b.ping(a.peer_id()).await.is_ok());
+}
+
+/// Waits (bounded) until `net` has `n` peers.
+async fn wait_peers(net: &Network, n: usize) {
+    for _ in 0..200 {
+        if net.peers().await.unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("never saw {n} peers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_without_lanes_and_nodes_with_them_still_exchange_shards() {
+    let (with, with_addr) = start(Vec::new()).await;
+    let (without, _) = start_with(vec![with_addr], false).await;
+    wait_peers(&with, 1).await;
+    let key = |owner: &Network| ShardKey {
+        owner: cairn_net::protocol::owner_of(&owner.peer_id()),
+        blob: [1; 32],
+        position: 0,
+    };
+    let write = |net: &Network| Request::Write {
+        key: key(net),
+        offset: 0,
+        stride: 0,
+        data: vec![5; 300_000],
+    };
+    let read = |net: &Network| Request::Read {
+        key: key(net),
+        offset: 100,
+        len: 1000,
+    };
+    // A node with lanes asks one without: refused, so over libp2p, and
+    // then over libp2p alone without asking again.
+    for _ in 0..2 {
+        let r = with.request(without.peer_id(), write(&with)).await;
+        assert_eq!(r.unwrap(), Response::Ok);
+    }
+    let r = with.request(without.peer_id(), read(&with)).await.unwrap();
+    assert_eq!(r, Response::Data(vec![5; 1000]));
+    let stats = with.lane_stats();
+    assert_eq!((stats.opened, stats.requests, stats.fallbacks), (0, 0, 3));
+    // A node without lanes asks over libp2p; the other serves it there.
+    let r = without.request(with.peer_id(), write(&without)).await;
+    assert_eq!(r.unwrap(), Response::Ok);
+    let r = without
+        .request(with.peer_id(), read(&without))
+        .await
+        .unwrap();
+    assert_eq!(r, Response::Data(vec![5; 1000]));
+    assert_eq!(without.lane_stats().port, None);
+    assert_eq!(with.lane_stats().served, 0);
+}
+
+/// The lane handshake and frames as `lane.rs` specifies them, written
+/// again here so a peer built from that description talks to the node.
+mod spec {
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+    pub struct Keys {
+        pub send: LessSafeKey,
+        pub recv: LessSafeKey,
+    }
+
+    pub fn keys(
+        client: &libp2p::PeerId,
+        server: &libp2p::PeerId,
+        offer: &[u8],
+        nonce: &[u8],
+        session: &[u8],
+    ) -> Keys {
+        let mut material = [offer, nonce, session].concat();
+        for p in [client, server] {
+            let b = p.to_bytes();
+            material.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            material.extend_from_slice(&b);
+        }
+        let key = |context: &str| {
+            let k = blake3::derive_key(context, &material);
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &k).unwrap())
+        };
+        Keys {
+            send: key("cairn lane 1: client to server"),
+            recv: key("cairn lane 1: server to client"),
+        }
+    }
+
+    pub fn nonce(n: u64) -> Nonce {
+        let mut b = [0u8; 12];
+        b[4..].copy_from_slice(&n.to_be_bytes());
+        Nonce::assume_unique_for_key(b)
+    }
+
+    pub fn frame(key: &LessSafeKey, n: u64, body: &[u8]) -> Vec<u8> {
+        let mut sealed = body.to_vec();
+        let tag = key
+            .seal_in_place_separate_tag(nonce(n), Aad::empty(), &mut sealed)
+            .unwrap();
+        sealed.extend_from_slice(tag.as_ref());
+        [&(sealed.len() as u32).to_be_bytes()[..], &sealed].concat()
+    }
+}
+
+/// Reads what the node sends until it closes, bounded in time: `None`
+/// when it is still open after 10 s.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got))
+        .await
+        .ok()
+        .map(|_| got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open() {
+    use futures_util::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (a, a_addr) = start(Vec::new()).await;
+    let port = a.lane_stats().port.expect("a serves lanes");
+    // Anyone may connect; a session id the node never gave is closed on.
+    let mut stranger = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stranger.write_all(&[7u8; 16]).await.unwrap();
+    stranger.write_all(&[0, 0, 1, 0]).await.unwrap();
+    assert_eq!(read_until_closed(&mut stranger).await, Some(Vec::new()));
+
+    // A peer of our own making asks for a lane over libp2p.
+    let mut peer = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(
+                    libp2p::StreamProtocol::new(cairn_net::LANE_PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            )
+        })
+        .unwrap()
+        .build();
+    let me = *peer.local_peer_id();
+    peer.dial(a_addr.clone()).unwrap();
+    let offer = [9u8; 32];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        let event = tokio::time::timeout_at(deadline, peer.select_next_some())
+            .await
+            .expect("no answer to the lane offer");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                peer.behaviour_mut().send_request(&peer_id, offer.to_vec());
+            }
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            }) => break response,
+            _ => {}
+        }
+    };
+    assert_eq!(answer.len(), 51);
+    assert_eq!(answer[0], 1);
+    assert_eq!(u16::from_be_bytes([answer[1], answer[2]]), port);
+    let session = &answer[3..19];
+    let keys = spec::keys(&me, &a.peer_id(), &offer, &answer[19..51], session);
+    // Keep the swarm polled so the libp2p connection stays up.
+    tokio::spawn(async move { while peer.next().await.is_some() {} });
+
+    let key = ShardKey {
+        owner: cairn_net::protocol::owner_of(&me),
+        blob: [3; 32],
+        position: 1,
+    };
+    let write = |byte: u8| {
+        cairn_net::protocol::encode_request(
+            &Request::Write {
+                key,
+                offset: 0,
+                stride: 0,
+                data: vec![byte; 5000],
+            },
+            cairn_net::protocol::Version::V3,
+        )
+    };
+    let mut lane = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    lane.write_all(session).await.unwrap();
+    lane.write_all(&spec::frame(&keys.send, 0, &write(1)))
+        .await
+        .unwrap();
+    let mut len = [0u8; 4];
+    lane.read_exact(&mut len).await.unwrap();
+    let mut sealed = vec![0u8; u32::from_be_bytes(len) as usize];
+    lane.read_exact(&mut sealed).await.unwrap();
+    let body = keys
+        .recv
+        .open_in_place(spec::nonce(0), ring::aead::Aad::empty(), &mut sealed)
+        .expect("the node's answer opens under the spec's key");
+    assert_eq!(
+        cairn_net::protocol::decode_response(body).unwrap(),
+        Response::Ok
+    );
+
+    // The next frame with one byte changed: the lane closes, unanswered,
+    // and the write never happens.
+    let mut bad = spec::frame(&keys.send, 1, &write(2));
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    lane.write_all(&bad).await.unwrap();
+    assert_eq!(read_until_closed(&mut lane).await, Some(Vec::new()));
+    // So does a frame replayed on a new connection with the same session:
+    // a session is taken once.
+    let mut again = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    again.write_all(session).await.unwrap();
+    again
+        .write_all(&spec::frame(&keys.send, 0, &write(3)))
+        .await
+        .unwrap();
+    assert_eq!(read_until_closed(&mut again).await, Some(Vec::new()));
+
+    // Only the first write was made.
+    let (b, _) = start(vec![a_addr]).await;
+    wait_peers(&b, 1).await;
+    let r = b.request(
+        a.peer_id(),
+        Request::Read {
+            key,
+            offset: 0,
+            len: 5000,
+        },
+    );
+    assert_eq!(r.await.unwrap(), Response::Data(vec![1; 5000]));
+    assert_eq!(a.lane_stats().served, 2);
+    assert_eq!(a.lane_stats().accepted, 2);
 }

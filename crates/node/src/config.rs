@@ -112,6 +112,15 @@ pub struct NetworkConfig {
     pub part_idle_secs: u64,
     /// Seconds a shard request may take (default 30).
     pub request_timeout_secs: u64,
+    /// Move shard bytes over lanes: TCP connections of their own, sealed
+    /// with keys agreed over libp2p, faster than libp2p's streams
+    /// (default true). Peers that cannot reach our lane port are served
+    /// over libp2p.
+    pub lanes: bool,
+    /// The TCP port lanes listen on, on the IP of the first `listen`
+    /// address (default 0: any free port, told to peers as they ask).
+    /// Set one to let it through a firewall.
+    pub lane_port: u16,
     /// Publish each placed file's record (manifest and placement) in the
     /// DHT so other nodes can read it by id (default true).
     pub publish: bool,
@@ -144,6 +153,8 @@ impl Default for NetworkConfig {
             customer_quota: None,
             part_idle_secs: 3600,
             request_timeout_secs: 30,
+            lanes: true,
+            lane_port: 0,
             publish: true,
             keep_local: true,
             check_secs: 600,

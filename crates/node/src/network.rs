@@ -115,6 +115,8 @@ pub struct NetworkStatus {
     pub suppliers: Vec<SupplierInfo>,
     /// Space donated to customers and used by them.
     pub space: cairn_store::shards::ShardSpace,
+    /// What went by lane since the node started.
+    pub lanes: cairn_net::LaneStats,
 }
 
 /// One of our suppliers.
@@ -153,6 +155,7 @@ pub(crate) fn open(
         bootstrap: parse(&config.bootstrap, "bootstrap")?,
         mdns: config.mdns,
         request_timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
+        lanes: config.lanes.then_some(config.lane_port),
     };
     let keypair = Keypair::ed25519_from_bytes(seed).map_err(|e| bad("identity", e.to_string()))?;
     let signer = keypair.clone();
@@ -344,6 +347,7 @@ impl Node {
                 })
                 .collect(),
             space: net.shards.space(),
+            lanes: net.network.lane_stats(),
         })
     }
 
