@@ -21,10 +21,12 @@
 //!    connection reaches) on that port and sends the session id. The
 //!    server takes the session: each is used once.
 //! 4. Both derive one key per direction from the random bytes of both,
-//!    the session id and both peer ids. Every frame is its length, then
-//!    the sealed message and its tag; the nonce is the frame's number in
-//!    its direction, so a frame replayed, reordered, cut, or sent back
-//!    the other way fails to open and the lane is closed.
+//!    the session id and both peer ids. A message is two frames: its
+//!    fields, then its shard bytes (empty for most messages). Every frame
+//!    is its length, then its sealed text and tag; the nonce is the
+//!    frame's number in its direction, so a frame replayed, reordered,
+//!    cut, or sent back the other way fails to open and the lane is
+//!    closed.
 //!
 //! The keys never leave the noise channel, so a lane is as secure as
 //! noise is (for who the peer is and what the keys are) plus AES-GCM with
@@ -46,6 +48,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::BufMut;
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::PeerId;
 use libp2p::StreamProtocol;
@@ -58,8 +61,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
 use crate::protocol::{
-    MAX_FRAME, Request, Response, Version, decode_request, decode_response, encode_request_parts,
-    encode_response_parts,
+    MAX_CHUNK, MAX_FRAME, Request, Response, Version, decode_request_parts, decode_response_parts,
+    encode_request_parts, encode_response_parts,
 };
 use crate::swarm::Inbound;
 
@@ -249,30 +252,19 @@ impl Sealer {
         Ok(Nonce::assume_unique_for_key(bytes))
     }
 
-    /// Seals `head` then `tail` into one frame: length, text, tag.
-    fn seal(&mut self, head: &[u8], tail: &[u8]) -> io::Result<Vec<u8>> {
-        let len = head.len() + tail.len();
-        if len > MAX_FRAME {
-            return Err(bad("frame over the limit"));
-        }
-        let mut frame = Vec::with_capacity(4 + len + TAG);
-        frame.extend_from_slice(&((len + TAG) as u32).to_be_bytes());
-        frame.extend_from_slice(head);
-        frame.extend_from_slice(tail);
+    /// Seals `text` in place and answers its tag.
+    fn seal(&mut self, text: &mut [u8]) -> io::Result<ring::aead::Tag> {
         let nonce = self.nonce()?;
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, Aad::empty(), &mut frame[4..])
-            .map_err(|_| bad("cannot seal"))?;
-        frame.extend_from_slice(tag.as_ref());
-        Ok(frame)
+        self.key
+            .seal_in_place_separate_tag(nonce, Aad::empty(), text)
+            .map_err(|_| bad("cannot seal"))
     }
 
     /// The length of a frame whose first four bytes are `len`, if it may
-    /// be read.
-    fn frame_len(len: [u8; 4]) -> io::Result<usize> {
+    /// be read where at most `most` bytes of text are expected.
+    fn frame_len(len: [u8; 4], most: usize) -> io::Result<usize> {
         let len = u32::from_be_bytes(len) as usize;
-        if !(TAG..=MAX_FRAME + TAG).contains(&len) {
+        if !(TAG..=most + TAG).contains(&len) {
             return Err(bad("a frame of an impossible length"));
         }
         Ok(len)
@@ -291,7 +283,36 @@ impl Sealer {
     }
 }
 
+/// Longest text of a message's first frame (its fields).
+const MAX_HEAD: usize = MAX_FRAME - MAX_CHUNK;
+
+/// A message's two frames, sealed, as they go on the wire: the first
+/// frame (length, fields, tag) and the second's length, then its text
+/// (sealed in place, in the buffer it came in), then its tag.
+fn seal_message(
+    sealer: &mut Sealer,
+    head: &[u8],
+    mut tail: Vec<u8>,
+) -> io::Result<(Vec<u8>, Vec<u8>, ring::aead::Tag)> {
+    if head.len() > MAX_HEAD || tail.len() > MAX_CHUNK {
+        return Err(bad("frame over the limit"));
+    }
+    let mut front = Vec::with_capacity(4 + head.len() + TAG + 4);
+    front.extend_from_slice(&((head.len() + TAG) as u32).to_be_bytes());
+    front.extend_from_slice(head);
+    let tag = sealer.seal(&mut front[4..])?;
+    front.extend_from_slice(tag.as_ref());
+    front.extend_from_slice(&((tail.len() + TAG) as u32).to_be_bytes());
+    let tag = sealer.seal(&mut tail)?;
+    Ok((front, tail, tag))
+}
+
 /// An open lane: its connection and both directions' keys.
+///
+/// A message goes as two frames: its fields, then its shard bytes (a
+/// write's data, a data answer's; an empty frame for the others). So the
+/// shard bytes are sealed and opened where they lie, never copied to
+/// make room for the fields, and arrive in a buffer of their own.
 pub(crate) struct Lane {
     stream: TcpStream,
     send: Sealer,
@@ -309,26 +330,56 @@ impl Lane {
         }
     }
 
-    async fn send(&mut self, head: &[u8], tail: &[u8]) -> io::Result<()> {
-        let frame = self.send.seal(head, tail)?;
-        self.stream.write_all(&frame).await
+    /// Sends a message: `head`, its fields, and `tail`, its shard bytes.
+    async fn send(&mut self, head: &[u8], tail: Vec<u8>) -> io::Result<()> {
+        let (front, tail, tag) = seal_message(&mut self.send, head, tail)?;
+        let mut parts = [
+            io::IoSlice::new(&front),
+            io::IoSlice::new(&tail),
+            io::IoSlice::new(tag.as_ref()),
+        ];
+        let mut parts = &mut parts[..];
+        while !parts.is_empty() {
+            let n = self.stream.write_vectored(parts).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            io::IoSlice::advance_slices(&mut parts, n);
+        }
+        Ok(())
     }
 
-    async fn recv(&mut self) -> io::Result<Vec<u8>> {
+    /// Reads one frame of at most `most` bytes of text and opens it.
+    async fn recv_frame(&mut self, most: usize) -> io::Result<Vec<u8>> {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).await?;
-        let mut sealed = vec![0u8; Sealer::frame_len(len)?];
-        self.stream.read_exact(&mut sealed).await?;
+        let len = Sealer::frame_len(len, most)?;
+        // Read into the buffer's spare room: no zeroing first.
+        let mut sealed = Vec::with_capacity(len);
+        while sealed.len() < len {
+            let want = len - sealed.len();
+            if self.stream.read_buf(&mut (&mut sealed).limit(want)).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
         self.recv.open(sealed)
+    }
+
+    /// Receives a message: its fields, and its shard bytes (`None` when
+    /// it has none).
+    async fn recv(&mut self) -> io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+        let head = self.recv_frame(MAX_HEAD).await?;
+        let tail = self.recv_frame(MAX_CHUNK).await?;
+        Ok((head, Some(tail).filter(|t| !t.is_empty())))
     }
 
     /// Sends `request` and waits for its answer.
     pub(crate) async fn call(&mut self, request: &Request) -> io::Result<Response> {
         let (head, tail) = encode_request_parts(request, Version::V3);
-        self.send(&head, tail).await?;
-        let body = self.recv().await?;
+        self.send(&head, tail.to_vec()).await?;
+        let (head, tail) = self.recv().await?;
         self.used = Instant::now();
-        decode_response(&body)
+        decode_response_parts(&head, tail)
     }
 }
 
@@ -639,14 +690,13 @@ impl LaneServer {
         stream.set_nodelay(true)?;
         let mut lane = Lane::new(stream, &session.to_client, &session.to_server);
         loop {
-            let body = match timeout(SERVER_IDLE, lane.recv()).await {
-                Ok(Ok(body)) => body,
+            let (head, tail) = match timeout(SERVER_IDLE, lane.recv()).await {
+                Ok(Ok(message)) => message,
                 Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Ok(()),
             };
-            let request = decode_request(&body, Version::V3)?;
-            drop(body);
+            let request = decode_request_parts(&head, tail, Version::V3)?;
             let (reply, answer) = oneshot::channel();
             let inbound = Inbound {
                 peer: session.peer,
@@ -660,7 +710,11 @@ impl LaneServer {
                 // Refused without an answer, as a dropped libp2p stream.
                 return Ok(());
             };
-            let (head, tail) = encode_response_parts(&response);
+            let head = encode_response_parts(&response).0;
+            let tail = match response {
+                Response::Data(bytes) => bytes,
+                _ => Vec::new(),
+            };
             lane.send(&head, tail).await?;
             count(&self.counters.served);
         }
@@ -676,57 +730,72 @@ mod tests {
         (Sealer::new(&key), Sealer::new(&key))
     }
 
-    fn sealed_body(frame: &[u8]) -> Vec<u8> {
-        let len = Sealer::frame_len(frame[..4].try_into().unwrap()).unwrap();
-        assert_eq!(len, frame.len() - 4);
-        frame[4..].to_vec()
+    /// A message as it goes on the wire, cut back into its two sealed
+    /// frames (without their lengths, which are checked).
+    fn wire(tx: &mut Sealer, head: &[u8], tail: &[u8]) -> [Vec<u8>; 2] {
+        let (front, sealed, tag) = seal_message(tx, head, tail.to_vec()).unwrap();
+        let wire = [&front[..], &sealed, tag.as_ref()].concat();
+        let first = Sealer::frame_len(wire[..4].try_into().unwrap(), MAX_HEAD).unwrap();
+        let rest = &wire[4 + first..];
+        let second = Sealer::frame_len(rest[..4].try_into().unwrap(), MAX_CHUNK).unwrap();
+        assert_eq!(rest.len(), 4 + second);
+        [wire[4..4 + first].to_vec(), rest[4..].to_vec()]
     }
 
     #[test]
     fn frames_open_in_order_and_only_in_order() {
         let (mut tx, mut rx) = pair();
-        let first = tx.seal(b"head", b"tail").unwrap();
-        let second = tx.seal(b"", b"more").unwrap();
-        assert_eq!(rx.open(sealed_body(&first)).unwrap(), b"headtail");
-        assert_eq!(rx.open(sealed_body(&second)).unwrap(), b"more");
+        let [head, tail] = wire(&mut tx, b"head", b"tail");
+        let [head2, tail2] = wire(&mut tx, b"more", b"");
+        assert_eq!(rx.open(head).unwrap(), b"head");
+        assert_eq!(rx.open(tail).unwrap(), b"tail");
+        assert_eq!(rx.open(head2).unwrap(), b"more");
+        assert_eq!(rx.open(tail2).unwrap(), b"");
 
-        // A frame replayed, or one that skips ahead, does not open.
+        // A frame replayed, swapped with its neighbour, or one that skips
+        // ahead, does not open.
         let (mut tx, mut rx) = pair();
-        let first = tx.seal(b"one", b"").unwrap();
-        let second = tx.seal(b"two", b"").unwrap();
-        assert!(rx.open(sealed_body(&second)).is_err());
+        let [head, tail] = wire(&mut tx, b"one", b"two");
+        assert!(rx.open(tail.clone()).is_err());
         let (_, mut rx) = pair();
-        assert!(rx.open(sealed_body(&first)).is_ok());
-        assert!(rx.open(sealed_body(&first)).is_err());
+        assert!(rx.open(head.clone()).is_ok());
+        assert!(rx.open(head).is_err());
     }
 
     #[test]
     fn a_changed_byte_or_the_other_direction_s_key_fails() {
         let (mut tx, _) = pair();
-        let frame = tx.seal(b"shard bytes", &[9u8; 1000]).unwrap();
-        for at in [0, 5, frame.len() - 5] {
-            let mut body = sealed_body(&frame);
-            let at = at.min(body.len() - 1);
-            body[at] ^= 1;
-            let (_, mut rx) = pair();
-            assert!(rx.open(body).is_err(), "byte {at} changed");
+        let frames = wire(&mut tx, b"fields", &[9u8; 1000]);
+        for (which, frame) in frames.iter().enumerate() {
+            for at in [0, 5, frame.len() - 5, frame.len() - 1] {
+                let mut body = frame.clone();
+                body[at] ^= 1;
+                let (_, mut rx) = pair();
+                if which == 1 {
+                    rx.open(frames[0].clone()).unwrap();
+                }
+                assert!(rx.open(body).is_err(), "frame {which}, byte {at} changed");
+            }
         }
         let mut other = Sealer::new(&[8u8; 32]);
-        assert!(other.open(sealed_body(&frame)).is_err());
+        assert!(other.open(frames[0].clone()).is_err());
     }
 
     #[test]
     fn impossible_lengths_are_refused_before_reading() {
-        assert!(Sealer::frame_len(0u32.to_be_bytes()).is_err());
-        assert!(Sealer::frame_len((TAG as u32 - 1).to_be_bytes()).is_err());
-        assert!(Sealer::frame_len(((MAX_FRAME + TAG + 1) as u32).to_be_bytes()).is_err());
-        assert!(Sealer::frame_len(u32::MAX.to_be_bytes()).is_err());
+        let most = MAX_CHUNK;
+        assert!(Sealer::frame_len(0u32.to_be_bytes(), most).is_err());
+        assert!(Sealer::frame_len((TAG as u32 - 1).to_be_bytes(), most).is_err());
+        assert!(Sealer::frame_len(((most + TAG + 1) as u32).to_be_bytes(), most).is_err());
+        assert!(Sealer::frame_len(u32::MAX.to_be_bytes(), most).is_err());
         assert_eq!(
-            Sealer::frame_len(((MAX_FRAME + TAG) as u32).to_be_bytes()).unwrap(),
-            MAX_FRAME + TAG
+            Sealer::frame_len(((most + TAG) as u32).to_be_bytes(), most).unwrap(),
+            most + TAG
         );
+        assert!(Sealer::frame_len(((MAX_HEAD + TAG + 1) as u32).to_be_bytes(), MAX_HEAD).is_err());
         let (mut tx, _) = pair();
-        assert!(tx.seal(&[0; 10], &vec![0; MAX_FRAME]).is_err());
+        assert!(seal_message(&mut tx, &[0; 10], vec![0; MAX_CHUNK + 1]).is_err());
+        assert!(seal_message(&mut tx, &[0; MAX_HEAD + 1], Vec::new()).is_err());
     }
 
     #[test]

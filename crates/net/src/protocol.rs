@@ -273,7 +273,7 @@ pub fn decode_request(body: &[u8], version: Version) -> io::Result<Request> {
 }
 
 /// Decodes a request whose shard bytes, if any, were read apart (`tail`).
-fn decode_request_parts(
+pub(crate) fn decode_request_parts(
     body: &[u8],
     mut tail: Option<Vec<u8>>,
     version: Version,
@@ -367,7 +367,10 @@ pub fn decode_response(body: &[u8]) -> io::Result<Response> {
 }
 
 /// Decodes a response whose shard bytes, if any, were read apart (`tail`).
-fn decode_response_parts(body: &[u8], mut tail: Option<Vec<u8>>) -> io::Result<Response> {
+pub(crate) fn decode_response_parts(
+    body: &[u8],
+    mut tail: Option<Vec<u8>>,
+) -> io::Result<Response> {
     let mut r = Cursor(body);
     let response = match r.u8()? {
         0 => Response::Ok,

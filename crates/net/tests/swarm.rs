@@ -385,13 +385,35 @@ mod spec {
         Nonce::assume_unique_for_key(b)
     }
 
-    pub fn frame(key: &LessSafeKey, n: u64, body: &[u8]) -> Vec<u8> {
-        let mut sealed = body.to_vec();
+    fn frame(key: &LessSafeKey, n: u64, text: &[u8]) -> Vec<u8> {
+        let mut sealed = text.to_vec();
         let tag = key
             .seal_in_place_separate_tag(nonce(n), Aad::empty(), &mut sealed)
             .unwrap();
         sealed.extend_from_slice(tag.as_ref());
         [&(sealed.len() as u32).to_be_bytes()[..], &sealed].concat()
+    }
+
+    /// A message as two frames, numbered `n` and `n + 1`: its fields,
+    /// then its shard bytes.
+    pub fn message(key: &LessSafeKey, n: u64, head: &[u8], tail: &[u8]) -> Vec<u8> {
+        [frame(key, n, head), frame(key, n + 1, tail)].concat()
+    }
+
+    /// Reads and opens one frame numbered `n`.
+    pub async fn read_frame(
+        stream: &mut tokio::net::TcpStream,
+        key: &LessSafeKey,
+        n: u64,
+    ) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.unwrap();
+        let mut sealed = vec![0u8; u32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut sealed).await.unwrap();
+        key.open_in_place(nonce(n), Aad::empty(), &mut sealed)
+            .expect("the node's frame opens under the spec's key")
+            .to_vec()
     }
 }
 
@@ -411,7 +433,7 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
     use futures_util::StreamExt;
     use libp2p::request_response::{self, ProtocolSupport};
     use libp2p::swarm::SwarmEvent;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let (a, a_addr) = start(Vec::new()).await;
     let port = a.lane_stats().port.expect("a serves lanes");
@@ -476,8 +498,9 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
         blob: [3; 32],
         position: 1,
     };
-    let write = |byte: u8| {
-        cairn_net::protocol::encode_request(
+    // A write's fields, then its bytes.
+    let write = |n: u64, byte: u8| {
+        let whole = cairn_net::protocol::encode_request(
             &Request::Write {
                 key,
                 offset: 0,
@@ -485,32 +508,26 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
                 data: vec![byte; 5000],
             },
             cairn_net::protocol::Version::V3,
-        )
+        );
+        let (head, tail) = whole.split_at(whole.len() - 5000);
+        spec::message(&keys.send, n, head, tail)
     };
     let mut lane = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
     lane.write_all(session).await.unwrap();
-    lane.write_all(&spec::frame(&keys.send, 0, &write(1)))
-        .await
-        .unwrap();
-    let mut len = [0u8; 4];
-    lane.read_exact(&mut len).await.unwrap();
-    let mut sealed = vec![0u8; u32::from_be_bytes(len) as usize];
-    lane.read_exact(&mut sealed).await.unwrap();
-    let body = keys
-        .recv
-        .open_in_place(spec::nonce(0), ring::aead::Aad::empty(), &mut sealed)
-        .expect("the node's answer opens under the spec's key");
+    lane.write_all(&write(0, 1)).await.unwrap();
+    let fields = spec::read_frame(&mut lane, &keys.recv, 0).await;
     assert_eq!(
-        cairn_net::protocol::decode_response(body).unwrap(),
+        cairn_net::protocol::decode_response(&fields).unwrap(),
         Response::Ok
     );
+    assert_eq!(spec::read_frame(&mut lane, &keys.recv, 1).await, b"");
 
-    // The next frame with one byte changed: the lane closes, unanswered,
-    // and the write never happens.
-    let mut bad = spec::frame(&keys.send, 1, &write(2));
-    let at = bad.len() / 2;
+    // The next message with one of its shard bytes changed: the lane
+    // closes, unanswered, and the write never happens.
+    let mut bad = write(2, 2);
+    let at = bad.len() - 100;
     bad[at] ^= 1;
     lane.write_all(&bad).await.unwrap();
     assert_eq!(read_until_closed(&mut lane).await, Some(Vec::new()));
@@ -520,10 +537,7 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
         .await
         .unwrap();
     again.write_all(session).await.unwrap();
-    again
-        .write_all(&spec::frame(&keys.send, 0, &write(3)))
-        .await
-        .unwrap();
+    again.write_all(&write(0, 3)).await.unwrap();
     assert_eq!(read_until_closed(&mut again).await, Some(Vec::new()));
 
     // Only the first write was made.
