@@ -42,6 +42,12 @@ pub enum ErasureError {
 /// Most shards per segment (and so suppliers per blob).
 pub const MAX_SHARDS: usize = 64;
 
+thread_local! {
+    /// This thread's encoder, whose work buffers outlive one segment.
+    static ENCODER: std::cell::RefCell<Option<reed_solomon_simd::ReedSolomonEncoder>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Coding {
     /// A checked coding.
     pub fn new(k: u8, m: u8) -> Result<Self, ErasureError> {
@@ -84,22 +90,55 @@ impl Coding {
         }
         let len = self.shard_len(segment.len());
         let k = usize::from(self.k);
-        let starts: Vec<usize> = out.iter().map(Vec::len).collect();
         for (i, shard) in out[..k].iter_mut().enumerate() {
             let start = (i * len).min(segment.len());
             let end = ((i + 1) * len).min(segment.len());
+            let at = shard.len();
             shard.extend_from_slice(&segment[start..end]);
-            shard.resize(starts[i] + len, 0);
+            shard.resize(at + len, 0);
         }
-        if self.m > 0 {
-            let originals = out[..k].iter().zip(&starts).map(|(s, &at)| &s[at..]);
-            let parity = reed_solomon_simd::encode(k, usize::from(self.m), originals)
-                .map_err(|e| ErasureError::Codec(e.to_string()))?;
-            for (shard, p) in out[k..].iter_mut().zip(parity) {
-                shard.extend_from_slice(&p);
+        self.add_parity(len, out)
+    }
+
+    /// Appends the m parity shards of one segment to `out[k..]`, from the
+    /// `len` bytes that end each of `out[..k]` (its data shards, put there
+    /// by the caller: read straight from a file, say, with no copy of the
+    /// segment). The codec's work buffers are kept per thread, so coding
+    /// many segments allocates them once.
+    pub fn add_parity(self, len: usize, out: &mut [Vec<u8>]) -> Result<(), ErasureError> {
+        let k = usize::from(self.k);
+        let m = usize::from(self.m);
+        if out.len() != self.n() || out[..k].iter().any(|s| s.len() < len) || !len.is_multiple_of(2)
+        {
+            return Err(ErasureError::NotEnough(format!(
+                "{} shard buffers of {len} bytes for a {k}+{m} coding",
+                out.len()
+            )));
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let codec = |e: reed_solomon_simd::Error| ErasureError::Codec(e.to_string());
+        ENCODER.with_borrow_mut(|encoder| {
+            let encoder = match encoder {
+                Some(e) => {
+                    e.reset(k, m, len).map_err(codec)?;
+                    e
+                }
+                None => encoder
+                    .insert(reed_solomon_simd::ReedSolomonEncoder::new(k, m, len).map_err(codec)?),
+            };
+            for shard in &out[..k] {
+                encoder
+                    .add_original_shard(&shard[shard.len() - len..])
+                    .map_err(codec)?;
             }
-        }
-        Ok(())
+            let parity = encoder.encode().map_err(codec)?;
+            for (shard, p) in out[k..].iter_mut().zip(parity.recovery_iter()) {
+                shard.extend_from_slice(p);
+            }
+            Ok(())
+        })
     }
 
     /// Rebuilds a segment of `segment_len` bytes from the shards present
@@ -210,6 +249,45 @@ mod tests {
                 .unwrap(),
             b""
         );
+    }
+
+    #[test]
+    fn parity_from_one_reused_encoder_matches_a_fresh_one_across_codings() {
+        // One thread codes segments of several codings and lengths in
+        // turn: each time the parity is what the codec gives afresh.
+        for (k, m, len) in [
+            (4u8, 2u8, 4096usize),
+            (2, 1, 1002),
+            (4, 2, 4096),
+            (3, 3, 64),
+            (4, 2, 8),
+        ] {
+            let c = Coding::new(k, m).unwrap();
+            let data: Vec<Vec<u8>> = (0..usize::from(k))
+                .map(|i| (0..len).map(|j| (i * 131 + j * 7) as u8).collect())
+                .collect();
+            let want = reed_solomon_simd::encode(usize::from(k), usize::from(m), &data).unwrap();
+            let mut out: Vec<Vec<u8>> = data.clone();
+            out.resize(c.n(), vec![1, 2]); // parity buffers with bytes already in
+            c.add_parity(len, &mut out).unwrap();
+            assert_eq!(out[..usize::from(k)], data[..]);
+            for (got, want) in out[usize::from(k)..].iter().zip(&want) {
+                assert_eq!(&got[..2], &[1, 2]);
+                assert_eq!(&got[2..], &want[..]);
+            }
+        }
+        // Shards shorter than the length asked, or an odd length, are
+        // refused.
+        let c = Coding::new(2, 1).unwrap();
+        assert!(
+            c.add_parity(10, &mut [vec![0; 10], vec![0; 8], Vec::new()])
+                .is_err()
+        );
+        assert!(
+            c.add_parity(9, &mut [vec![0; 9], vec![0; 9], Vec::new()])
+                .is_err()
+        );
+        assert!(c.add_parity(10, &mut [vec![0; 10], vec![0; 10]]).is_err());
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl From<NodeError> for Failed {
 }
 
 /// Batches of segments being placed at once.
-const PLACE_WINDOW: usize = 2;
+const PLACE_WINDOW: usize = 4;
 
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
@@ -716,13 +716,28 @@ impl Node {
                     let count = (last - first) as usize;
                     let mut pieces = vec![Vec::with_capacity(stride * count); coding.n()];
                     let mut hashes = Vec::with_capacity(count * coding.n());
+                    let k = usize::from(coding.k);
                     for s in first..last {
+                        // The data shards are read from the blob file
+                        // straight into their pieces: a segment's shard i
+                        // is its bytes from i × len, the last one padded
+                        // with zeros.
                         let span = segment_span(size, s);
-                        let seg =
-                            reader.read_vec_at((span.end - span.start) as usize, span.start)?;
+                        let seg_len = (span.end - span.start) as usize;
+                        let len = coding.shard_len(seg_len);
                         let starts: Vec<usize> = pieces.iter().map(Vec::len).collect();
+                        for (i, piece) in pieces[..k].iter_mut().enumerate() {
+                            let from = (i * len).min(seg_len);
+                            let to = ((i + 1) * len).min(seg_len);
+                            let at = piece.len();
+                            piece.resize(at + len, 0);
+                            reader.read_exact_at(
+                                &mut piece[at..at + (to - from)],
+                                span.start + from as u64,
+                            )?;
+                        }
                         coding
-                            .encode_into(&seg, &mut pieces)
+                            .add_parity(len, &mut pieces)
                             .map_err(|e| NodeError::Internal(e.to_string()))?;
                         for (piece, at) in pieces.iter().zip(starts) {
                             hashes.push(*blake3::hash(&piece[at..]).as_bytes());
