@@ -356,10 +356,14 @@ async fn corrupt_shards_are_never_served_and_lost_suppliers_are_replaced() {
     let link = link_of(&nodes[1], &blob).await;
 
     // Flip a byte in every segment's piece of one supplier's shard file.
-    let holders: Vec<usize> = (0..nodes.len())
+    let mut holders: Vec<usize> = (0..nodes.len())
         .filter(|&i| shard_file(&nodes[i], &blob).is_some())
         .collect();
     assert_eq!(holders.len(), 6);
+    // The victim holds position 0, a data shard: a read takes the data
+    // shards first, so the wrong bytes do go into a segment, which fails
+    // its check and is fetched again shard by shard.
+    holders.sort_by_key(|&i| shard_file(&nodes[i], &blob).unwrap().1 != 0);
     let victim = holders[0];
     let (path, position) = shard_file(&nodes[victim], &blob).unwrap();
     let original = std::fs::read(&path).unwrap();

@@ -1017,6 +1017,36 @@ impl NetReader {
         self.segment_without(blob, index, None).await
     }
 
+    /// Segment `index` rebuilt from any k shards and handed to `open`,
+    /// which decrypts and checks the whole segment against the blob's
+    /// tree. The shards are first taken as they come: `open` rejects a
+    /// segment any wrong shard went into, so their own hashes are checked
+    /// only then, when the segment is fetched again shard by shard
+    /// (`segment_without`), which finds the wrong ones and asks other
+    /// suppliers instead. A download's shards are so hashed once, as the
+    /// segment they make up, not twice.
+    async fn segment_opened(
+        &self,
+        blob: [u8; 32],
+        index: u64,
+        open: &mut dyn FnMut(&mut [u8]) -> bool,
+    ) -> Result<Option<Vec<u8>>> {
+        match self.segment_fetched(blob, index, None, false).await {
+            Ok(mut seg) => {
+                if open(&mut seg) {
+                    return Ok(Some(seg));
+                }
+                tracing::warn!(
+                    segment = index,
+                    "a segment failed verification; checking its shards one by one"
+                );
+            }
+            Err(e) => tracing::debug!(segment = index, error = %e, "fetching again"),
+        }
+        let mut seg = self.segment_without(blob, index, None).await?;
+        Ok(open(&mut seg).then_some(seg))
+    }
+
     /// Segment `index` rebuilt from any k shards, never asking position
     /// `skip` (the one being repaired).
     ///
@@ -1031,6 +1061,18 @@ impl NetReader {
         blob: [u8; 32],
         index: u64,
         skip: Option<usize>,
+    ) -> Result<Vec<u8>> {
+        self.segment_fetched(blob, index, skip, true).await
+    }
+
+    /// `segment_without`, checking each shard against its hash when
+    /// `checked`.
+    async fn segment_fetched(
+        &self,
+        blob: [u8; 32],
+        index: u64,
+        skip: Option<usize>,
+        checked: bool,
     ) -> Result<Vec<u8>> {
         let p = &self.placement;
         let span = segment_span(self.size, index);
@@ -1047,8 +1089,12 @@ impl NetReader {
         let mut have = 0usize;
         let mut next = 0usize;
         let mut asked = futures_util::stream::FuturesUnordered::new();
-        let fetch =
-            |i: usize| async move { (i, self.fetch_shard(blob, index, i, shard_len).await) };
+        let fetch = |i: usize| async move {
+            (
+                i,
+                self.fetch_shard(blob, index, i, shard_len, checked).await,
+            )
+        };
         while next < order.len() && asked.len() < k {
             asked.push(fetch(order[next]));
             next += 1;
@@ -1104,6 +1150,7 @@ impl NetReader {
         index: u64,
         position: usize,
         len: usize,
+        checked: bool,
     ) -> Result<Vec<u8>> {
         let p = &self.placement;
         let peer = parse_peer(&p.suppliers[position])?;
@@ -1158,7 +1205,7 @@ impl NetReader {
                 other => return Err(NodeError::Network(format!("{peer} answered {other:?}"))),
             }
         }
-        if blake3::hash(&data).as_bytes() != want {
+        if checked && blake3::hash(&data).as_bytes() != want {
             return Err(NodeError::Corrupt(format!(
                 "shard {position} of segment {index} from {peer} does not match its hash"
             )));
@@ -1187,6 +1234,25 @@ impl BlobReader for NetReader {
         let mut buf = vec![0u8; len];
         self.read_exact_at(&mut buf, offset)?;
         Ok(buf)
+    }
+
+    /// A whole segment is taken from the first k shards that come and
+    /// checked whole ([`NetReader::segment_opened`]).
+    fn read_opened(
+        &self,
+        len: usize,
+        offset: u64,
+        open: &mut dyn FnMut(&mut [u8]) -> bool,
+    ) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+        let index = offset / SEGMENT_SIZE;
+        let span = segment_span(self.size, index);
+        if offset != span.start || len as u64 != span.end - span.start {
+            let mut buf = self.read_vec_at(len, offset)?;
+            return Ok(open(&mut buf).then_some(buf));
+        }
+        self.runtime
+            .block_on(self.segment_opened(self.blob, index, open))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::result::Result<(), StoreError> {

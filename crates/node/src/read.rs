@@ -73,14 +73,25 @@ impl BlobHandle {
     /// Reads, decrypts and verifies segment `index`.
     pub(crate) fn segment(&self, index: u64) -> Result<Vec<u8>, NodeError> {
         let span = segment_span(self.manifest.size, index);
-        let mut buf = self
-            .reader
-            .read_vec_at((span.end - span.start) as usize, span.start)?;
-        open_segment(&self.manifest, &self.read_key, index, &mut buf).map_err(|e| {
+        let mut refused = None;
+        let opened =
+            self.reader
+                .read_opened((span.end - span.start) as usize, span.start, &mut |buf| {
+                    match open_segment(&self.manifest, &self.read_key, index, buf) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            refused = Some(e);
+                            false
+                        }
+                    }
+                })?;
+        opened.ok_or_else(|| {
             tracing::error!(blob = %self.manifest.id, index, "segment failed verification");
-            NodeError::Corrupt(e.to_string())
-        })?;
-        Ok(buf)
+            NodeError::Corrupt(refused.map_or_else(
+                || format!("segment {index} failed verification"),
+                |e| e.to_string(),
+            ))
+        })
     }
 
     /// The verified bytes of `range` that lie in segment `index`.

@@ -102,6 +102,21 @@ pub trait BlobReader: Send + Sync {
         Ok(buf)
     }
 
+    /// Reads `len` bytes from `offset` (one segment's ciphertext) and hands
+    /// them to `open`, which decrypts and checks them in place: the bytes
+    /// it accepts come back, `None` when it accepts none. A reader with
+    /// more than one way to the bytes (other shards) may try another when
+    /// `open` refuses; by default the bytes are read once.
+    fn read_opened(
+        &self,
+        len: usize,
+        offset: u64,
+        open: &mut dyn FnMut(&mut [u8]) -> bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut buf = self.read_vec_at(len, offset)?;
+        Ok(open(&mut buf).then_some(buf))
+    }
+
     /// Segments worth reading at once: more than the cores when a read
     /// mostly waits (on the network) rather than computes.
     fn parallel_reads(&self) -> usize {
