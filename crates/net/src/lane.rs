@@ -37,9 +37,11 @@
 //! A lane carries one request and then its answer, in turn, like an
 //! HTTP/1.1 connection; the client keeps idle lanes per peer for the next
 //! request. Only the bulk requests (`Write` and `Read`, both idempotent)
-//! go by lane. A lane that fails sends its request over libp2p instead,
-//! and a peer whose lane cannot be opened is asked over libp2p alone for
-//! [`RETRY_AFTER`].
+//! go by lane. A request that finds no idle lane goes over libp2p while a
+//! lane opens beside it, so a peer whose lane port cannot be reached (a
+//! firewall, a NAT) costs no request a wait; such a peer is asked over
+//! libp2p alone for [`RETRY_AFTER`]. A lane that fails sends its request
+//! over libp2p instead.
 
 use std::collections::HashMap;
 use std::io;
@@ -71,7 +73,7 @@ pub const LANE_PROTOCOL: &str = "/cairn/lane/1";
 /// How long a session waits for its connection.
 const SESSION_TTL: Duration = Duration::from_secs(10);
 /// How long a peer whose lane would not open is asked over libp2p alone.
-const RETRY_AFTER: Duration = Duration::from_secs(300);
+const RETRY_AFTER: Duration = Duration::from_secs(1800);
 /// Lanes to or from one peer, open or being opened.
 const PER_PEER: usize = 16;
 /// Lanes a node serves at once, over all peers.
@@ -458,31 +460,61 @@ fn count(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A lane as a pool sees it.
+pub(crate) trait Pooled {
+    /// When it last carried a request (or opened).
+    fn last_used(&self) -> Instant;
+}
+
+impl Pooled for Lane {
+    fn last_used(&self) -> Instant {
+        self.used
+    }
+}
+
 /// What a client has with one peer.
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Lane>,
+struct Pool<L> {
+    idle: Vec<L>,
+    /// Lanes carrying a request now.
     busy: usize,
+    /// Lanes being opened.
+    opening: usize,
+    /// A lane to this peer opened: it serves lanes, so more may open at
+    /// once. Until then, one at a time.
+    proven: bool,
     off_until: Option<Instant>,
 }
 
+impl<L> Default for Pool<L> {
+    fn default() -> Self {
+        Self {
+            idle: Vec::new(),
+            busy: 0,
+            opening: 0,
+            proven: false,
+            off_until: None,
+        }
+    }
+}
+
 /// How a request may go.
-pub(crate) enum Take {
+pub(crate) enum Take<L> {
     /// By this idle lane.
-    Idle(Box<Lane>),
-    /// By a new lane, to open.
+    Idle(Box<L>),
+    /// Over libp2p, while the caller opens a new lane beside it (and
+    /// reports with [`Lanes::opened`] or [`Lanes::not_opened`]).
     Open,
     /// Over libp2p.
     No,
 }
 
 /// The lanes a node asks through.
-pub(crate) struct Lanes {
-    pools: Mutex<HashMap<PeerId, Pool>>,
+pub(crate) struct Lanes<L = Lane> {
+    pools: Mutex<HashMap<PeerId, Pool<L>>>,
     pub(crate) counters: Arc<Counters>,
 }
 
-impl Lanes {
+impl<L: Pooled> Lanes<L> {
     pub(crate) fn new(counters: Arc<Counters>) -> Self {
         Self {
             pools: Mutex::new(HashMap::new()),
@@ -490,12 +522,12 @@ impl Lanes {
         }
     }
 
-    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Pool>> {
+    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Pool<L>>> {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How the next request to `peer` goes.
-    pub(crate) fn take(&self, peer: PeerId) -> Take {
+    pub(crate) fn take(&self, peer: PeerId) -> Take<L> {
         let mut pools = self.pools();
         let pool = pools.entry(peer).or_default();
         if let Some(until) = pool.off_until {
@@ -504,41 +536,51 @@ impl Lanes {
             }
             pool.off_until = None;
         }
-        pool.idle.retain(|l| l.used.elapsed() < CLIENT_IDLE);
+        pool.idle.retain(|l| l.last_used().elapsed() < CLIENT_IDLE);
         if let Some(lane) = pool.idle.pop() {
             pool.busy += 1;
             return Take::Idle(Box::new(lane));
         }
-        if pool.busy + pool.idle.len() >= PER_PEER {
+        if pool.busy + pool.opening >= PER_PEER || (pool.opening > 0 && !pool.proven) {
             return Take::No;
         }
-        pool.busy += 1;
+        pool.opening += 1;
         Take::Open
+    }
+
+    /// A lane to `peer` opened: it waits for the next request.
+    pub(crate) fn opened(&self, peer: PeerId, lane: L) {
+        let mut pools = self.pools();
+        let pool = pools.entry(peer).or_default();
+        pool.opening = pool.opening.saturating_sub(1);
+        pool.proven = true;
+        pool.idle.push(lane);
+    }
+
+    /// A lane to `peer` would not open. The first time since one did,
+    /// the next opens one at a time again; the second, `peer` is asked
+    /// over libp2p alone for [`RETRY_AFTER`].
+    pub(crate) fn not_opened(&self, peer: PeerId) {
+        let mut pools = self.pools();
+        let pool = pools.entry(peer).or_default();
+        pool.opening = pool.opening.saturating_sub(1);
+        if pool.proven {
+            pool.proven = false;
+        } else {
+            pool.idle.clear();
+            pool.off_until = Some(Instant::now() + RETRY_AFTER);
+        }
     }
 
     /// A lane taken for `peer` is done with: kept for the next request
     /// when it is still good.
-    pub(crate) fn give_back(&self, peer: PeerId, lane: Option<Box<Lane>>) {
+    pub(crate) fn give_back(&self, peer: PeerId, lane: Option<Box<L>>) {
         let mut pools = self.pools();
         if let Some(pool) = pools.get_mut(&peer) {
             pool.busy = pool.busy.saturating_sub(1);
-            match lane {
-                Some(lane) => pool.idle.push(*lane),
-                None if pool.busy == 0 && pool.idle.is_empty() && pool.off_until.is_none() => {
-                    pools.remove(&peer);
-                }
-                None => {}
+            if let Some(lane) = lane {
+                pool.idle.push(*lane);
             }
-        }
-    }
-
-    /// A lane to `peer` would not open: libp2p alone for a while.
-    pub(crate) fn turn_off(&self, peer: PeerId) {
-        let mut pools = self.pools();
-        if let Some(pool) = pools.get_mut(&peer) {
-            pool.busy = pool.busy.saturating_sub(1);
-            pool.idle.clear();
-            pool.off_until = Some(Instant::now() + RETRY_AFTER);
         }
     }
 }
@@ -808,6 +850,61 @@ mod tests {
         assert_ne!(keys, derive(&b, &a, &[1; 32], &[2; 32], &[3; 16]));
         assert_ne!(keys, derive(&a, &b, &[1; 32], &[2; 32], &[4; 16]));
         assert_ne!(keys, derive(&a, &b, &[0; 32], &[2; 32], &[3; 16]));
+    }
+
+    struct Fake(Instant);
+
+    impl Pooled for Fake {
+        fn last_used(&self) -> Instant {
+            self.0
+        }
+    }
+
+    #[test]
+    fn lanes_open_one_at_a_time_until_one_works_and_stop_after_two_failures() {
+        let lanes: Lanes<Fake> = Lanes::new(Arc::default());
+        let p = PeerId::random();
+        assert!(matches!(lanes.take(p), Take::Open));
+        // While the first opens, the others go over libp2p.
+        assert!(matches!(lanes.take(p), Take::No));
+        lanes.opened(p, Fake(Instant::now()));
+        // The peer serves lanes: the idle one is taken, more open at once.
+        assert!(matches!(lanes.take(p), Take::Idle(_)));
+        assert!(matches!(lanes.take(p), Take::Open));
+        assert!(matches!(lanes.take(p), Take::Open));
+        // A failure: one at a time again, until one opens.
+        lanes.not_opened(p);
+        assert!(matches!(lanes.take(p), Take::No));
+        lanes.opened(p, Fake(Instant::now()));
+        assert!(matches!(lanes.take(p), Take::Idle(_)));
+        // Two failures in a row: libp2p alone.
+        assert!(matches!(lanes.take(p), Take::Open));
+        lanes.not_opened(p);
+        assert!(matches!(lanes.take(p), Take::Open));
+        lanes.not_opened(p);
+        lanes.give_back(p, Some(Box::new(Fake(Instant::now()))));
+        assert!(matches!(lanes.take(p), Take::No));
+
+        // A lane idle too long is dropped, not used.
+        let q = PeerId::random();
+        let long_ago = Instant::now()
+            .checked_sub(CLIENT_IDLE * 2)
+            .expect("the machine has been up a minute");
+        assert!(matches!(lanes.take(q), Take::Open));
+        lanes.opened(q, Fake(long_ago));
+        assert!(matches!(lanes.take(q), Take::Open));
+
+        // At most PER_PEER lanes to a peer, busy or opening.
+        let r = PeerId::random();
+        assert!(matches!(lanes.take(r), Take::Open));
+        lanes.opened(r, Fake(Instant::now()));
+        assert!(matches!(lanes.take(r), Take::Idle(_)));
+        for _ in 1..PER_PEER {
+            assert!(matches!(lanes.take(r), Take::Open));
+        }
+        assert!(matches!(lanes.take(r), Take::No));
+        lanes.give_back(r, None);
+        assert!(matches!(lanes.take(r), Take::Open));
     }
 
     #[test]

@@ -237,24 +237,29 @@ impl Network {
     /// instead (no lane, or the lane failed before an answer came).
     async fn by_lane(
         &self,
-        lanes: &Lanes,
+        lanes: &Arc<Lanes>,
         peer: PeerId,
         request: &Request,
     ) -> Option<Result<Response>> {
         let mut lane = match lanes.take(peer) {
             Take::No => return None,
             Take::Idle(lane) => lane,
-            Take::Open => match self.open_lane(peer).await {
-                Ok(lane) => {
-                    lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
-                    Box::new(lane)
-                }
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
-                    lanes.turn_off(peer);
-                    return None;
-                }
-            },
+            Take::Open => {
+                let (network, lanes) = (self.clone(), lanes.clone());
+                tokio::spawn(async move {
+                    match network.open_lane(peer).await {
+                        Ok(lane) => {
+                            lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
+                            lanes.opened(peer, lane);
+                        }
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
+                            lanes.not_opened(peer);
+                        }
+                    }
+                });
+                return None;
+            }
         };
         match tokio::time::timeout(self.request_timeout, lane.call(request)).await {
             Ok(Ok(response)) => {
