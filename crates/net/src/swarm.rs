@@ -379,6 +379,18 @@ impl Network {
     }
 }
 
+/// Hands the answer to request `id`, or why it failed, to whoever waits
+/// for it.
+fn settle<T>(
+    waiting: &mut HashMap<OutboundRequestId, oneshot::Sender<Result<T>>>,
+    id: OutboundRequestId,
+    outcome: std::result::Result<T, request_response::OutboundFailure>,
+) {
+    if let Some(tx) = waiting.remove(&id) {
+        let _ = tx.send(outcome.map_err(|e| NetError::Request(e.to_string())));
+    }
+}
+
 /// Binds the lane listener on the IP of the first listen address, or
 /// warns and goes without lanes.
 fn bind_lanes(listen: &[Multiaddr], port: u16) -> Option<std::net::TcpListener> {
@@ -774,18 +786,10 @@ impl Driver {
                         response,
                     },
                 ..
-            } => {
-                if let Some(tx) = self.pending.requests.remove(&request_id) {
-                    let _ = tx.send(Ok(response));
-                }
-            }
+            } => settle(&mut self.pending.requests, request_id, Ok(response)),
             Event::OutboundFailure {
                 request_id, error, ..
-            } => {
-                if let Some(tx) = self.pending.requests.remove(&request_id) {
-                    let _ = tx.send(Err(NetError::Request(error.to_string())));
-                }
-            }
+            } => settle(&mut self.pending.requests, request_id, Err(error)),
             Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "inbound shard request failed");
             }
@@ -821,18 +825,10 @@ impl Driver {
                         response,
                     },
                 ..
-            } => {
-                if let Some(tx) = self.pending.offers.remove(&request_id) {
-                    let _ = tx.send(Ok(response));
-                }
-            }
+            } => settle(&mut self.pending.offers, request_id, Ok(response)),
             Event::OutboundFailure {
                 request_id, error, ..
-            } => {
-                if let Some(tx) = self.pending.offers.remove(&request_id) {
-                    let _ = tx.send(Err(NetError::Request(error.to_string())));
-                }
-            }
+            } => settle(&mut self.pending.offers, request_id, Err(error)),
             Event::InboundFailure { .. } | Event::ResponseSent { .. } => {}
         }
     }

@@ -239,14 +239,12 @@ impl libp2p::request_response::Codec for RawCodec {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_and_oversized_messages_leave_the_node_serving() {
-    use futures_util::StreamExt;
+/// A libp2p peer that sends raw bytes as requests in `protocol`.
+fn raw_peer(
+    protocol: &'static str,
+) -> libp2p::Swarm<libp2p::request_response::Behaviour<RawCodec>> {
     use libp2p::request_response::{self, ProtocolSupport};
-    use libp2p::swarm::SwarmEvent;
-
-    let (a, a_addr) = start(Vec::new()).await;
-    let mut bad = libp2p::SwarmBuilder::with_new_identity()
+    libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             libp2p::tcp::Config::default(),
@@ -258,14 +256,24 @@ async fn malformed_and_oversized_messages_leave_the_node_serving() {
             request_response::Behaviour::with_codec(
                 RawCodec,
                 [(
-                    libp2p::StreamProtocol::new(cairn_net::protocol::PROTOCOL),
+                    libp2p::StreamProtocol::new(protocol),
                     ProtocolSupport::Outbound,
                 )],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
             )
         })
         .unwrap()
-        .build();
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_messages_leave_the_node_serving() {
+    use futures_util::StreamExt;
+    use libp2p::request_response;
+    use libp2p::swarm::SwarmEvent;
+
+    let (a, a_addr) = start(Vec::new()).await;
+    let mut bad = raw_peer(cairn_net::protocol::PROTOCOL);
     bad.dial(a_addr.clone()).unwrap();
     let garbage: Vec<Vec<u8>> = vec![
         u32::MAX.to_be_bytes().to_vec(), // a length far over the limit
@@ -456,7 +464,7 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open() {
     use futures_util::StreamExt;
-    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::request_response;
     use libp2p::swarm::SwarmEvent;
     use tokio::io::AsyncWriteExt;
 
@@ -471,26 +479,7 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
     assert_eq!(read_until_closed(&mut stranger).await, Some(Vec::new()));
 
     // A peer of our own making asks for a lane over libp2p.
-    let mut peer = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                RawCodec,
-                [(
-                    libp2p::StreamProtocol::new(cairn_net::LANE_PROTOCOL),
-                    ProtocolSupport::Outbound,
-                )],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
-            )
-        })
-        .unwrap()
-        .build();
+    let mut peer = raw_peer(cairn_net::LANE_PROTOCOL);
     let me = *peer.local_peer_id();
     peer.dial(a_addr.clone()).unwrap();
     let offer = [9u8; 32];
