@@ -391,16 +391,19 @@ fn settle<T>(
     }
 }
 
+/// The IP address in `addr`, if it has one.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
+
 /// Binds the lane listener on the IP of the first listen address, or
 /// warns and goes without lanes.
 fn bind_lanes(listen: &[Multiaddr], port: u16) -> Option<std::net::TcpListener> {
-    let ip = listen.iter().find_map(|a| {
-        a.iter().find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-            libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-            _ => None,
-        })
-    })?;
+    let ip = listen.iter().find_map(ip_of)?;
     let bound = std::net::TcpListener::bind((ip, port)).and_then(|l| {
         l.set_nonblocking(true)?;
         Ok(l)
@@ -557,15 +560,10 @@ impl Driver {
                 pending.offers.insert(id, tx);
             }
             Command::PeerIp(peer, tx) => {
-                let ip = self.peers.get(&peer).and_then(|p| {
-                    p.addresses.iter().find_map(|a| {
-                        a.iter().find_map(|p| match p {
-                            libp2p::multiaddr::Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-                            libp2p::multiaddr::Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
-                            _ => None,
-                        })
-                    })
-                });
+                let ip = self
+                    .peers
+                    .get(&peer)
+                    .and_then(|p| p.addresses.iter().find_map(ip_of));
                 let _ = tx.send(ip);
             }
             Command::Respond(channel, response) => {
