@@ -1031,18 +1031,16 @@ impl NetReader {
         index: u64,
         open: &mut dyn FnMut(&mut [u8]) -> bool,
     ) -> Result<Option<Vec<u8>>> {
-        match self.segment_fetched(blob, index, None, false).await {
-            Ok(mut seg) => {
-                if open(&mut seg) {
-                    return Ok(Some(seg));
-                }
-                tracing::warn!(
-                    segment = index,
-                    "a segment failed verification; checking its shards one by one"
-                );
-            }
-            Err(e) => tracing::debug!(segment = index, error = %e, "fetching again"),
+        // A fetch that failed already tried every supplier it could: only
+        // a segment that fails its check is worth fetching again.
+        let mut seg = self.segment_fetched(blob, index, None, false).await?;
+        if open(&mut seg) {
+            return Ok(Some(seg));
         }
+        tracing::warn!(
+            segment = index,
+            "a segment failed verification; checking its shards one by one"
+        );
         let mut seg = self.segment_without(blob, index, None).await?;
         Ok(open(&mut seg).then_some(seg))
     }
