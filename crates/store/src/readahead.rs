@@ -9,8 +9,12 @@
 //! kernel's readahead. So a miss reads the whole aligned MiB around the
 //! piece directly into a reused buffer, and the next pieces of the same
 //! MiB are copied from there. Requests that fall in a MiB being read wait
-//! for it instead of reading it again. Audits do not come here: they must
-//! prove what the disk holds.
+//! for it instead of reading it again. A shard read in order (the MiB
+//! before this one is kept, or this is its first) has its next MiB read
+//! ahead by a thread of the store's own, so the disk is already busy with
+//! it while this one is sent; a read in the middle of a shard reads no
+//! more than its own MiB. Audits do not come here: they must prove what
+//! the disk holds.
 //!
 //! Invariant: a block holds the bytes of the sealed shard file as they
 //! were read, and is found only by reads of that same file (its inode
@@ -22,7 +26,8 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::direct::{ALIGN, AlignedBuf, read_at, read_into};
@@ -32,6 +37,8 @@ use crate::shards::ShardId;
 pub(crate) const BLOCK: u64 = 1 << 20;
 /// Blocks kept (memory: this many MiB, whatever the load).
 const BLOCKS: usize = 16;
+/// Next MiBs waiting for the thread that reads ahead; more are not asked.
+const AHEAD_QUEUE: usize = 2;
 
 /// Which file a read is of: inode, and modification time in seconds and
 /// nanoseconds.
@@ -91,14 +98,59 @@ struct Blocks {
 
 /// The blocks, and a signal for requests waiting on one being read.
 #[derive(Default)]
-pub(crate) struct Readahead {
+struct Shared {
     state: Mutex<Blocks>,
     loaded: Condvar,
 }
 
-impl Readahead {
+impl Shared {
     fn lock(&self) -> MutexGuard<'_, Blocks> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands back the buffer of the block `ticket` claimed, now holding
+    /// `span` bytes if `ok`, and wakes whoever waits for it. A block that
+    /// failed or was forgotten meanwhile is not kept.
+    fn loaded(&self, ticket: u64, buf: AlignedBuf, span: usize, ok: bool) {
+        let mut state = self.lock();
+        // The slot may have moved (forget removes blocks): find it again.
+        let slot = state
+            .blocks
+            .iter()
+            .position(|b| b.loading && b.ticket == ticket);
+        if let Some(slot) = slot {
+            let b = &mut state.blocks[slot];
+            b.loading = false;
+            b.buf = buf;
+            b.len = span;
+            if !ok || b.stale {
+                state.blocks.swap_remove(slot);
+            }
+        }
+        drop(state);
+        self.loaded.notify_all();
+    }
+}
+
+/// A next MiB to read ahead: the block `ticket` claimed, of `file`.
+struct Ahead {
+    file: File,
+    ticket: u64,
+    start: u64,
+    span: usize,
+}
+
+/// The blocks, and the thread that reads next MiBs ahead (started with the
+/// first one it is given; it ends with the store).
+#[derive(Default)]
+pub(crate) struct Readahead {
+    shared: Arc<Shared>,
+    ahead: OnceLock<Option<SyncSender<Ahead>>>,
+}
+
+impl Readahead {
+    fn lock(&self) -> MutexGuard<'_, Blocks> {
+        self.shared.lock()
     }
 
     /// Reads exactly `len` bytes at `offset` of sealed shard file `f`.
@@ -129,6 +181,7 @@ impl Readahead {
                     // Bounded: a reader that never comes back (a panic)
                     // leaves a block loading; the wait then reads itself.
                     let (s, timeout) = self
+                        .shared
                         .loaded
                         .wait_timeout(state, Duration::from_secs(5))
                         .unwrap_or_else(|p| p.into_inner());
@@ -144,7 +197,10 @@ impl Readahead {
                     let b = &mut state.blocks[i];
                     b.used = clock;
                     let at = (offset - start) as usize;
-                    return Ok(b.buf.region(b.len)[at..at + len].to_vec());
+                    let out = b.buf.region(b.len)[at..at + len].to_vec();
+                    drop(state);
+                    self.read_next(f, start);
+                    return Ok(out);
                 }
                 None => break,
             }
@@ -158,32 +214,79 @@ impl Readahead {
         let ticket = state.blocks[slot].ticket;
         let mut buf = std::mem::take(&mut state.blocks[slot].buf);
         drop(state);
+        self.read_next(f, start);
         let read = read_into(f.file, &mut buf, start, span);
-        let mut state = self.lock();
-        // The slot may have moved (forget removes blocks): find it again.
-        let slot = state
-            .blocks
-            .iter()
-            .position(|b| b.loading && b.ticket == ticket);
         let out = read.is_ok().then(|| {
             let at = (offset - start) as usize;
             buf.region(span)[at..at + len].to_vec()
         });
-        if let Some(slot) = slot {
-            let b = &mut state.blocks[slot];
-            b.loading = false;
-            b.buf = buf;
-            b.len = span;
-            if read.is_err() || b.stale {
-                state.blocks.swap_remove(slot);
-            }
-        }
-        drop(state);
-        self.loaded.notify_all();
+        self.shared.loaded(ticket, buf, span, read.is_ok());
         match out {
             Some(bytes) => Ok(bytes),
             None => f.read_plain(spare, offset, len),
         }
+    }
+
+    /// After a read in block `start` of `f`: when the shard is being read
+    /// in order (block `start` is its first, or the one before it is
+    /// kept), claims its next block, if not had yet, for the thread that
+    /// reads ahead. Reads of that block meanwhile wait for it as for any
+    /// block being read. Nothing is read ahead when the thread is busy
+    /// with [`AHEAD_QUEUE`] blocks already.
+    fn read_next(&self, f: &Sealed<'_>, start: u64) {
+        let next = start + BLOCK;
+        if !start.is_multiple_of(BLOCK) || next >= f.size {
+            return;
+        }
+        let (id, tag) = (f.id, f.tag);
+        let mut state = self.lock();
+        let kept = |state: &Blocks, at: u64| {
+            state
+                .blocks
+                .iter()
+                .any(|b| b.id == *id && b.file == tag && b.start == at && !b.stale)
+        };
+        if (start > 0 && !kept(&state, start - BLOCK)) || kept(&state, next) {
+            return;
+        }
+        let Some(ahead) = self.ahead_thread() else {
+            return;
+        };
+        let Ok(file) = f.file.try_clone() else {
+            return;
+        };
+        let Some(slot) = claim(&mut state, id, tag, next) else {
+            return;
+        };
+        let ticket = state.blocks[slot].ticket;
+        let span = (f.size - next).min(BLOCK) as usize;
+        let job = Ahead {
+            file,
+            ticket,
+            start: next,
+            span,
+        };
+        if ahead.try_send(job).is_err() {
+            // Not to be read after all: nobody waits for it yet (the lock
+            // is held), so it goes at once.
+            state.blocks.swap_remove(slot);
+        }
+    }
+
+    /// The sender to the thread that reads ahead, started the first time;
+    /// none if it could not be.
+    fn ahead_thread(&self) -> Option<&SyncSender<Ahead>> {
+        self.ahead
+            .get_or_init(|| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_QUEUE);
+                let shared = self.shared.clone();
+                std::thread::Builder::new()
+                    .name("cairn-readahead".into())
+                    .spawn(move || read_ahead(&shared, rx))
+                    .ok()
+                    .map(|_| tx)
+            })
+            .as_ref()
     }
 
     /// Drops every block of shard `id` (its file is being replaced or
@@ -209,6 +312,34 @@ impl Readahead {
     #[cfg(test)]
     fn kept(&self) -> usize {
         self.lock().blocks.len()
+    }
+
+    /// Where the kept blocks start (being read or not), in order.
+    #[cfg(test)]
+    fn starts(&self) -> Vec<u64> {
+        let mut starts: Vec<u64> = self.lock().blocks.iter().map(|b| b.start).collect();
+        starts.sort_unstable();
+        starts
+    }
+}
+
+/// The thread that reads ahead: each next block it is given, into the
+/// buffer of the slot claimed for it, until the store is dropped.
+fn read_ahead(shared: &Shared, jobs: Receiver<Ahead>) {
+    for job in jobs {
+        let mut buf = {
+            let mut state = shared.lock();
+            let slot = state
+                .blocks
+                .iter_mut()
+                .find(|b| b.loading && b.ticket == job.ticket);
+            match slot {
+                Some(b) => std::mem::take(&mut b.buf),
+                None => continue,
+            }
+        };
+        let read = read_into(&job.file, &mut buf, job.start, job.span);
+        shared.loaded(job.ticket, buf, job.span, read.is_ok());
     }
 }
 
@@ -367,6 +498,111 @@ mod tests {
             )
             .unwrap();
         assert_eq!(got, data[10..110]);
+    }
+
+    #[test]
+    fn a_shard_read_in_order_has_its_next_mib_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let size = 5 * BLOCK as usize + 1000;
+        let data: Vec<u8> = (0..size).map(|i| (i * 11 % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        if !direct {
+            // Blocks are kept only for direct reads (tmpfs has none).
+            return;
+        }
+        let r = Readahead::default();
+        let mut spare = AlignedBuf::default();
+        let piece = 262_144;
+        let mut read = |offset: u64| {
+            let got = r
+                .read(
+                    &sealed(&id(0), TAG, &file, direct, &path, size as u64),
+                    offset,
+                    piece,
+                    &mut spare,
+                )
+                .unwrap();
+            let at = offset as usize;
+            assert!(got == data[at..at + piece], "{piece} at {offset}");
+        };
+        // A read in the middle reads its own MiB only.
+        read(3 * BLOCK + 5);
+        assert_eq!(r.starts(), [3 * BLOCK]);
+        // The first MiB is a start in order: the second is claimed at once.
+        read(0);
+        assert_eq!(r.starts(), [0, BLOCK, 3 * BLOCK]);
+        read(BLOCK);
+        read(BLOCK + piece as u64);
+        assert_eq!(r.starts(), [0, BLOCK, 2 * BLOCK, 3 * BLOCK]);
+        // The last, short block is read ahead too, and what was read ahead
+        // is the file's bytes.
+        read(4 * BLOCK);
+        assert_eq!(
+            r.starts(),
+            [0, BLOCK, 2 * BLOCK, 3 * BLOCK, 4 * BLOCK, 5 * BLOCK]
+        );
+        for offset in [
+            2 * BLOCK,
+            2 * BLOCK + 3 * piece as u64,
+            5 * BLOCK - piece as u64,
+        ] {
+            read(offset);
+        }
+        let tail = r
+            .read(
+                &sealed(&id(0), TAG, &file, direct, &path, size as u64),
+                5 * BLOCK,
+                1000,
+                &mut spare,
+            )
+            .unwrap();
+        assert_eq!(tail, data[5 * BLOCK as usize..]);
+        assert!(r.kept() <= BLOCKS);
+    }
+
+    #[test]
+    fn a_block_read_ahead_of_a_replaced_file_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let size = 3 * BLOCK as usize;
+        let data: Vec<u8> = (0..size).map(|i| (i * 3 % 247) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let (file, direct) = open_read(&path).unwrap();
+        if !direct {
+            return;
+        }
+        let r = Readahead::default();
+        let mut spare = AlignedBuf::default();
+        for offset in [0, BLOCK] {
+            r.read(
+                &sealed(&id(0), TAG, &file, direct, &path, size as u64),
+                offset,
+                4096,
+                &mut spare,
+            )
+            .unwrap();
+        }
+        // Block 2 is being read ahead (or was): the shard's file is
+        // replaced and forgotten, and the next read sees the new bytes,
+        // even with a tag that cannot tell the two files apart.
+        assert!(r.starts().contains(&(2 * BLOCK)));
+        let other: Vec<u8> = data.iter().map(|b| b ^ 0x5a).collect();
+        let replaced = dir.path().join("t");
+        std::fs::write(&replaced, &other).unwrap();
+        std::fs::rename(&replaced, &path).unwrap();
+        r.forget(&id(0));
+        let (file, direct) = open_read(&path).unwrap();
+        let got = r
+            .read(
+                &sealed(&id(0), TAG, &file, direct, &path, size as u64),
+                2 * BLOCK + 10,
+                100,
+                &mut spare,
+            )
+            .unwrap();
+        assert_eq!(got, other[2 * BLOCK as usize + 10..][..100]);
     }
 
     #[test]
