@@ -249,9 +249,25 @@ impl Sealer {
     fn nonce(&mut self) -> io::Result<Nonce> {
         let n = self.next;
         self.next = n.checked_add(1).ok_or_else(|| bad("frames run out"))?;
+        Ok(Self::nonce_of(n))
+    }
+
+    /// The nonce of frame `n`: its number.
+    fn nonce_of(n: u64) -> Nonce {
         let mut bytes = [0u8; NONCE_LEN];
         bytes[NONCE_LEN - 8..].copy_from_slice(&n.to_be_bytes());
-        Ok(Nonce::assume_unique_for_key(bytes))
+        Nonce::assume_unique_for_key(bytes)
+    }
+
+    /// Gives back the text of frame `n`, which this side sealed in place
+    /// into `sealed`: sealing XORs the text with the frame's keystream,
+    /// so sealing again under the same nonce undoes it. Only for bytes
+    /// that are not sent again (the tag it makes is dropped).
+    fn unseal(&self, n: u64, sealed: &mut [u8]) -> io::Result<()> {
+        self.key
+            .seal_in_place_separate_tag(Self::nonce_of(n), Aad::empty(), sealed)
+            .map(drop)
+            .map_err(|_| bad("cannot unseal"))
     }
 
     /// Seals `text` in place and answers its tag.
@@ -290,12 +306,12 @@ const MAX_HEAD: usize = MAX_FRAME - MAX_CHUNK;
 
 /// A message's two frames, sealed, as they go on the wire: the first
 /// frame (length, fields, tag) and the second's length, then its text
-/// (sealed in place, in the buffer it came in), then its tag.
+/// (`tail`, sealed where it lies), then its tag.
 fn seal_message(
     sealer: &mut Sealer,
     head: &[u8],
-    mut tail: Vec<u8>,
-) -> io::Result<(Vec<u8>, Vec<u8>, ring::aead::Tag)> {
+    tail: &mut [u8],
+) -> io::Result<(Vec<u8>, ring::aead::Tag)> {
     if head.len() > MAX_HEAD || tail.len() > MAX_CHUNK {
         return Err(bad("frame over the limit"));
     }
@@ -305,8 +321,8 @@ fn seal_message(
     let tag = sealer.seal(&mut front[4..])?;
     front.extend_from_slice(tag.as_ref());
     front.extend_from_slice(&((tail.len() + TAG) as u32).to_be_bytes());
-    let tag = sealer.seal(&mut tail)?;
-    Ok((front, tail, tag))
+    let tag = sealer.seal(tail)?;
+    Ok((front, tag))
 }
 
 /// An open lane: its connection and both directions' keys.
@@ -332,12 +348,13 @@ impl Lane {
         }
     }
 
-    /// Sends a message: `head`, its fields, and `tail`, its shard bytes.
-    async fn send(&mut self, head: &[u8], tail: Vec<u8>) -> io::Result<()> {
-        let (front, tail, tag) = seal_message(&mut self.send, head, tail)?;
+    /// Sends a message: `head`, its fields, and `tail`, its shard bytes,
+    /// which are sealed where they lie (and so left sealed).
+    async fn send(&mut self, head: &[u8], tail: &mut [u8]) -> io::Result<()> {
+        let (front, tag) = seal_message(&mut self.send, head, tail)?;
         let mut parts = [
             io::IoSlice::new(&front),
-            io::IoSlice::new(&tail),
+            io::IoSlice::new(tail),
             io::IoSlice::new(tag.as_ref()),
         ];
         let mut parts = &mut parts[..];
@@ -376,12 +393,35 @@ impl Lane {
     }
 
     /// Sends `request` and waits for its answer.
-    pub(crate) async fn call(&mut self, request: &Request) -> io::Result<Response> {
-        let (head, tail) = encode_request_parts(request, Version::V3);
-        self.send(&head, tail.to_vec()).await?;
-        let (head, tail) = self.recv().await?;
+    ///
+    /// A write's data is sealed in its own buffer, not copied: the
+    /// request is left without it once answered. On an error the request
+    /// is left as it came, its data unsealed, so it can go another way
+    /// (or, if that could not be done, without its data).
+    pub(crate) async fn call(&mut self, request: &mut Request) -> io::Result<Response> {
+        let head = encode_request_parts(request, Version::V3).0;
+        let mut data = match request {
+            Request::Write { data, .. } => std::mem::take(data),
+            _ => Vec::new(),
+        };
+        // The fields go as frame `next`, the data as the one after.
+        let data_frame = self.send.next.saturating_add(1);
+        let answer = match self.send(&head, &mut data).await {
+            Ok(()) => self.recv().await,
+            Err(e) => Err(e),
+        };
+        let answer = answer.and_then(|(head, tail)| decode_response_parts(&head, tail));
+        if answer.is_err() {
+            if self.send.next > data_frame {
+                self.send.unseal(data_frame, &mut data)?;
+            }
+            if let Request::Write { data: put_back, .. } = request {
+                *put_back = data;
+            }
+            return answer;
+        }
         self.used = Instant::now();
-        decode_response_parts(&head, tail)
+        answer
     }
 }
 
@@ -753,11 +793,11 @@ impl LaneServer {
                 return Ok(());
             };
             let head = encode_response_parts(&response).0;
-            let tail = match response {
+            let mut tail = match response {
                 Response::Data(bytes) => bytes,
                 _ => Vec::new(),
             };
-            lane.send(&head, tail).await?;
+            lane.send(&head, &mut tail).await?;
             count(&self.counters.served);
         }
     }
@@ -775,13 +815,53 @@ mod tests {
     /// A message as it goes on the wire, cut back into its two sealed
     /// frames (without their lengths, which are checked).
     fn wire(tx: &mut Sealer, head: &[u8], tail: &[u8]) -> [Vec<u8>; 2] {
-        let (front, sealed, tag) = seal_message(tx, head, tail.to_vec()).unwrap();
+        let mut sealed = tail.to_vec();
+        let (front, tag) = seal_message(tx, head, &mut sealed).unwrap();
         let wire = [&front[..], &sealed, tag.as_ref()].concat();
         let first = Sealer::frame_len(wire[..4].try_into().unwrap(), MAX_HEAD).unwrap();
         let rest = &wire[4 + first..];
         let second = Sealer::frame_len(rest[..4].try_into().unwrap(), MAX_CHUNK).unwrap();
         assert_eq!(rest.len(), 4 + second);
         [wire[4..4 + first].to_vec(), rest[4..].to_vec()]
+    }
+
+    /// A write sent by lane to a peer that takes it whole and closes
+    /// without an answer comes back as it was, ready to go another way;
+    /// the bytes the peer took were sealed.
+    #[tokio::test]
+    async fn a_write_whose_lane_fails_comes_back_unsealed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let write = || Request::Write {
+            key: crate::protocol::ShardKey {
+                owner: [1; 32],
+                blob: [2; 32],
+                position: 3,
+            },
+            offset: 4096,
+            stride: 65_536,
+            data: data.clone(),
+        };
+        let head = encode_request_parts(&write(), Version::V3).0.len();
+        let message = 4 + head + TAG + 4 + data.len() + TAG;
+        let peer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut got = vec![0u8; message];
+            stream.read_exact(&mut got).await.unwrap();
+            got
+        });
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut lane = Lane::new(stream, &[5; 32], &[6; 32]);
+        let mut request = write();
+        assert!(lane.call(&mut request).await.is_err());
+        let sent = peer.await.unwrap();
+        let on_wire = &sent[4 + head + TAG + 4..][..data.len()];
+        assert!(on_wire != &data[..], "the data went sealed");
+        match request {
+            Request::Write { data: back, .. } => assert!(back == data, "handed back unsealed"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -836,8 +916,8 @@ mod tests {
         );
         assert!(Sealer::frame_len(((MAX_HEAD + TAG + 1) as u32).to_be_bytes(), MAX_HEAD).is_err());
         let (mut tx, _) = pair();
-        assert!(seal_message(&mut tx, &[0; 10], vec![0; MAX_CHUNK + 1]).is_err());
-        assert!(seal_message(&mut tx, &[0; MAX_HEAD + 1], Vec::new()).is_err());
+        assert!(seal_message(&mut tx, &[0; 10], &mut vec![0; MAX_CHUNK + 1]).is_err());
+        assert!(seal_message(&mut tx, &[0; MAX_HEAD + 1], &mut []).is_err());
     }
 
     #[test]

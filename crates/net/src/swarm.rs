@@ -221,11 +221,11 @@ impl Network {
     /// Sends a shard request to `peer` and waits for the answer (bounded
     /// by the request timeout). Writes and reads go by lane when the peer
     /// has one for us ([`crate::lane`]), else over libp2p.
-    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response> {
+    pub async fn request(&self, peer: PeerId, mut request: Request) -> Result<Response> {
         if let Some(lanes) = &self.lanes
             && matches!(request, Request::Write { .. } | Request::Read { .. })
         {
-            if let Some(answer) = self.by_lane(lanes, peer, &request).await {
+            if let Some(answer) = self.by_lane(lanes, peer, &mut request).await {
                 return answer;
             }
             lanes.counters.fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -234,12 +234,13 @@ impl Network {
     }
 
     /// Sends `request` by lane: `None` when it should go over libp2p
-    /// instead (no lane, or the lane failed before an answer came).
+    /// instead (no lane, or the lane failed before an answer came; the
+    /// request is then as it was).
     async fn by_lane(
         &self,
         lanes: &Arc<Lanes>,
         peer: PeerId,
-        request: &Request,
+        request: &mut Request,
     ) -> Option<Result<Response>> {
         let mut lane = match lanes.take(peer) {
             Take::No => return None,
@@ -268,8 +269,13 @@ impl Network {
                 Some(Ok(response))
             }
             Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "lane failed; asking over libp2p");
                 lanes.give_back(peer, None);
+                if matches!(request, Request::Write { data, .. } if data.is_empty()) {
+                    // Its data did not come back from the lane: nothing to
+                    // send another way.
+                    return Some(Err(NetError::Request(format!("lane failed: {e}"))));
+                }
+                tracing::debug!(%peer, error = %e, "lane failed; asking over libp2p");
                 None
             }
             // A peer that does not answer in time would not over libp2p
