@@ -188,6 +188,25 @@ print("%.0f" % (total / (time.time() - t0) / 1e6))
 PYEOF
 )
 
+# The disk, as the nodes use it: a download has four suppliers read the
+# shards past the page cache, a placement has six write them so and fsync.
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
+dds=(); t=$(now)
+for s in 0 1 2 3; do
+  dd if="$SRC" of=/dev/null bs=1M iflag=direct skip=$((s * MIB / 4)) count=$((MIB / 4)) 2>/dev/null &
+  dds+=($!)
+done
+wait "${dds[@]}"
+disk_read=$(mbps "$(secs_since "$t")")
+dds=(); t=$(now)
+for s in 0 1 2 3 4 5; do
+  dd if=/dev/zero of="$WORK/dd.$s" bs=1M count=$((MIB / 4)) oflag=direct conv=fsync 2>/dev/null &
+  dds+=($!)
+done
+wait "${dds[@]}"
+disk_write_secs=$(secs_since "$t")
+rm -f "$WORK"/dd.*
+
 lanes=()
 for i in $(seq 0 $((NODES - 1))); do
   lanes+=("$(api "$i" "$(url "$i" /network)" | json '"%s/%s/%s" % (v["lanes"]["requests"], v["lanes"]["served"], v["lanes"]["fallbacks"])')")
@@ -211,6 +230,12 @@ printf '%-44s %6s MB/s  (%.1f s; CPUs %s%% busy)\n' "download on another node (f
   "$(busy_share "$c_d0" "$c_d1")"
 printf '%-44s %6s MB/s  (download at %s%% of it)\n' "loopback TCP, one socket, same bytes" "$tcp" \
   "$(awk -v t="$tcp" -v a="$d0" -v b="$d1" -v m=$((MIB << 20)) 'BEGIN { printf "%.0f", 100 * m / (b - a) / 1e6 / t }')"
+printf '%-44s %6s MB/s  (download at %s%% of it)\n' "disk, 4 streams read past the page cache" "$disk_read" \
+  "$(awk -v t="$disk_read" -v a="$d0" -v b="$d1" -v m=$((MIB << 20)) 'BEGIN { printf "%.0f", 100 * m / (b - a) / 1e6 / t }')"
+printf '%-44s %6s MB/s  (the %s MiB of shards in %.1f s; the placement took %.1f s)\n' \
+  "disk, 6 streams written past it, fsynced" \
+  "$(awk -v t="$disk_write_secs" -v m=$((MIB << 20)) 'BEGIN { printf "%.0f", 1.5 * m / t / 1e6 }')" \
+  $((MIB * 3 / 2)) "$disk_write_secs" "$(awk -v a="$t_stored" -v b="$t1" 'BEGIN { print b - a }')"
 printf '%-44s %6s ms   (median of %d nodes)\n' "first byte of 1 MiB in the middle" "$ttfb_ms" "${#ttfb[@]}"
 printf '%-44s %s MiB\n' "peak RSS per node (owner is n1, reader n6)" "$(IFS=' '; echo "${rss[*]}")"
 printf '%-44s %s s\n' "CPU time per node, user/system, whole run" "$(IFS=' '; echo "${cpu[*]}")"
