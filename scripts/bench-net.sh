@@ -206,11 +206,6 @@ done
 wait "${dds[@]}"
 disk_write_secs=$(secs_since "$t")
 rm -f "$WORK"/dd.*
-# And as the local store writes a blob: through the page cache, fsynced.
-t=$(now)
-dd if="$SRC" of="$WORK/dd.local" bs=1M conv=fsync 2>/dev/null
-disk_local_secs=$(secs_since "$t")
-rm -f "$WORK/dd.local"
 
 lanes=()
 for i in $(seq 0 $((NODES - 1))); do
@@ -241,8 +236,6 @@ printf '%-44s %6s MB/s  (the %s MiB of shards in %.1f s; the placement took %.1f
   "disk, 6 streams written past it, fsynced" \
   "$(awk -v t="$disk_write_secs" -v m=$((MIB << 20)) 'BEGIN { printf "%.0f", 1.5 * m / t / 1e6 }')" \
   $((MIB * 3 / 2)) "$disk_write_secs" "$(awk -v a="$t_stored" -v b="$t1" 'BEGIN { print b - a }')"
-printf '%-44s %6s MB/s  (%.1f s; the local store took %.1f s)\n' "disk, the file written via the cache, fsynced" \
-  "$(mbps "$disk_local_secs")" "$disk_local_secs" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')"
 printf '%-44s %6s ms   (median of %d nodes)\n' "first byte of 1 MiB in the middle" "$ttfb_ms" "${#ttfb[@]}"
 printf '%-44s %s MiB\n' "peak RSS per node (owner is n1, reader n6)" "$(IFS=' '; echo "${rss[*]}")"
 printf '%-44s %s s\n' "CPU time per node, user/system, whole run" "$(IFS=' '; echo "${cpu[*]}")"
