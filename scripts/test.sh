@@ -35,6 +35,7 @@ export CAIRN_PYOPENLOAD_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo bench --workspace --locked --no-run
 cargo test --workspace --locked --doc
 if cargo nextest --version >/dev/null 2>&1; then

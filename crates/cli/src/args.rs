@@ -1,4 +1,9 @@
 //! What the user typed.
+//!
+//! The doc comments below are the CLI's `--help` text, written for a
+//! terminal: `<id>` and `[network]` there are what the user sees, not
+//! HTML or links.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -89,7 +89,7 @@ impl SegmentKey {
     /// A whole segment (from offset 0) takes its keystream past the first
     /// two blocks from ring's AES-GCM, which uses the widest AES
     /// instructions the CPU has (the `aes` crate leaves VAES unused
-    /// without AVX-512): see [`gcm_keystream`]. The bytes are the same.
+    /// without AVX-512): see `gcm_keystream`. The bytes are the same.
     pub fn apply(&self, offset: u64, data: &mut [u8]) {
         let mut cipher = self.cipher();
         if offset == 0 && data.len() > GCM_FROM {

@@ -37,7 +37,7 @@ pub struct NetConfig {
     pub mdns: bool,
     /// How long a shard request may take before it fails.
     pub request_timeout: Duration,
-    /// Serve and use lanes ([`lane`]), on this port (0: any free port) of
+    /// Serve and use lanes (`lane.rs`), on this port (0: any free port) of
     /// the first listen address's IP; `None` keeps shard bytes on libp2p.
     pub lanes: Option<u16>,
 }

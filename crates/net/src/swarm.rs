@@ -220,7 +220,7 @@ impl Network {
 
     /// Sends a shard request to `peer` and waits for the answer (bounded
     /// by the request timeout). Writes and reads go by lane when the peer
-    /// has one for us ([`crate::lane`]), else over libp2p.
+    /// has one for us (`lane.rs`), else over libp2p.
     pub async fn request(&self, peer: PeerId, mut request: Request) -> Result<Response> {
         if let Some(lanes) = &self.lanes
             && matches!(request, Request::Write { .. } | Request::Read { .. })
