@@ -395,6 +395,7 @@ fn claim(state: &mut Blocks, id: &ShardId, tag: FileTag, start: u64) -> Option<u
 mod tests {
     use super::*;
     use crate::direct::open_read;
+    use std::path::PathBuf;
 
     const TAG: FileTag = (1, 2, 3);
 
@@ -500,18 +501,26 @@ mod tests {
         assert_eq!(got, data[10..110]);
     }
 
-    #[test]
-    fn a_shard_read_in_order_has_its_next_mib_read_ahead() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A shard file of `size` bytes open for direct reads, which are all
+    /// blocks are kept for. It lies under the build's target folder:
+    /// `/tmp` may be a tmpfs, which takes none.
+    fn direct_shard(size: usize, step: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>, File) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
+        std::fs::create_dir_all(&root).unwrap();
+        let dir = tempfile::tempdir_in(&root).unwrap();
         let path = dir.path().join("s");
-        let size = 5 * BLOCK as usize + 1000;
-        let data: Vec<u8> = (0..size).map(|i| (i * 11 % 253) as u8).collect();
+        let data: Vec<u8> = (0..size).map(|i| (i * step % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let (file, direct) = open_read(&path).unwrap();
-        if !direct {
-            // Blocks are kept only for direct reads (tmpfs has none).
-            return;
-        }
+        assert!(direct, "{} takes no direct reads", root.display());
+        (dir, path, data, file)
+    }
+
+    #[test]
+    fn a_shard_read_in_order_has_its_next_mib_read_ahead() {
+        let size = 5 * BLOCK as usize + 1000;
+        let (_dir, path, data, file) = direct_shard(size, 11);
+        let direct = true;
         let r = Readahead::default();
         let mut spare = AlignedBuf::default();
         let piece = 262_144;
@@ -564,15 +573,9 @@ mod tests {
 
     #[test]
     fn a_block_read_ahead_of_a_replaced_file_is_never_served() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
         let size = 3 * BLOCK as usize;
-        let data: Vec<u8> = (0..size).map(|i| (i * 3 % 247) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let (file, direct) = open_read(&path).unwrap();
-        if !direct {
-            return;
-        }
+        let (dir, path, data, file) = direct_shard(size, 3);
+        let direct = true;
         let r = Readahead::default();
         let mut spare = AlignedBuf::default();
         for offset in [0, BLOCK] {
