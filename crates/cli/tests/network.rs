@@ -102,6 +102,9 @@ async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_wit
     let job = placed(owner, &blob).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["result"]["coding"], "4+2", "{job}");
+    // Placed while it was stored: written under a provisional id, then
+    // sealed as the blob's.
+    assert_eq!(job["result"]["while_storing"], true, "{job}");
     let suppliers: Vec<String> = job["result"]["suppliers"]
         .as_array()
         .unwrap()
@@ -119,6 +122,29 @@ async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_wit
         customers += c["customers"].as_array().unwrap().len();
     }
     assert_eq!(customers, 6);
+    for n in nodes.iter().filter(|n| n.dir != owner.dir) {
+        assert!(shard_file(n, &blob).is_some());
+        assert_eq!(part_files(n), 0, "a provisional shard stayed");
+    }
+    // The same bytes again: the blob is stored already, so what the new
+    // upload wrote to the suppliers as it went is deleted. (Big enough that
+    // its upload cannot end before some of it is written: the placement
+    // takes at most a few batches ahead of the suppliers.)
+    let big = data(40 << 20, 43);
+    let (_, first) = owner.upload("big.bin", big.clone(), "").await;
+    let big_blob = first["blob"].as_str().unwrap().to_owned();
+    assert_eq!(
+        placed(owner, &big_blob).await["result"]["while_storing"],
+        true
+    );
+    let (status, again) = owner.upload("big-again.bin", big, "").await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["blob"], big_blob.as_str());
+    let others: Vec<&TestNode> = nodes.iter().filter(|n| n.dir != owner.dir).collect();
+    no_part_files_left(&others).await;
+    for n in &others {
+        assert!(shard_file(n, &big_blob).is_some());
+    }
 
     let link = link_of(owner, &blob).await;
     let reader = &nodes[6];
@@ -807,6 +833,36 @@ async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
 }
 
 /// The peer id a node reports.
+/// How many partial (unsealed) shard files a node keeps.
+fn part_files(node: &TestNode) -> usize {
+    let Ok(owners) = std::fs::read_dir(node.dir.join("shards")) else {
+        return 0;
+    };
+    owners
+        .flatten()
+        .filter_map(|o| std::fs::read_dir(o.path()).ok())
+        .flatten()
+        .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "part"))
+        .count()
+}
+
+/// Waits (bounded) until none of `nodes` keeps a partial shard file.
+async fn no_part_files_left(nodes: &[&TestNode]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<usize> = nodes.iter().map(|n| part_files(n)).collect();
+        if left.iter().all(|&n| n == 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partial shards left on the suppliers: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn peer_id(node: &TestNode) -> String {
     let (_, v) = node.get_json("/network").await;
     v["peer_id"].as_str().unwrap().to_owned()
@@ -841,6 +897,9 @@ async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
     let blob = e["blob"].as_str().unwrap().to_owned();
     let job = placed(&owner, &blob).await;
     assert_eq!(job["state"], "done", "{job}");
+    // The placement begun while the file was stored failed on the broken
+    // supplier; the file was placed again from its local copy.
+    assert_eq!(job["result"]["while_storing"], false, "{job}");
     let suppliers: Vec<String> = job["result"]["suppliers"]
         .as_array()
         .unwrap()
@@ -852,6 +911,8 @@ async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
     for n in [&first, &third, &spare] {
         assert!(shard_file(n, &blob).is_some());
     }
+    // What the first attempt wrote under its provisional id is gone.
+    no_part_files_left(&[&first, &third, &spare]).await;
     assert!(read_by_link(&owner, &blob, &spare).await == big);
 }
 

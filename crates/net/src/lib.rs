@@ -53,6 +53,9 @@ pub struct PeerInfo {
     pub addresses: Vec<Multiaddr>,
     /// What it says it runs (identify).
     pub agent: Option<String>,
+    /// The protocols it says it speaks (identify): an owner sends
+    /// `SealAs` only to a peer that lists [`protocol::PROTOCOL`].
+    pub protocols: Vec<String>,
     /// Last measured round trip, in milliseconds.
     pub rtt_ms: Option<f64>,
     /// Open connections.

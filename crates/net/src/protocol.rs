@@ -1,4 +1,4 @@
-//! cairn's shard protocol, `/cairn/shards/3`: what an owner asks of its
+//! cairn's shard protocol, `/cairn/shards/4`: what an owner asks of its
 //! suppliers and what they answer.
 //!
 //! One request and one response per stream (libp2p request-response). Each
@@ -18,32 +18,44 @@
 //! arrive and its seal reads nothing back. A node speaks both: a peer that
 //! knows only version 2 is asked and answered in it ([`Version`]), its
 //! writes carrying no stride (the seal reads those pieces back).
+//!
+//! Version 4 adds `SealAs`: an owner that places an upload while it is
+//! still being stored writes its shards under a provisional blob id of its
+//! choosing (the real one, the hash of the whole file, is known only at
+//! the end) and seals them under the real id. Its other messages are
+//! version 3's; a peer that knows no version 4 is never sent a `SealAs`
+//! (the owner places such uploads once they are stored).
 
 use std::io;
 
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/cairn/shards/3";
+pub const PROTOCOL: &str = "/cairn/shards/4";
+/// The name of version 3, still spoken with peers that know no newer.
+pub const PROTOCOL_V3: &str = "/cairn/shards/3";
 /// The name of version 2, still spoken with peers that know no other.
 pub const PROTOCOL_V2: &str = "/cairn/shards/2";
 
-/// A version of the protocol: they differ only in a `Write`'s fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A version of the protocol: they differ in a `Write`'s fields and in
+/// whether `SealAs` exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
     /// `/cairn/shards/2`: a `Write` has no stride.
     V2,
-    /// `/cairn/shards/3`.
+    /// `/cairn/shards/3`: no `SealAs`.
     V3,
+    /// `/cairn/shards/4`.
+    V4,
 }
 
 impl Version {
     /// The version a protocol name stands for (the newest for any other).
     pub fn of(protocol: &str) -> Self {
-        if protocol == PROTOCOL_V2 {
-            Self::V2
-        } else {
-            Self::V3
+        match protocol {
+            PROTOCOL_V2 => Self::V2,
+            PROTOCOL_V3 => Self::V3,
+            _ => Self::V4,
         }
     }
 
@@ -51,7 +63,7 @@ impl Version {
     fn write_head(self) -> usize {
         match self {
             Self::V2 => 32 + 32 + 1 + 8 + 4,
-            Self::V3 => 32 + 32 + 1 + 8 + 4 + 4,
+            Self::V3 | Self::V4 => 32 + 32 + 1 + 8 + 4 + 4,
         }
     }
 }
@@ -108,6 +120,22 @@ pub enum Request {
         stride: u32,
         /// BLAKE3 of the BLAKE3 hashes of its pieces.
         hash: [u8; 32],
+    },
+    /// Version 4: seal, as [`Request::Seal`] does, the shard written
+    /// under `key` (whose blob is a provisional id the owner picked), and
+    /// make it the same position of blob `blob`: readable, audited and
+    /// deleted under that key from then on.
+    SealAs {
+        /// The shard as written.
+        key: ShardKey,
+        /// Its length.
+        len: u64,
+        /// The piece length (one segment's shard).
+        stride: u32,
+        /// BLAKE3 of the BLAKE3 hashes of its pieces.
+        hash: [u8; 32],
+        /// The blob it is a shard of.
+        blob: [u8; 32],
     },
     /// Read `len` bytes at `offset` of a sealed shard.
     Read {
@@ -195,6 +223,8 @@ fn bad(what: &str) -> io::Error {
 
 /// The tag of a `Write` request, whose body ends with shard bytes.
 const WRITE: u8 = 2;
+/// The tag of a `SealAs` request (version 4 only).
+const SEAL_AS: u8 = 7;
 /// The tag of a `Data` response, whose body ends with shard bytes.
 const DATA: u8 = 1;
 /// A `Data` answer's fields before its bytes: the length.
@@ -223,7 +253,7 @@ pub(crate) fn encode_request_parts(r: &Request, version: Version) -> (Vec<u8>, &
             out.push(WRITE);
             put_key(&mut out, key);
             out.extend_from_slice(&offset.to_be_bytes());
-            if version == Version::V3 {
+            if version != Version::V2 {
                 out.extend_from_slice(&stride.to_be_bytes());
             }
             out.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -240,6 +270,20 @@ pub(crate) fn encode_request_parts(r: &Request, version: Version) -> (Vec<u8>, &
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(&stride.to_be_bytes());
             out.extend_from_slice(hash);
+        }
+        Request::SealAs {
+            key,
+            len,
+            stride,
+            hash,
+            blob,
+        } => {
+            out.push(SEAL_AS);
+            put_key(&mut out, key);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&stride.to_be_bytes());
+            out.extend_from_slice(hash);
+            out.extend_from_slice(blob);
         }
         Request::Read { key, offset, len } => {
             out.push(4);
@@ -287,7 +331,7 @@ pub(crate) fn decode_request_parts(
             let offset = r.u64()?;
             let stride = match version {
                 Version::V2 => 0,
-                Version::V3 => r.u32()?,
+                Version::V3 | Version::V4 => r.u32()?,
             };
             let len = r.len()?;
             Request::Write {
@@ -302,6 +346,13 @@ pub(crate) fn decode_request_parts(
             len: r.u64()?,
             stride: r.u32()?,
             hash: r.array()?,
+        },
+        SEAL_AS if version >= Version::V4 => Request::SealAs {
+            key: r.key()?,
+            len: r.u64()?,
+            stride: r.u32()?,
+            hash: r.array()?,
+            blob: r.array()?,
         },
         4 => Request::Read {
             key: r.key()?,
@@ -571,6 +622,12 @@ pub async fn write_request<T: AsyncWrite + Unpin>(
     r: &Request,
     version: Version,
 ) -> io::Result<()> {
+    if matches!(r, Request::SealAs { .. }) && version < Version::V4 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "shard protocol: the peer knows no SealAs (version 4)",
+        ));
+    }
     let (head, tail) = encode_request_parts(r, version);
     write_parts(io, &head, tail).await
 }
@@ -624,10 +681,19 @@ mod tests {
                 offset: 1,
                 len: 2,
             },
+            Request::SealAs {
+                key: key(6),
+                len: 1 << 33,
+                stride: 1 << 18,
+                hash: [7; 32],
+                blob: [8; 32],
+            },
         ];
+        let seal_as = &requests[7];
         for (r, v) in requests
             .iter()
-            .flat_map(|r| [(r, Version::V3), (r, Version::V2)])
+            .flat_map(|r| [(r, Version::V4), (r, Version::V3), (r, Version::V2)])
+            .filter(|(r, v)| *v == Version::V4 || !matches!(r, Request::SealAs { .. }))
         {
             // Version 2 carries no stride: a write arrives without one.
             let sent = match (r, v) {
@@ -660,8 +726,21 @@ mod tests {
         for (wrote, read) in [(Version::V3, Version::V2), (Version::V2, Version::V3)] {
             assert!(decode_request(&encode_request(write, wrote), read).is_err());
         }
+        // Versions 2 and 3 know no SealAs: it is never sent in them, and
+        // refused if it comes.
+        for v in [Version::V2, Version::V3] {
+            let mut wire = Vec::new();
+            let sent = block_on(write_request(
+                &mut futures_util::io::Cursor::new(&mut wire),
+                seal_as,
+                v,
+            ));
+            assert!(sent.is_err() && wire.is_empty(), "{v:?}");
+            assert!(decode_request(&encode_request(seal_as, Version::V4), v).is_err());
+        }
         assert_eq!(Version::of(PROTOCOL_V2), Version::V2);
-        assert_eq!(Version::of(PROTOCOL), Version::V3);
+        assert_eq!(Version::of(PROTOCOL_V3), Version::V3);
+        assert_eq!(Version::of(PROTOCOL), Version::V4);
         let responses = [
             Response::Ok,
             Response::Data(vec![1, 2, 3]),
@@ -780,7 +859,7 @@ mod tests {
     proptest! {
         #[test]
         fn decoding_never_panics(body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            for v in [Version::V2, Version::V3] {
+            for v in [Version::V2, Version::V3, Version::V4] {
                 let _ = decode_request(&body, v);
                 let _ = block_on(read_request(&mut futures_util::io::Cursor::new(body.clone()), v));
             }

@@ -35,7 +35,7 @@ use crate::codec::ShardCodec;
 use crate::lane::{
     Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
 };
-use crate::protocol::{PROTOCOL, PROTOCOL_V2, Request, Response};
+use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
@@ -487,6 +487,7 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                     // it knows.
                     [
                         (StreamProtocol::new(PROTOCOL), ProtocolSupport::Full),
+                        (StreamProtocol::new(PROTOCOL_V3), ProtocolSupport::Full),
                         (StreamProtocol::new(PROTOCOL_V2), ProtocolSupport::Full),
                     ],
                     request_response::Config::default()
@@ -682,6 +683,7 @@ impl Driver {
                     peer_id,
                     addresses: Vec::new(),
                     agent: None,
+                    protocols: Vec::new(),
                     rtt_ms: None,
                     connections: 0,
                 });
@@ -729,6 +731,7 @@ impl Driver {
                 }
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.agent = Some(info.agent_version);
+                    p.protocols = info.protocols.iter().map(ToString::to_string).collect();
                 }
             }
             BehaviourEvent::Ping(ping::Event {

@@ -128,6 +128,12 @@ pub struct NetworkConfig {
     /// (default true); false frees the space and reads come from the
     /// suppliers.
     pub keep_local: bool,
+    /// Place a new file on suppliers while it is still being stored,
+    /// rather than once it is (default true): an upload is safe on the
+    /// network sooner. Suppliers must speak shard protocol version 4;
+    /// otherwise, or if anything goes wrong, the file is placed once
+    /// stored, as with false.
+    pub place_while_storing: bool,
     /// Seconds between audit rounds over every placed file (default 600).
     pub check_secs: u64,
     /// Seconds a supplier may stay unreachable before its shards are
@@ -157,6 +163,7 @@ impl Default for NetworkConfig {
             lane_port: 0,
             publish: true,
             keep_local: true,
+            place_while_storing: true,
             check_secs: 600,
             offline_grace_secs: 3600,
             republish_secs: 3600,

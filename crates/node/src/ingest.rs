@@ -8,7 +8,9 @@
 //!    encrypts the segment in place and appends it to a temporary blob.
 //!
 //! Hashing and encryption cost about the same, so the split keeps both cores
-//! busy. Nothing is visible until the caller commits the temporary blob and
+//! busy. With a [`Tap`], the writer also hands each encrypted segment on
+//! (to be placed on suppliers while the rest is stored, `early.rs`); its
+//! buffer comes back to the reader when the segment is dropped there. Nothing is visible until the caller commits the temporary blob and
 //! the catalog row together; a failure or a kill anywhere before that leaves
 //! only a temporary file, removed on drop or at the next start.
 
@@ -28,6 +30,32 @@ use crate::sniff::HEAD;
 /// Segments in flight between the stages (and so the pipeline's memory).
 const IN_FLIGHT: usize = 3;
 
+/// Where the writer hands each segment once it is encrypted and written.
+pub(crate) type Tap = tokio::sync::mpsc::Sender<Ciphertext>;
+
+/// One encrypted segment, handed on by the writer. Dropping it gives its
+/// buffer back to the reader.
+pub(crate) struct Ciphertext {
+    /// The segment's index in the blob.
+    pub(crate) index: u64,
+    buf: Vec<u8>,
+    len: usize,
+    recycle: mpsc::Sender<Vec<u8>>,
+}
+
+impl Ciphertext {
+    /// The segment's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Ciphertext {
+    fn drop(&mut self) {
+        let _ = self.recycle.send(std::mem::take(&mut self.buf));
+    }
+}
+
 /// A sealed upload, not yet committed.
 pub(crate) struct Sealed {
     pub(crate) manifest: Manifest,
@@ -42,19 +70,21 @@ struct Hashed {
     root: BlobId,
 }
 
-/// Reads `src` to the end, sealing it into a temporary blob.
+/// Reads `src` to the end, sealing it into a temporary blob; each
+/// encrypted segment also goes to `tap`, if any, while it takes them.
 pub(crate) fn seal_source(
     files: &dyn BlobFiles,
     secret: &ConvergenceSecret,
     src: &mut dyn Read,
     job: &Job,
     limit: u64,
+    tap: Option<Tap>,
 ) -> Result<Sealed, NodeError> {
     let mut temp = files.create_temp()?;
     let (to_writer, from_reader) = mpsc::sync_channel::<Hashed>(IN_FLIGHT);
     let (recycle, spare) = mpsc::channel::<Vec<u8>>();
     let (manifest, head) = std::thread::scope(|s| {
-        let writer = s.spawn(|| write_stage(secret, &mut temp, from_reader, recycle));
+        let writer = s.spawn(|| write_stage(secret, &mut temp, from_reader, recycle, tap));
         let head = read_stage(src, job, limit, to_writer, spare);
         let manifest = writer
             .join()
@@ -121,14 +151,18 @@ fn write_stage(
     temp: &mut TempBlob,
     from_reader: mpsc::Receiver<Hashed>,
     recycle: mpsc::Sender<Vec<u8>>,
+    mut tap: Option<Tap>,
 ) -> Result<Manifest, NodeError> {
     let mut builder = ManifestBuilder::new(secret.clone());
-    for Hashed {
-        mut buf,
-        len,
-        leaf,
-        root,
-    } in from_reader
+    for (
+        index,
+        Hashed {
+            mut buf,
+            len,
+            leaf,
+            root,
+        },
+    ) in (0u64..).zip(from_reader)
     {
         let key = secret.segment_key(&leaf);
         key.apply(0, &mut buf[..len]);
@@ -136,7 +170,23 @@ fn write_stage(
         builder
             .push(SealedSegment { leaf, key, root }, len as u64)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let _ = recycle.send(buf);
+        match &tap {
+            Some(to) => {
+                let segment = Ciphertext {
+                    index,
+                    buf,
+                    len,
+                    recycle: recycle.clone(),
+                };
+                // Gone: the placement stopped; the upload goes on without.
+                if to.blocking_send(segment).is_err() {
+                    tap = None;
+                }
+            }
+            None => {
+                let _ = recycle.send(buf);
+            }
+        }
     }
     Ok(builder.finish())
 }

@@ -248,6 +248,12 @@ impl Job {
         self.state.done.store(0, Ordering::Relaxed);
     }
 
+    /// The bytes the job expects to do, if known.
+    pub fn total(&self) -> Option<u64> {
+        let total = self.state.total.load(Ordering::Relaxed);
+        (total != UNKNOWN).then_some(total)
+    }
+
     /// Sets the total once it is known.
     pub fn set_total(&self, total: u64) {
         self.state.total.store(total, Ordering::Relaxed);

@@ -32,6 +32,7 @@ mod accounts;
 pub mod cacaoweb;
 pub mod config;
 mod digests;
+mod early;
 mod error;
 pub mod events;
 pub mod identity;

@@ -34,6 +34,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::NetworkConfig;
+use crate::early::EarlyPlace;
 use crate::node::blocking;
 use crate::{JobRecord, Node, NodeError};
 
@@ -51,12 +52,83 @@ pub(crate) fn shard_file_len(coding: Coding, size: u64) -> u64 {
     (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
 }
 
+/// A coded batch: each supplier's pieces, and every piece's hash.
+pub(crate) type CodedBatch = (Vec<Vec<u8>>, Vec<[u8; 32]>);
+
+/// Codes one batch of segments of `lens` bytes into the pieces of each
+/// supplier (position i's pieces of the batch, one after the other) and
+/// the hash of every piece, segment by segment. `fill(s, from, dst)`
+/// fills `dst` with the batch's segment `s`'s ciphertext from byte
+/// `from`: a segment's data shard i is its bytes from i × shard length,
+/// the last one padded with zeros, so they are read straight into the
+/// pieces.
+pub(crate) fn code_batch(
+    coding: Coding,
+    lens: &[usize],
+    mut fill: impl FnMut(usize, usize, &mut [u8]) -> Result<()>,
+) -> Result<CodedBatch> {
+    let stride = coding.shard_len(SEGMENT_SIZE as usize);
+    let mut pieces = vec![Vec::with_capacity(stride * lens.len()); coding.n()];
+    let mut hashes = Vec::with_capacity(lens.len() * coding.n());
+    let k = usize::from(coding.k);
+    for (s, &seg_len) in lens.iter().enumerate() {
+        let len = coding.shard_len(seg_len);
+        let starts: Vec<usize> = pieces.iter().map(Vec::len).collect();
+        for (i, piece) in pieces[..k].iter_mut().enumerate() {
+            let from = (i * len).min(seg_len);
+            let to = ((i + 1) * len).min(seg_len);
+            let at = piece.len();
+            piece.resize(at + len, 0);
+            fill(s, from, &mut piece[at..at + (to - from)])?;
+        }
+        coding
+            .add_parity(len, &mut pieces)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        for (piece, at) in pieces.iter().zip(starts) {
+            hashes.push(*blake3::hash(&piece[at..]).as_bytes());
+        }
+    }
+    Ok((pieces, hashes))
+}
+
+/// Writes one batch's pieces (from [`code_batch`]) of blob `blob` to
+/// `suppliers`, position i to the i-th, at `offset` of their shards.
+pub(crate) async fn write_batch(
+    net: &Net,
+    suppliers: &[PeerId],
+    blob: [u8; 32],
+    offset: u64,
+    stride: usize,
+    pieces: Vec<Vec<u8>>,
+) -> std::result::Result<(), Failed> {
+    let writes = pieces.into_iter().enumerate().map(|(i, data)| {
+        let key = ShardKey {
+            owner: net.owner,
+            blob,
+            position: i as u8,
+        };
+        net.network.request(
+            suppliers[i],
+            Request::Write {
+                key,
+                offset,
+                stride: stride as u32,
+                data,
+            },
+        )
+    });
+    for (i, answer) in join_all(writes).await.into_iter().enumerate() {
+        expect_ok(answer, &suppliers[i]).map_err(|e| Failed::Supplier(suppliers[i], e))?;
+    }
+    Ok(())
+}
+
 /// Suppliers one placement may pass over (refused or failed writes)
 /// before it gives up.
 const MAX_PASSED_OVER: usize = 3;
 
 /// Why an attempt to place a blob stopped.
-enum Failed {
+pub(crate) enum Failed {
     /// This supplier refused or failed a request: try without it.
     Supplier(PeerId, NodeError),
     /// Anything else (cancelled, the local copy unreadable).
@@ -70,7 +142,7 @@ impl From<NodeError> for Failed {
 }
 
 /// Batches of segments being placed at once.
-const PLACE_WINDOW: usize = 4;
+pub(crate) const PLACE_WINDOW: usize = 4;
 
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
@@ -208,7 +280,10 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
     let outcome = match request {
         Request::Ping => return Response::Ok,
         Request::Space => return Response::Space(shards.free_for(&customer)),
-        Request::Write { key, .. } | Request::Seal { key, .. } | Request::Delete { key }
+        Request::Write { key, .. }
+        | Request::Seal { key, .. }
+        | Request::SealAs { key, .. }
+        | Request::Delete { key }
             if !own(&key) =>
         {
             return Response::Refused(Refusal::Invalid, "only its owner may change a shard".into());
@@ -228,6 +303,15 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
             hash,
         } => shards
             .seal(&id(&key), len, stride, &hash)
+            .map(|()| Response::Ok),
+        Request::SealAs {
+            key,
+            len,
+            stride,
+            hash,
+            blob,
+        } => shards
+            .seal_as(&id(&key), &blob, len, stride, &hash)
             .map(|()| Response::Ok),
         Request::Delete { key } => shards.delete(&id(&key)).map(|()| Response::Ok),
         Request::Read { key, offset, len } => shards
@@ -414,7 +498,7 @@ impl Node {
 
     /// The coding a new placement uses now, or `None` to keep the blob
     /// local only.
-    async fn coding_now(&self) -> Result<Option<Coding>> {
+    pub(crate) async fn coding_now(&self) -> Result<Option<Coding>> {
         let spec = self.0.config.network.ecc.trim().to_owned();
         if spec != "auto" {
             let (k, m) = spec
@@ -562,9 +646,30 @@ impl Node {
     /// computes its legacy aliases (after the placement, so they don't
     /// compete with it for the CPU, and before the local copy goes, so
     /// they are read from the disk and not the network).
-    pub(crate) async fn auto_place(self, id: BlobId) -> Result<()> {
+    /// `early`, if any, has been placing it while it was stored: it is
+    /// finished in the place job, or the blob placed anew if it failed.
+    pub(crate) async fn auto_place(self, id: BlobId, early: Option<EarlyPlace>) -> Result<()> {
         let mut placed = false;
-        if self.coding_now().await?.is_some() {
+        if let Some(early) = early {
+            let manifest = self.manifest(&id)?;
+            let job = self
+                .jobs_registry()
+                .start("place", id.to_hex(), Some(manifest.size), true);
+            let outcome = match early
+                .finish(id, manifest.size, manifest.segments.len(), &job)
+                .await
+            {
+                Ok(placement) => self.record_placement(id, placement, true).await,
+                Err(Failed::Other(NodeError::Cancelled)) => Err(NodeError::Cancelled),
+                Err(Failed::Supplier(_, e) | Failed::Other(e)) => {
+                    tracing::info!(blob = %id, error = %e, "placing from the local copy");
+                    job.rewind();
+                    self.run_place(id, &job).await
+                }
+            };
+            placed = outcome.as_ref().is_ok_and(|r| r["placed"] == true);
+            job.finish(outcome.as_ref().map(Clone::clone));
+        } else if self.coding_now().await?.is_some() {
             let job = self.place(&id.to_hex(), true).await?;
             placed =
                 job.state == "done" && job.result.as_ref().is_some_and(|r| r["placed"] == true);
@@ -635,6 +740,19 @@ impl Node {
                 }
             }
         };
+        self.record_placement(id, placement, false).await
+    }
+
+    /// Records a placement whose shards are all sealed, makes its audit
+    /// challenges and publishes it; answers the place job's result, which
+    /// says whether it was `while_storing`.
+    pub(crate) async fn record_placement(
+        &self,
+        id: BlobId,
+        placement: Placement,
+        while_storing: bool,
+    ) -> Result<serde_json::Value> {
+        let coding = placement.coding;
         let encoded = placement.encode();
         let node = self.clone();
         blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
@@ -646,6 +764,7 @@ impl Node {
         }
         Ok(serde_json::json!({
             "placed": true,
+            "while_storing": while_storing,
             "coding": format!("{}+{}", coding.k, coding.m),
             "suppliers": placement.suppliers,
         }))
@@ -654,7 +773,7 @@ impl Node {
     /// Asks `suppliers` to delete what they hold of blob `id` (an attempt
     /// to place it that did not finish), sparing the shards of a placement
     /// of it already recorded; best effort.
-    async fn forget_shards(&self, id: BlobId, suppliers: &[PeerId]) {
+    pub(crate) async fn forget_shards(&self, id: BlobId, suppliers: &[PeerId]) {
         let Ok(net) = self.net() else { return };
         let node = self.clone();
         let recorded = blocking(move || Ok(node.0.catalog.placement(&id)?))
@@ -712,62 +831,24 @@ impl Node {
             async move {
                 let first = b * per_batch;
                 let last = (first + per_batch).min(segments);
-                let (pieces, hashes) = tokio::task::spawn_blocking(move || -> Result<_> {
-                    let count = (last - first) as usize;
-                    let mut pieces = vec![Vec::with_capacity(stride * count); coding.n()];
-                    let mut hashes = Vec::with_capacity(count * coding.n());
-                    let k = usize::from(coding.k);
-                    for s in first..last {
-                        // The data shards are read from the blob file
-                        // straight into their pieces: a segment's shard i
-                        // is its bytes from i × len, the last one padded
-                        // with zeros.
+                let lens: Vec<usize> = (first..last)
+                    .map(|s| {
                         let span = segment_span(size, s);
-                        let seg_len = (span.end - span.start) as usize;
-                        let len = coding.shard_len(seg_len);
-                        let starts: Vec<usize> = pieces.iter().map(Vec::len).collect();
-                        for (i, piece) in pieces[..k].iter_mut().enumerate() {
-                            let from = (i * len).min(seg_len);
-                            let to = ((i + 1) * len).min(seg_len);
-                            let at = piece.len();
-                            piece.resize(at + len, 0);
-                            reader.read_exact_at(
-                                &mut piece[at..at + (to - from)],
-                                span.start + from as u64,
-                            )?;
-                        }
-                        coding
-                            .add_parity(len, &mut pieces)
-                            .map_err(|e| NodeError::Internal(e.to_string()))?;
-                        for (piece, at) in pieces.iter().zip(starts) {
-                            hashes.push(*blake3::hash(&piece[at..]).as_bytes());
-                        }
-                    }
-                    Ok((pieces, hashes))
+                        (span.end - span.start) as usize
+                    })
+                    .collect();
+                let (pieces, hashes) = tokio::task::spawn_blocking(move || {
+                    // The data shards are read from the blob file straight
+                    // into their pieces.
+                    code_batch(coding, &lens, |i, from, dst| {
+                        let at = segment_span(size, first + i as u64).start;
+                        Ok(reader.read_exact_at(dst, at + from as u64)?)
+                    })
                 })
                 .await
                 .map_err(NodeError::from)??;
                 let bytes = segment_span(size, last - 1).end - segment_span(size, first).start;
-                let writes = pieces.into_iter().enumerate().map(|(i, data)| {
-                    let key = ShardKey {
-                        owner: net.owner,
-                        blob: id.0,
-                        position: i as u8,
-                    };
-                    net.network.request(
-                        suppliers[i],
-                        Request::Write {
-                            key,
-                            offset: first * stride as u64,
-                            stride: stride as u32,
-                            data,
-                        },
-                    )
-                });
-                for (i, answer) in join_all(writes).await.into_iter().enumerate() {
-                    expect_ok(answer, &suppliers[i])
-                        .map_err(|e| Failed::Supplier(suppliers[i], e))?;
-                }
+                write_batch(net, suppliers, id.0, first * stride as u64, stride, pieces).await?;
                 Ok::<_, Failed>((bytes, hashes))
             }
         };

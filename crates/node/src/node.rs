@@ -775,8 +775,11 @@ impl Node {
         metadata: &BTreeMap<String, String>,
     ) -> Result<Entry> {
         let limit = self.0.config.max_upload_bytes;
+        // Placed on suppliers as it is stored, when it can be; dropped
+        // unless handed to `auto_place`, it deletes what it wrote.
+        let (early, tap) = self.early_place(job.total()).unzip();
         let mut sealed =
-            crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit)?;
+            crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit, tap)?;
         job.check()?;
         before_commit(&sealed.manifest)?;
         sealed.temp.sync()?;
@@ -809,7 +812,7 @@ impl Node {
         if added.new_blob && self.0.net.is_some() {
             let node = self.clone();
             tasks::spawn(&self.0.tasks, "auto-place", async move {
-                node.auto_place(id).await
+                node.auto_place(id, early).await
             });
         }
         // A replaced file's blob, if placed, left its placement queued: its

@@ -330,6 +330,34 @@ impl ShardStore {
     /// `stride` bytes, makes it durable and readable. Sealing an already
     /// sealed, identical shard is a no-op.
     pub fn seal(&self, id: &ShardId, len: u64, stride: u32, hash: &[u8; 32]) -> Result<()> {
+        self.seal_into(id, id, len, stride, hash)
+    }
+
+    /// Seals, as [`ShardStore::seal`] does, the shard written as `id`
+    /// (under a provisional blob id) as the same position of blob `blob`,
+    /// in the same rename: a crash leaves either the partial shard or the
+    /// sealed one. Sealing again once done is a no-op.
+    pub fn seal_as(
+        &self,
+        id: &ShardId,
+        blob: &[u8; 32],
+        len: u64,
+        stride: u32,
+        hash: &[u8; 32],
+    ) -> Result<()> {
+        let target = ShardId { blob: *blob, ..*id };
+        self.seal_into(id, &target, len, stride, hash)
+    }
+
+    /// Seals partial shard `id` as `target` (the same owner).
+    fn seal_into(
+        &self,
+        id: &ShardId,
+        target: &ShardId,
+        len: u64,
+        stride: u32,
+        hash: &[u8; 32],
+    ) -> Result<()> {
         // A piece is one segment's shard: never more than a segment.
         if stride == 0 || u64::from(stride) > cairn_core::layout::SEGMENT_SIZE {
             return Err(StoreError::Invalid(format!(
@@ -338,7 +366,7 @@ impl ShardStore {
             )));
         }
         let part = self.path(id, true);
-        let sealed = self.path(id, false);
+        let sealed = self.path(target, false);
         if !part.exists() && sealed.exists() {
             return match self.hash_of(&sealed, stride, &BTreeMap::new())? {
                 (l, h) if l == len && &h == hash => Ok(()),
@@ -361,7 +389,8 @@ impl ShardStore {
         // partial shard with none.
         let mut usage = self.usage();
         self.arrived().forget(id);
-        self.readahead.forget(id);
+        self.arrived().forget(target);
+        self.readahead.forget(target);
         let old = fs::metadata(&sealed).map(|m| m.len()).ok();
         fs::rename(&part, &sealed).map_err(|e| StoreError::io("rename", &part, e))?;
         if let Some(old) = old {
@@ -601,6 +630,53 @@ mod tests {
         s.delete(&id(1)).unwrap();
         assert_eq!(s.space().used, 0);
         assert!(s.read(&id(1), 0, 1).is_err());
+    }
+
+    #[test]
+    fn a_shard_written_under_a_provisional_id_is_sealed_as_its_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ShardStore::open(dir.path(), 1 << 20).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let hash = pieces(&data, 2000);
+        let provisional = id(3);
+        let blob = [9u8; 32];
+        let sealed = ShardId {
+            blob,
+            ..provisional
+        };
+        s.write(&provisional, 0, 2000, &data).unwrap();
+        assert!(
+            s.seal_as(&provisional, &blob, 5000, 2000, &[0; 32])
+                .is_err(),
+            "wrong hash"
+        );
+        assert!(
+            s.read(&sealed, 0, 1).is_err(),
+            "nothing sealed on a refusal"
+        );
+        s.seal_as(&provisional, &blob, 5000, 2000, &hash).unwrap();
+        assert_eq!(s.read(&sealed, 0, 5000).unwrap(), data);
+        assert!(s.read(&provisional, 0, 1).is_err(), "only under the blob");
+        assert!(
+            !s.path(&provisional, true).exists(),
+            "no partial shard left"
+        );
+        // Asked again (the answer was lost): done already.
+        s.seal_as(&provisional, &blob, 5000, 2000, &hash).unwrap();
+        assert_eq!(s.space().used, 5000);
+        // The same shard placed again the same way replaces the sealed one
+        // and is counted once.
+        let again = ShardId {
+            blob: [4; 32],
+            ..provisional
+        };
+        s.write(&again, 0, 2000, &data).unwrap();
+        assert_eq!(s.space().used, 10000);
+        s.seal_as(&again, &blob, 5000, 2000, &hash).unwrap();
+        assert_eq!(s.space().used, 5000);
+        assert_eq!(s.read(&sealed, 4000, 1000).unwrap(), data[4000..]);
+        s.delete(&sealed).unwrap();
+        assert_eq!(s.space().used, 0);
     }
 
     /// Makes the file at `path` look last written `secs` ago.

@@ -1,0 +1,300 @@
+//! Placing an upload on suppliers while it is still being stored.
+//!
+//! An upload's segments are encrypted one at a time as they arrive (each
+//! key comes from the segment's own hash), but the blob id, the hash of the
+//! whole file, is known only at its end, and suppliers keep shards under
+//! it. So a node with suppliers enough picks a provisional blob id when an
+//! upload starts, and the ingest's writer hands every encrypted segment to
+//! an [`EarlyPlace`] too: segments are coded and written to the suppliers
+//! under that id while the rest of the file is still read, hashed and
+//! stored. Once the blob is committed, its place job waits for the last
+//! writes and has every supplier seal its shard under the real id
+//! (`SealAs`, shard protocol version 4); from there on it is any placement
+//! (`Node::record_placement`).
+//!
+//! Nothing here can cost the upload. A supplier that fails or knows no
+//! version 4, an upload that fails, a blob that was already stored: the
+//! provisional shards are deleted (best effort; suppliers sweep partial
+//! shards left idle anyway) and a new blob is placed the usual way, from
+//! its local copy. A kill at any moment leaves the local copy's usual
+//! guarantees: until the seals, suppliers hold only partial shards under an
+//! id nobody reads, and a placement is recorded only once all are sealed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cairn_core::BlobId;
+use cairn_core::erasure::Coding;
+use cairn_core::layout::SEGMENT_SIZE;
+use cairn_core::placement::Placement;
+use cairn_net::PeerId;
+use cairn_net::protocol::{MAX_CHUNK, PROTOCOL, Request, ShardKey};
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::ingest::{Ciphertext, Tap};
+use crate::jobs::Job;
+use crate::network::{
+    Failed, PLACE_WINDOW, code_batch, expect_ok, net_error, shard_file_len, write_batch,
+};
+use crate::{Node, NodeError};
+
+/// What the writes of an early placement came to.
+struct Streamed {
+    /// Every piece's hash, segment by segment.
+    hashes: Vec<[u8; 32]>,
+    /// The bytes of ciphertext placed.
+    size: u64,
+}
+
+/// A placement under way while its upload is stored. Dropped before it is
+/// sealed, it stops and deletes what it wrote.
+pub(crate) struct EarlyPlace {
+    node: Node,
+    coding: Coding,
+    suppliers: Vec<PeerId>,
+    /// The blob id its shards are written under until sealed.
+    provisional: [u8; 32],
+    /// Bytes of the upload written to every supplier so far.
+    placed: Arc<AtomicU64>,
+    /// The writes; taken when it is dropped unsealed.
+    task: Option<JoinHandle<Result<Streamed, Failed>>>,
+    runtime: Handle,
+    sealed: bool,
+}
+
+impl Node {
+    /// Starts placing an upload of about `size_hint` bytes as it is
+    /// stored, when the node has suppliers for it that all speak shard
+    /// protocol version 4 (blocking: called on the upload's thread).
+    /// Answers the placement and the tap for the ingest, or `None` to place
+    /// the blob once stored.
+    pub(crate) fn early_place(&self, size_hint: Option<u64>) -> Option<(EarlyPlace, Tap)> {
+        if !self.0.config.network.place_while_storing || self.0.net.is_none() {
+            return None;
+        }
+        let runtime = Handle::try_current().ok()?;
+        let node = self.clone();
+        let chosen = runtime.block_on(async move {
+            let Some(coding) = node.coding_now().await? else {
+                return Ok(None);
+            };
+            let shard_bytes = shard_file_len(coding, size_hint.unwrap_or(0));
+            let suppliers = node.suppliers_for(coding.n(), shard_bytes, &[]).await?;
+            let peers = node.net()?.network.peers().await.map_err(net_error)?;
+            let speaks_v4 = |s: &PeerId| {
+                peers
+                    .iter()
+                    .any(|p| p.peer_id == *s && p.protocols.iter().any(|x| x == PROTOCOL))
+            };
+            Ok::<_, NodeError>(
+                suppliers
+                    .iter()
+                    .all(speaks_v4)
+                    .then_some((coding, suppliers)),
+            )
+        });
+        let (coding, suppliers) = match chosen {
+            Ok(Some(chosen)) => chosen,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!(error = %e, "placing once stored");
+                return None;
+            }
+        };
+        let provisional: [u8; 32] = rand::random();
+        let (tap, segments) = mpsc::channel(batch_len(coding));
+        let placed = Arc::new(AtomicU64::new(0));
+        let task = runtime.spawn(self.clone().write_early(
+            coding,
+            suppliers.clone(),
+            provisional,
+            segments,
+            placed.clone(),
+        ));
+        let early = EarlyPlace {
+            node: self.clone(),
+            coding,
+            suppliers,
+            provisional,
+            placed,
+            task: Some(task),
+            runtime,
+            sealed: false,
+        };
+        Some((early, tap))
+    }
+
+    /// Codes the segments as they come and writes them to `suppliers`
+    /// under `provisional`, [`PLACE_WINDOW`] batches in flight.
+    async fn write_early(
+        self,
+        coding: Coding,
+        suppliers: Vec<PeerId>,
+        provisional: [u8; 32],
+        segments: mpsc::Receiver<Ciphertext>,
+        placed: Arc<AtomicU64>,
+    ) -> Result<Streamed, Failed> {
+        let net = self.net()?;
+        let stride = coding.shard_len(SEGMENT_SIZE as usize);
+        let suppliers = &suppliers;
+        let segments = futures_util::stream::unfold(segments, |mut rx| async move {
+            rx.recv().await.map(|segment| (segment, rx))
+        });
+        let batches = segments
+            .chunks(batch_len(coding))
+            .map(|batch| async move {
+                let first = batch[0].index;
+                let lens: Vec<usize> = batch.iter().map(|s| s.bytes().len()).collect();
+                let count = lens.len() as u64;
+                let bytes = lens.iter().map(|&l| l as u64).sum::<u64>();
+                let (pieces, hashes) = tokio::task::spawn_blocking(move || {
+                    code_batch(coding, &lens, |s, from, dst| {
+                        dst.copy_from_slice(&batch[s].bytes()[from..from + dst.len()]);
+                        Ok(())
+                    })
+                })
+                .await
+                .map_err(NodeError::from)??;
+                write_batch(
+                    net,
+                    suppliers,
+                    provisional,
+                    first * stride as u64,
+                    stride,
+                    pieces,
+                )
+                .await?;
+                Ok::<_, Failed>((first, count, bytes, hashes))
+            })
+            .buffered(PLACE_WINDOW);
+        let mut batches = std::pin::pin!(batches);
+        let mut streamed = Streamed {
+            hashes: Vec::new(),
+            size: 0,
+        };
+        let mut next = 0;
+        while let Some(done) = batches.next().await {
+            let (first, count, bytes, hashes) = done?;
+            if first != next {
+                return Err(Failed::Other(NodeError::Internal(format!(
+                    "segment {first} came where {next} was due"
+                ))));
+            }
+            next += count;
+            streamed.size += bytes;
+            streamed.hashes.extend(hashes);
+            placed.fetch_add(bytes, Ordering::Relaxed);
+        }
+        Ok(streamed)
+    }
+}
+
+/// Segments per batch: one `Write` per supplier carries a batch.
+fn batch_len(coding: Coding) -> usize {
+    (MAX_CHUNK / coding.shard_len(SEGMENT_SIZE as usize)).max(1)
+}
+
+impl EarlyPlace {
+    /// Once blob `id` (the upload, `size` bytes) is committed: waits for
+    /// the last writes, counting them in `job`, and has every supplier seal
+    /// its shard as `id`'s. Answers the placement, to be recorded.
+    pub(crate) async fn finish(
+        mut self,
+        id: BlobId,
+        size: u64,
+        segments: usize,
+        job: &Job,
+    ) -> Result<Placement, Failed> {
+        let before = self.placed.load(Ordering::Relaxed);
+        job.advance(before);
+        let task = self
+            .task
+            .as_mut()
+            .ok_or_else(|| NodeError::Internal("an early placement finished twice".into()))?;
+        let cancel = job.token();
+        let done = tokio::select! {
+            done = task => done,
+            () = cancel.cancelled() => return Err(NodeError::Cancelled.into()),
+        };
+        // Ended: never to be awaited again.
+        self.task = None;
+        let streamed = done.map_err(NodeError::from)??;
+        job.advance(streamed.size - before);
+        if streamed.size != size || streamed.hashes.len() != segments * self.coding.n() {
+            return Err(Failed::Other(NodeError::Internal(format!(
+                "placed {} bytes in {} pieces of a blob of {size} bytes in {segments} segments",
+                streamed.size,
+                streamed.hashes.len()
+            ))));
+        }
+        let net = self.node.net()?;
+        let coding = self.coding;
+        let stride = coding.shard_len(SEGMENT_SIZE as usize);
+        let placement = Placement {
+            coding,
+            stride: stride as u32,
+            owner: net.owner,
+            suppliers: self.suppliers.iter().map(|p| p.to_string()).collect(),
+            hashes: streamed.hashes,
+        };
+        let seals = self.suppliers.iter().enumerate().map(|(i, peer)| {
+            net.network.request(
+                *peer,
+                Request::SealAs {
+                    key: ShardKey {
+                        owner: net.owner,
+                        blob: self.provisional,
+                        position: i as u8,
+                    },
+                    len: shard_file_len(coding, size),
+                    stride: stride as u32,
+                    hash: placement.seal_hash(i),
+                    blob: id.0,
+                },
+            )
+        });
+        let answers = join_all(seals).await;
+        for (answer, peer) in answers.into_iter().zip(&self.suppliers) {
+            if let Err(e) = expect_ok(answer, peer) {
+                // Those sealed as the blob's are deleted too.
+                self.node.forget_shards(id, &self.suppliers).await;
+                return Err(Failed::Supplier(*peer, e));
+            }
+        }
+        self.sealed = true;
+        Ok(placement)
+    }
+}
+
+impl Drop for EarlyPlace {
+    fn drop(&mut self) {
+        if self.sealed {
+            return;
+        }
+        let task = self.task.take();
+        let node = self.node.clone();
+        let suppliers = std::mem::take(&mut self.suppliers);
+        let provisional = self.provisional;
+        self.runtime.spawn(async move {
+            // No write starts after the deletes.
+            if let Some(task) = task {
+                task.abort();
+                let _ = task.await;
+            }
+            let Ok(net) = node.net() else { return };
+            let deletes = suppliers.iter().enumerate().map(|(i, peer)| {
+                let key = ShardKey {
+                    owner: net.owner,
+                    blob: provisional,
+                    position: i as u8,
+                };
+                net.network.request(*peer, Request::Delete { key })
+            });
+            join_all(deletes).await;
+        });
+    }
+}
