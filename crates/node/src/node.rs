@@ -274,7 +274,7 @@ impl Node {
         if !self.0.catalog.aliases(&id)?.is_empty() {
             return Ok(());
         }
-        let handle = self.handle(&id)?;
+        let handle = self.scan_handle(&id)?;
         let job = self
             .0
             .jobs
@@ -947,12 +947,27 @@ impl Node {
         Ok(manifest)
     }
 
-    /// The local blob file of `id`.
+    /// The local blob file of `id`, to be read through once (placed,
+    /// audited, repaired from).
     pub(crate) fn local_reader(
         &self,
         id: &BlobId,
     ) -> Result<Arc<dyn cairn_store::files::BlobReader>> {
-        Ok(self.0.files.open(id)?)
+        Ok(self.0.files.open_scan(id)?)
+    }
+
+    /// Blob `id`, as [`Node::handle`], for one pass over all of it: its
+    /// local file is read past the page cache.
+    pub(crate) fn scan_handle(&self, id: &BlobId) -> Result<BlobHandle> {
+        match self.0.files.open_scan(id) {
+            Ok(reader) => Ok(BlobHandle::new(
+                self.manifest(id)?,
+                self.0.secret.read_key(id),
+                reader,
+            )),
+            Err(cairn_store::StoreError::NotFound { .. }) => self.handle(id),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Blob `id`, read from its local file when there is one, else from

@@ -1,5 +1,5 @@
 //! Reads and writes that bypass the page cache (`O_DIRECT`), for shard
-//! bytes.
+//! bytes and for the node's own blob files.
 //!
 //! A supplier keeps other people's shards: it reads each one back once, to
 //! seal it, and then rarely. Writing them through the page cache costs a
@@ -7,10 +7,13 @@
 //! hand free memory back to their host (free page reporting) touching
 //! such a page is far dearer than the copy: on the machine of
 //! BENCHMARKS.md, `dd` spent 3.8 – 4.4 s of system time putting 1 GiB into
-//! the cache when memory had been idle, and 0.2 s writing it directly. (A
-//! blob of the node's own is written through the cache: its placement
-//! reads it again at once, and reading back what the device put in memory
-//! cost the owner more there than the cached write.)
+//! the cache when memory had been idle, and 0.2 s writing it directly. A
+//! blob of the node's own is written directly too (`files.rs`): its
+//! placement takes the segments from the upload's own buffers as they are
+//! stored, and the passes over the whole blob that follow (the md5, sha1
+//! and sha256 job, a placement from the local copy) read it directly. Reads
+//! of parts of it (downloads, streaming) go through the cache, with the
+//! kernel's readahead.
 //!
 //! `O_DIRECT` wants the memory, the file offset and the length aligned to
 //! the device's block size. [`write_at`] copies the aligned part of the
@@ -116,8 +119,22 @@ pub(crate) fn read_at(
     len: usize,
 ) -> io::Result<Vec<u8>> {
     let mut out = vec![0u8; len];
+    read_exact_at(file, direct, path, buf, offset, &mut out)?;
+    Ok(out)
+}
+
+/// Fills `out` from `offset` of `file`, as [`read_at`] does.
+pub(crate) fn read_exact_at(
+    file: &File,
+    direct: bool,
+    path: &Path,
+    buf: &mut AlignedBuf,
+    offset: u64,
+    out: &mut [u8],
+) -> io::Result<()> {
+    let len = out.len();
     if len == 0 {
-        return Ok(out);
+        return Ok(());
     }
     if direct {
         let start = offset / ALIGN as u64 * ALIGN as u64;
@@ -126,7 +143,7 @@ pub(crate) fn read_at(
         match read_direct(file, buf.region(span), start, lead + len) {
             Ok(()) => {
                 out.copy_from_slice(&buf.region(span)[lead..lead + len]);
-                return Ok(out);
+                return Ok(());
             }
             // Accepted at open, refused at read: the page cache does it.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
@@ -134,8 +151,7 @@ pub(crate) fn read_at(
         }
     }
     let cached = if direct { &File::open(path)? } else { file };
-    cached.read_exact_at(&mut out, offset)?;
-    Ok(out)
+    cached.read_exact_at(out, offset)
 }
 
 /// Reads `need` bytes at the aligned `offset` of `file` (opened direct)

@@ -7,7 +7,6 @@
 //! stages writes in `tmp/`.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +21,10 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// committed.
 pub struct TempBlob {
     file: File,
+    /// The same file opened for writes past the page cache, where its
+    /// file system allows.
+    direct: Option<File>,
+    buf: crate::direct::AlignedBuf,
     path: PathBuf,
     committed: bool,
     written: u64,
@@ -39,16 +42,24 @@ impl TempBlob {
             .map_err(|e| StoreError::io("sync", &self.path, e))
     }
 
-    /// Appends bytes. Every few MiB it asks the kernel to start writing the
-    /// last ones out (without waiting), so the disk works while the upload
-    /// is still hashing and encrypting, and the final sync has little left
-    /// to do.
+    /// Appends bytes, past the page cache where the file system allows
+    /// (`direct.rs`: on some machines putting a GiB in the cache costs
+    /// seconds of CPU, and an upload's bytes are seldom read again soon;
+    /// a short last piece goes through the cache). Otherwise every few MiB
+    /// it asks the kernel to start writing the last ones out (without
+    /// waiting), so the disk works while the upload is still hashing and
+    /// encrypting, and the final sync has little left to do.
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        self.file
-            .write_all(data)
-            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        crate::direct::write_at(
+            &mut self.direct,
+            &self.file,
+            &mut self.buf,
+            data,
+            self.written,
+        )
+        .map_err(|e| StoreError::io("write", &self.path, e))?;
         self.written += data.len() as u64;
-        if self.written - self.flushed >= WRITEBACK_STEP {
+        if self.direct.is_none() && self.written - self.flushed >= WRITEBACK_STEP {
             self.start_writeback();
         }
         Ok(())
@@ -132,6 +143,12 @@ pub trait BlobFiles: Send + Sync {
     fn commit(&self, temp: TempBlob, id: &BlobId) -> Result<()>;
     /// Opens blob `id` for reads.
     fn open(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>>;
+    /// Opens blob `id` for one pass over the whole of it (the digest job,
+    /// a placement): its reads need not pass through, or stay in, any
+    /// cache.
+    fn open_scan(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>> {
+        self.open(id)
+    }
     /// Removes blob `id` (no error if it is already gone).
     fn remove(&self, id: &BlobId) -> Result<()>;
     /// Every committed blob.
@@ -177,6 +194,45 @@ impl FsBlobFiles {
 struct FileReader {
     file: File,
     path: PathBuf,
+}
+
+/// The error of opening blob `id`'s file at `path`.
+fn open_error(id: &BlobId, path: &Path, e: std::io::Error) -> StoreError {
+    match e.kind() {
+        // A placed blob whose local copy was dropped: the caller reads it
+        // from its suppliers instead.
+        std::io::ErrorKind::NotFound => StoreError::NotFound {
+            what: "blob file",
+            id: id.to_hex(),
+        },
+        _ => StoreError::io("open", path, e),
+    }
+}
+
+/// A blob file read past the page cache (`direct`) where its file system
+/// allows, through an aligned buffer of its own.
+struct ScanReader {
+    file: File,
+    direct: bool,
+    path: PathBuf,
+    buf: crate::direct::Buffers,
+}
+
+impl BlobReader for ScanReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.buf
+            .with(|aligned| {
+                crate::direct::read_exact_at(
+                    &self.file,
+                    self.direct,
+                    &self.path,
+                    aligned,
+                    offset,
+                    buf,
+                )
+            })
+            .map_err(|e| StoreError::io("read", &self.path, e))
+    }
 }
 
 impl BlobReader for FileReader {
@@ -235,8 +291,12 @@ impl BlobFiles for FsBlobFiles {
             .create_new(true)
             .open(&path)
             .map_err(|e| StoreError::io("create", &path, e))?;
+        let direct =
+            crate::direct::open_direct(&path).map_err(|e| StoreError::io("open", &path, e))?;
         Ok(TempBlob {
             file,
+            direct,
+            buf: Default::default(),
             path,
             committed: false,
             written: 0,
@@ -259,16 +319,23 @@ impl BlobFiles for FsBlobFiles {
 
     fn open(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>> {
         let path = self.path_of(id);
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            // A placed blob whose local copy was dropped: the caller reads
-            // it from its suppliers instead.
-            std::io::ErrorKind::NotFound => StoreError::NotFound {
-                what: "blob file",
-                id: id.to_hex(),
-            },
-            _ => StoreError::io("open", &path, e),
-        })?;
+        let file = File::open(&path).map_err(|e| open_error(id, &path, e))?;
         Ok(Arc::new(FileReader { file, path }))
+    }
+
+    /// Past the page cache where the file system allows: a blob is written
+    /// so too, and on the machines of `direct.rs` reading one through the
+    /// cache that is not in it costs many times the direct read.
+    fn open_scan(&self, id: &BlobId) -> Result<Arc<dyn BlobReader>> {
+        let path = self.path_of(id);
+        let (file, direct) =
+            crate::direct::open_read(&path).map_err(|e| open_error(id, &path, e))?;
+        Ok(Arc::new(ScanReader {
+            file,
+            direct,
+            path,
+            buf: Default::default(),
+        }))
     }
 
     fn remove(&self, id: &BlobId) -> Result<()> {
@@ -323,6 +390,53 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blobs_are_written_and_scanned_past_the_page_cache_byte_exact() {
+        // Under the build's target folder: `/tmp` may be a tmpfs, which
+        // takes no direct writes.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
+        fs::create_dir_all(&root).unwrap();
+        let dir = tempfile::tempdir_in(&root).unwrap();
+        let store = FsBlobFiles::open(dir.path()).unwrap();
+        let mib = 1 << 20;
+        let data: Vec<u8> = (0..3 * mib + 12345).map(|i| (i * 7 % 253) as u8).collect();
+        let mut t = store.create_temp().unwrap();
+        assert!(
+            t.direct.is_some(),
+            "{} takes no direct writes",
+            root.display()
+        );
+        // Whole segments, then a short last one, as an upload writes them.
+        for piece in data.chunks(mib) {
+            t.write_all(piece).unwrap();
+        }
+        assert!(t.direct.is_some(), "a direct write was refused");
+        t.sync().unwrap();
+        let id = BlobId([5; 32]);
+        store.commit(t, &id).unwrap();
+        assert_eq!(fs::read(store.path_of(&id)).unwrap(), data);
+        let scan = store.open_scan(&id).unwrap();
+        for (offset, len) in [
+            (0, data.len()),
+            (mib - 3, 10),
+            (3 * mib + 12000, 345),
+            (1, mib),
+        ] {
+            let mut got = vec![0; len];
+            scan.read_exact_at(&mut got, offset as u64).unwrap();
+            assert!(got == data[offset..offset + len], "at {offset}");
+        }
+        let mut past = vec![0; 10];
+        assert!(
+            scan.read_exact_at(&mut past, data.len() as u64 - 5)
+                .is_err()
+        );
+        assert!(matches!(
+            store.open_scan(&BlobId([6; 32])),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
 
     #[test]
     fn uncommitted_writes_are_invisible_and_cleaned() {
