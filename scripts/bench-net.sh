@@ -145,6 +145,7 @@ c_placed=$(cpu_busy); n_placed=$(node_cpu)
 # The md5/sha1/sha256 job follows the placement; let it end so the reads
 # below are measured on quiet nodes.
 if [ "$DIGESTS" = true ]; then wait_job digest; fi
+t_digests=$(now)
 link=$(api 1 "$(url 1 "/blobs/$blob/link")" | json 'v["link"]')
 
 # Time to first byte of 1 MiB in the middle, on nodes that never saw the file.
@@ -225,6 +226,10 @@ printf '%-44s %6s MB/s  (%.1f s; the upload answered in %.1f s; CPUs %s%% busy)\
   "$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")" \
   "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(awk -v a="$t0" -v b="$t_stored" 'BEGIN { print b - a }')" \
   "$(busy_share "$c_t0" "$c_placed")"
+if [ "$DIGESTS" = true ]; then
+  printf '%-44s %6.1f s    (after the placement)\n' "md5, sha1 and sha256 of the file, on the owner" \
+    "$(awk -v a="$t1" -v b="$t_digests" 'BEGIN { print b - a }')"
+fi
 printf '%-44s %6s MB/s  (%.1f s; CPUs %s%% busy)\n' "download on another node (from 4 of 6)" \
   "$(mbps "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')")" "$(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }')" \
   "$(busy_share "$c_d0" "$c_d1")"

@@ -6,7 +6,8 @@
 //! the stream, never store anything, and go on serving: a well-formed ping
 //! on the same connection is answered afterwards, and while a stalled
 //! request is still open. A peer that speaks only version 2 of the
-//! protocol is served in it.
+//! protocol is served in it, and one that speaks version 3 is never
+//! granted version 4's `SealAs`.
 
 mod common;
 
@@ -14,8 +15,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use cairn_net::protocol::{
-    MAX_CHUNK, MAX_FRAME, PROTOCOL, PROTOCOL_V2, Refusal, Request, Response, ShardKey, Version,
-    decode_response, encode_request, owner_of,
+    MAX_CHUNK, MAX_FRAME, PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Refusal, Request, Response, ShardKey,
+    Version, decode_response, encode_request, owner_of,
 };
 use common::TestNode;
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
@@ -563,4 +564,120 @@ async fn a_peer_that_speaks_only_version_2_is_served_in_it() {
         bytes.len(),
         "{customers}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_written_under_a_provisional_id_is_sealed_as_its_blob_in_version_4_only() {
+    let (node, mut swarm, peer) = node_and_client("").await;
+    let provisional = ShardKey {
+        owner: owner_of(swarm.local_peer_id()),
+        blob: [7; 32],
+        position: 1,
+    };
+    let blob = [8; 32];
+    let sealed = ShardKey {
+        blob,
+        ..provisional
+    };
+    let bytes: Vec<u8> = (0..2 * 4096 + 99).map(|i| (i * 17 % 251) as u8).collect();
+    let write = Request::Write {
+        key: provisional,
+        offset: 0,
+        stride: 4096,
+        data: bytes.clone(),
+    };
+    assert_eq!(ask(&mut swarm, peer, &write).await, Response::Ok);
+    let hashes: Vec<[u8; 32]> = bytes
+        .chunks(4096)
+        .map(|c| *blake3::hash(c).as_bytes())
+        .collect();
+    let seal_as = |hash| Request::SealAs {
+        key: provisional,
+        len: bytes.len() as u64,
+        stride: 4096,
+        hash,
+        blob,
+    };
+    let read = |key| Request::Read {
+        key,
+        offset: 0,
+        len: bytes.len() as u32,
+    };
+    let v4 = Version::V4;
+    let wrong = ask_in(&mut swarm, peer, &seal_as([1; 32]), v4).await;
+    assert!(
+        matches!(wrong, Response::Refused(Refusal::Invalid, _)),
+        "{wrong:?}"
+    );
+    assert!(matches!(
+        ask(&mut swarm, peer, &read(sealed)).await,
+        Response::Refused(Refusal::NotFound, _)
+    ));
+    let right = cairn_core::placement::pieces_hash(&hashes);
+    assert_eq!(
+        ask_in(&mut swarm, peer, &seal_as(right), v4).await,
+        Response::Ok
+    );
+    // Readable as the blob's shard only.
+    assert_eq!(
+        ask(&mut swarm, peer, &read(sealed)).await,
+        Response::Data(bytes.clone())
+    );
+    assert!(matches!(
+        ask(&mut swarm, peer, &read(provisional)).await,
+        Response::Refused(Refusal::NotFound, _)
+    ));
+    let (_, customers) = node.get_json("/network/customers").await;
+    assert_eq!(
+        customers["customers"][0]["bytes"],
+        bytes.len(),
+        "{customers}"
+    );
+
+    // A peer that speaks version 3 has no SealAs: one sent anyway is
+    // refused, and nothing is sealed.
+    let (_, v) = node.get_json("/network").await;
+    let addr = format!(
+        "{}/p2p/{}",
+        v["listen"][0].as_str().unwrap(),
+        v["peer_id"].as_str().unwrap()
+    );
+    let (mut old, peer) = connect(&addr, PROTOCOL_V3).await;
+    let provisional = ShardKey {
+        owner: owner_of(old.local_peer_id()),
+        ..provisional
+    };
+    let write = Request::Write {
+        key: provisional,
+        offset: 0,
+        stride: 4096,
+        data: bytes.clone(),
+    };
+    assert_eq!(ask(&mut old, peer, &write).await, Response::Ok);
+    let request = Request::SealAs {
+        key: provisional,
+        len: bytes.len() as u64,
+        stride: 4096,
+        hash: right,
+        blob,
+    };
+    let id = old
+        .behaviour_mut()
+        .send_request(&peer, raw(frame(&encode_request(&request, v4))));
+    assert_refused(
+        "a SealAs in version 3",
+        &outcome(&mut old, id, &mut Vec::new()).await,
+    );
+    assert!(matches!(
+        ask(
+            &mut old,
+            peer,
+            &read(ShardKey {
+                blob,
+                ..provisional
+            })
+        )
+        .await,
+        Response::Refused(Refusal::NotFound, _)
+    ));
 }
