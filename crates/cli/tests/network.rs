@@ -961,3 +961,38 @@ async fn a_stalled_supplier_is_outrun_by_the_others() {
     assert_eq!(status, 200);
     assert!(got == body, "bytes differ");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_stored_while_alone_is_placed_once_peers_come() {
+    let cfg = |boot: Option<&str>| format!("{}check_secs = 1\n", net_config(boot));
+    let owner = TestNode::start_with(&cfg(None)).await;
+    let body = data(2 * 1024 * 1024 + 77, 21);
+    let (status, entry) = owner.upload("alone.bin", body.clone(), "").await;
+    assert_eq!(status, 201, "{entry}");
+    let blob = entry["blob"].as_str().unwrap().to_owned();
+    // Alone, it keeps its local copy only: a few rounds go by and nothing
+    // is placed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, v) = owner.get_json("/network").await;
+    assert_eq!(v["suppliers"].as_array().map(Vec::len), Some(0), "{v}");
+
+    // Two peers: 1+1. The next round places the file with nobody asking.
+    let boot = p2p_addr(&owner).await;
+    let peers = [
+        TestNode::start_with(&cfg(Some(&boot))).await,
+        TestNode::start_with(&cfg(Some(&boot))).await,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, jobs) = owner.get_json("/jobs?limit=50").await;
+        if let Some(job) = jobs.as_array().into_iter().flatten().find(|j| {
+            j["kind"] == "place" && j["label"] == blob.as_str() && j["result"]["placed"] == true
+        }) {
+            break job.clone();
+        }
+        assert!(Instant::now() < deadline, "never placed: {jobs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job["result"]["coding"], "1+1", "{job}");
+    assert!(read_by_link(&owner, &blob, &peers[0]).await == body);
+}

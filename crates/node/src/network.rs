@@ -144,6 +144,27 @@ impl From<NodeError> for Failed {
 /// Batches of segments being placed at once.
 pub(crate) const PLACE_WINDOW: usize = 4;
 
+/// A blob an automatic placement works on: claimed by
+/// [`Node::claim_placing`], free again when this drops.
+pub(crate) struct Placing {
+    node: Node,
+    id: BlobId,
+}
+
+impl Drop for Placing {
+    fn drop(&mut self) {
+        self.node
+            .0
+            .placing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Blobs left unplaced that one round places at most.
+const PENDING_PER_ROUND: usize = 8;
+
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
     format!("/cairn/blob/{}", id.to_hex()).into_bytes()
@@ -681,6 +702,41 @@ impl Node {
         }
         if placed && !self.0.config.network.keep_local {
             self.drop_local(&id.to_hex()).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims blob `id` for an automatic placement: `None` while another
+    /// one has it.
+    pub(crate) fn claim_placing(&self, id: BlobId) -> Option<Placing> {
+        let mut placing = self.0.placing.lock().unwrap_or_else(|e| e.into_inner());
+        placing.insert(id).then(|| Placing {
+            node: self.clone(),
+            id,
+        })
+    }
+
+    /// Places blobs that have no placement yet (stored while the node had
+    /// too few peers, or whose placement a failure or a kill cut short), a
+    /// few each round, once there are peers enough.
+    pub(crate) async fn place_pending(&self) -> Result<()> {
+        if self.coding_now().await?.is_none() {
+            return Ok(());
+        }
+        let node = self.clone();
+        let pending =
+            blocking(move || Ok(node.0.catalog.blobs_not_placed(PENDING_PER_ROUND)?)).await?;
+        for id in pending {
+            let Some(claim) = self.claim_placing(id) else {
+                continue;
+            };
+            // Nothing to place it from: reads will say it is missing.
+            if self.local_reader(&id).is_err() {
+                continue;
+            }
+            tracing::info!(blob = %id, "placing a blob left unplaced");
+            self.clone().auto_place(id, None).await?;
+            drop(claim);
         }
         Ok(())
     }

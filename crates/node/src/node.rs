@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskTracker,
     pub(crate) net: Option<crate::network::Net>,
     pub(crate) repair: crate::repair::RepairState,
+    /// Blobs an automatic placement is working on ([`Node::claim_placing`]).
+    pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
     /// cacaoweb's uploads, downloads and logins.
@@ -167,6 +169,7 @@ impl Node {
             media,
             net,
             repair: crate::repair::RepairState::default(),
+            placing: Default::default(),
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
@@ -781,6 +784,9 @@ impl Node {
         let mut sealed =
             crate::ingest::seal_source(&*self.0.files, &self.0.secret, src, job, limit, tap)?;
         job.check()?;
+        // Claimed before the blob is visible, so the rounds that place
+        // blobs left unplaced never take a new one from its own placement.
+        let claim = self.claim_placing(sealed.manifest.id);
         before_commit(&sealed.manifest)?;
         sealed.temp.sync()?;
         let manifest = sealed.manifest;
@@ -812,6 +818,7 @@ impl Node {
         if added.new_blob && self.0.net.is_some() {
             let node = self.clone();
             tasks::spawn(&self.0.tasks, "auto-place", async move {
+                let _claim = claim;
                 node.auto_place(id, early).await
             });
         }

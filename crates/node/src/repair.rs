@@ -109,6 +109,9 @@ impl Node {
             if let Err(e) = self.sweep_parts().await {
                 tracing::warn!(error = %e, "cannot sweep idle partial shards");
             }
+            if let Err(e) = self.place_pending().await {
+                tracing::warn!(error = %e, "cannot place blobs left unplaced");
+            }
             match self.audit_round().await {
                 Ok(status) => {
                     *self.0.repair.last.lock().unwrap_or_else(|p| p.into_inner()) = status

@@ -178,6 +178,26 @@ impl Catalog {
         })
     }
 
+    /// Up to `limit` blobs without a placement, oldest first: stored while
+    /// the node had too few peers, or whose placement a failure or a crash
+    /// cut short.
+    pub fn blobs_not_placed(&self, limit: usize) -> Result<Vec<cairn_core::BlobId>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM blobs WHERE id NOT IN (SELECT blob FROM placements) \
+                 ORDER BY created, id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut out = Vec::new();
+            for raw in rows {
+                if let Ok(id) = <[u8; 32]>::try_from(raw?.as_slice()) {
+                    out.push(cairn_core::BlobId(id));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The placement of blob `blob`, if it was placed.
     pub fn placement(&self, blob: &cairn_core::BlobId) -> Result<Option<Vec<u8>>> {
         self.with(|c| {
