@@ -996,3 +996,91 @@ async fn a_file_stored_while_alone_is_placed_once_peers_come() {
     assert_eq!(job["result"]["coding"], "1+1", "{job}");
     assert!(read_by_link(&owner, &blob, &peers[0]).await == body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplier_that_stalls_mid_upload_does_not_hold_the_upload_up() {
+    use std::io::{Read, Write};
+    // A request to the stalled supplier would wait two minutes.
+    let cfg = |boot: Option<&str>| {
+        net_config(boot).replace("request_timeout_secs = 5", "request_timeout_secs = 120")
+    };
+    let nodes = network(7, cfg).await;
+    let owner = &nodes[1];
+    // A first file hires the six suppliers.
+    let (_, e) = owner.upload("first.bin", data(100_000, 1), "").await;
+    let first = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(owner, &first).await;
+    let supplier = job["result"]["suppliers"][0].as_str().unwrap().to_owned();
+    let mut stalled = None;
+    for (i, n) in nodes.iter().enumerate() {
+        if peer_id(n).await == supplier {
+            stalled = Some(i);
+        }
+    }
+    let stalled = stalled.expect("the supplier is one of the nodes");
+
+    // The next upload's body comes in two parts; between them, once the
+    // placement beside it has begun, the supplier stops answering.
+    let body = data(24 << 20, 2);
+    let head = format!(
+        "POST /api/v1/upload?name=second.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        owner.addr,
+        owner.secret,
+        body.len()
+    );
+    let mut conn = owner.raw();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let cut = 4 << 20;
+    let mut conn = tokio::task::spawn_blocking({
+        let part = body[..cut].to_vec();
+        move || {
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.write_all(&part).unwrap();
+            conn
+        }
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, jobs) = owner.get_json("/jobs").await;
+        if jobs.as_array().unwrap().iter().any(|j| {
+            j["kind"] == "upload"
+                && j["label"] == "second.bin"
+                && j["done"].as_u64() >= Some(cut as u64)
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upload never started: {jobs}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unsafe {
+        libc::kill(nodes[stalled].pid(), libc::SIGSTOP);
+    }
+    // The upload ends long before a request to the supplier would give up.
+    let answer = tokio::task::spawn_blocking({
+        let rest = body[cut..].to_vec();
+        move || {
+            conn.write_all(&rest).unwrap();
+            let mut answer = vec![0; 4096];
+            let n = conn.read(&mut answer).unwrap_or(0);
+            String::from_utf8_lossy(&answer[..n]).into_owned()
+        }
+    })
+    .await
+    .unwrap();
+    unsafe {
+        libc::kill(nodes[stalled].pid(), libc::SIGCONT);
+    }
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // Once the supplier answers again, the file is placed from its local
+    // copy, the placement begun beside the upload having stopped short.
+    let blob = b3(&body);
+    let job = placed(owner, &blob).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["result"]["while_storing"], false, "{job}");
+}

@@ -12,7 +12,10 @@
 //! (`SealAs`, shard protocol version 4); from there on it is any placement
 //! (`Node::record_placement`).
 //!
-//! Nothing here can cost the upload. A supplier that fails or knows no
+//! Nothing here can cost the upload. The writer waits at most
+//! `ingest::PATIENCE` to hand a segment on, and the suppliers must be
+//! chosen within it too; past that the upload goes on alone. A supplier
+//! that fails or knows no
 //! version 4, an upload that fails, a blob that was already stored: the
 //! provisional shards are deleted (best effort; suppliers sweep partial
 //! shards left idle anyway) and a new blob is placed the usual way, from
@@ -35,7 +38,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::ingest::{Ciphertext, Tap};
+use crate::ingest::{Ciphertext, PATIENCE, Tap};
 use crate::jobs::Job;
 use crate::network::{
     Failed, PLACE_WINDOW, code_batch, expect_ok, net_error, shard_file_len, write_batch,
@@ -73,12 +76,17 @@ impl Node {
     /// Answers the placement and the tap for the ingest, or `None` to place
     /// the blob once stored.
     pub(crate) fn early_place(&self, size_hint: Option<u64>) -> Option<(EarlyPlace, Tap)> {
-        if !self.0.config.network.place_while_storing || self.0.net.is_none() {
+        if !self.0.config.network.place_while_storing
+            || self.0.net.is_none()
+            || size_hint == Some(0)
+        {
             return None;
         }
         let runtime = Handle::try_current().ok()?;
         let node = self.clone();
-        let chosen = runtime.block_on(async move {
+        // A supplier that does not answer must not hold the upload up: it
+        // is placed once stored instead.
+        let choose = async move {
             let Some(coding) = node.coding_now().await? else {
                 return Ok(None);
             };
@@ -96,7 +104,14 @@ impl Node {
                     .all(speaks_v4)
                     .then_some((coding, suppliers)),
             )
-        });
+        };
+        let chosen = runtime
+            .block_on(async { tokio::time::timeout(PATIENCE, choose).await })
+            .unwrap_or_else(|_| {
+                Err(NodeError::Network(
+                    "no suppliers chosen in time to place while storing".into(),
+                ))
+            });
         let (coding, suppliers) = match chosen {
             Ok(Some(chosen)) => chosen,
             Ok(None) => return None,
@@ -106,7 +121,8 @@ impl Node {
             }
         };
         let provisional: [u8; 32] = rand::random();
-        let (tap, segments) = mpsc::channel(batch_len(coding));
+        let (to, segments) = mpsc::channel(batch_len(coding));
+        let tap = Tap::new(to, runtime.clone());
         let placed = Arc::new(AtomicU64::new(0));
         let task = runtime.spawn(self.clone().write_early(
             coding,

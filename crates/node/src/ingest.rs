@@ -30,8 +30,34 @@ use crate::sniff::HEAD;
 /// Segments in flight between the stages (and so the pipeline's memory).
 const IN_FLIGHT: usize = 3;
 
+/// Longest the writer waits to hand one segment on before it goes on
+/// without the tap: an upload never waits long for the network.
+pub(crate) const PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where the writer hands each segment once it is encrypted and written.
-pub(crate) type Tap = tokio::sync::mpsc::Sender<Ciphertext>;
+pub(crate) struct Tap {
+    to: tokio::sync::mpsc::Sender<Ciphertext>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Tap {
+    /// A tap into `to`, waited on through `runtime`.
+    pub(crate) fn new(
+        to: tokio::sync::mpsc::Sender<Ciphertext>,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self { to, runtime }
+    }
+
+    /// Hands `segment` on (blocking): false when the other end is gone or
+    /// kept it waiting [`PATIENCE`]; the writer then drops the tap, and the
+    /// other end sees the segments end early.
+    fn send(&self, segment: Ciphertext) -> bool {
+        self.runtime
+            .block_on(self.to.send_timeout(segment, PATIENCE))
+            .is_ok()
+    }
+}
 
 /// One encrypted segment, handed on by the writer. Dropping it gives its
 /// buffer back to the reader.
@@ -178,8 +204,8 @@ fn write_stage(
                     len,
                     recycle: recycle.clone(),
                 };
-                // Gone: the placement stopped; the upload goes on without.
-                if to.blocking_send(segment).is_err() {
+                // Gone or stuck: the upload goes on without it.
+                if !to.send(segment) {
                     tap = None;
                 }
             }
