@@ -15,11 +15,10 @@
 //! Nothing here can cost the upload. The writer waits at most
 //! `ingest::PATIENCE` to hand a segment on, and the suppliers must be
 //! chosen within it too; past that the upload goes on alone. A supplier
-//! that fails or knows no
-//! version 4, an upload that fails, a blob that was already stored: the
-//! provisional shards are deleted (best effort; suppliers sweep partial
-//! shards left idle anyway) and a new blob is placed the usual way, from
-//! its local copy. A kill at any moment leaves the local copy's usual
+//! that fails or knows no version 4, an upload that fails, a blob that was
+//! already stored: the provisional shards are deleted (best effort;
+//! suppliers sweep partial shards left idle anyway) and a new blob is
+//! placed the usual way, from its local copy. A kill at any moment leaves the local copy's usual
 //! guarantees: until the seals, suppliers hold only partial shards under an
 //! id nobody reads, and a placement is recorded only once all are sealed.
 

@@ -10,8 +10,10 @@
 //! Hashing and encryption cost about the same, so the split keeps both cores
 //! busy. With a [`Tap`], the writer also hands each encrypted segment on
 //! (to be placed on suppliers while the rest is stored, `early.rs`); its
-//! buffer comes back to the reader when the segment is dropped there. Nothing is visible until the caller commits the temporary blob and
-//! the catalog row together; a failure or a kill anywhere before that leaves
+//! buffer comes back to the reader when the segment is dropped there.
+//!
+//! Nothing is visible until the caller commits the temporary blob and the
+//! catalog row together; a failure or a kill anywhere before that leaves
 //! only a temporary file, removed on drop or at the next start.
 
 use std::io::Read;
