@@ -868,6 +868,16 @@ async fn peer_id(node: &TestNode) -> String {
     v["peer_id"].as_str().unwrap().to_owned()
 }
 
+/// The index in `nodes` of the node whose peer id is `peer`.
+async fn node_of(nodes: &[TestNode], peer: &Value) -> usize {
+    for (i, n) in nodes.iter().enumerate() {
+        if peer_id(n).await == peer.as_str().unwrap() {
+            return i;
+        }
+    }
+    panic!("{peer} is none of the nodes")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supplier_failing_writes_mid_placement_is_passed_over() {
     let first = TestNode::start_with(&net_config(None)).await;
@@ -932,14 +942,7 @@ async fn a_stalled_supplier_is_outrun_by_the_others() {
 
     // The supplier of position 0, asked first for every segment, stops
     // answering without closing its connections.
-    let first_supplier = job["result"]["suppliers"][0].as_str().unwrap().to_owned();
-    let mut stalled = None;
-    for (i, n) in nodes.iter().enumerate() {
-        if peer_id(n).await == first_supplier {
-            stalled = Some(i);
-        }
-    }
-    let stalled = stalled.expect("the supplier is one of the nodes");
+    let stalled = node_of(&nodes, &job["result"]["suppliers"][0]).await;
     let reader = (2..nodes.len()).find(|&i| i != stalled).unwrap();
     unsafe {
         libc::kill(nodes[stalled].pid(), libc::SIGSTOP);
@@ -1010,14 +1013,7 @@ async fn a_supplier_that_stalls_mid_upload_does_not_hold_the_upload_up() {
     let (_, e) = owner.upload("first.bin", data(100_000, 1), "").await;
     let first = e["blob"].as_str().unwrap().to_owned();
     let job = placed(owner, &first).await;
-    let supplier = job["result"]["suppliers"][0].as_str().unwrap().to_owned();
-    let mut stalled = None;
-    for (i, n) in nodes.iter().enumerate() {
-        if peer_id(n).await == supplier {
-            stalled = Some(i);
-        }
-    }
-    let stalled = stalled.expect("the supplier is one of the nodes");
+    let stalled = node_of(&nodes, &job["result"]["suppliers"][0]).await;
 
     // The next upload's body comes in two parts; between them, once the
     // placement beside it has begun, the supplier stops answering.
