@@ -143,11 +143,16 @@ impl Coding {
 
     /// Rebuilds a segment of `segment_len` bytes from the shards present
     /// (`shards[i]` is shard i, or `None`); at least k must be there.
-    pub fn decode(
+    /// The shards may be buffers of their own or pieces of larger ones.
+    pub fn decode<S: AsRef<[u8]>>(
         self,
         segment_len: usize,
-        shards: &[Option<Vec<u8>>],
+        shards: &[Option<S>],
     ) -> Result<Vec<u8>, ErasureError> {
+        let shards: Vec<Option<&[u8]>> = shards
+            .iter()
+            .map(|s| s.as_ref().map(AsRef::as_ref))
+            .collect();
         let len = self.shard_len(segment_len);
         let k = usize::from(self.k);
         if shards.len() != self.n() {
@@ -177,18 +182,17 @@ impl Coding {
             let originals = shards[..k]
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
+                .filter_map(|(i, s)| s.map(|s| (i, s)));
             let recovery = shards[k..]
                 .iter()
                 .enumerate()
-                .filter_map(|(i, s)| s.as_deref().map(|s| (i, s)));
+                .filter_map(|(i, s)| s.map(|s| (i, s)));
             restored = reed_solomon_simd::decode(k, usize::from(self.m), originals, recovery)
                 .map_err(|e| ErasureError::Codec(e.to_string()))?;
         }
         let mut segment = Vec::with_capacity(k * len);
         for (i, s) in shards[..k].iter().enumerate() {
             let s = s
-                .as_deref()
                 .or_else(|| restored.get(&i).map(Vec::as_slice))
                 .ok_or_else(|| ErasureError::NotEnough("a data shard is missing".into()))?;
             segment.extend_from_slice(s);

@@ -6,11 +6,13 @@
 //! asked range passed on. A segment that fails is never served: the stream
 //! ends with an error instead.
 //!
-//! Streaming spreads segments over one blocking worker per core (segment
-//! `k` goes to worker `k mod n`), each feeding its own small bounded
-//! channel; the stream takes from the channels in turn, so the order is kept
-//! while every core decrypts and verifies. Memory stays at a few segments
-//! per worker whatever the size of the blob.
+//! Streaming spreads runs of segments over blocking workers, at least one
+//! per core (run `r` goes to worker `r mod n`), each feeding its own small
+//! bounded channel; the stream takes from the channels in turn, so the
+//! order is kept while every core decrypts and verifies. A run is one
+//! segment for a local blob and several for one read from the network
+//! (`BlobReader::run_len`): each supplier is then asked once per run. Memory
+//! stays at a few runs per worker whatever the size of the blob.
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -103,6 +105,49 @@ impl BlobHandle {
         Ok(seg.slice(from as usize..to as usize))
     }
 
+    /// The verified bytes of `range` in each of the consecutive segments
+    /// `run`, read together where the reader can: one result per segment,
+    /// until the first error.
+    fn run_pieces(&self, range: &Range<u64>, run: Range<u64>) -> Vec<Result<Bytes, NodeError>> {
+        let size = self.manifest.size;
+        let spans: Vec<Range<u64>> = run.clone().map(|i| segment_span(size, i)).collect();
+        let mut refused: Vec<Option<cairn_core::seal::OpenError>> = vec![None; spans.len()];
+        let opened = self
+            .reader
+            .read_run_opened(&spans, &mut |j, buf| match open_segment(
+                &self.manifest,
+                &self.read_key,
+                run.start + j as u64,
+                buf,
+            ) {
+                Ok(()) => true,
+                Err(e) => {
+                    refused[j] = Some(e);
+                    false
+                }
+            });
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => return vec![Err(e.into())],
+        };
+        let mut pieces = Vec::with_capacity(spans.len());
+        for (j, (seg, span)) in opened.into_iter().zip(&spans).enumerate() {
+            let index = run.start + j as u64;
+            let Some(seg) = seg else {
+                tracing::error!(blob = %self.manifest.id, index, "segment failed verification");
+                pieces.push(Err(NodeError::Corrupt(refused[j].take().map_or_else(
+                    || format!("segment {index} failed verification"),
+                    |e| e.to_string(),
+                ))));
+                break;
+            };
+            let from = range.start.max(span.start) - span.start;
+            let to = range.end.min(span.end) - span.start;
+            pieces.push(Ok(Bytes::from(seg).slice(from as usize..to as usize)));
+        }
+        pieces
+    }
+
     /// Calls `sink` with each verified piece of `range`, in order, on this
     /// thread.
     pub(crate) fn for_each_piece(
@@ -126,20 +171,30 @@ impl BlobHandle {
     ) -> ByteStream {
         let segments = segments_for(&range);
         let count = segments.end - segments.start;
+        // Runs of segments read together start at multiples of the run's
+        // length, so each one lies in whole blocks of the shard files.
+        let run = self.reader.run_len().max(1);
+        let runs = segments.end.div_ceil(run) - segments.start / run;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers =
-            (count as usize).clamp(1, cores.min(MAX_WORKERS).max(self.reader.parallel_reads()));
+            (runs as usize).clamp(1, cores.min(MAX_WORKERS).max(self.reader.parallel_reads()));
         let stop = job.token();
         let mut channels = Vec::with_capacity(workers);
         for w in 0..workers {
             let (tx, rx) = mpsc::channel(AHEAD);
             channels.push(rx);
             let (handle, range, stop) = (self.clone(), range.clone(), stop.clone());
-            let mine = (segments.start + w as u64..segments.end).step_by(workers);
+            let segments = segments.clone();
+            let mine = (w as u64..runs).step_by(workers).map(move |r| {
+                let r = segments.start / run + r;
+                (r * run).max(segments.start)..((r + 1) * run).min(segments.end)
+            });
             tokio::task::spawn_blocking(move || handle.produce(&range, mine, &tx, &stop));
         }
         Box::pin(InOrder {
             channels,
+            first: segments.start,
+            run,
             next: 0,
             count,
             job: Some(job),
@@ -151,18 +206,19 @@ impl BlobHandle {
     fn produce(
         &self,
         range: &Range<u64>,
-        indices: impl Iterator<Item = u64>,
+        runs: impl Iterator<Item = Range<u64>>,
         tx: &mpsc::Sender<Result<Bytes, NodeError>>,
         stop: &CancellationToken,
     ) {
-        for index in indices {
+        for run in runs {
             if stop.is_cancelled() {
                 return;
             }
-            let piece = self.piece(range, index);
-            let failed = piece.is_err();
-            if tx.blocking_send(piece).is_err() || failed {
-                return;
+            for piece in self.run_pieces(range, run) {
+                let failed = piece.is_err();
+                if tx.blocking_send(piece).is_err() || failed {
+                    return;
+                }
             }
         }
     }
@@ -172,6 +228,12 @@ impl BlobHandle {
 /// job's books: progress, completion, cancellation, a client gone away.
 struct InOrder {
     channels: Vec<mpsc::Receiver<Result<Bytes, NodeError>>>,
+    /// The first segment of the range.
+    first: u64,
+    /// Segments per run; run r (counted from the first's) is worker r's
+    /// mod the workers.
+    run: u64,
+    /// Pieces handed on so far.
     next: u64,
     count: u64,
     job: Option<Job>,
@@ -199,7 +261,9 @@ impl Stream for InOrder {
             self.end(Err(&NodeError::Cancelled));
             return Poll::Ready(Some(Err(NodeError::Cancelled)));
         }
-        let slot = (self.next % self.channels.len() as u64) as usize;
+        let index = self.first + self.next;
+        let run = index / self.run - self.first / self.run;
+        let slot = (run % self.channels.len() as u64) as usize;
         let item = match self.channels[slot].poll_recv(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(item) => item

@@ -128,10 +128,35 @@ pub trait BlobReader: Send + Sync {
         Ok(open(&mut buf).then_some(buf))
     }
 
-    /// Segments worth reading at once: more than the cores when a read
-    /// mostly waits (on the network) rather than computes.
+    /// Reads (of a segment, or of a run of them) worth having in flight
+    /// at once: more than the cores when a read mostly waits (on the
+    /// network) rather than computes.
     fn parallel_reads(&self) -> usize {
         1
+    }
+
+    /// Consecutive segments worth reading together, in one
+    /// [`BlobReader::read_run_opened`].
+    fn run_len(&self) -> u64 {
+        1
+    }
+
+    /// [`BlobReader::read_opened`] of each of `spans` (consecutive
+    /// segments), `open` told which one it is given: the bytes it
+    /// accepts, `None` for a span it refused. A reader that gets several
+    /// segments cheaper at once than one by one does so.
+    fn read_run_opened(
+        &self,
+        spans: &[std::ops::Range<u64>],
+        open: &mut dyn FnMut(usize, &mut [u8]) -> bool,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        spans
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                self.read_opened((s.end - s.start) as usize, s.start, &mut |b| open(j, b))
+            })
+            .collect()
     }
 }
 
