@@ -1156,32 +1156,16 @@ impl NetReader {
         self.segment_without(blob, index, None).await
     }
 
-    /// Segment `index` rebuilt from any k shards and handed to `open`,
-    /// which decrypts and checks the whole segment against the blob's
-    /// tree. The shards are first taken as they come: `open` rejects a
-    /// segment any wrong shard went into, so their own hashes are checked
-    /// only then, when the segment is fetched again shard by shard
-    /// (`segment_without`), which finds the wrong ones and asks other
-    /// suppliers instead. A download's shards are so hashed once, as the
-    /// segment they make up, not twice.
+    /// Segment `index` rebuilt from any k shards and handed to `open`
+    /// ([`NetReader::run_opened`] of one segment).
     async fn segment_opened(
         &self,
         blob: [u8; 32],
         index: u64,
         open: &mut dyn FnMut(&mut [u8]) -> bool,
     ) -> Result<Option<Vec<u8>>> {
-        // A fetch that failed already tried every supplier it could: only
-        // a segment that fails its check is worth fetching again.
-        let mut seg = self.segment_fetched(blob, index, None, false).await?;
-        if open(&mut seg) {
-            return Ok(Some(seg));
-        }
-        tracing::warn!(
-            segment = index,
-            "a segment failed verification; checking its shards one by one"
-        );
-        let mut seg = self.segment_without(blob, index, None).await?;
-        Ok(open(&mut seg).then_some(seg))
+        let mut run = self.run_opened(blob, index, 1, &mut |_, b| open(b)).await?;
+        Ok(run.pop().flatten())
     }
 
     /// Segment `index` rebuilt from any k shards, never asking position
@@ -1202,10 +1186,18 @@ impl NetReader {
         self.segment_fetched(blob, index, skip, true).await
     }
 
-    /// The run of segments `first .. first + count`, each taken as it
-    /// came and handed to `open` (with its place in the run); one that
-    /// `open` refuses is fetched again shard by shard, as in
-    /// `segment_opened`. `None` for a segment refused both times.
+    /// The segments `first .. first + count` rebuilt from any k
+    /// suppliers' pieces and each handed to `open` (with its place in the
+    /// run), which decrypts and checks the whole segment against the
+    /// blob's tree. The pieces are first taken as they come: `open`
+    /// rejects a segment any wrong piece went into, so their own hashes
+    /// are checked only then, when that segment is fetched again shard by
+    /// shard (`segment_without`), which finds the wrong ones and asks
+    /// other suppliers instead. A download's shards are so hashed once, as
+    /// the segments they make up, not twice. `None` for a segment refused
+    /// both times. (A fetch that failed already tried every supplier it
+    /// could: only a segment that fails its check is worth fetching
+    /// again.)
     async fn run_opened(
         &self,
         blob: [u8; 32],
