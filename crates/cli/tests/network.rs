@@ -158,10 +158,12 @@ async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_wit
         .await;
     assert_eq!(status, 200);
     assert!(got == body, "bytes differ");
-    // Six segments, read in runs of four: each of the four suppliers read
-    // from is asked twice, not six times.
+    // Six segments, read in runs of four: two runs, each asking at most
+    // all six positions (four, and a spare per supplier late on a loaded
+    // machine), where reads of single segments ask at least three remote
+    // suppliers six times.
     let asked = sent().await - before;
-    assert!((1..=8).contains(&asked), "{asked} shard requests");
+    assert!((1..=12).contains(&asked), "{asked} shard requests");
     // Ranges within a segment, across runs from the middle of one, and to
     // the short last segment.
     for (from, to) in [

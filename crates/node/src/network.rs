@@ -1402,12 +1402,6 @@ impl NetReader {
                 other => return Err(NodeError::Network(format!("{peer} answered {other:?}"))),
             }
         }
-        if data.len() != len {
-            return Err(NodeError::Network(format!(
-                "{peer} sent {} bytes of shard {position} where {len} were asked",
-                data.len()
-            )));
-        }
         if checked {
             let mut at = 0usize;
             for (j, piece) in lens.iter().enumerate() {
@@ -1493,13 +1487,7 @@ impl BlobReader for NetReader {
             *s == span && !span.is_empty()
         });
         if !whole {
-            return spans
-                .iter()
-                .enumerate()
-                .map(|(j, s)| {
-                    self.read_opened((s.end - s.start) as usize, s.start, &mut |b| open(j, b))
-                })
-                .collect();
+            return cairn_store::files::read_each_opened(self, spans, open);
         }
         self.runtime
             .block_on(self.run_opened(self.blob, first, spans.len() as u64, open))

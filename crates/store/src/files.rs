@@ -150,14 +150,22 @@ pub trait BlobReader: Send + Sync {
         spans: &[std::ops::Range<u64>],
         open: &mut dyn FnMut(usize, &mut [u8]) -> bool,
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        spans
-            .iter()
-            .enumerate()
-            .map(|(j, s)| {
-                self.read_opened((s.end - s.start) as usize, s.start, &mut |b| open(j, b))
-            })
-            .collect()
+        read_each_opened(self, spans, open)
     }
+}
+
+/// [`BlobReader::read_opened`] of each of `spans` in turn: what
+/// [`BlobReader::read_run_opened`] does by default.
+pub fn read_each_opened<R: BlobReader + ?Sized>(
+    reader: &R,
+    spans: &[std::ops::Range<u64>],
+    open: &mut dyn FnMut(usize, &mut [u8]) -> bool,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    spans
+        .iter()
+        .enumerate()
+        .map(|(j, s)| reader.read_opened((s.end - s.start) as usize, s.start, &mut |b| open(j, b)))
+        .collect()
 }
 
 /// The place blob ciphertext is kept.
