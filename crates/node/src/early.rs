@@ -16,11 +16,13 @@
 //! `ingest::PATIENCE` to hand a segment on, and the suppliers must be
 //! chosen within it too; past that the upload goes on alone. A supplier
 //! that fails or knows no version 4, an upload that fails, a blob that was
-//! already stored: the provisional shards are deleted (best effort;
-//! suppliers sweep partial shards left idle anyway) and a new blob is
-//! placed the usual way, from its local copy. A kill at any moment leaves the local copy's usual
-//! guarantees: until the seals, suppliers hold only partial shards under an
-//! id nobody reads, and a placement is recorded only once all are sealed.
+//! already stored: the writes stop, those in flight are waited for, then
+//! the provisional shards are deleted (best effort; suppliers sweep
+//! partial shards left idle anyway) and a new blob is placed the usual
+//! way, from its local copy. A kill at any moment leaves the local copy's
+//! usual guarantees: until the seals, suppliers hold only partial shards
+//! under an id nobody reads, and a placement is recorded only once all are
+//! sealed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,11 +38,12 @@ use futures_util::future::join_all;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::ingest::{Ciphertext, PATIENCE, Tap};
 use crate::jobs::Job;
 use crate::network::{
-    Failed, PLACE_WINDOW, code_batch, expect_ok, net_error, shard_file_len, write_batch,
+    Failed, code_batch, expect_ok, net_error, run_batches, shard_file_len, write_batch,
 };
 use crate::{Node, NodeError};
 
@@ -64,6 +67,8 @@ pub(crate) struct EarlyPlace {
     placed: Arc<AtomicU64>,
     /// The writes; taken when it is dropped unsealed.
     task: Option<JoinHandle<Result<Streamed, Failed>>>,
+    /// Tells the writes to start no more batches.
+    stop: CancellationToken,
     runtime: Handle,
     sealed: bool,
 }
@@ -123,12 +128,14 @@ impl Node {
         let (to, segments) = mpsc::channel(batch_len(coding));
         let tap = Tap::new(to, runtime.clone());
         let placed = Arc::new(AtomicU64::new(0));
+        let stop = CancellationToken::new();
         let task = runtime.spawn(self.clone().write_early(
             coding,
             suppliers.clone(),
             provisional,
             segments,
             placed.clone(),
+            stop.clone(),
         ));
         let early = EarlyPlace {
             node: self.clone(),
@@ -137,6 +144,7 @@ impl Node {
             provisional,
             placed,
             task: Some(task),
+            stop,
             runtime,
             sealed: false,
         };
@@ -144,7 +152,9 @@ impl Node {
     }
 
     /// Codes the segments as they come and writes them to `suppliers`
-    /// under `provisional`, [`PLACE_WINDOW`] batches in flight.
+    /// under `provisional` (through [`run_batches`]), until the segments
+    /// end or `stop`; ends only once every write it sent has been
+    /// answered, so the deletes that may follow come after all of them.
     async fn write_early(
         self,
         coding: Coding,
@@ -152,58 +162,65 @@ impl Node {
         provisional: [u8; 32],
         segments: mpsc::Receiver<Ciphertext>,
         placed: Arc<AtomicU64>,
+        stop: CancellationToken,
     ) -> Result<Streamed, Failed> {
         let net = self.net()?;
         let stride = coding.shard_len(SEGMENT_SIZE as usize);
         let suppliers = &suppliers;
-        let segments = futures_util::stream::unfold(segments, |mut rx| async move {
-            rx.recv().await.map(|segment| (segment, rx))
-        });
-        let batches = segments
-            .chunks(batch_len(coding))
-            .map(|batch| async move {
-                let first = batch[0].index;
-                let lens: Vec<usize> = batch.iter().map(|s| s.bytes().len()).collect();
-                let count = lens.len() as u64;
-                let bytes = lens.iter().map(|&l| l as u64).sum::<u64>();
-                let (pieces, hashes) = tokio::task::spawn_blocking(move || {
-                    code_batch(coding, &lens, |s, from, dst| {
-                        dst.copy_from_slice(&batch[s].bytes()[from..from + dst.len()]);
-                        Ok(())
-                    })
+        // Stopped (by the owner or by an error), the channel closes, so the
+        // upload's writer stops handing segments on at once.
+        let segments =
+            futures_util::stream::unfold((segments, stop.clone()), |(mut rx, stop)| async move {
+                tokio::select! {
+                    segment = rx.recv() => segment.map(|segment| (segment, (rx, stop))),
+                    () = stop.cancelled() => {
+                        rx.close();
+                        None
+                    }
+                }
+            });
+        let batches = segments.chunks(batch_len(coding)).map(|batch| async move {
+            let first = batch[0].index;
+            let lens: Vec<usize> = batch.iter().map(|s| s.bytes().len()).collect();
+            let count = lens.len() as u64;
+            let bytes = lens.iter().map(|&l| l as u64).sum::<u64>();
+            let (pieces, hashes) = tokio::task::spawn_blocking(move || {
+                code_batch(coding, &lens, |s, from, dst| {
+                    dst.copy_from_slice(&batch[s].bytes()[from..from + dst.len()]);
+                    Ok(())
                 })
-                .await
-                .map_err(NodeError::from)??;
-                write_batch(
-                    net,
-                    suppliers,
-                    provisional,
-                    first * stride as u64,
-                    stride,
-                    pieces,
-                )
-                .await?;
-                Ok::<_, Failed>((first, count, bytes, hashes))
             })
-            .buffered(PLACE_WINDOW);
-        let mut batches = std::pin::pin!(batches);
+            .await
+            .map_err(NodeError::from)??;
+            write_batch(
+                net,
+                suppliers,
+                provisional,
+                first * stride as u64,
+                stride,
+                pieces,
+            )
+            .await?;
+            Ok::<_, Failed>((first, count, bytes, hashes))
+        });
         let mut streamed = Streamed {
             hashes: Vec::new(),
             size: 0,
         };
         let mut next = 0;
-        while let Some(done) = batches.next().await {
-            let (first, count, bytes, hashes) = done?;
+        run_batches(batches, &stop, |(first, count, bytes, hashes)| {
             if first != next {
-                return Err(Failed::Other(NodeError::Internal(format!(
+                return Err(NodeError::Internal(format!(
                     "segment {first} came where {next} was due"
-                ))));
+                )));
             }
             next += count;
             streamed.size += bytes;
             streamed.hashes.extend(hashes);
             placed.fetch_add(bytes, Ordering::Relaxed);
-        }
+            Ok(())
+        })
+        .await?;
         Ok(streamed)
     }
 }
@@ -294,10 +311,11 @@ impl Drop for EarlyPlace {
         let node = self.node.clone();
         let suppliers = std::mem::take(&mut self.suppliers);
         let provisional = self.provisional;
+        self.stop.cancel();
         self.runtime.spawn(async move {
-            // No write starts after the deletes.
+            // Every write sent has been answered before the deletes go:
+            // none can land after them.
             if let Some(task) = task {
-                task.abort();
                 let _ = task.await;
             }
             let Ok(net) = node.net() else { return };

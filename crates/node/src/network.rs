@@ -34,6 +34,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::NetworkConfig;
 use crate::early::EarlyPlace;
@@ -145,6 +146,39 @@ impl From<NodeError> for Failed {
 
 /// Batches of segments being placed at once.
 pub(crate) const PLACE_WINDOW: usize = 4;
+
+/// Runs the batches of a placement, [`PLACE_WINDOW`] at once, handing
+/// each one's outcome to `each` in order. The first error (of a batch or
+/// of `each`) cancels `stop`, and so does anyone else who wants no more
+/// batches: none starts after that, but those in flight are waited for.
+/// So when this returns, every write it sent has been answered or has
+/// failed, and a delete sent next cannot be overtaken by one of them
+/// (which would leave a partial shard behind on the supplier).
+pub(crate) async fn run_batches<T>(
+    batches: impl futures_util::Stream<Item = impl Future<Output = std::result::Result<T, Failed>>>,
+    stop: &CancellationToken,
+    mut each: impl FnMut(T) -> Result<()>,
+) -> std::result::Result<(), Failed> {
+    let running = batches
+        .take_until(stop.clone().cancelled_owned())
+        .buffered(PLACE_WINDOW);
+    let mut running = std::pin::pin!(running);
+    let mut failed = None;
+    while let Some(done) = running.next().await {
+        if failed.is_some() {
+            continue;
+        }
+        let outcome = match done {
+            Ok(done) => each(done).map_err(Failed::Other),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            failed = Some(e);
+            stop.cancel();
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
 
 /// A blob an automatic placement works on: claimed by
 /// [`Node::claim_placing`], free again when this drops.
@@ -910,16 +944,18 @@ impl Node {
                 Ok::<_, Failed>((bytes, hashes))
             }
         };
-        let mut placed = futures_util::stream::iter(0..segments.div_ceil(per_batch))
-            .map(place_batch)
-            .buffered(PLACE_WINDOW);
-        while let Some(done) = placed.next().await {
-            job.check()?;
-            let (bytes, batch_hashes) = done?;
-            hashes.extend(batch_hashes);
-            job.advance(bytes);
-        }
-        drop(placed);
+        let batches = futures_util::stream::iter(0..segments.div_ceil(per_batch)).map(place_batch);
+        run_batches(
+            batches,
+            &CancellationToken::new(),
+            |(bytes, batch_hashes)| {
+                job.check()?;
+                hashes.extend(batch_hashes);
+                job.advance(bytes);
+                Ok(())
+            },
+        )
+        .await?;
         let placement = Placement {
             coding,
             stride: stride as u32,
