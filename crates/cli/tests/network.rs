@@ -851,7 +851,6 @@ async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
     assert!(read_by_link(&owner, &big_blob, &spare).await == big);
 }
 
-/// The peer id a node reports.
 /// How many partial (unsealed) shard files a node keeps.
 fn part_files(node: &TestNode) -> usize {
     let Ok(owners) = std::fs::read_dir(node.dir.join("shards")) else {
@@ -882,6 +881,7 @@ async fn no_part_files_left(nodes: &[&TestNode]) {
     }
 }
 
+/// The peer id a node reports.
 async fn peer_id(node: &TestNode) -> String {
     let (_, v) = node.get_json("/network").await;
     v["peer_id"].as_str().unwrap().to_owned()
