@@ -1552,6 +1552,92 @@ impl BlobReader for NetReader {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// What the batches of a test did, in order: ("start" | "end", batch).
+    type Log = Arc<Mutex<Vec<(&'static str, u64)>>>;
+
+    /// Ten batches; batch `fails` fails at once, batch `stops` cancels
+    /// `stop` as it starts (as an owner giving up would), the others take
+    /// a while.
+    async fn run_ten(
+        fails: u64,
+        stops: u64,
+        stop: &CancellationToken,
+    ) -> (bool, Vec<(&'static str, u64)>) {
+        let log: Log = Arc::default();
+        let batches = futures_util::stream::iter(0..10u64).map(|b| {
+            let log = log.clone();
+            let stop = stop.clone();
+            async move {
+                log.lock().unwrap().push(("start", b));
+                if b == stops {
+                    stop.cancel();
+                }
+                if b == fails {
+                    return Err(Failed::Other(NodeError::Internal("refused".into())));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                log.lock().unwrap().push(("end", b));
+                Ok(b)
+            }
+        });
+        let mut seen = Vec::new();
+        let outcome = run_batches(batches, stop, |b| {
+            seen.push(b);
+            Ok(())
+        })
+        .await;
+        assert!(
+            seen.windows(2).all(|w| w[0] + 1 == w[1]),
+            "in order: {seen:?}"
+        );
+        let log = log.lock().unwrap().clone();
+        (outcome.is_ok(), log)
+    }
+
+    #[tokio::test]
+    async fn a_failed_placement_waits_for_its_batches_in_flight_and_starts_no_more() {
+        let stop = CancellationToken::new();
+        let (ok, log) = run_ten(1, u64::MAX, &stop).await;
+        assert!(!ok);
+        assert!(stop.is_cancelled());
+        let started: Vec<u64> = log.iter().filter(|e| e.0 == "start").map(|e| e.1).collect();
+        // Those in flight when batch 1 failed, and the one that took batch
+        // 0's place before batch 1's outcome came out (in order): no more.
+        assert_eq!(started, (0..=PLACE_WINDOW as u64).collect::<Vec<_>>());
+        for b in started.iter().filter(|&&b| b != 1) {
+            assert!(
+                log.contains(&("end", *b)),
+                "batch {b} was not waited for: {log:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_placement_waits_for_its_batches_in_flight() {
+        let stop = CancellationToken::new();
+        let (ok, log) = run_ten(u64::MAX, 2, &stop).await;
+        assert!(ok);
+        let started = log.iter().filter(|e| e.0 == "start").count();
+        let ended = log.iter().filter(|e| e.0 == "end").count();
+        assert_eq!(started, PLACE_WINDOW, "stopped, no batch started: {log:?}");
+        assert_eq!(
+            ended, started,
+            "every batch started was waited for: {log:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_left_alone_all_run_in_order() {
+        let (ok, log) = run_ten(u64::MAX, u64::MAX, &CancellationToken::new()).await;
+        assert!(ok);
+        assert_eq!(log.iter().filter(|e| e.0 == "end").count(), 10);
+    }
+
     #[test]
     fn the_node_id_is_the_swarm_peer_id() {
         let dir = tempfile::tempdir().unwrap();
