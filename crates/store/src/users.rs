@@ -95,7 +95,11 @@ impl Catalog {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let taken: Option<String> = tx
-                .query_row("SELECT account FROM users WHERE login = ?1", [new.login], |r| r.get(0))
+                .query_row(
+                    "SELECT account FROM users WHERE login = ?1 COLLATE NOCASE",
+                    [new.login],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(existing) = taken {
                 return Err(StoreError::NameTaken {
@@ -129,9 +133,9 @@ impl Catalog {
         })
     }
 
-    /// The user with API login `login`.
+    /// The user with API login `login`, in any case (`Bob` is `bob`).
     pub fn user_by_login(&self, login: &str) -> Result<Option<User>> {
-        self.with(|c| user_in(c, "login", login))
+        self.with(|c| user_by_login_in(c, login))
     }
 
     /// The user whose ledger account is `account`.
@@ -159,7 +163,7 @@ impl Catalog {
     ) -> Result<User> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let user = user_in(&tx, "login", login)?.ok_or_else(|| StoreError::NotFound {
+            let user = user_by_login_in(&tx, login)?.ok_or_else(|| StoreError::NotFound {
                 what: "user",
                 id: login.chars().take(80).collect(),
             })?;
@@ -175,7 +179,7 @@ impl Catalog {
                     params![user.account, limit(t)?],
                 )?;
             }
-            let user = user_in(&tx, "login", login)?
+            let user = user_by_login_in(&tx, login)?
                 .ok_or_else(|| StoreError::Corrupt("a user vanished".into()))?;
             tx.commit()?;
             Ok(user)
@@ -278,6 +282,18 @@ impl Catalog {
 fn user_in(c: &Connection, column: &str, value: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
     Ok(c.query_row(&sql, [value], user_from_row).optional()?)
+}
+
+/// Logins are told apart without regard to ASCII case, so `bob` and `BOB`
+/// are one account: a new login equal to one in another case is taken.
+/// Where an older database holds both, the exact spelling wins, then the
+/// oldest.
+fn user_by_login_in(c: &Connection, login: &str) -> Result<Option<User>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE login = ?1 COLLATE NOCASE \
+         ORDER BY login = ?1 DESC, created LIMIT 1"
+    );
+    Ok(c.query_row(&sql, [login], user_from_row).optional()?)
 }
 
 /// The top-level folder of homes, created on first use.

@@ -201,3 +201,57 @@ fn parallel_purchases_pay_once_and_conserve_credits() {
     }
     assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
 }
+
+/// Issue 15: `bob` and `BOB` were two accounts, so a look-alike login
+/// could pass for another user.
+#[test]
+fn logins_differing_only_in_case_are_one_account() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let bob = user(&cat, "bob", None, None);
+    let again = cat.create_user(&NewUser {
+        login: "BOB",
+        key_hash: &[8; 32],
+        email: "",
+        storage_limit: None,
+        traffic_limit: None,
+    });
+    assert!(
+        matches!(again, Err(StoreError::NameTaken { .. })),
+        "{again:?}"
+    );
+    for asked in ["bob", "Bob", "BOB"] {
+        let found = cat.user_by_login(asked).unwrap().unwrap();
+        assert_eq!(found.account, bob.account, "{asked}");
+    }
+    assert!(cat.user_by_login("bobby").unwrap().is_none());
+}
+
+/// A database from before logins were case-blind may hold both spellings:
+/// each still finds its own account.
+#[test]
+fn older_logins_in_two_cases_each_find_their_own_account() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let lower = user(&cat, "ann", None, None);
+    let upper = user(&cat, "carl", None, None);
+    cat.with(|c| {
+        c.execute(
+            "UPDATE users SET login = 'ANN' WHERE account = ?1",
+            [&upper.account],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        cat.user_by_login("ann").unwrap().unwrap().account,
+        lower.account
+    );
+    assert_eq!(
+        cat.user_by_login("ANN").unwrap().unwrap().account,
+        upper.account
+    );
+    // Neither spelling: the older account.
+    assert_eq!(
+        cat.user_by_login("Ann").unwrap().unwrap().account,
+        lower.account
+    );
+}
