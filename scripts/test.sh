@@ -3,8 +3,8 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths) and a venv with PyOpenload, installed here
-# when missing.
+# splash images, preview lengths), curl and a venv with PyOpenload,
+# installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,11 @@ apt_install() {
 
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   apt_install ffmpeg
+fi
+# curl, run as another local user, is the client of the test that a local
+# user uploads only what they could read.
+if ! command -v curl >/dev/null 2>&1; then
+  apt_install curl
 fi
 
 # PyOpenload, a real Openload client from PyPI, drives the Openload layer in

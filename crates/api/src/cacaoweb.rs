@@ -12,8 +12,10 @@
 //! - `/exit`, `/exit.html`: `OK`, then the node stops cleanly (the original
 //!   exited without answering).
 //! - `/upload?filepath=P[&restricted=true|false&previewallowed=true|false]`:
-//!   imports the local file P (it must lie under the import roots) and
-//!   answers its **MD5** once stored with its digests computed: what the
+//!   imports the local file P (it must lie under the import roots; opened
+//!   without following a symlink out of them, and, for a local user
+//!   without the secret, only if that user may read it) and answers its
+//!   **MD5** once stored with its digests computed: what the
 //!   manager page from 2011-04 on expected, rather than the 2011-03 server's
 //!   `OK`/`NOK`. On failure the body is **empty** (what that page tested)
 //!   with a 4xx/5xx status and the reason in the `x-cairn-error` header.
@@ -40,8 +42,10 @@
 //! - `/errors?unique=N`: `callbackWarnings('<code>')`, the first of
 //!   `noudp`, `nospaceleft`, `permissionproblem`, `badrouter` that applies
 //!   (`Node::warning`), else `OK`.
-//! - `/crossdomain.xml`: a Flash policy allowing every domain and header,
-//!   `site-control` `master-only`, as the original (for its player).
+//! - `/crossdomain.xml`: a Flash policy in the original's shape
+//!   (`site-control` `master-only`), but allowing only the domains
+//!   `[gateway] cacaoweb_crossdomain` lists (none by default); the
+//!   original allowed every domain, so any web site could read the API.
 //! - Streams: `/?f=MD5`, `/index?f=`, `/index.html?f=`, `/MD5`, and
 //!   `/file/download.caml?downloadid=MD5` (the same as `video/mp4`). As the
 //!   original: `Content-Length`, `Content-Disposition: attachment`,
@@ -77,20 +81,35 @@
 //! `startposition` past it is 402), or 402 when there is no preview.
 //! Operator powers manage the node; they do not unlock paid files.
 //!
-//! Security. The original let any web page drive it through script tags.
-//! Here the calls that change state (`upload`, `removeupload`, `exit`,
-//! `file/delete.caml`, `buytoken`, `login`, `upload.php`) need one of:
-//! - the admin secret (`Authorization: Bearer`, `api_secret` header or
-//!   query), on any listener;
-//! - on the layer's **own** listener, a loopback peer whose `Host` is a
-//!   loopback name (`127.0.0.1`, `localhost`, `[::1]`, `local.cacaoweb.org`:
-//!   no DNS rebinding) and no sign of a cross-site caller: an `Origin` or
-//!   `Referer` that is not this same local origin, or `Sec-Fetch-Site` other
-//!   than `same-origin`/`none`, is refused (403).
+//! Security. The original let any web page drive it through script tags,
+//! and trusted whoever reached its loopback port. Here:
+//! - Every call on the layer's **own** listener must carry a `Host` that
+//!   names this machine: a loopback name (`127.0.0.1`, `localhost`,
+//!   `[::1]`, `local.cacaoweb.org`), an IP address, or a name in
+//!   `[gateway] cacaoweb_hosts`; anything else is 403 before any handler
+//!   runs (a page on a name re-pointed at 127.0.0.1, DNS rebinding).
+//! - A *local caller* is one on the own listener from a loopback peer
+//!   with a loopback `Host` and no sign of a cross-site page (an `Origin`
+//!   or `Referer` other than this same local origin, or `Sec-Fetch-Site`
+//!   other than `same-origin`/`none`). Loopback is not an identity: the
+//!   node asks the kernel which local user holds the other end of the
+//!   connection (`cairn_node::LocalUser::of_connection`).
+//! - `upload` needs the admin secret (any listener; the operator's rights
+//!   under the import roots) or a local caller, who may upload only a file
+//!   they could read themselves; every refusal of theirs (missing, outside
+//!   the roots, unreadable) reads the same.
+//! - `exit`, `removeupload`, `file/delete.caml` and `upload.php` need the
+//!   secret, or a local caller running as the node's own user or as root.
+//! - `login` and `buytoken` need the secret or a local caller (any user:
+//!   the account's own key or session is what they spend).
+//! - The reads (lists, metadata, streams, tokens) answer anyone, as a
+//!   public file host does, but only about *published* files (uploaded
+//!   through cacaoweb, marked `public`, or offered for sale) and, for a
+//!   session's account, its own; the operator's private files are found
+//!   only with the secret, and the downloads list shows published files
+//!   only. The session token is only told to same-origin callers.
 //!
-//! On the main listener the same calls need the secret. The reads (lists,
-//! metadata, streams) answer anyone, as a public file host does; the
-//! session token is only told to same-origin callers.
+//! On the main listener the calls that change state need the secret.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -104,12 +123,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use cairn_node::{Access, EntryInfo, NodeError, PaidTerms, Reader, User};
+use cairn_node::{Access, EntryInfo, LocalCaller, LocalUser, NodeError, PaidTerms, Reader, User};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::range::{self, Wanted};
-use crate::{AppState, Layer, Served};
+use crate::{AppState, Conn, Layer, Served};
 
 /// The cookie a login sets.
 const COOKIE: &str = "cacaoweb_session";
@@ -157,6 +176,8 @@ pub(crate) struct Caller {
     cross_site: bool,
     /// The session token asked for (query `token` or the cookie).
     token: Option<String>,
+    /// Both ends of the connection.
+    conn: Option<Conn>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -172,10 +193,8 @@ impl FromRequestParts<AppState> for Caller {
             .as_deref()
             .is_some_and(|p| crate::auth::is_secret(state, p));
         let own = parts.extensions.get::<Served>() == Some(&Served::Own(Layer::Cacaoweb));
-        let peer_local = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .is_some_and(|c| c.0.ip().is_loopback());
+        let conn = parts.extensions.get::<ConnectInfo<Conn>>().map(|c| c.0);
+        let peer_local = conn.is_some_and(|c| c.peer.ip().to_canonical().is_loopback());
         let host = header_str(headers, header::HOST).unwrap_or("");
         let local = own && peer_local && is_local_authority(host);
         Ok(Self {
@@ -184,14 +203,70 @@ impl FromRequestParts<AppState> for Caller {
             local,
             cross_site: is_cross_site(headers, host),
             token: query_value(parts.uri.query(), "token").or_else(|| cookie(headers, COOKIE)),
+            conn,
         })
     }
 }
 
 impl Caller {
-    /// May change the node's state (see the module docs).
-    fn may_manage(&self) -> bool {
+    /// May make the calls a web page must not drive (see the module docs).
+    fn may_act(&self) -> bool {
         self.admin || (self.local && !self.cross_site && !self.wrong_secret)
+    }
+
+    /// The local user at the other end of the connection, from the
+    /// kernel's socket tables.
+    async fn local_user(&self) -> Option<LocalUser> {
+        let conn = self.conn?;
+        let found =
+            tokio::task::spawn_blocking(move || LocalUser::of_connection(conn.peer, conn.local))
+                .await;
+        match found {
+            Ok(Ok(user)) => user,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the socket tables");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// On whose behalf a local path is opened: the operator's with the
+    /// admin secret, else the local user calling, who gets only files they
+    /// may read themselves.
+    async fn path_caller(&self) -> Result<LocalCaller, Response> {
+        if self.admin {
+            return Ok(LocalCaller::Operator);
+        }
+        if !self.may_act() {
+            return Err(self.refused());
+        }
+        match self.local_user().await {
+            Some(user) => Ok(LocalCaller::User(user)),
+            None => Err(failed(
+                StatusCode::FORBIDDEN,
+                "refused: cannot tell which local user is calling",
+            )),
+        }
+    }
+
+    /// May run the node (stop it, delete files, edit the lists and the
+    /// files-manager fields): the admin, or a local caller running as the
+    /// node's own user or as root, who could read the secret anyway.
+    async fn may_operate(&self) -> Result<(), Response> {
+        if self.admin {
+            return Ok(());
+        }
+        if !self.may_act() {
+            return Err(self.refused());
+        }
+        match self.local_user().await {
+            Some(user) if user.runs_the_node() => Ok(()),
+            _ => Err(failed(
+                StatusCode::FORBIDDEN,
+                "refused: without the admin secret only the user the node runs as (or root) may do this",
+            )),
+        }
     }
 
     fn refused(&self) -> Response {
@@ -208,16 +283,54 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A `host[:port]` naming this machine.
-fn is_local_authority(authority: &str) -> bool {
+/// The host of a `host[:port]`, without an IPv6 address's brackets.
+fn host_of(authority: &str) -> &str {
     let host = match authority.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
         _ => authority,
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A `host[:port]` naming this machine.
+fn is_local_authority(authority: &str) -> bool {
     matches!(
-        host.to_ascii_lowercase().as_str(),
+        host_of(authority).to_ascii_lowercase().as_str(),
         "127.0.0.1" | "localhost" | "::1" | "local.cacaoweb.org"
+    )
+}
+
+/// A `Host` cacaoweb's own listener answers: a loopback name, an IP
+/// address (a page cannot be re-pointed at this machine under one), or a
+/// name the operator listed.
+fn is_allowed_host(authority: &str, listed: &[String]) -> bool {
+    let host = host_of(authority);
+    is_local_authority(authority)
+        || host.parse::<std::net::IpAddr>().is_ok()
+        || listed.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// Guards every call of cacaoweb's own listener, which trusts loopback
+/// callers: a request whose `Host` names anything else (a web page on a
+/// name re-pointed at 127.0.0.1, DNS rebinding) is refused before any
+/// handler runs.
+pub(crate) async fn check_host(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let listed = &s.node.config().gateway.cacaoweb_hosts;
+    if host.is_some_and(|h| is_allowed_host(h, listed)) {
+        return next.run(req).await;
+    }
+    failed(
+        StatusCode::FORBIDDEN,
+        "refused: the Host header must name this machine (a loopback name, an IP address, or one of [gateway] cacaoweb_hosts)",
     )
 }
 
@@ -337,7 +450,7 @@ fn failed(status: StatusCode, why: &str) -> Response {
 fn node_failed(e: &NodeError) -> Response {
     let status = match e.code() {
         "not_found" | "path_not_found" => StatusCode::NOT_FOUND,
-        "path_not_allowed" | "forbidden" => StatusCode::FORBIDDEN,
+        "path_not_allowed" | "path_refused" | "forbidden" => StatusCode::FORBIDDEN,
         "invalid" | "invalid_id" => StatusCode::BAD_REQUEST,
         "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
         "payment_required" | "balance_insufficient" => StatusCode::PAYMENT_REQUIRED,
@@ -443,8 +556,8 @@ async fn h_digest() -> Response {
 }
 
 async fn h_exit(State(s): State<AppState>, caller: Caller) -> Response {
-    if !caller.may_manage() {
-        return caller.refused();
+    if let Err(refused) = caller.may_operate().await {
+        return refused;
     }
     tracing::info!("shutdown asked through cacaoweb's /exit");
     s.node.request_shutdown();
@@ -463,9 +576,10 @@ async fn h_upload(
     caller: Caller,
     Query(p): Query<UploadParams>,
 ) -> Response {
-    if !caller.may_manage() {
-        return caller.refused();
-    }
+    let who = match caller.path_caller().await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
     let Some(path) = p.filepath.filter(|f| !f.is_empty()) else {
         return failed(StatusCode::BAD_REQUEST, "filepath is missing");
     };
@@ -477,7 +591,7 @@ async fn h_upload(
     };
     match s
         .node
-        .cacaoweb_upload(std::path::Path::new(&path), restricted, preview)
+        .cacaoweb_upload(std::path::Path::new(&path), restricted, preview, who)
         .await
     {
         Ok(info) => match info.aliases.get("md5") {
@@ -523,8 +637,8 @@ async fn h_remove_upload(
     caller: Caller,
     Query(p): Query<FileParam>,
 ) -> Response {
-    if !caller.may_manage() {
-        return caller.refused();
+    if let Err(refused) = caller.may_operate().await {
+        return refused;
     }
     let Some(md5) = p.f.as_deref().and_then(md5_id) else {
         return failed(StatusCode::BAD_REQUEST, "f must be a file's MD5");
@@ -568,13 +682,18 @@ async fn h_downloads(State(s): State<AppState>) -> Response {
     xml(out)
 }
 
-/// The file with this MD5, waited for (bounded) while unknown.
-async fn wait_for_file(s: &AppState, md5: &str) -> Result<Option<EntryInfo>, NodeError> {
+/// The file with this MD5 that `reader` may see, waited for (bounded)
+/// while unknown.
+async fn wait_for_file(
+    s: &AppState,
+    md5: &str,
+    reader: &Reader,
+) -> Result<Option<EntryInfo>, NodeError> {
     let wait = Duration::from_millis(s.node.config().gateway.cacaoweb_metadata_wait_ms);
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(info) = s.node.cacaoweb_file(md5).await? {
-            return Ok(Some(info));
+        if let Some(file) = s.node.cacaoweb_file(md5, reader).await? {
+            return Ok(Some(file.info));
         }
         let now = Instant::now();
         if now >= deadline {
@@ -623,23 +742,31 @@ fn metadata_xml(md5: &str, info: &EntryInfo) -> String {
     out
 }
 
-async fn h_filemetadata(State(s): State<AppState>, Query(p): Query<FileParam>) -> Response {
+async fn h_filemetadata(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(p): Query<FileParam>,
+) -> Response {
     let empty = || xml("<?xml version=\"1.0\"?><results></results>".into());
     let Some(md5) = p.f.as_deref().and_then(md5_id) else {
         return empty();
     };
-    match wait_for_file(&s, &md5).await {
+    match wait_for_file(&s, &md5, &reader(&s, &caller)).await {
         Ok(Some(info)) => xml(metadata_xml(&md5, &info)),
         Ok(None) => empty(),
         Err(e) => node_failed(&e),
     }
 }
 
-async fn h_fileinfo(State(s): State<AppState>, Query(p): Query<FileParam>) -> Response {
+async fn h_fileinfo(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(p): Query<FileParam>,
+) -> Response {
     let Some(md5) = p.f.as_deref().and_then(md5_id) else {
         return failed(StatusCode::BAD_REQUEST, "f must be a file's MD5");
     };
-    let info = match wait_for_file(&s, &md5).await {
+    let info = match wait_for_file(&s, &md5, &reader(&s, &caller)).await {
         Ok(Some(info)) => info,
         Ok(None) => return failed(StatusCode::NOT_FOUND, "no file has this MD5"),
         Err(e) => return node_failed(&e),
@@ -664,17 +791,29 @@ async fn h_errors(State(s): State<AppState>) -> Response {
     text(format!("callbackWarnings('{}')", s.node.warning().await))
 }
 
-/// Flash's cross-domain policy, as cacaoweb served it for its player.
-const CROSSDOMAIN: &str = "<?xml version=\"1.0\"?>\n\
+/// Flash's cross-domain policy, in the original's shape, but letting in
+/// only the domains `[gateway] cacaoweb_crossdomain` lists (the original
+/// let every site read the local API).
+fn crossdomain(domains: &[String]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\"?>\n\
 <!DOCTYPE cross-domain-policy SYSTEM \"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd\">\n\
 <cross-domain-policy>\n\
-<site-control permitted-cross-domain-policies=\"master-only\"/>\n\
-<allow-access-from domain=\"*\"/>\n\
-<allow-http-request-headers-from domain=\"*\" headers=\"*\"/>\n\
-</cross-domain-policy>\n";
+<site-control permitted-cross-domain-policies=\"master-only\"/>\n",
+    );
+    for d in domains {
+        let d = esc(d);
+        out.push_str(&format!(
+            "<allow-access-from domain=\"{d}\"/>\n<allow-http-request-headers-from domain=\"{d}\" headers=\"*\"/>\n"
+        ));
+    }
+    out.push_str("</cross-domain-policy>\n");
+    out
+}
 
-async fn h_crossdomain() -> Response {
-    typed("text/x-cross-domain-policy", CROSSDOMAIN.to_owned())
+async fn h_crossdomain(State(s): State<AppState>) -> Response {
+    let policy = crossdomain(&s.node.config().gateway.cacaoweb_crossdomain);
+    typed("text/x-cross-domain-policy", policy)
 }
 
 // ---- streams ----
@@ -745,12 +884,13 @@ async fn stream(
     let Some(md5) = md5_id(f) else {
         return failed(StatusCode::NOT_FOUND, "not a file's MD5");
     };
-    let info = match s.node.cacaoweb_file(&md5).await {
-        Ok(Some(info)) => info,
+    let reader = reader(s, caller);
+    let (info, published) = match s.node.cacaoweb_file(&md5, &reader).await {
+        Ok(Some(file)) => (file.info, file.published),
         Ok(None) => return failed(StatusCode::NOT_FOUND, "no file has this MD5"),
         Err(e) => return node_failed(&e),
     };
-    let status = match s.node.paid_status_of(&info, &reader(s, caller)).await {
+    let status = match s.node.paid_status_of(&info, &reader).await {
         Ok(st) => st,
         Err(e) => return node_failed(&e),
     };
@@ -768,7 +908,8 @@ async fn stream(
             .unwrap_or_else(|| NodeError::PaymentRequired("buy this file to read it".into()));
         return node_failed(&e);
     }
-    let mut resp = match body_of(s, &info, &md5, span.clone(), method).await {
+    let listed = published.then_some(md5.as_str());
+    let mut resp = match body_of(s, &info, listed, span.clone(), method).await {
         Ok(body) => Response::new(body),
         Err(e) => return node_failed(&e),
     };
@@ -851,12 +992,13 @@ fn ascii_name(name: &str) -> String {
         .collect()
 }
 
-/// The verified bytes of `span`, counted in the downloads list; the first
+/// The verified bytes of `span`, counted in the downloads list under
+/// `listed` (a published file's MD5; others are not listed); the first
 /// piece is read before answering, so a bad start is a clean error.
 async fn body_of(
     s: &AppState,
     info: &EntryInfo,
-    md5: &str,
+    listed: Option<&str>,
     span: std::ops::Range<u64>,
     method: &Method,
 ) -> Result<Body, NodeError> {
@@ -869,9 +1011,10 @@ async fn body_of(
         .clone()
         .ok_or_else(|| NodeError::Invalid("a folder has no content".into()))?;
     let handle = s.node.open_blob(&blob).await?;
-    let ticket = s
-        .node
-        .cacaoweb_download(md5, &info.entry.name, info.entry.size);
+    let ticket = listed.map(|md5| {
+        s.node
+            .cacaoweb_download(md5, &info.entry.name, info.entry.size)
+    });
     let mut stream = s.node.stream(
         handle,
         span,
@@ -883,10 +1026,15 @@ async fn body_of(
         Some(Err(e)) => return Err(e),
         None => Bytes::new(),
     };
-    ticket.sent(first.len() as u64);
+    let count = move |n: usize| {
+        if let Some(t) = &ticket {
+            t.sent(n as u64);
+        }
+    };
+    count(first.len());
     let rest = stream.map(move |piece| {
         if let Ok(p) = &piece {
-            ticket.sent(p.len() as u64);
+            count(p.len());
         }
         piece
     });
@@ -905,8 +1053,8 @@ async fn h_delete_caml(
     caller: Caller,
     Query(p): Query<DeleteParams>,
 ) -> Response {
-    if !caller.may_manage() {
-        return caller.refused();
+    if let Err(refused) = caller.may_operate().await {
+        return refused;
     }
     let Some(md5) = p.fileid.as_deref().and_then(md5_id) else {
         return failed(StatusCode::BAD_REQUEST, "fileid must be a file's MD5");
@@ -930,7 +1078,7 @@ async fn h_login(
     caller: Caller,
     Query(p): Query<LoginParams>,
 ) -> Response {
-    if !caller.may_manage() {
+    if !caller.may_act() {
         return caller.refused();
     }
     let (login, key) = (
@@ -969,12 +1117,13 @@ async fn h_isloggedin(State(s): State<AppState>, caller: Caller) -> Response {
     }
 }
 
-async fn paid_file(s: &AppState, f: Option<&str>) -> Result<EntryInfo, Response> {
+/// The file with MD5 `f` that `reader` may see.
+async fn paid_file(s: &AppState, f: Option<&str>, reader: &Reader) -> Result<EntryInfo, Response> {
     let Some(md5) = f.and_then(md5_id) else {
         return Err(failed(StatusCode::BAD_REQUEST, "f must be a file's MD5"));
     };
-    match s.node.cacaoweb_file(&md5).await {
-        Ok(Some(info)) => Ok(info),
+    match s.node.cacaoweb_file(&md5, reader).await {
+        Ok(Some(file)) => Ok(file.info),
         Ok(None) => Err(failed(StatusCode::NOT_FOUND, "no file has this MD5")),
         Err(e) => Err(node_failed(&e)),
     }
@@ -987,7 +1136,7 @@ async fn file_and_session(
     caller: &Caller,
     f: Option<&str>,
 ) -> Result<(EntryInfo, User), Response> {
-    let info = paid_file(s, f).await?;
+    let info = paid_file(s, f, &reader(s, caller)).await?;
     let (user, _) = session(s, caller).ok_or_else(|| text("NOS"))?;
     Ok((info, user))
 }
@@ -1049,7 +1198,7 @@ async fn h_buytoken(
     caller: Caller,
     Query(p): Query<FileParam>,
 ) -> Response {
-    if !caller.may_manage() {
+    if !caller.may_act() {
         return caller.refused();
     }
     let (info, user) = match file_and_session(&s, &caller, p.f.as_deref()).await {
@@ -1084,11 +1233,12 @@ async fn h_files_manager(
     caller: Caller,
     Query(p): Query<Vec<(String, String)>>,
 ) -> Response {
-    if !caller.may_manage() {
-        return caller.refused();
+    if let Err(refused) = caller.may_operate().await {
+        return refused;
     }
     let get = |k: &str| p.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-    let info = match paid_file(&s, get("fileid")).await {
+    // The files manager edits what cacaoweb publishes, nothing else.
+    let info = match paid_file(&s, get("fileid"), &Reader::Anonymous).await {
         Ok(i) => i,
         Err(resp) => return resp,
     };

@@ -49,7 +49,7 @@ impl From<NodeError> for ApiError {
             "not_found" | "path_not_found" => StatusCode::NOT_FOUND,
             "name_taken" | "conflict" | "cancelled" => StatusCode::CONFLICT,
             "invalid" | "invalid_id" | "upload_aborted" => StatusCode::BAD_REQUEST,
-            "path_not_allowed" | "address_not_allowed" => StatusCode::FORBIDDEN,
+            "path_not_allowed" | "path_refused" | "address_not_allowed" => StatusCode::FORBIDDEN,
             "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "balance_insufficient" | "payment_required" => StatusCode::PAYMENT_REQUIRED,

@@ -35,7 +35,9 @@ mod routes;
 use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::connect_info::Connected;
 use axum::routing::{get, post};
+use axum::serve::IncomingStream;
 use axum::{Extension, Router};
 use cairn_node::Node;
 use tokio::net::TcpListener;
@@ -79,6 +81,29 @@ pub(crate) enum Served {
     Own(Layer),
 }
 
+/// Both ends of a connection: what a handler knows of where a request
+/// came from (for a loopback caller, which local user it is).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conn {
+    /// The caller's address.
+    pub(crate) peer: SocketAddr,
+    /// The node's end.
+    pub(crate) local: SocketAddr,
+}
+
+impl Connected<IncomingStream<'_, TcpListener>> for Conn {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        let peer = *stream.remote_addr();
+        // Unknown only if the socket is already gone; then no local user
+        // can be found for it either.
+        let local = stream
+            .io()
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Self { peer, local }
+    }
+}
+
 fn upload_limit(node: &Node) -> usize {
     usize::try_from(node.config().max_upload_bytes).unwrap_or(usize::MAX)
 }
@@ -94,14 +119,21 @@ fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
 /// The application of a listener that serves `layer` alone.
 pub fn layer_router(node: Node, layer: Layer) -> Router {
     let limit = upload_limit(&node);
+    let state = AppState { node };
     let mut routes = layer_routes(layer, limit);
     if layer == Layer::Cacaoweb {
         // The main listener routes `/` itself (to the same handler).
-        routes = routes.route("/", get(cacaoweb::h_root));
+        routes =
+            routes
+                .route("/", get(cacaoweb::h_root))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    cacaoweb::check_host,
+                ));
     }
     routes
         .layer(Extension(Served::Own(layer)))
-        .with_state(AppState { node })
+        .with_state(state)
 }
 
 /// The whole HTTP application of a node.
@@ -209,11 +241,8 @@ pub async fn serve_layer(node: Node, listener: TcpListener, layer: Layer) -> std
 
 async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
     let stop = node.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.stopped().await });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>())
+        .with_graceful_shutdown(async move { stop.stopped().await });
     let deadline = async {
         node.stopped().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -64,7 +64,7 @@
 //!   refused.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Extension;
 use axum::Router;
@@ -78,8 +78,8 @@ use axum::routing::{MethodRouter, get, post};
 use cairn_node::{EntryInfo, EntryKind, Node, NodeError, User};
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::content::{self, Presentation};
+use crate::{AppState, Conn};
 
 /// Most file ids `file/info` takes at once.
 const MAX_INFO_IDS: usize = 50;
@@ -445,8 +445,8 @@ fn link_result(headers: &HeaderMap, info: &EntryInfo, token: &str, size: Value) 
 // ---- streaming: links for paired addresses ----
 
 /// The address a request came from (none when the listener does not say).
-fn peer_ip(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
-    peer.map(|Extension(ConnectInfo(a))| a.ip().to_canonical())
+fn peer_ip(peer: Option<&Extension<ConnectInfo<Conn>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(c))| c.peer.ip().to_canonical())
 }
 
 fn pair_url(headers: &HeaderMap) -> String {
@@ -459,7 +459,7 @@ async fn h_streaming_info(headers: HeaderMap) -> Response {
 
 async fn h_streaming_get(
     State(s): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<Extension<ConnectInfo<Conn>>>,
     headers: HeaderMap,
     p: Params,
 ) -> Response {
@@ -488,7 +488,7 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-async fn h_pair_page(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Response {
+async fn h_pair_page(peer: Option<Extension<ConnectInfo<Conn>>>) -> Response {
     let ip = peer_ip(peer.as_ref()).map_or_else(|| "unknown".into(), |ip| ip.to_string());
     html(
         StatusCode::OK,
@@ -503,7 +503,7 @@ async fn h_pair_page(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Respon
 
 async fn h_pair(
     State(s): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<Extension<ConnectInfo<Conn>>>,
     headers: HeaderMap,
 ) -> Response {
     if from_elsewhere(&headers) {

@@ -13,7 +13,9 @@
 //!
 //! The caller: the admin secret (as everywhere), or an account's `login`
 //! and `key` as query parameters (Openload's convention), or nobody. A
-//! wrong secret or key is 401, never read as "nobody".
+//! wrong secret or key is 401, never read as "nobody". Without the secret,
+//! only published files and the account's own are found
+//! (`Node::may_see`); any other id is 404, as if it did not exist.
 
 use axum::Json;
 use axum::Router;
@@ -98,7 +100,7 @@ async fn h_content(
     uri: Uri,
 ) -> ApiResult<Response> {
     let reader = reader_of(&s, &headers, &uri).await?;
-    let info = s.node.entry(&id).await?;
+    let info = s.node.visible_entry(&id, &reader).await?;
     let status = s.node.paid_status_of(&info, &reader).await?;
     let size = info.entry.size;
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());

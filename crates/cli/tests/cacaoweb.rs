@@ -31,7 +31,16 @@ impl Cacao {
 
     /// With `top` lines before the config's sections.
     async fn start_with(top: &str) -> Self {
-        let node = TestNode::start_with(&format!("{top}{CONFIG}")).await;
+        Self::start_config(&format!("{top}{CONFIG}")).await
+    }
+
+    /// With `lines` added to the config's `[gateway]` section.
+    async fn start_gateway(lines: &str) -> Self {
+        Self::start_config(&CONFIG.replace("[gateway]\n", &format!("[gateway]\n{lines}"))).await
+    }
+
+    async fn start_config(config: &str) -> Self {
+        let node = TestNode::start_with(config).await;
         let base = format!("http://{}", wait_for_file(&node.dir.join("cacaoweb.addr")));
         Self { node, base }
     }
@@ -189,12 +198,31 @@ async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
     let (s, body) = c.text("/errors?unique=8").await;
     assert_eq!((s, body.as_str()), (200, "callbackWarnings('nospaceleft')"));
 
+    // The Flash policy lets no other site in unless the operator says so
+    // (the original allowed every domain).
+    assert_eq!(
+        policy_rules(&c).await,
+        ["site-control permitted-cross-domain-policies=master-only"]
+    );
+    let listed = Cacao::start_gateway("cacaoweb_crossdomain = [\"player.example.org\"]\n").await;
+    assert_eq!(
+        policy_rules(&listed).await,
+        [
+            "site-control permitted-cross-domain-policies=master-only",
+            "allow-access-from domain=player.example.org",
+            "allow-http-request-headers-from domain=player.example.org headers=*",
+        ]
+    );
+}
+
+/// `/crossdomain.xml`'s rules, each as its name and sorted attributes.
+async fn policy_rules(c: &Cacao) -> Vec<String> {
     let (s, h, b) = c.get("/crossdomain.xml").await;
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "text/x-cross-domain-policy");
     let policy = parse(std::str::from_utf8(&b).unwrap());
     assert_eq!(policy.name, "cross-domain-policy");
-    let rules: Vec<_> = children(&policy)
+    children(&policy)
         .iter()
         .map(|e| {
             let mut attrs: Vec<_> = e
@@ -205,15 +233,7 @@ async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
             attrs.sort();
             format!("{} {}", e.name, attrs.join(" "))
         })
-        .collect();
-    assert_eq!(
-        rules,
-        [
-            "site-control permitted-cross-domain-policies=master-only",
-            "allow-access-from domain=*",
-            "allow-http-request-headers-from domain=* headers=*",
-        ]
-    );
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

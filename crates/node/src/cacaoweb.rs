@@ -15,9 +15,14 @@
 //!   file stays, as the seed says.
 //! - The downloads list is the streams served through the layer since the
 //!   node started (the newest 100), with the bytes sent.
-//! - An MD5 names a blob; several entries may hold it. The one that
-//!   governs access is a free one when there is any (its bytes are free to
-//!   read anyway), else the oldest.
+//! - An MD5 names a blob; several entries may hold it. Only those the
+//!   reader may see count: published files (uploaded through cacaoweb,
+//!   marked public, or offered for sale), an account's own, and every file
+//!   for the admin; the operator's private files are never found through
+//!   cacaoweb without the secret, and the answer is the same as for an MD5
+//!   nobody has. Of those, the one that governs access is a free one when
+//!   there is any (its bytes are free to read anyway), else the oldest.
+//! - The downloads list shows published files only.
 //! - Logins: `/login` checks a gateway account's login and key and opens a
 //!   session (a random token). The newest login is also the instance's
 //!   account, used when a call names no session, as cacaoweb's one logged-in
@@ -35,8 +40,9 @@ use cairn_store::users::User;
 use rand::RngCore;
 use serde::Serialize;
 
+use crate::local::{self, LocalCaller};
 use crate::node::blocking;
-use crate::{EntryInfo, ListQuery, Node, NodeError, OnConflict, import, paid};
+use crate::{EntryInfo, ListQuery, Node, NodeError, OnConflict, Reader, paid};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -106,6 +112,16 @@ pub struct DownloadItem {
     pub title: String,
 }
 
+/// A file found by MD5 through cacaoweb.
+#[derive(Debug, Clone)]
+pub struct CacaowebFile {
+    /// The entry that governs it.
+    pub info: EntryInfo,
+    /// Published ([`Node::is_published`]): only such files are listed in
+    /// the downloads list, which anyone may read.
+    pub published: bool,
+}
+
 /// Counts the bytes a stream sends, for the downloads list.
 #[derive(Clone)]
 pub struct DownloadTicket(Arc<LiveDownload>);
@@ -141,21 +157,29 @@ fn percent(done: u64, total: u64) -> u8 {
 
 impl Node {
     /// Uploads the local file `path` (under the import roots) the cacaoweb
-    /// way; answers when it is stored with its MD5 known.
+    /// way, for `caller`: a local user without the admin secret only a file
+    /// they could read themselves. Answers when it is stored with its MD5
+    /// known.
     pub async fn cacaoweb_upload(
         &self,
         path: &Path,
         restricted: bool,
         preview_allowed: bool,
+        caller: LocalCaller,
     ) -> Result<EntryInfo> {
         let roots = self.0.config.import_roots.clone();
         let p = path.to_path_buf();
-        let plan = blocking(move || import::plan(&p, &roots)).await?;
-        let file = match (plan.top, plan.files.len()) {
-            (None, 1) => plan.files.into_iter().next(),
-            _ => None,
+        let opened = blocking(move || local::open_under(&p, &roots, &caller)).await?;
+        if opened.kind != local::Kind::File {
+            return Err(NodeError::Invalid(format!(
+                "{} is a folder, not a file",
+                path.display()
+            )));
         }
-        .ok_or_else(|| NodeError::Invalid(format!("{} is not a readable file", path.display())))?;
+        let name = opened
+            .real
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
         let mut metadata = BTreeMap::from([(LISTED.to_owned(), "true".to_owned())]);
         if restricted {
             metadata.insert(paid::RESTRICTED.into(), "true".into());
@@ -165,17 +189,17 @@ impl Node {
         let folder = self.create_folder(None, FOLDER.into()).await?.id;
         let job = self
             .jobs_registry()
-            .start("upload", &file.name, Some(file.size), true);
+            .start("upload", &name, Some(opened.size), true);
         let job_id = job.id().to_owned();
         self.lock_uploads().push(LiveUpload {
             job: job_id.clone(),
-            title: file.name.clone(),
-            length: file.size,
+            title: name.clone(),
+            length: opened.size,
             started: Instant::now(),
         });
         let node = self.clone();
         let stored = tokio::task::spawn_blocking(move || {
-            let outcome = node.seal_local(&file.path, &file.name, &folder, &metadata, &job);
+            let outcome = node.seal_local(opened.file, &name, &folder, &metadata, &job);
             job.finish(
                 outcome
                     .as_ref()
@@ -190,19 +214,15 @@ impl Node {
 
     fn seal_local(
         &self,
-        path: &Path,
+        file: std::fs::File,
         name: &str,
         folder: &str,
         metadata: &BTreeMap<String, String>,
         job: &crate::jobs::Job,
     ) -> Result<EntryInfo> {
-        let f = std::fs::File::open(path).map_err(|source| NodeError::PathUnreadable {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let mut hasher = LegacyHasher::default();
         let mut src = Hashing {
-            inner: f,
+            inner: file,
             hasher: &mut hasher,
         };
         let entry = self.store_file_with(
@@ -335,37 +355,54 @@ impl Node {
         .await
     }
 
-    /// The entry that governs the file with this MD5: a free one when any
-    /// is, else the oldest. `None` when no file has it.
-    pub async fn cacaoweb_file(&self, md5: &str) -> Result<Option<EntryInfo>> {
-        let node = self.clone();
+    /// The entry that governs the file with this MD5 among those `reader`
+    /// may see ([`Node::may_see`]): a free one when any is, else the
+    /// oldest. `None` when there is none, whether no file has this MD5 or
+    /// the reader may not see the ones that do.
+    pub async fn cacaoweb_file(&self, md5: &str, reader: &Reader) -> Result<Option<CacaowebFile>> {
+        let (node, reader) = (self.clone(), reader.clone());
         let md5 = md5.to_ascii_lowercase();
         blocking(move || {
             let Ok(blob) = node.resolve(&md5) else {
                 return Ok(None);
             };
-            let mut infos = node
-                .0
-                .catalog
-                .entries_of_blob(&blob)?
-                .iter()
-                .map(|e| node.entry_info(&e.id))
-                .collect::<Result<Vec<_>>>()?;
-            infos.sort_by_key(|i| (paid::PaidTerms::of(&i.metadata).is_paid(), i.entry.created));
-            Ok(infos.into_iter().next())
+            let mut found = Vec::new();
+            for e in node.0.catalog.entries_of_blob(&blob)? {
+                let info = node.entry_info(&e.id)?;
+                let published = node.is_published(&info)?;
+                if published || node.may_see(&info, &reader)? {
+                    found.push(CacaowebFile { info, published });
+                }
+            }
+            found.sort_by_key(|f| {
+                (
+                    paid::PaidTerms::of(&f.info.metadata).is_paid(),
+                    f.info.entry.created,
+                )
+            });
+            Ok(found.into_iter().next())
         })
         .await
     }
 
-    /// Deletes every entry holding the file with this MD5 (admin); answers
-    /// how many.
+    /// Deletes every published entry holding the file with this MD5 (the
+    /// operator's other entries of the same content stay); answers how
+    /// many.
     pub async fn cacaoweb_delete(&self, md5: &str) -> Result<usize> {
         let md5 = md5.to_ascii_lowercase();
         let node = self.clone();
         let m = md5.clone();
-        let entries = blocking(move || match node.resolve(&m) {
-            Ok(blob) => Ok(node.0.catalog.entries_of_blob(&blob)?),
-            Err(_) => Ok(Vec::new()),
+        let entries = blocking(move || {
+            let Ok(blob) = node.resolve(&m) else {
+                return Ok(Vec::new());
+            };
+            let mut published = Vec::new();
+            for e in node.0.catalog.entries_of_blob(&blob)? {
+                if node.is_published(&node.entry_info(&e.id)?)? {
+                    published.push(e);
+                }
+            }
+            Ok(published)
         })
         .await?;
         for e in &entries {

@@ -21,8 +21,12 @@ pub struct Config {
     /// Address of the HTTP API. Loopback by default: exposing the node is a
     /// decision the operator makes here.
     pub listen: SocketAddr,
-    /// Folders under which the admin may import local paths. A path is
-    /// checked after resolving symlinks. Default: the home and temp folders.
+    /// Folders under which local paths may be imported (by the admin, and
+    /// by local users through cacaoweb: those only files they may read).
+    /// A path is resolved without following a symlink out of them, and
+    /// what was opened is checked, never a name. Default: the home folder
+    /// of the user the node runs as (not the temp folder: anyone can write
+    /// there, and plant links).
     pub import_roots: Vec<PathBuf>,
     /// Storage capacity reported by status, in bytes. Default: the bytes
     /// used plus the free space of the data dir's filesystem.
@@ -265,6 +269,16 @@ pub struct GatewayConfig {
     /// unknown file to appear before answering empty, in milliseconds
     /// (default 3000: "returns after a few seconds").
     pub cacaoweb_metadata_wait_ms: u64,
+    /// Host names (besides loopback names and IP addresses) that requests
+    /// to cacaoweb's own listener may carry in `Host` (default none). Any
+    /// other name is refused: a web page whose name was re-pointed at this
+    /// machine (DNS rebinding) must not reach the local API.
+    pub cacaoweb_hosts: Vec<String>,
+    /// Domains cacaoweb's Flash policy `/crossdomain.xml` lets read the
+    /// layer (e.g. `["player.example.org"]`; default none: only pages the
+    /// node serves itself). `"*"` would let every web site read it, as the
+    /// original did.
+    pub cacaoweb_crossdomain: Vec<String>,
 }
 
 /// A byte package: `amount` transfer bytes for `cost` (in the operator's
@@ -307,6 +321,8 @@ impl Default for GatewayConfig {
             preview_seconds: 120,
             preview_bytes: 4 << 20,
             cacaoweb_metadata_wait_ms: 3000,
+            cacaoweb_hosts: Vec::new(),
+            cacaoweb_crossdomain: Vec::new(),
         }
     }
 }
@@ -331,9 +347,7 @@ impl Default for Config {
 }
 
 fn default_roots() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = dirs::home_dir().into_iter().collect();
-    roots.push(std::env::temp_dir());
-    roots
+    dirs::home_dir().into_iter().collect()
 }
 
 impl Config {
@@ -376,6 +390,17 @@ pub fn resolve_data_dir(flag: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_import_roots_leave_out_the_temp_folder() {
+        // Anyone can write there and plant links (issue 15).
+        let roots = Config::default().import_roots;
+        assert!(
+            !roots.iter().any(|r| r == &std::env::temp_dir()),
+            "{roots:?}"
+        );
+        assert_eq!(roots, dirs::home_dir().into_iter().collect::<Vec<_>>());
+    }
 
     #[test]
     fn an_empty_file_gives_the_defaults_and_unknown_keys_are_refused() {

@@ -54,6 +54,14 @@ pub enum NodeError {
         /// The roots, comma-separated.
         roots: String,
     },
+    /// A local path a local user (without the admin secret) may not
+    /// import: missing, outside the roots, or not readable by them. One
+    /// answer for all three, so it reveals nothing about files they cannot
+    /// see.
+    #[error(
+        "cannot import {0}: it does not exist, lies outside the import roots, or you may not read it"
+    )]
+    PathRefused(PathBuf),
     /// A remote URL resolves to an address the node may not fetch from.
     #[error(
         "{host} resolves to {ip}, a loopback or private address; allow it under [remote] allow in config.toml to fetch it"
@@ -141,6 +149,7 @@ impl NodeError {
             Self::PathNotFound(_) => "path_not_found",
             Self::PathUnreadable { .. } => "path_unreadable",
             Self::PathNotAllowed { .. } => "path_not_allowed",
+            Self::PathRefused(_) => "path_refused",
             Self::AddressNotAllowed { .. } => "address_not_allowed",
             Self::BlobNotFound(_) => "not_found",
             Self::Invalid(_) => "invalid",

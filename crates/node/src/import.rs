@@ -1,7 +1,9 @@
 //! Importing local files and folders (admin only).
 //!
-//! The path is resolved (symlinks included) and must lie under one of the
-//! configured import roots. A folder is imported recursively: its tree is
+//! The path is opened through `local::open_under`, which resolves it
+//! without following a symlink out of the configured import roots and
+//! checks what it opened; every file of a folder is opened the same way
+//! when its turn comes. A folder is imported recursively: its tree is
 //! recreated in the catalog and every file is sealed in turn, as one job
 //! whose progress counts bytes over the whole tree. A file that cannot be
 //! read is reported in the job's result and the others still go in.
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::local::{Kind, LocalCaller, Opened, open_under};
 use crate::{Entry, NodeError, OnConflict};
 
 /// What to import and where.
@@ -61,83 +64,65 @@ impl Plan {
     }
 }
 
-/// Resolves `path`, checks it against `roots` and lists what to import.
-pub(crate) fn plan(path: &Path, roots: &[PathBuf]) -> Result<Plan, NodeError> {
-    let real = resolve(path)?;
-    check_roots(&real, roots)?;
-    let meta = std::fs::metadata(&real).map_err(|source| NodeError::PathUnreadable {
-        path: real.clone(),
-        source,
-    })?;
-    let name = file_name(&real);
+/// Folders deeper than this below an import's top are reported, not
+/// walked.
+const MAX_DEPTH: usize = 128;
+
+/// Opens `path` for `caller` (see [`open_under`]), checks it and lists what
+/// to import. Every path in the plan is named under `path` as given, and
+/// every file is opened again the same safe way when it is imported.
+pub(crate) fn plan(
+    path: &Path,
+    roots: &[PathBuf],
+    caller: &LocalCaller,
+) -> Result<Plan, NodeError> {
+    let top = open_under(path, roots, caller)?;
+    let name = file_name(&top.real);
     let mut plan = Plan {
         top: None,
         files: Vec::new(),
         folders: Vec::new(),
         unreadable: Vec::new(),
     };
-    if meta.is_dir() {
-        std::fs::read_dir(&real).map_err(|source| NodeError::PathUnreadable {
-            path: real.clone(),
-            source,
-        })?;
-        plan.top = Some(name);
-        walk(&real, &mut Vec::new(), roots, &mut plan);
-    } else if meta.is_file() {
-        std::fs::File::open(&real).map_err(|source| NodeError::PathUnreadable {
-            path: real.clone(),
-            source,
-        })?;
-        plan.files.push(PlannedFile {
-            path: real,
+    match top.kind {
+        Kind::Folder => {
+            let names = top.names().map_err(|source| NodeError::PathUnreadable {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            plan.top = Some(name);
+            let mut walk = Walk {
+                roots,
+                caller,
+                plan: &mut plan,
+                rel: Vec::new(),
+            };
+            walk.folder(&top.real, path, names);
+        }
+        Kind::File => plan.files.push(PlannedFile {
+            path: path.to_path_buf(),
             dirs: Vec::new(),
             name,
-            size: meta.len(),
-        });
-    } else {
-        return Err(NodeError::Invalid(format!(
-            "{} is neither a regular file nor a folder",
-            real.display()
-        )));
+            size: top.size,
+        }),
     }
     Ok(plan)
 }
 
-fn resolve(path: &Path) -> Result<PathBuf, NodeError> {
-    if !path.is_absolute() {
-        return Err(NodeError::Invalid(format!(
-            "{} is not an absolute path",
+/// Opens one planned file for its import, checked again.
+pub(crate) fn open_file(
+    path: &Path,
+    roots: &[PathBuf],
+    caller: &LocalCaller,
+) -> Result<std::fs::File, NodeError> {
+    let opened = open_under(path, roots, caller)?;
+    match opened.kind {
+        Kind::File => Ok(opened.file),
+        Kind::Folder => Err(NodeError::Invalid(format!(
+            "{} is a folder, not a file",
             path.display()
-        )));
+        ))),
     }
-    path.canonicalize().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            NodeError::PathNotFound(path.to_path_buf())
-        } else {
-            NodeError::PathUnreadable {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })
-}
-
-fn check_roots(real: &Path, roots: &[PathBuf]) -> Result<(), NodeError> {
-    let allowed = roots
-        .iter()
-        .filter_map(|r| r.canonicalize().ok())
-        .any(|r| real.starts_with(r));
-    if allowed {
-        return Ok(());
-    }
-    Err(NodeError::PathNotAllowed {
-        path: real.to_path_buf(),
-        roots: roots
-            .iter()
-            .map(|r| r.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
 }
 
 fn file_name(path: &Path) -> String {
@@ -146,51 +131,64 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "root".into())
 }
 
-/// Walks `dir` depth-first in name order. Symlinks are followed to files
-/// inside the roots; symlinked folders are skipped (they could loop).
-fn walk(dir: &Path, rel: &mut Vec<String>, roots: &[PathBuf], plan: &mut Plan) {
-    let mut children: Vec<_> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
-        Err(e) => {
-            plan.unreadable.push(failed(dir, &e.to_string()));
+/// A folder import's walk, depth-first in name order.
+struct Walk<'a> {
+    roots: &'a [PathBuf],
+    caller: &'a LocalCaller,
+    plan: &'a mut Plan,
+    /// The folders from the top down to the one walked.
+    rel: Vec<String>,
+}
+
+impl Walk<'_> {
+    /// Plans the children `names` of the folder whose real path is `real`
+    /// and which the import names `shown`. A child is opened the safe way:
+    /// a symlink is followed to a file inside the roots; a symlink to a
+    /// folder is skipped (it could loop).
+    fn folder(&mut self, real: &Path, shown: &Path, names: Vec<std::ffi::OsString>) {
+        if self.rel.len() >= MAX_DEPTH {
+            self.plan
+                .unreadable
+                .push(failed(shown, "folders nest too deep here"));
             return;
         }
-    };
-    children.sort();
-    for child in children {
-        let Ok(link_meta) = std::fs::symlink_metadata(&child) else {
-            continue;
-        };
-        let name = file_name(&child);
-        if link_meta.is_dir() {
-            rel.push(name);
-            plan.folders.push(rel.clone());
-            walk(&child, rel, roots, plan);
-            rel.pop();
-            continue;
-        }
-        let target = match child.canonicalize() {
-            Ok(t) if check_roots(&t, roots).is_ok() => t,
-            Ok(_) => {
-                plan.unreadable
-                    .push(failed(&child, "links outside the import roots"));
-                continue;
+        for os_name in names {
+            let child = shown.join(&os_name);
+            let name = os_name.to_string_lossy().into_owned();
+            match open_under(&child, self.roots, self.caller) {
+                Ok(o) if o.kind == Kind::Folder => {
+                    if o.real != real.join(&os_name) {
+                        continue;
+                    }
+                    self.subfolder(o, &child, name);
+                }
+                Ok(o) => self.plan.files.push(PlannedFile {
+                    path: child,
+                    dirs: self.rel.clone(),
+                    name,
+                    size: o.size,
+                }),
+                Err(e) => self.plan.unreadable.push(failed(&child, &e.to_string())),
             }
+        }
+    }
+
+    fn subfolder(&mut self, opened: Opened, shown: &Path, name: String) {
+        let names = match opened.names() {
+            Ok(n) => n,
             Err(e) => {
-                plan.unreadable.push(failed(&child, &e.to_string()));
-                continue;
+                self.plan.unreadable.push(failed(shown, &e.to_string()));
+                return;
             }
         };
-        match std::fs::metadata(&target) {
-            Ok(m) if m.is_file() => plan.files.push(PlannedFile {
-                path: child,
-                dirs: rel.clone(),
-                name,
-                size: m.len(),
-            }),
-            Ok(_) => {}
-            Err(e) => plan.unreadable.push(failed(&child, &e.to_string())),
-        }
+        // The folder's handle is let go before walking on: open files stay
+        // few however deep the tree.
+        let real = opened.real.clone();
+        drop(opened);
+        self.rel.push(name);
+        self.plan.folders.push(self.rel.clone());
+        self.folder(&real, shown, names);
+        self.rel.pop();
     }
 }
 
@@ -215,22 +213,22 @@ mod tests {
         std::fs::write(&f, b"x").unwrap();
         let roots = vec![root.path().to_path_buf()];
         assert!(matches!(
-            plan(&f, &roots),
+            plan(&f, &roots, &LocalCaller::Operator),
             Err(NodeError::PathNotAllowed { .. })
         ));
         let missing = root.path().join("nope");
         assert!(matches!(
-            plan(&missing, &roots),
+            plan(&missing, &roots, &LocalCaller::Operator),
             Err(NodeError::PathNotFound(_))
         ));
         assert!(matches!(
-            plan(Path::new("rel/path"), &roots),
+            plan(Path::new("rel/path"), &roots, &LocalCaller::Operator),
             Err(NodeError::Invalid(_))
         ));
         let link = root.path().join("sneaky");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert!(matches!(
-            plan(&link, &roots),
+            plan(&link, &roots, &LocalCaller::Operator),
             Err(NodeError::PathNotAllowed { .. })
         ));
     }
@@ -242,7 +240,7 @@ mod tests {
         std::fs::create_dir_all(top.join("b/c")).unwrap();
         std::fs::write(top.join("a.txt"), b"12").unwrap();
         std::fs::write(top.join("b/c/d.txt"), b"345").unwrap();
-        let p = plan(&top, &[root.path().to_path_buf()]).unwrap();
+        let p = plan(&top, &[root.path().to_path_buf()], &LocalCaller::Operator).unwrap();
         assert_eq!(p.top.as_deref(), Some("top"));
         assert_eq!(
             p.folders,
@@ -255,5 +253,31 @@ mod tests {
             .collect();
         assert_eq!(files, [("a.txt", 0), ("d.txt", 2)]);
         assert_eq!(p.total(), 5);
+    }
+
+    #[test]
+    fn a_folder_walk_follows_links_to_files_inside_and_names_no_target() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let top = root.join("top");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(top.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(top.join("sub/real.txt"), b"1234").unwrap();
+        std::fs::write(outside.join("hidden-target.txt"), b"secret").unwrap();
+        std::os::unix::fs::symlink("sub/real.txt", top.join("alias.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.join("hidden-target.txt"), top.join("leak")).unwrap();
+        std::os::unix::fs::symlink("sub", top.join("loop")).unwrap();
+        let p = plan(&top, std::slice::from_ref(&root), &LocalCaller::Operator).unwrap();
+        let files: Vec<&str> = p.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(files, ["alias.txt", "real.txt"]);
+        // The linked folder is not walked a second time.
+        assert_eq!(p.folders, vec![vec!["sub".to_owned()]]);
+        assert_eq!(p.unreadable.len(), 1);
+        let refused = &p.unreadable[0];
+        assert_eq!(refused.path, top.join("leak"));
+        let why = refused.error.as_deref().unwrap();
+        assert!(!why.contains("hidden-target"), "{why}");
+        assert!(!why.contains(outside.to_str().unwrap()), "{why}");
     }
 }

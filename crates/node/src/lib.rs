@@ -16,6 +16,8 @@
 //! - `repair`: audits of suppliers, rebuilding lost or corrupt shards,
 //!   replacing suppliers gone too long, republishing records;
 //! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
+//! - `local`: the machine's files and users: which local user is calling,
+//!   what they may read, and the one safe way to open a local path;
 //! - `tasks`: the one helper every background task is spawned with;
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
 //! - [`cacaoweb`]: cacaoweb's uploads by path, uploads and downloads lists,
@@ -39,6 +41,7 @@ pub mod identity;
 mod import;
 mod ingest;
 pub mod jobs;
+mod local;
 mod media;
 mod metadisk;
 mod network;
@@ -53,7 +56,7 @@ mod tasks;
 mod tokens;
 
 pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
-pub use cacaoweb::{DownloadItem, DownloadTicket, UploadItem};
+pub use cacaoweb::{CacaowebFile, DownloadItem, DownloadTicket, UploadItem};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
@@ -64,6 +67,7 @@ pub use config::Config;
 pub use error::NodeError;
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
+pub use local::{LocalCaller, LocalUser};
 pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use network::{NetworkStatus, SupplierInfo};
 pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};

@@ -24,6 +24,7 @@ use crate::events::{Event, Events};
 use crate::identity::Identity;
 use crate::import::{self, ImportRequest, ImportedFile, Plan};
 use crate::jobs::{Job, Jobs};
+use crate::local::LocalCaller;
 use crate::read::{BlobHandle, ByteStream};
 use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
 
@@ -842,7 +843,7 @@ impl Node {
         }
         let roots = self.0.config.import_roots.clone();
         let path = req.path.clone();
-        let plan = blocking(move || import::plan(&path, &roots)).await?;
+        let plan = blocking(move || import::plan(&path, &roots, &LocalCaller::Operator)).await?;
         let job = self.0.jobs.start(
             "import",
             req.path.display().to_string(),
@@ -890,12 +891,9 @@ impl Node {
         for file in plan.files {
             job.check()?;
             let parent = folders.get(&file.dirs).cloned().flatten();
-            let outcome = std::fs::File::open(&file.path)
-                .map_err(|source| NodeError::PathUnreadable {
-                    path: file.path.clone(),
-                    source,
-                })
-                .and_then(|mut f| {
+            let roots = &self.0.config.import_roots;
+            let outcome =
+                import::open_file(&file.path, roots, &LocalCaller::Operator).and_then(|mut f| {
                     self.store_file(
                         &mut f,
                         job,

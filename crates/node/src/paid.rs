@@ -103,6 +103,19 @@ impl PaidTerms {
     }
 }
 
+/// Metadata key that publishes a file (`true`): its key goes with its
+/// network record, and the doors that answer without the secret show it.
+pub const PUBLIC: &str = "public";
+
+/// The answer for an entry the reader may not see: the same as for one
+/// that does not exist.
+fn not_found(id: &str) -> NodeError {
+    NodeError::Store(cairn_store::StoreError::NotFound {
+        what: "entry",
+        id: id.to_owned(),
+    })
+}
+
 /// Who reads a file.
 #[derive(Debug, Clone)]
 pub enum Reader {
@@ -308,13 +321,30 @@ impl Node {
         Ok(())
     }
 
-    /// Entry `id`'s terms and what `reader` may read of it.
+    /// Entry `id`'s terms and what `reader` may read of it. An entry the
+    /// reader may not see ([`Node::may_see`]) is not found.
     pub async fn paid_status(&self, id: &str, reader: &Reader) -> Result<PaidStatus> {
-        let info = self.entry(id).await?;
+        let info = self.visible_entry(id, reader).await?;
         self.paid_status_of(&info, reader).await
     }
 
-    /// [`Node::paid_status`] of an entry already loaded.
+    /// Entry `id`, if `reader` may see it; else the answer for an entry
+    /// that does not exist.
+    pub async fn visible_entry(&self, id: &str, reader: &Reader) -> Result<EntryInfo> {
+        let (node, id, reader) = (self.clone(), id.to_owned(), reader.clone());
+        blocking(move || {
+            let info = node.entry_info(&id)?;
+            if node.may_see(&info, &reader)? {
+                Ok(info)
+            } else {
+                Err(not_found(&id))
+            }
+        })
+        .await
+    }
+
+    /// [`Node::paid_status`] of an entry already loaded, which the caller
+    /// has found the reader may see (by its own door's rule).
     pub async fn paid_status_of(&self, info: &EntryInfo, reader: &Reader) -> Result<PaidStatus> {
         if info.entry.kind != EntryKind::File {
             return Err(NodeError::Invalid(format!(
@@ -356,12 +386,38 @@ impl Node {
         })
     }
 
+    /// Whether `info` is published: marked `public`, offered for sale
+    /// (`restricted`), or uploaded through cacaoweb (a file of its folder).
+    pub(crate) fn is_published(&self, info: &EntryInfo) -> Result<bool> {
+        let flag = |k: &str| info.metadata.get(k).is_some_and(|v| v == "true");
+        if flag(PUBLIC) || flag(RESTRICTED) {
+            return Ok(true);
+        }
+        let Some(parent) = info.entry.parent.as_deref() else {
+            return Ok(false);
+        };
+        let folder = self.0.catalog.entry(parent)?;
+        Ok(folder.parent.is_none() && folder.name == crate::cacaoweb::FOLDER)
+    }
+
+    /// Whether `reader` may see `info` through a door that answers without
+    /// the secret (cacaoweb, the native paid calls): the admin sees every
+    /// file, an account its own, anyone a published one
+    /// ([`Node::is_published`]). The operator's other files stay private.
+    pub(crate) fn may_see(&self, info: &EntryInfo, reader: &Reader) -> Result<bool> {
+        match reader {
+            Reader::Admin => Ok(true),
+            Reader::User(u) if info.entry.owner.as_deref() == Some(u.account.as_str()) => Ok(true),
+            _ => self.is_published(info),
+        }
+    }
+
     /// `user` buys entry `id`: the price moves from them to the seller and
     /// the purchase is recorded, in one transaction. Buying again, buying
     /// a free file or one's own file charges nothing. Refused whole with
     /// code `balance_insufficient` when the buyer is short.
     pub async fn buy_entry(&self, id: &str, user: &User) -> Result<Purchase> {
-        let info = self.entry(id).await?;
+        let info = self.visible_entry(id, &Reader::User(user.clone())).await?;
         let status = self
             .paid_status_of(&info, &Reader::User(user.clone()))
             .await?;
