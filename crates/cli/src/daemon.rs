@@ -27,12 +27,17 @@ pub(crate) async fn run(
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // The node takes the data dir's lock first (a second node is refused
+    // there, before it touches anything). The address files are written
+    // only while it is held, and `addr_files` goes before `node` on every
+    // way out of here, so they are removed before the lock is released.
     let node = cairn_node::Node::start(data_dir, config.clone()).await?;
+    let mut addr_files = AddrFiles::default();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    write_addr(data_dir, &addr)?;
+    addr_files.write(data_dir.join("api.addr"), &addr)?;
     println!("cairn node {} listening on http://{addr}", node.node_id());
     println!("data dir {}", data_dir.display());
     let stop = node.clone();
@@ -41,8 +46,27 @@ pub(crate) async fn run(
         tracing::info!("signal received, stopping");
         stop.request_shutdown();
     });
+    let mut layers = serve_layers(&node, &config, data_dir, &mut addr_files).await?;
+    cairn_api::serve(node.clone(), listener).await?;
+    while let Some(served) = layers.join_next().await {
+        if let Ok(Err(e)) = served {
+            tracing::warn!(error = %e, "a layer listener failed");
+        }
+    }
+    node.shutdown().await;
+    drop(addr_files);
+    Ok(())
+}
+
+/// Binds and serves each compatibility layer's own listeners; the first
+/// address of each layer goes to `<data dir>/<layer>.addr`.
+async fn serve_layers(
+    node: &cairn_node::Node,
+    config: &cairn_node::Config,
+    data_dir: &Path,
+    addr_files: &mut AddrFiles,
+) -> Result<tokio::task::JoinSet<std::io::Result<()>>> {
     let mut layers = tokio::task::JoinSet::new();
-    let mut addr_files = vec![data_dir.join("api.addr")];
     for (layer, addrs) in [
         (cairn_api::Layer::Cacaoweb, &config.layers.cacaoweb),
         (cairn_api::Layer::Openload, &config.layers.openload),
@@ -65,25 +89,13 @@ pub(crate) async fn run(
             };
             let addr = listener.local_addr()?;
             if i == 0 {
-                let file = data_dir.join(format!("{}.addr", layer.name()));
-                write_addr_file(&file, &addr)?;
-                addr_files.push(file);
+                addr_files.write(data_dir.join(format!("{}.addr", layer.name())), &addr)?;
             }
             println!("{} layer listening on http://{addr}", layer.name());
             layers.spawn(cairn_api::serve_layer(node.clone(), listener, layer));
         }
     }
-    cairn_api::serve(node.clone(), listener).await?;
-    while let Some(served) = layers.join_next().await {
-        if let Ok(Err(e)) = served {
-            tracing::warn!(error = %e, "a layer listener failed");
-        }
-    }
-    node.shutdown().await;
-    for file in addr_files {
-        let _ = std::fs::remove_file(file);
-    }
-    Ok(())
+    Ok(layers)
 }
 
 /// Segment buffers are 1 MiB, above glibc's default mmap threshold, so
@@ -100,17 +112,30 @@ fn keep_segment_buffers_on_the_heap() {
     }
 }
 
-fn write_addr(data_dir: &Path, addr: &SocketAddr) -> Result<()> {
-    write_addr_file(&data_dir.join("api.addr"), addr)
+/// The address files this node wrote (`api.addr`, `<layer>.addr`), by
+/// which clients find it: removed when this drops, which happens while the
+/// node, and so the data dir's lock, is still held.
+#[derive(Default)]
+struct AddrFiles(Vec<std::path::PathBuf>);
+
+impl AddrFiles {
+    /// Writes `addr` to `file` through a temporary name, so a reader never
+    /// sees half an address.
+    fn write(&mut self, file: std::path::PathBuf, addr: &SocketAddr) -> Result<()> {
+        let tmp = file.with_extension("addr.tmp");
+        std::fs::write(&tmp, format!("{addr}\n"))?;
+        std::fs::rename(&tmp, &file)?;
+        self.0.push(file);
+        Ok(())
+    }
 }
 
-/// Writes `addr` to `file` through a temporary name, so a reader never
-/// sees half an address.
-fn write_addr_file(file: &Path, addr: &SocketAddr) -> Result<()> {
-    let tmp = file.with_extension("addr.tmp");
-    std::fs::write(&tmp, format!("{addr}\n"))?;
-    std::fs::rename(&tmp, file)?;
-    Ok(())
+impl Drop for AddrFiles {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 async fn wait_for_signal() {

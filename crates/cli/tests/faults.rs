@@ -1,6 +1,6 @@
 //! Faults around a real node: bodies cut off mid-upload, cancelled jobs,
-//! kill -9 in the middle of an upload, SIGTERM, and the events WebSocket
-//! that reports all of it.
+//! kill -9 in the middle of an upload, SIGTERM, a second node started on
+//! the same data dir, and the events WebSocket that reports all of it.
 
 mod common;
 
@@ -334,4 +334,129 @@ async fn a_multipart_part_cut_off_mid_way_stores_nothing() {
     let (_, status) = node.get_json("/status").await;
     assert_eq!(status["counts"]["files"], 0, "{status}");
     assert_eq!(status["counts"]["blobs"], 0);
+}
+
+/// Starts `cairn node` on `dir` as a second node and waits (bounded) for
+/// it to exit; one still running after 20 s is killed and reported so.
+fn second_node(dir: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("node")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start a second cairn node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut stderr);
+    }
+    (code, stderr)
+}
+
+/// Issue 15: a second node on the same data dir swept the first one's
+/// `tmp/` under a running upload, and overwrote its `api.addr`.
+#[tokio::test]
+async fn a_second_node_on_the_same_data_dir_is_refused_while_the_first_keeps_serving() {
+    use std::io::Write;
+    for cacaoweb in [false, true] {
+        let layers = if cacaoweb {
+            "[layers]\ncacaoweb = [\"127.0.0.1:0\"]\n"
+        } else {
+            ""
+        };
+        let node = TestNode::start_with(layers).await;
+        let addr_files: Vec<_> = ["api.addr", "cacaoweb.addr"]
+            .iter()
+            .map(|f| (f, std::fs::read_to_string(node.dir.join(f)).ok()))
+            .collect();
+        assert_eq!(addr_files[1].1.is_some(), cacaoweb, "{addr_files:?}");
+        // An upload whose body is half sent: its blob is being written
+        // under tmp/ while the second node tries to start.
+        let content = data(4 * SEG, 15);
+        let mut conn = node.raw();
+        let head = format!(
+            "POST /api/v1/upload?name=slow.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            node.addr,
+            node.secret,
+            content.len()
+        );
+        send_partial(&mut conn, &head, &content[..2 * SEG]);
+        running_upload(&node, "slow.bin", SEG as u64).await;
+
+        let (code, stderr) = second_node(&node.dir);
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "cacaoweb {cacaoweb}: the second node ran or exited 0 ({code:?}): {stderr}"
+        );
+        let api = addr_files[0].1.as_deref().unwrap().trim();
+        for wanted in [
+            "in use by another cairn node".to_owned(),
+            format!("pid {}", node.pid()),
+            format!("http://{api}"),
+        ] {
+            assert!(stderr.contains(&wanted), "no '{wanted}' in: {stderr}");
+        }
+        for (file, before) in &addr_files {
+            let now = std::fs::read_to_string(node.dir.join(file)).ok();
+            assert_eq!(&now, before, "{file} changed");
+        }
+
+        conn.write_all(&content[2 * SEG..]).unwrap();
+        let answer = read_answer(&mut conn);
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        let (_, page) = node.get_json("/entries").await;
+        let entry = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "slow.bin")
+            .cloned()
+            .unwrap_or_else(|| panic!("no slow.bin: {page}"));
+        let (s, _, body) = node
+            .content(
+                &format!("/entries/{}/content", entry["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        assert!(body == content, "slow.bin is not what was sent");
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_a_new_node_starts_on_the_data_dir() {
+    let mut node = TestNode::start().await;
+    let (_, e) = node.upload("kept.bin", data(SEG, 16), "").await;
+    let old = node.pid();
+    node.kill9();
+    let lock = std::fs::read_to_string(node.dir.join("lock")).unwrap();
+    assert_eq!(
+        lock.trim(),
+        old.to_string(),
+        "the lock file names its holder"
+    );
+    let node = node.restart().await;
+    let (s, _, body) = node
+        .content(
+            &format!("/entries/{}/content", e["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!((s, body), (200, data(SEG, 16)));
+    let lock = std::fs::read_to_string(node.dir.join("lock")).unwrap();
+    assert_eq!(lock.trim(), node.pid().to_string());
 }

@@ -114,6 +114,20 @@ pub enum NodeError {
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// Another node runs on this data dir (it holds the dir's lock).
+    #[error(
+        "data dir {} is in use by another cairn node ({}); stop it first (`cairn stop`) or give this one another --data-dir",
+        .dir.display(),
+        crate::lock::holder(.pid, .api)
+    )]
+    DataDirInUse {
+        /// The data dir.
+        dir: PathBuf,
+        /// The running node's pid, as its lock file says.
+        pid: Option<u32>,
+        /// The running node's API address, as its `api.addr` says.
+        api: Option<String>,
+    },
     /// A bug or an unexpected failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,6 +173,7 @@ impl NodeError {
             Self::ClientGone => "client_gone",
             Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
+            Self::DataDirInUse { .. } => "data_dir_in_use",
             Self::Unavailable(_) => "unavailable",
             Self::Network(_) => "network",
             Self::Unauthorized => "unauthorized",

@@ -5,6 +5,7 @@
 //!
 //! - [`config`]: the documented TOML config and the data dir;
 //! - [`identity`]: the key pair, the API secret and the convergence secret;
+//! - `lock`: one node per data dir (an exclusive `flock`);
 //! - `ingest`: the one-pass upload pipeline (read → hash → encrypt → write);
 //! - `read`: verified range reads of stored blobs;
 //! - `remote`: remote URL uploads, safe against request forgery;
@@ -42,6 +43,7 @@ mod import;
 mod ingest;
 pub mod jobs;
 mod local;
+mod lock;
 mod media;
 mod metadisk;
 mod network;

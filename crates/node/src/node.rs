@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     /// Addresses paired for Openload's `streaming/get`, and until when.
     pub(crate) openload_pairs: crate::openload::Pairs,
     pub(crate) media: crate::media::Media,
+    /// The data dir's lock, held for as long as the node exists.
+    _lock: crate::lock::DirLock,
 }
 
 /// Where an uploaded body goes.
@@ -132,9 +134,13 @@ pub struct Status {
 
 impl Node {
     /// Opens the data dir (creating it and everything in it on first
-    /// start) and starts the background tasks.
+    /// start) and starts the background tasks. The data dir's lock is
+    /// taken first, before anything in it is read, swept or opened: a
+    /// node already running there refuses this one
+    /// ([`NodeError::DataDirInUse`]), which then touches nothing.
     pub async fn start(data_dir: &Path, config: Config) -> Result<Self> {
         create_private_dir(data_dir)?;
+        let lock = crate::lock::DirLock::take(data_dir)?;
         let identity = Identity::load_or_create(data_dir)?;
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.db"))?);
         let files: Arc<dyn BlobFiles> = Arc::new(FsBlobFiles::open(data_dir)?);
@@ -171,6 +177,7 @@ impl Node {
             net,
             repair: crate::repair::RepairState::default(),
             placing: Default::default(),
+            _lock: lock,
         }));
         let orphans = node.remove_orphan_files()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
