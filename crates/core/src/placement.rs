@@ -51,6 +51,20 @@ pub fn pieces_hash<'a>(hashes: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 3
     *h.finalize().as_bytes()
 }
 
+/// The length of one supplier's shard file for a blob of `size` bytes
+/// coded with `coding`: a full stride per segment but the last, which is
+/// shorter.
+pub fn shard_file_len(coding: Coding, size: u64) -> u64 {
+    use crate::layout::{SEGMENT_SIZE, segment_count, segment_span};
+    let segments = segment_count(size);
+    if segments == 0 {
+        return 0;
+    }
+    let last = segment_span(size, segments - 1);
+    let stride = coding.shard_len(SEGMENT_SIZE as usize) as u64;
+    (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
+}
+
 /// A placement or record that cannot be decoded.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed placement record: {0}")]

@@ -339,6 +339,7 @@ impl Catalog {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate(&mut conn)?;
+        crate::placements::fill_placement_shards(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -209,4 +209,34 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (blob, seq)
     ) WITHOUT ROWID;
     "#,
+    // 10: what each supplier holds for this node: the bytes of every shard
+    // file of every placement, by position (kept with the placement, gone
+    // with it), and their sum per supplier, kept by triggers. A supplier
+    // that is a customer of ours here may keep as much more than a
+    // stranger's quota (the admission policy). Placements made before are
+    // filled in by `Catalog::open`.
+    r#"
+    CREATE TABLE placement_shards (
+        blob     BLOB NOT NULL REFERENCES placements(blob) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        peer     TEXT NOT NULL,
+        bytes    INTEGER NOT NULL,
+        PRIMARY KEY (blob, position)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE held_by_suppliers (
+        peer     TEXT PRIMARY KEY,
+        bytes    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER placement_shards_held AFTER INSERT ON placement_shards BEGIN
+        INSERT INTO held_by_suppliers (peer, bytes) VALUES (NEW.peer, NEW.bytes)
+        ON CONFLICT (peer) DO UPDATE SET bytes = bytes + excluded.bytes;
+    END;
+
+    CREATE TRIGGER placement_shards_freed AFTER DELETE ON placement_shards BEGIN
+        UPDATE held_by_suppliers SET bytes = bytes - OLD.bytes WHERE peer = OLD.peer;
+        DELETE FROM held_by_suppliers WHERE peer = OLD.peer AND bytes <= 0;
+    END;
+    "#,
 ];

@@ -4,8 +4,15 @@
 //! its supplier; it goes with its blob (ON DELETE CASCADE), and a trigger
 //! then queues it in `unplaced`: the suppliers are owed a deletion of its
 //! shards until they have all done it (or the blob is placed again).
+//!
+//! Beside each placement, `placement_shards` keeps the bytes of each of its
+//! shard files and who holds it, written in the same transaction and gone
+//! with it; triggers keep their sum per supplier in `held_by_suppliers`,
+//! which the admission policy reads on every stranger's request past its
+//! quota, so it is one row away.
 
-use rusqlite::{OptionalExtension, params};
+use cairn_core::placement::{Placement, shard_file_len};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
 use crate::catalog::{Catalog, now_ms};
@@ -61,6 +68,7 @@ impl Catalog {
                  ON CONFLICT (blob) DO UPDATE SET record = ?2",
                 params![&blob.0[..], record, now_ms()],
             )?;
+            note_shards(&tx, &blob.0, record)?;
             tx.execute("DELETE FROM unplaced WHERE blob = ?1", [&blob.0[..]])?;
             // Challenges were made for the placement being replaced (its
             // coding may differ).
@@ -70,6 +78,32 @@ impl Catalog {
             )?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Bytes supplier `peer` holds for this node: the shard files of our
+    /// placements on it.
+    pub fn held_by(&self, peer: &str) -> Result<u64> {
+        self.with(|c| {
+            let bytes: Option<i64> = c
+                .query_row(
+                    "SELECT bytes FROM held_by_suppliers WHERE peer = ?1",
+                    [peer],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(bytes.map_or(0, |b| b.max(0) as u64))
+        })
+    }
+
+    /// Every supplier holding shards for this node, and their bytes.
+    pub fn held_by_suppliers(&self) -> Result<Vec<(String, u64)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT peer, bytes FROM held_by_suppliers WHERE bytes > 0 ORDER BY peer",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -225,4 +259,54 @@ impl Catalog {
             Ok(out)
         })
     }
+}
+
+/// Records what each supplier of blob `blob`'s placement `record` holds:
+/// the length of its shard file, from the blob's size. A placement that
+/// does not decode (none is saved so) names nobody.
+fn note_shards(c: &Connection, blob: &[u8; 32], record: &[u8]) -> Result<()> {
+    c.execute("DELETE FROM placement_shards WHERE blob = ?1", [&blob[..]])?;
+    let Ok(placement) = Placement::decode(record) else {
+        return Ok(());
+    };
+    let size: Option<i64> = c
+        .query_row("SELECT size FROM blobs WHERE id = ?1", [&blob[..]], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let bytes = shard_file_len(placement.coding, size.unwrap_or(0).max(0) as u64);
+    for (position, peer) in placement.suppliers.iter().enumerate() {
+        c.execute(
+            "INSERT INTO placement_shards (blob, position, peer, bytes) VALUES (?1, ?2, ?3, ?4)",
+            params![&blob[..], position as i64, peer, bytes as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Fills `placement_shards` for placements saved before it existed
+/// (schema 10): once, when it is empty and placements are not.
+pub(crate) fn fill_placement_shards(c: &mut Connection) -> Result<()> {
+    let empty: bool = c.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM placement_shards) \
+         AND EXISTS (SELECT 1 FROM placements)",
+        [],
+        |r| r.get(0),
+    )?;
+    if !empty {
+        return Ok(());
+    }
+    let tx = c.transaction()?;
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+        let mut stmt = tx.prepare("SELECT blob, record FROM placements")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (blob, record) in rows {
+        if let Ok(blob) = <[u8; 32]>::try_from(blob.as_slice()) {
+            note_shards(&tx, &blob, &record)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }

@@ -368,3 +368,78 @@ fn audit_challenges_are_used_once_in_order_and_go_with_a_new_placement() {
     assert_eq!(cat.take_challenge(&id).unwrap(), Some(ch(9)));
     assert_eq!(cat.take_challenge(&id).unwrap(), None);
 }
+
+/// A 1+1 placement of a blob of `size` bytes on `suppliers`.
+fn placement_on(size: u64, suppliers: [&str; 2]) -> Vec<u8> {
+    use cairn_core::erasure::Coding;
+    let coding = Coding::new(1, 1).unwrap();
+    let segments = cairn_core::layout::segment_count(size) as usize;
+    cairn_core::placement::Placement {
+        coding,
+        stride: coding.shard_len(cairn_core::layout::SEGMENT_SIZE as usize) as u32,
+        owner: [0; 32],
+        suppliers: suppliers.map(String::from).to_vec(),
+        hashes: vec![[0; 32]; 2 * segments],
+    }
+    .encode()
+}
+
+#[test]
+fn what_each_supplier_holds_for_us_follows_the_placements() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let big = vec![1u8; 3_000_000];
+    add(&cat, None, "a", &big).unwrap();
+    let b = add(&cat, None, "b", b"0123456789").unwrap();
+    let (ba, bb) = (BlobId::of(&big), BlobId::of(b"0123456789"));
+    cat.save_placement(&ba, &placement_on(3_000_000, ["P", "Q"]))
+        .unwrap();
+    cat.save_placement(&bb, &placement_on(10, ["P", "R"]))
+        .unwrap();
+    let held = |peer| cat.held_by(peer).unwrap();
+    assert_eq!(
+        (held("P"), held("Q"), held("R")),
+        (3_000_010, 3_000_000, 10)
+    );
+    // A repair moves position 0 of a to R: the placement is saved again.
+    cat.save_placement(&ba, &placement_on(3_000_000, ["R", "Q"]))
+        .unwrap();
+    assert_eq!(
+        (held("P"), held("Q"), held("R")),
+        (10, 3_000_000, 3_000_010)
+    );
+    // b is deleted: its placement goes, and what its suppliers held.
+    cat.delete(&b.entry.id, false, |_| {}).unwrap();
+    assert_eq!((held("P"), held("R")), (0, 3_000_000));
+    assert_eq!(
+        cat.held_by_suppliers().unwrap(),
+        vec![("Q".to_owned(), 3_000_000), ("R".to_owned(), 3_000_000)]
+    );
+}
+
+#[test]
+fn placements_made_before_schema_10_are_counted_once_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let cat = Catalog::open(&path).unwrap();
+        add(&cat, None, "a", b"abc").unwrap();
+        cat.save_placement(&BlobId::of(b"abc"), &placement_on(3, ["P", "Q"]))
+            .unwrap();
+    }
+    // As a catalog of schema 9 had it: the placement, nothing beside it.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE placement_shards; DROP TABLE held_by_suppliers; PRAGMA user_version = 9;",
+    )
+    .unwrap();
+    drop(conn);
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert_eq!(
+        (cat.held_by("P").unwrap(), cat.held_by("Q").unwrap()),
+        (4, 4)
+    );
+    drop(cat);
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.held_by("P").unwrap(), 4, "filled once");
+}
