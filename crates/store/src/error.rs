@@ -70,6 +70,10 @@ pub enum StoreError {
         /// What the refused request needed.
         wanted: u64,
     },
+    /// The admission policy does not take this customer now (it is a
+    /// stranger and the node takes none, or no more now); nothing stored.
+    #[error("{0}")]
+    NotAdmitted(String),
     /// Stored data failed verification.
     #[error("{0}")]
     Corrupt(String),

@@ -12,12 +12,15 @@
 //!   (for the file-hosting gateway), in the same database;
 //! - [`shards`]: the shards this node stores for its customers (the
 //!   supplier side), sealed only when whole and hash-checked;
+//! - [`admission`]: who may store shards here, and how much (friends,
+//!   strangers, quotas), so fresh identities cannot fill the node;
 //! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
 //! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
 //!   their 24-hour traffic, and purchases of paid files.
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod admission;
 mod arrived;
 pub mod catalog;
 mod direct;

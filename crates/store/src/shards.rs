@@ -19,10 +19,12 @@
 //!
 //! Space: the node donates `donated` bytes; the bytes of every shard file,
 //! sealed or partial, count against it, and a write that would pass it is
-//! refused whole ([`StoreError::OverLimit`]). A limit per customer
-//! ([`ShardStore::with_customer_limit`]) keeps one customer from taking it
-//! all. Usage is counted from the files at open and kept in memory after
-//! that.
+//! refused whole ([`StoreError::OverLimit`]). Who may write at all, and
+//! how much, is the admission policy's to say (`admission.rs`,
+//! [`ShardStore::with_policy`]): friends, strangers, quotas; a write past
+//! a customer's room is refused whole too, and a customer not admitted
+//! gets [`StoreError::NotAdmitted`]. Usage is counted from the files at
+//! open and kept in memory after that.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -31,6 +33,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::StoreError;
+use crate::admission::{Admissions, Policy, Room, Standing, Verdict, now_secs};
 use crate::arrived::{Arrived, hash_pieces};
 use crate::direct::{Buffers, open_direct, open_read, read_at};
 use crate::readahead::{Readahead, Sealed};
@@ -70,11 +73,37 @@ pub struct CustomerUse {
     pub bytes: u64,
 }
 
+/// A customer's standing here: who it is to us, what it keeps, what it
+/// may keep.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CustomerStanding {
+    /// The customer's owner id, hex.
+    pub owner: String,
+    /// Its peer id, when this node knows it (friends, our suppliers).
+    pub peer: Option<String>,
+    /// Friend or stranger.
+    pub standing: Standing,
+    /// Bytes of its shards here.
+    pub bytes: u64,
+    /// The most bytes it may keep here (0: rejected, or a stranger on a
+    /// node that takes none).
+    pub allowance: u64,
+    /// Bytes it holds for this node as our supplier.
+    pub holds_for_us: u64,
+}
+
+/// What a customer holds for this node as its supplier: asked of the
+/// catalog only when a decision needs it.
+pub type Held<'a> = &'a dyn Fn() -> u64;
+
 /// The shard files of a supplier.
 pub struct ShardStore {
     dir: PathBuf,
     donated: u64,
-    per_customer: Option<u64>,
+    /// Who may store here, and how much.
+    policy: Policy,
+    /// New strangers admitted within the hour.
+    admissions: Mutex<Admissions>,
     usage: Mutex<HashMap<[u8; 32], u64>>,
     /// Customers this node refuses (listed in `rejected`, one hex id a
     /// line).
@@ -123,7 +152,8 @@ impl ShardStore {
         Ok(Self {
             dir: dir.to_path_buf(),
             donated,
-            per_customer: None,
+            policy: Policy::open(),
+            admissions: Mutex::new(Admissions::default()),
             usage: Mutex::new(usage),
             rejected: Mutex::new(rejected),
             buffers: Buffers::default(),
@@ -136,8 +166,21 @@ impl ShardStore {
     /// Caps what one customer may keep here at `limit` bytes (shards it
     /// already has stay; it can write no more until it is under).
     pub fn with_customer_limit(mut self, limit: u64) -> Self {
-        self.per_customer = Some(limit);
+        self.policy.customer_quota = Some(limit);
         self
+    }
+
+    /// Admits customers by `policy`, keeping the strangers admitted in the
+    /// last hour in the file `admissions` (read now: a restart does not
+    /// reset the count). Shards already here stay whatever the policy.
+    pub fn with_policy(mut self, policy: Policy, admissions: &Path) -> Result<Self> {
+        self.policy = policy;
+        self.admissions = Mutex::new(Admissions::open(admissions)?);
+        Ok(self)
+    }
+
+    fn admissions(&self) -> std::sync::MutexGuard<'_, Admissions> {
+        self.admissions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn owner_dir(&self, owner: &[u8; 32]) -> PathBuf {
@@ -181,7 +224,7 @@ impl ShardStore {
             donated: self.donated,
             used: usage.values().sum(),
             customers: usage.values().filter(|b| **b > 0).count() as u64,
-            per_customer: self.per_customer,
+            per_customer: self.policy.customer_quota,
         }
     }
 
@@ -190,18 +233,73 @@ impl ShardStore {
         self.donated.saturating_sub(self.space().used)
     }
 
-    /// Bytes customer `owner` may still write here: the free space, within
-    /// its own limit; none once rejected.
+    /// Bytes customer `owner`, holding nothing for us, may still write
+    /// here ([`ShardStore::room_for`]).
     pub fn free_for(&self, owner: &[u8; 32]) -> u64 {
+        self.room_for(owner, &|| 0)
+    }
+
+    /// Bytes customer `owner` may still write here, `held` saying what it
+    /// holds for us: the free space within its allowance, as the policy
+    /// says; none once rejected or when it would not be admitted now.
+    pub fn room_for(&self, owner: &[u8; 32], held: Held<'_>) -> u64 {
         if self.is_rejected(owner) {
             return 0;
         }
-        let mine = self.usage().get(owner).copied().unwrap_or(0);
-        let free = self.free();
-        match self.per_customer {
-            Some(limit) => free.min(limit.saturating_sub(mine)),
-            None => free,
+        let usage = self.usage();
+        match self.judge(owner, held, &usage, None) {
+            Verdict::Admitted { room, .. } => room,
+            Verdict::Refused(_) => 0,
         }
+    }
+
+    /// The policy's verdict on `owner` (under the usage lock, `usage`).
+    fn judge(
+        &self,
+        owner: &[u8; 32],
+        held: Held<'_>,
+        usage: &HashMap<[u8; 32], u64>,
+        growth: Option<u64>,
+    ) -> Verdict {
+        let room = Room {
+            donated: self.donated,
+            usage,
+            growth,
+        };
+        self.policy
+            .judge(owner, held, room, &self.admissions(), now_secs())
+    }
+
+    /// Every customer's standing: those with shards here, and every friend.
+    /// `held` maps customers to what they hold for us.
+    pub fn standings(&self, held: &HashMap<[u8; 32], u64>) -> Vec<CustomerStanding> {
+        let usage = self.usage();
+        let mut owners: Vec<[u8; 32]> = usage
+            .iter()
+            .filter(|(_, b)| **b > 0)
+            .map(|(o, _)| *o)
+            .chain(self.policy.friends.iter().copied())
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+            .into_iter()
+            .map(|o| {
+                let holds_for_us = held.get(&o).copied().unwrap_or(0);
+                let allowance = match self.is_rejected(&o) {
+                    true => 0,
+                    false => self.policy.allowance(&o, holds_for_us, self.donated),
+                };
+                CustomerStanding {
+                    owner: hex::encode(o),
+                    peer: None,
+                    standing: self.policy.standing(&o),
+                    bytes: usage.get(&o).copied().unwrap_or(0),
+                    allowance,
+                    holds_for_us,
+                }
+            })
+            .collect()
     }
 
     /// Every customer and the bytes its shards take.
@@ -255,11 +353,26 @@ impl ShardStore {
         }
     }
 
-    /// Writes `data` at `offset` of a shard being uploaded, refusing
-    /// whole when it would pass the donated space. `stride` is the length
-    /// of the shard's pieces, as its seal will say (0: not known); the
-    /// pieces the write starts are hashed now rather than at the seal.
+    /// Writes `data` at `offset` of a shard being uploaded, for a customer
+    /// that holds nothing for us ([`ShardStore::write_holding`]).
     pub fn write(&self, id: &ShardId, offset: u64, stride: u32, data: &[u8]) -> Result<()> {
+        self.write_holding(id, &|| 0, offset, stride, data)
+    }
+
+    /// Writes `data` at `offset` of a shard being uploaded, refusing
+    /// whole when it would pass the donated space or the owner's room
+    /// (`held`: what it holds for us), or when the policy does not admit
+    /// the owner. `stride` is the length of the shard's pieces, as its
+    /// seal will say (0: not known); the pieces the write starts are
+    /// hashed now rather than at the seal.
+    pub fn write_holding(
+        &self,
+        id: &ShardId,
+        held: Held<'_>,
+        offset: u64,
+        stride: u32,
+        data: &[u8],
+    ) -> Result<()> {
         if self.is_rejected(&id.owner) {
             return Err(StoreError::Conflict(
                 "this supplier rejected the customer".into(),
@@ -284,18 +397,7 @@ impl ShardStore {
                 wanted: growth,
             });
         }
-        let mine = usage.get(&id.owner).copied().unwrap_or(0);
-        if let Some(limit) = self.per_customer
-            && growth > 0
-            && mine + growth > limit
-        {
-            return Err(StoreError::OverLimit {
-                what: "space per customer",
-                limit,
-                used: mine,
-                wanted: growth,
-            });
-        }
+        self.admit(id, held, &usage, growth)?;
         let file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -324,6 +426,37 @@ impl ShardStore {
             crate::files::start_writeback(&file, offset, data.len() as u64);
         }
         Ok(())
+    }
+
+    /// Whether the policy lets the owner of `id` grow its shards by
+    /// `growth` bytes (under the usage lock, `usage`); a stranger admitted
+    /// now is recorded first, so a crash cannot forget it. Rewriting bytes
+    /// it has costs nothing, but a stranger holding nothing here must be
+    /// admitted even for that.
+    fn admit(
+        &self,
+        id: &ShardId,
+        held: Held<'_>,
+        usage: &HashMap<[u8; 32], u64>,
+        growth: u64,
+    ) -> Result<()> {
+        let mine = usage.get(&id.owner).copied().unwrap_or(0);
+        if growth == 0 && mine > 0 {
+            return Ok(());
+        }
+        match self.judge(&id.owner, held, usage, Some(growth)) {
+            Verdict::Refused(why) => Err(StoreError::NotAdmitted(why)),
+            Verdict::Admitted { room, .. } if growth > room => Err(StoreError::OverLimit {
+                what: "space per customer",
+                limit: mine.saturating_add(room),
+                used: mine,
+                wanted: growth,
+            }),
+            Verdict::Admitted { new, .. } => match new {
+                true => self.admissions().record(&id.owner, now_secs()),
+                false => Ok(()),
+            },
+        }
     }
 
     /// Seals a shard: checks its length and the hash of its pieces of
@@ -578,6 +711,7 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::{Policy, Standing};
 
     fn id(p: u8) -> ShardId {
         ShardId {
@@ -854,6 +988,100 @@ mod tests {
         assert_eq!(s.free_for(&other.owner), 0);
         assert_eq!(s.free(), 300);
         assert_eq!(s.space().per_customer, Some(400));
+    }
+
+    /// Friend 9 may keep 600 bytes; two strangers at once, two new ones
+    /// an hour, 100 bytes each.
+    fn guarded(dir: &Path) -> ShardStore {
+        let policy = Policy {
+            friends: [[9; 32]].into(),
+            strangers: true,
+            strangers_max: 2,
+            strangers_per_hour: 2,
+            stranger_quota: 100,
+            customer_quota: Some(600),
+        };
+        ShardStore::open(&dir.join("shards"), 1000)
+            .unwrap()
+            .with_policy(policy, &dir.join("admissions"))
+            .unwrap()
+    }
+
+    fn of(owner: u8) -> ShardId {
+        ShardId {
+            owner: [owner; 32],
+            ..id(1)
+        }
+    }
+
+    #[test]
+    fn fresh_strangers_cannot_fill_the_donated_space_and_a_friend_still_gets_its_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = guarded(dir.path());
+        for owner in 1..=4u8 {
+            let first = s.write(&of(owner), 0, 0, &[owner; 100]);
+            let more = s.write(&of(owner), 100, 0, &[owner; 1]);
+            if owner <= 2 {
+                first.unwrap();
+                assert!(
+                    matches!(more, Err(StoreError::OverLimit { .. })),
+                    "{more:?}"
+                );
+            } else {
+                assert!(
+                    matches!(&first, Err(StoreError::NotAdmitted(why)) if why.contains("strangers_max")),
+                    "{first:?}"
+                );
+                assert_eq!(s.free_for(&[owner; 32]), 0);
+            }
+        }
+        assert_eq!(s.space().used, 200, "the strangers took 2 x 100 of 1000");
+        // What a stranger holds for us raises its allowance, within what
+        // the friend's 600 bytes leave to strangers.
+        assert_eq!(s.room_for(&[1; 32], &|| 150), 150);
+        assert_eq!(s.room_for(&[1; 32], &|| 250), 200);
+        s.write_holding(&of(1), &|| 150, 100, 0, &[1; 150]).unwrap();
+        assert_eq!(s.free_for(&[9; 32]), 600);
+        s.write(&of(9), 0, 0, &[9; 600]).unwrap();
+        let standings = s.standings(&[([1; 32], 150)].into());
+        let friend = standings.iter().find(|c| c.owner == hex::encode([9; 32]));
+        assert!(
+            matches!(friend, Some(c) if c.standing == Standing::Friend && c.bytes == 600 && c.allowance == 600),
+            "{standings:?}"
+        );
+        let one = standings.iter().find(|c| c.owner == hex::encode([1; 32]));
+        assert!(
+            matches!(one, Some(c) if c.standing == Standing::Stranger && c.bytes == 250 && c.allowance == 250 && c.holds_for_us == 150),
+            "{standings:?}"
+        );
+    }
+
+    #[test]
+    fn new_strangers_an_hour_are_counted_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = guarded(dir.path());
+        for owner in [1, 2] {
+            s.write(&of(owner), 0, 0, &[owner; 10]).unwrap();
+            s.delete(&of(owner)).unwrap();
+        }
+        // Neither holds anything now, but two came within the hour.
+        let third = s.write(&of(3), 0, 0, &[3; 10]);
+        assert!(
+            matches!(&third, Err(StoreError::NotAdmitted(why)) if why.contains("strangers_per_hour")),
+            "{third:?}"
+        );
+        drop(s);
+        let s = guarded(dir.path());
+        assert!(matches!(
+            s.write(&of(3), 0, 0, &[3; 10]),
+            Err(StoreError::NotAdmitted(_))
+        ));
+        assert_eq!(s.free_for(&[3; 32]), 0);
+        s.write(&of(1), 0, 0, &[1; 10]).unwrap();
+        assert!(
+            !dir.path().join("shards").join("admissions").exists(),
+            "the admissions are kept outside the shards"
+        );
     }
 
     #[test]
