@@ -553,7 +553,7 @@ pub(crate) async fn h_network_peers(State(s): State<AppState>) -> ApiResult<Resp
 }
 
 pub(crate) async fn h_network_customers(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "customers": s.node.network_customers()? })).into_response())
+    Ok(Json(json!({ "customers": s.node.network_customers().await? })).into_response())
 }
 
 pub(crate) async fn h_network_ping(

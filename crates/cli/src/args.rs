@@ -187,7 +187,8 @@ pub(crate) enum NetAction {
     Status,
     /// Connected peers.
     Peers,
-    /// Customers whose shards this node keeps.
+    /// Customers whose shards this node keeps, and friends: standing
+    /// (friend or stranger), bytes, allowance, bytes each holds for us.
     Customers,
     /// Round trip to a peer.
     Ping {

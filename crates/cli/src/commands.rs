@@ -729,9 +729,16 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
                     .flatten()
                     .map(|c| {
                         format!(
-                            "{}  {} bytes",
+                            "{}  {:<8}  {} of {} bytes, holds {} for us{}",
                             c["owner"].as_str().unwrap_or(""),
-                            c["bytes"]
+                            c["standing"].as_str().unwrap_or("?"),
+                            c["bytes"],
+                            c["allowance"],
+                            c["holds_for_us"],
+                            c["peer"]
+                                .as_str()
+                                .map(|p| format!("  {p}"))
+                                .unwrap_or_default()
                         )
                     })
                     .collect::<Vec<_>>()

@@ -7,7 +7,10 @@
 //! on the same connection is answered afterwards, and while a stalled
 //! request is still open. A peer that speaks only version 2 of the
 //! protocol is served in it, and one that speaks version 3 is never
-//! granted version 4's `SealAs`.
+//! granted version 4's `SealAs`. Fresh identities, as many as a Sybil
+//! likes, cannot fill the node's donated space: past `strangers_max` they
+//! are refused, none keeps more than `stranger_quota`, and a friend still
+//! gets its space; a private node takes friends only.
 
 mod common;
 
@@ -93,14 +96,28 @@ impl request_response::Codec for RawCodec {
 
 type Client = Swarm<request_response::Behaviour<RawCodec>>;
 
-/// A client swarm connected to the node at `addr` (with `/p2p/<id>`),
-/// speaking `protocol`.
+/// A client swarm of a fresh identity connected to the node at `addr`
+/// (with `/p2p/<id>`), speaking `protocol`.
 async fn connect(addr: &str, protocol: &'static str) -> (Client, PeerId) {
+    connect_as(
+        addr,
+        protocol,
+        libp2p::identity::Keypair::generate_ed25519(),
+    )
+    .await
+}
+
+/// The same, as the identity `key`.
+async fn connect_as(
+    addr: &str,
+    protocol: &'static str,
+    key: libp2p::identity::Keypair,
+) -> (Client, PeerId) {
     let addr: Multiaddr = addr.parse().unwrap();
     let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
         panic!("no peer id in {addr}");
     };
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -230,15 +247,19 @@ async fn node_and_client_speaking(
         "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 3\n{extra}"
     ))
     .await;
+    let (swarm, peer) = connect(&p2p_addr(&node).await, protocol).await;
+    (node, swarm, peer)
+}
+
+/// The node's libp2p address, with its peer id.
+async fn p2p_addr(node: &TestNode) -> String {
     let (status, v) = node.get_json("/network").await;
     assert_eq!(status, 200, "{v}");
-    let addr = format!(
+    format!(
         "{}/p2p/{}",
         v["listen"][0].as_str().unwrap(),
         v["peer_id"].as_str().unwrap()
-    );
-    let (swarm, peer) = connect(&addr, protocol).await;
-    (node, swarm, peer)
+    )
 }
 
 /// Sends a well-formed request; answers the node's response.
@@ -636,13 +657,7 @@ async fn a_shard_written_under_a_provisional_id_is_sealed_as_its_blob_in_version
 
     // A peer that speaks version 3 has no SealAs: one sent anyway is
     // refused, and nothing is sealed.
-    let (_, v) = node.get_json("/network").await;
-    let addr = format!(
-        "{}/p2p/{}",
-        v["listen"][0].as_str().unwrap(),
-        v["peer_id"].as_str().unwrap()
-    );
-    let (mut old, peer) = connect(&addr, PROTOCOL_V3).await;
+    let (mut old, peer) = connect(&p2p_addr(&node).await, PROTOCOL_V3).await;
     let provisional = ShardKey {
         owner: owner_of(old.local_peer_id()),
         ..provisional
@@ -680,4 +695,143 @@ async fn a_shard_written_under_a_provisional_id_is_sealed_as_its_blob_in_version
         .await,
         Response::Refused(Refusal::NotFound, _)
     ));
+}
+
+/// A write of `data` at `offset` of shard `key`.
+fn write_of(key: ShardKey, offset: u64, data: Vec<u8>) -> Request {
+    Request::Write {
+        key,
+        offset,
+        stride: 0,
+        data,
+    }
+}
+
+/// The client's first shard.
+fn shard_of(client: &Client) -> ShardKey {
+    ShardKey {
+        owner: owner_of(client.local_peer_id()),
+        blob: [1; 32],
+        position: 0,
+    }
+}
+
+/// The answer must be a refusal as over quota that says `why`.
+fn assert_over_quota(answer: &Response, why: &str) {
+    assert!(
+        matches!(answer, Response::Refused(Refusal::OverQuota, text) if text.contains(why)),
+        "not refused for '{why}': {answer:?}"
+    );
+}
+
+/// A friend's identity, fixed so its peer id can go in the config.
+fn friend() -> (libp2p::identity::Keypair, PeerId) {
+    let key = libp2p::identity::Keypair::ed25519_from_bytes([7; 32]).unwrap();
+    let id = key.public().to_peer_id();
+    (key, id)
+}
+
+/// The customers list, by owner id.
+async fn customers(node: &TestNode) -> std::collections::HashMap<String, serde_json::Value> {
+    let (status, v) = node.get_json("/network/customers").await;
+    assert_eq!(status, 200, "{v}");
+    v["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["owner"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
+/// Issue 15: three fresh identities filled a node's whole donated space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_identities_cannot_fill_a_node_and_a_friend_still_gets_its_space() {
+    let (friend_key, friend_id) = friend();
+    let (node, first, peer) = node_and_client(&format!(
+        "donated = 2000000\ncustomer_quota = 1000000\nstrangers_max = 2\n\
+         stranger_quota = 300000\nfriends = [\"{friend_id}\"]\n"
+    ))
+    .await;
+    let addr = p2p_addr(&node).await;
+    let mut sybils = vec![first];
+    for _ in 0..3 {
+        sybils.push(connect(&addr, PROTOCOL).await.0);
+    }
+    for (i, sybil) in sybils.iter_mut().enumerate() {
+        let key = shard_of(sybil);
+        let space = ask(sybil, peer, &Request::Space).await;
+        let first = ask(sybil, peer, &write_of(key, 0, vec![i as u8; 250_000])).await;
+        let more = ask(sybil, peer, &write_of(key, 250_000, vec![1; 100_000])).await;
+        if i < 2 {
+            assert_eq!(space, Response::Space(300_000), "sybil {i}");
+            assert_eq!(first, Response::Ok, "sybil {i}");
+            assert_over_quota(&more, "space per customer");
+        } else {
+            assert_eq!(space, Response::Space(0), "sybil {i}");
+            assert_over_quota(&first, "strangers_max");
+            assert_over_quota(&more, "strangers_max");
+        }
+    }
+    let (_, v) = node.get_json("/network").await;
+    assert_eq!(v["space"]["used"], 500_000, "{v}");
+    assert_eq!(v["space"]["donated"], 2_000_000, "{v}");
+
+    // The friend gets its quota, past what any stranger may keep.
+    let (mut friend, _) = connect_as(&addr, PROTOCOL, friend_key).await;
+    let key = shard_of(&friend);
+    assert_eq!(
+        ask(&mut friend, peer, &Request::Space).await,
+        Response::Space(1_000_000)
+    );
+    let write = write_of(key, 0, vec![7; 900_000]);
+    assert_eq!(ask(&mut friend, peer, &write).await, Response::Ok);
+    let over = ask(&mut friend, peer, &write_of(key, 900_000, vec![7; 100_001])).await;
+    assert_over_quota(&over, "space per customer");
+
+    let list = customers(&node).await;
+    assert_eq!(list.len(), 3, "{list:?}");
+    let friend = &list[&hex::encode(key.owner)];
+    assert_eq!(friend["standing"], "friend", "{friend}");
+    assert_eq!(friend["peer"], friend_id.to_string(), "{friend}");
+    assert_eq!(
+        (&friend["bytes"], &friend["allowance"]),
+        (&900_000.into(), &1_000_000.into())
+    );
+    for sybil in &sybils[..2] {
+        let c = &list[&hex::encode(owner_of(sybil.local_peer_id()))];
+        assert_eq!(c["standing"], "stranger", "{c}");
+        assert_eq!(
+            (&c["bytes"], &c["allowance"]),
+            (&250_000.into(), &300_000.into())
+        );
+        assert_eq!(c["holds_for_us"], 0, "{c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_node_keeps_shards_for_its_friends_only() {
+    let (friend_key, friend_id) = friend();
+    let (node, mut stranger, peer) =
+        node_and_client(&format!("strangers = false\nfriends = [\"{friend_id}\"]\n")).await;
+    let key = shard_of(&stranger);
+    assert_eq!(
+        ask(&mut stranger, peer, &Request::Space).await,
+        Response::Space(0)
+    );
+    let refused = ask(&mut stranger, peer, &write_of(key, 0, vec![1; 1000])).await;
+    assert_over_quota(&refused, "friends only");
+    assert!(walk(&node.dir.join("shards")).is_empty());
+
+    let (mut friend, _) = connect_as(&p2p_addr(&node).await, PROTOCOL, friend_key).await;
+    let key = shard_of(&friend);
+    let space = ask(&mut friend, peer, &Request::Space).await;
+    assert!(
+        matches!(space, Response::Space(s) if s >= 1 << 20),
+        "{space:?}"
+    );
+    let write = write_of(key, 0, vec![7; 1 << 20]);
+    assert_eq!(ask(&mut friend, peer, &write).await, Response::Ok);
+    let list = customers(&node).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[&hex::encode(key.owner)]["bytes"], 1 << 20);
 }

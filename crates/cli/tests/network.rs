@@ -1,6 +1,8 @@
 //! Seven real nodes (the real binary) on 127.0.0.1 forming a network: a
 //! file uploaded on one is placed 4+2 on the others and read byte-exact on
-//! another node by its link, also with two suppliers stopped.
+//! another node by its link, also with two suppliers stopped. Smaller
+//! networks pin repairs, suppliers passed over, and what a stranger may
+//! keep on a supplier for the shards it holds for it.
 
 mod common;
 
@@ -1098,4 +1100,70 @@ async fn a_supplier_that_stalls_mid_upload_does_not_hold_the_upload_up() {
     let job = placed(owner, &blob).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["result"]["while_storing"], false, "{job}");
+}
+
+/// Issue 15: what a stranger may keep here grows with what it holds for
+/// this node as its supplier; a stranger that holds nothing for it keeps
+/// no more than `stranger_quota`, and a node placing a file passes over a
+/// supplier that would not take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_holding_our_shards_may_keep_more_than_a_strangers_quota() {
+    let cfg =
+        |boot: Option<&str>, extra: &str| format!("{}ecc = \"1+1\"\n{extra}", net_config(boot));
+    let supplier = TestNode::start_with(&cfg(None, "stranger_quota = 400000\n")).await;
+    let boot = p2p_addr(&supplier).await;
+    let partner = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    let other = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    for n in [&supplier, &partner, &other] {
+        wait_peers(n, 2).await;
+    }
+    // The supplier places a file of its own, 1+1 on its two peers: the
+    // partner holds a whole copy, 600 000 bytes.
+    let (_, e) = supplier.upload("ours.bin", data(600_000, 21), "").await;
+    let ours = e["blob"].as_str().unwrap().to_owned();
+    assert_eq!(placed(&supplier, &ours).await["state"], "done");
+    assert!(shard_file(&partner, &ours).is_some());
+
+    // The partner places 800 000 bytes: past the supplier's stranger
+    // quota, within it plus what the partner holds for it. With two
+    // peers, the supplier must be one of its suppliers.
+    let (_, e) = partner.upload("theirs.bin", data(800_000, 22), "").await;
+    let theirs = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&partner, &theirs).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(shard_file(&supplier, &theirs).is_some(), "{job}");
+
+    // A newcomer that holds nothing for the supplier is passed over there.
+    let newcomer = TestNode::start_with(&cfg(Some(&boot), "")).await;
+    wait_peers(&newcomer, 3).await;
+    let (_, e) = newcomer.upload("new.bin", data(800_000, 23), "").await;
+    let new = e["blob"].as_str().unwrap().to_owned();
+    let job = placed(&newcomer, &new).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(shard_file(&supplier, &new).is_none(), "{job}");
+    assert!(shard_file(&partner, &new).is_some() && shard_file(&other, &new).is_some());
+
+    let (_, v) = supplier.get_json("/network/customers").await;
+    let partner_id = peer_id(&partner).await;
+    let customers = v["customers"].as_array().unwrap();
+    let c = customers
+        .iter()
+        .find(|c| c["peer"] == partner_id.as_str())
+        .unwrap_or_else(|| panic!("the partner is no customer: {v}"));
+    assert_eq!(c["standing"], "stranger", "{c}");
+    assert_eq!(c["bytes"], 800_000, "{c}");
+    assert_eq!(c["holds_for_us"], 600_000, "{c}");
+    assert_eq!(c["allowance"], 1_000_000, "{c}");
+    assert_eq!(
+        customers.len(),
+        1,
+        "only the partner keeps shards here: {v}"
+    );
+    let out = supplier.cli(&["net", "customers"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stranger  800000 of 1000000 bytes, holds 600000 for us")
+            && text.contains(&partner_id),
+        "{text}"
+    );
 }

@@ -107,10 +107,30 @@ pub struct NetworkConfig {
     pub ecc: String,
     /// Bytes of disk donated to customers' shards (default 10 GiB).
     pub donated: u64,
-    /// Most bytes of the donated space one customer may take (default: no
-    /// limit of its own): a peer that writes more is refused, and owners
-    /// asking for room are told what is left within it.
+    /// Most bytes of the donated space one customer may take, friend or
+    /// stranger (default: no limit of its own): a peer that writes more is
+    /// refused, and owners asking for room are told what is left within
+    /// it.
     pub customer_quota: Option<u64>,
+    /// Peer ids admitted as customers up to `customer_quota` (without one,
+    /// the whole donated space), outside every limit on strangers; the
+    /// space promised to them is never given to strangers (default none).
+    pub friends: Vec<String>,
+    /// Admit strangers (peers not in `friends`) as customers at all
+    /// (default true); false makes a private node that keeps shards for
+    /// its friends only.
+    pub strangers: bool,
+    /// Strangers that may hold shards here at once (default 16); one
+    /// holding nothing any more leaves its place. A stranger holding our
+    /// shards (our supplier) is admitted anyway.
+    pub strangers_max: u64,
+    /// New strangers admitted in any hour (default 8), counted across
+    /// restarts: fresh identities cannot come in faster.
+    pub strangers_per_hour: u64,
+    /// Bytes each stranger may keep (default 512 MiB), plus as many as it
+    /// holds for this node as our supplier, never more than
+    /// `customer_quota`.
+    pub stranger_quota: u64,
     /// Seconds a customer's unsealed shard may sit unwritten before it is
     /// removed and its space given back (default 3600).
     pub part_idle_secs: u64,
@@ -161,6 +181,11 @@ impl Default for NetworkConfig {
             ecc: "auto".into(),
             donated: 10 << 30,
             customer_quota: None,
+            friends: Vec::new(),
+            strangers: true,
+            strangers_max: 16,
+            strangers_per_hour: 8,
+            stranger_quota: 512 << 20,
             part_idle_secs: 3600,
             request_timeout_secs: 30,
             lanes: true,

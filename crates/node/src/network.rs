@@ -17,6 +17,7 @@
 //! served; one that fails is fetched again with every shard checked
 //! against the placement's hash.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +29,9 @@ use cairn_net::protocol::{MAX_CHUNK, Refusal, Request, Response, ShardKey, owner
 use cairn_net::records;
 use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network, PeerId};
 use cairn_store::StoreError;
+use cairn_store::admission::Policy;
 use cairn_store::files::BlobReader;
-use cairn_store::shards::{ShardId, ShardStore};
+use cairn_store::shards::{CustomerStanding, Held, ShardId, ShardStore};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -43,17 +45,7 @@ use crate::{JobRecord, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
-/// The length of one supplier's shard file for a blob of `size` bytes:
-/// a full stride per segment but the last, which is shorter.
-pub(crate) fn shard_file_len(coding: Coding, size: u64) -> u64 {
-    let segments = cairn_core::layout::segment_count(size);
-    if segments == 0 {
-        return 0;
-    }
-    let last = segment_span(size, segments - 1);
-    let stride = coding.shard_len(SEGMENT_SIZE as usize) as u64;
-    (segments - 1) * stride + coding.shard_len((last.end - last.start) as usize) as u64
-}
+pub(crate) use cairn_core::placement::shard_file_len;
 
 /// A coded batch: each supplier's pieces, and every piece's hash.
 pub(crate) type CodedBatch = (Vec<Vec<u8>>, Vec<[u8; 32]>);
@@ -201,6 +193,25 @@ impl Drop for Placing {
 /// Blobs left unplaced that one round places at most.
 const PENDING_PER_ROUND: usize = 8;
 
+/// Bytes `peer` holds for this node (0 if the catalog cannot say).
+fn held_by(catalog: &cairn_store::Catalog, peer: &PeerId) -> u64 {
+    catalog.held_by(&peer.to_string()).unwrap_or_else(|e| {
+        tracing::warn!(%peer, error = %e, "cannot read what a supplier holds for us");
+        0
+    })
+}
+
+/// Whether `peer` would take `bytes` of ours now: it answers the space it
+/// would still accept from us, 0 when it does not admit us (a private
+/// node, or no more strangers), so it is passed over even for a blob of
+/// unknown size.
+pub(crate) async fn has_room(net: &Net, peer: PeerId, bytes: u64) -> bool {
+    matches!(
+        net.network.request(peer, Request::Space).await,
+        Ok(Response::Space(free)) if free >= bytes.max(1)
+    )
+}
+
 /// The DHT key of a blob's record.
 fn record_key(id: &BlobId) -> Vec<u8> {
     format!("/cairn/blob/{}", id.to_hex()).into_bytes()
@@ -214,6 +225,8 @@ pub(crate) struct Net {
     pub(crate) shards: Arc<ShardStore>,
     /// Our customer id, as suppliers know us.
     pub(crate) owner: [u8; 32],
+    /// `[network] friends`.
+    friends: Vec<PeerId>,
 }
 
 /// A blob known from its record: enough to read it from its suppliers.
@@ -308,10 +321,9 @@ pub(crate) fn open(
         }
         Err(e) => return Err(bad("start", e.to_string())),
     };
-    let mut shards = ShardStore::open(&data_dir.join("shards"), config.donated)?;
-    if let Some(limit) = config.customer_quota {
-        shards = shards.with_customer_limit(limit);
-    }
+    let friends = parse_friends(config, &bad)?;
+    let shards = ShardStore::open(&data_dir.join("shards"), config.donated)?
+        .with_policy(admission(config, &friends), &data_dir.join(ADMISSIONS))?;
     let shards = Arc::new(shards);
     let owner = owner_of(&network.peer_id());
     Ok(Some((
@@ -320,13 +332,47 @@ pub(crate) fn open(
             keypair: signer,
             shards,
             owner,
+            friends,
         },
         NetStart { inbound, driver },
     )))
 }
 
-/// Answers one customer's request from the shard store (blocking).
-fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
+/// The file, in the data dir, of the strangers admitted in the last hour.
+const ADMISSIONS: &str = "admissions";
+
+/// `[network] friends`, as peer ids.
+fn parse_friends(
+    config: &NetworkConfig,
+    bad: &dyn Fn(&str, String) -> NodeError,
+) -> Result<Vec<PeerId>> {
+    config
+        .friends
+        .iter()
+        .map(|f| {
+            f.trim()
+                .parse::<PeerId>()
+                .map_err(|e| bad("friends", format!("'{f}' is not a peer id: {e}")))
+        })
+        .collect()
+}
+
+/// The admission policy `[network]` asks for.
+fn admission(config: &NetworkConfig, friends: &[PeerId]) -> Policy {
+    Policy {
+        friends: friends.iter().map(owner_of).collect(),
+        strangers: config.strangers,
+        strangers_max: config.strangers_max,
+        strangers_per_hour: config.strangers_per_hour,
+        stranger_quota: config.stranger_quota,
+        customer_quota: config.customer_quota,
+    }
+}
+
+/// Answers one customer's request from the shard store (blocking). `held`
+/// says what the customer holds for us as our supplier (asked only when
+/// the admission policy needs it).
+fn answer(shards: &ShardStore, peer: &PeerId, held: Held<'_>, request: Request) -> Response {
     let customer = owner_of(peer);
     let id = |key: &ShardKey| ShardId {
         owner: key.owner,
@@ -336,7 +382,7 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
     let own = |key: &ShardKey| key.owner == customer;
     let outcome = match request {
         Request::Ping => return Response::Ok,
-        Request::Space => return Response::Space(shards.free_for(&customer)),
+        Request::Space => return Response::Space(shards.room_for(&customer, held)),
         Request::Write { key, .. }
         | Request::Seal { key, .. }
         | Request::SealAs { key, .. }
@@ -351,7 +397,7 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
             stride,
             data,
         } => shards
-            .write(&id(&key), offset, stride, &data)
+            .write_holding(&id(&key), held, offset, stride, &data)
             .map(|()| Response::Ok),
         Request::Seal {
             key,
@@ -384,8 +430,10 @@ fn answer(shards: &ShardStore, peer: &PeerId, request: Request) -> Response {
             .map(Response::Proof),
     };
     outcome.unwrap_or_else(|e| {
+        // A customer the policy does not admit is told so as over quota:
+        // the refusal every version of the protocol knows.
         let why = match &e {
-            StoreError::OverLimit { .. } => Refusal::OverQuota,
+            StoreError::OverLimit { .. } | StoreError::NotAdmitted(_) => Refusal::OverQuota,
             StoreError::NotFound { .. } => Refusal::NotFound,
             StoreError::Invalid(_) | StoreError::Conflict(_) => Refusal::Invalid,
             _ => Refusal::Failed,
@@ -410,8 +458,11 @@ impl Node {
                 r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
             };
             let shards = shards.clone();
+            let catalog = self.0.catalog.clone();
             tokio::task::spawn_blocking(move || {
-                let response = answer(&shards, &request.peer, request.request);
+                let peer = request.peer;
+                let held = || held_by(&catalog, &peer);
+                let response = answer(&shards, &peer, &held, request.request);
                 let _ = request.reply.send(response);
             });
         }
@@ -497,9 +548,29 @@ impl Node {
         self.net()?.network.peers().await.map_err(net_error)
     }
 
-    /// The customers whose shards this node keeps.
-    pub fn network_customers(&self) -> Result<Vec<cairn_store::shards::CustomerUse>> {
-        Ok(self.net()?.shards.customers())
+    /// The customers whose shards this node keeps, and every friend: each
+    /// one's standing, bytes, allowance, and what it holds for us.
+    pub async fn network_customers(&self) -> Result<Vec<CustomerStanding>> {
+        let net = self.net()?;
+        let node = self.clone();
+        let held = blocking(move || Ok(node.0.catalog.held_by_suppliers()?)).await?;
+        let mut peers: HashMap<[u8; 32], PeerId> =
+            net.friends.iter().map(|p| (owner_of(p), *p)).collect();
+        let mut bytes = HashMap::new();
+        for (peer, held) in held {
+            if let Ok(peer) = peer.parse::<PeerId>() {
+                peers.insert(owner_of(&peer), peer);
+                bytes.insert(owner_of(&peer), held);
+            }
+        }
+        let mut list = net.shards.standings(&bytes);
+        for c in &mut list {
+            let owner = hex::decode(&c.owner).ok().and_then(|o| o.try_into().ok());
+            c.peer = owner
+                .and_then(|o: [u8; 32]| peers.get(&o))
+                .map(|p| p.to_string());
+        }
+        Ok(list)
     }
 
     /// Rejects customer `owner` (hex id, as the customers list shows it):
@@ -602,10 +673,7 @@ impl Node {
                 && !avoid.contains(&peer)
                 // A supplier without room for this blob gives its position
                 // to another peer.
-                && matches!(
-                    net.network.request(peer, Request::Space).await,
-                    Ok(Response::Space(free)) if free >= shard_bytes
-                )
+                && has_room(net, peer, shard_bytes).await
             {
                 *slot = Some(peer);
             }
@@ -624,9 +692,7 @@ impl Node {
                         "not enough peers with room to place {n} shards"
                     )));
                 };
-                if let Ok(Response::Space(free)) = net.network.request(peer, Request::Space).await
-                    && free >= shard_bytes
-                {
+                if has_room(net, peer, shard_bytes).await {
                     *slot = Some(peer);
                     let node = self.clone();
                     let p = peer.to_string();
@@ -1636,6 +1702,34 @@ mod tests {
         let (ok, log) = run_ten(u64::MAX, u64::MAX, &CancellationToken::new()).await;
         assert!(ok);
         assert_eq!(log.iter().filter(|e| e.0 == "end").count(), 10);
+    }
+
+    #[test]
+    fn friends_are_peer_ids_and_the_policy_follows_the_config() {
+        let friend = cairn_net::Keypair::generate_ed25519().public().to_peer_id();
+        let bad = |what: &str, e: String| NodeError::Config {
+            path: "config.toml".into(),
+            message: format!("[network] {what}: {e}"),
+        };
+        let mut config = NetworkConfig {
+            friends: vec![friend.to_string()],
+            ..NetworkConfig::default()
+        };
+        let friends = parse_friends(&config, &bad).unwrap();
+        let policy = admission(&config, &friends);
+        assert!(policy.friends.contains(&owner_of(&friend)));
+        assert_eq!(
+            (
+                policy.strangers,
+                policy.strangers_max,
+                policy.strangers_per_hour
+            ),
+            (true, 16, 8)
+        );
+        assert_eq!(policy.stranger_quota, 512 << 20);
+        config.friends.push("alice".into());
+        let refused = parse_friends(&config, &bad).unwrap_err().to_string();
+        assert!(refused.contains("'alice' is not a peer id"), "{refused}");
     }
 
     #[test]

@@ -626,9 +626,7 @@ impl Node {
             if placement.suppliers.contains(&id.to_string()) {
                 continue;
             }
-            if let Ok(Response::Space(free)) = net.network.request(id, Request::Space).await
-                && free >= shard_file
-            {
+            if crate::network::has_room(net, id, shard_file).await {
                 return Ok(id);
             }
         }
