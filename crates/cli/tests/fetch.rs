@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves: `/file/<name>` (3 MiB with a length), `/nolength` (2 MiB, no
 /// length), `/redirect` (302 to /file/moved.bin), `/private` (302 to a
-/// private address), `/stall` (headers, 1 KiB, then silence), else 404.
+/// private address), `/nat64` (302 to a NAT64 address carrying a private
+/// one), `/stall` (headers, 1 KiB, then silence), else 404.
 async fn origin() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -42,6 +43,8 @@ async fn origin() -> String {
                         .to_vec()
                 } else if path == "/private" {
                     b"HTTP/1.1 302 Found\r\nLocation: http://10.255.255.1/secret\r\nContent-Length: 0\r\n\r\n".to_vec()
+                } else if path == "/nat64" {
+                    b"HTTP/1.1 302 Found\r\nLocation: http://[64:ff9b::a00:1]/secret\r\nContent-Length: 0\r\n\r\n".to_vec()
                 } else if path == "/stall" {
                     let _ = sock
                         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
@@ -111,6 +114,7 @@ async fn remote_files_are_fetched_named_and_stored_byte_exact() {
     for (path, why) in [
         ("/missing", "404"),
         ("/private", "10.255.255.1"),
+        ("/nat64", "carries 10.0.0.1"),
         ("/stall", ""),
     ] {
         let (_, job) = fetch(&node, &format!("http://{origin}{path}"), json!({})).await;
@@ -199,4 +203,39 @@ async fn fetches_over_the_size_limit_fail_and_store_nothing() {
     }
     let (_, status) = node.get_json("/status").await;
     assert_eq!(status["counts"]["blobs"], 0);
+}
+
+/// Issue 15, item 5: special-purpose ranges that are not globally
+/// reachable, and IPv6 forms that embed a loopback address, are refused
+/// at once (403 before any job), never tried. Even a long connect timeout
+/// cannot slow the answer: no connection is attempted.
+#[tokio::test]
+async fn special_purpose_and_embedded_loopback_addresses_are_refused_before_any_connection() {
+    let node = TestNode::start_with("[remote]\nconnect_timeout_secs = 600\n").await;
+    for url in [
+        "http://198.18.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[2002:7f00:1::]/",
+    ] {
+        let request = node
+            .req(Method::POST, "/fetch")
+            .json(&json!({ "url": url, "wait": true }))
+            .timeout(Duration::from_secs(30));
+        let r = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: no answer in 30 s, so a connection was tried: {e}"));
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (403, Some("address_not_allowed")),
+            "{url}: {v}"
+        );
+    }
+    let (_, jobs) = node.get_json("/jobs").await;
+    assert!(
+        jobs.as_array().unwrap().is_empty(),
+        "refused before any job: {jobs}"
+    );
 }

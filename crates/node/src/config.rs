@@ -239,8 +239,10 @@ impl Default for LayersConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RemoteConfig {
     /// Addresses (`127.0.0.1`, `10.0.0.0/8`, `::1/128`) that may be
-    /// fetched although they are loopback, private or link-local. Empty by
-    /// default: a node never fetches from its own network unless told.
+    /// fetched although they are not globally reachable (loopback, private,
+    /// link-local, any special-purpose range of IANA's registries). Empty by
+    /// default: a node never fetches from its own network unless told. An
+    /// entry that does not parse allows nothing.
     pub allow: Vec<String>,
     /// Seconds to connect (default 20).
     pub connect_timeout_secs: u64,

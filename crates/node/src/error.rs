@@ -64,13 +64,15 @@ pub enum NodeError {
     PathRefused(PathBuf),
     /// A remote URL resolves to an address the node may not fetch from.
     #[error(
-        "{host} resolves to {ip}, a loopback or private address; allow it under [remote] allow in config.toml to fetch it"
+        "{host} resolves to {ip}, which is not globally reachable ({why}); allow it under [remote] allow in config.toml to fetch it"
     )]
     AddressNotAllowed {
         /// The URL's host.
         host: String,
         /// The address refused.
         ip: std::net::IpAddr,
+        /// The range that holds it (or the IPv4 address it carries).
+        why: String,
     },
     /// No blob has this id or alias.
     #[error("no blob with id or alias '{0}'")]

@@ -9,6 +9,8 @@
 //! - `ingest`: the one-pass upload pipeline (read → hash → encrypt → write);
 //! - `read`: verified range reads of stored blobs;
 //! - `remote`: remote URL uploads, safe against request forgery;
+//! - `reachable`: which addresses a remote fetch may reach (the IANA
+//!   special-purpose registries as data, embedded IPv4 addresses);
 //! - [`jobs`]: long work with progress and cancel, persisted where a restart
 //!   must see it;
 //! - [`events`]: what the WebSocket streams (job progress, catalog changes);
@@ -50,6 +52,7 @@ mod network;
 mod node;
 mod openload;
 pub mod paid;
+mod reachable;
 mod read;
 mod remote;
 mod repair;

@@ -4,12 +4,14 @@
 //! Server-side request forgery is the danger here: a node told to fetch
 //! `http://10.0.0.1/admin` or `http://localhost:8180/...` would reach what
 //! the requester cannot. So only http and https are fetched, every address
-//! the host resolves to must be public (not loopback, private, link-local,
-//! shared, unspecified or multicast) unless `remote.allow` lists it, the
-//! connection is pinned to the checked address (a second DNS answer cannot
-//! swap it), and redirects are followed by hand, each hop checked the same.
+//! the host resolves to must be globally reachable (`reachable`:
+//! the IANA special-purpose registries, and the IPv4 addresses that NAT64,
+//! 6to4, Teredo and mapped IPv6 addresses carry) unless `remote.allow` lists
+//! it, the connection is pinned to the checked address (a second DNS answer
+//! cannot swap it), and redirects are followed by hand, each hop checked the
+//! same.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::jobs::Job;
 use crate::node::BeforeCommit;
+use crate::reachable;
 use crate::{JobRecord, Node, NodeError, OnConflict, UploadTarget};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -206,12 +209,11 @@ impl Node {
             .collect();
         let allow = &self.config().remote.allow;
         for addr in &addrs {
-            if !is_public(addr.ip()) && !allowed(addr.ip(), allow) {
-                return Err(NodeError::AddressNotAllowed {
-                    host: host.to_owned(),
-                    ip: addr.ip(),
-                });
-            }
+            reachable::check(addr.ip(), allow).map_err(|why| NodeError::AddressNotAllowed {
+                host: host.to_owned(),
+                ip: addr.ip(),
+                why: why.to_string(),
+            })?;
         }
         addrs
             .into_iter()
@@ -286,112 +288,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether `ip` is an ordinary public address.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
-/// Whether `ip` lies in one of the `allow` ranges (`addr` or `addr/prefix`).
-fn allowed(ip: IpAddr, allow: &[String]) -> bool {
-    allow.iter().any(|range| {
-        let (addr, prefix) = match range.split_once('/') {
-            Some((a, p)) => (a, p.parse::<u32>().ok()),
-            None => (range.as_str(), None),
-        };
-        let Ok(net) = addr.trim().parse::<IpAddr>() else {
-            return false;
-        };
-        match (ip, net) {
-            (IpAddr::V4(i), IpAddr::V4(n)) => same_prefix(
-                u32::from(i).into(),
-                u32::from(n).into(),
-                prefix.unwrap_or(32),
-                32,
-            ),
-            (IpAddr::V6(i), IpAddr::V6(n)) => {
-                same_prefix(u128::from(i), u128::from(n), prefix.unwrap_or(128), 128)
-            }
-            _ => false,
-        }
-    })
-}
-
-fn same_prefix(a: u128, b: u128, prefix: u32, bits: u32) -> bool {
-    if prefix > bits {
-        return false;
-    }
-    let shift = bits - prefix;
-    shift >= 128 || (a >> shift) == (b >> shift)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_and_special_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    #[test]
-    fn allow_ranges_match_exactly_what_they_say() {
-        let allow = vec![
-            "127.0.0.1".to_owned(),
-            "10.0.0.0/8".to_owned(),
-            "::1/128".to_owned(),
-            "junk".to_owned(),
-        ];
-        assert!(allowed("127.0.0.1".parse().unwrap(), &allow));
-        assert!(!allowed("127.0.0.2".parse().unwrap(), &allow));
-        assert!(allowed("10.200.3.4".parse().unwrap(), &allow));
-        assert!(!allowed("11.0.0.1".parse().unwrap(), &allow));
-        assert!(allowed("::1".parse().unwrap(), &allow));
-        assert!(allowed(
-            "1.2.3.4".parse().unwrap(),
-            &["0.0.0.0/0".to_owned()]
-        ));
-    }
 
     #[test]
     fn only_http_and_https_are_fetched() {
