@@ -239,3 +239,38 @@ async fn special_purpose_and_embedded_loopback_addresses_are_refused_before_any_
         "refused before any job: {jobs}"
     );
 }
+
+/// A proxy named in the node's environment would resolve the host again
+/// itself, out of reach of the address check and its pinning: a fetch
+/// goes straight to the address it checked, never through a proxy.
+#[tokio::test]
+async fn fetches_ignore_proxies_named_in_the_environment() {
+    let origin = origin().await;
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let dialed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = dialed.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = proxy.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(sock);
+        }
+    });
+    let env: Vec<(&str, &str)> = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .into_iter()
+        .map(|k| (k, proxy_url.as_str()))
+        .collect();
+    let node = TestNode::start_with_env("[remote]\nallow = [\"127.0.0.1\"]\n", &env).await;
+    let (_, job) = fetch(
+        &node,
+        &format!("http://{origin}/file/direct.bin"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(
+        dialed.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the proxy was dialled"
+    );
+}

@@ -8,7 +8,8 @@
 //! the IANA special-purpose registries, and the IPv4 addresses that NAT64,
 //! 6to4, Teredo and mapped IPv6 addresses carry) unless `remote.allow` lists
 //! it, the connection is pinned to the checked address (a second DNS answer
-//! cannot swap it), and redirects are followed by hand, each hop checked the
+//! cannot swap it, and no proxy, not even one the environment names, stands
+//! in between), and redirects are followed by hand, each hop checked the
 //! same.
 
 use std::net::SocketAddr;
@@ -127,7 +128,10 @@ impl Node {
         for _ in 0..=cfg.max_redirects {
             let addr = self.checked_addr(&url).await?;
             let host = url.host_str().unwrap_or_default().to_owned();
+            // No proxy, not even one named in the environment: a proxy
+            // would resolve the host again itself, past the check and the pin.
             let client = reqwest::Client::builder()
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .resolve(&host, addr)
                 .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
