@@ -146,6 +146,40 @@ async fn content_serves_ranges_etags_and_heads() {
     );
 }
 
+/// Issue 15, item 6.3: RFC 9110 §14.1.2 clamps a last-pos at or past the
+/// end to the end, however many digits it has; a first-pos past any body
+/// is unsatisfiable.
+#[tokio::test]
+async fn range_positions_too_big_for_64_bits_are_clamped_or_unsatisfiable() {
+    let node = TestNode::start().await;
+    let content = data(SEG + 100, 21);
+    let (_, entry) = node.upload("big-range.bin", content.clone(), "").await;
+    let path = format!("/entries/{}/content", entry["id"].as_str().unwrap());
+    let n = content.len();
+    let huge = "99999999999999999999";
+    for (range, want) in [
+        (format!("bytes=0-{huge}"), 0..n),
+        (format!("bytes=5-{huge}"), 5..n),
+        (format!("bytes=-{huge}"), 0..n),
+    ] {
+        let (s, h, body) = node.content(&path, Some(&range)).await;
+        assert_eq!(s, 206, "{range}");
+        assert_eq!(
+            h["content-range"].to_str().unwrap(),
+            format!("bytes {}-{}/{n}", want.start, want.end - 1),
+            "{range}"
+        );
+        assert_eq!(body, &content[want], "{range}");
+    }
+    for range in [format!("bytes={huge}-"), format!("bytes={huge}-{huge}")] {
+        let (s, h, body) = node.content(&path, Some(&range)).await;
+        assert_eq!(s, 416, "{range}");
+        assert_eq!(h["content-range"].to_str().unwrap(), format!("bytes */{n}"));
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "range_not_satisfiable", "{range}");
+    }
+}
+
 #[tokio::test]
 async fn empty_files_upload_and_download() {
     let node = TestNode::start().await;
