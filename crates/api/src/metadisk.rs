@@ -31,19 +31,25 @@
 //!   insufficient balance is HTTP 402 `{"error": "balance-insufficient"}`.
 //!
 //! Fixed holes, interface kept: negative amounts are refused (400
-//! `bad-request`) instead of moving money backwards. Every answer carries
-//! `Access-Control-Allow-Origin: *` (the original's only CORS header was a
-//! development leftover pointing at localhost:8000).
+//! `bad-request`) instead of moving money backwards. An upload form that is
+//! cut off, or has no end boundary, is 400 `{"error": "bad-request"}` (like
+//! the other bad forms; 413 `upload-too-large` past the body limit) and
+//! stores nothing: the file commits only once the whole form has been read.
+//! Every answer carries `Access-Control-Allow-Origin: *` (the original's
+//! only CORS header was a development leftover pointing at localhost:8000).
 //!
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+use cairn_node::MetaDiskStored;
 
 use crate::AppState;
 
@@ -236,67 +242,132 @@ mod tests {
     }
 }
 
+/// A MetaDisk upload that failed, answered in MetaDisk's shape
+/// (`{"error": …}`).
+enum UploadFailure {
+    /// The form is malformed or cut off (400 `bad-request`), or over the
+    /// body limit (413 `upload-too-large`): the client's doing.
+    Form(StatusCode),
+    /// The form has no `file` part (400 `no-file`).
+    NoFile,
+    /// The node refused or failed to store the file.
+    Node(cairn_node::NodeError),
+}
+
+impl From<MultipartError> for UploadFailure {
+    fn from(e: MultipartError) -> Self {
+        Self::Form(e.status())
+    }
+}
+
+impl UploadFailure {
+    fn answer(self) -> Response {
+        let (status, error) = match self {
+            Self::Form(StatusCode::PAYLOAD_TOO_LARGE) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large")
+            }
+            Self::Form(_) => (StatusCode::BAD_REQUEST, "bad-request"),
+            Self::NoFile => (StatusCode::BAD_REQUEST, "no-file"),
+            Self::Node(e) => match e.code() {
+                "balance_insufficient" => (StatusCode::PAYMENT_REQUIRED, "balance-insufficient"),
+                "too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large"),
+                _ => {
+                    tracing::warn!(error = %e, "MetaDisk upload failed");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "upload-error")
+                }
+            },
+        };
+        answer(status, json!({ "error": error }))
+    }
+}
+
+async fn h_upload(State(s): State<AppState>, form: Multipart) -> Response {
+    match upload(&s, form).await {
+        Ok(st) => answer(
+            StatusCode::CREATED,
+            json!({ "filehash": st.filehash, "key": st.key }),
+        ),
+        Err(failure) => failure.answer(),
+    }
+}
+
 /// Takes the multipart body apart: the `token` field wherever it comes, and
 /// the `file` part streamed into the node (a spawned task) as it arrives.
-async fn h_upload(State(s): State<AppState>, mut form: Multipart) -> Response {
-    let error = |status: StatusCode, e: &str| answer(status, json!({ "error": e }));
-    let mut token: Option<String> = None;
+/// The upload commits only once the whole form has been read: a form that
+/// is cut off or never ends stores nothing, and is answered as the client's
+/// fault whatever the upload made of it.
+async fn upload(s: &AppState, mut form: Multipart) -> Result<MetaDiskStored, UploadFailure> {
+    // The form up to its `file` part, and a `token` field before it (read
+    // here: today's borrow checker refuses a helper that returns, from a
+    // loop, the part it borrowed from the form).
+    let mut token = None;
     let mut field = loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => return error(StatusCode::BAD_REQUEST, "no-file"),
-            Err(_) => return error(StatusCode::BAD_REQUEST, "bad-request"),
-        };
+        let field = form.next_field().await?.ok_or(UploadFailure::NoFile)?;
         match field.name() {
-            Some("token") => token = field.text().await.ok().filter(|t| !t.is_empty()),
+            Some("token") => token = token_text(field).await?.or(token),
             Some("file") => break field,
             _ => {}
         }
     };
     let name = field.file_name().unwrap_or("file").to_owned();
     let (tx, rx) = crate::pumped::channel();
+    let (token_tx, token_of) = token_channel();
+    let body = crate::pumped::body(rx);
+    let node = s.node.clone();
+    let upload = tokio::spawn(async move { node.metadisk_upload(token_of, &name, body).await });
+    let pumped = crate::pumped::pump(&mut field, &tx).await;
+    drop(tx);
+    drop(field);
+    let rest = match pumped {
+        Ok(()) => rest_of_form(&mut form, token).await,
+        Err(broken) => Err(UploadFailure::Form(broken.status)),
+    };
+    if let Ok(token) = &rest {
+        let _ = token_tx.send(token.clone());
+    }
+    // Without a token sent, the upload gives up before its commit.
+    drop(token_tx);
+    let stored = upload.await;
+    rest?;
+    stored
+        .map_err(|e| cairn_node::NodeError::Internal(e.to_string()))
+        .and_then(|r| r)
+        .map_err(UploadFailure::Node)
+}
+
+/// Reads the form after the `file` part to its end: a `token` field there
+/// wins over one before.
+async fn rest_of_form(
+    form: &mut Multipart,
+    mut token: Option<String>,
+) -> Result<Option<String>, UploadFailure> {
+    while let Some(field) = form.next_field().await? {
+        if field.name() == Some("token") {
+            token = token_text(field).await?.or(token);
+        }
+    }
+    Ok(token)
+}
+
+/// A `token` field's value; an empty one is none.
+async fn token_text(field: Field<'_>) -> Result<Option<String>, UploadFailure> {
+    Ok(Some(field.text().await?).filter(|t| !t.is_empty()))
+}
+
+type TokenOf = Box<dyn Fn() -> Result<Option<String>, cairn_node::NodeError> + Send + Sync>;
+
+/// The channel the form's token goes through to the upload, which asks for
+/// it once the file is sealed: it waits for the rest of the form to be read,
+/// and a sender dropped unsent (the form never arrived whole) fails it.
+fn token_channel() -> (std::sync::mpsc::Sender<Option<String>>, TokenOf) {
     let (token_tx, token_rx) = std::sync::mpsc::channel::<Option<String>>();
     let token_rx = std::sync::Mutex::new(token_rx);
-    // Asked once the file is sealed: waits for the rest of the form to be
-    // read; a form never read to its end stores nothing.
-    let token_of = Box::new(move || {
+    let token_of: TokenOf = Box::new(move || {
         let rx = token_rx.lock().unwrap_or_else(|e| e.into_inner());
         rx.recv_timeout(std::time::Duration::from_secs(30))
             .map_err(|_| cairn_node::NodeError::Aborted("the form did not arrive whole".into()))
     });
-    let body = crate::pumped::body(rx);
-    let node = s.node.clone();
-    let upload = tokio::spawn(async move { node.metadisk_upload(token_of, &name, body).await });
-    crate::pumped::pump(&mut field, &tx).await;
-    drop(tx);
-    drop(field);
-    // A token may also follow the file in the form.
-    while let Ok(Some(f)) = form.next_field().await {
-        if f.name() == Some("token") {
-            token = f.text().await.ok().filter(|t| !t.is_empty()).or(token);
-        }
-    }
-    let _ = token_tx.send(token);
-    let stored = match upload.await {
-        Ok(stored) => stored,
-        Err(e) => Err(cairn_node::NodeError::Internal(e.to_string())),
-    };
-    match stored {
-        Ok(st) => answer(
-            StatusCode::CREATED,
-            json!({ "filehash": st.filehash, "key": st.key }),
-        ),
-        Err(e) if e.code() == "balance_insufficient" => {
-            error(StatusCode::PAYMENT_REQUIRED, "balance-insufficient")
-        }
-        Err(e) if e.code() == "too_large" => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "MetaDisk upload failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "upload-error")
-        }
-    }
+    (token_tx, token_of)
 }
 
 #[derive(serde::Deserialize)]

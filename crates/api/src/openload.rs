@@ -709,11 +709,13 @@ async fn h_upload(
         .unwrap_or_else(|| "upload".into());
     let (tx, rx) = crate::pumped::channel();
     let body = crate::pumped::body(rx);
+    // A broken part reaches the upload too, as an error of its body.
     let pump = async {
-        crate::pumped::pump(&mut field, &tx).await;
+        let pumped = crate::pumped::pump(&mut field, &tx).await;
         drop(tx);
+        pumped
     };
-    let (stored, ()) = tokio::join!(s.node.openload_upload(&token, &name, body), pump);
+    let (stored, _) = tokio::join!(s.node.openload_upload(&token, &name, body), pump);
     let (info, sha1) = call!(stored);
     let e = &info.entry;
     ok(json!({

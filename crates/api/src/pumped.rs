@@ -38,20 +38,43 @@ pub(crate) fn body(
     }))
 }
 
-/// Pumps `field` into `tx` until it ends (sending the end marker) or fails.
+/// A multipart body that failed while a part was pumped: malformed, cut
+/// off, or over the body limit. It is the client's doing, so a handler
+/// answers it as such, whatever the upload then made of the broken body.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct BrokenPart {
+    /// The status the multipart reader gives it: 400, or 413 past the limit.
+    pub(crate) status: axum::http::StatusCode,
+    /// What was wrong.
+    pub(crate) message: String,
+}
+
+/// Pumps `field` into `tx` until it ends (sending the end marker) or fails
+/// (sending the error, and answering it). A receiver that stops listening
+/// ends the pump quietly: the upload has failed on its own.
 pub(crate) async fn pump(
     field: &mut axum::extract::multipart::Field<'_>,
     tx: &mpsc::Sender<Piece>,
-) {
+) -> Result<(), BrokenPart> {
     loop {
-        let piece = match field.chunk().await {
-            Ok(Some(c)) => Ok(Some(c)),
-            Ok(None) => Ok(None),
-            Err(e) => Err(std::io::Error::other(e.body_text())),
+        let (piece, broken) = match field.chunk().await {
+            Ok(Some(c)) => (Ok(Some(c)), None),
+            Ok(None) => (Ok(None), None),
+            Err(e) => {
+                let broken = BrokenPart {
+                    status: e.status(),
+                    message: e.body_text(),
+                };
+                (
+                    Err(std::io::Error::other(broken.message.clone())),
+                    Some(broken),
+                )
+            }
         };
         let last = !matches!(piece, Ok(Some(_)));
         if tx.send(piece).await.is_err() || last {
-            return;
+            return broken.map_or(Ok(()), Err);
         }
     }
 }

@@ -162,7 +162,8 @@ async fn upload_parts(
         let upload = s
             .node
             .upload_with_metadata(target, body, None, p.paid_metadata());
-        let (stored, ()) = tokio::join!(upload, pump);
+        // A broken part reaches the upload too, as an error of its body.
+        let (stored, _) = tokio::join!(upload, pump);
         out.push(stored?);
     }
     if out.is_empty() {

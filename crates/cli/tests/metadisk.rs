@@ -489,3 +489,62 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
         "no token, no anonymous downloads on this node"
     );
 }
+
+/// Issue 15, item 6.1: a multipart body that is cut off or has no end
+/// boundary is the client's fault: 400 in MetaDisk's own shape, like its
+/// other refusals of a bad form, and nothing is stored.
+#[tokio::test]
+async fn a_cut_off_or_unterminated_form_is_a_bad_request_and_stores_nothing() {
+    let node = TestNode::start().await;
+    let head = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+    let data = common::data(300_000, 61);
+    let with = |tail: &[u8], cut: usize| {
+        let mut b = head.as_bytes().to_vec();
+        b.extend_from_slice(&data[..cut]);
+        b.extend_from_slice(tail);
+        b
+    };
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("cut off mid-part", with(b"", 123_456)),
+        (
+            "part ended, no end boundary",
+            with(b"\r\n--XyZ", data.len()),
+        ),
+        (
+            "part ended, no end boundary, CRLF",
+            with(b"\r\n--XyZ\r\n", data.len()),
+        ),
+        (
+            "cut off in a token part after the file",
+            with(
+                b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nabc",
+                data.len(),
+            ),
+        ),
+        (
+            "cut off in the headers",
+            b"--XyZ\r\nContent-Disposition: form-da".to_vec(),
+        ),
+    ];
+    for (what, body) in bodies {
+        let r = node
+            .http
+            .post(node.root_url("/api/upload"))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{what}");
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, v),
+            (400, json!({"error": "bad-request"})),
+            "{what}"
+        );
+    }
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 0, "nothing stored: {status}");
+    assert_eq!(status["counts"]["blobs"], 0, "nothing stored: {status}");
+}
