@@ -3,16 +3,22 @@
 //! `{"type": "lagged", "missed": n}` and carries on from the newest event.
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
+use crate::error::ApiResult;
 
-pub(crate) async fn h_events(State(s): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// A request that is no WebSocket handshake is answered as an `ApiError`.
+pub(crate) async fn h_events(
+    State(s): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     let events = s.node.events();
     let stop = s.node.clone();
-    ws.on_upgrade(move |socket| forward(socket, events, stop))
+    Ok(ws?.on_upgrade(move |socket| forward(socket, events, stop)))
 }
 
 async fn forward(

@@ -6,6 +6,8 @@
 //! - `routes`: the native `/api/v1` calls;
 //! - `content`: content responses with ranges, ETags and dispositions;
 //! - `range`: HTTP Range parsing;
+//! - `extract`: the native API's `Json`, `Query` and `Path` extractors,
+//!   whose refusals answer the documented JSON error;
 //! - `events`: the events WebSocket;
 //! - `auth`: the admin secret check;
 //! - `cacaoweb`: cacaoweb's local API (uploads by path, XML lists, streams
@@ -24,6 +26,7 @@ mod cacaoweb;
 mod content;
 pub mod error;
 mod events;
+mod extract;
 mod metadisk;
 pub mod openapi;
 mod openload;

@@ -84,4 +84,42 @@ mod tests {
         want.sort();
         assert_eq!(listed, want);
     }
+
+    /// What the extractors refuse is documented (see `extract.rs`): any
+    /// call with a parameter or a body can answer 400, any call with a body
+    /// 413, any call with a JSON body 415.
+    #[test]
+    fn every_call_that_takes_input_documents_its_refusals() {
+        let doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let common = item["parameters"].as_array().cloned().unwrap_or_default();
+            for (method, op) in item.as_object().unwrap() {
+                if method == "parameters" {
+                    continue;
+                }
+                let mut params = common.clone();
+                params.extend(op["parameters"].as_array().cloned().unwrap_or_default());
+                let takes_params = params
+                    .iter()
+                    .any(|p| matches!(p["in"].as_str(), Some("path" | "query")));
+                let body = op["requestBody"]["content"].as_object();
+                let mut want = Vec::new();
+                if takes_params || body.is_some() || path.ends_with("/events") {
+                    want.push("400");
+                }
+                if body.is_some() {
+                    want.push("413");
+                }
+                if body.is_some_and(|b| b.contains_key("application/json")) {
+                    want.push("415");
+                }
+                for status in want {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,6 +29,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::content::{self, Presentation};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::PathParams;
 use crate::range::{self, Wanted};
 
 /// The routes outside the admin check.
@@ -70,7 +71,7 @@ async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Re
 
 async fn h_status(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
@@ -80,7 +81,7 @@ async fn h_status(
 
 async fn h_buy(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
@@ -94,7 +95,7 @@ async fn h_buy(
 
 async fn h_content(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     method: Method,
     headers: HeaderMap,
     uri: Uri,

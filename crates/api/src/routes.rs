@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::extract::{Multipart, Path, Query, Request, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Multipart, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_node::{ImportRequest, ListQuery, OnConflict, SortKey, UploadTarget};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::content::{self, Presentation};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 
 pub(crate) async fn h_status(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.node.status().await?).into_response())
@@ -90,7 +92,7 @@ fn wait_digests(s: Option<&str>) -> ApiResult<bool> {
 /// file become restricted).
 pub(crate) async fn h_upload(
     State(s): State<AppState>,
-    Query(p): Query<UploadParams>,
+    QueryParams(p): QueryParams<UploadParams>,
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Response> {
@@ -184,7 +186,7 @@ pub(crate) struct ImportBody {
 /// `POST /api/v1/import`: a local file or folder, as a job.
 pub(crate) async fn h_import(
     State(s): State<AppState>,
-    Json(b): Json<ImportBody>,
+    JsonBody(b): JsonBody<ImportBody>,
 ) -> ApiResult<Response> {
     let req = ImportRequest {
         path: b.path,
@@ -217,7 +219,7 @@ pub(crate) struct FetchBody {
 /// `POST /api/v1/fetch`: a remote http(s) URL, as a job.
 pub(crate) async fn h_fetch(
     State(s): State<AppState>,
-    Json(b): Json<FetchBody>,
+    JsonBody(b): JsonBody<FetchBody>,
 ) -> ApiResult<Response> {
     let req = cairn_node::FetchRequest {
         url: b.url,
@@ -241,7 +243,7 @@ pub(crate) struct ListParams {
 
 pub(crate) async fn h_list(
     State(s): State<AppState>,
-    Query(p): Query<ListParams>,
+    QueryParams(p): QueryParams<ListParams>,
 ) -> ApiResult<Response> {
     let sort = match p.sort.as_deref() {
         None => SortKey::Name,
@@ -274,7 +276,7 @@ pub(crate) struct FolderBody {
 
 pub(crate) async fn h_create_folder(
     State(s): State<AppState>,
-    Json(b): Json<FolderBody>,
+    JsonBody(b): JsonBody<FolderBody>,
 ) -> ApiResult<Response> {
     let entry = s.node.create_folder(b.parent, b.name).await?;
     Ok((StatusCode::CREATED, Json(entry)).into_response())
@@ -282,14 +284,14 @@ pub(crate) async fn h_create_folder(
 
 pub(crate) async fn h_entry(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.entry(&id).await?).into_response())
 }
 
 pub(crate) async fn h_entry_path(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.path(&id).await?).into_response())
 }
@@ -298,8 +300,8 @@ pub(crate) async fn h_entry_path(
 /// moves (`null` moves to the root).
 pub(crate) async fn h_update_entry(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Json(b): Json<serde_json::Map<String, Value>>,
+    PathParams(id): PathParams<String>,
+    JsonBody(b): JsonBody<serde_json::Map<String, Value>>,
 ) -> ApiResult<Response> {
     let name = match b.get("name") {
         None => None,
@@ -329,8 +331,8 @@ pub(crate) struct DeleteParams {
 
 pub(crate) async fn h_delete_entry(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(p): Query<DeleteParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<DeleteParams>,
 ) -> ApiResult<Response> {
     let removed = s.node.delete(&id, p.recursive).await?;
     Ok(Json(json!({ "deleted": id, "blobs_removed": removed })).into_response())
@@ -338,7 +340,7 @@ pub(crate) async fn h_delete_entry(
 
 pub(crate) async fn h_metadata(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.entry(&id).await?.metadata).into_response())
 }
@@ -347,8 +349,8 @@ pub(crate) async fn h_metadata(
 /// `{"key": null}` removes.
 pub(crate) async fn h_set_metadata(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Json(b): Json<BTreeMap<String, Value>>,
+    PathParams(id): PathParams<String>,
+    JsonBody(b): JsonBody<BTreeMap<String, Value>>,
 ) -> ApiResult<Response> {
     let mut changes = BTreeMap::new();
     for (k, v) in b {
@@ -376,8 +378,8 @@ pub(crate) struct ContentParams {
 
 pub(crate) async fn h_entry_content(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(p): Query<ContentParams>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<ContentParams>,
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -395,15 +397,15 @@ pub(crate) async fn h_entry_content(
 
 pub(crate) async fn h_blob(
     State(s): State<AppState>,
-    Path(digest): Path<String>,
+    PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.blob_info(&digest).await?).into_response())
 }
 
 pub(crate) async fn h_blob_content(
     State(s): State<AppState>,
-    Path(digest): Path<String>,
-    Query(p): Query<ContentParams>,
+    PathParams(digest): PathParams<String>,
+    QueryParams(p): QueryParams<ContentParams>,
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -440,7 +442,7 @@ pub(crate) struct JobsParams {
 
 pub(crate) async fn h_jobs(
     State(s): State<AppState>,
-    Query(p): Query<JobsParams>,
+    QueryParams(p): QueryParams<JobsParams>,
 ) -> ApiResult<Response> {
     let limit = p.limit.unwrap_or(100).min(1000);
     Ok(Json(s.node.jobs(limit).await?).into_response())
@@ -448,14 +450,14 @@ pub(crate) async fn h_jobs(
 
 pub(crate) async fn h_job(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.job(&id).await?).into_response())
 }
 
 pub(crate) async fn h_cancel_job(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok((StatusCode::ACCEPTED, Json(s.node.cancel_job(&id)?)).into_response())
 }
@@ -472,7 +474,7 @@ pub(crate) async fn h_not_found(uri: axum::http::Uri) -> ApiError {
 
 pub(crate) async fn h_create_account(
     State(s): State<AppState>,
-    Json(b): Json<cairn_node::NewAccount>,
+    JsonBody(b): JsonBody<cairn_node::NewAccount>,
 ) -> ApiResult<Response> {
     Ok((StatusCode::CREATED, Json(s.node.create_account(b).await?)).into_response())
 }
@@ -483,7 +485,7 @@ pub(crate) async fn h_accounts(State(s): State<AppState>) -> ApiResult<Response>
 
 pub(crate) async fn h_account(
     State(s): State<AppState>,
-    Path(login): Path<String>,
+    PathParams(login): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(s.node.account(&login).await?).into_response())
 }
@@ -509,8 +511,8 @@ where
 
 pub(crate) async fn h_update_account(
     State(s): State<AppState>,
-    Path(login): Path<String>,
-    Json(b): Json<LimitsBody>,
+    PathParams(login): PathParams<String>,
+    JsonBody(b): JsonBody<LimitsBody>,
 ) -> ApiResult<Response> {
     let info = s
         .node
@@ -528,8 +530,8 @@ pub(crate) struct DepositBody {
 
 pub(crate) async fn h_account_deposit(
     State(s): State<AppState>,
-    Path(login): Path<String>,
-    Json(b): Json<DepositBody>,
+    PathParams(login): PathParams<String>,
+    JsonBody(b): JsonBody<DepositBody>,
 ) -> ApiResult<Response> {
     let unit = match b.unit.as_str() {
         "credits" => cairn_node::Unit::Credits,
@@ -559,14 +561,14 @@ pub(crate) async fn h_network_customers(State(s): State<AppState>) -> ApiResult<
 
 pub(crate) async fn h_network_ping(
     State(s): State<AppState>,
-    Path(peer): Path<String>,
+    PathParams(peer): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(json!({ "peer": peer, "rtt_ms": s.node.network_ping(&peer).await? })).into_response())
 }
 
 pub(crate) async fn h_dht_get(
     State(s): State<AppState>,
-    Path(key): Path<String>,
+    PathParams(key): PathParams<String>,
 ) -> ApiResult<Response> {
     match s.node.dht_get(&key).await? {
         Some(value) => {
@@ -582,16 +584,17 @@ pub(crate) async fn h_dht_get(
 
 pub(crate) async fn h_dht_put(
     State(s): State<AppState>,
-    Path(key): Path<String>,
-    body: axum::body::Bytes,
+    PathParams(key): PathParams<String>,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let body = body?;
     s.node.dht_put(&key, body.to_vec()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub(crate) async fn h_dht_find_node(
     State(s): State<AppState>,
-    Path(peer): Path<String>,
+    PathParams(peer): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(json!({ "closest": s.node.dht_find_node(&peer).await? })).into_response())
 }
@@ -603,8 +606,8 @@ pub(crate) struct PlaceParams {
 
 pub(crate) async fn h_place(
     State(s): State<AppState>,
-    Path(digest): Path<String>,
-    Query(q): Query<PlaceParams>,
+    PathParams(digest): PathParams<String>,
+    QueryParams(q): QueryParams<PlaceParams>,
 ) -> ApiResult<Response> {
     let job = s.node.place(&digest, q.wait.unwrap_or(false)).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
@@ -612,14 +615,14 @@ pub(crate) async fn h_place(
 
 pub(crate) async fn h_link(
     State(s): State<AppState>,
-    Path(digest): Path<String>,
+    PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
     Ok(Json(json!({ "link": s.node.link(&digest).await? })).into_response())
 }
 
 pub(crate) async fn h_drop_local(
     State(s): State<AppState>,
-    Path(digest): Path<String>,
+    PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
     let info = s.node.blob_info(&digest).await?;
     let freed = s.node.drop_local(&info.id).await?;
@@ -639,17 +642,17 @@ pub(crate) struct SupplierBody {
 
 pub(crate) async fn h_change_supplier(
     State(s): State<AppState>,
-    Path(position): Path<u8>,
-    body: Option<Json<SupplierBody>>,
+    PathParams(position): PathParams<u8>,
+    body: Option<JsonBody<SupplierBody>>,
 ) -> ApiResult<Response> {
-    let peer = body.and_then(|Json(b)| b.peer);
+    let peer = body.and_then(|JsonBody(b)| b.peer);
     let jobs = s.node.change_supplier(position, peer.as_deref()).await?;
     Ok(Json(json!({ "position": position, "jobs": jobs })).into_response())
 }
 
 pub(crate) async fn h_reject_customer(
     State(s): State<AppState>,
-    Path(owner): Path<String>,
+    PathParams(owner): PathParams<String>,
 ) -> ApiResult<Response> {
     let freed = s.node.reject_customer(&owner).await?;
     Ok(Json(json!({ "customer": owner, "freed": freed })).into_response())
@@ -657,7 +660,7 @@ pub(crate) async fn h_reject_customer(
 
 pub(crate) async fn h_nickname(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
 ) -> ApiResult<Response> {
     match s.node.lookup_nickname(&name).await? {
         Some(peer) => Ok(Json(json!({ "nickname": name, "peer": peer })).into_response()),

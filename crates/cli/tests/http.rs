@@ -424,6 +424,85 @@ async fn bad_ids_paths_and_names_get_clear_errors() {
     assert_eq!(status["counts"]["files"], 0, "nothing half-stored");
 }
 
+/// A request (method, path, content type, body) and the status and code of
+/// its answer.
+type Case<'a> = (&'a Method, &'a str, Option<&'a str>, &'a str, u16, &'a str);
+
+/// Issue 15, item 6.2: whatever axum's extractors refuse (JSON that does
+/// not parse or fit, a missing or wrong content type, a body too large, a
+/// query or path parameter that does not parse, a WebSocket call without
+/// its handshake) is answered like every other error of the native API:
+/// JSON `{"code", "message"}`, 400 (415 for the content type, 413 for the
+/// size), never axum's plain text or 422.
+#[tokio::test]
+async fn extractor_rejections_answer_the_documented_json_error() {
+    let node = TestNode::start().await;
+    let (_, entry) = node.upload("x.bin", b"x".to_vec(), "").await;
+    let id = entry["id"].as_str().unwrap();
+    let big = format!("{{\"path\": \"{}\"}}", "a".repeat(3 << 20));
+    let (json, text, form) = (
+        Some("application/json"),
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    );
+    let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
+    let entry = format!("/entries/{id}");
+    let metadata = format!("/entries/{id}/metadata");
+    let recursive = format!("/entries/{id}?recursive=perhaps");
+    let download = format!("/entries/{id}/content?download=2");
+    // One line a case reads better than rustfmt's eight.
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        (&post, "/import", json, "{", 400, "invalid"),
+        (&post, "/import", json, r#"{"path": 5}"#, 400, "invalid"),
+        (&post, "/import", json, "{}", 400, "invalid"),
+        (&post, "/import", json, &big, 413, "too_large"),
+        (&post, "/fetch", json, r#"{"url": [1]}"#, 400, "invalid"),
+        (&post, "/fetch", json, "", 400, "invalid"),
+        (&post, "/folders", json, r#"{"name": null}"#, 400, "invalid"),
+        (&post, "/folders", text, r#"{"name": "a"}"#, 415, "unsupported_media_type"),
+        (&post, "/folders", None, r#"{"name": "a"}"#, 415, "unsupported_media_type"),
+        (&patch, &entry, json, "[1, 2]", 400, "invalid"),
+        (&patch, &metadata, json, r#"{"a": "#, 400, "invalid"),
+        (&patch, &metadata, form, "a=b", 415, "unsupported_media_type"),
+        (&post, "/accounts", json, r#"{"storage_limit": "lots"}"#, 400, "invalid"),
+        (&patch, "/accounts/nobody", json, r#"{"colour": 1}"#, 400, "invalid"),
+        (&post, "/accounts/nobody/deposit", json, r#"{"unit": "bytes", "amount": -5}"#, 400, "invalid"),
+        (&post, "/network/suppliers/0", text, r#"{"peer": "x"}"#, 415, "unsupported_media_type"),
+        (&get, "/entries?offset=abc", None, "", 400, "invalid"),
+        (&get, "/entries?limit=-1", None, "", 400, "invalid"),
+        (&get, "/jobs?limit=many", None, "", 400, "invalid"),
+        (&delete, &recursive, None, "", 400, "invalid"),
+        (&get, &download, None, "", 400, "invalid"),
+        (&post, "/blobs/x/place?wait=sometimes", None, "", 400, "invalid"),
+        (&get, "/entries/%FF", None, "", 400, "invalid"),
+        (&get, "/paid/%FF", None, "", 400, "invalid"),
+        (&post, "/network/suppliers/300", None, "", 400, "invalid"),
+        (&get, "/events", None, "", 400, "invalid"),
+    ];
+    for (method, path, content_type, body, status, code) in cases {
+        // Each on its own connection: the node may answer the body too
+        // large before reading it, and close the connection.
+        let mut req = node
+            .req(method.clone(), path)
+            .header("connection", "close")
+            .body(body.to_owned());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let r = req.send().await.unwrap();
+        let what = format!("{method} {path}");
+        assert_eq!(r.status().as_u16(), status, "{what}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], code, "{what}: {v}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.len() > 10, "{what}: a useful message: {v}");
+    }
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 1, "nothing stored or changed");
+}
+
 #[tokio::test]
 async fn every_admin_call_needs_the_secret() {
     let node = TestNode::start().await;
