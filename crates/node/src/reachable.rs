@@ -65,6 +65,7 @@ struct Special {
     carries: Option<Carries>,
 }
 
+/// An IPv4 row.
 const fn v4(
     base: [u8; 4],
     len: u8,
@@ -83,6 +84,7 @@ const fn v4(
     }
 }
 
+/// An IPv6 row.
 const fn v6(
     base: [u16; 8],
     len: u8,
@@ -101,6 +103,7 @@ const fn v6(
     }
 }
 
+/// `row`, whose addresses carry an IPv4 address `how`.
 const fn carrying(row: Special, how: Carries) -> Special {
     Special {
         carries: Some(how),
@@ -171,6 +174,7 @@ static IPV6: &[Special] = &[
     v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64, "Dummy IPv6 Prefix", "RFC 9780", Local),
     v6([0x2000, 0, 0, 0, 0, 0, 0, 0], 3, "Global Unicast", "RFC 4291", Global),
     v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, "IETF Protocol Assignments", "RFC 2928", Local),
+    // The registry gives it no reach (N/A): refused outright.
     carrying(
         v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, "TEREDO", "RFC 4380", Local),
         Carries::Teredo,
@@ -185,6 +189,7 @@ static IPV6: &[Special] = &[
     v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28, "ORCHIDv2", "RFC 7343", Global),
     v6([0x2001, 0x30, 0, 0, 0, 0, 0, 0], 28, "Drone Remote ID Protocol Entity Tags (DETs) Prefix", "RFC 9374", Global),
     v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, "Documentation", "RFC 3849", Local),
+    // The registry gives it no reach (N/A): judged by the IPv4 address.
     carrying(
         v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, "6to4", "RFC 3056", Global),
         Carries::SixToFour,

@@ -3,13 +3,13 @@
 //!
 //! Server-side request forgery is the danger here: a node told to fetch
 //! `http://10.0.0.1/admin` or `http://localhost:8180/...` would reach what
-//! the requester cannot. So only http and https are fetched, every address
-//! the host resolves to must be globally reachable (`reachable`:
-//! the IANA special-purpose registries, and the IPv4 addresses that NAT64,
-//! 6to4, Teredo and mapped IPv6 addresses carry) unless `remote.allow` lists
-//! it, the connection is pinned to the checked address (a second DNS answer
+//! the requester cannot. So only http and https are fetched; every address
+//! the host resolves to must be globally reachable (`reachable.rs`: the
+//! IANA special-purpose registries, and the IPv4 addresses that mapped,
+//! NAT64, 6to4 and Teredo IPv6 addresses carry) unless `remote.allow` lists
+//! it; the connection is pinned to the checked address (a second DNS answer
 //! cannot swap it, and no proxy, not even one the environment names, stands
-//! in between), and redirects are followed by hand, each hop checked the
+//! in between); and redirects are followed by hand, each hop checked the
 //! same.
 
 use std::net::SocketAddr;
