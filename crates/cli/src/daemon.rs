@@ -14,6 +14,7 @@ pub(crate) async fn run(
     bootstrap: Vec<String>,
 ) -> Result<()> {
     keep_segment_buffers_on_the_heap();
+    keep_new_files_private();
     let mut config = cairn_node::Config::load(data_dir)?;
     if let Some(addr) = listen {
         config.listen = addr;
@@ -119,11 +120,18 @@ fn keep_segment_buffers_on_the_heap() {
 struct AddrFiles(Vec<std::path::PathBuf>);
 
 impl AddrFiles {
-    /// Writes `addr` to `file` through a temporary name, so a reader never
-    /// sees half an address.
+    /// Writes `addr` to `file` (0600, like every file of the node) through
+    /// a temporary name, so a reader never sees half an address.
     fn write(&mut self, file: std::path::PathBuf, addr: &SocketAddr) -> Result<()> {
+        use std::io::Write;
         let tmp = file.with_extension("addr.tmp");
-        std::fs::write(&tmp, format!("{addr}\n"))?;
+        cairn_node::private::file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{addr}\n").as_bytes()))
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, &file)?;
         self.0.push(file);
         Ok(())
@@ -135,6 +143,18 @@ impl Drop for AddrFiles {
         for file in &self.0 {
             let _ = std::fs::remove_file(file);
         }
+    }
+}
+
+/// umask 077: whatever the node or a child of it (ffmpeg) creates is its
+/// user's alone, even where a call does not ask for a mode. The engine
+/// asks for 0600/0700 where it creates files itself; this is the second
+/// line, for what it does not know of.
+fn keep_new_files_private() {
+    // SAFETY: umask only sets the process's file creation mask; it cannot
+    // fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 

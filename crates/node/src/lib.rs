@@ -67,6 +67,7 @@ pub use cairn_store::catalog::{
 };
 pub use cairn_store::ledger::Unit;
 pub use cairn_store::meter::Meter;
+pub use cairn_store::private;
 pub use cairn_store::users::User;
 pub use config::Config;
 pub use error::NodeError;

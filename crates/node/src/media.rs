@@ -13,7 +13,6 @@
 //! so a crash mid-transcode leaves nothing behind for long. Plaintext on
 //! disk is the price of using ffmpeg; it lives only as long as the job.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -94,6 +93,19 @@ impl Media {
         rand::thread_rng().fill_bytes(&mut raw);
         TempFile(self.temp.join(format!("{}{ext}", hex::encode(raw))))
     }
+
+    /// A new temp file ending in `ext` for ffmpeg to write: created empty
+    /// and 0600 here, since ffmpeg makes its outputs with the process's
+    /// umask and keeps the mode of a file it overwrites.
+    pub(crate) fn output_file(&self, ext: &str) -> Result<TempFile> {
+        let file = self.temp_file(ext);
+        cairn_store::private::file_options()
+            .write(true)
+            .create_new(true)
+            .open(file.path())
+            .map_err(|e| NodeError::io("create", file.path(), e))?;
+        Ok(file)
+    }
 }
 
 fn missing(tool: &str) -> NodeError {
@@ -115,14 +127,11 @@ fn on_path(name: &str) -> Option<PathBuf> {
         })
 }
 
-/// Creates `dir` (0700) if needed and removes every file in it.
+/// Creates `dir` (0700) if needed, closes an older install's, and removes
+/// every file in it.
 fn sweep(dir: &Path) -> Result<usize> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| NodeError::io("create", dir, e))?;
+    cairn_store::private::create_dir_all(dir).map_err(|e| NodeError::io("create", dir, e))?;
+    cairn_store::private::tighten(dir).map_err(|e| NodeError::io("tighten", dir, e))?;
     let mut removed = 0;
     for item in std::fs::read_dir(dir).map_err(|e| NodeError::io("read", dir, e))? {
         let path = item.map_err(|e| NodeError::io("read", dir, e))?.path();
@@ -161,10 +170,9 @@ impl Node {
         let path = file.path().to_path_buf();
         blocking(move || {
             use std::io::Write;
-            let out = std::fs::OpenOptions::new()
+            let out = cairn_store::private::file_options()
                 .write(true)
                 .create_new(true)
-                .mode(0o600)
                 .open(&path)
                 .map_err(|e| NodeError::io("create", &path, e))?;
             let mut out = std::io::BufWriter::new(out);

@@ -391,7 +391,12 @@ impl Node {
             let free = free_space(&node.0.data_dir);
             let full = node.0.config.capacity.is_some_and(|c| used >= c) || free < LOW_SPACE;
             let probe = node.0.data_dir.join("tmp").join(".write-probe");
-            let writable = std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe));
+            let writable = cairn_store::private::file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&probe)
+                .and_then(|_| std::fs::remove_file(&probe));
             Ok((full, writable.is_ok()))
         })
         .await

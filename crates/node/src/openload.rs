@@ -787,7 +787,7 @@ impl Node {
         let input = self.materialize(entry).await?;
         job.check()?;
         let duration = media::probe_duration(&ffprobe, input.path()).await?;
-        let output = self.0.media.temp_file(".mp4");
+        let output = self.0.media.output_file(".mp4")?;
         media::transcode_mp4(&ffmpeg, input.path(), output.path(), duration, job).await?;
         drop(input);
         let name = format!("{}.mp4", entry.name);
@@ -907,7 +907,7 @@ impl Node {
             .await
             .unwrap_or(0.0);
         let at = (duration / 10.0).min(30.0);
-        let output = self.0.media.temp_file(".jpg");
+        let output = self.0.media.output_file(".jpg")?;
         media::extract_jpeg(&ffmpeg, input.path(), output.path(), at).await?;
         drop(input);
         let folder = self

@@ -331,8 +331,12 @@ fn not_found(what: &'static str, id: &str) -> StoreError {
 }
 
 impl Catalog {
-    /// Opens (creating and migrating) the catalog at `path`.
+    /// Opens (creating and migrating) the catalog at `path`. The database
+    /// is created 0600 before SQLite opens it, so its WAL and shared-memory
+    /// files, which SQLite gives the database's mode, are 0600 too; an
+    /// older install's files are tightened first.
     pub fn open(path: &Path) -> Result<Self> {
+        private_files(path)?;
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -895,6 +899,25 @@ impl Catalog {
             )?)
         })
     }
+}
+
+/// Creates the database file at `path` 0600 when it is missing, and takes
+/// the group's and others' permissions off it and its WAL, shared-memory
+/// and journal files when they have any.
+fn private_files(path: &Path) -> Result<()> {
+    crate::private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StoreError::io("create", path, e))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        crate::private::tighten(&file).map_err(|e| StoreError::io("tighten", &file, e))?;
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

@@ -203,7 +203,10 @@ impl FsBlobFiles {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         for dir in [&blobs, &tmp] {
-            fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+            crate::private::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+            // An older install made them 0755: closing the folders closes
+            // every blob in them, with no walk over all the files.
+            crate::private::tighten(dir).map_err(|e| StoreError::io("tighten", dir, e))?;
         }
         let store = Self { blobs, tmp };
         store.clear_temp()?;
@@ -319,7 +322,7 @@ impl BlobFiles for FsBlobFiles {
     fn create_temp(&self) -> Result<TempBlob> {
         let name = format!("{:016x}.part", rand::random::<u64>());
         let path = self.tmp.join(name);
-        let file = File::options()
+        let file = crate::private::file_options()
             .write(true)
             .create_new(true)
             .open(&path)
@@ -343,7 +346,7 @@ impl BlobFiles for FsBlobFiles {
             .map_err(|e| StoreError::io("sync", &temp.path, e))?;
         let dest = self.path_of(id);
         let dir = dest.parent().unwrap_or(&self.blobs);
-        fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        crate::private::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
         fs::rename(&temp.path, &dest).map_err(|e| StoreError::io("rename into", &dest, e))?;
         temp.committed = true;
         sync_dir(dir)?;
@@ -423,6 +426,23 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_files_and_their_folders_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // An older install's folder, made under a 022 umask.
+        fs::create_dir(dir.path().join("blobs")).unwrap();
+        fs::set_permissions(dir.path().join("blobs"), fs::Permissions::from_mode(0o755)).unwrap();
+        let store = FsBlobFiles::open(dir.path()).unwrap();
+        let mut t = store.create_temp().unwrap();
+        t.write_all(b"ciphertext").unwrap();
+        t.sync().unwrap();
+        store.commit(t, &BlobId([7; 32])).unwrap();
+        let mut left = store.create_temp().unwrap();
+        left.write_all(b"half").unwrap();
+        crate::private::assert_private_tree(dir.path());
+    }
 
     #[test]
     fn blobs_are_written_and_scanned_past_the_page_cache_byte_exact() {

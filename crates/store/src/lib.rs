@@ -17,7 +17,8 @@
 //! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
 //! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
-//!   their 24-hour traffic, and purchases of paid files.
+//!   their 24-hour traffic, and purchases of paid files;
+//! - [`private`]: every file the store makes is 0600, every folder 0700.
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod admission;
@@ -31,6 +32,7 @@ pub mod meter;
 mod migrations;
 pub mod openload;
 pub mod placements;
+pub mod private;
 mod readahead;
 pub mod shards;
 pub mod users;

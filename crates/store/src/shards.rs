@@ -27,7 +27,8 @@
 //! open and kept in memory after that.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,7 +126,9 @@ impl ShardStore {
     /// Opens (creating) the store under `dir`, removes partial shards left
     /// by a crash, and counts what the sealed ones use.
     pub fn open(dir: &Path, donated: u64) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        crate::private::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        // An older install made it 0755: closed, it closes every shard.
+        crate::private::tighten(dir).map_err(|e| StoreError::io("tighten", dir, e))?;
         let mut usage = HashMap::new();
         for owner_dir in read_dir(dir)? {
             let Some(owner) = parse_hex32(&owner_dir.file_name().to_string_lossy()) else {
@@ -333,8 +336,12 @@ impl ShardStore {
         let list: String = rejected.iter().map(|o| hex::encode(o) + "\n").collect();
         let path = self.dir.join(REJECTED);
         let tmp = self.dir.join("rejected.tmp");
-        fs::write(&tmp, list)
-            .and_then(|()| File::open(&tmp).and_then(|f| f.sync_all()))
+        crate::private::file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(list.as_bytes()).and_then(|()| f.sync_all()))
             .and_then(|()| fs::rename(&tmp, &path))
             .map_err(|e| StoreError::io("write", &path, e))?;
         drop(rejected);
@@ -383,7 +390,7 @@ impl ShardStore {
             .ok_or_else(|| StoreError::Invalid("shard offset out of range".into()))?;
         let path = self.path(id, true);
         let dir = self.owner_dir(&id.owner);
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
+        crate::private::create_dir_all(&dir).map_err(|e| StoreError::io("create", &dir, e))?;
         let hashed = hash_pieces(offset, stride, data);
         let mut usage = self.usage();
         let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -398,7 +405,7 @@ impl ShardStore {
             });
         }
         self.admit(id, held, &usage, growth)?;
-        let file = OpenOptions::new()
+        let file = crate::private::file_options()
             .create(true)
             .write(true)
             .truncate(false)
@@ -728,6 +735,23 @@ mod tests {
             .map(|c| *blake3::hash(c).as_bytes())
             .collect();
         cairn_core::placement::pieces_hash(&hashes)
+    }
+
+    #[test]
+    fn shard_files_and_their_folders_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("shards");
+        // An older install's folder, made under a 022 umask.
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let s = ShardStore::open(&root, 1 << 20).unwrap();
+        let data = vec![3u8; 3000];
+        s.write(&id(1), 0, 1000, &data).unwrap();
+        s.seal(&id(1), 3000, 1000, &pieces(&data, 1000)).unwrap();
+        s.write(&id(2), 0, 1000, &data[..1000]).unwrap();
+        s.reject(&[9; 32]).unwrap();
+        crate::private::assert_private_tree(dir.path());
     }
 
     #[test]

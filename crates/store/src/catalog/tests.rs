@@ -54,6 +54,54 @@ fn a_newer_schema_is_refused() {
     ));
 }
 
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+#[test]
+fn a_new_catalog_and_its_wal_are_the_owners_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let cat = Catalog::open(&path).unwrap();
+    add(&cat, None, "a.txt", b"a").unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        assert_eq!(
+            mode_of(&sibling(&path, suffix)),
+            0o600,
+            "catalog.db{suffix}"
+        );
+    }
+}
+
+#[test]
+fn an_older_installs_catalog_files_are_tightened_at_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    // Still open, as a node killed with its WAL in use leaves it.
+    let first = Catalog::open(&path).unwrap();
+    add(&first, None, "a.txt", b"a").unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = sibling(&path, suffix);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let _second = Catalog::open(&path).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        assert_eq!(
+            mode_of(&sibling(&path, suffix)),
+            0o600,
+            "catalog.db{suffix}"
+        );
+    }
+}
+
 #[test]
 fn name_collisions_fail_rename_or_replace() {
     let cat = Catalog::open_in_memory().unwrap();
