@@ -10,6 +10,8 @@
 //!   whose refusals answer the documented JSON error;
 //! - `events`: the events WebSocket;
 //! - `auth`: the admin secret check;
+//! - `amount`: amounts in request bodies, JSON integers in the ledger's
+//!   bounds;
 //! - `cacaoweb`: cacaoweb's local API (uploads by path, XML lists, streams
 //!   by MD5, paid files), a compatibility layer;
 //! - `paid`: the native calls of paid files (status, buy, content with
@@ -21,6 +23,7 @@
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
 #![deny(missing_docs, unreachable_pub)]
 
+mod amount;
 mod auth;
 mod cacaoweb;
 mod content;

@@ -25,19 +25,24 @@
 //! - `redeem` takes a JSON body `{"promocode": …}`, answers 201
 //!   `{"status": "ok"}`, and 403 `{"status": "error"}` for a missing,
 //!   unknown or already redeemed code;
-//! - `deposit` and `withdraw` take a JSON body `{"bytes": …}` (a number or
-//!   a numeric string) and the header `Authentication: <secret>` (the
-//!   node's API secret); a bad secret is 401 before the body is read;
-//!   insufficient balance is HTTP 402 `{"error": "balance-insufficient"}`.
+//! - `deposit` and `withdraw` take a JSON body `{"bytes": …}` and the
+//!   header `Authentication: <secret>` (the node's API secret); a bad
+//!   secret is 401 before the body is read; insufficient balance is HTTP
+//!   402 `{"error": "balance-insufficient"}`.
 //!
-//! Fixed holes, interface kept: negative amounts are refused (400
-//! `bad-request`) instead of moving money backwards. An upload form that is
-//! cut off, or has no end boundary, is 400 `{"error": "bad-request"}` (like
-//! the other bad forms; 413 `upload-too-large` past the body limit) and
-//! stores nothing: the file commits only once the whole form has been read.
-//! Every answer carries `Access-Control-Allow-Origin: *` (the original's
-//! only CORS header was a development leftover pointing at localhost:8000).
-//!
+//! Fixed holes, interface kept: `bytes` is a JSON integer from 1 to
+//! 2^53 − 1. The service converted it with Python's `int()`, taking
+//! `"30"`, truncating `2.7` and accepting negative amounts that moved
+//! money backwards; cairn refuses all of those, and zero, with 400
+//! `{"status": "bad-request", "field": "bytes", "message": …}` (the
+//! `status` clients read, plus what was wrong). web-core itself always
+//! sent an integer. An upload form that is cut off, or has no end
+//! boundary, is 400 `{"error": "bad-request"}` (like the other bad forms;
+//! 413 `upload-too-large` past the body limit) and stores nothing: the
+//! file commits only once the whole form has been read. Every answer
+//! carries `Access-Control-Allow-Origin: *`
+//! (the original's only CORS header was a development leftover pointing
+//! at localhost:8000).
 
 use axum::Json;
 use axum::Router;
@@ -90,7 +95,10 @@ fn failure(e: cairn_node::NodeError) -> Response {
             StatusCode::PAYMENT_REQUIRED,
             json!({ "error": "balance-insufficient" }),
         ),
-        "invalid" => answer(StatusCode::BAD_REQUEST, json!({ "status": "bad-request" })),
+        "invalid" => answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "bad-request", "message": e.to_string() }),
+        ),
         _ => {
             tracing::error!(error = %e, "token call failed");
             answer(
@@ -206,40 +214,18 @@ fn authorised_bytes(s: &AppState, headers: &HeaderMap, body: &str) -> Result<u64
             json!({ "status": "invalid-authentication" }),
         ));
     }
-    let bad = || answer(StatusCode::BAD_REQUEST, json!({ "status": "bad-request" }));
-    let v: Value = serde_json::from_str(body).map_err(|_| bad())?;
-    parse_bytes(v.get("bytes")).ok_or_else(bad)
-}
-
-/// `bytes` as the accounts service took it (Python's `int()`): an integer,
-/// a number (truncated) or a string of digits; never negative.
-fn parse_bytes(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| *f >= 0.0 && f.is_finite())
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_parse_like_the_original_but_never_negative() {
-        assert_eq!(parse_bytes(Some(&json!(30))), Some(30));
-        assert_eq!(parse_bytes(Some(&json!("30"))), Some(30));
-        assert_eq!(parse_bytes(Some(&json!(2.7))), Some(2));
-        assert_eq!(parse_bytes(Some(&json!(-5))), None);
-        assert_eq!(parse_bytes(Some(&json!("-5"))), None);
-        assert_eq!(parse_bytes(Some(&json!("2.7"))), None);
-        assert_eq!(parse_bytes(Some(&json!(null))), None);
-        assert_eq!(parse_bytes(None), None);
-    }
+    let v: Value = serde_json::from_str(body).map_err(|_| {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "bad-request", "message": "the body must be JSON: {\"bytes\": <integer>}" }),
+        )
+    })?;
+    crate::amount::positive(v.get("bytes")).ok_or_else(|| {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "bad-request", "field": "bytes", "message": crate::amount::rule("bytes") }),
+        )
+    })
 }
 
 /// A MetaDisk upload that failed, answered in MetaDisk's shape

@@ -525,7 +525,10 @@ pub(crate) async fn h_update_account(
 #[serde(deny_unknown_fields)]
 pub(crate) struct DepositBody {
     unit: String,
-    amount: u64,
+    /// Read as any JSON, so that a string, a fraction or an exponent is
+    /// refused by name rather than by the extractor.
+    #[serde(default)]
+    amount: Option<Value>,
 }
 
 pub(crate) async fn h_account_deposit(
@@ -542,7 +545,9 @@ pub(crate) async fn h_account_deposit(
             )));
         }
     };
-    Ok(Json(s.node.deposit_to_account(&login, unit, b.amount).await?).into_response())
+    let amount = crate::amount::positive(b.amount.as_ref())
+        .ok_or_else(|| ApiError::invalid(crate::amount::rule("amount")))?;
+    Ok(Json(s.node.deposit_to_account(&login, unit, amount).await?).into_response())
 }
 
 // ---- network ----

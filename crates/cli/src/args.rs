@@ -273,7 +273,9 @@ pub(crate) enum AccountAction {
     Deposit {
         /// API login.
         login: String,
-        /// How many.
+        /// How many: a whole number from 1 to 2^53 - 1 (the ledger's
+        /// bound on one amount).
+        #[arg(value_parser = clap::value_parser!(u64).range(1..=cairn_node::MAX_AMOUNT as u64))]
         amount: u64,
         /// "credits" or "bytes".
         #[arg(long, default_value = "credits")]

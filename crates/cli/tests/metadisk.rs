@@ -103,17 +103,15 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
         Method::POST,
         &deposit,
         Some(&secret),
-        Some(json!({"bytes": "30"})),
+        Some(json!({"bytes": 30})),
     )
     .await;
-    assert_eq!(
-        (s, v),
-        (200, json!({"status": "ok"})),
-        "a numeric string counts"
-    );
+    assert_eq!((s, v), (200, json!({"status": "ok"})));
     for bad in [
         json!({"bytes": -5}),
+        json!({"bytes": "30"}),
         json!({"bytes": "2.7"}),
+        json!({"bytes": 2.7}),
         json!({}),
         json!({"bytes": [1]}),
     ] {
@@ -125,7 +123,7 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
             Some(bad.clone()),
         )
         .await;
-        assert_eq!((s, v), (400, json!({"status": "bad-request"})), "{bad}");
+        assert_eq!((s, v), (400, bad_bytes()), "{bad}");
     }
     assert_eq!(balance(token.clone()).await, 1030);
 
@@ -158,13 +156,10 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
         Method::POST,
         "/accounts/token/withdraw/neverseen",
         Some(&secret),
-        Some(json!({"bytes": 0})),
+        Some(json!({"bytes": 1})),
     )
     .await;
-    assert_eq!(
-        s, 402,
-        "a token never funded has nothing to withdraw, even 0"
-    );
+    assert_eq!(s, 402, "a token never funded has nothing to withdraw");
 
     let redeem = format!("/accounts/token/redeem/{token}");
     let (s, v, _) = call(
@@ -220,6 +215,97 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
     )
     .await;
     assert_eq!(s, 201, "another token may redeem the same code");
+}
+
+/// MetaDisk's 400 for a `bytes` that is not a JSON integer from 1 to
+/// 2^53 - 1.
+fn bad_bytes() -> Value {
+    json!({
+        "status": "bad-request",
+        "field": "bytes",
+        "message": "bytes must be a JSON integer from 1 to 9007199254740991 (not a string, a fraction or an exponent)",
+    })
+}
+
+/// Issue 15, item 7: `"5"`, `1e3` and `1.5` were taken and rounded, and a
+/// deposit of i64::MAX broke every later one.
+#[tokio::test]
+async fn amounts_are_json_integers_within_the_ledgers_bound() {
+    let node = TestNode::start().await;
+    let token = funded_token(&node, 0).await;
+    let send = |path: String, body: &'static str| {
+        let req = node
+            .http
+            .post(node.root_url(&path))
+            .header("Authentication", &node.secret)
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let deposit = format!("/accounts/token/deposit/{token}");
+    let withdraw = format!("/accounts/token/withdraw/{token}");
+    for body in [
+        r#"{"bytes": "5"}"#,
+        r#"{"bytes": 1e3}"#,
+        r#"{"bytes": 1.5}"#,
+        r#"{"bytes": 0.5}"#,
+        r#"{"bytes": 0}"#,
+        r#"{"bytes": -1}"#,
+        r#"{"bytes": 9007199254740992}"#,
+        r#"{"bytes": 9223372036854775807}"#,
+    ] {
+        for path in [&deposit, &withdraw] {
+            assert_eq!(
+                send(path.clone(), body).await,
+                (400, bad_bytes()),
+                "{path} {body}"
+            );
+        }
+    }
+    let balance = || async {
+        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
+        let v: Value = node
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["balance"].as_u64().unwrap()
+    };
+    assert_eq!(balance().await, 0, "nothing moved");
+    let ok = (200, json!({"status": "ok"}));
+    assert_eq!(
+        send(deposit.clone(), r#"{"bytes": 9007199254740991}"#).await,
+        ok
+    );
+    assert_eq!(
+        send(deposit.clone(), r#"{"bytes": 5}"#).await,
+        ok,
+        "later deposits still work"
+    );
+    assert_eq!(
+        send(withdraw.clone(), r#"{"bytes": 9007199254740991}"#).await,
+        ok
+    );
+    assert_eq!(send(deposit.clone(), r#"{"bytes": 7}"#).await, ok);
+    assert_eq!(balance().await, 12);
+    let (s, ledger) = node.get_json("/ledger").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (&ledger["bytes_sum"], &ledger["drift"]),
+        (&json!(0), &json!(0)),
+        "{ledger}"
+    );
+    assert_eq!(ledger["system"]["mint"]["bytes"], -9007199254741003i64);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 //! them up (Openload's formats, with a longer key).
 
 use cairn_store::StoreError;
-use cairn_store::ledger::{MINT, Unit};
+use cairn_store::ledger::{MAX_AMOUNT, MINT, Unit};
 use cairn_store::users::{NewUser, User};
 use rand::RngCore;
 use serde::Serialize;
@@ -143,8 +143,8 @@ impl Node {
         .await
     }
 
-    /// Adds `amount` credits (or transfer bytes) to an account, from the
-    /// mint (admin).
+    /// Adds `amount` credits (or transfer bytes), 1 to [`MAX_AMOUNT`], to
+    /// an account, from the mint (admin).
     pub async fn deposit_to_account(
         &self,
         login: &str,
@@ -153,8 +153,10 @@ impl Node {
     ) -> Result<AccountInfo> {
         let amount = i64::try_from(amount)
             .ok()
-            .filter(|a| *a > 0)
-            .ok_or_else(|| NodeError::Invalid(format!("amount {amount} must be 1 or more")))?;
+            .filter(|a| (1..=MAX_AMOUNT).contains(a))
+            .ok_or_else(|| {
+                NodeError::Invalid(format!("amount is from 1 to {MAX_AMOUNT}, not {amount}"))
+            })?;
         let node = self.clone();
         let login = login.to_owned();
         blocking(move || {

@@ -65,7 +65,7 @@ pub use cacaoweb::{CacaowebFile, DownloadItem, DownloadTicket, UploadItem};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
-pub use cairn_store::ledger::Unit;
+pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
 pub use cairn_store::meter::Meter;
 pub use cairn_store::private;
 pub use cairn_store::users::User;

@@ -4,12 +4,13 @@
 //! tokens it issued): it gets a ledger account on its first deposit or
 //! redemption, and a token never seen has a balance of 0. Deposits come
 //! from the `mint` account, withdrawals go to `spent`, so the books always
-//! balance (see `cairn_store::ledger`). Amounts are checked here: zero
-//! moves nothing, and there are no negative amounts (MetaDisk accepted
-//! them, letting a deposit lower a balance below zero: fixed).
+//! balance (see `cairn_store::ledger`). Amounts are checked here: from 1
+//! to [`MAX_AMOUNT`] (MetaDisk accepted negative amounts, letting a
+//! deposit lower a balance below zero, and any amount at all, so one
+//! could break every later deposit: fixed).
 
 use cairn_store::StoreError;
-use cairn_store::ledger::{MINT, SPENT, Unit};
+use cairn_store::ledger::{MAX_AMOUNT, MINT, SPENT, Unit};
 use rand::RngCore;
 
 use crate::node::blocking;
@@ -61,20 +62,21 @@ impl Node {
         else {
             return Ok(false);
         };
-        let bytes = amount(promo.bytes)?;
+        let promo_bytes = promo.bytes;
         let node = self.clone();
         let (token, code) = (token.to_owned(), code.to_owned());
         blocking(move || {
             let account = node.token_account_created(&token)?;
-            if bytes == 0 {
+            if promo_bytes == 0 {
                 return Ok(true);
             }
+            let bytes = amount(promo_bytes)?;
             Ok(node.0.catalog.redeem_once(&account, &code, bytes)?)
         })
         .await
     }
 
-    /// Adds `bytes` to `token`'s balance (admin).
+    /// Adds `bytes` (1 to [`MAX_AMOUNT`]) to `token`'s balance (admin).
     pub async fn deposit(&self, token: &str, bytes: u64) -> Result<()> {
         check_token(token)?;
         let bytes = amount(bytes)?;
@@ -92,9 +94,9 @@ impl Node {
         .await
     }
 
-    /// Takes `bytes` from `token`'s balance, or fails with code
-    /// `balance_insufficient` and takes nothing. A token never funded has
-    /// nothing to take, even for 0 bytes.
+    /// Takes `bytes` (1 to [`MAX_AMOUNT`]) from `token`'s balance, or
+    /// fails with code `balance_insufficient` and takes nothing. A token
+    /// never funded has nothing to take.
     pub async fn withdraw(&self, token: &str, bytes: u64, reason: &str) -> Result<()> {
         check_token(token)?;
         let bytes = amount(bytes)?;
@@ -139,6 +141,14 @@ fn check_token(token: &str) -> Result<()> {
     Ok(())
 }
 
+/// `bytes` as a ledger amount: 1 to [`MAX_AMOUNT`].
 fn amount(bytes: u64) -> Result<i64> {
-    i64::try_from(bytes).map_err(|_| NodeError::Invalid(format!("{bytes} bytes is out of range")))
+    i64::try_from(bytes)
+        .ok()
+        .filter(|b| (1..=MAX_AMOUNT).contains(b))
+        .ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "an amount of bytes is from 1 to {MAX_AMOUNT}, not {bytes}"
+            ))
+        })
 }

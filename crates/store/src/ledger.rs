@@ -12,7 +12,14 @@
 //!   (its balance is minus everything ever issued), `spent` is where
 //!   transfer costs go. So the balances of every account, summed per unit,
 //!   are always exactly zero, and each account's balance equals the sum of
-//!   its postings.
+//!   its postings;
+//! - no leg moves more than [`MAX_AMOUNT`] and no balance goes past
+//!   ±[`MAX_BALANCE`]: a movement that would is refused whole. So no
+//!   balance, no posting and no sum the audit takes can overflow, and the
+//!   mint, which only ever goes down, reaches a bound that refuses
+//!   deposits rather than one that breaks every later one.
+
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -57,6 +64,17 @@ pub enum AccountKind {
 pub const MINT: &str = "mint";
 /// The account transfer costs and withdrawals go to.
 pub const SPENT: &str = "spent";
+
+/// The largest amount one leg of a movement may carry: 2^53 − 1, the
+/// largest integer that every JSON client (JavaScript's numbers are
+/// doubles) reads exactly; 8 PiB of transfer bytes.
+pub const MAX_AMOUNT: i64 = (1 << 53) - 1;
+
+/// No balance goes past ±2^62. With each leg at most [`MAX_AMOUNT`], a
+/// balance plus a leg never overflows an i64; the mint, minus everything
+/// ever issued, may issue 2^62 (4 EiB of transfer bytes) before deposits
+/// are refused.
+pub const MAX_BALANCE: i64 = 1 << 62;
 
 /// One leg of a movement: `amount` (signed) of `unit` on `account`.
 #[derive(Debug, Clone)]
@@ -107,10 +125,10 @@ impl Catalog {
     }
 
     /// Moves amounts between accounts as one transaction: the legs must sum
-    /// to zero per unit, and no user or token account may end below zero.
-    /// Returns the transaction number.
+    /// to zero per unit, none may move more than [`MAX_AMOUNT`], no user or
+    /// token account may end below zero and no account past
+    /// ±[`MAX_BALANCE`]. Returns the transaction number.
     pub fn post(&self, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
-        check_balanced(legs)?;
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let number = post_in(&tx, legs, reason)?;
@@ -201,24 +219,57 @@ impl Catalog {
 
     /// Every balance summed per unit (always zero) and the number of
     /// accounts whose balance differs from the sum of their postings
-    /// (always none): the ledger's audit.
+    /// (always none): the ledger's audit. Sums are taken in 128 bits, so
+    /// no number of postings can overflow them.
     pub fn audit_ledger(&self) -> Result<(i64, i64, i64)> {
         self.with(|c| {
-            let sum = |unit: &str| -> rusqlite::Result<i64> {
-                c.query_row("SELECT ifnull(sum(amount), 0) FROM balances WHERE unit = ?1", [unit], |r| r.get(0))
-            };
-            let drift: i64 = c.query_row(
-                "SELECT count(*) FROM balances b WHERE b.amount != \
-                 (SELECT ifnull(sum(p.amount), 0) FROM postings p WHERE p.account = b.account AND p.unit = b.unit)",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok((sum("bytes")?, sum("credits")?, drift))
+            let balances = amounts(c, "SELECT account, unit, amount FROM balances")?;
+            let mut postings = amounts(c, "SELECT account, unit, amount FROM postings")?;
+            let mut drift = 0;
+            let (mut bytes, mut credits) = (0i128, 0i128);
+            for (key, amount) in &balances {
+                match key.1.as_str() {
+                    "bytes" => bytes += amount,
+                    _ => credits += amount,
+                }
+                if postings.remove(key).unwrap_or(0) != *amount {
+                    drift += 1;
+                }
+            }
+            drift += postings.values().filter(|sum| **sum != 0).count() as i64;
+            Ok((saturate(bytes), saturate(credits), drift))
         })
     }
 }
 
-fn check_balanced(legs: &[Leg<'_>]) -> Result<()> {
+/// Amounts summed per (account, unit) from the rows of a query of those
+/// three columns.
+fn amounts(c: &Connection, sql: &str) -> Result<HashMap<(String, String), i128>> {
+    let mut stmt = c.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut sums: HashMap<(String, String), i128> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        *sums.entry((r.get(0)?, r.get(1)?)).or_default() += i128::from(r.get::<_, i64>(2)?);
+    }
+    Ok(sums)
+}
+
+fn saturate(sum: i128) -> i64 {
+    i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Refuses a movement whose legs do not sum to zero per unit, or one with
+/// a leg past [`MAX_AMOUNT`].
+fn check_legs(legs: &[Leg<'_>]) -> Result<()> {
+    if let Some(leg) = legs
+        .iter()
+        .find(|l| l.amount.unsigned_abs() > MAX_AMOUNT as u64)
+    {
+        return Err(StoreError::Invalid(format!(
+            "an amount is at most {MAX_AMOUNT} (2^53 - 1), not {}",
+            leg.amount.unsigned_abs()
+        )));
+    }
     for unit in [Unit::Bytes, Unit::Credits] {
         let sum: i128 = legs
             .iter()
@@ -235,34 +286,17 @@ fn check_balanced(legs: &[Leg<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// Writes the postings of one movement inside the caller's transaction.
+/// Writes the postings of one movement inside the caller's transaction,
+/// after checking its legs; every refusal leaves the caller's transaction
+/// to be rolled back.
 pub(crate) fn post_in(tx: &Connection, legs: &[Leg<'_>], reason: &str) -> Result<i64> {
+    check_legs(legs)?;
     let number: i64 = tx.query_row("SELECT ifnull(max(tx), 0) + 1 FROM postings", [], |r| {
         r.get(0)
     })?;
     let now = now_ms();
     for leg in legs {
-        let kind: Option<String> = tx
-            .query_row(
-                "SELECT kind FROM accounts WHERE id = ?1",
-                [leg.account],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let kind = kind.ok_or_else(|| StoreError::NotFound {
-            what: "account",
-            id: leg.account.to_owned(),
-        })?;
-        let after = balance_in(tx, leg.account, leg.unit)?
-            .checked_add(leg.amount)
-            .ok_or_else(|| StoreError::Invalid("balance out of range".into()))?;
-        if after < 0 && kind != "system" {
-            return Err(StoreError::Insufficient {
-                account: leg.account.to_owned(),
-                unit: leg.unit.name(),
-                short: -after,
-            });
-        }
+        let after = balance_after(tx, leg)?;
         tx.execute(
             "INSERT INTO balances (account, unit, amount) VALUES (?1, ?2, ?3) \
              ON CONFLICT (account, unit) DO UPDATE SET amount = ?3",
@@ -274,6 +308,42 @@ pub(crate) fn post_in(tx: &Connection, legs: &[Leg<'_>], reason: &str) -> Result
         )?;
     }
     Ok(number)
+}
+
+/// The balance `leg` leaves on its account, or the refusal: no such
+/// account, a user or token account below zero, any account past
+/// ±[`MAX_BALANCE`].
+fn balance_after(tx: &Connection, leg: &Leg<'_>) -> Result<i64> {
+    let kind: Option<String> = tx
+        .query_row(
+            "SELECT kind FROM accounts WHERE id = ?1",
+            [leg.account],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let kind = kind.ok_or_else(|| StoreError::NotFound {
+        what: "account",
+        id: leg.account.to_owned(),
+    })?;
+    let after = balance_in(tx, leg.account, leg.unit)?
+        .checked_add(leg.amount)
+        .filter(|a| a.unsigned_abs() <= MAX_BALANCE as u64)
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "account {} cannot hold that many {}: a balance stays within \
+                 ±{MAX_BALANCE} (2^62); nothing moved",
+                leg.account,
+                leg.unit.name()
+            ))
+        })?;
+    if after < 0 && kind != "system" {
+        return Err(StoreError::Insufficient {
+            account: leg.account.to_owned(),
+            unit: leg.unit.name(),
+            short: -after,
+        });
+    }
+    Ok(after)
 }
 
 fn account_by_name(c: &Connection, name: &str) -> Result<Option<String>> {
@@ -354,6 +424,81 @@ mod tests {
         assert!(cat.redeem_once(&b, "WELCOME", 500).unwrap());
         assert_eq!(cat.balance(&a, Unit::Bytes).unwrap(), 500);
         assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
+    }
+
+    #[test]
+    fn an_amount_past_the_maximum_is_refused_and_later_deposits_still_work() {
+        let cat = Catalog::open_in_memory().unwrap();
+        let t = cat.create_account(AccountKind::Token, "t").unwrap();
+        for past in [MAX_AMOUNT + 1, i64::MAX] {
+            let refused = cat.transfer(MINT, &t, Unit::Bytes, past, "deposit");
+            assert!(
+                matches!(refused, Err(StoreError::Invalid(_))),
+                "{refused:?}"
+            );
+            let legs = [
+                Leg {
+                    account: MINT,
+                    unit: Unit::Bytes,
+                    amount: -past,
+                },
+                Leg {
+                    account: &t,
+                    unit: Unit::Bytes,
+                    amount: past,
+                },
+            ];
+            assert!(cat.post(&legs, "deposit").is_err());
+            assert!(cat.redeem_once(&t, "BIG", past).is_err());
+        }
+        assert_eq!(cat.balance(&t, Unit::Bytes).unwrap(), 0, "nothing moved");
+        cat.transfer(MINT, &t, Unit::Bytes, MAX_AMOUNT, "deposit")
+            .unwrap();
+        cat.transfer(MINT, &t, Unit::Bytes, 5, "deposit").unwrap();
+        assert_eq!(cat.balance(&t, Unit::Bytes).unwrap(), MAX_AMOUNT + 5);
+        assert_eq!(cat.balance(MINT, Unit::Bytes).unwrap(), -MAX_AMOUNT - 5);
+        assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
+    }
+
+    #[test]
+    fn no_balance_goes_past_the_bound_and_the_books_still_add_up() {
+        let cat = Catalog::open_in_memory().unwrap();
+        let a = cat.create_account(AccountKind::Token, "a").unwrap();
+        let b = cat.create_account(AccountKind::Token, "b").unwrap();
+        // 512 deposits of the maximum leave a and the mint 512 short of
+        // the bound.
+        for _ in 0..512 {
+            cat.transfer(MINT, &a, Unit::Bytes, MAX_AMOUNT, "deposit")
+                .unwrap();
+        }
+        assert_eq!(cat.balance(&a, Unit::Bytes).unwrap(), MAX_BALANCE - 512);
+        let refused = cat.transfer(MINT, &b, Unit::Bytes, 513, "deposit");
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
+        assert_eq!(cat.balance(&b, Unit::Bytes).unwrap(), 0, "nothing moved");
+        cat.transfer(MINT, &b, Unit::Bytes, 512, "deposit").unwrap();
+        assert_eq!(cat.balance(MINT, Unit::Bytes).unwrap(), -MAX_BALANCE);
+        assert!(
+            cat.transfer(MINT, &b, Unit::Bytes, 1, "deposit").is_err(),
+            "the mint is at its bound"
+        );
+        // A full account takes no more either, and can still spend.
+        cat.transfer(&b, &a, Unit::Bytes, 512, "gift").unwrap();
+        assert_eq!(cat.balance(&a, Unit::Bytes).unwrap(), MAX_BALANCE);
+        let refused = cat.transfer(SPENT, &a, Unit::Bytes, 1, "refund");
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
+        cat.transfer(&a, SPENT, Unit::Bytes, MAX_AMOUNT, "download")
+            .unwrap();
+        assert_eq!(
+            cat.audit_ledger().unwrap(),
+            (0, 0, 0),
+            "sums of balances near the bound do not overflow"
+        );
     }
 
     #[test]
