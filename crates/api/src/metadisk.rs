@@ -30,19 +30,30 @@
 //!   secret is 401 before the body is read; insufficient balance is HTTP
 //!   402 `{"error": "balance-insufficient"}`.
 //!
-//! Fixed holes, interface kept: `bytes` is a JSON integer from 1 to
-//! 2^53 − 1. The service converted it with Python's `int()`, taking
-//! `"30"`, truncating `2.7` and accepting negative amounts that moved
-//! money backwards; cairn refuses all of those, and zero, with 400
-//! `{"status": "bad-request", "field": "bytes", "message": …}` (the
-//! `status` clients read, plus what was wrong). web-core itself always
-//! sent an integer. An upload form that is cut off, or has no end
-//! boundary, is 400 `{"error": "bad-request"}` (like the other bad forms;
-//! 413 `upload-too-large` past the body limit) and stores nothing: the
-//! file commits only once the whole form has been read. Every answer
-//! carries `Access-Control-Allow-Origin: *`
-//! (the original's only CORS header was a development leftover pointing
-//! at localhost:8000).
+//! Fixed holes, interface kept:
+//!
+//! - tokens are recorded when `new` issues them (their SHA-256 only, the
+//!   token is shown that once), and `balance`, `redeem`, `deposit` and
+//!   `withdraw` of a token never issued answer 404 `{"error":
+//!   "token-not-found"}`, where the service gave any string an account
+//!   (a deposit to `nonexistent` or `../x` minted a token). The 404 takes
+//!   the key of web-core's own `file-not-found`. An upload or download
+//!   with such a token is refused like one without balance (402), as
+//!   web-core answered every refusal of the accounts service;
+//! - `bytes` is a JSON integer from 1 to 2^53 − 1. The service converted
+//!   it with Python's `int()`, taking `"30"`, truncating `2.7` and
+//!   accepting negative amounts that moved money backwards; cairn refuses
+//!   all of those, and zero, with 400 `{"status": "bad-request", "field":
+//!   "bytes", "message": …}` (the `status` clients read, plus what was
+//!   wrong). web-core itself always sent an integer;
+//! - an upload form that is cut off, or has no end boundary, is 400
+//!   `{"error": "bad-request"}` (like the other bad forms; 413
+//!   `upload-too-large` past the body limit) and stores nothing: the file
+//!   commits only once the whole form has been read.
+//!
+//! Every answer carries `Access-Control-Allow-Origin: *` (the original's
+//! only CORS header was a development leftover pointing at
+//! localhost:8000).
 
 use axum::Json;
 use axum::Router;
@@ -95,6 +106,7 @@ fn failure(e: cairn_node::NodeError) -> Response {
             StatusCode::PAYMENT_REQUIRED,
             json!({ "error": "balance-insufficient" }),
         ),
+        "not_found" => answer(StatusCode::NOT_FOUND, json!({ "error": "token-not-found" })),
         "invalid" => answer(
             StatusCode::BAD_REQUEST,
             json!({ "status": "bad-request", "message": e.to_string() }),
@@ -110,7 +122,10 @@ fn failure(e: cairn_node::NodeError) -> Response {
 }
 
 async fn h_new(State(s): State<AppState>) -> Response {
-    answer(StatusCode::OK, json!({ "token": s.node.new_token() }))
+    match s.node.issue_token().await {
+        Ok(token) => answer(StatusCode::OK, json!({ "token": token })),
+        Err(e) => failure(e),
+    }
 }
 
 async fn h_prices(State(s): State<AppState>) -> Response {

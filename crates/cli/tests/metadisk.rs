@@ -151,15 +151,21 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
         600,
         "a refused withdrawal takes nothing"
     );
-    let (s, _, _) = call(
+    let (_, v, _) = call(&node, Method::POST, "/accounts/token/new", None, None).await;
+    let unfunded = v["token"].as_str().unwrap().to_owned();
+    let (s, v, _) = call(
         &node,
         Method::POST,
-        "/accounts/token/withdraw/neverseen",
+        &format!("/accounts/token/withdraw/{unfunded}"),
         Some(&secret),
         Some(json!({"bytes": 1})),
     )
     .await;
-    assert_eq!(s, 402, "a token never funded has nothing to withdraw");
+    assert_eq!(
+        (s, v),
+        (402, json!({"error": "balance-insufficient"})),
+        "a token never funded has nothing to withdraw"
+    );
 
     let redeem = format!("/accounts/token/redeem/{token}");
     let (s, v, _) = call(
@@ -209,7 +215,7 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
     let (s, _, _) = call(
         &node,
         Method::POST,
-        "/accounts/token/redeem/other",
+        &format!("/accounts/token/redeem/{unfunded}"),
         None,
         Some(json!({"promocode": "WELCOME"})),
     )
@@ -225,6 +231,81 @@ fn bad_bytes() -> Value {
         "field": "bytes",
         "message": "bytes must be a JSON integer from 1 to 9007199254740991 (not a string, a fraction or an exponent)",
     })
+}
+
+/// Issues a token, funded with `bytes` when that is above 0.
+async fn funded_token(node: &TestNode, bytes: u64) -> String {
+    let (s, v, _) = call(
+        node,
+        reqwest::Method::POST,
+        "/accounts/token/new",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    if bytes > 0 {
+        let (s, v, _) = call(
+            node,
+            reqwest::Method::POST,
+            &format!("/accounts/token/deposit/{token}"),
+            Some(&node.secret),
+            Some(json!({ "bytes": bytes })),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    token
+}
+
+/// Issue 15, item 7: a deposit to a token never issued created it.
+#[tokio::test]
+async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
+    use reqwest::Method;
+    let node = TestNode::start_with(CONFIG).await;
+    let secret = node.secret.clone();
+    let not_found = json!({"error": "token-not-found"});
+    // `..%2Fx` reaches the handler as `../x`.
+    for token in ["nonexistent", "..%2Fx", "%20"] {
+        for (path, auth, body) in [
+            ("deposit", Some(secret.as_str()), json!({"bytes": 5})),
+            ("withdraw", Some(secret.as_str()), json!({"bytes": 5})),
+            ("redeem", None, json!({"promocode": "WELCOME"})),
+        ] {
+            let url = format!("/accounts/token/{path}/{token}");
+            let (s, v, _) = call(&node, Method::POST, &url, auth, Some(body)).await;
+            assert_eq!((s, v), (404, not_found.clone()), "{url}");
+        }
+        let url = format!("/accounts/token/balance/{token}");
+        let (s, v, _) = call(&node, Method::GET, &url, None, None).await;
+        assert_eq!((s, v), (404, not_found.clone()), "{url}");
+    }
+    let (_, ledger) = node.get_json("/ledger").await;
+    assert_eq!(
+        ledger["system"]["mint"]["bytes"], 0,
+        "nothing was minted: {ledger}"
+    );
+    // An issued token works, and still needs the secret and a good body first.
+    let token = funded_token(&node, 5).await;
+    let (s, v, _) = call(
+        &node,
+        Method::GET,
+        &format!("/accounts/token/balance/{token}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"balance": 5})));
+    let (s, _, _) = call(
+        &node,
+        Method::POST,
+        "/accounts/token/deposit/nonexistent",
+        None,
+        Some(json!({"bytes": 5})),
+    )
+    .await;
+    assert_eq!(s, 401, "401 before anything else");
 }
 
 /// Issue 15, item 7: `"5"`, `1e3` and `1.5` were taken and rounded, and a
@@ -312,17 +393,8 @@ async fn amounts_are_json_integers_within_the_ledgers_bound() {
 async fn parallel_withdrawals_never_overdraw_or_double_count() {
     let node = TestNode::start().await;
     let secret = node.secret.clone();
-    let deposit = node.root_url("/accounts/token/deposit/busy");
-    let r = node
-        .http
-        .post(&deposit)
-        .header("Authentication", &secret)
-        .json(&json!({"bytes": 1000}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let withdraw = node.root_url("/accounts/token/withdraw/busy");
+    let busy = funded_token(&node, 1000).await;
+    let withdraw = node.root_url(&format!("/accounts/token/withdraw/{busy}"));
     let calls = (0..25).map(|_| {
         let req = node
             .http
@@ -337,7 +409,7 @@ async fn parallel_withdrawals_never_overdraw_or_double_count() {
     assert_eq!((ok, refused), (10, 15), "{statuses:?}");
     let v: Value = node
         .http
-        .get(node.root_url("/accounts/token/balance/busy"))
+        .get(node.root_url(&format!("/accounts/token/balance/{busy}")))
         .send()
         .await
         .unwrap()
@@ -502,8 +574,7 @@ async fn files_upload_download_find_and_status_like_metadisk() {
 #[tokio::test]
 async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing() {
     let node = TestNode::start_with("[gateway]\nmetadisk_anonymous = false\n").await;
-    let secret = node.secret.clone();
-    let upload = |data: &'static [u8], token: Option<&'static str>, token_first: bool| {
+    let upload = |data: &'static [u8], token: Option<&str>, token_first: bool| {
         let req = node.http.post(node.root_url("/api/upload")).multipart(form(
             "f.bin",
             data,
@@ -520,21 +591,19 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
     };
     let (s, v) = upload(b"no token", None, true).await;
     assert_eq!((s, v), (402, json!({"error": "balance-insufficient"})));
-    let r = node
-        .http
-        .post(node.root_url("/accounts/token/deposit/payer"))
-        .header("Authentication", &secret)
-        .json(&json!({"bytes": 100}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let (s, v) = upload(b"eleven byte", Some("payer"), false).await;
+    let (s, v) = upload(b"made-up token", Some("payer"), true).await;
+    assert_eq!(
+        (s, v),
+        (402, json!({"error": "balance-insufficient"})),
+        "a token never issued has nothing to pay with"
+    );
+    let payer = funded_token(&node, 100).await;
+    let (s, v) = upload(b"eleven byte", Some(&payer), false).await;
     assert_eq!(s, 201, "a token after the file counts too: {v}");
     let balance = || async {
         let v: Value = node
             .http
-            .get(node.root_url("/accounts/token/balance/payer"))
+            .get(node.root_url(&format!("/accounts/token/balance/{payer}")))
             .send()
             .await
             .unwrap()
@@ -547,14 +616,14 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
     let filehash = v["filehash"].as_str().unwrap().to_owned();
     let d = node
         .http
-        .get(node.root_url(&format!("/api/download/{filehash}?token=payer")))
+        .get(node.root_url(&format!("/api/download/{filehash}?token={payer}")))
         .send()
         .await
         .unwrap();
     assert_eq!(d.status(), 200);
     assert_eq!(d.bytes().await.unwrap().len(), 11);
     assert_eq!(balance().await, 56 - 11);
-    let (s, v) = upload(b"twenty bytes of data", Some("payer"), true).await;
+    let (s, v) = upload(b"twenty bytes of data", Some(&payer), true).await;
     assert_eq!(
         (s, v),
         (402, json!({"error": "balance-insufficient"})),
@@ -633,32 +702,6 @@ async fn a_cut_off_or_unterminated_form_is_a_bad_request_and_stores_nothing() {
     let (_, status) = node.get_json("/status").await;
     assert_eq!(status["counts"]["files"], 0, "nothing stored: {status}");
     assert_eq!(status["counts"]["blobs"], 0, "nothing stored: {status}");
-}
-
-/// Issues a token, funded with `bytes` when that is above 0.
-async fn funded_token(node: &TestNode, bytes: u64) -> String {
-    let (s, v, _) = call(
-        node,
-        reqwest::Method::POST,
-        "/accounts/token/new",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
-    let token = v["token"].as_str().unwrap().to_owned();
-    if bytes > 0 {
-        let (s, v, _) = call(
-            node,
-            reqwest::Method::POST,
-            &format!("/accounts/token/deposit/{token}"),
-            Some(&node.secret),
-            Some(json!({ "bytes": bytes })),
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
-    }
-    token
 }
 
 /// Everything under `dir` that its group or others may use, but
@@ -756,4 +799,41 @@ async fn no_file_the_node_makes_is_open_to_others_even_after_an_older_install() 
     let mut found = Vec::new();
     open_to_others(&node.dir, &mut found);
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Issue 15, item 8: tokens were kept in plain text in the catalog.
+#[tokio::test]
+async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
+    let node = TestNode::start_with(CONFIG).await;
+    let token = funded_token(&node, 100_000).await;
+    exercise(&node, &token, 1).await;
+    let balance = |node: &TestNode| {
+        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
+        let http = node.http.clone();
+        async move {
+            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v["balance"].as_u64().unwrap()
+        }
+    };
+    // 100 000 + 70 000 - 1000 + 5000 (WELCOME) - 4 x 5000 (the upload).
+    assert_eq!(balance(&node).await, 154_000);
+    for name in ["catalog.db", "catalog.db-wal"] {
+        let bytes = std::fs::read(node.dir.join(name)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{name} holds the token"
+        );
+    }
+    let node = node.restart().await;
+    assert_eq!(balance(&node).await, 154_000);
+    let r = node
+        .http
+        .post(node.root_url(&format!("/accounts/token/withdraw/{token}")))
+        .header("Authentication", &node.secret)
+        .json(&json!({"bytes": 4000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(balance(&node).await, 150_000);
 }

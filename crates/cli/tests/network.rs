@@ -258,7 +258,17 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     let _third = TestNode::start_with(&net_config(Some(&boot))).await;
     wait_peers(&owner, 2).await;
 
-    let token = "tok-network-1";
+    let issued: Value = owner
+        .http
+        .post(owner.root_url("/accounts/token/new"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let token = token.as_str();
     let r = owner
         .http
         .post(owner.root_url(&format!("/accounts/token/deposit/{token}")))
@@ -269,10 +279,12 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let body = data(1_500_000, 9);
-    let form = reqwest::multipart::Form::new().text("token", token).part(
-        "file",
-        reqwest::multipart::Part::bytes(body.clone()).file_name("m.bin"),
-    );
+    let form = reqwest::multipart::Form::new()
+        .text("token", token.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(body.clone()).file_name("m.bin"),
+        );
     let r = owner
         .http
         .post(owner.root_url("/api/upload"))

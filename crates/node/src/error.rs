@@ -98,6 +98,10 @@ pub enum NodeError {
     /// Stored data failed verification; it was not served.
     #[error("stored data failed verification: {0}")]
     Corrupt(String),
+    /// An access token this node never issued (the token itself is not
+    /// repeated: errors end up in logs and job records).
+    #[error("no such access token: a token must be issued by this node first")]
+    UnknownToken,
     /// A gateway user's login or key is missing or wrong.
     #[error("wrong or missing API login or key")]
     Unauthorized,
@@ -167,7 +171,7 @@ impl NodeError {
             Self::PathNotAllowed { .. } => "path_not_allowed",
             Self::PathRefused(_) => "path_refused",
             Self::AddressNotAllowed { .. } => "address_not_allowed",
-            Self::BlobNotFound(_) => "not_found",
+            Self::BlobNotFound(_) | Self::UnknownToken => "not_found",
             Self::Invalid(_) => "invalid",
             Self::TooLarge { .. } => "too_large",
             Self::Aborted(_) => "upload_aborted",

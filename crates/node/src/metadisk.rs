@@ -76,31 +76,28 @@ impl Node {
     }
 
     /// Charges `bytes` to `token`, or lets an anonymous transfer through if
-    /// the config allows it.
+    /// the config allows it. A token the node never issued has nothing to
+    /// pay with, as web-core answered any refusal of the accounts service.
     fn charge(&self, token: Option<&str>, bytes: u64, reason: &str) -> Result<()> {
+        // The token is not named: this error may be kept in a job record.
+        let insufficient = |account: &str| {
+            NodeError::Store(cairn_store::StoreError::Insufficient {
+                account: account.into(),
+                unit: "bytes",
+                short: i64::try_from(bytes).unwrap_or(i64::MAX),
+            })
+        };
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             if self.0.config.gateway.metadisk_anonymous {
                 return Ok(());
             }
-            return Err(NodeError::Store(cairn_store::StoreError::Insufficient {
-                account: "anonymous".into(),
-                unit: "bytes",
-                short: bytes as i64,
-            }));
+            return Err(insufficient("anonymous"));
         };
-        let insufficient = || {
-            NodeError::Store(cairn_store::StoreError::Insufficient {
-                account: token.to_owned(),
-                unit: "bytes",
-                short: bytes as i64,
-            })
+        let account = match self.issued_token(token) {
+            Err(NodeError::UnknownToken) => return Err(insufficient("of an unknown token")),
+            other => other?,
         };
-        let account = self
-            .0
-            .catalog
-            .token_account(token, false)?
-            .ok_or_else(insufficient)?;
-        let amount = i64::try_from(bytes).map_err(|_| insufficient())?;
+        let amount = i64::try_from(bytes).map_err(|_| insufficient(&account))?;
         if amount > 0 {
             self.0
                 .catalog

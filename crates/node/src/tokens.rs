@@ -1,13 +1,15 @@
 //! Access tokens with byte balances, on the ledger.
 //!
-//! A token is any string (MetaDisk's accounts service never stored the
-//! tokens it issued): it gets a ledger account on its first deposit or
-//! redemption, and a token never seen has a balance of 0. Deposits come
-//! from the `mint` account, withdrawals go to `spent`, so the books always
-//! balance (see `cairn_store::ledger`). Amounts are checked here: from 1
-//! to [`MAX_AMOUNT`] (MetaDisk accepted negative amounts, letting a
-//! deposit lower a balance below zero, and any amount at all, so one
-//! could break every later deposit: fixed).
+//! A token is issued by [`Node::issue_token`], which records it (its
+//! SHA-256 only, as account keys are kept) and shows it this once. Every
+//! other call names a token the node issued; any other string is refused
+//! as unknown (MetaDisk's accounts service took any string and gave it an
+//! account on its first deposit: fixed, so a typo or a made-up path does
+//! not mint a token). Deposits come from the `mint` account, withdrawals
+//! go to `spent`, so the books always balance (see `cairn_store::ledger`).
+//! Amounts are checked here: from 1 to [`MAX_AMOUNT`] (MetaDisk accepted
+//! negative amounts, letting a deposit lower a balance below zero, and
+//! amounts that broke later deposits: fixed).
 
 use cairn_store::StoreError;
 use cairn_store::ledger::{MAX_AMOUNT, MINT, SPENT, Unit};
@@ -21,12 +23,30 @@ type Result<T> = std::result::Result<T, NodeError>;
 /// Longest token accepted, in bytes.
 const MAX_TOKEN: usize = 128;
 
+/// Fresh tokens tried before giving up: 96 random bits collide with an
+/// issued token about never, so a second try is already a bug's sign.
+const ISSUE_TRIES: usize = 3;
+
 impl Node {
-    /// A fresh access token in MetaDisk's format (16 base-62 characters).
-    pub fn new_token(&self) -> String {
-        let mut raw = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut raw);
-        cairn_core::metadisk::token_from(raw)
+    /// Issues a fresh access token in MetaDisk's format (16 base-62
+    /// characters) with a balance of 0. Only its hash is kept: this is
+    /// the one time it is shown.
+    pub async fn issue_token(&self) -> Result<String> {
+        let node = self.clone();
+        blocking(move || {
+            for _ in 0..ISSUE_TRIES {
+                let token = random_token();
+                match node.0.catalog.issue_token(&token) {
+                    Ok(_) => return Ok(token),
+                    Err(StoreError::NameTaken { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(NodeError::Internal(
+                "fresh tokens collided with issued ones".into(),
+            ))
+        })
+        .await
     }
 
     /// The byte packages for sale.
@@ -34,15 +54,12 @@ impl Node {
         &self.0.config.gateway.prices
     }
 
-    /// The transfer-byte balance of `token` (0 for a token never funded).
+    /// The transfer-byte balance of `token`.
     pub async fn token_balance(&self, token: &str) -> Result<u64> {
-        check_token(token)?;
         let node = self.clone();
         let token = token.to_owned();
         blocking(move || {
-            let Some(account) = node.0.catalog.token_account(&token, false)? else {
-                return Ok(0);
-            };
+            let account = node.issued_token(&token)?;
             Ok(node.0.catalog.balance(&account, Unit::Bytes)?.max(0) as u64)
         })
         .await
@@ -51,26 +68,25 @@ impl Node {
     /// Redeems promo code `code` for `token`. `Ok(false)`: no such code, or
     /// this token redeemed it before.
     pub async fn redeem(&self, token: &str, code: &str) -> Result<bool> {
-        check_token(token)?;
-        let Some(promo) = self
+        let promo = self
             .0
             .config
             .gateway
             .promocodes
             .iter()
             .find(|p| p.code == code)
-        else {
-            return Ok(false);
-        };
-        let promo_bytes = promo.bytes;
+            .map(|p| p.bytes);
         let node = self.clone();
         let (token, code) = (token.to_owned(), code.to_owned());
         blocking(move || {
-            let account = node.token_account_created(&token)?;
-            if promo_bytes == 0 {
+            let account = node.issued_token(&token)?;
+            let Some(bytes) = promo else {
+                return Ok(false);
+            };
+            if bytes == 0 {
                 return Ok(true);
             }
-            let bytes = amount(promo_bytes)?;
+            let bytes = amount(bytes)?;
             Ok(node.0.catalog.redeem_once(&account, &code, bytes)?)
         })
         .await
@@ -78,67 +94,52 @@ impl Node {
 
     /// Adds `bytes` (1 to [`MAX_AMOUNT`]) to `token`'s balance (admin).
     pub async fn deposit(&self, token: &str, bytes: u64) -> Result<()> {
-        check_token(token)?;
         let bytes = amount(bytes)?;
         let node = self.clone();
         let token = token.to_owned();
         blocking(move || {
-            let account = node.token_account_created(&token)?;
-            if bytes > 0 {
-                node.0
-                    .catalog
-                    .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
-            }
+            let account = node.issued_token(&token)?;
+            node.0
+                .catalog
+                .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
             Ok(())
         })
         .await
     }
 
     /// Takes `bytes` (1 to [`MAX_AMOUNT`]) from `token`'s balance, or
-    /// fails with code `balance_insufficient` and takes nothing. A token
-    /// never funded has nothing to take.
+    /// fails with code `balance_insufficient` and takes nothing.
     pub async fn withdraw(&self, token: &str, bytes: u64, reason: &str) -> Result<()> {
-        check_token(token)?;
         let bytes = amount(bytes)?;
         let node = self.clone();
         let (token, reason) = (token.to_owned(), reason.to_owned());
         blocking(move || {
-            let account = node
-                .0
+            let account = node.issued_token(&token)?;
+            node.0
                 .catalog
-                .token_account(&token, false)?
-                .ok_or_else(|| {
-                    NodeError::Store(StoreError::Insufficient {
-                        account: token.clone(),
-                        unit: "bytes",
-                        short: bytes,
-                    })
-                })?;
-            if bytes > 0 {
-                node.0
-                    .catalog
-                    .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
-            }
+                .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
             Ok(())
         })
         .await
     }
 
-    fn token_account_created(&self, token: &str) -> Result<String> {
+    /// The account of `token`, or [`NodeError::UnknownToken`] when this
+    /// node never issued it.
+    pub(crate) fn issued_token(&self, token: &str) -> Result<String> {
+        if token.is_empty() || token.len() > MAX_TOKEN || token.chars().any(char::is_control) {
+            return Err(NodeError::UnknownToken);
+        }
         self.0
             .catalog
-            .token_account(token, true)?
-            .ok_or_else(|| NodeError::Internal(format!("no account for token {token}")))
+            .token_account(token)?
+            .ok_or(NodeError::UnknownToken)
     }
 }
 
-fn check_token(token: &str) -> Result<()> {
-    if token.is_empty() || token.len() > MAX_TOKEN || token.chars().any(char::is_control) {
-        return Err(NodeError::Invalid(format!(
-            "a token is 1 to {MAX_TOKEN} printable characters"
-        )));
-    }
-    Ok(())
+fn random_token() -> String {
+    let mut raw = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut raw);
+    cairn_core::metadisk::token_from(raw)
 }
 
 /// `bytes` as a ledger amount: 1 to [`MAX_AMOUNT`].
@@ -151,4 +152,38 @@ fn amount(bytes: u64) -> Result<i64> {
                 "an amount of bytes is from 1 to {MAX_AMOUNT}, not {bytes}"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_issued_tokens_move_and_amounts_stay_in_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(dir.path(), crate::Config::default())
+            .await
+            .unwrap();
+        let unknown = |r: Result<()>| matches!(r, Err(NodeError::UnknownToken));
+        for never in ["nonexistent", "../x", ""] {
+            assert!(unknown(node.deposit(never, 5).await), "{never}");
+            assert!(unknown(node.withdraw(never, 5, "w").await));
+            assert!(unknown(node.token_balance(never).await.map(drop)));
+            assert!(unknown(node.redeem(never, "ANY").await.map(drop)));
+            assert_eq!(node.0.catalog.token_account(never).unwrap(), None);
+        }
+        let token = node.issue_token().await.unwrap();
+        assert_eq!(token.len(), 16);
+        assert_eq!(node.token_balance(&token).await.unwrap(), 0);
+        for bad in [0, MAX_AMOUNT as u64 + 1, u64::MAX] {
+            let refused = node.deposit(&token, bad).await;
+            assert!(matches!(refused, Err(NodeError::Invalid(_))), "{bad}");
+        }
+        node.deposit(&token, MAX_AMOUNT as u64).await.unwrap();
+        node.deposit(&token, 5).await.unwrap();
+        node.withdraw(&token, 5, "w").await.unwrap();
+        assert_eq!(node.token_balance(&token).await.unwrap(), MAX_AMOUNT as u64);
+        assert_eq!(node.0.catalog.audit_ledger().unwrap(), (0, 0, 0));
+        node.shutdown().await;
+    }
 }

@@ -20,11 +20,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_core::id::DigestRef;
 use cairn_core::{BlobId, DigestKind, EntryId};
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::migrations::MIGRATIONS;
+use crate::migrations::{HASH_TOKENS, MIGRATIONS};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -926,12 +927,29 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
+    conn.create_scalar_function(
+        "cairn_sha256_hex",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(crate::ledger::sha256_hex(&ctx.get::<String>(0)?)),
+    )?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
+    if found > 0 && found as usize <= HASH_TOKENS && MIGRATIONS.len() > HASH_TOKENS {
+        scrub(conn)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the whole database and empties its WAL, so that neither a
+/// free page nor an old WAL frame keeps what a migration replaced.
+fn scrub(conn: &Connection) -> Result<()> {
+    conn.execute_batch("VACUUM")?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }
 

@@ -17,12 +17,16 @@
 //!   ±[`MAX_BALANCE`]: a movement that would is refused whole. So no
 //!   balance, no posting and no sum the audit takes can overflow, and the
 //!   mint, which only ever goes down, reaches a bound that refuses
-//!   deposits rather than one that breaks every later one.
+//!   deposits rather than one that breaks every later one;
+//! - an access token is known by its SHA-256 only (the account named
+//!   `token:<hex>`): the catalog never holds a token that a reader of its
+//!   file could spend. A token has an account only once it was issued.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 use crate::catalog::{Catalog, now_ms};
@@ -137,22 +141,17 @@ impl Catalog {
         })
     }
 
-    /// The account of access token `token`, created when `create` is set
-    /// (tokens are not stored when issued: any string acquires an account
-    /// on its first deposit or redemption).
-    pub fn token_account(&self, token: &str, create: bool) -> Result<Option<String>> {
-        let name = format!("token:{token}");
-        if let Some(id) = self.account_id(&name)? {
-            return Ok(Some(id));
-        }
-        if !create {
-            return Ok(None);
-        }
-        match self.create_account(AccountKind::Token, &name) {
-            Ok(id) => Ok(Some(id)),
-            Err(StoreError::NameTaken { .. }) => self.account_id(&name),
-            Err(e) => Err(e),
-        }
+    /// Records access token `token` as issued: a token account named by
+    /// the token's hash, with nothing in it. [`StoreError::NameTaken`] if
+    /// it was issued before.
+    pub fn issue_token(&self, token: &str) -> Result<String> {
+        self.create_account(AccountKind::Token, &token_name(token))
+    }
+
+    /// The account of access token `token`; `None` when it was never
+    /// issued.
+    pub fn token_account(&self, token: &str) -> Result<Option<String>> {
+        self.account_id(&token_name(token))
     }
 
     /// Credits `bytes` from `mint` to `account` for promo code `code`, once
@@ -240,6 +239,18 @@ impl Catalog {
             Ok((saturate(bytes), saturate(credits), drift))
         })
     }
+}
+
+/// The name of access token `token`'s account: `token:` and the hex of
+/// its SHA-256.
+fn token_name(token: &str) -> String {
+    format!("token:{}", sha256_hex(token))
+}
+
+/// The hex of the SHA-256 of `text` (also the SQL function the migration
+/// that hashed stored tokens calls).
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Amounts summed per (account, unit) from the rows of a query of those
@@ -415,10 +426,8 @@ mod tests {
     #[test]
     fn a_promo_code_is_redeemed_once_per_account() {
         let cat = Catalog::open_in_memory().unwrap();
-        assert_eq!(cat.token_account("abc", false).unwrap(), None);
-        let a = cat.token_account("abc", true).unwrap().unwrap();
-        assert_eq!(cat.token_account("abc", true).unwrap(), Some(a.clone()));
-        let b = cat.token_account("xyz", true).unwrap().unwrap();
+        let a = cat.issue_token("abc").unwrap();
+        let b = cat.issue_token("xyz").unwrap();
         assert!(cat.redeem_once(&a, "WELCOME", 500).unwrap());
         assert!(!cat.redeem_once(&a, "WELCOME", 500).unwrap());
         assert!(cat.redeem_once(&b, "WELCOME", 500).unwrap());
@@ -427,9 +436,30 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_known_only_once_issued_and_only_by_their_hash() {
+        let cat = Catalog::open_in_memory().unwrap();
+        assert_eq!(cat.token_account("abc").unwrap(), None);
+        let a = cat.issue_token("abc").unwrap();
+        assert_eq!(cat.token_account("abc").unwrap(), Some(a));
+        assert!(matches!(
+            cat.issue_token("abc"),
+            Err(StoreError::NameTaken { .. })
+        ));
+        assert_eq!(cat.token_account("abd").unwrap(), None);
+        let names: Vec<String> = cat
+            .with(|c| {
+                let mut stmt = c.prepare("SELECT name FROM accounts WHERE kind = 'token'")?;
+                let names = stmt.query_map([], |r| r.get(0))?;
+                Ok(names.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(names, vec![format!("token:{}", sha256_hex("abc"))]);
+    }
+
+    #[test]
     fn an_amount_past_the_maximum_is_refused_and_later_deposits_still_work() {
         let cat = Catalog::open_in_memory().unwrap();
-        let t = cat.create_account(AccountKind::Token, "t").unwrap();
+        let t = cat.issue_token("t").unwrap();
         for past in [MAX_AMOUNT + 1, i64::MAX] {
             let refused = cat.transfer(MINT, &t, Unit::Bytes, past, "deposit");
             assert!(
@@ -463,8 +493,7 @@ mod tests {
     #[test]
     fn no_balance_goes_past_the_bound_and_the_books_still_add_up() {
         let cat = Catalog::open_in_memory().unwrap();
-        let a = cat.create_account(AccountKind::Token, "a").unwrap();
-        let b = cat.create_account(AccountKind::Token, "b").unwrap();
+        let (a, b) = (cat.issue_token("a").unwrap(), cat.issue_token("b").unwrap());
         // 512 deposits of the maximum leave a and the mint 512 short of
         // the bound.
         for _ in 0..512 {

@@ -1,5 +1,13 @@
 //! Versioned schema migrations, applied in order inside one transaction
 //! each; `PRAGMA user_version` records how far a catalog has come.
+//!
+//! A migration may call `cairn_sha256_hex(text)`, which the catalog
+//! registers on its connection before migrating.
+
+/// The migration that replaced stored access tokens by their hashes: a
+/// catalog that goes through it is rewritten whole afterwards (VACUUM,
+/// and its WAL emptied), so no freed page keeps a token in plain text.
+pub(crate) const HASH_TOKENS: usize = 9;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -238,5 +246,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE held_by_suppliers SET bytes = bytes - OLD.bytes WHERE peer = OLD.peer;
         DELETE FROM held_by_suppliers WHERE peer = OLD.peer AND bytes <= 0;
     END;
+    "#,
+    // 11: access tokens are kept as their SHA-256 only, like account
+    // keys: a token account was named `token:<the token>`, now
+    // `token:<hex of its SHA-256>`. Balances, postings and redemptions
+    // name the account by its id, so they stay as they are.
+    r#"
+    UPDATE accounts SET name = 'token:' || cairn_sha256_hex(substr(name, 7))
+    WHERE kind = 'token' AND substr(name, 1, 6) = 'token:';
     "#,
 ];

@@ -65,12 +65,30 @@ fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
     name.into()
 }
 
+/// Whether the database or its WAL holds `needle` anywhere in its bytes.
+fn bytes_hold(path: &Path, needle: &str) -> bool {
+    ["", "-wal"].iter().any(|suffix| {
+        std::fs::read(sibling(path, suffix))
+            .unwrap_or_default()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    })
+}
+
 #[test]
 fn a_new_catalog_and_its_wal_are_the_owners_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
     let cat = Catalog::open(&path).unwrap();
-    add(&cat, None, "a.txt", b"a").unwrap();
+    let t = cat.issue_token("TokenInTheCatalog").unwrap();
+    cat.transfer(
+        crate::ledger::MINT,
+        &t,
+        crate::ledger::Unit::Bytes,
+        9,
+        "deposit",
+    )
+    .unwrap();
     for suffix in ["", "-wal", "-shm"] {
         assert_eq!(
             mode_of(&sibling(&path, suffix)),
@@ -78,6 +96,7 @@ fn a_new_catalog_and_its_wal_are_the_owners_alone() {
             "catalog.db{suffix}"
         );
     }
+    assert!(!bytes_hold(&path, "TokenInTheCatalog"));
 }
 
 #[test]
@@ -100,6 +119,98 @@ fn an_older_installs_catalog_files_are_tightened_at_open() {
             "catalog.db{suffix}"
         );
     }
+}
+
+/// A catalog made by the schema before tokens were hashed (version 9): two
+/// token accounts named by their plain tokens, with balances, postings and
+/// a redemption, as a node killed with its WAL unchecked left it, its
+/// files 0644 as that version made them.
+fn catalog_with_plain_tokens(dir: &Path) -> std::path::PathBuf {
+    let made = dir.join("made");
+    std::fs::create_dir_all(&made).unwrap();
+    let conn = Connection::open(made.join("catalog.db")).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    for sql in &MIGRATIONS[..HASH_TOKENS] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", HASH_TOKENS as i64)
+        .unwrap();
+    conn.execute_batch(
+        "INSERT INTO accounts VALUES ('tok1', 'token', 'token:PlainTokenOne1', 1);
+         INSERT INTO balances VALUES ('mint', 'bytes', -1000), ('tok1', 'bytes', 1000);
+         INSERT INTO postings (tx, account, unit, amount, reason, created) VALUES
+            (1, 'mint', 'bytes', -1000, 'deposit', 1), (1, 'tok1', 'bytes', 1000, 'deposit', 1);",
+    )
+    .unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    conn.execute_batch(
+        "INSERT INTO accounts VALUES ('tok2', 'token', 'token:PlainTokenTwo2', 2);
+         UPDATE balances SET amount = -1500 WHERE account = 'mint';
+         UPDATE balances SET amount = 700 WHERE account = 'tok1';
+         INSERT INTO balances VALUES ('tok2', 'bytes', 500), ('spent', 'bytes', 300);
+         INSERT INTO postings (tx, account, unit, amount, reason, created) VALUES
+            (2, 'mint', 'bytes', -500, 'promo code WELCOME', 2), (2, 'tok2', 'bytes', 500, 'promo code WELCOME', 2),
+            (3, 'tok1', 'bytes', -300, 'withdraw', 3), (3, 'spent', 'bytes', 300, 'withdraw', 3);
+         INSERT INTO promocode_uses VALUES ('tok2', 'WELCOME', 2);",
+    )
+    .unwrap();
+    let killed = dir.join("killed");
+    std::fs::create_dir_all(&killed).unwrap();
+    for name in ["catalog.db", "catalog.db-wal"] {
+        let to = killed.join(name);
+        std::fs::copy(made.join(name), &to).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    killed.join("catalog.db")
+}
+
+#[test]
+fn the_migration_hashes_stored_tokens_and_keeps_their_books() {
+    use crate::ledger::{MINT, Unit};
+    assert!(MIGRATIONS[HASH_TOKENS].contains("cairn_sha256_hex"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = catalog_with_plain_tokens(dir.path());
+    assert!(bytes_hold(&path, "PlainTokenOne1") && bytes_hold(&path, "PlainTokenTwo2"));
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert_eq!(
+        cat.token_account("PlainTokenOne1").unwrap().as_deref(),
+        Some("tok1")
+    );
+    assert_eq!(
+        cat.token_account("PlainTokenTwo2").unwrap().as_deref(),
+        Some("tok2")
+    );
+    assert_eq!(cat.balance("tok1", Unit::Bytes).unwrap(), 700);
+    assert_eq!(cat.balance("tok2", Unit::Bytes).unwrap(), 500);
+    assert_eq!(cat.balance(MINT, Unit::Bytes).unwrap(), -1500);
+    assert_eq!(cat.audit_ledger().unwrap(), (0, 0, 0));
+    assert!(
+        !cat.redeem_once("tok2", "WELCOME", 500).unwrap(),
+        "redeemed before"
+    );
+    cat.transfer(MINT, "tok2", Unit::Bytes, 1, "deposit")
+        .unwrap();
+    for token in ["PlainTokenOne1", "PlainTokenTwo2"] {
+        assert!(!bytes_hold(&path, token), "{token} left in the files");
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        assert_eq!(
+            mode_of(&sibling(&path, suffix)),
+            0o600,
+            "catalog.db{suffix}"
+        );
+    }
+    drop(cat);
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(
+        cat.balance("tok2", Unit::Bytes).unwrap(),
+        501,
+        "reopened as it was"
+    );
 }
 
 #[test]
