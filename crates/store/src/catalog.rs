@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::migrations::{HASH_TOKENS, MIGRATIONS};
+use crate::migrations::MIGRATIONS;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -939,16 +939,21 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
-    if found > 0 && found as usize <= HASH_TOKENS && MIGRATIONS.len() > HASH_TOKENS {
-        scrub(conn)?;
-    }
-    Ok(())
+    scrub_if_pending(conn)
 }
 
-/// Rewrites the whole database and empties its WAL, so that neither a
-/// free page nor an old WAL frame keeps what a migration replaced.
-fn scrub(conn: &Connection) -> Result<()> {
+/// While a migration that replaced secrets has left a row in
+/// `scrub_pending`: rewrites the whole database (VACUUM), then empties the
+/// table and the WAL, so that neither a free page nor an old WAL frame
+/// keeps what the migration replaced. Killed before the end, it runs
+/// again at the next open.
+fn scrub_if_pending(conn: &Connection) -> Result<()> {
+    let pending: i64 = conn.query_row("SELECT count(*) FROM scrub_pending", [], |r| r.get(0))?;
+    if pending == 0 {
+        return Ok(());
+    }
     conn.execute_batch("VACUUM")?;
+    conn.execute("DELETE FROM scrub_pending", [])?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }

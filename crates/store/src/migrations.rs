@@ -2,12 +2,12 @@
 //! each; `PRAGMA user_version` records how far a catalog has come.
 //!
 //! A migration may call `cairn_sha256_hex(text)`, which the catalog
-//! registers on its connection before migrating.
-
-/// The migration that replaced stored access tokens by their hashes: a
-/// catalog that goes through it is rewritten whole afterwards (VACUUM,
-/// and its WAL emptied), so no freed page keeps a token in plain text.
-pub(crate) const HASH_TOKENS: usize = 9;
+//! registers on its connection before migrating. A migration that
+//! replaces secrets adds a row to `scrub_pending`: what it replaced may
+//! still sit in freed pages and old WAL frames, so while that table has a
+//! row the catalog rewrites itself whole when it opens (VACUUM, its WAL
+//! truncated) and then empties it; a node killed before that scrubs at its
+//! next start.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -250,9 +250,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 11: access tokens are kept as their SHA-256 only, like account
     // keys: a token account was named `token:<the token>`, now
     // `token:<hex of its SHA-256>`. Balances, postings and redemptions
-    // name the account by its id, so they stay as they are.
+    // name the account by its id, so they stay as they are. The plain
+    // names are then scrubbed from the file (see the module doc).
     r#"
     UPDATE accounts SET name = 'token:' || cairn_sha256_hex(substr(name, 7))
     WHERE kind = 'token' AND substr(name, 1, 6) = 'token:';
+
+    CREATE TABLE scrub_pending (reason TEXT NOT NULL);
+    INSERT INTO scrub_pending VALUES ('plain access tokens replaced by their hashes');
     "#,
 ];

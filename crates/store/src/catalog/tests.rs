@@ -121,20 +121,30 @@ fn an_older_installs_catalog_files_are_tightened_at_open() {
     }
 }
 
+/// The index of the migration that hashed stored tokens.
+fn hashing_tokens() -> usize {
+    let found = MIGRATIONS
+        .iter()
+        .position(|m| m.contains("cairn_sha256_hex"));
+    found.expect("a migration hashes tokens")
+}
+
 /// A catalog made by the schema before tokens were hashed (version 9): two
 /// token accounts named by their plain tokens, with balances, postings and
 /// a redemption, as a node killed with its WAL unchecked left it, its
-/// files 0644 as that version made them.
-fn catalog_with_plain_tokens(dir: &Path) -> std::path::PathBuf {
+/// files 0644 as that version made them. With `hashed_then_killed`, a
+/// node of this version then ran the migration and was killed before it
+/// scrubbed the file.
+fn catalog_with_plain_tokens(dir: &Path, hashed_then_killed: bool) -> std::path::PathBuf {
     let made = dir.join("made");
     std::fs::create_dir_all(&made).unwrap();
     let conn = Connection::open(made.join("catalog.db")).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    for sql in &MIGRATIONS[..HASH_TOKENS] {
+    for sql in &MIGRATIONS[..hashing_tokens()] {
         conn.execute_batch(sql).unwrap();
     }
-    conn.pragma_update(None, "user_version", HASH_TOKENS as i64)
+    conn.pragma_update(None, "user_version", hashing_tokens() as i64)
         .unwrap();
     conn.execute_batch(
         "INSERT INTO accounts VALUES ('tok1', 'token', 'token:PlainTokenOne1', 1);
@@ -156,6 +166,15 @@ fn catalog_with_plain_tokens(dir: &Path) -> std::path::PathBuf {
          INSERT INTO promocode_uses VALUES ('tok2', 'WELCOME', 2);",
     )
     .unwrap();
+    if hashed_then_killed {
+        conn.create_scalar_function("cairn_sha256_hex", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+            Ok(crate::ledger::sha256_hex(&ctx.get::<String>(0)?))
+        })
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[hashing_tokens()]).unwrap();
+        conn.pragma_update(None, "user_version", hashing_tokens() as i64 + 1)
+            .unwrap();
+    }
     let killed = dir.join("killed");
     std::fs::create_dir_all(&killed).unwrap();
     for name in ["catalog.db", "catalog.db-wal"] {
@@ -169,10 +188,22 @@ fn catalog_with_plain_tokens(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_migration_hashes_stored_tokens_and_keeps_their_books() {
-    use crate::ledger::{MINT, Unit};
-    assert!(MIGRATIONS[HASH_TOKENS].contains("cairn_sha256_hex"));
     let dir = tempfile::tempdir().unwrap();
-    let path = catalog_with_plain_tokens(dir.path());
+    opens_hashed_with_its_books(&catalog_with_plain_tokens(dir.path(), false));
+}
+
+#[test]
+fn a_node_killed_before_the_scrub_scrubs_at_its_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    opens_hashed_with_its_books(&catalog_with_plain_tokens(dir.path(), true));
+}
+
+/// Opens the catalog at `path`, made by [`catalog_with_plain_tokens`], and
+/// checks that its tokens are known by their hashes only, in the files
+/// too, with their books as they were.
+fn opens_hashed_with_its_books(path: &Path) {
+    use crate::ledger::{MINT, Unit};
+    let path = path.to_path_buf();
     assert!(bytes_hold(&path, "PlainTokenOne1") && bytes_hold(&path, "PlainTokenTwo2"));
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
