@@ -161,9 +161,11 @@ mod tests {
     #[tokio::test]
     async fn only_issued_tokens_move_and_amounts_stay_in_bounds() {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start(dir.path(), crate::Config::default())
-            .await
-            .unwrap();
+        // No network: the ledger is all this test needs, and it talks to
+        // nothing beyond the process.
+        let mut config = crate::Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
         let unknown = |r: Result<()>| matches!(r, Err(NodeError::UnknownToken));
         for never in ["nonexistent", "../x", ""] {
             assert!(unknown(node.deposit(never, 5).await), "{never}");
