@@ -619,7 +619,8 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE placement_shards; DROP TABLE held_by_suppliers; PRAGMA user_version = 9;",
+        "DROP TABLE placement_shards; DROP TABLE held_by_suppliers; DROP TABLE scrub_pending; \
+         PRAGMA user_version = 9;",
     )
     .unwrap();
     drop(conn);

@@ -234,8 +234,9 @@ fn older_logins_in_two_cases_each_find_their_own_account() {
     let lower = user(&cat, "ann", None, None);
     let upper = user(&cat, "carl", None, None);
     cat.with(|c| {
+        // A second younger, so which is older does not hang on the clock.
         c.execute(
-            "UPDATE users SET login = 'ANN' WHERE account = ?1",
+            "UPDATE users SET login = 'ANN', created = created + 1000 WHERE account = ?1",
             [&upper.account],
         )?;
         Ok(())
