@@ -32,8 +32,9 @@
 //!
 //! Fixed holes, interface kept:
 //!
-//! - tokens are recorded when `new` issues them (their SHA-256 only, the
-//!   token is shown that once), and `balance`, `redeem`, `deposit` and
+//! - tokens are signed by the node when `new` issues them (nothing is
+//!   stored until bytes come to one, and then only its SHA-256; the token
+//!   is shown that once), and `balance`, `redeem`, `deposit` and
 //!   `withdraw` of a token never issued answer 404 `{"error":
 //!   "token-not-found"}`, where the service gave any string an account
 //!   (a deposit to `nonexistent` or `../x` minted a token). The 404 takes

@@ -94,8 +94,11 @@ impl Node {
             return Err(insufficient("anonymous"));
         };
         let account = match self.issued_token(token) {
+            Ok(Some(account)) => account,
+            Ok(None) if bytes == 0 => return Ok(()),
+            Ok(None) => return Err(insufficient("of a token never funded")),
             Err(NodeError::UnknownToken) => return Err(insufficient("of an unknown token")),
-            other => other?,
+            Err(e) => return Err(e),
         };
         let amount = i64::try_from(bytes).map_err(|_| insufficient(&account))?;
         if amount > 0 {

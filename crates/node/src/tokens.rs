@@ -1,11 +1,16 @@
 //! Access tokens with byte balances, on the ledger.
 //!
-//! A token is issued by [`Node::issue_token`], which records it (its
-//! SHA-256 only, as account keys are kept) and shows it this once. Every
-//! other call names a token the node issued; any other string is refused
-//! as unknown (MetaDisk's accounts service took any string and gave it an
-//! account on its first deposit: fixed, so a typo or a made-up path does
-//! not mint a token). Deposits come from the `mint` account, withdrawals
+//! A token is issued by [`Node::issue_token`] in MetaDisk's format (16
+//! base-62 digits): 63 random bits and a 32-bit HMAC of them under a key
+//! derived from the node's identity, so the node knows a token it issued
+//! without keeping anything; issuing, which anyone may ask for, writes
+//! nothing. A token gets its ledger account (named by its SHA-256 only,
+//! as account keys are kept) when bytes first come to it. Every call names
+//! a token the node issued (signed here, or with an account from before
+//! tokens were signed); any other string is refused as unknown
+//! (MetaDisk's accounts service took any string and gave it an account on
+//! its first deposit: fixed, so a typo or a made-up path does not mint a
+//! token). Deposits come from the `mint` account, withdrawals
 //! go to `spent`, so the books always balance (see `cairn_store::ledger`).
 //! Amounts are checked here: from 1 to [`MAX_AMOUNT`] (MetaDisk accepted
 //! negative amounts, letting a deposit lower a balance below zero, and
@@ -13,7 +18,9 @@
 
 use cairn_store::StoreError;
 use cairn_store::ledger::{MAX_AMOUNT, MINT, SPENT, Unit};
-use rand::RngCore;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
 
 use crate::node::blocking;
 use crate::{Node, NodeError};
@@ -23,30 +30,47 @@ type Result<T> = std::result::Result<T, NodeError>;
 /// Longest token accepted, in bytes.
 const MAX_TOKEN: usize = 128;
 
-/// Fresh tokens tried before giving up: 96 random bits collide with an
-/// issued token about never, so a second try is already a bug's sign.
-const ISSUE_TRIES: usize = 3;
+/// Random bits of a token; its 32 lower bits are their MAC. 63 + 32 bits
+/// fit the 16 base-62 digits of MetaDisk's format (62^16 > 2^95).
+const RANDOM_BITS: u32 = 63;
 
 impl Node {
     /// Issues a fresh access token in MetaDisk's format (16 base-62
-    /// characters) with a balance of 0. Only its hash is kept: this is
+    /// characters) with a balance of 0. Nothing is stored: the token
+    /// carries its own proof of issue (see the module docs), and this is
     /// the one time it is shown.
     pub async fn issue_token(&self) -> Result<String> {
-        let node = self.clone();
-        blocking(move || {
-            for _ in 0..ISSUE_TRIES {
-                let token = random_token();
-                match node.0.catalog.issue_token(&token) {
-                    Ok(_) => return Ok(token),
-                    Err(StoreError::NameTaken { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(NodeError::Internal(
-                "fresh tokens collided with issued ones".into(),
-            ))
-        })
-        .await
+        let random = rand::thread_rng().r#gen::<u64>() >> (64 - RANDOM_BITS);
+        let value = (u128::from(random) << 32) | u128::from(self.token_mac(random));
+        Ok(cairn_core::metadisk::token_of(value))
+    }
+
+    fn token_hmac(&self, random: u64) -> Hmac<Sha256> {
+        let key = self.derived_key("metadisk tokens");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(&random.to_be_bytes());
+        mac
+    }
+
+    fn token_mac(&self, random: u64) -> u32 {
+        let tag = self.token_hmac(random).finalize().into_bytes();
+        u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]])
+    }
+
+    /// Whether this node signed `token` ([`Node::issue_token`]); the tag
+    /// is compared in constant time.
+    fn signed_here(&self, token: &str) -> bool {
+        let Some(value) = cairn_core::metadisk::token_value(token) else {
+            return false;
+        };
+        if value >> (RANDOM_BITS + 32) != 0 {
+            return false;
+        }
+        let (random, tag) = ((value >> 32) as u64, value as u32);
+        self.token_hmac(random)
+            .verify_truncated_left(&tag.to_be_bytes())
+            .is_ok()
     }
 
     /// The byte packages for sale.
@@ -58,9 +82,9 @@ impl Node {
     pub async fn token_balance(&self, token: &str) -> Result<u64> {
         let node = self.clone();
         let token = token.to_owned();
-        blocking(move || {
-            let account = node.issued_token(&token)?;
-            Ok(node.0.catalog.balance(&account, Unit::Bytes)?.max(0) as u64)
+        blocking(move || match node.issued_token(&token)? {
+            Some(account) => Ok(node.0.catalog.balance(&account, Unit::Bytes)?.max(0) as u64),
+            None => Ok(0),
         })
         .await
     }
@@ -79,7 +103,7 @@ impl Node {
         let node = self.clone();
         let (token, code) = (token.to_owned(), code.to_owned());
         blocking(move || {
-            let account = node.issued_token(&token)?;
+            node.issued_token(&token)?;
             let Some(bytes) = promo else {
                 return Ok(false);
             };
@@ -87,6 +111,7 @@ impl Node {
                 return Ok(true);
             }
             let bytes = amount(bytes)?;
+            let account = node.token_account(&token)?;
             Ok(node.0.catalog.redeem_once(&account, &code, bytes)?)
         })
         .await
@@ -98,7 +123,7 @@ impl Node {
         let node = self.clone();
         let token = token.to_owned();
         blocking(move || {
-            let account = node.issued_token(&token)?;
+            let account = node.token_account(&token)?;
             node.0
                 .catalog
                 .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
@@ -114,7 +139,9 @@ impl Node {
         let node = self.clone();
         let (token, reason) = (token.to_owned(), reason.to_owned());
         blocking(move || {
-            let account = node.issued_token(&token)?;
+            let Some(account) = node.issued_token(&token)? else {
+                return Err(never_funded(bytes));
+            };
             node.0
                 .catalog
                 .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
@@ -123,23 +150,47 @@ impl Node {
         .await
     }
 
-    /// The account of `token`, or [`NodeError::UnknownToken`] when this
-    /// node never issued it.
-    pub(crate) fn issued_token(&self, token: &str) -> Result<String> {
+    /// The account of `token` when it has one; `None` for a token this
+    /// node issued that no bytes have come to yet; [`NodeError::UnknownToken`]
+    /// when this node never issued it.
+    pub(crate) fn issued_token(&self, token: &str) -> Result<Option<String>> {
         if token.is_empty() || token.len() > MAX_TOKEN || token.chars().any(char::is_control) {
             return Err(NodeError::UnknownToken);
         }
-        self.0
-            .catalog
-            .token_account(token)?
-            .ok_or(NodeError::UnknownToken)
+        if let Some(account) = self.0.catalog.token_account(token)? {
+            return Ok(Some(account));
+        }
+        if self.signed_here(token) {
+            Ok(None)
+        } else {
+            Err(NodeError::UnknownToken)
+        }
+    }
+
+    /// The account of issued `token`, made now if bytes are coming to it
+    /// for the first time (by one of two racing calls; the other finds it).
+    fn token_account(&self, token: &str) -> Result<String> {
+        if let Some(account) = self.issued_token(token)? {
+            return Ok(account);
+        }
+        match self.0.catalog.issue_token(token) {
+            Ok(account)
+            | Err(StoreError::NameTaken {
+                existing: account, ..
+            }) => Ok(account),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
-fn random_token() -> String {
-    let mut raw = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut raw);
-    cairn_core::metadisk::token_from(raw)
+/// The refusal of a charge to a token no bytes ever came to: the same as
+/// for any balance too low (the token is not named: errors may be kept).
+fn never_funded(bytes: i64) -> NodeError {
+    NodeError::Store(StoreError::Insufficient {
+        account: "of a token never funded".into(),
+        unit: "bytes",
+        short: bytes,
+    })
 }
 
 /// `bytes` as a ledger amount: 1 to [`MAX_AMOUNT`].
@@ -177,6 +228,11 @@ mod tests {
         let token = node.issue_token().await.unwrap();
         assert_eq!(token.len(), 16);
         assert_eq!(node.token_balance(&token).await.unwrap(), 0);
+        // A token nobody funded yet cannot pay.
+        assert_eq!(
+            node.withdraw(&token, 1, "w").await.map_err(|e| e.code()),
+            Err("balance_insufficient")
+        );
         for bad in [0, MAX_AMOUNT as u64 + 1, u64::MAX] {
             let refused = node.deposit(&token, bad).await;
             assert!(matches!(refused, Err(NodeError::Invalid(_))), "{bad}");
@@ -187,5 +243,48 @@ mod tests {
         assert_eq!(node.token_balance(&token).await.unwrap(), MAX_AMOUNT as u64);
         assert_eq!(node.0.catalog.audit_ledger().unwrap(), (0, 0, 0));
         node.shutdown().await;
+    }
+
+    /// Issuing, which anyone may ask for, writes nothing; a token is known
+    /// by its signature until bytes come to it, and a changed digit or
+    /// another node's token is unknown.
+    #[tokio::test]
+    async fn tokens_are_known_by_their_signature_and_issuing_writes_nothing() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut config = crate::Config::default();
+        config.network.enabled = false;
+        let a = Node::start(a_dir.path(), config.clone()).await.unwrap();
+        let b = Node::start(b_dir.path(), config).await.unwrap();
+        let mut tokens = Vec::new();
+        for _ in 0..200 {
+            tokens.push(a.issue_token().await.unwrap());
+        }
+        for t in &tokens {
+            assert_eq!(
+                a.0.catalog.token_account(t).unwrap(),
+                None,
+                "issuing stored nothing"
+            );
+            assert_eq!(a.token_balance(t).await.unwrap(), 0);
+            assert!(matches!(
+                b.token_balance(t).await,
+                Err(NodeError::UnknownToken)
+            ));
+            let last = t.chars().last().unwrap();
+            let changed = format!("{}{}", &t[..15], if last == '0' { '1' } else { '0' });
+            assert!(matches!(
+                a.token_balance(&changed).await,
+                Err(NodeError::UnknownToken)
+            ));
+        }
+        a.deposit(&tokens[0], 7).await.unwrap();
+        assert!(
+            a.0.catalog.token_account(&tokens[0]).unwrap().is_some(),
+            "an account once bytes came"
+        );
+        assert_eq!(a.0.catalog.token_account(&tokens[1]).unwrap(), None);
+        assert_eq!(a.token_balance(&tokens[0]).await.unwrap(), 7);
+        a.shutdown().await;
+        b.shutdown().await;
     }
 }

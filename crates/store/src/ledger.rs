@@ -141,15 +141,14 @@ impl Catalog {
         })
     }
 
-    /// Records access token `token` as issued: a token account named by
+    /// Opens the account of access token `token`: a token account named by
     /// the token's hash, with nothing in it. [`StoreError::NameTaken`] if
-    /// it was issued before.
+    /// it has one already.
     pub fn issue_token(&self, token: &str) -> Result<String> {
         self.create_account(AccountKind::Token, &token_name(token))
     }
 
-    /// The account of access token `token`; `None` when it was never
-    /// issued.
+    /// The account of access token `token`; `None` when it has none.
     pub fn token_account(&self, token: &str) -> Result<Option<String>> {
         self.account_id(&token_name(token))
     }
