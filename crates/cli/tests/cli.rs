@@ -186,3 +186,42 @@ fn a_new_data_dir_is_created_private_to_its_owner() {
         );
     }
 }
+
+/// The CLI sends the admin secret with every call: it must reach the node
+/// itself, never a proxy the environment names (which would see the
+/// secret in the clear).
+#[tokio::test]
+async fn the_cli_never_sends_the_secret_through_a_proxy() {
+    let node = TestNode::start().await;
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    // The proxy hangs up on whoever dials it (a CLI that uses it fails
+    // rather than waits), and counts them.
+    let dialled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = dialled.clone();
+    std::thread::spawn(move || {
+        for conn in proxy.incoming() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&node.dir)
+        .args(["status", "--json"])
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env("ALL_PROXY", &proxy_url)
+        .env("all_proxy", &proxy_url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(status["version"].is_string(), "{status}");
+    assert_eq!(
+        dialled.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the CLI dialled the proxy"
+    );
+}
