@@ -318,6 +318,11 @@ async fn upload(s: &AppState, mut form: Multipart) -> Result<MetaDiskStored, Upl
     let node = s.node.clone();
     let upload = tokio::spawn(async move { node.metadisk_upload(token_of, &name, body).await });
     let pumped = crate::pumped::pump(&mut field, &tx).await;
+    if pumped.is_ok() {
+        // The body may end here: the commit waits for the token, which is
+        // sent only once the whole form has been read.
+        crate::pumped::end(&tx, Ok(())).await;
+    }
     drop(tx);
     drop(field);
     let rest = match pumped {

@@ -709,13 +709,27 @@ async fn h_upload(
         .unwrap_or_else(|| "upload".into());
     let (tx, rx) = crate::pumped::channel();
     let body = crate::pumped::body(rx);
-    // A broken part reaches the upload too, as an error of its body.
-    let pump = async {
-        let pumped = crate::pumped::pump(&mut field, &tx).await;
-        drop(tx);
-        pumped
+    let node = s.node.clone();
+    let upload = tokio::spawn(async move { node.openload_upload(&token, &name, body).await });
+    // The file commits only once the rest of the form has been read in
+    // good order: a form cut off, or without its closing boundary, stores
+    // nothing (a broken part reaches the upload as an error of its body).
+    let pumped = crate::pumped::pump(&mut field, &tx).await;
+    drop(field);
+    let rest = match pumped {
+        Ok(()) => rest_of_form(&mut form).await,
+        Err(b) => Err(b),
     };
-    let (stored, _) = tokio::join!(s.node.openload_upload(&token, &name, body), pump);
+    crate::pumped::end(&tx, rest.as_ref().map(|_| ())).await;
+    drop(tx);
+    let stored = upload.await;
+    if let Err(b) = rest {
+        return fail(400, &format!("upload failed: {}", b.message));
+    }
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e) => return fail(500, &format!("upload failed: {e}")),
+    };
     let (info, sha1) = call!(stored);
     let e = &info.entry;
     ok(json!({
@@ -726,6 +740,12 @@ async fn h_upload(
         "size": e.size.to_string(),
         "url": file_link(&base(&headers), &e.id, &e.name),
     }))
+}
+
+/// Reads the form after its file part to the end.
+async fn rest_of_form(form: &mut Multipart) -> Result<(), crate::pumped::BrokenPart> {
+    while form.next_field().await?.is_some() {}
+    Ok(())
 }
 
 // ---- remote uploads ----

@@ -1,10 +1,14 @@
 //! Bodies fed through a channel by a pump that reads a multipart part.
 //!
 //! A part borrows its multipart reader, so its bytes are pumped into a
-//! channel that the node's upload reads. The pump sends `Ok(None)` when the
-//! part has ended; a channel that closes without it (the handler was
-//! dropped because the client went away) reads as an error, so a cut-off
-//! upload can never look like a short, complete file.
+//! channel that the node's upload reads. The end marker `Ok(None)` is sent
+//! by [`end`] only once the handler has read on past the part and found
+//! the form in good order (the next part's head, or the closing boundary):
+//! the upload's body ends, and it commits, only then. A part whose form
+//! breaks after it (cut off, no closing boundary) gets the error instead,
+//! so nothing of it is stored. A channel that closes without either (the
+//! handler was dropped because the client went away) reads as an error, so
+//! a cut-off upload can never look like a short, complete file.
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -50,33 +54,50 @@ pub(crate) struct BrokenPart {
     pub(crate) message: String,
 }
 
-/// Pumps `field` into `tx` until it ends (sending the end marker) or fails
-/// (sending the error, and answering it). A receiver that stops listening
-/// ends the pump quietly: the upload has failed on its own.
+impl From<axum::extract::multipart::MultipartError> for BrokenPart {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        Self {
+            status: e.status(),
+            message: e.body_text(),
+        }
+    }
+}
+
+/// Pumps `field`'s bytes into `tx` until it ends, without the end marker
+/// (see [`end`]), or fails (sending the error, and answering it). A
+/// receiver that stops listening ends the pump quietly: the upload has
+/// failed on its own.
 pub(crate) async fn pump(
     field: &mut axum::extract::multipart::Field<'_>,
     tx: &mpsc::Sender<Piece>,
 ) -> Result<(), BrokenPart> {
     loop {
-        let (piece, broken) = match field.chunk().await {
-            Ok(Some(c)) => (Ok(Some(c)), None),
-            Ok(None) => (Ok(None), None),
-            Err(e) => {
-                let broken = BrokenPart {
-                    status: e.status(),
-                    message: e.body_text(),
-                };
-                (
-                    Err(std::io::Error::other(broken.message.clone())),
-                    Some(broken),
-                )
+        match field.chunk().await {
+            Ok(Some(c)) => {
+                if tx.send(Ok(Some(c))).await.is_err() {
+                    return Ok(());
+                }
             }
-        };
-        let last = !matches!(piece, Ok(Some(_)));
-        if tx.send(piece).await.is_err() || last {
-            return broken.map_or(Ok(()), Err);
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let broken = BrokenPart::from(e);
+                let _ = tx
+                    .send(Err(std::io::Error::other(broken.message.clone())))
+                    .await;
+                return Err(broken);
+            }
         }
     }
+}
+
+/// Ends a pumped body: with the end marker when the form went on in good
+/// order after the part (`Ok`), else with the error that broke it.
+pub(crate) async fn end(tx: &mpsc::Sender<Piece>, after: Result<(), &BrokenPart>) {
+    let piece = match after {
+        Ok(()) => Ok(None),
+        Err(broken) => Err(std::io::Error::other(broken.message.clone())),
+    };
+    let _ = tx.send(piece).await;
 }
 
 #[cfg(test)]

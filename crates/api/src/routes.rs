@@ -132,6 +132,12 @@ pub(crate) async fn h_upload(
     Ok((StatusCode::CREATED, Json(json!({ "entries": entries }))).into_response())
 }
 
+/// Stores each file part of `multipart` in turn. A part commits only once
+/// the form has gone on past it in good order, to the next file part's
+/// head or to the closing boundary (other fields in between are read
+/// through): a form cut off or left without its closing boundary stores
+/// nothing of the file it broke in or after, and is a 400 that names the
+/// files stored before the break.
 async fn upload_parts(
     s: &AppState,
     mut multipart: Multipart,
@@ -139,39 +145,103 @@ async fn upload_parts(
     conflict: OnConflict,
     wait: bool,
 ) -> ApiResult<Vec<cairn_node::EntryInfo>> {
-    let mut out = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "upload_aborted", e.body_text()))?
-    {
-        let Some(name) = field.file_name().map(str::to_owned) else {
-            continue;
+    let mut out: Vec<cairn_node::EntryInfo> = Vec::new();
+    let mut pending: Option<PendingPart> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(field) => field,
+            Err(e) => return Err(broke(pending, e.into(), &out).await),
         };
-        let name = p.name.clone().filter(|_| out.is_empty()).unwrap_or(name);
+        let Some(mut field) = field else {
+            break;
+        };
+        if field.file_name().is_none() {
+            if let Err(e) = drain(&mut field).await {
+                return Err(broke(pending, e, &out).await);
+            }
+            continue;
+        }
+        // The form went on in good order: the part before may commit.
+        if let Some(part) = pending.take() {
+            out.push(part.finish(Ok(())).await?);
+        }
+        let name = field.file_name().unwrap_or("upload").to_owned();
         let target = UploadTarget {
             parent: p.parent.clone(),
-            name,
+            name: p.name.clone().filter(|_| out.is_empty()).unwrap_or(name),
             on_conflict: conflict,
             wait_digests: wait,
         };
-        // The part borrows the multipart reader, so it is pumped through a
-        // small channel into the node's upload, both driven here.
-        let (tx, rx) = crate::pumped::channel();
-        let mut field = field;
-        let pump = async move { crate::pumped::pump(&mut field, &tx).await };
-        let body = crate::pumped::body(rx);
-        let upload = s
-            .node
-            .upload_with_metadata(target, body, None, p.paid_metadata());
-        // A broken part reaches the upload too, as an error of its body.
-        let (stored, _) = tokio::join!(upload, pump);
-        out.push(stored?);
+        let part = PendingPart::start(s, target, p.paid_metadata());
+        if let Err(e) = crate::pumped::pump(&mut field, &part.tx).await {
+            return Err(broke(Some(part), e, &out).await);
+        }
+        pending = Some(part);
+    }
+    if let Some(part) = pending {
+        out.push(part.finish(Ok(())).await?);
     }
     if out.is_empty() {
         return Err(ApiError::invalid("the multipart body has no file part"));
     }
     Ok(out)
+}
+
+/// A file part pumped into its upload, which waits for the end marker.
+struct PendingPart {
+    tx: tokio::sync::mpsc::Sender<crate::pumped::Piece>,
+    upload: tokio::task::JoinHandle<Result<cairn_node::EntryInfo, cairn_node::NodeError>>,
+}
+
+impl PendingPart {
+    /// The part's upload, running beside the handler (the part borrows the
+    /// multipart reader, so its bytes reach the upload through a channel).
+    fn start(s: &AppState, target: UploadTarget, meta: BTreeMap<String, String>) -> Self {
+        let (tx, rx) = crate::pumped::channel();
+        let body = crate::pumped::body(rx);
+        let node = s.node.clone();
+        let upload =
+            tokio::spawn(async move { node.upload_with_metadata(target, body, None, meta).await });
+        Self { tx, upload }
+    }
+
+    /// Ends the body (the end marker, or the break) and waits for the
+    /// upload: stored, or not.
+    async fn finish(
+        self,
+        after: Result<(), &crate::pumped::BrokenPart>,
+    ) -> ApiResult<cairn_node::EntryInfo> {
+        crate::pumped::end(&self.tx, after).await;
+        drop(self.tx);
+        let stored = self.upload.await.map_err(cairn_node::NodeError::from)?;
+        Ok(stored?)
+    }
+}
+
+/// The answer to a form that broke: the part being stored (if any) gets
+/// the break and stores nothing; the files stored before are named.
+async fn broke(
+    pending: Option<PendingPart>,
+    b: crate::pumped::BrokenPart,
+    out: &[cairn_node::EntryInfo],
+) -> ApiError {
+    if let Some(part) = pending {
+        let _ = part.finish(Err(&b)).await;
+    }
+    let mut message = b.message;
+    if !out.is_empty() {
+        let names: Vec<&str> = out.iter().map(|e| e.entry.name.as_str()).collect();
+        message.push_str(&format!(" (stored before the break: {})", names.join(", ")));
+    }
+    ApiError::new(b.status, "upload_aborted", message)
+}
+
+/// Reads a field that is not a file through to its end.
+async fn drain(
+    field: &mut axum::extract::multipart::Field<'_>,
+) -> Result<(), crate::pumped::BrokenPart> {
+    while field.chunk().await?.is_some() {}
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -664,3 +664,69 @@ fn walk_files(dir: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A multipart upload whose form is cut off, or never closed, is the
+/// client's fault: 400, and nothing of it is stored (before, a complete
+/// part of an unclosed form was stored while the answer said 400).
+#[tokio::test]
+async fn a_cut_off_or_unclosed_form_stores_nothing() {
+    let node = TestNode::start().await;
+    for (what, body) in common::broken_forms("file") {
+        let r = node
+            .req(reqwest::Method::POST, "/upload")
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], "upload_aborted", "{what}: {v}");
+    }
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 0, "nothing stored: {status}");
+    assert_eq!(status["counts"]["blobs"], 0, "nothing stored: {status}");
+    // A file whole before the break is stored, and the answer says so.
+    let mut two = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"; filename=\"first.txt\"\r\n\r\nfirst\r\n".to_vec();
+    two.extend_from_slice(&common::broken_forms("b")[0].1);
+    let r = node
+        .req(reqwest::Method::POST, "/upload")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(two)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("stored before the break: first.txt"),
+        "{v}"
+    );
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(
+        status["counts"]["files"], 1,
+        "only the whole file: {status}"
+    );
+    // A whole form of two files still stores both.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "a",
+            reqwest::multipart::Part::bytes(b"one".to_vec()).file_name("a.txt"),
+        )
+        .part(
+            "b",
+            reqwest::multipart::Part::bytes(b"two".to_vec()).file_name("b.txt"),
+        );
+    let r = node
+        .req(reqwest::Method::POST, "/upload")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(2), "{v}");
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 3, "{status}");
+}

@@ -1377,3 +1377,27 @@ async fn streaming_get_serves_paired_addresses_without_a_ticket() {
     assert_eq!(pair(&brief, None).await, 200);
     refused(&brief, "streaming/get", &[("file", &id)], 403).await;
 }
+
+/// An upload URL given a form that is cut off, or never closed, answers
+/// 400 and stores nothing (before, a complete part of an unclosed form was
+/// stored and answered 200).
+#[tokio::test]
+async fn a_cut_off_or_unclosed_form_stores_nothing() {
+    let node = TestNode::start().await;
+    for (what, body) in common::broken_forms("file1") {
+        let ul = ok(&node, "file/ul", &[]).await;
+        let r = node
+            .http
+            .post(ul["url"].as_str().unwrap())
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"], 400, "{what}: {v}");
+    }
+    let (_, status) = node.get_json("/status").await;
+    assert_eq!(status["counts"]["files"], 0, "nothing stored: {status}");
+    assert_eq!(status["counts"]["blobs"], 0, "nothing stored: {status}");
+}

@@ -326,3 +326,41 @@ pub fn read_answer(stream: &mut TcpStream) -> String {
     let _ = stream.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Multipart bodies (boundary `XyZ`) whose form breaks in or after a file
+/// part named `field`: each with what is wrong with it. None may store
+/// anything.
+pub fn broken_forms(field: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let head = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"cut.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    let file = data(300_000, 61);
+    let with = |tail: &[u8], cut: usize| {
+        let mut b = head.as_bytes().to_vec();
+        b.extend_from_slice(&file[..cut]);
+        b.extend_from_slice(tail);
+        b
+    };
+    vec![
+        ("cut off mid-part", with(b"", 123_456)),
+        (
+            "part ended, no end boundary",
+            with(b"\r\n--XyZ", file.len()),
+        ),
+        (
+            "part ended, no end boundary, CRLF",
+            with(b"\r\n--XyZ\r\n", file.len()),
+        ),
+        (
+            "cut off in a field after the file",
+            with(
+                b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nabc",
+                file.len(),
+            ),
+        ),
+        (
+            "cut off in the headers",
+            b"--XyZ\r\nContent-Disposition: form-da".to_vec(),
+        ),
+    ]
+}
