@@ -215,7 +215,8 @@ pub fn router(node: Node) -> Router {
         .route("/openapi.json", get(routes::h_openapi))
         .merge(paid::routes())
         .merge(admin)
-        .fallback(routes::h_not_found);
+        .fallback(routes::h_not_found)
+        .method_not_allowed_fallback(routes::h_method_not_allowed);
     Router::new()
         .nest("/api/v1", v1)
         .merge(layer_routes(Layer::MetaDisk, upload_limit))

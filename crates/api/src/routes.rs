@@ -540,6 +540,19 @@ pub(crate) async fn h_not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// A native call asked with a method it does not take: the documented
+/// JSON error (the `Allow` header still lists the methods it does take).
+pub(crate) async fn h_method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
 // ---- accounts (admin) ----
 
 pub(crate) async fn h_create_account(

@@ -730,3 +730,21 @@ async fn a_cut_off_or_unclosed_form_stores_nothing() {
     let (_, status) = node.get_json("/status").await;
     assert_eq!(status["counts"]["files"], 3, "{status}");
 }
+
+/// A native call asked with a method it does not take answers the
+/// documented JSON error, with the methods it takes in `Allow`.
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405_naming_the_right_ones() {
+    let node = TestNode::start().await;
+    let r = node
+        .req(reqwest::Method::GET, "/fetch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let allow = r.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("POST"), "{allow}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "method_not_allowed", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("GET"), "{v}");
+}
