@@ -117,7 +117,7 @@ pub struct DownloadItem {
 pub struct CacaowebFile {
     /// The entry that governs it.
     pub info: EntryInfo,
-    /// Published ([`Node::is_published`]): only such files are listed in
+    /// Published (`Node::is_published`): only such files are listed in
     /// the downloads list, which anyone may read.
     pub published: bool,
 }
@@ -356,7 +356,7 @@ impl Node {
     }
 
     /// The entry that governs the file with this MD5 among those `reader`
-    /// may see ([`Node::may_see`]): a free one when any is, else the
+    /// may see (`Node::may_see`): a free one when any is, else the
     /// oldest. `None` when there is none, whether no file has this MD5 or
     /// the reader may not see the ones that do.
     pub async fn cacaoweb_file(&self, md5: &str, reader: &Reader) -> Result<Option<CacaowebFile>> {

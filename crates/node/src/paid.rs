@@ -322,7 +322,7 @@ impl Node {
     }
 
     /// Entry `id`'s terms and what `reader` may read of it. An entry the
-    /// reader may not see ([`Node::may_see`]) is not found.
+    /// reader may not see (`Node::may_see`) is not found.
     pub async fn paid_status(&self, id: &str, reader: &Reader) -> Result<PaidStatus> {
         let info = self.visible_entry(id, reader).await?;
         self.paid_status_of(&info, reader).await
@@ -403,7 +403,7 @@ impl Node {
     /// Whether `reader` may see `info` through a door that answers without
     /// the secret (cacaoweb, the native paid calls): the admin sees every
     /// file, an account its own, anyone a published one
-    /// ([`Node::is_published`]). The operator's other files stay private.
+    /// (`Node::is_published`). The operator's other files stay private.
     pub(crate) fn may_see(&self, info: &EntryInfo, reader: &Reader) -> Result<bool> {
         match reader {
             Reader::Admin => Ok(true),
