@@ -977,9 +977,11 @@ mod tests {
     #[tokio::test]
     async fn tickets_links_and_upload_urls_expire_and_cannot_be_forged() {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::start(dir.path(), crate::Config::default())
-            .await
-            .unwrap();
+        // No network: tests talk to nothing beyond loopback, and the
+        // default listens on every address and asks the LAN (mDNS).
+        let mut config = crate::Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
         let now = now_secs();
         let ttl = node.config().openload.ticket_secs as i64;
 
