@@ -111,6 +111,7 @@
 //!
 //! On the main listener the calls that change state need the secret.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -214,15 +215,15 @@ impl Caller {
         self.admin || (self.local && !self.cross_site && !self.wrong_secret)
     }
 
-    /// The local user at the other end of the connection, from the
-    /// kernel's socket tables.
-    async fn local_user(&self) -> Option<LocalUser> {
+    /// What `look_up` (a search of the kernel's socket tables) finds of
+    /// the local process at the other end of the connection.
+    async fn on_connection<T: Send + 'static>(
+        &self,
+        look_up: fn(SocketAddr, SocketAddr) -> std::io::Result<Option<T>>,
+    ) -> Option<T> {
         let conn = self.conn?;
-        let found =
-            tokio::task::spawn_blocking(move || LocalUser::of_connection(conn.peer, conn.local))
-                .await;
-        match found {
-            Ok(Ok(user)) => user,
+        match tokio::task::spawn_blocking(move || look_up(conn.peer, conn.local)).await {
+            Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the socket tables");
                 None
@@ -241,7 +242,7 @@ impl Caller {
         if !self.may_act() {
             return Err(self.refused());
         }
-        match self.local_user().await {
+        match self.on_connection(LocalUser::of_connection).await {
             Some(user) => Ok(LocalCaller::User(user)),
             None => Err(failed(
                 StatusCode::FORBIDDEN,
@@ -260,8 +261,8 @@ impl Caller {
         if !self.may_act() {
             return Err(self.refused());
         }
-        match self.local_user().await {
-            Some(user) if user.runs_the_node() => Ok(()),
+        match self.on_connection(LocalUser::uid_of_connection).await {
+            Some(uid) if LocalUser::runs_the_node(uid) => Ok(()),
             _ => Err(failed(
                 StatusCode::FORBIDDEN,
                 "refused: without the admin secret only the user the node runs as (or root) may do this",

@@ -169,7 +169,9 @@ impl Node {
     ) -> Result<EntryInfo> {
         let roots = self.0.config.import_roots.clone();
         let p = path.to_path_buf();
-        let opened = blocking(move || local::open_under(&p, &roots, &caller)).await?;
+        let opened =
+            blocking(move || local::open_under(&p, &local::Roots::resolve(&roots), &caller))
+                .await?;
         if opened.kind != local::Kind::File {
             return Err(NodeError::Invalid(format!(
                 "{} is a folder, not a file",
@@ -370,7 +372,7 @@ impl Node {
             for e in node.0.catalog.entries_of_blob(&blob)? {
                 let info = node.entry_info(&e.id)?;
                 let published = node.is_published(&info)?;
-                if published || node.may_see(&info, &reader)? {
+                if published || reader.sees_unpublished(&info) {
                     found.push(CacaowebFile { info, published });
                 }
             }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::local::{Kind, LocalCaller, Opened, open_under};
+use crate::local::{Kind, LocalCaller, Opened, Roots, open_under};
 use crate::{Entry, NodeError, OnConflict};
 
 /// What to import and where.
@@ -56,6 +56,9 @@ pub(crate) struct Plan {
     /// Sub-folders, relative to the top, parents before children.
     pub(crate) folders: Vec<Vec<String>>,
     pub(crate) unreadable: Vec<ImportedFile>,
+    /// The roots the plan was checked against; each file is opened again
+    /// under them.
+    pub(crate) roots: Roots,
 }
 
 impl Plan {
@@ -71,18 +74,15 @@ const MAX_DEPTH: usize = 128;
 /// Opens `path` for `caller` (see [`open_under`]), checks it and lists what
 /// to import. Every path in the plan is named under `path` as given, and
 /// every file is opened again the same safe way when it is imported.
-pub(crate) fn plan(
-    path: &Path,
-    roots: &[PathBuf],
-    caller: &LocalCaller,
-) -> Result<Plan, NodeError> {
-    let top = open_under(path, roots, caller)?;
+pub(crate) fn plan(path: &Path, roots: Roots, caller: &LocalCaller) -> Result<Plan, NodeError> {
+    let top = open_under(path, &roots, caller)?;
     let name = file_name(&top.real);
     let mut plan = Plan {
         top: None,
         files: Vec::new(),
         folders: Vec::new(),
         unreadable: Vec::new(),
+        roots: roots.clone(),
     };
     match top.kind {
         Kind::Folder => {
@@ -92,7 +92,7 @@ pub(crate) fn plan(
             })?;
             plan.top = Some(name);
             let mut walk = Walk {
-                roots,
+                roots: &roots,
                 caller,
                 plan: &mut plan,
                 rel: Vec::new(),
@@ -112,7 +112,7 @@ pub(crate) fn plan(
 /// Opens one planned file for its import, checked again.
 pub(crate) fn open_file(
     path: &Path,
-    roots: &[PathBuf],
+    roots: &Roots,
     caller: &LocalCaller,
 ) -> Result<std::fs::File, NodeError> {
     let opened = open_under(path, roots, caller)?;
@@ -133,7 +133,7 @@ fn file_name(path: &Path) -> String {
 
 /// A folder import's walk, depth-first in name order.
 struct Walk<'a> {
-    roots: &'a [PathBuf],
+    roots: &'a Roots,
     caller: &'a LocalCaller,
     plan: &'a mut Plan,
     /// The folders from the top down to the one walked.
@@ -213,22 +213,26 @@ mod tests {
         std::fs::write(&f, b"x").unwrap();
         let roots = vec![root.path().to_path_buf()];
         assert!(matches!(
-            plan(&f, &roots, &LocalCaller::Operator),
+            plan(&f, Roots::resolve(&roots), &LocalCaller::Operator),
             Err(NodeError::PathNotAllowed { .. })
         ));
         let missing = root.path().join("nope");
         assert!(matches!(
-            plan(&missing, &roots, &LocalCaller::Operator),
+            plan(&missing, Roots::resolve(&roots), &LocalCaller::Operator),
             Err(NodeError::PathNotFound(_))
         ));
         assert!(matches!(
-            plan(Path::new("rel/path"), &roots, &LocalCaller::Operator),
+            plan(
+                Path::new("rel/path"),
+                Roots::resolve(&roots),
+                &LocalCaller::Operator
+            ),
             Err(NodeError::Invalid(_))
         ));
         let link = root.path().join("sneaky");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert!(matches!(
-            plan(&link, &roots, &LocalCaller::Operator),
+            plan(&link, Roots::resolve(&roots), &LocalCaller::Operator),
             Err(NodeError::PathNotAllowed { .. })
         ));
     }
@@ -240,7 +244,12 @@ mod tests {
         std::fs::create_dir_all(top.join("b/c")).unwrap();
         std::fs::write(top.join("a.txt"), b"12").unwrap();
         std::fs::write(top.join("b/c/d.txt"), b"345").unwrap();
-        let p = plan(&top, &[root.path().to_path_buf()], &LocalCaller::Operator).unwrap();
+        let p = plan(
+            &top,
+            Roots::resolve(&[root.path().to_path_buf()]),
+            &LocalCaller::Operator,
+        )
+        .unwrap();
         assert_eq!(p.top.as_deref(), Some("top"));
         assert_eq!(
             p.folders,
@@ -268,7 +277,7 @@ mod tests {
         std::os::unix::fs::symlink("sub/real.txt", top.join("alias.txt")).unwrap();
         std::os::unix::fs::symlink(outside.join("hidden-target.txt"), top.join("leak")).unwrap();
         std::os::unix::fs::symlink("sub", top.join("loop")).unwrap();
-        let p = plan(&top, std::slice::from_ref(&root), &LocalCaller::Operator).unwrap();
+        let p = plan(&top, Roots::resolve(&[root]), &LocalCaller::Operator).unwrap();
         let files: Vec<&str> = p.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(files, ["alias.txt", "real.txt"]);
         // The linked folder is not walked a second time.

@@ -24,7 +24,7 @@ use crate::events::{Event, Events};
 use crate::identity::Identity;
 use crate::import::{self, ImportRequest, ImportedFile, Plan};
 use crate::jobs::{Job, Jobs};
-use crate::local::LocalCaller;
+use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
 use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
 
@@ -855,7 +855,9 @@ impl Node {
         }
         let roots = self.0.config.import_roots.clone();
         let path = req.path.clone();
-        let plan = blocking(move || import::plan(&path, &roots, &LocalCaller::Operator)).await?;
+        let plan =
+            blocking(move || import::plan(&path, Roots::resolve(&roots), &LocalCaller::Operator))
+                .await?;
         let job = self.0.jobs.start(
             "import",
             req.path.display().to_string(),
@@ -879,7 +881,7 @@ impl Node {
     }
 
     fn run_import(&self, req: &ImportRequest, plan: Plan, job: &Job) -> Result<Vec<ImportedFile>> {
-        let mut report = plan.unreadable;
+        let (mut report, roots) = (plan.unreadable, plan.roots);
         let mut folders: HashMap<Vec<String>, Option<String>> = HashMap::new();
         let top = match &plan.top {
             Some(name) => Some(
@@ -903,9 +905,8 @@ impl Node {
         for file in plan.files {
             job.check()?;
             let parent = folders.get(&file.dirs).cloned().flatten();
-            let roots = &self.0.config.import_roots;
             let outcome =
-                import::open_file(&file.path, roots, &LocalCaller::Operator).and_then(|mut f| {
+                import::open_file(&file.path, &roots, &LocalCaller::Operator).and_then(|mut f| {
                     self.store_file(
                         &mut f,
                         job,

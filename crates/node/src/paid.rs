@@ -127,6 +127,19 @@ pub enum Reader {
     Anonymous,
 }
 
+impl Reader {
+    /// Whether this is the account that owns `info`.
+    pub(crate) fn owns(&self, info: &EntryInfo) -> bool {
+        matches!(self, Self::User(u) if info.entry.owner.as_deref() == Some(u.account.as_str()))
+    }
+
+    /// Whether this reader sees `info` published or not: the admin, or
+    /// its owner.
+    pub(crate) fn sees_unpublished(&self, info: &EntryInfo) -> bool {
+        matches!(self, Self::Admin) || self.owns(info)
+    }
+}
+
 /// What a reader may read of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
@@ -366,7 +379,7 @@ impl Node {
             }
             _ => false,
         };
-        let own = matches!(reader, Reader::User(u) if info.entry.owner.as_deref() == Some(u.account.as_str()));
+        let own = reader.owns(info);
         let access = if !terms.is_paid() || matches!(reader, Reader::Admin) || own || bought {
             Access::Whole
         } else if terms.preview_allowed {
@@ -405,11 +418,10 @@ impl Node {
     /// file, an account its own, anyone a published one
     /// (`Node::is_published`). The operator's other files stay private.
     pub(crate) fn may_see(&self, info: &EntryInfo, reader: &Reader) -> Result<bool> {
-        match reader {
-            Reader::Admin => Ok(true),
-            Reader::User(u) if info.entry.owner.as_deref() == Some(u.account.as_str()) => Ok(true),
-            _ => self.is_published(info),
+        if reader.sees_unpublished(info) {
+            return Ok(true);
         }
+        self.is_published(info)
     }
 
     /// `user` buys entry `id`: the price moves from them to the seller and

@@ -18,23 +18,33 @@ mod peer;
 mod user;
 
 pub use open::LocalCaller;
-pub(crate) use open::{Kind, Opened, open_under};
+pub(crate) use open::{Kind, Opened, Roots, open_under};
 pub use user::LocalUser;
 
 impl LocalUser {
     /// The local user at the other end of the loopback connection from
     /// `peer` to the node's `local` address, looked up in the kernel's
-    /// socket tables; `None` when no local process holds that connection.
+    /// socket tables (with their groups from the user database); `None`
+    /// when no local process holds that connection.
     pub fn of_connection(
         peer: std::net::SocketAddr,
         local: std::net::SocketAddr,
     ) -> std::io::Result<Option<Self>> {
-        Ok(peer::uid_of_peer(peer, local)?.map(Self::from_uid))
+        Ok(Self::uid_of_connection(peer, local)?.map(Self::from_uid))
     }
 
-    /// Whether this is the user the node runs as, or root: a user who can
+    /// The uid alone of [`LocalUser::of_connection`], for a caller that
+    /// needs no groups.
+    pub fn uid_of_connection(
+        peer: std::net::SocketAddr,
+        local: std::net::SocketAddr,
+    ) -> std::io::Result<Option<u32>> {
+        peer::uid_of_peer(peer, local)
+    }
+
+    /// Whether `uid` is the user the node runs as, or root: a user who can
     /// read the node's admin secret anyway.
-    pub fn runs_the_node(&self) -> bool {
-        self.uid() == 0 || self.uid() == rustix::process::geteuid().as_raw()
+    pub fn runs_the_node(uid: u32) -> bool {
+        uid == 0 || uid == rustix::process::geteuid().as_raw()
     }
 }

@@ -102,12 +102,37 @@ impl From<std::io::Error> for Refusal {
     }
 }
 
+/// The import roots as real paths, resolved once for an import however
+/// many files it opens (a root that does not exist is left out).
+#[derive(Debug, Clone)]
+pub(crate) struct Roots(Vec<PathBuf>);
+
+impl Roots {
+    /// Resolves the configured `roots`.
+    pub(crate) fn resolve(roots: &[PathBuf]) -> Self {
+        Self(roots.iter().filter_map(|r| r.canonicalize().ok()).collect())
+    }
+
+    /// Whether `real` is a root or lies beneath one (component-wise).
+    fn hold(&self, real: &Path) -> bool {
+        self.0.iter().any(|r| real.starts_with(r))
+    }
+
+    fn list(&self) -> String {
+        self.0
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Opens `path` for `caller` if it is a regular file or a folder under one
 /// of `roots` that the caller may read. Errors name `path` as given, never
 /// where its symlinks lead.
 pub(crate) fn open_under(
     path: &Path,
-    roots: &[PathBuf],
+    roots: &Roots,
     caller: &LocalCaller,
 ) -> Result<Opened, NodeError> {
     if !path.is_absolute() {
@@ -116,16 +141,7 @@ pub(crate) fn open_under(
             path.display()
         )));
     }
-    let roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
-    open_checked(path, &roots, caller).map_err(|r| refused(path, r, roots_list(&roots), caller))
-}
-
-fn roots_list(roots: &[PathBuf]) -> String {
-    roots
-        .iter()
-        .map(|r| r.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    open_checked(path, roots, caller).map_err(|r| refused(path, r, roots.list(), caller))
 }
 
 fn refused(path: &Path, why: Refusal, roots: String, caller: &LocalCaller) -> NodeError {
@@ -145,9 +161,9 @@ fn refused(path: &Path, why: Refusal, roots: String, caller: &LocalCaller) -> No
     }
 }
 
-fn open_checked(path: &Path, roots: &[PathBuf], caller: &LocalCaller) -> Result<Opened, Refusal> {
+fn open_checked(path: &Path, roots: &Roots, caller: &LocalCaller) -> Result<Opened, Refusal> {
     let found = walk(path, caller)?;
-    if !under(&found.real, roots) {
+    if !roots.hold(&found.real) {
         return Err(Refusal::NotUnderRoots);
     }
     let kind = match FileType::from_raw_mode(found.st.st_mode) {
@@ -165,7 +181,7 @@ fn open_checked(path: &Path, roots: &[PathBuf], caller: &LocalCaller) -> Result<
     }
     let file = reopen(&found, kind)?;
     let real = kernel_path(&file).unwrap_or(found.real);
-    if !under(&real, roots) {
+    if !roots.hold(&real) {
         return Err(Refusal::NotUnderRoots);
     }
     Ok(Opened {
@@ -192,11 +208,6 @@ fn may_search(caller: &LocalCaller, dir: &OwnedFd) -> Result<(), Refusal> {
         }
     }
     Ok(())
-}
-
-/// Whether `real` is a root or lies beneath one (component-wise).
-fn under(real: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|r| real.starts_with(r))
 }
 
 /// The end of a walk: an `O_PATH` handle on a non-symlink, what it is, its
@@ -371,7 +382,11 @@ mod tests {
     }
 
     fn op(path: &Path, root: &Path) -> Result<Opened, NodeError> {
-        open_under(path, &[root.to_path_buf()], &LocalCaller::Operator)
+        open_under(
+            path,
+            &Roots::resolve(&[root.to_path_buf()]),
+            &LocalCaller::Operator,
+        )
     }
 
     #[test]
@@ -450,7 +465,7 @@ mod tests {
         set_mode(root.parent().unwrap(), 0o755);
         let me = LocalUser::of_this_process();
         let user = LocalCaller::User(LocalUser::with_groups(me.uid().wrapping_add(12345), vec![]));
-        let roots = [root.clone()];
+        let roots = Roots::resolve(std::slice::from_ref(&root));
         std::fs::write(root.join("open.txt"), b"open").unwrap();
         set_mode(&root.join("open.txt"), 0o644);
         assert_eq!(
@@ -484,7 +499,7 @@ mod tests {
         let file = root.join("acl.txt");
         std::fs::write(&file, b"acl").unwrap();
         set_mode(&file, 0o644);
-        let roots = [root.clone()];
+        let roots = Roots::resolve(std::slice::from_ref(&root));
         assert!(open_under(&file, &roots, &user).is_ok());
         // user:<uid>:---, mask r--: the mode still says "others read".
         let mut acl = 2u32.to_le_bytes().to_vec();
