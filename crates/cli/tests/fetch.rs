@@ -180,11 +180,7 @@ async fn loopback_private_and_odd_urls_are_refused_by_default() {
             "{url}: {v}"
         );
     }
-    let (_, jobs) = node.get_json("/jobs").await;
-    assert!(
-        jobs.as_array().unwrap().is_empty(),
-        "refused before any job: {jobs}"
-    );
+    assert_no_jobs(&node).await;
 }
 
 #[tokio::test]
@@ -233,11 +229,7 @@ async fn special_purpose_and_embedded_loopback_addresses_are_refused_before_any_
             "{url}: {v}"
         );
     }
-    let (_, jobs) = node.get_json("/jobs").await;
-    assert!(
-        jobs.as_array().unwrap().is_empty(),
-        "refused before any job: {jobs}"
-    );
+    assert_no_jobs(&node).await;
 }
 
 /// A proxy named in the node's environment would resolve the host again
@@ -272,5 +264,14 @@ async fn fetches_ignore_proxies_named_in_the_environment() {
         dialed.load(std::sync::atomic::Ordering::SeqCst),
         0,
         "the proxy was dialled"
+    );
+}
+
+/// No job was started: every fetch was refused before one.
+async fn assert_no_jobs(node: &TestNode) {
+    let (_, jobs) = node.get_json("/jobs").await;
+    assert!(
+        jobs.as_array().unwrap().is_empty(),
+        "refused before any job: {jobs}"
     );
 }

@@ -665,22 +665,29 @@ fn walk_files(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A multipart upload of `body` (boundary `XyZ`): the status and the
+/// JSON answer.
+async fn post_form(node: &TestNode, body: Vec<u8>) -> (u16, Value) {
+    let r = node
+        .req(reqwest::Method::POST, "/upload")
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// A multipart upload whose form is cut off, or never closed, is the
 /// client's fault: 400, and nothing of it is stored (before, a complete
 /// part of an unclosed form was stored while the answer said 400).
 #[tokio::test]
 async fn a_cut_off_or_unclosed_form_stores_nothing() {
     let node = TestNode::start().await;
-    for (what, body) in common::broken_forms("file") {
-        let r = node
-            .req(reqwest::Method::POST, "/upload")
-            .header("content-type", "multipart/form-data; boundary=XyZ")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{what}");
-        let v: Value = r.json().await.unwrap();
+    for (what, body) in common::broken_forms("file", "note") {
+        let (status, v) = post_form(&node, body).await;
+        assert_eq!(status, 400, "{what}");
         assert_eq!(v["code"], "upload_aborted", "{what}: {v}");
     }
     let (_, status) = node.get_json("/status").await;
@@ -688,16 +695,9 @@ async fn a_cut_off_or_unclosed_form_stores_nothing() {
     assert_eq!(status["counts"]["blobs"], 0, "nothing stored: {status}");
     // A file whole before the break is stored, and the answer says so.
     let mut two = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"; filename=\"first.txt\"\r\n\r\nfirst\r\n".to_vec();
-    two.extend_from_slice(&common::broken_forms("b")[0].1);
-    let r = node
-        .req(reqwest::Method::POST, "/upload")
-        .header("content-type", "multipart/form-data; boundary=XyZ")
-        .body(two)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let v: Value = r.json().await.unwrap();
+    two.extend_from_slice(&common::broken_forms("b", "note")[0].1);
+    let (status, v) = post_form(&node, two).await;
+    assert_eq!(status, 400);
     let message = v["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("stored before the break: first.txt"),

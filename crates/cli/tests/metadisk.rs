@@ -233,32 +233,6 @@ fn bad_bytes() -> Value {
     })
 }
 
-/// Issues a token, funded with `bytes` when that is above 0.
-async fn funded_token(node: &TestNode, bytes: u64) -> String {
-    let (s, v, _) = call(
-        node,
-        reqwest::Method::POST,
-        "/accounts/token/new",
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
-    let token = v["token"].as_str().unwrap().to_owned();
-    if bytes > 0 {
-        let (s, v, _) = call(
-            node,
-            reqwest::Method::POST,
-            &format!("/accounts/token/deposit/{token}"),
-            Some(&node.secret),
-            Some(json!({ "bytes": bytes })),
-        )
-        .await;
-        assert_eq!(s, 200, "{v}");
-    }
-    token
-}
-
 /// Issue 15, item 7: a deposit to a token never issued created it.
 #[tokio::test]
 async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
@@ -287,7 +261,7 @@ async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
         "nothing was minted: {ledger}"
     );
     // An issued token works, and still needs the secret and a good body first.
-    let token = funded_token(&node, 5).await;
+    let token = node.funded_token(5).await;
     let (s, v, _) = call(
         &node,
         Method::GET,
@@ -313,7 +287,7 @@ async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
 #[tokio::test]
 async fn amounts_are_json_integers_within_the_ledgers_bound() {
     let node = TestNode::start().await;
-    let token = funded_token(&node, 0).await;
+    let token = node.funded_token(0).await;
     let send = |path: String, body: &'static str| {
         let req = node
             .http
@@ -349,19 +323,7 @@ async fn amounts_are_json_integers_within_the_ledgers_bound() {
             );
         }
     }
-    let balance = || async {
-        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
-        let v: Value = node
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["balance"].as_u64().unwrap()
-    };
+    let balance = || node.token_balance(&token);
     assert_eq!(balance().await, 0, "nothing moved");
     let ok = (200, json!({"status": "ok"}));
     assert_eq!(
@@ -393,7 +355,7 @@ async fn amounts_are_json_integers_within_the_ledgers_bound() {
 async fn parallel_withdrawals_never_overdraw_or_double_count() {
     let node = TestNode::start().await;
     let secret = node.secret.clone();
-    let busy = funded_token(&node, 1000).await;
+    let busy = node.funded_token(1000).await;
     let withdraw = node.root_url(&format!("/accounts/token/withdraw/{busy}"));
     let calls = (0..25).map(|_| {
         let req = node
@@ -597,21 +559,10 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
         (402, json!({"error": "balance-insufficient"})),
         "a token never issued has nothing to pay with"
     );
-    let payer = funded_token(&node, 100).await;
+    let payer = node.funded_token(100).await;
     let (s, v) = upload(b"eleven byte", Some(&payer), false).await;
     assert_eq!(s, 201, "a token after the file counts too: {v}");
-    let balance = || async {
-        let v: Value = node
-            .http
-            .get(node.root_url(&format!("/accounts/token/balance/{payer}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["balance"].as_u64().unwrap()
-    };
+    let balance = || node.token_balance(&payer);
     assert_eq!(balance().await, 100 - 44);
     let filehash = v["filehash"].as_str().unwrap().to_owned();
     let d = node
@@ -651,36 +602,7 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
 #[tokio::test]
 async fn a_cut_off_or_unterminated_form_is_a_bad_request_and_stores_nothing() {
     let node = TestNode::start().await;
-    let head = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n";
-    let data = common::data(300_000, 61);
-    let with = |tail: &[u8], cut: usize| {
-        let mut b = head.as_bytes().to_vec();
-        b.extend_from_slice(&data[..cut]);
-        b.extend_from_slice(tail);
-        b
-    };
-    let bodies: Vec<(&str, Vec<u8>)> = vec![
-        ("cut off mid-part", with(b"", 123_456)),
-        (
-            "part ended, no end boundary",
-            with(b"\r\n--XyZ", data.len()),
-        ),
-        (
-            "part ended, no end boundary, CRLF",
-            with(b"\r\n--XyZ\r\n", data.len()),
-        ),
-        (
-            "cut off in a token part after the file",
-            with(
-                b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nabc",
-                data.len(),
-            ),
-        ),
-        (
-            "cut off in the headers",
-            b"--XyZ\r\nContent-Disposition: form-da".to_vec(),
-        ),
-    ];
+    let bodies = common::broken_forms("file", "token");
     for (what, body) in bodies {
         let r = node
             .http
@@ -772,7 +694,7 @@ async fn exercise(node: &TestNode, token: &str, round: u64) {
 async fn no_file_the_node_makes_is_open_to_others_even_after_an_older_install() {
     use std::os::unix::fs::PermissionsExt;
     let node = TestNode::start_with(CONFIG).await;
-    let token = funded_token(&node, 100_000).await;
+    let token = node.funded_token(100_000).await;
     exercise(&node, &token, 1).await;
     let mut found = Vec::new();
     open_to_others(&node.dir, &mut found);
@@ -805,18 +727,10 @@ async fn no_file_the_node_makes_is_open_to_others_even_after_an_older_install() 
 #[tokio::test]
 async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
     let node = TestNode::start_with(CONFIG).await;
-    let token = funded_token(&node, 100_000).await;
+    let token = node.funded_token(100_000).await;
     exercise(&node, &token, 1).await;
-    let balance = |node: &TestNode| {
-        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
-        let http = node.http.clone();
-        async move {
-            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
-            v["balance"].as_u64().unwrap()
-        }
-    };
     // 100 000 + 70 000 - 1000 + 5000 (WELCOME) - 4 x 5000 (the upload).
-    assert_eq!(balance(&node).await, 154_000);
+    assert_eq!(node.token_balance(&token).await, 154_000);
     for name in ["catalog.db", "catalog.db-wal"] {
         let bytes = std::fs::read(node.dir.join(name)).unwrap_or_default();
         assert!(
@@ -825,7 +739,7 @@ async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
         );
     }
     let node = node.restart().await;
-    assert_eq!(balance(&node).await, 154_000);
+    assert_eq!(node.token_balance(&token).await, 154_000);
     let r = node
         .http
         .post(node.root_url(&format!("/accounts/token/withdraw/{token}")))
@@ -835,5 +749,5 @@ async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(balance(&node).await, 150_000);
+    assert_eq!(node.token_balance(&token).await, 150_000);
 }

@@ -258,26 +258,8 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     let _third = TestNode::start_with(&net_config(Some(&boot))).await;
     wait_peers(&owner, 2).await;
 
-    let issued: Value = owner
-        .http
-        .post(owner.root_url("/accounts/token/new"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = issued["token"].as_str().unwrap().to_owned();
+    let token = owner.funded_token(20_000_000).await;
     let token = token.as_str();
-    let r = owner
-        .http
-        .post(owner.root_url(&format!("/accounts/token/deposit/{token}")))
-        .header("Authentication", &owner.secret)
-        .json(&serde_json::json!({ "bytes": 20_000_000 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let body = data(1_500_000, 9);
     let form = reqwest::multipart::Form::new()
         .text("token", token.to_owned())
@@ -294,15 +276,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         .unwrap();
     assert_eq!(r.status(), 201);
     let up: Value = r.json().await.unwrap();
-    let balance = |node: &TestNode| {
-        let url = node.root_url(&format!("/accounts/token/balance/{token}"));
-        let http = node.http.clone();
-        async move {
-            let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
-            v["balance"].as_u64().unwrap()
-        }
-    };
-    let after_upload = balance(&owner).await;
+    let after_upload = owner.token_balance(token).await;
     assert_eq!(after_upload, 20_000_000 - 4 * 1_500_000);
     let blob = b3(&body);
     let job = placed(&owner, &blob).await;
@@ -326,7 +300,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     };
     assert!(download(&owner).await == body);
     assert_eq!(
-        balance(&owner).await,
+        owner.token_balance(token).await,
         after_upload - 1_500_000,
         "local: 1 x"
     );
@@ -354,7 +328,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         "read back from the suppliers"
     );
     assert_eq!(
-        balance(&owner).await,
+        owner.token_balance(token).await,
         after_upload - 3 * 1_500_000,
         "from the network: 2 x"
     );

@@ -1384,7 +1384,7 @@ async fn streaming_get_serves_paired_addresses_without_a_ticket() {
 #[tokio::test]
 async fn a_cut_off_or_unclosed_form_stores_nothing() {
     let node = TestNode::start().await;
-    for (what, body) in common::broken_forms("file1") {
+    for (what, body) in common::broken_forms("file1", "note") {
         let ul = ok(&node, "file/ul", &[]).await;
         let r = node
             .http

@@ -247,6 +247,49 @@ impl TestNode {
         }
     }
 
+    /// A MetaDisk access token, issued and funded with `bytes` (none when
+    /// 0) by the operator.
+    pub async fn funded_token(&self, bytes: u64) -> String {
+        let r = self
+            .http
+            .post(self.root_url("/accounts/token/new"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        if bytes > 0 {
+            let r = self
+                .http
+                .post(self.root_url(&format!("/accounts/token/deposit/{token}")))
+                .header("Authentication", &self.secret)
+                .json(&serde_json::json!({ "bytes": bytes }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        }
+        token
+    }
+
+    /// The transfer-byte balance of MetaDisk token `token`.
+    pub async fn token_balance(&self, token: &str) -> u64 {
+        let url = self.root_url(&format!("/accounts/token/balance/{token}"));
+        let v: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["balance"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no balance: {v}"))
+    }
+
     /// Writes a file under the import root.
     pub fn file(&self, rel: &str, data: &[u8]) -> PathBuf {
         let p = self.files.join(rel);
@@ -328,9 +371,9 @@ pub fn read_answer(stream: &mut TcpStream) -> String {
 }
 
 /// Multipart bodies (boundary `XyZ`) whose form breaks in or after a file
-/// part named `field`: each with what is wrong with it. None may store
-/// anything.
-pub fn broken_forms(field: &str) -> Vec<(&'static str, Vec<u8>)> {
+/// part named `field` (one of them in a field named `after` that follows
+/// it): each with what is wrong with it. None may store anything.
+pub fn broken_forms(field: &str, after: &str) -> Vec<(&'static str, Vec<u8>)> {
     let head = format!(
         "--XyZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"cut.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
     );
@@ -354,7 +397,8 @@ pub fn broken_forms(field: &str) -> Vec<(&'static str, Vec<u8>)> {
         (
             "cut off in a field after the file",
             with(
-                b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nabc",
+                format!("\r\n--XyZ\r\nContent-Disposition: form-data; name=\"{after}\"\r\n\r\nabc")
+                    .as_bytes(),
                 file.len(),
             ),
         ),
