@@ -9,13 +9,13 @@ use cairn_node::MAX_AMOUNT;
 use serde_json::Value;
 
 /// The amount `v` holds, if it is a JSON integer from 1 to [`MAX_AMOUNT`].
-pub(crate) fn positive(v: Option<&Value>) -> Option<u64> {
+pub fn positive(v: Option<&Value>) -> Option<u64> {
     v.and_then(Value::as_u64)
         .filter(|n| (1..=MAX_AMOUNT as u64).contains(n))
 }
 
 /// What an amount in `field` must be, for the error that refuses one.
-pub(crate) fn rule(field: &str) -> String {
+pub fn rule(field: &str) -> String {
     format!(
         "{field} must be a JSON integer from 1 to {MAX_AMOUNT} (not a string, \
          a fraction or an exponent)"

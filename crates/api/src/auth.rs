@@ -11,11 +11,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Rejects requests without the admin secret.
-pub(crate) async fn require_secret(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_secret(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if presented(&req).is_some_and(|s| equal(s.as_bytes(), state.node.api_secret().as_bytes())) {
         next.run(req).await
     } else {
@@ -28,7 +24,7 @@ fn presented(req: &Request) -> Option<String> {
 }
 
 /// The secret a request presents (header or query), if any.
-pub(crate) fn presented_in(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+pub fn presented_in(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
         && let Some(token) = v.strip_prefix("Bearer ")
     {
@@ -46,11 +42,12 @@ pub(crate) fn presented_in(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 /// Whether `presented` is the node's secret.
-pub(crate) fn is_secret(state: &AppState, presented: &str) -> bool {
+pub fn is_secret(state: &AppState, presented: &str) -> bool {
     equal(presented.as_bytes(), state.node.api_secret().as_bytes())
 }
 
-pub(crate) fn equal(a: &[u8], b: &[u8]) -> bool {
+/// Compares two byte strings in time that depends on their lengths only.
+pub fn equal(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -14,17 +14,20 @@ use crate::error::{ApiError, ApiResult};
 use crate::range::{self, Wanted};
 
 /// How the response should present the file.
-pub(crate) struct Presentation {
-    pub(crate) content_type: String,
-    pub(crate) file_name: Option<String>,
-    pub(crate) attachment: bool,
+pub struct Presentation {
+    /// The `Content-Type` to answer.
+    pub content_type: String,
+    /// The name a `Content-Disposition` gives, if any.
+    pub file_name: Option<String>,
+    /// `attachment` rather than `inline`.
+    pub attachment: bool,
     /// Entry whose download count a complete download bumps.
-    pub(crate) entry: Option<String>,
+    pub entry: Option<String>,
 }
 
 impl Presentation {
     /// An entry's content: its type and name, its downloads counted.
-    pub(crate) fn of_entry(entry: &cairn_node::Entry, attachment: bool) -> Self {
+    pub fn of_entry(entry: &cairn_node::Entry, attachment: bool) -> Self {
         Self {
             content_type: entry
                 .content_type
@@ -37,7 +40,9 @@ impl Presentation {
     }
 }
 
-pub(crate) async fn respond(
+/// Answers a blob's content: `If-None-Match`, `If-Range` and `Range`
+/// honoured (200, 206, 304 or 416), `HEAD` without a body.
+pub async fn respond(
     node: &Node,
     method: &Method,
     headers: &HeaderMap,

@@ -22,17 +22,17 @@ use crate::error::ApiError;
 /// A JSON body (`Content-Type: application/json`), refused as an [`ApiError`].
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
-pub(crate) struct JsonBody<T>(pub(crate) T);
+pub struct JsonBody<T>(pub T);
 
 /// The query string, refused as an [`ApiError`].
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub(crate) struct QueryParams<T>(pub(crate) T);
+pub struct QueryParams<T>(pub T);
 
 /// The route's path parameters, refused as an [`ApiError`].
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub(crate) struct PathParams<T>(pub(crate) T);
+pub struct PathParams<T>(pub T);
 
 /// An optional JSON body: none without a `Content-Type`, else as
 /// [`JsonBody`].

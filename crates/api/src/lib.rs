@@ -1,41 +1,42 @@
-//! cairn's HTTP layer.
+//! cairn's HTTP layer: the native API, and the toolkit every door uses.
 //!
-//! The only crate that knows axum and the JSON shapes of the wire. Every
-//! handler is a thin translation into a call on [`cairn_node::Node`]:
+//! With the seed crates under `crates/compat/`, the only crates that know
+//! axum and the wire. Every handler is a thin translation into a call on
+//! [`cairn_node::Node`].
+//!
+//! The native API:
 //!
 //! - `routes`: the native `/api/v1` calls;
-//! - `content`: content responses with ranges, ETags and dispositions;
-//! - `range`: HTTP Range parsing;
-//! - `extract`: the native API's `Json`, `Query` and `Path` extractors,
-//!   whose refusals answer the documented JSON error;
-//! - `events`: the events WebSocket;
-//! - `auth`: the admin secret check;
-//! - `amount`: amounts in request bodies, JSON integers in the ledger's
-//!   bounds;
-//! - `cacaoweb`: cacaoweb's local API (uploads by path, XML lists, streams
-//!   by MD5, paid files), a compatibility layer;
 //! - `paid`: the native calls of paid files (status, buy, content with
 //!   previews) and the ledger's audit;
-//! - `metadisk`: MetaDisk's token API (its accounts service), a compatibility layer;
-//! - `openload`: Openload's API under `/1/`, its upload URLs, download links
-//!   and splash images, a compatibility layer;
-//! - [`error`]: `ApiError`, stable codes mapped to status codes;
+//! - `events`: the events WebSocket;
 //! - [`openapi`]: the OpenAPI document and the route table it must match.
+//!
+//! The toolkit, public for the seed crates:
+//!
+//! - [`content`]: content responses with ranges, ETags and dispositions;
+//! - [`range`]: HTTP Range parsing;
+//! - [`extract`]: the native API's `Json`, `Query` and `Path` extractors,
+//!   whose refusals answer the documented JSON error;
+//! - [`auth`]: the admin secret check;
+//! - [`amount`]: amounts in request bodies, JSON integers in the ledger's
+//!   bounds;
+//! - [`pumped`]: a multipart part pumped into an upload as it arrives;
+//! - [`error`]: `ApiError`, stable codes mapped to status codes;
+//! - [`AppState`], [`Conn`], [`Served`]: what a handler knows of the node,
+//!   the connection and the listener; [`serve_app`]: one listener's loop.
 #![deny(missing_docs, unreachable_pub)]
 
-mod amount;
-mod auth;
-mod cacaoweb;
-mod content;
+pub mod amount;
+pub mod auth;
+pub mod content;
 pub mod error;
 mod events;
-mod extract;
-mod metadisk;
+pub mod extract;
 pub mod openapi;
-mod openload;
 mod paid;
-mod pumped;
-mod range;
+pub mod pumped;
+pub mod range;
 mod routes;
 
 use std::net::SocketAddr;
@@ -55,46 +56,38 @@ pub struct AppState {
     pub node: Node,
 }
 
-/// A compatibility layer that can be given a listener of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
-    /// cacaoweb's local API.
-    Cacaoweb,
-    /// Openload's API under `/1/`.
-    Openload,
-    /// MetaDisk web-core's API and token service.
-    MetaDisk,
-}
-
-impl Layer {
+/// A compatibility layer (a seed crate): its routes for the node's main
+/// listener and for a listener of its own. Made once per node, so both
+/// routers share the layer's state.
+pub trait Layer: Send + Sync {
     /// The layer's name, as in the config's `[layers]` table.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Cacaoweb => "cacaoweb",
-            Self::Openload => "openload",
-            Self::MetaDisk => "metadisk",
-        }
+    fn name(&self) -> &'static str;
+    /// Its routes, with their state, to merge into the main listener's.
+    fn router(&self) -> Router;
+    /// The application of a listener given to it alone.
+    fn own_router(&self) -> Router {
+        self.router()
     }
 }
 
 /// Which listener a request came in on: an extension on every request, so
 /// a layer can tell its own listener from the node's main one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Served {
+pub enum Served {
     /// The node's main listener (every API).
     Main,
-    /// A listener given to one layer.
-    Own(Layer),
+    /// A listener given to one layer alone.
+    Own,
 }
 
 /// Both ends of a connection: what a handler knows of where a request
 /// came from (for a loopback caller, which local user it is).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Conn {
+pub struct Conn {
     /// The caller's address.
-    pub(crate) peer: SocketAddr,
+    pub peer: SocketAddr,
     /// The node's end.
-    pub(crate) local: SocketAddr,
+    pub local: SocketAddr,
 }
 
 impl Connected<IncomingStream<'_, TcpListener>> for Conn {
@@ -110,39 +103,13 @@ impl Connected<IncomingStream<'_, TcpListener>> for Conn {
     }
 }
 
-fn upload_limit(node: &Node) -> usize {
+/// The largest upload body the config allows, for a route's body limit.
+pub fn upload_limit(node: &Node) -> usize {
     usize::try_from(node.config().max_upload_bytes).unwrap_or(usize::MAX)
 }
 
-fn layer_routes(layer: Layer, upload_limit: usize) -> Router<AppState> {
-    match layer {
-        Layer::MetaDisk => metadisk::routes(upload_limit),
-        Layer::Cacaoweb => cacaoweb::routes(),
-        Layer::Openload => openload::routes(upload_limit),
-    }
-}
-
-/// The application of a listener that serves `layer` alone.
-pub fn layer_router(node: Node, layer: Layer) -> Router {
-    let limit = upload_limit(&node);
-    let state = AppState { node };
-    let mut routes = layer_routes(layer, limit);
-    if layer == Layer::Cacaoweb {
-        // The main listener routes `/` itself (to the same handler).
-        routes =
-            routes
-                .route("/", get(cacaoweb::h_root))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    cacaoweb::check_host,
-                ));
-    }
-    routes
-        .layer(Extension(Served::Own(layer)))
-        .with_state(state)
-}
-
-/// The whole HTTP application of a node.
+/// The native API (`/api/v1`), its routes and state; the binary merges
+/// the layers' routes beside it and marks the listener ([`Served`]).
 pub fn router(node: Node) -> Router {
     let state = AppState { node };
     let upload_limit = upload_limit(&state.node);
@@ -217,36 +184,33 @@ pub fn router(node: Node) -> Router {
         .merge(admin)
         .fallback(routes::h_not_found)
         .method_not_allowed_fallback(routes::h_method_not_allowed);
-    Router::new()
-        .nest("/api/v1", v1)
-        .merge(layer_routes(Layer::MetaDisk, upload_limit))
-        .merge(layer_routes(Layer::Cacaoweb, upload_limit))
-        .merge(layer_routes(Layer::Openload, upload_limit))
-        // cairn's greeting, or a cacaoweb stream with `?f=`.
-        .route("/", get(cacaoweb::h_root))
+    Router::new().nest("/api/v1", v1).with_state(state)
+}
+
+/// The main listener's application: the native API and each layer's
+/// routes for that listener, every request marked [`Served::Main`].
+pub fn main_app(native: Router, layers: impl IntoIterator<Item = Router>) -> Router {
+    layers
+        .into_iter()
+        .fold(native, Router::merge)
         .layer(Extension(Served::Main))
-        .with_state(state)
+}
+
+/// The application of a listener given to one layer alone, every request
+/// marked [`Served::Own`].
+pub fn own_app(layer: Router) -> Router {
+    layer.layer(Extension(Served::Own))
 }
 
 /// How long open connections may drain after the node is asked to stop.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serves the node's API on `listener` until the node is asked to stop.
+/// Serves `app` on `listener` until the node is asked to stop.
 ///
 /// Running jobs are cancelled when a stop is asked, so responses end
 /// quickly; a client that stopped reading cannot hold the node up longer
 /// than [`SHUTDOWN_GRACE`].
-pub async fn serve(node: Node, listener: TcpListener) -> std::io::Result<()> {
-    serve_app(node.clone(), listener, router(node)).await
-}
-
-/// Serves `layer` alone on `listener` until the node is asked to stop, like
-/// [`serve`].
-pub async fn serve_layer(node: Node, listener: TcpListener, layer: Layer) -> std::io::Result<()> {
-    serve_app(node.clone(), listener, layer_router(node, layer)).await
-}
-
-async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
+pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
     let stop = node.clone();
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>())
         .with_graceful_shutdown(async move { stop.stopped().await });

@@ -15,15 +15,15 @@ use futures_util::Stream;
 use tokio::sync::mpsc;
 
 /// What a pump sends: data, the end (`Ok(None)`), or the error that ended it.
-pub(crate) type Piece = std::io::Result<Option<Bytes>>;
+pub type Piece = std::io::Result<Option<Bytes>>;
 
 /// The channel a pump feeds (a few pieces deep).
-pub(crate) fn channel() -> (mpsc::Sender<Piece>, mpsc::Receiver<Piece>) {
+pub fn channel() -> (mpsc::Sender<Piece>, mpsc::Receiver<Piece>) {
     mpsc::channel(4)
 }
 
 /// The body the node reads from `rx`.
-pub(crate) fn body(
+pub fn body(
     rx: mpsc::Receiver<Piece>,
 ) -> std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>> {
     Box::pin(futures_util::stream::unfold(Some(rx), |rx| async move {
@@ -47,11 +47,11 @@ pub(crate) fn body(
 /// answers it as such, whatever the upload then made of the broken body.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
-pub(crate) struct BrokenPart {
+pub struct BrokenPart {
     /// The status the multipart reader gives it: 400, or 413 past the limit.
-    pub(crate) status: axum::http::StatusCode,
+    pub status: axum::http::StatusCode,
     /// What was wrong.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 impl From<axum::extract::multipart::MultipartError> for BrokenPart {
@@ -67,7 +67,7 @@ impl From<axum::extract::multipart::MultipartError> for BrokenPart {
 /// (see [`end`]), or fails (sending the error, and answering it). A
 /// receiver that stops listening ends the pump quietly: the upload has
 /// failed on its own.
-pub(crate) async fn pump(
+pub async fn pump(
     field: &mut axum::extract::multipart::Field<'_>,
     tx: &mpsc::Sender<Piece>,
 ) -> Result<(), BrokenPart> {
@@ -92,7 +92,7 @@ pub(crate) async fn pump(
 
 /// Ends a pumped body: with the end marker when the form went on in good
 /// order after the part (`Ok`), else with the error that broke it.
-pub(crate) async fn end(tx: &mpsc::Sender<Piece>, after: Result<(), &BrokenPart>) {
+pub async fn end(tx: &mpsc::Sender<Piece>, after: Result<(), &BrokenPart>) {
     let piece = match after {
         Ok(()) => Ok(None),
         Err(broken) => Err(std::io::Error::other(broken.message.clone())),

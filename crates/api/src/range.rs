@@ -15,7 +15,7 @@ use std::ops::Range;
 
 /// What to send for a request's Range header.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Wanted {
+pub enum Wanted {
     /// The whole body (200).
     Whole,
     /// One part (206).
@@ -41,7 +41,8 @@ fn pos(s: &str) -> Option<Pos> {
     Some(s.parse().map_or(Pos::Huge, Pos::At))
 }
 
-pub(crate) fn parse(header: Option<&str>, size: u64) -> Wanted {
+/// What a `Range` header asks of a body of `size` bytes (module doc).
+pub fn parse(header: Option<&str>, size: u64) -> Wanted {
     let Some(spec) = header.map(str::trim).and_then(|h| h.strip_prefix("bytes=")) else {
         return Wanted::Whole;
     };

@@ -47,8 +47,13 @@ pub(crate) async fn run(
         tracing::info!("signal received, stopping");
         stop.request_shutdown();
     });
-    let mut layers = serve_layers(&node, &config, data_dir, &mut addr_files).await?;
-    cairn_api::serve(node.clone(), listener).await?;
+    let seeds = seed_layers(&node, &config);
+    let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
+    let main = cairn_api::main_app(
+        cairn_api::router(node.clone()),
+        seeds.iter().map(|(layer, _)| layer.router()),
+    );
+    cairn_api::serve_app(node.clone(), listener, main).await?;
     while let Some(served) = layers.join_next().await {
         if let Ok(Err(e)) = served {
             tracing::warn!(error = %e, "a layer listener failed");
@@ -59,20 +64,39 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// A seed's compatibility layer and the addresses of its own listeners.
+type Seed = (Box<dyn cairn_api::Layer>, Vec<std::net::SocketAddr>);
+
+/// Every seed's layer, made once: the main listener and the layer's own
+/// share its state.
+fn seed_layers(node: &cairn_node::Node, config: &cairn_node::Config) -> Vec<Seed> {
+    let layers = &config.layers;
+    vec![
+        (
+            Box::new(cairn_cacaoweb::Cacaoweb::new(node.clone())),
+            layers.cacaoweb.clone(),
+        ),
+        (
+            Box::new(cairn_openload::Openload::new(node.clone())),
+            layers.openload.clone(),
+        ),
+        (
+            Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
+            layers.metadisk.clone(),
+        ),
+    ]
+}
+
 /// Binds and serves each compatibility layer's own listeners; the first
 /// address of each layer goes to `<data dir>/<layer>.addr`.
 async fn serve_layers(
     node: &cairn_node::Node,
-    config: &cairn_node::Config,
+    seeds: &[Seed],
     data_dir: &Path,
     addr_files: &mut AddrFiles,
 ) -> Result<tokio::task::JoinSet<std::io::Result<()>>> {
     let mut layers = tokio::task::JoinSet::new();
-    for (layer, addrs) in [
-        (cairn_api::Layer::Cacaoweb, &config.layers.cacaoweb),
-        (cairn_api::Layer::Openload, &config.layers.openload),
-        (cairn_api::Layer::MetaDisk, &config.layers.metadisk),
-    ] {
+    for (layer, addrs) in seeds {
         for (i, want) in addrs.iter().enumerate() {
             let listener = match tokio::net::TcpListener::bind(want).await {
                 Ok(l) => l,
@@ -93,7 +117,8 @@ async fn serve_layers(
                 addr_files.write(data_dir.join(format!("{}.addr", layer.name())), &addr)?;
             }
             println!("{} layer listening on http://{addr}", layer.name());
-            layers.spawn(cairn_api::serve_layer(node.clone(), listener, layer));
+            let app = cairn_api::own_app(layer.own_router());
+            layers.spawn(cairn_api::serve_app(node.clone(), listener, app));
         }
     }
     Ok(layers)

@@ -110,6 +110,7 @@
 //!   only. The session token is only told to same-origin callers.
 //!
 //! On the main listener the calls that change state need the secret.
+#![deny(missing_docs, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -124,18 +125,58 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use cairn_node::{Access, EntryInfo, LocalCaller, LocalUser, NodeError, PaidTerms, Reader, User};
+use cairn_node::{
+    Access, EntryInfo, LocalCaller, LocalUser, Node, NodeError, PaidTerms, Reader, User,
+};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::range::{self, Wanted};
-use crate::{AppState, Conn, Layer, Served};
+use cairn_api::range::{self, Wanted};
+use cairn_api::{AppState, Conn, Served};
+
+/// cacaoweb's local API: one per node.
+pub struct Cacaoweb {
+    state: AppState,
+}
+
+impl Cacaoweb {
+    /// The layer over `node`.
+    pub fn new(node: Node) -> Self {
+        Self {
+            state: AppState { node },
+        }
+    }
+}
+
+impl cairn_api::Layer for Cacaoweb {
+    fn name(&self) -> &'static str {
+        "cacaoweb"
+    }
+
+    /// With `/`: cairn's greeting, or a stream with `?f=`.
+    fn router(&self) -> Router {
+        routes()
+            .route("/", get(h_root))
+            .with_state(self.state.clone())
+    }
+
+    /// The same routes behind the `Host` guard.
+    fn own_router(&self) -> Router {
+        routes()
+            .route("/", get(h_root))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                check_host,
+            ))
+            .with_state(self.state.clone())
+    }
+}
 
 /// The cookie a login sets.
 const COOKIE: &str = "cacaoweb_session";
 
 /// The layer's routes, except `/` (which the main listener shares).
-pub(crate) fn routes() -> Router<AppState> {
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/version", get(h_version))
         .route("/digest", get(h_digest))
@@ -189,11 +230,11 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
-        let presented = crate::auth::presented_in(headers, &parts.uri);
+        let presented = cairn_api::auth::presented_in(headers, &parts.uri);
         let admin = presented
             .as_deref()
-            .is_some_and(|p| crate::auth::is_secret(state, p));
-        let own = parts.extensions.get::<Served>() == Some(&Served::Own(Layer::Cacaoweb));
+            .is_some_and(|p| cairn_api::auth::is_secret(state, p));
+        let own = parts.extensions.get::<Served>() == Some(&Served::Own);
         let conn = parts.extensions.get::<ConnectInfo<Conn>>().map(|c| c.0);
         let peer_local = conn.is_some_and(|c| c.peer.ip().to_canonical().is_loopback());
         let host = header_str(headers, header::HOST).unwrap_or("");
@@ -315,7 +356,7 @@ fn is_allowed_host(authority: &str, listed: &[String]) -> bool {
 /// callers: a request whose `Host` names anything else (a web page on a
 /// name re-pointed at 127.0.0.1, DNS rebinding) is refused before any
 /// handler runs.
-pub(crate) async fn check_host(
+async fn check_host(
     State(s): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -820,7 +861,7 @@ async fn h_crossdomain(State(s): State<AppState>) -> Response {
 // ---- streams ----
 
 /// `/`, `/index`, `/index.html`: a file's stream with `?f=`, else a page.
-pub(crate) async fn h_root(
+async fn h_root(
     state: State<AppState>,
     caller: Caller,
     axum::Extension(served): axum::Extension<Served>,

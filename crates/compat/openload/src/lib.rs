@@ -62,6 +62,7 @@
 //!   other, 403 `IP address not authorized. Visit <auth_url>`, which the
 //!   resolvers show and then poll. A pairing POST from another site is
 //!   refused.
+#![deny(missing_docs, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -78,8 +79,32 @@ use axum::routing::{MethodRouter, get, post};
 use cairn_node::{EntryInfo, EntryKind, Node, NodeError, User};
 use serde_json::{Map, Value, json};
 
-use crate::content::{self, Presentation};
-use crate::{AppState, Conn};
+use cairn_api::content::{self, Presentation};
+use cairn_api::{AppState, Conn};
+
+/// Openload's API: one per node.
+pub struct Openload {
+    state: AppState,
+}
+
+impl Openload {
+    /// The layer over `node`.
+    pub fn new(node: Node) -> Self {
+        Self {
+            state: AppState { node },
+        }
+    }
+}
+
+impl cairn_api::Layer for Openload {
+    fn name(&self) -> &'static str {
+        "openload"
+    }
+
+    fn router(&self) -> Router {
+        routes(cairn_api::upload_limit(&self.state.node)).with_state(self.state.clone())
+    }
+}
 
 /// Most file ids `file/info` takes at once.
 const MAX_INFO_IDS: usize = 50;
@@ -88,7 +113,7 @@ const MAX_INFO_IDS: usize = 50;
 const MAX_FORM: usize = 64 << 10;
 
 /// Openload's routes, to merge at the root of a listener.
-pub(crate) fn routes(upload_limit: usize) -> Router<AppState> {
+fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/1/account/info", api(h_account_info))
         .route("/1/file/dlticket", api(h_dlticket))
@@ -707,20 +732,20 @@ async fn h_upload(
         .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_owned())
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "upload".into());
-    let (tx, rx) = crate::pumped::channel();
-    let body = crate::pumped::body(rx);
+    let (tx, rx) = cairn_api::pumped::channel();
+    let body = cairn_api::pumped::body(rx);
     let node = s.node.clone();
     let upload = tokio::spawn(async move { node.openload_upload(&token, &name, body).await });
     // The file commits only once the rest of the form has been read in
     // good order: a form cut off, or without its closing boundary, stores
     // nothing (a broken part reaches the upload as an error of its body).
-    let pumped = crate::pumped::pump(&mut field, &tx).await;
+    let pumped = cairn_api::pumped::pump(&mut field, &tx).await;
     drop(field);
     let rest = match pumped {
         Ok(()) => rest_of_form(&mut form).await,
         Err(b) => Err(b),
     };
-    crate::pumped::end(&tx, rest.as_ref().map(|_| ())).await;
+    cairn_api::pumped::end(&tx, rest.as_ref().map(|_| ())).await;
     drop(tx);
     let stored = upload.await;
     if let Err(b) = rest {
@@ -743,7 +768,7 @@ async fn h_upload(
 }
 
 /// Reads the form after its file part to the end.
-async fn rest_of_form(form: &mut Multipart) -> Result<(), crate::pumped::BrokenPart> {
+async fn rest_of_form(form: &mut Multipart) -> Result<(), cairn_api::pumped::BrokenPart> {
     while form.next_field().await?.is_some() {}
     Ok(())
 }

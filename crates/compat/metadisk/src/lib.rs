@@ -55,6 +55,7 @@
 //! Every answer carries `Access-Control-Allow-Origin: *` (the original's
 //! only CORS header was a development leftover pointing at
 //! localhost:8000).
+#![deny(missing_docs, unreachable_pub)]
 
 use axum::Json;
 use axum::Router;
@@ -68,10 +69,35 @@ use serde_json::{Value, json};
 
 use cairn_node::MetaDiskStored;
 
-use crate::AppState;
+use cairn_api::AppState;
+use cairn_node::Node;
+
+/// MetaDisk's API and token service: one per node.
+pub struct MetaDisk {
+    state: AppState,
+}
+
+impl MetaDisk {
+    /// The layer over `node`.
+    pub fn new(node: Node) -> Self {
+        Self {
+            state: AppState { node },
+        }
+    }
+}
+
+impl cairn_api::Layer for MetaDisk {
+    fn name(&self) -> &'static str {
+        "metadisk"
+    }
+
+    fn router(&self) -> Router {
+        routes(cairn_api::upload_limit(&self.state.node)).with_state(self.state.clone())
+    }
+}
 
 /// The token routes, to merge at the root of a listener.
-pub(crate) fn routes(upload_limit: usize) -> Router<AppState> {
+fn routes(upload_limit: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/api/upload",
@@ -223,7 +249,8 @@ fn authorised_bytes(s: &AppState, headers: &HeaderMap, body: &str) -> Result<u64
         .get("authentication")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    if !presented.is_some_and(|p| crate::auth::equal(p.as_bytes(), s.node.api_secret().as_bytes()))
+    if !presented
+        .is_some_and(|p| cairn_api::auth::equal(p.as_bytes(), s.node.api_secret().as_bytes()))
     {
         return Err(answer(
             StatusCode::UNAUTHORIZED,
@@ -236,10 +263,10 @@ fn authorised_bytes(s: &AppState, headers: &HeaderMap, body: &str) -> Result<u64
             json!({ "status": "bad-request", "message": "the body must be JSON: {\"bytes\": <integer>}" }),
         )
     })?;
-    crate::amount::positive(v.get("bytes")).ok_or_else(|| {
+    cairn_api::amount::positive(v.get("bytes")).ok_or_else(|| {
         answer(
             StatusCode::BAD_REQUEST,
-            json!({ "status": "bad-request", "field": "bytes", "message": crate::amount::rule("bytes") }),
+            json!({ "status": "bad-request", "field": "bytes", "message": cairn_api::amount::rule("bytes") }),
         )
     })
 }
@@ -312,16 +339,16 @@ async fn upload(s: &AppState, mut form: Multipart) -> Result<MetaDiskStored, Upl
         }
     };
     let name = field.file_name().unwrap_or("file").to_owned();
-    let (tx, rx) = crate::pumped::channel();
+    let (tx, rx) = cairn_api::pumped::channel();
     let (token_tx, token_of) = token_channel();
-    let body = crate::pumped::body(rx);
+    let body = cairn_api::pumped::body(rx);
     let node = s.node.clone();
     let upload = tokio::spawn(async move { node.metadisk_upload(token_of, &name, body).await });
-    let pumped = crate::pumped::pump(&mut field, &tx).await;
+    let pumped = cairn_api::pumped::pump(&mut field, &tx).await;
     if pumped.is_ok() {
         // The body may end here: the commit waits for the token, which is
         // sent only once the whole form has been read.
-        crate::pumped::end(&tx, Ok(())).await;
+        cairn_api::pumped::end(&tx, Ok(())).await;
     }
     drop(tx);
     drop(field);
