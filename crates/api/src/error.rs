@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cairn_node::NodeError;
+use cairn_node::{ErrorKind, NodeError};
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -44,27 +44,39 @@ impl ApiError {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let code = e.code();
-        let status = match code {
-            "not_found" | "path_not_found" => StatusCode::NOT_FOUND,
-            "name_taken" | "conflict" | "cancelled" => StatusCode::CONFLICT,
-            "invalid" | "invalid_id" | "upload_aborted" => StatusCode::BAD_REQUEST,
-            "path_not_allowed" | "path_refused" | "address_not_allowed" => StatusCode::FORBIDDEN,
-            "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
-            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "balance_insufficient" | "payment_required" => StatusCode::PAYMENT_REQUIRED,
-            "unauthorized" => StatusCode::UNAUTHORIZED,
-            "forbidden" => StatusCode::FORBIDDEN,
-            "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,
-            "traffic_exceeded" => StatusCode::TOO_MANY_REQUESTS,
-            "shutting_down" | "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "network" => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let kind = e.kind();
+        let status = status_of(kind);
         if status.is_server_error() {
-            tracing::error!(code, error = %e, "request failed");
+            tracing::error!(code = kind.code(), error = %e, "request failed");
         }
-        Self::new(status, code, e.to_string())
+        Self::new(status, kind.code(), e.to_string())
+    }
+}
+
+/// The native API's status for each kind of failure.
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::PathNotFound => StatusCode::NOT_FOUND,
+        ErrorKind::NameTaken | ErrorKind::Conflict | ErrorKind::Cancelled => StatusCode::CONFLICT,
+        ErrorKind::Invalid | ErrorKind::InvalidId | ErrorKind::UploadAborted => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused
+        | ErrorKind::AddressNotAllowed
+        | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::PathUnreadable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::BalanceInsufficient | ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::StorageExceeded => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::TrafficExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::ShuttingDown | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Network => StatusCode::BAD_GATEWAY,
+        ErrorKind::Corrupt
+        | ErrorKind::ClientGone
+        | ErrorKind::DataDirInUse
+        | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Multipart, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_node::{ImportRequest, ListQuery, OnConflict, SortKey, UploadTarget};
+use cairn_node::{ErrorKind, ImportRequest, ListQuery, OnConflict, SortKey, UploadTarget};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -486,7 +486,7 @@ pub(crate) async fn h_blob_content(
             s.node.open_blob(&info.id).await?,
             info.entries.into_iter().next(),
         ),
-        Err(e) if matches!(e.code(), "not_found" | "invalid_id") => {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidId) => {
             (s.node.open_blob(&digest).await?, None)
         }
         Err(e) => return Err(e.into()),

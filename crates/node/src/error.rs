@@ -1,3 +1,7 @@
+//! The engine's one error type, and the closed set of kinds every door
+//! maps with an exhaustive `match`: adding a kind fails to compile until
+//! each layer says what it answers.
+
 use std::path::{Path, PathBuf};
 
 use cairn_core::IdError;
@@ -148,43 +152,149 @@ impl NodeError {
         }
     }
 
+    /// What kind of failure this is: what a door maps to its answer.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(e) => store_kind(e),
+            Self::Id(_) => ErrorKind::InvalidId,
+            Self::Io { .. } | Self::Config { .. } | Self::Internal(_) => ErrorKind::Internal,
+            Self::PathNotFound(_) => ErrorKind::PathNotFound,
+            Self::PathUnreadable { .. } => ErrorKind::PathUnreadable,
+            Self::PathNotAllowed { .. } => ErrorKind::PathNotAllowed,
+            Self::PathRefused(_) => ErrorKind::PathRefused,
+            Self::AddressNotAllowed { .. } => ErrorKind::AddressNotAllowed,
+            Self::BlobNotFound(_) | Self::UnknownToken => ErrorKind::NotFound,
+            Self::Invalid(_) => ErrorKind::Invalid,
+            Self::TooLarge { .. } => ErrorKind::TooLarge,
+            Self::Aborted(_) => ErrorKind::UploadAborted,
+            Self::Cancelled => ErrorKind::Cancelled,
+            Self::ClientGone => ErrorKind::ClientGone,
+            Self::Corrupt(_) => ErrorKind::Corrupt,
+            Self::ShuttingDown => ErrorKind::ShuttingDown,
+            Self::DataDirInUse { .. } => ErrorKind::DataDirInUse,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Network(_) => ErrorKind::Network,
+            Self::Unauthorized => ErrorKind::Unauthorized,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::PaymentRequired(_) => ErrorKind::PaymentRequired,
+        }
+    }
+
     /// The stable, machine-readable code of this error.
     pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+}
+
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::NotFound { .. } => ErrorKind::NotFound,
+        StoreError::NameTaken { .. } => ErrorKind::NameTaken,
+        StoreError::Conflict(_) => ErrorKind::Conflict,
+        StoreError::Invalid(_) => ErrorKind::Invalid,
+        StoreError::Corrupt(_) => ErrorKind::Corrupt,
+        StoreError::Insufficient { .. } => ErrorKind::BalanceInsufficient,
+        StoreError::OverLimit {
+            what: "storage", ..
+        } => ErrorKind::StorageExceeded,
+        StoreError::OverLimit { .. } => ErrorKind::TrafficExceeded,
+        // Refused customers are answered on the shard protocol, never
+        // through a door.
+        StoreError::Io { .. }
+        | StoreError::Sqlite(_)
+        | StoreError::SchemaTooNew { .. }
+        | StoreError::NotAdmitted(_) => ErrorKind::Internal,
+    }
+}
+
+/// The kinds of failure, closed: each door (the native API, every seed's
+/// layer) maps every kind with a `match` and no catch-all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No such entry, blob, account or token.
+    NotFound,
+    /// The name is taken in that folder.
+    NameTaken,
+    /// The call conflicts with the state (a folder not empty, a job done).
+    Conflict,
+    /// A request that cannot be served as asked.
+    Invalid,
+    /// A malformed id or digest.
+    InvalidId,
+    /// Stored data failed verification.
+    Corrupt,
+    /// A balance too low for a charge.
+    BalanceInsufficient,
+    /// An account's storage quota would be passed.
+    StorageExceeded,
+    /// An account's traffic limit would be passed.
+    TrafficExceeded,
+    /// A local path does not exist.
+    PathNotFound,
+    /// A local path cannot be read.
+    PathUnreadable,
+    /// A local path lies outside the import roots.
+    PathNotAllowed,
+    /// A local user may not import that path (one answer for every cause).
+    PathRefused,
+    /// A remote URL resolves to an address the node may not fetch from.
+    AddressNotAllowed,
+    /// An upload over the size limit.
+    TooLarge,
+    /// An upload whose source failed or ended early.
+    UploadAborted,
+    /// The job was cancelled.
+    Cancelled,
+    /// The client went away before the end.
+    ClientGone,
+    /// The node is stopping.
+    ShuttingDown,
+    /// Another node runs on the data dir.
+    DataDirInUse,
+    /// A tool the call needs is not installed.
+    Unavailable,
+    /// The network failed to do what was asked.
+    Network,
+    /// A gateway user's login or key is missing or wrong.
+    Unauthorized,
+    /// The caller may not do this.
+    Forbidden,
+    /// A paid part the reader has not paid for.
+    PaymentRequired,
+    /// A bug, a failed disk or database call of the node's own.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable code the native API reports.
+    pub fn code(self) -> &'static str {
         match self {
-            Self::Store(e) => match e {
-                StoreError::NotFound { .. } => "not_found",
-                StoreError::NameTaken { .. } => "name_taken",
-                StoreError::Conflict(_) => "conflict",
-                StoreError::Invalid(_) => "invalid",
-                StoreError::Corrupt(_) => "corrupt",
-                StoreError::Insufficient { .. } => "balance_insufficient",
-                StoreError::OverLimit {
-                    what: "storage", ..
-                } => "storage_exceeded",
-                StoreError::OverLimit { .. } => "traffic_exceeded",
-                _ => "internal",
-            },
-            Self::Id(_) => "invalid_id",
-            Self::Io { .. } | Self::Config { .. } | Self::Internal(_) => "internal",
-            Self::PathNotFound(_) => "path_not_found",
-            Self::PathUnreadable { .. } => "path_unreadable",
-            Self::PathNotAllowed { .. } => "path_not_allowed",
-            Self::PathRefused(_) => "path_refused",
-            Self::AddressNotAllowed { .. } => "address_not_allowed",
-            Self::BlobNotFound(_) | Self::UnknownToken => "not_found",
-            Self::Invalid(_) => "invalid",
-            Self::TooLarge { .. } => "too_large",
-            Self::Aborted(_) => "upload_aborted",
+            Self::NotFound => "not_found",
+            Self::NameTaken => "name_taken",
+            Self::Conflict => "conflict",
+            Self::Invalid => "invalid",
+            Self::InvalidId => "invalid_id",
+            Self::Corrupt => "corrupt",
+            Self::BalanceInsufficient => "balance_insufficient",
+            Self::StorageExceeded => "storage_exceeded",
+            Self::TrafficExceeded => "traffic_exceeded",
+            Self::PathNotFound => "path_not_found",
+            Self::PathUnreadable => "path_unreadable",
+            Self::PathNotAllowed => "path_not_allowed",
+            Self::PathRefused => "path_refused",
+            Self::AddressNotAllowed => "address_not_allowed",
+            Self::TooLarge => "too_large",
+            Self::UploadAborted => "upload_aborted",
             Self::Cancelled => "cancelled",
             Self::ClientGone => "client_gone",
-            Self::Corrupt(_) => "corrupt",
             Self::ShuttingDown => "shutting_down",
-            Self::DataDirInUse { .. } => "data_dir_in_use",
-            Self::Unavailable(_) => "unavailable",
-            Self::Network(_) => "network",
+            Self::DataDirInUse => "data_dir_in_use",
+            Self::Unavailable => "unavailable",
+            Self::Network => "network",
             Self::Unauthorized => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::PaymentRequired(_) => "payment_required",
+            Self::Forbidden => "forbidden",
+            Self::PaymentRequired => "payment_required",
+            Self::Internal => "internal",
         }
     }
 }

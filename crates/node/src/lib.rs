@@ -70,7 +70,7 @@ pub use cairn_store::meter::Meter;
 pub use cairn_store::private;
 pub use cairn_store::users::User;
 pub use config::Config;
-pub use error::NodeError;
+pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use local::{LocalCaller, LocalUser};

@@ -59,6 +59,7 @@ use hmac::{Hmac, Mac};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
+use crate::error::ErrorKind;
 use crate::jobs::Job;
 use crate::node::{BeforeCommit, blocking};
 use crate::{
@@ -243,7 +244,12 @@ impl Node {
         };
         let info = match self.entry(id).await {
             Ok(info) => info,
-            Err(e) if matches!(e.code(), "not_found" | "invalid_id" | "invalid") => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NotFound | ErrorKind::InvalidId | ErrorKind::Invalid
+                ) =>
+            {
                 return Err(hidden());
             }
             Err(e) => return Err(e),

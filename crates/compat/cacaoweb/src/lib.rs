@@ -126,7 +126,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use cairn_node::{
-    Access, EntryInfo, LocalCaller, LocalUser, Node, NodeError, PaidTerms, Reader, User,
+    Access, EntryInfo, ErrorKind, LocalCaller, LocalUser, Node, NodeError, PaidTerms, Reader, User,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -490,21 +490,41 @@ fn failed(status: StatusCode, why: &str) -> Response {
 }
 
 fn node_failed(e: &NodeError) -> Response {
-    let status = match e.code() {
-        "not_found" | "path_not_found" => StatusCode::NOT_FOUND,
-        "path_not_allowed" | "path_refused" | "forbidden" => StatusCode::FORBIDDEN,
-        "invalid" | "invalid_id" => StatusCode::BAD_REQUEST,
-        "path_unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
-        "payment_required" | "balance_insufficient" => StatusCode::PAYMENT_REQUIRED,
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "storage_exceeded" => StatusCode::INSUFFICIENT_STORAGE,
-        "shutting_down" | "cancelled" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => {
-            tracing::error!(error = %e, "cacaoweb call failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
+    let status = status_of(e.kind());
+    if status.is_server_error() {
+        tracing::error!(error = %e, "cacaoweb call failed");
+    }
     failed(status, &e.to_string())
+}
+
+/// The status of each kind of failure (the body is empty, the reason in
+/// `x-cairn-error`: what the manager page tested).
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound | ErrorKind::PathNotFound => StatusCode::NOT_FOUND,
+        ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused
+        | ErrorKind::Forbidden
+        | ErrorKind::AddressNotAllowed => StatusCode::FORBIDDEN,
+        ErrorKind::Invalid | ErrorKind::InvalidId | ErrorKind::UploadAborted => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorKind::NameTaken | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PathUnreadable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::PaymentRequired | ErrorKind::BalanceInsufficient => StatusCode::PAYMENT_REQUIRED,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::StorageExceeded => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::TrafficExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::ShuttingDown | ErrorKind::Cancelled | ErrorKind::Unavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorKind::Network => StatusCode::BAD_GATEWAY,
+        ErrorKind::Corrupt
+        | ErrorKind::ClientGone
+        | ErrorKind::DataDirInUse
+        | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// Escapes text for XML (the original did not: a title with `&` or `<`
@@ -1249,7 +1269,7 @@ async fn h_buytoken(
     };
     match s.node.buy_entry(&info.entry.id, &user).await {
         Ok(_) => text("OK"),
-        Err(e) if e.code() == "balance_insufficient" => {
+        Err(e) if e.kind() == ErrorKind::BalanceInsufficient => {
             let price = PaidTerms::of(&info.metadata).price;
             let credits = s.node.account_of(&user).await.map_or(0, |a| a.credits);
             text(format!("NOK|{price}|{credits}"))

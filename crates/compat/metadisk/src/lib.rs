@@ -70,7 +70,7 @@ use serde_json::{Value, json};
 use cairn_node::MetaDiskStored;
 
 use cairn_api::AppState;
-use cairn_node::Node;
+use cairn_node::{ErrorKind, Node};
 
 /// MetaDisk's API and token service: one per node.
 pub struct MetaDisk {
@@ -127,18 +127,41 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// A token call's failure, in the accounts service's shapes.
 fn failure(e: cairn_node::NodeError) -> Response {
-    match e.code() {
-        "balance_insufficient" => answer(
+    match e.kind() {
+        ErrorKind::BalanceInsufficient => answer(
             StatusCode::PAYMENT_REQUIRED,
             json!({ "error": "balance-insufficient" }),
         ),
-        "not_found" => answer(StatusCode::NOT_FOUND, json!({ "error": "token-not-found" })),
-        "invalid" => answer(
+        ErrorKind::NotFound => answer(StatusCode::NOT_FOUND, json!({ "error": "token-not-found" })),
+        ErrorKind::Invalid | ErrorKind::InvalidId => answer(
             StatusCode::BAD_REQUEST,
             json!({ "status": "bad-request", "message": e.to_string() }),
         ),
-        _ => {
+        // What no token call fails with, and the node's own failures.
+        ErrorKind::NameTaken
+        | ErrorKind::Conflict
+        | ErrorKind::Corrupt
+        | ErrorKind::StorageExceeded
+        | ErrorKind::TrafficExceeded
+        | ErrorKind::PathNotFound
+        | ErrorKind::PathUnreadable
+        | ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused
+        | ErrorKind::AddressNotAllowed
+        | ErrorKind::TooLarge
+        | ErrorKind::UploadAborted
+        | ErrorKind::Cancelled
+        | ErrorKind::ClientGone
+        | ErrorKind::ShuttingDown
+        | ErrorKind::DataDirInUse
+        | ErrorKind::Unavailable
+        | ErrorKind::Network
+        | ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
+        | ErrorKind::PaymentRequired
+        | ErrorKind::Internal => {
             tracing::error!(error = %e, "token call failed");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -297,14 +320,7 @@ impl UploadFailure {
             }
             Self::Form(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             Self::NoFile => (StatusCode::BAD_REQUEST, "no-file"),
-            Self::Node(e) => match e.code() {
-                "balance_insufficient" => (StatusCode::PAYMENT_REQUIRED, "balance-insufficient"),
-                "too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large"),
-                _ => {
-                    tracing::warn!(error = %e, "MetaDisk upload failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "upload-error")
-                }
-            },
+            Self::Node(e) => upload_error(&e),
         };
         answer(status, json!({ "error": error }))
     }
@@ -465,17 +481,80 @@ async fn h_download(
 }
 
 fn download_failure(e: cairn_node::NodeError) -> Response {
-    if e.code() == "balance_insufficient" {
-        return answer(
+    match e.kind() {
+        ErrorKind::BalanceInsufficient => answer(
             StatusCode::PAYMENT_REQUIRED,
             json!({ "error": "balance-insufficient" }),
-        );
+        ),
+        // web-core answered every other failure of a download alike.
+        ErrorKind::NotFound
+        | ErrorKind::NameTaken
+        | ErrorKind::Conflict
+        | ErrorKind::Invalid
+        | ErrorKind::InvalidId
+        | ErrorKind::Corrupt
+        | ErrorKind::StorageExceeded
+        | ErrorKind::TrafficExceeded
+        | ErrorKind::PathNotFound
+        | ErrorKind::PathUnreadable
+        | ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused
+        | ErrorKind::AddressNotAllowed
+        | ErrorKind::TooLarge
+        | ErrorKind::UploadAborted
+        | ErrorKind::Cancelled
+        | ErrorKind::ClientGone
+        | ErrorKind::ShuttingDown
+        | ErrorKind::DataDirInUse
+        | ErrorKind::Unavailable
+        | ErrorKind::Network
+        | ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
+        | ErrorKind::PaymentRequired
+        | ErrorKind::Internal => {
+            tracing::warn!(error = %e, "MetaDisk download failed");
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": "error-downloading-file" }),
+            )
+        }
     }
-    tracing::warn!(error = %e, "MetaDisk download failed");
-    answer(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        json!({ "error": "error-downloading-file" }),
-    )
+}
+
+/// An upload the node refused or failed to store: its status and
+/// web-core's error string.
+fn upload_error(e: &cairn_node::NodeError) -> (StatusCode, &'static str) {
+    match e.kind() {
+        ErrorKind::BalanceInsufficient => (StatusCode::PAYMENT_REQUIRED, "balance-insufficient"),
+        ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large"),
+        ErrorKind::NotFound
+        | ErrorKind::NameTaken
+        | ErrorKind::Conflict
+        | ErrorKind::Invalid
+        | ErrorKind::InvalidId
+        | ErrorKind::Corrupt
+        | ErrorKind::StorageExceeded
+        | ErrorKind::TrafficExceeded
+        | ErrorKind::PathNotFound
+        | ErrorKind::PathUnreadable
+        | ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused
+        | ErrorKind::AddressNotAllowed
+        | ErrorKind::UploadAborted
+        | ErrorKind::Cancelled
+        | ErrorKind::ClientGone
+        | ErrorKind::ShuttingDown
+        | ErrorKind::DataDirInUse
+        | ErrorKind::Unavailable
+        | ErrorKind::Network
+        | ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
+        | ErrorKind::PaymentRequired
+        | ErrorKind::Internal => {
+            tracing::warn!(error = %e, "MetaDisk upload failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "upload-error")
+        }
+    }
 }
 
 async fn h_find(

@@ -76,7 +76,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use cairn_node::{EntryInfo, EntryKind, Node, NodeError, User};
+use cairn_node::{EntryInfo, EntryKind, ErrorKind, Node, NodeError, User};
 use serde_json::{Map, Value, json};
 
 use cairn_api::content::{self, Presentation};
@@ -177,33 +177,42 @@ fn fail(status: u16, msg: &str) -> Response {
     envelope(StatusCode::OK, status, msg, Value::Bool(false))
 }
 
-/// The Openload status for a node error.
-fn status_of(e: &NodeError) -> u16 {
-    match e.code() {
-        "unauthorized" | "forbidden" | "storage_exceeded" | "payment_required" => 403,
-        "not_found" | "invalid_id" => 404,
-        "invalid"
-        | "name_taken"
-        | "conflict"
-        | "too_large"
-        | "upload_aborted"
-        | "address_not_allowed"
-        | "client_gone"
-        | "cancelled" => 400,
-        "traffic_exceeded" => 509,
-        "unavailable" | "shutting_down" => 503,
-        _ => 500,
+/// The Openload status for each kind of failure: Openload had 400, 403,
+/// 404, 500, 509 and a 503 for maintenance.
+fn status_of(kind: ErrorKind) -> u16 {
+    match kind {
+        ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
+        | ErrorKind::StorageExceeded
+        | ErrorKind::PaymentRequired
+        | ErrorKind::BalanceInsufficient
+        | ErrorKind::PathNotAllowed
+        | ErrorKind::PathRefused => 403,
+        ErrorKind::NotFound | ErrorKind::InvalidId | ErrorKind::PathNotFound => 404,
+        ErrorKind::Invalid
+        | ErrorKind::NameTaken
+        | ErrorKind::Conflict
+        | ErrorKind::TooLarge
+        | ErrorKind::UploadAborted
+        | ErrorKind::AddressNotAllowed
+        | ErrorKind::PathUnreadable
+        | ErrorKind::ClientGone
+        | ErrorKind::Cancelled => 400,
+        ErrorKind::TrafficExceeded => 509,
+        // Worth trying again later: the network may come back.
+        ErrorKind::Unavailable | ErrorKind::ShuttingDown | ErrorKind::Network => 503,
+        ErrorKind::Corrupt | ErrorKind::DataDirInUse | ErrorKind::Internal => 500,
     }
 }
 
 fn failure(e: NodeError) -> Response {
-    let status = status_of(&e);
+    let status = status_of(e.kind());
     let msg = match status {
         509 => format!(
             "bandwidth usage exceeded: the 24-hour traffic limit would be passed ({e}); \
              please try again later"
         ),
-        403 if e.code() == "unauthorized" => "wrong or missing API login/key".to_owned(),
+        403 if e.kind() == ErrorKind::Unauthorized => "wrong or missing API login/key".to_owned(),
         _ => e.to_string(),
     };
     if status == 500 {
@@ -598,7 +607,7 @@ async fn h_download(
 
 /// A content response with the HTTP status matching the envelope's.
 fn content_failure(e: NodeError) -> Response {
-    let status = status_of(&e);
+    let status = status_of(e.kind());
     let http = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = failure(e);
     *resp.status_mut() = http;
@@ -675,7 +684,7 @@ async fn h_info(State(s): State<AppState>, p: Params) -> Response {
                 "content_type": content_type(&info),
             }),
             Err(e) => {
-                let status = if status_of(&e) == 404 { 404 } else { 500 };
+                let status = if status_of(e.kind()) == 404 { 404 } else { 500 };
                 json!({
                     "id": id, "status": status, "name": false, "size": false,
                     "sha1": false, "content_type": false,
@@ -1037,10 +1046,10 @@ mod tests {
 
     #[test]
     fn errors_map_to_openloads_statuses() {
-        assert_eq!(status_of(&NodeError::Unauthorized), 403);
-        assert_eq!(status_of(&NodeError::Forbidden("x".into())), 403);
-        assert_eq!(status_of(&NodeError::Invalid("x".into())), 400);
-        assert_eq!(status_of(&NodeError::Unavailable("x".into())), 503);
-        assert_eq!(status_of(&NodeError::Internal("x".into())), 500);
+        assert_eq!(status_of(NodeError::Unauthorized.kind()), 403);
+        assert_eq!(status_of(NodeError::Forbidden("x".into()).kind()), 403);
+        assert_eq!(status_of(NodeError::Invalid("x".into()).kind()), 400);
+        assert_eq!(status_of(NodeError::Unavailable("x".into()).kind()), 503);
+        assert_eq!(status_of(NodeError::Internal("x".into()).kind()), 500);
     }
 }
