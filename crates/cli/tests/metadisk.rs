@@ -401,7 +401,7 @@ fn form(
 
 #[tokio::test]
 async fn files_upload_download_find_and_status_like_metadisk() {
-    use cairn_core::metadisk::{CounterStart, DEFAULT_PASSPHRASE, seal};
+    use cairn_metadisk::crypt::{CounterStart, DEFAULT_PASSPHRASE, seal};
     let node = TestNode::start().await;
     let r = node
         .http

@@ -16,7 +16,7 @@
 //! - [`erasure`]: Reed-Solomon k + m coding of segments into shards;
 //! - [`placement`]: where a blob's shards are, and the DHT record any node reads it by;
 //! - [`digest`]: md5, sha1 and sha256 kept as aliases for the seeds' ids;
-//! - [`metadisk`]: MetaDisk's own convergent encryption, for its compatibility layer.
+//! - [`token`]: access tokens in MetaDisk's format (16 base-62 digits).
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod crypt;
@@ -25,9 +25,9 @@ pub mod erasure;
 pub mod id;
 pub mod layout;
 pub mod manifest;
-pub mod metadisk;
 pub mod placement;
 pub mod seal;
+pub mod token;
 pub mod tree;
 
 pub use id::{BlobId, DigestKind, EntryId, IdError};

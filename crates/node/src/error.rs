@@ -152,6 +152,16 @@ impl NodeError {
         }
     }
 
+    /// A charge of `bytes` that the account `account` (a description: the
+    /// token is never named, errors may be kept) cannot pay.
+    pub fn insufficient(account: &str, bytes: u64) -> Self {
+        Self::Store(StoreError::Insufficient {
+            account: account.into(),
+            unit: "bytes",
+            short: i64::try_from(bytes).unwrap_or(i64::MAX),
+        })
+    }
+
     /// What kind of failure this is: what a door maps to its answer.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -47,7 +47,6 @@ pub mod jobs;
 mod local;
 mod lock;
 mod media;
-mod metadisk;
 mod network;
 mod node;
 mod openload;
@@ -62,6 +61,7 @@ mod tokens;
 
 pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
 pub use cacaoweb::{CacaowebFile, DownloadItem, DownloadTicket, UploadItem};
+pub use cairn_core::digest::LegacyHasher;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
@@ -74,9 +74,8 @@ pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use import::{ImportRequest, ImportedFile};
 pub use local::{LocalCaller, LocalUser};
-pub use metadisk::{MetaDiskFile, MetaDiskStored};
 pub use network::{NetworkStatus, SupplierInfo};
-pub use node::{BlobInfo, EntryInfo, Node, Status, UploadTarget};
+pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget};
 pub use openload::{
     ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
     RunningConvert, SPLASH_FOLDER,

@@ -33,6 +33,11 @@ type Result<T> = std::result::Result<T, NodeError>;
 /// A check run on a sealed upload before it is committed.
 pub(crate) type BeforeCommit = Box<dyn Fn(&Manifest) -> Result<()> + Send + Sync>;
 
+/// A check an upload runs on its sealed size before it is committed (on
+/// the upload's blocking thread): an error refuses the upload, and nothing
+/// is stored.
+pub type CommitCheck = Box<dyn Fn(u64) -> Result<()> + Send + Sync>;
+
 /// Manifests kept decoded (and verified) in memory.
 const MANIFEST_CACHE: usize = 256;
 
@@ -642,6 +647,24 @@ impl Node {
             .await
     }
 
+    /// [`Node::upload`] with `check`, run on the sealed size before the
+    /// commit: a charge that cannot be paid refuses the upload, and nothing
+    /// is stored.
+    pub async fn upload_checked<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        check: CommitCheck,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let before: BeforeCommit = Box::new(move |manifest| check(manifest.size));
+        self.upload_with(target, body, size_hint, before).await
+    }
+
     /// [`Node::upload`] with a check that sees the sealed blob before it is
     /// committed and may refuse it (nothing is then stored).
     pub(crate) async fn upload_with<S, E>(
@@ -1096,6 +1119,43 @@ impl Node {
                 tracing::warn!(entry, error = %e, "cannot count download");
             }
         })
+    }
+
+    /// Whether blob `digest`'s ciphertext is on this node's own disk (else
+    /// a read comes from its suppliers).
+    pub async fn is_local(&self, digest: &str) -> Result<bool> {
+        let node = self.clone();
+        let digest = digest.to_owned();
+        blocking(move || {
+            let id = node.resolve(&digest)?;
+            Ok(node.local_reader(&id).is_ok())
+        })
+        .await
+    }
+
+    /// The transfer meter (bytes in and out, in all and this month).
+    pub async fn transfer_meter(&self) -> Result<crate::Meter> {
+        let node = self.clone();
+        blocking(move || Ok(node.0.catalog.meter()?)).await
+    }
+
+    // ---- tags ----
+
+    /// Names entry `entry` `name` in `namespace` (a layer's own: MetaDisk's
+    /// file hashes are `metadisk`), moving the name if another entry had
+    /// it. The name goes with the entry when it is deleted.
+    pub async fn tag(&self, namespace: &str, name: &str, entry: &str) -> Result<()> {
+        let node = self.clone();
+        let (ns, name, entry) = (namespace.to_owned(), name.to_owned(), entry.to_owned());
+        blocking(move || Ok(node.0.catalog.tag(&ns, &name, &entry)?)).await
+    }
+
+    /// The entry `name` names in `namespace`, and when the name was given
+    /// (Unix milliseconds).
+    pub async fn tagged(&self, namespace: &str, name: &str) -> Result<Option<(Entry, i64)>> {
+        let node = self.clone();
+        let (ns, name) = (namespace.to_owned(), name.to_owned());
+        blocking(move || Ok(node.0.catalog.tagged(&ns, &name)?)).await
     }
 
     // ---- jobs ----

@@ -149,8 +149,8 @@ impl BlobHandle {
     }
 
     /// Calls `sink` with each verified piece of `range`, in order, on this
-    /// thread.
-    pub(crate) fn for_each_piece(
+    /// thread (a blocking one: pieces are read and decrypted here).
+    pub fn for_each_piece(
         &self,
         range: Range<u64>,
         mut sink: impl FnMut(Bytes) -> Result<(), NodeError>,

@@ -42,7 +42,7 @@ impl Node {
     pub async fn issue_token(&self) -> Result<String> {
         let random = rand::thread_rng().r#gen::<u64>() >> (64 - RANDOM_BITS);
         let value = (u128::from(random) << 32) | u128::from(self.token_mac(random));
-        Ok(cairn_core::metadisk::token_of(value))
+        Ok(cairn_core::token::token_of(value))
     }
 
     fn token_hmac(&self, random: u64) -> Hmac<Sha256> {
@@ -61,7 +61,7 @@ impl Node {
     /// Whether this node signed `token` ([`Node::issue_token`]); the tag
     /// is compared in constant time.
     fn signed_here(&self, token: &str) -> bool {
-        let Some(value) = cairn_core::metadisk::token_value(token) else {
+        let Some(value) = cairn_core::token::token_value(token) else {
             return false;
         };
         if value >> (RANDOM_BITS + 32) != 0 {

@@ -14,7 +14,8 @@
 //!   supplier side), sealed only when whole and hash-checked;
 //! - [`admission`]: who may store shards here, and how much (friends,
 //!   strangers, quotas), so fresh identities cannot fill the node;
-//! - [`meter`]: bytes in and out per month, and MetaDisk's file-hash index;
+//! - [`meter`]: bytes in and out per month;
+//! - [`tags`]: names a layer gives entries, one namespace per layer;
 //! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
 //!   their 24-hour traffic, and purchases of paid files;
@@ -35,6 +36,7 @@ pub mod placements;
 pub mod private;
 mod readahead;
 pub mod shards;
+pub mod tags;
 pub mod users;
 
 pub use catalog::Catalog;

@@ -1,11 +1,11 @@
 //! The transfer meter: bytes into and out of the node, per calendar month
-//! (UTC), and MetaDisk's index from its file hashes to entries.
+//! (UTC).
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::catalog::{Catalog, Entry, now_ms};
+use crate::catalog::{Catalog, now_ms};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -60,35 +60,6 @@ impl Catalog {
                 month_outgoing: month_out as u64,
             })
         })
-    }
-
-    /// Records that MetaDisk's `filehash` names entry `entry`.
-    pub fn metadisk_put(&self, filehash: &str, entry: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO metadisk_files (filehash, entry, created) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (filehash) DO UPDATE SET entry = excluded.entry",
-                params![filehash, entry, now_ms()],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// The entry MetaDisk's `filehash` names, and when it was recorded
-    /// (Unix milliseconds).
-    pub fn metadisk_get(&self, filehash: &str) -> Result<Option<(Entry, i64)>> {
-        let found: Option<(String, i64)> = self.with(|c| {
-            Ok(c.query_row(
-                "SELECT entry, created FROM metadisk_files WHERE filehash = ?1",
-                [filehash],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-        })?;
-        match found {
-            Some((entry, created)) => Ok(Some((self.entry(&entry)?, created))),
-            None => Ok(None),
-        }
     }
 }
 

@@ -259,4 +259,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE scrub_pending (reason TEXT NOT NULL);
     INSERT INTO scrub_pending VALUES ('plain access tokens replaced by their hashes');
     "#,
+    // 12: names a layer gives entries (MetaDisk's file hashes, and what
+    // later layers need), one table for every layer: `metadisk_files`
+    // becomes the `metadisk` namespace of `tags`.
+    r#"
+    CREATE TABLE tags (
+        namespace TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        entry     TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+        created   INTEGER NOT NULL,
+        PRIMARY KEY (namespace, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_by_entry ON tags(entry);
+
+    INSERT INTO tags (namespace, name, entry, created)
+        SELECT 'metadisk', filehash, entry, created FROM metadisk_files;
+    DROP TABLE metadisk_files;
+    "#,
 ];

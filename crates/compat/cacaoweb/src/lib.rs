@@ -595,7 +595,7 @@ async fn h_digest() -> Response {
     let computed = tokio::task::spawn_blocking(|| -> std::io::Result<String> {
         use std::io::Read;
         let mut f = std::fs::File::open(std::env::current_exe()?)?;
-        let mut hasher = cairn_core::digest::LegacyHasher::default();
+        let mut hasher = cairn_node::LegacyHasher::default();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf)?;

@@ -57,6 +57,9 @@
 //! localhost:8000).
 #![deny(missing_docs, unreachable_pub)]
 
+pub mod crypt;
+mod files;
+
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -67,10 +70,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use cairn_node::MetaDiskStored;
-
 use cairn_api::AppState;
 use cairn_node::{ErrorKind, Node};
+use files::MetaDiskStored;
 
 /// MetaDisk's API and token service: one per node.
 pub struct MetaDisk {
@@ -359,7 +361,7 @@ async fn upload(s: &AppState, mut form: Multipart) -> Result<MetaDiskStored, Upl
     let (token_tx, token_of) = token_channel();
     let body = cairn_api::pumped::body(rx);
     let node = s.node.clone();
-    let upload = tokio::spawn(async move { node.metadisk_upload(token_of, &name, body).await });
+    let upload = tokio::spawn(async move { files::upload(&node, token_of, &name, body).await });
     let pumped = cairn_api::pumped::pump(&mut field, &tx).await;
     if pumped.is_ok() {
         // The body may end here: the commit waits for the token, which is
@@ -432,7 +434,7 @@ async fn h_download(
     Query(p): Query<DownloadParams>,
 ) -> Response {
     let not_found = || answer(StatusCode::NOT_FOUND, json!({ "error": "file-not-found" }));
-    let file = match s.node.metadisk_file(&filehash).await {
+    let file = match files::find(&s.node, &filehash).await {
         Ok(Some(f)) => f,
         Ok(None) => return not_found(),
         Err(e) => return download_failure(e),
@@ -443,11 +445,7 @@ async fn h_download(
     {
         return answer(StatusCode::FORBIDDEN, json!({ "error": "key-mismatch" }));
     }
-    let stream = match s
-        .node
-        .metadisk_download(p.token, &file, key.is_some())
-        .await
-    {
+    let stream = match files::download(&s.node, p.token, &file, key.is_some()).await {
         Ok(stream) => stream,
         Err(e) => return download_failure(e),
     };
@@ -562,7 +560,7 @@ async fn h_find(
     Path(filehash): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let file = match s.node.metadisk_file(&filehash).await {
+    let file = match files::find(&s.node, &filehash).await {
         Ok(Some(f)) => f,
         Ok(None) => return answer(StatusCode::NOT_FOUND, json!({ "error": "File not found" })),
         Err(e) => return download_failure(e),

@@ -618,10 +618,10 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     }
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "DROP TABLE placement_shards; DROP TABLE held_by_suppliers; DROP TABLE scrub_pending; \
-         PRAGMA user_version = 9;",
-    )
+             {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
+    ))
     .unwrap();
     drop(conn);
     let cat = Catalog::open(&path).unwrap();
@@ -633,4 +633,35 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     drop(cat);
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.held_by("P").unwrap(), 4, "filled once");
+}
+
+/// What migration 12 replaced: schema 4's MetaDisk index, as it stood
+/// until schema 11.
+const SCHEMA_11_METADISK: &str = "DROP TABLE tags; \
+     CREATE TABLE metadisk_files (filehash TEXT PRIMARY KEY, \
+        entry TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE, \
+        created INTEGER NOT NULL) WITHOUT ROWID; \
+     CREATE INDEX metadisk_by_entry ON metadisk_files(entry);";
+
+#[test]
+fn metadisk_file_hashes_become_tags_in_the_metadisk_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let entry = {
+        let cat = Catalog::open(&path).unwrap();
+        add(&cat, None, "a", b"abc").unwrap().entry
+    };
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "{SCHEMA_11_METADISK} \
+         INSERT INTO metadisk_files VALUES ('f00d', '{}', 1234); \
+         PRAGMA user_version = 11;",
+        entry.id
+    ))
+    .unwrap();
+    drop(conn);
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let (tagged, created) = cat.tagged("metadisk", "f00d").unwrap().unwrap();
+    assert_eq!((tagged.id, created), (entry.id, 1234));
 }
