@@ -42,8 +42,8 @@ pub fn presented_in(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 /// Whether `presented` is the node's secret.
-pub fn is_secret(state: &AppState, presented: &str) -> bool {
-    equal(presented.as_bytes(), state.node.api_secret().as_bytes())
+pub fn is_secret(node: &cairn_node::Node, presented: &str) -> bool {
+    equal(presented.as_bytes(), node.api_secret().as_bytes())
 }
 
 /// Compares two byte strings in time that depends on their lengths only.

@@ -48,7 +48,7 @@ struct Credentials {
 
 async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Reader> {
     if let Some(secret) = crate::auth::presented_in(headers, uri) {
-        return if crate::auth::is_secret(s, &secret) {
+        return if crate::auth::is_secret(&s.node, &secret) {
             Ok(Reader::Admin)
         } else {
             Err(ApiError::unauthorized())

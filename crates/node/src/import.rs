@@ -8,6 +8,7 @@
 //! whose progress counts bytes over the whole tree. A file that cannot be
 //! read is reported in the job's result and the others still go in.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -110,6 +111,70 @@ pub(crate) fn plan(path: &Path, roots: Roots, caller: &LocalCaller) -> Result<Pl
 }
 
 /// Opens one planned file for its import, checked again.
+/// One local file to import as it is read, into the catalog (see
+/// [`Node::start_file_import`](crate::Node::start_file_import)).
+#[derive(Debug, Clone)]
+pub struct FileImport {
+    /// The local file; it must lie under the import roots and, for a local
+    /// user, be one they may read.
+    pub path: PathBuf,
+    /// The folder it goes into (`None` for the root).
+    pub parent: Option<String>,
+    /// What happens when the name is taken.
+    pub on_conflict: OnConflict,
+    /// Metadata set in the transaction that adds the entry (the paid-file
+    /// keys checked as at upload).
+    pub metadata: BTreeMap<String, String>,
+    /// Who asks.
+    pub caller: LocalCaller,
+}
+
+/// A file import under way: its job, and the entry once it is stored.
+pub struct FileImporting {
+    pub(crate) job: String,
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) done: tokio::task::JoinHandle<Result<crate::EntryInfo, NodeError>>,
+}
+
+impl FileImporting {
+    /// The job that reports its progress.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    /// The entry's name: the file's own.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's size when it was opened.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Waits for the entry: stored, with its md5, sha1 and sha256 aliases
+    /// (computed from the very bytes sealed, in the same pass).
+    pub async fn finish(self) -> Result<crate::EntryInfo, NodeError> {
+        self.done.await?
+    }
+}
+
+/// Hashes what passes through it: the legacy digests of exactly the bytes
+/// sealed.
+pub(crate) struct Hashing<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: &'a mut cairn_core::digest::LegacyHasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 pub(crate) fn open_file(
     path: &Path,
     roots: &Roots,

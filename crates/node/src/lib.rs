@@ -23,8 +23,6 @@
 //!   what they may read, and the one safe way to open a local path;
 //! - `tasks`: the one helper every background task is spawned with;
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
-//! - [`cacaoweb`]: cacaoweb's uploads by path, uploads and downloads lists,
-//!   files by MD5, logins;
 //! - `media`: ffmpeg and ffprobe (found on PATH at start): durations,
 //!   transcodes to browser-streamable mp4, frames;
 //! - `openload`: Openload's tickets, signed links and upload URLs, remote
@@ -34,7 +32,6 @@
 #![deny(missing_docs, unreachable_pub)]
 
 mod accounts;
-pub mod cacaoweb;
 pub mod config;
 mod digests;
 mod early;
@@ -60,7 +57,6 @@ mod tasks;
 mod tokens;
 
 pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
-pub use cacaoweb::{CacaowebFile, DownloadItem, DownloadTicket, UploadItem};
 pub use cairn_core::digest::LegacyHasher;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
@@ -72,10 +68,10 @@ pub use cairn_store::users::User;
 pub use config::Config;
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
-pub use import::{ImportRequest, ImportedFile};
+pub use import::{FileImport, FileImporting, ImportRequest, ImportedFile};
 pub use local::{LocalCaller, LocalUser};
 pub use network::{NetworkStatus, SupplierInfo};
-pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget};
+pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget, Warning};
 pub use openload::{
     ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
     RunningConvert, SPLASH_FOLDER,

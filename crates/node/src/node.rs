@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::events::{Event, Events};
 use crate::identity::Identity;
-use crate::import::{self, ImportRequest, ImportedFile, Plan};
+use crate::import::{self, FileImport, FileImporting, ImportRequest, ImportedFile, Plan};
 use crate::jobs::{Job, Jobs};
 use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
@@ -65,8 +65,6 @@ pub(crate) struct Inner {
     pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
-    /// cacaoweb's uploads, downloads and logins.
-    pub(crate) cacaoweb: crate::cacaoweb::CacaowebState,
     /// Addresses paired for Openload's `streaming/get`, and until when.
     pub(crate) openload_pairs: crate::openload::Pairs,
     pub(crate) media: crate::media::Media,
@@ -112,6 +110,19 @@ pub struct BlobInfo {
     pub aliases: BTreeMap<String, String>,
     /// Entries holding it.
     pub entries: Vec<Entry>,
+}
+
+/// A problem worth a warning ([`Node::warning`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// The network is on but listens nowhere.
+    NotListening,
+    /// The configured capacity is used up, or the disk is nearly full.
+    NoSpaceLeft,
+    /// The data dir cannot be written.
+    NotWritable,
+    /// AutoNAT found this node unreachable from outside.
+    Unreachable,
 }
 
 /// What `status` reports.
@@ -176,7 +187,6 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             paid: crate::paid::PaidState::default(),
-            cacaoweb: crate::cacaoweb::CacaowebState::default(),
             openload_pairs: Default::default(),
             media,
             net,
@@ -375,20 +385,18 @@ impl Node {
         self.0.tasks.is_closed() && self.0.tasks.is_empty()
     }
 
-    /// The first problem worth a warning, in cacaoweb's words (its
-    /// `/errors`): `noudp` (the network is on but listens nowhere),
-    /// `nospaceleft` (the configured capacity is used up, or less than
-    /// 256 MiB is free on the data dir's disk), `permissionproblem`
-    /// (the data dir cannot be written), `badrouter` (AutoNAT found this
-    /// node unreachable from outside), else `OK`. (cacaoweb's first code,
-    /// `outdated`, has no meaning here.)
-    pub async fn warning(&self) -> &'static str {
+    /// The first problem worth a warning, in this order: the network is
+    /// on but listens nowhere, no space is left (the configured capacity
+    /// is used up, or less than 256 MiB is free on the data dir's disk),
+    /// the data dir cannot be written, AutoNAT found this node unreachable
+    /// from outside.
+    pub async fn warning(&self) -> Option<Warning> {
         let network = match self.0.net {
             Some(_) => self.network_status().await.ok(),
             None => None,
         };
         if network.as_ref().is_some_and(|n| n.listen.is_empty()) {
-            return "noudp";
+            return Some(Warning::NotListening);
         }
         let node = self.clone();
         let (full, writable) = blocking(move || {
@@ -407,13 +415,13 @@ impl Node {
         .await
         .unwrap_or((false, false));
         if full {
-            "nospaceleft"
+            Some(Warning::NoSpaceLeft)
         } else if !writable {
-            "permissionproblem"
+            Some(Warning::NotWritable)
         } else if network.is_some_and(|n| n.nat == "private") {
-            "badrouter"
+            Some(Warning::Unreachable)
         } else {
-            "OK"
+            None
         }
     }
 
@@ -901,6 +909,80 @@ impl Node {
             handle.await?;
         }
         self.0.jobs.get(&job_id)
+    }
+
+    /// Starts importing one local file for `req.caller` (a local user
+    /// without the admin secret: only a file they may read), as an
+    /// `upload` job whose md5, sha1 and sha256 are computed in the same
+    /// pass as the seal. Answers once the file is opened, the job running.
+    pub async fn start_file_import(&self, req: FileImport) -> Result<FileImporting> {
+        crate::paid::check_initial(&req.metadata, req.on_conflict)?;
+        if let Some(parent) = &req.parent {
+            self.check_folder(parent).await?;
+        }
+        let roots = self.0.config.import_roots.clone();
+        let (path, caller) = (req.path.clone(), req.caller.clone());
+        let opened =
+            blocking(move || crate::local::open_under(&path, &Roots::resolve(&roots), &caller))
+                .await?;
+        if opened.kind != crate::local::Kind::File {
+            return Err(NodeError::Invalid(format!(
+                "{} is a folder, not a file",
+                req.path.display()
+            )));
+        }
+        let name = opened
+            .real
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        let job = self.0.jobs.start("upload", &name, Some(opened.size), true);
+        let (job_id, size, node, n) =
+            (job.id().to_owned(), opened.size, self.clone(), name.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let outcome = node.seal_hashed(opened.file, &n, &req, &job);
+            let record = outcome
+                .as_ref()
+                .map(|e| serde_json::json!({ "entry": e.entry }));
+            job.finish(record);
+            outcome
+        });
+        Ok(FileImporting {
+            job: job_id,
+            name,
+            size,
+            done,
+        })
+    }
+
+    /// Seals a local file as `name`, computing its legacy digests from the
+    /// bytes sealed, and records them with the entry (blocking).
+    fn seal_hashed(
+        &self,
+        file: std::fs::File,
+        name: &str,
+        req: &FileImport,
+        job: &Job,
+    ) -> Result<EntryInfo> {
+        let mut hasher = cairn_core::digest::LegacyHasher::default();
+        let mut src = import::Hashing {
+            inner: file,
+            hasher: &mut hasher,
+        };
+        let entry = self.store_file_with(
+            &mut src,
+            job,
+            req.parent.as_deref(),
+            name,
+            req.on_conflict,
+            &|_| Ok(()),
+            &req.metadata,
+        )?;
+        if let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>) {
+            self.0
+                .catalog
+                .add_aliases(&blob, &hasher.finish().aliases())?;
+        }
+        self.entry_info(&entry.id)
     }
 
     fn run_import(&self, req: &ImportRequest, plan: Plan, job: &Job) -> Result<Vec<ImportedFile>> {

@@ -107,6 +107,12 @@ impl PaidTerms {
 /// network record, and the doors that answer without the secret show it.
 pub const PUBLIC: &str = "public";
 
+/// Metadata key of a folder whose files are published (`true`): the
+/// doors that answer without the secret show them (their read keys stay
+/// off the network unless they are [`PUBLIC`] themselves). cacaoweb's
+/// upload folder is one.
+pub const PUBLISHED: &str = "published";
+
 /// The answer for an entry the reader may not see: the same as for one
 /// that does not exist.
 fn not_found(id: &str) -> NodeError {
@@ -129,13 +135,13 @@ pub enum Reader {
 
 impl Reader {
     /// Whether this is the account that owns `info`.
-    pub(crate) fn owns(&self, info: &EntryInfo) -> bool {
+    pub fn owns(&self, info: &EntryInfo) -> bool {
         matches!(self, Self::User(u) if info.entry.owner.as_deref() == Some(u.account.as_str()))
     }
 
     /// Whether this reader sees `info` published or not: the admin, or
     /// its owner.
-    pub(crate) fn sees_unpublished(&self, info: &EntryInfo) -> bool {
+    pub fn sees_unpublished(&self, info: &EntryInfo) -> bool {
         matches!(self, Self::Admin) || self.owns(info)
     }
 }
@@ -399,8 +405,8 @@ impl Node {
         })
     }
 
-    /// Whether `info` is published: marked `public`, offered for sale
-    /// (`restricted`), or uploaded through cacaoweb (a file of its folder).
+    /// Whether `info` is published: marked [`PUBLIC`], offered for sale
+    /// (`restricted`), or a file of a [`PUBLISHED`] folder (blocking).
     pub(crate) fn is_published(&self, info: &EntryInfo) -> Result<bool> {
         let flag = |k: &str| info.metadata.get(k).is_some_and(|v| v == "true");
         if flag(PUBLIC) || flag(RESTRICTED) {
@@ -409,8 +415,15 @@ impl Node {
         let Some(parent) = info.entry.parent.as_deref() else {
             return Ok(false);
         };
-        let folder = self.0.catalog.entry(parent)?;
-        Ok(folder.parent.is_none() && folder.name == crate::cacaoweb::FOLDER)
+        let folder = self.0.catalog.metadata(parent)?;
+        Ok(folder.get(PUBLISHED).is_some_and(|v| v == "true"))
+    }
+
+    /// Whether `info` is published ([`Node::is_published`]): what the
+    /// doors that answer without the secret may show.
+    pub async fn published(&self, info: &EntryInfo) -> Result<bool> {
+        let (node, info) = (self.clone(), info.clone());
+        blocking(move || node.is_published(&info)).await
     }
 
     /// Whether `reader` may see `info` through a door that answers without
@@ -675,5 +688,41 @@ mod tests {
         assert!(status.check_read(&(5..10)).is_ok());
         let e = status.check_read(&(0..11)).unwrap_err();
         assert_eq!(e.code(), "payment_required");
+    }
+
+    /// Publication by folder: the files of a folder marked `published`
+    /// are published, and stop being so once moved out of it.
+    #[tokio::test]
+    async fn a_published_folder_publishes_its_files_while_they_are_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let folder = node.create_folder(None, "shop".into()).await.unwrap();
+        let target = |parent: Option<String>| crate::UploadTarget {
+            parent,
+            name: "a.txt".into(),
+            on_conflict: OnConflict::Fail,
+            wait_digests: false,
+        };
+        let body = || {
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"x"))])
+        };
+        let file = node
+            .upload(target(Some(folder.id.clone())), body(), None)
+            .await
+            .unwrap();
+        assert!(!node.published(&file).await.unwrap(), "not yet marked");
+        let mark = BTreeMap::from([(PUBLISHED.to_owned(), Some("true".to_owned()))]);
+        node.set_metadata(&folder.id, mark).await.unwrap();
+        assert!(node.published(&file).await.unwrap());
+        assert!(node.may_see(&file, &Reader::Anonymous).unwrap());
+        node.update_entry(&file.entry.id, None, Some(None))
+            .await
+            .unwrap();
+        let moved = node.entry(&file.entry.id).await.unwrap();
+        assert!(!node.published(&moved).await.unwrap(), "moved out");
+        assert!(!node.may_see(&moved, &Reader::Anonymous).unwrap());
+        node.shutdown().await;
     }
 }

@@ -276,4 +276,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT 'metadisk', filehash, entry, created FROM metadisk_files;
     DROP TABLE metadisk_files;
     "#,
+    // 13: cacaoweb's upload folder publishes its files by a mark on the
+    // folder (`published`), which the engine reads, instead of by its
+    // name, which the engine no longer knows.
+    r#"
+    INSERT OR IGNORE INTO metadata (entry, key, value)
+        SELECT id, 'published', 'true' FROM entries
+        WHERE parent IS NULL AND kind = 'folder' AND name = 'cacaoweb';
+    "#,
 ];

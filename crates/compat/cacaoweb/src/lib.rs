@@ -112,7 +112,10 @@
 //! On the main listener the calls that change state need the secret.
 #![deny(missing_docs, unreachable_pub)]
 
+mod files;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -127,23 +130,35 @@ use axum::routing::get;
 use bytes::Bytes;
 use cairn_node::{
     Access, EntryInfo, ErrorKind, LocalCaller, LocalUser, Node, NodeError, PaidTerms, Reader, User,
+    Warning,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use cairn_api::range::{self, Wanted};
-use cairn_api::{AppState, Conn, Served};
+use cairn_api::{Conn, Served};
+use files::Lists;
 
 /// cacaoweb's local API: one per node.
 pub struct Cacaoweb {
     state: AppState,
 }
 
+/// What every handler gets: the node, and the layer's lists and sessions.
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    lists: Arc<Lists>,
+}
+
 impl Cacaoweb {
     /// The layer over `node`.
     pub fn new(node: Node) -> Self {
         Self {
-            state: AppState { node },
+            state: AppState {
+                node,
+                lists: Arc::default(),
+            },
         }
     }
 }
@@ -233,7 +248,7 @@ impl FromRequestParts<AppState> for Caller {
         let presented = cairn_api::auth::presented_in(headers, &parts.uri);
         let admin = presented
             .as_deref()
-            .is_some_and(|p| cairn_api::auth::is_secret(state, p));
+            .is_some_and(|p| cairn_api::auth::is_secret(&state.node, p));
         let own = parts.extensions.get::<Served>() == Some(&Served::Own);
         let conn = parts.extensions.get::<ConnectInfo<Conn>>().map(|c| c.0);
         let peer_local = conn.is_some_and(|c| c.peer.ip().to_canonical().is_loopback());
@@ -438,7 +453,7 @@ fn reader(s: &AppState, caller: &Caller) -> Reader {
 }
 
 fn session(s: &AppState, caller: &Caller) -> Option<(User, String)> {
-    s.node.cacaoweb_session(caller.token.as_deref())
+    s.lists.session(caller.token.as_deref())
 }
 
 // ---- answers ----
@@ -651,9 +666,10 @@ async fn h_upload(
         Ok(f) => f,
         Err(why) => return failed(StatusCode::BAD_REQUEST, &why),
     };
+    let path = std::path::Path::new(&path);
     match s
-        .node
-        .cacaoweb_upload(std::path::Path::new(&path), restricted, preview, who)
+        .lists
+        .upload(&s.node, path, restricted, preview, who)
         .await
     {
         Ok(info) => match info.aliases.get("md5") {
@@ -668,7 +684,7 @@ async fn h_upload(
 }
 
 async fn h_uploads(State(s): State<AppState>) -> Response {
-    let items = match s.node.cacaoweb_uploads().await {
+    let items = match s.lists.uploads(&s.node).await {
         Ok(items) => items,
         Err(e) => return node_failed(&e),
     };
@@ -705,7 +721,7 @@ async fn h_remove_upload(
     let Some(md5) = p.f.as_deref().and_then(md5_id) else {
         return failed(StatusCode::BAD_REQUEST, "f must be a file's MD5");
     };
-    match s.node.cacaoweb_remove_upload(&md5).await {
+    match files::remove_upload(&s.node, &md5).await {
         Ok(()) => text("OK"),
         Err(e) => node_failed(&e),
     }
@@ -731,7 +747,7 @@ async fn h_downloads(State(s): State<AppState>) -> Response {
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<results><playerinstalled>{}</playerinstalled><downloaditemslist></downloaditemslist><fileitemslist>",
         player_installed()
     );
-    for d in s.node.cacaoweb_downloads() {
+    for d in s.lists.downloads() {
         out.push_str(&format!(
             "<fileitem><fileid>{}</fileid><length>{}</length><progress>{}</progress><title>{}</title></fileitem>",
             esc(&d.fileid),
@@ -754,7 +770,7 @@ async fn wait_for_file(
     let wait = Duration::from_millis(s.node.config().gateway.cacaoweb_metadata_wait_ms);
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(file) = s.node.cacaoweb_file(md5, reader).await? {
+        if let Some(file) = files::find(&s.node, md5, reader).await? {
             return Ok(Some(file.info));
         }
         let now = Instant::now();
@@ -849,8 +865,17 @@ async fn h_isrunning() -> Response {
     script("Cacaoweb.callbackIsRunning()")
 }
 
+/// The first problem worth a warning, in cacaoweb's codes (its first,
+/// `outdated`, has no meaning here).
 async fn h_errors(State(s): State<AppState>) -> Response {
-    text(format!("callbackWarnings('{}')", s.node.warning().await))
+    let code = match s.node.warning().await {
+        Some(Warning::NotListening) => "noudp",
+        Some(Warning::NoSpaceLeft) => "nospaceleft",
+        Some(Warning::NotWritable) => "permissionproblem",
+        Some(Warning::Unreachable) => "badrouter",
+        None => "OK",
+    };
+    text(format!("callbackWarnings('{code}')"))
 }
 
 /// Flash's cross-domain policy, in the original's shape, but letting in
@@ -947,7 +972,7 @@ async fn stream(
         return failed(StatusCode::NOT_FOUND, "not a file's MD5");
     };
     let reader = reader(s, caller);
-    let (info, published) = match s.node.cacaoweb_file(&md5, &reader).await {
+    let (info, published) = match files::find(&s.node, &md5, &reader).await {
         Ok(Some(file)) => (file.info, file.published),
         Ok(None) => return failed(StatusCode::NOT_FOUND, "no file has this MD5"),
         Err(e) => return node_failed(&e),
@@ -1073,10 +1098,7 @@ async fn body_of(
         .clone()
         .ok_or_else(|| NodeError::Invalid("a folder has no content".into()))?;
     let handle = s.node.open_blob(&blob).await?;
-    let ticket = listed.map(|md5| {
-        s.node
-            .cacaoweb_download(md5, &info.entry.name, info.entry.size)
-    });
+    let ticket = listed.map(|md5| s.lists.download(md5, &info.entry.name, info.entry.size));
     let mut stream = s.node.stream(
         handle,
         span,
@@ -1121,7 +1143,7 @@ async fn h_delete_caml(
     let Some(md5) = p.fileid.as_deref().and_then(md5_id) else {
         return failed(StatusCode::BAD_REQUEST, "fileid must be a file's MD5");
     };
-    match s.node.cacaoweb_delete(&md5).await {
+    match s.lists.delete(&s.node, &md5).await {
         Ok(_) => text("OK"),
         Err(e) => node_failed(&e),
     }
@@ -1147,7 +1169,7 @@ async fn h_login(
         p.username.unwrap_or_default(),
         p.password.unwrap_or_default(),
     );
-    match s.node.cacaoweb_login(&login, &key).await {
+    match s.lists.login(&s.node, &login, &key).await {
         Ok((_, token)) => {
             let mut resp = script("logincallback(1)");
             let c = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
@@ -1184,7 +1206,7 @@ async fn paid_file(s: &AppState, f: Option<&str>, reader: &Reader) -> Result<Ent
     let Some(md5) = f.and_then(md5_id) else {
         return Err(failed(StatusCode::BAD_REQUEST, "f must be a file's MD5"));
     };
-    match s.node.cacaoweb_file(&md5, reader).await {
+    match files::find(&s.node, &md5, reader).await {
         Ok(Some(file)) => Ok(file.info),
         Ok(None) => Err(failed(StatusCode::NOT_FOUND, "no file has this MD5")),
         Err(e) => Err(node_failed(&e)),

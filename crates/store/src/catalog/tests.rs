@@ -665,3 +665,32 @@ fn metadisk_file_hashes_become_tags_in_the_metadisk_namespace() {
     let (tagged, created) = cat.tagged("metadisk", "f00d").unwrap().unwrap();
     assert_eq!((tagged.id, created), (entry.id, 1234));
 }
+
+#[test]
+fn cacaowebs_top_level_folder_is_marked_published_by_migration_13() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let (top, nested) = {
+        let cat = Catalog::open(&path).unwrap();
+        let top = cat.create_folder(None, "cacaoweb").unwrap();
+        let other = cat.create_folder(None, "other").unwrap();
+        let nested = cat.create_folder(Some(&other.id), "cacaoweb").unwrap();
+        (top.id, nested.id)
+    };
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DELETE FROM metadata; PRAGMA user_version = 12;")
+        .unwrap();
+    drop(conn);
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(
+        cat.metadata(&top)
+            .unwrap()
+            .get("published")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(
+        cat.metadata(&nested).unwrap().is_empty(),
+        "only the top-level one"
+    );
+}
