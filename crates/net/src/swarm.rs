@@ -36,6 +36,7 @@ use crate::lane::{
     Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
 };
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
+use crate::tasks::{DriverAlive, Tasks};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
@@ -110,6 +111,8 @@ pub struct Network {
     lane_port: Option<u16>,
     counters: Arc<Counters>,
     request_timeout: Duration,
+    /// The network's background tasks (`tasks.rs`).
+    tasks: Tasks,
 }
 
 /// Runs the swarm; see [`Network::new`].
@@ -125,6 +128,11 @@ pub struct Driver {
     lane_server: Option<Arc<LaneServer>>,
     /// The lane listener, until `run` hands it to the server's task.
     lane_listener: Option<std::net::TcpListener>,
+    /// Where the tasks the driver starts are tracked.
+    tasks: Tasks,
+    /// Counts the driver as running and stops every task when it ends
+    /// (or its future is dropped). Last, so it goes after the swarm.
+    _alive: DriverAlive,
 }
 
 type PeersReply = oneshot::Sender<Result<Vec<PeerId>>>;
@@ -174,6 +182,7 @@ impl Network {
             ))
         });
         let lane_port = lane_server.as_ref().map(|s| s.port);
+        let tasks = Tasks::new();
         let driver = Driver {
             swarm,
             commands: rx,
@@ -184,6 +193,8 @@ impl Network {
             peers: HashMap::new(),
             lane_server,
             lane_listener,
+            _alive: tasks.driver_alive(),
+            tasks: tasks.clone(),
         };
         Ok((
             Self {
@@ -193,6 +204,7 @@ impl Network {
                 lane_port,
                 counters,
                 request_timeout: config.request_timeout,
+                tasks,
             },
             inbound_rx,
             driver,
@@ -246,19 +258,7 @@ impl Network {
             Take::No => return None,
             Take::Idle(lane) => lane,
             Take::Open => {
-                let (network, lanes) = (self.clone(), lanes.clone());
-                tokio::spawn(async move {
-                    match network.open_lane(peer).await {
-                        Ok(lane) => {
-                            lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
-                            lanes.opened(peer, lane);
-                        }
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
-                            lanes.not_opened(peer);
-                        }
-                    }
-                });
+                self.spawn_open_lane(lanes.clone(), peer);
                 return None;
             }
         };
@@ -285,6 +285,24 @@ impl Network {
                 Some(Err(NetError::Request("timed out by lane".into())))
             }
         }
+    }
+
+    /// Opens a lane to `peer` beside the request that goes over libp2p,
+    /// and tells `lanes` how that went.
+    fn spawn_open_lane(&self, lanes: Arc<Lanes>, peer: PeerId) {
+        let network = self.clone();
+        self.tasks.spawn("lane-open", async move {
+            match network.open_lane(peer).await {
+                Ok(lane) => {
+                    lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
+                    lanes.opened(peer, lane);
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
+                    lanes.not_opened(peer);
+                }
+            }
+        });
     }
 
     async fn open_lane(&self, peer: PeerId) -> std::io::Result<crate::lane::Lane> {
@@ -379,9 +397,21 @@ impl Network {
         let _ = self.commands.send(Command::Refresh).await;
     }
 
-    /// Stops the driver.
+    /// Stops the driver and every task of the network: lane connections
+    /// and inbound requests still waiting for their answers are dropped,
+    /// not waited for. [`Network::stopped`] tells when all have ended.
     pub async fn stop(&self) {
         let _ = self.commands.send(Command::Stop).await;
+        self.tasks.stop();
+    }
+
+    /// Resolves once the driver and every task the network started (the
+    /// lane listener, each lane served or being opened, each inbound
+    /// request waiting for its answer) have ended: soon after
+    /// [`Network::stop`], or after the driver's future is dropped. Never
+    /// while the driver runs.
+    pub async fn stopped(&self) {
+        self.tasks.ended().await;
     }
 }
 
@@ -509,19 +539,9 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 
 impl Driver {
     /// Polls the swarm and serves commands until [`Network::stop`] or
-    /// until every handle is dropped.
+    /// until every handle is dropped; then stops the network's tasks.
     pub async fn run(mut self) {
-        let lanes = match (self.lane_server.clone(), self.lane_listener.take()) {
-            (Some(server), Some(listener)) => match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => Some(tokio::spawn(server.run(listener))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot serve lanes");
-                    self.lane_server = None;
-                    None
-                }
-            },
-            _ => None,
-        };
+        self.serve_lanes();
         for addr in std::mem::take(&mut self.bootstrap) {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -536,10 +556,27 @@ impl Driver {
                 },
             }
         }
-        if let Some(task) = lanes {
-            task.abort();
-        }
+        self.tasks.stop();
         tracing::debug!("network driver stopped");
+    }
+
+    /// Starts the lane listener's task, or goes without lanes.
+    fn serve_lanes(&mut self) {
+        let (Some(server), Some(listener)) = (self.lane_server.clone(), self.lane_listener.take())
+        else {
+            return;
+        };
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                let tasks = self.tasks.clone();
+                self.tasks
+                    .spawn("lane-listener", server.run(listener, tasks));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot serve lanes");
+                self.lane_server = None;
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -779,12 +816,7 @@ impl Driver {
                     tracing::warn!(%peer, "too many shard requests queued; refusing one");
                     return;
                 }
-                let handle = self.handle.clone();
-                tokio::spawn(async move {
-                    if let Ok(response) = answer.await {
-                        let _ = handle.send(Command::Respond(channel, response)).await;
-                    }
-                });
+                self.spawn_answer(answer, channel);
             }
             Event::Message {
                 message:
@@ -802,6 +834,21 @@ impl Driver {
             }
             Event::ResponseSent { .. } => {}
         }
+    }
+
+    /// Waits for the node's answer to an inbound request and hands it to
+    /// the swarm; the driver never waits for it itself.
+    fn spawn_answer(
+        &self,
+        answer: oneshot::Receiver<Response>,
+        channel: ResponseChannel<Response>,
+    ) {
+        let handle = self.handle.clone();
+        self.tasks.spawn("shard-answer", async move {
+            if let Ok(response) = answer.await {
+                let _ = handle.send(Command::Respond(channel, response)).await;
+            }
+        });
     }
 
     fn on_lanes(&mut self, event: request_response::Event<Offer, Accept>) {
