@@ -427,6 +427,32 @@ fn settle<T>(
     }
 }
 
+/// Keeps `tx` for the answer of the DHT query that `started`, or
+/// answers now why it could not start.
+fn track_query(
+    waiting: &mut HashMap<QueryId, oneshot::Sender<Result<()>>>,
+    started: std::result::Result<QueryId, kad::store::Error>,
+    tx: oneshot::Sender<Result<()>>,
+) {
+    match started {
+        Ok(id) => {
+            waiting.insert(id, tx);
+        }
+        Err(e) => {
+            let _ = tx.send(Err(NetError::Dht(e.to_string())));
+        }
+    }
+}
+
+/// AutoNAT's status as [`Network::nat_status`] tells it.
+fn describe_nat(status: autonat::NatStatus) -> String {
+    match status {
+        autonat::NatStatus::Public(addr) => format!("public {addr}"),
+        autonat::NatStatus::Private => "private".into(),
+        autonat::NatStatus::Unknown => "unknown".into(),
+    }
+}
+
 /// The IP address in `addr`, if it has one.
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
@@ -579,114 +605,136 @@ impl Driver {
         }
     }
 
+    /// Carries out one command from a [`Network`] handle.
     fn on_command(&mut self, command: Command) {
-        let swarm = &mut self.swarm;
-        let pending = &mut self.pending;
         match command {
-            Command::Dial(addr, tx) => {
-                let opts = libp2p::swarm::dial_opts::DialOpts::from(addr.clone());
-                let id = opts.connection_id();
-                match swarm.dial(opts) {
-                    Ok(()) => {
-                        pending.dials.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
-                    }
-                }
-            }
-            Command::Request(peer, request, tx) => {
-                let id = swarm.behaviour_mut().shards.send_request(&peer, request);
-                pending.requests.insert(id, tx);
-            }
-            Command::LaneOffer(peer, offer, tx) => {
-                let id = swarm.behaviour_mut().lanes.send_request(&peer, offer);
-                pending.offers.insert(id, tx);
-            }
+            Command::Dial(addr, tx) => self.dial(addr, tx),
+            Command::Request(peer, request, tx) => self.send_request(peer, request, tx),
+            Command::LaneOffer(peer, offer, tx) => self.offer_lane(peer, offer, tx),
             Command::PeerIp(peer, tx) => {
-                let ip = self
-                    .peers
-                    .get(&peer)
-                    .and_then(|p| p.addresses.iter().find_map(ip_of));
-                let _ = tx.send(ip);
+                let _ = tx.send(self.peer_ip(&peer));
             }
-            Command::Respond(channel, response) => {
-                if swarm
-                    .behaviour_mut()
-                    .shards
-                    .send_response(channel, response)
-                    .is_err()
-                {
-                    tracing::debug!("a peer left before its answer");
-                }
-            }
+            Command::Respond(channel, response) => self.respond(channel, response),
             Command::Peers(tx) => {
-                let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
-                peers.sort_by_key(|p| p.peer_id);
-                let _ = tx.send(peers);
+                let _ = tx.send(self.peer_list());
             }
             Command::ListenAddrs(tx) => {
-                let _ = tx.send(swarm.listeners().cloned().collect());
+                let _ = tx.send(self.swarm.listeners().cloned().collect());
             }
-            Command::PutRecord(key, value, ttl, tx) => {
-                let mut record = Record::new(RecordKey::new(&key), value);
-                record.expires = ttl.map(|t| Instant::now() + t);
-                match swarm
-                    .behaviour_mut()
-                    .kad
-                    .put_record(record, kad::Quorum::One)
-                {
-                    Ok(id) => {
-                        pending.puts.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
-                    }
-                }
-            }
-            Command::GetRecord(key, tx) => {
-                let id = swarm.behaviour_mut().kad.get_record(RecordKey::new(&key));
-                pending.gets.insert(id, (key, tx));
-            }
-            Command::Provide(key, tx) => {
-                match swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(RecordKey::new(&key))
-                {
-                    Ok(id) => {
-                        pending.provides.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
-                    }
-                }
-            }
-            Command::Providers(key, tx) => {
-                let id = swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(RecordKey::new(&key));
-                pending.providers.insert(id, (Vec::new(), tx));
-            }
-            Command::Closest(key, tx) => {
-                let id = swarm.behaviour_mut().kad.get_closest_peers(key);
-                pending.closest.insert(id, tx);
-            }
+            Command::PutRecord(key, value, ttl, tx) => self.put_record(key, value, ttl, tx),
+            Command::GetRecord(key, tx) => self.get_record(key, tx),
+            Command::Provide(key, tx) => self.provide(key, tx),
+            Command::Providers(key, tx) => self.find_providers(key, tx),
+            Command::Closest(key, tx) => self.find_closest(key, tx),
             Command::NatStatus(tx) => {
-                let status = match swarm.behaviour().autonat.nat_status() {
-                    autonat::NatStatus::Public(addr) => format!("public {addr}"),
-                    autonat::NatStatus::Private => "private".into(),
-                    autonat::NatStatus::Unknown => "unknown".into(),
-                };
-                let _ = tx.send(status);
+                let _ = tx.send(describe_nat(self.swarm.behaviour().autonat.nat_status()));
             }
-            Command::Refresh => {
-                if !self.peers.is_empty() {
-                    let _ = swarm.behaviour_mut().kad.bootstrap();
-                }
-            }
+            Command::Refresh => self.refresh(),
             Command::Stop => {}
+        }
+    }
+
+    /// Kademlia, which most commands ask.
+    fn kad(&mut self) -> &mut kad::Behaviour<kad::store::MemoryStore> {
+        &mut self.swarm.behaviour_mut().kad
+    }
+
+    /// Dials `addr`; `tx` learns whether a connection came of it.
+    fn dial(&mut self, addr: Multiaddr, tx: oneshot::Sender<Result<()>>) {
+        let opts = libp2p::swarm::dial_opts::DialOpts::from(addr.clone());
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending.dials.insert(id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
+            }
+        }
+    }
+
+    /// Sends a shard request over libp2p; `tx` gets its answer.
+    fn send_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        tx: oneshot::Sender<Result<Response>>,
+    ) {
+        let shards = &mut self.swarm.behaviour_mut().shards;
+        let id = shards.send_request(&peer, request);
+        self.pending.requests.insert(id, tx);
+    }
+
+    /// Offers `peer` a lane; `tx` gets its answer.
+    fn offer_lane(&mut self, peer: PeerId, offer: Offer, tx: oneshot::Sender<Result<Accept>>) {
+        let id = self.swarm.behaviour_mut().lanes.send_request(&peer, offer);
+        self.pending.offers.insert(id, tx);
+    }
+
+    /// The IP address we reach `peer` on, if we are connected to it.
+    fn peer_ip(&self, peer: &PeerId) -> Option<IpAddr> {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.addresses.iter().find_map(ip_of))
+    }
+
+    /// Sends the node's answer to an inbound shard request.
+    fn respond(&mut self, channel: ResponseChannel<Response>, response: Response) {
+        let shards = &mut self.swarm.behaviour_mut().shards;
+        if shards.send_response(channel, response).is_err() {
+            tracing::debug!("a peer left before its answer");
+        }
+    }
+
+    /// The connected peers, by id.
+    fn peer_list(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
+        peers.sort_by_key(|p| p.peer_id);
+        peers
+    }
+
+    /// Stores a record in the DHT, expiring after `ttl`.
+    fn put_record(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+        tx: oneshot::Sender<Result<()>>,
+    ) {
+        let mut record = Record::new(RecordKey::new(&key), value);
+        record.expires = ttl.map(|t| Instant::now() + t);
+        let started = self.kad().put_record(record, kad::Quorum::One);
+        track_query(&mut self.pending.puts, started, tx);
+    }
+
+    /// Looks `key` up in the DHT; `on_kad` answers `tx`.
+    fn get_record(&mut self, key: Vec<u8>, tx: ValueSender) {
+        let id = self.kad().get_record(RecordKey::new(&key));
+        self.pending.gets.insert(id, (key, tx));
+    }
+
+    /// Announces this node as a provider of `key`.
+    fn provide(&mut self, key: Vec<u8>, tx: oneshot::Sender<Result<()>>) {
+        let started = self.kad().start_providing(RecordKey::new(&key));
+        track_query(&mut self.pending.provides, started, tx);
+    }
+
+    /// Looks for the providers of `key`; `on_kad` gathers them for `tx`.
+    fn find_providers(&mut self, key: Vec<u8>, tx: PeersReply) {
+        let id = self.kad().get_providers(RecordKey::new(&key));
+        self.pending.providers.insert(id, (Vec::new(), tx));
+    }
+
+    /// Looks for the peers closest to `key`.
+    fn find_closest(&mut self, key: Vec<u8>, tx: PeersReply) {
+        let id = self.kad().get_closest_peers(key);
+        self.pending.closest.insert(id, tx);
+    }
+
+    /// Refreshes the routing table, when there is anyone to ask.
+    fn refresh(&mut self) {
+        if !self.peers.is_empty() {
+            let _ = self.kad().bootstrap();
         }
     }
 
