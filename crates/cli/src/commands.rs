@@ -14,6 +14,8 @@ use tokio::io::AsyncWriteExt;
 use crate::args::{AccountAction, Cli, Command, MetaAction, NetAction};
 use crate::client::{Client, code_of, ensure_ok};
 
+/// Does what the user typed: `node` runs the daemon; anything else asks
+/// the running node.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cairn_node::config::resolve_data_dir(cli.data_dir.as_deref());
     if let Command::Node {
@@ -27,209 +29,274 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let client = Client::for_data_dir(&data_dir, cli.api.as_deref())?;
     let out = Out { json: cli.json };
-    match cli.command {
+    ask_node(&client, &out, cli.command).await
+}
+
+/// Runs a subcommand other than `node`, as a client of the running node.
+async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCode> {
+    // Progress bars would garble JSON output.
+    let quiet = |asked: bool| asked || out.json;
+    match command {
         Command::Node { .. } => unreachable!("handled above"),
         Command::Upload {
             paths,
             parent,
             on_conflict,
-            quiet,
-        } => {
-            return upload(
-                &client,
-                &out,
-                &paths,
-                parent,
-                &on_conflict,
-                quiet || cli.json,
-            )
-            .await;
-        }
+            quiet: q,
+        } => return upload(client, out, &paths, parent, &on_conflict, quiet(q)).await,
         Command::Fetch {
             url,
             parent,
             name,
             on_conflict,
-            quiet,
-        } => {
-            let body =
-                json!({ "url": url, "parent": parent, "name": name, "on_conflict": on_conflict });
-            let job = client
-                .json(client.request(Method::POST, "/fetch").json(&body))
-                .await?;
-            let job = watch_job(&client, &job, &url, quiet || cli.json).await?;
-            let entry = &job["result"]["entry"];
-            out.print(&job, |_| {
-                format!("{}  {url}", entry["blob"].as_str().unwrap_or(""))
-            });
-        }
-        Command::Download { id, output, quiet } => {
-            download(&client, &out, &id, &output, quiet || cli.json).await?
-        }
-        Command::Status => status(&client, &out).await?,
+            quiet: q,
+        } => fetch(client, out, &url, parent, name, &on_conflict, quiet(q)).await?,
+        Command::Download {
+            id,
+            output,
+            quiet: q,
+        } => download(client, out, &id, &output, quiet(q)).await?,
+        Command::Status => status(client, out).await?,
         Command::Ls {
             folder,
             sort,
             desc,
             offset,
             limit,
-        } => {
-            let mut q = vec![
-                ("sort", sort),
-                ("order", if desc { "desc" } else { "asc" }.to_owned()),
-                ("offset", offset.to_string()),
-                ("limit", limit.to_string()),
-            ];
-            q.extend(folder.map(|f| ("parent", f)));
-            let page = client
-                .json(client.request(Method::GET, "/entries").query(&q))
-                .await?;
-            out.print(&page, |p| {
-                let mut s = String::new();
-                for e in p["entries"].as_array().into_iter().flatten() {
-                    s += &entry_line(e);
-                    s.push('\n');
-                }
-                let shown = p["entries"].as_array().map_or(0, Vec::len);
-                s += &format!("({shown} of {} entries)", p["total"]);
-                s
-            });
-        }
-        Command::Info { id } => {
-            let v = if is_entry_id(&id) {
-                client.get(&format!("/entries/{id}")).await?
-            } else {
-                client.get(&format!("/blobs/{id}")).await?
-            };
-            out.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
-        }
-        Command::Mkdir { name, parent } => {
-            let v = client
-                .json(
-                    client
-                        .request(Method::POST, "/folders")
-                        .json(&json!({ "name": name, "parent": parent })),
-                )
-                .await?;
-            out.print(&v, |v| v["id"].as_str().unwrap_or("").to_owned());
-        }
-        Command::Mv { id, name, to } => {
-            let mut body = serde_json::Map::new();
-            if let Some(n) = name {
-                body.insert("name".into(), json!(n));
-            }
-            if let Some(t) = to {
-                body.insert(
-                    "parent".into(),
-                    if t == "root" { Value::Null } else { json!(t) },
-                );
-            }
-            if body.is_empty() {
-                bail!("give --name and/or --to");
-            }
-            let v = client
-                .json(
-                    client
-                        .request(Method::PATCH, &format!("/entries/{id}"))
-                        .json(&body),
-                )
-                .await?;
-            out.print(&v, entry_line);
-        }
-        Command::Rm { id, recursive } => {
-            let v = client
-                .json(
-                    client
-                        .request(Method::DELETE, &format!("/entries/{id}"))
-                        .query(&[("recursive", recursive)]),
-                )
-                .await?;
-            out.print(&v, |v| {
-                format!("deleted {}", v["deleted"].as_str().unwrap_or(""))
-            });
-        }
-        Command::Meta { action } => meta(&client, &out, action).await?,
-        Command::Account { action } => account(&client, &out, action).await?,
-        Command::Net { action } => net(&client, &out, action).await?,
-        Command::Link { id } => {
-            let v = client
-                .get(&format!("/blobs/{}/link", blob_digest(&client, &id).await?))
-                .await?;
-            out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
-        }
-        Command::Place { id, drop_local } => {
-            let req = client
-                .request(Method::POST, &format!("/blobs/{id}/place"))
-                .query(&[("wait", "true")]);
-            let v = client.json(req).await?;
-            ensure_ok(&v)?;
-            if v["state"] != "done" {
-                bail!(
-                    "placement {}: {}",
-                    v["state"].as_str().unwrap_or("failed"),
-                    v["error"].as_str().unwrap_or("")
-                );
-            }
-            out.print(&v, |v| {
-                let r = &v["result"];
-                if r["placed"] == true {
-                    format!(
-                        "placed {} on {}",
-                        r["coding"].as_str().unwrap_or(""),
-                        r["suppliers"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    )
-                } else {
-                    format!("not placed: {}", r["reason"].as_str().unwrap_or(""))
-                }
-            });
-            if drop_local && v["result"]["placed"] == true {
-                let v = client
-                    .json(client.request(Method::POST, &format!("/blobs/{id}/drop-local")))
-                    .await?;
-                out.print(&v, |v| {
-                    format!("local copy removed: {} bytes freed", v["freed"])
-                });
-            }
-        }
-        Command::Jobs { limit } => {
-            let v = client
-                .json(
-                    client
-                        .request(Method::GET, "/jobs")
-                        .query(&[("limit", limit)]),
-                )
-                .await?;
-            out.print(&v, |v| {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(job_line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-        }
-        Command::Cancel { id } => {
-            let v = client
-                .json(client.request(Method::POST, &format!("/jobs/{id}/cancel")))
-                .await?;
-            out.print(&v, |v| {
-                format!("cancelling {}", v["id"].as_str().unwrap_or(""))
-            });
-        }
-        Command::Stop => {
-            let v = client
-                .json(client.request(Method::POST, "/node/shutdown"))
-                .await?;
-            out.print(&v, |_| "stopping".to_owned());
-        }
+        } => ls(client, out, folder, sort, desc, offset, limit).await?,
+        Command::Info { id } => info(client, out, &id).await?,
+        Command::Mkdir { name, parent } => mkdir(client, out, &name, parent).await?,
+        Command::Mv { id, name, to } => mv(client, out, &id, name, to).await?,
+        Command::Rm { id, recursive } => rm(client, out, &id, recursive).await?,
+        Command::Meta { action } => meta(client, out, action).await?,
+        Command::Account { action } => account(client, out, action).await?,
+        Command::Net { action } => net(client, out, action).await?,
+        Command::Link { id } => link(client, out, &id).await?,
+        Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,
+        Command::Jobs { limit } => jobs(client, out, limit).await?,
+        Command::Cancel { id } => cancel(client, out, &id).await?,
+        Command::Stop => stop(client, out).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Has the node fetch `url`, following the job; prints the blob.
+async fn fetch(
+    client: &Client,
+    out: &Out,
+    url: &str,
+    parent: Option<String>,
+    name: Option<String>,
+    on_conflict: &str,
+    quiet: bool,
+) -> Result<()> {
+    let body = json!({ "url": url, "parent": parent, "name": name, "on_conflict": on_conflict });
+    let job = client
+        .json(client.request(Method::POST, "/fetch").json(&body))
+        .await?;
+    let job = watch_job(client, &job, url, quiet).await?;
+    let entry = &job["result"]["entry"];
+    out.print(&job, |_| {
+        format!("{}  {url}", entry["blob"].as_str().unwrap_or(""))
+    });
+    Ok(())
+}
+
+/// Lists a page of `folder` (default: the root).
+async fn ls(
+    client: &Client,
+    out: &Out,
+    folder: Option<String>,
+    sort: String,
+    desc: bool,
+    offset: u64,
+    limit: u32,
+) -> Result<()> {
+    let mut q = vec![
+        ("sort", sort),
+        ("order", if desc { "desc" } else { "asc" }.to_owned()),
+        ("offset", offset.to_string()),
+        ("limit", limit.to_string()),
+    ];
+    q.extend(folder.map(|f| ("parent", f)));
+    let page = client
+        .json(client.request(Method::GET, "/entries").query(&q))
+        .await?;
+    out.print(&page, |p| {
+        let mut s = String::new();
+        for e in p["entries"].as_array().into_iter().flatten() {
+            s += &entry_line(e);
+            s.push('\n');
+        }
+        let shown = p["entries"].as_array().map_or(0, Vec::len);
+        s += &format!("({shown} of {} entries)", p["total"]);
+        s
+    });
+    Ok(())
+}
+
+/// Shows an entry (by id) or a blob (by digest).
+async fn info(client: &Client, out: &Out, id: &str) -> Result<()> {
+    let v = if is_entry_id(id) {
+        client.get(&format!("/entries/{id}")).await?
+    } else {
+        client.get(&format!("/blobs/{id}")).await?
+    };
+    out.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+    Ok(())
+}
+
+async fn mkdir(client: &Client, out: &Out, name: &str, parent: Option<String>) -> Result<()> {
+    let v = client
+        .json(
+            client
+                .request(Method::POST, "/folders")
+                .json(&json!({ "name": name, "parent": parent })),
+        )
+        .await?;
+    out.print(&v, |v| v["id"].as_str().unwrap_or("").to_owned());
+    Ok(())
+}
+
+/// Renames (`name`) and/or moves (`to`, "root" for the root) an entry.
+async fn mv(
+    client: &Client,
+    out: &Out,
+    id: &str,
+    name: Option<String>,
+    to: Option<String>,
+) -> Result<()> {
+    let mut body = serde_json::Map::new();
+    if let Some(n) = name {
+        body.insert("name".into(), json!(n));
+    }
+    if let Some(t) = to {
+        body.insert(
+            "parent".into(),
+            if t == "root" { Value::Null } else { json!(t) },
+        );
+    }
+    if body.is_empty() {
+        bail!("give --name and/or --to");
+    }
+    let v = client
+        .json(
+            client
+                .request(Method::PATCH, &format!("/entries/{id}"))
+                .json(&body),
+        )
+        .await?;
+    out.print(&v, entry_line);
+    Ok(())
+}
+
+async fn rm(client: &Client, out: &Out, id: &str, recursive: bool) -> Result<()> {
+    let v = client
+        .json(
+            client
+                .request(Method::DELETE, &format!("/entries/{id}"))
+                .query(&[("recursive", recursive)]),
+        )
+        .await?;
+    out.print(&v, |v| {
+        format!("deleted {}", v["deleted"].as_str().unwrap_or(""))
+    });
+    Ok(())
+}
+
+async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
+    let v = client
+        .get(&format!("/blobs/{}/link", blob_digest(client, id).await?))
+        .await?;
+    out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
+    Ok(())
+}
+
+/// Places a blob on suppliers and waits for it; then, if asked and it
+/// was placed, drops the local copy.
+async fn place(client: &Client, out: &Out, id: &str, drop_local: bool) -> Result<()> {
+    let req = client
+        .request(Method::POST, &format!("/blobs/{id}/place"))
+        .query(&[("wait", "true")]);
+    let v = client.json(req).await?;
+    ensure_ok(&v)?;
+    if v["state"] != "done" {
+        bail!(
+            "placement {}: {}",
+            v["state"].as_str().unwrap_or("failed"),
+            v["error"].as_str().unwrap_or("")
+        );
+    }
+    out.print(&v, |v| placement_line(&v["result"]));
+    if drop_local && v["result"]["placed"] == true {
+        let v = client
+            .json(client.request(Method::POST, &format!("/blobs/{id}/drop-local")))
+            .await?;
+        out.print(&v, |v| {
+            format!("local copy removed: {} bytes freed", v["freed"])
+        });
+    }
+    Ok(())
+}
+
+/// A placement's result, as `place` prints it.
+fn placement_line(r: &Value) -> String {
+    if r["placed"] == true {
+        format!(
+            "placed {} on {}",
+            r["coding"].as_str().unwrap_or(""),
+            r["suppliers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    } else {
+        format!("not placed: {}", r["reason"].as_str().unwrap_or(""))
+    }
+}
+
+async fn jobs(client: &Client, out: &Out, limit: usize) -> Result<()> {
+    let v = client
+        .json(
+            client
+                .request(Method::GET, "/jobs")
+                .query(&[("limit", limit)]),
+        )
+        .await?;
+    out.print(&v, |v| lines(v, job_line));
+    Ok(())
+}
+
+async fn cancel(client: &Client, out: &Out, id: &str) -> Result<()> {
+    let v = client
+        .json(client.request(Method::POST, &format!("/jobs/{id}/cancel")))
+        .await?;
+    out.print(&v, |v| {
+        format!("cancelling {}", v["id"].as_str().unwrap_or(""))
+    });
+    Ok(())
+}
+
+/// Asks the node to shut down.
+async fn stop(client: &Client, out: &Out) -> Result<()> {
+    let v = client
+        .json(client.request(Method::POST, "/node/shutdown"))
+        .await?;
+    out.print(&v, |_| "stopping".to_owned());
+    Ok(())
+}
+
+/// One line per item of the array `list` (none when it is not one).
+fn lines(list: &Value, line: impl Fn(&Value) -> String) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(line)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 struct Out {
@@ -545,22 +612,6 @@ async fn meta(client: &Client, out: &Out, action: MetaAction) -> Result<()> {
 }
 
 async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()> {
-    let line = |v: &Value| {
-        let limit = |k: &str| {
-            v[k].as_u64()
-                .map_or("unlimited".to_owned(), |n| n.to_string())
-        };
-        format!(
-            "{}  storage {}/{}  traffic 24h {}/{}  credits {}  bytes {}",
-            v["login"].as_str().unwrap_or(""),
-            v["storage_used"],
-            limit("storage_limit"),
-            v["traffic_used_24h"],
-            limit("traffic_limit"),
-            v["credits"],
-            v["bytes"]
-        )
-    };
     match action {
         AccountAction::Create {
             login,
@@ -585,47 +636,23 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
         }
         AccountAction::List => {
             let v = client.get("/accounts").await?;
-            out.print(&v, |v| {
-                v["accounts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            out.print(&v, |v| lines(&v["accounts"], account_line));
         }
         AccountAction::Show { login } => {
             let v = client.get(&format!("/accounts/{}", login)).await?;
-            out.print(&v, line);
+            out.print(&v, account_line);
         }
         AccountAction::Limits {
             login,
             storage,
             traffic,
         } => {
-            let mut body = serde_json::Map::new();
-            for (key, value) in [("storage_limit", storage), ("traffic_limit", traffic)] {
-                match value.as_deref() {
-                    None => {}
-                    Some("none") => {
-                        body.insert(key.into(), Value::Null);
-                    }
-                    Some(n) => {
-                        let n: u64 = n.parse().map_err(|_| {
-                            anyhow::anyhow!(
-                                "{key} must be a number of bytes or \"none\", not '{n}'"
-                            )
-                        })?;
-                        body.insert(key.into(), json!(n));
-                    }
-                }
-            }
+            let body = limits_body(storage, traffic)?;
             let req = client
                 .request(Method::PATCH, &format!("/accounts/{}", login))
                 .json(&body);
             let v = client.json(req).await?;
-            out.print(&v, line);
+            out.print(&v, account_line);
         }
         AccountAction::Deposit {
             login,
@@ -636,10 +663,52 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
                 .request(Method::POST, &format!("/accounts/{}/deposit", login))
                 .json(&json!({ "unit": unit, "amount": amount }));
             let v = client.json(req).await?;
-            out.print(&v, line);
+            out.print(&v, account_line);
         }
     }
     Ok(())
+}
+
+/// An account, its usage and balances, on one line.
+fn account_line(v: &Value) -> String {
+    let limit = |k: &str| {
+        v[k].as_u64()
+            .map_or("unlimited".to_owned(), |n| n.to_string())
+    };
+    format!(
+        "{}  storage {}/{}  traffic 24h {}/{}  credits {}  bytes {}",
+        v["login"].as_str().unwrap_or(""),
+        v["storage_used"],
+        limit("storage_limit"),
+        v["traffic_used_24h"],
+        limit("traffic_limit"),
+        v["credits"],
+        v["bytes"]
+    )
+}
+
+/// The limits `cairn account limits` changes: a number of bytes each, or
+/// "none" to lift one; a limit not given is left as it is.
+fn limits_body(
+    storage: Option<String>,
+    traffic: Option<String>,
+) -> Result<serde_json::Map<String, Value>> {
+    let mut body = serde_json::Map::new();
+    for (key, value) in [("storage_limit", storage), ("traffic_limit", traffic)] {
+        match value.as_deref() {
+            None => {}
+            Some("none") => {
+                body.insert(key.into(), Value::Null);
+            }
+            Some(n) => {
+                let n: u64 = n.parse().map_err(|_| {
+                    anyhow::anyhow!("{key} must be a number of bytes or \"none\", not '{n}'")
+                })?;
+                body.insert(key.into(), json!(n));
+            }
+        }
+    }
+    Ok(body)
 }
 
 /// The blob digest of an entry id or digest.
@@ -657,165 +726,192 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
     match action {
         NetAction::Status => {
             let v = client.get("/network").await?;
-            out.print(&v, |v| {
-                let mut lines = vec![
-                    format!("peer id    {}", v["peer_id"].as_str().unwrap_or("")),
-                    format!("nat        {}", v["nat"].as_str().unwrap_or("")),
-                    format!("peers      {}", v["peers"]),
-                    format!(
-                        "space      {} of {} bytes donated used by {} customers{}",
-                        v["space"]["used"],
-                        v["space"]["donated"],
-                        v["space"]["customers"],
-                        v["space"]["per_customer"]
-                            .as_u64()
-                            .map(|l| format!(", at most {l} each"))
-                            .unwrap_or_default()
-                    ),
-                ];
-                for a in v["listen"].as_array().into_iter().flatten() {
-                    lines.push(format!("listen     {}", a.as_str().unwrap_or("")));
-                }
-                let lanes = &v["lanes"];
-                lines.push(match lanes["port"].as_u64() {
-                    Some(port) => format!(
-                        "lanes      port {port}: {} opened, {} accepted, {} requests sent, {} served, {} over libp2p instead",
-                        lanes["opened"], lanes["accepted"], lanes["requests"], lanes["served"], lanes["fallbacks"]
-                    ),
-                    None => "lanes      off".into(),
-                });
-                for s in v["suppliers"].as_array().into_iter().flatten() {
-                    lines.push(format!(
-                        "supplier {} {} {}",
-                        s["position"],
-                        s["peer"].as_str().unwrap_or(""),
-                        if s["connected"] == true {
-                            "connected"
-                        } else {
-                            "offline"
-                        }
-                    ));
-                }
-                lines.join("\n")
-            });
+            out.print(&v, network_text);
         }
         NetAction::Peers => {
             let v = client.get("/network/peers").await?;
-            out.print(&v, |v| {
-                v["peers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        format!(
-                            "{}  {}  {}",
-                            p["peer_id"].as_str().unwrap_or(""),
-                            p["agent"].as_str().unwrap_or("-"),
-                            p["rtt_ms"]
-                                .as_f64()
-                                .map_or("-".into(), |r| format!("{r:.1} ms"))
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            out.print(&v, |v| lines(&v["peers"], peer_line));
         }
         NetAction::Customers => {
             let v = client.get("/network/customers").await?;
-            out.print(&v, |v| {
-                v["customers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|c| {
-                        format!(
-                            "{}  {:<8}  {} of {} bytes, holds {} for us{}",
-                            c["owner"].as_str().unwrap_or(""),
-                            c["standing"].as_str().unwrap_or("?"),
-                            c["bytes"],
-                            c["allowance"],
-                            c["holds_for_us"],
-                            c["peer"]
-                                .as_str()
-                                .map(|p| format!("  {p}"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            out.print(&v, |v| lines(&v["customers"], customer_line));
         }
-        NetAction::Ping { peer } => {
-            let v = client
-                .json(client.request(Method::POST, &format!("/network/ping/{peer}")))
-                .await?;
-            out.print(&v, |v| {
-                format!("{:.2} ms", v["rtt_ms"].as_f64().unwrap_or(0.0))
-            });
-        }
-        NetAction::Get { key } => {
-            let resp = client
-                .send(client.request(Method::GET, &format!("/network/dht/{key}")))
-                .await?;
-            let bytes = resp.bytes().await?;
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            out.print(&json!({ "key": key, "value": text }), |v| {
-                v["value"].as_str().unwrap_or("").to_owned()
-            });
-        }
-        NetAction::Put { key, value } => {
-            client
-                .send(
-                    client
-                        .request(Method::PUT, &format!("/network/dht/{key}"))
-                        .body(value),
-                )
-                .await?;
-        }
+        NetAction::Ping { peer } => ping(client, out, &peer).await?,
+        NetAction::Get { key } => dht_get(client, out, &key).await?,
+        NetAction::Put { key, value } => dht_put(client, &key, value).await?,
         NetAction::Nick { name } => {
             let v = client.get(&format!("/network/nick/{name}")).await?;
             out.print(&v, |v| v["peer"].as_str().unwrap_or("").to_owned());
         }
         NetAction::Repair => {
             let v = client.get("/network/repair").await?;
-            out.print(&v, |v| {
-                format!(
-                    "{} blobs, {} positions: {} healthy, {} offline, {} damaged, {} repairs started",
-                    v["blobs"], v["positions"], v["healthy"], v["offline"], v["damaged"], v["repairs"]
-                )
-            });
+            out.print(&v, repair_line);
         }
-        NetAction::Reject { owner } => {
-            let v = client
-                .json(client.request(Method::POST, &format!("/network/customers/{owner}/reject")))
-                .await?;
-            out.print(&v, |v| format!("rejected; {} bytes freed", v["freed"]));
-        }
-        NetAction::Supplier { position, peer } => {
-            let req = client
-                .request(Method::POST, &format!("/network/suppliers/{position}"))
-                .json(&json!({ "peer": peer }));
-            let v = client.json(req).await?;
-            out.print(&v, |v| {
-                format!(
-                    "position {}: {} shard files rebuilt",
-                    v["position"],
-                    v["jobs"].as_array().map_or(0, Vec::len)
-                )
-            });
-        }
+        NetAction::Reject { owner } => reject(client, out, &owner).await?,
+        NetAction::Supplier { position, peer } => supplier(client, out, position, peer).await?,
         NetAction::Find { peer } => {
             let v = client.get(&format!("/network/find/{peer}")).await?;
-            out.print(&v, |v| {
-                v["closest"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            out.print(&v, closest_text);
         }
     }
+    Ok(())
+}
+
+/// `cairn net status` as text: one line per fact, listen address and
+/// supplier.
+fn network_text(v: &Value) -> String {
+    let mut text = vec![
+        format!("peer id    {}", v["peer_id"].as_str().unwrap_or("")),
+        format!("nat        {}", v["nat"].as_str().unwrap_or("")),
+        format!("peers      {}", v["peers"]),
+        space_line(&v["space"]),
+    ];
+    for a in v["listen"].as_array().into_iter().flatten() {
+        text.push(format!("listen     {}", a.as_str().unwrap_or("")));
+    }
+    text.push(lanes_line(&v["lanes"]));
+    for s in v["suppliers"].as_array().into_iter().flatten() {
+        text.push(format!(
+            "supplier {} {} {}",
+            s["position"],
+            s["peer"].as_str().unwrap_or(""),
+            if s["connected"] == true {
+                "connected"
+            } else {
+                "offline"
+            }
+        ));
+    }
+    text.join("\n")
+}
+
+fn space_line(space: &Value) -> String {
+    format!(
+        "space      {} of {} bytes donated used by {} customers{}",
+        space["used"],
+        space["donated"],
+        space["customers"],
+        space["per_customer"]
+            .as_u64()
+            .map(|l| format!(", at most {l} each"))
+            .unwrap_or_default()
+    )
+}
+
+fn lanes_line(lanes: &Value) -> String {
+    match lanes["port"].as_u64() {
+        Some(port) => format!(
+            "lanes      port {port}: {} opened, {} accepted, {} requests sent, {} served, {} over libp2p instead",
+            lanes["opened"],
+            lanes["accepted"],
+            lanes["requests"],
+            lanes["served"],
+            lanes["fallbacks"]
+        ),
+        None => "lanes      off".into(),
+    }
+}
+
+fn peer_line(p: &Value) -> String {
+    format!(
+        "{}  {}  {}",
+        p["peer_id"].as_str().unwrap_or(""),
+        p["agent"].as_str().unwrap_or("-"),
+        p["rtt_ms"]
+            .as_f64()
+            .map_or("-".into(), |r| format!("{r:.1} ms"))
+    )
+}
+
+fn customer_line(c: &Value) -> String {
+    format!(
+        "{}  {:<8}  {} of {} bytes, holds {} for us{}",
+        c["owner"].as_str().unwrap_or(""),
+        c["standing"].as_str().unwrap_or("?"),
+        c["bytes"],
+        c["allowance"],
+        c["holds_for_us"],
+        c["peer"]
+            .as_str()
+            .map(|p| format!("  {p}"))
+            .unwrap_or_default()
+    )
+}
+
+fn repair_line(v: &Value) -> String {
+    format!(
+        "{} blobs, {} positions: {} healthy, {} offline, {} damaged, {} repairs started",
+        v["blobs"], v["positions"], v["healthy"], v["offline"], v["damaged"], v["repairs"]
+    )
+}
+
+/// The peer ids of `cairn net find`, one a line.
+fn closest_text(v: &Value) -> String {
+    v["closest"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn ping(client: &Client, out: &Out, peer: &str) -> Result<()> {
+    let v = client
+        .json(client.request(Method::POST, &format!("/network/ping/{peer}")))
+        .await?;
+    out.print(&v, |v| {
+        format!("{:.2} ms", v["rtt_ms"].as_f64().unwrap_or(0.0))
+    });
+    Ok(())
+}
+
+/// Prints the DHT value under `key`, as text.
+async fn dht_get(client: &Client, out: &Out, key: &str) -> Result<()> {
+    let resp = client
+        .send(client.request(Method::GET, &format!("/network/dht/{key}")))
+        .await?;
+    let bytes = resp.bytes().await?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    out.print(&json!({ "key": key, "value": text }), |v| {
+        v["value"].as_str().unwrap_or("").to_owned()
+    });
+    Ok(())
+}
+
+/// Stores `value` under `key` in the DHT; prints nothing.
+async fn dht_put(client: &Client, key: &str, value: String) -> Result<()> {
+    client
+        .send(
+            client
+                .request(Method::PUT, &format!("/network/dht/{key}"))
+                .body(value),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Rejects a customer: its shards here are deleted.
+async fn reject(client: &Client, out: &Out, owner: &str) -> Result<()> {
+    let v = client
+        .json(client.request(Method::POST, &format!("/network/customers/{owner}/reject")))
+        .await?;
+    out.print(&v, |v| format!("rejected; {} bytes freed", v["freed"]));
+    Ok(())
+}
+
+/// Changes the supplier at `position` (to `peer`, or a connected spare).
+async fn supplier(client: &Client, out: &Out, position: u8, peer: Option<String>) -> Result<()> {
+    let req = client
+        .request(Method::POST, &format!("/network/suppliers/{position}"))
+        .json(&json!({ "peer": peer }));
+    let v = client.json(req).await?;
+    out.print(&v, |v| {
+        format!(
+            "position {}: {} shard files rebuilt",
+            v["position"],
+            v["jobs"].as_array().map_or(0, Vec::len)
+        )
+    });
     Ok(())
 }

@@ -67,6 +67,7 @@ use crate::protocol::{
     encode_request_parts, encode_response_parts,
 };
 use crate::swarm::Inbound;
+use crate::tasks::Tasks;
 
 /// The libp2p protocol a lane is agreed on.
 pub const LANE_PROTOCOL: &str = "/cairn/lane/1";
@@ -728,8 +729,9 @@ impl LaneServer {
         }
     }
 
-    /// Accepts lane connections until the task is aborted.
-    pub(crate) async fn run(self: Arc<Self>, listener: TcpListener) {
+    /// Accepts lane connections, each served on a task of `tasks`, until
+    /// the network stops.
+    pub(crate) async fn run(self: Arc<Self>, listener: TcpListener, tasks: Tasks) {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
@@ -737,7 +739,7 @@ impl LaneServer {
                         self.unnamed.fetch_sub(1, Ordering::AcqRel);
                         continue;
                     }
-                    tokio::spawn(self.clone().serve(stream));
+                    tasks.spawn("lane-served", self.clone().serve(stream));
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: wait rather

@@ -6,7 +6,10 @@
 //! - `codec`: its request-response codec;
 //! - [`records`]: DHT records signed by the peer they name;
 //! - [`swarm`]: the driver task that owns the swarm, and [`Network`], the
-//!   handle the node calls.
+//!   handle the node calls;
+//! - `lane`: lanes, the fast path for shard bytes;
+//! - `tasks`: the one spawn helper: every background task of the network
+//!   is named, traced, tracked and stopped with it ([`Network::stopped`]).
 //!
 //! This crate knows nothing of blobs on disk, the catalog or HTTP: inbound
 //! shard requests leave on a channel for the node to serve.
@@ -17,6 +20,7 @@ mod lane;
 pub mod protocol;
 pub mod records;
 pub mod swarm;
+mod tasks;
 
 use std::time::Duration;
 

@@ -36,6 +36,7 @@ use crate::lane::{
     Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
 };
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
+use crate::tasks::{DriverAlive, Tasks};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
@@ -110,6 +111,8 @@ pub struct Network {
     lane_port: Option<u16>,
     counters: Arc<Counters>,
     request_timeout: Duration,
+    /// The network's background tasks (`tasks.rs`).
+    tasks: Tasks,
 }
 
 /// Runs the swarm; see [`Network::new`].
@@ -125,6 +128,11 @@ pub struct Driver {
     lane_server: Option<Arc<LaneServer>>,
     /// The lane listener, until `run` hands it to the server's task.
     lane_listener: Option<std::net::TcpListener>,
+    /// Where the tasks the driver starts are tracked.
+    tasks: Tasks,
+    /// Counts the driver as running and stops every task when it ends
+    /// (or its future is dropped). Last, so it goes after the swarm.
+    _alive: DriverAlive,
 }
 
 type PeersReply = oneshot::Sender<Result<Vec<PeerId>>>;
@@ -174,6 +182,7 @@ impl Network {
             ))
         });
         let lane_port = lane_server.as_ref().map(|s| s.port);
+        let tasks = Tasks::new();
         let driver = Driver {
             swarm,
             commands: rx,
@@ -184,6 +193,8 @@ impl Network {
             peers: HashMap::new(),
             lane_server,
             lane_listener,
+            _alive: tasks.driver_alive(),
+            tasks: tasks.clone(),
         };
         Ok((
             Self {
@@ -193,6 +204,7 @@ impl Network {
                 lane_port,
                 counters,
                 request_timeout: config.request_timeout,
+                tasks,
             },
             inbound_rx,
             driver,
@@ -246,19 +258,7 @@ impl Network {
             Take::No => return None,
             Take::Idle(lane) => lane,
             Take::Open => {
-                let (network, lanes) = (self.clone(), lanes.clone());
-                tokio::spawn(async move {
-                    match network.open_lane(peer).await {
-                        Ok(lane) => {
-                            lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
-                            lanes.opened(peer, lane);
-                        }
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
-                            lanes.not_opened(peer);
-                        }
-                    }
-                });
+                self.spawn_open_lane(lanes.clone(), peer);
                 return None;
             }
         };
@@ -285,6 +285,24 @@ impl Network {
                 Some(Err(NetError::Request("timed out by lane".into())))
             }
         }
+    }
+
+    /// Opens a lane to `peer` beside the request that goes over libp2p,
+    /// and tells `lanes` how that went.
+    fn spawn_open_lane(&self, lanes: Arc<Lanes>, peer: PeerId) {
+        let network = self.clone();
+        self.tasks.spawn("lane-open", async move {
+            match network.open_lane(peer).await {
+                Ok(lane) => {
+                    lanes.counters.opened.fetch_add(1, Ordering::Relaxed);
+                    lanes.opened(peer, lane);
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "no lane; asking over libp2p");
+                    lanes.not_opened(peer);
+                }
+            }
+        });
     }
 
     async fn open_lane(&self, peer: PeerId) -> std::io::Result<crate::lane::Lane> {
@@ -379,9 +397,21 @@ impl Network {
         let _ = self.commands.send(Command::Refresh).await;
     }
 
-    /// Stops the driver.
+    /// Stops the driver and every task of the network: lane connections
+    /// and inbound requests still waiting for their answers are dropped,
+    /// not waited for. [`Network::stopped`] tells when all have ended.
     pub async fn stop(&self) {
         let _ = self.commands.send(Command::Stop).await;
+        self.tasks.stop();
+    }
+
+    /// Resolves once the driver and every task the network started (the
+    /// lane listener, each lane served or being opened, each inbound
+    /// request waiting for its answer) have ended: soon after
+    /// [`Network::stop`], or after the driver's future is dropped. Never
+    /// while the driver runs.
+    pub async fn stopped(&self) {
+        self.tasks.ended().await;
     }
 }
 
@@ -394,6 +424,32 @@ fn settle<T>(
 ) {
     if let Some(tx) = waiting.remove(&id) {
         let _ = tx.send(outcome.map_err(|e| NetError::Request(e.to_string())));
+    }
+}
+
+/// Keeps `tx` for the answer of the DHT query that `started`, or
+/// answers now why it could not start.
+fn track_query(
+    waiting: &mut HashMap<QueryId, oneshot::Sender<Result<()>>>,
+    started: std::result::Result<QueryId, kad::store::Error>,
+    tx: oneshot::Sender<Result<()>>,
+) {
+    match started {
+        Ok(id) => {
+            waiting.insert(id, tx);
+        }
+        Err(e) => {
+            let _ = tx.send(Err(NetError::Dht(e.to_string())));
+        }
+    }
+}
+
+/// AutoNAT's status as [`Network::nat_status`] tells it.
+fn describe_nat(status: autonat::NatStatus) -> String {
+    match status {
+        autonat::NatStatus::Public(addr) => format!("public {addr}"),
+        autonat::NatStatus::Private => "private".into(),
+        autonat::NatStatus::Unknown => "unknown".into(),
     }
 }
 
@@ -509,19 +565,9 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 
 impl Driver {
     /// Polls the swarm and serves commands until [`Network::stop`] or
-    /// until every handle is dropped.
+    /// until every handle is dropped; then stops the network's tasks.
     pub async fn run(mut self) {
-        let lanes = match (self.lane_server.clone(), self.lane_listener.take()) {
-            (Some(server), Some(listener)) => match tokio::net::TcpListener::from_std(listener) {
-                Ok(listener) => Some(tokio::spawn(server.run(listener))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot serve lanes");
-                    self.lane_server = None;
-                    None
-                }
-            },
-            _ => None,
-        };
+        self.serve_lanes();
         for addr in std::mem::take(&mut self.bootstrap) {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -536,120 +582,159 @@ impl Driver {
                 },
             }
         }
-        if let Some(task) = lanes {
-            task.abort();
-        }
+        self.tasks.stop();
         tracing::debug!("network driver stopped");
     }
 
+    /// Starts the lane listener's task, or goes without lanes.
+    fn serve_lanes(&mut self) {
+        let (Some(server), Some(listener)) = (self.lane_server.clone(), self.lane_listener.take())
+        else {
+            return;
+        };
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                let tasks = self.tasks.clone();
+                self.tasks
+                    .spawn("lane-listener", server.run(listener, tasks));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot serve lanes");
+                self.lane_server = None;
+            }
+        }
+    }
+
+    /// Carries out one command from a [`Network`] handle.
     fn on_command(&mut self, command: Command) {
-        let swarm = &mut self.swarm;
-        let pending = &mut self.pending;
         match command {
-            Command::Dial(addr, tx) => {
-                let opts = libp2p::swarm::dial_opts::DialOpts::from(addr.clone());
-                let id = opts.connection_id();
-                match swarm.dial(opts) {
-                    Ok(()) => {
-                        pending.dials.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
-                    }
-                }
-            }
-            Command::Request(peer, request, tx) => {
-                let id = swarm.behaviour_mut().shards.send_request(&peer, request);
-                pending.requests.insert(id, tx);
-            }
-            Command::LaneOffer(peer, offer, tx) => {
-                let id = swarm.behaviour_mut().lanes.send_request(&peer, offer);
-                pending.offers.insert(id, tx);
-            }
+            Command::Dial(addr, tx) => self.dial(addr, tx),
+            Command::Request(peer, request, tx) => self.send_request(peer, request, tx),
+            Command::LaneOffer(peer, offer, tx) => self.offer_lane(peer, offer, tx),
             Command::PeerIp(peer, tx) => {
-                let ip = self
-                    .peers
-                    .get(&peer)
-                    .and_then(|p| p.addresses.iter().find_map(ip_of));
-                let _ = tx.send(ip);
+                let _ = tx.send(self.peer_ip(&peer));
             }
-            Command::Respond(channel, response) => {
-                if swarm
-                    .behaviour_mut()
-                    .shards
-                    .send_response(channel, response)
-                    .is_err()
-                {
-                    tracing::debug!("a peer left before its answer");
-                }
-            }
+            Command::Respond(channel, response) => self.respond(channel, response),
             Command::Peers(tx) => {
-                let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
-                peers.sort_by_key(|p| p.peer_id);
-                let _ = tx.send(peers);
+                let _ = tx.send(self.peer_list());
             }
             Command::ListenAddrs(tx) => {
-                let _ = tx.send(swarm.listeners().cloned().collect());
+                let _ = tx.send(self.swarm.listeners().cloned().collect());
             }
-            Command::PutRecord(key, value, ttl, tx) => {
-                let mut record = Record::new(RecordKey::new(&key), value);
-                record.expires = ttl.map(|t| Instant::now() + t);
-                match swarm
-                    .behaviour_mut()
-                    .kad
-                    .put_record(record, kad::Quorum::One)
-                {
-                    Ok(id) => {
-                        pending.puts.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
-                    }
-                }
-            }
-            Command::GetRecord(key, tx) => {
-                let id = swarm.behaviour_mut().kad.get_record(RecordKey::new(&key));
-                pending.gets.insert(id, (key, tx));
-            }
-            Command::Provide(key, tx) => {
-                match swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(RecordKey::new(&key))
-                {
-                    Ok(id) => {
-                        pending.provides.insert(id, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(NetError::Dht(e.to_string())));
-                    }
-                }
-            }
-            Command::Providers(key, tx) => {
-                let id = swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(RecordKey::new(&key));
-                pending.providers.insert(id, (Vec::new(), tx));
-            }
-            Command::Closest(key, tx) => {
-                let id = swarm.behaviour_mut().kad.get_closest_peers(key);
-                pending.closest.insert(id, tx);
-            }
+            Command::PutRecord(key, value, ttl, tx) => self.put_record(key, value, ttl, tx),
+            Command::GetRecord(key, tx) => self.get_record(key, tx),
+            Command::Provide(key, tx) => self.provide(key, tx),
+            Command::Providers(key, tx) => self.find_providers(key, tx),
+            Command::Closest(key, tx) => self.find_closest(key, tx),
             Command::NatStatus(tx) => {
-                let status = match swarm.behaviour().autonat.nat_status() {
-                    autonat::NatStatus::Public(addr) => format!("public {addr}"),
-                    autonat::NatStatus::Private => "private".into(),
-                    autonat::NatStatus::Unknown => "unknown".into(),
-                };
-                let _ = tx.send(status);
+                let _ = tx.send(describe_nat(self.swarm.behaviour().autonat.nat_status()));
             }
-            Command::Refresh => {
-                if !self.peers.is_empty() {
-                    let _ = swarm.behaviour_mut().kad.bootstrap();
-                }
-            }
+            Command::Refresh => self.refresh(),
             Command::Stop => {}
+        }
+    }
+
+    /// Kademlia, which most commands ask.
+    fn kad(&mut self) -> &mut kad::Behaviour<kad::store::MemoryStore> {
+        &mut self.swarm.behaviour_mut().kad
+    }
+
+    /// Dials `addr`; `tx` learns whether a connection came of it.
+    fn dial(&mut self, addr: Multiaddr, tx: oneshot::Sender<Result<()>>) {
+        let opts = libp2p::swarm::dial_opts::DialOpts::from(addr.clone());
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending.dials.insert(id, tx);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
+            }
+        }
+    }
+
+    /// Sends a shard request over libp2p; `tx` gets its answer.
+    fn send_request(
+        &mut self,
+        peer: PeerId,
+        request: Request,
+        tx: oneshot::Sender<Result<Response>>,
+    ) {
+        let shards = &mut self.swarm.behaviour_mut().shards;
+        let id = shards.send_request(&peer, request);
+        self.pending.requests.insert(id, tx);
+    }
+
+    /// Offers `peer` a lane; `tx` gets its answer.
+    fn offer_lane(&mut self, peer: PeerId, offer: Offer, tx: oneshot::Sender<Result<Accept>>) {
+        let id = self.swarm.behaviour_mut().lanes.send_request(&peer, offer);
+        self.pending.offers.insert(id, tx);
+    }
+
+    /// The IP address we reach `peer` on, if we are connected to it.
+    fn peer_ip(&self, peer: &PeerId) -> Option<IpAddr> {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.addresses.iter().find_map(ip_of))
+    }
+
+    /// Sends the node's answer to an inbound shard request.
+    fn respond(&mut self, channel: ResponseChannel<Response>, response: Response) {
+        let shards = &mut self.swarm.behaviour_mut().shards;
+        if shards.send_response(channel, response).is_err() {
+            tracing::debug!("a peer left before its answer");
+        }
+    }
+
+    /// The connected peers, by id.
+    fn peer_list(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<PeerInfo> = self.peers.values().cloned().collect();
+        peers.sort_by_key(|p| p.peer_id);
+        peers
+    }
+
+    /// Stores a record in the DHT, expiring after `ttl`.
+    fn put_record(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+        tx: oneshot::Sender<Result<()>>,
+    ) {
+        let mut record = Record::new(RecordKey::new(&key), value);
+        record.expires = ttl.map(|t| Instant::now() + t);
+        let started = self.kad().put_record(record, kad::Quorum::One);
+        track_query(&mut self.pending.puts, started, tx);
+    }
+
+    /// Looks `key` up in the DHT; `on_kad` answers `tx`.
+    fn get_record(&mut self, key: Vec<u8>, tx: ValueSender) {
+        let id = self.kad().get_record(RecordKey::new(&key));
+        self.pending.gets.insert(id, (key, tx));
+    }
+
+    /// Announces this node as a provider of `key`.
+    fn provide(&mut self, key: Vec<u8>, tx: oneshot::Sender<Result<()>>) {
+        let started = self.kad().start_providing(RecordKey::new(&key));
+        track_query(&mut self.pending.provides, started, tx);
+    }
+
+    /// Looks for the providers of `key`; `on_kad` gathers them for `tx`.
+    fn find_providers(&mut self, key: Vec<u8>, tx: PeersReply) {
+        let id = self.kad().get_providers(RecordKey::new(&key));
+        self.pending.providers.insert(id, (Vec::new(), tx));
+    }
+
+    /// Looks for the peers closest to `key`.
+    fn find_closest(&mut self, key: Vec<u8>, tx: PeersReply) {
+        let id = self.kad().get_closest_peers(key);
+        self.pending.closest.insert(id, tx);
+    }
+
+    /// Refreshes the routing table, when there is anyone to ask.
+    fn refresh(&mut self) {
+        if !self.peers.is_empty() {
+            let _ = self.kad().bootstrap();
         }
     }
 
@@ -779,12 +864,7 @@ impl Driver {
                     tracing::warn!(%peer, "too many shard requests queued; refusing one");
                     return;
                 }
-                let handle = self.handle.clone();
-                tokio::spawn(async move {
-                    if let Ok(response) = answer.await {
-                        let _ = handle.send(Command::Respond(channel, response)).await;
-                    }
-                });
+                self.spawn_answer(answer, channel);
             }
             Event::Message {
                 message:
@@ -802,6 +882,21 @@ impl Driver {
             }
             Event::ResponseSent { .. } => {}
         }
+    }
+
+    /// Waits for the node's answer to an inbound request and hands it to
+    /// the swarm; the driver never waits for it itself.
+    fn spawn_answer(
+        &self,
+        answer: oneshot::Receiver<Response>,
+        channel: ResponseChannel<Response>,
+    ) {
+        let handle = self.handle.clone();
+        self.tasks.spawn("shard-answer", async move {
+            if let Ok(response) = answer.await {
+                let _ = handle.send(Command::Respond(channel, response)).await;
+            }
+        });
     }
 
     fn on_lanes(&mut self, event: request_response::Event<Offer, Accept>) {

@@ -24,9 +24,18 @@ async fn start(bootstrap: Vec<Multiaddr>) -> (Network, Multiaddr) {
 }
 
 async fn start_with(bootstrap: Vec<Multiaddr>, lanes: bool) -> (Network, Multiaddr) {
+    let (net, addr, _driver) = start_driven(bootstrap, lanes).await;
+    (net, addr)
+}
+
+/// As [`start_with`], and the driver's task.
+async fn start_driven(
+    bootstrap: Vec<Multiaddr>,
+    lanes: bool,
+) -> (Network, Multiaddr, tokio::task::JoinHandle<()>) {
     let (net, mut inbound, driver) =
         Network::new(Keypair::generate_ed25519(), &config(bootstrap, lanes)).unwrap();
-    tokio::spawn(driver.run());
+    let driver = tokio::spawn(driver.run());
     tokio::spawn(async move {
         let mut shards: HashMap<ShardKey, Vec<u8>> = HashMap::new();
         while let Some(i) = inbound.recv().await {
@@ -68,7 +77,7 @@ async fn start_with(bootstrap: Vec<Multiaddr>, lanes: bool) -> (Network, Multiad
     let addr: Multiaddr = format!("{}/p2p/{}", addrs[0], net.peer_id())
         .parse()
         .unwrap();
-    (net, addr)
+    (net, addr, driver)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,4 +578,53 @@ async fn a_lane_takes_its_session_once_and_closes_on_a_frame_that_does_not_open(
         },
     );
     assert_eq!(r.await.unwrap(), Response::Data(vec![1; 5000]));
+}
+
+/// Stopping a network ends every task it started, within a few seconds,
+/// even a lane its peer still holds open (a server waits 90 s for a
+/// lane's next request); so does dropping its driver's future, as the
+/// node does when it shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_networks_leave_no_task_running() {
+    let (a, a_addr) = start(Vec::new()).await;
+    let (b, _, b_driver) = start_driven(vec![a_addr], true).await;
+    wait_peers(&b, 1).await;
+    let key = ShardKey {
+        owner: cairn_net::protocol::owner_of(&b.peer_id()),
+        blob: [4; 32],
+        position: 0,
+    };
+    let write = Request::Write {
+        key,
+        offset: 0,
+        stride: 0,
+        data: vec![6; 70_000],
+    };
+    // Over libp2p while the lane opens, then by the lane.
+    assert_eq!(b.request(a.peer_id(), write).await.unwrap(), Response::Ok);
+    lane_opened(&b).await;
+    let read = Request::Read {
+        key,
+        offset: 10,
+        len: 1000,
+    };
+    let r = b.request(a.peer_id(), read).await.unwrap();
+    assert_eq!(r, Response::Data(vec![6; 1000]));
+    assert_eq!((b.lane_stats().requests, b.lane_stats().fallbacks), (1, 1));
+    assert_eq!(a.lane_stats().served, 1);
+
+    let running = Duration::from_millis(200);
+    for n in [&a, &b] {
+        assert!(
+            tokio::time::timeout(running, n.stopped()).await.is_err(),
+            "stopped() resolved while the network ran"
+        );
+    }
+    a.stop().await;
+    b_driver.abort();
+    for (name, n) in [("a (stopped)", &a), ("b (driver dropped)", &b)] {
+        tokio::time::timeout(Duration::from_secs(5), n.stopped())
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a network task outlived the stop"));
+    }
 }
