@@ -242,11 +242,11 @@ impl Node {
     }
 
     /// Spawns background work `name` on the node's tracker (see `tasks`).
-    pub(crate) fn spawn_task<F>(&self, name: &'static str, fut: F)
+    pub(crate) fn spawn_task<F>(&self, name: &'static str, fut: F) -> tokio::task::JoinHandle<()>
     where
         F: std::future::Future<Output = Result<()>> + Send + 'static,
     {
-        tasks::spawn(&self.0.tasks, name, fut);
+        tasks::spawn(&self.0.tasks, name, fut)
     }
 
     /// A 32-byte key for `purpose`, derived from the node's identity key:
@@ -377,12 +377,32 @@ impl Node {
         {
             tracing::warn!("background tasks did not stop within 10 s");
         }
+        if let Some(net) = &self.0.net {
+            // The swarm task ended above; the network's own tasks (lanes,
+            // answers in flight) end with it.
+            net.network.stop().await;
+            if tokio::time::timeout(Duration::from_secs(5), net.network.stopped())
+                .await
+                .is_err()
+            {
+                tracing::warn!("network tasks did not stop within 5 s");
+            }
+        }
         tracing::info!("node stopped");
     }
 
-    /// Whether every background task has ended (after [`Node::shutdown`]).
-    pub fn tasks_done(&self) -> bool {
-        self.0.tasks.is_closed() && self.0.tasks.is_empty()
+    /// Whether every background task has ended (after [`Node::shutdown`]):
+    /// the node's own and the network's.
+    pub async fn tasks_ended(&self) -> bool {
+        let own = self.0.tasks.is_closed() && self.0.tasks.is_empty();
+        let net = match &self.0.net {
+            // Polled once: already ended, or not.
+            Some(net) => tokio::time::timeout(Duration::ZERO, net.network.stopped())
+                .await
+                .is_ok(),
+            None => true,
+        };
+        own && net
     }
 
     /// The first problem worth a warning, in this order: the network is

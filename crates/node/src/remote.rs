@@ -75,7 +75,10 @@ impl Node {
             .start("fetch", url.as_str(), None, true);
         let id = job.id().to_owned();
         let node = self.clone();
-        let handle = tokio::spawn(async move { node.run_fetch(job, url, req, headers).await });
+        let handle = self.spawn_task("fetch", async move {
+            node.run_fetch(job, url, req, headers).await;
+            Ok(())
+        });
         if wait {
             let _ = handle.await;
         }
