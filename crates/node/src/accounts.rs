@@ -212,6 +212,12 @@ impl Node {
         blocking(move || Ok(node.0.catalog.charge_traffic(&account, bytes, limit)?)).await
     }
 
+    /// The gateway user whose ledger account is `account`, if any.
+    pub async fn user_of_account(&self, account: &str) -> Result<Option<User>> {
+        let (node, account) = (self.clone(), account.to_owned());
+        blocking(move || Ok(node.0.catalog.user_by_account(&account)?)).await
+    }
+
     /// Entry `id` if `user` owns it; else [`NodeError::Forbidden`] (or not
     /// found).
     pub async fn owned_entry(&self, user: &User, id: &str) -> Result<Entry> {

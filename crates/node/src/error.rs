@@ -162,6 +162,25 @@ impl NodeError {
         })
     }
 
+    /// No `what` (a file, a folder, a splash image) named `id`.
+    pub fn not_found(what: &'static str, id: &str) -> Self {
+        Self::Store(StoreError::NotFound {
+            what,
+            id: id.chars().take(80).collect(),
+        })
+    }
+
+    /// A transfer of `wanted` bytes that a 24-hour traffic `limit` with
+    /// `used` bytes used already cannot take.
+    pub fn over_traffic(limit: u64, used: u64, wanted: u64) -> Self {
+        Self::Store(StoreError::OverLimit {
+            what: "traffic",
+            limit,
+            used,
+            wanted,
+        })
+    }
+
     /// What kind of failure this is: what a door maps to its answer.
     pub fn kind(&self) -> ErrorKind {
         match self {

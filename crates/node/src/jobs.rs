@@ -1,5 +1,12 @@
 //! Jobs: long work with progress and cancel.
 //!
+//! Every job has a number (`seq`) next to its id: increasing, taken from
+//! one counter that starts past the highest the catalog holds, so a
+//! recorded job's number is never given again (numbered lists of the
+//! layers: Openload's task ids). A job may belong to an account and name
+//! what it works on and where its result goes ([`JobFor`]), so a layer can
+//! list one user's jobs of a kind.
+//!
 //! A job lives in memory while it runs (its byte counter is an atomic the
 //! worker bumps without locking) and is kept in a short ring when it ends.
 //! Jobs that a restart must account for (uploads, imports) are also written
@@ -7,7 +14,7 @@
 //! running died with the previous process and are marked failed.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cairn_store::Catalog;
@@ -20,8 +27,21 @@ use crate::{JobRecord, NodeError};
 
 const UNKNOWN: u64 = u64::MAX;
 
+/// Who a job is for and what it works on.
+#[derive(Debug, Clone, Default)]
+pub struct JobFor {
+    /// The ledger account of the user who asked for it.
+    pub account: Option<String>,
+    /// What it works on (a URL, an entry id).
+    pub subject: Option<String>,
+    /// The folder its result goes into.
+    pub folder: Option<String>,
+}
+
 struct JobState {
     id: String,
+    seq: i64,
+    owner: JobFor,
     kind: &'static str,
     label: String,
     persist: bool,
@@ -37,6 +57,10 @@ impl JobState {
         let total = self.total.load(Ordering::Relaxed);
         JobRecord {
             id: self.id.clone(),
+            seq: self.seq,
+            account: self.owner.account.clone(),
+            subject: self.owner.subject.clone(),
+            folder: self.owner.folder.clone(),
             kind: self.kind.to_owned(),
             state: state.to_owned(),
             label: self.label.clone(),
@@ -55,6 +79,8 @@ pub(crate) struct Jobs {
     live: Mutex<HashMap<String, Arc<JobState>>>,
     ended: Mutex<VecDeque<JobRecord>>,
     kept: usize,
+    /// The last number given.
+    seq: AtomicI64,
     catalog: Arc<Catalog>,
     events: Events,
 }
@@ -70,14 +96,28 @@ pub struct Job {
 }
 
 impl Jobs {
-    pub(crate) fn new(catalog: Arc<Catalog>, events: Events, kept: usize) -> Arc<Self> {
-        Arc::new(Self {
+    pub(crate) fn new(
+        catalog: Arc<Catalog>,
+        events: Events,
+        kept: usize,
+    ) -> Result<Arc<Self>, NodeError> {
+        let seq = AtomicI64::new(catalog.last_job_seq()?);
+        Ok(Arc::new(Self {
             live: Mutex::default(),
             ended: Mutex::default(),
             kept,
+            seq,
             catalog,
             events,
-        })
+        }))
+    }
+
+    fn new_id(&self) -> (String, i64) {
+        let id = format!(
+            "{:012x}",
+            rand::thread_rng().r#gen::<u64>() & 0xffff_ffff_ffff
+        );
+        (id, self.seq.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// Starts a job; `persist` writes it to the catalog.
@@ -88,12 +128,23 @@ impl Jobs {
         total: Option<u64>,
         persist: bool,
     ) -> Job {
-        let id = format!(
-            "{:012x}",
-            rand::thread_rng().r#gen::<u64>() & 0xffff_ffff_ffff
-        );
+        self.start_for(kind, label, total, persist, JobFor::default())
+    }
+
+    /// [`Jobs::start`] for `owner`.
+    pub(crate) fn start_for(
+        self: &Arc<Self>,
+        kind: &'static str,
+        label: impl Into<String>,
+        total: Option<u64>,
+        persist: bool,
+        owner: JobFor,
+    ) -> Job {
+        let (id, seq) = self.new_id();
         let state = Arc::new(JobState {
             id: id.clone(),
+            seq,
+            owner,
             kind,
             label: label.into(),
             persist,
@@ -135,6 +186,61 @@ impl Jobs {
         ended.truncate(self.kept);
         drop(ended);
         self.events.send(Event::Job { job: record });
+    }
+
+    /// Records a job that failed before it could start (a URL refused at
+    /// once), so that it is numbered and listed like any other; its result
+    /// is `{"started": false}`.
+    pub(crate) fn record_failed(
+        &self,
+        kind: &'static str,
+        label: impl Into<String>,
+        owner: JobFor,
+        error: &NodeError,
+    ) -> Result<JobRecord, NodeError> {
+        let (id, seq) = self.new_id();
+        let now = now_ms();
+        let record = JobRecord {
+            id,
+            seq,
+            account: owner.account,
+            subject: owner.subject,
+            folder: owner.folder,
+            kind: kind.to_owned(),
+            state: "failed".into(),
+            label: label.into(),
+            done: 0,
+            total: None,
+            error: Some(error.to_string()),
+            result: Some(serde_json::json!({ "started": false })),
+            created: now,
+            updated: now,
+        };
+        self.catalog.save_job(&record)?;
+        self.events.send(Event::Job {
+            job: record.clone(),
+        });
+        Ok(record)
+    }
+
+    /// `account`'s newest `limit` jobs of `kind` (only number `seq` when
+    /// given), newest first; a running one as it stands now.
+    pub(crate) fn of(
+        &self,
+        account: &str,
+        kind: &str,
+        seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, NodeError> {
+        let recorded = self.catalog.jobs_of(account, kind, seq, limit)?;
+        let live = self.lock_live();
+        Ok(recorded
+            .into_iter()
+            .map(|r| match live.get(&r.id) {
+                Some(state) => state.record("running"),
+                None => r,
+            })
+            .collect())
     }
 
     /// Counts the bytes a transfer moved, whatever its outcome: bytes that
@@ -322,6 +428,43 @@ mod tests {
             Events::new(),
             3,
         )
+        .unwrap()
+    }
+
+    #[test]
+    fn jobs_are_numbered_past_the_catalogs_and_listed_per_account() {
+        let catalog = Arc::new(Catalog::open_in_memory().unwrap());
+        let first = Jobs::new(catalog.clone(), Events::new(), 3).unwrap();
+        let owner = |account: &str| JobFor {
+            account: Some(account.into()),
+            subject: Some("http://x/".into()),
+            folder: None,
+        };
+        let a = first.start_for("fetch", "a", None, true, owner("ann"));
+        let b = first.start("digest", "b", None, false);
+        let failed = first
+            .record_failed(
+                "fetch",
+                "c",
+                owner("ann"),
+                &NodeError::Invalid("bad".into()),
+            )
+            .unwrap();
+        assert_eq!((a.state.seq, b.state.seq, failed.seq), (1, 2, 3));
+        let listed = first.of("ann", "fetch", None, 10).unwrap();
+        let states: Vec<(i64, &str)> = listed.iter().map(|j| (j.seq, j.state.as_str())).collect();
+        assert_eq!(states, [(3, "failed"), (1, "running")]);
+        a.finish(Ok(serde_json::Value::Null));
+        b.finish(Ok(serde_json::Value::Null));
+        // A restart numbers on past what the catalog holds.
+        let again = Jobs::new(catalog, Events::new(), 3).unwrap();
+        let next = again.start("upload", "d", None, true);
+        assert_eq!(next.state.seq, 4);
+        assert_eq!(
+            again.of("ann", "fetch", Some(1), 10).unwrap()[0].state,
+            "done"
+        );
+        next.finish(Ok(serde_json::Value::Null));
     }
 
     #[test]

@@ -25,8 +25,8 @@
 //! - [`paid`]: paid files (restricted, price, previews) and their purchases;
 //! - `media`: ffmpeg and ffprobe (found on PATH at start): durations,
 //!   transcodes to browser-streamable mp4, frames;
-//! - `openload`: Openload's tickets, signed links and upload URLs, remote
-//!   uploads and converts;
+//! - [`links`]: signed links (capabilities a door hands out), one key per
+//!   purpose;
 //! - `tokens`: access tokens with byte balances on the ledger (the
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
@@ -41,12 +41,12 @@ pub mod identity;
 mod import;
 mod ingest;
 pub mod jobs;
+pub mod links;
 mod local;
 mod lock;
 mod media;
 mod network;
 mod node;
-mod openload;
 pub mod paid;
 mod reachable;
 mod read;
@@ -69,14 +69,11 @@ pub use config::Config;
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use import::{FileImport, FileImporting, ImportRequest, ImportedFile};
+pub use jobs::JobFor;
 pub use local::{LocalCaller, LocalUser};
 pub use network::{NetworkStatus, SupplierInfo};
 pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget, Warning};
-pub use openload::{
-    ANONYMOUS_FOLDER, BLOCKED_KEY, OpenloadLink, OpenloadListing, OpenloadTicket, RemoteStatus,
-    RunningConvert, SPLASH_FOLDER,
-};
 pub use paid::{Access, LedgerReport, PaidStatus, PaidTerms, Purchase, Reader};
 pub use read::{BlobHandle, ByteStream};
-pub use remote::FetchRequest;
+pub use remote::{FetchHeaders, FetchRequest};
 pub use repair::RepairStatus;

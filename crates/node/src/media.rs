@@ -20,9 +20,9 @@ use rand::RngCore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::jobs::Job;
+use crate::jobs::{Job, JobFor};
 use crate::node::blocking;
-use crate::{Entry, Node, NodeError};
+use crate::{Entry, EntryKind, JobRecord, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -157,6 +157,105 @@ impl Node {
         let entry = self.entry(id).await?.entry;
         let input = self.materialize(&entry).await?;
         probe_duration(&ffprobe, input.path()).await
+    }
+
+    /// Starts converting file `entry` to browser-streamable mp4 (H.264/AAC,
+    /// the index first) as a `convert` job for `owner`; the result is
+    /// stored next to the original as `<name>.mp4`. Without ffmpeg or
+    /// ffprobe: `unavailable`, at once.
+    pub async fn convert_mp4(&self, entry: &Entry, owner: JobFor) -> Result<JobRecord> {
+        if entry.kind != EntryKind::File {
+            return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
+        }
+        self.0.media.ffmpeg()?;
+        self.0.media.ffprobe()?;
+        let owner = JobFor {
+            subject: Some(entry.id.clone()),
+            folder: Some(entry.parent.clone().unwrap_or_default()),
+            ..owner
+        };
+        let job = self
+            .jobs_registry()
+            .start_for("convert", entry.name.clone(), None, true, owner);
+        let job_id = job.id().to_owned();
+        let (node, entry) = (self.clone(), entry.clone());
+        self.spawn_task("convert", async move {
+            let outcome = node.run_convert(&job, &entry).await;
+            let value = outcome.as_ref().map(|e| serde_json::json!({ "entry": e }));
+            job.finish(value);
+            outcome.map(|_| ())
+        });
+        self.job(&job_id).await
+    }
+
+    async fn run_convert(&self, job: &Job, entry: &Entry) -> Result<Entry> {
+        let ffmpeg = self.0.media.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
+        let input = self.materialize(entry).await?;
+        job.check()?;
+        let duration = probe_duration(&ffprobe, input.path()).await?;
+        let output = self.0.media.output_file(".mp4")?;
+        transcode_mp4(&ffmpeg, input.path(), output.path(), duration, job).await?;
+        drop(input);
+        let name = format!("{}.mp4", entry.name);
+        let parent = entry.parent.clone();
+        self.store_temp(output, parent, name, OnConflict::Rename, "convert")
+            .await
+    }
+
+    /// A JPEG frame of video `entry`, a tenth of the way in (at most 30 s),
+    /// stored as `name` in `parent` (replacing one of that name).
+    pub async fn frame_jpeg(
+        &self,
+        entry: &Entry,
+        parent: Option<String>,
+        name: String,
+    ) -> Result<Entry> {
+        let ffmpeg = self.0.media.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
+        let input = self.materialize(entry).await?;
+        let duration = probe_duration(&ffprobe, input.path()).await.unwrap_or(0.0);
+        let at = (duration / 10.0).min(30.0);
+        let output = self.0.media.output_file(".jpg")?;
+        extract_jpeg(&ffmpeg, input.path(), output.path(), at).await?;
+        drop(input);
+        self.store_temp(output, parent, name, OnConflict::Replace, "frame")
+            .await
+    }
+
+    /// Stores a finished temp file as a new entry (a job of kind `store`).
+    async fn store_temp(
+        &self,
+        file: TempFile,
+        parent: Option<String>,
+        name: String,
+        on_conflict: OnConflict,
+        label: &str,
+    ) -> Result<Entry> {
+        let size = std::fs::metadata(file.path()).map(|m| m.len()).ok();
+        let job = self
+            .jobs_registry()
+            .start("store", format!("{label}: {name}"), size, false);
+        let node = self.clone();
+        blocking(move || {
+            let path = file.path().to_path_buf();
+            let outcome = std::fs::File::open(&path)
+                .map_err(|e| NodeError::io("open", &path, e))
+                .and_then(|mut src| {
+                    node.store_file(
+                        &mut src,
+                        &job,
+                        parent.as_deref(),
+                        &name,
+                        on_conflict,
+                        &|_| Ok(()),
+                    )
+                });
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            drop(file);
+            outcome
+        })
+        .await
     }
 
     /// Writes the verified plaintext of file `entry` to a new temp file.

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::events::{Event, Events};
 use crate::identity::Identity;
 use crate::import::{self, FileImport, FileImporting, ImportRequest, ImportedFile, Plan};
-use crate::jobs::{Job, Jobs};
+use crate::jobs::{Job, JobFor, Jobs};
 use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
 use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
@@ -65,8 +65,6 @@ pub(crate) struct Inner {
     pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
-    /// Addresses paired for Openload's `streaming/get`, and until when.
-    pub(crate) openload_pairs: crate::openload::Pairs,
     pub(crate) media: crate::media::Media,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
@@ -163,7 +161,7 @@ impl Node {
         let interrupted =
             catalog.fail_interrupted_jobs("interrupted: the node stopped while it ran")?;
         let events = Events::new();
-        let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept);
+        let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept)?;
         let (digest_queue, digest_rx) = mpsc::unbounded_channel();
         let secret = ConvergenceSecret(identity.convergence);
         let media = crate::media::Media::open(data_dir)?;
@@ -187,7 +185,6 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             paid: crate::paid::PaidState::default(),
-            openload_pairs: Default::default(),
             media,
             net,
             repair: crate::repair::RepairState::default(),
@@ -1261,6 +1258,38 @@ impl Node {
     }
 
     // ---- jobs ----
+
+    /// `account`'s newest `limit` jobs of `kind` (only number `seq` when
+    /// given), newest first (at most [`cairn_store::catalog::MAX_PAGE`]).
+    pub async fn jobs_of(
+        &self,
+        account: &str,
+        kind: &str,
+        seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>> {
+        let node = self.clone();
+        let (account, kind) = (account.to_owned(), kind.to_owned());
+        blocking(move || node.0.jobs.of(&account, &kind, seq, limit)).await
+    }
+
+    /// Records a job of `kind` that failed before it could start (`error`:
+    /// a URL refused at once), numbered and listed like any other; its
+    /// result is `{"started": false}`.
+    pub async fn record_failed_job(
+        &self,
+        kind: &'static str,
+        label: &str,
+        owner: JobFor,
+        error: &NodeError,
+    ) -> Result<JobRecord> {
+        let (node, label, message) = (self.clone(), label.to_owned(), error.to_string());
+        blocking(move || {
+            let error = NodeError::Invalid(message);
+            node.0.jobs.record_failed(kind, label, owner, &error)
+        })
+        .await
+    }
 
     /// The newest `limit` jobs.
     pub async fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {

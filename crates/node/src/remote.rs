@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use reqwest::Url;
 use serde::Serialize;
 
-use crate::jobs::Job;
+use crate::jobs::{Job, JobFor};
 use crate::node::BeforeCommit;
 use crate::reachable;
 use crate::{JobRecord, Node, NodeError, OnConflict, UploadTarget};
@@ -39,6 +39,18 @@ pub struct FetchRequest {
     pub on_conflict: OnConflict,
 }
 
+/// Extra request headers for a fetch ([`FetchHeaders::parse`]).
+#[derive(Debug, Clone, Default)]
+pub struct FetchHeaders(reqwest::header::HeaderMap);
+
+impl FetchHeaders {
+    /// Headers from `Name: value` lines. Headers that would change how the
+    /// request is framed or routed are refused (`invalid`).
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_headers(text).map(Self)
+    }
+}
+
 /// A fetched response, about to be stored.
 #[derive(Debug, Clone, Serialize)]
 struct Fetched {
@@ -53,15 +65,29 @@ impl Node {
     /// forbidden URL is an error at once); with `wait`, answers when the
     /// job has ended.
     pub async fn fetch(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
-        self.fetch_with_headers(req, reqwest::header::HeaderMap::new(), wait)
+        let headers = reqwest::header::HeaderMap::new();
+        self.fetch_with_headers(req, JobFor::default(), headers, wait)
             .await
     }
 
-    /// [`Node::fetch`] sending `headers` too (cookies, basic auth), but
-    /// only to the URL's own host: a redirect elsewhere does not get them.
-    pub(crate) async fn fetch_with_headers(
+    /// [`Node::fetch`] for `owner` (its job carries the account, the URL
+    /// and the folder, so it is listed among the account's jobs), sending
+    /// `headers` too (cookies, basic auth), but only to the URL's own
+    /// host: a redirect elsewhere does not get them.
+    pub async fn fetch_for(
         &self,
         req: FetchRequest,
+        owner: JobFor,
+        headers: FetchHeaders,
+        wait: bool,
+    ) -> Result<JobRecord> {
+        self.fetch_with_headers(req, owner, headers.0, wait).await
+    }
+
+    async fn fetch_with_headers(
+        &self,
+        req: FetchRequest,
+        owner: JobFor,
         headers: reqwest::header::HeaderMap,
         wait: bool,
     ) -> Result<JobRecord> {
@@ -70,9 +96,14 @@ impl Node {
             self.check_folder(parent).await?;
         }
         self.checked_addr(&url).await?;
+        let owner = JobFor {
+            subject: Some(req.url.clone()),
+            folder: req.parent.clone(),
+            ..owner
+        };
         let job = self
             .jobs_registry()
-            .start("fetch", url.as_str(), None, true);
+            .start_for("fetch", url.as_str(), None, true, owner);
         let id = job.id().to_owned();
         let node = self.clone();
         let handle = self.spawn_task("fetch", async move {
@@ -229,6 +260,27 @@ impl Node {
     }
 }
 
+/// Extra request headers from `Name: value` lines. Headers that would
+/// change how the request is framed or routed are refused.
+fn parse_headers(text: &str) -> Result<reqwest::header::HeaderMap> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut map = HeaderMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let bad = || NodeError::Invalid(format!("headers: '{line}' is not 'Name: value'"));
+        let (name, value) = line.split_once(':').ok_or_else(bad)?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|_| bad())?;
+        if matches!(
+            name.as_str(),
+            "host" | "content-length" | "transfer-encoding" | "connection" | "upgrade" | "te"
+        ) {
+            return Err(NodeError::Invalid(format!("headers: {name} cannot be set")));
+        }
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
 fn parse(url: &str) -> Result<Url> {
     let parsed =
         Url::parse(url).map_err(|e| NodeError::Invalid(format!("'{url}' is not a URL: {e}")))?;
@@ -322,5 +374,19 @@ mod tests {
         );
         assert_eq!(path_name(&Url::parse("http://h/").unwrap()), None);
         assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn headers_parse_from_lines_and_framing_headers_are_refused() {
+        let h = parse_headers(
+            "User-Agent: Mozilla/5.0 (X11)\nCookie: auth=1234;\r\n\n Authorization: Basic eDp5\n",
+        )
+        .unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(h["cookie"], "auth=1234;");
+        assert!(parse_headers("").unwrap().is_empty());
+        assert!(parse_headers("no colon").is_err());
+        assert!(parse_headers("Host: evil").is_err());
+        assert!(parse_headers("Content-Length: 1").is_err());
     }
 }

@@ -198,6 +198,18 @@ pub struct Added {
 pub struct JobRecord {
     /// Job id.
     pub id: String,
+    /// Its number: stable, increasing, never reused by a recorded job
+    /// (what Openload's task ids and other layers' numbered lists show).
+    pub seq: i64,
+    /// The ledger account it belongs to, if a user asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// What it works on (a URL, an entry id), when that is not its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The folder its result goes into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// "upload", "import", "download", "digest", ….
     pub kind: String,
     /// "running", "done", "failed", "cancelled".
@@ -282,8 +294,15 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
         result: result.and_then(|r| serde_json::from_str(&r).ok()),
         created: row.get(8)?,
         updated: row.get(9)?,
+        seq: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
+        account: row.get(11)?,
+        subject: row.get(12)?,
+        folder: row.get(13)?,
     })
 }
+
+/// The columns [`job_from_row`] reads, in its order.
+const JOB_COLUMNS: &str = "id, kind, state, label, done, total, error, result, created, updated, seq, account, subject, folder";
 
 /// Checks an entry name: non-empty, at most [`MAX_NAME`] bytes, no `/`,
 /// no control characters, not `.` or `..`.
@@ -844,8 +863,9 @@ impl Catalog {
         let result = job.result.as_ref().map(|r| r.to_string());
         self.with(|c| {
             c.execute(
-                "INSERT INTO jobs (id, kind, state, label, done, total, error, result, created, updated) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                "INSERT INTO jobs (id, kind, state, label, done, total, error, result, created, updated, \
+                 seq, account, subject, folder) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done, \
                  total = excluded.total, error = excluded.error, result = excluded.result, updated = excluded.updated",
                 params![
@@ -858,7 +878,11 @@ impl Catalog {
                     job.error,
                     result,
                     job.created,
-                    job.updated
+                    job.updated,
+                    job.seq,
+                    job.account,
+                    job.subject,
+                    job.folder
                 ],
             )?;
             Ok(())
@@ -869,7 +893,7 @@ impl Catalog {
     pub fn job(&self, id: &str) -> Result<JobRecord> {
         self.with(|c| {
             c.query_row(
-                "SELECT id, kind, state, label, done, total, error, result, created, updated FROM jobs WHERE id = ?1",
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
                 [id],
                 job_from_row,
             )
@@ -881,13 +905,39 @@ impl Catalog {
     /// The newest `limit` jobs.
     pub fn jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, kind, state, label, done, total, error, result, created, updated FROM jobs \
-                 ORDER BY created DESC, id LIMIT ?1",
-            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC, id LIMIT ?1"
+            ))?;
             let rows = stmt.query_map([limit], job_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+    }
+
+    /// `account`'s newest `limit` jobs of `kind` (only number `seq` when
+    /// given), newest first.
+    pub fn jobs_of(
+        &self,
+        account: &str,
+        kind: &str,
+        seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>> {
+        if limit > MAX_PAGE {
+            return Err(StoreError::Invalid(format!("limit {limit} is too large")));
+        }
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE account = ?1 AND kind = ?2 \
+                 AND (?3 IS NULL OR seq = ?3) ORDER BY seq DESC LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(params![account, kind, seq, limit], job_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The highest job number recorded (0 before any).
+    pub fn last_job_seq(&self) -> Result<i64> {
+        self.with(|c| Ok(c.query_row("SELECT coalesce(max(seq), 0) FROM jobs", [], |r| r.get(0))?))
     }
 
     /// Marks every job still recorded as running as failed with `reason`

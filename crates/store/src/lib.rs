@@ -16,7 +16,6 @@
 //!   strangers, quotas), so fresh identities cannot fill the node;
 //! - [`meter`]: bytes in and out per month;
 //! - [`tags`]: names a layer gives entries, one namespace per layer;
-//! - [`openload`]: Openload's remote uploads and converts, numbered;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
 //!   their 24-hour traffic, and purchases of paid files;
 //! - [`private`]: every file the store makes is 0600, every folder 0700.
@@ -31,7 +30,6 @@ pub mod files;
 pub mod ledger;
 pub mod meter;
 mod migrations;
-pub mod openload;
 pub mod placements;
 pub mod private;
 mod readahead;

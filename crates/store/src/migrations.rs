@@ -284,4 +284,41 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT id, 'published', 'true' FROM entries
         WHERE parent IS NULL AND kind = 'folder' AND name = 'cacaoweb';
     "#,
+    // 14: jobs are general: each has a stable sequence number, and may
+    // belong to an account and name what it works on (`subject`: a URL, an
+    // entry) and where its result goes (`folder`). Openload's task table
+    // folds into them: a task's decimal id becomes its job's number, and a
+    // task whose job never started (or was never recorded) becomes a
+    // failed job (`{"started":false}` when it never started). The other jobs are numbered after them, oldest first.
+    r#"
+    ALTER TABLE jobs ADD COLUMN seq INTEGER;
+    ALTER TABLE jobs ADD COLUMN account TEXT;
+    ALTER TABLE jobs ADD COLUMN subject TEXT;
+    ALTER TABLE jobs ADD COLUMN folder TEXT;
+
+    UPDATE jobs SET seq = t.id, account = t.account, subject = t.source, folder = t.folder
+        FROM openload_tasks AS t WHERE t.job = jobs.id;
+    INSERT INTO jobs (id, kind, state, label, done, error, result, created, updated,
+                      seq, account, subject, folder)
+        SELECT coalesce(t.job, lower(hex(randomblob(6)))),
+               CASE t.kind WHEN 'convert' THEN 'convert' ELSE 'fetch' END,
+               'failed', t.source, 0,
+               coalesce(t.error, 'interrupted: the node stopped while it ran'),
+               CASE WHEN t.job IS NULL THEN '{"started":false}' END,
+               t.created, t.created, t.id, t.account, t.source, t.folder
+        FROM openload_tasks AS t
+        WHERE t.job IS NULL OR t.job NOT IN (SELECT id FROM jobs);
+
+    CREATE TEMP TABLE job_numbers AS
+        SELECT id, (SELECT coalesce(max(seq), 0) FROM jobs)
+                   + row_number() OVER (ORDER BY created, id) AS n
+        FROM jobs WHERE seq IS NULL;
+    UPDATE jobs SET seq = (SELECT n FROM job_numbers WHERE job_numbers.id = jobs.id)
+        WHERE seq IS NULL;
+    DROP TABLE job_numbers;
+
+    CREATE UNIQUE INDEX jobs_by_seq ON jobs(seq);
+    CREATE INDEX jobs_by_account ON jobs(account, kind, seq);
+    DROP TABLE openload_tasks;
+    "#,
 ];

@@ -64,8 +64,11 @@
 //!   refused.
 #![deny(missing_docs, unreachable_pub)]
 
+mod files;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::Router;
@@ -79,19 +82,31 @@ use axum::routing::{MethodRouter, get, post};
 use cairn_node::{EntryInfo, EntryKind, ErrorKind, Node, NodeError, User};
 use serde_json::{Map, Value, json};
 
+use cairn_api::Conn;
 use cairn_api::content::{self, Presentation};
-use cairn_api::{AppState, Conn};
+use files::Pairings;
 
 /// Openload's API: one per node.
 pub struct Openload {
     state: AppState,
 }
 
+/// What every handler gets: the node, and the addresses paired for
+/// `streaming/get`.
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    pairs: Arc<Pairings>,
+}
+
 impl Openload {
     /// The layer over `node`.
     pub fn new(node: Node) -> Self {
         Self {
-            state: AppState { node },
+            state: AppState {
+                node,
+                pairs: Arc::default(),
+            },
         }
     }
 }
@@ -421,11 +436,11 @@ async fn h_account_info(State(s): State<AppState>, p: Params) -> Response {
 async fn h_dlticket(State(s): State<AppState>, p: Params) -> Response {
     let file = attempt!(p.required("file"));
     let user = attempt!(p.user(&s.node).await);
-    let info = call!(s.node.openload_file(file).await);
-    if Node::openload_blocked(&info) {
+    let info = call!(files::file(&s.node, file).await);
+    if files::blocked(&info) {
         return fail(451, "unavailable for legal reasons");
     }
-    let t = call!(s.node.openload_ticket(&info.entry.id, user.as_ref()).await);
+    let t = call!(files::ticket(&s.node, &info.entry.id, user.as_ref()).await);
     ok(json!({
         "ticket": t.ticket,
         "captcha_url": false,
@@ -440,13 +455,13 @@ async fn h_dl(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Respo
     let file = attempt!(p.required("file"));
     let ticket = attempt!(p.required("ticket"));
     let user = attempt!(p.user(&s.node).await);
-    let payer = call!(s.node.openload_check_ticket(file, ticket));
+    let payer = call!(files::check_ticket(&s.node, file, ticket));
     let payer = payer.or(user.map(|u| u.account));
-    let info = call!(s.node.openload_file(file).await);
-    if Node::openload_blocked(&info) {
+    let info = call!(files::file(&s.node, file).await);
+    if files::blocked(&info) {
         return fail(451, "unavailable for legal reasons");
     }
-    let link = call!(s.node.openload_link(&info, payer.as_deref()).await);
+    let link = call!(files::link(&s.node, &info, payer.as_deref()).await);
     ok(link_result(
         &headers,
         &info,
@@ -499,16 +514,16 @@ async fn h_streaming_get(
 ) -> Response {
     let file = attempt!(p.required("file"));
     let user = attempt!(p.user(&s.node).await);
-    if !peer_ip(peer.as_ref()).is_some_and(|ip| s.node.openload_paired(ip)) {
+    if !peer_ip(peer.as_ref()).is_some_and(|ip| s.pairs.paired(ip)) {
         let msg = format!("IP address not authorized. Visit {}", pair_url(&headers));
         return fail(403, &msg);
     }
-    let info = call!(s.node.openload_file(file).await);
-    if Node::openload_blocked(&info) {
+    let info = call!(files::file(&s.node, file).await);
+    if files::blocked(&info) {
         return fail(451, "unavailable for legal reasons");
     }
     let payer = user.map(|u| u.account);
-    let link = call!(s.node.openload_link(&info, payer.as_deref()).await);
+    let link = call!(files::link(&s.node, &info, payer.as_deref()).await);
     let size = json!(info.entry.size.to_string());
     ok(link_result(&headers, &info, &link.token, size))
 }
@@ -552,7 +567,7 @@ async fn h_pair(
             "<!doctype html><title>Refused</title><p>Your address is unknown.</p>\n".into(),
         );
     };
-    let until = s.node.openload_pair(ip);
+    let until = s.pairs.pair(ip, s.node.config().openload.pair_secs);
     let hours = (until - now_secs()).max(0) as f64 / 3600.0;
     html(
         StatusCode::OK,
@@ -621,14 +636,14 @@ async fn download(
     method: &Method,
     headers: &HeaderMap,
 ) -> Response {
-    if let Err(e) = node.openload_check_link(id, token) {
+    if let Err(e) = files::check_link(node, id, token) {
         return content_failure(e);
     }
-    let info = match node.openload_file(id).await {
+    let info = match files::file(node, id).await {
         Ok(info) => info,
         Err(e) => return content_failure(e),
     };
-    if Node::openload_blocked(&info) {
+    if files::blocked(&info) {
         let mut resp = fail(451, "unavailable for legal reasons");
         *resp.status_mut() = StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS;
         return resp;
@@ -674,10 +689,10 @@ async fn h_info(State(s): State<AppState>, p: Params) -> Response {
     }
     let mut result = Map::new();
     for id in ids {
-        let item = match s.node.openload_file(id).await {
+        let item = match files::file(&s.node, id).await {
             Ok(info) => json!({
                 "id": id,
-                "status": if Node::openload_blocked(&info) { 451 } else { 200 },
+                "status": if files::blocked(&info) { 451 } else { 200 },
                 "name": info.entry.name,
                 "size": info.entry.size.to_string(),
                 "sha1": sha1_of(&info),
@@ -700,11 +715,8 @@ async fn h_info(State(s): State<AppState>, p: Params) -> Response {
 
 async fn h_ul(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Response {
     let user = attempt!(p.user(&s.node).await);
-    let (token, expires) = call!(
-        s.node
-            .openload_upload_token(user.as_ref(), p.get("folder"), p.get("sha1"))
-            .await
-    );
+    let (token, expires) =
+        call!(files::upload_token(&s.node, user.as_ref(), p.get("folder"), p.get("sha1")).await);
     ok(json!({
         "url": format!("{}/ul/{token}", base(&headers)),
         "valid_until": datetime(expires),
@@ -744,7 +756,7 @@ async fn h_upload(
     let (tx, rx) = cairn_api::pumped::channel();
     let body = cairn_api::pumped::body(rx);
     let node = s.node.clone();
-    let upload = tokio::spawn(async move { node.openload_upload(&token, &name, body).await });
+    let upload = tokio::spawn(async move { files::upload(&node, &token, &name, body).await });
     // The file commits only once the rest of the form has been read in
     // good order: a form cut off, or without its closing boundary, stores
     // nothing (a broken part reaches the upload as an error of its body).
@@ -787,11 +799,8 @@ async fn rest_of_form(form: &mut Multipart) -> Result<(), cairn_api::pumped::Bro
 async fn h_remote_add(State(s): State<AppState>, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
     let url = attempt!(p.required("url"));
-    let (id, folder) = call!(
-        s.node
-            .openload_remote_add(&user, url, p.get("folder"), p.get("headers"))
-            .await
-    );
+    let (id, folder) =
+        call!(files::remote_add(&s.node, &user, url, p.get("folder"), p.get("headers")).await);
     ok(json!({ "id": id.to_string(), "folderid": folder }))
 }
 
@@ -807,7 +816,7 @@ async fn h_remote_status(State(s): State<AppState>, headers: HeaderMap, p: Param
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return fail(400, "id must be a remote upload's number"),
     };
-    let list = call!(s.node.openload_remote_status(&user, id, limit).await);
+    let list = call!(files::remote_status(&s.node, &user, id, limit).await);
     if id.is_some() && list.is_empty() {
         return fail(404, "no such remote upload");
     }
@@ -842,7 +851,7 @@ async fn h_remote_status(State(s): State<AppState>, headers: HeaderMap, p: Param
 
 async fn h_listfolder(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
-    let l = call!(s.node.openload_list(&user, p.get("folder")).await);
+    let l = call!(files::list(&s.node, &user, p.get("folder")).await);
     let base = base(&headers);
     let folders: Vec<Value> = l
         .folders
@@ -884,14 +893,14 @@ async fn rename(s: &AppState, p: &Params, param: &str, kind: EntryKind) -> Respo
     let user = attempt!(p.required_user(&s.node).await);
     let id = attempt!(p.required(param));
     let name = attempt!(p.required("name"));
-    call!(s.node.openload_rename(&user, id, kind, name).await);
+    call!(files::rename(&s.node, &user, id, kind, name).await);
     ok(Value::Bool(true))
 }
 
 async fn h_delete(State(s): State<AppState>, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
     let id = attempt!(p.required("file"));
-    call!(s.node.openload_delete(&user, id).await);
+    call!(files::delete(&s.node, &user, id).await);
     ok(Value::Bool(true))
 }
 
@@ -900,17 +909,13 @@ async fn h_delete(State(s): State<AppState>, p: Params) -> Response {
 async fn h_convert(State(s): State<AppState>, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
     let id = attempt!(p.required("file"));
-    call!(s.node.openload_convert(&user, id).await);
+    call!(files::convert(&s.node, &user, id).await);
     ok(Value::Bool(true))
 }
 
 async fn h_runningconverts(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
-    let list = call!(
-        s.node
-            .openload_running_converts(&user, p.get("folder"))
-            .await
-    );
+    let list = call!(files::running_converts(&s.node, &user, p.get("folder")).await);
     let base = base(&headers);
     let items: Vec<Value> = list
         .iter()
@@ -933,7 +938,7 @@ async fn h_runningconverts(State(s): State<AppState>, headers: HeaderMap, p: Par
 async fn h_getsplash(State(s): State<AppState>, headers: HeaderMap, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
     let id = attempt!(p.required("file"));
-    let splash = call!(s.node.openload_splash(&user, id).await);
+    let splash = call!(files::splash(&s.node, &user, id).await);
     ok(json!(format!(
         "{}/splash/{id}/{splash}.jpg",
         base(&headers)
@@ -947,7 +952,7 @@ async fn h_splash_image(
     headers: HeaderMap,
 ) -> Response {
     let splash = image.strip_suffix(".jpg").unwrap_or(&image);
-    let entry = match s.node.openload_splash_image(&id, splash).await {
+    let entry = match files::splash_image(&s.node, &id, splash).await {
         Ok(e) => e,
         Err(e) => return content_failure(e),
     };
@@ -973,8 +978,8 @@ async fn h_page(State(s): State<AppState>, Path(id): Path<String>) -> Response {
 
 /// A minimal share page: the file's name and size, or 404.
 async fn page(node: &Node, id: &str) -> Response {
-    let info = match node.openload_file(id).await {
-        Ok(info) if !Node::openload_blocked(&info) => info,
+    let info = match files::file(node, id).await {
+        Ok(info) if !files::blocked(&info) => info,
         _ => {
             return (
                 StatusCode::NOT_FOUND,

@@ -474,6 +474,10 @@ fn interrupted_jobs_are_marked_failed() {
     let cat = Catalog::open_in_memory().unwrap();
     let job = JobRecord {
         id: "j1".into(),
+        seq: 1,
+        account: None,
+        subject: None,
+        folder: None,
         kind: "upload".into(),
         state: "running".into(),
         label: "f".into(),
@@ -619,8 +623,8 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "DROP TABLE placement_shards; DROP TABLE held_by_suppliers; DROP TABLE scrub_pending; \
-             {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
+        "{UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+         DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
     drop(conn);
@@ -643,54 +647,167 @@ const SCHEMA_11_METADISK: &str = "DROP TABLE tags; \
         created INTEGER NOT NULL) WITHOUT ROWID; \
      CREATE INDEX metadisk_by_entry ON metadisk_files(entry);";
 
+/// A catalog file at `path` made by the first `version` migrations only,
+/// as a node of that version left it.
+fn schema_at(path: &Path, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.create_scalar_function("cairn_sha256_hex", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+        Ok(crate::ledger::sha256_hex(&ctx.get::<String>(0)?))
+    })
+    .unwrap();
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    conn
+}
+
 #[test]
 fn metadisk_file_hashes_become_tags_in_the_metadisk_namespace() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
-    let entry = {
-        let cat = Catalog::open(&path).unwrap();
-        add(&cat, None, "a", b"abc").unwrap().entry
-    };
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(&format!(
-        "{SCHEMA_11_METADISK} \
-         INSERT INTO metadisk_files VALUES ('f00d', '{}', 1234); \
-         PRAGMA user_version = 11;",
-        entry.id
-    ))
-    .unwrap();
-    drop(conn);
+    schema_at(&path, 11)
+        .execute_batch(
+            "INSERT INTO entries (id, parent, kind, name, created, modified) \
+                 VALUES ('e1', NULL, 'folder', 'MetaDisk', 1, 1); \
+             INSERT INTO metadisk_files VALUES ('f00d', 'e1', 1234);",
+        )
+        .unwrap();
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
     let (tagged, created) = cat.tagged("metadisk", "f00d").unwrap().unwrap();
-    assert_eq!((tagged.id, created), (entry.id, 1234));
+    assert_eq!((tagged.id.as_str(), created), ("e1", 1234));
 }
 
 #[test]
 fn cacaowebs_top_level_folder_is_marked_published_by_migration_13() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
-    let (top, nested) = {
-        let cat = Catalog::open(&path).unwrap();
-        let top = cat.create_folder(None, "cacaoweb").unwrap();
-        let other = cat.create_folder(None, "other").unwrap();
-        let nested = cat.create_folder(Some(&other.id), "cacaoweb").unwrap();
-        (top.id, nested.id)
-    };
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("DELETE FROM metadata; PRAGMA user_version = 12;")
+    schema_at(&path, 12)
+        .execute_batch(
+            "INSERT INTO entries (id, parent, kind, name, created, modified) VALUES \
+                 ('top', NULL, 'folder', 'cacaoweb', 1, 1), \
+                 ('other', NULL, 'folder', 'other', 1, 1), \
+                 ('nested', 'other', 'folder', 'cacaoweb', 1, 1);",
+        )
         .unwrap();
-    drop(conn);
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(
-        cat.metadata(&top)
+        cat.metadata("top")
             .unwrap()
             .get("published")
             .map(String::as_str),
         Some("true")
     );
     assert!(
-        cat.metadata(&nested).unwrap().is_empty(),
+        cat.metadata("nested").unwrap().is_empty(),
         "only the top-level one"
     );
+    assert!(cat.metadata("other").unwrap().is_empty());
+}
+
+fn job(id: &str, seq: i64, account: Option<&str>, kind: &str) -> JobRecord {
+    JobRecord {
+        id: id.into(),
+        seq,
+        account: account.map(str::to_owned),
+        subject: Some(format!("http://x/{id}")),
+        folder: Some("f".into()),
+        kind: kind.into(),
+        state: "done".into(),
+        label: id.into(),
+        done: 0,
+        total: None,
+        error: None,
+        result: None,
+        created: seq,
+        updated: seq,
+    }
+}
+
+#[test]
+fn an_accounts_jobs_are_listed_by_number_newest_first() {
+    let cat = Catalog::open_in_memory().unwrap();
+    for (id, seq, account, kind) in [
+        ("a1", 1, Some("ann"), "fetch"),
+        ("a2", 2, Some("ann"), "fetch"),
+        ("b1", 3, Some("bob"), "fetch"),
+        ("a3", 4, Some("ann"), "convert"),
+        ("n1", 5, None, "fetch"),
+    ] {
+        cat.save_job(&job(id, seq, account, kind)).unwrap();
+    }
+    let ids = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(cat.jobs_of("ann", "fetch", None, 10).unwrap()),
+        ["a2", "a1"]
+    );
+    assert_eq!(
+        ids(cat.jobs_of("ann", "fetch", Some(1), 10).unwrap()),
+        ["a1"]
+    );
+    assert!(
+        cat.jobs_of("bob", "fetch", Some(1), 10).unwrap().is_empty(),
+        "another account's job is not found"
+    );
+    assert_eq!(cat.jobs_of("ann", "fetch", None, 1).unwrap().len(), 1);
+    assert!(cat.jobs_of("ann", "fetch", None, MAX_PAGE + 1).is_err());
+    assert_eq!(cat.last_job_seq().unwrap(), 5);
+    let a1 = cat.job("a1").unwrap();
+    assert_eq!(
+        (a1.seq, a1.subject.as_deref(), a1.folder.as_deref()),
+        (1, Some("http://x/a1"), Some("f"))
+    );
+}
+
+/// What migration 14 replaced, for the tests that go back before it.
+const UNDO_14: &str = "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_account; \
+     ALTER TABLE jobs DROP COLUMN seq; ALTER TABLE jobs DROP COLUMN account; \
+     ALTER TABLE jobs DROP COLUMN subject; ALTER TABLE jobs DROP COLUMN folder; \
+     CREATE TABLE openload_tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, \
+        account TEXT NOT NULL, source TEXT NOT NULL, folder TEXT NOT NULL, job TEXT, \
+        error TEXT, created INTEGER NOT NULL);";
+
+#[test]
+fn openload_tasks_become_numbered_jobs_and_other_jobs_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    schema_at(&path, 13)
+        .execute_batch(
+            "INSERT INTO accounts (id, kind, name, created) VALUES ('acct', 'user', 'u:ann', 1); \
+             INSERT INTO jobs (id, kind, state, label, done, created, updated) VALUES \
+                 ('old', 'upload', 'done', 'a.txt', 3, 5, 5), \
+                 ('jf', 'fetch', 'done', 'http://x/1', 9, 10, 10), \
+                 ('new', 'upload', 'done', 'b.txt', 3, 50, 50); \
+             INSERT INTO openload_tasks (id, kind, account, source, folder, job, error, created) \
+             VALUES (7, 'remote', 'acct', 'http://x/1', 'home', 'jf', NULL, 10), \
+                 (8, 'remote', 'acct', 'ftp://bad', 'home', NULL, 'not http', 20), \
+                 (9, 'convert', 'acct', 'entry1', 'home', 'lost', NULL, 30);",
+        )
+        .unwrap();
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let remote = cat.jobs_of("acct", "fetch", None, 10).unwrap();
+    let seen: Vec<(i64, &str, Option<&str>)> = remote
+        .iter()
+        .map(|j| (j.seq, j.state.as_str(), j.error.as_deref()))
+        .collect();
+    assert_eq!(seen, [(8, "failed", Some("not http")), (7, "done", None)]);
+    assert_eq!(remote[1].id, "jf");
+    assert_eq!(remote[0].subject.as_deref(), Some("ftp://bad"));
+    assert_eq!(
+        remote[0].result,
+        Some(serde_json::json!({ "started": false }))
+    );
+    let convert = cat.jobs_of("acct", "convert", Some(9), 10).unwrap();
+    assert_eq!(
+        (convert[0].id.as_str(), convert[0].state.as_str()),
+        ("lost", "failed")
+    );
+    assert_eq!(
+        (cat.job("old").unwrap().seq, cat.job("new").unwrap().seq),
+        (10, 11)
+    );
+    assert_eq!(cat.last_job_seq().unwrap(), 11);
 }
