@@ -101,22 +101,18 @@ async fn h_content(
     uri: Uri,
 ) -> ApiResult<Response> {
     let reader = reader_of(&s, &headers, &uri).await?;
-    let info = s.node.visible_entry(&id, &reader).await?;
-    let status = s.node.paid_status_of(&info, &reader).await?;
-    let size = info.entry.size;
+    // The handle refuses any read past what the reader may read; asking
+    // first answers a clean 402 before any header goes out.
+    let opened = s.node.open_entry_for(&id, &reader).await?;
+    let size = opened.info.entry.size;
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     match range::parse(asked, size) {
-        Wanted::Whole => status.check_read(&(0..size))?,
-        Wanted::Part(r) => status.check_read(&r)?,
+        Wanted::Whole => opened.status.check_read(&(0..size))?,
+        Wanted::Part(r) => opened.status.check_read(&r)?,
         Wanted::Unsatisfiable => {}
     }
-    let blob = info
-        .entry
-        .blob
-        .clone()
-        .ok_or_else(|| ApiError::invalid("a folder has no content"))?;
-    let handle = s.node.open_blob(&blob).await?;
-    let how = Presentation::of_entry(&info.entry, false);
+    let how = Presentation::of_entry(&opened.info.entry, false);
+    let handle = opened.handle;
     // The check above saw the Range header; the answer must serve that
     // very range, so If-Range may not widen it to the whole file.
     let mut headers = headers;

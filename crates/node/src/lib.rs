@@ -73,7 +73,7 @@ pub use jobs::JobFor;
 pub use local::{LocalCaller, LocalUser};
 pub use network::{NetworkStatus, SupplierInfo};
 pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget, Warning};
-pub use paid::{Access, LedgerReport, PaidStatus, PaidTerms, Purchase, Reader};
+pub use paid::{Access, LedgerReport, OpenedFor, PaidStatus, PaidTerms, Purchase, Reader};
 pub use read::{BlobHandle, ByteStream};
 pub use remote::{FetchHeaders, FetchRequest};
 pub use repair::RepairStatus;

@@ -47,7 +47,7 @@ use cairn_store::users::User;
 use serde::Serialize;
 
 use crate::node::blocking;
-use crate::read::BlobHandle;
+use crate::read::{BlobHandle, ReadLimit};
 use crate::{EntryInfo, EntryKind, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -212,6 +212,16 @@ impl PaidStatus {
     }
 }
 
+/// A file opened for one reader ([`Node::open_for`]).
+pub struct OpenedFor {
+    /// The entry.
+    pub info: EntryInfo,
+    /// Its terms and what the reader may read.
+    pub status: PaidStatus,
+    /// Its content: a read past `status.access` is refused.
+    pub handle: BlobHandle,
+}
+
 /// What a purchase did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Purchase {
@@ -360,6 +370,41 @@ impl Node {
             }
         })
         .await
+    }
+
+    /// File `info` opened for `reader`: what they may read of it, and a
+    /// handle that refuses any read past that, whichever door reads
+    /// through it (invariant 16). A file the reader may not see
+    /// (`Node::may_see`) is not found.
+    pub async fn open_for(&self, info: &EntryInfo, reader: &Reader) -> Result<OpenedFor> {
+        let (node, seen, who) = (self.clone(), info.clone(), reader.clone());
+        if !blocking(move || node.may_see(&seen, &who)).await? {
+            return Err(not_found(&info.entry.id));
+        }
+        let status = self.paid_status_of(info, reader).await?;
+        let blob = info.entry.blob.as_deref().unwrap_or_default();
+        let limit = ReadLimit {
+            readable: status.access.readable(status.size),
+            refusal: {
+                let status = status.clone();
+                Box::new(move |range| match status.check_read(range) {
+                    Err(e) => e,
+                    Ok(()) => NodeError::Internal("a read within the limit was refused".into()),
+                })
+            },
+        };
+        let handle = self.open_blob(blob).await?.limited(limit);
+        Ok(OpenedFor {
+            info: info.clone(),
+            status,
+            handle,
+        })
+    }
+
+    /// Entry `id` opened for `reader` ([`Node::open_for`]).
+    pub async fn open_entry_for(&self, id: &str, reader: &Reader) -> Result<OpenedFor> {
+        let info = self.visible_entry(id, reader).await?;
+        self.open_for(&info, reader).await
     }
 
     /// [`Node::paid_status`] of an entry already loaded, which the caller
@@ -723,6 +768,68 @@ mod tests {
         let moved = node.entry(&file.entry.id).await.unwrap();
         assert!(!node.published(&moved).await.unwrap(), "moved out");
         assert!(!node.may_see(&moved, &Reader::Anonymous).unwrap());
+        node.shutdown().await;
+    }
+
+    /// Invariant 16 at the engine: a paid file opened for a reader who has
+    /// not bought it reads its preview and nothing past it, through every
+    /// way out of the handle; its owner, a buyer and the admin read it all.
+    #[tokio::test]
+    async fn a_handle_opened_for_a_reader_refuses_what_they_have_not_paid_for() {
+        use futures_util::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.network.enabled = false;
+        config.gateway.preview_bytes = 1000;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let target = crate::UploadTarget {
+            parent: None,
+            name: "film.bin".into(),
+            on_conflict: OnConflict::Fail,
+            wait_digests: false,
+        };
+        let bytes = bytes::Bytes::from(vec![7u8; 3 << 20]);
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+        let meta = meta(&[
+            ("restricted", "true"),
+            ("previewallowed", "true"),
+            ("price", "5"),
+        ]);
+        let file = node
+            .upload_with_metadata(target, body, None, meta)
+            .await
+            .unwrap();
+        let anyone = node.open_for(&file, &Reader::Admin).await.unwrap();
+        assert_eq!(anyone.status.access, Access::Whole, "the admin reads all");
+        let size = file.entry.size;
+        let mut whole = node.stream(anyone.handle, 0..size, "a".into(), None);
+        let mut read = 0;
+        while let Some(piece) = whole.next().await {
+            read += piece.unwrap().len() as u64;
+        }
+        assert_eq!(read, size);
+
+        // A published paid file, read by nobody in particular.
+        let mark = BTreeMap::from([(PUBLIC.to_owned(), Some("true".to_owned()))]);
+        let file = node.set_metadata(&file.entry.id, mark).await.unwrap();
+        let opened = node.open_for(&file, &Reader::Anonymous).await.unwrap();
+        assert_eq!(opened.status.access, Access::Preview { bytes: 1000 });
+        let h = opened.handle;
+        assert!(h.for_each_piece(0..1000, |_| Ok(())).is_ok());
+        let past = h.for_each_piece(0..1001, |_| Ok(())).unwrap_err();
+        assert_eq!(past.kind(), crate::ErrorKind::PaymentRequired);
+        let tail = h.for_each_piece(size - 10..size, |_| Ok(())).unwrap_err();
+        assert_eq!(tail.kind(), crate::ErrorKind::PaymentRequired);
+        let mut s = node.stream(h.clone(), 500..2000, "b".into(), None);
+        let first = s.next().await.unwrap().unwrap_err();
+        assert_eq!(first.kind(), crate::ErrorKind::PaymentRequired);
+        assert!(s.next().await.is_none(), "nothing after the refusal");
+        let mut s = node.stream(h, 0..1000, "c".into(), None);
+        let mut read = 0;
+        while let Some(piece) = s.next().await {
+            read += piece.unwrap().len();
+        }
+        assert_eq!(read, 1000);
         node.shutdown().await;
     }
 }

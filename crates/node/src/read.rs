@@ -47,7 +47,21 @@ pub struct BlobHandle {
     manifest: Arc<Manifest>,
     read_key: ReadKey,
     reader: Arc<dyn BlobReader>,
+    /// What one reader may read of it (a paid file), when not all.
+    limit: Option<Arc<ReadLimit>>,
 }
+
+/// The part of a blob one reader may read, and the refusal of a read past
+/// it (invariant 16: decided by the engine, enforced by the handle).
+pub(crate) struct ReadLimit {
+    /// What may be read.
+    pub(crate) readable: Range<u64>,
+    /// Why a range past it is refused.
+    pub(crate) refusal: Refusal,
+}
+
+/// The error for a read of a range past a [`ReadLimit`].
+pub(crate) type Refusal = Box<dyn Fn(&Range<u64>) -> NodeError + Send + Sync>;
 
 impl BlobHandle {
     pub(crate) fn new(
@@ -59,6 +73,24 @@ impl BlobHandle {
             manifest,
             read_key,
             reader,
+            limit: None,
+        }
+    }
+
+    /// This handle for one reader: every read out of it past `limit` is
+    /// refused.
+    pub(crate) fn limited(mut self, limit: ReadLimit) -> Self {
+        self.limit = Some(Arc::new(limit));
+        self
+    }
+
+    /// Refuses a read of `range` past what this handle's reader may read.
+    fn check(&self, range: &Range<u64>) -> Result<(), NodeError> {
+        match &self.limit {
+            Some(l) if range.start < l.readable.start || range.end > l.readable.end => {
+                Err((l.refusal)(range))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -155,6 +187,7 @@ impl BlobHandle {
         range: Range<u64>,
         mut sink: impl FnMut(Bytes) -> Result<(), NodeError>,
     ) -> Result<(), NodeError> {
+        self.check(&range)?;
         for index in segments_for(&range) {
             sink(self.piece(&range, index)?)?;
         }
@@ -169,6 +202,10 @@ impl BlobHandle {
         job: Job,
         on_complete: impl FnOnce() + Send + 'static,
     ) -> ByteStream {
+        if let Err(e) = self.check(&range) {
+            job.finish(Err(&e));
+            return Box::pin(futures_util::stream::once(async move { Err(e) }));
+        }
         let segments = segments_for(&range);
         let count = segments.end - segments.start;
         // Runs of segments read together start at multiples of the run's

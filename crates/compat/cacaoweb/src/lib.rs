@@ -129,8 +129,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use cairn_node::{
-    Access, EntryInfo, ErrorKind, LocalCaller, LocalUser, Node, NodeError, PaidTerms, Reader, User,
-    Warning,
+    Access, EntryInfo, ErrorKind, LocalCaller, LocalUser, Node, NodeError, OpenedFor, PaidTerms,
+    Reader, User, Warning,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -977,10 +977,12 @@ async fn stream(
         Ok(None) => return failed(StatusCode::NOT_FOUND, "no file has this MD5"),
         Err(e) => return node_failed(&e),
     };
-    let status = match s.node.paid_status_of(&info, &reader).await {
-        Ok(st) => st,
+    // The handle refuses any read past what the reader may read.
+    let opened = match s.node.open_for(&info, &reader).await {
+        Ok(opened) => opened,
         Err(e) => return node_failed(&e),
     };
+    let status = &opened.status;
     let size = info.entry.size;
     let (code, asked) = match asked_span(startposition, headers, size) {
         Ok(x) => x,
@@ -996,7 +998,8 @@ async fn stream(
         return node_failed(&e);
     }
     let listed = published.then_some(md5.as_str());
-    let mut resp = match body_of(s, &info, listed, span.clone(), method).await {
+    let body = body_of(s, &opened, listed, span.clone(), method).await;
+    let mut resp = match body {
         Ok(body) => Response::new(body),
         Err(e) => return node_failed(&e),
     };
@@ -1084,7 +1087,7 @@ fn ascii_name(name: &str) -> String {
 /// piece is read before answering, so a bad start is a clean error.
 async fn body_of(
     s: &AppState,
-    info: &EntryInfo,
+    opened: &OpenedFor,
     listed: Option<&str>,
     span: std::ops::Range<u64>,
     method: &Method,
@@ -1092,12 +1095,7 @@ async fn body_of(
     if *method == Method::HEAD || span.is_empty() {
         return Ok(Body::empty());
     }
-    let blob = info
-        .entry
-        .blob
-        .clone()
-        .ok_or_else(|| NodeError::Invalid("a folder has no content".into()))?;
-    let handle = s.node.open_blob(&blob).await?;
+    let (info, handle) = (&opened.info, opened.handle.clone());
     let ticket = listed.map(|md5| s.lists.download(md5, &info.entry.name, info.entry.size));
     let mut stream = s.node.stream(
         handle,
