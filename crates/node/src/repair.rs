@@ -444,41 +444,79 @@ impl Node {
         target: Option<PeerId>,
         job: &crate::jobs::Job,
     ) -> Result<serde_json::Value> {
-        let node = self.clone();
-        let mut placement = blocking(move || {
-            node.0
-                .catalog
-                .placement(&id)?
-                .ok_or_else(|| NodeError::Invalid(format!("{id} is not placed")))
-        })
-        .await
-        .and_then(|b| Placement::decode(&b).map_err(|e| NodeError::Corrupt(e.to_string())))?;
+        let mut placement = self.placement_of(id).await?;
         if position >= placement.coding.n() {
             return Err(NodeError::Invalid(format!("no position {position}")));
         }
-        let manifest = self.manifest(&id)?;
-        let segments = manifest.segments.len() as u64;
-        let shard_file = crate::network::shard_file_len(placement.coding, manifest.size);
+        let size = self.manifest(&id)?.size;
+        let shard_file = crate::network::shard_file_len(placement.coding, size);
         let old = placement.suppliers[position].clone();
         let target = match target {
             Some(peer) => peer,
             None => self.spare_supplier(&placement, shard_file).await?,
         };
-        let net = self.net()?;
         let key = ShardKey {
             owner: placement.owner,
             blob: id.0,
             position: position as u8,
         };
+        let net = self.net()?;
         if target.to_string() == old {
             // Same supplier: start its shard over.
             let _ = net.network.request(target, Request::Delete { key }).await;
         }
+        self.rebuild_shard(id, &placement, key, target, job).await?;
+        let seal = Request::Seal {
+            key,
+            len: shard_file,
+            stride: placement.stride,
+            hash: placement.seal_hash(position),
+        };
+        expect_ok(net.network.request(target, seal).await, &target)?;
+        placement.suppliers[position] = target.to_string();
+        self.record_repair(id, &placement, position, &old, target)
+            .await?;
+        Ok(serde_json::json!({
+            "blob": id.to_hex(),
+            "position": position,
+            "from": old,
+            "to": target.to_string(),
+        }))
+    }
+
+    /// Blob `id`'s placement, as recorded.
+    async fn placement_of(&self, id: BlobId) -> Result<Placement> {
+        let node = self.clone();
+        let bytes = blocking(move || {
+            node.0
+                .catalog
+                .placement(&id)?
+                .ok_or_else(|| NodeError::Invalid(format!("{id} is not placed")))
+        })
+        .await?;
+        Placement::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))
+    }
+
+    /// Writes shard `key.position` of every segment to `target`: each
+    /// segment read from the local copy or rebuilt from the other shards,
+    /// coded, and checked against the hash the placement recorded.
+    async fn rebuild_shard(
+        &self,
+        id: BlobId,
+        placement: &Placement,
+        key: ShardKey,
+        target: PeerId,
+        job: &crate::jobs::Job,
+    ) -> Result<()> {
+        let net = self.net()?;
+        let manifest = self.manifest(&id)?;
+        let (size, segments) = (manifest.size, manifest.segments.len() as u64);
+        let position = usize::from(key.position);
         let local = self.local_reader(&id).ok();
-        let reader = self.shard_reader(&id, placement.clone(), manifest.size)?;
+        let reader = self.shard_reader(&id, placement.clone(), size)?;
         for s in 0..segments {
             job.check()?;
-            let span = segment_span(manifest.size, s);
+            let span = segment_span(size, s);
             let segment = match &local {
                 Some(r) => {
                     let r = r.clone();
@@ -489,54 +527,40 @@ impl Node {
                 }
                 None => reader.segment_without(id.0, s, Some(position)).await?,
             };
-            let coding = placement.coding;
-            let shard = tokio::task::spawn_blocking(move || {
-                coding
-                    .encode(&segment)
-                    .map_err(|e| NodeError::Internal(e.to_string()))
-                    .map(|mut all| all.swap_remove(position))
-            })
-            .await??;
+            let shard = code_shard(placement.coding, segment, position).await?;
             if placement.hash(s, position) != Some(blake3::hash(&shard).as_bytes()) {
                 return Err(NodeError::Corrupt(format!(
                     "segment {s} rebuilt does not give shard {position}'s recorded hash"
                 )));
             }
-            let answer = net
-                .network
-                .request(
-                    target,
-                    Request::Write {
-                        key,
-                        offset: s * u64::from(placement.stride),
-                        stride: placement.stride,
-                        data: shard,
-                    },
-                )
-                .await;
-            expect_ok(answer, &target)?;
+            let write = Request::Write {
+                key,
+                offset: s * u64::from(placement.stride),
+                stride: placement.stride,
+                data: shard,
+            };
+            expect_ok(net.network.request(target, write).await, &target)?;
             job.advance(span.end - span.start);
         }
-        let seal = net
-            .network
-            .request(
-                target,
-                Request::Seal {
-                    key,
-                    len: shard_file,
-                    stride: placement.stride,
-                    hash: placement.seal_hash(position),
-                },
-            )
-            .await;
-        expect_ok(seal, &target)?;
-        placement.suppliers[position] = target.to_string();
+        Ok(())
+    }
+
+    /// Records a repaired placement: the position's new supplier, and the
+    /// node-wide supplier list when it named the replaced one; publishes
+    /// the placement and stops the replaced supplier's offline clock.
+    async fn record_repair(
+        &self,
+        id: BlobId,
+        placement: &Placement,
+        position: usize,
+        old: &str,
+        target: PeerId,
+    ) -> Result<()> {
         let encoded = placement.encode();
         let node = self.clone();
-        let (new, old_peer) = (target.to_string(), old.clone());
+        let (new, old_peer) = (target.to_string(), old.to_owned());
         blocking(move || {
             node.0.catalog.save_placement(&id, &encoded)?;
-            // The node-wide supplier list follows a replaced supplier.
             let suppliers = node.0.catalog.suppliers()?;
             if suppliers
                 .iter()
@@ -549,15 +573,10 @@ impl Node {
         })
         .await?;
         if self.0.config.network.publish {
-            self.publish(&id, &placement).await?;
+            self.publish(&id, placement).await?;
         }
-        self.offline_clock(&old, false);
-        Ok(serde_json::json!({
-            "blob": id.to_hex(),
-            "position": position,
-            "from": old,
-            "to": target.to_string(),
-        }))
+        self.offline_clock(old, false);
+        Ok(())
     }
 
     /// Changes the supplier at `position` to `peer` (or a connected spare):
@@ -634,4 +653,19 @@ impl Node {
             "no connected peer is free to take the shard".into(),
         ))
     }
+}
+
+/// Shard `position` of one segment, coded on a blocking thread.
+async fn code_shard(
+    coding: cairn_core::erasure::Coding,
+    segment: Vec<u8>,
+    position: usize,
+) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        coding
+            .encode(&segment)
+            .map_err(|e| NodeError::Internal(e.to_string()))
+            .map(|mut all| all.swap_remove(position))
+    })
+    .await?
 }
