@@ -1,3 +1,6 @@
+//! The store's one error type: what a catalog or file call failed with,
+//! with the context a user needs.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the store, with the context a user needs.

@@ -1,3 +1,6 @@
+//! The admission policy's tests: friends, strangers and their quotas,
+//! the strangers' hourly window, a private node.
+
 use std::cell::Cell;
 
 use super::*;

@@ -1,3 +1,6 @@
+//! The catalog's tests: the entry tree, blobs and their aliases, jobs,
+//! placements, and each migration run on a catalog of the schema before it.
+
 use super::*;
 
 fn add(cat: &Catalog, parent: Option<&str>, name: &str, content: &[u8]) -> Result<Added> {

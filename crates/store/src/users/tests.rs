@@ -1,3 +1,6 @@
+//! Gateway users' tests: homes and ownership, storage quotas, traffic and
+//! purchases under races, logins that differ only in case.
+
 use super::*;
 use crate::catalog::{NewFile, OnConflict};
 use crate::ledger::{MINT, Unit};
