@@ -39,6 +39,7 @@ fi
 export CAIRN_PYOPENLOAD_PYTHON="$PWD/$venv/bin/python"
 
 cargo fmt --all -- --check
+bash scripts/layers.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 cargo bench --workspace --locked --no-run

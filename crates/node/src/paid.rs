@@ -464,8 +464,9 @@ impl Node {
         Ok(folder.get(PUBLISHED).is_some_and(|v| v == "true"))
     }
 
-    /// Whether `info` is published ([`Node::is_published`]): what the
-    /// doors that answer without the secret may show.
+    /// Whether `info` is published: marked [`PUBLIC`], offered for sale
+    /// (`restricted`), or a file of a [`PUBLISHED`] folder; what the doors
+    /// that answer without the secret may show.
     pub async fn published(&self, info: &EntryInfo) -> Result<bool> {
         let (node, info) = (self.clone(), info.clone());
         blocking(move || node.is_published(&info)).await
