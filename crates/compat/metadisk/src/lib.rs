@@ -129,19 +129,27 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// A token call's failure, in the accounts service's shapes.
-fn failure(e: cairn_node::NodeError) -> Response {
-    match e.kind() {
-        ErrorKind::BalanceInsufficient => answer(
-            StatusCode::PAYMENT_REQUIRED,
-            json!({ "error": "balance-insufficient" }),
-        ),
-        ErrorKind::NotFound => answer(StatusCode::NOT_FOUND, json!({ "error": "token-not-found" })),
-        ErrorKind::Invalid | ErrorKind::InvalidId => answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "status": "bad-request", "message": e.to_string() }),
-        ),
-        // What no token call fails with, and the node's own failures.
+/// What MetaDisk's answers tell apart among the engine's failures: each
+/// kind said once here, so a new kind does not compile until it is.
+enum Failure {
+    /// A balance too low to pay.
+    Balance,
+    /// No such token (or file).
+    NotFound,
+    /// The request is wrong.
+    BadRequest,
+    /// The upload is over the size limit.
+    TooLarge,
+    /// Anything else: web-core answered its generic error.
+    Other,
+}
+
+fn failure_of(kind: ErrorKind) -> Failure {
+    match kind {
+        ErrorKind::BalanceInsufficient => Failure::Balance,
+        ErrorKind::NotFound => Failure::NotFound,
+        ErrorKind::Invalid | ErrorKind::InvalidId => Failure::BadRequest,
+        ErrorKind::TooLarge => Failure::TooLarge,
         ErrorKind::NameTaken
         | ErrorKind::Conflict
         | ErrorKind::Corrupt
@@ -152,7 +160,6 @@ fn failure(e: cairn_node::NodeError) -> Response {
         | ErrorKind::PathNotAllowed
         | ErrorKind::PathRefused
         | ErrorKind::AddressNotAllowed
-        | ErrorKind::TooLarge
         | ErrorKind::UploadAborted
         | ErrorKind::Cancelled
         | ErrorKind::ClientGone
@@ -163,7 +170,23 @@ fn failure(e: cairn_node::NodeError) -> Response {
         | ErrorKind::Unauthorized
         | ErrorKind::Forbidden
         | ErrorKind::PaymentRequired
-        | ErrorKind::Internal => {
+        | ErrorKind::Internal => Failure::Other,
+    }
+}
+
+/// A token call's failure, in the accounts service's shapes.
+fn failure(e: cairn_node::NodeError) -> Response {
+    match failure_of(e.kind()) {
+        Failure::Balance => answer(
+            StatusCode::PAYMENT_REQUIRED,
+            json!({ "error": "balance-insufficient" }),
+        ),
+        Failure::NotFound => answer(StatusCode::NOT_FOUND, json!({ "error": "token-not-found" })),
+        Failure::BadRequest => answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "bad-request", "message": e.to_string() }),
+        ),
+        Failure::TooLarge | Failure::Other => {
             tracing::error!(error = %e, "token call failed");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -479,37 +502,13 @@ async fn h_download(
 }
 
 fn download_failure(e: cairn_node::NodeError) -> Response {
-    match e.kind() {
-        ErrorKind::BalanceInsufficient => answer(
+    match failure_of(e.kind()) {
+        Failure::Balance => answer(
             StatusCode::PAYMENT_REQUIRED,
             json!({ "error": "balance-insufficient" }),
         ),
         // web-core answered every other failure of a download alike.
-        ErrorKind::NotFound
-        | ErrorKind::NameTaken
-        | ErrorKind::Conflict
-        | ErrorKind::Invalid
-        | ErrorKind::InvalidId
-        | ErrorKind::Corrupt
-        | ErrorKind::StorageExceeded
-        | ErrorKind::TrafficExceeded
-        | ErrorKind::PathNotFound
-        | ErrorKind::PathUnreadable
-        | ErrorKind::PathNotAllowed
-        | ErrorKind::PathRefused
-        | ErrorKind::AddressNotAllowed
-        | ErrorKind::TooLarge
-        | ErrorKind::UploadAborted
-        | ErrorKind::Cancelled
-        | ErrorKind::ClientGone
-        | ErrorKind::ShuttingDown
-        | ErrorKind::DataDirInUse
-        | ErrorKind::Unavailable
-        | ErrorKind::Network
-        | ErrorKind::Unauthorized
-        | ErrorKind::Forbidden
-        | ErrorKind::PaymentRequired
-        | ErrorKind::Internal => {
+        Failure::NotFound | Failure::BadRequest | Failure::TooLarge | Failure::Other => {
             tracing::warn!(error = %e, "MetaDisk download failed");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -522,33 +521,10 @@ fn download_failure(e: cairn_node::NodeError) -> Response {
 /// An upload the node refused or failed to store: its status and
 /// web-core's error string.
 fn upload_error(e: &cairn_node::NodeError) -> (StatusCode, &'static str) {
-    match e.kind() {
-        ErrorKind::BalanceInsufficient => (StatusCode::PAYMENT_REQUIRED, "balance-insufficient"),
-        ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large"),
-        ErrorKind::NotFound
-        | ErrorKind::NameTaken
-        | ErrorKind::Conflict
-        | ErrorKind::Invalid
-        | ErrorKind::InvalidId
-        | ErrorKind::Corrupt
-        | ErrorKind::StorageExceeded
-        | ErrorKind::TrafficExceeded
-        | ErrorKind::PathNotFound
-        | ErrorKind::PathUnreadable
-        | ErrorKind::PathNotAllowed
-        | ErrorKind::PathRefused
-        | ErrorKind::AddressNotAllowed
-        | ErrorKind::UploadAborted
-        | ErrorKind::Cancelled
-        | ErrorKind::ClientGone
-        | ErrorKind::ShuttingDown
-        | ErrorKind::DataDirInUse
-        | ErrorKind::Unavailable
-        | ErrorKind::Network
-        | ErrorKind::Unauthorized
-        | ErrorKind::Forbidden
-        | ErrorKind::PaymentRequired
-        | ErrorKind::Internal => {
+    match failure_of(e.kind()) {
+        Failure::Balance => (StatusCode::PAYMENT_REQUIRED, "balance-insufficient"),
+        Failure::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "upload-too-large"),
+        Failure::NotFound | Failure::BadRequest | Failure::Other => {
             tracing::warn!(error = %e, "MetaDisk upload failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "upload-error")
         }
