@@ -6,7 +6,7 @@
 //!
 //! The native API:
 //!
-//! - `routes`: the native `/api/v1` calls;
+//! - `routes`: the native `/api/v1` calls, one module per resource;
 //! - `paid`: the native calls of paid files (status, buy, content with
 //!   previews) and the ledger's audit;
 //! - `events`: the events WebSocket;

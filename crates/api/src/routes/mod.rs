@@ -1,0 +1,75 @@
+//! The native `/api/v1` handlers, split by resource: thin calls into
+//! [`Node`](cairn_node::Node) that translate query strings and JSON bodies
+//! into its plain structs.
+
+mod accounts;
+mod blobs;
+mod entries;
+mod jobs;
+mod network;
+mod uploads;
+
+pub(crate) use accounts::*;
+pub(crate) use blobs::*;
+pub(crate) use entries::*;
+pub(crate) use jobs::*;
+pub(crate) use network::*;
+pub(crate) use uploads::*;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub(crate) async fn h_status(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.status().await?).into_response())
+}
+
+pub(crate) async fn h_shutdown(State(s): State<AppState>) -> Response {
+    tracing::info!("shutdown requested over the API");
+    s.node.request_shutdown();
+    (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
+}
+
+pub(crate) async fn h_openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+/// A job just started (202) or, when waited for, ended (200).
+fn job_answer(job: cairn_node::JobRecord) -> Response {
+    let status = if job.state == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(job)).into_response()
+}
+
+pub(crate) async fn h_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no API call at {}", uri.path()),
+    )
+}
+
+/// A native call asked with a method it does not take: the documented
+/// JSON error (the `Allow` header still lists the methods it does take).
+pub(crate) async fn h_method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
