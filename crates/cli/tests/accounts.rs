@@ -195,3 +195,35 @@ async fn deposits_take_positive_integers_within_the_ledgers_bound() {
     assert_eq!(ledger["drift"], 0, "{ledger}");
     assert_eq!(ledger["system"]["mint"]["credits"], -9007199254741003i64);
 }
+
+/// Regression: deleting an account's home folder, or the `.users` folder
+/// holding it, answered 500 (a foreign key failed). It is refused, 409,
+/// and nothing is deleted.
+#[tokio::test]
+async fn a_home_folder_cannot_be_deleted_directly_or_with_its_parent() {
+    let node = TestNode::start().await;
+    let (status, made) = node
+        .send_json(Method::POST, "/accounts", json!({ "login": "ann" }))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (_, account) = node.get_json("/accounts/ann").await;
+    let home = account["home"].as_str().unwrap().to_owned();
+    let (_, entry) = node.get_json(&format!("/entries/{home}")).await;
+    let users = entry["parent"].as_str().unwrap().to_owned();
+    for id in [&home, &users] {
+        let (status, v) = node
+            .send_json(
+                Method::DELETE,
+                &format!("/entries/{id}?recursive=true"),
+                json!(null),
+            )
+            .await;
+        assert_eq!((status, v["code"].as_str()), (409, Some("conflict")), "{v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("account 'ann'"),
+            "{v}"
+        );
+    }
+    let (status, _) = node.get_json(&format!("/entries/{home}")).await;
+    assert_eq!(status, 200, "the home is still there");
+}

@@ -723,7 +723,9 @@ impl Catalog {
         })
     }
 
-    /// Deletes entry `id` (a non-empty folder only when `recursive`). Blobs
+    /// Deletes entry `id` (a non-empty folder only when `recursive`). A
+    /// gateway user's home folder, or a folder holding one, is refused
+    /// (`conflict`): a home lasts as long as its account. Blobs
     /// no entry references any more lose their rows and are passed to
     /// `remove_blob` after the commit, under the catalog lock (a crash in
     /// between leaves an orphan file, removed at the next start). Returns
@@ -746,6 +748,7 @@ impl Catalog {
                     if n == 1 { "entry" } else { "entries" }
                 )));
             }
+            refuse_homes(&tx, &entry, &ids)?;
             let mut blobs = Vec::new();
             for eid in ids.iter().rev() {
                 let blob: Option<Vec<u8>> =
@@ -967,6 +970,25 @@ fn private_files(path: &Path) -> Result<()> {
         name.push(suffix);
         let file = std::path::PathBuf::from(name);
         crate::private::tighten(&file).map_err(|e| StoreError::io("tighten", &file, e))?;
+    }
+    Ok(())
+}
+
+/// Refuses a delete of `entry` (whose subtree is `ids`) that would take a
+/// gateway user's home folder.
+fn refuse_homes(tx: &rusqlite::Transaction<'_>, entry: &Entry, ids: &[String]) -> Result<()> {
+    let mut stmt = tx.prepare_cached("SELECT login FROM users WHERE home = ?1")?;
+    for id in ids {
+        let login: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        let Some(login) = login else { continue };
+        let what = if *id == entry.id {
+            format!("folder '{}' is the home folder", entry.name)
+        } else {
+            format!("folder '{}' holds the home folder", entry.name)
+        };
+        return Err(StoreError::Conflict(format!(
+            "{what} of account '{login}': a home lasts as long as its account"
+        )));
     }
     Ok(())
 }

@@ -321,4 +321,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_by_account ON jobs(account, kind, seq);
     DROP TABLE openload_tasks;
     "#,
+    // 15: a delete looks up whether a folder is a user's home.
+    r#"
+    CREATE INDEX users_by_home ON users(home);
+    "#,
 ];

@@ -259,3 +259,29 @@ fn older_logins_in_two_cases_each_find_their_own_account() {
         lower.account
     );
 }
+
+#[test]
+fn a_home_folder_and_the_folders_holding_it_cannot_be_deleted() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let ann = cat
+        .create_user(&NewUser {
+            login: "ann",
+            key_hash: &[1; 32],
+            email: "",
+            storage_limit: None,
+            traffic_limit: None,
+        })
+        .unwrap();
+    let home = cat.entry(&ann.home).unwrap();
+    let users = home.parent.clone().unwrap();
+    for (id, recursive) in [(ann.home.as_str(), true), (users.as_str(), true)] {
+        let err = cat.delete(id, recursive, |_| {}).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if m.contains("home folder of account 'ann'")),
+            "{err}"
+        );
+    }
+    assert!(cat.entry(&ann.home).is_ok(), "nothing was deleted");
+    let inside = cat.create_folder(Some(&ann.home), "docs").unwrap();
+    cat.delete(&inside.id, false, |_| {}).unwrap();
+}
