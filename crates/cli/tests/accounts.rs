@@ -166,6 +166,9 @@ async fn deposits_take_positive_integers_within_the_ledgers_bound() {
         "-1",
         "9007199254740992",
         "9223372036854775807",
+        // Issue 21: 2^63 was answered "must be 1 or more", wrapped.
+        "9223372036854775808",
+        "18446744073709551616",
     ] {
         let got = deposit(&format!(r#", "amount": {amount}"#)).await;
         assert_eq!(got, (400, refused.clone()), "{amount}");
