@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::node::blocking;
+use crate::shared::blocking;
 use crate::{Entry, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -90,7 +90,7 @@ impl Node {
         let key = random_key();
         let node = self.clone();
         blocking(move || {
-            let user = node.0.catalog.create_user(&NewUser {
+            let user = node.0.shared.catalog.create_user(&NewUser {
                 login: &login,
                 key_hash: &key_hash(&key),
                 email: &req.email,
@@ -110,6 +110,7 @@ impl Node {
         let node = self.clone();
         blocking(move || {
             node.0
+                .shared
                 .catalog
                 .users()?
                 .iter()
@@ -137,7 +138,11 @@ impl Node {
         let node = self.clone();
         let login = login.to_owned();
         blocking(move || {
-            let user = node.0.catalog.set_user_limits(&login, storage, traffic)?;
+            let user = node
+                .0
+                .shared
+                .catalog
+                .set_user_limits(&login, storage, traffic)?;
             node.account_info(&user)
         })
         .await
@@ -162,6 +167,7 @@ impl Node {
         blocking(move || {
             let user = node.user_named(&login)?;
             node.0
+                .shared
                 .catalog
                 .transfer(MINT, &user.account, unit, amount, "admin deposit")?;
             node.account_info(&user)
@@ -178,7 +184,7 @@ impl Node {
         let node = self.clone();
         let (login, key) = (login.to_owned(), key.to_owned());
         blocking(move || {
-            let user = node.0.catalog.user_by_login(&login)?;
+            let user = node.0.shared.catalog.user_by_login(&login)?;
             let presented = key_hash(&key);
             // Hash something even for an unknown login, so the answer takes
             // as long either way.
@@ -209,13 +215,20 @@ impl Node {
     pub async fn charge_traffic(&self, user: &User, bytes: u64) -> Result<()> {
         let node = self.clone();
         let (account, limit) = (user.account.clone(), user.traffic_limit);
-        blocking(move || Ok(node.0.catalog.charge_traffic(&account, bytes, limit)?)).await
+        blocking(move || {
+            Ok(node
+                .0
+                .shared
+                .catalog
+                .charge_traffic(&account, bytes, limit)?)
+        })
+        .await
     }
 
     /// The gateway user whose ledger account is `account`, if any.
     pub async fn user_of_account(&self, account: &str) -> Result<Option<User>> {
         let (node, account) = (self.clone(), account.to_owned());
-        blocking(move || Ok(node.0.catalog.user_by_account(&account)?)).await
+        blocking(move || Ok(node.0.shared.catalog.user_by_account(&account)?)).await
     }
 
     /// Entry `id` if `user` owns it; else [`NodeError::Forbidden`] (or not
@@ -233,7 +246,7 @@ impl Node {
     }
 
     fn user_named(&self, login: &str) -> Result<User> {
-        self.0.catalog.user_by_login(login)?.ok_or_else(|| {
+        self.0.shared.catalog.user_by_login(login)?.ok_or_else(|| {
             NodeError::Store(StoreError::NotFound {
                 what: "account",
                 id: login.chars().take(80).collect(),
@@ -242,7 +255,7 @@ impl Node {
     }
 
     fn account_info(&self, user: &User) -> Result<AccountInfo> {
-        let catalog = &self.0.catalog;
+        let catalog = &self.0.shared.catalog;
         Ok(AccountInfo {
             account: user.account.clone(),
             login: user.login.clone(),

@@ -80,7 +80,7 @@ impl Node {
     /// Answers the placement and the tap for the ingest, or `None` to place
     /// the blob once stored.
     pub(crate) fn early_place(&self, size_hint: Option<u64>) -> Option<(EarlyPlace, Tap)> {
-        if !self.0.config.network.place_while_storing
+        if !self.0.shared.config.network.place_while_storing
             || self.0.net.is_none()
             || size_hint == Some(0)
         {

@@ -52,6 +52,7 @@ mod reachable;
 mod read;
 mod remote;
 mod repair;
+mod shared;
 mod sniff;
 mod tasks;
 mod tokens;

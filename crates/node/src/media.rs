@@ -22,8 +22,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::jobs::{Job, JobFor};
-use crate::node::blocking;
 use crate::read::BlobHandle;
+use crate::shared::blocking;
 use crate::{Entry, EntryKind, JobRecord, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::NetworkConfig;
 use crate::early::EarlyPlace;
-use crate::node::blocking;
+use crate::shared::blocking;
 use crate::{JobRecord, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -458,7 +458,7 @@ impl Node {
                 r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
             };
             let shards = shards.clone();
-            let catalog = self.0.catalog.clone();
+            let catalog = self.0.shared.catalog.clone();
             tokio::task::spawn_blocking(move || {
                 let peer = request.peer;
                 let held = || held_by(&catalog, &peer);
@@ -517,7 +517,7 @@ impl Node {
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<String> = peers.iter().map(|p| p.peer_id.to_string()).collect();
         let node = self.clone();
-        let suppliers = blocking(move || Ok(node.0.catalog.suppliers()?)).await?;
+        let suppliers = blocking(move || Ok(node.0.shared.catalog.suppliers()?)).await?;
         Ok(NetworkStatus {
             peer_id: net.network.peer_id().to_string(),
             listen: net
@@ -553,7 +553,7 @@ impl Node {
     pub async fn network_customers(&self) -> Result<Vec<CustomerStanding>> {
         let net = self.net()?;
         let node = self.clone();
-        let held = blocking(move || Ok(node.0.catalog.held_by_suppliers()?)).await?;
+        let held = blocking(move || Ok(node.0.shared.catalog.held_by_suppliers()?)).await?;
         let mut peers: HashMap<[u8; 32], PeerId> =
             net.friends.iter().map(|p| (owner_of(p), *p)).collect();
         let mut bytes = HashMap::new();
@@ -627,7 +627,7 @@ impl Node {
     /// The coding a new placement uses now, or `None` to keep the blob
     /// local only.
     pub(crate) async fn coding_now(&self) -> Result<Option<Coding>> {
-        let spec = self.0.config.network.ecc.trim().to_owned();
+        let spec = self.0.shared.config.network.ecc.trim().to_owned();
         if spec != "auto" {
             let (k, m) = spec
                 .split_once('+')
@@ -664,7 +664,7 @@ impl Node {
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<PeerId> = peers.iter().map(|p| p.peer_id).collect();
         let node = self.clone();
-        let current = blocking(move || Ok(node.0.catalog.suppliers()?)).await?;
+        let current = blocking(move || Ok(node.0.shared.catalog.suppliers()?)).await?;
         let mut chosen: Vec<Option<PeerId>> = vec![None; n];
         for (pos, peer) in current {
             if let (Some(slot), Ok(peer)) =
@@ -696,7 +696,8 @@ impl Node {
                     *slot = Some(peer);
                     let node = self.clone();
                     let p = peer.to_string();
-                    blocking(move || Ok(node.0.catalog.set_supplier(pos as u8, &p)?)).await?;
+                    blocking(move || Ok(node.0.shared.catalog.set_supplier(pos as u8, &p)?))
+                        .await?;
                     break;
                 }
             }
@@ -712,7 +713,7 @@ impl Node {
             .map_err(|_| NodeError::Invalid(format!("'{id}' is not a blob id")))?;
         let node = self.clone();
         blocking(move || {
-            if node.0.catalog.placement(&id)?.is_none() {
+            if node.0.shared.catalog.placement(&id)?.is_none() {
                 return Err(NodeError::Invalid(format!(
                     "{id} is not placed on suppliers: its local copy is its only copy"
                 )));
@@ -732,7 +733,7 @@ impl Node {
     pub(crate) async fn unplace(self) -> Result<()> {
         let net = self.net()?;
         let node = self.clone();
-        let owed = blocking(move || Ok(node.0.catalog.unplaced()?)).await?;
+        let owed = blocking(move || Ok(node.0.shared.catalog.unplaced()?)).await?;
         for (id, bytes) in owed {
             let mut done = true;
             if let Ok(placement) = Placement::decode(&bytes) {
@@ -760,7 +761,7 @@ impl Node {
                 }
             }
             let node = self.clone();
-            blocking(move || Ok(node.0.catalog.unplaced_attempt(&id, done)?)).await?;
+            blocking(move || Ok(node.0.shared.catalog.unplaced_attempt(&id, done)?)).await?;
         }
         Ok(())
     }
@@ -797,12 +798,12 @@ impl Node {
             placed =
                 job.state == "done" && job.result.as_ref().is_some_and(|r| r["placed"] == true);
         }
-        if self.0.config.legacy_digests
+        if self.0.shared.config.legacy_digests
             && let Err(e) = self.ensure_digests(id).await
         {
             tracing::warn!(blob = %id, error = %e, "cannot compute aliases");
         }
-        if placed && !self.0.config.network.keep_local {
+        if placed && !self.0.shared.config.network.keep_local {
             self.drop_local(&id.to_hex()).await?;
         }
         Ok(())
@@ -827,7 +828,8 @@ impl Node {
         }
         let node = self.clone();
         let pending =
-            blocking(move || Ok(node.0.catalog.blobs_not_placed(PENDING_PER_ROUND)?)).await?;
+            blocking(move || Ok(node.0.shared.catalog.blobs_not_placed(PENDING_PER_ROUND)?))
+                .await?;
         for id in pending {
             let Some(claim) = self.claim_placing(id) else {
                 continue;
@@ -863,7 +865,7 @@ impl Node {
         if wait {
             run.await;
         } else {
-            crate::tasks::spawn(&self.0.tasks, "place", async move {
+            crate::tasks::spawn(&self.0.shared.tasks, "place", async move {
                 run.await;
                 Ok(())
             });
@@ -913,11 +915,11 @@ impl Node {
         let coding = placement.coding;
         let encoded = placement.encode();
         let node = self.clone();
-        blocking(move || Ok(node.0.catalog.save_placement(&id, &encoded)?)).await?;
+        blocking(move || Ok(node.0.shared.catalog.save_placement(&id, &encoded)?)).await?;
         if let Err(e) = self.make_challenges(&id, &placement).await {
             tracing::warn!(blob = %id, error = %e, "no audit challenges made; audits will read pieces");
         }
-        if self.0.config.network.publish {
+        if self.0.shared.config.network.publish {
             self.publish(&id, &placement).await?;
         }
         Ok(serde_json::json!({
@@ -934,7 +936,7 @@ impl Node {
     pub(crate) async fn forget_shards(&self, id: BlobId, suppliers: &[PeerId]) {
         let Ok(net) = self.net() else { return };
         let node = self.clone();
-        let recorded = blocking(move || Ok(node.0.catalog.placement(&id)?))
+        let recorded = blocking(move || Ok(node.0.shared.catalog.placement(&id)?))
             .await
             .ok()
             .flatten()
@@ -1059,11 +1061,11 @@ impl Node {
         let blob = *id;
         let (public, aliases) = blocking(move || {
             let mut public = false;
-            for entry in node.0.catalog.entries_of_blob(&blob)? {
-                let meta = node.0.catalog.metadata(&entry.id)?;
+            for entry in node.0.shared.catalog.entries_of_blob(&blob)? {
+                let meta = node.0.shared.catalog.metadata(&entry.id)?;
                 public |= meta.get("public").is_some_and(|v| v == "true");
             }
-            Ok((public, node.0.catalog.aliases(&blob)?))
+            Ok((public, node.0.shared.catalog.aliases(&blob)?))
         })
         .await?;
         let record = BlobRecord {
@@ -1095,7 +1097,7 @@ impl Node {
     /// flag or aliases changed).
     pub(crate) async fn republish(&self, id: BlobId) -> Result<()> {
         let node = self.clone();
-        let placement = blocking(move || Ok(node.0.catalog.placement(&id)?)).await?;
+        let placement = blocking(move || Ok(node.0.shared.catalog.placement(&id)?)).await?;
         if let Some(bytes) = placement {
             let placement =
                 Placement::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))?;
@@ -1130,7 +1132,7 @@ impl Node {
 
     /// Publishes this node's nickname (`[network] nickname`) → peer id.
     pub(crate) async fn publish_nickname(&self) -> Result<()> {
-        let Some(nick) = self.0.config.network.nickname.clone() else {
+        let Some(nick) = self.0.shared.config.network.nickname.clone() else {
             return Ok(());
         };
         let net = self.net()?;

@@ -18,7 +18,6 @@ use futures_util::{Stream, TryStreamExt};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::events::{Event, Events};
 use crate::identity::Identity;
@@ -26,6 +25,7 @@ use crate::import::{self, FileImport, FileImporting, ImportRequest, ImportedFile
 use crate::jobs::{Job, JobFor, Jobs};
 use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
+use crate::shared::{Shared, blocking};
 use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -46,19 +46,16 @@ const MANIFEST_CACHE: usize = 256;
 pub struct Node(pub(crate) Arc<Inner>);
 
 pub(crate) struct Inner {
-    pub(crate) config: Config,
+    /// What every service works with.
+    pub(crate) shared: Arc<Shared>,
     data_dir: PathBuf,
     identity: Identity,
     pub(crate) secret: ConvergenceSecret,
-    pub(crate) catalog: Arc<Catalog>,
     files: Arc<dyn BlobFiles>,
-    jobs: Arc<Jobs>,
-    events: Events,
     manifests: Mutex<HashMap<BlobId, Arc<Manifest>>>,
     digest_queue: mpsc::UnboundedSender<BlobId>,
     started: Instant,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) tasks: TaskTracker,
     pub(crate) net: Option<crate::network::Net>,
     pub(crate) repair: crate::repair::RepairState,
     /// Blobs an automatic placement is working on ([`Node::claim_placing`]).
@@ -170,20 +167,18 @@ impl Node {
                 Some((net, start)) => (Some(net), Some(start)),
                 None => (None, None),
             };
+        let key = identity.key.to_bytes();
+        let shared = Arc::new(Shared::new(config, catalog, jobs, events, key));
         let node = Self(Arc::new(Inner {
-            config,
+            shared,
             data_dir: data_dir.to_path_buf(),
             identity,
             secret,
-            catalog,
             files,
-            jobs,
-            events,
             manifests: Mutex::default(),
             digest_queue,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
             paid: crate::paid::PaidState::default(),
             media,
             net,
@@ -204,7 +199,7 @@ impl Node {
     /// crashed before its transaction, or of a delete that crashed after.
     fn remove_orphan_files(&self) -> Result<usize> {
         let known: std::collections::HashSet<BlobId> =
-            self.0.catalog.blob_ids()?.into_iter().collect();
+            self.0.shared.catalog.blob_ids()?.into_iter().collect();
         let mut removed = 0;
         for id in self.0.files.list()? {
             if !known.contains(&id) {
@@ -218,7 +213,7 @@ impl Node {
     fn start_network(&self, start: crate::network::NetStart) {
         let driver = start.driver;
         let stop = self.0.shutdown.clone();
-        tasks::spawn(&self.0.tasks, "swarm", async move {
+        tasks::spawn(&self.0.shared.tasks, "swarm", async move {
             tokio::select! {
                 () = driver.run() => {}
                 () = stop.cancelled() => {}
@@ -226,16 +221,24 @@ impl Node {
             Ok(())
         });
         let node = self.clone();
-        tasks::spawn(&self.0.tasks, "shards", node.serve_shards(start.inbound));
+        tasks::spawn(
+            &self.0.shared.tasks,
+            "shards",
+            node.serve_shards(start.inbound),
+        );
         let node = self.clone();
-        let bootstrap = self.0.config.network.bootstrap.clone();
-        tasks::spawn(&self.0.tasks, "bootstrap", node.keep_connected(bootstrap));
+        let bootstrap = self.0.shared.config.network.bootstrap.clone();
+        tasks::spawn(
+            &self.0.shared.tasks,
+            "bootstrap",
+            node.keep_connected(bootstrap),
+        );
         let node = self.clone();
-        tasks::spawn(&self.0.tasks, "repair", node.repair_loop());
+        tasks::spawn(&self.0.shared.tasks, "repair", node.repair_loop());
     }
 
     pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
-        &self.0.jobs
+        &self.0.shared.jobs
     }
 
     /// Spawns background work `name` on the node's tracker (see `tasks`).
@@ -243,36 +246,34 @@ impl Node {
     where
         F: std::future::Future<Output = Result<()>> + Send + 'static,
     {
-        tasks::spawn(&self.0.tasks, name, fut)
+        self.0.shared.spawn(name, fut)
     }
 
     /// A 32-byte key for `purpose`, derived from the node's identity key:
     /// stable across restarts, different per purpose, never stored.
     pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"cairn derived key\0");
-        h.update(purpose.as_bytes());
-        h.update(b"\0");
-        h.update(self.0.identity.key.to_bytes());
-        h.finalize().into()
+        self.0.shared.derived_key(purpose)
     }
 
     fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
         let node = self.clone();
-        tasks::spawn(&self.0.tasks, "progress", async move {
+        tasks::spawn(&self.0.shared.tasks, "progress", async move {
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tokio::select! {
                     _ = node.0.shutdown.cancelled() => return Ok(()),
-                    _ = tick.tick() => node.0.jobs.report_progress(),
+                    _ = tick.tick() => node.0.shared.jobs.report_progress(),
                 }
             }
         });
         let node = self.clone();
-        tasks::spawn(&self.0.tasks, "digests", node.digest_worker(digest_rx));
-        if self.0.config.legacy_digests {
-            for id in self.0.catalog.blobs_without_aliases()? {
+        tasks::spawn(
+            &self.0.shared.tasks,
+            "digests",
+            node.digest_worker(digest_rx),
+        );
+        if self.0.shared.config.legacy_digests {
+            for id in self.0.shared.catalog.blobs_without_aliases()? {
                 let _ = self.0.digest_queue.send(id);
             }
         }
@@ -294,27 +295,31 @@ impl Node {
     /// Computes and records the legacy aliases of blob `id`, unless it has
     /// them already.
     pub(crate) async fn ensure_digests(&self, id: BlobId) -> Result<()> {
-        if !self.0.catalog.aliases(&id)?.is_empty() {
+        if !self.0.shared.catalog.aliases(&id)?.is_empty() {
             return Ok(());
         }
         let handle = self.scan_handle(&id)?;
         let job = self
             .0
+            .shared
             .jobs
             .start("digest", id.to_hex(), Some(handle.size()), false);
         let node = self.clone();
         tokio::task::spawn_blocking(move || {
             let outcome = crate::digests::compute(&handle, &job)
-                .and_then(|d| Ok(node.0.catalog.add_aliases(&id, &d.aliases())?));
+                .and_then(|d| Ok(node.0.shared.catalog.add_aliases(&id, &d.aliases())?));
             job.finish(outcome.as_ref().map(|_| serde_json::Value::Null));
             outcome
         })
         .await??;
-        self.0.events.send(Event::BlobAliases { blob: id.to_hex() });
+        self.0
+            .shared
+            .events
+            .send(Event::BlobAliases { blob: id.to_hex() });
         if self.0.net.is_some() {
             // A placed blob's aliases go to the DHT with its record.
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "republish", async move {
+            tasks::spawn(&self.0.shared.tasks, "republish", async move {
                 node.republish(id).await
             });
         }
@@ -325,7 +330,7 @@ impl Node {
 
     /// The node's config.
     pub fn config(&self) -> &Config {
-        &self.0.config
+        &self.0.shared.config
     }
 
     /// The admin API secret.
@@ -345,7 +350,7 @@ impl Node {
 
     /// Subscribes to events.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.0.events.subscribe()
+        self.0.shared.events.subscribe()
     }
 
     /// Asks the node to stop (the admin call, a signal): running jobs are
@@ -353,7 +358,7 @@ impl Node {
     /// server can drain; [`Node::stopped`] fires.
     pub fn request_shutdown(&self) {
         self.0.shutdown.cancel();
-        self.0.jobs.cancel_all();
+        self.0.shared.jobs.cancel_all();
     }
 
     /// Resolves once a shutdown was requested.
@@ -364,11 +369,11 @@ impl Node {
     /// Stops: cancels running jobs and waits (bounded) for background
     /// tasks to end.
     pub async fn shutdown(&self) {
-        self.0.events.send(Event::Shutdown);
+        self.0.shared.events.send(Event::Shutdown);
         self.0.shutdown.cancel();
-        self.0.jobs.cancel_all();
-        self.0.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.0.tasks.wait())
+        self.0.shared.jobs.cancel_all();
+        self.0.shared.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.0.shared.tasks.wait())
             .await
             .is_err()
         {
@@ -391,7 +396,7 @@ impl Node {
     /// Whether every background task has ended (after [`Node::shutdown`]):
     /// the node's own and the network's.
     pub async fn tasks_ended(&self) -> bool {
-        let own = self.0.tasks.is_closed() && self.0.tasks.is_empty();
+        let own = self.0.shared.tasks.is_closed() && self.0.shared.tasks.is_empty();
         let net = match &self.0.net {
             // Polled once: already ended, or not.
             Some(net) => tokio::time::timeout(Duration::ZERO, net.network.stopped())
@@ -419,7 +424,7 @@ impl Node {
         let (full, writable) = blocking(move || {
             let used = node.0.files.used_bytes()?;
             let free = free_space(&node.0.data_dir);
-            let full = node.0.config.capacity.is_some_and(|c| used >= c) || free < LOW_SPACE;
+            let full = node.0.shared.config.capacity.is_some_and(|c| used >= c) || free < LOW_SPACE;
             let probe = node.0.data_dir.join("tmp").join(".write-probe");
             let writable = cairn_store::private::file_options()
                 .write(true)
@@ -446,10 +451,11 @@ impl Node {
     pub async fn status(&self) -> Result<Status> {
         let node = self.clone();
         blocking(move || {
-            let counts = node.0.catalog.counts()?;
+            let counts = node.0.shared.catalog.counts()?;
             let used = node.0.files.used_bytes()?;
             let capacity = node
                 .0
+                .shared
                 .config
                 .capacity
                 .unwrap_or_else(|| used + free_space(&node.0.data_dir));
@@ -461,7 +467,7 @@ impl Node {
                 storage_used: used,
                 storage_capacity: capacity,
                 counts,
-                jobs_running: node.0.jobs.running(),
+                jobs_running: node.0.shared.jobs.running(),
             })
         })
         .await
@@ -477,10 +483,10 @@ impl Node {
     }
 
     pub(crate) fn entry_info(&self, id: &str) -> Result<EntryInfo> {
-        let entry = self.0.catalog.entry(id)?;
-        let metadata = self.0.catalog.metadata(id)?;
+        let entry = self.0.shared.catalog.entry(id)?;
+        let metadata = self.0.shared.catalog.metadata(id)?;
         let aliases = match entry.blob.as_deref().map(str::parse::<BlobId>) {
-            Some(Ok(blob)) => self.0.catalog.aliases(&blob)?,
+            Some(Ok(blob)) => self.0.shared.catalog.aliases(&blob)?,
             _ => BTreeMap::new(),
         };
         Ok(EntryInfo {
@@ -494,21 +500,27 @@ impl Node {
     pub async fn path(&self, id: &str) -> Result<Vec<Entry>> {
         let node = self.clone();
         let id = id.to_owned();
-        blocking(move || Ok(node.0.catalog.path_of(&id)?)).await
+        blocking(move || Ok(node.0.shared.catalog.path_of(&id)?)).await
     }
 
     /// One page of folder `parent` (`None` for the root).
     pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Page> {
         let node = self.clone();
-        blocking(move || Ok(node.0.catalog.list(parent.as_deref(), query)?)).await
+        blocking(move || Ok(node.0.shared.catalog.list(parent.as_deref(), query)?)).await
     }
 
     /// Creates a folder (or returns the existing one of that name).
     pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {
         let node = self.clone();
-        let entry =
-            blocking(move || Ok(node.0.catalog.create_folder(parent.as_deref(), &name)?)).await?;
-        self.0.events.send(Event::EntryAdded {
+        let entry = blocking(move || {
+            Ok(node
+                .0
+                .shared
+                .catalog
+                .create_folder(parent.as_deref(), &name)?)
+        })
+        .await?;
+        self.0.shared.events.send(Event::EntryAdded {
             entry: entry.clone(),
         });
         Ok(entry)
@@ -525,17 +537,17 @@ impl Node {
         let node = self.clone();
         let id = id.to_owned();
         let entry = blocking(move || {
-            let mut entry = node.0.catalog.entry(&id)?;
+            let mut entry = node.0.shared.catalog.entry(&id)?;
             if let Some(parent) = parent {
-                entry = node.0.catalog.move_to(&id, parent.as_deref())?;
+                entry = node.0.shared.catalog.move_to(&id, parent.as_deref())?;
             }
             if let Some(name) = name {
-                entry = node.0.catalog.rename(&id, &name)?;
+                entry = node.0.shared.catalog.rename(&id, &name)?;
             }
             Ok(entry)
         })
         .await?;
-        self.0.events.send(Event::EntryChanged {
+        self.0.shared.events.send(Event::EntryChanged {
             entry: entry.clone(),
         });
         Ok(entry)
@@ -549,6 +561,7 @@ impl Node {
         let removed = blocking(move || {
             Ok(node
                 .0
+                .shared
                 .catalog
                 .delete(&eid, recursive, |blob| node.drop_blob(blob))?
                 .len())
@@ -558,9 +571,10 @@ impl Node {
         // suppliers are asked to free the shards.
         if removed > 0 && self.0.net.is_some() {
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "unplace", node.unplace());
+            tasks::spawn(&self.0.shared.tasks, "unplace", node.unplace());
         }
         self.0
+            .shared
             .events
             .send(Event::EntryRemoved { id: id.to_owned() });
         Ok(removed)
@@ -596,11 +610,11 @@ impl Node {
             // The paid-file keys are checked first; `restricted` never
             // changes after the upload, so the check cannot go stale.
             node.check_paid_changes(&id, &changes)?;
-            node.0.catalog.set_metadata(&id, &changes)?;
+            node.0.shared.catalog.set_metadata(&id, &changes)?;
             node.entry_info(&id)
         })
         .await?;
-        self.0.events.send(Event::EntryChanged {
+        self.0.shared.events.send(Event::EntryChanged {
             entry: info.entry.clone(),
         });
         if public_changed
@@ -625,8 +639,8 @@ impl Node {
                 id: id.to_hex(),
                 size: manifest.size,
                 segments: manifest.segments.len() as u64,
-                aliases: node.0.catalog.aliases(&id)?,
-                entries: node.0.catalog.entries_of_blob(&id)?,
+                aliases: node.0.shared.catalog.aliases(&id)?,
+                entries: node.0.shared.catalog.entries_of_blob(&id)?,
             })
         })
         .await
@@ -667,7 +681,11 @@ impl Node {
     {
         crate::paid::check_initial(&metadata, target.on_conflict)?;
         self.check_upload(&target, size_hint).await?;
-        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, true);
         self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
             .await
     }
@@ -704,7 +722,11 @@ impl Node {
         E: std::error::Error + Send + Sync + 'static,
     {
         self.check_upload(&target, size_hint).await?;
-        let job = self.0.jobs.start("upload", &target.name, size_hint, true);
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, true);
         self.store_stream(job, target, body, before_commit).await
     }
 
@@ -715,9 +737,9 @@ impl Node {
         if let Some(parent) = &target.parent {
             self.check_folder(parent).await?;
         }
-        if size_hint.is_some_and(|s| s > self.0.config.max_upload_bytes) {
+        if size_hint.is_some_and(|s| s > self.0.shared.config.max_upload_bytes) {
             return Err(NodeError::TooLarge {
-                limit: self.0.config.max_upload_bytes,
+                limit: self.0.shared.config.max_upload_bytes,
             });
         }
         Ok(())
@@ -838,7 +860,7 @@ impl Node {
         before_commit: &dyn Fn(&Manifest) -> Result<()>,
         metadata: &BTreeMap<String, String>,
     ) -> Result<Entry> {
-        let limit = self.0.config.max_upload_bytes;
+        let limit = self.0.shared.config.max_upload_bytes;
         // Placed on suppliers as it is stored, when it can be; dropped
         // unless handed to `auto_place`, it deletes what it wrote.
         let (early, tap) = self.early_place(job.total()).unzip();
@@ -856,7 +878,7 @@ impl Node {
         let content_type = sniff::content_type(name, &sealed.head);
         let files = self.0.files.clone();
         let temp = sealed.temp;
-        let added = self.0.catalog.add_file_with_metadata(
+        let added = self.0.shared.catalog.add_file_with_metadata(
             NewFile {
                 parent,
                 name,
@@ -873,12 +895,12 @@ impl Node {
         tracing::info!(blob = %id, bytes = manifest.size, new = added.new_blob, entry = %added.entry.id, "stored");
         // With the network on, the aliases are computed once the blob is
         // placed (see `auto_place`): its safety comes first.
-        if added.new_blob && self.0.config.legacy_digests && self.0.net.is_none() {
+        if added.new_blob && self.0.shared.config.legacy_digests && self.0.net.is_none() {
             let _ = self.0.digest_queue.send(id);
         }
         if added.new_blob && self.0.net.is_some() {
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "auto-place", async move {
+            tasks::spawn(&self.0.shared.tasks, "auto-place", async move {
                 let _claim = claim;
                 node.auto_place(id, early).await
             });
@@ -887,9 +909,9 @@ impl Node {
         // suppliers are asked to free the shards.
         if added.orphan.is_some() && self.0.net.is_some() {
             let node = self.clone();
-            tasks::spawn(&self.0.tasks, "unplace", node.unplace());
+            tasks::spawn(&self.0.shared.tasks, "unplace", node.unplace());
         }
-        self.0.events.send(Event::EntryAdded {
+        self.0.shared.events.send(Event::EntryAdded {
             entry: added.entry.clone(),
         });
         Ok(added.entry)
@@ -901,12 +923,12 @@ impl Node {
         if let Some(parent) = &req.parent {
             self.check_folder(parent).await?;
         }
-        let roots = self.0.config.import_roots.clone();
+        let roots = self.0.shared.config.import_roots.clone();
         let path = req.path.clone();
         let plan =
             blocking(move || import::plan(&path, Roots::resolve(&roots), &LocalCaller::Operator))
                 .await?;
-        let job = self.0.jobs.start(
+        let job = self.0.shared.jobs.start(
             "import",
             req.path.display().to_string(),
             Some(plan.total()),
@@ -925,7 +947,7 @@ impl Node {
         if wait {
             handle.await?;
         }
-        self.0.jobs.get(&job_id)
+        self.0.shared.jobs.get(&job_id)
     }
 
     /// Starts importing one local file for `req.caller` (a local user
@@ -937,7 +959,7 @@ impl Node {
         if let Some(parent) = &req.parent {
             self.check_folder(parent).await?;
         }
-        let roots = self.0.config.import_roots.clone();
+        let roots = self.0.shared.config.import_roots.clone();
         let (path, caller) = (req.path.clone(), req.caller.clone());
         let opened =
             blocking(move || crate::local::open_under(&path, &Roots::resolve(&roots), &caller))
@@ -952,7 +974,11 @@ impl Node {
             .real
             .file_name()
             .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-        let job = self.0.jobs.start("upload", &name, Some(opened.size), true);
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &name, Some(opened.size), true);
         let (job_id, size, node, n) =
             (job.id().to_owned(), opened.size, self.clone(), name.clone());
         let done = tokio::task::spawn_blocking(move || {
@@ -996,6 +1022,7 @@ impl Node {
         )?;
         if let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>) {
             self.0
+                .shared
                 .catalog
                 .add_aliases(&blob, &hasher.finish().aliases())?;
         }
@@ -1008,6 +1035,7 @@ impl Node {
         let top = match &plan.top {
             Some(name) => Some(
                 self.0
+                    .shared
                     .catalog
                     .create_folder(req.parent.as_deref(), name)?
                     .id,
@@ -1019,6 +1047,7 @@ impl Node {
             let parent = folders.get(&rel[..rel.len() - 1]).cloned().flatten();
             let id = self
                 .0
+                .shared
                 .catalog
                 .create_folder(parent.as_deref(), &rel[rel.len() - 1])?
                 .id;
@@ -1057,6 +1086,7 @@ impl Node {
     pub(crate) fn resolve(&self, digest: &str) -> Result<BlobId> {
         let d: DigestRef = digest.parse()?;
         self.0
+            .shared
             .catalog
             .resolve(&d)?
             .ok_or_else(|| NodeError::BlobNotFound(d.hex.clone()))
@@ -1074,6 +1104,7 @@ impl Node {
         }
         let bytes = self
             .0
+            .shared
             .catalog
             .manifest(id)?
             .ok_or_else(|| NodeError::BlobNotFound(id.to_hex()))?;
@@ -1117,7 +1148,7 @@ impl Node {
         let reader = match self.0.files.open(id) {
             Ok(r) => r,
             Err(cairn_store::StoreError::NotFound { .. }) => {
-                let placement = match self.0.catalog.placement(id)? {
+                let placement = match self.0.shared.catalog.placement(id)? {
                     Some(p) if self.0.net.is_some() => p,
                     _ => {
                         return Err(NodeError::Corrupt(format!(
@@ -1207,10 +1238,11 @@ impl Node {
     ) -> ByteStream {
         let job = self
             .0
+            .shared
             .jobs
             .start("download", label, Some(range.end - range.start), false);
         let whole = range.start == 0 && range.end == handle.size();
-        let catalog = self.0.catalog.clone();
+        let catalog = self.0.shared.catalog.clone();
         handle.stream(range, job, move || {
             if let (true, Some(entry)) = (whole, entry)
                 && let Err(e) = catalog.count_download(&entry)
@@ -1235,7 +1267,7 @@ impl Node {
     /// The transfer meter (bytes in and out, in all and this month).
     pub async fn transfer_meter(&self) -> Result<crate::Meter> {
         let node = self.clone();
-        blocking(move || Ok(node.0.catalog.meter()?)).await
+        blocking(move || Ok(node.0.shared.catalog.meter()?)).await
     }
 
     // ---- tags ----
@@ -1246,7 +1278,7 @@ impl Node {
     pub async fn tag(&self, namespace: &str, name: &str, entry: &str) -> Result<()> {
         let node = self.clone();
         let (ns, name, entry) = (namespace.to_owned(), name.to_owned(), entry.to_owned());
-        blocking(move || Ok(node.0.catalog.tag(&ns, &name, &entry)?)).await
+        blocking(move || Ok(node.0.shared.catalog.tag(&ns, &name, &entry)?)).await
     }
 
     /// The entry `name` names in `namespace`, and when the name was given
@@ -1254,7 +1286,7 @@ impl Node {
     pub async fn tagged(&self, namespace: &str, name: &str) -> Result<Option<(Entry, i64)>> {
         let node = self.clone();
         let (ns, name) = (namespace.to_owned(), name.to_owned());
-        blocking(move || Ok(node.0.catalog.tagged(&ns, &name)?)).await
+        blocking(move || Ok(node.0.shared.catalog.tagged(&ns, &name)?)).await
     }
 
     // ---- jobs ----
@@ -1270,7 +1302,7 @@ impl Node {
     ) -> Result<Vec<JobRecord>> {
         let node = self.clone();
         let (account, kind) = (account.to_owned(), kind.to_owned());
-        blocking(move || node.0.jobs.of(&account, &kind, seq, limit)).await
+        blocking(move || node.0.shared.jobs.of(&account, &kind, seq, limit)).await
     }
 
     /// Records a job of `kind` that failed before it could start (`error`:
@@ -1286,7 +1318,7 @@ impl Node {
         let (node, label, message) = (self.clone(), label.to_owned(), error.to_string());
         blocking(move || {
             let error = NodeError::Invalid(message);
-            node.0.jobs.record_failed(kind, label, owner, &error)
+            node.0.shared.jobs.record_failed(kind, label, owner, &error)
         })
         .await
     }
@@ -1294,19 +1326,19 @@ impl Node {
     /// The newest `limit` jobs.
     pub async fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
         let node = self.clone();
-        blocking(move || node.0.jobs.list(limit)).await
+        blocking(move || node.0.shared.jobs.list(limit)).await
     }
 
     /// Job `id`.
     pub async fn job(&self, id: &str) -> Result<JobRecord> {
         let node = self.clone();
         let id = id.to_owned();
-        blocking(move || node.0.jobs.get(&id)).await
+        blocking(move || node.0.shared.jobs.get(&id)).await
     }
 
     /// Asks job `id` to stop.
     pub fn cancel_job(&self, id: &str) -> Result<JobRecord> {
-        self.0.jobs.cancel(id)
+        self.0.shared.jobs.cancel(id)
     }
 }
 
@@ -1329,12 +1361,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| NodeError::io("create", dir, e))
-}
-
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f).await?
 }
 
 /// Free bytes on the data dir's disk under which the node warns.

@@ -44,8 +44,8 @@ use cairn_store::ledger::{MINT, SPENT, Unit};
 use cairn_store::users::User;
 use serde::Serialize;
 
-use crate::node::blocking;
 use crate::read::{BlobHandle, ReadLimit};
+use crate::shared::blocking;
 use crate::{EntryInfo, EntryKind, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -319,7 +319,7 @@ impl Node {
         {
             return Ok(());
         }
-        let restricted = PaidTerms::of(&self.0.catalog.metadata(id)?).restricted;
+        let restricted = PaidTerms::of(&self.0.shared.catalog.metadata(id)?).restricted;
         if let Some(change) = changes.get(RESTRICTED) {
             let wanted = match change {
                 Some(v) => parse_flag(RESTRICTED, v)?,
@@ -424,7 +424,7 @@ impl Node {
             Reader::User(u) => {
                 let node = self.clone();
                 let (entry, account) = (info.entry.id.clone(), u.account.clone());
-                blocking(move || Ok(node.0.catalog.has_bought(&entry, &account)?)).await?
+                blocking(move || Ok(node.0.shared.catalog.has_bought(&entry, &account)?)).await?
             }
             _ => false,
         };
@@ -458,7 +458,7 @@ impl Node {
         let Some(parent) = info.entry.parent.as_deref() else {
             return Ok(false);
         };
-        let folder = self.0.catalog.metadata(parent)?;
+        let folder = self.0.shared.catalog.metadata(parent)?;
         Ok(folder.get(PUBLISHED).is_some_and(|v| v == "true"))
     }
 
@@ -498,11 +498,12 @@ impl Node {
             if status.terms.is_paid() && !own {
                 let price = i64::try_from(status.terms.price)
                     .map_err(|_| NodeError::Invalid("price out of range".into()))?;
-                if node
-                    .0
-                    .catalog
-                    .buy(&info.entry.id, &user.account, &status.seller, price)?
-                {
+                if node.0.shared.catalog.buy(
+                    &info.entry.id,
+                    &user.account,
+                    &status.seller,
+                    price,
+                )? {
                     charged = status.terms.price;
                     tracing::info!(entry = %info.entry.id, buyer = %user.login, price, "bought");
                 }
@@ -511,7 +512,11 @@ impl Node {
                 entry: info.entry.id.clone(),
                 price: status.terms.price,
                 charged,
-                credits: node.0.catalog.balance(&user.account, Unit::Credits)?,
+                credits: node
+                    .0
+                    .shared
+                    .catalog
+                    .balance(&user.account, Unit::Credits)?,
             })
         })
         .await
@@ -521,7 +526,7 @@ impl Node {
     pub async fn ledger_report(&self) -> Result<LedgerReport> {
         let node = self.clone();
         blocking(move || {
-            let (bytes_sum, credits_sum, drift) = node.0.catalog.audit_ledger()?;
+            let (bytes_sum, credits_sum, drift) = node.0.shared.catalog.audit_ledger()?;
             let mut system = BTreeMap::new();
             for account in [MINT, SPENT, OPERATOR] {
                 let mut units = BTreeMap::new();
@@ -531,7 +536,10 @@ impl Node {
                     } else {
                         "credits"
                     };
-                    units.insert(name.to_owned(), node.0.catalog.balance(account, unit)?);
+                    units.insert(
+                        name.to_owned(),
+                        node.0.shared.catalog.balance(account, unit)?,
+                    );
                 }
                 system.insert(account.to_owned(), units);
             }
@@ -554,7 +562,7 @@ impl Node {
         if let Some(len) = self.cached_preview(&blob) {
             return len;
         }
-        let gateway = &self.0.config.gateway;
+        let gateway = &self.0.shared.config.gateway;
         let media = info
             .entry
             .content_type

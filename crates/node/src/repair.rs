@@ -41,7 +41,7 @@ use serde::Serialize;
 use cairn_store::placements::Challenge;
 
 use crate::network::{expect_ok, net_error, parse_peer};
-use crate::node::blocking;
+use crate::shared::blocking;
 use crate::{JobRecord, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -92,7 +92,7 @@ enum Audit {
 impl Node {
     /// Audits and repairs until the node stops.
     pub(crate) async fn repair_loop(self) -> Result<()> {
-        let every = Duration::from_secs(self.0.config.network.check_secs.max(1));
+        let every = Duration::from_secs(self.0.shared.config.network.check_secs.max(1));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -125,7 +125,7 @@ impl Node {
     /// `[network] part_idle_secs`.
     async fn sweep_parts(&self) -> Result<()> {
         let shards = self.net()?.shards.clone();
-        let idle = Duration::from_secs(self.0.config.network.part_idle_secs);
+        let idle = Duration::from_secs(self.0.shared.config.network.part_idle_secs);
         let freed = blocking(move || Ok(shards.sweep_parts(idle)?)).await?;
         if freed > 0 {
             tracing::info!(bytes = freed, "removed partial shards nobody finished");
@@ -145,7 +145,7 @@ impl Node {
 
     async fn placements(&self) -> Result<Vec<(BlobId, Placement)>> {
         let node = self.clone();
-        let rows = blocking(move || Ok(node.0.catalog.placements()?)).await?;
+        let rows = blocking(move || Ok(node.0.shared.catalog.placements()?)).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, bytes)| Placement::decode(&bytes).ok().map(|p| (id, p)))
@@ -153,7 +153,7 @@ impl Node {
     }
 
     async fn republish_if_due(&self) -> Result<()> {
-        let every = Duration::from_secs(self.0.config.network.republish_secs.max(1));
+        let every = Duration::from_secs(self.0.shared.config.network.republish_secs.max(1));
         let due = self
             .0
             .repair
@@ -161,7 +161,7 @@ impl Node {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_none_or(|at| at.elapsed() >= every);
-        if !due || !self.0.config.network.publish {
+        if !due || !self.0.shared.config.network.publish {
             return Ok(());
         }
         let net = self.net()?;
@@ -182,7 +182,7 @@ impl Node {
     }
 
     async fn audit_round(&self) -> Result<RepairStatus> {
-        let grace = Duration::from_secs(self.0.config.network.offline_grace_secs);
+        let grace = Duration::from_secs(self.0.shared.config.network.offline_grace_secs);
         let mut status = RepairStatus::default();
         for (id, placement) in self.placements().await? {
             status.blobs += 1;
@@ -298,7 +298,7 @@ impl Node {
         .await??;
         let node = self.clone();
         let id = *id;
-        blocking(move || Ok(node.0.catalog.add_challenges(&id, &challenges)?)).await
+        blocking(move || Ok(node.0.shared.catalog.add_challenges(&id, &challenges)?)).await
     }
 
     /// Audits every position of blob `id` with its next challenge (made
@@ -307,7 +307,7 @@ impl Node {
     async fn challenge(&self, id: &BlobId, placement: &Placement) -> Option<Vec<Audit>> {
         let net = self.net().ok()?;
         let take = |node: Node, id: BlobId| async move {
-            blocking(move || Ok(node.0.catalog.take_challenge(&id)?))
+            blocking(move || Ok(node.0.shared.catalog.take_challenge(&id)?))
                 .await
                 .ok()
                 .flatten()
@@ -425,7 +425,7 @@ impl Node {
         if wait {
             run.await;
         } else {
-            crate::tasks::spawn(&self.0.tasks, "repair", async move {
+            crate::tasks::spawn(&self.0.shared.tasks, "repair", async move {
                 run.await;
                 Ok(())
             });
@@ -489,6 +489,7 @@ impl Node {
         let node = self.clone();
         let bytes = blocking(move || {
             node.0
+                .shared
                 .catalog
                 .placement(&id)?
                 .ok_or_else(|| NodeError::Invalid(format!("{id} is not placed")))
@@ -560,19 +561,19 @@ impl Node {
         let node = self.clone();
         let (new, old_peer) = (target.to_string(), old.to_owned());
         blocking(move || {
-            node.0.catalog.save_placement(&id, &encoded)?;
-            let suppliers = node.0.catalog.suppliers()?;
+            node.0.shared.catalog.save_placement(&id, &encoded)?;
+            let suppliers = node.0.shared.catalog.suppliers()?;
             if suppliers
                 .iter()
                 .any(|(p, peer)| usize::from(*p) == position && *peer == old_peer)
                 && new != old_peer
             {
-                node.0.catalog.set_supplier(position as u8, &new)?;
+                node.0.shared.catalog.set_supplier(position as u8, &new)?;
             }
             Ok(())
         })
         .await?;
-        if self.0.config.network.publish {
+        if self.0.shared.config.network.publish {
             self.publish(&id, placement).await?;
         }
         self.offline_clock(old, false);
@@ -604,7 +605,7 @@ impl Node {
                     None => {
                         let current: Vec<String> = {
                             let node = self.clone();
-                            blocking(move || Ok(node.0.catalog.suppliers()?))
+                            blocking(move || Ok(node.0.shared.catalog.suppliers()?))
                                 .await?
                                 .into_iter()
                                 .map(|(_, p)| p)
@@ -632,7 +633,7 @@ impl Node {
         }
         let node = self.clone();
         let t = target.to_string();
-        blocking(move || Ok(node.0.catalog.set_supplier(position, &t)?)).await?;
+        blocking(move || Ok(node.0.shared.catalog.set_supplier(position, &t)?)).await?;
         Ok(jobs)
     }
 

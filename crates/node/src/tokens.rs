@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-use crate::node::blocking;
+use crate::shared::blocking;
 use crate::{Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -75,7 +75,7 @@ impl Node {
 
     /// The byte packages for sale.
     pub fn prices(&self) -> &[crate::config::Price] {
-        &self.0.config.gateway.prices
+        &self.0.shared.config.gateway.prices
     }
 
     /// The transfer-byte balance of `token`.
@@ -83,7 +83,9 @@ impl Node {
         let node = self.clone();
         let token = token.to_owned();
         blocking(move || match node.issued_token(&token)? {
-            Some(account) => Ok(node.0.catalog.balance(&account, Unit::Bytes)?.max(0) as u64),
+            Some(account) => {
+                Ok(node.0.shared.catalog.balance(&account, Unit::Bytes)?.max(0) as u64)
+            }
             None => Ok(0),
         })
         .await
@@ -94,6 +96,7 @@ impl Node {
     pub async fn redeem(&self, token: &str, code: &str) -> Result<bool> {
         let promo = self
             .0
+            .shared
             .config
             .gateway
             .promocodes
@@ -112,7 +115,7 @@ impl Node {
             }
             let bytes = amount(bytes)?;
             let account = node.token_account(&token)?;
-            Ok(node.0.catalog.redeem_once(&account, &code, bytes)?)
+            Ok(node.0.shared.catalog.redeem_once(&account, &code, bytes)?)
         })
         .await
     }
@@ -125,6 +128,7 @@ impl Node {
         blocking(move || {
             let account = node.token_account(&token)?;
             node.0
+                .shared
                 .catalog
                 .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
             Ok(())
@@ -143,6 +147,7 @@ impl Node {
                 return Err(never_funded(bytes));
             };
             node.0
+                .shared
                 .catalog
                 .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
             Ok(())
@@ -157,7 +162,7 @@ impl Node {
         if token.is_empty() || token.len() > MAX_TOKEN || token.chars().any(char::is_control) {
             return Err(NodeError::UnknownToken);
         }
-        if let Some(account) = self.0.catalog.token_account(token)? {
+        if let Some(account) = self.0.shared.catalog.token_account(token)? {
             return Ok(Some(account));
         }
         if self.signed_here(token) {
@@ -173,7 +178,7 @@ impl Node {
         if let Some(account) = self.issued_token(token)? {
             return Ok(account);
         }
-        match self.0.catalog.issue_token(token) {
+        match self.0.shared.catalog.issue_token(token) {
             Ok(account)
             | Err(StoreError::NameTaken {
                 existing: account, ..
@@ -223,7 +228,7 @@ mod tests {
             assert!(unknown(node.withdraw(never, 5, "w").await));
             assert!(unknown(node.token_balance(never).await.map(drop)));
             assert!(unknown(node.redeem(never, "ANY").await.map(drop)));
-            assert_eq!(node.0.catalog.token_account(never).unwrap(), None);
+            assert_eq!(node.0.shared.catalog.token_account(never).unwrap(), None);
         }
         let token = node.issue_token().await.unwrap();
         assert_eq!(token.len(), 16);
@@ -241,7 +246,7 @@ mod tests {
         node.deposit(&token, 5).await.unwrap();
         node.withdraw(&token, 5, "w").await.unwrap();
         assert_eq!(node.token_balance(&token).await.unwrap(), MAX_AMOUNT as u64);
-        assert_eq!(node.0.catalog.audit_ledger().unwrap(), (0, 0, 0));
+        assert_eq!(node.0.shared.catalog.audit_ledger().unwrap(), (0, 0, 0));
         node.shutdown().await;
     }
 
@@ -261,7 +266,7 @@ mod tests {
         }
         for t in &tokens {
             assert_eq!(
-                a.0.catalog.token_account(t).unwrap(),
+                a.0.shared.catalog.token_account(t).unwrap(),
                 None,
                 "issuing stored nothing"
             );
@@ -279,10 +284,14 @@ mod tests {
         }
         a.deposit(&tokens[0], 7).await.unwrap();
         assert!(
-            a.0.catalog.token_account(&tokens[0]).unwrap().is_some(),
+            a.0.shared
+                .catalog
+                .token_account(&tokens[0])
+                .unwrap()
+                .is_some(),
             "an account once bytes came"
         );
-        assert_eq!(a.0.catalog.token_account(&tokens[1]).unwrap(), None);
+        assert_eq!(a.0.shared.catalog.token_account(&tokens[1]).unwrap(), None);
         assert_eq!(a.token_balance(&tokens[0]).await.unwrap(), 7);
         a.shutdown().await;
         b.shutdown().await;

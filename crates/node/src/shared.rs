@@ -1,0 +1,77 @@
+//! What every service of the engine works with: the config, the catalog,
+//! the job registry, the events, the task tracker and the keys derived
+//! from the node's identity. The node and each service hold it in an
+//! `Arc`; nothing here knows any service, so every service can depend on
+//! it without depending on another.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cairn_store::Catalog;
+use tokio_util::task::TaskTracker;
+
+use crate::events::Events;
+use crate::jobs::Jobs;
+use crate::{Config, NodeError};
+
+/// The node-wide parts every service uses.
+pub(crate) struct Shared {
+    /// The config the node started with.
+    pub(crate) config: Config,
+    /// The catalog and ledger.
+    pub(crate) catalog: Arc<Catalog>,
+    /// Running and recent jobs.
+    pub(crate) jobs: Arc<Jobs>,
+    /// What the WebSocket streams.
+    pub(crate) events: Events,
+    /// Every background task, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+    /// The identity's secret key, the root of every derived key.
+    identity_key: [u8; 32],
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: Config,
+        catalog: Arc<Catalog>,
+        jobs: Arc<Jobs>,
+        events: Events,
+        identity_key: [u8; 32],
+    ) -> Self {
+        Self {
+            config,
+            catalog,
+            jobs,
+            events,
+            tasks: TaskTracker::new(),
+            identity_key,
+        }
+    }
+
+    /// A 32-byte key for `purpose`, derived from the node's identity key:
+    /// stable across restarts, different per purpose, never stored.
+    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"cairn derived key\0");
+        h.update(purpose.as_bytes());
+        h.update(b"\0");
+        h.update(self.identity_key);
+        h.finalize().into()
+    }
+
+    /// Spawns background work `name` on the node's tracker (see `tasks`).
+    pub(crate) fn spawn<F>(&self, name: &'static str, fut: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = Result<(), NodeError>> + Send + 'static,
+    {
+        crate::tasks::spawn(&self.tasks, name, fut)
+    }
+}
+
+/// Runs blocking work (the catalog, files) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f).await?
+}
