@@ -55,7 +55,7 @@ mod repair;
 mod shared;
 mod sniff;
 mod tasks;
-mod tokens;
+pub mod tokens;
 
 pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
 pub use cairn_core::digest::LegacyHasher;
@@ -78,3 +78,4 @@ pub use paid::{Access, LedgerReport, OpenedFor, PaidStatus, PaidTerms, Purchase,
 pub use read::{BlobHandle, ByteStream};
 pub use remote::{FetchHeaders, FetchRequest};
 pub use repair::RepairStatus;
+pub use tokens::Tokens;

@@ -63,6 +63,8 @@ pub(crate) struct Inner {
     /// Paid files: measured preview lengths.
     pub(crate) paid: crate::paid::PaidState,
     pub(crate) media: crate::media::Media,
+    /// Access tokens with byte balances.
+    tokens: crate::tokens::Tokens,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
 }
@@ -170,6 +172,7 @@ impl Node {
         let key = identity.key.to_bytes();
         let shared = Arc::new(Shared::new(config, catalog, jobs, events, key));
         let node = Self(Arc::new(Inner {
+            tokens: crate::tokens::Tokens::new(shared.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),
             identity,
@@ -324,6 +327,13 @@ impl Node {
             });
         }
         Ok(())
+    }
+
+    // ---- services ----
+
+    /// Access tokens with byte balances.
+    pub fn tokens(&self) -> &crate::tokens::Tokens {
+        &self.0.tokens
     }
 
     // ---- identity and lifecycle ----

@@ -1,6 +1,6 @@
 //! Access tokens with byte balances, on the ledger.
 //!
-//! A token is issued by [`Node::issue_token`] in MetaDisk's format (16
+//! A token is issued by [`Tokens::issue`] in MetaDisk's format (16
 //! base-62 digits): 63 random bits and a 32-bit HMAC of them under a key
 //! derived from the node's identity, so the node knows a token it issued
 //! without keeping anything; issuing, which anyone may ask for, writes
@@ -16,14 +16,16 @@
 //! negative amounts, letting a deposit lower a balance below zero, and
 //! amounts that broke later deposits: fixed).
 
+use std::sync::Arc;
+
 use cairn_store::StoreError;
 use cairn_store::ledger::{MAX_AMOUNT, MINT, SPENT, Unit};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
-use crate::shared::blocking;
-use crate::{Node, NodeError};
+use crate::NodeError;
+use crate::shared::{Shared, blocking};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -34,19 +36,30 @@ const MAX_TOKEN: usize = 128;
 /// fit the 16 base-62 digits of MetaDisk's format (62^16 > 2^95).
 const RANDOM_BITS: u32 = 63;
 
-impl Node {
+/// The tokens service: access tokens with byte balances (see the module
+/// docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Tokens {
+    shared: Arc<Shared>,
+}
+
+impl Tokens {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
     /// Issues a fresh access token in MetaDisk's format (16 base-62
     /// characters) with a balance of 0. Nothing is stored: the token
     /// carries its own proof of issue (see the module docs), and this is
     /// the one time it is shown.
-    pub async fn issue_token(&self) -> Result<String> {
+    pub async fn issue(&self) -> Result<String> {
         let random = rand::thread_rng().r#gen::<u64>() >> (64 - RANDOM_BITS);
         let value = (u128::from(random) << 32) | u128::from(self.token_mac(random));
         Ok(cairn_core::token::token_of(value))
     }
 
     fn token_hmac(&self, random: u64) -> Hmac<Sha256> {
-        let key = self.derived_key("metadisk tokens");
+        let key = self.shared.derived_key("metadisk tokens");
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         mac.update(&random.to_be_bytes());
@@ -58,7 +71,7 @@ impl Node {
         u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]])
     }
 
-    /// Whether this node signed `token` ([`Node::issue_token`]); the tag
+    /// Whether this node signed `token` ([`Tokens::issue`]); the tag
     /// is compared in constant time.
     fn signed_here(&self, token: &str) -> bool {
         let Some(value) = cairn_core::token::token_value(token) else {
@@ -75,17 +88,15 @@ impl Node {
 
     /// The byte packages for sale.
     pub fn prices(&self) -> &[crate::config::Price] {
-        &self.0.shared.config.gateway.prices
+        &self.shared.config.gateway.prices
     }
 
     /// The transfer-byte balance of `token`.
-    pub async fn token_balance(&self, token: &str) -> Result<u64> {
+    pub async fn balance(&self, token: &str) -> Result<u64> {
         let node = self.clone();
         let token = token.to_owned();
-        blocking(move || match node.issued_token(&token)? {
-            Some(account) => {
-                Ok(node.0.shared.catalog.balance(&account, Unit::Bytes)?.max(0) as u64)
-            }
+        blocking(move || match node.issued(&token)? {
+            Some(account) => Ok(node.shared.catalog.balance(&account, Unit::Bytes)?.max(0) as u64),
             None => Ok(0),
         })
         .await
@@ -95,7 +106,6 @@ impl Node {
     /// this token redeemed it before.
     pub async fn redeem(&self, token: &str, code: &str) -> Result<bool> {
         let promo = self
-            .0
             .shared
             .config
             .gateway
@@ -106,7 +116,7 @@ impl Node {
         let node = self.clone();
         let (token, code) = (token.to_owned(), code.to_owned());
         blocking(move || {
-            node.issued_token(&token)?;
+            node.issued(&token)?;
             let Some(bytes) = promo else {
                 return Ok(false);
             };
@@ -115,7 +125,7 @@ impl Node {
             }
             let bytes = amount(bytes)?;
             let account = node.token_account(&token)?;
-            Ok(node.0.shared.catalog.redeem_once(&account, &code, bytes)?)
+            Ok(node.shared.catalog.redeem_once(&account, &code, bytes)?)
         })
         .await
     }
@@ -127,8 +137,7 @@ impl Node {
         let token = token.to_owned();
         blocking(move || {
             let account = node.token_account(&token)?;
-            node.0
-                .shared
+            node.shared
                 .catalog
                 .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
             Ok(())
@@ -143,11 +152,10 @@ impl Node {
         let node = self.clone();
         let (token, reason) = (token.to_owned(), reason.to_owned());
         blocking(move || {
-            let Some(account) = node.issued_token(&token)? else {
+            let Some(account) = node.issued(&token)? else {
                 return Err(never_funded(bytes));
             };
-            node.0
-                .shared
+            node.shared
                 .catalog
                 .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
             Ok(())
@@ -158,11 +166,11 @@ impl Node {
     /// The account of `token` when it has one; `None` for a token this
     /// node issued that no bytes have come to yet; [`NodeError::UnknownToken`]
     /// when this node never issued it.
-    pub(crate) fn issued_token(&self, token: &str) -> Result<Option<String>> {
+    pub(crate) fn issued(&self, token: &str) -> Result<Option<String>> {
         if token.is_empty() || token.len() > MAX_TOKEN || token.chars().any(char::is_control) {
             return Err(NodeError::UnknownToken);
         }
-        if let Some(account) = self.0.shared.catalog.token_account(token)? {
+        if let Some(account) = self.shared.catalog.token_account(token)? {
             return Ok(Some(account));
         }
         if self.signed_here(token) {
@@ -175,10 +183,10 @@ impl Node {
     /// The account of issued `token`, made now if bytes are coming to it
     /// for the first time (by one of two racing calls; the other finds it).
     fn token_account(&self, token: &str) -> Result<String> {
-        if let Some(account) = self.issued_token(token)? {
+        if let Some(account) = self.issued(token)? {
             return Ok(account);
         }
-        match self.0.shared.catalog.issue_token(token) {
+        match self.shared.catalog.issue_token(token) {
             Ok(account)
             | Err(StoreError::NameTaken {
                 existing: account, ..
@@ -213,6 +221,7 @@ fn amount(bytes: u64) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Node;
 
     #[tokio::test]
     async fn only_issued_tokens_move_and_amounts_stay_in_bounds() {
@@ -224,28 +233,37 @@ mod tests {
         let node = Node::start(dir.path(), config).await.unwrap();
         let unknown = |r: Result<()>| matches!(r, Err(NodeError::UnknownToken));
         for never in ["nonexistent", "../x", ""] {
-            assert!(unknown(node.deposit(never, 5).await), "{never}");
-            assert!(unknown(node.withdraw(never, 5, "w").await));
-            assert!(unknown(node.token_balance(never).await.map(drop)));
-            assert!(unknown(node.redeem(never, "ANY").await.map(drop)));
+            assert!(unknown(node.tokens().deposit(never, 5).await), "{never}");
+            assert!(unknown(node.tokens().withdraw(never, 5, "w").await));
+            assert!(unknown(node.tokens().balance(never).await.map(drop)));
+            assert!(unknown(node.tokens().redeem(never, "ANY").await.map(drop)));
             assert_eq!(node.0.shared.catalog.token_account(never).unwrap(), None);
         }
-        let token = node.issue_token().await.unwrap();
+        let token = node.tokens().issue().await.unwrap();
         assert_eq!(token.len(), 16);
-        assert_eq!(node.token_balance(&token).await.unwrap(), 0);
+        assert_eq!(node.tokens().balance(&token).await.unwrap(), 0);
         // A token nobody funded yet cannot pay.
         assert_eq!(
-            node.withdraw(&token, 1, "w").await.map_err(|e| e.code()),
+            node.tokens()
+                .withdraw(&token, 1, "w")
+                .await
+                .map_err(|e| e.code()),
             Err("balance_insufficient")
         );
         for bad in [0, MAX_AMOUNT as u64 + 1, u64::MAX] {
-            let refused = node.deposit(&token, bad).await;
+            let refused = node.tokens().deposit(&token, bad).await;
             assert!(matches!(refused, Err(NodeError::Invalid(_))), "{bad}");
         }
-        node.deposit(&token, MAX_AMOUNT as u64).await.unwrap();
-        node.deposit(&token, 5).await.unwrap();
-        node.withdraw(&token, 5, "w").await.unwrap();
-        assert_eq!(node.token_balance(&token).await.unwrap(), MAX_AMOUNT as u64);
+        node.tokens()
+            .deposit(&token, MAX_AMOUNT as u64)
+            .await
+            .unwrap();
+        node.tokens().deposit(&token, 5).await.unwrap();
+        node.tokens().withdraw(&token, 5, "w").await.unwrap();
+        assert_eq!(
+            node.tokens().balance(&token).await.unwrap(),
+            MAX_AMOUNT as u64
+        );
         assert_eq!(node.0.shared.catalog.audit_ledger().unwrap(), (0, 0, 0));
         node.shutdown().await;
     }
@@ -262,7 +280,7 @@ mod tests {
         let b = Node::start(b_dir.path(), config).await.unwrap();
         let mut tokens = Vec::new();
         for _ in 0..200 {
-            tokens.push(a.issue_token().await.unwrap());
+            tokens.push(a.tokens().issue().await.unwrap());
         }
         for t in &tokens {
             assert_eq!(
@@ -270,19 +288,19 @@ mod tests {
                 None,
                 "issuing stored nothing"
             );
-            assert_eq!(a.token_balance(t).await.unwrap(), 0);
+            assert_eq!(a.tokens().balance(t).await.unwrap(), 0);
             assert!(matches!(
-                b.token_balance(t).await,
+                b.tokens().balance(t).await,
                 Err(NodeError::UnknownToken)
             ));
             let last = t.chars().last().unwrap();
             let changed = format!("{}{}", &t[..15], if last == '0' { '1' } else { '0' });
             assert!(matches!(
-                a.token_balance(&changed).await,
+                a.tokens().balance(&changed).await,
                 Err(NodeError::UnknownToken)
             ));
         }
-        a.deposit(&tokens[0], 7).await.unwrap();
+        a.tokens().deposit(&tokens[0], 7).await.unwrap();
         assert!(
             a.0.shared
                 .catalog
@@ -292,7 +310,7 @@ mod tests {
             "an account once bytes came"
         );
         assert_eq!(a.0.shared.catalog.token_account(&tokens[1]).unwrap(), None);
-        assert_eq!(a.token_balance(&tokens[0]).await.unwrap(), 7);
+        assert_eq!(a.tokens().balance(&tokens[0]).await.unwrap(), 7);
         a.shutdown().await;
         b.shutdown().await;
     }

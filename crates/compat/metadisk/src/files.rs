@@ -82,9 +82,9 @@ async fn charge(node: &Node, token: Option<&str>, bytes: u64, reason: &str) -> R
         return Err(NodeError::insufficient("anonymous", bytes));
     };
     let charged = if bytes == 0 {
-        node.token_balance(token).await.map(drop)
+        node.tokens().balance(token).await.map(drop)
     } else {
-        node.withdraw(token, bytes, reason).await
+        node.tokens().withdraw(token, bytes, reason).await
     };
     match charged {
         Err(NodeError::UnknownToken) => Err(NodeError::insufficient("of an unknown token", bytes)),

@@ -197,7 +197,7 @@ fn failure(e: cairn_node::NodeError) -> Response {
 }
 
 async fn h_new(State(s): State<AppState>) -> Response {
-    match s.node.issue_token().await {
+    match s.node.tokens().issue().await {
         Ok(token) => answer(StatusCode::OK, json!({ "token": token })),
         Err(e) => failure(e),
     }
@@ -206,6 +206,7 @@ async fn h_new(State(s): State<AppState>) -> Response {
 async fn h_prices(State(s): State<AppState>) -> Response {
     let prices: Vec<Value> = s
         .node
+        .tokens()
         .prices()
         .iter()
         .map(|p| json!({ "amount": p.amount, "cost": p.cost }))
@@ -214,7 +215,7 @@ async fn h_prices(State(s): State<AppState>) -> Response {
 }
 
 async fn h_balance(State(s): State<AppState>, Path(token): Path<String>) -> Response {
-    match s.node.token_balance(&token).await {
+    match s.node.tokens().balance(&token).await {
         Ok(balance) => answer(StatusCode::OK, json!({ "balance": balance })),
         Err(e) => failure(e),
     }
@@ -240,7 +241,7 @@ async fn h_redeem(
     else {
         return refused();
     };
-    match s.node.redeem(&token, code).await {
+    match s.node.tokens().redeem(&token, code).await {
         Ok(true) => answer(StatusCode::CREATED, json!({ "status": "ok" })),
         Ok(false) => refused(),
         Err(e) => failure(e),
@@ -257,7 +258,7 @@ async fn h_deposit(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    match s.node.deposit(&token, bytes).await {
+    match s.node.tokens().deposit(&token, bytes).await {
         Ok(()) => answer(StatusCode::OK, json!({ "status": "ok" })),
         Err(e) => failure(e),
     }
@@ -275,6 +276,7 @@ async fn h_withdraw(
     };
     match s
         .node
+        .tokens()
         .withdraw(&token, bytes, "withdraw (MetaDisk accounts API)")
         .await
     {
