@@ -71,6 +71,7 @@ pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use import::{FileImport, FileImporting, ImportRequest, ImportedFile};
 pub use jobs::JobFor;
+pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use network::{NetworkStatus, SupplierInfo};
 pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget, Warning};

@@ -9,20 +9,32 @@
 //! wrote; the engine signs and verifies. Parts are length-prefixed, so
 //! `("ab", "c")` and `("a", "bc")` sign differently.
 
+use std::sync::Arc;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::Node;
+use crate::shared::Shared;
 
 /// The shortest signature a check accepts: 64 bits.
 pub const MIN_SIGNATURE: usize = 8;
 
-impl Node {
+/// The links service: signs and checks a door's links. Cheap to clone.
+#[derive(Clone)]
+pub struct Links {
+    shared: Arc<Shared>,
+}
+
+impl Links {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
     /// The signature of `parts` for `purpose` (HMAC-SHA256 under the
     /// purpose's key); a door may keep a prefix of it, at least
     /// [`MIN_SIGNATURE`] bytes.
     pub fn sign(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
-        let key = self.derived_key(&format!("links {purpose}"));
+        let key = self.shared.derived_key(&format!("links {purpose}"));
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key)
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
         for p in parts {
@@ -32,7 +44,7 @@ impl Node {
         m.finalize().into_bytes().into()
     }
 
-    /// Whether `signature` (a prefix of [`Node::sign`]'s, at least
+    /// Whether `signature` (a prefix of [`Links::sign`]'s, at least
     /// [`MIN_SIGNATURE`] bytes) is the node's for `parts` and `purpose`;
     /// compared in constant time.
     pub fn signed(&self, purpose: &str, parts: &[&[u8]], signature: &[u8]) -> bool {
@@ -58,24 +70,24 @@ mod tests {
         let mut config = Config::default();
         config.network.enabled = false;
         let node = Node::start(dir.path(), config).await.unwrap();
-        let sig = node.sign("ticket", &[b"ab", b"c"]);
-        assert!(node.signed("ticket", &[b"ab", b"c"], &sig[..12]));
-        assert!(node.signed("ticket", &[b"ab", b"c"], &sig));
+        let sig = node.links().sign("ticket", &[b"ab", b"c"]);
+        assert!(node.links().signed("ticket", &[b"ab", b"c"], &sig[..12]));
+        assert!(node.links().signed("ticket", &[b"ab", b"c"], &sig));
         assert!(
-            !node.signed("link", &[b"ab", b"c"], &sig[..12]),
+            !node.links().signed("link", &[b"ab", b"c"], &sig[..12]),
             "another purpose"
         );
         assert!(
-            !node.signed("ticket", &[b"a", b"bc"], &sig[..12]),
+            !node.links().signed("ticket", &[b"a", b"bc"], &sig[..12]),
             "parts separate"
         );
         assert!(
-            !node.signed("ticket", &[b"ab", b"c"], &sig[..7]),
+            !node.links().signed("ticket", &[b"ab", b"c"], &sig[..7]),
             "too short"
         );
         let mut forged = sig;
         forged[0] ^= 1;
-        assert!(!node.signed("ticket", &[b"ab", b"c"], &forged[..12]));
+        assert!(!node.links().signed("ticket", &[b"ab", b"c"], &forged[..12]));
         node.shutdown().await;
     }
 }

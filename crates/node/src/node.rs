@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) media: crate::media::Media,
     /// Access tokens with byte balances.
     tokens: crate::tokens::Tokens,
+    /// Signed links.
+    links: crate::links::Links,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
 }
@@ -173,6 +175,7 @@ impl Node {
         let shared = Arc::new(Shared::new(config, catalog, jobs, events, key));
         let node = Self(Arc::new(Inner {
             tokens: crate::tokens::Tokens::new(shared.clone()),
+            links: crate::links::Links::new(shared.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),
             identity,
@@ -252,12 +255,6 @@ impl Node {
         self.0.shared.spawn(name, fut)
     }
 
-    /// A 32-byte key for `purpose`, derived from the node's identity key:
-    /// stable across restarts, different per purpose, never stored.
-    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; 32] {
-        self.0.shared.derived_key(purpose)
-    }
-
     fn start_tasks(&self, digest_rx: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
         let node = self.clone();
         tasks::spawn(&self.0.shared.tasks, "progress", async move {
@@ -334,6 +331,11 @@ impl Node {
     /// Access tokens with byte balances.
     pub fn tokens(&self) -> &crate::tokens::Tokens {
         &self.0.tokens
+    }
+
+    /// Signed links: what a door hands out, signed per purpose.
+    pub fn links(&self) -> &crate::links::Links {
+        &self.0.links
     }
 
     // ---- identity and lifecycle ----

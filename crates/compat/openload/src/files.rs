@@ -10,7 +10,7 @@
 //! - **Tickets** are self-contained and signed, in Openload's shape:
 //!   `<file>~<payer>~<issued>~n~~<wait>~<sig>` (the signature is 16
 //!   base64url characters, 96 bits of the engine's link signature for the
-//!   purpose `openload ticket`, `Node::sign`). `<payer>` is the account of the user who asked
+//!   purpose `openload ticket`, `Links::sign`). `<payer>` is the account of the user who asked
 //!   for the ticket with login and key (empty when anonymous). A ticket
 //!   lives `openload.ticket_secs` and may be used once `wait` seconds have
 //!   passed.
@@ -293,7 +293,7 @@ async fn check_paid_whole(node: &Node, info: &EntryInfo, reader: &Reader) -> Res
 
 fn sign_ticket(node: &Node, file: &str, payer: &str, issued: i64, wait: u64) -> String {
     let fields = format!("{file}~{payer}~{issued}~n~~{wait}");
-    let sig = node.sign("openload ticket", &[fields.as_bytes()]);
+    let sig = node.links().sign("openload ticket", &[fields.as_bytes()]);
     format!("{fields}~{}", URL_SAFE_NO_PAD.encode(&sig[..SIGNATURE]))
 }
 
@@ -303,7 +303,11 @@ fn sign_ticket(node: &Node, file: &str, payer: &str, issued: i64, wait: u64) -> 
 pub(crate) fn check_ticket(node: &Node, file: &str, ticket: &str) -> Result<Option<String>> {
     let (fields, sig) = ticket.rsplit_once('~').ok_or_else(bad_ticket)?;
     let given = URL_SAFE_NO_PAD.decode(sig).map_err(|_| bad_ticket())?;
-    if given.len() != SIGNATURE || !node.signed("openload ticket", &[fields.as_bytes()], &given) {
+    if given.len() != SIGNATURE
+        || !node
+            .links()
+            .signed("openload ticket", &[fields.as_bytes()], &given)
+    {
         return Err(bad_ticket());
     }
     let parts: Vec<&str> = fields.split('~').collect();
@@ -352,7 +356,9 @@ pub(crate) async fn link(
 }
 
 fn sign_link(node: &Node, file: &str, expiry: u32) -> String {
-    let sig = node.sign("openload link", &[file.as_bytes(), &expiry.to_be_bytes()]);
+    let sig = node
+        .links()
+        .sign("openload link", &[file.as_bytes(), &expiry.to_be_bytes()]);
     let mut raw = expiry.to_be_bytes().to_vec();
     raw.extend_from_slice(&sig[..LINK_SIGNATURE]);
     URL_SAFE_NO_PAD.encode(raw)
@@ -364,7 +370,9 @@ pub(crate) fn check_link(node: &Node, file: &str, token: &str) -> Result<()> {
     let refused = || NodeError::Forbidden("the download link is invalid or expired".into());
     let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| refused())?;
     let (expiry, sig) = raw.split_at_checked(4).ok_or_else(refused)?;
-    let signed = node.signed("openload link", &[file.as_bytes(), expiry], sig);
+    let signed = node
+        .links()
+        .signed("openload link", &[file.as_bytes(), expiry], sig);
     let expiry: [u8; 4] = expiry.try_into().map_err(|_| refused())?;
     if sig.len() != LINK_SIGNATURE || !signed {
         return Err(refused());
@@ -424,7 +432,7 @@ pub(crate) async fn upload_token(
 
 fn sign_upload(node: &Node, account: &str, folder: &str, sha1: &str, expires: i64) -> String {
     let payload = format!("{account}~{folder}~{sha1}~{expires}");
-    let sig = node.sign("openload upload", &[payload.as_bytes()]);
+    let sig = node.links().sign("openload upload", &[payload.as_bytes()]);
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload.as_bytes()),
@@ -504,7 +512,7 @@ fn check_upload_token(node: &Node, token: &str) -> Result<(String, String, Strin
     let (payload, sig) = token.split_once('.').ok_or_else(refused)?;
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| refused())?;
     let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| refused())?;
-    if sig.len() != SIGNATURE || !node.signed("openload upload", &[&payload], &sig) {
+    if sig.len() != SIGNATURE || !node.links().signed("openload upload", &[&payload], &sig) {
         return Err(refused());
     }
     let payload = String::from_utf8(payload).map_err(|_| refused())?;
