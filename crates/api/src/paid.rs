@@ -63,6 +63,7 @@ async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Re
         (None, None) => Ok(Reader::Anonymous),
         (login, key) => Ok(Reader::User(
             s.node
+                .accounts()
                 .authenticate(&login.unwrap_or_default(), &key.unwrap_or_default())
                 .await?,
         )),

@@ -7,6 +7,8 @@
 //! hex characters and keys 16 base64url characters when the node makes
 //! them up (Openload's formats, with a longer key).
 
+use std::sync::Arc;
+
 use cairn_store::StoreError;
 use cairn_store::ledger::{MAX_AMOUNT, MINT, Unit};
 use cairn_store::users::{NewUser, User};
@@ -14,8 +16,8 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::shared::blocking;
-use crate::{Entry, Node, NodeError};
+use crate::shared::{Shared, blocking};
+use crate::{Entry, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -77,9 +79,20 @@ pub struct CreatedAccount {
     pub key: String,
 }
 
-impl Node {
+/// The accounts service: gateway users (see the module docs). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Accounts {
+    shared: Arc<Shared>,
+}
+
+impl Accounts {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
     /// Creates a gateway account (admin).
-    pub async fn create_account(&self, req: NewAccount) -> Result<CreatedAccount> {
+    pub async fn create(&self, req: NewAccount) -> Result<CreatedAccount> {
         let login = match req.login {
             Some(login) => {
                 check_login(&login)?;
@@ -90,7 +103,7 @@ impl Node {
         let key = random_key();
         let node = self.clone();
         blocking(move || {
-            let user = node.0.shared.catalog.create_user(&NewUser {
+            let user = node.shared.catalog.create_user(&NewUser {
                 login: &login,
                 key_hash: &key_hash(&key),
                 email: &req.email,
@@ -106,11 +119,10 @@ impl Node {
     }
 
     /// Every account (admin).
-    pub async fn accounts(&self) -> Result<Vec<AccountInfo>> {
+    pub async fn list(&self) -> Result<Vec<AccountInfo>> {
         let node = self.clone();
         blocking(move || {
-            node.0
-                .shared
+            node.shared
                 .catalog
                 .users()?
                 .iter()
@@ -121,7 +133,7 @@ impl Node {
     }
 
     /// The account with login `login`.
-    pub async fn account(&self, login: &str) -> Result<AccountInfo> {
+    pub async fn get(&self, login: &str) -> Result<AccountInfo> {
         let node = self.clone();
         let login = login.to_owned();
         blocking(move || node.account_info(&node.user_named(&login)?)).await
@@ -129,7 +141,7 @@ impl Node {
 
     /// Changes an account's limits (admin): `None` leaves a limit as it is,
     /// `Some(None)` lifts it.
-    pub async fn set_account_limits(
+    pub async fn set_limits(
         &self,
         login: &str,
         storage: Option<Option<u64>>,
@@ -139,7 +151,6 @@ impl Node {
         let login = login.to_owned();
         blocking(move || {
             let user = node
-                .0
                 .shared
                 .catalog
                 .set_user_limits(&login, storage, traffic)?;
@@ -150,12 +161,7 @@ impl Node {
 
     /// Adds `amount` credits (or transfer bytes), 1 to [`MAX_AMOUNT`], to
     /// an account, from the mint (admin).
-    pub async fn deposit_to_account(
-        &self,
-        login: &str,
-        unit: Unit,
-        amount: u64,
-    ) -> Result<AccountInfo> {
+    pub async fn deposit(&self, login: &str, unit: Unit, amount: u64) -> Result<AccountInfo> {
         let amount = i64::try_from(amount)
             .ok()
             .filter(|a| (1..=MAX_AMOUNT).contains(a))
@@ -166,8 +172,7 @@ impl Node {
         let login = login.to_owned();
         blocking(move || {
             let user = node.user_named(&login)?;
-            node.0
-                .shared
+            node.shared
                 .catalog
                 .transfer(MINT, &user.account, unit, amount, "admin deposit")?;
             node.account_info(&user)
@@ -184,7 +189,7 @@ impl Node {
         let node = self.clone();
         let (login, key) = (login.to_owned(), key.to_owned());
         blocking(move || {
-            let user = node.0.shared.catalog.user_by_login(&login)?;
+            let user = node.shared.catalog.user_by_login(&login)?;
             let presented = key_hash(&key);
             // Hash something even for an unknown login, so the answer takes
             // as long either way.
@@ -204,7 +209,7 @@ impl Node {
     }
 
     /// The current figures of `user`'s account.
-    pub async fn account_of(&self, user: &User) -> Result<AccountInfo> {
+    pub async fn info(&self, user: &User) -> Result<AccountInfo> {
         let node = self.clone();
         let user = user.clone();
         blocking(move || node.account_info(&user)).await
@@ -215,26 +220,20 @@ impl Node {
     pub async fn charge_traffic(&self, user: &User, bytes: u64) -> Result<()> {
         let node = self.clone();
         let (account, limit) = (user.account.clone(), user.traffic_limit);
-        blocking(move || {
-            Ok(node
-                .0
-                .shared
-                .catalog
-                .charge_traffic(&account, bytes, limit)?)
-        })
-        .await
+        blocking(move || Ok(node.shared.catalog.charge_traffic(&account, bytes, limit)?)).await
     }
 
     /// The gateway user whose ledger account is `account`, if any.
-    pub async fn user_of_account(&self, account: &str) -> Result<Option<User>> {
+    pub async fn user(&self, account: &str) -> Result<Option<User>> {
         let (node, account) = (self.clone(), account.to_owned());
-        blocking(move || Ok(node.0.shared.catalog.user_by_account(&account)?)).await
+        blocking(move || Ok(node.shared.catalog.user_by_account(&account)?)).await
     }
 
     /// Entry `id` if `user` owns it; else [`NodeError::Forbidden`] (or not
     /// found).
     pub async fn owned_entry(&self, user: &User, id: &str) -> Result<Entry> {
-        let entry = self.entry(id).await?.entry;
+        let (shared, wanted) = (self.shared.clone(), id.to_owned());
+        let entry = blocking(move || Ok(shared.catalog.entry(&wanted)?)).await?;
         if entry.owner.as_deref() == Some(user.account.as_str()) {
             Ok(entry)
         } else {
@@ -246,7 +245,7 @@ impl Node {
     }
 
     fn user_named(&self, login: &str) -> Result<User> {
-        self.0.shared.catalog.user_by_login(login)?.ok_or_else(|| {
+        self.shared.catalog.user_by_login(login)?.ok_or_else(|| {
             NodeError::Store(StoreError::NotFound {
                 what: "account",
                 id: login.chars().take(80).collect(),
@@ -255,7 +254,7 @@ impl Node {
     }
 
     fn account_info(&self, user: &User) -> Result<AccountInfo> {
-        let catalog = &self.0.shared.catalog;
+        let catalog = &self.shared.catalog;
         Ok(AccountInfo {
             account: user.account.clone(),
             login: user.login.clone(),

@@ -31,7 +31,7 @@
 //!   gateway's MetaDisk-style token accounts).
 #![deny(missing_docs, unreachable_pub)]
 
-mod accounts;
+pub mod accounts;
 pub mod config;
 mod digests;
 mod early;
@@ -57,7 +57,7 @@ mod sniff;
 mod tasks;
 pub mod tokens;
 
-pub use accounts::{AccountInfo, CreatedAccount, NewAccount};
+pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
 pub use cairn_core::digest::LegacyHasher;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,

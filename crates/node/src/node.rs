@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     tokens: crate::tokens::Tokens,
     /// Signed links.
     links: crate::links::Links,
+    /// Gateway users.
+    accounts: crate::accounts::Accounts,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
 }
@@ -176,6 +178,7 @@ impl Node {
         let node = Self(Arc::new(Inner {
             tokens: crate::tokens::Tokens::new(shared.clone()),
             links: crate::links::Links::new(shared.clone()),
+            accounts: crate::accounts::Accounts::new(shared.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),
             identity,
@@ -331,6 +334,11 @@ impl Node {
     /// Access tokens with byte balances.
     pub fn tokens(&self) -> &crate::tokens::Tokens {
         &self.0.tokens
+    }
+
+    /// Gateway users: logins and keys, limits, traffic, balances.
+    pub fn accounts(&self) -> &crate::accounts::Accounts {
+        &self.0.accounts
     }
 
     /// Signed links: what a door hands out, signed per purpose.

@@ -15,18 +15,22 @@ pub(crate) async fn h_create_account(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<cairn_node::NewAccount>,
 ) -> ApiResult<Response> {
-    Ok((StatusCode::CREATED, Json(s.node.create_account(b).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(s.node.accounts().create(b).await?),
+    )
+        .into_response())
 }
 
 pub(crate) async fn h_accounts(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "accounts": s.node.accounts().await? })).into_response())
+    Ok(Json(json!({ "accounts": s.node.accounts().list().await? })).into_response())
 }
 
 pub(crate) async fn h_account(
     State(s): State<AppState>,
     PathParams(login): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.account(&login).await?).into_response())
+    Ok(Json(s.node.accounts().get(&login).await?).into_response())
 }
 
 /// Limits to change: a number sets one, `null` lifts it, absent leaves it.
@@ -55,7 +59,8 @@ pub(crate) async fn h_update_account(
 ) -> ApiResult<Response> {
     let info = s
         .node
-        .set_account_limits(&login, b.storage_limit, b.traffic_limit)
+        .accounts()
+        .set_limits(&login, b.storage_limit, b.traffic_limit)
         .await?;
     Ok(Json(info).into_response())
 }
@@ -86,5 +91,5 @@ pub(crate) async fn h_account_deposit(
     };
     let amount = crate::amount::positive(b.amount.as_ref())
         .ok_or_else(|| ApiError::invalid(crate::amount::rule("amount")))?;
-    Ok(Json(s.node.deposit_to_account(&login, unit, amount).await?).into_response())
+    Ok(Json(s.node.accounts().deposit(&login, unit, amount).await?).into_response())
 }

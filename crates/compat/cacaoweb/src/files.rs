@@ -306,7 +306,7 @@ impl Lists {
         login: &str,
         key: &str,
     ) -> Result<(User, String)> {
-        let user = node.authenticate(login, key).await?;
+        let user = node.accounts().authenticate(login, key).await?;
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = hex::encode(raw);

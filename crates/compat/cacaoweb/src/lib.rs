@@ -1243,7 +1243,7 @@ async fn h_getfiletoken(
     if status.access == Access::Whole {
         return text("TOK");
     }
-    let credits = match s.node.account_of(&user).await {
+    let credits = match s.node.accounts().info(&user).await {
         Ok(a) => a.credits,
         Err(e) => return node_failed(&e),
     };
@@ -1291,7 +1291,7 @@ async fn h_buytoken(
         Ok(_) => text("OK"),
         Err(e) if e.kind() == ErrorKind::BalanceInsufficient => {
             let price = PaidTerms::of(&info.metadata).price;
-            let credits = s.node.account_of(&user).await.map_or(0, |a| a.credits);
+            let credits = s.node.accounts().info(&user).await.map_or(0, |a| a.credits);
             text(format!("NOK|{price}|{credits}"))
         }
         Err(e) => node_failed(&e),

@@ -246,7 +246,7 @@ pub(crate) fn blocked(info: &EntryInfo) -> bool {
 /// the owner; `None` when nobody is a user.
 async fn payer(node: &Node, payer: Option<&str>, file: &Entry) -> Result<Option<User>> {
     match payer.or(file.owner.as_deref()) {
-        Some(account) => node.user_of_account(account).await,
+        Some(account) => node.accounts().user(account).await,
         None => Ok(None),
     }
 }
@@ -260,7 +260,7 @@ pub(crate) async fn ticket(node: &Node, file: &str, user: Option<&User>) -> Resu
     check_paid_whole(node, &info, &reader).await?;
     let payer_account = user.map(|u| u.account.as_str());
     if let Some(p) = payer(node, payer_account, &info.entry).await? {
-        let account = node.account_of(&p).await?;
+        let account = node.accounts().info(&p).await?;
         if let Some(limit) = account.traffic_limit
             && account.traffic_used_24h.saturating_add(info.entry.size) > limit
         {
@@ -338,7 +338,7 @@ pub(crate) async fn link(
     payer_account: Option<&str>,
 ) -> Result<OpenloadLink> {
     let reader = match payer_account {
-        Some(account) => match node.user_of_account(account).await? {
+        Some(account) => match node.accounts().user(account).await? {
             Some(user) => Reader::User(user),
             None => Reader::Anonymous,
         },
@@ -346,7 +346,9 @@ pub(crate) async fn link(
     };
     check_paid_whole(node, file, &reader).await?;
     if let Some(user) = payer(node, payer_account, &file.entry).await? {
-        node.charge_traffic(&user, file.entry.size).await?;
+        node.accounts()
+            .charge_traffic(&user, file.entry.size)
+            .await?;
     }
     let valid_until = now_secs() + node.config().openload.link_secs as i64;
     let expiry = u32::try_from(valid_until).unwrap_or(u32::MAX);
@@ -387,7 +389,7 @@ pub(crate) fn check_link(node: &Node, file: &str, token: &str) -> Result<()> {
 /// `forbidden`), or their home when absent.
 pub(crate) async fn folder(node: &Node, user: &User, folder: Option<&str>) -> Result<Entry> {
     let id = folder.unwrap_or(&user.home);
-    let entry = node.owned_entry(user, id).await?;
+    let entry = node.accounts().owned_entry(user, id).await?;
     if entry.kind != EntryKind::Folder {
         return Err(NodeError::Invalid(format!(
             "'{id}' is a file, not a folder"
@@ -567,7 +569,7 @@ pub(crate) async fn rename(
     kind: EntryKind,
     name: &str,
 ) -> Result<Entry> {
-    let entry = node.owned_entry(user, id).await?;
+    let entry = node.accounts().owned_entry(user, id).await?;
     if entry.kind != kind {
         let what = if kind == EntryKind::File {
             "file"
@@ -586,7 +588,7 @@ pub(crate) async fn rename(
 
 /// Deletes `user`'s file `id`.
 pub(crate) async fn delete(node: &Node, user: &User, id: &str) -> Result<()> {
-    let entry = node.owned_entry(user, id).await?;
+    let entry = node.accounts().owned_entry(user, id).await?;
     if entry.kind != EntryKind::File {
         return Err(NodeError::not_found("file", id));
     }
@@ -665,7 +667,7 @@ fn remote_status_of(job: JobRecord) -> RemoteStatus {
 /// Starts converting `user`'s file `id` to browser-streamable mp4;
 /// answers the convert's id. Without ffmpeg: `unavailable`, at once.
 pub(crate) async fn convert(node: &Node, user: &User, id: &str) -> Result<i64> {
-    let entry = node.owned_entry(user, id).await?;
+    let entry = node.accounts().owned_entry(user, id).await?;
     let owner = JobFor {
         account: Some(user.account.clone()),
         ..JobFor::default()
@@ -706,7 +708,7 @@ pub(crate) async fn running_converts(
 /// ffmpeg and stored on first call, the same one after. Answers the
 /// image's entry id.
 pub(crate) async fn splash(node: &Node, user: &User, id: &str) -> Result<String> {
-    let entry = node.owned_entry(user, id).await?;
+    let entry = node.accounts().owned_entry(user, id).await?;
     if entry.kind != EntryKind::File {
         return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
     }

@@ -296,6 +296,7 @@ impl Params {
         match (self.get("login"), self.get("key")) {
             (None, None) => Ok(None),
             (Some(login), Some(key)) => node
+                .accounts()
                 .authenticate(login, key)
                 .await
                 .map(Some)
@@ -411,7 +412,7 @@ fn content_type(info: &EntryInfo) -> String {
 
 async fn h_account_info(State(s): State<AppState>, p: Params) -> Response {
     let user = attempt!(p.required_user(&s.node).await);
-    let a = call!(s.node.account_of(&user).await);
+    let a = call!(s.node.accounts().info(&user).await);
     let left = |limit: Option<u64>, used: u64| -> i64 {
         limit.map_or(-1, |l| {
             i64::try_from(l.saturating_sub(used)).unwrap_or(i64::MAX)
