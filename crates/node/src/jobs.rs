@@ -23,6 +23,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, Events};
+use crate::shared::blocking;
 use crate::{JobRecord, NodeError};
 
 const UNKNOWN: u64 = u64::MAX;
@@ -74,8 +75,8 @@ impl JobState {
     }
 }
 
-/// The registry of jobs.
-pub(crate) struct Jobs {
+/// The registry of jobs, which the engine starts them on.
+pub(crate) struct Registry {
     live: Mutex<HashMap<String, Arc<JobState>>>,
     ended: Mutex<VecDeque<JobRecord>>,
     kept: usize,
@@ -91,11 +92,74 @@ pub(crate) struct Jobs {
 /// worker that returns early or panics never leaves a job "running".
 pub struct Job {
     state: Arc<JobState>,
-    jobs: Arc<Jobs>,
+    jobs: Arc<Registry>,
     ended: bool,
 }
 
+/// The jobs service: what the node runs and ran, for the doors. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Jobs {
+    registry: Arc<Registry>,
+}
+
 impl Jobs {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
+    }
+
+    /// The newest `limit` jobs, running ones first.
+    pub async fn list(&self, limit: usize) -> Result<Vec<JobRecord>, NodeError> {
+        let registry = self.registry.clone();
+        blocking(move || registry.list(limit)).await
+    }
+
+    /// Job `id`: running, recently ended, or from the catalog.
+    pub async fn get(&self, id: &str) -> Result<JobRecord, NodeError> {
+        let (registry, id) = (self.registry.clone(), id.to_owned());
+        blocking(move || registry.get(&id)).await
+    }
+
+    /// Asks job `id` to stop; `invalid` when it has ended already.
+    pub fn cancel(&self, id: &str) -> Result<JobRecord, NodeError> {
+        self.registry.cancel(id)
+    }
+
+    /// `account`'s newest `limit` jobs of `kind` (only number `seq` when
+    /// given), newest first (at most [`cairn_store::catalog::MAX_PAGE`]).
+    pub async fn of(
+        &self,
+        account: &str,
+        kind: &str,
+        seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, NodeError> {
+        let registry = self.registry.clone();
+        let (account, kind) = (account.to_owned(), kind.to_owned());
+        blocking(move || registry.of(&account, &kind, seq, limit)).await
+    }
+
+    /// Records a job of `kind` that failed before it could start (`error`:
+    /// a URL refused at once), numbered and listed like any other; its
+    /// result is `{"started": false}`.
+    pub async fn record_failed(
+        &self,
+        kind: &'static str,
+        label: &str,
+        owner: JobFor,
+        error: &NodeError,
+    ) -> Result<JobRecord, NodeError> {
+        let (registry, label, message) =
+            (self.registry.clone(), label.to_owned(), error.to_string());
+        blocking(move || {
+            let error = NodeError::Invalid(message);
+            registry.record_failed(kind, label, owner, &error)
+        })
+        .await
+    }
+}
+
+impl Registry {
     pub(crate) fn new(
         catalog: Arc<Catalog>,
         events: Events,
@@ -131,7 +195,7 @@ impl Jobs {
         self.start_for(kind, label, total, persist, JobFor::default())
     }
 
-    /// [`Jobs::start`] for `owner`.
+    /// [`Registry::start`] for `owner`.
     pub(crate) fn start_for(
         self: &Arc<Self>,
         kind: &'static str,
@@ -422,8 +486,8 @@ impl Drop for Job {
 mod tests {
     use super::*;
 
-    fn jobs() -> Arc<Jobs> {
-        Jobs::new(
+    fn jobs() -> Arc<Registry> {
+        Registry::new(
             Arc::new(Catalog::open_in_memory().unwrap()),
             Events::new(),
             3,
@@ -434,7 +498,7 @@ mod tests {
     #[test]
     fn jobs_are_numbered_past_the_catalogs_and_listed_per_account() {
         let catalog = Arc::new(Catalog::open_in_memory().unwrap());
-        let first = Jobs::new(catalog.clone(), Events::new(), 3).unwrap();
+        let first = Registry::new(catalog.clone(), Events::new(), 3).unwrap();
         let owner = |account: &str| JobFor {
             account: Some(account.into()),
             subject: Some("http://x/".into()),
@@ -457,7 +521,7 @@ mod tests {
         a.finish(Ok(serde_json::Value::Null));
         b.finish(Ok(serde_json::Value::Null));
         // A restart numbers on past what the catalog holds.
-        let again = Jobs::new(catalog, Events::new(), 3).unwrap();
+        let again = Registry::new(catalog, Events::new(), 3).unwrap();
         let next = again.start("upload", "d", None, true);
         assert_eq!(next.state.seq, 4);
         assert_eq!(

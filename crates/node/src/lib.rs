@@ -70,7 +70,7 @@ pub use config::Config;
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use import::{FileImport, FileImporting, ImportRequest, ImportedFile};
-pub use jobs::JobFor;
+pub use jobs::{JobFor, Jobs};
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use network::{NetworkStatus, SupplierInfo};

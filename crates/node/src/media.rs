@@ -187,7 +187,7 @@ impl Node {
             job.finish(value);
             outcome.map(|_| ())
         });
-        self.job(&job_id).await
+        self.jobs().get(&job_id).await
     }
 
     async fn run_convert(&self, job: &Job, entry: &Entry) -> Result<Entry> {

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::{Event, Events};
 use crate::identity::Identity;
 use crate::import::{self, FileImport, FileImporting, ImportRequest, ImportedFile, Plan};
-use crate::jobs::{Job, JobFor, Jobs};
+use crate::jobs::{Job, Jobs, Registry};
 use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
 use crate::shared::{Shared, blocking};
@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     links: crate::links::Links,
     /// Gateway users.
     accounts: crate::accounts::Accounts,
+    /// Jobs, for the doors.
+    jobs: Jobs,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
 }
@@ -164,7 +166,7 @@ impl Node {
         let interrupted =
             catalog.fail_interrupted_jobs("interrupted: the node stopped while it ran")?;
         let events = Events::new();
-        let jobs = Jobs::new(catalog.clone(), events.clone(), config.jobs_kept)?;
+        let jobs = Registry::new(catalog.clone(), events.clone(), config.jobs_kept)?;
         let (digest_queue, digest_rx) = mpsc::unbounded_channel();
         let secret = ConvergenceSecret(identity.convergence);
         let media = crate::media::Media::open(data_dir)?;
@@ -179,6 +181,7 @@ impl Node {
             tokens: crate::tokens::Tokens::new(shared.clone()),
             links: crate::links::Links::new(shared.clone()),
             accounts: crate::accounts::Accounts::new(shared.clone()),
+            jobs: Jobs::new(shared.jobs.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),
             identity,
@@ -246,7 +249,7 @@ impl Node {
         tasks::spawn(&self.0.shared.tasks, "repair", node.repair_loop());
     }
 
-    pub(crate) fn jobs_registry(&self) -> &Arc<Jobs> {
+    pub(crate) fn jobs_registry(&self) -> &Arc<Registry> {
         &self.0.shared.jobs
     }
 
@@ -334,6 +337,11 @@ impl Node {
     /// Access tokens with byte balances.
     pub fn tokens(&self) -> &crate::tokens::Tokens {
         &self.0.tokens
+    }
+
+    /// Jobs: what the node runs and ran, numbered, with progress.
+    pub fn jobs(&self) -> &Jobs {
+        &self.0.jobs
     }
 
     /// Gateway users: logins and keys, limits, traffic, balances.
@@ -1307,58 +1315,6 @@ impl Node {
         let node = self.clone();
         let (ns, name) = (namespace.to_owned(), name.to_owned());
         blocking(move || Ok(node.0.shared.catalog.tagged(&ns, &name)?)).await
-    }
-
-    // ---- jobs ----
-
-    /// `account`'s newest `limit` jobs of `kind` (only number `seq` when
-    /// given), newest first (at most [`cairn_store::catalog::MAX_PAGE`]).
-    pub async fn jobs_of(
-        &self,
-        account: &str,
-        kind: &str,
-        seq: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<JobRecord>> {
-        let node = self.clone();
-        let (account, kind) = (account.to_owned(), kind.to_owned());
-        blocking(move || node.0.shared.jobs.of(&account, &kind, seq, limit)).await
-    }
-
-    /// Records a job of `kind` that failed before it could start (`error`:
-    /// a URL refused at once), numbered and listed like any other; its
-    /// result is `{"started": false}`.
-    pub async fn record_failed_job(
-        &self,
-        kind: &'static str,
-        label: &str,
-        owner: JobFor,
-        error: &NodeError,
-    ) -> Result<JobRecord> {
-        let (node, label, message) = (self.clone(), label.to_owned(), error.to_string());
-        blocking(move || {
-            let error = NodeError::Invalid(message);
-            node.0.shared.jobs.record_failed(kind, label, owner, &error)
-        })
-        .await
-    }
-
-    /// The newest `limit` jobs.
-    pub async fn jobs(&self, limit: usize) -> Result<Vec<JobRecord>> {
-        let node = self.clone();
-        blocking(move || node.0.shared.jobs.list(limit)).await
-    }
-
-    /// Job `id`.
-    pub async fn job(&self, id: &str) -> Result<JobRecord> {
-        let node = self.clone();
-        let id = id.to_owned();
-        blocking(move || node.0.shared.jobs.get(&id)).await
-    }
-
-    /// Asks job `id` to stop.
-    pub fn cancel_job(&self, id: &str) -> Result<JobRecord> {
-        self.0.shared.jobs.cancel(id)
     }
 }
 

@@ -113,7 +113,7 @@ impl Node {
         if wait {
             let _ = handle.await;
         }
-        self.job(&id).await
+        self.jobs().get(&id).await
     }
 
     async fn run_fetch(

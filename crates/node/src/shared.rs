@@ -11,7 +11,7 @@ use cairn_store::Catalog;
 use tokio_util::task::TaskTracker;
 
 use crate::events::Events;
-use crate::jobs::Jobs;
+use crate::jobs::Registry;
 use crate::{Config, NodeError};
 
 /// The node-wide parts every service uses.
@@ -21,7 +21,7 @@ pub(crate) struct Shared {
     /// The catalog and ledger.
     pub(crate) catalog: Arc<Catalog>,
     /// Running and recent jobs.
-    pub(crate) jobs: Arc<Jobs>,
+    pub(crate) jobs: Arc<Registry>,
     /// What the WebSocket streams.
     pub(crate) events: Events,
     /// Every background task, so shutdown can wait for them.
@@ -34,7 +34,7 @@ impl Shared {
     pub(crate) fn new(
         config: Config,
         catalog: Arc<Catalog>,
-        jobs: Arc<Jobs>,
+        jobs: Arc<Registry>,
         events: Events,
         identity_key: [u8; 32],
     ) -> Self {

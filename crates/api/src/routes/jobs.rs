@@ -20,19 +20,19 @@ pub(crate) async fn h_jobs(
     QueryParams(p): QueryParams<JobsParams>,
 ) -> ApiResult<Response> {
     let limit = p.limit.unwrap_or(100).min(1000);
-    Ok(Json(s.node.jobs(limit).await?).into_response())
+    Ok(Json(s.node.jobs().list(limit).await?).into_response())
 }
 
 pub(crate) async fn h_job(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.job(&id).await?).into_response())
+    Ok(Json(s.node.jobs().get(&id).await?).into_response())
 }
 
 pub(crate) async fn h_cancel_job(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok((StatusCode::ACCEPTED, Json(s.node.cancel_job(&id)?)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(s.node.jobs().cancel(&id)?)).into_response())
 }

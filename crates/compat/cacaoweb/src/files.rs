@@ -222,7 +222,7 @@ impl Lists {
             .collect();
         let mut items: Vec<UploadItem> = Vec::new();
         for (job, title, length, secs) in live {
-            let done = node.job(&job).await.map(|j| j.done).unwrap_or(0);
+            let done = node.jobs().get(&job).await.map(|j| j.done).unwrap_or(0);
             items.push(UploadItem {
                 fileid: String::new(),
                 length,

@@ -622,7 +622,7 @@ pub(crate) async fn remote_add(
         Ok(job) => job,
         Err(NodeError::ShuttingDown) => return Err(NodeError::ShuttingDown),
         // Openload accepted any URL and reported a bad one as an error.
-        Err(e) => node.record_failed_job("fetch", url, owner, &e).await?,
+        Err(e) => node.jobs().record_failed("fetch", url, owner, &e).await?,
     };
     Ok((job.seq, folder))
 }
@@ -634,7 +634,7 @@ pub(crate) async fn remote_status(
     id: Option<i64>,
     limit: u32,
 ) -> Result<Vec<RemoteStatus>> {
-    let jobs = node.jobs_of(&user.account, "fetch", id, limit).await?;
+    let jobs = node.jobs().of(&user.account, "fetch", id, limit).await?;
     Ok(jobs.into_iter().map(remote_status_of).collect())
 }
 
@@ -685,7 +685,8 @@ pub(crate) async fn running_converts(
         folder(node, user, Some(f)).await?;
     }
     let jobs = node
-        .jobs_of(&user.account, "convert", None, CONVERTS_SCANNED)
+        .jobs()
+        .of(&user.account, "convert", None, CONVERTS_SCANNED)
         .await?;
     let running = jobs
         .into_iter()
