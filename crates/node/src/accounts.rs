@@ -16,7 +16,8 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::shared::{Shared, blocking};
+use crate::shared::Shared;
+use crate::tasks::blocking;
 use crate::{Entry, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;

@@ -23,7 +23,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, Events};
-use crate::shared::blocking;
+use crate::tasks::blocking;
 use crate::{JobRecord, NodeError};
 
 const UNKNOWN: u64 = u64::MAX;

@@ -23,7 +23,7 @@ use tokio::process::Command;
 
 use crate::jobs::{Job, JobFor};
 use crate::read::BlobHandle;
-use crate::shared::blocking;
+use crate::tasks::blocking;
 use crate::{Entry, EntryKind, JobRecord, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;

@@ -25,7 +25,8 @@ use crate::import::{self, FileImport, FileImporting, ImportRequest, ImportedFile
 use crate::jobs::{Job, Jobs, Registry};
 use crate::local::{LocalCaller, Roots};
 use crate::read::{BlobHandle, ByteStream};
-use crate::shared::{Shared, blocking};
+use crate::shared::Shared;
+use crate::tasks::blocking;
 use crate::{Config, Entry, JobRecord, ListQuery, NodeError, OnConflict, Page, sniff, tasks};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -57,7 +58,7 @@ pub(crate) struct Inner {
     started: Instant,
     pub(crate) shutdown: CancellationToken,
     pub(crate) net: Option<crate::network::Net>,
-    pub(crate) repair: crate::repair::RepairState,
+    pub(crate) repair: crate::network::repair::RepairState,
     /// Blobs an automatic placement is working on ([`Node::claim_placing`]).
     pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
     /// Paid files: measured preview lengths.
@@ -194,7 +195,7 @@ impl Node {
             paid: crate::paid::PaidState::default(),
             media,
             net,
-            repair: crate::repair::RepairState::default(),
+            repair: crate::network::repair::RepairState::default(),
             placing: Default::default(),
             _lock: lock,
         }));

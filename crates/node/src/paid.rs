@@ -45,7 +45,7 @@ use cairn_store::users::User;
 use serde::Serialize;
 
 use crate::read::{BlobHandle, ReadLimit};
-use crate::shared::blocking;
+use crate::tasks::blocking;
 use crate::{EntryInfo, EntryKind, Node, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;

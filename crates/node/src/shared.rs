@@ -68,10 +68,3 @@ impl Shared {
         crate::tasks::spawn(&self.tasks, name, fut)
     }
 }
-
-/// Runs blocking work (the catalog, files) on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
-) -> Result<T, NodeError> {
-    tokio::task::spawn_blocking(f).await?
-}

@@ -1,5 +1,6 @@
 //! The one way background work is started: named, inside a tracing span,
-//! tracked so shutdown can wait for it, and logged when it ends.
+//! tracked so shutdown can wait for it, and logged when it ends; and
+//! `blocking`, the one way a call runs blocking work (the catalog, files).
 
 use std::future::Future;
 
@@ -7,11 +8,13 @@ use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::NodeError;
+
 /// Spawns `fut` as task `name` on `tracker`; the handle is for a caller
 /// that waits for it (most do not).
 pub(crate) fn spawn<F>(tracker: &TaskTracker, name: &'static str, fut: F) -> JoinHandle<()>
 where
-    F: Future<Output = Result<(), crate::NodeError>> + Send + 'static,
+    F: Future<Output = Result<(), NodeError>> + Send + 'static,
 {
     let span = tracing::info_span!("task", name);
     tracker.spawn(
@@ -23,6 +26,13 @@ where
         }
         .instrument(span),
     )
+}
+
+/// Runs blocking work (the catalog, files) on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ use rand::Rng;
 use sha2::Sha256;
 
 use crate::NodeError;
-use crate::shared::{Shared, blocking};
+use crate::shared::Shared;
+use crate::tasks::blocking;
 
 type Result<T> = std::result::Result<T, NodeError>;
 

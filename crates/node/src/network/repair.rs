@@ -40,8 +40,9 @@ use serde::Serialize;
 
 use cairn_store::placements::Challenge;
 
-use crate::network::{expect_ok, net_error, parse_peer};
-use crate::shared::blocking;
+use super::batches::{expect_ok, net_error, shard_file_len};
+use super::{has_room, parse_peer};
+use crate::tasks::blocking;
 use crate::{JobRecord, Node, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -449,7 +450,7 @@ impl Node {
             return Err(NodeError::Invalid(format!("no position {position}")));
         }
         let size = self.manifest(&id)?.size;
-        let shard_file = crate::network::shard_file_len(placement.coding, size);
+        let shard_file = shard_file_len(placement.coding, size);
         let old = placement.suppliers[position].clone();
         let target = match target {
             Some(peer) => peer,
@@ -598,8 +599,7 @@ impl Node {
                     .max_by_key(|(_, p)| p.hashes.len());
                 match widest {
                     Some((id, p)) => {
-                        let size =
-                            crate::network::shard_file_len(p.coding, self.manifest(id)?.size);
+                        let size = shard_file_len(p.coding, self.manifest(id)?.size);
                         self.spare_supplier(p, size).await?
                     }
                     None => {
@@ -646,7 +646,7 @@ impl Node {
             if placement.suppliers.contains(&id.to_string()) {
                 continue;
             }
-            if crate::network::has_room(net, id, shard_file).await {
+            if has_room(net, id, shard_file).await {
                 return Ok(id);
             }
         }

@@ -40,11 +40,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{Ciphertext, PATIENCE, Tap};
-use crate::jobs::Job;
-use crate::network::{
+use super::batches::{
     Failed, code_batch, expect_ok, net_error, run_batches, shard_file_len, write_batch,
 };
+use crate::ingest::{Ciphertext, PATIENCE, Tap};
+use crate::jobs::Job;
 use crate::{Node, NodeError};
 
 /// What the writes of an early placement came to.
