@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestNode, data, wait_for_file};
+use common::{Dirs, Endpoint, TestNode, data, wait_for_file};
 use md5::{Digest, Md5};
 use reqwest::Method;
 use reqwest::header::HeaderMap;

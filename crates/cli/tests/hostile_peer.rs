@@ -21,7 +21,7 @@ use cairn_net::protocol::{
     MAX_CHUNK, MAX_FRAME, PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Refusal, Request, Response, ShardKey,
     Version, decode_response, encode_request, owner_of,
 };
-use common::TestNode;
+use common::{Endpoint, TestNode};
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;

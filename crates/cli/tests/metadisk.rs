@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestNode;
+use common::{Endpoint, TestNode};
 use serde_json::{Value, json};
 
 const CONFIG: &str = "[gateway]\npromocodes = [{ code = \"WELCOME\", bytes = 5000 }]\n";

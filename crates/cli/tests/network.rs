@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, b3, data};
+use common::{Endpoint, TestNode, b3, data};
 use serde_json::Value;
 
 fn net_config(bootstrap: Option<&str>) -> String {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, data};
+use common::{Endpoint, TestNode, data};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha1::Digest;
