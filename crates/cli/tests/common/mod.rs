@@ -1,9 +1,13 @@
 //! Starts the real `cairn` binary on 127.0.0.1 with a throwaway data dir
-//! and talks to it over HTTP and through the CLI ([`endpoint`]: what a
-//! test talks to).
+//! and talks to it over HTTP and through the CLI; and the rest of the
+//! harness every test crate shares:
+//!
+//! - [`endpoint`]: what a test talks to;
+//! - [`net`]: helpers for tests of several nodes on one network.
 #![allow(dead_code)]
 
 pub mod endpoint;
+pub mod net;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
