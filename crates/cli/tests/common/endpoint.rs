@@ -1,7 +1,9 @@
-//! What a test talks to: a node's listener (an [`Endpoint`]: where it is,
-//! an HTTP client, the admin secret) and its data dir ([`Dirs`]). The
-//! native API's helpers are written once, on the traits, for any kind of
-//! node a test starts (today the real binary, [`super::TestNode`]).
+//! What a test talks to, whichever kind of node it started: the real
+//! binary ([`super::TestNode`]) or the engine in the test's own process
+//! ([`super::inproc::InProcNode`]). Both are an [`Endpoint`] (a listener,
+//! an HTTP client, the admin secret) with a data dir ([`Dirs`]), so the
+//! native API's helpers, the seed clients and the multi-node helpers are
+//! written once, for either.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

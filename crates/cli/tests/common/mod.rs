@@ -2,12 +2,16 @@
 //! and talks to it over HTTP and through the CLI; and the rest of the
 //! harness every test crate shares:
 //!
-//! - [`endpoint`]: what a test talks to;
+//! - [`endpoint`]: what a test talks to, either kind of node;
+//! - [`inproc`]: a node in the test's own process, for fast layer tests;
+//! - [`seeds`]: one small client per seed (cacaoweb, MetaDisk, Openload);
 //! - [`net`]: helpers for tests of several nodes on one network.
 #![allow(dead_code)]
 
 pub mod endpoint;
+pub mod inproc;
 pub mod net;
+pub mod seeds;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant};
 // Each test crate uses some of the harness.
 #[allow(unused_imports)]
 pub use endpoint::{Dirs, Endpoint, Listener};
+#[allow(unused_imports)]
+pub use inproc::InProcNode;
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");

@@ -2,7 +2,8 @@
 //! they have met, and what a test asks of them afterwards (placements,
 //! links, repairs, the shard files a supplier keeps). The waits and
 //! questions go over HTTP and the data dir, so they work on either kind
-//! of node; `network` starts real binaries.
+//! of node; `network` starts real binaries, `net_settings` configures an
+//! in-process node.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,6 +20,17 @@ pub fn net_config(bootstrap: Option<&str>) -> String {
         "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 5\nbootstrap = [{}]\n",
         bootstrap.map(|b| format!("\"{b}\"")).unwrap_or_default()
     )
+}
+
+/// [`net_config`], for an in-process node (whose network the harness
+/// leaves off).
+pub fn net_settings(config: &mut cairn_node::Config, bootstrap: Option<&str>) {
+    let net = &mut config.network;
+    net.enabled = true;
+    net.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+    net.mdns = false;
+    net.request_timeout_secs = 5;
+    net.bootstrap = bootstrap.map(str::to_owned).into_iter().collect();
 }
 
 /// [`net_config`] with audits every second, 2 s requests, and suppliers
