@@ -12,6 +12,7 @@ use common::net::{
     link_of, net_config, network, no_part_files_left, node_of, p2p_addr, part_files, peer_id,
     placed, read_by_link, repair_config, repaired, shard_file, wait_peers,
 };
+use common::seeds::MetaDisk;
 use common::{Endpoint, TestNode, b3, data};
 use serde_json::Value;
 
@@ -182,7 +183,8 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     let _third = TestNode::start_with(&net_config(Some(&boot))).await;
     wait_peers(&owner, 2).await;
 
-    let token = owner.funded_token(20_000_000).await;
+    let metadisk = MetaDisk::on(&owner);
+    let token = metadisk.funded_token(20_000_000).await;
     let token = token.as_str();
     let body = data(1_500_000, 9);
     let form = reqwest::multipart::Form::new()
@@ -200,7 +202,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         .unwrap();
     assert_eq!(r.status(), 201);
     let up: Value = r.json().await.unwrap();
-    let after_upload = owner.token_balance(token).await;
+    let after_upload = metadisk.token_balance(token).await;
     assert_eq!(after_upload, 20_000_000 - 4 * 1_500_000);
     let blob = b3(&body);
     let job = placed(&owner, &blob).await;
@@ -224,7 +226,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     };
     assert!(download(&owner).await == body);
     assert_eq!(
-        owner.token_balance(token).await,
+        metadisk.token_balance(token).await,
         after_upload - 1_500_000,
         "local: 1 x"
     );
@@ -252,7 +254,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         "read back from the suppliers"
     );
     assert_eq!(
-        owner.token_balance(token).await,
+        metadisk.token_balance(token).await,
         after_upload - 3 * 1_500_000,
         "from the network: 2 x"
     );

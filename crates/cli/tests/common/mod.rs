@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 pub use endpoint::{Dirs, Endpoint, Listener};
 #[allow(unused_imports)]
 pub use inproc::InProcNode;
-use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -177,49 +176,6 @@ impl TestNode {
         let mut next = Self::start_in(&self.dir).await;
         next._keep = self._keep.take();
         next
-    }
-
-    /// A MetaDisk access token, issued and funded with `bytes` (none when
-    /// 0) by the operator.
-    pub async fn funded_token(&self, bytes: u64) -> String {
-        let r = self
-            .http
-            .post(self.root_url("/accounts/token/new"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        let token = v["token"].as_str().unwrap().to_owned();
-        if bytes > 0 {
-            let r = self
-                .http
-                .post(self.root_url(&format!("/accounts/token/deposit/{token}")))
-                .header("Authentication", &self.secret)
-                .json(&serde_json::json!({ "bytes": bytes }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        }
-        token
-    }
-
-    /// The transfer-byte balance of MetaDisk token `token`.
-    pub async fn token_balance(&self, token: &str) -> u64 {
-        let url = self.root_url(&format!("/accounts/token/balance/{token}"));
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["balance"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no balance: {v}"))
     }
 
     /// Opens a raw TCP connection to the node (for cut-off bodies).
