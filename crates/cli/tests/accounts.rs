@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestNode;
+use common::{Endpoint, TestNode};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,83 +1,105 @@
-//! cacaoweb's local API against the real binary, on the layer's own
-//! loopback listener: the seed's curl lines, the XML documents element by
-//! element, streams by MD5, paid files with previews (bytes, and seconds
-//! measured with ffprobe on a clip ffmpeg makes here), purchases on the
-//! ledger, the cross-site refusals, and the ledger under parallel load.
+//! cacaoweb's local API on the layer's own loopback listener: the seed's
+//! curl lines, the XML documents element by element, streams by MD5, paid
+//! files with previews (bytes, and seconds measured with ffprobe on a clip
+//! ffmpeg makes here), purchases on the ledger, the cross-site refusals,
+//! and the ledger under parallel load. Most run on an in-process node;
+//! what hashes the executable or ends its process runs the real binary.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestNode, data, wait_for_file};
+use cairn_node::Config;
+use common::seeds::Cacaoweb;
+use common::seeds::cacaoweb::{children, fields, pairs, parse};
+use common::{Dirs, Endpoint, InProcNode, Listener, TestNode, data, wait_for_file};
 use md5::{Digest, Md5};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use xmltree::{Element, XMLNode};
 
+/// The layer's settings the tests rely on, for the binary's config.toml.
 const CONFIG: &str = "[gateway]\npreview_bytes = 1000\npreview_seconds = 1\ncacaoweb_metadata_wait_ms = 300\n[layers]\ncacaoweb = [\"127.0.0.1:0\"]\n";
 
-/// A node with the cacaoweb layer on its own loopback listener.
-struct Cacao {
-    node: TestNode,
+/// [`CONFIG`], for an in-process node.
+fn config(c: &mut Config) {
+    c.gateway.preview_bytes = 1000;
+    c.gateway.preview_seconds = 1;
+    c.gateway.cacaoweb_metadata_wait_ms = 300;
+    c.layers.cacaoweb = vec!["127.0.0.1:0".parse().unwrap()];
+}
+
+/// A node (in process, or the real binary) with the cacaoweb layer on its
+/// own loopback listener, and a client of that listener.
+struct Cacao<N> {
+    node: N,
+    client: Cacaoweb,
     base: String,
 }
 
-impl Cacao {
+impl Cacao<InProcNode> {
     async fn start() -> Self {
-        Self::start_with("").await
+        Self::start_with(|_| {}).await
     }
 
-    /// With `top` lines before the config's sections.
-    async fn start_with(top: &str) -> Self {
-        Self::start_config(&format!("{top}{CONFIG}")).await
+    /// With [`config`], then `change`.
+    async fn start_with(change: impl FnOnce(&mut Config)) -> Self {
+        let node = InProcNode::start_with(|c| {
+            config(c);
+            change(c);
+        })
+        .await;
+        let client = Cacaoweb::on(&node.own_listener("cacaoweb"));
+        Self::new(node, client)
     }
+}
 
-    /// With `lines` added to the config's `[gateway]` section.
-    async fn start_gateway(lines: &str) -> Self {
-        Self::start_config(&CONFIG.replace("[gateway]\n", &format!("[gateway]\n{lines}"))).await
+impl Cacao<TestNode> {
+    /// On the real binary, for what only it does.
+    async fn binary() -> Self {
+        let node = TestNode::start_with(CONFIG).await;
+        let own = Listener {
+            addr: wait_for_file(&node.dir.join("cacaoweb.addr")),
+            http: node.http.clone(),
+            secret: node.secret.clone(),
+        };
+        Self::new(node, Cacaoweb::on(&own))
     }
+}
 
-    async fn start_config(config: &str) -> Self {
-        let node = TestNode::start_with(config).await;
-        let base = format!("http://{}", wait_for_file(&node.dir.join("cacaoweb.addr")));
-        Self { node, base }
+impl<N: Endpoint> Cacao<N> {
+    fn new(node: N, client: Cacaoweb) -> Self {
+        let base = format!("http://{}", client.addr());
+        Self { node, client, base }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.client.url(path)
     }
 
     /// A GET on the layer's listener with extra headers.
     async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Vec<u8>) {
-        let mut r = self.node.http.get(self.url(path));
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (status, headers, resp.bytes().await.unwrap().to_vec())
+        self.client.get_with(path, headers).await
     }
 
     async fn get(&self, path: &str) -> (u16, HeaderMap, Vec<u8>) {
-        self.get_with(path, &[]).await
+        self.client.get(path).await
     }
 
     async fn text(&self, path: &str) -> (u16, String) {
-        let (s, _, b) = self.get(path).await;
-        (s, String::from_utf8(b).unwrap())
+        self.client.text(path).await
     }
 
     /// `/upload?filepath=…` with the path written as the seed's curl line
     /// does (not encoded); answers the body.
     async fn upload(&self, path: &Path, extra: &str) -> String {
-        let (s, body) = self
-            .text(&format!("/upload?filepath={}{extra}", path.display()))
-            .await;
-        assert_eq!(s, 200, "upload of {}", path.display());
-        body
+        self.client.upload(path, extra).await
+    }
+
+    /// `/login`; answers the session token from the cookie.
+    async fn login(&self, login: &str, key: &str) -> String {
+        self.client.login(login, key).await
     }
 
     /// A gateway account with `credits`; answers (login, key).
@@ -111,21 +133,6 @@ impl Cacao {
         v["credits"].as_i64().unwrap()
     }
 
-    /// `/login`; answers the session token from the cookie.
-    async fn login(&self, login: &str, key: &str) -> String {
-        let (s, h, b) = self
-            .get(&format!("/login?username={login}&password={key}"))
-            .await;
-        assert_eq!((s, b.as_slice()), (200, &b"logincallback(1)"[..]));
-        let cookie = h["set-cookie"].to_str().unwrap();
-        let token = cookie
-            .strip_prefix("cacaoweb_session=")
-            .and_then(|c| c.split(';').next())
-            .unwrap();
-        assert_eq!(token.len(), 32);
-        token.to_owned()
-    }
-
     /// The entry id holding the file with this MD5.
     async fn entry_of(&self, md5: &str) -> String {
         let (s, v) = self.node.get_json(&format!("/blobs/{md5}")).await;
@@ -151,43 +158,9 @@ fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-fn parse(xml: &str) -> Element {
-    Element::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("not XML ({e}): {xml}"))
-}
-
-/// The element children of `e`, failing on any text between them.
-fn children(e: &Element) -> Vec<&Element> {
-    e.children
-        .iter()
-        .map(|c| match c {
-            XMLNode::Element(e) => e,
-            other => panic!("unexpected node {other:?} in <{}>", e.name),
-        })
-        .collect()
-}
-
-/// The (name, text) pairs of an element's children, in order.
-fn fields(e: &Element) -> Vec<(String, String)> {
-    children(e)
-        .iter()
-        .map(|c| {
-            (
-                c.name.clone(),
-                c.get_text().map(|t| t.into_owned()).unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
-    let c = Cacao::start_with("capacity = 250000\n").await;
+    let c = Cacao::start_with(|c| c.capacity = Some(250_000)).await;
     let (s, h, b) = c.get("/errors?unique=7").await;
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "text/html; charset=utf-8");
@@ -204,7 +177,10 @@ async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
         policy_rules(&c).await,
         ["site-control permitted-cross-domain-policies=master-only"]
     );
-    let listed = Cacao::start_gateway("cacaoweb_crossdomain = [\"player.example.org\"]\n").await;
+    let listed = Cacao::start_with(|c| {
+        c.gateway.cacaoweb_crossdomain = vec!["player.example.org".into()];
+    })
+    .await;
     assert_eq!(
         policy_rules(&listed).await,
         [
@@ -216,7 +192,7 @@ async fn warnings_and_the_flash_policy_answer_as_cacaoweb_did() {
 }
 
 /// `/crossdomain.xml`'s rules, each as its name and sorted attributes.
-async fn policy_rules(c: &Cacao) -> Vec<String> {
+async fn policy_rules<N: Endpoint>(c: &Cacao<N>) -> Vec<String> {
     let (s, h, b) = c.get("/crossdomain.xml").await;
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "text/x-cross-domain-policy");
@@ -238,7 +214,8 @@ async fn policy_rules(c: &Cacao) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_calls_answer_as_cacaoweb_did() {
-    let mut c = Cacao::start().await;
+    // The binary: `/digest` hashes it, and `/exit` ends its process.
+    let mut c = Cacao::binary().await;
 
     // curl http://localhost:4001/version
     let (s, h, b) = c.get("/version").await;
@@ -839,7 +816,8 @@ async fn a_media_preview_is_measured_in_seconds_with_ffprobe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_changes_from_other_sites_or_without_the_secret_are_refused() {
-    let mut c = Cacao::start().await;
+    // The binary: the refused exits are checked by its exit code.
+    let mut c = Cacao::binary().await;
     let path = c.node.file("x.bin", &data(2000, 8));
     let port = c.base.rsplit(':').next().unwrap().to_owned();
     let upload = format!("/upload?filepath={}", path.display());

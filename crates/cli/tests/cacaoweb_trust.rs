@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestNode, data, wait_for_file};
+use common::{Dirs, Endpoint, TestNode, data, wait_for_file};
 use md5::{Digest, Md5};
 use reqwest::Method;
 use serde_json::json;

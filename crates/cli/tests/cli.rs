@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestNode, b3, data};
+use common::{Dirs, TestNode, b3, data};
 use serde_json::Value;
 
 fn stdout(o: &std::process::Output) -> String {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, b3, data, read_answer, send_partial};
+use common::{Endpoint, TestNode, b3, data, read_answer, send_partial};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::Value;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestNode, b3, data};
+use common::{Endpoint, TestNode, b3, data};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -21,7 +21,8 @@ use cairn_net::protocol::{
     MAX_CHUNK, MAX_FRAME, PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Refusal, Request, Response, ShardKey,
     Version, decode_response, encode_request, owner_of,
 };
-use common::TestNode;
+use common::net::p2p_addr;
+use common::{Endpoint, TestNode};
 use futures_util::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
@@ -249,17 +250,6 @@ async fn node_and_client_speaking(
     .await;
     let (swarm, peer) = connect(&p2p_addr(&node).await, protocol).await;
     (node, swarm, peer)
-}
-
-/// The node's libp2p address, with its peer id.
-async fn p2p_addr(node: &TestNode) -> String {
-    let (status, v) = node.get_json("/network").await;
-    assert_eq!(status, 200, "{v}");
-    format!(
-        "{}/p2p/{}",
-        v["listen"][0].as_str().unwrap(),
-        v["peer_id"].as_str().unwrap()
-    )
 }
 
 /// Sends a well-formed request; answers the node's response.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestNode, b3, data};
+use common::{Dirs, Endpoint, TestNode, b3, data};
 use md5::Digest;
 use reqwest::Method;
 use serde_json::{Value, json};

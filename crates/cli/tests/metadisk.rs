@@ -1,59 +1,58 @@
-//! MetaDisk's token API on a real node, with the requests MetaDisk's
-//! clients send (the seed's calls, in the final accounts service's forms).
+//! MetaDisk's token and file API, with the requests MetaDisk's clients
+//! send (the seed's calls, in the final accounts service's forms). The
+//! calls run on an in-process node; what needs the real binary (a restart,
+//! the modes of the files it leaves on disk) runs on one.
 
 mod common;
 
-use common::TestNode;
+use common::seeds::MetaDisk;
+use common::seeds::metadisk::form;
+use common::{Endpoint, InProcNode, TestNode};
 use serde_json::{Value, json};
 
+/// The promo code the token tests redeem, for the binary's config.toml.
 const CONFIG: &str = "[gateway]\npromocodes = [{ code = \"WELCOME\", bytes = 5000 }]\n";
 
-async fn call(
-    node: &TestNode,
-    method: reqwest::Method,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut req = node.http.request(method, node.root_url(path));
-    if let Some(a) = auth {
-        req = req.header("Authentication", a);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, resp.json().await.unwrap_or(Value::Null), headers)
+/// [`CONFIG`], for an in-process node.
+fn welcome(config: &mut cairn_node::Config) {
+    config.gateway.promocodes = vec![cairn_node::config::PromoCode {
+        code: "WELCOME".into(),
+        bytes: 5000,
+    }];
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
     use reqwest::Method;
-    let node = TestNode::start_with(CONFIG).await;
+    let node = InProcNode::start_with(welcome).await;
+    let md = MetaDisk::on(&node);
     let secret = node.secret.clone();
 
-    let (s, v, h) = call(&node, Method::POST, "/accounts/token/new", None, None).await;
+    let (s, v, h) = md
+        .call(Method::POST, "/accounts/token/new", None, None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(h["access-control-allow-origin"], "*");
     let token = v["token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 16);
     assert!(token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
-    let (s, _, _) = call(&node, Method::GET, "/accounts/token/new", None, None).await;
+    let (s, _, _) = md
+        .call(Method::GET, "/accounts/token/new", None, None)
+        .await;
     assert_eq!(s, 405);
 
-    let (s, v, _) = call(&node, Method::GET, "/accounts/token/prices", None, None).await;
+    let (s, v, _) = md
+        .call(Method::GET, "/accounts/token/prices", None, None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(
         v,
         json!({"prices": [{"amount": 107374182400u64, "cost": 500}, {"amount": 1073741824000u64, "cost": 5000}]})
     );
     let balance = |t: String| {
-        let node = &node;
+        let md = &md;
         async move {
-            call(
-                node,
+            md.call(
                 Method::GET,
                 &format!("/accounts/token/balance/{t}"),
                 None,
@@ -67,45 +66,40 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
     assert_eq!(balance(token.clone()).await, 0);
 
     let deposit = format!("/accounts/token/deposit/{token}");
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &deposit,
-        None,
-        Some(json!({"bytes": 1000})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(Method::POST, &deposit, None, Some(json!({"bytes": 1000})))
+        .await;
     assert_eq!((s, v), (401, json!({"status": "invalid-authentication"})));
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &deposit,
-        Some("wrong"),
-        Some(json!({"bytes": "x"})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &deposit,
+            Some("wrong"),
+            Some(json!({"bytes": "x"})),
+        )
+        .await;
     assert_eq!(
         (s, v),
         (401, json!({"status": "invalid-authentication"})),
         "401 wins over 400"
     );
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &deposit,
-        Some(&secret),
-        Some(json!({"bytes": 1000})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &deposit,
+            Some(&secret),
+            Some(json!({"bytes": 1000})),
+        )
+        .await;
     assert_eq!((s, v), (200, json!({"status": "ok"})));
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &deposit,
-        Some(&secret),
-        Some(json!({"bytes": 30})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &deposit,
+            Some(&secret),
+            Some(json!({"bytes": 30})),
+        )
+        .await;
     assert_eq!((s, v), (200, json!({"status": "ok"})));
     for bad in [
         json!({"bytes": -5}),
@@ -115,52 +109,49 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
         json!({}),
         json!({"bytes": [1]}),
     ] {
-        let (s, v, _) = call(
-            &node,
-            Method::POST,
-            &deposit,
-            Some(&secret),
-            Some(bad.clone()),
-        )
-        .await;
+        let (s, v, _) = md
+            .call(Method::POST, &deposit, Some(&secret), Some(bad.clone()))
+            .await;
         assert_eq!((s, v), (400, bad_bytes()), "{bad}");
     }
     assert_eq!(balance(token.clone()).await, 1030);
 
     let withdraw = format!("/accounts/token/withdraw/{token}");
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &withdraw,
-        Some(&secret),
-        Some(json!({"bytes": 430})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &withdraw,
+            Some(&secret),
+            Some(json!({"bytes": 430})),
+        )
+        .await;
     assert_eq!((s, v), (200, json!({"status": "ok"})));
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &withdraw,
-        Some(&secret),
-        Some(json!({"bytes": 601})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &withdraw,
+            Some(&secret),
+            Some(json!({"bytes": 601})),
+        )
+        .await;
     assert_eq!((s, v), (402, json!({"error": "balance-insufficient"})));
     assert_eq!(
         balance(token.clone()).await,
         600,
         "a refused withdrawal takes nothing"
     );
-    let (_, v, _) = call(&node, Method::POST, "/accounts/token/new", None, None).await;
+    let (_, v, _) = md
+        .call(Method::POST, "/accounts/token/new", None, None)
+        .await;
     let unfunded = v["token"].as_str().unwrap().to_owned();
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &format!("/accounts/token/withdraw/{unfunded}"),
-        Some(&secret),
-        Some(json!({"bytes": 1})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &format!("/accounts/token/withdraw/{unfunded}"),
+            Some(&secret),
+            Some(json!({"bytes": 1})),
+        )
+        .await;
     assert_eq!(
         (s, v),
         (402, json!({"error": "balance-insufficient"})),
@@ -168,30 +159,32 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
     );
 
     let redeem = format!("/accounts/token/redeem/{token}");
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &redeem,
-        None,
-        Some(json!({"promocode": "WELCOME"})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &redeem,
+            None,
+            Some(json!({"promocode": "WELCOME"})),
+        )
+        .await;
     assert_eq!((s, v), (201, json!({"status": "ok"})));
-    let (s, v, _) = call(
-        &node,
-        Method::POST,
-        &redeem,
-        None,
-        Some(json!({"promocode": "WELCOME"})),
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            Method::POST,
+            &redeem,
+            None,
+            Some(json!({"promocode": "WELCOME"})),
+        )
+        .await;
     assert_eq!((s, v), (403, json!({"status": "error"})), "once per token");
     for bad in [
         json!({"promocode": "NOPE"}),
         json!({"promocode": ""}),
         json!({}),
     ] {
-        let (s, v, _) = call(&node, Method::POST, &redeem, None, Some(bad.clone())).await;
+        let (s, v, _) = md
+            .call(Method::POST, &redeem, None, Some(bad.clone()))
+            .await;
         assert_eq!((s, v), (403, json!({"status": "error"})), "{bad}");
     }
     let plain = node
@@ -212,14 +205,14 @@ async fn tokens_are_issued_funded_redeemed_and_charged_like_metadisk() {
         .unwrap();
     assert_eq!(broken.status(), 400);
     assert_eq!(balance(token.clone()).await, 5600);
-    let (s, _, _) = call(
-        &node,
-        Method::POST,
-        &format!("/accounts/token/redeem/{unfunded}"),
-        None,
-        Some(json!({"promocode": "WELCOME"})),
-    )
-    .await;
+    let (s, _, _) = md
+        .call(
+            Method::POST,
+            &format!("/accounts/token/redeem/{unfunded}"),
+            None,
+            Some(json!({"promocode": "WELCOME"})),
+        )
+        .await;
     assert_eq!(s, 201, "another token may redeem the same code");
 }
 
@@ -234,10 +227,11 @@ fn bad_bytes() -> Value {
 }
 
 /// Issue 15, item 7: a deposit to a token never issued created it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
     use reqwest::Method;
-    let node = TestNode::start_with(CONFIG).await;
+    let node = InProcNode::start_with(welcome).await;
+    let md = MetaDisk::on(&node);
     let secret = node.secret.clone();
     let not_found = json!({"error": "token-not-found"});
     // `..%2Fx` reaches the handler as `../x`.
@@ -248,11 +242,11 @@ async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
             ("redeem", None, json!({"promocode": "WELCOME"})),
         ] {
             let url = format!("/accounts/token/{path}/{token}");
-            let (s, v, _) = call(&node, Method::POST, &url, auth, Some(body)).await;
+            let (s, v, _) = md.call(Method::POST, &url, auth, Some(body)).await;
             assert_eq!((s, v), (404, not_found.clone()), "{url}");
         }
         let url = format!("/accounts/token/balance/{token}");
-        let (s, v, _) = call(&node, Method::GET, &url, None, None).await;
+        let (s, v, _) = md.call(Method::GET, &url, None, None).await;
         assert_eq!((s, v), (404, not_found.clone()), "{url}");
     }
     let (_, ledger) = node.get_json("/ledger").await;
@@ -261,33 +255,34 @@ async fn tokens_never_issued_are_refused_by_every_call_and_never_created() {
         "nothing was minted: {ledger}"
     );
     // An issued token works, and still needs the secret and a good body first.
-    let token = node.funded_token(5).await;
-    let (s, v, _) = call(
-        &node,
-        Method::GET,
-        &format!("/accounts/token/balance/{token}"),
-        None,
-        None,
-    )
-    .await;
+    let token = md.funded_token(5).await;
+    let (s, v, _) = md
+        .call(
+            Method::GET,
+            &format!("/accounts/token/balance/{token}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!((s, v), (200, json!({"balance": 5})));
-    let (s, _, _) = call(
-        &node,
-        Method::POST,
-        "/accounts/token/deposit/nonexistent",
-        None,
-        Some(json!({"bytes": 5})),
-    )
-    .await;
+    let (s, _, _) = md
+        .call(
+            Method::POST,
+            "/accounts/token/deposit/nonexistent",
+            None,
+            Some(json!({"bytes": 5})),
+        )
+        .await;
     assert_eq!(s, 401, "401 before anything else");
 }
 
 /// Issue 15, item 7: `"5"`, `1e3` and `1.5` were taken and rounded, and a
 /// deposit of i64::MAX broke every later one.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amounts_are_json_integers_within_the_ledgers_bound() {
-    let node = TestNode::start().await;
-    let token = node.funded_token(0).await;
+    let node = InProcNode::start().await;
+    let md = MetaDisk::on(&node);
+    let token = md.funded_token(0).await;
     let send = |path: String, body: &'static str| {
         let req = node
             .http
@@ -323,7 +318,7 @@ async fn amounts_are_json_integers_within_the_ledgers_bound() {
             );
         }
     }
-    let balance = || node.token_balance(&token);
+    let balance = || md.token_balance(&token);
     assert_eq!(balance().await, 0, "nothing moved");
     let ok = (200, json!({"status": "ok"}));
     assert_eq!(
@@ -351,11 +346,11 @@ async fn amounts_are_json_integers_within_the_ledgers_bound() {
     assert_eq!(ledger["system"]["mint"]["bytes"], -9007199254741003i64);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_withdrawals_never_overdraw_or_double_count() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
     let secret = node.secret.clone();
-    let busy = node.funded_token(1000).await;
+    let busy = MetaDisk::on(&node).funded_token(1000).await;
     let withdraw = node.root_url(&format!("/accounts/token/withdraw/{busy}"));
     let calls = (0..25).map(|_| {
         let req = node
@@ -381,28 +376,11 @@ async fn parallel_withdrawals_never_overdraw_or_double_count() {
     assert_eq!(v["balance"], 0);
 }
 
-fn form(
-    name: &str,
-    data: &[u8],
-    token: Option<&str>,
-    token_first: bool,
-) -> reqwest::multipart::Form {
-    let file = reqwest::multipart::Part::bytes(data.to_vec()).file_name(name.to_owned());
-    let mut f = reqwest::multipart::Form::new();
-    if token_first && let Some(t) = token {
-        f = f.text("token", t.to_owned());
-    }
-    f = f.part("file", file);
-    if !token_first && let Some(t) = token {
-        f = f.text("token", t.to_owned());
-    }
-    f
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_upload_download_find_and_status_like_metadisk() {
     use cairn_metadisk::crypt::{CounterStart, DEFAULT_PASSPHRASE, seal};
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let md = MetaDisk::on(&node);
     let r = node
         .http
         .post(node.root_url("/api/upload"))
@@ -460,24 +438,24 @@ async fn files_upload_download_find_and_status_like_metadisk() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 403);
-    let (s, v, _) = call(
-        &node,
-        reqwest::Method::GET,
-        &format!("/api/download/{}", "ab".repeat(32)),
-        None,
-        None,
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/download/{}", "ab".repeat(32)),
+            None,
+            None,
+        )
+        .await;
     assert_eq!((s, v), (404, json!({"error": "file-not-found"})));
 
-    let (s, v, _) = call(
-        &node,
-        reqwest::Method::GET,
-        &format!("/api/find/{filehash}"),
-        None,
-        None,
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/find/{filehash}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["filehash"], filehash.as_str());
     assert_eq!(v["filename"], name.as_str());
@@ -490,17 +468,19 @@ async fn files_upload_download_find_and_status_like_metadisk() {
             .unwrap()
             .ends_with(&format!("/api/download/{filehash}"))
     );
-    let (s, v, _) = call(
-        &node,
-        reqwest::Method::GET,
-        &format!("/api/find/{}", "ab".repeat(32)),
-        None,
-        None,
-    )
-    .await;
+    let (s, v, _) = md
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/find/{}", "ab".repeat(32)),
+            None,
+            None,
+        )
+        .await;
     assert_eq!((s, v), (404, json!({"error": "File not found"})));
 
-    let (s, v, _) = call(&node, reqwest::Method::GET, "/api/status", None, None).await;
+    let (s, v, _) = md
+        .call(reqwest::Method::GET, "/api/status", None, None)
+        .await;
     assert_eq!(s, 200);
     assert!(
         v["bandwidth"]["total"]["incoming"].as_u64().unwrap() >= 11,
@@ -533,23 +513,12 @@ async fn files_upload_download_find_and_status_like_metadisk() {
     assert_eq!(again["filehash"], filehash.as_str());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing() {
-    let node = TestNode::start_with("[gateway]\nmetadisk_anonymous = false\n").await;
+    let node = InProcNode::start_with(|c| c.gateway.metadisk_anonymous = false).await;
+    let md = MetaDisk::on(&node);
     let upload = |data: &'static [u8], token: Option<&str>, token_first: bool| {
-        let req = node.http.post(node.root_url("/api/upload")).multipart(form(
-            "f.bin",
-            data,
-            token,
-            token_first,
-        ));
-        async move {
-            let r = req.send().await.unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
+        md.upload(form("f.bin", data, token, token_first))
     };
     let (s, v) = upload(b"no token", None, true).await;
     assert_eq!((s, v), (402, json!({"error": "balance-insufficient"})));
@@ -559,10 +528,10 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
         (402, json!({"error": "balance-insufficient"})),
         "a token never issued has nothing to pay with"
     );
-    let payer = node.funded_token(100).await;
+    let payer = md.funded_token(100).await;
     let (s, v) = upload(b"eleven byte", Some(&payer), false).await;
     assert_eq!(s, 201, "a token after the file counts too: {v}");
-    let balance = || node.token_balance(&payer);
+    let balance = || md.token_balance(&payer);
     assert_eq!(balance().await, 100 - 44);
     let filehash = v["filehash"].as_str().unwrap().to_owned();
     let d = node
@@ -599,9 +568,9 @@ async fn token_users_pay_four_times_up_and_once_down_and_refusals_store_nothing(
 /// Issue 15, item 6.1: a multipart body that is cut off or has no end
 /// boundary is the client's fault: 400 in MetaDisk's own shape, like its
 /// other refusals of a bad form, and nothing is stored.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_or_unterminated_form_is_a_bad_request_and_stores_nothing() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
     let bodies = common::broken_forms("file", "token");
     for (what, body) in bodies {
         let r = node
@@ -652,6 +621,7 @@ fn open_to_others(dir: &std::path::Path, found: &mut Vec<String>) {
 /// through the native API and MetaDisk, and every token call; `round`
 /// makes each drive's files new.
 async fn exercise(node: &TestNode, token: &str, round: u64) {
+    let md = MetaDisk::on(node);
     let name = format!("n{round}.bin");
     let (s, v) = node.upload(&name, common::data(300_000, round), "").await;
     assert_eq!(s, 201, "{v}");
@@ -682,7 +652,7 @@ async fn exercise(node: &TestNode, token: &str, round: u64) {
         ("redeem", None, json!({"promocode": "WELCOME"})),
     ] {
         let url = format!("/accounts/token/{path}/{token}");
-        let (s, v, _) = call(node, reqwest::Method::POST, &url, auth, Some(body)).await;
+        let (s, v, _) = md.call(reqwest::Method::POST, &url, auth, Some(body)).await;
         // A code is redeemed once: the second round's is refused.
         let redeemed_before = path == "redeem" && round > 1 && s == 403;
         assert!(s == 200 || s == 201 || redeemed_before, "{url}: {s} {v}");
@@ -694,7 +664,7 @@ async fn exercise(node: &TestNode, token: &str, round: u64) {
 async fn no_file_the_node_makes_is_open_to_others_even_after_an_older_install() {
     use std::os::unix::fs::PermissionsExt;
     let node = TestNode::start_with(CONFIG).await;
-    let token = node.funded_token(100_000).await;
+    let token = MetaDisk::on(&node).funded_token(100_000).await;
     exercise(&node, &token, 1).await;
     let mut found = Vec::new();
     open_to_others(&node.dir, &mut found);
@@ -727,10 +697,10 @@ async fn no_file_the_node_makes_is_open_to_others_even_after_an_older_install() 
 #[tokio::test]
 async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
     let node = TestNode::start_with(CONFIG).await;
-    let token = node.funded_token(100_000).await;
+    let token = MetaDisk::on(&node).funded_token(100_000).await;
     exercise(&node, &token, 1).await;
     // 100 000 + 70 000 - 1000 + 5000 (WELCOME) - 4 x 5000 (the upload).
-    assert_eq!(node.token_balance(&token).await, 154_000);
+    assert_eq!(MetaDisk::on(&node).token_balance(&token).await, 154_000);
     for name in ["catalog.db", "catalog.db-wal"] {
         let bytes = std::fs::read(node.dir.join(name)).unwrap_or_default();
         assert!(
@@ -739,7 +709,8 @@ async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
         );
     }
     let node = node.restart().await;
-    assert_eq!(node.token_balance(&token).await, 154_000);
+    let md = MetaDisk::on(&node);
+    assert_eq!(md.token_balance(&token).await, 154_000);
     let r = node
         .http
         .post(node.root_url(&format!("/accounts/token/withdraw/{token}")))
@@ -749,5 +720,5 @@ async fn tokens_are_kept_hashed_and_every_call_still_takes_them() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(node.token_balance(&token).await, 150_000);
+    assert_eq!(md.token_balance(&token).await, 150_000);
 }

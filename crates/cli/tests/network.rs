@@ -8,88 +8,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, b3, data};
+use common::net::{
+    link_of, net_config, network, no_part_files_left, node_of, p2p_addr, part_files, peer_id,
+    placed, read_by_link, repair_config, repaired, shard_file, wait_peers,
+};
+use common::seeds::MetaDisk;
+use common::{Endpoint, TestNode, b3, data};
 use serde_json::Value;
-
-fn net_config(bootstrap: Option<&str>) -> String {
-    format!(
-        "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\nrequest_timeout_secs = 5\nbootstrap = [{}]\n",
-        bootstrap.map(|b| format!("\"{b}\"")).unwrap_or_default()
-    )
-}
-
-async fn p2p_addr(node: &TestNode) -> String {
-    let (status, v) = node.get_json("/network").await;
-    assert_eq!(status, 200, "{v}");
-    format!(
-        "{}/p2p/{}",
-        v["listen"][0].as_str().unwrap(),
-        v["peer_id"].as_str().unwrap()
-    )
-}
-
-/// Waits (bounded) until `node` is connected to `want` peers.
-async fn wait_peers(node: &TestNode, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, v) = node.get_json("/network").await;
-        if v["peers"].as_u64().unwrap_or(0) >= want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "only {} peers: {v}", v["peers"]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits (bounded) for the place job of `blob` to end; returns it.
-async fn placed(node: &TestNode, blob: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, jobs) = node.get_json("/jobs?limit=50").await;
-        if let Some(job) = jobs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|j| j["kind"] == "place" && j["label"] == blob && j["state"] != "running")
-        {
-            return job.clone();
-        }
-        assert!(Instant::now() < deadline, "no placement of {blob}: {jobs}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// `count` nodes on one network, each started with `config(bootstrap)`
-/// (the first with none, the others bootstrapping from it), once every
-/// one is connected to all the others.
-async fn network(count: usize, config: impl Fn(Option<&str>) -> String) -> Vec<TestNode> {
-    let first = TestNode::start_with(&config(None)).await;
-    let boot = p2p_addr(&first).await;
-    let mut nodes = vec![first];
-    for _ in 1..count {
-        nodes.push(TestNode::start_with(&config(Some(&boot))).await);
-    }
-    for n in &nodes {
-        wait_peers(n, count as u64 - 1).await;
-    }
-    nodes
-}
-
-/// The link (id and read key) of `owner`'s blob `blob`.
-async fn link_of(owner: &TestNode, blob: &str) -> String {
-    let (_, v) = owner.get_json(&format!("/blobs/{blob}/link")).await;
-    v["link"].as_str().unwrap().to_owned()
-}
-
-/// Reads `owner`'s blob `blob` on `reader` by its link (200 or fail).
-async fn read_by_link(owner: &TestNode, blob: &str, reader: &TestNode) -> Vec<u8> {
-    let link = link_of(owner, blob).await;
-    let (status, _, got) = reader
-        .content(&format!("/blobs/{link}/content"), None)
-        .await;
-    assert_eq!(status, 200);
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_placed_on_six_suppliers_reads_exactly_from_another_node_even_with_two_gone() {
@@ -258,7 +183,8 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     let _third = TestNode::start_with(&net_config(Some(&boot))).await;
     wait_peers(&owner, 2).await;
 
-    let token = owner.funded_token(20_000_000).await;
+    let metadisk = MetaDisk::on(&owner);
+    let token = metadisk.funded_token(20_000_000).await;
     let token = token.as_str();
     let body = data(1_500_000, 9);
     let form = reqwest::multipart::Form::new()
@@ -276,7 +202,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         .unwrap();
     assert_eq!(r.status(), 201);
     let up: Value = r.json().await.unwrap();
-    let after_upload = owner.token_balance(token).await;
+    let after_upload = metadisk.token_balance(token).await;
     assert_eq!(after_upload, 20_000_000 - 4 * 1_500_000);
     let blob = b3(&body);
     let job = placed(&owner, &blob).await;
@@ -300,7 +226,7 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
     };
     assert!(download(&owner).await == body);
     assert_eq!(
-        owner.token_balance(token).await,
+        metadisk.token_balance(token).await,
         after_upload - 1_500_000,
         "local: 1 x"
     );
@@ -328,53 +254,10 @@ async fn metadisk_downloads_cost_double_once_the_file_lives_on_suppliers_only() 
         "read back from the suppliers"
     );
     assert_eq!(
-        owner.token_balance(token).await,
+        metadisk.token_balance(token).await,
         after_upload - 3 * 1_500_000,
         "from the network: 2 x"
     );
-}
-
-fn repair_config(bootstrap: Option<&str>) -> String {
-    format!(
-        "{}check_secs = 1\noffline_grace_secs = 2\n",
-        net_config(bootstrap).replace("request_timeout_secs = 5", "request_timeout_secs = 2")
-    )
-}
-
-/// Waits (bounded) for a finished repair job of `blob` at `position` on
-/// `node` (one that was not in `seen`); returns it.
-async fn repaired(node: &TestNode, blob: &str, position: usize, seen: &[String]) -> Value {
-    let label = format!("{blob}:{position}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, jobs) = node.get_json("/jobs?limit=100").await;
-        if let Some(job) = jobs.as_array().into_iter().flatten().find(|j| {
-            j["kind"] == "repair"
-                && j["label"] == label.as_str()
-                && j["state"] == "done"
-                && !seen.contains(&j["id"].as_str().unwrap_or("").to_owned())
-        }) {
-            return job.clone();
-        }
-        assert!(Instant::now() < deadline, "no repair of {label}: {jobs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The shard file of `blob` a node keeps, if any: (path, position).
-fn shard_file(node: &TestNode, blob: &str) -> Option<(std::path::PathBuf, usize)> {
-    for owner in std::fs::read_dir(node.dir.join("shards")).ok()? {
-        for f in std::fs::read_dir(owner.ok()?.path()).ok()? {
-            let path = f.ok()?.path();
-            let name = path.file_name()?.to_string_lossy().into_owned();
-            if let Some(pos) = name.strip_prefix(&format!("{blob}."))
-                && let Ok(pos) = pos.parse()
-            {
-                return Some((path, pos));
-            }
-        }
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -837,52 +720,6 @@ async fn a_supplier_past_its_limit_per_customer_is_passed_over() {
         assert!(shard_file(n, &big_blob).is_some());
     }
     assert!(read_by_link(&owner, &big_blob, &spare).await == big);
-}
-
-/// How many partial (unsealed) shard files a node keeps.
-fn part_files(node: &TestNode) -> usize {
-    let Ok(owners) = std::fs::read_dir(node.dir.join("shards")) else {
-        return 0;
-    };
-    owners
-        .flatten()
-        .filter_map(|o| std::fs::read_dir(o.path()).ok())
-        .flatten()
-        .flatten()
-        .filter(|f| f.path().extension().is_some_and(|e| e == "part"))
-        .count()
-}
-
-/// Waits (bounded) until none of `nodes` keeps a partial shard file.
-async fn no_part_files_left(nodes: &[&TestNode]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left: Vec<usize> = nodes.iter().map(|n| part_files(n)).collect();
-        if left.iter().all(|&n| n == 0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "partial shards left on the suppliers: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The peer id a node reports.
-async fn peer_id(node: &TestNode) -> String {
-    let (_, v) = node.get_json("/network").await;
-    v["peer_id"].as_str().unwrap().to_owned()
-}
-
-/// The index in `nodes` of the node whose peer id is `peer`.
-async fn node_of(nodes: &[TestNode], peer: &Value) -> usize {
-    for (i, n) in nodes.iter().enumerate() {
-        if peer_id(n).await == peer.as_str().unwrap() {
-            return i;
-        }
-    }
-    panic!("{peer} is none of the nodes")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

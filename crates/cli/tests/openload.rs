@@ -1,20 +1,24 @@
-//! Openload's API (`/1/...`) on a real node, sent in the seed's request
-//! forms (GET with query strings; one call as a POSTed form), with uploads
-//! as `curl -F file1=@…` sends them, downloads through dlticket → dl → the
-//! link, remote uploads from an origin on 127.0.0.1, and real ffmpeg.
+//! Openload's API (`/1/...`), sent in the seed's request forms (GET with
+//! query strings; one call as a POSTed form), with uploads as
+//! `curl -F file1=@…` sends them, downloads through dlticket → dl → the
+//! link, remote uploads from an origin on 127.0.0.1, real ffmpeg, and
+//! PyOpenload. The calls run on an in-process node through the harness's
+//! Openload client; a node without ffmpeg on its PATH is the real binary.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, data};
+use common::seeds::Openload;
+use common::seeds::openload::with;
+use common::{Dirs, Endpoint, InProcNode, TestNode, data};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha1::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A gateway account made by the admin: (login, key, home folder id).
-async fn account(node: &TestNode, extra: Value) -> (String, String, String) {
+async fn account(node: &impl Endpoint, extra: Value) -> (String, String, String) {
     let mut body = json!({});
     body.as_object_mut()
         .unwrap()
@@ -28,88 +32,8 @@ async fn account(node: &TestNode, extra: Value) -> (String, String, String) {
     )
 }
 
-/// `GET /1/<path>?<query>`: the envelope, after checking HTTP 200 and the
-/// envelope's own shape.
-async fn call(node: &TestNode, path: &str, query: &[(&str, &str)]) -> Value {
-    let resp = node
-        .http
-        .get(node.root_url(&format!("/1/{path}")))
-        .query(query)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}: API outcomes are HTTP 200");
-    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
-    let v: Value = resp.json().await.unwrap();
-    assert!(v["status"].is_u64(), "{path}: status is a number: {v}");
-    assert!(v["msg"].is_string(), "{v}");
-    assert!(v.get("result").is_some(), "{v}");
-    if v["status"] == 200 {
-        assert_eq!(v["msg"], "OK");
-    }
-    v
-}
-
-/// [`call`] that must succeed; answers `result`.
-async fn ok(node: &TestNode, path: &str, query: &[(&str, &str)]) -> Value {
-    let v = call(node, path, query).await;
-    assert_eq!(v["status"], 200, "{path}: {v}");
-    v["result"].clone()
-}
-
-/// [`call`] that must fail with `status`.
-async fn refused(node: &TestNode, path: &str, query: &[(&str, &str)], status: u16) -> Value {
-    let v = call(node, path, query).await;
-    assert_eq!(v["status"], status, "{path} {query:?}: {v}");
-    v
-}
-
-/// The login and key, then `extra`.
-fn with<'a>(auth: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    auth.iter().chain(extra).copied().collect()
-}
-
 fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(bytes))
-}
-
-/// Posts `bytes` to an upload URL as multipart part `field`.
-async fn post_file(node: &TestNode, url: &str, field: &str, name: &str, bytes: &[u8]) -> Value {
-    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part(field.to_owned(), part);
-    let resp = node.http.post(url).multipart(form).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
-/// file/ul then the POST, as `curl -F file1=@<name>` would send it.
-async fn upload(node: &TestNode, auth: &[(&str, &str)], name: &str, bytes: &[u8]) -> Value {
-    let ul = ok(node, "file/ul", auth).await;
-    let v = post_file(node, ul["url"].as_str().unwrap(), "file1", name, bytes).await;
-    assert_eq!(v["status"], 200, "{v}");
-    v["result"].clone()
-}
-
-/// dlticket → dl: the link's result.
-async fn link(node: &TestNode, id: &str) -> Value {
-    let t = ok(node, "file/dlticket", &[("file", id)]).await;
-    let ticket = t["ticket"].as_str().unwrap();
-    ok(node, "file/dl", &[("file", id), ("ticket", ticket)]).await
-}
-
-async fn fetch(
-    node: &TestNode,
-    url: &str,
-    range: Option<&str>,
-) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let mut req = node.http.get(url);
-    if let Some(r) = range {
-        req = req.header("range", r);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.bytes().await.unwrap().to_vec())
 }
 
 fn ids_of(list: &Value) -> Vec<String> {
@@ -121,16 +45,17 @@ fn ids_of(list: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_info_has_openloads_types_and_bad_keys_are_403() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(
         &node,
         json!({ "email": "ann@example.com", "storage_limit": 1000000, "traffic_limit": 5000 }),
     )
     .await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
-    let info = ok(&node, "account/info", &auth).await;
+    let info = ol.ok("account/info", &auth).await;
     assert_eq!(info["email"], "ann@example.com");
     assert!(info["extid"].is_string());
     let signup = info["signup_at"].as_str().unwrap();
@@ -142,37 +67,27 @@ async fn account_info_has_openloads_types_and_bad_keys_are_403() {
     assert_eq!(info["traffic"], json!({ "left": 5000, "used_24h": 0 }));
     assert!(info["balance"].is_number());
 
-    refused(
-        &node,
-        "account/info",
-        &[("login", &login), ("key", "wrong")],
-        403,
-    )
-    .await;
-    refused(&node, "account/info", &[("login", &login)], 403).await;
-    refused(
-        &node,
-        "account/info",
-        &[("login", &login), ("key", "")],
-        403,
-    )
-    .await;
-    refused(&node, "account/info", &[], 403).await;
-    refused(&node, "account/nosuch", &auth, 404).await;
+    ol.refused("account/info", &[("login", &login), ("key", "wrong")], 403)
+        .await;
+    ol.refused("account/info", &[("login", &login)], 403).await;
+    ol.refused("account/info", &[("login", &login), ("key", "")], 403)
+        .await;
+    ol.refused("account/info", &[], 403).await;
+    ol.refused("account/nosuch", &auth, 404).await;
 
     // Unknown parameters are ignored; an unlimited account says -1.
     let (l2, k2, _) = account(&node, json!({})).await;
-    let info = ok(
-        &node,
-        "account/info",
-        &[
-            ("login", &l2),
-            ("key", &k2),
-            ("utm_source", "x"),
-            ("folder", ""),
-        ],
-    )
-    .await;
+    let info = ol
+        .ok(
+            "account/info",
+            &[
+                ("login", &l2),
+                ("key", &k2),
+                ("utm_source", "x"),
+                ("folder", ""),
+            ],
+        )
+        .await;
     assert_eq!(info["storage_left"], -1);
     assert_eq!(info["traffic"]["left"], -1);
 
@@ -191,27 +106,28 @@ async fn account_info_has_openloads_types_and_bad_keys_are_403() {
     assert_eq!(v["result"]["email"], "ann@example.com");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, home) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
     let bytes = data(3 << 20, 7);
     let sha1 = sha1_hex(&bytes);
 
     // The expected sha1 may come in upper case.
-    let ul = ok(
-        &node,
-        "file/ul",
-        &[
-            ("login", &login),
-            ("key", &key),
-            ("sha1", &sha1.to_uppercase()),
-            ("httponly", "true"),
-            ("folder", ""),
-        ],
-    )
-    .await;
+    let ul = ol
+        .ok(
+            "file/ul",
+            &[
+                ("login", &login),
+                ("key", &key),
+                ("sha1", &sha1.to_uppercase()),
+                ("httponly", "true"),
+                ("folder", ""),
+            ],
+        )
+        .await;
     let url = ul["url"].as_str().unwrap();
     assert!(
         url.starts_with(&format!("http://{}/ul/", node.addr)),
@@ -219,14 +135,14 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
     );
     assert_eq!(ul["valid_until"].as_str().unwrap().len(), 19);
     // Extra query parameters on the upload URL are tolerated.
-    let v = post_file(
-        &node,
-        &format!("{url}?login={login}"),
-        "file1",
-        "The quick brown fox.bin",
-        &bytes,
-    )
-    .await;
+    let v = ol
+        .post_file(
+            &format!("{url}?login={login}"),
+            "file1",
+            "The quick brown fox.bin",
+            &bytes,
+        )
+        .await;
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(v["msg"], "OK");
     let up = v["result"].clone();
@@ -242,29 +158,28 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
     );
 
     // A wrong sha1 refuses the upload and stores nothing.
-    let ul = ok(
-        &node,
-        "file/ul",
-        &[("login", &login), ("key", &key), ("sha1", &"0".repeat(40))],
-    )
-    .await;
-    let v = post_file(
-        &node,
-        ul["url"].as_str().unwrap(),
-        "file1",
-        "bad.bin",
-        &bytes[..1000],
-    )
-    .await;
+    let ul = ol
+        .ok(
+            "file/ul",
+            &[("login", &login), ("key", &key), ("sha1", &"0".repeat(40))],
+        )
+        .await;
+    let v = ol
+        .post_file(
+            ul["url"].as_str().unwrap(),
+            "file1",
+            "bad.bin",
+            &bytes[..1000],
+        )
+        .await;
     assert_eq!(v["status"], 400, "{v}");
-    let listed = ok(&node, "file/listfolder", &auth).await;
+    let listed = ol.ok("file/listfolder", &auth).await;
     assert_eq!(
         ids_of(&listed),
         vec![id.clone()],
         "nothing stored: {listed}"
     );
-    refused(
-        &node,
+    ol.refused(
         "file/ul",
         &[("login", &login), ("key", &key), ("sha1", "abc")],
         400,
@@ -272,16 +187,11 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
     .await;
 
     // Any field name; no boundary is refused; a forged URL is 403.
-    let other = upload(&node, &auth, "other.txt", b"hello").await;
-    let ul = ok(&node, "file/ul", &auth).await;
-    let v = post_file(
-        &node,
-        ul["url"].as_str().unwrap(),
-        "upload_file",
-        "x.txt",
-        b"x",
-    )
-    .await;
+    let other = ol.upload(&auth, "other.txt", b"hello").await;
+    let ul = ol.ok("file/ul", &auth).await;
+    let v = ol
+        .post_file(ul["url"].as_str().unwrap(), "upload_file", "x.txt", b"x")
+        .await;
     assert_eq!(v["status"], 200, "{v}");
     let resp = node
         .http
@@ -299,7 +209,7 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
     );
     let forged = format!("{}x", ul["url"].as_str().unwrap());
     assert_eq!(
-        post_file(&node, &forged, "file1", "f", b"f").await["status"],
+        ol.post_file(&forged, "file1", "f", b"f").await["status"],
         403
     );
 
@@ -309,7 +219,7 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
         "{id},{missing},{},not-an-id!",
         other["id"].as_str().unwrap()
     );
-    let info = ok(&node, "file/info", &[("file", &files)]).await;
+    let info = ol.ok("file/info", &[("file", &files)]).await;
     assert_eq!(
         info[&id],
         json!({
@@ -328,9 +238,8 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
         .map(|i| format!("id{i:09}"))
         .collect::<Vec<_>>()
         .join(",");
-    refused(&node, "file/info", &[("file", &many)], 400).await;
-    refused(
-        &node,
+    ol.refused("file/info", &[("file", &many)], 400).await;
+    ol.refused(
         "file/info",
         &[("file", &id), ("login", &login), ("key", "bad")],
         403,
@@ -341,28 +250,28 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
     assert_eq!(s, 201);
     let own_id = own["id"].as_str().unwrap();
     assert_eq!(
-        ok(&node, "file/info", &[("file", own_id)]).await[own_id]["status"],
+        ol.ok("file/info", &[("file", own_id)]).await[own_id]["status"],
         404
     );
-    refused(&node, "file/dlticket", &[("file", own_id)], 404).await;
+    ol.refused("file/dlticket", &[("file", own_id)], 404).await;
 
     // dlticket → dl → the link, with a Range.
-    let t = ok(&node, "file/dlticket", &[("file", &id)]).await;
+    let t = ol.ok("file/dlticket", &[("file", &id)]).await;
     assert_eq!(t["captcha_url"], false);
     assert_eq!(t["wait_time"], 0);
     let ticket = t["ticket"].as_str().unwrap();
     assert!(ticket.starts_with(&format!("{id}~")), "{ticket}");
     // A missing, empty or "null" captcha_response is all the same.
-    let dl = ok(
-        &node,
-        "file/dl",
-        &[
-            ("file", &id),
-            ("ticket", ticket),
-            ("captcha_response", "null"),
-        ],
-    )
-    .await;
+    let dl = ol
+        .ok(
+            "file/dl",
+            &[
+                ("file", &id),
+                ("ticket", ticket),
+                ("captcha_response", "null"),
+            ],
+        )
+        .await;
     assert_eq!(dl["name"], "The quick brown fox.bin");
     assert_eq!(dl["size"], 3u64 << 20, "a number in file/dl");
     assert_eq!(dl["sha1"], sha1);
@@ -377,57 +286,52 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
             node.addr
         )
     );
-    let (s, h, body) = fetch(&node, url, Some("bytes=1000000-1999999")).await;
+    let (s, h, body) = ol.fetch(url, Some("bytes=1000000-1999999")).await;
     assert_eq!(s, 206);
     assert_eq!(
         h["content-range"],
         format!("bytes 1000000-1999999/{}", 3u64 << 20)
     );
     assert_eq!(body, &bytes[1_000_000..2_000_000]);
-    let (s, _, body) = fetch(&node, url, None).await;
+    let (s, _, body) = ol.fetch(url, None).await;
     assert_eq!(s, 200);
     assert!(body == bytes, "whole file byte-exact");
-    let (s, _, body) = fetch(
-        &node,
-        &format!("http://{}/dl/l/{token}/{id}", node.addr),
-        Some("bytes=-5"),
-    )
-    .await;
+    let (s, _, body) = ol
+        .fetch(
+            &format!("http://{}/dl/l/{token}/{id}", node.addr),
+            Some("bytes=-5"),
+        )
+        .await;
     assert_eq!((s, body.as_slice()), (206, &bytes[bytes.len() - 5..]));
 
     // Tampered links and tickets are refused.
     let mut bad = token.chars().collect::<Vec<_>>();
     bad[15] = if bad[15] == 'A' { 'B' } else { 'A' };
     let bad: String = bad.into_iter().collect();
-    let (s, _, body) = fetch(&node, &url.replace(token, &bad), None).await;
+    let (s, _, body) = ol.fetch(&url.replace(token, &bad), None).await;
     assert_eq!(s, 403);
     assert!(body.len() < 1000, "nothing of the file is served");
-    let (s, _, _) = fetch(
-        &node,
-        &url.replace(&id, other["id"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    let (s, _, _) = ol
+        .fetch(&url.replace(&id, other["id"].as_str().unwrap()), None)
+        .await;
     assert_eq!(s, 403, "a link is for one file");
-    refused(
-        &node,
+    ol.refused(
         "file/dl",
         &[("file", &id), ("ticket", &format!("{ticket}x"))],
         403,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/dl",
         &[("file", other["id"].as_str().unwrap()), ("ticket", ticket)],
         403,
     )
     .await;
-    refused(&node, "file/dl", &[("file", &id)], 400).await;
-    refused(&node, "file/dlticket", &[("file", missing)], 404).await;
+    ol.refused("file/dl", &[("file", &id)], 400).await;
+    ol.refused("file/dlticket", &[("file", missing)], 404).await;
 
     // Anonymous uploads land in the top-level folder "Openload".
-    let anon = upload(&node, &[], "anon.txt", b"anonymous bytes").await;
+    let anon = ol.upload(&[], "anon.txt", b"anonymous bytes").await;
     let (_, e) = node
         .get_json(&format!("/entries/{}", anon["id"].as_str().unwrap()))
         .await;
@@ -436,48 +340,46 @@ async fn uploads_check_sha1_and_downloads_serve_ranges_byte_exact() {
         .await;
     assert_eq!(folder["name"], "Openload");
     assert_eq!(folder["parent"], Value::Null);
-    let l = link(&node, anon["id"].as_str().unwrap()).await;
+    let l = ol.link(anon["id"].as_str().unwrap()).await;
     assert_eq!(
-        fetch(&node, l["url"].as_str().unwrap(), None).await.2,
+        ol.fetch(l["url"].as_str().unwrap(), None).await.2,
         b"anonymous bytes"
     );
-    refused(&node, "file/ul", &[("folder", &home)], 403).await;
+    ol.refused("file/ul", &[("folder", &home)], 403).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_traffic_limit_is_509_before_any_byte_moves() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(&node, json!({ "traffic_limit": 150000 })).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
     let bytes = data(100_000, 3);
-    let id = upload(&node, &auth, "a.bin", &bytes).await["id"]
+    let id = ol.upload(&auth, "a.bin", &bytes).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
 
     // The first download fits and is charged to the owner.
-    let l = link(&node, &id).await;
-    assert_eq!(
-        fetch(&node, l["url"].as_str().unwrap(), None).await.2,
-        bytes
-    );
-    let info = ok(&node, "account/info", &auth).await;
+    let l = ol.link(&id).await;
+    assert_eq!(ol.fetch(l["url"].as_str().unwrap(), None).await.2, bytes);
+    let info = ol.ok("account/info", &auth).await;
     assert_eq!(
         info["traffic"],
         json!({ "left": 50000, "used_24h": 100000 })
     );
 
     // The second would pass the limit: refused at the ticket...
-    let v = refused(&node, "file/dlticket", &[("file", &id)], 509).await;
+    let v = ol.refused("file/dlticket", &[("file", &id)], 509).await;
     assert!(v["msg"].as_str().unwrap().contains("bandwidth"), "{v}");
     // ... and at file/dl for a ticket issued before the limit was lowered.
     let (l2, k2, _) = account(&node, json!({ "traffic_limit": 1000000 })).await;
-    let t = ok(
-        &node,
-        "file/dlticket",
-        &[("file", &id), ("login", &l2), ("key", &k2)],
-    )
-    .await;
+    let t = ol
+        .ok(
+            "file/dlticket",
+            &[("file", &id), ("login", &l2), ("key", &k2)],
+        )
+        .await;
     let (s, v) = node
         .send_json(
             Method::PATCH,
@@ -486,43 +388,44 @@ async fn the_traffic_limit_is_509_before_any_byte_moves() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let v = refused(
-        &node,
-        "file/dl",
-        &[("file", &id), ("ticket", t["ticket"].as_str().unwrap())],
-        509,
-    )
-    .await;
+    let v = ol
+        .refused(
+            "file/dl",
+            &[("file", &id), ("ticket", t["ticket"].as_str().unwrap())],
+            509,
+        )
+        .await;
     assert_eq!(v["result"], false, "no link: {v}");
-    let info = ok(&node, "account/info", &[("login", &l2), ("key", &k2)]).await;
+    let info = ol.ok("account/info", &[("login", &l2), ("key", &k2)]).await;
     assert_eq!(
         info["traffic"]["used_24h"], 0,
         "a refused charge counts nothing"
     );
-    let info = ok(&node, "account/info", &auth).await;
+    let info = ol.ok("account/info", &auth).await;
     assert_eq!(info["traffic"]["used_24h"], 100000);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storage_quota_refuses_an_upload_and_stores_nothing() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(&node, json!({ "storage_limit": 10000 })).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
-    upload(&node, &auth, "small.bin", &data(6000, 1)).await;
-    let ul = ok(&node, "file/ul", &auth).await;
-    let v = post_file(
-        &node,
-        ul["url"].as_str().unwrap(),
-        "file1",
-        "big.bin",
-        &data(6000, 2),
-    )
-    .await;
+    ol.upload(&auth, "small.bin", &data(6000, 1)).await;
+    let ul = ol.ok("file/ul", &auth).await;
+    let v = ol
+        .post_file(
+            ul["url"].as_str().unwrap(),
+            "file1",
+            "big.bin",
+            &data(6000, 2),
+        )
+        .await;
     assert_eq!(v["status"], 403, "{v}");
     assert!(v["msg"].as_str().unwrap().contains("storage"), "{v}");
-    let listed = ok(&node, "file/listfolder", &auth).await;
+    let listed = ol.ok("file/listfolder", &auth).await;
     assert_eq!(listed["files"].as_array().unwrap().len(), 1, "{listed}");
-    let info = ok(&node, "account/info", &auth).await;
+    let info = ol.ok("account/info", &auth).await;
     assert_eq!(info["storage_used"], "6000");
     assert_eq!(info["storage_left"], 4000);
 }
@@ -561,12 +464,12 @@ async fn origin(body: Vec<u8>) -> String {
 }
 
 /// Polls remotedl/status for `id` until it is finished or failed (bounded).
-async fn remote_done(node: &TestNode, auth: &[(&str, &str)], id: &str) -> Value {
+async fn remote_done(ol: &Openload, auth: &[(&str, &str)], id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut q = auth.to_vec();
         q.push(("id", id));
-        let r = ok(node, "remotedl/status", &q).await;
+        let r = ol.ok("remotedl/status", &q).await;
         let entry = r[id].clone();
         if matches!(entry["status"].as_str(), Some("finished" | "error"))
             || Instant::now() > deadline
@@ -581,33 +484,34 @@ async fn remote_done(node: &TestNode, auth: &[(&str, &str)], id: &str) -> Value 
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_uploads_are_fetched_with_their_headers_and_reported() {
     let body = data(2 << 20, 11);
     let origin = origin(body.clone()).await;
-    let node = TestNode::start_with("[remote]\nallow = [\"127.0.0.1\"]\n").await;
+    let node = InProcNode::start_with(|c| c.remote.allow = vec!["127.0.0.1".into()]).await;
+    let ol = Openload::on(&node);
     let (login, key, home) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
 
     assert_eq!(
-        ok(&node, "remotedl/status", &auth).await,
+        ol.ok("remotedl/status", &auth).await,
         json!({}),
         "nothing yet"
     );
     let url = format!("http://{origin}/file.bin");
     let headers =
         "User-Agent: Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:35.0)\nCookie: auth=1234;";
-    let added = ok(
-        &node,
-        "remotedl/add",
-        &[
-            ("login", &login),
-            ("key", &key),
-            ("url", &url),
-            ("headers", headers),
-        ],
-    )
-    .await;
+    let added = ol
+        .ok(
+            "remotedl/add",
+            &[
+                ("login", &login),
+                ("key", &key),
+                ("url", &url),
+                ("headers", headers),
+            ],
+        )
+        .await;
     let id = added["id"].as_str().unwrap().to_owned();
     assert!(
         id.parse::<u64>().is_ok(),
@@ -615,7 +519,7 @@ async fn remote_uploads_are_fetched_with_their_headers_and_reported() {
     );
     assert_eq!(added["folderid"], home);
 
-    let done = remote_done(&node, &auth, &id).await;
+    let done = remote_done(&ol, &auth, &id).await;
     assert_eq!(done["status"], "finished", "{done}");
     assert_eq!(done["id"], id.parse::<u64>().unwrap(), "a number in status");
     assert_eq!(done["remoteurl"], url);
@@ -625,66 +529,63 @@ async fn remote_uploads_are_fetched_with_their_headers_and_reported() {
     assert_eq!(done["added"].as_str().unwrap().len(), 19);
     let extid = done["extid"].as_str().unwrap().to_owned();
     assert_eq!(done["url"], format!("http://{}/f/{extid}", node.addr));
-    let l = link(&node, &extid).await;
+    let l = ol.link(&extid).await;
     assert_eq!(l["name"], "file.bin");
-    assert!(fetch(&node, l["url"].as_str().unwrap(), None).await.2 == body);
+    assert!(ol.fetch(l["url"].as_str().unwrap(), None).await.2 == body);
 
     // Without the cookie the origin refuses: an error, no file.
-    let added = ok(
-        &node,
-        "remotedl/add",
-        &[("login", &login), ("key", &key), ("url", &url)],
-    )
-    .await;
-    let failed = remote_done(&node, &auth, added["id"].as_str().unwrap()).await;
+    let added = ol
+        .ok(
+            "remotedl/add",
+            &[("login", &login), ("key", &key), ("url", &url)],
+        )
+        .await;
+    let failed = remote_done(&ol, &auth, added["id"].as_str().unwrap()).await;
     assert_eq!(failed["status"], "error", "{failed}");
     assert_eq!(failed["extid"], false);
     assert_eq!(failed["url"], false);
     // A URL the node will not fetch is accepted and reported as an error.
-    let added = ok(
-        &node,
-        "remotedl/add",
-        &[("login", &login), ("key", &key), ("url", "ftp://x/y")],
-    )
-    .await;
-    let failed = remote_done(&node, &auth, added["id"].as_str().unwrap()).await;
+    let added = ol
+        .ok(
+            "remotedl/add",
+            &[("login", &login), ("key", &key), ("url", "ftp://x/y")],
+        )
+        .await;
+    let failed = remote_done(&ol, &auth, added["id"].as_str().unwrap()).await;
     assert_eq!(failed["status"], "error");
     assert_eq!(failed["bytes_loaded"], Value::Null);
 
-    let all = ok(
-        &node,
-        "remotedl/status",
-        &[("login", &login), ("key", &key), ("limit", "100")],
-    )
-    .await;
+    let all = ol
+        .ok(
+            "remotedl/status",
+            &[("login", &login), ("key", &key), ("limit", "100")],
+        )
+        .await;
     assert_eq!(all.as_object().unwrap().len(), 3);
-    let two = ok(
-        &node,
-        "remotedl/status",
-        &[("login", &login), ("key", &key), ("limit", "2")],
-    )
-    .await;
+    let two = ol
+        .ok(
+            "remotedl/status",
+            &[("login", &login), ("key", &key), ("limit", "2")],
+        )
+        .await;
     assert_eq!(two.as_object().unwrap().len(), 2);
     assert!(two.get(&id).is_none(), "newest first: {two}");
-    refused(&node, "remotedl/add", &auth, 400).await;
-    refused(&node, "remotedl/add", &[("url", &url)], 403).await;
-    refused(
-        &node,
+    ol.refused("remotedl/add", &auth, 400).await;
+    ol.refused("remotedl/add", &[("url", &url)], 403).await;
+    ol.refused(
         "remotedl/status",
         &[("login", &login), ("key", &key), ("id", "999999")],
         404,
     )
     .await;
     let (l2, k2, _) = account(&node, json!({})).await;
-    refused(
-        &node,
+    ol.refused(
         "remotedl/status",
         &[("login", &l2), ("key", &k2), ("id", &id)],
         404,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "remotedl/add",
         &[
             ("login", &l2),
@@ -697,9 +598,10 @@ async fn remote_uploads_are_fetched_with_their_headers_and_reported() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folders_and_files_are_listed_renamed_and_deleted() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, home) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
     let (s, sub) = node
@@ -711,31 +613,26 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         .await;
     assert_eq!(s, 201, "{sub}");
     let sub = sub["id"].as_str().unwrap().to_owned();
-    let ul = ok(
-        &node,
-        "file/ul",
-        &[("login", &login), ("key", &key), ("folder", &sub)],
-    )
-    .await;
-    let v = post_file(
-        &node,
-        ul["url"].as_str().unwrap(),
-        "files",
-        "clip.txt",
-        b"clip",
-    )
-    .await;
+    let ul = ol
+        .ok(
+            "file/ul",
+            &[("login", &login), ("key", &key), ("folder", &sub)],
+        )
+        .await;
+    let v = ol
+        .post_file(ul["url"].as_str().unwrap(), "files", "clip.txt", b"clip")
+        .await;
     let file = v["result"]["id"].as_str().unwrap().to_owned();
 
-    let top = ok(&node, "file/listfolder", &auth).await;
+    let top = ol.ok("file/listfolder", &auth).await;
     assert_eq!(top["folders"], json!([{ "id": sub, "name": "video" }]));
     assert_eq!(top["files"], json!([]));
-    let listed = ok(
-        &node,
-        "file/listfolder",
-        &[("login", &login), ("key", &key), ("folder", &sub)],
-    )
-    .await;
+    let listed = ol
+        .ok(
+            "file/listfolder",
+            &[("login", &login), ("key", &key), ("folder", &sub)],
+        )
+        .await;
     let f = &listed["files"][0];
     assert_eq!(f["name"], "clip.txt");
     assert_eq!(f["sha1"], sha1_hex(b"clip"));
@@ -759,32 +656,25 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
     // Another account can neither see nor touch them.
     let (l2, k2, _) = account(&node, json!({})).await;
     let other = [("login", l2.as_str()), ("key", k2.as_str())];
-    refused(
-        &node,
-        "file/listfolder",
-        &with(&other, &[("folder", &sub)]),
-        403,
-    )
-    .await;
-    refused(
-        &node,
+    ol.refused("file/listfolder", &with(&other, &[("folder", &sub)]), 403)
+        .await;
+    ol.refused(
         "file/rename",
         &with(&other, &[("file", &file), ("name", "x")]),
         403,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/renamefolder",
         &with(&other, &[("folder", &sub), ("name", "x")]),
         403,
     )
     .await;
-    refused(&node, "file/delete", &with(&other, &[("file", &file)]), 403).await;
+    ol.refused("file/delete", &with(&other, &[("file", &file)]), 403)
+        .await;
 
     assert_eq!(
-        ok(
-            &node,
+        ol.ok(
             "file/renamefolder",
             &[
                 ("login", &login),
@@ -797,8 +687,7 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         true
     );
     assert_eq!(
-        ok(
-            &node,
+        ol.ok(
             "file/rename",
             &[
                 ("login", &login),
@@ -810,12 +699,11 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         .await,
         true
     );
-    let top = ok(&node, "file/listfolder", &auth).await;
+    let top = ol.ok("file/listfolder", &auth).await;
     assert_eq!(top["folders"][0]["name"], "my new foldername");
-    let info = ok(&node, "file/info", &[("file", &file)]).await;
+    let info = ol.ok("file/info", &[("file", &file)]).await;
     assert_eq!(info[&file]["name"], "My File Backup_2017.zip");
-    refused(
-        &node,
+    ol.refused(
         "file/rename",
         &[
             ("login", &login),
@@ -826,8 +714,7 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         400,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/rename",
         &[
             ("login", &login),
@@ -838,8 +725,7 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         404,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/renamefolder",
         &[
             ("login", &login),
@@ -850,8 +736,7 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         403,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/rename",
         &[
             ("login", &login),
@@ -862,8 +747,7 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
         404,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/rename",
         &[("login", &login), ("key", &key), ("file", &file)],
         400,
@@ -871,27 +755,25 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
     .await;
 
     assert_eq!(
-        ok(
-            &node,
+        ol.ok(
             "file/delete",
             &[("login", &login), ("key", &key), ("file", &file)]
         )
         .await,
         true
     );
-    let listed = ok(
-        &node,
-        "file/listfolder",
-        &[("login", &login), ("key", &key), ("folder", &sub)],
-    )
-    .await;
+    let listed = ol
+        .ok(
+            "file/listfolder",
+            &[("login", &login), ("key", &key), ("folder", &sub)],
+        )
+        .await;
     assert_eq!(listed["files"], json!([]));
     assert_eq!(
-        ok(&node, "file/info", &[("file", &file)]).await[&file]["status"],
+        ol.ok("file/info", &[("file", &file)]).await[&file]["status"],
         404
     );
-    refused(
-        &node,
+    ol.refused(
         "file/delete",
         &[("login", &login), ("key", &key), ("file", &file)],
         404,
@@ -908,8 +790,8 @@ async fn folders_and_files_are_listed_renamed_and_deleted() {
 
 /// Makes a 3-second test clip (MPEG-4 part 2 video, MP3-less PCM audio, in
 /// AVI): not something a browser plays.
-fn clip(node: &TestNode) -> Vec<u8> {
-    let path = node.files.join("clip.avi");
+fn clip(node: &impl Dirs) -> Vec<u8> {
+    let path = node.files().join("clip.avi");
     let out = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args([
@@ -952,34 +834,35 @@ fn ffprobe_streams(path: &std::path::Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, home) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
     let avi = clip(&node);
-    let id = upload(&node, &auth, "clip.avi", &avi).await["id"]
+    let id = ol.upload(&auth, "clip.avi", &avi).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(ok(&node, "file/runningconverts", &auth).await, json!([]));
+    assert_eq!(ol.ok("file/runningconverts", &auth).await, json!([]));
     let with_file = [
         ("login", login.as_str()),
         ("key", key.as_str()),
         ("file", id.as_str()),
     ];
-    assert_eq!(ok(&node, "file/convert", &with_file).await, true);
+    assert_eq!(ol.ok("file/convert", &with_file).await, true);
 
     // Poll until the converted file is there; any running convert seen on
     // the way has the seed's shape.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mp4 = loop {
-        let running = ok(
-            &node,
-            "file/runningconverts",
-            &[("login", &login), ("key", &key), ("folder", &home)],
-        )
-        .await;
+        let running = ol
+            .ok(
+                "file/runningconverts",
+                &[("login", &login), ("key", &key), ("folder", &home)],
+            )
+            .await;
         for c in running.as_array().unwrap() {
             assert_eq!(c["name"], "clip.avi");
             assert!(c["id"].as_str().unwrap().parse::<u64>().is_ok());
@@ -990,7 +873,7 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
             assert_eq!(c["linkextid"], id);
             assert_eq!(c["link"], format!("http://{}/f/{id}/clip.avi", node.addr));
         }
-        let listed = ok(&node, "file/listfolder", &auth).await;
+        let listed = ol.ok("file/listfolder", &auth).await;
         let found = listed["files"]
             .as_array()
             .unwrap()
@@ -1007,7 +890,7 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
     // The converted file is listed the moment it is committed; its
     // convert is reported done a moment later, when the job ends.
     let running = loop {
-        let running = ok(&node, "file/runningconverts", &auth).await;
+        let running = ol.ok("file/runningconverts", &auth).await;
         if running == json!([]) || Instant::now() >= deadline {
             break running;
         }
@@ -1033,8 +916,8 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
         "milliseconds of the probed duration: {convert}"
     );
 
-    let l = link(&node, mp4["linkextid"].as_str().unwrap()).await;
-    let bytes = fetch(&node, l["url"].as_str().unwrap(), None).await.2;
+    let l = ol.link(mp4["linkextid"].as_str().unwrap()).await;
+    let bytes = ol.fetch(l["url"].as_str().unwrap(), None).await.2;
     let path = node.files.join("out.mp4");
     std::fs::write(&path, &bytes).unwrap();
     let probe = ffprobe_streams(&path);
@@ -1055,19 +938,19 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
     assert!(at(b"moov") < at(b"mdat"), "index first (+faststart)");
 
     // The splash image: a JPEG this node serves, the same on a second call.
-    let splash = ok(&node, "file/getsplash", &with_file).await;
+    let splash = ol.ok("file/getsplash", &with_file).await;
     let url = splash.as_str().unwrap();
     assert!(
         url.starts_with(&format!("http://{}/splash/{id}/", node.addr)),
         "{url}"
     );
     assert!(url.ends_with(".jpg"));
-    let (s, h, jpeg) = fetch(&node, url, None).await;
+    let (s, h, jpeg) = ol.fetch(url, None).await;
     assert_eq!(s, 200);
     assert_eq!(h["content-type"], "image/jpeg");
     assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
-    assert_eq!(ok(&node, "file/getsplash", &with_file).await, splash);
-    let top = ok(&node, "file/listfolder", &auth).await;
+    assert_eq!(ol.ok("file/getsplash", &with_file).await, splash);
+    let top = ol.ok("file/listfolder", &auth).await;
     assert!(
         top["folders"]
             .as_array()
@@ -1076,37 +959,32 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
             .any(|f| f["name"] == ".videothumb"),
         "{top}"
     );
-    let (s, _, _) = fetch(
-        &node,
-        &url.replace(&id, mp4["linkextid"].as_str().unwrap()),
-        None,
-    )
-    .await;
+    let (s, _, _) = ol
+        .fetch(&url.replace(&id, mp4["linkextid"].as_str().unwrap()), None)
+        .await;
     assert_eq!(s, 404, "a splash image is its own file's");
 
     // Someone else's file, and a file that is not a video.
     let (l2, k2, _) = account(&node, json!({})).await;
-    refused(
-        &node,
+    ol.refused(
         "file/convert",
         &[("login", &l2), ("key", &k2), ("file", &id)],
         403,
     )
     .await;
-    refused(
-        &node,
+    ol.refused(
         "file/getsplash",
         &[("login", &l2), ("key", &k2), ("file", &id)],
         403,
     )
     .await;
-    let text = upload(&node, &auth, "notes.txt", b"not a video").await;
+    let text = ol.upload(&auth, "notes.txt", b"not a video").await;
     let with_text = [
         ("login", login.as_str()),
         ("key", key.as_str()),
         ("file", text["id"].as_str().unwrap()),
     ];
-    refused(&node, "file/getsplash", &with_text, 400).await;
+    ol.refused("file/getsplash", &with_text, 400).await;
     let leftovers = std::fs::read_dir(node.dir.join("media-tmp"))
         .unwrap()
         .count();
@@ -1116,10 +994,12 @@ async fn convert_makes_a_streamable_mp4_and_getsplash_a_jpeg() {
 #[tokio::test]
 async fn without_ffmpeg_convert_and_getsplash_say_so() {
     let empty = tempfile::tempdir().unwrap();
+    // A PATH without ffmpeg is the binary's environment, not this process's.
     let node = TestNode::start_with_env("", &[("PATH", empty.path().to_str().unwrap())]).await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
-    let id = upload(&node, &auth, "v.avi", b"not really a video").await["id"]
+    let id = ol.upload(&auth, "v.avi", b"not really a video").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1128,7 +1008,7 @@ async fn without_ffmpeg_convert_and_getsplash_say_so() {
         ("key", key.as_str()),
         ("file", id.as_str()),
     ];
-    let v = refused(&node, "file/convert", &q, 503).await;
+    let v = ol.refused("file/convert", &q, 503).await;
     assert!(
         v["msg"]
             .as_str()
@@ -1136,11 +1016,11 @@ async fn without_ffmpeg_convert_and_getsplash_say_so() {
             .contains("ffmpeg is not installed"),
         "{v}"
     );
-    let v = refused(&node, "file/getsplash", &q, 503).await;
+    let v = ol.refused("file/getsplash", &q, 503).await;
     assert!(v["msg"].as_str().unwrap().contains("ffmpeg"), "{v}");
-    assert_eq!(ok(&node, "file/runningconverts", &auth).await, json!([]));
+    assert_eq!(ol.ok("file/runningconverts", &auth).await, json!([]));
     // The rest of the node works on.
-    assert_eq!(ok(&node, "account/info", &auth).await["storage_used"], "18");
+    assert_eq!(ol.ok("account/info", &auth).await["storage_used"], "18");
 }
 
 /// PyOpenload (PyPI `pyopenload` 0.7), Openload's Python client, run
@@ -1186,7 +1066,7 @@ print("pyopenload ok")
 
 /// Runs under `bash scripts/test.sh`, which builds a venv with PyOpenload
 /// (`target/pyopenload-venv`) and points `CAIRN_PYOPENLOAD_PYTHON` at it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyopenload_drives_the_node_unchanged() {
     let python = std::env::var("CAIRN_PYOPENLOAD_PYTHON").unwrap_or_else(|_| {
         let venv = concat!(
@@ -1202,7 +1082,7 @@ async fn pyopenload_drives_the_node_unchanged() {
     });
     let body = data(300_000, 21);
     let origin = origin(body).await;
-    let node = TestNode::start_with("[remote]\nallow = [\"127.0.0.1\"]\n").await;
+    let node = InProcNode::start_with(|c| c.remote.allow = vec!["127.0.0.1".into()]).await;
     let (login, key, _) = account(&node, json!({})).await;
     let path = node.files.join("py.bin");
     std::fs::write(&path, data(200_000, 22)).unwrap();
@@ -1224,19 +1104,22 @@ async fn pyopenload_drives_the_node_unchanged() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_time_is_configured_and_blocked_files_are_451() {
-    let node = TestNode::start_with("[openload]\nwait_secs = 3600\n").await;
+    let node = InProcNode::start_with(|c| c.openload.wait_secs = 3600).await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
-    let id = upload(&node, &auth, "a.txt", b"abc").await["id"]
+    let id = ol.upload(&auth, "a.txt", b"abc").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let t = ok(&node, "file/dlticket", &[("file", &id)]).await;
+    let t = ol.ok("file/dlticket", &[("file", &id)]).await;
     assert_eq!(t["wait_time"], 3600);
     let ticket = t["ticket"].as_str().unwrap();
-    let v = refused(&node, "file/dl", &[("file", &id), ("ticket", ticket)], 400).await;
+    let v = ol
+        .refused("file/dl", &[("file", &id), ("ticket", ticket)], 400)
+        .await;
     assert!(v["msg"].as_str().unwrap().contains("wait"), "{v}");
 
     // The operator blocks a file: 451 everywhere, data kept in file/info.
@@ -1248,15 +1131,16 @@ async fn wait_time_is_configured_and_blocked_files_are_451() {
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    let info = ok(&node, "file/info", &[("file", &id)]).await;
+    let info = ol.ok("file/info", &[("file", &id)]).await;
     assert_eq!(info[&id]["status"], 451);
     assert_eq!(info[&id]["name"], "a.txt");
-    refused(&node, "file/dlticket", &[("file", &id)], 451).await;
+    ol.refused("file/dlticket", &[("file", &id)], 451).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_file_is_downloaded_only_by_its_owner_or_a_buyer() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (owner, owner_key, home) = account(&node, json!({})).await;
     let (buyer, buyer_key, _) = account(&node, json!({})).await;
     let body = data(50_000, 33);
@@ -1276,20 +1160,15 @@ async fn a_paid_file_is_downloaded_only_by_its_owner_or_a_buyer() {
     let id = v["entries"][0]["id"].as_str().unwrap().to_owned();
 
     // Openload links serve whole files: anonymous and non-buyers are refused.
-    let v = refused(&node, "file/dlticket", &[("file", &id)], 403).await;
+    let v = ol.refused("file/dlticket", &[("file", &id)], 403).await;
     assert!(v["msg"].as_str().unwrap().contains("credits"), "{v}");
     let buyer_auth = [("login", buyer.as_str()), ("key", buyer_key.as_str())];
-    refused(
-        &node,
-        "file/dlticket",
-        &with(&buyer_auth, &[("file", &id)]),
-        403,
-    )
-    .await;
+    ol.refused("file/dlticket", &with(&buyer_auth, &[("file", &id)]), 403)
+        .await;
 
     // The owner may.
     let owner_auth = [("login", owner.as_str()), ("key", owner_key.as_str())];
-    assert!(download_as(&node, &owner_auth, &id).await == body);
+    assert!(ol.download_as(&owner_auth, &id).await == body);
 
     // The buyer may, once bought.
     let (s, v) = node
@@ -1308,46 +1187,37 @@ async fn a_paid_file_is_downloaded_only_by_its_owner_or_a_buyer() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert!(download_as(&node, &buyer_auth, &id).await == body);
-}
-
-/// dlticket (as `auth`) → dl → the whole file.
-async fn download_as(node: &TestNode, auth: &[(&str, &str)], id: &str) -> Vec<u8> {
-    let t = ok(node, "file/dlticket", &with(auth, &[("file", id)])).await;
-    let ticket = t["ticket"].as_str().unwrap();
-    let dl = ok(node, "file/dl", &[("file", id), ("ticket", ticket)]).await;
-    let (status, _, got) = fetch(node, dl["url"].as_str().unwrap(), None).await;
-    assert_eq!(status, 200);
-    got
+    assert!(ol.download_as(&buyer_auth, &id).await == body);
 }
 
 /// POSTs the pairing form, with `origin` as a browser would send it.
-async fn pair(node: &TestNode, origin: Option<&str>) -> u16 {
-    let mut req = node.http.post(node.root_url("/pair"));
+async fn pair(ol: &Openload, origin: Option<&str>) -> u16 {
+    let mut req = ol.http().post(ol.url("/pair"));
     if let Some(o) = origin {
         req = req.header("origin", o);
     }
     req.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_get_serves_paired_addresses_without_a_ticket() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     let (login, key, _) = account(&node, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
     let body = data(70_000, 31);
-    let id = upload(&node, &auth, "clip.mp4", &body).await["id"]
+    let id = ol.upload(&auth, "clip.mp4", &body).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
 
     // Not paired: 403 naming the pairing page, which streaming/info gives.
-    let auth_url = ok(&node, "streaming/info", &[]).await["auth_url"]
+    let auth_url = ol.ok("streaming/info", &[]).await["auth_url"]
         .as_str()
         .unwrap()
         .to_owned();
     assert_eq!(auth_url, node.root_url("/pair"));
-    let v = refused(&node, "streaming/get", &[("file", &id)], 403).await;
+    let v = ol.refused("streaming/get", &[("file", &id)], 403).await;
     assert_eq!(
         v["msg"],
         format!("IP address not authorized. Visit {auth_url}")
@@ -1358,43 +1228,48 @@ async fn streaming_get_serves_paired_addresses_without_a_ticket() {
     let page = page.text().await.unwrap();
     assert!(page.contains("<form method=post action=/pair>"), "{page}");
     assert!(page.contains("127.0.0.1"), "{page}");
-    assert_eq!(pair(&node, Some("http://evil.example")).await, 403);
-    refused(&node, "streaming/get", &[("file", &id)], 403).await;
+    assert_eq!(pair(&ol, Some("http://evil.example")).await, 403);
+    ol.refused("streaming/get", &[("file", &id)], 403).await;
 
     // Paired from the page itself: links without a ticket.
     let own = node.root_url("");
-    assert_eq!(pair(&node, Some(own.trim_end_matches('/'))).await, 200);
-    let got = ok(&node, "streaming/get", &[("file", &id)]).await;
+    assert_eq!(pair(&ol, Some(own.trim_end_matches('/'))).await, 200);
+    let got = ol.ok("streaming/get", &[("file", &id)]).await;
     assert_eq!(got["name"], "clip.mp4");
     assert_eq!(got["size"], body.len().to_string(), "a string, as captured");
     assert_eq!(got["sha1"], sha1_hex(&body));
     assert_eq!(got["token"].as_str().unwrap().len(), 16);
-    let (status, _, bytes) = fetch(&node, got["url"].as_str().unwrap(), None).await;
+    let (status, _, bytes) = ol.fetch(got["url"].as_str().unwrap(), None).await;
     assert_eq!(status, 200);
     assert!(bytes == body, "the link serves the file");
-    refused(&node, "streaming/get", &[("file", "nosuchfile0")], 404).await;
-    refused(&node, "streaming/get", &[], 400).await;
+    ol.refused("streaming/get", &[("file", "nosuchfile0")], 404)
+        .await;
+    ol.refused("streaming/get", &[], 400).await;
 
     // A pairing ends: with no time at all, it never lets anything through.
-    let brief = TestNode::start_with("[openload]\npair_secs = 0\n").await;
+    let brief = InProcNode::start_with(|c| c.openload.pair_secs = 0).await;
+    let brief_ol = Openload::on(&brief);
     let (login, key, _) = account(&brief, json!({})).await;
     let auth = [("login", login.as_str()), ("key", key.as_str())];
-    let id = upload(&brief, &auth, "a.bin", b"abc").await["id"]
+    let id = brief_ol.upload(&auth, "a.bin", b"abc").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(pair(&brief, None).await, 200);
-    refused(&brief, "streaming/get", &[("file", &id)], 403).await;
+    assert_eq!(pair(&brief_ol, None).await, 200);
+    brief_ol
+        .refused("streaming/get", &[("file", &id)], 403)
+        .await;
 }
 
 /// An upload URL given a form that is cut off, or never closed, answers
 /// 400 and stores nothing (before, a complete part of an unclosed form was
 /// stored and answered 200).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_or_unclosed_form_stores_nothing() {
-    let node = TestNode::start().await;
+    let node = InProcNode::start().await;
+    let ol = Openload::on(&node);
     for (what, body) in common::broken_forms("file1", "note") {
-        let ul = ok(&node, "file/ul", &[]).await;
+        let ul = ol.ok("file/ul", &[]).await;
         let r = node
             .http
             .post(ul["url"].as_str().unwrap())

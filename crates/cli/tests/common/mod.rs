@@ -1,6 +1,17 @@
 //! Starts the real `cairn` binary on 127.0.0.1 with a throwaway data dir
-//! and talks to it over HTTP and through the CLI.
+//! and talks to it over HTTP and through the CLI; and the rest of the
+//! harness every test crate shares:
+//!
+//! - [`endpoint`]: what a test talks to, either kind of node;
+//! - [`inproc`]: a node in the test's own process, for fast layer tests;
+//! - [`seeds`]: one small client per seed (cacaoweb, MetaDisk, Openload);
+//! - [`net`]: helpers for tests of several nodes on one network.
 #![allow(dead_code)]
+
+pub mod endpoint;
+pub mod inproc;
+pub mod net;
+pub mod seeds;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,7 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+// Each test crate uses some of the harness.
+#[allow(unused_imports)]
+pub use endpoint::{Dirs, Endpoint, Listener};
+#[allow(unused_imports)]
+pub use inproc::InProcNode;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -94,7 +109,7 @@ impl TestNode {
             child: Some(child),
             addr,
             secret,
-            http: reqwest::Client::new(),
+            http: endpoint::client(),
             _keep: None,
         };
         node.wait_ready().await;
@@ -116,78 +131,6 @@ impl TestNode {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("node at {} did not answer within 30 s", self.addr);
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}/api/v1{path}", self.addr)
-    }
-
-    /// A URL outside the native API (the compatibility layers).
-    pub fn root_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// An authenticated request.
-    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(&self.secret)
-    }
-
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn send_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let r = self.req(method, path).json(&body).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Uploads `data` as a raw body named `name`; returns the entry.
-    pub async fn upload(&self, name: &str, data: Vec<u8>, query: &str) -> (u16, Value) {
-        let r = self
-            .req(
-                reqwest::Method::POST,
-                &format!("/upload?name={name}{query}"),
-            )
-            .body(data)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        if status == 201 {
-            (status, v["entries"][0].clone())
-        } else {
-            (status, v)
-        }
-    }
-
-    pub async fn content(
-        &self,
-        path: &str,
-        range: Option<&str>,
-    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let mut r = self.req(reqwest::Method::GET, path);
-        if let Some(range) = range {
-            r = r.header("range", range);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (
-            status,
-            headers,
-            resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-        )
     }
 
     /// Runs the CLI against this node.
@@ -235,72 +178,33 @@ impl TestNode {
         next
     }
 
-    /// Polls job `id` until it is no longer running (bounded).
-    pub async fn wait_job(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (_, job) = self.get_json(&format!("/jobs/{id}")).await;
-            if job["state"] != "running" || Instant::now() > deadline {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// A MetaDisk access token, issued and funded with `bytes` (none when
-    /// 0) by the operator.
-    pub async fn funded_token(&self, bytes: u64) -> String {
-        let r = self
-            .http
-            .post(self.root_url("/accounts/token/new"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        let token = v["token"].as_str().unwrap().to_owned();
-        if bytes > 0 {
-            let r = self
-                .http
-                .post(self.root_url(&format!("/accounts/token/deposit/{token}")))
-                .header("Authentication", &self.secret)
-                .json(&serde_json::json!({ "bytes": bytes }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        }
-        token
-    }
-
-    /// The transfer-byte balance of MetaDisk token `token`.
-    pub async fn token_balance(&self, token: &str) -> u64 {
-        let url = self.root_url(&format!("/accounts/token/balance/{token}"));
-        let v: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["balance"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no balance: {v}"))
-    }
-
-    /// Writes a file under the import root.
-    pub fn file(&self, rel: &str, data: &[u8]) -> PathBuf {
-        let p = self.files.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, data).unwrap();
-        p
-    }
-
     /// Opens a raw TCP connection to the node (for cut-off bodies).
     pub fn raw(&self) -> TcpStream {
         TcpStream::connect(&self.addr).unwrap()
+    }
+}
+
+impl Endpoint for TestNode {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl Dirs for TestNode {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn files(&self) -> &Path {
+        &self.files
     }
 }
 
