@@ -56,7 +56,6 @@ mod tasks;
 pub mod tokens;
 
 pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
-pub use cairn_core::digest::LegacyHasher;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };

@@ -608,9 +608,11 @@ async fn h_digest() -> Response {
         return text(d.clone());
     }
     let computed = tokio::task::spawn_blocking(|| -> std::io::Result<String> {
+        use md5::Digest;
         use std::io::Read;
         let mut f = std::fs::File::open(std::env::current_exe()?)?;
-        let mut hasher = cairn_node::LegacyHasher::default();
+        // MD5 alone: the one digest cacaoweb's `/digest` answers.
+        let mut hasher = md5::Md5::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf)?;
@@ -619,7 +621,7 @@ async fn h_digest() -> Response {
             }
             hasher.update(&buf[..n]);
         }
-        Ok(hex::encode(hasher.finish().md5))
+        Ok(hex::encode(hasher.finalize()))
     })
     .await;
     match computed {
