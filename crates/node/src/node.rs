@@ -538,20 +538,20 @@ impl Node {
         blocking(move || Ok(node.0.shared.catalog.list(parent.as_deref(), query)?)).await
     }
 
-    /// Creates a folder (or returns the existing one of that name).
+    /// Creates a folder (or returns the existing one of that name, which
+    /// changes nothing and tells no one).
     pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {
         let node = self.clone();
-        let entry = blocking(move || {
-            Ok(node
-                .0
-                .shared
-                .catalog
-                .create_folder(parent.as_deref(), &name)?)
+        let (entry, new) = blocking(move || {
+            let catalog = &node.0.shared.catalog;
+            Ok(catalog.ensure_folder(parent.as_deref(), &name)?)
         })
         .await?;
-        self.0.shared.events.send(Event::EntryAdded {
-            entry: entry.clone(),
-        });
+        if new {
+            self.0.shared.events.send(Event::EntryAdded {
+                entry: entry.clone(),
+            });
+        }
         Ok(entry)
     }
 
@@ -1377,5 +1377,29 @@ where
             return std::task::Poll::Ready(Some(Err(std::io::Error::other(NodeError::Cancelled))));
         }
         std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer asks for its folder on every call (cacaoweb's uploads
+    /// list): only the call that makes it tells the event stream.
+    #[tokio::test]
+    async fn asking_for_an_existing_folder_changes_nothing_and_tells_no_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let mut events = node.events();
+        let made = node.create_folder(None, "f".into()).await.unwrap();
+        let again = node.create_folder(None, "f".into()).await.unwrap();
+        assert_eq!(made.id, again.id);
+        let added = std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|e| matches!(e, Event::EntryAdded { .. }))
+            .count();
+        assert_eq!(added, 1);
+        node.shutdown().await;
     }
 }

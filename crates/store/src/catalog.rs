@@ -513,13 +513,18 @@ impl Catalog {
     /// Creates folder `name` in `parent`; an existing folder of that name is
     /// returned as is.
     pub fn create_folder(&self, parent: Option<&str>, name: &str) -> Result<Entry> {
+        self.ensure_folder(parent, name).map(|(entry, _)| entry)
+    }
+
+    /// [`Catalog::create_folder`], also telling whether the folder is new.
+    pub fn ensure_folder(&self, parent: Option<&str>, name: &str) -> Result<(Entry, bool)> {
         check_name(name)?;
         self.with(|c| {
             let tx = c.transaction()?;
             check_folder(&tx, parent)?;
             if let Some(existing) = by_name(&tx, parent, name)? {
                 if existing.kind == EntryKind::Folder {
-                    return Ok(existing);
+                    return Ok((existing, false));
                 }
                 return Err(StoreError::NameTaken {
                     name: name.to_owned(),
@@ -535,7 +540,7 @@ impl Catalog {
             )?;
             let entry = entry_in(&tx, &id)?;
             tx.commit()?;
-            Ok(entry)
+            Ok((entry, true))
         })
     }
 
