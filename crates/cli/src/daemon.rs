@@ -47,7 +47,7 @@ pub(crate) async fn run(
         tracing::info!("signal received, stopping");
         stop.request_shutdown();
     });
-    let seeds = seed_layers(&node, &config);
+    let seeds = cairn_cli::seed_layers(&node, &config);
     let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
     let main = cairn_api::main_app(
         cairn_api::router(node.clone()),
@@ -64,34 +64,11 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// A seed's compatibility layer and the addresses of its own listeners.
-type Seed = (Box<dyn cairn_api::Layer>, Vec<std::net::SocketAddr>);
-
-/// Every seed's layer, made once: the main listener and the layer's own
-/// share its state.
-fn seed_layers(node: &cairn_node::Node, config: &cairn_node::Config) -> Vec<Seed> {
-    let layers = &config.layers;
-    vec![
-        (
-            Box::new(cairn_cacaoweb::Cacaoweb::new(node.clone())),
-            layers.cacaoweb.clone(),
-        ),
-        (
-            Box::new(cairn_openload::Openload::new(node.clone())),
-            layers.openload.clone(),
-        ),
-        (
-            Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
-            layers.metadisk.clone(),
-        ),
-    ]
-}
-
 /// Binds and serves each compatibility layer's own listeners; the first
 /// address of each layer goes to `<data dir>/<layer>.addr`.
 async fn serve_layers(
     node: &cairn_node::Node,
-    seeds: &[Seed],
+    seeds: &[cairn_cli::Seed],
     data_dir: &Path,
     addr_files: &mut AddrFiles,
 ) -> Result<tokio::task::JoinSet<std::io::Result<()>>> {

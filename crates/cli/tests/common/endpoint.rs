@@ -163,6 +163,17 @@ pub struct Listener {
     pub secret: String,
 }
 
+impl Listener {
+    /// The listener `at` talks to, with its client and secret.
+    pub fn of(at: &impl Endpoint) -> Self {
+        Self {
+            addr: at.addr().to_owned(),
+            http: at.http().clone(),
+            secret: at.secret().to_owned(),
+        }
+    }
+}
+
 impl Endpoint for Listener {
     fn addr(&self) -> &str {
         &self.addr

@@ -13,12 +13,11 @@
 //! to `Node::start`, `shutdown`, `tasks_ended` and `api_secret`: the rest
 //! goes over HTTP, as in the binary's tests.
 //!
-//! The assembly below follows `seed_layers`/`serve_layers` in
-//! `crates/cli/src/daemon.rs`: a layer added there is added here.
+//! The layers are the binary's own list (`cairn_cli::seed_layers`); the
+//! listeners below follow `serve_layers` in `crates/cli/src/daemon.rs`.
 
 use std::path::{Path, PathBuf};
 
-use cairn_api::Layer;
 use cairn_node::{Config, Node};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -190,33 +189,11 @@ impl Dirs for InProcNode {
     }
 }
 
-/// A seed's layer and the addresses of its own listeners.
-type Seed = (Box<dyn Layer>, Vec<std::net::SocketAddr>);
-
-/// Every seed's layer, made once, as the binary makes them.
-fn seed_layers(node: &Node, config: &Config) -> Vec<Seed> {
-    let layers = &config.layers;
-    vec![
-        (
-            Box::new(cairn_cacaoweb::Cacaoweb::new(node.clone())),
-            layers.cacaoweb.clone(),
-        ),
-        (
-            Box::new(cairn_openload::Openload::new(node.clone())),
-            layers.openload.clone(),
-        ),
-        (
-            Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
-            layers.metadisk.clone(),
-        ),
-    ]
-}
-
 /// Serves `node` as the binary does: the main listener on 127.0.0.1:0
 /// with the native API and every layer's routes, then each layer's own
 /// listeners; answers the main listener's address.
 async fn serve(node: &Node, config: &Config) -> (String, Served) {
-    let seeds = seed_layers(node, config);
+    let seeds = cairn_cli::seed_layers(node, config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let main = cairn_api::main_app(
@@ -237,7 +214,7 @@ async fn serve(node: &Node, config: &Config) -> (String, Served) {
 
 /// Binds and serves each layer's own listeners, noting the first address
 /// of each.
-async fn serve_own(node: &Node, seeds: &[Seed], served: &mut Served) {
+async fn serve_own(node: &Node, seeds: &[cairn_cli::Seed], served: &mut Served) {
     for (layer, addrs) in seeds {
         for (i, want) in addrs.iter().enumerate() {
             let listener = TcpListener::bind(want)

@@ -19,11 +19,7 @@ impl MetaDisk {
     /// A client of the layer served at `at`.
     pub fn on(at: &impl Endpoint) -> Self {
         Self {
-            at: Listener {
-                addr: at.addr().to_owned(),
-                http: at.http().clone(),
-                secret: at.secret().to_owned(),
-            },
+            at: Listener::of(at),
         }
     }
 
