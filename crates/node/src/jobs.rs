@@ -149,13 +149,8 @@ impl Jobs {
         owner: JobFor,
         error: &NodeError,
     ) -> Result<JobRecord, NodeError> {
-        let (registry, label, message) =
-            (self.registry.clone(), label.to_owned(), error.to_string());
-        blocking(move || {
-            let error = NodeError::Invalid(message);
-            registry.record_failed(kind, label, owner, &error)
-        })
-        .await
+        let (registry, label, error) = (self.registry.clone(), label.to_owned(), error.to_string());
+        blocking(move || registry.record_failed(kind, label, owner, error)).await
     }
 }
 
@@ -260,7 +255,7 @@ impl Registry {
         kind: &'static str,
         label: impl Into<String>,
         owner: JobFor,
-        error: &NodeError,
+        error: String,
     ) -> Result<JobRecord, NodeError> {
         let (id, seq) = self.new_id();
         let now = now_ms();
@@ -275,7 +270,7 @@ impl Registry {
             label: label.into(),
             done: 0,
             total: None,
-            error: Some(error.to_string()),
+            error: Some(error),
             result: Some(serde_json::json!({ "started": false })),
             created: now,
             updated: now,
@@ -507,12 +502,7 @@ mod tests {
         let a = first.start_for("fetch", "a", None, true, owner("ann"));
         let b = first.start("digest", "b", None, false);
         let failed = first
-            .record_failed(
-                "fetch",
-                "c",
-                owner("ann"),
-                &NodeError::Invalid("bad".into()),
-            )
+            .record_failed("fetch", "c", owner("ann"), "bad".into())
             .unwrap();
         assert_eq!((a.state.seq, b.state.seq, failed.seq), (1, 2, 3));
         let listed = first.of("ann", "fetch", None, 10).unwrap();
