@@ -38,8 +38,8 @@ use std::time::Instant;
 
 use cairn_node::paid::{PREVIEW_ALLOWED, PUBLISHED, PaidTerms, RESTRICTED};
 use cairn_node::{
-    EntryInfo, FileImport, ListQuery, LocalCaller, Node, NodeError, OnConflict, Reader, SortKey,
-    User,
+    EntryInfo, ErrorKind, FileImport, ListQuery, LocalCaller, Node, NodeError, OnConflict, Reader,
+    SortKey, User,
 };
 use rand::RngCore;
 
@@ -161,8 +161,9 @@ async fn folder(node: &Node) -> Result<String> {
 async fn holders(node: &Node, md5: &str) -> Result<Vec<EntryInfo>> {
     let blob = match node.blob_info(md5).await {
         Ok(b) => b,
-        Err(e) if e.kind() == cairn_node::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) if e.kind() == cairn_node::ErrorKind::InvalidId => return Ok(Vec::new()),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidId) => {
+            return Ok(Vec::new());
+        }
         Err(e) => return Err(e),
     };
     let mut out = Vec::with_capacity(blob.entries.len());
