@@ -128,6 +128,17 @@ async fn content_serves_ranges_etags_and_heads() {
         "whole-body GETs count, ranges and HEAD do not"
     );
     let (_, jobs) = node.get_json("/jobs?limit=1000").await;
+    // Every job has its own number, the order they were started in.
+    let mut seqs: Vec<i64> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["seq"].as_i64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), jobs.as_array().unwrap().len(), "{jobs}");
+    assert!(seqs[0] >= 1, "{jobs}");
     let downloads: Vec<&Value> = jobs
         .as_array()
         .unwrap()
