@@ -83,7 +83,9 @@ pub async fn respond(
             .file_name
             .clone()
             .unwrap_or_else(|| handle.id().to_hex());
-        let mut stream = node.stream(handle, span.clone(), label, how.entry.clone());
+        let mut stream = node
+            .blobs()
+            .stream(handle, span.clone(), label, how.entry.clone());
         // The first piece is verified before the status line goes out, so a
         // corrupt or unreadable start is a clean error, not a cut-off 200.
         let first = match stream.next().await {

@@ -15,7 +15,7 @@
 //! and `key` as query parameters (Openload's convention), or nobody. A
 //! wrong secret or key is 401, never read as "nobody". Without the secret,
 //! only published files and the account's own are found
-//! (`Node::may_see`); any other id is 404, as if it did not exist.
+//! (`Paid::may_see`); any other id is 404, as if it did not exist.
 
 use axum::Json;
 use axum::Router;
@@ -77,7 +77,7 @@ async fn h_status(
     uri: Uri,
 ) -> ApiResult<Response> {
     let reader = reader_of(&s, &headers, &uri).await?;
-    Ok(Json(s.node.paid_status(&id, &reader).await?).into_response())
+    Ok(Json(s.node.paid().paid_status(&id, &reader).await?).into_response())
 }
 
 async fn h_buy(
@@ -91,7 +91,7 @@ async fn h_buy(
             "buying needs an account: give login and key",
         ));
     };
-    Ok(Json(s.node.buy_entry(&id, &user).await?).into_response())
+    Ok(Json(s.node.paid().buy_entry(&id, &user).await?).into_response())
 }
 
 async fn h_content(
@@ -104,7 +104,7 @@ async fn h_content(
     let reader = reader_of(&s, &headers, &uri).await?;
     // The handle refuses any read past what the reader may read; asking
     // first answers a clean 402 before any header goes out.
-    let opened = s.node.open_entry_for(&id, &reader).await?;
+    let opened = s.node.paid().open_entry_for(&id, &reader).await?;
     let size = opened.info.entry.size;
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     match range::parse(asked, size) {
@@ -123,5 +123,5 @@ async fn h_content(
 
 /// `GET /api/v1/ledger`.
 pub(crate) async fn h_ledger(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(s.node.ledger_report().await?).into_response())
+    Ok(Json(s.node.paid().ledger_report().await?).into_response())
 }

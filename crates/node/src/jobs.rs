@@ -120,6 +120,13 @@ impl Jobs {
         blocking(move || registry.get(&id)).await
     }
 
+    /// The transfer meter: the bytes uploads brought in and downloads
+    /// sent out, in all and this month.
+    pub async fn meter(&self) -> Result<crate::Meter, NodeError> {
+        let catalog = self.registry.catalog.clone();
+        blocking(move || Ok(catalog.meter()?)).await
+    }
+
     /// Asks job `id` to stop; `invalid` when it has ended already.
     pub fn cancel(&self, id: &str) -> Result<JobRecord, NodeError> {
         self.registry.cancel(id)

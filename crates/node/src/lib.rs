@@ -1,44 +1,42 @@
 //! cairn's engine.
 //!
-//! [`Node`] is the one facade the HTTP layer and the CLI call: plain async
-//! Rust calls whose inputs and outputs are serializable structs. Beneath it:
+//! [`Node`] is the facade the HTTP layers and the CLI hold: it starts and
+//! stops the node and hands out its services, each a cheap handle that
+//! owns its state and its part of the API (plain async Rust calls whose
+//! inputs and outputs are serializable structs):
 //!
-//! - [`config`]: the documented TOML config and the data dir;
-//! - [`identity`]: the key pair, the API secret and the convergence secret;
-//! - `lock`: one node per data dir (an exclusive `flock`);
-//! - `ingest`: the one-pass upload pipeline (read → hash → encrypt → write);
-//! - `read`: verified range reads of stored blobs;
-//! - `remote`: remote URL uploads, safe against request forgery;
-//! - `reachable`: which addresses a remote fetch may reach (the IANA
-//!   special-purpose registries as data, embedded IPv4 addresses);
-//! - [`jobs`]: long work with progress and cancel, persisted where a restart
-//!   must see it;
-//! - [`events`]: what the WebSocket streams (job progress, catalog changes);
-//! - `network`: the node on the network: serving customers' shards,
-//!   placing its own blobs on suppliers, reading blobs from shards;
-//! - `repair`: audits of suppliers, rebuilding lost or corrupt shards,
-//!   replacing suppliers gone too long, republishing records;
-//! - `accounts`: gateway users (login and key, quota, 24-hour traffic);
-//! - `local`: the machine's files and users: which local user is calling,
-//!   what they may read, and the one safe way to open a local path;
-//! - `tasks`: the one helper every background task is spawned with;
-//! - [`paid`]: paid files (restricted, price, previews) and their purchases;
-//! - `media`: ffmpeg and ffprobe (found on PATH at start): durations,
-//!   transcodes to browser-streamable mp4, frames;
-//! - [`links`]: signed links (capabilities a door hands out), one key per
-//!   purpose;
-//! - `tokens`: access tokens with byte balances on the ledger (the
-//!   gateway's MetaDisk-style token accounts).
+//! - [`Blobs`] (`blobs/`): content-addressed files: the blob store on this
+//!   disk, the one-pass ingest, verified range reads, legacy digests, and
+//!   reads from the network;
+//! - [`Entries`] (`entries/`): the catalog's tree, uploads, imports of
+//!   local files, metadata and tags;
+//! - [`Network`] (`network/`): serving customers' shards, placing blobs on
+//!   suppliers (also while they are stored), reading from shards, audits
+//!   and repair, the DHT;
+//! - [`Media`] (`media`): ffmpeg and ffprobe (found on PATH at start):
+//!   durations, transcodes to browser-streamable mp4, frames, preview ends;
+//! - [`Paid`] (`paid/`): who may see and read a file, paid files with
+//!   previews, purchases, the ledger's report;
+//! - [`Fetches`] (`fetches`): remote URL uploads, safe against request
+//!   forgery (`reachable`: which addresses a fetch may reach);
+//! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
+//!   byte balances, gateway users, signed links, numbered jobs.
+//!
+//! Beneath the services: `shared` (config, catalog, job registry, events,
+//! task tracker, derived keys: what every service holds), `tasks` (the one
+//! spawn helper and `blocking`), [`config`], [`identity`], `lock` (one node
+//! per data dir), [`events`], `local` (the machine's files and users).
+
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod accounts;
+mod blobs;
 pub mod config;
-mod digests;
+mod entries;
 mod error;
 pub mod events;
+mod fetches;
 pub mod identity;
-mod import;
-mod ingest;
 pub mod jobs;
 pub mod links;
 mod local;
@@ -48,14 +46,13 @@ mod network;
 mod node;
 pub mod paid;
 mod reachable;
-mod read;
-mod remote;
 mod shared;
-mod sniff;
 mod tasks;
 pub mod tokens;
 
 pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
+pub use blobs::read::{BlobHandle, ByteStream};
+pub use blobs::{BlobInfo, Blobs};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
@@ -64,16 +61,17 @@ pub use cairn_store::meter::Meter;
 pub use cairn_store::private;
 pub use cairn_store::users::User;
 pub use config::Config;
+pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile};
+pub use entries::{CommitCheck, Entries, EntryInfo, UploadTarget};
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
-pub use import::{FileImport, FileImporting, ImportRequest, ImportedFile};
+pub use fetches::{FetchHeaders, FetchRequest, Fetches};
 pub use jobs::{JobFor, Jobs};
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
+pub use media::Media;
 pub use network::repair::RepairStatus;
-pub use network::{NetworkStatus, SupplierInfo};
-pub use node::{BlobInfo, CommitCheck, EntryInfo, Node, Status, UploadTarget, Warning};
-pub use paid::{Access, LedgerReport, OpenedFor, PaidStatus, PaidTerms, Purchase, Reader};
-pub use read::{BlobHandle, ByteStream};
-pub use remote::{FetchHeaders, FetchRequest};
+pub use network::{Network, NetworkStatus, SupplierInfo};
+pub use node::{Node, Status, Warning};
+pub use paid::{Access, LedgerReport, OpenedFor, Paid, PaidStatus, PaidTerms, Purchase, Reader};
 pub use tokens::Tokens;

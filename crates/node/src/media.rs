@@ -16,15 +16,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use rand::RngCore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
+use crate::blobs::Blobs;
+use crate::blobs::read::BlobHandle;
+use crate::entries::Entries;
 use crate::jobs::{Job, JobFor};
-use crate::read::BlobHandle;
+use crate::shared::Shared;
 use crate::tasks::blocking;
-use crate::{Entry, EntryKind, JobRecord, Node, NodeError, OnConflict};
+use crate::{Entry, EntryKind, JobRecord, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -35,7 +39,7 @@ const TEMP_DIR: &str = "media-tmp";
 const STDERR_KEPT: usize = 4096;
 
 /// The media tools found at start, and where their files go.
-pub(crate) struct Media {
+pub(crate) struct Tools {
     ffmpeg: Option<PathBuf>,
     ffprobe: Option<PathBuf>,
     temp: PathBuf,
@@ -61,24 +65,24 @@ impl Drop for TempFile {
     }
 }
 
-impl Media {
+impl Tools {
     /// Finds ffmpeg and ffprobe on `PATH` and empties the temp folder
     /// (leftovers of a crash).
     pub(crate) fn open(data_dir: &Path) -> Result<Self> {
         let temp = data_dir.join(TEMP_DIR);
         let swept = sweep(&temp)?;
-        let media = Self {
+        let tools = Self {
             ffmpeg: on_path("ffmpeg"),
             ffprobe: on_path("ffprobe"),
             temp,
         };
         tracing::info!(
-            ffmpeg = ?media.ffmpeg,
-            ffprobe = ?media.ffprobe,
+            ffmpeg = ?tools.ffmpeg,
+            ffprobe = ?tools.ffprobe,
             swept,
             "media tools"
         );
-        Ok(media)
+        Ok(tools)
     }
 
     pub(crate) fn ffmpeg(&self) -> Result<&Path> {
@@ -145,18 +149,43 @@ fn sweep(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
-impl Node {
+/// The media service (`node.media()`). Cheap to clone.
+#[derive(Clone)]
+pub struct Media(Arc<State>);
+
+struct State {
+    shared: Arc<Shared>,
+    tools: Tools,
+    blobs: Blobs,
+    entries: Entries,
+}
+
+impl Media {
+    pub(crate) fn new(shared: Arc<Shared>, tools: Tools, blobs: Blobs, entries: Entries) -> Self {
+        Self(Arc::new(State {
+            shared,
+            tools,
+            blobs,
+            entries,
+        }))
+    }
+
+    /// The tools found at start.
+    pub(crate) fn tools(&self) -> &Tools {
+        &self.0.tools
+    }
+
     /// Whether ffmpeg and ffprobe were found when the node started.
-    pub fn media_available(&self) -> bool {
-        self.0.media.ffmpeg().is_ok() && self.0.media.ffprobe().is_ok()
+    pub fn available(&self) -> bool {
+        self.0.tools.ffmpeg().is_ok() && self.0.tools.ffprobe().is_ok()
     }
 
     /// The duration in seconds of the media file entry `id` holds, via
     /// ffprobe ([`NodeError::Unavailable`] without it; `invalid` when the
     /// file has no duration, e.g. it is not media).
     pub async fn probe_duration(&self, id: &str) -> Result<f64> {
-        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
-        let entry = self.entry(id).await?.entry;
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
+        let entry = self.0.entries.entry(id).await?.entry;
         let input = self.materialize(&entry).await?;
         probe_duration(&ffprobe, input.path()).await
     }
@@ -169,34 +198,37 @@ impl Node {
         if entry.kind != EntryKind::File {
             return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
         }
-        self.0.media.ffmpeg()?;
-        self.0.media.ffprobe()?;
+        self.0.tools.ffmpeg()?;
+        self.0.tools.ffprobe()?;
         let owner = JobFor {
             subject: Some(entry.id.clone()),
             folder: Some(entry.parent.clone().unwrap_or_default()),
             ..owner
         };
         let job = self
-            .jobs_registry()
+            .0
+            .shared
+            .jobs
             .start_for("convert", entry.name.clone(), None, true, owner);
         let job_id = job.id().to_owned();
-        let (node, entry) = (self.clone(), entry.clone());
-        self.spawn_task("convert", async move {
-            let outcome = node.run_convert(&job, &entry).await;
+        let (media, entry) = (self.clone(), entry.clone());
+        self.0.shared.spawn("convert", async move {
+            let outcome = media.run_convert(&job, &entry).await;
             let value = outcome.as_ref().map(|e| serde_json::json!({ "entry": e }));
             job.finish(value);
             outcome.map(|_| ())
         });
-        self.jobs().get(&job_id).await
+        let jobs = self.0.shared.jobs.clone();
+        blocking(move || jobs.get(&job_id)).await
     }
 
     async fn run_convert(&self, job: &Job, entry: &Entry) -> Result<Entry> {
-        let ffmpeg = self.0.media.ffmpeg()?.to_path_buf();
-        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
         let input = self.materialize(entry).await?;
         job.check()?;
         let duration = probe_duration(&ffprobe, input.path()).await?;
-        let output = self.0.media.output_file(".mp4")?;
+        let output = self.0.tools.output_file(".mp4")?;
         transcode_mp4(&ffmpeg, input.path(), output.path(), duration, job).await?;
         drop(input);
         let name = format!("{}.mp4", entry.name);
@@ -213,12 +245,12 @@ impl Node {
         parent: Option<String>,
         name: String,
     ) -> Result<Entry> {
-        let ffmpeg = self.0.media.ffmpeg()?.to_path_buf();
-        let ffprobe = self.0.media.ffprobe()?.to_path_buf();
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
         let input = self.materialize(entry).await?;
         let duration = probe_duration(&ffprobe, input.path()).await.unwrap_or(0.0);
         let at = (duration / 10.0).min(30.0);
-        let output = self.0.media.output_file(".jpg")?;
+        let output = self.0.tools.output_file(".jpg")?;
         extract_jpeg(&ffmpeg, input.path(), output.path(), at).await?;
         drop(input);
         self.store_temp(output, parent, name, OnConflict::Replace, "frame")
@@ -236,15 +268,17 @@ impl Node {
     ) -> Result<Entry> {
         let size = std::fs::metadata(file.path()).map(|m| m.len()).ok();
         let job = self
-            .jobs_registry()
+            .0
+            .shared
+            .jobs
             .start("store", format!("{label}: {name}"), size, false);
-        let node = self.clone();
+        let media = self.clone();
         blocking(move || {
             let path = file.path().to_path_buf();
             let outcome = std::fs::File::open(&path)
                 .map_err(|e| NodeError::io("open", &path, e))
                 .and_then(|mut src| {
-                    node.store_file(
+                    media.0.entries.store_file(
                         &mut src,
                         &job,
                         parent.as_deref(),
@@ -266,8 +300,8 @@ impl Node {
             .blob
             .clone()
             .ok_or_else(|| NodeError::Invalid(format!("'{}' is a folder", entry.name)))?;
-        let handle = self.open_blob(&blob).await?;
-        let file = self.0.media.temp_file(".src");
+        let handle = self.0.blobs.open(&blob).await?;
+        let file = self.0.tools.temp_file(".src");
         let path = file.path().to_path_buf();
         blocking(move || {
             use std::io::Write;

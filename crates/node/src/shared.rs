@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cairn_store::Catalog;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::Events;
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) events: Events,
     /// Every background task, so shutdown can wait for them.
     pub(crate) tasks: TaskTracker,
+    /// Cancelled when the node is asked to stop: every loop ends on it.
+    pub(crate) shutdown: CancellationToken,
     /// The identity's secret key, the root of every derived key.
     identity_key: [u8; 32],
 }
@@ -44,6 +47,7 @@ impl Shared {
             jobs,
             events,
             tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
             identity_key,
         }
     }

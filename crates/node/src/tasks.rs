@@ -56,15 +56,15 @@ mod tests {
     #[tokio::test]
     async fn no_task_outlives_a_stopped_node() {
         let (_a_dir, a) = networked(Vec::new()).await;
-        let status = a.network_status().await.unwrap();
+        let status = a.network().status().await.unwrap();
         let addr = format!("{}/p2p/{}", status.listen[0], status.peer_id);
         let (_b_dir, b) = networked(vec![addr]).await;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while a.network_peers().await.unwrap().is_empty() {
+        while a.network().peers().await.unwrap().is_empty() {
             assert!(Instant::now() < deadline, "the nodes never connected");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        a.network_ping(&b.node_id()).await.unwrap();
+        a.network().ping(&b.node_id()).await.unwrap();
         assert!(!a.tasks_ended().await, "running");
         for node in [&a, &b] {
             node.shutdown().await;

@@ -238,7 +238,7 @@ mod tests {
             assert!(unknown(node.tokens().withdraw(never, 5, "w").await));
             assert!(unknown(node.tokens().balance(never).await.map(drop)));
             assert!(unknown(node.tokens().redeem(never, "ANY").await.map(drop)));
-            assert_eq!(node.0.shared.catalog.token_account(never).unwrap(), None);
+            assert_eq!(node.shared().catalog.token_account(never).unwrap(), None);
         }
         let token = node.tokens().issue().await.unwrap();
         assert_eq!(token.len(), 16);
@@ -265,7 +265,7 @@ mod tests {
             node.tokens().balance(&token).await.unwrap(),
             MAX_AMOUNT as u64
         );
-        assert_eq!(node.0.shared.catalog.audit_ledger().unwrap(), (0, 0, 0));
+        assert_eq!(node.shared().catalog.audit_ledger().unwrap(), (0, 0, 0));
         node.shutdown().await;
     }
 
@@ -285,7 +285,7 @@ mod tests {
         }
         for t in &tokens {
             assert_eq!(
-                a.0.shared.catalog.token_account(t).unwrap(),
+                a.shared().catalog.token_account(t).unwrap(),
                 None,
                 "issuing stored nothing"
             );
@@ -303,14 +303,14 @@ mod tests {
         }
         a.tokens().deposit(&tokens[0], 7).await.unwrap();
         assert!(
-            a.0.shared
+            a.shared()
                 .catalog
                 .token_account(&tokens[0])
                 .unwrap()
                 .is_some(),
             "an account once bytes came"
         );
-        assert_eq!(a.0.shared.catalog.token_account(&tokens[1]).unwrap(), None);
+        assert_eq!(a.shared().catalog.token_account(&tokens[1]).unwrap(), None);
         assert_eq!(a.tokens().balance(&tokens[0]).await.unwrap(), 7);
         a.shutdown().await;
         b.shutdown().await;

@@ -17,7 +17,7 @@ pub(crate) async fn h_blob(
     State(s): State<AppState>,
     PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.blob_info(&digest).await?).into_response())
+    Ok(Json(s.node.blobs().info(&digest).await?).into_response())
 }
 
 pub(crate) async fn h_blob_content(
@@ -29,13 +29,13 @@ pub(crate) async fn h_blob_content(
 ) -> ApiResult<Response> {
     // A blob this node catalogs is presented as its first entry; anything
     // else (a link, a blob known only to the network) as plain bytes.
-    let (handle, first) = match s.node.blob_info(&digest).await {
+    let (handle, first) = match s.node.blobs().info(&digest).await {
         Ok(info) => (
-            s.node.open_blob(&info.id).await?,
+            s.node.blobs().open(&info.id).await?,
             info.entries.into_iter().next(),
         ),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidId) => {
-            (s.node.open_blob(&digest).await?, None)
+            (s.node.blobs().open(&digest).await?, None)
         }
         Err(e) => return Err(e.into()),
     };

@@ -49,7 +49,7 @@ pub(crate) async fn h_list(
         descending,
     };
     let parent = p.parent.filter(|p| !p.is_empty() && p != "root");
-    Ok(Json(s.node.list(parent, q).await?).into_response())
+    Ok(Json(s.node.entries().list(parent, q).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -62,7 +62,7 @@ pub(crate) async fn h_create_folder(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<FolderBody>,
 ) -> ApiResult<Response> {
-    let entry = s.node.create_folder(b.parent, b.name).await?;
+    let entry = s.node.entries().create_folder(b.parent, b.name).await?;
     Ok((StatusCode::CREATED, Json(entry)).into_response())
 }
 
@@ -70,14 +70,14 @@ pub(crate) async fn h_entry(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.entry(&id).await?).into_response())
+    Ok(Json(s.node.entries().entry(&id).await?).into_response())
 }
 
 pub(crate) async fn h_entry_path(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.path(&id).await?).into_response())
+    Ok(Json(s.node.entries().path(&id).await?).into_response())
 }
 
 /// `PATCH /api/v1/entries/{id}`: `{"name": "…"}` renames, `{"parent": "…"}`
@@ -104,7 +104,7 @@ pub(crate) async fn h_update_entry(
             "nothing to change: give name and/or parent",
         ));
     }
-    Ok(Json(s.node.update_entry(&id, name, parent).await?).into_response())
+    Ok(Json(s.node.entries().update_entry(&id, name, parent).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -118,7 +118,7 @@ pub(crate) async fn h_delete_entry(
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<DeleteParams>,
 ) -> ApiResult<Response> {
-    let removed = s.node.delete(&id, p.recursive).await?;
+    let removed = s.node.entries().delete(&id, p.recursive).await?;
     Ok(Json(json!({ "deleted": id, "blobs_removed": removed })).into_response())
 }
 
@@ -126,7 +126,7 @@ pub(crate) async fn h_metadata(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(s.node.entry(&id).await?.metadata).into_response())
+    Ok(Json(s.node.entries().entry(&id).await?.metadata).into_response())
 }
 
 /// `PATCH /api/v1/entries/{id}/metadata`: `{"key": "value"}` sets,
@@ -151,7 +151,7 @@ pub(crate) async fn h_set_metadata(
         };
         changes.insert(k, v);
     }
-    Ok(Json(s.node.set_metadata(&id, changes).await?.metadata).into_response())
+    Ok(Json(s.node.entries().set_metadata(&id, changes).await?.metadata).into_response())
 }
 
 #[derive(Deserialize)]
@@ -167,14 +167,14 @@ pub(crate) async fn h_entry_content(
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let info = s.node.entry(&id).await?;
+    let info = s.node.entries().entry(&id).await?;
     let blob = info.entry.blob.clone().ok_or_else(|| {
         ApiError::invalid(format!(
             "'{}' is a folder, it has no content",
             info.entry.name
         ))
     })?;
-    let handle = s.node.open_blob(&blob).await?;
+    let handle = s.node.blobs().open(&blob).await?;
     let how = Presentation::of_entry(&info.entry, p.download);
     content::respond(&s.node, &method, &headers, handle, how).await
 }

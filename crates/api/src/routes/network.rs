@@ -14,29 +14,32 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathParams, QueryParams};
 
 pub(crate) async fn h_network(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(s.node.network_status().await?).into_response())
+    Ok(Json(s.node.network().status().await?).into_response())
 }
 
 pub(crate) async fn h_network_peers(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "peers": s.node.network_peers().await? })).into_response())
+    Ok(Json(json!({ "peers": s.node.network().peers().await? })).into_response())
 }
 
 pub(crate) async fn h_network_customers(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "customers": s.node.network_customers().await? })).into_response())
+    Ok(Json(json!({ "customers": s.node.network().customers().await? })).into_response())
 }
 
 pub(crate) async fn h_network_ping(
     State(s): State<AppState>,
     PathParams(peer): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(json!({ "peer": peer, "rtt_ms": s.node.network_ping(&peer).await? })).into_response())
+    Ok(
+        Json(json!({ "peer": peer, "rtt_ms": s.node.network().ping(&peer).await? }))
+            .into_response(),
+    )
 }
 
 pub(crate) async fn h_dht_get(
     State(s): State<AppState>,
     PathParams(key): PathParams<String>,
 ) -> ApiResult<Response> {
-    match s.node.dht_get(&key).await? {
+    match s.node.network().dht_get(&key).await? {
         Some(value) => {
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
         }
@@ -54,7 +57,7 @@ pub(crate) async fn h_dht_put(
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body?;
-    s.node.dht_put(&key, body.to_vec()).await?;
+    s.node.network().dht_put(&key, body.to_vec()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -62,7 +65,7 @@ pub(crate) async fn h_dht_find_node(
     State(s): State<AppState>,
     PathParams(peer): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(json!({ "closest": s.node.dht_find_node(&peer).await? })).into_response())
+    Ok(Json(json!({ "closest": s.node.network().dht_find_node(&peer).await? })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -75,7 +78,11 @@ pub(crate) async fn h_place(
     PathParams(digest): PathParams<String>,
     QueryParams(q): QueryParams<PlaceParams>,
 ) -> ApiResult<Response> {
-    let job = s.node.place(&digest, q.wait.unwrap_or(false)).await?;
+    let job = s
+        .node
+        .network()
+        .place(&digest, q.wait.unwrap_or(false))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -83,21 +90,21 @@ pub(crate) async fn h_link(
     State(s): State<AppState>,
     PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(json!({ "link": s.node.link(&digest).await? })).into_response())
+    Ok(Json(json!({ "link": s.node.blobs().link(&digest).await? })).into_response())
 }
 
 pub(crate) async fn h_drop_local(
     State(s): State<AppState>,
     PathParams(digest): PathParams<String>,
 ) -> ApiResult<Response> {
-    let info = s.node.blob_info(&digest).await?;
-    let freed = s.node.drop_local(&info.id).await?;
+    let info = s.node.blobs().info(&digest).await?;
+    let freed = s.node.network().drop_local(&info.id).await?;
     Ok(Json(json!({ "blob": info.id, "freed": freed })).into_response())
 }
 
 pub(crate) async fn h_repair_status(State(s): State<AppState>) -> ApiResult<Response> {
-    s.node.network_status().await?;
-    Ok(Json(s.node.repair_status()).into_response())
+    s.node.network().status().await?;
+    Ok(Json(s.node.network().repair_status()).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -112,7 +119,11 @@ pub(crate) async fn h_change_supplier(
     body: Option<JsonBody<SupplierBody>>,
 ) -> ApiResult<Response> {
     let peer = body.and_then(|JsonBody(b)| b.peer);
-    let jobs = s.node.change_supplier(position, peer.as_deref()).await?;
+    let jobs = s
+        .node
+        .network()
+        .change_supplier(position, peer.as_deref())
+        .await?;
     Ok(Json(json!({ "position": position, "jobs": jobs })).into_response())
 }
 
@@ -120,7 +131,7 @@ pub(crate) async fn h_reject_customer(
     State(s): State<AppState>,
     PathParams(owner): PathParams<String>,
 ) -> ApiResult<Response> {
-    let freed = s.node.reject_customer(&owner).await?;
+    let freed = s.node.network().reject_customer(&owner).await?;
     Ok(Json(json!({ "customer": owner, "freed": freed })).into_response())
 }
 
@@ -128,7 +139,7 @@ pub(crate) async fn h_nickname(
     State(s): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> ApiResult<Response> {
-    match s.node.lookup_nickname(&name).await? {
+    match s.node.network().lookup_nickname(&name).await? {
         Some(peer) => Ok(Json(json!({ "nickname": name, "peer": peer })).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

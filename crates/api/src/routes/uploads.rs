@@ -105,6 +105,7 @@ pub(crate) async fn h_upload(
         let body = req.into_body().into_data_stream();
         vec![
             s.node
+                .entries()
                 .upload_with_metadata(target, body, size, p.paid_metadata())
                 .await?,
         ]
@@ -180,8 +181,11 @@ impl PendingPart {
         let (tx, rx) = crate::pumped::channel();
         let body = crate::pumped::body(rx);
         let node = s.node.clone();
-        let upload =
-            tokio::spawn(async move { node.upload_with_metadata(target, body, None, meta).await });
+        let upload = tokio::spawn(async move {
+            node.entries()
+                .upload_with_metadata(target, body, None, meta)
+                .await
+        });
         Self { tx, upload }
     }
 
@@ -243,7 +247,7 @@ pub(crate) async fn h_import(
         parent: b.parent,
         on_conflict: on_conflict(b.on_conflict.as_deref())?,
     };
-    Ok(job_answer(s.node.import(req, b.wait).await?))
+    Ok(job_answer(s.node.entries().import(req, b.wait).await?))
 }
 
 #[derive(Deserialize)]
@@ -267,5 +271,5 @@ pub(crate) async fn h_fetch(
         name: b.name,
         on_conflict: on_conflict(b.on_conflict.as_deref())?,
     };
-    Ok(job_answer(s.node.fetch(req, b.wait).await?))
+    Ok(job_answer(s.node.fetches().start(req, b.wait).await?))
 }

@@ -118,7 +118,7 @@ pub(crate) struct DownloadItem {
 pub(crate) struct CacaowebFile {
     /// The entry that governs it.
     pub(crate) info: EntryInfo,
-    /// Published (`Node::published`): only such files are listed in the
+    /// Published (`Paid::published`): only such files are listed in the
     /// downloads list, which anyone may read.
     pub(crate) published: bool,
 }
@@ -147,11 +147,11 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The upload folder, made (and marked published) on first use.
 async fn folder(node: &Node) -> Result<String> {
-    let folder = node.create_folder(None, FOLDER.into()).await?;
-    let info = node.entry(&folder.id).await?;
+    let folder = node.entries().create_folder(None, FOLDER.into()).await?;
+    let info = node.entries().entry(&folder.id).await?;
     if info.metadata.get(PUBLISHED).is_none_or(|v| v != "true") {
         let mark = BTreeMap::from([(PUBLISHED.to_owned(), Some("true".to_owned()))]);
-        node.set_metadata(&folder.id, mark).await?;
+        node.entries().set_metadata(&folder.id, mark).await?;
     }
     Ok(folder.id)
 }
@@ -159,7 +159,7 @@ async fn folder(node: &Node) -> Result<String> {
 /// The entries holding the file with this MD5 (none for an MD5 no file
 /// has, or one that does not parse).
 async fn holders(node: &Node, md5: &str) -> Result<Vec<EntryInfo>> {
-    let blob = match node.blob_info(md5).await {
+    let blob = match node.blobs().info(md5).await {
         Ok(b) => b,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidId) => {
             return Ok(Vec::new());
@@ -168,7 +168,7 @@ async fn holders(node: &Node, md5: &str) -> Result<Vec<EntryInfo>> {
     };
     let mut out = Vec::with_capacity(blob.entries.len());
     for e in &blob.entries {
-        out.push(node.entry(&e.id).await?);
+        out.push(node.entries().entry(&e.id).await?);
     }
     Ok(out)
 }
@@ -198,7 +198,7 @@ impl Lists {
             metadata,
             caller,
         };
-        let importing = node.start_file_import(req).await?;
+        let importing = node.entries().start_file_import(req).await?;
         let job = importing.job().to_owned();
         locked(&self.uploads).push(LiveUpload {
             job: job.clone(),
@@ -262,8 +262,8 @@ impl Lists {
         let md5 = md5.to_ascii_lowercase();
         let mut deleted = 0;
         for info in holders(node, &md5).await? {
-            if node.published(&info).await? {
-                node.delete(&info.entry.id, false).await?;
+            if node.paid().published(&info).await? {
+                node.entries().delete(&info.entry.id, false).await?;
                 deleted += 1;
             }
         }
@@ -348,9 +348,9 @@ async fn listed(node: &Node) -> Result<Vec<EntryInfo>> {
             sort: SortKey::Created,
             descending: true,
         };
-        let page = node.list(Some(folder.clone()), query).await?;
+        let page = node.entries().list(Some(folder.clone()), query).await?;
         for e in &page.entries {
-            let info = node.entry(&e.id).await?;
+            let info = node.entries().entry(&e.id).await?;
             if info.metadata.get(LISTED).is_some_and(|v| v == "true") {
                 out.push(info);
             }
@@ -369,7 +369,7 @@ pub(crate) async fn remove_upload(node: &Node, md5: &str) -> Result<()> {
     for info in holders(node, &md5.to_ascii_lowercase()).await? {
         if info.metadata.contains_key(LISTED) {
             let unmark = BTreeMap::from([(LISTED.to_owned(), None)]);
-            node.set_metadata(&info.entry.id, unmark).await?;
+            node.entries().set_metadata(&info.entry.id, unmark).await?;
         }
     }
     Ok(())
@@ -382,7 +382,7 @@ pub(crate) async fn remove_upload(node: &Node, md5: &str) -> Result<()> {
 pub(crate) async fn find(node: &Node, md5: &str, reader: &Reader) -> Result<Option<CacaowebFile>> {
     let mut found = Vec::new();
     for info in holders(node, &md5.to_ascii_lowercase()).await? {
-        let published = node.published(&info).await?;
+        let published = node.paid().published(&info).await?;
         if published || reader.sees_unpublished(&info) {
             found.push(CacaowebFile { info, published });
         }

@@ -980,7 +980,7 @@ async fn stream(
         Err(e) => return node_failed(&e),
     };
     // The handle refuses any read past what the reader may read.
-    let opened = match s.node.open_for(&info, &reader).await {
+    let opened = match s.node.paid().open_for(&info, &reader).await {
         Ok(opened) => opened,
         Err(e) => return node_failed(&e),
     };
@@ -1099,7 +1099,7 @@ async fn body_of(
     }
     let (info, handle) = (&opened.info, opened.handle.clone());
     let ticket = listed.map(|md5| s.lists.download(md5, &info.entry.name, info.entry.size));
-    let mut stream = s.node.stream(
+    let mut stream = s.node.blobs().stream(
         handle,
         span,
         info.entry.name.clone(),
@@ -1236,6 +1236,7 @@ async fn h_getfiletoken(
     };
     let status = match s
         .node
+        .paid()
         .paid_status_of(&info, &Reader::User(user.clone()))
         .await
     {
@@ -1270,7 +1271,12 @@ async fn h_transmittoken(
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    match s.node.paid_status_of(&info, &Reader::User(user)).await {
+    match s
+        .node
+        .paid()
+        .paid_status_of(&info, &Reader::User(user))
+        .await
+    {
         Ok(st) if st.access == Access::Whole => text("OK"),
         Ok(_) => text("NOK"),
         Err(e) => node_failed(&e),
@@ -1289,7 +1295,7 @@ async fn h_buytoken(
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    match s.node.buy_entry(&info.entry.id, &user).await {
+    match s.node.paid().buy_entry(&info.entry.id, &user).await {
         Ok(_) => text("OK"),
         Err(e) if e.kind() == ErrorKind::BalanceInsufficient => {
             let price = PaidTerms::of(&info.metadata).price;
@@ -1333,7 +1339,7 @@ async fn h_files_manager(
     if changes.is_empty() {
         return text("OK");
     }
-    match s.node.set_metadata(&info.entry.id, changes).await {
+    match s.node.entries().set_metadata(&info.entry.id, changes).await {
         Ok(_) => text("OK"),
         Err(e) => node_failed(&e),
     }

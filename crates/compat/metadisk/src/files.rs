@@ -109,7 +109,7 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let folder = node.create_folder(None, FOLDER.into()).await?;
+    let folder = node.entries().create_folder(None, FOLDER.into()).await?;
     let (charging, runtime) = (node.clone(), tokio::runtime::Handle::current());
     // Run on the upload's blocking thread, before the commit.
     let check: CommitCheck = Box::new(move |size| {
@@ -127,17 +127,24 @@ where
         on_conflict: OnConflict::Rename,
         wait_digests: true,
     };
-    let info = node.upload_checked(target, body, None, check).await?;
+    let info = node
+        .entries()
+        .upload_checked(target, body, None, check)
+        .await?;
     let key = metadisk_key(&info)?;
     let filehash = metadisk_hash(node, &info.entry, &key).await?;
     let named = format!("{}_{}", &filehash[..7], info.entry.name);
-    let entry = match node.update_entry(&info.entry.id, Some(named), None).await {
+    let entry = match node
+        .entries()
+        .update_entry(&info.entry.id, Some(named), None)
+        .await
+    {
         Ok(e) => e,
         // An earlier upload of the same content already has the name.
         Err(e) if e.kind() == ErrorKind::NameTaken => info.entry.clone(),
         Err(e) => return Err(e),
     };
-    node.tag(TAGS, &filehash, &entry.id).await?;
+    node.entries().tag(TAGS, &filehash, &entry.id).await?;
     Ok(MetaDiskStored {
         filehash,
         key: hex::encode(key),
@@ -147,7 +154,7 @@ where
 /// SHA-256 of the MetaDisk ciphertext of `entry`.
 async fn metadisk_hash(node: &Node, entry: &Entry, key: &[u8; 32]) -> Result<String> {
     let blob = entry.blob.clone().unwrap_or_default();
-    let handle = node.open_blob(&blob).await?;
+    let handle = node.blobs().open(&blob).await?;
     let (key, start) = (*key, counter_start(node));
     tokio::task::spawn_blocking(move || {
         let mut cipher = Cipher::new(&key, start);
@@ -165,10 +172,10 @@ async fn metadisk_hash(node: &Node, entry: &Entry, key: &[u8; 32]) -> Result<Str
 
 /// The file MetaDisk's `filehash` names, if any.
 pub(crate) async fn find(node: &Node, filehash: &str) -> Result<Option<MetaDiskFile>> {
-    let Some((entry, created)) = node.tagged(TAGS, filehash).await? else {
+    let Some((entry, created)) = node.entries().tagged(TAGS, filehash).await? else {
         return Ok(None);
     };
-    let info = node.entry(&entry.id).await?;
+    let info = node.entries().entry(&entry.id).await?;
     Ok(Some(MetaDiskFile {
         entry,
         filehash: filehash.to_owned(),
@@ -188,7 +195,7 @@ pub(crate) async fn download(
 ) -> Result<ByteStream> {
     let size = file.entry.size;
     let blob = file.entry.blob.as_deref().unwrap_or_default();
-    let (cost, reason) = if node.is_local(blob).await? {
+    let (cost, reason) = if node.blobs().is_local(blob).await? {
         (size, "MetaDisk download (1 x size, local)")
     } else {
         (
@@ -197,8 +204,8 @@ pub(crate) async fn download(
         )
     };
     charge(node, token.as_deref(), cost, reason).await?;
-    let handle = node.open_blob(blob).await?;
-    let stream = node.stream(
+    let handle = node.blobs().open(blob).await?;
+    let stream = node.blobs().stream(
         handle,
         0..size,
         file.entry.name.clone(),

@@ -561,7 +561,7 @@ async fn h_find(
 }
 
 async fn h_status(State(s): State<AppState>) -> Response {
-    let (status, meter) = match (s.node.status().await, s.node.transfer_meter().await) {
+    let (status, meter) = match (s.node.status().await, s.node.jobs().meter().await) {
         (Ok(st), Ok(m)) => (st, m),
         (Err(e), _) | (_, Err(e)) => return download_failure(e),
     };

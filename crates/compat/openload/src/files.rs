@@ -33,10 +33,10 @@
 //!   expect. A URL the fetch refuses at once (not http, a private address)
 //!   is still accepted, as Openload did: recorded as a failed job, and
 //!   reported with status `error`.
-//! - **Converts** are the engine's (`Node::convert_mp4`): H.264/AAC mp4 with
+//! - **Converts** are the engine's (`Media::convert_mp4`): H.264/AAC mp4 with
 //!   the index first, stored next to the original as `<name>.mp4`
 //!   (Openload's own naming: `big_buck_bunny.mp4.mp4`). **Splash images**
-//!   are a JPEG frame (`Node::frame_jpeg`) stored in the owner's
+//!   are a JPEG frame (`Media::frame_jpeg`) stored in the owner's
 //!   `.videothumb` folder (a system folder Openload listings
 //!   showed too), recorded on the original as metadata `openload.splash`.
 //! - **Pairing** (`streaming/get`, the 2017 call of Kodi's resolvers): an
@@ -205,7 +205,7 @@ impl Pairings {
 /// upload); otherwise not found, as if it did not exist.
 pub(crate) async fn file(node: &Node, id: &str) -> Result<EntryInfo> {
     let hidden = || NodeError::not_found("file", id);
-    let info = match node.entry(id).await {
+    let info = match node.entries().entry(id).await {
         Ok(info) => info,
         Err(e)
             if matches!(
@@ -231,7 +231,7 @@ async fn in_anonymous_folder(node: &Node, entry: &Entry) -> Result<bool> {
     let Some(parent) = &entry.parent else {
         return Ok(false);
     };
-    let folder = node.entry(parent).await?.entry;
+    let folder = node.entries().entry(parent).await?.entry;
     Ok(folder.parent.is_none() && folder.owner.is_none() && folder.name == ANONYMOUS_FOLDER)
 }
 
@@ -281,7 +281,7 @@ pub(crate) async fn ticket(node: &Node, file: &str, user: Option<&User>) -> Resu
 /// Openload links serve whole files: a paid file needs a reader who may
 /// read all of it (owner or buyer), else `payment_required`.
 async fn check_paid_whole(node: &Node, info: &EntryInfo, reader: &Reader) -> Result<()> {
-    let status = node.paid_status_of(info, reader).await?;
+    let status = node.paid().paid_status_of(info, reader).await?;
     if status.access == Access::Whole {
         return Ok(());
     }
@@ -457,9 +457,14 @@ where
 {
     let (account, folder, expected) = check_upload_token(node, token)?;
     let parent = match (account.is_empty(), folder.is_empty()) {
-        (true, _) => node.create_folder(None, ANONYMOUS_FOLDER.into()).await?.id,
+        (true, _) => {
+            node.entries()
+                .create_folder(None, ANONYMOUS_FOLDER.into())
+                .await?
+                .id
+        }
         (false, false) => {
-            let entry = node.entry(&folder).await?.entry;
+            let entry = node.entries().entry(&folder).await?.entry;
             if entry.owner.as_deref() != Some(account.as_str()) {
                 return Err(NodeError::Forbidden(
                     "the upload folder is not yours".into(),
@@ -498,6 +503,7 @@ where
         wait_digests: true,
     };
     let info = node
+        .entries()
         .upload_checked(target, Box::pin(body), None, check)
         .await?;
     let sha1 = digest.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -540,12 +546,12 @@ pub(crate) async fn list(node: &Node, user: &User, into: Option<&str>) -> Result
             limit: PAGE,
             ..ListQuery::default()
         };
-        let page = node.list(Some(folder.id.clone()), query).await?;
+        let page = node.entries().list(Some(folder.id.clone()), query).await?;
         let got = page.entries.len() as u64;
         for e in page.entries {
             match e.kind {
                 EntryKind::Folder => folders.push(e),
-                EntryKind::File => files.push(node.entry(&e.id).await?),
+                EntryKind::File => files.push(node.entries().entry(&e.id).await?),
             }
         }
         offset += got;
@@ -583,7 +589,9 @@ pub(crate) async fn rename(
             "the home folder cannot be renamed".into(),
         ));
     }
-    node.update_entry(id, Some(name.to_owned()), None).await
+    node.entries()
+        .update_entry(id, Some(name.to_owned()), None)
+        .await
 }
 
 /// Deletes `user`'s file `id`.
@@ -592,7 +600,7 @@ pub(crate) async fn delete(node: &Node, user: &User, id: &str) -> Result<()> {
     if entry.kind != EntryKind::File {
         return Err(NodeError::not_found("file", id));
     }
-    node.delete(id, false).await.map(|_| ())
+    node.entries().delete(id, false).await.map(|_| ())
 }
 
 /// Starts a remote upload of `url` into `user`'s `folder` (home when
@@ -618,7 +626,11 @@ pub(crate) async fn remote_add(
         folder: Some(folder.clone()),
     };
     let headers = FetchHeaders::parse(headers.unwrap_or(""))?;
-    let job = match node.fetch_for(req, owner.clone(), headers, false).await {
+    let job = match node
+        .fetches()
+        .start_for(req, owner.clone(), headers, false)
+        .await
+    {
         Ok(job) => job,
         Err(NodeError::ShuttingDown) => return Err(NodeError::ShuttingDown),
         // Openload accepted any URL and reported a bad one as an error.
@@ -672,7 +684,7 @@ pub(crate) async fn convert(node: &Node, user: &User, id: &str) -> Result<i64> {
         account: Some(user.account.clone()),
         ..JobFor::default()
     };
-    Ok(node.convert_mp4(&entry, owner).await?.seq)
+    Ok(node.media().convert_mp4(&entry, owner).await?.seq)
 }
 
 /// `user`'s running converts, in `folder` only when given.
@@ -713,19 +725,23 @@ pub(crate) async fn splash(node: &Node, user: &User, id: &str) -> Result<String>
     if entry.kind != EntryKind::File {
         return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
     }
-    let info = node.entry(id).await?;
+    let info = node.entries().entry(id).await?;
     if let Some(splash) = info.metadata.get(SPLASH_KEY)
-        && node.entry(splash).await.is_ok()
+        && node.entries().entry(splash).await.is_ok()
     {
         return Ok(splash.clone());
     }
     let folder = node
+        .entries()
         .create_folder(Some(user.home.clone()), SPLASH_FOLDER.into())
         .await?;
     let name = format!("{}.jpg", entry.id);
-    let splash = node.frame_jpeg(&entry, Some(folder.id), name).await?;
+    let splash = node
+        .media()
+        .frame_jpeg(&entry, Some(folder.id), name)
+        .await?;
     let changes = [(SPLASH_KEY.to_owned(), Some(splash.id.clone()))].into();
-    node.set_metadata(id, changes).await?;
+    node.entries().set_metadata(id, changes).await?;
     Ok(splash.id)
 }
 
@@ -733,7 +749,7 @@ pub(crate) async fn splash(node: &Node, user: &User, id: &str) -> Result<String>
 pub(crate) async fn splash_image(node: &Node, file: &str, splash: &str) -> Result<Entry> {
     let info = self::file(node, file).await?;
     match info.metadata.get(SPLASH_KEY) {
-        Some(s) if s == splash => Ok(node.entry(splash).await?.entry),
+        Some(s) if s == splash => Ok(node.entries().entry(splash).await?.entry),
         _ => Err(NodeError::not_found("splash image", splash)),
     }
 }

@@ -660,7 +660,7 @@ async fn serve(
     attachment: bool,
 ) -> Response {
     let blob = info.entry.blob.clone().unwrap_or_default();
-    let handle = match node.open_blob(&blob).await {
+    let handle = match node.blobs().open(&blob).await {
         Ok(h) => h,
         Err(e) => return content_failure(e),
     };
@@ -957,7 +957,7 @@ async fn h_splash_image(
         Ok(e) => e,
         Err(e) => return content_failure(e),
     };
-    let info = match s.node.entry(&entry.id).await {
+    let info = match s.node.entries().entry(&entry.id).await {
         Ok(i) => i,
         Err(e) => return content_failure(e),
     };

@@ -10,7 +10,7 @@
 //! stored. Once the blob is committed, its place job waits for the last
 //! writes and has every supplier seal its shard under the real id
 //! (`SealAs`, shard protocol version 4); from there on it is any placement
-//! (`Node::record_placement`).
+//! (`Network::record_placement`).
 //!
 //! Nothing here can cost the upload. The writer waits at most
 //! `ingest::PATIENCE` to hand a segment on, and the suppliers must be
@@ -40,12 +40,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::Network;
 use super::batches::{
     Failed, code_batch, expect_ok, net_error, run_batches, shard_file_len, write_batch,
 };
-use crate::ingest::{Ciphertext, PATIENCE, Tap};
+use crate::NodeError;
+use crate::blobs::ingest::{Ciphertext, PATIENCE, Tap};
 use crate::jobs::Job;
-use crate::{Node, NodeError};
 
 /// What the writes of an early placement came to.
 struct Streamed {
@@ -58,7 +59,7 @@ struct Streamed {
 /// A placement under way while its upload is stored. Dropped before it is
 /// sealed, it stops and deletes what it wrote.
 pub(crate) struct EarlyPlace {
-    node: Node,
+    network: Network,
     coding: Coding,
     suppliers: Vec<PeerId>,
     /// The blob id its shards are written under until sealed.
@@ -73,7 +74,7 @@ pub(crate) struct EarlyPlace {
     sealed: bool,
 }
 
-impl Node {
+impl Network {
     /// Starts placing an upload of about `size_hint` bytes as it is
     /// stored, when the node has suppliers for it that all speak shard
     /// protocol version 4 (blocking: called on the upload's thread).
@@ -87,16 +88,16 @@ impl Node {
             return None;
         }
         let runtime = Handle::try_current().ok()?;
-        let node = self.clone();
+        let network = self.clone();
         // A supplier that does not answer must not hold the upload up: it
         // is placed once stored instead.
         let choose = async move {
-            let Some(coding) = node.coding_now().await? else {
+            let Some(coding) = network.coding_now().await? else {
                 return Ok(None);
             };
             let shard_bytes = shard_file_len(coding, size_hint.unwrap_or(0));
-            let suppliers = node.suppliers_for(coding.n(), shard_bytes, &[]).await?;
-            let peers = node.net()?.network.peers().await.map_err(net_error)?;
+            let suppliers = network.suppliers_for(coding.n(), shard_bytes, &[]).await?;
+            let peers = network.net()?.network.peers().await.map_err(net_error)?;
             let speaks_v4 = |s: &PeerId| {
                 peers
                     .iter()
@@ -138,7 +139,7 @@ impl Node {
             stop.clone(),
         ));
         let early = EarlyPlace {
-            node: self.clone(),
+            network: self.clone(),
             coding,
             suppliers,
             provisional,
@@ -263,7 +264,7 @@ impl EarlyPlace {
                 streamed.hashes.len()
             ))));
         }
-        let net = self.node.net()?;
+        let net = self.network.net()?;
         let coding = self.coding;
         let stride = coding.shard_len(SEGMENT_SIZE as usize);
         let placement = Placement {
@@ -293,7 +294,7 @@ impl EarlyPlace {
         for (answer, peer) in answers.into_iter().zip(&self.suppliers) {
             if let Err(e) = expect_ok(answer, peer) {
                 // Those sealed as the blob's are deleted too.
-                self.node.forget_shards(id, &self.suppliers).await;
+                self.network.forget_shards(id, &self.suppliers).await;
                 return Err(Failed::Supplier(*peer, e));
             }
         }
@@ -308,7 +309,7 @@ impl Drop for EarlyPlace {
             return;
         }
         let task = self.task.take();
-        let node = self.node.clone();
+        let network = self.network.clone();
         let suppliers = std::mem::take(&mut self.suppliers);
         let provisional = self.provisional;
         self.stop.cancel();
@@ -318,7 +319,7 @@ impl Drop for EarlyPlace {
             if let Some(task) = task {
                 let _ = task.await;
             }
-            let Ok(net) = node.net() else { return };
+            let Ok(net) = network.net() else { return };
             let deletes = suppliers.iter().enumerate().map(|(i, peer)| {
                 let key = ShardKey {
                     owner: net.owner,

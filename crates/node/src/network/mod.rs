@@ -37,7 +37,7 @@ use cairn_core::placement::{BlobRecord, Placement};
 use cairn_core::{BlobId, Manifest};
 use cairn_net::protocol::{MAX_CHUNK, Refusal, Request, Response, ShardKey, owner_of};
 use cairn_net::records;
-use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network, PeerId};
+use cairn_net::{Inbound, Keypair, Multiaddr, NetConfig, Network as Swarm, PeerId};
 use cairn_store::StoreError;
 use cairn_store::admission::Policy;
 use cairn_store::files::BlobReader;
@@ -48,9 +48,11 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::blobs::store::BlobStore;
 use crate::config::NetworkConfig;
+use crate::shared::Shared;
 use crate::tasks::blocking;
-use crate::{JobRecord, Node, NodeError};
+use crate::{JobRecord, NodeError};
 use early::EarlyPlace;
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -59,16 +61,33 @@ type Result<T> = std::result::Result<T, NodeError>;
 /// before it gives up.
 const MAX_PASSED_OVER: usize = 3;
 
+/// The network service (`node.network()`). Cheap to clone. With the
+/// network off (`[network] enabled = false`) it exists all the same and
+/// answers its calls with "the network is off".
+#[derive(Clone)]
+pub struct Network(Arc<State>);
+
+pub(crate) struct State {
+    pub(crate) shared: Arc<Shared>,
+    /// The blobs it places, audits and repairs from.
+    pub(crate) store: Arc<BlobStore>,
+    /// The swarm's handle and the shards kept for customers.
+    pub(crate) net: Option<Net>,
+    pub(crate) repair: repair::RepairState,
+    /// Blobs an automatic placement is working on ([`Network::claim_placing`]).
+    pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
+}
+
 /// A blob an automatic placement works on: claimed by
-/// [`Node::claim_placing`], free again when this drops.
+/// [`Network::claim_placing`], free again when this drops.
 pub(crate) struct Placing {
-    node: Node,
+    network: Network,
     id: BlobId,
 }
 
 impl Drop for Placing {
     fn drop(&mut self) {
-        self.node
+        self.network
             .0
             .placing
             .lock()
@@ -176,7 +195,7 @@ pub(crate) fn open(
     };
     let keypair = Keypair::ed25519_from_bytes(seed).map_err(|e| bad("identity", e.to_string()))?;
     let signer = keypair.clone();
-    let (network, inbound, driver) = match Network::new(keypair.clone(), &net_config) {
+    let (network, inbound, driver) = match Swarm::new(keypair.clone(), &net_config) {
         Ok(started) => started,
         // The default port is a convenience: a second node on the machine
         // (or another program on 4002) takes any free port instead.
@@ -192,7 +211,7 @@ pub(crate) fn open(
                 ],
                 ..net_config
             };
-            Network::new(keypair, &fallback).map_err(|e| bad("start", e.to_string()))?
+            Swarm::new(keypair, &fallback).map_err(|e| bad("start", e.to_string()))?
         }
         Err(e) => return Err(bad("start", e.to_string())),
     };
@@ -317,7 +336,85 @@ fn answer(shards: &ShardStore, peer: &PeerId, held: Held<'_>, request: Request) 
     })
 }
 
-impl Node {
+impl Network {
+    /// The service over `store`; `net` is `None` with the network off.
+    pub(crate) fn new(shared: Arc<Shared>, store: Arc<BlobStore>, net: Option<Net>) -> Self {
+        Self(Arc::new(State {
+            shared,
+            store,
+            net,
+            repair: repair::RepairState::default(),
+            placing: Default::default(),
+        }))
+    }
+
+    /// Starts the swarm and the network's loops: serving shards, staying
+    /// connected to the bootstrap peers, audits and repair.
+    pub(crate) fn start(&self, start: NetStart) {
+        let (driver, stop) = (start.driver, self.0.shared.shutdown.clone());
+        self.0.shared.spawn("swarm", async move {
+            tokio::select! {
+                () = driver.run() => {}
+                () = stop.cancelled() => {}
+            }
+            Ok(())
+        });
+        let shared = &self.0.shared;
+        shared.spawn("shards", self.clone().serve_shards(start.inbound));
+        let bootstrap = shared.config.network.bootstrap.clone();
+        shared.spawn("bootstrap", self.clone().keep_connected(bootstrap));
+        shared.spawn("repair", self.clone().repair_loop());
+    }
+
+    /// Stops the network's own tasks (lanes, answers in flight), once the
+    /// swarm's task has ended; waits for them (bounded).
+    pub(crate) async fn stop(&self) {
+        if let Some(net) = &self.0.net {
+            net.network.stop().await;
+            if tokio::time::timeout(Duration::from_secs(5), net.network.stopped())
+                .await
+                .is_err()
+            {
+                tracing::warn!("network tasks did not stop within 5 s");
+            }
+        }
+    }
+
+    /// Whether the network's own tasks have all ended (or it is off).
+    pub(crate) async fn has_stopped(&self) -> bool {
+        match &self.0.net {
+            // Polled once: already ended, or not.
+            Some(net) => tokio::time::timeout(Duration::ZERO, net.network.stopped())
+                .await
+                .is_ok(),
+            None => true,
+        }
+    }
+
+    /// Whether the network is on.
+    pub fn is_on(&self) -> bool {
+        self.0.net.is_some()
+    }
+
+    /// Publishes blob `id`'s record again in the background, if it is
+    /// placed (its aliases or its entries' `public` flag changed).
+    pub(crate) fn republish_later(&self, id: BlobId) {
+        if self.is_on() {
+            let network = self.clone();
+            self.0
+                .shared
+                .spawn("republish", async move { network.republish(id).await });
+        }
+    }
+
+    /// Asks the suppliers of gone blobs to free their shards, in the
+    /// background ([`Network::unplace`]).
+    pub(crate) fn unplace_later(&self) {
+        if self.is_on() {
+            self.0.shared.spawn("unplace", self.clone().unplace());
+        }
+    }
+
     pub(crate) fn net(&self) -> Result<&Net> {
         self.0.net.as_ref().ok_or_else(|| {
             NodeError::Invalid("the network is off ([network] enabled = false)".into())
@@ -329,7 +426,7 @@ impl Node {
         let shards = self.net()?.shards.clone();
         loop {
             let request = tokio::select! {
-                _ = self.0.shutdown.cancelled() => return Ok(()),
+                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
                 r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
             };
             let shards = shards.clone();
@@ -351,7 +448,7 @@ impl Node {
         let mut rounds = 0u64;
         loop {
             tokio::select! {
-                _ = self.0.shutdown.cancelled() => return Ok(()),
+                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
             }
             let net = self.net()?;
@@ -387,12 +484,12 @@ impl Node {
     }
 
     /// The network's status.
-    pub async fn network_status(&self) -> Result<NetworkStatus> {
+    pub async fn status(&self) -> Result<NetworkStatus> {
         let net = self.net()?;
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<String> = peers.iter().map(|p| p.peer_id.to_string()).collect();
-        let node = self.clone();
-        let suppliers = blocking(move || Ok(node.0.shared.catalog.suppliers()?)).await?;
+        let network = self.clone();
+        let suppliers = blocking(move || Ok(network.0.shared.catalog.suppliers()?)).await?;
         Ok(NetworkStatus {
             peer_id: net.network.peer_id().to_string(),
             listen: net
@@ -419,16 +516,16 @@ impl Node {
     }
 
     /// The peers connected now.
-    pub async fn network_peers(&self) -> Result<Vec<cairn_net::PeerInfo>> {
+    pub async fn peers(&self) -> Result<Vec<cairn_net::PeerInfo>> {
         self.net()?.network.peers().await.map_err(net_error)
     }
 
     /// The customers whose shards this node keeps, and every friend: each
     /// one's standing, bytes, allowance, and what it holds for us.
-    pub async fn network_customers(&self) -> Result<Vec<CustomerStanding>> {
+    pub async fn customers(&self) -> Result<Vec<CustomerStanding>> {
         let net = self.net()?;
-        let node = self.clone();
-        let held = blocking(move || Ok(node.0.shared.catalog.held_by_suppliers()?)).await?;
+        let network = self.clone();
+        let held = blocking(move || Ok(network.0.shared.catalog.held_by_suppliers()?)).await?;
         let mut peers: HashMap<[u8; 32], PeerId> =
             net.friends.iter().map(|p| (owner_of(p), *p)).collect();
         let mut bytes = HashMap::new();
@@ -463,7 +560,7 @@ impl Node {
     }
 
     /// Round trip to `peer`, in milliseconds.
-    pub async fn network_ping(&self, peer: &str) -> Result<f64> {
+    pub async fn ping(&self, peer: &str) -> Result<f64> {
         let peer = parse_peer(peer)?;
         let rtt = self.net()?.network.ping(peer).await.map_err(net_error)?;
         Ok(rtt.as_secs_f64() * 1000.0)
@@ -538,8 +635,8 @@ impl Node {
         let net = self.net()?;
         let peers = net.network.peers().await.map_err(net_error)?;
         let connected: Vec<PeerId> = peers.iter().map(|p| p.peer_id).collect();
-        let node = self.clone();
-        let current = blocking(move || Ok(node.0.shared.catalog.suppliers()?)).await?;
+        let network = self.clone();
+        let current = blocking(move || Ok(network.0.shared.catalog.suppliers()?)).await?;
         let mut chosen: Vec<Option<PeerId>> = vec![None; n];
         for (pos, peer) in current {
             if let (Some(slot), Ok(peer)) =
@@ -569,9 +666,9 @@ impl Node {
                 };
                 if has_room(net, peer, shard_bytes).await {
                     *slot = Some(peer);
-                    let node = self.clone();
+                    let network = self.clone();
                     let p = peer.to_string();
-                    blocking(move || Ok(node.0.shared.catalog.set_supplier(pos as u8, &p)?))
+                    blocking(move || Ok(network.0.shared.catalog.set_supplier(pos as u8, &p)?))
                         .await?;
                     break;
                 }
@@ -586,15 +683,15 @@ impl Node {
         let id: BlobId = id
             .parse()
             .map_err(|_| NodeError::Invalid(format!("'{id}' is not a blob id")))?;
-        let node = self.clone();
+        let network = self.clone();
         blocking(move || {
-            if node.0.shared.catalog.placement(&id)?.is_none() {
+            if network.0.shared.catalog.placement(&id)?.is_none() {
                 return Err(NodeError::Invalid(format!(
                     "{id} is not placed on suppliers: its local copy is its only copy"
                 )));
             }
-            let size = node.manifest(&id)?.size;
-            node.remove_local_file(&id)?;
+            let size = network.0.store.manifest(&id)?.size;
+            network.0.store.remove_local_file(&id)?;
             Ok(size)
         })
         .await
@@ -607,8 +704,8 @@ impl Node {
     /// the space when it comes back.
     pub(crate) async fn unplace(self) -> Result<()> {
         let net = self.net()?;
-        let node = self.clone();
-        let owed = blocking(move || Ok(node.0.shared.catalog.unplaced()?)).await?;
+        let network = self.clone();
+        let owed = blocking(move || Ok(network.0.shared.catalog.unplaced()?)).await?;
         for (id, bytes) in owed {
             let mut done = true;
             if let Ok(placement) = Placement::decode(&bytes) {
@@ -635,8 +732,8 @@ impl Node {
                     }
                 }
             }
-            let node = self.clone();
-            blocking(move || Ok(node.0.shared.catalog.unplaced_attempt(&id, done)?)).await?;
+            let network = self.clone();
+            blocking(move || Ok(network.0.shared.catalog.unplaced_attempt(&id, done)?)).await?;
         }
         Ok(())
     }
@@ -650,9 +747,11 @@ impl Node {
     pub(crate) async fn auto_place(self, id: BlobId, early: Option<EarlyPlace>) -> Result<()> {
         let mut placed = false;
         if let Some(early) = early {
-            let manifest = self.manifest(&id)?;
+            let manifest = self.0.store.manifest(&id)?;
             let job = self
-                .jobs_registry()
+                .0
+                .shared
+                .jobs
                 .start("place", id.to_hex(), Some(manifest.size), true);
             let outcome = match early
                 .finish(id, manifest.size, manifest.segments.len(), &job)
@@ -674,7 +773,7 @@ impl Node {
                 job.state == "done" && job.result.as_ref().is_some_and(|r| r["placed"] == true);
         }
         if self.0.shared.config.legacy_digests
-            && let Err(e) = self.ensure_digests(id).await
+            && let Err(e) = self.digests_before_drop(id).await
         {
             tracing::warn!(blob = %id, error = %e, "cannot compute aliases");
         }
@@ -684,12 +783,28 @@ impl Node {
         Ok(())
     }
 
+    /// Computes blob `id`'s legacy aliases from its local copy, unless it
+    /// has them, and publishes its record again with them.
+    async fn digests_before_drop(&self, id: BlobId) -> Result<()> {
+        if self.0.store.has_digests(&id)? {
+            return Ok(());
+        }
+        let Some(handle) = self.0.store.scan_handle(&id)? else {
+            // Its local copy went meanwhile (an admin's drop): the digest
+            // worker reads it from the suppliers at the next start.
+            return Ok(());
+        };
+        self.0.store.compute_digests(handle).await?;
+        self.republish_later(id);
+        Ok(())
+    }
+
     /// Claims blob `id` for an automatic placement: `None` while another
     /// one has it.
     pub(crate) fn claim_placing(&self, id: BlobId) -> Option<Placing> {
         let mut placing = self.0.placing.lock().unwrap_or_else(|e| e.into_inner());
         placing.insert(id).then(|| Placing {
-            node: self.clone(),
+            network: self.clone(),
             id,
         })
     }
@@ -701,16 +816,21 @@ impl Node {
         if self.coding_now().await?.is_none() {
             return Ok(());
         }
-        let node = self.clone();
-        let pending =
-            blocking(move || Ok(node.0.shared.catalog.blobs_not_placed(PENDING_PER_ROUND)?))
-                .await?;
+        let network = self.clone();
+        let pending = blocking(move || {
+            Ok(network
+                .0
+                .shared
+                .catalog
+                .blobs_not_placed(PENDING_PER_ROUND)?)
+        })
+        .await?;
         for id in pending {
             let Some(claim) = self.claim_placing(id) else {
                 continue;
             };
             // Nothing to place it from: reads will say it is missing.
-            if self.local_reader(&id).is_err() {
+            if self.0.store.local_reader(&id).is_err() {
                 continue;
             }
             tracing::info!(blob = %id, "placing a blob left unplaced");
@@ -727,25 +847,27 @@ impl Node {
         let id: BlobId = id
             .parse()
             .map_err(|_| NodeError::Invalid(format!("'{id}' is not a blob id")))?;
-        let handle = self.handle(&id)?;
+        let size = self.0.store.manifest(&id)?.size;
         let job = self
-            .jobs_registry()
-            .start("place", id.to_hex(), Some(handle.size()), true);
+            .0
+            .shared
+            .jobs
+            .start("place", id.to_hex(), Some(size), true);
         let job_id = job.id().to_owned();
-        let node = self.clone();
+        let network = self.clone();
         let run = async move {
-            let outcome = node.run_place(id, &job).await;
+            let outcome = network.run_place(id, &job).await;
             job.finish(outcome.as_ref().map(|p| serde_json::json!(p)));
         };
         if wait {
             run.await;
         } else {
-            crate::tasks::spawn(&self.0.shared.tasks, "place", async move {
+            self.0.shared.spawn("place", async move {
                 run.await;
                 Ok(())
             });
         }
-        self.jobs_registry().get(&job_id)
+        self.0.shared.jobs.get(&job_id)
     }
 
     async fn run_place(&self, id: BlobId, job: &crate::jobs::Job) -> Result<serde_json::Value> {
@@ -754,7 +876,7 @@ impl Node {
                 serde_json::json!({ "placed": false, "reason": "too few peers: kept local only" }),
             );
         };
-        let shard_file = shard_file_len(coding, self.manifest(&id)?.size);
+        let shard_file = shard_file_len(coding, self.0.store.manifest(&id)?.size);
         // A supplier that refuses or fails a write or a seal is passed over
         // and the blob placed again from the start on the others (its
         // partial shards are deleted where they were written).
@@ -789,8 +911,8 @@ impl Node {
     ) -> Result<serde_json::Value> {
         let coding = placement.coding;
         let encoded = placement.encode();
-        let node = self.clone();
-        blocking(move || Ok(node.0.shared.catalog.save_placement(&id, &encoded)?)).await?;
+        let network = self.clone();
+        blocking(move || Ok(network.0.shared.catalog.save_placement(&id, &encoded)?)).await?;
         if let Err(e) = self.make_challenges(&id, &placement).await {
             tracing::warn!(blob = %id, error = %e, "no audit challenges made; audits will read pieces");
         }
@@ -810,8 +932,8 @@ impl Node {
     /// of it already recorded; best effort.
     pub(crate) async fn forget_shards(&self, id: BlobId, suppliers: &[PeerId]) {
         let Ok(net) = self.net() else { return };
-        let node = self.clone();
-        let recorded = blocking(move || Ok(node.0.shared.catalog.placement(&id)?))
+        let network = self.clone();
+        let recorded = blocking(move || Ok(network.0.shared.catalog.placement(&id)?))
             .await
             .ok()
             .flatten()
@@ -845,8 +967,8 @@ impl Node {
         suppliers: &[PeerId],
         job: &crate::jobs::Job,
     ) -> std::result::Result<Placement, Failed> {
-        let manifest = self.manifest(&id)?;
-        let reader = self.local_reader(&id)?;
+        let manifest = self.0.store.manifest(&id)?;
+        let reader = self.0.store.local_reader(&id)?;
         let size = manifest.size;
         let segments = manifest.segments.len() as u64;
         let stride = coding.shard_len(SEGMENT_SIZE as usize);
@@ -931,22 +1053,22 @@ impl Node {
     /// is public: metadata `public=true`), its md5/sha1/sha256 aliases, and
     /// this node as a provider.
     pub(crate) async fn publish(&self, id: &BlobId, placement: &Placement) -> Result<()> {
-        let manifest = self.manifest(id)?;
-        let node = self.clone();
+        let manifest = self.0.store.manifest(id)?;
+        let network = self.clone();
         let blob = *id;
         let (public, aliases) = blocking(move || {
             let mut public = false;
-            for entry in node.0.shared.catalog.entries_of_blob(&blob)? {
-                let meta = node.0.shared.catalog.metadata(&entry.id)?;
+            for entry in network.0.shared.catalog.entries_of_blob(&blob)? {
+                let meta = network.0.shared.catalog.metadata(&entry.id)?;
                 public |= meta.get("public").is_some_and(|v| v == "true");
             }
-            Ok((public, node.0.shared.catalog.aliases(&blob)?))
+            Ok((public, network.0.shared.catalog.aliases(&blob)?))
         })
         .await?;
         let record = BlobRecord {
             manifest: manifest.encode(),
             placement: placement.clone(),
-            read_key: public.then(|| self.0.secret.read_key(id).0),
+            read_key: public.then(|| self.0.store.read_key(id).0),
         };
         let net = self.net()?;
         net.network
@@ -971,8 +1093,8 @@ impl Node {
     /// Publishes blob `id` again if it is placed (its entries' `public`
     /// flag or aliases changed).
     pub(crate) async fn republish(&self, id: BlobId) -> Result<()> {
-        let node = self.clone();
-        let placement = blocking(move || Ok(node.0.shared.catalog.placement(&id)?)).await?;
+        let network = self.clone();
+        let placement = blocking(move || Ok(network.0.shared.catalog.placement(&id)?)).await?;
         if let Some(bytes) = placement {
             let placement =
                 Placement::decode(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))?;
@@ -1068,7 +1190,7 @@ impl Node {
         Ok(Arc::new(self.shard_reader(id, placement, size)?))
     }
 
-    /// [`Node::net_reader`] as its concrete type.
+    /// [`Network::net_reader`] as its concrete type.
     pub(crate) fn shard_reader(
         &self,
         id: &BlobId,
@@ -1095,7 +1217,7 @@ pub(crate) fn parse_peer(peer: &str) -> Result<PeerId> {
 
 /// Reads a blob's ciphertext from its suppliers, segment by segment.
 pub(crate) struct NetReader {
-    network: Network,
+    network: Swarm,
     /// Our own shard store: a shard we supply ourselves is read there.
     local: Arc<ShardStore>,
     placement: Placement,

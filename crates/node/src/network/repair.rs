@@ -40,10 +40,11 @@ use serde::Serialize;
 
 use cairn_store::placements::Challenge;
 
+use super::Network;
 use super::batches::{expect_ok, net_error, shard_file_len};
 use super::{has_room, parse_peer};
 use crate::tasks::blocking;
-use crate::{JobRecord, Node, NodeError};
+use crate::{JobRecord, NodeError};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -90,7 +91,7 @@ enum Audit {
     Offline,
 }
 
-impl Node {
+impl Network {
     /// Audits and repairs until the node stops.
     pub(crate) async fn repair_loop(self) -> Result<()> {
         let every = Duration::from_secs(self.0.shared.config.network.check_secs.max(1));
@@ -98,7 +99,7 @@ impl Node {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.0.shutdown.cancelled() => return Ok(()),
+                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
             }
             if let Err(e) = self.republish_if_due().await {
@@ -145,8 +146,8 @@ impl Node {
     }
 
     async fn placements(&self) -> Result<Vec<(BlobId, Placement)>> {
-        let node = self.clone();
-        let rows = blocking(move || Ok(node.0.shared.catalog.placements()?)).await?;
+        let network = self.clone();
+        let rows = blocking(move || Ok(network.0.shared.catalog.placements()?)).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, bytes)| Placement::decode(&bytes).ok().map(|p| (id, p)))
@@ -257,8 +258,8 @@ impl Node {
     /// Makes `CHALLENGES` audit challenges of placed blob `id` from its
     /// local copy (an error if there is none) and records them.
     pub(crate) async fn make_challenges(&self, id: &BlobId, placement: &Placement) -> Result<()> {
-        let reader = self.local_reader(id)?;
-        let size = self.manifest(id)?.size;
+        let reader = self.0.store.local_reader(id)?;
+        let size = self.0.store.manifest(id)?.size;
         let segments = cairn_core::layout::segment_count(size);
         if segments == 0 {
             return Ok(());
@@ -297,9 +298,9 @@ impl Node {
             Ok(out)
         })
         .await??;
-        let node = self.clone();
+        let network = self.clone();
         let id = *id;
-        blocking(move || Ok(node.0.shared.catalog.add_challenges(&id, &challenges)?)).await
+        blocking(move || Ok(network.0.shared.catalog.add_challenges(&id, &challenges)?)).await
     }
 
     /// Audits every position of blob `id` with its next challenge (made
@@ -307,8 +308,8 @@ impl Node {
     /// challenge to use.
     async fn challenge(&self, id: &BlobId, placement: &Placement) -> Option<Vec<Audit>> {
         let net = self.net().ok()?;
-        let take = |node: Node, id: BlobId| async move {
-            blocking(move || Ok(node.0.shared.catalog.take_challenge(&id)?))
+        let take = |network: Network, id: BlobId| async move {
+            blocking(move || Ok(network.0.shared.catalog.take_challenge(&id)?))
                 .await
                 .ok()
                 .flatten()
@@ -321,7 +322,7 @@ impl Node {
             }
         };
         let n = placement.coding.n();
-        let size = self.manifest(id).ok()?.size;
+        let size = self.0.store.manifest(id).ok()?.size;
         if challenge.expected.len() != n * ANSWER
             || challenge.segment >= cairn_core::layout::segment_count(size)
         {
@@ -366,7 +367,7 @@ impl Node {
         let Ok(net) = self.net() else {
             return Audit::Offline;
         };
-        let Ok(manifest) = self.manifest(id) else {
+        let Ok(manifest) = self.0.store.manifest(id) else {
             return Audit::Offline;
         };
         let segments = manifest.segments.len() as u64;
@@ -409,29 +410,29 @@ impl Node {
         target: Option<PeerId>,
         wait: bool,
     ) -> Result<JobRecord> {
-        let size = self.manifest(id)?.size;
-        let job = self.jobs_registry().start(
+        let size = self.0.store.manifest(id)?.size;
+        let job = self.0.shared.jobs.start(
             "repair",
             format!("{}:{position}", id.to_hex()),
             Some(size),
             true,
         );
         let job_id = job.id().to_owned();
-        let node = self.clone();
+        let network = self.clone();
         let id = *id;
         let run = async move {
-            let outcome = node.run_repair(id, position, target, &job).await;
+            let outcome = network.run_repair(id, position, target, &job).await;
             job.finish(outcome.as_ref().map(|p| serde_json::json!(p)));
         };
         if wait {
             run.await;
         } else {
-            crate::tasks::spawn(&self.0.shared.tasks, "repair", async move {
+            self.0.shared.spawn("repair", async move {
                 run.await;
                 Ok(())
             });
         }
-        let record = self.jobs_registry().get(&job_id)?;
+        let record = self.0.shared.jobs.get(&job_id)?;
         if record.state == "failed" {
             return Err(NodeError::Network(record.error.clone().unwrap_or_default()));
         }
@@ -449,7 +450,7 @@ impl Node {
         if position >= placement.coding.n() {
             return Err(NodeError::Invalid(format!("no position {position}")));
         }
-        let size = self.manifest(&id)?.size;
+        let size = self.0.store.manifest(&id)?.size;
         let shard_file = shard_file_len(placement.coding, size);
         let old = placement.suppliers[position].clone();
         let target = match target {
@@ -487,9 +488,10 @@ impl Node {
 
     /// Blob `id`'s placement, as recorded.
     async fn placement_of(&self, id: BlobId) -> Result<Placement> {
-        let node = self.clone();
+        let network = self.clone();
         let bytes = blocking(move || {
-            node.0
+            network
+                .0
                 .shared
                 .catalog
                 .placement(&id)?
@@ -511,10 +513,10 @@ impl Node {
         job: &crate::jobs::Job,
     ) -> Result<()> {
         let net = self.net()?;
-        let manifest = self.manifest(&id)?;
+        let manifest = self.0.store.manifest(&id)?;
         let (size, segments) = (manifest.size, manifest.segments.len() as u64);
         let position = usize::from(key.position);
-        let local = self.local_reader(&id).ok();
+        let local = self.0.store.local_reader(&id).ok();
         let reader = self.shard_reader(&id, placement.clone(), size)?;
         for s in 0..segments {
             job.check()?;
@@ -559,17 +561,21 @@ impl Node {
         target: PeerId,
     ) -> Result<()> {
         let encoded = placement.encode();
-        let node = self.clone();
+        let network = self.clone();
         let (new, old_peer) = (target.to_string(), old.to_owned());
         blocking(move || {
-            node.0.shared.catalog.save_placement(&id, &encoded)?;
-            let suppliers = node.0.shared.catalog.suppliers()?;
+            network.0.shared.catalog.save_placement(&id, &encoded)?;
+            let suppliers = network.0.shared.catalog.suppliers()?;
             if suppliers
                 .iter()
                 .any(|(p, peer)| usize::from(*p) == position && *peer == old_peer)
                 && new != old_peer
             {
-                node.0.shared.catalog.set_supplier(position as u8, &new)?;
+                network
+                    .0
+                    .shared
+                    .catalog
+                    .set_supplier(position as u8, &new)?;
             }
             Ok(())
         })
@@ -599,13 +605,13 @@ impl Node {
                     .max_by_key(|(_, p)| p.hashes.len());
                 match widest {
                     Some((id, p)) => {
-                        let size = shard_file_len(p.coding, self.manifest(id)?.size);
+                        let size = shard_file_len(p.coding, self.0.store.manifest(id)?.size);
                         self.spare_supplier(p, size).await?
                     }
                     None => {
                         let current: Vec<String> = {
-                            let node = self.clone();
-                            blocking(move || Ok(node.0.shared.catalog.suppliers()?))
+                            let network = self.clone();
+                            blocking(move || Ok(network.0.shared.catalog.suppliers()?))
                                 .await?
                                 .into_iter()
                                 .map(|(_, p)| p)
@@ -631,9 +637,9 @@ impl Node {
                 jobs.push(self.repair(&id, pos, Some(target), true).await?);
             }
         }
-        let node = self.clone();
+        let network = self.clone();
         let t = target.to_string();
-        blocking(move || Ok(node.0.shared.catalog.set_supplier(position, &t)?)).await?;
+        blocking(move || Ok(network.0.shared.catalog.set_supplier(position, &t)?)).await?;
         Ok(jobs)
     }
 

@@ -13,16 +13,19 @@
 //! same.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::Url;
 use serde::Serialize;
 
+use crate::entries::{BeforeCommit, Entries, UploadTarget};
 use crate::jobs::{Job, JobFor};
-use crate::node::BeforeCommit;
 use crate::reachable;
-use crate::{JobRecord, Node, NodeError, OnConflict, UploadTarget};
+use crate::shared::Shared;
+use crate::tasks::blocking;
+use crate::{Config, JobRecord, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
 
@@ -59,22 +62,39 @@ struct Fetched {
     length: Option<u64>,
 }
 
-impl Node {
+/// Remote URL uploads (`node.fetches()`). Cheap to clone.
+#[derive(Clone)]
+pub struct Fetches(Arc<State>);
+
+struct State {
+    shared: Arc<Shared>,
+    entries: Entries,
+}
+
+impl Fetches {
+    pub(crate) fn new(shared: Arc<Shared>, entries: Entries) -> Self {
+        Self(Arc::new(State { shared, entries }))
+    }
+
+    fn config(&self) -> &Config {
+        &self.0.shared.config
+    }
+
     /// Fetches `req.url` into a new entry as a job ("fetch"). The URL and
     /// its first address are checked before the job starts (a bad or
     /// forbidden URL is an error at once); with `wait`, answers when the
     /// job has ended.
-    pub async fn fetch(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
+    pub async fn start(&self, req: FetchRequest, wait: bool) -> Result<JobRecord> {
         let headers = reqwest::header::HeaderMap::new();
         self.fetch_with_headers(req, JobFor::default(), headers, wait)
             .await
     }
 
-    /// [`Node::fetch`] for `owner` (its job carries the account, the URL
+    /// [`Fetches::start`] for `owner` (its job carries the account, the URL
     /// and the folder, so it is listed among the account's jobs), sending
     /// `headers` too (cookies, basic auth), but only to the URL's own
     /// host: a redirect elsewhere does not get them.
-    pub async fn fetch_for(
+    pub async fn start_for(
         &self,
         req: FetchRequest,
         owner: JobFor,
@@ -93,7 +113,7 @@ impl Node {
     ) -> Result<JobRecord> {
         let url = parse(&req.url)?;
         if let Some(parent) = &req.parent {
-            self.check_folder(parent).await?;
+            self.0.entries.check_folder(parent).await?;
         }
         self.checked_addr(&url).await?;
         let owner = JobFor {
@@ -102,18 +122,21 @@ impl Node {
             ..owner
         };
         let job = self
-            .jobs_registry()
+            .0
+            .shared
+            .jobs
             .start_for("fetch", url.as_str(), None, true, owner);
         let id = job.id().to_owned();
-        let node = self.clone();
-        let handle = self.spawn_task("fetch", async move {
-            node.run_fetch(job, url, req, headers).await;
+        let fetches = self.clone();
+        let handle = self.0.shared.spawn("fetch", async move {
+            fetches.run_fetch(job, url, req, headers).await;
             Ok(())
         });
         if wait {
             let _ = handle.await;
         }
-        self.jobs().get(&id).await
+        let jobs = self.0.shared.jobs.clone();
+        blocking(move || jobs.get(&id)).await
     }
 
     async fn run_fetch(
@@ -146,7 +169,7 @@ impl Node {
         };
         let none: BeforeCommit = Box::new(|_| Ok(()));
         let body = response.bytes_stream().boxed();
-        if let Err(e) = self.store_stream(job, target, body, none).await {
+        if let Err(e) = self.0.entries.store_stream(job, target, body, none).await {
             tracing::info!(url = %fetched.url, error = %e, "fetch failed");
         }
     }

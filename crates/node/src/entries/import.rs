@@ -8,13 +8,20 @@
 //! whose progress counts bytes over the whole tree. A file that cannot be
 //! read is reported in the job's result and the others still go in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use cairn_core::BlobId;
+
+use super::Entries;
+use crate::jobs::Job;
 use crate::local::{Kind, LocalCaller, Opened, Roots, open_under};
-use crate::{Entry, NodeError, OnConflict};
+use crate::tasks::blocking;
+use crate::{Entry, EntryInfo, JobRecord, NodeError, OnConflict};
+
+type Result<T, E = NodeError> = std::result::Result<T, E>;
 
 /// What to import and where.
 #[derive(Debug, Clone)]
@@ -110,9 +117,8 @@ pub(crate) fn plan(path: &Path, roots: Roots, caller: &LocalCaller) -> Result<Pl
     Ok(plan)
 }
 
-/// Opens one planned file for its import, checked again.
 /// One local file to import as it is read, into the catalog (see
-/// [`Node::start_file_import`](crate::Node::start_file_import)).
+/// [`Entries::start_file_import`]).
 #[derive(Debug, Clone)]
 pub struct FileImport {
     /// The local file; it must lie under the import roots and, for a local
@@ -175,6 +181,7 @@ impl<R: std::io::Read> std::io::Read for Hashing<'_, R> {
     }
 }
 
+/// Opens one planned file for its import, checked again.
 pub(crate) fn open_file(
     path: &Path,
     roots: &Roots,
@@ -263,6 +270,171 @@ pub(crate) fn failed(path: &Path, error: &str) -> ImportedFile {
         blob: None,
         entry: None,
         error: Some(error.to_owned()),
+    }
+}
+
+impl Entries {
+    /// Imports a local file or folder as a job. With `wait`, answers when
+    /// the job has ended; otherwise at once, with the job running.
+    pub async fn import(&self, req: ImportRequest, wait: bool) -> Result<JobRecord> {
+        if let Some(parent) = &req.parent {
+            self.check_folder(parent).await?;
+        }
+        let roots = self.0.shared.config.import_roots.clone();
+        let path = req.path.clone();
+        let plan =
+            blocking(move || plan(&path, Roots::resolve(&roots), &LocalCaller::Operator)).await?;
+        let job = self.0.shared.jobs.start(
+            "import",
+            req.path.display().to_string(),
+            Some(plan.total()),
+            true,
+        );
+        let job_id = job.id().to_owned();
+        let entries = self.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let outcome = entries.run_import(&req, plan, &job);
+            job.finish(
+                outcome
+                    .as_ref()
+                    .map(|files| serde_json::json!({ "files": files })),
+            );
+        });
+        if wait {
+            handle.await?;
+        }
+        self.0.shared.jobs.get(&job_id)
+    }
+
+    /// Starts importing one local file for `req.caller` (a local user
+    /// without the admin secret: only a file they may read), as an
+    /// `upload` job whose md5, sha1 and sha256 are computed in the same
+    /// pass as the seal. Answers once the file is opened, the job running.
+    pub async fn start_file_import(&self, req: FileImport) -> Result<FileImporting> {
+        crate::paid::terms::check_initial(&req.metadata, req.on_conflict)?;
+        if let Some(parent) = &req.parent {
+            self.check_folder(parent).await?;
+        }
+        let roots = self.0.shared.config.import_roots.clone();
+        let (path, caller) = (req.path.clone(), req.caller.clone());
+        let opened =
+            blocking(move || crate::local::open_under(&path, &Roots::resolve(&roots), &caller))
+                .await?;
+        if opened.kind != crate::local::Kind::File {
+            return Err(NodeError::Invalid(format!(
+                "{} is a folder, not a file",
+                req.path.display()
+            )));
+        }
+        let name = opened
+            .real
+            .file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &name, Some(opened.size), true);
+        let (job_id, size, entries, n) =
+            (job.id().to_owned(), opened.size, self.clone(), name.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let outcome = entries.seal_hashed(opened.file, &n, &req, &job);
+            let record = outcome
+                .as_ref()
+                .map(|e| serde_json::json!({ "entry": e.entry }));
+            job.finish(record);
+            outcome
+        });
+        Ok(FileImporting {
+            job: job_id,
+            name,
+            size,
+            done,
+        })
+    }
+
+    /// Seals a local file as `name`, computing its legacy digests from the
+    /// bytes sealed, and records them with the entry (blocking).
+    fn seal_hashed(
+        &self,
+        file: std::fs::File,
+        name: &str,
+        req: &FileImport,
+        job: &Job,
+    ) -> Result<EntryInfo> {
+        let mut hasher = cairn_core::digest::LegacyHasher::default();
+        let mut src = Hashing {
+            inner: file,
+            hasher: &mut hasher,
+        };
+        let entry = self.store_file_with(
+            &mut src,
+            job,
+            req.parent.as_deref(),
+            name,
+            req.on_conflict,
+            &|_| Ok(()),
+            &req.metadata,
+        )?;
+        if let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>) {
+            self.0
+                .shared
+                .catalog
+                .add_aliases(&blob, &hasher.finish().aliases())?;
+        }
+        self.entry_info(&entry.id)
+    }
+
+    fn run_import(&self, req: &ImportRequest, plan: Plan, job: &Job) -> Result<Vec<ImportedFile>> {
+        let (mut report, roots) = (plan.unreadable, plan.roots);
+        let mut folders: HashMap<Vec<String>, Option<String>> = HashMap::new();
+        let top = match &plan.top {
+            Some(name) => Some(
+                self.0
+                    .shared
+                    .catalog
+                    .create_folder(req.parent.as_deref(), name)?
+                    .id,
+            ),
+            None => req.parent.clone(),
+        };
+        folders.insert(Vec::new(), top.clone());
+        for rel in &plan.folders {
+            let parent = folders.get(&rel[..rel.len() - 1]).cloned().flatten();
+            let id = self
+                .0
+                .shared
+                .catalog
+                .create_folder(parent.as_deref(), &rel[rel.len() - 1])?
+                .id;
+            folders.insert(rel.clone(), Some(id));
+        }
+        for file in plan.files {
+            job.check()?;
+            let parent = folders.get(&file.dirs).cloned().flatten();
+            let outcome =
+                open_file(&file.path, &roots, &LocalCaller::Operator).and_then(|mut f| {
+                    self.store_file(
+                        &mut f,
+                        job,
+                        parent.as_deref(),
+                        &file.name,
+                        req.on_conflict,
+                        &|_| Ok(()),
+                    )
+                });
+            report.push(match outcome {
+                Ok(entry) => ImportedFile {
+                    path: file.path,
+                    blob: entry.blob.clone(),
+                    entry: Some(entry),
+                    error: None,
+                },
+                Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
+                Err(e) => failed(&file.path, &e.to_string()),
+            });
+        }
+        Ok(report)
     }
 }
 

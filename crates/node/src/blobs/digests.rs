@@ -5,9 +5,9 @@
 
 use cairn_core::digest::{LegacyDigests, LegacyHasher};
 
+use super::read::BlobHandle;
 use crate::NodeError;
 use crate::jobs::Job;
-use crate::read::BlobHandle;
 
 /// Pieces read ahead of the hashing.
 const AHEAD: usize = 2;

@@ -25,9 +25,9 @@ use cairn_core::tree::{Leaf, hash_segment};
 use cairn_core::{BlobId, Manifest, SEGMENT_SIZE};
 use cairn_store::files::{BlobFiles, TempBlob};
 
+use super::sniff::HEAD;
 use crate::NodeError;
 use crate::jobs::Job;
-use crate::sniff::HEAD;
 
 /// Segments in flight between the stages (and so the pipeline's memory).
 const IN_FLIGHT: usize = 3;

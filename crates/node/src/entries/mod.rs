@@ -1,0 +1,219 @@
+//! Entries: the catalog's tree of folders and files, and what puts files
+//! in it.
+//!
+//! [`Entries`] (`node.entries()`) lists, names, moves and deletes entries,
+//! sets their metadata and tags, and stores new files: an upload's body
+//! (`upload`), a local file or folder (`import`). Every new file goes
+//! through the blob store's one-pass seal and, with the network on, is
+//! placed on suppliers as it is stored or right after.
+//!
+//! - `upload`: bodies and local files sealed into new entries;
+//! - `import`: local files and folders walked safely under the import
+//!   roots.
+
+pub(crate) mod import;
+mod upload;
+
+pub(crate) use upload::BeforeCommit;
+pub use upload::{CommitCheck, UploadTarget};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_core::BlobId;
+use serde::Serialize;
+
+use crate::blobs::Blobs;
+use crate::events::Event;
+use crate::network::Network;
+use crate::shared::Shared;
+use crate::tasks::blocking;
+use crate::{Entry, ListQuery, NodeError, Page};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// An entry with everything known about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryInfo {
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// Its free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Its blob's aliases by kind (files only; may still be computing).
+    pub aliases: BTreeMap<String, String>,
+}
+
+/// The entries service. Cheap to clone.
+#[derive(Clone)]
+pub struct Entries(Arc<State>);
+
+struct State {
+    shared: Arc<Shared>,
+    blobs: Blobs,
+    network: Network,
+}
+
+impl Entries {
+    pub(crate) fn new(shared: Arc<Shared>, blobs: Blobs, network: Network) -> Self {
+        Self(Arc::new(State {
+            shared,
+            blobs,
+            network,
+        }))
+    }
+
+    /// Entry `id` with its metadata and aliases.
+    pub async fn entry(&self, id: &str) -> Result<EntryInfo> {
+        let entries = self.clone();
+        let id = id.to_owned();
+        blocking(move || entries.entry_info(&id)).await
+    }
+
+    pub(crate) fn entry_info(&self, id: &str) -> Result<EntryInfo> {
+        let entry = self.0.shared.catalog.entry(id)?;
+        let metadata = self.0.shared.catalog.metadata(id)?;
+        let aliases = match entry.blob.as_deref().map(str::parse::<BlobId>) {
+            Some(Ok(blob)) => self.0.shared.catalog.aliases(&blob)?,
+            _ => BTreeMap::new(),
+        };
+        Ok(EntryInfo {
+            entry,
+            metadata,
+            aliases,
+        })
+    }
+
+    /// The folders from the root down to entry `id`.
+    pub async fn path(&self, id: &str) -> Result<Vec<Entry>> {
+        let entries = self.clone();
+        let id = id.to_owned();
+        blocking(move || Ok(entries.0.shared.catalog.path_of(&id)?)).await
+    }
+
+    /// One page of folder `parent` (`None` for the root).
+    pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Page> {
+        let entries = self.clone();
+        blocking(move || Ok(entries.0.shared.catalog.list(parent.as_deref(), query)?)).await
+    }
+
+    /// Creates a folder (or returns the existing one of that name, which
+    /// changes nothing and tells no one).
+    pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {
+        let entries = self.clone();
+        let (entry, new) = blocking(move || {
+            let catalog = &entries.0.shared.catalog;
+            Ok(catalog.ensure_folder(parent.as_deref(), &name)?)
+        })
+        .await?;
+        if new {
+            self.0.shared.events.send(Event::EntryAdded {
+                entry: entry.clone(),
+            });
+        }
+        Ok(entry)
+    }
+
+    /// Renames and/or moves entry `id`. `parent`: `None` leaves it where it
+    /// is, `Some(None)` moves it to the root.
+    pub async fn update_entry(
+        &self,
+        id: &str,
+        name: Option<String>,
+        parent: Option<Option<String>>,
+    ) -> Result<Entry> {
+        let entries = self.clone();
+        let id = id.to_owned();
+        let entry = blocking(move || {
+            let mut entry = entries.0.shared.catalog.entry(&id)?;
+            if let Some(parent) = parent {
+                entry = entries.0.shared.catalog.move_to(&id, parent.as_deref())?;
+            }
+            if let Some(name) = name {
+                entry = entries.0.shared.catalog.rename(&id, &name)?;
+            }
+            Ok(entry)
+        })
+        .await?;
+        self.0.shared.events.send(Event::EntryChanged {
+            entry: entry.clone(),
+        });
+        Ok(entry)
+    }
+
+    /// Deletes entry `id` (a non-empty folder only when `recursive`);
+    /// blobs nothing else names are removed from disk.
+    pub async fn delete(&self, id: &str, recursive: bool) -> Result<usize> {
+        let entries = self.clone();
+        let eid = id.to_owned();
+        let removed = blocking(move || {
+            Ok(entries
+                .0
+                .shared
+                .catalog
+                .delete(&eid, recursive, |blob| {
+                    entries.0.blobs.store().drop_blob(blob)
+                })?
+                .len())
+        })
+        .await?;
+        // Blobs gone from the catalog left their placements queued: their
+        // suppliers are asked to free the shards.
+        if removed > 0 {
+            self.0.network.unplace_later();
+        }
+        self.0
+            .shared
+            .events
+            .send(Event::EntryRemoved { id: id.to_owned() });
+        Ok(removed)
+    }
+
+    /// Sets (`Some`) or removes (`None`) metadata keys of entry `id`.
+    pub async fn set_metadata(
+        &self,
+        id: &str,
+        changes: BTreeMap<String, Option<String>>,
+    ) -> Result<EntryInfo> {
+        let entries = self.clone();
+        let id = id.to_owned();
+        let public_changed = changes.contains_key("public");
+        let info = blocking(move || {
+            // The paid-file keys are checked first; `restricted` never
+            // changes after the upload, so the check cannot go stale.
+            crate::paid::terms::check_changes(&entries.0.shared.catalog, &id, &changes)?;
+            entries.0.shared.catalog.set_metadata(&id, &changes)?;
+            entries.entry_info(&id)
+        })
+        .await?;
+        self.0.shared.events.send(Event::EntryChanged {
+            entry: info.entry.clone(),
+        });
+        if public_changed
+            && self.0.network.is_on()
+            && let Some(Ok(blob)) = info.entry.blob.as_deref().map(str::parse::<BlobId>)
+        {
+            // Making a file public (or private) republishes its record,
+            // with (or without) its read key.
+            self.0.network.republish(blob).await?;
+        }
+        Ok(info)
+    }
+
+    /// Names entry `entry` `name` in `namespace` (a layer's own: MetaDisk's
+    /// file hashes are `metadisk`), moving the name if another entry had
+    /// it. The name goes with the entry when it is deleted.
+    pub async fn tag(&self, namespace: &str, name: &str, entry: &str) -> Result<()> {
+        let entries = self.clone();
+        let (ns, name, entry) = (namespace.to_owned(), name.to_owned(), entry.to_owned());
+        blocking(move || Ok(entries.0.shared.catalog.tag(&ns, &name, &entry)?)).await
+    }
+
+    /// The entry `name` names in `namespace`, and when the name was given
+    /// (Unix milliseconds).
+    pub async fn tagged(&self, namespace: &str, name: &str) -> Result<Option<(Entry, i64)>> {
+        let entries = self.clone();
+        let (ns, name) = (namespace.to_owned(), name.to_owned());
+        blocking(move || Ok(entries.0.shared.catalog.tagged(&ns, &name)?)).await
+    }
+}

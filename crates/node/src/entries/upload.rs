@@ -1,0 +1,335 @@
+//! New files: an upload's body, or a local file's bytes, sealed in one
+//! pass into a blob and added to the catalog with their entry (and their
+//! metadata) in one transaction. A body cut off, a check that refuses it,
+//! a cancelled job: nothing is stored.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use bytes::Bytes;
+use cairn_core::Manifest;
+use cairn_store::catalog::{NewFile, check_name};
+use futures_util::{Stream, TryStreamExt};
+
+use cairn_core::BlobId;
+
+use super::Entries;
+use crate::blobs::sniff;
+use crate::events::Event;
+use crate::jobs::Job;
+use crate::{Entry, EntryInfo, NodeError, OnConflict};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// A check run on a sealed upload before it is committed.
+pub(crate) type BeforeCommit = Box<dyn Fn(&Manifest) -> Result<()> + Send + Sync>;
+
+/// A check an upload runs on its sealed size before it is committed (on
+/// the upload's blocking thread): an error refuses the upload, and nothing
+/// is stored.
+pub type CommitCheck = Box<dyn Fn(u64) -> Result<()> + Send + Sync>;
+
+/// Where an uploaded body goes.
+#[derive(Debug, Clone)]
+pub struct UploadTarget {
+    /// Folder (`None` for the root).
+    pub parent: Option<String>,
+    /// File name.
+    pub name: String,
+    /// Name collision policy.
+    pub on_conflict: OnConflict,
+    /// Compute md5/sha1/sha256 before answering instead of in the background.
+    pub wait_digests: bool,
+}
+
+impl Entries {
+    /// Stores an HTTP body as a new file entry. The body is sealed as it
+    /// arrives; if it fails or is cut off, nothing is stored.
+    pub async fn upload<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.upload_with(target, body, size_hint, Box::new(|_| Ok(())))
+            .await
+    }
+
+    /// [`Entries::upload`] that sets `metadata` on the new entry in the same
+    /// transaction as the entry itself. The paid-file keys (`restricted`,
+    /// `previewallowed`, `price`) are checked as at upload: this is where
+    /// a file becomes restricted, never later.
+    pub async fn upload_with_metadata<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        crate::paid::terms::check_initial(&metadata, target.on_conflict)?;
+        self.check_upload(&target, size_hint).await?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, true);
+        self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
+            .await
+    }
+
+    /// [`Entries::upload`] with `check`, run on the sealed size before the
+    /// commit: a charge that cannot be paid refuses the upload, and nothing
+    /// is stored.
+    pub async fn upload_checked<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        check: CommitCheck,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let before: BeforeCommit = Box::new(move |manifest| check(manifest.size));
+        self.upload_with(target, body, size_hint, before).await
+    }
+
+    /// [`Entries::upload`] with a check that sees the sealed blob before it is
+    /// committed and may refuse it (nothing is then stored).
+    pub(crate) async fn upload_with<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        before_commit: BeforeCommit,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.check_upload(&target, size_hint).await?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, true);
+        self.store_stream(job, target, body, before_commit).await
+    }
+
+    /// What every upload checks before it starts: the name, the folder,
+    /// the announced size.
+    async fn check_upload(&self, target: &UploadTarget, size_hint: Option<u64>) -> Result<()> {
+        check_name(&target.name)?;
+        if let Some(parent) = &target.parent {
+            self.check_folder(parent).await?;
+        }
+        if size_hint.is_some_and(|s| s > self.0.shared.config.max_upload_bytes) {
+            return Err(NodeError::TooLarge {
+                limit: self.0.shared.config.max_upload_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Seals `body` into a new entry as `job` (which it finishes), then
+    /// answers the entry.
+    pub(crate) async fn store_stream<S, E>(
+        &self,
+        job: Job,
+        target: UploadTarget,
+        body: S,
+        before_commit: BeforeCommit,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.store_stream_with(job, target, body, before_commit, BTreeMap::new())
+            .await
+    }
+
+    /// [`Entries::store_stream`] with metadata set on the new entry in its
+    /// own transaction.
+    pub(crate) async fn store_stream_with<S, E>(
+        &self,
+        job: Job,
+        target: UploadTarget,
+        body: S,
+        before_commit: BeforeCommit,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<EntryInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let token = job.token();
+        let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
+        let body = CancelOnToken {
+            inner: body,
+            cancelled: Box::pin(token.cancelled_owned()),
+        };
+        let reader = tokio_util::io::StreamReader::new(body);
+        let entries = self.clone();
+        let wait = target.wait_digests;
+        let entry = tokio::task::spawn_blocking(move || {
+            let mut src = tokio_util::io::SyncIoBridge::new(reader);
+            let outcome = entries.store_file_with(
+                &mut src,
+                &job,
+                target.parent.as_deref(),
+                &target.name,
+                target.on_conflict,
+                &*before_commit,
+                &metadata,
+            );
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            outcome
+        })
+        .await??;
+        self.after_store(&entry, wait).await
+    }
+
+    async fn after_store(&self, entry: &Entry, wait_digests: bool) -> Result<EntryInfo> {
+        if let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>)
+            && wait_digests
+        {
+            self.0.blobs.ensure_digests(blob).await?;
+        }
+        self.entry(&entry.id).await
+    }
+
+    pub(crate) async fn check_folder(&self, id: &str) -> Result<()> {
+        let entry = self.entry(id).await?.entry;
+        if entry.kind == crate::EntryKind::Folder {
+            Ok(())
+        } else {
+            Err(NodeError::Invalid(format!(
+                "'{}' is a file, not a folder",
+                entry.name
+            )))
+        }
+    }
+
+    /// Seals `src` and adds it to the catalog (blocking). `before_commit`
+    /// sees the sealed blob's manifest and may refuse it (a charge that
+    /// cannot be paid): then nothing is stored.
+    pub(crate) fn store_file(
+        &self,
+        src: &mut dyn Read,
+        job: &Job,
+        parent: Option<&str>,
+        name: &str,
+        on_conflict: OnConflict,
+        before_commit: &dyn Fn(&Manifest) -> Result<()>,
+    ) -> Result<Entry> {
+        self.store_file_with(
+            src,
+            job,
+            parent,
+            name,
+            on_conflict,
+            before_commit,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// [`Entries::store_file`], setting `metadata` on the new entry in the
+    /// transaction that adds it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_file_with(
+        &self,
+        src: &mut dyn Read,
+        job: &Job,
+        parent: Option<&str>,
+        name: &str,
+        on_conflict: OnConflict,
+        before_commit: &dyn Fn(&Manifest) -> Result<()>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Entry> {
+        let (network, store) = (&self.0.network, self.0.blobs.store());
+        // Placed on suppliers as it is stored, when it can be; dropped
+        // unless handed to `auto_place`, it deletes what it wrote.
+        let (early, tap) = network.early_place(job.total()).unzip();
+        let mut sealed = store.seal(src, job, tap)?;
+        job.check()?;
+        // Claimed before the blob is visible, so the rounds that place
+        // blobs left unplaced never take a new one from its own placement.
+        let claim = network.claim_placing(sealed.manifest.id);
+        before_commit(&sealed.manifest)?;
+        sealed.temp.sync()?;
+        let manifest = sealed.manifest;
+        let id = manifest.id;
+        let encoded = manifest.encode();
+        let content_type = sniff::content_type(name, &sealed.head);
+        let (committer, temp) = (store.clone(), sealed.temp);
+        let added = self.0.shared.catalog.add_file_with_metadata(
+            NewFile {
+                parent,
+                name,
+                blob: id,
+                size: manifest.size,
+                manifest: &encoded,
+                content_type: &content_type,
+                on_conflict,
+            },
+            metadata,
+            move || committer.commit(temp, &id),
+            |orphan| store.drop_blob(orphan),
+        )?;
+        tracing::info!(blob = %id, bytes = manifest.size, new = added.new_blob, entry = %added.entry.id, "stored");
+        // With the network on, the aliases are computed once the blob is
+        // placed (see `auto_place`): its safety comes first.
+        if added.new_blob && self.0.shared.config.legacy_digests && !network.is_on() {
+            self.0.blobs.queue_digests(id);
+        }
+        if added.new_blob && network.is_on() {
+            let network = network.clone();
+            self.0.shared.spawn("auto-place", async move {
+                let _claim = claim;
+                network.auto_place(id, early).await
+            });
+        }
+        // A replaced file's blob, if placed, left its placement queued: its
+        // suppliers are asked to free the shards.
+        if added.orphan.is_some() {
+            network.unplace_later();
+        }
+        self.0.shared.events.send(Event::EntryAdded {
+            entry: added.entry.clone(),
+        });
+        Ok(added.entry)
+    }
+}
+
+/// Ends a body stream with an error as soon as its job is cancelled, so a
+/// cancelled upload stops even while it waits for the client.
+struct CancelOnToken<S> {
+    inner: S,
+    cancelled: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<S> Stream for CancelOnToken<S>
+where
+    S: Stream<Item = std::io::Result<Bytes>> + Unpin,
+{
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other(NodeError::Cancelled))));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
