@@ -38,6 +38,24 @@ if ! "$venv/bin/python" -c 'import openload' >/dev/null 2>&1; then
 fi
 export CAIRN_PYOPENLOAD_PYTHON="$PWD/$venv/bin/python"
 
+# schemathesis (PyPI) fuzzes the native API against its document in the
+# contract test; pinned, so a run is the same run everywhere.
+st_venv=target/schemathesis-venv
+if ! "$st_venv/bin/schemathesis" --version 2>/dev/null | grep -q ' 4.32.0$'; then
+  python3 -m venv "$st_venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$st_venv"; }
+  "$st_venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.0'
+fi
+export CAIRN_SCHEMATHESIS="$PWD/$st_venv/bin/schemathesis"
+
+# openapi-python-client (PyPI) generates the typed client a test drives
+# the node with, from the node's own document.
+oc_venv=target/openapi-client-venv
+if ! "$oc_venv/bin/openapi-python-client" --version 2>/dev/null | grep -q ' 0.29.1$'; then
+  python3 -m venv "$oc_venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$oc_venv"; }
+  "$oc_venv/bin/pip" install -q --disable-pip-version-check 'openapi-python-client==0.29.1'
+fi
+export CAIRN_OPENAPI_CLIENT_BIN="$PWD/$oc_venv/bin"
+
 cargo fmt --all -- --check
 bash scripts/layers.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings

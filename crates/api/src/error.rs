@@ -80,9 +80,26 @@ fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
+/// Every error's body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// Stable and machine-readable: `not_found`, `name_taken`, `conflict`,
+    /// `invalid`, `invalid_id`, `unauthorized`, `forbidden`, `too_large`,
+    /// `unsupported_media_type`, `method_not_allowed`, `no_route`,
+    /// `payment_required`, `balance_insufficient`, `network`, … (one per
+    /// kind of failure the engine knows, and the HTTP layer's own).
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+        };
         (self.status, Json(body)).into_response()
     }
 }

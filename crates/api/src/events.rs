@@ -11,7 +11,21 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::AppState;
 use crate::error::ApiResult;
 
-/// A request that is no WebSocket handshake is answered as an `ApiError`.
+/// Every node event as one JSON text message on a WebSocket (a hello
+/// first); a request that is no WebSocket handshake is answered as an
+/// error.
+#[utoipa::path(get, path = "/events", tag = "node",
+    params(
+        ("Connection" = String, Header, description = "`Upgrade`."),
+        ("Upgrade" = String, Header, description = "`websocket`."),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`."),
+        ("Sec-WebSocket-Key" = String, Header, description = "16 random bytes in base64."),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket."),
+        (status = 400, description = "Not a WebSocket handshake.", body = crate::error::ErrorBody),
+        (status = 426, description = "A WebSocket version this server does not speak.", body = crate::error::ErrorBody),
+    ))]
 pub(crate) async fn h_events(
     State(s): State<AppState>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

@@ -19,10 +19,66 @@ use axum::http::StatusCode;
 
 use crate::error::ApiError;
 
-/// A JSON body (`Content-Type: application/json`), refused as an [`ApiError`].
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body (`Content-Type: application/json`) that is a JSON object
+/// (every native body is one: an array is not read as a struct's fields
+/// in order), refused as an [`ApiError`]. It is read from the body's
+/// bytes, so a field may keep its number's text ([`whole`]).
 pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = json_bytes(req, state).await?;
+        object(&bytes).map(Self)
+    }
+}
+
+/// The body of a request that says it is JSON.
+async fn json_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be sent with `Content-Type: application/json`",
+        ));
+    }
+    Ok(axum::body::Bytes::from_request(req, state).await?)
+}
+
+/// Whether the request says its body is JSON (`application/json`, or any
+/// `application/…+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The body as a `T`, if it is a JSON object.
+fn object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::invalid("bad JSON body: it must be a JSON object"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("bad JSON body: {e}")))
+}
 
 /// The query string, refused as an [`ApiError`].
 #[derive(FromRequestParts)]
@@ -34,8 +90,8 @@ pub struct QueryParams<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct PathParams<T>(pub T);
 
-/// An optional JSON body: none without a `Content-Type`, else as
-/// [`JsonBody`].
+/// An optional JSON body: none without a `Content-Type` (or a body that is
+/// JSON's `null`), else as [`JsonBody`].
 impl<T, S> OptionalFromRequest<S> for JsonBody<T>
 where
     T: serde::de::DeserializeOwned,
@@ -44,8 +100,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
-        let json = <axum::Json<T> as OptionalFromRequest<S>>::from_request(req, state).await?;
-        Ok(json.map(|axum::Json(value)| Self(value)))
+        if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            return Ok(None);
+        }
+        let bytes = json_bytes(req, state).await?;
+        if bytes.trim_ascii() == b"null" {
+            return Ok(None);
+        }
+        object(&bytes).map(|v| Some(Self(v)))
     }
 }
 
@@ -96,6 +158,87 @@ impl From<WebSocketUpgradeRejection> for ApiError {
     fn from(e: WebSocketUpgradeRejection) -> Self {
         refused(e.status(), "WebSocket handshake", e.body_text())
     }
+}
+
+/// The whole number a JSON number's text denotes exactly, in any of JSON's
+/// notations (`5`, `5.0`, `5e3`, `0.5e1`), if it is one and fits in a
+/// `u64`. JSON Schema counts `5.0` as an integer; reading the text rather
+/// than a float means no number is ever rounded into one.
+pub fn whole(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (negative, unsigned) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+        Some(i) => {
+            let e = &unsigned[i + 1..];
+            (
+                &unsigned[..i],
+                e.strip_prefix('+').unwrap_or(e).parse::<i32>().ok()?,
+            )
+        }
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = format!("{int}{frac}").trim_start_matches('0').to_owned();
+    let mut exp = i64::from(exp) - frac.len() as i64;
+    while exp < 0 && digits.ends_with('0') {
+        digits.pop();
+        exp += 1;
+    }
+    if digits.is_empty() {
+        return Some(0);
+    }
+    if negative || !(0..=20).contains(&exp) {
+        return None;
+    }
+    let mut n: u64 = digits.parse().ok()?;
+    for _ in 0..exp {
+        n = n.checked_mul(10)?;
+    }
+    Some(n)
+}
+
+/// A `u64` field read with [`whole`]: `5`, `5.0` and `5e0` are 5; `null`
+/// is `None`.
+pub(crate) fn whole_u64<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Box<serde_json::value::RawValue> = serde::Deserialize::deserialize(d)?;
+    if raw.get() == "null" {
+        return Ok(None);
+    }
+    whole(raw.get()).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{} is not a whole number from 0 to {}",
+            raw.get(),
+            u64::MAX
+        ))
+    })
+}
+
+/// [`whole_u64`] for a field whose `null` means something: present (maybe
+/// `null`) is `Some`, absent stays `None` (with `#[serde(default)]`).
+pub(crate) fn present_whole_u64<'de, D>(d: D) -> Result<Option<Option<u64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    whole_u64(d).map(Some)
+}
+
+/// A field that is present (maybe `null`) as `Some`; absent fields stay
+/// `None` (with `#[serde(default)]`).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! - `paid`: the native calls of paid files (status, buy, content with
 //!   previews) and the ledger's audit;
 //! - `events`: the events WebSocket;
-//! - [`openapi`]: the OpenAPI document and the route table it must match.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers.
 //!
 //! The toolkit, public for the seed crates:
 //!
@@ -43,11 +43,12 @@ use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
 use axum::extract::connect_info::Connected;
-use axum::routing::{get, post};
 use axum::serve::IncomingStream;
 use axum::{Extension, Router};
 use cairn_node::Node;
 use tokio::net::TcpListener;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -112,79 +113,76 @@ pub fn upload_limit(node: &Node) -> usize {
 /// the layers' routes beside it and marks the listener ([`Served`]).
 pub fn router(node: Node) -> Router {
     let state = AppState { node };
-    let upload_limit = upload_limit(&state.node);
-    let admin = Router::new()
-        .route("/status", get(routes::h_status))
-        .route("/node/shutdown", post(routes::h_shutdown))
-        .route(
-            "/upload",
-            post(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/import", post(routes::h_import))
-        .route("/fetch", post(routes::h_fetch))
-        .route("/entries", get(routes::h_list))
-        .route("/folders", post(routes::h_create_folder))
-        .route(
-            "/entries/{id}",
-            get(routes::h_entry)
-                .patch(routes::h_update_entry)
-                .delete(routes::h_delete_entry),
-        )
-        .route("/entries/{id}/path", get(routes::h_entry_path))
-        .route(
-            "/entries/{id}/metadata",
-            get(routes::h_metadata).patch(routes::h_set_metadata),
-        )
-        .route("/entries/{id}/content", get(routes::h_entry_content))
-        .route("/blobs/{digest}", get(routes::h_blob))
-        .route("/blobs/{digest}/content", get(routes::h_blob_content))
-        .route(
-            "/accounts",
-            get(routes::h_accounts).post(routes::h_create_account),
-        )
-        .route(
-            "/accounts/{login}",
-            get(routes::h_account).patch(routes::h_update_account),
-        )
-        .route("/accounts/{login}/deposit", post(routes::h_account_deposit))
-        .route("/network", get(routes::h_network))
-        .route("/network/peers", get(routes::h_network_peers))
-        .route("/network/customers", get(routes::h_network_customers))
-        .route(
-            "/network/customers/{owner}/reject",
-            post(routes::h_reject_customer),
-        )
-        .route("/network/repair", get(routes::h_repair_status))
-        .route(
-            "/network/suppliers/{position}",
-            post(routes::h_change_supplier),
-        )
-        .route("/network/ping/{peer}", post(routes::h_network_ping))
-        .route(
-            "/network/dht/{key}",
-            get(routes::h_dht_get).put(routes::h_dht_put),
-        )
-        .route("/network/find/{peer}", get(routes::h_dht_find_node))
-        .route("/network/nick/{name}", get(routes::h_nickname))
-        .route("/blobs/{digest}/place", post(routes::h_place))
-        .route("/blobs/{digest}/link", get(routes::h_link))
-        .route("/blobs/{digest}/drop-local", post(routes::h_drop_local))
-        .route("/jobs", get(routes::h_jobs))
-        .route("/jobs/{id}", get(routes::h_job))
-        .route("/jobs/{id}/cancel", post(routes::h_cancel_job))
-        .route("/events", get(events::h_events))
-        .route("/ledger", get(paid::h_ledger))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_secret,
-        ));
-    let v1 = Router::new()
-        .route("/openapi.json", get(routes::h_openapi))
-        .merge(paid::routes())
+    let admin = admin_routes(upload_limit(&state.node)).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), auth::require_secret),
+    );
+    let v1: Router<AppState> = open_routes()
         .merge(admin)
         .fallback(routes::h_not_found)
-        .method_not_allowed_fallback(routes::h_method_not_allowed);
+        .into();
+    let v1 = v1.method_not_allowed_fallback(routes::h_method_not_allowed);
     Router::new().nest("/api/v1", v1).with_state(state)
+}
+
+/// The calls that answer without the admin secret: the document, and the
+/// paid-file calls (which know their own readers).
+fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::h_openapi))
+        .merge(paid::routes())
+}
+
+/// The calls that need the admin secret (its check is layered on by the
+/// caller). Every route is registered with its `#[utoipa::path]`, so a
+/// call cannot exist without its place in the document.
+fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::h_status))
+        .routes(routes!(routes::h_shutdown))
+        .routes(routes!(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(routes::h_import))
+        .routes(routes!(routes::h_fetch))
+        .routes(routes!(routes::h_list))
+        .routes(routes!(routes::h_create_folder))
+        .routes(routes!(
+            routes::h_entry,
+            routes::h_update_entry,
+            routes::h_delete_entry
+        ))
+        .routes(routes!(routes::h_entry_path))
+        .routes(routes!(routes::h_metadata, routes::h_set_metadata))
+        .routes(routes!(routes::h_entry_content))
+        .routes(routes!(routes::h_blob))
+        .routes(routes!(routes::h_blob_content))
+        .routes(routes!(routes::h_accounts, routes::h_create_account))
+        .routes(routes!(routes::h_account, routes::h_update_account))
+        .routes(routes!(routes::h_account_deposit))
+        .routes(routes!(routes::h_network))
+        .routes(routes!(routes::h_network_peers))
+        .routes(routes!(routes::h_network_customers))
+        .routes(routes!(routes::h_reject_customer))
+        .routes(routes!(routes::h_repair_status))
+        .routes(routes!(routes::h_change_supplier))
+        .routes(routes!(routes::h_network_ping))
+        .routes(routes!(routes::h_dht_get, routes::h_dht_put))
+        .routes(routes!(routes::h_dht_find_node))
+        .routes(routes!(routes::h_nickname))
+        .routes(routes!(routes::h_place))
+        .routes(routes!(routes::h_link))
+        .routes(routes!(routes::h_drop_local))
+        .routes(routes!(routes::h_jobs))
+        .routes(routes!(routes::h_job))
+        .routes(routes!(routes::h_cancel_job))
+        .routes(routes!(events::h_events))
+        .routes(routes!(paid::h_ledger))
+}
+
+/// Every native call as the document describes it, before the document's
+/// finishing touches (`openapi::finish`).
+pub(crate) fn native_api() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(openapi::base())
+        .nest("/api/v1", open_routes().merge(admin_routes(usize::MAX)))
+        .into_openapi()
 }
 
 /// The main listener's application: the native API and each layer's

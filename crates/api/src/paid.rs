@@ -18,31 +18,38 @@
 //! (`Paid::may_see`); any other id is 404, as if it did not exist.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use cairn_node::Reader;
+use cairn_node::{LedgerReport, PaidStatus, Purchase, Reader};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::content::{self, Presentation};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::PathParams;
 use crate::range::{self, Wanted};
+use crate::routes::EntryId;
 
 /// The routes outside the admin check.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/paid/{id}", get(h_status))
-        .route("/paid/{id}/buy", post(h_buy))
-        .route("/paid/{id}/content", get(h_content))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(h_paid_status))
+        .routes(routes!(h_buy))
+        .routes(routes!(h_paid_content))
 }
 
-#[derive(Deserialize)]
+/// Who reads: an account's login and key (else, without the admin
+/// secret, nobody in particular).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Credentials {
+    /// The account's login.
     login: Option<String>,
+    /// The account's key.
     key: Option<String>,
 }
 
@@ -70,7 +77,15 @@ async fn reader_of(s: &AppState, headers: &HeaderMap, uri: &Uri) -> ApiResult<Re
     }
 }
 
-async fn h_status(
+/// A file's terms and what the caller may read of it.
+#[utoipa::path(get, path = "/paid/{id}", tag = "paid", params(EntryId, Credentials),
+    security((), ("bearer" = []), ("header" = [])),
+    responses(
+        (status = 200, description = "Its terms and the caller's access.", body = PaidStatus),
+        (status = 401, description = "A wrong secret, or a wrong login or key.", body = ErrorBody),
+        (status = 404, description = "No such file the caller may see (a folder is none).", body = ErrorBody),
+    ))]
+async fn h_paid_status(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
     headers: HeaderMap,
@@ -80,6 +95,16 @@ async fn h_status(
     Ok(Json(s.node.paid().paid_status(&id, &reader).await?).into_response())
 }
 
+/// Buys a file (an account only): its price moves to its owner once;
+/// buying again, a free file or one's own charges nothing.
+#[utoipa::path(post, path = "/paid/{id}/buy", tag = "paid", params(EntryId, Credentials),
+    security((), ("bearer" = []), ("header" = [])),
+    responses(
+        (status = 200, description = "Bought (or already).", body = Purchase),
+        (status = 401, description = "No account given, or a wrong secret, login or key.", body = ErrorBody),
+        (status = 402, description = "The buyer's credits are short.", body = ErrorBody),
+        (status = 404, description = "No such file the caller may see (a folder is none).", body = ErrorBody),
+    ))]
 async fn h_buy(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
@@ -87,14 +112,31 @@ async fn h_buy(
     uri: Uri,
 ) -> ApiResult<Response> {
     let Reader::User(user) = reader_of(&s, &headers, &uri).await? else {
-        return Err(ApiError::invalid(
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
             "buying needs an account: give login and key",
         ));
     };
     Ok(Json(s.node.paid().buy_entry(&id, &user).await?).into_response())
 }
 
-async fn h_content(
+/// A file's content, as far as the caller may read it: a read past that
+/// (a whole file by a non-buyer included: ask a Range inside the preview)
+/// is 402.
+#[utoipa::path(get, path = "/paid/{id}/content", tag = "paid", params(EntryId, Credentials),
+    security((), ("bearer" = []), ("header" = [])),
+    responses(
+        (status = 200, description = "The whole file, as its stored content type.", content_type = "*/*", body = crate::routes::Binary),
+        (status = 206, description = "The range asked for.", content_type = "*/*", body = crate::routes::Binary),
+        (status = 304, description = "The ETag matched `If-None-Match`."),
+        (status = 400, description = "A folder.", body = ErrorBody),
+        (status = 401, description = "A wrong secret, or a wrong login or key.", body = ErrorBody),
+        (status = 402, description = "Past what the caller may read.", body = ErrorBody),
+        (status = 404, description = "No such file the caller may see.", body = ErrorBody),
+        (status = 416, description = "The range is past the end.", body = ErrorBody),
+    ))]
+async fn h_paid_content(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
     method: Method,
@@ -121,7 +163,10 @@ async fn h_content(
     content::respond(&s.node, &method, &headers, handle, how).await
 }
 
-/// `GET /api/v1/ledger`.
+/// The ledger's audit (balances sum to zero per unit, no drift) and the
+/// system accounts' balances.
+#[utoipa::path(get, path = "/ledger", tag = "paid",
+    responses((status = 200, description = "The report.", body = LedgerReport)))]
 pub(crate) async fn h_ledger(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.node.paid().ledger_report().await?).into_response())
 }

@@ -132,7 +132,10 @@ async fn a_layer_gets_its_own_listener_and_address_file() {
 
 /// Issue 15, item 7: `"5"`, `1e3` and `1.5` were refused by the extractor
 /// (422, not naming the field) or not at all by the CLI, and i64::MAX was
-/// taken, breaking every later deposit.
+/// taken, breaking every later deposit. Issue 21: the document says
+/// `integer`, which JSON Schema reads as any number whose value is whole,
+/// so `1e3` and `7.0` are 1000 and 7, read from their text (never through
+/// a float, so nothing is rounded into a whole number).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_take_positive_integers_within_the_ledgers_bound() {
     let node = TestNode::start().await;
@@ -155,13 +158,14 @@ async fn deposits_take_positive_integers_within_the_ledgers_bound() {
     };
     let refused = json!({
         "code": "invalid",
-        "message": "amount must be a JSON integer from 1 to 9007199254740991 (not a string, a fraction or an exponent)",
+        "message": "amount must be a whole number from 1 to 9007199254740991 (not a string nor a fraction)",
     });
     for amount in [
         r#""5""#,
-        "1e3",
         "1.5",
         "0.5",
+        "1e-3",
+        "4503599627370496.5",
         "0",
         "-1",
         "9007199254740992",
@@ -188,15 +192,27 @@ async fn deposits_take_positive_integers_within_the_ledgers_bound() {
     assert_eq!(status, 200, "{v}");
     let (status, v) = deposit(r#", "amount": 5"#).await;
     assert_eq!(status, 200, "later deposits still work: {v}");
+    let (status, v) = deposit(r#", "amount": 1e3"#).await;
+    assert_eq!(
+        (status, &v["credits"]),
+        (200, &json!(9007199254741996i64)),
+        "{v}"
+    );
+    let (status, v) = deposit(r#", "amount": 7.0"#).await;
+    assert_eq!(
+        (status, &v["credits"]),
+        (200, &json!(9007199254742003i64)),
+        "{v}"
+    );
     tokio::task::block_in_place(|| {
         ok_stdout(&node.cli(&["account", "deposit", "ann", "7"]));
     });
     let (_, ann) = node.get_json("/accounts/ann").await;
-    assert_eq!(ann["credits"], 9007199254741003i64);
+    assert_eq!(ann["credits"], 9007199254742010i64);
     let (_, ledger) = node.get_json("/ledger").await;
     assert_eq!(ledger["credits_sum"], 0, "{ledger}");
     assert_eq!(ledger["drift"], 0, "{ledger}");
-    assert_eq!(ledger["system"]["mint"]["credits"], -9007199254741003i64);
+    assert_eq!(ledger["system"]["mint"]["credits"], -9007199254742010i64);
 }
 
 /// Regression: deleting an account's home folder, or the `.users` folder

@@ -691,11 +691,13 @@ async fn paid_files_give_previews_and_are_paid_once_to_their_owner() {
     // A free file refuses any price and cannot become restricted; a paid
     // one cannot drop its restriction (its price can go to 0).
     let free = c.upload(&c.node.file("free.bin", &data(3000, 7)), "").await;
+    // Issue 21: the rule that a free file stays free is a conflict (409),
+    // not malformed input.
     let (s, v) = c.set_meta(&free, json!({ "price": 5 })).await;
-    assert_eq!((s, v["code"].as_str()), (400, Some("invalid")), "{v}");
+    assert_eq!((s, v["code"].as_str()), (409, Some("conflict")), "{v}");
     assert!(v["message"].as_str().unwrap().contains("free"), "{v}");
     let (s, _) = c.set_meta(&free, json!({ "restricted": "true" })).await;
-    assert_eq!(s, 400);
+    assert_eq!(s, 409);
     let (s, _) = c
         .set_meta(&free, json!({ "price": "0", "title": "Free" }))
         .await;
@@ -707,10 +709,14 @@ async fn paid_files_give_previews_and_are_paid_once_to_their_owner() {
     let (s, h, b) = c
         .get(&format!("/upload.php?fileid={free}&numberofcredits=5"))
         .await;
-    assert_eq!((s, b.len()), (400, 0));
+    assert_eq!((s, b.len()), (409, 0));
     assert!(h["x-cairn-error"].to_str().unwrap().contains("free"));
     let (s, v) = c.node.upload("late.bin", vec![1, 2, 3], "&price=4").await;
-    assert_eq!(s, 400, "a price on a free upload: {v}");
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("conflict")),
+        "a price on a free upload: {v}"
+    );
 
     // The files manager's call stores its fields; numberofcredits is the
     // price.

@@ -105,8 +105,8 @@ async fn cancelling_an_upload_answers_409_and_stores_nothing() {
         .await;
     assert_eq!(
         (s, v["code"].as_str()),
-        (400, Some("invalid")),
-        "an ended job cannot be cancelled"
+        (409, Some("conflict")),
+        "an ended job cannot be cancelled: its state conflicts with the call"
     );
 }
 

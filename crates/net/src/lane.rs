@@ -467,6 +467,7 @@ pub(crate) struct Counters {
 
 /// What went by lane since the node started.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LaneStats {
     /// The port lanes are served on; none when lanes are off.
     pub port: Option<u16>,

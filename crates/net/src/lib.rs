@@ -48,12 +48,15 @@ pub struct NetConfig {
 
 /// A connected peer.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerInfo {
     /// Its id.
     #[serde(serialize_with = "as_string")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub peer_id: PeerId,
     /// Addresses we are connected to it on.
     #[serde(serialize_with = "addrs_as_strings")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub addresses: Vec<Multiaddr>,
     /// What it says it runs (identify).
     pub agent: Option<String>,

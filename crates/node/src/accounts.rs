@@ -27,10 +27,13 @@ const MAX_LOGIN: usize = 64;
 
 /// An account to create.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    /// API login; made up when absent.
+    /// API login; made up when absent. 1 to 64 of `a-z A-Z 0-9 _ - . @`;
+    /// case-blind.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_.@-]{1,64}$"))]
     pub login: Option<String>,
     /// Contact address.
     #[serde(default)]
@@ -45,6 +48,7 @@ pub struct NewAccount {
 
 /// An account as its owner and the admin see it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountInfo {
     /// The ledger account id.
     pub account: String,
@@ -72,6 +76,7 @@ pub struct AccountInfo {
 
 /// A new account and its key, which is shown this once.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedAccount {
     /// The account.
     #[serde(flatten)]

@@ -127,7 +127,7 @@ impl Jobs {
         blocking(move || Ok(catalog.meter()?)).await
     }
 
-    /// Asks job `id` to stop; `invalid` when it has ended already.
+    /// Asks job `id` to stop; `conflict` when it has ended already.
     pub fn cancel(&self, id: &str) -> Result<JobRecord, NodeError> {
         self.registry.cancel(id)
     }
@@ -372,9 +372,8 @@ impl Registry {
             }
             None => {
                 let r = self.get(id)?;
-                Err(NodeError::Invalid(format!(
-                    "job {id} is already {}",
-                    r.state
+                Err(NodeError::Store(cairn_store::StoreError::Conflict(
+                    format!("job {id} is already {}", r.state),
                 )))
             }
         }

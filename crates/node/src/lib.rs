@@ -53,12 +53,14 @@ pub mod tokens;
 pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
 pub use blobs::read::{BlobHandle, ByteStream};
 pub use blobs::{BlobInfo, Blobs};
+pub use cairn_net::PeerInfo;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
 pub use cairn_store::meter::Meter;
 pub use cairn_store::private;
+pub use cairn_store::shards::{CustomerStanding, ShardSpace};
 pub use cairn_store::users::User;
 pub use config::Config;
 pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile};

@@ -73,6 +73,7 @@ pub enum Warning {
 
 /// What `status` reports.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     /// cairn's version.
     pub version: &'static str,
@@ -81,6 +82,7 @@ pub struct Status {
     /// Seconds since start.
     pub uptime_secs: u64,
     /// The data dir.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub data_dir: PathBuf,
     /// Bytes of blob files on this node's disk (ciphertext, equal to
     /// plaintext size); blobs whose local copy was dropped once placed on

@@ -208,6 +208,7 @@ pub struct Room<'a> {
 
 /// A customer's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Standing {
     /// Listed in `[network] friends`.

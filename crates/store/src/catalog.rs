@@ -42,6 +42,7 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// A file or a folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     /// A named blob.
@@ -52,6 +53,7 @@ pub enum EntryKind {
 
 /// One item of the catalog.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     /// Short id.
     pub id: String,
@@ -79,7 +81,9 @@ pub struct Entry {
 }
 
 /// How to order a listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum SortKey {
     /// By name (the default).
     #[default]
@@ -144,6 +148,7 @@ impl Default for ListQuery {
 
 /// One page of a folder listing.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page {
     /// Entries in the folder, in all.
     pub total: u64,
@@ -152,7 +157,9 @@ pub struct Page {
 }
 
 /// What to do when an added name is already taken in its folder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum OnConflict {
     /// Refuse with [`StoreError::NameTaken`] (unless the existing entry
     /// holds the very same blob: then it is returned as is).
@@ -195,6 +202,7 @@ pub struct Added {
 
 /// A job as recorded in the catalog.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobRecord {
     /// Job id.
     pub id: String,
@@ -232,6 +240,7 @@ pub struct JobRecord {
 
 /// Counts for the status call.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counts {
     /// File entries.
     pub files: u64,

@@ -54,6 +54,7 @@ pub struct ShardId {
 
 /// Space figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShardSpace {
     /// Bytes donated to customers.
     pub donated: u64,
@@ -67,6 +68,7 @@ pub struct ShardSpace {
 
 /// One customer's use of this node.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerUse {
     /// The customer's owner id, hex.
     pub owner: String,
@@ -77,6 +79,7 @@ pub struct CustomerUse {
 /// A customer's standing here: who it is to us, what it keeps, what it
 /// may keep.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerStanding {
     /// The customer's owner id, hex.
     pub owner: String,

@@ -4,17 +4,53 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use cairn_node::{AccountInfo, CreatedAccount, NewAccount};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::Login;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, PathParams};
 
+/// An account to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountBody {
+    /// Its login (made up when absent or `null`): 1 to 64 of
+    /// `a-z A-Z 0-9 _ - . @`; case-blind.
+    #[schema(pattern = r"^[A-Za-z0-9_.@-]{1,64}$")]
+    login: Option<String>,
+    /// A contact address.
+    #[serde(default)]
+    email: String,
+    /// Storage quota in bytes (absent or `null`: unlimited).
+    #[serde(default, deserialize_with = "crate::extract::whole_u64")]
+    #[schema(minimum = 0)]
+    storage_limit: Option<u64>,
+    /// Traffic allowed per 24 hours, in bytes (absent or `null`:
+    /// unlimited).
+    #[serde(default, deserialize_with = "crate::extract::whole_u64")]
+    #[schema(minimum = 0)]
+    traffic_limit: Option<u64>,
+}
+
+/// Creates a gateway account; its key is shown in this answer only.
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = AccountBody,
+    responses(
+        (status = 201, description = "The account, with its key.", body = CreatedAccount),
+        (status = 409, description = "The login is taken.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_create_account(
     State(s): State<AppState>,
-    JsonBody(b): JsonBody<cairn_node::NewAccount>,
+    JsonBody(b): JsonBody<AccountBody>,
 ) -> ApiResult<Response> {
+    let b = NewAccount {
+        login: b.login,
+        email: b.email,
+        storage_limit: b.storage_limit,
+        traffic_limit: b.traffic_limit,
+    };
     Ok((
         StatusCode::CREATED,
         Json(s.node.accounts().create(b).await?),
@@ -22,10 +58,27 @@ pub(crate) async fn h_create_account(
         .into_response())
 }
 
-pub(crate) async fn h_accounts(State(s): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(json!({ "accounts": s.node.accounts().list().await? })).into_response())
+/// Every gateway account.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AccountList {
+    /// The accounts, by login.
+    accounts: Vec<AccountInfo>,
 }
 
+/// Every gateway account.
+#[utoipa::path(get, path = "/accounts", tag = "accounts",
+    responses((status = 200, description = "The accounts.", body = AccountList)))]
+pub(crate) async fn h_accounts(State(s): State<AppState>) -> ApiResult<Response> {
+    let accounts = s.node.accounts().list().await?;
+    Ok(Json(AccountList { accounts }).into_response())
+}
+
+/// One account: limits, traffic, balances.
+#[utoipa::path(get, path = "/accounts/{login}", tag = "accounts", params(Login),
+    responses(
+        (status = 200, description = "The account.", body = AccountInfo),
+        (status = 404, description = "No such account.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_account(
     State(s): State<AppState>,
     PathParams(login): PathParams<String>,
@@ -34,24 +87,26 @@ pub(crate) async fn h_account(
 }
 
 /// Limits to change: a number sets one, `null` lifts it, absent leaves it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LimitsBody {
-    #[serde(default, deserialize_with = "present")]
+    /// Storage quota in bytes.
+    #[serde(default, deserialize_with = "crate::extract::present_whole_u64")]
+    #[schema(value_type = Option<u64>, minimum = 0)]
     storage_limit: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "present")]
+    /// Traffic allowed per 24 hours, in bytes.
+    #[serde(default, deserialize_with = "crate::extract::present_whole_u64")]
+    #[schema(value_type = Option<u64>, minimum = 0)]
     traffic_limit: Option<Option<u64>>,
 }
 
-/// A field that is present (maybe `null`); absent fields stay `None`.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
+/// Changes an account's limits.
+#[utoipa::path(patch, path = "/accounts/{login}", tag = "accounts", params(Login),
+    request_body = LimitsBody,
+    responses(
+        (status = 200, description = "The account as it is now.", body = AccountInfo),
+        (status = 404, description = "No such account.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_update_account(
     State(s): State<AppState>,
     PathParams(login): PathParams<String>,
@@ -65,31 +120,56 @@ pub(crate) async fn h_update_account(
     Ok(Json(info).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DepositBody {
-    unit: String,
-    /// Read as any JSON, so that a string, a fraction or an exponent is
-    /// refused by name rather than by the extractor.
-    #[serde(default)]
-    amount: Option<Value>,
+/// What a deposit is in.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DepositUnit {
+    /// Credits, which buy paid files.
+    Credits,
+    /// Bytes of transfer.
+    Bytes,
 }
 
+/// A deposit.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DepositBody {
+    /// What it is in.
+    unit: DepositUnit,
+    /// How much: a whole number from 1 to 2^53 − 1 (in any of JSON's
+    /// notations: `5`, `5.0`, `5e0`). Read as its text, so a number that
+    /// is not whole is refused by name and nothing is ever rounded.
+    #[serde(default)]
+    #[schema(value_type = u64, required = true, minimum = 1, maximum = 9007199254740991_f64)]
+    amount: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// Adds credits or bytes to an account (minted by the operator).
+#[utoipa::path(post, path = "/accounts/{login}/deposit", tag = "accounts", params(Login),
+    request_body = DepositBody,
+    responses(
+        (status = 200, description = "The account after the deposit.", body = AccountInfo),
+        (status = 404, description = "No such account.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_account_deposit(
     State(s): State<AppState>,
     PathParams(login): PathParams<String>,
     JsonBody(b): JsonBody<DepositBody>,
 ) -> ApiResult<Response> {
-    let unit = match b.unit.as_str() {
-        "credits" => cairn_node::Unit::Credits,
-        "bytes" => cairn_node::Unit::Bytes,
-        other => {
-            return Err(ApiError::invalid(format!(
-                "unit '{other}' is not credits or bytes"
-            )));
-        }
+    let unit = match b.unit {
+        DepositUnit::Credits => cairn_node::Unit::Credits,
+        DepositUnit::Bytes => cairn_node::Unit::Bytes,
     };
-    let amount = crate::amount::positive(b.amount.as_ref())
-        .ok_or_else(|| ApiError::invalid(crate::amount::rule("amount")))?;
+    let amount = b
+        .amount
+        .as_deref()
+        .and_then(|raw| crate::extract::whole(raw.get()))
+        .filter(|n| (1..=cairn_node::MAX_AMOUNT as u64).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "amount must be a whole number from 1 to {} (not a string nor a fraction)",
+                cairn_node::MAX_AMOUNT
+            ))
+        })?;
     Ok(Json(s.node.accounts().deposit(&login, unit, amount).await?).into_response())
 }

@@ -7,6 +7,7 @@ mod blobs;
 mod entries;
 mod jobs;
 mod network;
+mod params;
 mod uploads;
 
 pub(crate) use accounts::*;
@@ -14,31 +15,47 @@ pub(crate) use blobs::*;
 pub(crate) use entries::*;
 pub(crate) use jobs::*;
 pub(crate) use network::*;
+pub(crate) use params::*;
 pub(crate) use uploads::*;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
+/// The node: version, id, uptime, storage, counts, running jobs.
+#[utoipa::path(get, path = "/status", tag = "node",
+    responses((status = 200, description = "The node's status.", body = cairn_node::Status)))]
 pub(crate) async fn h_status(State(s): State<AppState>) -> ApiResult<Response> {
     Ok(Json(s.node.status().await?).into_response())
 }
 
+/// A shutdown under way.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Stopping {
+    /// Always `true`.
+    stopping: bool,
+}
+
+/// Stops the node: running jobs are cancelled, open transfers end.
+#[utoipa::path(post, path = "/node/shutdown", tag = "node",
+    responses((status = 202, description = "Stopping.", body = Stopping)))]
 pub(crate) async fn h_shutdown(State(s): State<AppState>) -> Response {
     tracing::info!("shutdown requested over the API");
     s.node.request_shutdown();
-    (StatusCode::ACCEPTED, Json(json!({ "stopping": true }))).into_response()
+    (StatusCode::ACCEPTED, Json(Stopping { stopping: true })).into_response()
 }
 
+/// This document (no secret needed).
+#[utoipa::path(get, path = "/openapi.json", tag = "node", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object)))]
 pub(crate) async fn h_openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::DOCUMENT,
+        crate::openapi::document(),
     )
         .into_response()
 }

@@ -9,23 +9,55 @@ use axum::extract::State;
 use axum::extract::{Multipart, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_node::{ImportRequest, OnConflict, UploadTarget};
-use serde::Deserialize;
-use serde_json::json;
+use cairn_node::{EntryInfo, ImportRequest, JobRecord, OnConflict, UploadTarget};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::job_answer;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
 
-#[derive(Deserialize)]
+/// When an upload's md5, sha1 and sha256 are computed.
+#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Digests {
+    /// After the answer, by a background job (the default).
+    #[default]
+    Background,
+    /// Before the answer, which then carries them.
+    Wait,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UploadParams {
+    /// The file's name (a raw body without one is named `upload`); for a
+    /// multipart body, the first file part's name (the others keep
+    /// theirs).
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^(?!\s*$)(?!\.\.?$)[^/\u0000-\u001f\u007f-\u009f]+$"
+    )]
     name: Option<String>,
+    /// The folder it goes in (the root when absent).
     parent: Option<String>,
-    on_conflict: Option<String>,
-    digests: Option<String>,
+    /// What to do when the name is taken (default `fail`).
+    #[param(inline)]
+    on_conflict: Option<OnConflict>,
+    /// When md5, sha1 and sha256 are computed (default `background`).
+    #[param(inline)]
+    digests: Option<Digests>,
+    /// `true` makes it a paid file (only at upload can a file become one).
+    #[param(pattern = "^(true|false|1|0)$")]
     restricted: Option<String>,
+    /// `true` lets the first part of a paid file stream free.
+    #[param(pattern = "^(true|false|1|0)$")]
     previewallowed: Option<String>,
+    /// Its price in credits (above 0 only with `restricted`; at most 18
+    /// digits).
+    #[param(pattern = "^[0-9]{1,18}$")]
     price: Option<String>,
 }
 
@@ -43,41 +75,49 @@ impl UploadParams {
     }
 }
 
-fn on_conflict(s: Option<&str>) -> ApiResult<OnConflict> {
-    Ok(match s {
-        None | Some("fail") => OnConflict::Fail,
-        Some("rename") => OnConflict::Rename,
-        Some("replace") => OnConflict::Replace,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "on_conflict '{other}' is not one of fail, rename, replace"
-            )));
-        }
-    })
+/// A form of files: every part with a file name is stored, in order
+/// (other fields are read through and ignored).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct UploadForm {
+    /// A file (one part at least).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
-fn wait_digests(s: Option<&str>) -> ApiResult<bool> {
-    match s {
-        None | Some("background") => Ok(false),
-        Some("wait") => Ok(true),
-        Some(other) => Err(ApiError::invalid(format!(
-            "digests '{other}' is not one of background, wait"
-        ))),
-    }
+/// What an upload stored.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Uploaded {
+    /// One entry per file, in the body's order.
+    entries: Vec<EntryInfo>,
 }
 
-/// `POST /api/v1/upload`: a raw body (`?name=` required) or a
-/// multipart/form-data body whose file parts are each stored. `restricted`,
-/// `previewallowed` and `price` make it a paid file (only at upload can a
-/// file become restricted).
+/// A raw body (named by `?name=`, else `upload`) or a multipart/form-data
+/// body whose file parts are each stored, sealed as they arrive: a body cut off stores
+/// nothing of the file it broke in. `restricted`, `previewallowed` and
+/// `price` make it a paid file (only at upload can a file become
+/// restricted).
+#[utoipa::path(post, path = "/upload", tag = "entries", params(UploadParams),
+    request_body(description = "The file's bytes, or a form of file parts.",
+        content(
+            (crate::routes::Binary = "application/octet-stream"),
+            (UploadForm = "multipart/form-data"),
+        )),
+    responses(
+        (status = 201, description = "Stored.", body = Uploaded),
+        (status = 400, description = "A form with no file part, or a body cut off.", body = ErrorBody),
+        (status = 404, description = "No such folder.", body = ErrorBody),
+        (status = 409, description = "The name is taken (with `on_conflict=fail`).", body = ErrorBody),
+    ))]
 pub(crate) async fn h_upload(
     State(s): State<AppState>,
     QueryParams(p): QueryParams<UploadParams>,
     headers: HeaderMap,
     req: Request,
 ) -> ApiResult<Response> {
-    let conflict = on_conflict(p.on_conflict.as_deref())?;
-    let wait = wait_digests(p.digests.as_deref())?;
+    let conflict = p.on_conflict.unwrap_or_default();
+    let wait = matches!(p.digests, Some(Digests::Wait));
     let is_multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -88,10 +128,8 @@ pub(crate) async fn h_upload(
             .map_err(|e| ApiError::invalid(e.body_text()))?;
         upload_parts(&s, multipart, &p, conflict, wait).await?
     } else {
-        let name = p
-            .name
-            .clone()
-            .ok_or_else(|| ApiError::invalid("a raw upload needs ?name=<file name>"))?;
+        // A raw body without a name is named as a browser names one.
+        let name = p.name.clone().unwrap_or_else(|| "upload".to_owned());
         let size = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -110,7 +148,7 @@ pub(crate) async fn h_upload(
                 .await?,
         ]
     };
-    Ok((StatusCode::CREATED, Json(json!({ "entries": entries }))).into_response())
+    Ok((StatusCode::CREATED, Json(Uploaded { entries })).into_response())
 }
 
 /// Stores each file part of `multipart` in turn. A part commits only once
@@ -228,16 +266,33 @@ async fn drain(
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// A local file or folder to import.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ImportBody {
+    /// Its absolute path on the node's machine, under one of
+    /// `import_roots`.
+    #[schema(value_type = String, pattern = r"^/[^\u0000]*$")]
     path: PathBuf,
+    /// The folder it goes in (the root when absent).
     parent: Option<String>,
-    on_conflict: Option<String>,
+    /// What to do when a name is taken (default `fail`).
+    #[schema(inline)]
+    on_conflict: Option<OnConflict>,
+    /// Answer once the job has ended.
     #[serde(default)]
     wait: bool,
 }
 
-/// `POST /api/v1/import`: a local file or folder, as a job.
+/// A local file or folder (under `import_roots`), as an `import` job.
+#[utoipa::path(post, path = "/import", tag = "entries", request_body = ImportBody,
+    responses(
+        (status = 202, description = "The job, running.", body = JobRecord),
+        (status = 200, description = "The job, ended (with `wait`): its result lists every file.", body = JobRecord),
+        (status = 403, description = "The path is outside the import roots.", body = ErrorBody),
+        (status = 404, description = "No such path or folder.", body = ErrorBody),
+        (status = 422, description = "The path cannot be read.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_import(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<ImportBody>,
@@ -245,22 +300,44 @@ pub(crate) async fn h_import(
     let req = ImportRequest {
         path: b.path,
         parent: b.parent,
-        on_conflict: on_conflict(b.on_conflict.as_deref())?,
+        on_conflict: b.on_conflict.unwrap_or_default(),
     };
     Ok(job_answer(s.node.entries().import(req, b.wait).await?))
 }
 
-#[derive(Deserialize)]
+/// A remote file to fetch.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FetchBody {
+    /// An http or https URL; its host must resolve to globally reachable
+    /// addresses (unless `[remote] allow` lists them).
+    #[schema(pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?(/[!-~]*)?$")]
     url: String,
+    /// The folder it goes in (the root when absent).
     parent: Option<String>,
+    /// Its name (default: from Content-Disposition, else the URL's path).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^(?!\s*$)(?!\.\.?$)[^/\u0000-\u001f\u007f-\u009f]+$"
+    )]
     name: Option<String>,
-    on_conflict: Option<String>,
+    /// What to do when the name is taken (default `fail`).
+    #[schema(inline)]
+    on_conflict: Option<OnConflict>,
+    /// Answer once the job has ended.
     #[serde(default)]
     wait: bool,
 }
 
-/// `POST /api/v1/fetch`: a remote http(s) URL, as a job.
+/// A remote http(s) URL, as a `fetch` job.
+#[utoipa::path(post, path = "/fetch", tag = "entries", request_body = FetchBody,
+    responses(
+        (status = 202, description = "The job, running.", body = JobRecord),
+        (status = 200, description = "The job, ended (with `wait`).", body = JobRecord),
+        (status = 403, description = "The host resolves to an address a fetch may not reach.", body = ErrorBody),
+        (status = 404, description = "No such folder.", body = ErrorBody),
+    ))]
 pub(crate) async fn h_fetch(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<FetchBody>,
@@ -269,7 +346,7 @@ pub(crate) async fn h_fetch(
         url: b.url,
         parent: b.parent,
         name: b.name,
-        on_conflict: on_conflict(b.on_conflict.as_deref())?,
+        on_conflict: b.on_conflict.unwrap_or_default(),
     };
     Ok(job_answer(s.node.fetches().start(req, b.wait).await?))
 }

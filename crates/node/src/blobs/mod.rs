@@ -40,6 +40,7 @@ type Result<T> = std::result::Result<T, NodeError>;
 
 /// A blob and the entries that name it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlobInfo {
     /// BLAKE3 hex.
     pub id: String,

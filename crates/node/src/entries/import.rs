@@ -36,8 +36,10 @@ pub struct ImportRequest {
 
 /// One file of an import, as reported in the job's result.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportedFile {
     /// The local path.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub path: PathBuf,
     /// The blob id (BLAKE3 hex), when stored.
     pub blob: Option<String>,

@@ -34,6 +34,7 @@ type Result<T> = std::result::Result<T, NodeError>;
 
 /// An entry with everything known about it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EntryInfo {
     /// The entry.
     #[serde(flatten)]

@@ -138,6 +138,7 @@ pub(crate) struct NetStart {
 
 /// Network status, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkStatus {
     /// Our peer id.
     pub peer_id: String,
@@ -157,6 +158,7 @@ pub struct NetworkStatus {
 
 /// One of our suppliers.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SupplierInfo {
     /// Its position: it holds shard `position` of every segment.
     pub position: u8,
@@ -1210,9 +1212,10 @@ impl Network {
     }
 }
 
+/// The peer `peer` names; a text that is no peer id names no peer, so it
+/// is not found (as a peer nobody knows is not).
 pub(crate) fn parse_peer(peer: &str) -> Result<PeerId> {
-    peer.parse()
-        .map_err(|_| NodeError::Invalid(format!("'{peer}' is not a peer id")))
+    peer.parse().map_err(|_| NodeError::not_found("peer", peer))
 }
 
 /// Reads a blob's ciphertext from its suppliers, segment by segment.

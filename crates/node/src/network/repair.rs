@@ -58,6 +58,7 @@ pub(crate) struct RepairState {
 
 /// The last audit round, as the API shows it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepairStatus {
     /// When the last round ended, Unix milliseconds (0: none yet).
     pub checked_at: i64,

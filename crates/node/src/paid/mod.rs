@@ -146,10 +146,8 @@ impl Paid {
     /// has found the reader may see (by its own door's rule).
     pub async fn paid_status_of(&self, info: &EntryInfo, reader: &Reader) -> Result<PaidStatus> {
         if info.entry.kind != EntryKind::File {
-            return Err(NodeError::Invalid(format!(
-                "'{}' is a folder, it has no content",
-                info.entry.name
-            )));
+            // A folder has no content, so no terms nor access either.
+            return Err(NodeError::not_found("file", &info.entry.id));
         }
         let terms = PaidTerms::of(&info.metadata);
         let seller = info

@@ -24,6 +24,7 @@ pub const OPERATOR: &str = "operator";
 
 /// A file's terms, read from its metadata.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaidTerms {
     /// Uploaded as a paid file.
     pub restricted: bool,
@@ -103,6 +104,7 @@ impl Reader {
 
 /// What a reader may read of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Access {
     /// All of it.
@@ -129,6 +131,7 @@ impl Access {
 
 /// A file's terms and what one reader may do with it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaidStatus {
     /// The entry.
     pub entry: String,
@@ -179,6 +182,7 @@ pub struct OpenedFor {
 
 /// What a purchase did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Purchase {
     /// The entry.
     pub entry: String,
@@ -192,6 +196,7 @@ pub struct Purchase {
 
 /// The ledger's audit and the system accounts' balances.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LedgerReport {
     /// Every balance of transfer bytes summed (always 0).
     pub bytes_sum: i64,
@@ -248,18 +253,21 @@ pub(crate) fn check_initial(
         return Err(free_file_error(PRICE));
     }
     if restricted && on_conflict == OnConflict::Replace {
-        return Err(NodeError::Invalid(
+        // A conflict with the rule that free files stay free, whether or
+        // not the name is taken now.
+        return Err(NodeError::Store(cairn_store::StoreError::Conflict(
             "a restricted upload cannot replace an existing entry: a free file cannot become paid"
                 .into(),
-        ));
+        )));
     }
     Ok(())
 }
 
 fn free_file_error(what: &str) -> NodeError {
-    NodeError::Invalid(format!(
+    // A conflict with the rule that a free file stays free.
+    NodeError::Store(cairn_store::StoreError::Conflict(format!(
         "a file uploaded as free cannot become paid: {what} refused (upload it with restricted=true to sell it)"
-    ))
+    )))
 }
 
 /// Checks metadata `changes` of entry `id` against the paid-file rules
