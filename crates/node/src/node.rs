@@ -398,6 +398,38 @@ fn free_space(path: &Path) -> u64 {
 mod tests {
     use super::*;
 
+    /// Issue 22: a status call touches no blob file (it used to stat every
+    /// one): with the blob folder moved away it still tells the bytes used.
+    #[tokio::test]
+    async fn status_touches_no_blob_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let target = |name: &str| crate::UploadTarget {
+            parent: None,
+            name: name.into(),
+            on_conflict: crate::OnConflict::Fail,
+            wait_digests: false,
+        };
+        for (name, len) in [("a", 3000usize), ("b", 5000)] {
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+                vec![name.as_bytes()[0]; len],
+            ))]);
+            node.entries()
+                .upload(target(name), body, None)
+                .await
+                .unwrap();
+        }
+        let blobs = dir.path().join("blobs");
+        let away = dir.path().join("blobs.away");
+        std::fs::rename(&blobs, &away).unwrap();
+        let status = node.status().await;
+        std::fs::rename(&away, &blobs).unwrap();
+        assert_eq!(status.unwrap().storage_used, 8000);
+        node.shutdown().await;
+    }
+
     /// A layer asks for its folder on every call (cacaoweb's uploads
     /// list): only the call that makes it tells the event stream.
     #[tokio::test]

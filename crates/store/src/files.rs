@@ -10,6 +10,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use cairn_core::BlobId;
 
@@ -194,6 +195,10 @@ pub trait BlobFiles: Send + Sync {
 pub struct FsBlobFiles {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Bytes of committed blob files: counted once when the store opens,
+    /// then kept by every commit and removal, so asking costs nothing (a
+    /// node's status is asked often, and a walk stats every file).
+    used: std::sync::atomic::AtomicU64,
 }
 
 impl FsBlobFiles {
@@ -208,8 +213,14 @@ impl FsBlobFiles {
             // every blob in them, with no walk over all the files.
             crate::private::tighten(dir).map_err(|e| StoreError::io("tighten", dir, e))?;
         }
-        let store = Self { blobs, tmp };
+        let store = Self {
+            blobs,
+            tmp,
+            used: Default::default(),
+        };
         store.clear_temp()?;
+        let used = store.walk()?.iter().map(|(_, len)| len).sum();
+        store.used.store(used, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -224,6 +235,15 @@ impl FsBlobFiles {
     fn path_of(&self, id: &BlobId) -> PathBuf {
         let hex = id.to_hex();
         self.blobs.join(&hex[..2]).join(hex)
+    }
+
+    /// Takes `len` bytes off the count of used bytes.
+    fn freed(&self, len: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                Some(u.saturating_sub(len))
+            });
     }
 }
 
@@ -344,11 +364,19 @@ impl BlobFiles for FsBlobFiles {
         temp.file
             .sync_data()
             .map_err(|e| StoreError::io("sync", &temp.path, e))?;
+        let len = temp
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io("stat", &temp.path, e))?
+            .len();
         let dest = self.path_of(id);
         let dir = dest.parent().unwrap_or(&self.blobs);
         crate::private::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        let replaced = fs::metadata(&dest).map(|m| m.len()).ok();
         fs::rename(&temp.path, &dest).map_err(|e| StoreError::io("rename into", &dest, e))?;
         temp.committed = true;
+        self.freed(replaced.unwrap_or(0));
+        self.used.fetch_add(len, Ordering::Relaxed);
         sync_dir(dir)?;
         sync_dir(&self.blobs)
     }
@@ -376,11 +404,14 @@ impl BlobFiles for FsBlobFiles {
 
     fn remove(&self, id: &BlobId) -> Result<()> {
         let path = self.path_of(id);
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(StoreError::io("remove", &path, e))
+            Ok(()) => {
+                self.freed(len);
+                Ok(())
             }
-            _ => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("remove", &path, e)),
         }
     }
 
@@ -396,7 +427,7 @@ impl BlobFiles for FsBlobFiles {
     }
 
     fn used_bytes(&self) -> Result<u64> {
-        Ok(self.walk()?.iter().map(|(_, len)| len).sum())
+        Ok(self.used.load(Ordering::Relaxed))
     }
 }
 
@@ -502,6 +533,38 @@ mod tests {
         let reopened = FsBlobFiles::open(dir.path()).unwrap();
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert!(reopened.list().unwrap().is_empty());
+    }
+
+    /// The used bytes are a count kept by commits and removals: it agrees
+    /// with a walk of the files at every step, and again once reopened.
+    #[test]
+    fn used_bytes_are_counted_as_blobs_come_and_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobFiles::open(dir.path()).unwrap();
+        let walked = |s: &FsBlobFiles| s.walk().unwrap().iter().map(|(_, l)| l).sum::<u64>();
+        let put = |id: &BlobId, len: usize| {
+            let mut t = store.create_temp().unwrap();
+            t.write_all(&vec![7u8; len]).unwrap();
+            store.commit(t, id).unwrap();
+        };
+        let (a, b) = (BlobId::of(b"a"), BlobId::of(b"b"));
+        put(&a, 1000);
+        put(&b, 300);
+        assert_eq!(store.used_bytes().unwrap(), 1300);
+        put(&b, 500);
+        assert_eq!(
+            store.used_bytes().unwrap(),
+            1500,
+            "a replaced file counts once"
+        );
+        store.remove(&a).unwrap();
+        store.remove(&a).unwrap();
+        store.remove(&BlobId::of(b"never")).unwrap();
+        assert_eq!(store.used_bytes().unwrap(), 500);
+        assert_eq!(walked(&store), 500);
+        drop(store);
+        let again = FsBlobFiles::open(dir.path()).unwrap();
+        assert_eq!(again.used_bytes().unwrap(), 500);
     }
 
     #[test]
