@@ -203,24 +203,153 @@ pub fn own_app(layer: Router) -> Router {
 /// How long open connections may drain after the node is asked to stop.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Opens a listener on `addr` with the backlog `[http] backlog` asks for
+/// (`std` and tokio listen with 128 or 1024).
+pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Serves `app` on `listener` until the node is asked to stop.
 ///
-/// Running jobs are cancelled when a stop is asked, so responses end
-/// quickly; a client that stopped reading cannot hold the node up longer
-/// than [`SHUTDOWN_GRACE`].
+/// Each connection is served by hyper with a timer, so `[http]
+/// idle_timeout_secs` closes one that sends no complete request head in
+/// time (new, slow, or idle between keep-alive requests). At `[http]
+/// max_connections` (in all, or `max_connections_per_ip` from one
+/// address) a new connection is closed as soon as it is accepted, so the
+/// ones being served keep their file descriptors; an accept that fails
+/// (out of descriptors) waits a moment instead of spinning. Running jobs
+/// are cancelled when a stop is asked, so responses end quickly; a client
+/// that stopped reading cannot hold the node up longer than
+/// [`SHUTDOWN_GRACE`].
 pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
-    let stop = node.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Conn>())
-        .with_graceful_shutdown(async move { stop.stopped().await });
-    let deadline = async {
-        node.stopped().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
+    let config = node.config().http.clone();
+    // HTTP/1 served by hyper itself, with a timer: telling HTTP/2 from
+    // HTTP/1 first (hyper-util's auto builder) waits for a first byte with
+    // no timer on it, so a client that sends nothing would never be timed
+    // out.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    if config.idle_timeout_secs > 0 {
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(config.idle_timeout_secs));
+    }
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let per_ip = PerIp::new(config.max_connections_per_ip);
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = node.stopped() => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "at max_connections: connection closed");
+            continue;
+        };
+        let Some(slot) = per_ip.take(peer.ip()) else {
+            tracing::debug!(%peer, "at max_connections_per_ip: connection closed");
+            continue;
+        };
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let conn = Conn { peer, local };
+        let service = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(conn));
+                req
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let serving = builder.serve_connection(io, service).with_upgrades();
+        let stop = node.clone();
+        connections.spawn(async move {
+            let mut serving = std::pin::pin!(serving);
+            let ended = tokio::select! {
+                ended = serving.as_mut() => ended,
+                () = stop.stopped() => {
+                    // Finish the request under way, then close.
+                    serving.as_mut().graceful_shutdown();
+                    serving.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            drop((permit, slot));
+        });
+    }
+    drop(listener);
+    connections.close();
     tokio::select! {
-        served = std::future::IntoFuture::into_future(server) => served,
-        () = deadline => {
+        () = connections.wait() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the stop; closing them");
-            Ok(())
+        }
+    }
+    Ok(())
+}
+
+/// Connections open per client address, bounded.
+#[derive(Clone)]
+struct PerIp {
+    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    max: usize,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Self {
+        Self {
+            open: Default::default(),
+            max,
+        }
+    }
+
+    /// One more connection from `ip`, if it has fewer than the most.
+    fn take(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            of: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A connection counted against its address until it is dropped.
+struct IpSlot {
+    of: PerIp,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }

@@ -28,14 +28,14 @@ pub(crate) async fn run(
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    raise_open_files_limit();
     // The node takes the data dir's lock first (a second node is refused
     // there, before it touches anything). The address files are written
     // only while it is held, and `addr_files` goes before `node` on every
     // way out of here, so they are removed before the lock is released.
     let node = cairn_node::Node::start(data_dir, config.clone()).await?;
     let mut addr_files = AddrFiles::default();
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = cairn_api::listen(config.listen, config.http.backlog)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     addr_files.write(data_dir.join("api.addr"), &addr)?;
@@ -75,7 +75,7 @@ async fn serve_layers(
     let mut layers = tokio::task::JoinSet::new();
     for (layer, addrs) in seeds {
         for (i, want) in addrs.iter().enumerate() {
-            let listener = match tokio::net::TcpListener::bind(want).await {
+            let listener = match cairn_api::listen(*want, node.config().http.backlog) {
                 Ok(l) => l,
                 // cacaoweb's default port is a convenience: another program
                 // on it must not keep the node from starting.
@@ -157,6 +157,30 @@ fn keep_new_files_private() {
     // fail.
     unsafe {
         libc::umask(0o077);
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: each connection
+/// and each open blob or shard is a descriptor, and the usual soft limit
+/// (1024) is far below what a node serving many clients holds.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`, a valid
+    // rlimit struct owned by this frame.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let was = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                tracing::info!(from = was, to = limit.rlim_max, "open files limit raised");
+            }
+        }
     }
 }
 

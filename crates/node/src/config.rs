@@ -50,6 +50,40 @@ pub struct Config {
     pub openload: OpenloadConfig,
     /// The peer-to-peer network.
     pub network: NetworkConfig,
+    /// Every HTTP listener's connections (the API's and the layers').
+    pub http: HttpConfig,
+}
+
+/// How every HTTP listener treats its connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds a connection may go without sending a complete request
+    /// head before it is closed: a client that connects and sends nothing,
+    /// one slow to send its headers, or a keep-alive connection left idle
+    /// (default 30; 0 never closes them).
+    pub idle_timeout_secs: u64,
+    /// Connections one listener keeps open at once (default 16384); past
+    /// that a new one is closed as soon as it is accepted, so the node
+    /// never runs out of file descriptors for the ones it serves.
+    pub max_connections: usize,
+    /// Connections one client address may keep open on one listener
+    /// (default 4096).
+    pub max_connections_per_ip: usize,
+    /// The listen backlog: connections the kernel queues before they are
+    /// accepted (default 4096; the kernel caps it at `somaxconn`).
+    pub backlog: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30,
+            max_connections: 16384,
+            max_connections_per_ip: 4096,
+            backlog: 4096,
+        }
+    }
 }
 
 /// Openload's API (`/1/...`).
@@ -369,6 +403,7 @@ impl Default for Config {
             layers: LayersConfig::default(),
             openload: OpenloadConfig::default(),
             network: NetworkConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
