@@ -325,4 +325,39 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX users_by_home ON users(home);
     "#,
+    // 16: the counts a node's status shows, kept by triggers in the
+    // transaction of every change, so asking is one look-up and not a
+    // scan of every entry and blob.
+    r#"
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO counters VALUES
+        ('files', (SELECT count(*) FROM entries WHERE kind = 'file')),
+        ('folders', (SELECT count(*) FROM entries WHERE kind = 'folder')),
+        ('blobs', (SELECT count(*) FROM blobs)),
+        ('blob_bytes', (SELECT ifnull(sum(size), 0) FROM blobs));
+    CREATE TRIGGER entries_counted AFTER INSERT ON entries BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = NEW.kind || 's';
+    END;
+    CREATE TRIGGER entries_uncounted AFTER DELETE ON entries BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = OLD.kind || 's';
+    END;
+    CREATE TRIGGER entries_recounted AFTER UPDATE OF kind ON entries BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = OLD.kind || 's';
+        UPDATE counters SET value = value + 1 WHERE name = NEW.kind || 's';
+    END;
+    CREATE TRIGGER blobs_counted AFTER INSERT ON blobs BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'blobs';
+        UPDATE counters SET value = value + NEW.size WHERE name = 'blob_bytes';
+    END;
+    CREATE TRIGGER blobs_uncounted AFTER DELETE ON blobs BEGIN
+        UPDATE counters SET value = value - 1 WHERE name = 'blobs';
+        UPDATE counters SET value = value - OLD.size WHERE name = 'blob_bytes';
+    END;
+    CREATE TRIGGER blobs_recounted AFTER UPDATE OF size ON blobs BEGIN
+        UPDATE counters SET value = value - OLD.size + NEW.size WHERE name = 'blob_bytes';
+    END;
+    "#,
 ];

@@ -353,6 +353,104 @@ fn listing_pages_and_sorts_with_folders_first() {
     );
 }
 
+/// The counts as a scan of every entry and blob finds them.
+fn scanned(cat: &Catalog) -> Counts {
+    cat.with(|c| {
+        let (files, folders): (i64, i64) = c.query_row(
+            "SELECT count(*) FILTER (WHERE kind = 'file'), count(*) FILTER (WHERE kind = 'folder') FROM entries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (blobs, bytes): (i64, i64) = c.query_row(
+            "SELECT count(*), ifnull(sum(size), 0) FROM blobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Counts {
+            files: files as u64,
+            folders: folders as u64,
+            blobs: blobs as u64,
+            blob_bytes: bytes as u64,
+        })
+    })
+    .unwrap()
+}
+
+fn same(a: &Counts, b: &Counts) -> bool {
+    (a.files, a.folders, a.blobs, a.blob_bytes) == (b.files, b.folders, b.blobs, b.blob_bytes)
+}
+
+/// Issue 22: the counts are kept by triggers, not scanned: after every
+/// kind of change they agree with a scan.
+#[test]
+fn the_kept_counts_agree_with_a_scan_after_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+    let check = |what: &str| {
+        let (kept, seen) = (cat.counts().unwrap(), scanned(&cat));
+        assert!(
+            same(&kept, &seen),
+            "{what}: kept {kept:?}, scanned {seen:?}"
+        );
+    };
+    check("empty");
+    let top = cat.create_folder(None, "top").unwrap().id;
+    let sub = cat.create_folder(Some(&top), "sub").unwrap().id;
+    check("folders");
+    add(&cat, Some(&top), "a", b"aaaa").unwrap();
+    add(&cat, Some(&sub), "b", b"bbbbbb").unwrap();
+    add(&cat, None, "a-again", b"aaaa").unwrap();
+    check("files, one blob named twice");
+    add_with(&cat, Some(&top), "a", b"replaced", OnConflict::Replace).unwrap();
+    check("a file replaced");
+    add_with(&cat, Some(&top), "a", b"x", OnConflict::Rename).unwrap();
+    check("a name taken, renamed");
+    cat.delete(&top, true, |_| {}).unwrap();
+    check("a tree deleted");
+    let kept = cat.counts().unwrap();
+    assert_eq!(
+        (kept.files, kept.folders, kept.blobs, kept.blob_bytes),
+        (1, 0, 1, 4)
+    );
+}
+
+/// Migration 16 counts what a catalog already holds.
+#[test]
+fn the_counts_start_from_what_an_older_catalog_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.create_scalar_function("cairn_sha256_hex", 1, FunctionFlags::SQLITE_UTF8, |ctx| {
+            Ok(crate::ledger::sha256_hex(&ctx.get::<String>(0)?))
+        })
+        .unwrap();
+        let before = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO entries (id, parent, kind, name, created, modified) VALUES
+                ('f1', NULL, 'folder', 'f', 1, 1);
+             INSERT INTO blobs (id, size, manifest, created) VALUES (x'01', 10, x'00', 1), (x'02', 32, x'00', 1);
+             INSERT INTO entries (id, parent, kind, name, blob, size, created, modified) VALUES
+                ('e1', 'f1', 'file', 'a', x'01', 10, 1, 1),
+                ('e2', NULL, 'file', 'b', x'02', 32, 1, 1),
+                ('e3', NULL, 'file', 'c', x'02', 32, 1, 1);",
+        )
+        .unwrap();
+    }
+    let cat = Catalog::open(&path).unwrap();
+    let kept = cat.counts().unwrap();
+    assert_eq!(
+        (kept.files, kept.folders, kept.blobs, kept.blob_bytes),
+        (3, 1, 2, 42)
+    );
+    assert!(same(&kept, &scanned(&cat)));
+}
+
 #[test]
 fn deleting_returns_blobs_nothing_else_uses() {
     let cat = Catalog::open_in_memory().unwrap();
@@ -626,7 +724,7 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+        "{UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
          DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
@@ -763,6 +861,11 @@ fn an_accounts_jobs_are_listed_by_number_newest_first() {
         (1, Some("http://x/a1"), Some("f"))
     );
 }
+
+/// What migration 16 added: the kept counts and their triggers.
+const UNDO_16: &str = "DROP TRIGGER entries_counted; DROP TRIGGER entries_uncounted; \
+     DROP TRIGGER entries_recounted; DROP TRIGGER blobs_counted; DROP TRIGGER blobs_uncounted; \
+     DROP TRIGGER blobs_recounted; DROP TABLE counters;";
 
 /// What migration 14 replaced, for the tests that go back before it.
 const UNDO_14: &str = "DROP INDEX jobs_by_seq; DROP INDEX jobs_by_account; \
