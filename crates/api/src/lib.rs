@@ -42,8 +42,6 @@ mod routes;
 use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use axum::{Extension, Router};
 use cairn_node::Node;
 use tokio::net::TcpListener;
@@ -89,19 +87,6 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// The node's end.
     pub local: SocketAddr,
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        let peer = *stream.remote_addr();
-        // Unknown only if the socket is already gone; then no local user
-        // can be found for it either.
-        let local = stream
-            .io()
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        Self { peer, local }
-    }
 }
 
 /// The largest upload body the config allows, for a route's body limit.

@@ -127,14 +127,11 @@ async fn h_buy(
 #[utoipa::path(get, path = "/paid/{id}/content", tag = "paid", params(EntryId, Credentials),
     security((), ("bearer" = []), ("header" = [])),
     responses(
-        (status = 200, description = "The whole file, as its stored content type.", content_type = "*/*", body = crate::routes::Binary),
-        (status = 206, description = "The range asked for.", content_type = "*/*", body = crate::routes::Binary),
-        (status = 304, description = "The ETag matched `If-None-Match`."),
+        crate::routes::ContentAnswers,
         (status = 400, description = "A folder.", body = ErrorBody),
         (status = 401, description = "A wrong secret, or a wrong login or key.", body = ErrorBody),
         (status = 402, description = "Past what the caller may read.", body = ErrorBody),
         (status = 404, description = "No such file the caller may see.", body = ErrorBody),
-        (status = 416, description = "The range is past the end.", body = ErrorBody),
     ))]
 async fn h_paid_content(
     State(s): State<AppState>,

@@ -24,7 +24,6 @@ use crate::entries::{BeforeCommit, Entries, UploadTarget};
 use crate::jobs::{Job, JobFor};
 use crate::reachable;
 use crate::shared::Shared;
-use crate::tasks::blocking;
 use crate::{Config, JobRecord, NodeError, OnConflict};
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -135,8 +134,7 @@ impl Fetches {
         if wait {
             let _ = handle.await;
         }
-        let jobs = self.0.shared.jobs.clone();
-        blocking(move || jobs.get(&id)).await
+        self.0.shared.jobs.record(&id).await
     }
 
     async fn run_fetch(

@@ -116,8 +116,7 @@ impl Jobs {
 
     /// Job `id`: running, recently ended, or from the catalog.
     pub async fn get(&self, id: &str) -> Result<JobRecord, NodeError> {
-        let (registry, id) = (self.registry.clone(), id.to_owned());
-        blocking(move || registry.get(&id)).await
+        self.registry.record(id).await
     }
 
     /// The transfer meter: the bytes uploads brought in and downloads
@@ -162,6 +161,13 @@ impl Jobs {
 }
 
 impl Registry {
+    /// Job `id` ([`Registry::get`]), off the async threads (a job no
+    /// longer in memory is read from the catalog).
+    pub(crate) async fn record(self: &Arc<Self>, id: &str) -> Result<JobRecord, NodeError> {
+        let (registry, id) = (self.clone(), id.to_owned());
+        blocking(move || registry.get(&id)).await
+    }
+
     pub(crate) fn new(
         catalog: Arc<Catalog>,
         events: Events,

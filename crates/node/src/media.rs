@@ -218,8 +218,7 @@ impl Media {
             job.finish(value);
             outcome.map(|_| ())
         });
-        let jobs = self.0.shared.jobs.clone();
-        blocking(move || jobs.get(&job_id)).await
+        self.0.shared.jobs.record(&job_id).await
     }
 
     async fn run_convert(&self, job: &Job, entry: &Entry) -> Result<Entry> {

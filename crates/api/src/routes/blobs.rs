@@ -26,17 +26,15 @@ pub(crate) async fn h_blob(
     Ok(Json(s.node.blobs().info(&digest).await?).into_response())
 }
 
-/// A blob's content by a digest or a link; a blob this node does not know
+/// A blob's content by a digest or a link, as its first entry's content
+/// type (else `application/octet-stream`); a blob this node does not know
 /// is read from the network. `Range`, `If-Range` and `If-None-Match`
 /// honoured (the ETag is the blob id).
 #[utoipa::path(get, path = "/blobs/{digest}/content", tag = "blobs", params(DigestOrLink, ContentParams),
     responses(
-        (status = 200, description = "The whole blob, as its first entry's content type (else application/octet-stream).", content_type = "*/*", body = crate::routes::Binary),
-        (status = 206, description = "The range asked for.", content_type = "*/*", body = crate::routes::Binary),
-        (status = 304, description = "The ETag matched `If-None-Match`."),
+        crate::routes::ContentAnswers,
         (status = 403, description = "A private blob of another node, asked without its link's key.", body = ErrorBody),
         (status = 404, description = "No such blob, here or on the network.", body = ErrorBody),
-        (status = 416, description = "The range is past the end.", body = ErrorBody),
         (status = 502, description = "Its suppliers could not be read.", body = ErrorBody),
     ))]
 pub(crate) async fn h_blob_content(

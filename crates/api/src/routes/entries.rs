@@ -303,11 +303,8 @@ pub(crate) struct ContentParams {
 /// `If-None-Match` honoured (the ETag is the blob id).
 #[utoipa::path(get, path = "/entries/{id}/content", tag = "entries", params(EntryId, ContentParams),
     responses(
-        (status = 200, description = "The whole file, as its stored content type.", content_type = "*/*", body = crate::routes::Binary),
-        (status = 206, description = "The range asked for.", content_type = "*/*", body = crate::routes::Binary),
-        (status = 304, description = "The ETag matched `If-None-Match`."),
+        crate::routes::ContentAnswers,
         (status = 404, description = "No such entry, or a folder (it has no content).", body = ErrorBody),
-        (status = 416, description = "The range is past the end.", body = ErrorBody),
     ))]
 pub(crate) async fn h_entry_content(
     State(s): State<AppState>,

@@ -96,3 +96,50 @@ impl utoipa::PartialSchema for Binary {
 }
 
 impl utoipa::ToSchema for Binary {}
+
+/// What every content call answers besides its own errors: the whole file
+/// (200) or the range asked for (206), as the stored content type; 304
+/// when the ETag (the blob id) matches `If-None-Match`; 416 for a range
+/// past the end.
+pub(crate) struct ContentAnswers;
+
+impl utoipa::IntoResponses for ContentAnswers {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        use utoipa::openapi::content::Content;
+        use utoipa::openapi::response::ResponseBuilder;
+        use utoipa::openapi::{Ref, RefOr};
+        let bytes = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "*/*",
+                    Content::new(Some(<Binary as utoipa::PartialSchema>::schema())),
+                )
+                .build()
+        };
+        let error = ResponseBuilder::new()
+            .description("The range is past the end.")
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("Error"))),
+            )
+            .build();
+        [
+            ("200", bytes("The whole file, as its stored content type.")),
+            ("206", bytes("The range asked for.")),
+            (
+                "304",
+                ResponseBuilder::new()
+                    .description("The ETag matched `If-None-Match`.")
+                    .build(),
+            ),
+            ("416", error),
+        ]
+        .into_iter()
+        .map(|(status, response)| (status.to_owned(), RefOr::T(response)))
+        .collect()
+    }
+}
