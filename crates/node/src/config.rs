@@ -52,6 +52,38 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Every HTTP listener's connections (the API's and the layers').
     pub http: HttpConfig,
+    /// The threads and memory that serve reads.
+    pub read: ReadConfig,
+}
+
+/// The threads and memory that serve reads: downloads and streams, and the
+/// catalog's look-ups (status, listings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadConfig {
+    /// Threads that read, decrypt and verify segments for every stream
+    /// (default 0: two per core). A stream holds one only while a segment
+    /// is worked on, never while its client is slow.
+    pub workers: usize,
+    /// MiB of segment buffers all streams share (default 64, at least one
+    /// 1 MiB segment): the memory downloads take, whatever the number of
+    /// clients. Each stream's next segment waits for a free buffer, a new
+    /// stream's first one first.
+    pub buffer_mib: u64,
+    /// Threads, each with its own read-only catalog connection, that
+    /// answer status, listings and look-ups (default 0: two per core, at
+    /// least 4); they never wait behind writes or streams.
+    pub lookups: usize,
+}
+
+impl Default for ReadConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            buffer_mib: 64,
+            lookups: 0,
+        }
+    }
 }
 
 /// How every HTTP listener treats its connections.
@@ -63,12 +95,19 @@ pub struct HttpConfig {
     /// one slow to send its headers, or a keep-alive connection left idle
     /// (default 30; 0 never closes them).
     pub idle_timeout_secs: u64,
-    /// Connections one listener keeps open at once (default 16384); past
-    /// that a new one is closed as soon as it is accepted, so the node
-    /// never runs out of file descriptors for the ones it serves.
+    /// Seconds a response may wait on a client that takes none of it
+    /// before the connection is closed, so a client that stopped reading
+    /// gives its buffers back (default 60, as nginx's `send_timeout`; 0:
+    /// never).
+    pub send_timeout_secs: u64,
+    /// Connections one listener keeps open at once (default 16384). At
+    /// the limit the connection idle longest is closed to make room for a
+    /// new one; when all are busy the new one is closed as soon as it is
+    /// accepted, so the node never runs out of file descriptors for the
+    /// ones it serves.
     pub max_connections: usize,
     /// Connections one client address may keep open on one listener
-    /// (default 4096).
+    /// (default 4096; at the limit, as above, among its own).
     pub max_connections_per_ip: usize,
     /// The listen backlog: connections the kernel queues before they are
     /// accepted (default 4096; the kernel caps it at `somaxconn`).
@@ -79,6 +118,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             idle_timeout_secs: 30,
+            send_timeout_secs: 60,
             max_connections: 16384,
             max_connections_per_ip: 4096,
             backlog: 4096,
@@ -404,6 +444,7 @@ impl Default for Config {
             openload: OpenloadConfig::default(),
             network: NetworkConfig::default(),
             http: HttpConfig::default(),
+            read: ReadConfig::default(),
         }
     }
 }

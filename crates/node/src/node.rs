@@ -340,27 +340,29 @@ impl Node {
     /// Node status.
     pub async fn status(&self) -> Result<Status> {
         let node = self.clone();
-        blocking(move || {
-            let counts = node.0.shared.catalog.counts()?;
-            let used = node.0.store.used_bytes()?;
-            let capacity = node
-                .0
-                .shared
-                .config
-                .capacity
-                .unwrap_or_else(|| used + free_space(&node.0.data_dir));
-            Ok(Status {
-                version: env!("CARGO_PKG_VERSION"),
-                node_id: node.node_id(),
-                uptime_secs: node.0.started.elapsed().as_secs(),
-                data_dir: node.0.data_dir.clone(),
-                storage_used: used,
-                storage_capacity: capacity,
-                counts,
-                jobs_running: node.0.shared.jobs.running(),
+        self.0
+            .shared
+            .lookup(move || {
+                let counts = node.0.shared.catalog.counts()?;
+                let used = node.0.store.used_bytes()?;
+                let capacity = node
+                    .0
+                    .shared
+                    .config
+                    .capacity
+                    .unwrap_or_else(|| used + free_space(&node.0.data_dir));
+                Ok(Status {
+                    version: env!("CARGO_PKG_VERSION"),
+                    node_id: node.node_id(),
+                    uptime_secs: node.0.started.elapsed().as_secs(),
+                    data_dir: node.0.data_dir.clone(),
+                    storage_used: used,
+                    storage_capacity: capacity,
+                    counts,
+                    jobs_running: node.0.shared.jobs.running(),
+                })
             })
-        })
-        .await
+            .await
     }
 }
 

@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Cancelled when the node is asked to stop: every loop ends on it.
     pub(crate) shutdown: CancellationToken,
+    /// The threads that answer look-ups (status, listings, entries) from
+    /// the catalog's read connections, apart from the blocking pool.
+    lookups: crate::tasks::Workers,
     /// The identity's secret key, the root of every derived key.
     identity_key: [u8; 32],
 }
@@ -41,7 +44,12 @@ impl Shared {
         events: Events,
         identity_key: [u8; 32],
     ) -> Self {
+        let lookups = match config.read.lookups {
+            0 => (2 * std::thread::available_parallelism().map_or(1, |n| n.get())).max(4),
+            n => n,
+        };
         Self {
+            lookups: crate::tasks::Workers::new("cairn-lookup", lookups),
             config,
             catalog,
             jobs,
@@ -62,6 +70,16 @@ impl Shared {
         h.update(b"\0");
         h.update(self.identity_key);
         h.finalize().into()
+    }
+
+    /// Runs `f`, a look-up that only reads the catalog (through its read
+    /// connections), on the look-up threads: it waits for no write, no
+    /// stream and no other blocking work.
+    pub(crate) async fn lookup<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.lookups.run(f).await
     }
 
     /// Spawns background work `name` on the node's tracker (see `tasks`).

@@ -254,8 +254,19 @@ pub struct Counts {
 
 /// The catalog database.
 pub struct Catalog {
+    /// The one connection that writes (and reads inside its writes).
     conn: Mutex<Connection>,
+    /// The database file, for read connections (`None` in memory: reads
+    /// use the writer's connection).
+    path: Option<std::path::PathBuf>,
+    /// Read-only connections not in use. WAL lets them read while the
+    /// writer writes, so a look-up never waits for a write.
+    readers: Mutex<Vec<Connection>>,
 }
+
+/// Idle read connections kept for reuse; more are opened when more reads
+/// run at once, and closed after.
+const KEEP_READERS: usize = 16;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
@@ -375,6 +386,8 @@ impl Catalog {
         crate::placements::fill_placement_shards(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: Some(path.to_owned()),
+            readers: Mutex::new(Vec::new()),
         })
     }
 
@@ -385,13 +398,45 @@ impl Catalog {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            path: None,
+            readers: Mutex::new(Vec::new()),
         })
     }
 
-    /// Runs `f` on the connection (also for the other modules of the store).
+    /// Runs `f` on the writer's connection (also for the other modules of
+    /// the store): every write, and reads that must see a write's own
+    /// state.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
+    }
+
+    /// Runs `f`, which only reads, on a read-only connection of its own:
+    /// it sees every write committed before it started and never waits
+    /// for the writer, nor the writer for it.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return self.with(|c| f(c));
+        };
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                use rusqlite::OpenFlags;
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                conn
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < KEEP_READERS {
+            idle.push(conn);
+        }
+        out
     }
 
     /// The schema version in use.
@@ -403,7 +448,7 @@ impl Catalog {
 
     /// The encoded manifest of blob `id`.
     pub fn manifest(&self, id: &BlobId) -> Result<Option<Vec<u8>>> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT manifest FROM blobs WHERE id = ?1",
                 [&id.0[..]],
@@ -416,7 +461,7 @@ impl Catalog {
     /// The blob a user-given digest names: a blob id, or an md5, sha1 or
     /// sha256 alias.
     pub fn resolve(&self, digest: &DigestRef) -> Result<Option<BlobId>> {
-        self.with(|c| {
+        self.read(|c| {
             for kind in digest.kinds {
                 let found: Option<Vec<u8>> = if *kind == DigestKind::Blake3 {
                     let raw = hex::decode(&digest.hex).unwrap_or_default();
@@ -461,7 +506,7 @@ impl Catalog {
 
     /// The aliases of blob `id`, by kind.
     pub fn aliases(&self, id: &BlobId) -> Result<BTreeMap<String, String>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare("SELECT kind, digest FROM aliases WHERE blob = ?1")?;
             let rows = stmt.query_map([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -505,12 +550,12 @@ impl Catalog {
 
     /// Entry `id`.
     pub fn entry(&self, id: &str) -> Result<Entry> {
-        self.with(|c| entry_in(c, id))
+        self.read(|c| entry_in(c, id))
     }
 
     /// The file entries that hold blob `id`.
     pub fn entries_of_blob(&self, id: &BlobId) -> Result<Vec<Entry>> {
-        self.with(|c| {
+        self.read(|c| {
             let sql =
                 format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE blob = ?1 ORDER BY created");
             let mut stmt = c.prepare(&sql)?;
@@ -632,7 +677,7 @@ impl Catalog {
                 q.limit
             )));
         }
-        self.with(|c| {
+        self.read(|c| {
             check_folder(c, parent)?;
             let total: i64 = c.query_row(
                 "SELECT count(*) FROM entries WHERE parent IS ?1",
@@ -657,7 +702,7 @@ impl Catalog {
 
     /// The chain of folders from the root down to `id` (inclusive).
     pub fn path_of(&self, id: &str) -> Result<Vec<Entry>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut chain = vec![entry_in(c, id)?];
             while let Some(parent) = chain.last().and_then(|e| e.parent.clone()) {
                 if chain.len() > 10_000 {
@@ -797,7 +842,7 @@ impl Catalog {
 
     /// The metadata of entry `id`.
     pub fn metadata(&self, id: &str) -> Result<BTreeMap<String, String>> {
-        self.with(|c| {
+        self.read(|c| {
             entry_in(c, id)?;
             let mut stmt = c.prepare("SELECT key, value FROM metadata WHERE entry = ?1")?;
             let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -854,7 +899,7 @@ impl Catalog {
     /// Entry and blob counts, as the triggers of migration 16 keep them
     /// (one look-up, not a scan).
     pub fn counts(&self) -> Result<Counts> {
-        self.with(|c| {
+        self.read(|c| {
             let mut counts = Counts::default();
             let mut q = c.prepare_cached("SELECT name, value FROM counters")?;
             let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -908,7 +953,7 @@ impl Catalog {
 
     /// Job `id`.
     pub fn job(&self, id: &str) -> Result<JobRecord> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
                 [id],
@@ -921,7 +966,7 @@ impl Catalog {
 
     /// The newest `limit` jobs.
     pub fn jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC, id LIMIT ?1"
             ))?;
@@ -942,7 +987,7 @@ impl Catalog {
         if limit > MAX_PAGE {
             return Err(StoreError::Invalid(format!("limit {limit} is too large")));
         }
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs WHERE account = ?1 AND kind = ?2 \
                  AND (?3 IS NULL OR seq = ?3) ORDER BY seq DESC LIMIT ?4"

@@ -109,9 +109,18 @@ pub trait BlobReader: Send + Sync {
     /// Reads `len` bytes from `offset` into a new buffer. Implementations
     /// may skip zero-filling it first (the hot path of every download).
     fn read_vec_at(&self, len: usize, offset: u64) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; len];
-        self.read_exact_at(&mut buf, offset)?;
+        let mut buf = Vec::new();
+        self.read_into(&mut buf, len, offset)?;
         Ok(buf)
+    }
+
+    /// Reads `len` bytes from `offset` into `buf`, replacing what it held
+    /// and reusing its memory (a download's segment buffers are reused
+    /// from one read to the next).
+    fn read_into(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> Result<()> {
+        buf.clear();
+        buf.resize(len, 0);
+        self.read_exact_at(buf, offset)
     }
 
     /// Reads `len` bytes from `offset` (one segment's ciphertext) and hands
@@ -298,9 +307,10 @@ impl BlobReader for FileReader {
             .map_err(|e| StoreError::io("read", &self.path, e))
     }
 
-    fn read_vec_at(&self, len: usize, offset: u64) -> Result<Vec<u8>> {
+    fn read_into(&self, buf: &mut Vec<u8>, len: usize, offset: u64) -> Result<()> {
         use std::os::fd::AsRawFd;
-        let mut buf: Vec<u8> = Vec::with_capacity(len);
+        buf.clear();
+        buf.reserve_exact(len);
         let mut filled = 0usize;
         while filled < len {
             let at = offset + filled as u64;
@@ -334,7 +344,7 @@ impl BlobReader for FileReader {
         }
         // SAFETY: pread initialised exactly `filled == len` bytes.
         unsafe { buf.set_len(filled) };
-        Ok(buf)
+        Ok(())
     }
 }
 

@@ -120,12 +120,12 @@ impl Catalog {
 
     /// The id of the account named `name`.
     pub fn account_id(&self, name: &str) -> Result<Option<String>> {
-        self.with(|c| account_by_name(c, name))
+        self.read(|c| account_by_name(c, name))
     }
 
     /// The balance of `account` in `unit` (0 when it never moved).
     pub fn balance(&self, account: &str, unit: Unit) -> Result<i64> {
-        self.with(|c| balance_in(c, account, unit))
+        self.read(|c| balance_in(c, account, unit))
     }
 
     /// Moves amounts between accounts as one transaction: the legs must sum

@@ -39,7 +39,7 @@ pub struct Challenge {
 impl Catalog {
     /// The suppliers by position.
     pub fn suppliers(&self) -> Result<Vec<(u8, String)>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare("SELECT position, peer FROM suppliers ORDER BY position")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u8, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -84,7 +84,7 @@ impl Catalog {
     /// Bytes supplier `peer` holds for this node: the shard files of our
     /// placements on it.
     pub fn held_by(&self, peer: &str) -> Result<u64> {
-        self.with(|c| {
+        self.read(|c| {
             let bytes: Option<i64> = c
                 .query_row(
                     "SELECT bytes FROM held_by_suppliers WHERE peer = ?1",
@@ -98,7 +98,7 @@ impl Catalog {
 
     /// Every supplier holding shards for this node, and their bytes.
     pub fn held_by_suppliers(&self) -> Result<Vec<(String, u64)>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT peer, bytes FROM held_by_suppliers WHERE bytes > 0 ORDER BY peer",
             )?;
@@ -234,7 +234,7 @@ impl Catalog {
 
     /// The placement of blob `blob`, if it was placed.
     pub fn placement(&self, blob: &cairn_core::BlobId) -> Result<Option<Vec<u8>>> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT record FROM placements WHERE blob = ?1",
                 [&blob.0[..]],
@@ -246,7 +246,7 @@ impl Catalog {
 
     /// Every placed blob and its placement.
     pub fn placements(&self) -> Result<Vec<(cairn_core::BlobId, Vec<u8>)>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare("SELECT blob, record FROM placements")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?)))?;
             let mut out = Vec::new();

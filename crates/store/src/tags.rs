@@ -26,7 +26,7 @@ impl Catalog {
     /// The entry `name` names in `namespace`, and when the name was first
     /// given (Unix milliseconds).
     pub fn tagged(&self, namespace: &str, name: &str) -> Result<Option<(Entry, i64)>> {
-        let found: Option<(String, i64)> = self.with(|c| {
+        let found: Option<(String, i64)> = self.read(|c| {
             Ok(c.query_row(
                 "SELECT entry, created FROM tags WHERE namespace = ?1 AND name = ?2",
                 params![namespace, name],

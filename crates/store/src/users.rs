@@ -135,17 +135,17 @@ impl Catalog {
 
     /// The user with API login `login`, in any case (`Bob` is `bob`).
     pub fn user_by_login(&self, login: &str) -> Result<Option<User>> {
-        self.with(|c| user_by_login_in(c, login))
+        self.read(|c| user_by_login_in(c, login))
     }
 
     /// The user whose ledger account is `account`.
     pub fn user_by_account(&self, account: &str) -> Result<Option<User>> {
-        self.with(|c| user_in(c, "account", account))
+        self.read(|c| user_in(c, "account", account))
     }
 
     /// Every user, by login.
     pub fn users(&self) -> Result<Vec<User>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt =
                 c.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY login"))?;
             let rows = stmt.query_map([], user_from_row)?;
@@ -188,12 +188,12 @@ impl Catalog {
 
     /// Bytes of the files `account` owns.
     pub fn storage_used(&self, account: &str) -> Result<u64> {
-        self.with(|c| storage_used_in(c, account))
+        self.read(|c| storage_used_in(c, account))
     }
 
     /// Bytes `account` moved in the last 24 hours.
     pub fn traffic_used(&self, account: &str) -> Result<u64> {
-        self.with(|c| traffic_in(c, account, now_ms()))
+        self.read(|c| traffic_in(c, account, now_ms()))
     }
 
     /// Counts `bytes` of traffic for `account`, or refuses with
@@ -231,7 +231,7 @@ impl Catalog {
 
     /// Whether `buyer` has bought entry `entry`.
     pub fn has_bought(&self, entry: &str, buyer: &str) -> Result<bool> {
-        self.with(|c| {
+        self.read(|c| {
             Ok(c.query_row(
                 "SELECT 1 FROM purchases WHERE entry = ?1 AND buyer = ?2",
                 params![entry, buyer],

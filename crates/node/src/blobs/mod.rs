@@ -10,12 +10,16 @@
 //! - `store`: the blob files on this disk, their manifests and keys;
 //! - `ingest`: the one-pass upload pipeline (read → hash → encrypt →
 //!   write);
-//! - `read`: verified range reads ([`BlobHandle`]);
+//! - `read`: verified range reads ([`BlobHandle`]), streamed without
+//!   holding a thread;
+//! - `pool`: the read workers and the budget of segment buffers every
+//!   stream shares;
 //! - `digests`: md5, sha1 and sha256 from a read of the blob;
 //! - `sniff`: a file's content type from its name and first bytes.
 
 pub(crate) mod digests;
 pub(crate) mod ingest;
+pub(crate) mod pool;
 pub(crate) mod read;
 pub(crate) mod sniff;
 pub(crate) mod store;
@@ -33,6 +37,7 @@ use crate::network::Network;
 use crate::shared::Shared;
 use crate::tasks::blocking;
 use crate::{Entry, NodeError};
+use pool::ReadPool;
 use read::{BlobHandle, ByteStream};
 use store::BlobStore;
 
@@ -64,6 +69,8 @@ struct State {
     network: Network,
     /// Blobs whose legacy digests the worker computes next.
     digest_queue: mpsc::UnboundedSender<BlobId>,
+    /// What every stream reads with.
+    reads: ReadPool,
 }
 
 impl Blobs {
@@ -75,11 +82,14 @@ impl Blobs {
         network: Network,
     ) -> (Self, mpsc::UnboundedReceiver<BlobId>) {
         let (digest_queue, rx) = mpsc::unbounded_channel();
+        let config = &shared.config.read;
+        let reads = ReadPool::new(config.workers, config.buffer_mib);
         let state = State {
             shared,
             store,
             network,
             digest_queue,
+            reads,
         };
         (Self(Arc::new(state)), rx)
     }
@@ -89,6 +99,15 @@ impl Blobs {
     pub(crate) fn start(&self, queue: mpsc::UnboundedReceiver<BlobId>) -> Result<()> {
         let blobs = self.clone();
         self.0.shared.spawn("digests", blobs.digest_worker(queue));
+        let (budget, stop) = (self.0.reads.budget.clone(), self.0.shared.shutdown.clone());
+        self.0.shared.spawn("read buffers", async move {
+            // Spare segment buffers a burst left are freed once unused.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            while tokio::select! { _ = tick.tick() => true, () = stop.cancelled() => false } {
+                budget.trim();
+            }
+            Ok(())
+        });
         if self.0.shared.config.legacy_digests {
             for id in self.0.shared.catalog.blobs_without_aliases()? {
                 self.queue_digests(id);
@@ -164,7 +183,7 @@ impl Blobs {
         let placement =
             Placement::decode(&placement).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         let reader = self.0.network.net_reader(id, placement, manifest.size)?;
-        Ok(BlobHandle::new(manifest, self.0.store.read_key(id), reader))
+        Ok(BlobHandle::new(manifest, self.0.store.read_key(id), reader.clone()).gathered(reader))
     }
 
     /// Opens the blob a digest (id or alias) names, or a link
@@ -177,7 +196,11 @@ impl Blobs {
         };
         let blobs = self.clone();
         let owned = digest.to_owned();
-        match blocking(move || blobs.handle(&blobs.0.store.resolve(&owned)?)).await {
+        let lookup = self
+            .0
+            .shared
+            .lookup(move || blobs.handle(&blobs.0.store.resolve(&owned)?));
+        match lookup.await {
             Err(NodeError::BlobNotFound(_)) if self.0.network.is_on() => {
                 if let Ok(id) = digest.parse::<BlobId>() {
                     match self.remote_handle(&id, key).await {
@@ -208,8 +231,9 @@ impl Blobs {
         Ok(BlobHandle::new(
             blob.manifest.clone(),
             cairn_core::crypt::ReadKey(key),
-            reader,
-        ))
+            reader.clone(),
+        )
+        .gathered(reader))
     }
 
     /// The blob a digest names (id or alias) and the entries holding it.
@@ -263,7 +287,7 @@ impl Blobs {
             .start("download", label, Some(range.end - range.start), false);
         let whole = range.start == 0 && range.end == handle.size();
         let catalog = self.0.shared.catalog.clone();
-        handle.stream(range, job, move || {
+        handle.stream(range, job, self.0.reads.clone(), move || {
             if let (true, Some(entry)) = (whole, entry)
                 && let Err(e) = catalog.count_download(&entry)
             {

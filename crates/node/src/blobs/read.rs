@@ -6,14 +6,19 @@
 //! asked range passed on. A segment that fails is never served: the stream
 //! ends with an error instead.
 //!
-//! Streaming spreads runs of segments over blocking workers, at least one
-//! per core (run `r` goes to worker `r mod n`), each feeding its own small
-//! bounded channel; the stream takes from the channels in turn, so the
-//! order is kept while every core decrypts and verifies. A run is one
-//! segment for a local blob and several for one read from the network
-//! (`BlobReader::run_len`): each supplier is then asked once per run. Memory
-//! stays at a few runs per worker whatever the size of the blob.
+//! A stream is an async reader of runs of segments and holds no thread: each
+//! run is first granted buffers from the read budget (`pool.rs`), then read,
+//! decrypted and verified as one work item on the read workers, and handed
+//! over in order as the client's socket takes it. A run is one segment for a
+//! local blob and several for one read from the network
+//! (`BlobReader::run_len`): each supplier is then asked once per run, and
+//! the shards are awaited by the stream, not by a thread ([`Gather`]); only
+//! decoding and verifying them is work for the workers. A stream reads a few
+//! runs ahead while the budget has room, so one fast client keeps every
+//! worker busy, and many slow ones hold only their buffers.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,17 +31,30 @@ use cairn_core::seal::open_segment;
 use cairn_core::{BlobId, Manifest};
 use cairn_store::files::BlobReader;
 use futures_util::Stream;
-use tokio::sync::mpsc;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::pool::{Class, ReadPool, Slot};
 use crate::NodeError;
 use crate::jobs::Job;
 
-/// Verified segments each worker may hold ready ahead of the HTTP writer.
-const AHEAD: usize = 2;
+/// Most runs of a local blob one stream reads ahead of its client (as
+/// long as the budget has room): enough to keep the cores busy.
+const MAX_AHEAD: usize = 4;
 
-/// Most workers one stream uses.
-const MAX_WORKERS: usize = 4;
+/// A future of a blob's bytes that waits rather than computes.
+pub(crate) type Waiting<T> = Pin<Box<dyn Future<Output = Result<T, NodeError>> + Send>>;
+
+/// Where the sealed bytes of whole segments come from when getting them
+/// means waiting (on the network): the stream awaits them, and only opening
+/// them (decrypt and verify) is work for the read workers.
+pub(crate) trait Gather: Send + Sync {
+    /// The sealed bytes of segments `first .. first + count`, as they come.
+    fn run(self: Arc<Self>, first: u64, count: u64) -> Waiting<Vec<Vec<u8>>>;
+    /// Segment `index` again, each of its parts checked on its own (after
+    /// the first copy failed verification).
+    fn again(self: Arc<Self>, index: u64) -> Waiting<Vec<u8>>;
+}
 
 /// A stream of verified plaintext chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, NodeError>> + Send>>;
@@ -47,6 +65,8 @@ pub struct BlobHandle {
     manifest: Arc<Manifest>,
     read_key: ReadKey,
     reader: Arc<dyn BlobReader>,
+    /// Where whole segments are awaited from, for a reader that waits.
+    gather: Option<Arc<dyn Gather>>,
     /// What one reader may read of it (a paid file), when not all.
     limit: Option<Arc<ReadLimit>>,
 }
@@ -73,8 +93,15 @@ impl BlobHandle {
             manifest,
             read_key,
             reader,
+            gather: None,
             limit: None,
         }
+    }
+
+    /// This handle, its streams awaiting whole segments from `gather`.
+    pub(crate) fn gathered(mut self, gather: Arc<dyn Gather>) -> Self {
+        self.gather = Some(gather);
+        self
     }
 
     /// This handle for one reader: every read out of it past `limit` is
@@ -137,49 +164,6 @@ impl BlobHandle {
         Ok(seg.slice(from as usize..to as usize))
     }
 
-    /// The verified bytes of `range` in each of the consecutive segments
-    /// `run`, read together where the reader can: one result per segment,
-    /// until the first error.
-    fn run_pieces(&self, range: &Range<u64>, run: Range<u64>) -> Vec<Result<Bytes, NodeError>> {
-        let size = self.manifest.size;
-        let spans: Vec<Range<u64>> = run.clone().map(|i| segment_span(size, i)).collect();
-        let mut refused: Vec<Option<cairn_core::seal::OpenError>> = vec![None; spans.len()];
-        let opened = self
-            .reader
-            .read_run_opened(&spans, &mut |j, buf| match open_segment(
-                &self.manifest,
-                &self.read_key,
-                run.start + j as u64,
-                buf,
-            ) {
-                Ok(()) => true,
-                Err(e) => {
-                    refused[j] = Some(e);
-                    false
-                }
-            });
-        let opened = match opened {
-            Ok(opened) => opened,
-            Err(e) => return vec![Err(e.into())],
-        };
-        let mut pieces = Vec::with_capacity(spans.len());
-        for (j, (seg, span)) in opened.into_iter().zip(&spans).enumerate() {
-            let index = run.start + j as u64;
-            let Some(seg) = seg else {
-                tracing::error!(blob = %self.manifest.id, index, "segment failed verification");
-                pieces.push(Err(NodeError::Corrupt(refused[j].take().map_or_else(
-                    || format!("segment {index} failed verification"),
-                    |e| e.to_string(),
-                ))));
-                break;
-            };
-            let from = range.start.max(span.start) - span.start;
-            let to = range.end.min(span.end) - span.start;
-            pieces.push(Ok(Bytes::from(seg).slice(from as usize..to as usize)));
-        }
-        pieces
-    }
-
     /// Calls `sink` with each verified piece of `range`, in order, on this
     /// thread (a blocking one: pieces are read and decrypted here).
     pub fn for_each_piece(
@@ -194,12 +178,141 @@ impl BlobHandle {
         Ok(())
     }
 
-    /// Streams `range` (which must lie within the blob), reporting progress
-    /// to `job`; `on_complete` runs once if the whole range was sent.
+    /// Opens the sealed bytes `buf` of segment `index` in place: an error
+    /// when they fail verification.
+    fn open(&self, index: u64, buf: &mut [u8]) -> Result<(), NodeError> {
+        open_segment(&self.manifest, &self.read_key, index, buf).map_err(|e| {
+            tracing::error!(blob = %self.manifest.id, index, "segment failed verification");
+            NodeError::Corrupt(e.to_string())
+        })
+    }
+
+    /// The part of `range` in segment `index`, out of its verified bytes
+    /// in `slot`.
+    fn slice(&self, range: &Range<u64>, index: u64, slot: Slot) -> Bytes {
+        let span = segment_span(self.manifest.size, index);
+        let from = range.start.max(span.start) - span.start;
+        let to = range.end.min(span.end) - span.start;
+        Bytes::from_owner(slot).slice(from as usize..to as usize)
+    }
+
+    /// Reads, decrypts and verifies the segments of `run` into `slots`
+    /// (one each) on this thread: the pieces of `range` in them, until the
+    /// first error.
+    fn read_run(
+        &self,
+        range: &Range<u64>,
+        run: Range<u64>,
+        slots: Vec<Slot>,
+    ) -> Vec<Result<Bytes, NodeError>> {
+        let mut pieces = Vec::with_capacity(slots.len());
+        for (index, mut slot) in run.zip(slots) {
+            let span = segment_span(self.manifest.size, index);
+            let read = self
+                .reader
+                .read_into(&mut slot.buf, (span.end - span.start) as usize, span.start)
+                .map_err(NodeError::from)
+                .and_then(|()| self.open(index, &mut slot.buf));
+            match read {
+                Ok(()) => pieces.push(Ok(self.slice(range, index, slot))),
+                Err(e) => {
+                    pieces.push(Err(e));
+                    break;
+                }
+            }
+        }
+        pieces
+    }
+
+    /// The pieces of `range` in the segments of `run`, read with `slots`:
+    /// awaited from the network and opened by the workers, or read and
+    /// opened by the workers.
+    async fn pieces(
+        self,
+        range: Range<u64>,
+        run: Range<u64>,
+        slots: Vec<Slot>,
+        pool: ReadPool,
+        stop: CancellationToken,
+    ) -> Vec<Result<Bytes, NodeError>> {
+        let Some(gather) = self.gather.clone() else {
+            let workers = pool.workers.clone();
+            return workers
+                .run(move || {
+                    // A stream that went away while this waited its turn
+                    // wants nothing more.
+                    if stop.is_cancelled() {
+                        return Ok(vec![Err(NodeError::ClientGone)]);
+                    }
+                    Ok(self.read_run(&range, run, slots))
+                })
+                .await
+                .unwrap_or_else(|e| vec![Err(e)]);
+        };
+        let sealed = match gather.clone().run(run.start, run.end - run.start).await {
+            Ok(sealed) => sealed,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut pieces = Vec::with_capacity(sealed.len());
+        for ((index, mut seg), mut slot) in run.zip(sealed).zip(slots) {
+            let mut again = false;
+            loop {
+                let handle = self.clone();
+                let opened = pool
+                    .workers
+                    .run(move || {
+                        let ok = handle.open(index, &mut seg);
+                        Ok((ok, seg))
+                    })
+                    .await;
+                let (ok, buf) = match opened {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        pieces.push(Err(e));
+                        return pieces;
+                    }
+                };
+                match ok {
+                    Ok(()) => {
+                        slot.buf = buf;
+                        pieces.push(Ok(self.slice(&range, index, slot)));
+                        break;
+                    }
+                    Err(e) if again => {
+                        pieces.push(Err(e));
+                        return pieces;
+                    }
+                    Err(_) => {
+                        // Some part that went into it was wrong: fetch it
+                        // again part by part, each checked, which finds and
+                        // replaces the wrong one.
+                        tracing::warn!(
+                            segment = index,
+                            "a segment failed verification; checking its shards one by one"
+                        );
+                        again = true;
+                        seg = match gather.clone().again(index).await {
+                            Ok(seg) => seg,
+                            Err(e) => {
+                                pieces.push(Err(e));
+                                return pieces;
+                            }
+                        };
+                    }
+                }
+            }
+        }
+        pieces
+    }
+
+    /// Streams `range` (which must lie within the blob) with `pool`'s
+    /// workers and budget, reporting progress to `job`; `on_complete` runs
+    /// once if the whole range was sent.
     pub(crate) fn stream(
         self,
         range: Range<u64>,
         job: Job,
+        pool: ReadPool,
         on_complete: impl FnOnce() + Send + 'static,
     ) -> ByteStream {
         if let Err(e) = self.check(&range) {
@@ -210,28 +323,28 @@ impl BlobHandle {
         let count = segments.end - segments.start;
         // Runs of segments read together start at multiples of the run's
         // length, so each one lies in whole blocks of the shard files.
-        let run = self.reader.run_len().max(1);
-        let runs = segments.end.div_ceil(run) - segments.start / run;
+        let run = match self.gather {
+            Some(_) => self.reader.run_len().max(1),
+            None => 1,
+        };
+        let first_run = segments.start / run;
+        let runs = (first_run..segments.end.div_ceil(run))
+            .map(|r| (r * run).max(segments.start)..((r + 1) * run).min(segments.end))
+            .collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers =
-            (runs as usize).clamp(1, cores.min(MAX_WORKERS).max(self.reader.parallel_reads()));
+        let ahead = cores
+            .min(MAX_AHEAD)
+            .max(self.reader.parallel_reads())
+            .min(pool.workers.threads().max(self.reader.parallel_reads()));
         let stop = job.token();
-        let mut channels = Vec::with_capacity(workers);
-        for w in 0..workers {
-            let (tx, rx) = mpsc::channel(AHEAD);
-            channels.push(rx);
-            let (handle, range, stop) = (self.clone(), range.clone(), stop.clone());
-            let segments = segments.clone();
-            let mine = (w as u64..runs).step_by(workers).map(move |r| {
-                let r = segments.start / run + r;
-                (r * run).max(segments.start)..((r + 1) * run).min(segments.end)
-            });
-            tokio::task::spawn_blocking(move || handle.produce(&range, mine, &tx, &stop));
-        }
         Box::pin(InOrder {
-            channels,
-            first: segments.start,
-            run,
+            handle: self,
+            range,
+            runs,
+            reading: FuturesOrdered::new(),
+            ready: VecDeque::new(),
+            pool,
+            ahead: ahead.max(1),
             next: 0,
             count,
             job: Some(job),
@@ -239,37 +352,26 @@ impl BlobHandle {
             on_complete: Some(Box::new(on_complete)),
         })
     }
-
-    fn produce(
-        &self,
-        range: &Range<u64>,
-        runs: impl Iterator<Item = Range<u64>>,
-        tx: &mpsc::Sender<Result<Bytes, NodeError>>,
-        stop: &CancellationToken,
-    ) {
-        for run in runs {
-            if stop.is_cancelled() {
-                return;
-            }
-            for piece in self.run_pieces(range, run) {
-                let failed = piece.is_err();
-                if tx.blocking_send(piece).is_err() || failed {
-                    return;
-                }
-            }
-        }
-    }
 }
 
-/// Takes pieces from the workers' channels in segment order and keeps the
-/// job's books: progress, completion, cancellation, a client gone away.
+/// The pieces of one run, once read.
+type Run = Pin<Box<dyn Future<Output = Vec<Result<Bytes, NodeError>>> + Send>>;
+
+/// Reads a range run by run, a few runs ahead, hands the pieces over in
+/// order and keeps the job's books: progress, completion, cancellation, a
+/// client gone away.
 struct InOrder {
-    channels: Vec<mpsc::Receiver<Result<Bytes, NodeError>>>,
-    /// The first segment of the range.
-    first: u64,
-    /// Segments per run; run r (counted from the first's) is worker r's
-    /// mod the workers.
-    run: u64,
+    handle: BlobHandle,
+    range: Range<u64>,
+    /// Runs not yet started.
+    runs: VecDeque<Range<u64>>,
+    /// Runs started, in order.
+    reading: FuturesOrdered<Run>,
+    /// Pieces read and not yet handed over.
+    ready: VecDeque<Result<Bytes, NodeError>>,
+    pool: ReadPool,
+    /// Most runs started at once.
+    ahead: usize,
     /// Pieces handed on so far.
     next: u64,
     count: u64,
@@ -285,27 +387,74 @@ impl InOrder {
             job.finish(outcome.map(|()| serde_json::Value::Null));
         }
     }
+
+    /// Starts the next run: granted buffers from the budget as it comes
+    /// (`wait`), or only if the budget has room to spare (reading ahead).
+    /// Whether a run was started.
+    fn start_run(&mut self, wait: bool) -> bool {
+        let Some(run) = self.runs.front().cloned() else {
+            return false;
+        };
+        let need = (run.end - run.start) as usize;
+        let (handle, range, pool) = (self.handle.clone(), self.range.clone(), self.pool.clone());
+        let stop = self.stop.clone();
+        let read: Run = if wait {
+            let class = if self.next == 0 {
+                Class::First
+            } else {
+                Class::Next
+            };
+            Box::pin(async move {
+                let slots = pool.budget.acquire(need, class).await;
+                handle.pieces(range, run, slots, pool, stop).await
+            })
+        } else {
+            let Some(slots) = pool.budget.try_ahead(need) else {
+                return false;
+            };
+            Box::pin(handle.pieces(range, run, slots, pool, stop))
+        };
+        self.runs.pop_front();
+        self.reading.push_back(read);
+        true
+    }
 }
 
 impl Stream for InOrder {
     type Item = Result<Bytes, NodeError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.job.is_none() || self.next == self.count {
-            return Poll::Ready(None);
+        loop {
+            if self.job.is_none() || self.next == self.count {
+                return Poll::Ready(None);
+            }
+            if self.job.as_ref().is_some_and(Job::is_cancelled) {
+                self.end(Err(&NodeError::Cancelled));
+                return Poll::Ready(Some(Err(NodeError::Cancelled)));
+            }
+            if let Some(item) = self.ready.pop_front() {
+                return Poll::Ready(Some(self.hand_over(item)));
+            }
+            if self.reading.is_empty() {
+                self.start_run(true);
+            }
+            while self.reading.len() < self.ahead && self.start_run(false) {}
+            match self.reading.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(pieces)) => self.ready.extend(pieces),
+                Poll::Ready(None) => {
+                    let e = NodeError::Internal("a read ended before its range".into());
+                    self.end(Err(&e));
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
         }
-        if self.job.as_ref().is_some_and(Job::is_cancelled) {
-            self.end(Err(&NodeError::Cancelled));
-            return Poll::Ready(Some(Err(NodeError::Cancelled)));
-        }
-        let index = self.first + self.next;
-        let run = index / self.run - self.first / self.run;
-        let slot = (run % self.channels.len() as u64) as usize;
-        let item = match self.channels[slot].poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(item) => item
-                .unwrap_or_else(|| Err(NodeError::Internal("a read worker stopped early".into()))),
-        };
+    }
+}
+
+impl InOrder {
+    /// Accounts for one piece handed to the client.
+    fn hand_over(&mut self, item: Result<Bytes, NodeError>) -> Result<Bytes, NodeError> {
         match item {
             Ok(piece) => {
                 self.next += 1;
@@ -320,11 +469,11 @@ impl Stream for InOrder {
                     }
                     self.end(Ok(()));
                 }
-                Poll::Ready(Some(Ok(piece)))
+                Ok(piece)
             }
             Err(e) => {
                 self.end(Err(&e));
-                Poll::Ready(Some(Err(e)))
+                Err(e)
             }
         }
     }

@@ -68,7 +68,7 @@ impl Entries {
     pub async fn entry(&self, id: &str) -> Result<EntryInfo> {
         let entries = self.clone();
         let id = id.to_owned();
-        blocking(move || entries.entry_info(&id)).await
+        self.0.shared.lookup(move || entries.entry_info(&id)).await
     }
 
     pub(crate) fn entry_info(&self, id: &str) -> Result<EntryInfo> {
@@ -89,13 +89,19 @@ impl Entries {
     pub async fn path(&self, id: &str) -> Result<Vec<Entry>> {
         let entries = self.clone();
         let id = id.to_owned();
-        blocking(move || Ok(entries.0.shared.catalog.path_of(&id)?)).await
+        self.0
+            .shared
+            .lookup(move || Ok(entries.0.shared.catalog.path_of(&id)?))
+            .await
     }
 
     /// One page of folder `parent` (`None` for the root).
     pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Page> {
         let entries = self.clone();
-        blocking(move || Ok(entries.0.shared.catalog.list(parent.as_deref(), query)?)).await
+        self.0
+            .shared
+            .lookup(move || Ok(entries.0.shared.catalog.list(parent.as_deref(), query)?))
+            .await
     }
 
     /// Creates a folder (or returns the existing one of that name, which

@@ -48,6 +48,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::blobs::read::{Gather, Waiting};
 use crate::blobs::store::BlobStore;
 use crate::config::NetworkConfig;
 use crate::shared::Shared;
@@ -1188,7 +1189,7 @@ impl Network {
         id: &BlobId,
         placement: Placement,
         size: u64,
-    ) -> Result<Arc<dyn BlobReader>> {
+    ) -> Result<Arc<NetReader>> {
         Ok(Arc::new(self.shard_reader(id, placement, size)?))
     }
 
@@ -1502,6 +1503,16 @@ impl NetReader {
             }
         }
         Ok(data)
+    }
+}
+
+impl Gather for NetReader {
+    fn run(self: Arc<Self>, first: u64, count: u64) -> Waiting<Vec<Vec<u8>>> {
+        Box::pin(async move { self.run_fetched(self.blob, first, count, None, false).await })
+    }
+
+    fn again(self: Arc<Self>, index: u64) -> Waiting<Vec<u8>> {
+        Box::pin(async move { self.segment_without(self.blob, index, None).await })
     }
 }
 
