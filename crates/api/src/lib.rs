@@ -29,6 +29,7 @@
 
 pub mod amount;
 pub mod auth;
+mod connections;
 pub mod content;
 pub mod error;
 mod events;
@@ -201,18 +202,36 @@ pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+/// Returns when `conn`'s client has taken nothing of a response for
+/// `timeout` (never, for a timeout of 0).
+async fn stalled(conn: &connections::Admitted, timeout: std::time::Duration) {
+    if timeout.is_zero() {
+        return std::future::pending().await;
+    }
+    let mut tick = tokio::time::interval((timeout / 4).max(std::time::Duration::from_millis(250)));
+    loop {
+        tick.tick().await;
+        if conn.stalled(timeout) {
+            return;
+        }
+    }
+}
+
 /// Serves `app` on `listener` until the node is asked to stop.
 ///
 /// Each connection is served by hyper with a timer, so `[http]
 /// idle_timeout_secs` closes one that sends no complete request head in
-/// time (new, slow, or idle between keep-alive requests). At `[http]
+/// time (new, slow, or idle between keep-alive requests), and
+/// `send_timeout_secs` one whose client takes nothing of a response for
+/// that long (its buffers go back to the other streams). At `[http]
 /// max_connections` (in all, or `max_connections_per_ip` from one
-/// address) a new connection is closed as soon as it is accepted, so the
-/// ones being served keep their file descriptors; an accept that fails
-/// (out of descriptors) waits a moment instead of spinning. Running jobs
-/// are cancelled when a stop is asked, so responses end quickly; a client
-/// that stopped reading cannot hold the node up longer than
-/// [`SHUTDOWN_GRACE`].
+/// address) the connection idle longest is shed to make room for the new
+/// one; only when every connection in the way is busy is the new one
+/// closed as soon as it is accepted. An accept that fails (out of
+/// descriptors) sheds an idle connection and waits a moment instead of
+/// spinning. Running jobs are cancelled when a stop is asked, so
+/// responses end quickly; a client that stopped reading cannot hold the
+/// node up longer than [`SHUTDOWN_GRACE`].
 pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
     let config = node.config().http.clone();
     // HTTP/1 served by hyper itself, with a timer: telling HTTP/2 from
@@ -225,8 +244,8 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(config.idle_timeout_secs));
     }
-    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let per_ip = PerIp::new(config.max_connections_per_ip);
+    let open = connections::Connections::new(config.max_connections, config.max_connections_per_ip);
+    let send_timeout = std::time::Duration::from_secs(config.send_timeout_secs);
     let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -234,34 +253,39 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if !open.shed_one() {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
                     continue;
                 }
             },
             () = node.stopped() => break,
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "at max_connections: connection closed");
+        let Some(admitted) = open.admit(peer.ip()) else {
+            tracing::debug!(%peer, "every connection is busy at the limit: connection closed");
             continue;
         };
-        let Some(slot) = per_ip.take(peer.ip()) else {
-            tracing::debug!(%peer, "at max_connections_per_ip: connection closed");
-            continue;
-        };
+        let admitted = std::sync::Arc::new(admitted);
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let conn = Conn { peer, local };
-        let service = tower::ServiceExt::map_request(
-            app.clone(),
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        let (on_request, app) = (admitted.clone(), app.clone());
+        let service =
+            tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(conn));
-                req
-            },
-        );
+                let busy = on_request.request();
+                let answer = tower::ServiceExt::oneshot(app.clone(), req);
+                async move {
+                    let response = answer.await?;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|body| connections::tracked(body, busy)),
+                    )
+                }
+            });
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let io = hyper_util::rt::TokioIo::new(stream);
+        let io = hyper_util::rt::TokioIo::new(admitted.stamped(stream));
         let serving = builder.serve_connection(io, service).with_upgrades();
         let stop = node.clone();
         connections.spawn(async move {
@@ -273,11 +297,19 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
                     serving.as_mut().graceful_shutdown();
                     serving.await
                 }
+                () = admitted.shed.cancelled() => {
+                    serving.as_mut().graceful_shutdown();
+                    serving.await
+                }
+                () = stalled(&admitted, send_timeout) => {
+                    tracing::debug!(%peer, "the client took nothing of a response for {send_timeout:?}: connection closed");
+                    Ok(())
+                }
             };
             if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
-            drop((permit, slot));
+            drop(admitted);
         });
     }
     drop(listener);
@@ -289,52 +321,4 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
         }
     }
     Ok(())
-}
-
-/// Connections open per client address, bounded.
-#[derive(Clone)]
-struct PerIp {
-    open: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    max: usize,
-}
-
-impl PerIp {
-    fn new(max: usize) -> Self {
-        Self {
-            open: Default::default(),
-            max,
-        }
-    }
-
-    /// One more connection from `ip`, if it has fewer than the most.
-    fn take(&self, ip: std::net::IpAddr) -> Option<IpSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(ip).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            of: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// A connection counted against its address until it is dropped.
-struct IpSlot {
-    of: PerIp,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self.of.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
 }

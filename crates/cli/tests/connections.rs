@@ -1,7 +1,7 @@
 //! Connection hygiene on every HTTP listener (`[http]`): connections that
-//! send no request head in time are closed, idle keep-alive ones too, and
-//! a client address past its share of connections is turned away while
-//! the others are served.
+//! send no request head in time are closed, idle keep-alive ones too; at
+//! a client address's share of connections the one idle longest makes
+//! room for a new one, and only busy ones turn a new one away.
 
 mod common;
 
@@ -50,30 +50,92 @@ async fn connections_that_send_nothing_are_closed_after_the_idle_timeout() {
     assert!(text.contains("\"openapi\""), "the whole answer came first");
 }
 
+/// Starts an upload that stays under way: its head is sent, its body
+/// never finished.
+async fn busy(node: &TestNode) -> TcpStream {
+    let mut stream = TcpStream::connect(node.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/upload?name=slow.bin HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\nContent-Length: 1000\r\n\r\n0123456789",
+        node.secret
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` (without an answer) within 10 s.
+async fn closed_unanswered(stream: &mut TcpStream) -> bool {
+    until_closed(stream).await.is_empty()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_address_past_its_connections_is_turned_away_and_the_rest_are_served() {
+async fn at_the_limit_the_idlest_connection_makes_room_and_busy_ones_stay() {
     let node = TestNode::start_with("[http]\nmax_connections_per_ip = 2\n").await;
-    let first = TcpStream::connect(node.addr()).await.unwrap();
-    let second = TcpStream::connect(node.addr()).await.unwrap();
-    // Both are held (the default idle timeout is 30 s): a third is closed
-    // as soon as it is accepted, without an answer.
+    // Two idle connections fill this address's share (the idle timeout is
+    // 30 s): a third is still served, and the one idle longest is shed.
+    let mut first = TcpStream::connect(node.addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut second = TcpStream::connect(node.addr()).await.unwrap();
     let mut third = TcpStream::connect(node.addr()).await.unwrap();
-    let _ = third
-        .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
-    let refused = until_closed(&mut third).await;
-    assert!(refused.is_empty(), "{}", String::from_utf8_lossy(&refused));
-    // One goes: a new connection is served again.
-    drop(first);
-    let mut served = None;
-    for _ in 0..50 {
-        let r = node.http.get(node.url("/openapi.json")).send().await;
-        if let Ok(r) = r {
-            served = Some(r.status());
+    third
+        .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = until_closed(&mut third).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    assert!(closed_unanswered(&mut first).await, "the idlest was shed");
+    // `second` was shed for the answer's connection or stays: either way
+    // it is idle. Now two uploads under way take the share: busy
+    // connections are never shed, so a new one is turned away.
+    drop(second.shutdown().await);
+    let mut one = busy(&node).await;
+    let mut two = busy(&node).await;
+    // Both are under way once their jobs run (asked from another loopback
+    // address, whose connections count apart).
+    let probe = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: serde_json::Value = probe
+            .get(node.url("/status"))
+            .bearer_auth(&node.secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["jobs_running"].as_u64() >= Some(2) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the uploads never started: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(served.map(|s| s.as_u16()), Some(200));
-    drop(second);
+    let mut turned = TcpStream::connect(node.addr()).await.unwrap();
+    let _ = turned
+        .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed_unanswered(&mut turned).await,
+        "a busy connection was shed"
+    );
+    // The uploads are still being served: each finishes with its answer.
+    for stream in [&mut one, &mut two] {
+        stream.write_all(&[b'x'; 990]).await.unwrap();
+        let mut got = vec![0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut got))
+            .await
+            .expect("the upload got no answer")
+            .unwrap();
+        assert_eq!(&got, b"HTTP/1.1 201", "{}", String::from_utf8_lossy(&got));
+    }
 }
