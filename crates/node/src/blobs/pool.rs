@@ -126,6 +126,13 @@ impl State {
         }
     }
 
+    /// `need` slots of class `class` if they are free and no grant of its
+    /// class or a better one waits.
+    fn grant_now(&mut self, budget: &Arc<Inner>, need: usize, class: Class) -> Option<Vec<Slot>> {
+        let ahead = self.waiting.keys().next().is_some_and(|(c, _)| *c <= class);
+        (!ahead && self.free >= need).then(|| self.take(budget, need))
+    }
+
     /// `need` slots out of the free ones, with spare buffers where there
     /// are.
     fn take(&mut self, budget: &Arc<Inner>, need: usize) -> Vec<Slot> {
@@ -174,19 +181,19 @@ impl Budget {
         }))
     }
 
+    /// Slots in all.
+    pub(crate) fn total(&self) -> usize {
+        self.0.total
+    }
+
     /// `need` slots (at most the whole budget), as soon as they are free
     /// and every grant ahead of this one is served.
     pub(crate) async fn acquire(&self, need: usize, class: Class) -> Vec<Slot> {
         let need = need.clamp(1, self.0.total);
         let rx = {
             let mut state = self.0.lock();
-            let ahead = state
-                .waiting
-                .keys()
-                .next()
-                .is_some_and(|(c, _)| *c <= class);
-            if !ahead && state.free >= need {
-                return state.take(&self.0, need);
+            if let Some(slots) = state.grant_now(&self.0, need, class) {
+                return slots;
             }
             let (tx, rx) = oneshot::channel();
             state.arrivals += 1;
@@ -197,6 +204,13 @@ impl Budget {
         // The sender is dropped only when granted or when the budget is
         // gone, which outlives every stream that holds a clone of it.
         rx.await.unwrap_or_default()
+    }
+
+    /// `need` slots now, if [`Budget::acquire`] would grant them without
+    /// waiting.
+    pub(crate) fn try_now(&self, need: usize, class: Class) -> Option<Vec<Slot>> {
+        let need = need.clamp(1, self.0.total);
+        self.0.lock().grant_now(&self.0, need, class)
     }
 
     /// `need` slots for reading ahead, if nobody waits and at least half

@@ -22,6 +22,7 @@ use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -235,6 +236,13 @@ impl BlobHandle {
         pool: ReadPool,
         stop: CancellationToken,
     ) -> Vec<Result<Bytes, NodeError>> {
+        if slots.len() as u64 != run.end - run.start {
+            return vec![Err(NodeError::Internal(format!(
+                "a run of {} segments was granted {} buffers",
+                run.end - run.start,
+                slots.len()
+            )))];
+        }
         let Some(gather) = self.gather.clone() else {
             let workers = pool.workers.clone();
             return workers
@@ -323,8 +331,10 @@ impl BlobHandle {
         let count = segments.end - segments.start;
         // Runs of segments read together start at multiples of the run's
         // length, so each one lies in whole blocks of the shard files.
+        // A run's segments are granted a buffer each, all at once: never
+        // more than the budget holds.
         let run = match self.gather {
-            Some(_) => self.reader.run_len().max(1),
+            Some(_) => self.reader.run_len().clamp(1, pool.budget.total() as u64),
             None => 1,
         };
         let first_run = segments.start / run;
@@ -345,6 +355,7 @@ impl BlobHandle {
             ready: VecDeque::new(),
             pool,
             ahead: ahead.max(1),
+            head_waits: Arc::new(AtomicBool::new(false)),
             next: 0,
             count,
             job: Some(job),
@@ -372,6 +383,8 @@ struct InOrder {
     pool: ReadPool,
     /// Most runs started at once.
     ahead: usize,
+    /// Whether a run of this stream waits for the budget.
+    head_waits: Arc<AtomicBool>,
     /// Pieces handed on so far.
     next: u64,
     count: u64,
@@ -404,11 +417,24 @@ impl InOrder {
             } else {
                 Class::Next
             };
-            Box::pin(async move {
-                let slots = pool.budget.acquire(need, class).await;
-                handle.pieces(range, run, slots, pool, stop).await
-            })
+            match pool.budget.try_now(need, class) {
+                Some(slots) => Box::pin(handle.pieces(range, run, slots, pool, stop)),
+                None => {
+                    // Nothing is read ahead while this waits, so no run
+                    // behind it holds the buffers it waits for.
+                    let waits = self.head_waits.clone();
+                    waits.store(true, Ordering::Relaxed);
+                    Box::pin(async move {
+                        let slots = pool.budget.acquire(need, class).await;
+                        waits.store(false, Ordering::Relaxed);
+                        handle.pieces(range, run, slots, pool, stop).await
+                    })
+                }
+            }
         } else {
+            if self.head_waits.load(Ordering::Relaxed) {
+                return false;
+            }
             let Some(slots) = pool.budget.try_ahead(need) else {
                 return false;
             };
@@ -484,5 +510,69 @@ impl Drop for InOrder {
         if self.job.is_some() {
             self.end(Err(&NodeError::ClientGone));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use crate::{Config, Node, OnConflict, UploadTarget};
+
+    /// With two read workers and a budget of one segment, many streams of
+    /// one blob at once, over ranges that start and end inside segments,
+    /// each get exactly their bytes, and every buffer goes back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_share_one_buffer_and_two_workers_and_each_gets_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.network.enabled = false;
+        config.read.workers = 2;
+        config.read.buffer_mib = 1;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let content: Vec<u8> = (0..(3 << 20) + 4321u32)
+            .map(|i| (i * 7 + i / 991) as u8)
+            .collect();
+        let target = UploadTarget {
+            parent: None,
+            name: "f.bin".into(),
+            on_conflict: OnConflict::Fail,
+            wait_digests: false,
+        };
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+            content.clone(),
+        ))]);
+        let file = node.entries().upload(target, body, None).await.unwrap();
+        let blob = file.entry.blob.clone().unwrap();
+        let size = content.len() as u64;
+        let ranges = [0..size, 5..(1 << 20) + 9, (2 << 20) - 1..size, 77..78, 0..1];
+        let mut reads = Vec::new();
+        for (i, range) in ranges.iter().cycle().take(20).enumerate() {
+            let (node, blob, range) = (node.clone(), blob.clone(), range.clone());
+            reads.push(tokio::spawn(async move {
+                let handle = node.blobs().open(&blob).await.unwrap();
+                let mut s = node
+                    .blobs()
+                    .stream(handle, range.clone(), format!("r{i}"), None);
+                let mut got = Vec::new();
+                while let Some(piece) = s.next().await {
+                    got.extend_from_slice(&piece.unwrap());
+                }
+                (range, got)
+            }));
+        }
+        for read in reads {
+            let (range, got) = read.await.unwrap();
+            assert!(
+                got == content[range.start as usize..range.end as usize],
+                "wrong bytes for {range:?}"
+            );
+        }
+        assert_eq!(
+            node.blobs().0.reads.budget.in_use().0,
+            0,
+            "a buffer was kept"
+        );
+        node.shutdown().await;
     }
 }
