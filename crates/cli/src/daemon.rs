@@ -29,6 +29,7 @@ pub(crate) async fn run(
         .with_writer(std::io::stderr)
         .init();
     raise_open_files_limit();
+    fix_mmap_threshold();
     // The node takes the data dir's lock first (a second node is refused
     // there, before it touches anything). The address files are written
     // only while it is held, and `addr_files` goes before `node` on every
@@ -157,6 +158,21 @@ fn keep_new_files_private() {
     // fail.
     unsafe {
         libc::umask(0o077);
+    }
+}
+
+/// Makes glibc's malloc map every block of 256 KiB or more on its own
+/// (its default threshold grows with the largest block freed, up to 32
+/// MiB): the read budget's 1 MiB segment buffers then go back to the
+/// system when freed instead of staying in a thread's arena, so the
+/// memory of a burst of downloads is given back (BENCHMARKS.md, "Load").
+/// The buffers are reused while in use, so they are mapped rarely.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's parameters; it is called once,
+    // before the runtime's threads allocate much.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
 }
 

@@ -223,7 +223,8 @@ impl Budget {
         Some(state.take(&self.0, need))
     }
 
-    /// Frees the spare buffers left unused for a while (keeping a few).
+    /// Frees the spare buffers left unused for a while (keeping a few),
+    /// and asks the allocator to give what it freed back to the system.
     pub(crate) fn trim(&self) {
         let freed: Vec<(Vec<u8>, Instant)> = {
             let mut state = self.0.lock();
@@ -236,7 +237,10 @@ impl Budget {
                 .count();
             state.spare.drain(..stale).collect()
         };
-        drop(freed);
+        if !freed.is_empty() {
+            drop(freed);
+            give_back_freed_memory();
+        }
     }
 
     /// Slots in use and spare buffers held (tests, status).
@@ -244,6 +248,18 @@ impl Budget {
     pub(crate) fn in_use(&self) -> (usize, usize) {
         let state = self.0.lock();
         (self.0.total - state.free, state.spare.len())
+    }
+}
+
+/// Returns the free pages of every malloc arena to the system (glibc
+/// keeps them otherwise: after a burst of downloads, the connections'
+/// and requests' small blocks are scattered over the threads' arenas).
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it takes malloc's own
+    // locks.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
