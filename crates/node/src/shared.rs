@@ -49,7 +49,7 @@ impl Shared {
             n => n,
         };
         Self {
-            lookups: crate::tasks::Workers::new("cairn-lookup", lookups),
+            lookups: crate::tasks::Workers::new("cairn-lookup", lookups, 0),
             config,
             catalog,
             jobs,

@@ -6,7 +6,9 @@
 //! such work waits its turn in a queue instead of growing the blocking
 //! pool by a thread per client.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
@@ -43,35 +45,47 @@ pub(crate) async fn blocking<T: Send + 'static>(
 type Work = Box<dyn FnOnce() + Send>;
 
 /// A fixed number of threads taking work from one queue, first come first
-/// served. What is queued is bounded by whoever queues it (the read
-/// budget, the look-ups' callers); a thread is held only while its work
-/// runs, never while a client is waited for.
+/// served (urgent work before the rest). What is queued is bounded by
+/// whoever queues it (the read budget, the look-ups' callers); a thread is
+/// held only while its work runs, never while a client is waited for.
 pub(crate) struct Workers {
-    queue: std::sync::mpsc::Sender<Work>,
+    queue: Arc<Queue>,
     threads: usize,
 }
 
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Queued>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    urgent: VecDeque<Work>,
+    normal: VecDeque<Work>,
+    closed: bool,
+}
+
 impl Workers {
-    /// Starts `threads` threads named `name-<n>`. They end when the pool
-    /// is dropped and its queue is empty.
-    pub(crate) fn new(name: &str, threads: usize) -> Self {
+    /// Starts `threads` threads named `name-<n>`, at the nice level
+    /// `nice` (0: the process's; more: they yield the cores to the
+    /// threads that answer requests). They end when the pool is dropped.
+    pub(crate) fn new(name: &str, threads: usize, nice: i32) -> Self {
         let threads = threads.max(1);
-        let (queue, rx) = std::sync::mpsc::channel::<Work>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let queue = Arc::new(Queue::default());
         // Work runs in the runtime's context, as on its blocking pool (it
         // may make handles that talk to the runtime).
         let runtime = tokio::runtime::Handle::try_current().ok();
         for n in 0..threads {
-            let (rx, runtime) = (rx.clone(), runtime.clone());
+            let (queue, runtime) = (queue.clone(), runtime.clone());
             std::thread::Builder::new()
                 .name(format!("{name}-{n}"))
                 .spawn(move || {
+                    if nice != 0 {
+                        lower_priority(nice);
+                    }
                     let _context = runtime.as_ref().map(|r| r.enter());
-                    loop {
-                        let work = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                            Ok(work) => work,
-                            Err(_) => return,
-                        };
+                    while let Some(work) = queue.next() {
                         // A panic is the work's own: its caller hears of it
                         // (its answer channel closes) and the thread goes on.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
@@ -92,15 +106,74 @@ impl Workers {
         &self,
         f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {
+        self.run_as(false, f).await
+    }
+
+    /// [`Workers::run`], before any work not `urgent` still queued.
+    pub(crate) async fn run_as<T: Send + 'static>(
+        &self,
+        urgent: bool,
+        f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        self.queue
-            .send(Box::new(move || {
+        self.queue.push(
+            urgent,
+            Box::new(move || {
                 let _ = tx.send(span.in_scope(f));
-            }))
-            .map_err(|_| NodeError::Internal("the worker threads have stopped".into()))?;
+            }),
+        );
         rx.await
             .map_err(|_| NodeError::Internal("a worker thread's work panicked".into()))?
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, urgent: bool, work: Work) {
+        let mut q = self.lock();
+        if urgent {
+            q.urgent.push_back(work);
+        } else {
+            q.normal.push_back(work);
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    /// The next work, waiting for some; `None` once the pool is dropped.
+    fn next(&self) -> Option<Work> {
+        let mut q = self.lock();
+        loop {
+            if let Some(work) = q.urgent.pop_front().or_else(|| q.normal.pop_front()) {
+                return Some(work);
+            }
+            if q.closed {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice level `nice`.
+fn lower_priority(nice: i32) {
+    // SAFETY: gettid has no preconditions; setpriority on one's own thread
+    // id only changes that thread's nice value (Linux schedules threads
+    // by their own nice level).
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice);
     }
 }
 
@@ -118,7 +191,7 @@ mod tests {
     async fn workers_run_work_on_a_fixed_number_of_threads() {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let pool = Arc::new(Workers::new("test-pool", 2));
+        let pool = Arc::new(Workers::new("test-pool", 2, 0));
         let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let mut calls = Vec::new();
         for _ in 0..16 {
@@ -163,6 +236,45 @@ mod tests {
         config.network.bootstrap = bootstrap;
         let node = Node::start(dir.path(), config).await.unwrap();
         (dir, node)
+    }
+
+    /// Urgent work goes before the ordinary work already queued.
+    #[tokio::test]
+    async fn urgent_work_goes_first() {
+        let pool = std::sync::Arc::new(Workers::new("test-urgent", 1, 0));
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let blocked = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move || {
+                    gate.recv().ok();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut queued = Vec::new();
+        for (name, urgent) in [("a", false), ("b", false), ("u", true)] {
+            // Each is queued before the next (the pool's one thread is
+            // blocked, so none runs yet).
+            tokio::task::yield_now().await;
+            let (pool, order) = (pool.clone(), order.clone());
+            queued.push(tokio::spawn(async move {
+                pool.run_as(urgent, move || {
+                    order.lock().unwrap().push(name);
+                    Ok(())
+                })
+                .await
+            }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        open.send(()).unwrap();
+        blocked.await.unwrap().unwrap();
+        for q in queued {
+            q.await.unwrap().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["u", "a", "b"]);
     }
 
     /// Two nodes on loopback connect and talk; once stopped, no task of

@@ -11,10 +11,12 @@
 //! for a while are freed, so the memory of a burst is given back.
 //!
 //! Grants are fair between streams: a stream's first segment goes before
-//! the next segment of a stream already under way (a new reader starts at
-//! once, however many are reading), and within each class requests are
-//! served in the order they came. Reading ahead takes only what nobody
-//! waits for and leaves half the budget free.
+//! the next segment of a stream already under way, and an eighth of the
+//! budget is kept for first segments, so a new reader starts at once
+//! however many are reading; within each class requests are served in the
+//! order they came, and a first segment is read before the others waiting
+//! for a worker. Reading ahead takes only what nobody waits for and
+//! leaves half the budget free.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,9 @@ const KEEP_SPARE: usize = 4;
 
 /// How long a spare buffer past [`KEEP_SPARE`] is kept unused.
 const SPARE_FOR: Duration = Duration::from_secs(2);
+
+/// The nice level of the read workers.
+const READ_NICE: i32 = 5;
 
 /// The read workers and the segment budget every stream shares.
 #[derive(Clone)]
@@ -48,7 +53,10 @@ impl ReadPool {
         };
         let slots = ((buffer_mib << 20) / SEGMENT_SIZE).max(1) as usize;
         Self {
-            workers: Arc::new(Workers::new("cairn-read", workers)),
+            // Reading runs below the threads that answer requests, so a
+            // status or a listing waits for no stream even with every core
+            // busy decrypting.
+            workers: Arc::new(Workers::new("cairn-read", workers, READ_NICE)),
             budget: Budget::new(slots),
         }
     }
@@ -69,6 +77,9 @@ pub(crate) struct Budget(Arc<Inner>);
 
 struct Inner {
     total: usize,
+    /// Slots only a first segment may take: a new reader starts at once
+    /// even while the streams under way want every other slot.
+    reserve: usize,
     state: Mutex<State>,
 }
 
@@ -130,7 +141,16 @@ impl State {
     /// class or a better one waits.
     fn grant_now(&mut self, budget: &Arc<Inner>, need: usize, class: Class) -> Option<Vec<Slot>> {
         let ahead = self.waiting.keys().next().is_some_and(|(c, _)| *c <= class);
-        (!ahead && self.free >= need).then(|| self.take(budget, need))
+        (!ahead && self.fits(budget, need, class)).then(|| self.take(budget, need))
+    }
+
+    /// Whether `need` slots of class `class` are free (past the reserve,
+    /// unless it is a first segment).
+    fn fits(&self, budget: &Inner, need: usize, class: Class) -> bool {
+        match class {
+            Class::First => self.free >= need,
+            Class::Next => self.free >= need + budget.reserve,
+        }
     }
 
     /// `need` slots out of the free ones, with spare buffers where there
@@ -149,11 +169,13 @@ impl State {
     /// first waiter that does not fit holds the rest back, so a grant of
     /// several slots is never starved by single ones).
     fn grant_waiting(&mut self, budget: &Arc<Inner>) {
-        while let Some(entry) = self.waiting.first_entry() {
-            if entry.get().need > self.free {
+        while let Some((&key, waiter)) = self.waiting.first_key_value() {
+            if !self.fits(budget, waiter.need, key.0) {
                 break;
             }
-            let waiter = entry.remove();
+            let Some(waiter) = self.waiting.remove(&key) else {
+                break;
+            };
             let slots = self.take(budget, waiter.need);
             if let Err(slots) = waiter.grant.send(slots) {
                 // The stream went away while it waited: its slots go back
@@ -172,6 +194,7 @@ impl Budget {
     pub(crate) fn new(total: usize) -> Self {
         Self(Arc::new(Inner {
             total,
+            reserve: total / 8,
             state: Mutex::new(State {
                 free: total,
                 waiting: BTreeMap::new(),
@@ -181,9 +204,10 @@ impl Budget {
         }))
     }
 
-    /// Slots in all.
-    pub(crate) fn total(&self) -> usize {
-        self.0.total
+    /// The most slots one grant of the next segments of a stream can get
+    /// (all but the reserve).
+    pub(crate) fn most(&self) -> usize {
+        self.0.total - self.0.reserve
     }
 
     /// `need` slots (at most the whole budget), as soon as they are free
@@ -308,6 +332,27 @@ mod tests {
         assert_eq!(budget.in_use(), (2, 0));
         drop((first, next));
         assert_eq!(budget.in_use().0, 0);
+    }
+
+    /// An eighth of the budget is kept for first segments.
+    #[tokio::test]
+    async fn the_reserve_is_for_first_segments() {
+        let budget = Budget::new(8);
+        let under_way = budget.acquire(7, Class::Next).await;
+        assert!(
+            budget.try_now(1, Class::Next).is_none(),
+            "the reserve went to a next segment"
+        );
+        let first = budget
+            .try_now(1, Class::First)
+            .expect("a first segment takes the reserve");
+        drop(under_way);
+        assert!(
+            budget.try_now(7, Class::Next).is_none(),
+            "would eat the reserve"
+        );
+        assert_eq!(budget.try_now(6, Class::Next).map(|s| s.len()), Some(6));
+        drop(first);
     }
 
     /// A waiter that gives up leaves no slot behind; reading ahead takes

@@ -235,6 +235,7 @@ impl BlobHandle {
         slots: Vec<Slot>,
         pool: ReadPool,
         stop: CancellationToken,
+        first: bool,
     ) -> Vec<Result<Bytes, NodeError>> {
         if slots.len() as u64 != run.end - run.start {
             return vec![Err(NodeError::Internal(format!(
@@ -246,7 +247,7 @@ impl BlobHandle {
         let Some(gather) = self.gather.clone() else {
             let workers = pool.workers.clone();
             return workers
-                .run(move || {
+                .run_as(first, move || {
                     // A stream that went away while this waited its turn
                     // wants nothing more.
                     if stop.is_cancelled() {
@@ -268,7 +269,7 @@ impl BlobHandle {
                 let handle = self.clone();
                 let opened = pool
                     .workers
-                    .run(move || {
+                    .run_as(first, move || {
                         let ok = handle.open(index, &mut seg);
                         Ok((ok, seg))
                     })
@@ -334,7 +335,7 @@ impl BlobHandle {
         // A run's segments are granted a buffer each, all at once: never
         // more than the budget holds.
         let run = match self.gather {
-            Some(_) => self.reader.run_len().clamp(1, pool.budget.total() as u64),
+            Some(_) => self.reader.run_len().clamp(1, pool.budget.most() as u64),
             None => 1,
         };
         let first_run = segments.start / run;
@@ -417,8 +418,9 @@ impl InOrder {
             } else {
                 Class::Next
             };
+            let first = class == Class::First;
             match pool.budget.try_now(need, class) {
-                Some(slots) => Box::pin(handle.pieces(range, run, slots, pool, stop)),
+                Some(slots) => Box::pin(handle.pieces(range, run, slots, pool, stop, first)),
                 None => {
                     // Nothing is read ahead while this waits, so no run
                     // behind it holds the buffers it waits for.
@@ -427,7 +429,7 @@ impl InOrder {
                     Box::pin(async move {
                         let slots = pool.budget.acquire(need, class).await;
                         waits.store(false, Ordering::Relaxed);
-                        handle.pieces(range, run, slots, pool, stop).await
+                        handle.pieces(range, run, slots, pool, stop, first).await
                     })
                 }
             }
@@ -438,7 +440,7 @@ impl InOrder {
             let Some(slots) = pool.budget.try_ahead(need) else {
                 return false;
             };
-            Box::pin(handle.pieces(range, run, slots, pool, stop))
+            Box::pin(handle.pieces(range, run, slots, pool, stop, false))
         };
         self.runs.pop_front();
         self.reading.push_back(read);
