@@ -81,7 +81,7 @@ pub struct Entry {
 }
 
 /// How to order a listing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
@@ -123,7 +123,7 @@ impl SortKey {
 }
 
 /// A page request. Folders always come before files.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListQuery {
     /// Entries to skip.
     pub offset: u64,
@@ -262,6 +262,9 @@ pub struct Catalog {
     /// Read-only connections not in use. WAL lets them read while the
     /// writer writes, so a look-up never waits for a write.
     readers: Mutex<Vec<Connection>>,
+    /// Goes up after every use of the writer's connection: what was read
+    /// at an older generation may have changed since.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Idle read connections kept for reuse; more are opened when more reads
@@ -279,6 +282,15 @@ pub fn now_ms() -> i64 {
 const ENTRY_COLUMNS: &str =
     "id, parent, kind, name, blob, size, content_type, created, modified, downloads, owner";
 
+/// `bytes` in lowercase hex (`hex::encode` builds its string a char at a
+/// time: a listing spent 5 % of its time there).
+fn hex_of(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    // The buffer is exactly twice as long, so this cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
     let kind: String = row.get(2)?;
     let blob: Option<Vec<u8>> = row.get(4)?;
@@ -291,7 +303,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
             EntryKind::File
         },
         name: row.get(3)?,
-        blob: blob.map(hex::encode),
+        blob: blob.map(|b| hex_of(&b)),
         size: row.get::<_, i64>(5)? as u64,
         content_type: row.get(6)?,
         created: row.get(7)?,
@@ -388,6 +400,7 @@ impl Catalog {
             conn: Mutex::new(conn),
             path: Some(path.to_owned()),
             readers: Mutex::new(Vec::new()),
+            generation: Default::default(),
         })
     }
 
@@ -400,6 +413,7 @@ impl Catalog {
             conn: Mutex::new(conn),
             path: None,
             readers: Mutex::new(Vec::new()),
+            generation: Default::default(),
         })
     }
 
@@ -408,7 +422,21 @@ impl Catalog {
     /// state.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        let out = f(&mut conn);
+        // After the change is committed (or rolled back), before the lock
+        // goes: a reader that took the generation before its read never
+        // keeps what it read past this change.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        out
+    }
+
+    /// The catalog's generation: it goes up with every change (and every
+    /// use of the writer's connection), so what was read at one generation
+    /// is still true while the generation is the same. Take it before the
+    /// read it validates.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs `f`, which only reads, on a read-only connection of its own:
@@ -679,18 +707,21 @@ impl Catalog {
         }
         self.read(|c| {
             check_folder(c, parent)?;
-            let total: i64 = c.query_row(
-                "SELECT count(*) FROM entries WHERE parent IS ?1",
-                [parent],
-                |r| r.get(0),
-            )?;
+            // Kept by migration 17's triggers: one look-up, not a count.
+            let total: i64 = c
+                .prepare_cached("SELECT n FROM children WHERE parent = ifnull(?1, '')")?
+                .query_row([parent], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
             let dir = if q.descending { "DESC" } else { "ASC" };
+            // The order of one of migration 17's indexes: a page is read
+            // from it, not sorted.
             let sql = format!(
                 "SELECT {ENTRY_COLUMNS} FROM entries WHERE parent IS ?1 \
                  ORDER BY kind = 'file', {} {dir}, id LIMIT ?2 OFFSET ?3",
                 q.sort.column()
             );
-            let mut stmt = c.prepare(&sql)?;
+            let mut stmt = c.prepare_cached(&sql)?;
             let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
             let rows = stmt.query_map(params![parent, q.limit, offset], entry_from_row)?;
             Ok(Page {

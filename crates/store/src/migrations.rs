@@ -360,4 +360,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE counters SET value = value - OLD.size + NEW.size WHERE name = 'blob_bytes';
     END;
     "#,
+    // 17: listings that cost the page, not the table. A folder's entries
+    // are found and ordered through an index per sort key (folders first,
+    // then the key, then the id), and its number of entries is kept by
+    // triggers in `children` ('' for the root) in the transaction of every
+    // change. Before, every listing scanned all entries and sorted them.
+    r#"
+    CREATE INDEX entries_list_name ON entries(parent, kind = 'file', name COLLATE NOCASE, id);
+    CREATE INDEX entries_list_size ON entries(parent, kind = 'file', size, id);
+    CREATE INDEX entries_list_created ON entries(parent, kind = 'file', created, id);
+    CREATE INDEX entries_list_modified ON entries(parent, kind = 'file', modified, id);
+    CREATE INDEX entries_list_downloads ON entries(parent, kind = 'file', downloads, id);
+    CREATE TABLE children (
+        parent TEXT PRIMARY KEY,
+        n      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO children SELECT ifnull(parent, ''), count(*) FROM entries GROUP BY ifnull(parent, '');
+    CREATE TRIGGER children_added AFTER INSERT ON entries BEGIN
+        INSERT INTO children VALUES (ifnull(NEW.parent, ''), 1)
+            ON CONFLICT (parent) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER children_removed AFTER DELETE ON entries BEGIN
+        UPDATE children SET n = n - 1 WHERE parent = ifnull(OLD.parent, '');
+        DELETE FROM children WHERE parent = OLD.id;
+    END;
+    CREATE TRIGGER children_moved AFTER UPDATE OF parent ON entries
+        WHEN OLD.parent IS NOT NEW.parent BEGIN
+        UPDATE children SET n = n - 1 WHERE parent = ifnull(OLD.parent, '');
+        INSERT INTO children VALUES (ifnull(NEW.parent, ''), 1)
+            ON CONFLICT (parent) DO UPDATE SET n = n + 1;
+    END;
+    "#,
 ];

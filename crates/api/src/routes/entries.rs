@@ -71,7 +71,7 @@ pub(crate) async fn h_list(
         descending: matches!(p.order, Some(Order::Desc)),
     };
     let parent = p.parent.filter(|p| !p.is_empty() && p != "root");
-    Ok(Json(s.node.entries().list(parent, q).await?).into_response())
+    Ok(Json(&*s.node.entries().list(parent, q).await?).into_response())
 }
 
 /// A folder to make.

@@ -548,7 +548,7 @@ pub(crate) async fn list(node: &Node, user: &User, into: Option<&str>) -> Result
         };
         let page = node.entries().list(Some(folder.id.clone()), query).await?;
         let got = page.entries.len() as u64;
-        for e in page.entries {
+        for e in page.entries.iter().cloned() {
             match e.kind {
                 EntryKind::Folder => folders.push(e),
                 EntryKind::File => files.push(node.entries().entry(&e.id).await?),

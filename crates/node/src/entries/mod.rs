@@ -53,7 +53,20 @@ struct State {
     shared: Arc<Shared>,
     blobs: Blobs,
     network: Network,
+    /// Pages listed at the catalog's current generation.
+    pages: std::sync::Mutex<Pages>,
 }
+
+/// Pages of folders as listed at one generation of the catalog: a folder
+/// listed again before anything changed is answered from here.
+#[derive(Default)]
+struct Pages {
+    generation: u64,
+    pages: std::collections::HashMap<(Option<String>, ListQuery), Arc<Page>>,
+}
+
+/// Most pages kept.
+const MAX_PAGES: usize = 256;
 
 impl Entries {
     pub(crate) fn new(shared: Arc<Shared>, blobs: Blobs, network: Network) -> Self {
@@ -61,6 +74,7 @@ impl Entries {
             shared,
             blobs,
             network,
+            pages: Default::default(),
         }))
     }
 
@@ -96,12 +110,38 @@ impl Entries {
     }
 
     /// One page of folder `parent` (`None` for the root).
-    pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Page> {
+    ///
+    /// A page listed before, when nothing in the catalog changed since, is
+    /// answered as it was, without a look-up.
+    pub async fn list(&self, parent: Option<String>, query: ListQuery) -> Result<Arc<Page>> {
+        let catalog = &self.0.shared.catalog;
+        let generation = catalog.generation();
+        let key = (parent, query);
+        {
+            let pages = self.0.pages.lock().unwrap_or_else(|p| p.into_inner());
+            if pages.generation == generation
+                && let Some(page) = pages.pages.get(&key)
+            {
+                return Ok(page.clone());
+            }
+        }
         let entries = self.clone();
-        self.0
+        let parent = key.0.clone();
+        let page = self
+            .0
             .shared
             .lookup(move || Ok(entries.0.shared.catalog.list(parent.as_deref(), query)?))
-            .await
+            .await?;
+        let page = Arc::new(page);
+        let mut pages = self.0.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.generation != generation {
+            pages.pages.clear();
+            pages.generation = generation;
+        }
+        if pages.pages.len() < MAX_PAGES && catalog.generation() == generation {
+            pages.pages.insert(key, page.clone());
+        }
+        Ok(page)
     }
 
     /// Creates a folder (or returns the existing one of that name, which
@@ -222,5 +262,51 @@ impl Entries {
         let entries = self.clone();
         let (ns, name) = (namespace.to_owned(), name.to_owned());
         blocking(move || Ok(entries.0.shared.catalog.tagged(&ns, &name)?)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::{ListQuery, Page};
+
+    use crate::{Config, Node};
+
+    /// A page listed twice with nothing changed between is the same page;
+    /// after any change (a new entry, a rename, a delete) the listing
+    /// shows the change.
+    #[tokio::test]
+    async fn a_listed_page_is_kept_only_until_the_catalog_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.network.enabled = false;
+        let node = Node::start(dir.path(), config).await.unwrap();
+        let entries = node.entries();
+        let names =
+            |page: &Page| -> Vec<String> { page.entries.iter().map(|e| e.name.clone()).collect() };
+        let q = ListQuery::default();
+        let a = entries.create_folder(None, "a".into()).await.unwrap();
+        let first = entries.list(None, q).await.unwrap();
+        let again = entries.list(None, q).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "listed twice with no change");
+        entries.create_folder(None, "b".into()).await.unwrap();
+        let after_new = entries.list(None, q).await.unwrap();
+        assert_eq!(
+            (after_new.total, names(&after_new)),
+            (2, vec!["a".into(), "b".into()])
+        );
+        entries
+            .update_entry(&a.id, Some("c".into()), None)
+            .await
+            .unwrap();
+        assert_eq!(names(&entries.list(None, q).await.unwrap()), ["b", "c"]);
+        entries.delete(&a.id, false).await.unwrap();
+        let after_delete = entries.list(None, q).await.unwrap();
+        assert_eq!(
+            (after_delete.total, names(&after_delete)),
+            (1, vec!["b".into()])
+        );
+        node.shutdown().await;
     }
 }
