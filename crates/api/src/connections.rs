@@ -47,13 +47,16 @@ pub(crate) struct Activity {
     busy: AtomicUsize,
     /// Milliseconds from the epoch to its last request's start or end.
     last: AtomicU64,
-    /// Milliseconds from the epoch to the last time the client took
-    /// some of a response: bytes written to its socket, or the body asked
-    /// for more.
-    sent: AtomicU64,
+    /// Milliseconds from the epoch to the client's last progress: bytes
+    /// read from or written to its socket, a response body asked for more.
+    progress: AtomicU64,
+    /// Whether a response has started (its head is being sent).
+    responding: AtomicBool,
     /// Whether the response waits on the node (its body was asked for
     /// more and had none yet), not on the client.
     waiting: AtomicBool,
+    /// Whether the handler waits for more of the request's body.
+    receiving: AtomicBool,
 }
 
 /// One admitted connection: counted until dropped; `shed` is cancelled
@@ -164,15 +167,19 @@ impl Drop for Admitted {
 }
 
 impl Admitted {
-    /// Whether a response has been under way for `timeout` without the
-    /// client taking any of it (while the node had some to give): a client
-    /// that stopped reading, holding the response's buffers.
+    /// Whether a request has waited on its client for `timeout` with no
+    /// progress: a client that stopped reading its response (holding the
+    /// response's buffers) or stopped sending its body. A request the node
+    /// itself is working on (its handler running, its body waiting for the
+    /// node's bytes) is never stalled.
     pub(crate) fn stalled(&self, timeout: std::time::Duration) -> bool {
         let a = &self.activity;
+        let on_client = a.receiving.load(Ordering::Relaxed)
+            || (a.responding.load(Ordering::Relaxed) && !a.waiting.load(Ordering::Relaxed));
         a.busy.load(Ordering::Relaxed) > 0
-            && !a.waiting.load(Ordering::Relaxed)
+            && on_client
             && self.of.now().saturating_sub(
-                a.sent
+                a.progress
                     .load(Ordering::Relaxed)
                     .max(a.last.load(Ordering::Relaxed)),
             ) >= timeout.as_millis() as u64
@@ -199,6 +206,8 @@ pub(crate) struct Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         self.activity.waiting.store(false, Ordering::Relaxed);
+        self.activity.responding.store(false, Ordering::Relaxed);
+        self.activity.receiving.store(false, Ordering::Relaxed);
         self.activity.last.store(self.of.now(), Ordering::Relaxed);
         self.activity.busy.fetch_sub(1, Ordering::Relaxed);
     }
@@ -207,7 +216,52 @@ impl Drop for Busy {
 /// A response body that keeps its request marked busy until it is all
 /// sent (or dropped), and notes when the client takes more of it.
 pub(crate) fn tracked(body: Body, busy: Busy) -> Body {
+    busy.activity.responding.store(true, Ordering::Relaxed);
     Body::new(Tracked { body, busy })
+}
+
+/// A request body that notes whether the handler waits for the client's
+/// next bytes.
+pub(crate) fn receiving<B>(body: B, of: &Admitted) -> Body
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    Body::new(Receiving {
+        body,
+        activity: of.activity.clone(),
+    })
+}
+
+struct Receiving<B> {
+    body: B,
+    activity: Arc<Activity>,
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Receiving<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        // Waiting for the client from now on, or not; a body that ended
+        // waits for nothing.
+        self.activity
+            .receiving
+            .store(polled.is_pending(), Ordering::Relaxed);
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 struct Tracked {
@@ -224,7 +278,9 @@ impl HttpBody for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let activity = self.busy.activity.clone();
-        activity.sent.store(self.busy.of.now(), Ordering::Relaxed);
+        activity
+            .progress
+            .store(self.busy.of.now(), Ordering::Relaxed);
         let polled = Pin::new(&mut self.body).poll_frame(cx);
         activity
             .waiting
@@ -241,8 +297,8 @@ impl HttpBody for Tracked {
     }
 }
 
-/// A connection's socket, noting when the client takes bytes written to
-/// it.
+/// A connection's socket, noting when the client sends bytes or takes
+/// bytes written to it.
 pub(crate) struct Stamped<S> {
     io: S,
     activity: Arc<Activity>,
@@ -266,7 +322,14 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stamped<S> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity
+                .progress
+                .store(self.of.now(), Ordering::Relaxed);
+        }
+        read
     }
 }
 
@@ -307,7 +370,9 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stamped<S> {
 impl<S> Stamped<S> {
     fn note(&self, written: &Poll<std::io::Result<usize>>) {
         if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
-            self.activity.sent.store(self.of.now(), Ordering::Relaxed);
+            self.activity
+                .progress
+                .store(self.of.now(), Ordering::Relaxed);
         }
     }
 }

@@ -222,8 +222,9 @@ async fn stalled(conn: &connections::Admitted, timeout: std::time::Duration) {
 /// Each connection is served by hyper with a timer, so `[http]
 /// idle_timeout_secs` closes one that sends no complete request head in
 /// time (new, slow, or idle between keep-alive requests), and
-/// `send_timeout_secs` one whose client takes nothing of a response for
-/// that long (its buffers go back to the other streams). At `[http]
+/// `send_timeout_secs` one whose client takes nothing of a response, or
+/// sends nothing of a request body the node waits for, for that long (its
+/// buffers and its upload's thread go back). At `[http]
 /// max_connections` (in all, or `max_connections_per_ip` from one
 /// address) the connection idle longest is shed to make room for the new
 /// one; only when every connection in the way is busy is the new one
@@ -276,6 +277,7 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(conn));
                 let busy = on_request.request();
+                let req = req.map(|body| connections::receiving(body, &on_request));
                 let answer = tower::ServiceExt::oneshot(app.clone(), req);
                 async move {
                     let response = answer.await?;

@@ -2,8 +2,10 @@
 //! threads, and never keep the node from answering. With one read worker
 //! and one look-up thread, many more stalled readers than threads leave
 //! status, listings and new reads working; and a
-//! client that takes nothing of a response for `[http] send_timeout_secs`
-//! loses its connection, giving its buffers back.
+//! client that takes nothing of a response, or sends nothing of a body,
+//! for `[http] send_timeout_secs` loses its connection, giving its buffers
+//! (or its upload's thread) back, while one that keeps going, however
+//! long it takes, is kept.
 
 mod common;
 
@@ -107,4 +109,60 @@ async fn a_client_that_takes_nothing_for_the_send_timeout_is_closed() {
     let (s, _, body) = node.content(&path, None).await;
     assert_eq!(s, 200);
     assert!(body == content, "wrong bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_keeps_sending_is_kept_and_one_that_stops_is_closed() {
+    let node = TestNode::start_with("[http]\nsend_timeout_secs = 1\n").await;
+    let content = data(MIB, 24);
+    // Twelve pieces a quarter of a second apart: three times the timeout
+    // in all, but never a second without bytes.
+    let mut steady = TcpStream::connect(node.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/upload?name=steady.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        node.secret,
+        content.len()
+    );
+    steady.write_all(head.as_bytes()).await.unwrap();
+    for piece in content.chunks(content.len().div_ceil(12)) {
+        steady.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut answer = Vec::new();
+    completes(
+        "the steady upload's answer",
+        steady.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 201"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // One that sends part of its body and stops is closed, unanswered,
+    // and stores nothing.
+    let mut stopped = TcpStream::connect(node.addr()).await.unwrap();
+    let head = format!(
+        "POST /api/v1/upload?name=stopped.bin HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        node.secret,
+        content.len()
+    );
+    stopped.write_all(head.as_bytes()).await.unwrap();
+    stopped.write_all(&content[..1000]).await.unwrap();
+    let mut got = Vec::new();
+    completes("closing the stopped upload", stopped.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    let (_, list) = node.get_json("/entries").await;
+    let names: Vec<&str> = list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["steady.bin"]);
 }

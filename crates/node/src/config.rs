@@ -95,10 +95,12 @@ pub struct HttpConfig {
     /// one slow to send its headers, or a keep-alive connection left idle
     /// (default 30; 0 never closes them).
     pub idle_timeout_secs: u64,
-    /// Seconds a response may wait on a client that takes none of it
-    /// before the connection is closed, so a client that stopped reading
-    /// gives its buffers back (default 60, as nginx's `send_timeout`; 0:
-    /// never).
+    /// Seconds a request may wait on its client with no progress (a
+    /// response it takes nothing of, a body it sends nothing of) before
+    /// the connection is closed, so a client that stopped reading gives
+    /// its buffers back and one that stopped sending its upload's thread
+    /// (default 60, as nginx's `send_timeout` and `client_body_timeout`;
+    /// 0: never).
     pub send_timeout_secs: u64,
     /// Connections one listener keeps open at once (default 16384). At
     /// the limit the connection idle longest is closed to make room for a
