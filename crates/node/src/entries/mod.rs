@@ -55,6 +55,9 @@ struct State {
     network: Network,
     /// Pages listed at the catalog's current generation.
     pages: std::sync::Mutex<Pages>,
+    /// Streams being stored at once (each holds a blocking thread and a
+    /// writer thread while it waits for its source).
+    storing: tokio::sync::Semaphore,
 }
 
 /// Pages of folders as listed at one generation of the catalog: a folder
@@ -75,6 +78,7 @@ impl Entries {
             blobs,
             network,
             pages: Default::default(),
+            storing: tokio::sync::Semaphore::new(upload::MAX_STORING),
         }))
     }
 

@@ -180,6 +180,14 @@ impl Entries {
         let reader = tokio_util::io::StreamReader::new(body);
         let entries = self.clone();
         let wait = target.wait_digests;
+        // Past the bound, a stream waits here, holding no thread, and its
+        // client waits with it (its body is not read meanwhile).
+        let _storing = self
+            .0
+            .storing
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
         let entry = tokio::task::spawn_blocking(move || {
             let mut src = tokio_util::io::SyncIoBridge::new(reader);
             let outcome = entries.store_file_with(
@@ -309,6 +317,12 @@ impl Entries {
         Ok(added.entry)
     }
 }
+
+/// Streams stored at once (HTTP uploads, remote fetches); each holds a
+/// thread of the blocking pool (512) and a writer thread while it waits
+/// for its source, so a crowd of slow uploaders leaves most of the pool to
+/// the rest of the node.
+pub(crate) const MAX_STORING: usize = 128;
 
 /// Ends a body stream with an error as soon as its job is cancelled, so a
 /// cancelled upload stops even while it waits for the client.
