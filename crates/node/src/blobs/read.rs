@@ -338,10 +338,6 @@ impl BlobHandle {
             Some(_) => self.reader.run_len().clamp(1, pool.budget.most() as u64),
             None => 1,
         };
-        let first_run = segments.start / run;
-        let runs = (first_run..segments.end.div_ceil(run))
-            .map(|r| (r * run).max(segments.start)..((r + 1) * run).min(segments.end))
-            .collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let ahead = cores
             .min(MAX_AHEAD)
@@ -351,7 +347,9 @@ impl BlobHandle {
         Box::pin(InOrder {
             handle: self,
             range,
-            runs,
+            next_run: segments.start / run,
+            segments,
+            run,
             reading: FuturesOrdered::new(),
             ready: VecDeque::new(),
             pool,
@@ -375,8 +373,13 @@ type Run = Pin<Box<dyn Future<Output = Vec<Result<Bytes, NodeError>>> + Send>>;
 struct InOrder {
     handle: BlobHandle,
     range: Range<u64>,
-    /// Runs not yet started.
-    runs: VecDeque<Range<u64>>,
+    /// The segments of the range.
+    segments: Range<u64>,
+    /// Segments per run; run `r` is segments `r * run ..` (within the
+    /// range), so runs lie in whole blocks of the shard files.
+    run: u64,
+    /// The next run to start.
+    next_run: u64,
     /// Runs started, in order.
     reading: FuturesOrdered<Run>,
     /// Pieces read and not yet handed over.
@@ -406,9 +409,12 @@ impl InOrder {
     /// (`wait`), or only if the budget has room to spare (reading ahead).
     /// Whether a run was started.
     fn start_run(&mut self, wait: bool) -> bool {
-        let Some(run) = self.runs.front().cloned() else {
+        let r = self.next_run;
+        let run =
+            (r * self.run).max(self.segments.start)..((r + 1) * self.run).min(self.segments.end);
+        if run.is_empty() {
             return false;
-        };
+        }
         let need = (run.end - run.start) as usize;
         let (handle, range, pool) = (self.handle.clone(), self.range.clone(), self.pool.clone());
         let stop = self.stop.clone();
@@ -442,7 +448,7 @@ impl InOrder {
             };
             Box::pin(handle.pieces(range, run, slots, pool, stop, false))
         };
-        self.runs.pop_front();
+        self.next_run += 1;
         self.reading.push_back(read);
         true
     }
