@@ -309,7 +309,9 @@ def probe(a):
     size = os.path.getsize(a.source)
     status_t, ttfb_t, reasons = [], [], {}
     failed = {"status": 0, "reader": 0}
-    end = time.monotonic() + a.secs
+    begin = time.monotonic()
+    end = begin + a.secs
+    status_at, ttfb_at = [], []
     sock = None
     for _ in range(a.max_tries):
         if time.monotonic() >= end:
@@ -321,12 +323,15 @@ def probe(a):
             if code != 200:
                 raise ValueError(f"status {code}")
             status_t.append(time.monotonic() - t0)
+            status_at.append(t0 - begin)
         except (OSError, ValueError, ConnectionError) as e:
             count(reasons, f"status: {type(e).__name__} {e}"[:80])
             failed["status"] += 1
             sock = close_quietly(sock)
         try:
+            t0 = time.monotonic()
             ttfb_t.append(first_byte(a.port, a.path, a.secret, rng.randrange(0, size - 65536), a.timeout))
+            ttfb_at.append(t0 - begin)
         except (OSError, ValueError, ConnectionError) as e:
             count(reasons, f"reader: {type(e).__name__} {e}"[:80])
             failed["reader"] += 1
@@ -337,7 +342,16 @@ def probe(a):
         "ttfb_n": len(ttfb_t), "ttfb_p50_ms": pct(ttfb_t, 50), "ttfb_p99_ms": pct(ttfb_t, 99),
         "status_failed": failed["status"], "ttfb_failed": failed["reader"],
         "failures": sum(reasons.values()), "reasons": reasons,
+        # The three slowest of each, as [seconds into the window, ms]:
+        # when the tail happens.
+        "status_slowest": slowest(status_t, status_at),
+        "ttfb_slowest": slowest(ttfb_t, ttfb_at),
     }
+
+
+def slowest(times, at, n=3):
+    pairs = sorted(zip(times, at), reverse=True)[:n]
+    return [[round(t0, 1), round(t * 1000, 1)] for t, t0 in pairs]
 
 
 def close_quietly(sock):
