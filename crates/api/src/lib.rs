@@ -202,8 +202,8 @@ pub fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-/// Returns when `conn`'s client has taken nothing of a response for
-/// `timeout` (never, for a timeout of 0).
+/// Returns when a request of `conn` has waited on its client with no
+/// progress for `timeout` (never, for a timeout of 0).
 async fn stalled(conn: &connections::Admitted, timeout: std::time::Duration) {
     if timeout.is_zero() {
         return std::future::pending().await;
@@ -300,11 +300,16 @@ pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::i
                     serving.await
                 }
                 () = admitted.shed.cancelled() => {
+                    // A request that came in meanwhile is finished, still
+                    // under the send timeout.
                     serving.as_mut().graceful_shutdown();
-                    serving.await
+                    tokio::select! {
+                        ended = serving.as_mut() => ended,
+                        () = stalled(&admitted, send_timeout) => Ok(()),
+                    }
                 }
                 () = stalled(&admitted, send_timeout) => {
-                    tracing::debug!(%peer, "the client took nothing of a response for {send_timeout:?}: connection closed");
+                    tracing::debug!(%peer, "a request waited on its client for {send_timeout:?}: connection closed");
                     Ok(())
                 }
             };
