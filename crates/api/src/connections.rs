@@ -217,7 +217,11 @@ impl Drop for Busy {
 /// sent (or dropped), and notes when the client takes more of it.
 pub(crate) fn tracked(body: Body, busy: Busy) -> Body {
     busy.activity.responding.store(true, Ordering::Relaxed);
-    Body::new(Tracked { body, busy })
+    Body::new(Watched {
+        body,
+        activity: busy.activity.clone(),
+        side: Side::Response(busy),
+    })
 }
 
 /// A request body that notes whether the handler waits for the client's
@@ -227,18 +231,29 @@ where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    Body::new(Receiving {
+    Body::new(Watched {
         body,
         activity: of.activity.clone(),
+        side: Side::Request,
     })
 }
 
-struct Receiving<B> {
+/// A body of a request under way, noting whether it waits (the node for
+/// the client's next bytes, or the client for the node's).
+struct Watched<B> {
     body: B,
     activity: Arc<Activity>,
+    side: Side,
 }
 
-impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Receiving<B> {
+enum Side {
+    /// The request's body, read by the handler.
+    Request,
+    /// The response's body, whose request is busy until it is dropped.
+    Response(Busy),
+}
+
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Watched<B> {
     type Data = Bytes;
     type Error = B::Error;
 
@@ -246,45 +261,19 @@ impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for Receiving<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Side::Response(busy) = &self.side {
+            // The client asks for more: progress.
+            self.activity
+                .progress
+                .store(busy.of.now(), Ordering::Relaxed);
+        }
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        // Waiting for the client from now on, or not; a body that ended
-        // waits for nothing.
-        self.activity
-            .receiving
-            .store(polled.is_pending(), Ordering::Relaxed);
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-struct Tracked {
-    body: Body,
-    busy: Busy,
-}
-
-impl HttpBody for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let activity = self.busy.activity.clone();
-        activity
-            .progress
-            .store(self.busy.of.now(), Ordering::Relaxed);
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        activity
-            .waiting
-            .store(polled.is_pending(), Ordering::Relaxed);
+        // Waiting from now on, or not; a body that ended waits for nothing.
+        let pending = match self.side {
+            Side::Request => &self.activity.receiving,
+            Side::Response(_) => &self.activity.waiting,
+        };
+        pending.store(polled.is_pending(), Ordering::Relaxed);
         polled
     }
 

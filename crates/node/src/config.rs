@@ -76,6 +76,29 @@ pub struct ReadConfig {
     pub lookups: usize,
 }
 
+impl ReadConfig {
+    /// The read workers to start: `workers`, or two per core.
+    pub(crate) fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => 2 * cores(),
+            n => n,
+        }
+    }
+
+    /// The look-up threads to start: `lookups`, or two per core (at
+    /// least 4).
+    pub(crate) fn lookup_threads(&self) -> usize {
+        match self.lookups {
+            0 => (2 * cores()).max(4),
+            n => n,
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl Default for ReadConfig {
     fn default() -> Self {
         Self {

@@ -44,12 +44,8 @@ impl Shared {
         events: Events,
         identity_key: [u8; 32],
     ) -> Self {
-        let lookups = match config.read.lookups {
-            0 => (2 * std::thread::available_parallelism().map_or(1, |n| n.get())).max(4),
-            n => n,
-        };
         Self {
-            lookups: crate::tasks::Workers::new("cairn-lookup", lookups, 0),
+            lookups: crate::tasks::Workers::new("cairn-lookup", config.read.lookup_threads(), 0),
             config,
             catalog,
             jobs,

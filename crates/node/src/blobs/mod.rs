@@ -83,7 +83,7 @@ impl Blobs {
     ) -> (Self, mpsc::UnboundedReceiver<BlobId>) {
         let (digest_queue, rx) = mpsc::unbounded_channel();
         let config = &shared.config.read;
-        let reads = ReadPool::new(config.workers, config.buffer_mib);
+        let reads = ReadPool::new(config.worker_threads(), config.buffer_mib);
         let state = State {
             shared,
             store,

@@ -44,13 +44,9 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    /// `workers` threads (0: two per core) and `buffer_mib` MiB of segment
-    /// buffers (at least one segment's worth).
+    /// `workers` threads and `buffer_mib` MiB of segment buffers (at least
+    /// one segment's worth).
     pub(crate) fn new(workers: usize, buffer_mib: u64) -> Self {
-        let workers = match workers {
-            0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         let slots = ((buffer_mib << 20) / SEGMENT_SIZE).max(1) as usize;
         Self {
             // Reading runs below the threads that answer requests, so a

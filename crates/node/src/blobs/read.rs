@@ -263,55 +263,53 @@ impl BlobHandle {
             Err(e) => return vec![Err(e)],
         };
         let mut pieces = Vec::with_capacity(sealed.len());
-        for ((index, mut seg), mut slot) in run.zip(sealed).zip(slots) {
-            let mut again = false;
-            loop {
-                let handle = self.clone();
-                let opened = pool
-                    .workers
-                    .run_as(first, move || {
-                        let ok = handle.open(index, &mut seg);
-                        Ok((ok, seg))
-                    })
-                    .await;
-                let (ok, buf) = match opened {
-                    Ok(opened) => opened,
-                    Err(e) => {
-                        pieces.push(Err(e));
-                        return pieces;
+        for ((index, seg), mut slot) in run.zip(sealed).zip(slots) {
+            let opened = match self.open_on(&pool, index, seg, first).await {
+                // Some part that went into it was wrong: fetch it again part
+                // by part, each checked, which finds and replaces the wrong
+                // one.
+                Err(NodeError::Corrupt(_)) => {
+                    tracing::warn!(
+                        segment = index,
+                        "a segment failed verification; checking its shards one by one"
+                    );
+                    match gather.clone().again(index).await {
+                        Ok(seg) => self.open_on(&pool, index, seg, first).await,
+                        Err(e) => Err(e),
                     }
-                };
-                match ok {
-                    Ok(()) => {
-                        slot.buf = buf;
-                        pieces.push(Ok(self.slice(&range, index, slot)));
-                        break;
-                    }
-                    Err(e) if again => {
-                        pieces.push(Err(e));
-                        return pieces;
-                    }
-                    Err(_) => {
-                        // Some part that went into it was wrong: fetch it
-                        // again part by part, each checked, which finds and
-                        // replaces the wrong one.
-                        tracing::warn!(
-                            segment = index,
-                            "a segment failed verification; checking its shards one by one"
-                        );
-                        again = true;
-                        seg = match gather.clone().again(index).await {
-                            Ok(seg) => seg,
-                            Err(e) => {
-                                pieces.push(Err(e));
-                                return pieces;
-                            }
-                        };
-                    }
+                }
+                other => other,
+            };
+            match opened {
+                Ok(buf) => {
+                    slot.buf = buf;
+                    pieces.push(Ok(self.slice(&range, index, slot)));
+                }
+                Err(e) => {
+                    pieces.push(Err(e));
+                    break;
                 }
             }
         }
         pieces
+    }
+
+    /// Opens the sealed bytes `seg` of segment `index` on the read workers:
+    /// the verified bytes, or `Corrupt` when they fail verification.
+    async fn open_on(
+        &self,
+        pool: &ReadPool,
+        index: u64,
+        mut seg: Vec<u8>,
+        first: bool,
+    ) -> Result<Vec<u8>, NodeError> {
+        let handle = self.clone();
+        pool.workers
+            .run_as(first, move || {
+                handle.open(index, &mut seg)?;
+                Ok(seg)
+            })
+            .await
     }
 
     /// Streams `range` (which must lie within the blob) with `pool`'s
