@@ -156,6 +156,10 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_place))
         .routes(routes!(routes::h_link))
         .routes(routes!(routes::h_drop_local))
+        .routes(routes!(routes::h_media_probe))
+        .routes(routes!(routes::h_media_play))
+        .routes(routes!(routes::h_media_stream))
+        .routes(routes!(routes::h_media_hls))
         .routes(routes!(routes::h_jobs))
         .routes(routes!(routes::h_job))
         .routes(routes!(routes::h_cancel_job))
@@ -235,6 +239,34 @@ async fn stalled(conn: &connections::Admitted, timeout: std::time::Duration) {
 /// node up longer than [`SHUTDOWN_GRACE`].
 pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
     let config = node.config().http.clone();
+    serve_with(node, listener, app, config).await
+}
+
+/// Binds the loopback listener that lends stored files to ffmpeg and
+/// ffprobe (`GET /input/<token>`, with ranges), tells the node where it
+/// is, and returns its loop to run beside the others. Only the node's own
+/// child processes know a token; a paused player's ffmpeg may hold its
+/// input as long as it likes, so no send timeout applies here.
+pub fn media_inputs(
+    node: &Node,
+) -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>> + use<>> {
+    let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)), 1024)?;
+    let addr = listener.local_addr()?;
+    node.media().serve_inputs_at(format!("http://{addr}/input"));
+    let app = Router::new()
+        .route("/input/{token}", axum::routing::get(routes::h_media_input))
+        .with_state(AppState { node: node.clone() });
+    let mut config = node.config().http.clone();
+    config.send_timeout_secs = 0;
+    Ok(serve_with(node.clone(), listener, app, config))
+}
+
+async fn serve_with(
+    node: Node,
+    listener: TcpListener,
+    app: Router,
+    config: cairn_node::config::HttpConfig,
+) -> std::io::Result<()> {
     // HTTP/1 served by hyper itself, with a timer: telling HTTP/2 from
     // HTTP/1 first (hyper-util's auto builder) waits for a first byte with
     // no timer on it, so a client that sends nothing would never be timed

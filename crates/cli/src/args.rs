@@ -158,6 +158,25 @@ pub(crate) enum Command {
         /// Entry id or blob digest.
         id: String,
     },
+    /// What a media file holds: container, duration, streams, key frames.
+    Probe {
+        /// Entry id.
+        id: String,
+    },
+    /// Print a URL a player (mpv, VLC, a browser) plays the file from: the
+    /// file itself when a browser takes it as it is, else HLS (remuxed or
+    /// transcoded by the node). The URL carries the admin secret.
+    Play {
+        /// Entry id.
+        id: String,
+        /// Fit the picture in a quality preset (144p … 1080p).
+        #[arg(long)]
+        quality: Option<String>,
+        /// Which URL: `auto` (the file as it is where it plays, else HLS),
+        /// `hls`, `stream` (one fragmented MP4) or `file`.
+        #[arg(long, default_value = "auto")]
+        r#as: String,
+    },
     /// Place a blob on suppliers now (k + m shards) and wait for it.
     Place {
         /// Blob id or alias.

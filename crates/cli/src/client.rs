@@ -47,6 +47,13 @@ impl Client {
         Ok(Self { http, base, secret })
     }
 
+    /// A URL of the native API for a player, which cannot send headers:
+    /// the secret goes in the query.
+    pub(crate) fn player_url(&self, path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{}{path}{sep}api_secret={}", self.base, self.secret)
+    }
+
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}/api/v1{path}", self.base))

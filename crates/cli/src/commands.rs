@@ -72,6 +72,8 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Account { action } => account(client, out, action).await?,
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
+        Command::Probe { id } => probe(client, out, &id).await?,
+        Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
         Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,
         Command::Jobs { limit } => jobs(client, out, limit).await?,
         Command::Cancel { id } => cancel(client, out, &id).await?,
@@ -209,6 +211,72 @@ async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
         .get(&format!("/blobs/{}/link", blob_digest(client, id).await?))
         .await?;
     out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
+    Ok(())
+}
+
+/// Prints what a media file holds.
+async fn probe(client: &Client, out: &Out, id: &str) -> Result<()> {
+    let v = client.get(&format!("/media/{id}/probe")).await?;
+    out.print(&v, |v| {
+        let mut text = format!(
+            "{}  {:.3} s  {} key frames\n",
+            v["container"].as_str().unwrap_or(""),
+            v["duration"].as_f64().unwrap_or(0.0),
+            v["keyframes"].as_array().map_or(0, Vec::len)
+        );
+        for s in v["streams"].as_array().into_iter().flatten() {
+            text.push_str(&stream_line(s));
+        }
+        text.trim_end().to_owned()
+    });
+    Ok(())
+}
+
+/// One stream of a probe: `#1 audio aac fre 2ch default`.
+fn stream_line(s: &Value) -> String {
+    let mut parts = vec![
+        format!("#{}", s["index"]),
+        s["kind"].as_str().unwrap_or("").to_owned(),
+        s["codec"].as_str().unwrap_or("").to_owned(),
+    ];
+    if let (Some(w), Some(h)) = (s["width"].as_u64(), s["height"].as_u64()) {
+        parts.push(format!("{w}x{h}"));
+    }
+    if let Some(c) = s["channels"].as_u64() {
+        parts.push(format!("{c}ch"));
+    }
+    for key in ["language", "title"] {
+        if let Some(t) = s[key].as_str() {
+            parts.push(t.to_owned());
+        }
+    }
+    if s["default"] == true {
+        parts.push("default".into());
+    }
+    format!("{}\n", parts.join(" "))
+}
+
+/// Prints the URL a player plays the file from.
+async fn play(
+    client: &Client,
+    out: &Out,
+    id: &str,
+    quality: Option<String>,
+    how: &str,
+) -> Result<()> {
+    let query = quality.map(|q| format!("?quality={q}")).unwrap_or_default();
+    let mut v = client.get(&format!("/media/{id}/play{query}")).await?;
+    let direct = v["treatment"] == "direct";
+    let path = match how {
+        "auto" if direct => "content",
+        "auto" | "hls" => "playlist",
+        "stream" => "stream",
+        "file" => "content",
+        other => bail!("--as {other}: give auto, hls, stream or file"),
+    };
+    let url = client.player_url(v[path].as_str().unwrap_or(""));
+    v["url"] = Value::String(url.clone());
+    out.print(&v, |_| url.clone());
     Ok(())
 }
 

@@ -50,6 +50,7 @@ pub(crate) async fn run(
     });
     let seeds = cairn_cli::seed_layers(&node, &config);
     let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
+    layers.spawn(cairn_api::media_inputs(&node).context("cannot listen for media inputs")?);
     let main = cairn_api::main_app(
         cairn_api::router(node.clone()),
         seeds.iter().map(|(layer, _)| layer.router()),

@@ -54,6 +54,55 @@ pub struct Config {
     pub http: HttpConfig,
     /// The threads and memory that serve reads.
     pub read: ReadConfig,
+    /// Streaming media: encoders, HLS segments and their cache.
+    pub media: MediaConfig,
+}
+
+/// Streaming media: the ffmpeg processes that remux and transcode, and
+/// the HLS segments they make.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// ffmpeg processes that stream or make HLS segments at once, for all
+    /// clients (default 0: one per core, at least 2). When all are busy,
+    /// a head nobody waits for is stopped for a new request; else the
+    /// request is refused with 503.
+    pub encoders: usize,
+    /// MiB of HLS segments kept under `<data dir>/media-cache/`, least
+    /// recently used dropped first (default 1024). Emptied at start.
+    pub cache_mib: u64,
+    /// Shortest HLS segment, in seconds (default 4): segments start on
+    /// the source's key frames at least this far apart.
+    pub segment_secs: f64,
+    /// HLS segments made ahead of the last one a player asked for
+    /// (default 3).
+    pub prefetch: usize,
+    /// Seconds after which an HLS encoder nobody asked anything of is
+    /// killed (default 3). A progressive stream's encoder is killed as
+    /// soon as its client goes.
+    pub idle_secs: u64,
+}
+
+impl MediaConfig {
+    /// The encoders to allow: `encoders`, or one per core (at least 2).
+    pub(crate) fn encoder_count(&self) -> usize {
+        match self.encoders {
+            0 => cores().max(2),
+            n => n,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            encoders: 0,
+            cache_mib: 1024,
+            segment_secs: 4.0,
+            prefetch: 3,
+            idle_secs: 3,
+        }
+    }
 }
 
 /// The threads and memory that serve reads: downloads and streams, and the
@@ -470,6 +519,7 @@ impl Default for Config {
             network: NetworkConfig::default(),
             http: HttpConfig::default(),
             read: ReadConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -491,6 +541,13 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
             Err(e) => return Err(NodeError::io("read", &path, e)),
         };
+        let segment = config.media.segment_secs;
+        if !(0.5..=60.0).contains(&segment) {
+            return Err(NodeError::Config {
+                path,
+                message: format!("[media] segment_secs = {segment}: give seconds from 0.5 to 60"),
+            });
+        }
         if let Ok(listen) = std::env::var("CAIRN_LISTEN") {
             config.listen = listen.parse().map_err(|_| NodeError::Config {
                 path: "CAIRN_LISTEN".into(),

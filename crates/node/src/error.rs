@@ -81,6 +81,9 @@ pub enum NodeError {
     /// No blob has this id or alias.
     #[error("no blob with id or alias '{0}'")]
     BlobNotFound(String),
+    /// Something else asked for does not exist (the message says what).
+    #[error("{0}")]
+    NotFound(String),
     /// A request that cannot be served as asked.
     #[error("{0}")]
     Invalid(String),
@@ -192,7 +195,7 @@ impl NodeError {
             Self::PathNotAllowed { .. } => ErrorKind::PathNotAllowed,
             Self::PathRefused(_) => ErrorKind::PathRefused,
             Self::AddressNotAllowed { .. } => ErrorKind::AddressNotAllowed,
-            Self::BlobNotFound(_) | Self::UnknownToken => ErrorKind::NotFound,
+            Self::BlobNotFound(_) | Self::NotFound(_) | Self::UnknownToken => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::Aborted(_) => ErrorKind::UploadAborted,

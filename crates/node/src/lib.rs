@@ -13,8 +13,10 @@
 //! - [`Network`] (`network/`): serving customers' shards, placing blobs on
 //!   suppliers (also while they are stored), reading from shards, audits
 //!   and repair, the DHT;
-//! - [`Media`] (`media`): ffmpeg and ffprobe (found on PATH at start):
-//!   durations, transcodes to browser-streamable mp4, frames, preview ends;
+//! - [`Media`] (`media/`): ffmpeg and ffprobe (found on PATH at start):
+//!   probes, per-request decisions, progressive streams and HLS from stored
+//!   files lent to them as loopback URLs; durations, transcodes stored as
+//!   new files, frames, preview ends;
 //! - [`Paid`] (`paid/`): who may see and read a file, paid files with
 //!   previews, purchases, the ledger's report;
 //! - [`Fetches`] (`fetches`): remote URL uploads, safe against request
@@ -71,7 +73,10 @@ pub use fetches::{FetchHeaders, FetchRequest, Fetches};
 pub use jobs::{JobFor, Jobs};
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
-pub use media::Media;
+pub use media::{
+    Media, MediaBody, MediaStatus, MediaStream, Plan, Probe, Profile, Quality, Size, Target, Track,
+    Treatment,
+};
 pub use network::repair::RepairStatus;
 pub use network::{Network, NetworkStatus, SupplierInfo};
 pub use node::{Node, Status, Warning};

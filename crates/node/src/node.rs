@@ -23,7 +23,7 @@ use crate::fetches::Fetches;
 use crate::identity::Identity;
 use crate::jobs::{Jobs, Registry};
 use crate::links::Links;
-use crate::media::{Media, Tools};
+use crate::media::{Media, Segments, Tools};
 use crate::network::Network;
 use crate::paid::Paid;
 use crate::shared::Shared;
@@ -94,6 +94,8 @@ pub struct Status {
     pub counts: crate::Counts,
     /// Jobs running now.
     pub jobs_running: usize,
+    /// Media tools, encoders and HLS.
+    pub media: crate::media::MediaStatus,
 }
 
 impl Node {
@@ -124,7 +126,8 @@ impl Node {
         let network = Network::new(shared.clone(), store.clone(), net);
         let (blobs, digest_queue) = Blobs::new(shared.clone(), store.clone(), network.clone());
         let entries = Entries::new(shared.clone(), blobs.clone(), network.clone());
-        let media = Media::new(shared.clone(), tools, blobs.clone(), entries.clone());
+        let cache = Segments::open(data_dir, shared.config.media.cache_mib << 20)?;
+        let media = Media::new(shared.clone(), tools, cache, blobs.clone(), entries.clone());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -360,6 +363,7 @@ impl Node {
                     storage_capacity: capacity,
                     counts,
                     jobs_running: node.0.shared.jobs.running(),
+                    media: node.0.media.status(),
                 })
             })
             .await

@@ -209,6 +209,8 @@ async fn serve(node: &Node, config: &Config) -> (String, Served) {
         ))],
     };
     serve_own(node, &seeds, &mut served).await;
+    let inputs = cairn_api::media_inputs(node).expect("media inputs listener");
+    served.tasks.push(tokio::spawn(inputs));
     (addr, served)
 }
 

@@ -1,0 +1,292 @@
+//! Media: what a file holds, how it would play, progressive streams and
+//! HLS. Players that cannot set headers give the secret as `api_secret`
+//! in the query; an HLS playlist's segment URLs carry its query on.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use cairn_node::{BlobHandle, Plan, Probe, Profile, Quality, Target, Treatment};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Binary, EntryId};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{PathParams, QueryParams};
+
+/// What a player asks of a stream.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MediaParams {
+    /// A quality preset: the picture is made to fit it when the source is
+    /// larger (`144p`, `240p`, `360p`, `480p`, `720p`, `1080p`).
+    #[param(pattern = r"^(144|240|360|480|720|1080)p?$")]
+    quality: Option<String>,
+    /// Largest width in pixels the player takes.
+    #[param(minimum = 2, maximum = 16384)]
+    max_width: Option<u32>,
+    /// Largest height in pixels the player takes.
+    #[param(minimum = 2, maximum = 16384)]
+    max_height: Option<u32>,
+    /// Which video stream, counted among video streams from 0.
+    #[param(minimum = 0, maximum = 1000)]
+    video: Option<u32>,
+    /// Which audio stream, counted among audio streams from 0.
+    #[param(minimum = 0, maximum = 1000)]
+    audio: Option<u32>,
+    /// Audio delay in milliseconds (negative: earlier).
+    #[param(minimum = -600000, maximum = 600000)]
+    audio_delay_ms: Option<i64>,
+    /// Transcode video and audio whatever the source.
+    transcode: Option<bool>,
+}
+
+impl MediaParams {
+    fn profile(&self) -> ApiResult<Profile> {
+        let quality = match &self.quality {
+            None => None,
+            Some(q) => Some(Quality::parse(q).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "unknown quality '{q}': one of 144p, 240p, 360p, 480p, 720p, 1080p"
+                ))
+            })?),
+        };
+        let delay = self.audio_delay_ms.unwrap_or(0);
+        if delay.abs() > 600_000 {
+            return Err(ApiError::invalid("audio_delay_ms must be within ±600000"));
+        }
+        Ok(Profile {
+            quality,
+            max_width: self.max_width.filter(|w| *w > 0),
+            max_height: self.max_height.filter(|h| *h > 0),
+            video: self.video,
+            audio: self.audio,
+            audio_delay_ms: delay,
+            transcode: self.transcode.unwrap_or(false),
+        })
+    }
+}
+
+/// The file's content, opened for media work.
+async fn open(s: &AppState, id: &str) -> ApiResult<BlobHandle> {
+    let info = s.node.entries().entry(id).await?;
+    let blob = info.entry.blob.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("'{}' is a folder, it has no media", info.entry.name),
+        )
+    })?;
+    Ok(s.node.blobs().open(&blob).await?)
+}
+
+/// What a media file holds: container, duration, streams (codec, language,
+/// default), and the key frames of its main video stream. Probed once.
+#[utoipa::path(get, path = "/media/{id}/probe", tag = "media", params(EntryId),
+    responses(
+        (status = 200, description = "What the file holds.", body = Probe),
+        (status = 400, description = "Not a media file ffprobe can read.", body = ErrorBody),
+        (status = 404, description = "No such entry, or a folder.", body = ErrorBody),
+        (status = 503, description = "ffprobe is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_probe(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Response> {
+    let handle = open(&s, &id).await?;
+    Ok(Json(&*s.node.media().probe(&handle).await?).into_response())
+}
+
+/// How a file plays, and where.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PlayInfo {
+    /// How a browser gets it: the file as it is, remuxed or transcoded.
+    treatment: Treatment,
+    /// The decision for a progressive MP4 stream.
+    mp4: Plan,
+    /// The decision for HLS.
+    hls: Plan,
+    /// Duration in seconds.
+    duration: f64,
+    /// The file itself, with ranges.
+    content: String,
+    /// A progressive stream (add `start=` to seek).
+    stream: String,
+    /// The HLS playlist.
+    playlist: String,
+}
+
+/// How a file would play for this profile (served as it is, remuxed or
+/// transcoded), and the paths of its content, stream and HLS playlist.
+#[utoipa::path(get, path = "/media/{id}/play", tag = "media", params(EntryId, MediaParams),
+    responses(
+        (status = 200, description = "The decision and the paths.", body = PlayInfo),
+        (status = 400, description = "Not a media file, or a stream the file does not have.", body = ErrorBody),
+        (status = 404, description = "No such entry, or a folder.", body = ErrorBody),
+        (status = 503, description = "ffprobe is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_play(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<MediaParams>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let profile = p.profile()?;
+    let handle = open(&s, &id).await?;
+    let media = s.node.media();
+    let probe = media.probe(&handle).await?;
+    let mp4 = Plan::new(&probe, &profile, Target::Mp4)?;
+    let hls = Plan::new(&probe, &profile, Target::Hls)?;
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    Ok(Json(PlayInfo {
+        treatment: mp4.treatment,
+        mp4,
+        hls,
+        duration: probe.duration,
+        content: format!("/api/v1/entries/{id}/content"),
+        stream: format!("/api/v1/media/{id}/stream{query}"),
+        playlist: format!("/api/v1/media/{id}/hls/index.m3u8{query}"),
+    })
+    .into_response())
+}
+
+/// The container of a progressive stream.
+#[derive(Deserialize, ToSchema, Clone, Copy, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Format {
+    /// Fragmented MP4, for browsers.
+    #[default]
+    Mp4,
+    /// Matroska, for VLC and mpv (codecs copied as they are).
+    Mkv,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StreamParams {
+    /// Where to start, in seconds.
+    #[param(minimum = 0)]
+    start: Option<f64>,
+    /// The container (default `mp4`).
+    format: Option<Format>,
+}
+
+/// A progressive stream of the file from `start` (fragmented MP4, or
+/// Matroska): streams the player takes are copied, the rest transcoded.
+/// No ranges: a player seeks by asking again with another `start`. The
+/// encoder stops as soon as the client goes.
+#[utoipa::path(get, path = "/media/{id}/stream", tag = "media", params(EntryId, MediaParams, StreamParams),
+    responses(
+        (status = 200, description = "The stream.", content_type = "video/mp4", body = Binary),
+        (status = 400, description = "Not a media file, a start past its end, or a stream it does not have.", body = ErrorBody),
+        (status = 404, description = "No such entry, or a folder.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed, or every encoder is busy.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_stream(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<MediaParams>,
+    QueryParams(at): QueryParams<StreamParams>,
+) -> ApiResult<Response> {
+    let profile = p.profile()?;
+    let target = match at.format.unwrap_or_default() {
+        Format::Mp4 => Target::Mp4,
+        Format::Mkv => Target::Matroska,
+    };
+    let handle = open(&s, &id).await?;
+    let start = at.start.unwrap_or(0.0);
+    let body = s
+        .node
+        .media()
+        .stream(&handle, &profile, target, start)
+        .await?;
+    let content_type = body.content_type;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(names("file"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct HlsFile(#[param(pattern = r"^(index\.m3u8|[0-9]{1,9}\.ts)$")] String);
+
+/// HLS: `index.m3u8` (the playlist, segments on the source's key frames)
+/// or `<n>.ts` (segment `n`, made once, cached; parallel requests get the
+/// same bytes). The playlist's segment URLs carry its query.
+#[utoipa::path(get, path = "/media/{id}/hls/{file}", tag = "media", params(EntryId, HlsFile, MediaParams),
+    responses(
+        (status = 200, description = "The playlist (`application/vnd.apple.mpegurl`) or a segment (`video/mp2t`).", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 400, description = "Not a media file, or a stream it does not have.", body = ErrorBody),
+        (status = 404, description = "No such entry, segment or file.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed, or every encoder is busy.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_hls(
+    State(s): State<AppState>,
+    PathParams((id, file)): PathParams<(String, String)>,
+    QueryParams(p): QueryParams<MediaParams>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let profile = p.profile()?;
+    let media = s.node.media();
+    if file == "index.m3u8" {
+        let handle = open(&s, &id).await?;
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let text = media
+            .hls_playlist(&handle, &profile, &|n| format!("{n}.ts{query}"))
+            .await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            text,
+        )
+            .into_response());
+    }
+    let n = file
+        .strip_suffix(".ts")
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no HLS file '{file}': index.m3u8 or <n>.ts"),
+            )
+        })?;
+    let handle = open(&s, &id).await?;
+    let bytes = media.hls_segment(&handle, &profile, n).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "video/mp2t"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A stored file lent to ffmpeg or ffprobe (the loopback input listener
+/// only): its bytes with ranges, while the tool's work lasts.
+pub(crate) async fn h_media_input(
+    State(s): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let handle = s.node.media().input(&token)?;
+    let how = crate::content::Presentation {
+        content_type: "application/octet-stream".into(),
+        file_name: None,
+        attachment: false,
+        entry: None,
+    };
+    crate::content::respond(&s.node, &method, &headers, handle, how).await
+}

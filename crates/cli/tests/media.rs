@@ -1,0 +1,493 @@
+//! Issue 17, the media service: probes, per-request decisions,
+//! progressive streams and HLS on the source's key frame grid, with real
+//! ffmpeg on media the tests make (`lavfi` sources). "Plays" means ffmpeg
+//! decodes seconds of the stream from its URL.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::inproc::InProcNode;
+use common::{Dirs, Endpoint, TestNode};
+use serde_json::Value;
+
+/// Makes a media file under the node's files folder with ffmpeg: `secs`
+/// of a test picture and a tone, with the given codecs and a key frame
+/// every 48 frames at 23.976 fps (2.002 s).
+fn make(node: &impl Dirs, name: &str, secs: u32, codecs: &[&str]) -> Vec<u8> {
+    let path = node.files().join(name);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!(
+            "testsrc2=size=640x360:rate=24000/1001:duration={secs}"
+        ))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={secs}"
+        ))
+        .args(["-g", "48", "-keyint_min", "48", "-sc_threshold", "0"])
+        .args(codecs)
+        .arg("-shortest")
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+const H264_AAC: &[&str] = &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"];
+const MPEG4_MP3: &[&str] = &["-c:v", "mpeg4", "-q:v", "5", "-c:a", "libmp3lame"];
+
+async fn upload(node: &impl Endpoint, name: &str, data: Vec<u8>) -> String {
+    let (status, body) = node.upload(name, data, "").await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// A media URL with the secret in the query, as a player is given it.
+fn player_url(node: &impl Endpoint, path: &str, query: &str) -> String {
+    let sep = if query.is_empty() { "" } else { "&" };
+    node.url(&format!("{path}?{query}{sep}api_secret={}", node.secret()))
+}
+
+/// Frames ffmpeg decodes from `url`, reading `secs` seconds from `seek`.
+fn frames_played(url: &str, seek: Option<f64>, secs: u32) -> usize {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-v", "error"]);
+    if let Some(s) = seek {
+        cmd.args(["-ss", &s.to_string()]);
+    }
+    let out = cmd
+        .args(["-i", url, "-t", &secs.to_string(), "-map", "0:v:0"])
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
+}
+
+/// Video packet times (pts) of an MPEG-TS segment.
+fn video_times(ts: &[u8], dir: &Path) -> Vec<f64> {
+    let path = dir.join("segment.ts");
+    std::fs::write(&path, ts).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+async fn media_status(node: &impl Endpoint) -> Value {
+    let (status, body) = node.get_json("/status").await;
+    assert_eq!(status, 200);
+    body["media"].clone()
+}
+
+/// Waits until the node runs no encoder and lends no input.
+async fn wait_idle(node: &impl Endpoint, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let media = media_status(node).await;
+        if media["encoders_running"] == 0 && media["inputs_lent"] == 0 && media["hls_heads"] == 0 {
+            return media;
+        }
+        assert!(Instant::now() < deadline, "encoders still running: {media}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn segment(node: &impl Endpoint, id: &str, n: usize, query: &str) -> (u16, Vec<u8>) {
+    let r = node
+        .http()
+        .get(player_url(node, &format!("/media/{id}/hls/{n}.ts"), query))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+async fn playlist(node: &impl Endpoint, id: &str, query: &str) -> String {
+    let r = node
+        .http()
+        .get(player_url(
+            node,
+            &format!("/media/{id}/hls/index.m3u8"),
+            query,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
+    r.text().await.unwrap()
+}
+
+/// Segment durations of a playlist.
+fn durations(playlist: &str) -> Vec<f64> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.trim_end_matches(',').parse().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_reads_streams_and_key_frames() {
+    let node = InProcNode::start().await;
+    let id = upload(&node, "clip.mp4", make(&node, "clip.mp4", 12, H264_AAC)).await;
+    let (status, probe) = node.get_json(&format!("/media/{id}/probe")).await;
+    assert_eq!(status, 200, "{probe}");
+    assert!(probe["container"].as_str().unwrap().contains("mp4"));
+    assert!(
+        (probe["duration"].as_f64().unwrap() - 12.0).abs() < 0.2,
+        "{probe}"
+    );
+    let streams = probe["streams"].as_array().unwrap();
+    assert_eq!(streams[0]["kind"], "video");
+    assert_eq!(streams[0]["codec"], "h264");
+    assert_eq!(
+        (streams[0]["width"].as_u64(), streams[0]["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(streams[1]["kind"], "audio");
+    assert_eq!(streams[1]["codec"], "aac");
+    let keys: Vec<f64> = probe["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_f64().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    for pair in keys.windows(2) {
+        assert!((pair[1] - pair[0] - 2.002).abs() < 0.01, "{keys:?}");
+    }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_decides_as_is_remux_or_transcode() {
+    let node = InProcNode::start().await;
+    let mp4 = upload(&node, "a.mp4", make(&node, "a.mp4", 4, H264_AAC)).await;
+    let mkv = upload(&node, "a.mkv", make(&node, "a.mkv", 4, H264_AAC)).await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 4, MPEG4_MP3)).await;
+    let treatment = |v: &Value| v["treatment"].as_str().unwrap().to_owned();
+    let (_, play) = node.get_json(&format!("/media/{mp4}/play")).await;
+    assert_eq!(treatment(&play), "direct", "{play}");
+    assert_eq!(play["content"], format!("/api/v1/entries/{mp4}/content"));
+    let (_, play) = node
+        .get_json(&format!("/media/{mp4}/play?quality=240p"))
+        .await;
+    assert_eq!(treatment(&play), "transcode", "{play}");
+    // 426 wide as the preset says, the aspect kept, both sides even.
+    assert_eq!(
+        play["mp4"]["scale"],
+        serde_json::json!({"width": 426, "height": 238})
+    );
+    let (_, play) = node.get_json(&format!("/media/{mkv}/play")).await;
+    assert_eq!(treatment(&play), "remux", "{play}");
+    let (_, play) = node.get_json(&format!("/media/{old}/play")).await;
+    assert_eq!(treatment(&play), "transcode", "{play}");
+    assert_eq!(play["hls"]["audio"]["codec"], "aac", "mp3 is encoded");
+    assert_eq!(play["hls"]["video"]["copy"], false);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progressive_stream_plays_from_a_start() {
+    let node = InProcNode::start().await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 12, MPEG4_MP3)).await;
+    let url = player_url(&node, &format!("/media/{old}/stream"), "start=6");
+    let r = node.http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "video/mp4");
+    drop(r);
+    // 3 s at 23.976 fps, decoded by ffmpeg from the URL.
+    let frames = tokio::task::spawn_blocking(move || frames_played(&url, None, 3))
+        .await
+        .unwrap();
+    assert!((70..=74).contains(&frames), "{frames} frames");
+    let mkv = player_url(&node, &format!("/media/{old}/stream"), "format=mkv&start=2");
+    let frames = tokio::task::spawn_blocking(move || frames_played(&mkv, None, 2))
+        .await
+        .unwrap();
+    assert!((46..=50).contains(&frames), "{frames} frames from Matroska");
+    wait_idle(&node, Duration::from_secs(5)).await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_plays_after_a_seek_to_three_quarters() {
+    let node = InProcNode::start().await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 20, MPEG4_MP3)).await;
+    let text = playlist(&node, &old, "quality=240p").await;
+    let lengths = durations(&text);
+    assert_eq!(lengths.len(), 5, "{text}");
+    let total: f64 = lengths.iter().sum();
+    assert!((total - 20.0).abs() < 0.1, "{text}");
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    assert!(text.contains("\n3.ts?quality=240p&api_secret="), "{text}");
+    let url = player_url(
+        &node,
+        &format!("/media/{old}/hls/index.m3u8"),
+        "quality=240p",
+    );
+    // ffmpeg's HLS reader, seeking, drops what comes before the first key
+    // frame at or after the target: up to a GOP (2 s) of the 3 s asked.
+    let frames = tokio::task::spawn_blocking(move || frames_played(&url, Some(0.75 * total), 3))
+        .await
+        .unwrap();
+    assert!(
+        (20..=73).contains(&frames),
+        "{frames} frames after the seek"
+    );
+    wait_idle(&node, Duration::from_secs(6)).await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_meet_exactly_whichever_head_made_them() {
+    let node = InProcNode::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mkv = upload(&node, "a.mkv", make(&node, "a.mkv", 20, H264_AAC)).await;
+    let (_, probe) = node.get_json(&format!("/media/{mkv}/probe")).await;
+    // Segments keep the file's timeline: the first starts at its first
+    // key frame (Matroska's first video frame is a little late).
+    let first_key = probe["keyframes"][0].as_f64().unwrap();
+    // A transcode (scaled down) and a remux (copied into MPEG-TS).
+    for query in ["quality=240p", ""] {
+        let text = playlist(&node, &mkv, query).await;
+        let lengths = durations(&text);
+        // Segment 3 first, by a head started there; then 2, by another.
+        let (s3, third) = segment(&node, &mkv, 3, query).await;
+        let (s2, second) = segment(&node, &mkv, 2, query).await;
+        assert_eq!((s3, s2), (200, 200));
+        let (second, third) = (
+            video_times(&second, tmp.path()),
+            video_times(&third, tmp.path()),
+        );
+        let frame = 1001.0 / 24000.0;
+        // Encoded segments are timed from the file's start plus 10 s;
+        // copied ones keep the source's timestamps.
+        let base = if query.is_empty() {
+            first_key
+        } else {
+            first_key + 10.0
+        };
+        let start3: f64 = base + lengths[..3].iter().sum::<f64>();
+        let start2: f64 = base + lengths[..2].iter().sum::<f64>();
+        assert!(
+            (second[0] - start2).abs() < 0.002,
+            "{query}: {second:?} vs {start2}"
+        );
+        assert!(
+            (third[0] - start3).abs() < 0.002,
+            "{query}: {third:?} vs {start3}"
+        );
+        let gap = third[0] - second[second.len() - 1];
+        assert!(
+            (gap - frame).abs() < 0.002,
+            "{query}: a gap of {gap} s between heads"
+        );
+        assert_eq!(second.len(), 96, "{query}: two GOPs of 48 frames");
+    }
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_requests_for_one_segment_get_the_same_bytes() {
+    let node = InProcNode::start().await;
+    let mp4 = upload(&node, "a.mp4", make(&node, "a.mp4", 16, H264_AAC)).await;
+    playlist(&node, &mp4, "quality=144p").await;
+    let asks = (0..8).map(|_| segment(&node, &mp4, 3, "quality=144p"));
+    let answers = futures_util::future::join_all(asks).await;
+    for (status, bytes) in &answers {
+        assert_eq!(*status, 200, "{}", String::from_utf8_lossy(bytes));
+        assert_eq!(bytes, &answers[0].1);
+    }
+    assert!(answers[0].1.len() > 1000);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoders_stop_when_their_clients_go() {
+    let node = InProcNode::start_with(|c| {
+        c.media.idle_secs = 1;
+        c.media.prefetch = 50;
+    })
+    .await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 60, MPEG4_MP3)).await;
+    // A progressive stream read a little, then dropped.
+    let url = player_url(&node, &format!("/media/{old}/stream"), "");
+    let mut r = node.http().get(&url).send().await.unwrap();
+    assert!(r.chunk().await.unwrap().is_some());
+    assert_eq!(media_status(&node).await["encoders_running"], 1);
+    let tmp = node.dir().join("media-tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "no plaintext on disk"
+    );
+    drop(r);
+    wait_idle(&node, Duration::from_secs(3)).await;
+    // An HLS head asked to run far ahead, then left: killed once idle.
+    let (status, _) = segment(&node, &old, 0, "quality=1080p&transcode=true").await;
+    assert_eq!(status, 200);
+    assert!(media_status(&node).await["hls_heads"].as_u64().unwrap() >= 1);
+    let idle = wait_idle(&node, Duration::from_secs(4)).await;
+    let (_, whole) = node.get_json(&format!("/media/{old}/probe")).await;
+    assert!(whole["duration"].as_f64().unwrap() > 59.0);
+    assert!(idle["cache_bytes"].as_u64().unwrap() > 0);
+    let (status, _) = segment(&node, &old, 14, "quality=1080p&transcode=true").await;
+    assert_eq!(status, 200, "the last segment is made again on request");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_media_requests_get_clear_errors() {
+    let node = InProcNode::start().await;
+    let mp4 = upload(&node, "a.mp4", make(&node, "a.mp4", 4, H264_AAC)).await;
+    let text = upload(&node, "notes.txt", b"not a video at all\n".repeat(100)).await;
+    let (_, folder) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/folders",
+            serde_json::json!({"name": "f"}),
+        )
+        .await;
+    let folder = folder["id"].as_str().unwrap().to_owned();
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("/media/AAAAAAAAAAA/probe".into(), 404, "not_found"),
+        (format!("/media/{folder}/probe"), 404, "not_found"),
+        (format!("/media/{text}/probe"), 400, "invalid"),
+        (format!("/media/{text}/hls/index.m3u8"), 400, "invalid"),
+        (format!("/media/{mp4}/stream?start=500"), 400, "invalid"),
+        (format!("/media/{mp4}/stream?start=-1"), 400, "invalid"),
+        (format!("/media/{mp4}/hls/999.ts"), 404, "not_found"),
+        (format!("/media/{mp4}/hls/x.m3u8"), 404, "not_found"),
+        (format!("/media/{mp4}/play?quality=999p"), 400, "invalid"),
+        (format!("/media/{mp4}/play?audio=3"), 400, "invalid"),
+        (format!("/media/{mp4}/stream?format=avi"), 400, "invalid"),
+    ];
+    for (path, want, code) in cases {
+        let (status, body) = node.get_json(&path).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+        assert!(!body["message"].as_str().unwrap_or("").is_empty());
+    }
+    let (status, _) = node
+        .http()
+        .get(node.url(&format!("/media/{mp4}/probe")))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(status, 401, "media calls need the secret");
+    wait_idle(&node, Duration::from_secs(3)).await;
+    node.stop().await;
+}
+
+/// The node's child processes (ffmpeg, ffprobe) now.
+fn children(pid: i32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": the name may hold spaces.
+        let Some((name, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            found.push(name.split_once('(').map_or("", |n| n.1).to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_leaves_no_ffmpeg_behind_and_says_when_it_has_none() {
+    let node = TestNode::start().await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 30, MPEG4_MP3)).await;
+    let url = player_url(&node, &format!("/media/{old}/stream"), "start=3");
+    let mut r = node.http().get(&url).send().await.unwrap();
+    assert!(r.chunk().await.unwrap().is_some());
+    assert!(children(node.pid()).iter().any(|c| c == "ffmpeg"));
+    drop(r);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !children(node.pid()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            children(node.pid())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The CLI: `cairn probe` and `cairn play`, whose URL a player opens.
+    let out = node.cli(&["probe", &old]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("#0 video mpeg4 640x360"),
+        "{text}"
+    );
+    let out = node.cli(&["play", &old, "--quality", "240p"]);
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        url.contains("/hls/index.m3u8?quality=240p&api_secret="),
+        "{url}"
+    );
+    let frames = tokio::task::spawn_blocking(move || frames_played(&url, None, 2))
+        .await
+        .unwrap();
+    assert!((46..=50).contains(&frames), "{frames} frames");
+    let out = node.cli(&["play", &old, "--as", "sideways"]);
+    assert!(!out.status.success());
+
+    let empty = tempfile::tempdir().unwrap();
+    let bare = TestNode::start_with_env("", &[("PATH", empty.path().to_str().unwrap())]).await;
+    let id = upload(
+        &bare,
+        "a.mkv",
+        std::fs::read(node.files().join("b.mkv")).unwrap(),
+    )
+    .await;
+    for path in [
+        format!("/media/{id}/probe"),
+        format!("/media/{id}/hls/index.m3u8"),
+        format!("/media/{id}/stream"),
+    ] {
+        let (status, body) = bare.get_json(&path).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("not installed"),
+            "{body}"
+        );
+    }
+    let (_, status) = bare.get_json("/status").await;
+    assert_eq!(status["media"]["available"], false);
+}

@@ -1,0 +1,403 @@
+//! Media work with ffmpeg and ffprobe as child processes, the one place
+//! that runs them.
+//!
+//! - [`probe`]: what a file holds (streams, key frames), once per blob;
+//! - [`plan`]: per request, the file as it is, remuxed or transcoded;
+//! - [`progressive`]: a fragmented MP4 from any start time;
+//! - [`hls`]: HLS on the source's key frame grid, segments made by
+//!   encoder heads and kept in [`segments`], the cache;
+//! - [`inputs`]: stored files lent to the tools as loopback URLs, read
+//!   with ranges straight from the store (decrypted and verified as they
+//!   are read): no plaintext copy of an input is ever written to disk;
+//! - `convert`: whole-file work (a duration, a transcode stored as a new
+//!   file, a frame); `preview`: where a paid preview ends; `tools`:
+//!   finding and running the tools.
+//!
+//! The tools are looked up on `PATH` once, when the node starts. A missing
+//! tool is not an error at start: the calls that need it answer
+//! [`NodeError::Unavailable`] ("ffmpeg is not installed …"), never a crash.
+//! Outputs that become files (a converted mp4, a frame) are written under
+//! `<data dir>/media-tmp/` and stored; HLS segments under `media-cache/`.
+//! Both folders are emptied at every start.
+
+mod convert;
+mod hls;
+mod inputs;
+mod plan;
+mod preview;
+mod probe;
+mod progressive;
+mod segments;
+mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use self::convert::{extract_jpeg, probe_duration, transcode_mp4};
+use self::hls::{Encoders, Hls, Settings};
+use self::inputs::{Input, Inputs};
+pub use self::plan::{Plan, Profile, Quality, Size, Target, Track, Treatment};
+use self::probe::Probes;
+pub use self::probe::{MediaStream, Probe};
+pub use self::progressive::MediaBody;
+
+pub(crate) use self::preview::preview_end;
+pub(crate) use self::segments::Segments;
+pub(crate) use self::tools::{TempFile, Tools};
+use crate::blobs::Blobs;
+use crate::blobs::read::BlobHandle;
+use crate::entries::Entries;
+use crate::jobs::{Job, JobFor};
+use crate::shared::Shared;
+use crate::tasks::blocking;
+use crate::{Entry, EntryKind, JobRecord, NodeError, OnConflict};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// The media service (`node.media()`). Cheap to clone.
+#[derive(Clone)]
+pub struct Media(Arc<State>);
+
+struct State {
+    shared: Arc<Shared>,
+    tools: Tools,
+    blobs: Blobs,
+    entries: Entries,
+    inputs: Arc<Inputs>,
+    probes: Probes,
+    encoders: Encoders,
+    hls: Arc<Hls>,
+}
+
+impl Media {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        tools: Tools,
+        cache: Segments,
+        blobs: Blobs,
+        entries: Entries,
+    ) -> Self {
+        let config = &shared.config.media;
+        let encoders = Encoders::new(config.encoder_count());
+        let settings = Settings {
+            segment_secs: config.segment_secs,
+            prefetch: config.prefetch,
+            idle: Duration::from_secs(config.idle_secs),
+        };
+        let inputs = Arc::new(Inputs::default());
+        let hls = Hls::new(
+            shared.clone(),
+            inputs.clone(),
+            cache,
+            encoders.clone(),
+            settings,
+        );
+        Self(Arc::new(State {
+            shared,
+            tools,
+            blobs,
+            entries,
+            inputs,
+            probes: Probes::default(),
+            encoders,
+            hls,
+        }))
+    }
+
+    /// The tools found at start.
+    pub(crate) fn tools(&self) -> &Tools {
+        &self.0.tools
+    }
+
+    /// Whether ffmpeg and ffprobe were found when the node started.
+    pub fn available(&self) -> bool {
+        self.0.tools.ffmpeg().is_ok() && self.0.tools.ffprobe().is_ok()
+    }
+
+    /// The duration in seconds of the media file entry `id` holds, via
+    /// ffprobe ([`NodeError::Unavailable`] without it; `invalid` when the
+    /// file has no duration, e.g. it is not media).
+    pub async fn probe_duration(&self, id: &str) -> Result<f64> {
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
+        let entry = self.0.entries.entry(id).await?.entry;
+        let input = self.lend_entry(&entry).await?;
+        probe_duration(&ffprobe, input.url()).await
+    }
+
+    /// Starts converting file `entry` to browser-streamable mp4 (H.264/AAC,
+    /// the index first) as a `convert` job for `owner`; the result is
+    /// stored next to the original as `<name>.mp4`. Without ffmpeg or
+    /// ffprobe: `unavailable`, at once.
+    pub async fn convert_mp4(&self, entry: &Entry, owner: JobFor) -> Result<JobRecord> {
+        if entry.kind != EntryKind::File {
+            return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
+        }
+        self.0.tools.ffmpeg()?;
+        self.0.tools.ffprobe()?;
+        let owner = JobFor {
+            subject: Some(entry.id.clone()),
+            folder: Some(entry.parent.clone().unwrap_or_default()),
+            ..owner
+        };
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start_for("convert", entry.name.clone(), None, true, owner);
+        let job_id = job.id().to_owned();
+        let (media, entry) = (self.clone(), entry.clone());
+        self.0.shared.spawn("convert", async move {
+            let outcome = media.run_convert(&job, &entry).await;
+            let value = outcome.as_ref().map(|e| serde_json::json!({ "entry": e }));
+            job.finish(value);
+            outcome.map(|_| ())
+        });
+        self.0.shared.jobs.record(&job_id).await
+    }
+
+    async fn run_convert(&self, job: &Job, entry: &Entry) -> Result<Entry> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
+        let input = self.lend_entry(entry).await?;
+        job.check()?;
+        let duration = probe_duration(&ffprobe, input.url()).await?;
+        let output = self.0.tools.output_file(".mp4")?;
+        transcode_mp4(&ffmpeg, input.url(), output.path(), duration, job).await?;
+        drop(input);
+        let name = format!("{}.mp4", entry.name);
+        let parent = entry.parent.clone();
+        self.store_temp(output, parent, name, OnConflict::Rename, "convert")
+            .await
+    }
+
+    /// A JPEG frame of video `entry`, a tenth of the way in (at most 30 s),
+    /// stored as `name` in `parent` (replacing one of that name).
+    pub async fn frame_jpeg(
+        &self,
+        entry: &Entry,
+        parent: Option<String>,
+        name: String,
+    ) -> Result<Entry> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
+        let input = self.lend_entry(entry).await?;
+        let duration = probe_duration(&ffprobe, input.url()).await.unwrap_or(0.0);
+        let at = (duration / 10.0).min(30.0);
+        let output = self.0.tools.output_file(".jpg")?;
+        extract_jpeg(&ffmpeg, input.url(), output.path(), at).await?;
+        drop(input);
+        self.store_temp(output, parent, name, OnConflict::Replace, "frame")
+            .await
+    }
+
+    /// Stores a finished temp file as a new entry (a job of kind `store`).
+    async fn store_temp(
+        &self,
+        file: TempFile,
+        parent: Option<String>,
+        name: String,
+        on_conflict: OnConflict,
+        label: &str,
+    ) -> Result<Entry> {
+        let size = std::fs::metadata(file.path()).map(|m| m.len()).ok();
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("store", format!("{label}: {name}"), size, false);
+        let media = self.clone();
+        blocking(move || {
+            let path = file.path().to_path_buf();
+            let outcome = std::fs::File::open(&path)
+                .map_err(|e| NodeError::io("open", &path, e))
+                .and_then(|mut src| {
+                    media.0.entries.store_file(
+                        &mut src,
+                        &job,
+                        parent.as_deref(),
+                        &name,
+                        on_conflict,
+                        &|_| Ok(()),
+                    )
+                });
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            drop(file);
+            outcome
+        })
+        .await
+    }
+
+    /// Lends file `entry`'s content to a tool (a loopback URL).
+    async fn lend_entry(&self, entry: &Entry) -> Result<Input> {
+        let blob = entry
+            .blob
+            .clone()
+            .ok_or_else(|| NodeError::Invalid(format!("'{}' is a folder", entry.name)))?;
+        let handle = self.0.blobs.open(&blob).await?;
+        self.0.inputs.lend(handle)
+    }
+}
+
+/// What the media service is doing, for the node's status.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MediaStatus {
+    /// ffmpeg and ffprobe were found when the node started.
+    pub available: bool,
+    /// Encoders (ffmpeg streaming or making HLS) running now.
+    pub encoders_running: usize,
+    /// Encoders allowed at once (`[media] encoders`).
+    pub encoders: usize,
+    /// HLS heads running or starting now.
+    pub hls_heads: usize,
+    /// Bytes of HLS segments cached.
+    pub cache_bytes: u64,
+    /// Stored files lent to the tools now.
+    pub inputs_lent: usize,
+}
+
+/// Streaming: probes, decisions, progressive streams and HLS.
+impl Media {
+    /// What the service is doing now.
+    pub fn status(&self) -> MediaStatus {
+        MediaStatus {
+            available: self.available(),
+            encoders_running: self.0.encoders.running(),
+            encoders: self.0.encoders.total(),
+            hls_heads: self.0.hls.heads(),
+            cache_bytes: self.0.hls.cache_bytes(),
+            inputs_lent: self.0.inputs.count(),
+        }
+    }
+
+    /// Where the binary serves the inputs lent to the tools, e.g.
+    /// `http://127.0.0.1:41234/input` (set once, at start).
+    pub fn serve_inputs_at(&self, base: String) {
+        self.0.inputs.serve_at(base);
+    }
+
+    /// The content lent under `token` to a tool, to serve with ranges
+    /// (`not found` once the tool's work is over).
+    pub fn input(&self, token: &str) -> Result<BlobHandle> {
+        self.0.inputs.get(token)
+    }
+
+    /// What the file `handle` reads holds: container, duration, streams,
+    /// key frames (probed once per blob).
+    pub async fn probe(&self, handle: &BlobHandle) -> Result<Arc<Probe>> {
+        let key = format!("{}:{}", handle.id(), handle.size());
+        if let Some(probe) = self.0.probes.get(&key) {
+            return Ok(probe);
+        }
+        let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
+        let input = self.0.inputs.lend(handle.clone())?;
+        let probe = Arc::new(probe::probe(&ffprobe, input.url()).await?);
+        self.0.probes.put(key, probe.clone());
+        Ok(probe)
+    }
+
+    /// How the file would be served as `target` for `profile`.
+    pub async fn plan(
+        &self,
+        handle: &BlobHandle,
+        profile: &Profile,
+        target: Target,
+    ) -> Result<Plan> {
+        let probe = self.probe(handle).await?;
+        Plan::new(&probe, profile, target)
+    }
+
+    /// A progressive stream of the file from `start` seconds: fragmented
+    /// MP4 (or Matroska), its streams copied where the player takes them.
+    pub async fn stream(
+        &self,
+        handle: &BlobHandle,
+        profile: &Profile,
+        target: Target,
+        start: f64,
+    ) -> Result<MediaBody> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let probe = self.probe(handle).await?;
+        check_start(&probe, start)?;
+        let plan = Plan::new(&probe, profile, target)?;
+        let encoder = self.encoder().await?;
+        let input = self.0.inputs.lend(handle.clone())?;
+        progressive::start(&ffmpeg, input, &plan, target, start, encoder).await
+    }
+
+    /// The HLS playlist of the file for `profile`: segments on its key
+    /// frame grid, `uri(n)` naming segment `n`.
+    pub async fn hls_playlist(
+        &self,
+        handle: &BlobHandle,
+        profile: &Profile,
+        uri: &(dyn Fn(usize) -> String + Sync),
+    ) -> Result<String> {
+        self.0.tools.ffmpeg()?;
+        let variant = self.variant(handle, profile).await?;
+        Ok(variant.grid().playlist(uri))
+    }
+
+    /// Segment `n` of the file's HLS for `profile` (MPEG-TS), made once and
+    /// cached; parallel requests get the same bytes.
+    pub async fn hls_segment(
+        &self,
+        handle: &BlobHandle,
+        profile: &Profile,
+        n: usize,
+    ) -> Result<Bytes> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let variant = self.variant(handle, profile).await?;
+        self.0.hls.segment(&variant, n, &ffmpeg).await
+    }
+
+    async fn variant(&self, handle: &BlobHandle, profile: &Profile) -> Result<Arc<hls::Variant>> {
+        let probe = self.probe(handle).await?;
+        let plan = Plan::new(&probe, profile, Target::Hls)?;
+        let profile_text = serde_json::to_string(profile)
+            .map_err(|e| NodeError::Internal(format!("profile: {e}")))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(handle.id().to_string().as_bytes());
+        hasher.update(&handle.size().to_le_bytes());
+        hasher.update(profile_text.as_bytes());
+        let key = hasher.finalize().to_hex()[..32].to_owned();
+        Ok(self.0.hls.variant(key, &probe, plan, handle.clone()))
+    }
+
+    /// An encoder for a stream: a free one, else one an idle HLS head
+    /// gives back.
+    async fn encoder(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        if let Some(permit) = self.0.encoders.try_take() {
+            return Ok(permit);
+        }
+        self.0.hls.stop_one_idle();
+        self.0
+            .encoders
+            .take_within(Duration::from_secs(5))
+            .await
+            .ok_or_else(|| {
+                NodeError::Unavailable(format!(
+                    "all {} media encoders are busy; try again shortly",
+                    self.0.encoders.total()
+                ))
+            })
+    }
+}
+
+/// Refuses a start time past the end of the media.
+fn check_start(probe: &Probe, start: f64) -> Result<()> {
+    if !start.is_finite() || start < 0.0 {
+        return Err(NodeError::Invalid(format!(
+            "start {start} is not a time in seconds"
+        )));
+    }
+    if start >= probe.duration {
+        return Err(NodeError::Invalid(format!(
+            "start {start} s is past the end of the media ({:.3} s)",
+            probe.duration
+        )));
+    }
+    Ok(())
+}
