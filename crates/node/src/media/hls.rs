@@ -39,7 +39,7 @@ use super::inputs::Inputs;
 use super::plan::Plan;
 use super::probe::Probe;
 use super::segments::Segments;
-use super::tools::{quiet_ffmpeg, tail};
+use super::tools::{in_background, quiet_ffmpeg, tail};
 use crate::NodeError;
 use crate::blobs::read::BlobHandle;
 use crate::shared::Shared;
@@ -378,10 +378,15 @@ impl Hls {
             if covered {
                 return Ok(());
             }
+            // A request no head will reach soon is a seek: the heads of this
+            // variant elsewhere make what nobody waits for now, and would
+            // take the cores from the one the player waits on.
+            for head in &state.heads {
+                head.stop.cancel();
+            }
             self.add_head(&mut state, n)
         };
-        let head = stop;
-        self.start_head(variant, n, head, ffmpeg).await
+        self.start_head(variant, n, stop, ffmpeg).await
     }
 
     /// Starts a head at the first segment after `n` that is not made, if
@@ -414,7 +419,11 @@ impl Hls {
             variant.lock().heads.retain(|h| h.id != stop.id);
             return;
         };
-        self.spawn_head(variant, missing, stop, permit, ffmpeg);
+        let head = HeadId {
+            background: true,
+            ..stop
+        };
+        self.spawn_head(variant, missing, head, permit, ffmpeg);
     }
 
     /// Records a new head at `first` (so that other requests wait for it
@@ -430,7 +439,11 @@ impl Hls {
             needed_at: Instant::now(),
             stop: stop.clone(),
         });
-        HeadId { id, stop }
+        HeadId {
+            id,
+            stop,
+            background: false,
+        }
     }
 
     /// Gets an encoder for the head recorded at `first` (stopping a head
@@ -516,9 +529,15 @@ impl Hls {
         ffmpeg: &Path,
     ) {
         let (hls, variant, ffmpeg) = (self.clone(), variant.clone(), ffmpeg.to_path_buf());
-        let HeadId { id, stop } = head;
+        let HeadId {
+            id,
+            stop,
+            background,
+        } = head;
         self.shared.spawn("hls-head", async move {
-            let outcome = hls.run_head(&variant, first, id, &stop, &ffmpeg).await;
+            let outcome = hls
+                .run_head(&variant, first, id, &stop, &ffmpeg, background)
+                .await;
             drop(permit);
             let made_none = {
                 let mut state = variant.lock();
@@ -550,6 +569,7 @@ impl Hls {
         id: u64,
         stop: &CancellationToken,
         ffmpeg: &Path,
+        background: bool,
     ) -> Result<()> {
         let dir = self.cache.variant_dir(&variant.key)?.join(format!("h{id}"));
         cairn_store::private::create_dir_all(&dir).map_err(|e| NodeError::io("create", &dir, e))?;
@@ -557,6 +577,9 @@ impl Hls {
         let input = self.inputs.lend(variant.handle.clone())?;
         let mut cmd = quiet_ffmpeg(ffmpeg);
         cmd.args(head_args(variant, first, input.url(), &dir));
+        if background {
+            in_background(&mut cmd);
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -706,6 +729,9 @@ impl Hls {
 struct HeadId {
     id: u64,
     stop: CancellationToken,
+    /// Started ahead of the player (prefetch), not for a request that
+    /// waits: it runs at a lower priority.
+    background: bool,
 }
 
 enum Next {

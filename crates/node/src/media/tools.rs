@@ -131,6 +131,19 @@ fn sweep(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
+/// Runs `cmd`'s process at nice 10, below the encoders someone waits on.
+pub(crate) fn in_background(cmd: &mut Command) {
+    // SAFETY: runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed; setpriority is a plain system
+    // call on the calling process and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            Ok(())
+        });
+    }
+}
+
 /// ffmpeg that reads no stdin, prints only errors and overwrites its output.
 pub(crate) fn quiet_ffmpeg(ffmpeg: &Path) -> Command {
     let mut cmd = Command::new(ffmpeg);
