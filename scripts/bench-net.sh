@@ -73,6 +73,8 @@ check_secs = 3600
 $([ "$LANES" = true ] || echo "lanes = false")
 [layers]
 cacaoweb = []
+[torrents]
+enabled = false
 EOF
   "$BIN" --data-dir "$dir" node >/dev/null 2>"$WORK/n$1.log" &
   PIDS+=($!)

@@ -51,29 +51,9 @@ pub async fn respond(
 ) -> ApiResult<Response> {
     let size = handle.size();
     let etag = format!("\"{}\"", handle.id());
-    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|v| matches_etag(v, &etag)) {
-        return build(StatusCode::NOT_MODIFIED, &etag, Body::empty(), |_| {});
-    }
-    let range_header = match header_str(headers, header::IF_RANGE) {
-        Some(v) if v.trim() != etag => None,
-        _ => header_str(headers, header::RANGE),
-    };
-    let (status, span) = match range::parse(range_header, size) {
-        Wanted::Whole => (StatusCode::OK, 0..size),
-        Wanted::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
-        Wanted::Unsatisfiable => {
-            // The header is echoed clipped, by characters, never by bytes.
-            let asked: String = range_header.unwrap_or("").chars().take(100).collect();
-            let resp = ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                format!("range {asked} cannot be served from {size} bytes"),
-            );
-            let mut resp = axum::response::IntoResponse::into_response(resp);
-            resp.headers_mut()
-                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
-            return Ok(resp);
-        }
+    let (status, span) = match wanted(headers, size, &etag) {
+        Ok(w) => w,
+        Err(answer) => return Ok(*answer),
     };
     let len = span.end - span.start;
     let body = if method == Method::HEAD || len == 0 {
@@ -95,7 +75,84 @@ pub async fn respond(
         };
         Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(stream))
     };
-    build(status, &etag, body, |h| {
+    answer(status, &etag, body, size, &span, &how)
+}
+
+/// Answers content that is not a stored blob (a torrent's file as it
+/// arrives) as [`respond`] does, against a strong `etag` (quoted) for
+/// bytes that never change; `read(range)` gives the bytes asked for.
+pub async fn respond_with<F, Fut, S>(
+    method: &Method,
+    headers: &HeaderMap,
+    size: u64,
+    etag: &str,
+    how: Presentation,
+    read: F,
+) -> ApiResult<Response>
+where
+    F: FnOnce(std::ops::Range<u64>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<S>>,
+    S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+{
+    let (status, span) = match wanted(headers, size, etag) {
+        Ok(w) => w,
+        Err(answer) => return Ok(*answer),
+    };
+    let body = if method == Method::HEAD || span.is_empty() {
+        Body::empty()
+    } else {
+        Body::from_stream(read(span.clone()).await?)
+    };
+    answer(status, etag, body, size, &span, &how)
+}
+
+/// What a request wants of `size` bytes: the status and the span, or the
+/// whole answer (304, 416).
+fn wanted(
+    headers: &HeaderMap,
+    size: u64,
+    etag: &str,
+) -> Result<(StatusCode, std::ops::Range<u64>), Box<Response>> {
+    if header_str(headers, header::IF_NONE_MATCH).is_some_and(|v| matches_etag(v, etag)) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        headers_of(resp.headers_mut(), etag);
+        return Err(Box::new(resp));
+    }
+    let range_header = match header_str(headers, header::IF_RANGE) {
+        Some(v) if v.trim() != etag => None,
+        _ => header_str(headers, header::RANGE),
+    };
+    match range::parse(range_header, size) {
+        Wanted::Whole => Ok((StatusCode::OK, 0..size)),
+        Wanted::Part(r) => Ok((StatusCode::PARTIAL_CONTENT, r)),
+        Wanted::Unsatisfiable => {
+            // The header is echoed clipped, by characters, never by bytes.
+            let asked: String = range_header.unwrap_or("").chars().take(100).collect();
+            let resp = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("range {asked} cannot be served from {size} bytes"),
+            );
+            let mut resp = axum::response::IntoResponse::into_response(resp);
+            resp.headers_mut()
+                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+            Err(Box::new(resp))
+        }
+    }
+}
+
+/// The answer with its content headers.
+fn answer(
+    status: StatusCode,
+    etag: &str,
+    body: Body,
+    size: u64,
+    span: &std::ops::Range<u64>,
+    how: &Presentation,
+) -> ApiResult<Response> {
+    let len = span.end - span.start;
+    build(status, etag, body, |h| {
         h.insert(header::CONTENT_LENGTH, value(&len.to_string()));
         h.insert(header::CONTENT_TYPE, value(&how.content_type));
         if status == StatusCode::PARTIAL_CONTENT {
@@ -122,14 +179,19 @@ fn build(
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
+    headers_of(h, etag);
+    extra(h);
+    Ok(resp)
+}
+
+/// What every content answer carries: the validator, ranges, caching.
+fn headers_of(h: &mut HeaderMap, etag: &str) {
     h.insert(header::ETAG, value(etag));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
-    extra(h);
-    Ok(resp)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

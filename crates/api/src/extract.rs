@@ -222,6 +222,38 @@ where
     })
 }
 
+/// A list of indexes, each read with [`whole`] (`[0, 2.0, 3e0]`).
+pub(crate) fn whole_indexes<'de, D>(d: D) -> Result<Vec<usize>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Vec<Box<serde_json::value::RawValue>> = serde::Deserialize::deserialize(d)?;
+    raw.iter()
+        .map(|r| {
+            whole(r.get())
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| serde::de::Error::custom(format!("{} is not an index", r.get())))
+        })
+        .collect()
+}
+
+/// [`whole_indexes`] for an optional list (`null` or absent: `None`).
+pub(crate) fn whole_indexes_opt<'de, D>(d: D) -> Result<Option<Vec<usize>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Option<Vec<Box<serde_json::value::RawValue>>> = serde::Deserialize::deserialize(d)?;
+    let Some(raw) = raw else { return Ok(None) };
+    raw.iter()
+        .map(|r| {
+            whole(r.get())
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| serde::de::Error::custom(format!("{} is not an index", r.get())))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// [`whole_u64`] for a field whose `null` means something: present (maybe
 /// `null`) is `Some`, absent stays `None` (with `#[serde(default)]`).
 pub(crate) fn present_whole_u64<'de, D>(d: D) -> Result<Option<Option<u64>>, D::Error>

@@ -158,6 +158,11 @@ pub(crate) enum Command {
         /// Entry id or blob digest.
         id: String,
     },
+    /// Torrents: add (magnet, .torrent file), list, pause, resume, remove.
+    Torrent {
+        #[command(subcommand)]
+        action: TorrentAction,
+    },
     /// What a media file holds: container, duration, streams, key frames.
     Probe {
         /// Entry id.
@@ -198,6 +203,47 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TorrentAction {
+    /// Add a torrent: a magnet link, or a .torrent file (sent by this
+    /// client); prints its info hash.
+    Add {
+        /// A magnet link, an info hash, or a path to a .torrent file.
+        source: String,
+        /// Only these files (indexes, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        files: Option<Vec<usize>>,
+        /// Add it paused.
+        #[arg(long)]
+        paused: bool,
+    },
+    /// List torrents: hash, state, progress, name.
+    Ls,
+    /// One torrent with its files.
+    Info {
+        /// Info hash.
+        hash: String,
+    },
+    /// Pause a torrent.
+    Pause {
+        /// Info hash.
+        hash: String,
+    },
+    /// Resume a torrent.
+    Resume {
+        /// Info hash.
+        hash: String,
+    },
+    /// Remove a torrent (its files imported into the store stay).
+    Rm {
+        /// Info hash.
+        hash: String,
+        /// Delete the downloaded data too.
+        #[arg(long)]
+        delete_data: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::{AccountAction, Cli, Command, MetaAction, NetAction};
+use crate::args::{AccountAction, Cli, Command, MetaAction, NetAction, TorrentAction};
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -72,6 +72,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Account { action } => account(client, out, action).await?,
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
+        Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Probe { id } => probe(client, out, &id).await?,
         Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
         Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,
@@ -212,6 +213,103 @@ async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
         .await?;
     out.print(&v, |v| v["link"].as_str().unwrap_or("").to_owned());
     Ok(())
+}
+
+/// The `torrent` subcommands.
+async fn torrent(client: &Client, out: &Out, action: TorrentAction) -> Result<()> {
+    let v = match action {
+        TorrentAction::Add {
+            source,
+            files,
+            paused,
+        } => add_torrent(client, &source, files, paused).await?,
+        TorrentAction::Ls => {
+            let v = client.get("/torrents").await?;
+            out.print(&v, |v| lines(v, torrent_line));
+            return Ok(());
+        }
+        TorrentAction::Info { hash } => client.get(&format!("/torrents/{hash}")).await?,
+        TorrentAction::Pause { hash } => {
+            let req = client.request(Method::POST, &format!("/torrents/{hash}/pause"));
+            client.json(req).await?
+        }
+        TorrentAction::Resume { hash } => {
+            let req = client.request(Method::POST, &format!("/torrents/{hash}/resume"));
+            client.json(req).await?
+        }
+        TorrentAction::Rm { hash, delete_data } => {
+            let path = format!("/torrents/{hash}?delete_data={delete_data}");
+            client.send(client.request(Method::DELETE, &path)).await?;
+            json!({ "removed": hash })
+        }
+    };
+    out.print(&v, |v| {
+        if v["info_hash"].is_string() {
+            let files = lines(&v["files"], |f| {
+                format!(
+                    "{:>4}  {:>12}  {:>5.1}%  {}",
+                    f["index"],
+                    f["size"],
+                    percent(f["done_bytes"].as_f64(), f["size"].as_f64()),
+                    f["path"].as_str().unwrap_or("")
+                )
+            });
+            format!("{}\n{files}", torrent_line(v))
+                .trim_end()
+                .to_owned()
+        } else {
+            v.to_string()
+        }
+    });
+    Ok(())
+}
+
+/// Adds a magnet (or info hash) by JSON, a `.torrent` file by its bytes.
+async fn add_torrent(
+    client: &Client,
+    source: &str,
+    files: Option<Vec<usize>>,
+    paused: bool,
+) -> Result<Value> {
+    let is_magnet = source.starts_with("magnet:")
+        || (source.len() == 40 && source.bytes().all(|b| b.is_ascii_hexdigit()));
+    if is_magnet {
+        let body = json!({ "magnet": source, "files": files, "paused": paused });
+        return client
+            .json(client.request(Method::POST, "/torrents").json(&body))
+            .await;
+    }
+    let bytes = tokio::fs::read(source)
+        .await
+        .with_context(|| format!("cannot read {source}"))?;
+    let mut path = format!("/torrents/file?paused={paused}");
+    if let Some(f) = files {
+        let list: Vec<String> = f.iter().map(usize::to_string).collect();
+        path.push_str(&format!("&files={}", list.join(",")));
+    }
+    let req = client
+        .request(Method::POST, &path)
+        .header("content-type", "application/x-bittorrent")
+        .body(bytes);
+    client.json(req).await
+}
+
+/// `<hash>  <state>  <progress>  <name>`.
+fn torrent_line(t: &Value) -> String {
+    format!(
+        "{}  {:<11}  {:>5.1}%  {}",
+        t["info_hash"].as_str().unwrap_or(""),
+        t["state"].as_str().unwrap_or(""),
+        100.0 * t["progress"].as_f64().unwrap_or(0.0),
+        t["name"].as_str().unwrap_or("")
+    )
+}
+
+fn percent(done: Option<f64>, total: Option<f64>) -> f64 {
+    match (done, total) {
+        (Some(d), Some(t)) if t > 0.0 => 100.0 * d / t,
+        _ => 0.0,
+    }
 }
 
 /// Prints what a media file holds.

@@ -56,6 +56,59 @@ pub struct Config {
     pub read: ReadConfig,
     /// Streaming media: encoders, HLS segments and their cache.
     pub media: MediaConfig,
+    /// Torrents: the BitTorrent session inside the node.
+    pub torrents: TorrentsConfig,
+}
+
+/// The BitTorrent session inside the node (librqbit).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TorrentsConfig {
+    /// Run the session (default true).
+    pub enabled: bool,
+    /// Where it takes peers' connections (default 0.0.0.0:0: any free
+    /// port; give a fixed one to open in a firewall).
+    pub listen: SocketAddr,
+    /// Find peers through the DHT (default true).
+    pub dht: bool,
+    /// Ask the torrents' trackers for peers (default true).
+    pub trackers: bool,
+    /// Find peers on the LAN, BEP 14 (default true).
+    pub local_discovery: bool,
+    /// Readers of torrents' files at once (default 16); past it a read is
+    /// refused with 503. librqbit's own limit is set 8 above, so streams
+    /// never starve its disk writes.
+    pub streams: usize,
+    /// Bytes per second down, 0 for no limit (else at least 16384).
+    pub download_bps: u32,
+    /// Bytes per second up, 0 for no limit (else at least 16384).
+    pub upload_bps: u32,
+    /// Keep sharing a torrent once its files are imported (default true);
+    /// false pauses it then.
+    pub seed: bool,
+    /// Import finished torrents' files into the store (default true).
+    pub import: bool,
+    /// The top-level folder finished torrents are imported into (default
+    /// "Torrents").
+    pub folder: String,
+}
+
+impl Default for TorrentsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            dht: true,
+            trackers: true,
+            local_discovery: true,
+            streams: 16,
+            download_bps: 0,
+            upload_bps: 0,
+            seed: true,
+            import: true,
+            folder: "Torrents".into(),
+        }
+    }
 }
 
 /// Streaming media: the ffmpeg processes that remux and transcode, and
@@ -520,6 +573,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             read: ReadConfig::default(),
             media: MediaConfig::default(),
+            torrents: TorrentsConfig::default(),
         }
     }
 }
@@ -541,6 +595,17 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
             Err(e) => return Err(NodeError::io("read", &path, e)),
         };
+        for (what, bps) in [
+            ("download_bps", config.torrents.download_bps),
+            ("upload_bps", config.torrents.upload_bps),
+        ] {
+            if bps != 0 && bps < 16384 {
+                return Err(NodeError::Config {
+                    path,
+                    message: format!("[torrents] {what} = {bps}: 0 (no limit) or at least 16384"),
+                });
+            }
+        }
         let segment = config.media.segment_secs;
         if !(0.5..=60.0).contains(&segment) {
             return Err(NodeError::Config {

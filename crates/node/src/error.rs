@@ -84,6 +84,9 @@ pub enum NodeError {
     /// Something else asked for does not exist (the message says what).
     #[error("{0}")]
     NotFound(String),
+    /// The call conflicts with the state of what it acts on.
+    #[error("{0}")]
+    Conflict(String),
     /// A request that cannot be served as asked.
     #[error("{0}")]
     Invalid(String),
@@ -197,6 +200,7 @@ impl NodeError {
             Self::AddressNotAllowed { .. } => ErrorKind::AddressNotAllowed,
             Self::BlobNotFound(_) | Self::NotFound(_) | Self::UnknownToken => ErrorKind::NotFound,
             Self::Invalid(_) => ErrorKind::Invalid,
+            Self::Conflict(_) => ErrorKind::Conflict,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::Aborted(_) => ErrorKind::UploadAborted,
             Self::Cancelled => ErrorKind::Cancelled,

@@ -21,6 +21,9 @@
 //!   previews, purchases, the ledger's report;
 //! - [`Fetches`] (`fetches`): remote URL uploads, safe against request
 //!   forgery (`reachable`: which addresses a fetch may reach);
+//! - [`Torrents`] (`torrents/`): a librqbit session: torrents added by
+//!   magnet, `.torrent` or path, files read by range as they arrive, the
+//!   finished ones imported into the store;
 //! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
 //!   byte balances, gateway users, signed links, numbered jobs.
 //!
@@ -51,6 +54,7 @@ mod reachable;
 mod shared;
 mod tasks;
 pub mod tokens;
+mod torrents;
 
 pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
 pub use blobs::read::{BlobHandle, ByteStream};
@@ -82,3 +86,7 @@ pub use network::{Network, NetworkStatus, SupplierInfo};
 pub use node::{Node, Status, Warning};
 pub use paid::{Access, LedgerReport, OpenedFor, Paid, PaidStatus, PaidTerms, Purchase, Reader};
 pub use tokens::Tokens;
+pub use torrents::{
+    AddOptions, TorrentBytes, TorrentFile, TorrentFileInfo, TorrentInfo, TorrentSource,
+    TorrentState, Torrents,
+};

@@ -48,6 +48,7 @@ struct Inner {
     blobs: Blobs,
     entries: Entries,
     media: Media,
+    torrents: crate::torrents::Torrents,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -128,6 +129,8 @@ impl Node {
         let entries = Entries::new(shared.clone(), blobs.clone(), network.clone());
         let cache = Segments::open(data_dir, shared.config.media.cache_mib << 20)?;
         let media = Media::new(shared.clone(), tools, cache, blobs.clone(), entries.clone());
+        let torrents =
+            crate::torrents::Torrents::start(shared.clone(), entries.clone(), data_dir).await;
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -149,6 +152,7 @@ impl Node {
             blobs,
             entries,
             media,
+            torrents,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -196,6 +200,11 @@ impl Node {
     /// Media: ffprobe and ffmpeg (durations, converts, frames).
     pub fn media(&self) -> &Media {
         &self.0.media
+    }
+
+    /// Torrents: add, list, pause, read files as they arrive, import.
+    pub fn torrents(&self) -> &crate::torrents::Torrents {
+        &self.0.torrents
     }
 
     /// Paid files: who may read what, purchases, the ledger's report.

@@ -9,6 +9,7 @@ mod jobs;
 mod media;
 mod network;
 mod params;
+mod torrents;
 mod uploads;
 
 pub(crate) use accounts::*;
@@ -18,6 +19,7 @@ pub(crate) use jobs::*;
 pub(crate) use media::*;
 pub(crate) use network::*;
 pub(crate) use params::*;
+pub(crate) use torrents::*;
 pub(crate) use uploads::*;
 
 use axum::Json;

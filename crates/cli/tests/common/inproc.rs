@@ -93,6 +93,10 @@ impl InProcNode {
         config.network.enabled = false;
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         config.network.mdns = false;
+        config.torrents.listen = "127.0.0.1:0".parse().unwrap();
+        config.torrents.dht = false;
+        config.torrents.trackers = false;
+        config.torrents.local_discovery = false;
         config
     }
 

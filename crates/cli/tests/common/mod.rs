@@ -65,6 +65,10 @@ impl TestNode {
         Self::start_in_with(dir, "", &[]).await
     }
 
+    /// The `[torrents]` section of the tests: loopback, no DHT, trackers
+    /// or LAN discovery.
+    pub const TORRENTS_LOOPBACK: &str = "[torrents]\nlisten = \"127.0.0.1:0\"\ndht = false\ntrackers = false\nlocal_discovery = false\n";
+
     async fn start_in_with(dir: &Path, extra: &str, env: &[(&str, &str)]) -> Self {
         let files = dir.parent().unwrap().join("files");
         std::fs::create_dir_all(&files).unwrap();
@@ -84,6 +88,11 @@ impl TestNode {
                     // Loopback only, no LAN discovery: tests never meet
                     // other tests' nodes unless they ask to.
                     "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\nmdns = false\n"
+                } + if extra.contains("[torrents]") {
+                    ""
+                } else {
+                    // Torrents find peers only where a test points them.
+                    Self::TORRENTS_LOOPBACK
                 },
             )
             .unwrap();

@@ -1,0 +1,443 @@
+//! Issue 17, the torrents service, against a real swarm on 127.0.0.1: the
+//! test runs a seeding librqbit session of its own (no DHT, trackers or
+//! LAN discovery) and points the node at it with `x.pe` in the magnet.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::inproc::InProcNode;
+use common::{Dirs, Endpoint, b3, data};
+use librqbit::{
+    CreateTorrentOptions, CreateTorrentResult, ListenerOptions, Session, SessionOptions,
+};
+use serde_json::{Value, json};
+
+/// A seeder: a librqbit session on 127.0.0.1 sharing the folder `movie`
+/// with `files`, and the torrent made of it.
+struct Seeder {
+    session: Arc<Session>,
+    torrent: CreateTorrentResult,
+    addr: SocketAddr,
+}
+
+impl Seeder {
+    async fn start(dir: &Path, files: &[(&str, &[u8])]) -> Self {
+        let content = dir.join("movie");
+        for (name, bytes) in files {
+            let path = content.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let session = Session::new_with_opts(
+            dir.join("seed-out"),
+            SessionOptions {
+                dht: None,
+                persistence: None,
+                disable_trackers: true,
+                disable_local_service_discovery: true,
+                listen: Some(ListenerOptions {
+                    listen_addr: (Ipv4Addr::LOCALHOST, 0).into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let (torrent, handle) = session
+            .create_and_serve_torrent(
+                &content,
+                CreateTorrentOptions {
+                    piece_length: Some(65536),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(30), handle.wait_until_completed())
+            .await
+            .expect("the seeder checks its data")
+            .unwrap();
+        let addr = session.listen_addr().unwrap();
+        Self {
+            session,
+            torrent,
+            addr,
+        }
+    }
+
+    fn hash(&self) -> String {
+        self.torrent.info_hash().as_string()
+    }
+
+    /// The magnet, with the seeder as its `x.pe` peer.
+    fn magnet(&self) -> String {
+        format!(
+            "magnet:?xt=urn:btih:{}&dn=movie&x.pe={}",
+            self.hash(),
+            self.addr
+        )
+    }
+}
+
+/// A node whose torrents go no faster than `bps`, so a test sees them
+/// while they download.
+async fn node_at(bps: u32) -> InProcNode {
+    InProcNode::start_with(|c| {
+        c.torrents.download_bps = bps;
+    })
+    .await
+}
+
+/// Polls torrent `hash` until `done` says so (bounded).
+async fn wait_for(
+    node: &impl Endpoint,
+    hash: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, t) = node.get_json(&format!("/torrents/{hash}")).await;
+        assert_eq!(status, 200, "{t}");
+        if done(&t) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "no {what}: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn range(node: &impl Endpoint, hash: &str, index: usize, range: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = node
+        .content(
+            &format!("/torrents/{hash}/files/{index}/content"),
+            Some(range),
+        )
+        .await;
+    (status, body)
+}
+
+fn by_path<'a>(t: &'a Value, path: &str) -> &'a Value {
+    t["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == path)
+        .unwrap_or_else(|| panic!("no file {path} in {t}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magnet_streams_while_it_downloads_then_lands_in_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = data(8 << 20, 1);
+    let notes = b"subtitles would go here\n".repeat(40);
+    let seeder = Seeder::start(
+        tmp.path(),
+        &[("film.mkv", &film), ("extra/notes.txt", &notes)],
+    )
+    .await;
+    let node = node_at(1 << 20).await;
+    let hash = seeder.hash();
+
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["info_hash"], hash);
+    let t = wait_for(&node, &hash, "metadata", |t| {
+        t["files"].as_array().is_some_and(|f| f.len() == 2)
+    })
+    .await;
+    let film_index = by_path(&t, "film.mkv")["index"].as_u64().unwrap() as usize;
+
+    // Read from the middle and the end while it arrives at 1 MiB/s.
+    let (status, middle) = range(&node, &hash, film_index, "bytes=4194304-4259839").await;
+    assert_eq!(status, 206);
+    assert_eq!(middle, &film[4 << 20..(4 << 20) + 65536]);
+    let (status, tail) = range(&node, &hash, film_index, "bytes=-1000").await;
+    assert_eq!(status, 206);
+    assert_eq!(tail, &film[film.len() - 1000..]);
+    let (_, now) = node.get_json(&format!("/torrents/{hash}")).await;
+    assert_eq!(now["state"], "downloading", "{now}");
+    assert!(now["progress"].as_f64().unwrap() < 1.0);
+
+    // Finished: every file imported into the store, deduplicated, and
+    // read from there.
+    let t = wait_for(&node, &hash, "import", |t| {
+        t["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["entry"].is_string())
+    })
+    .await;
+    assert_eq!(t["state"], "seeding");
+    let entry = by_path(&t, "film.mkv")["entry"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, e) = node.get_json(&format!("/entries/{entry}")).await;
+    assert_eq!(e["blob"], b3(&film), "{e}");
+    let (_, path) = node.get_json(&format!("/entries/{entry}/path")).await;
+    assert!(
+        path.to_string().contains("Torrents") && path.to_string().contains("movie"),
+        "{path}"
+    );
+    let notes_entry = by_path(&t, "extra/notes.txt")["entry"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, n) = node.get_json(&format!("/entries/{notes_entry}")).await;
+    assert_eq!(n["name"], "notes.txt");
+    let (status, headers, whole) = node
+        .content(
+            &format!("/torrents/{hash}/files/{film_index}/content"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["etag"],
+        format!("\"{}\"", b3(&film)),
+        "served from the store"
+    );
+    assert_eq!(whole, film);
+    node.stop().await;
+    seeder.session.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nine_readers_of_one_torrent_all_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = data(6 << 20, 2);
+    let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
+    let node = node_at(2 << 20).await;
+    let hash = seeder.hash();
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    wait_for(&node, &hash, "metadata", |t| {
+        !t["files"].as_array().unwrap().is_empty()
+    })
+    .await;
+    // Nine readers at once, each from another place, while it downloads.
+    let reads = (0..9u64).map(|i| {
+        let start = i * (600 << 10);
+        let asked = format!("bytes={start}-{}", start + 131_071);
+        let (node, hash) = (&node, hash.clone());
+        async move { (start as usize, range(node, &hash, 0, &asked).await) }
+    });
+    let all = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures_util::future::join_all(reads),
+    )
+    .await
+    .expect("nine readers finish");
+    for (start, (status, body)) in all {
+        assert_eq!(status, 206);
+        assert_eq!(body, &film[start..start + 131_072], "reader at {start}");
+    }
+    node.stop().await;
+    seeder.session.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_file_with_one_file_selected_pauses_resumes_and_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = data(300_000, 3);
+    let b = data(500_000, 4);
+    let seeder = Seeder::start(tmp.path(), &[("a.bin", &a), ("b.bin", &b)]).await;
+    let node = InProcNode::start().await;
+    let hash = seeder.hash();
+    let bytes = seeder.torrent.as_bytes().unwrap().to_vec();
+    // The torrent file has no peers of its own: add it paused, then point
+    // it at the seeder with a magnet of the same hash (already managed).
+    let b_index = {
+        let r = node
+            .req(reqwest::Method::POST, "/torrents/file?paused=true")
+            .header("content-type", "application/x-bittorrent")
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let t: Value = r.json().await.unwrap();
+        assert!(
+            matches!(t["state"].as_str(), Some("checking" | "paused")),
+            "{t}"
+        );
+        by_path(&t, "b.bin")["index"].as_u64().unwrap()
+    };
+    wait_for(&node, &hash, "a check", |t| t["state"] == "paused").await;
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/torrents/{hash}/files"),
+            json!({ "files": [b_index] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(by_path(&t, "a.bin")["selected"], false);
+    // Removed and added again by magnet, with the seeder as peer.
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/torrents/{hash}?delete_data=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = node.get_json(&format!("/torrents/{hash}")).await;
+    assert_eq!(status, 404);
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet(), "files": [b_index], "paused": false }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let t = wait_for(&node, &hash, "import of b.bin", |t| {
+        t["files"].as_array().is_some_and(|f| f.len() == 2)
+            && by_path(t, "b.bin")["entry"].is_string()
+    })
+    .await;
+    assert!(
+        by_path(&t, "a.bin")["entry"].is_null(),
+        "a.bin was not selected: {t}"
+    );
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/torrents/{hash}/pause"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, t["state"].as_str()), (200, Some("paused")), "{t}");
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/torrents/{hash}/resume"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_ne!(t["state"], "paused");
+    let (status, list) = node.get_json("/torrents").await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Removing the torrent with its data keeps what was imported.
+    let entry = by_path(&t, "b.bin")["entry"].as_str().unwrap().to_owned();
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/torrents/{hash}?delete_data=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, e) = node.get_json(&format!("/entries/{entry}")).await;
+    assert_eq!(e["blob"], b3(&b));
+    node.stop().await;
+    seeder.session.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_torrents_get_clear_errors_and_no_peers_means_resolving() {
+    let node = InProcNode::start().await;
+    let nobody =
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=lonely&x.pe=127.0.0.1:9";
+    let cases = [
+        (json!({ "magnet": "magnet:?xt=urn:btih:nothex" }), 400),
+        (json!({ "magnet": "http://example.org/a.torrent" }), 400),
+        (json!({ "magnet": "x", "path": "/y" }), 400),
+        (json!({}), 400),
+        (
+            json!({ "magnet": nobody, "peers": ["not an address"] }),
+            400,
+        ),
+        (json!({ "path": "/etc/passwd" }), 403),
+    ];
+    for (body, want) in cases {
+        let (status, answer) = node
+            .send_json(reqwest::Method::POST, "/torrents", body.clone())
+            .await;
+        assert_eq!(status, want, "{body}: {answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+    let r = node
+        .req(reqwest::Method::POST, "/torrents/file")
+        .header("content-type", "application/x-bittorrent")
+        .body("this is not bencode")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let fake = "0123456789abcdef0123456789abcdef0123aaaa";
+    for path in [
+        format!("/torrents/{fake}"),
+        format!("/torrents/{fake}/files/0/content"),
+    ] {
+        let (status, body) = node.get_json(&path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = node.get_json("/torrents/zz").await;
+    assert_eq!(status, 400);
+
+    // A magnet nobody answers: pending, and the API keeps answering.
+    let started = Instant::now();
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": nobody }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(t["state"].as_str(), Some("resolving" | "error")),
+        "{t}"
+    );
+    assert_eq!(t["name"], "lonely");
+    let (status, list) = node.get_json("/torrents").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list[0]["info_hash"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    let (status, body) = node
+        .get_json(&format!("/torrents/{hash}/files/5/content"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/torrents/{hash}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = node.get_json("/torrents").await;
+    assert_eq!(list, json!([]));
+    let _ = node.dir();
+    node.stop().await;
+}
