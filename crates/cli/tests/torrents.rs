@@ -441,3 +441,154 @@ async fn bad_torrents_get_clear_errors_and_no_peers_means_resolving() {
     let _ = node.dir();
     node.stop().await;
 }
+
+/// A 640x360 H.264/AAC Matroska of `secs` seconds (a key frame every 2 s).
+fn film_of(dir: &Path, secs: u32) -> Vec<u8> {
+    let path = dir.join("made.mkv");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "testsrc2=size=640x360:rate=24000/1001:duration={secs}"
+        ))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={secs}"
+        ))
+        .args([
+            "-g",
+            "48",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-shortest"])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+/// Frames ffmpeg decodes from `url`, `secs` seconds from `seek`.
+fn frames_played(url: &str, seek: Option<f64>, secs: u32) -> usize {
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-v", "error"]);
+    if let Some(s) = seek {
+        cmd.args(["-ss", &s.to_string()]);
+    }
+    let out = cmd
+        .args([
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-map",
+            "0:v:0",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .expect("run ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_plays_while_it_downloads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = film_of(tmp.path(), 20);
+    let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
+    // Slow enough that it is still arriving while it plays.
+    let rate = (film.len() / 12).max(16384) as u32;
+    let node = node_at(rate).await;
+    let hash = seeder.hash();
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    wait_for(&node, &hash, "metadata", |t| {
+        !t["files"].as_array().unwrap().is_empty()
+    })
+    .await;
+
+    let (status, probe) = node
+        .get_json(&format!("/torrents/{hash}/files/0/probe"))
+        .await;
+    assert_eq!(status, 200, "{probe}");
+    assert!(
+        (probe["duration"].as_f64().unwrap() - 20.0).abs() < 0.5,
+        "{probe}"
+    );
+    assert_eq!(
+        probe["keyframes"],
+        json!([]),
+        "not all here yet: no key frame scan"
+    );
+    let (_, now) = node.get_json(&format!("/torrents/{hash}")).await;
+    assert!(now["progress"].as_f64().unwrap() < 1.0, "{now}");
+
+    let secret = node.secret().to_owned();
+    let stream = node.url(&format!(
+        "/torrents/{hash}/files/0/stream?start=4&api_secret={secret}"
+    ));
+    let frames = tokio::task::spawn_blocking(move || frames_played(&stream, None, 2))
+        .await
+        .unwrap();
+    assert!(
+        (46..=50).contains(&frames),
+        "{frames} frames of the progressive stream"
+    );
+    let playlist = node.url(&format!(
+        "/torrents/{hash}/files/0/hls/index.m3u8?quality=240p&api_secret={secret}"
+    ));
+    let text = node
+        .http()
+        .get(&playlist)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text.matches("#EXTINF:").count(), 5, "{text}");
+    assert!(
+        text.matches("#EXTINF:4.000000,").count() >= 4,
+        "a regular grid: {text}"
+    );
+    let frames = tokio::task::spawn_blocking(move || frames_played(&playlist, Some(15.0), 2))
+        .await
+        .unwrap();
+    assert!(
+        frames >= 40,
+        "{frames} frames from HLS after a seek to 75 %"
+    );
+    node.stop().await;
+    seeder.session.stop().await;
+}

@@ -78,8 +78,8 @@ pub use jobs::{JobFor, Jobs};
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use media::{
-    Media, MediaBody, MediaStatus, MediaStream, Plan, Probe, Profile, Quality, Size, Target, Track,
-    Treatment,
+    Media, MediaBody, MediaSource, MediaStatus, MediaStream, Plan, Probe, Profile, Quality, Size,
+    Target, Track, Treatment,
 };
 pub use network::repair::RepairStatus;
 pub use network::{Network, NetworkStatus, SupplierInfo};

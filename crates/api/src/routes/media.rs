@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use cairn_node::{BlobHandle, Plan, Probe, Profile, Quality, Target, Treatment};
+use cairn_node::{MediaSource, Plan, Probe, Profile, Quality, Target, Treatment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -70,7 +70,7 @@ impl MediaParams {
 }
 
 /// The file's content, opened for media work.
-async fn open(s: &AppState, id: &str) -> ApiResult<BlobHandle> {
+async fn open(s: &AppState, id: &str) -> ApiResult<MediaSource> {
     let info = s.node.entries().entry(id).await?;
     let blob = info.entry.blob.clone().ok_or_else(|| {
         ApiError::new(
@@ -79,7 +79,17 @@ async fn open(s: &AppState, id: &str) -> ApiResult<BlobHandle> {
             format!("'{}' is a folder, it has no media", info.entry.name),
         )
     })?;
-    Ok(s.node.blobs().open(&blob).await?)
+    Ok(s.node.blobs().open(&blob).await?.into())
+}
+
+/// A torrent's file for media work: from the store once imported, else
+/// from the torrent as it arrives.
+async fn open_torrent(s: &AppState, hash: &str, index: usize) -> ApiResult<MediaSource> {
+    let file = s.node.torrents().file(hash, index).await?;
+    if let Some(blob) = file.entry.as_ref().and_then(|e| e.blob.as_ref()) {
+        return Ok(s.node.blobs().open(blob).await?.into());
+    }
+    Ok(MediaSource::Torrent(file))
 }
 
 /// What a media file holds: container, duration, streams (codec, language,
@@ -95,8 +105,11 @@ pub(crate) async fn h_media_probe(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    let handle = open(&s, &id).await?;
-    Ok(Json(&*s.node.media().probe(&handle).await?).into_response())
+    probe(&s, open(&s, &id).await?).await
+}
+
+async fn probe(s: &AppState, source: MediaSource) -> ApiResult<Response> {
+    Ok(Json(&*s.node.media().probe(&source).await?).into_response())
 }
 
 /// How a file plays, and where.
@@ -134,9 +147,9 @@ pub(crate) async fn h_media_play(
     uri: Uri,
 ) -> ApiResult<Response> {
     let profile = p.profile()?;
-    let handle = open(&s, &id).await?;
+    let source = open(&s, &id).await?;
     let media = s.node.media();
-    let probe = media.probe(&handle).await?;
+    let probe = media.probe(&source).await?;
     let mp4 = Plan::new(&probe, &profile, Target::Mp4)?;
     let hls = Plan::new(&probe, &profile, Target::Hls)?;
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -190,17 +203,26 @@ pub(crate) async fn h_media_stream(
     QueryParams(p): QueryParams<MediaParams>,
     QueryParams(at): QueryParams<StreamParams>,
 ) -> ApiResult<Response> {
+    let source = open(&s, &id).await?;
+    stream(&s, source, &p, &at).await
+}
+
+async fn stream(
+    s: &AppState,
+    source: MediaSource,
+    p: &MediaParams,
+    at: &StreamParams,
+) -> ApiResult<Response> {
     let profile = p.profile()?;
     let target = match at.format.unwrap_or_default() {
         Format::Mp4 => Target::Mp4,
         Format::Mkv => Target::Matroska,
     };
-    let handle = open(&s, &id).await?;
     let start = at.start.unwrap_or(0.0);
     let body = s
         .node
         .media()
-        .stream(&handle, &profile, target, start)
+        .stream(&source, &profile, target, start)
         .await?;
     let content_type = body.content_type;
     Ok((
@@ -234,13 +256,22 @@ pub(crate) async fn h_media_hls(
     QueryParams(p): QueryParams<MediaParams>,
     uri: Uri,
 ) -> ApiResult<Response> {
+    hls(&s, open(&s, &id).await?, &file, &p, &uri).await
+}
+
+async fn hls(
+    s: &AppState,
+    source: MediaSource,
+    file: &str,
+    p: &MediaParams,
+    uri: &Uri,
+) -> ApiResult<Response> {
     let profile = p.profile()?;
     let media = s.node.media();
     if file == "index.m3u8" {
-        let handle = open(&s, &id).await?;
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
         let text = media
-            .hls_playlist(&handle, &profile, &|n| format!("{n}.ts{query}"))
+            .hls_playlist(&source, &profile, &|n| format!("{n}.ts{query}"))
             .await?;
         return Ok((
             [
@@ -261,8 +292,7 @@ pub(crate) async fn h_media_hls(
                 format!("no HLS file '{file}': index.m3u8 or <n>.ts"),
             )
         })?;
-    let handle = open(&s, &id).await?;
-    let bytes = media.hls_segment(&handle, &profile, n).await?;
+    let bytes = media.hls_segment(&source, &profile, n).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "video/mp2t"),
@@ -281,12 +311,78 @@ pub(crate) async fn h_media_input(
     method: axum::http::Method,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    let handle = s.node.media().input(&token)?;
     let how = crate::content::Presentation {
         content_type: "application/octet-stream".into(),
         file_name: None,
         attachment: false,
         entry: None,
     };
-    crate::content::respond(&s.node, &method, &headers, handle, how).await
+    match s.node.media().input(&token)? {
+        MediaSource::Blob(handle) => {
+            crate::content::respond(&s.node, &method, &headers, handle, how).await
+        }
+        MediaSource::Torrent(file) => {
+            let etag = format!("\"{}-{}\"", file.info_hash, file.index);
+            let torrents = s.node.torrents();
+            crate::content::respond_with(&method, &headers, file.size, &etag, how, |range| async {
+                Ok(torrents.read(&file, range).await?)
+            })
+            .await
+        }
+    }
+}
+
+/// What a torrent's file holds, as `/media/{id}/probe` says (from its
+/// start alone while it downloads: no key frames yet).
+#[utoipa::path(get, path = "/torrents/{hash}/files/{index}/probe", tag = "media",
+    params(super::InfoHash, super::FileIndex),
+    responses(
+        (status = 200, description = "What the file holds.", body = Probe),
+        (status = 400, description = "Not a media file ffprobe can read.", body = ErrorBody),
+        (status = 404, description = "No such torrent or file.", body = ErrorBody),
+        (status = 503, description = "ffprobe is not installed, or the torrent is not ready.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_torrent_probe(
+    State(s): State<AppState>,
+    PathParams((hash, index)): PathParams<(String, usize)>,
+) -> ApiResult<Response> {
+    probe(&s, open_torrent(&s, &hash, index).await?).await
+}
+
+/// A progressive stream of a torrent's file, also while it downloads, as
+/// `/media/{id}/stream`.
+#[utoipa::path(get, path = "/torrents/{hash}/files/{index}/stream", tag = "media",
+    params(super::InfoHash, super::FileIndex, MediaParams, StreamParams),
+    responses(
+        (status = 200, description = "The stream.", content_type = "video/mp4", body = Binary),
+        (status = 400, description = "Not a media file, a start past its end, or a stream it does not have.", body = ErrorBody),
+        (status = 404, description = "No such torrent or file.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed, every encoder is busy, or the torrent is not ready.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_torrent_stream(
+    State(s): State<AppState>,
+    PathParams((hash, index)): PathParams<(String, usize)>,
+    QueryParams(p): QueryParams<MediaParams>,
+    QueryParams(at): QueryParams<StreamParams>,
+) -> ApiResult<Response> {
+    stream(&s, open_torrent(&s, &hash, index).await?, &p, &at).await
+}
+
+/// HLS of a torrent's file, also while it downloads (then transcoded on a
+/// regular grid: its key frames are not known yet), as `/media/{id}/hls`.
+#[utoipa::path(get, path = "/torrents/{hash}/files/{index}/hls/{file}", tag = "media",
+    params(super::InfoHash, super::FileIndex, HlsFile, MediaParams),
+    responses(
+        (status = 200, description = "The playlist (`application/vnd.apple.mpegurl`) or a segment (`video/mp2t`).", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 400, description = "Not a media file, or a stream it does not have.", body = ErrorBody),
+        (status = 404, description = "No such torrent, file or segment.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed, or every encoder is busy.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_torrent_hls(
+    State(s): State<AppState>,
+    PathParams((hash, index, file)): PathParams<(String, usize, String)>,
+    QueryParams(p): QueryParams<MediaParams>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    hls(&s, open_torrent(&s, &hash, index).await?, &file, &p, &uri).await
 }

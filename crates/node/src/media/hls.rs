@@ -35,13 +35,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::MediaSource;
 use super::inputs::Inputs;
 use super::plan::Plan;
 use super::probe::Probe;
 use super::segments::Segments;
 use super::tools::{in_background, quiet_ffmpeg, tail};
 use crate::NodeError;
-use crate::blobs::read::BlobHandle;
 use crate::shared::Shared;
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -201,7 +201,7 @@ pub(crate) struct Variant {
     origin: f64,
     grid: Grid,
     plan: Plan,
-    handle: BlobHandle,
+    source: MediaSource,
     state: Mutex<VariantState>,
     changed: watch::Sender<u64>,
 }
@@ -289,7 +289,7 @@ impl Hls {
         key: String,
         probe: &Probe,
         plan: Plan,
-        handle: BlobHandle,
+        source: MediaSource,
     ) -> Arc<Variant> {
         let mut variants = self.variants();
         variants
@@ -300,7 +300,7 @@ impl Hls {
                     origin: probe.start,
                     key,
                     plan,
-                    handle,
+                    source,
                     state: Mutex::new(VariantState {
                         heads: Vec::new(),
                         failure: None,
@@ -574,7 +574,7 @@ impl Hls {
         let dir = self.cache.variant_dir(&variant.key)?.join(format!("h{id}"));
         cairn_store::private::create_dir_all(&dir).map_err(|e| NodeError::io("create", &dir, e))?;
         let _dir = RemoveDir(dir.clone());
-        let input = self.inputs.lend(variant.handle.clone())?;
+        let input = self.inputs.lend(variant.source.clone())?;
         let mut cmd = quiet_ffmpeg(ffmpeg);
         cmd.args(head_args(variant, first, input.url(), &dir));
         if background {

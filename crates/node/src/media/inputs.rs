@@ -1,11 +1,12 @@
 //! Inputs lent to ffmpeg and ffprobe: a stored file read straight from
-//! cairn's store, never as plaintext on disk.
+//! cairn's store, never as plaintext on disk, or a torrent's file as it
+//! arrives.
 //!
 //! The tools read URLs, and seek by asking for byte ranges; so each input
 //! is a loopback URL (`http://127.0.0.1:<port>/input/<token>`) that the
 //! HTTP layer serves with ranges from the blob's verified reads (which
 //! decrypt and check each segment as it is read, from this disk or the
-//! network). The token is 128 random bits, known only to the child
+//! network), or from the torrent (the pieces ffmpeg reads come first). The token is 128 random bits, known only to the child
 //! process it is given to, and lives exactly as long as the [`Input`]
 //! guard: once the work is done (or its client gone) the URL answers 404.
 //!
@@ -17,14 +18,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rand::RngCore;
 
+use super::MediaSource;
 use crate::NodeError;
-use crate::blobs::read::BlobHandle;
 
 /// The inputs lent out now, and where they are served.
 #[derive(Default)]
 pub(crate) struct Inputs {
     base: OnceLock<String>,
-    lent: Mutex<HashMap<String, BlobHandle>>,
+    lent: Mutex<HashMap<String, MediaSource>>,
 }
 
 /// One lent input: its URL answers while this lives.
@@ -57,8 +58,8 @@ impl Inputs {
         }
     }
 
-    /// Lends `handle` to a tool: its URL, valid while the guard lives.
-    pub(crate) fn lend(self: &Arc<Self>, handle: BlobHandle) -> Result<Input, NodeError> {
+    /// Lends `source` to a tool: its URL, valid while the guard lives.
+    pub(crate) fn lend(self: &Arc<Self>, source: MediaSource) -> Result<Input, NodeError> {
         let base = self.base.get().ok_or_else(|| {
             NodeError::Unavailable(
                 "media inputs are not served: the node runs without its loopback input listener"
@@ -68,7 +69,7 @@ impl Inputs {
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
         let token = hex::encode(raw);
-        self.lent().insert(token.clone(), handle);
+        self.lent().insert(token.clone(), source);
         Ok(Input {
             url: format!("{base}/{token}"),
             token,
@@ -76,8 +77,8 @@ impl Inputs {
         })
     }
 
-    /// The handle lent under `token` (`not found` once its guard is gone).
-    pub(crate) fn get(&self, token: &str) -> Result<BlobHandle, NodeError> {
+    /// The source lent under `token` (`not found` once its guard is gone).
+    pub(crate) fn get(&self, token: &str) -> Result<MediaSource, NodeError> {
         self.lent()
             .get(token)
             .cloned()
@@ -89,7 +90,7 @@ impl Inputs {
         self.lent().len()
     }
 
-    fn lent(&self) -> std::sync::MutexGuard<'_, HashMap<String, BlobHandle>> {
+    fn lent(&self) -> std::sync::MutexGuard<'_, HashMap<String, MediaSource>> {
         self.lent.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

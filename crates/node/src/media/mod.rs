@@ -9,6 +9,7 @@
 //! - [`inputs`]: stored files lent to the tools as loopback URLs, read
 //!   with ranges straight from the store (decrypted and verified as they
 //!   are read): no plaintext copy of an input is ever written to disk;
+//!   or a torrent's file ([`MediaSource`]), also while it downloads;
 //! - `convert`: whole-file work (a duration, a transcode stored as a new
 //!   file, a frame); `preview`: where a paid preview ends; `tools`:
 //!   finding and running the tools.
@@ -236,7 +237,7 @@ impl Media {
             .clone()
             .ok_or_else(|| NodeError::Invalid(format!("'{}' is a folder", entry.name)))?;
         let handle = self.0.blobs.open(&blob).await?;
-        self.0.inputs.lend(handle)
+        self.0.inputs.lend(MediaSource::Blob(handle))
     }
 }
 
@@ -256,6 +257,44 @@ pub struct MediaStatus {
     pub cache_bytes: u64,
     /// Stored files lent to the tools now.
     pub inputs_lent: usize,
+}
+
+/// What a stream is made from: a stored file, or a torrent's file, also
+/// while it downloads.
+#[derive(Clone)]
+pub enum MediaSource {
+    /// A stored file (from this disk or the network), verified as read.
+    Blob(BlobHandle),
+    /// A torrent's file, read through the torrent (the pieces read first
+    /// come first).
+    Torrent(crate::torrents::TorrentFile),
+}
+
+impl From<BlobHandle> for MediaSource {
+    fn from(handle: BlobHandle) -> Self {
+        Self::Blob(handle)
+    }
+}
+
+impl MediaSource {
+    /// What names this content in the caches (a blob never changes, nor a
+    /// torrent's file).
+    fn key(&self) -> String {
+        match self {
+            Self::Blob(h) => format!("{}:{}", h.id(), h.size()),
+            Self::Torrent(f) => format!("torrent:{}:{}:{}", f.info_hash, f.index, f.size),
+        }
+    }
+
+    /// Whether all of it can be read now, so a probe may scan it for key
+    /// frames: a torrent's file still downloading is probed from its
+    /// start alone (its HLS then encodes, on a regular grid).
+    fn whole(&self) -> bool {
+        match self {
+            Self::Blob(_) => true,
+            Self::Torrent(f) => f.complete,
+        }
+    }
 }
 
 /// Streaming: probes, decisions, progressive streams and HLS.
@@ -280,20 +319,22 @@ impl Media {
 
     /// The content lent under `token` to a tool, to serve with ranges
     /// (`not found` once the tool's work is over).
-    pub fn input(&self, token: &str) -> Result<BlobHandle> {
+    pub fn input(&self, token: &str) -> Result<MediaSource> {
         self.0.inputs.get(token)
     }
 
-    /// What the file `handle` reads holds: container, duration, streams,
-    /// key frames (probed once per blob).
-    pub async fn probe(&self, handle: &BlobHandle) -> Result<Arc<Probe>> {
-        let key = format!("{}:{}", handle.id(), handle.size());
+    /// What `source` holds: container, duration, streams, key frames
+    /// (probed once per blob or torrent file; a torrent's file still
+    /// downloading without its key frames, which would need all of it).
+    pub async fn probe(&self, source: &MediaSource) -> Result<Arc<Probe>> {
+        let key = format!("{}:{}", source.key(), source.whole());
         if let Some(probe) = self.0.probes.get(&key) {
             return Ok(probe);
         }
         let ffprobe = self.0.tools.ffprobe()?.to_path_buf();
-        let input = self.0.inputs.lend(handle.clone())?;
-        let probe = Arc::new(probe::probe(&ffprobe, input.url()).await?);
+        let input = self.0.inputs.lend(source.clone())?;
+        let probe = probe::probe(&ffprobe, input.url(), source.whole()).await?;
+        let probe = Arc::new(probe);
         self.0.probes.put(key, probe.clone());
         Ok(probe)
     }
@@ -301,11 +342,11 @@ impl Media {
     /// How the file would be served as `target` for `profile`.
     pub async fn plan(
         &self,
-        handle: &BlobHandle,
+        source: &MediaSource,
         profile: &Profile,
         target: Target,
     ) -> Result<Plan> {
-        let probe = self.probe(handle).await?;
+        let probe = self.probe(source).await?;
         Plan::new(&probe, profile, target)
     }
 
@@ -313,17 +354,17 @@ impl Media {
     /// MP4 (or Matroska), its streams copied where the player takes them.
     pub async fn stream(
         &self,
-        handle: &BlobHandle,
+        source: &MediaSource,
         profile: &Profile,
         target: Target,
         start: f64,
     ) -> Result<MediaBody> {
         let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
-        let probe = self.probe(handle).await?;
+        let probe = self.probe(source).await?;
         check_start(&probe, start)?;
         let plan = Plan::new(&probe, profile, target)?;
         let encoder = self.encoder().await?;
-        let input = self.0.inputs.lend(handle.clone())?;
+        let input = self.0.inputs.lend(source.clone())?;
         progressive::start(&ffmpeg, input, &plan, target, start, encoder).await
     }
 
@@ -331,12 +372,12 @@ impl Media {
     /// frame grid, `uri(n)` naming segment `n`.
     pub async fn hls_playlist(
         &self,
-        handle: &BlobHandle,
+        source: &MediaSource,
         profile: &Profile,
         uri: &(dyn Fn(usize) -> String + Sync),
     ) -> Result<String> {
         self.0.tools.ffmpeg()?;
-        let variant = self.variant(handle, profile).await?;
+        let variant = self.variant(source, profile).await?;
         Ok(variant.grid().playlist(uri))
     }
 
@@ -344,26 +385,26 @@ impl Media {
     /// cached; parallel requests get the same bytes.
     pub async fn hls_segment(
         &self,
-        handle: &BlobHandle,
+        source: &MediaSource,
         profile: &Profile,
         n: usize,
     ) -> Result<Bytes> {
         let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
-        let variant = self.variant(handle, profile).await?;
+        let variant = self.variant(source, profile).await?;
         self.0.hls.segment(&variant, n, &ffmpeg).await
     }
 
-    async fn variant(&self, handle: &BlobHandle, profile: &Profile) -> Result<Arc<hls::Variant>> {
-        let probe = self.probe(handle).await?;
+    async fn variant(&self, source: &MediaSource, profile: &Profile) -> Result<Arc<hls::Variant>> {
+        let probe = self.probe(source).await?;
         let plan = Plan::new(&probe, profile, Target::Hls)?;
         let profile_text = serde_json::to_string(profile)
             .map_err(|e| NodeError::Internal(format!("profile: {e}")))?;
         let mut hasher = blake3::Hasher::new();
-        hasher.update(handle.id().to_string().as_bytes());
-        hasher.update(&handle.size().to_le_bytes());
+        hasher.update(source.key().as_bytes());
+        hasher.update(&[u8::from(source.whole())]);
         hasher.update(profile_text.as_bytes());
         let key = hasher.finalize().to_hex()[..32].to_owned();
-        Ok(self.0.hls.variant(key, &probe, plan, handle.clone()))
+        Ok(self.0.hls.variant(key, &probe, plan, source.clone()))
     }
 
     /// An encoder for a stream: a free one, else one an idle HLS head

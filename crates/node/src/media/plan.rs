@@ -214,9 +214,12 @@ impl Plan {
         let video = pick(probe, "video", profile.video)?;
         let audio = pick(probe, "audio", profile.audio)?;
         let scale = video.and_then(|v| scale_of(v, profile));
+        // HLS cuts a copied video only on its key frames: without them
+        // (a torrent still downloading), the video is encoded.
+        let cuttable = target != Target::Hls || !probe.keyframes.is_empty();
         let video_track = video.map(|v| Track {
             stream: v.index,
-            copy: !profile.transcode && scale.is_none() && video_copies(v, target),
+            copy: !profile.transcode && scale.is_none() && cuttable && video_copies(v, target),
             codec: if target == Target::Matroska && !profile.transcode && scale.is_none() {
                 v.codec.clone()
             } else {
@@ -424,10 +427,12 @@ mod tests {
     }
 
     fn mp4() -> Probe {
-        probe(
+        let mut p = probe(
             "mov,mp4,m4a,3gp,3g2,mj2",
             vec![stream(0, "video", "h264"), stream(1, "audio", "aac")],
-        )
+        );
+        p.keyframes = vec![0.0, 2.0];
+        p
     }
 
     #[test]
@@ -439,11 +444,22 @@ mod tests {
     }
 
     #[test]
+    fn without_key_frames_hls_encodes_the_video() {
+        let mut p = mp4();
+        p.keyframes.clear();
+        let plan = Plan::new(&p, &Profile::default(), Target::Hls).unwrap();
+        assert!(plan.encodes_video());
+        let mp4 = Plan::new(&p, &Profile::default(), Target::Mp4).unwrap();
+        assert_eq!(mp4.treatment, Treatment::Direct);
+    }
+
+    #[test]
     fn matroska_with_browser_codecs_is_remuxed() {
-        let mkv = probe(
+        let mut mkv = probe(
             "matroska,webm",
             vec![stream(0, "video", "h264"), stream(1, "audio", "aac")],
         );
+        mkv.keyframes = vec![0.0];
         let plan = Plan::new(&mkv, &Profile::default(), Target::Mp4).unwrap();
         assert_eq!(plan.treatment, Treatment::Remux);
         assert!(plan.codec_args().contains(&"copy".to_owned()));

@@ -39,7 +39,7 @@ pub struct Probe {
     /// Every stream, in the file's order.
     pub streams: Vec<MediaStream>,
     /// Times in seconds of the main video stream's key frames (empty for
-    /// audio alone).
+    /// audio alone, and for a torrent's file still downloading).
     pub keyframes: Vec<f64>,
 }
 
@@ -132,9 +132,9 @@ impl Probes {
     }
 }
 
-/// Runs ffprobe over `url`: streams and format, then the main video
-/// stream's key frames.
-pub(crate) async fn probe(ffprobe: &Path, url: &str) -> Result<Probe> {
+/// Runs ffprobe over `url`: streams and format, then (`scan`) the
+/// main video stream's key frames, which reads all of it.
+pub(crate) async fn probe(ffprobe: &Path, url: &str, scan: bool) -> Result<Probe> {
     let json = run(
         ffprobe,
         &["-show_format", "-show_streams", "-of", "json"],
@@ -142,7 +142,7 @@ pub(crate) async fn probe(ffprobe: &Path, url: &str) -> Result<Probe> {
     )
     .await?;
     let mut probe = parse(&json)?;
-    if let Some(video) = probe.video() {
+    if let Some(video) = probe.video().filter(|_| scan) {
         let select = video.index.to_string();
         let packets = run(
             ffprobe,

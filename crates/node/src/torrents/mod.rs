@@ -184,6 +184,8 @@ pub struct TorrentFile {
     pub size: u64,
     /// The catalog entry it was imported as: read it from the store.
     pub entry: Option<crate::Entry>,
+    /// All of it is here (and checked).
+    pub complete: bool,
 }
 
 impl Torrents {
@@ -434,7 +436,9 @@ impl Torrents {
             .tagged(TAGS, &tag(&hash, index))
             .await?
             .map(|(entry, _)| entry);
+        let complete = handle.stats().file_progress.get(index) == Some(&size);
         Ok(TorrentFile {
+            complete,
             info_hash: hash,
             index,
             name: path
