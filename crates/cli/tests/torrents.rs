@@ -592,3 +592,47 @@ async fn a_torrent_plays_while_it_downloads() {
     node.stop().await;
     seeder.session.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_download_resumes_at_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = data(6 << 20, 5);
+    let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
+    let slow = format!(
+        "{}download_bps = 1048576\n",
+        common::TestNode::TORRENTS_LOOPBACK
+    );
+    let mut node = common::TestNode::start_with(&slow).await;
+    let hash = seeder.hash();
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let t = wait_for(&node, &hash, "a start", |t| {
+        t["done_bytes"].as_u64() > Some(1 << 20)
+    })
+    .await;
+    assert!(t["progress"].as_f64().unwrap() < 1.0, "{t}");
+    node.kill9();
+    let node = node.restart().await;
+    // Back with its data, and its peer: it finishes and is imported once.
+    let t = wait_for(&node, &hash, "the import after the restart", |t| {
+        t["files"].as_array().is_some_and(|f| f.len() == 1) && t["files"][0]["entry"].is_string()
+    })
+    .await;
+    let entry = t["files"][0]["entry"].as_str().unwrap().to_owned();
+    let (_, e) = node.get_json(&format!("/entries/{entry}")).await;
+    assert_eq!(e["blob"], b3(&film), "{e}");
+    let (_, list) = node
+        .get_json(&format!(
+            "/entries?parent={}",
+            e["parent"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(list["total"], 1, "imported once: {list}");
+    seeder.session.stop().await;
+}

@@ -20,6 +20,7 @@
 //! refuses a stream past `streams` (503) rather than let writes starve.
 
 mod import;
+mod peers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,6 +75,8 @@ struct State {
     resolving: Mutex<HashMap<String, Resolving>>,
     /// Torrents being imported now, by info hash.
     importing: Mutex<std::collections::HashSet<String>>,
+    /// Peers given by hand, kept across restarts.
+    remembered: peers::Remembered,
 }
 
 struct Resolving {
@@ -208,8 +211,10 @@ impl Torrents {
             session,
             resolving: Mutex::new(HashMap::new()),
             importing: Mutex::new(Default::default()),
+            remembered: peers::Remembered::open(&data_dir.join("torrents")),
         }));
         if torrents.0.session.is_ok() {
+            torrents.start_repeering();
             torrents.start_importer();
         }
         torrents
@@ -247,8 +252,11 @@ impl Torrents {
         bytes: Vec<u8>,
         options: AddOptions,
     ) -> Result<TorrentInfo> {
-        librqbit::torrent_from_bytes(&bytes)
-            .map_err(|e| NodeError::Invalid(format!("not a .torrent file: {e}")))?;
+        let hash = librqbit::torrent_from_bytes(&bytes)
+            .map_err(|e| NodeError::Invalid(format!("not a .torrent file: {e}")))?
+            .info_hash
+            .as_string();
+        self.0.remembered.add(&hash, &options.peers)?;
         let added = session
             .add_torrent(AddTorrent::from_bytes(bytes), Some(add_options(options)))
             .await
@@ -275,6 +283,7 @@ impl Torrents {
         }
         let mut options = options;
         options.peers.extend(magnet_peers(link));
+        self.0.remembered.add(&hash, &options.peers)?;
         let (link, key, torrents) = (link.trim().to_owned(), hash.clone(), self.clone());
         let shared = self.0.shared.clone();
         self.begin_resolving(&hash, magnet.name.clone(), move || {
@@ -413,6 +422,7 @@ impl Torrents {
     /// already imported into the store stay there).
     pub async fn remove(&self, hash: &str, delete_data: bool) -> Result<()> {
         let hash = normal_hash(hash)?;
+        self.0.remembered.forget(&hash)?;
         if let Some(r) = self.resolving().remove(&hash) {
             r.task.abort();
             return Ok(());
