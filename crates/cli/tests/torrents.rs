@@ -211,6 +211,73 @@ async fn a_magnet_streams_while_it_downloads_then_lands_in_the_store() {
         "served from the store"
     );
     assert_eq!(whole, film);
+    // The torrent was a job, done with its entries.
+    let (_, jobs) = node.get_json("/jobs").await;
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "torrent")
+        .unwrap_or_else(|| panic!("no torrent job: {jobs}"))
+        .clone();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(
+        job["result"]["entries"][film_index.to_string()],
+        entry,
+        "{job}"
+    );
+    assert_eq!(job["done"], job["total"], "{job}");
+    node.stop().await;
+    seeder.session.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_torrent_job_removes_the_torrent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = data(4 << 20, 6);
+    let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
+    let node = node_at(262_144).await;
+    let hash = seeder.hash();
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/torrents",
+            json!({ "magnet": seeder.magnet() }),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    wait_for(&node, &hash, "a start", |t| {
+        t["done_bytes"].as_u64() > Some(0)
+    })
+    .await;
+    let (_, jobs) = node.get_json("/jobs").await;
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "torrent" && j["state"] == "running")
+        .unwrap_or_else(|| panic!("no running torrent job: {jobs}"))
+        .clone();
+    let id = job["id"].as_str().unwrap();
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/jobs/{id}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert!(status < 300, "{status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = node.get_json(&format!("/torrents/{hash}")).await;
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the torrent is still there");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = node.wait_job(id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
     node.stop().await;
     seeder.session.stop().await;
 }

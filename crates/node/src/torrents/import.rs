@@ -33,7 +33,8 @@ struct Wanted {
 }
 
 impl Torrents {
-    /// Every second: imports the torrents that finished.
+    /// Every second: the torrents' jobs, and the import of those that
+    /// finished.
     pub(super) fn start_importer(&self) {
         let torrents = self.clone();
         let shutdown = self.0.shared.shutdown.clone();
@@ -50,12 +51,15 @@ impl Torrents {
 
     fn import_finished(&self) {
         let Ok(session) = self.session() else { return };
-        if !self.0.shared.config.torrents.import {
-            return;
-        }
         let handles: Vec<Arc<ManagedTorrent>> =
             session.with_torrents(|it| it.map(|(_, h)| h.clone()).collect());
         for handle in handles {
+            let torrents = self.clone();
+            let ticked = handle.clone();
+            self.0.shared.spawn("torrent-job", async move {
+                torrents.tick_job(&ticked).await;
+                Ok(())
+            });
             let stats = handle.stats();
             let settled = matches!(
                 stats.state,
@@ -65,6 +69,11 @@ impl Torrents {
                 continue;
             }
             let hash = handle.info_hash().as_string();
+            if !self.0.shared.config.torrents.import {
+                let done = serde_json::json!({ "info_hash": hash, "entries": {} });
+                self.end_job(&hash, Ok(done));
+                continue;
+            }
             if !self.importing().insert(hash.clone()) {
                 continue;
             }
@@ -93,6 +102,7 @@ impl Torrents {
             .filter(|w| !done.contains_key(&w.index))
             .collect();
         if todo.is_empty() {
+            self.end_job(&hash, Ok(imported_json(&hash, &done)));
             return self.after_import(handle).await;
         }
         let folder = self.0.shared.config.torrents.folder.clone();
@@ -101,6 +111,7 @@ impl Torrents {
             let name = handle.name().unwrap_or_else(|| hash.clone());
             top = self.0.entries.create_folder(Some(top.id), name).await?;
         }
+        let mut done = done;
         for w in todo {
             let entry = self.import_file(handle, &top, &w).await?;
             self.0
@@ -108,7 +119,9 @@ impl Torrents {
                 .tag(TAGS, &tag(&hash, w.index), &entry.id)
                 .await?;
             tracing::info!(torrent = %hash, file = w.index, entry = %entry.id, "torrent file imported");
+            done.insert(w.index, entry.id);
         }
+        self.end_job(&hash, Ok(imported_json(&hash, &done)));
         self.after_import(handle).await
     }
 
@@ -171,6 +184,13 @@ impl Torrents {
     fn importing(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
         self.0.importing.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A finished torrent job's result: its files' entries, by index.
+fn imported_json(hash: &str, done: &std::collections::HashMap<usize, String>) -> serde_json::Value {
+    let files: std::collections::BTreeMap<String, &String> =
+        done.iter().map(|(i, e)| (i.to_string(), e)).collect();
+    serde_json::json!({ "info_hash": hash, "entries": files })
 }
 
 /// The selected files of a torrent, and whether it is a single file.

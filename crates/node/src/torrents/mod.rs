@@ -20,6 +20,7 @@
 //! refuses a stream past `streams` (503) rather than let writes starve.
 
 mod import;
+mod jobs;
 mod peers;
 
 use std::collections::HashMap;
@@ -77,6 +78,8 @@ struct State {
     importing: Mutex<std::collections::HashSet<String>>,
     /// Peers given by hand, kept across restarts.
     remembered: peers::Remembered,
+    /// The job of each torrent downloading or not yet imported.
+    jobs: Mutex<HashMap<String, crate::jobs::Job>>,
 }
 
 struct Resolving {
@@ -212,6 +215,7 @@ impl Torrents {
             resolving: Mutex::new(HashMap::new()),
             importing: Mutex::new(Default::default()),
             remembered: peers::Remembered::open(&data_dir.join("torrents")),
+            jobs: Mutex::new(HashMap::new()),
         }));
         if torrents.0.session.is_ok() {
             torrents.start_repeering();
@@ -257,10 +261,12 @@ impl Torrents {
             .info_hash
             .as_string();
         self.0.remembered.add(&hash, &options.peers)?;
+        self.start_job(&hash, None);
         let added = session
             .add_torrent(AddTorrent::from_bytes(bytes), Some(add_options(options)))
             .await
-            .map_err(|e| NodeError::Invalid(format!("cannot add the torrent: {e:#}")))?;
+            .map_err(|e| NodeError::Invalid(format!("cannot add the torrent: {e:#}")));
+        let added = added.inspect_err(|e| self.end_job(&hash, Err(e)))?;
         self.added(added).await
     }
 
@@ -284,6 +290,7 @@ impl Torrents {
         let mut options = options;
         options.peers.extend(magnet_peers(link));
         self.0.remembered.add(&hash, &options.peers)?;
+        self.start_job(&hash, magnet.name.as_deref());
         let (link, key, torrents) = (link.trim().to_owned(), hash.clone(), self.clone());
         let shared = self.0.shared.clone();
         self.begin_resolving(&hash, magnet.name.clone(), move || {
@@ -332,6 +339,7 @@ impl Torrents {
             }
             Some(e) => {
                 tracing::warn!(torrent = %hash, error = %e, "a magnet did not resolve");
+                self.end_job(hash, Err(&NodeError::Invalid(e.clone())));
                 if let Some(r) = resolving.get_mut(hash) {
                     r.error = Some(e);
                 }
@@ -423,6 +431,7 @@ impl Torrents {
     pub async fn remove(&self, hash: &str, delete_data: bool) -> Result<()> {
         let hash = normal_hash(hash)?;
         self.0.remembered.forget(&hash)?;
+        self.end_job(&hash, Err(&NodeError::Cancelled));
         if let Some(r) = self.resolving().remove(&hash) {
             r.task.abort();
             return Ok(());
