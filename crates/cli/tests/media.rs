@@ -491,3 +491,99 @@ async fn the_binary_leaves_no_ffmpeg_behind_and_says_when_it_has_none() {
     let (_, status) = bare.get_json("/status").await;
     assert_eq!(status["media"]["available"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
+    let node = InProcNode::start().await;
+    // A video with an embedded German subtitle stream.
+    let srt = "1\n00:00:01,000 --> 00:00:02,500\nGuten Tag\n\n2\n00:00:03,000 --> 00:00:04,000\nTschüss\n";
+    std::fs::write(node.files().join("in.srt"), srt).unwrap();
+    let video = make(&node, "clip.mkv", 6, H264_AAC);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(node.files().join("clip.mkv"))
+        .arg("-i")
+        .arg(node.files().join("in.srt"))
+        .args(["-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt"])
+        .args(["-metadata:s:s:0", "language=ger"])
+        .arg(node.files().join("subbed.mkv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(video);
+    let subbed = std::fs::read(node.files().join("subbed.mkv")).unwrap();
+    let id = upload(&node, "Film.mkv", subbed).await;
+    // Sidecars: English in UTF-8, French in Windows-1252, and a stranger.
+    upload(
+        &node,
+        "Film.en.srt",
+        b"1\r\n00:00:01,000 --> 00:00:02,000\r\nHello\r\n".to_vec(),
+    )
+    .await;
+    let french = b"1\n00:00:01,200 --> 00:00:02,000\nD\xe9j\xe0 vu, gar\xe7on\n\n2\n00:00:02,500 --> 00:00:03,000\nL'\xe9t\xe9 est l\xe0\n";
+    upload(&node, "Film.fr.srt", french.to_vec()).await;
+    upload(
+        &node,
+        "Other.srt",
+        b"1\n00:00:01,000 --> 00:00:02,000\nNo\n".to_vec(),
+    )
+    .await;
+
+    let (status, tracks) = node.get_json(&format!("/media/{id}/subtitles")).await;
+    assert_eq!(status, 200, "{tracks}");
+    let tracks = tracks.as_array().unwrap().clone();
+    assert_eq!(tracks.len(), 3, "{tracks:?}");
+    let by_lang = |l: &str| tracks.iter().find(|t| t["language"] == l).unwrap().clone();
+    let german = by_lang("ger");
+    assert_eq!(
+        (german["source"].as_str(), german["format"].as_str()),
+        (Some("stream"), Some("subrip"))
+    );
+    assert_eq!(by_lang("en")["source"], "file");
+
+    let vtt = |track: Value| {
+        let (node, id) = (&node, id.clone());
+        async move {
+            let r = node
+                .req(
+                    reqwest::Method::GET,
+                    &format!("/media/{id}/subtitles/{}", track["id"].as_str().unwrap()),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "text/vtt; charset=utf-8");
+            r.text().await.unwrap()
+        }
+    };
+    let de = vtt(german).await;
+    assert!(de.starts_with("WEBVTT"), "{de}");
+    // ffmpeg leaves the hours out, as WebVTT allows.
+    assert!(
+        de.contains("00:01.000 --> 00:02.500") && de.contains("Tschüss"),
+        "{de}"
+    );
+    let fr = vtt(by_lang("fr")).await;
+    assert!(
+        fr.contains("00:00:01.200 --> 00:00:02.000\nDéjà vu, garçon"),
+        "{fr}"
+    );
+    assert!(fr.contains("L'été est là"), "{fr}");
+    let en = vtt(by_lang("en")).await;
+    assert!(
+        en.starts_with("WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.000\nHello"),
+        "{en}"
+    );
+    let (status, _) = node.get_json(&format!("/media/{id}/subtitles/s9")).await;
+    assert_eq!(status, 404);
+    let (status, _) = node
+        .get_json(&format!("/media/{id}/subtitles/fAAAAAAAAAAA"))
+        .await;
+    assert_eq!(status, 404);
+    node.stop().await;
+}

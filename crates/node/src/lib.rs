@@ -79,7 +79,7 @@ pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use media::{
     Media, MediaBody, MediaSource, MediaStatus, MediaStream, Plan, Probe, Profile, Quality, Size,
-    Target, Track, Treatment,
+    SubtitleTrack, Target, Track, Treatment,
 };
 pub use network::repair::RepairStatus;
 pub use network::{Network, NetworkStatus, SupplierInfo};

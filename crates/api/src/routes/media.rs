@@ -386,3 +386,43 @@ pub(crate) async fn h_torrent_hls(
 ) -> ApiResult<Response> {
     hls(&s, open_torrent(&s, &hash, index).await?, &file, &p, &uri).await
 }
+
+/// The subtitle tracks of a stored video: its subtitle streams, and the
+/// sidecar files beside it (`movie.srt`, `movie.en.srt`, `movie.fre.ass`).
+#[utoipa::path(get, path = "/media/{id}/subtitles", tag = "media", params(EntryId),
+    responses(
+        (status = 200, description = "Its tracks.", body = Vec<cairn_node::SubtitleTrack>),
+        (status = 400, description = "Not a media file ffprobe can read.", body = ErrorBody),
+        (status = 404, description = "No such entry, or a folder.", body = ErrorBody),
+        (status = 503, description = "ffprobe is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_subtitles(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Response> {
+    let entry = s.node.entries().entry(&id).await?.entry;
+    Ok(Json(s.node.media().subtitles(&entry).await?).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(names("track"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct TrackId(#[param(pattern = r"^(s[0-9]{1,4}|f[A-Za-z0-9_-]{11})$")] String);
+
+/// One subtitle track as WebVTT (a text stream extracted with ffmpeg, or a
+/// sidecar decoded from its encoding and converted).
+#[utoipa::path(get, path = "/media/{id}/subtitles/{track}", tag = "media", params(EntryId, TrackId),
+    responses(
+        (status = 200, description = "WebVTT.", content_type = "text/vtt", body = String),
+        (status = 400, description = "Picture subtitles, or text ffmpeg cannot read.", body = ErrorBody),
+        (status = 404, description = "No such entry or track.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_subtitle(
+    State(s): State<AppState>,
+    PathParams((id, track)): PathParams<(String, String)>,
+) -> ApiResult<Response> {
+    let entry = s.node.entries().entry(&id).await?.entry;
+    let vtt = s.node.media().subtitle_vtt(&entry, &track).await?;
+    Ok(([(header::CONTENT_TYPE, "text/vtt; charset=utf-8")], vtt).into_response())
+}

@@ -29,6 +29,7 @@ mod preview;
 mod probe;
 mod progressive;
 mod segments;
+mod subtitles;
 mod tools;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use self::progressive::MediaBody;
 
 pub(crate) use self::preview::preview_end;
 pub(crate) use self::segments::Segments;
+pub use self::subtitles::SubtitleTrack;
 pub(crate) use self::tools::{TempFile, Tools};
 use crate::blobs::Blobs;
 use crate::blobs::read::BlobHandle;
@@ -424,6 +426,112 @@ impl Media {
                     self.0.encoders.total()
                 ))
             })
+    }
+}
+
+/// Subtitles of stored videos, as WebVTT.
+impl Media {
+    /// The subtitle tracks of the stored video `entry`: its subtitle
+    /// streams, and the sidecar files beside it in its folder.
+    pub async fn subtitles(&self, entry: &Entry) -> Result<Vec<SubtitleTrack>> {
+        let probe = self.probe(&self.source_of(entry).await?).await?;
+        let mut tracks = subtitles::stream_tracks(&probe);
+        tracks.extend(self.sidecars(entry).await?.into_iter().map(|(_, t)| t));
+        Ok(tracks)
+    }
+
+    /// Track `track` of `entry` (an id from [`Media::subtitles`]) as
+    /// WebVTT.
+    pub async fn subtitle_vtt(&self, entry: &Entry, track: &str) -> Result<String> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let missing =
+            || NodeError::NotFound(format!("no subtitle track '{track}' for '{}'", entry.name));
+        if let Some(index) = track.strip_prefix('s').and_then(|i| i.parse::<u32>().ok()) {
+            let source = self.source_of(entry).await?;
+            let probe = self.probe(&source).await?;
+            let found = subtitles::stream_tracks(&probe)
+                .into_iter()
+                .find(|t| t.id == track)
+                .ok_or_else(missing)?;
+            if !found.text {
+                return Err(NodeError::Invalid(format!(
+                    "subtitle track '{track}' is pictures ({}), which WebVTT cannot hold",
+                    found.format
+                )));
+            }
+            let input = self.0.inputs.lend(source)?;
+            let map = format!("0:{index}");
+            return subtitles::to_vtt(&ffmpeg, &["-i", input.url(), "-map", &map], None).await;
+        }
+        let (file, found) = self
+            .sidecars(entry)
+            .await?
+            .into_iter()
+            .find(|(_, t)| t.id == track)
+            .ok_or_else(missing)?;
+        let text = subtitles::decode(&self.read_small(&file).await?);
+        match found.format.as_str() {
+            "srt" => Ok(subtitles::srt_to_vtt(&text)),
+            "vtt" if text.trim_start().starts_with("WEBVTT") => Ok(text),
+            "vtt" => Ok(format!("WEBVTT\n\n{text}")),
+            format => subtitles::to_vtt(&ffmpeg, &["-f", format, "-i", "pipe:0"], Some(text)).await,
+        }
+    }
+
+    /// The stored file `entry` as a media source.
+    async fn source_of(&self, entry: &Entry) -> Result<MediaSource> {
+        let blob = entry
+            .blob
+            .clone()
+            .ok_or_else(|| NodeError::Invalid(format!("'{}' is a folder", entry.name)))?;
+        Ok(MediaSource::Blob(self.0.blobs.open(&blob).await?))
+    }
+
+    /// The sidecar subtitle files of `entry` in its folder.
+    async fn sidecars(&self, entry: &Entry) -> Result<Vec<(Entry, SubtitleTrack)>> {
+        let mut found = Vec::new();
+        let query = crate::ListQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        for page in 0..20u64 {
+            let query = crate::ListQuery {
+                offset: page * 1000,
+                ..query
+            };
+            let listed = self.0.entries.list(entry.parent.clone(), query).await?;
+            for other in &listed.entries {
+                if let Some(track) = subtitles::sidecar(entry, other) {
+                    found.push((other.clone(), track));
+                }
+            }
+            if (page + 1) * 1000 >= listed.total {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The bytes of a small stored file (a sidecar).
+    async fn read_small(&self, file: &Entry) -> Result<Vec<u8>> {
+        if file.size > subtitles::MAX_SUBTITLE as u64 {
+            return Err(NodeError::Invalid(format!(
+                "'{}' is too large for subtitles ({} bytes)",
+                file.name, file.size
+            )));
+        }
+        let MediaSource::Blob(handle) = self.source_of(file).await? else {
+            return Err(NodeError::Internal("a stored file is a blob".into()));
+        };
+        blocking(move || {
+            let mut bytes = Vec::with_capacity(handle.size() as usize);
+            handle.for_each_piece(0..handle.size(), |piece| {
+                bytes.extend_from_slice(&piece);
+                Ok(())
+            })?;
+            Ok(bytes)
+        })
+        .await
     }
 }
 
