@@ -172,6 +172,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_torrent_probe))
         .routes(routes!(routes::h_torrent_stream))
         .routes(routes!(routes::h_torrent_hls))
+        .routes(routes!(routes::h_history))
+        .routes(routes!(routes::h_set_watched, routes::h_forget_watched))
         .routes(routes!(routes::h_jobs))
         .routes(routes!(routes::h_job))
         .routes(routes!(routes::h_cancel_job))

@@ -587,3 +587,93 @@ async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
     assert_eq!(status, 404);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_history_remembers_where_playback_stopped() {
+    let node = InProcNode::start().await;
+    let a = upload(&node, "a.bin", b"not even media".to_vec()).await;
+    let b = upload(&node, "b.bin", b"nor this".to_vec()).await;
+    let torrent = format!("torrent:{}:3", "ab".repeat(20));
+    let put = |subject: String, body: Value| {
+        let node = &node;
+        async move {
+            node.send_json(reqwest::Method::PUT, &format!("/history/{subject}"), body)
+                .await
+        }
+    };
+    let (status, w) = put(
+        a.clone(),
+        serde_json::json!({ "position": 42.5, "duration": 600 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(
+        (w["position"].as_f64(), w["ended"].as_bool()),
+        (Some(42.5), Some(false))
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = put(torrent.clone(), serde_json::json!({ "position": 3 })).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = put(
+        a.clone(),
+        serde_json::json!({ "position": 600, "ended": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, history) = node.get_json("/history").await;
+    let subjects: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![a.as_str(), torrent.as_str()],
+        "newest first: {history}"
+    );
+    assert_eq!(history[0]["ended"], true);
+    // Bad input.
+    for (subject, body, want) in [
+        (b.clone(), serde_json::json!({ "position": -1 }), 400),
+        (
+            b.clone(),
+            serde_json::json!({ "position": 1, "duration": 0 }),
+            400,
+        ),
+        (
+            "AAAAAAAAAAA".to_owned(),
+            serde_json::json!({ "position": 1 }),
+            404,
+        ),
+        (
+            "torrent:xyz:1".to_owned(),
+            serde_json::json!({ "position": 1 }),
+            400,
+        ),
+    ] {
+        let (status, answer) = put(subject.clone(), body).await;
+        assert_eq!(status, want, "{subject}: {answer}");
+    }
+    // Deleting an entry takes it out of the history; forgetting works too.
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/entries/{a}"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(status < 300, "{status}");
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::DELETE,
+            &format!("/history/{torrent}"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, history) = node.get_json("/history").await;
+    assert_eq!(history, serde_json::json!([]));
+    node.stop().await;
+}

@@ -24,6 +24,7 @@
 //! - [`Torrents`] (`torrents/`): a librqbit session: torrents added by
 //!   magnet, `.torrent` or path, files read by range as they arrive, the
 //!   finished ones imported into the store;
+//! - [`Library`] (`library`): each viewer's watch history;
 //! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
 //!   byte balances, gateway users, signed links, numbered jobs.
 //!
@@ -43,6 +44,7 @@ pub mod events;
 mod fetches;
 pub mod identity;
 pub mod jobs;
+mod library;
 pub mod links;
 mod local;
 mod lock;
@@ -63,6 +65,7 @@ pub use cairn_net::PeerInfo;
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
+pub use cairn_store::history::Watched;
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
 pub use cairn_store::meter::Meter;
 pub use cairn_store::private;
@@ -75,6 +78,7 @@ pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use fetches::{FetchHeaders, FetchRequest, Fetches};
 pub use jobs::{JobFor, Jobs};
+pub use library::Library;
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use media::{

@@ -49,6 +49,7 @@ struct Inner {
     entries: Entries,
     media: Media,
     torrents: crate::torrents::Torrents,
+    library: crate::library::Library,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -131,6 +132,7 @@ impl Node {
         let media = Media::new(shared.clone(), tools, cache, blobs.clone(), entries.clone());
         let torrents =
             crate::torrents::Torrents::start(shared.clone(), entries.clone(), data_dir).await;
+        let library = crate::library::Library::new(shared.clone(), entries.clone());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -153,6 +155,7 @@ impl Node {
             entries,
             media,
             torrents,
+            library,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -205,6 +208,11 @@ impl Node {
     /// Torrents: add, list, pause, read files as they arrive, import.
     pub fn torrents(&self) -> &crate::torrents::Torrents {
         &self.0.torrents
+    }
+
+    /// The library: each viewer's watch history.
+    pub fn library(&self) -> &crate::library::Library {
+        &self.0.library
     }
 
     /// Paid files: who may read what, purchases, the ledger's report.

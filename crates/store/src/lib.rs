@@ -27,6 +27,7 @@ pub mod catalog;
 mod direct;
 mod error;
 pub mod files;
+pub mod history;
 pub mod ledger;
 pub mod meter;
 mod migrations;

@@ -391,4 +391,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
             ON CONFLICT (parent) DO UPDATE SET n = n + 1;
     END;
     "#,
+    // 18: watch history: per viewer ('' the operator, else an account's
+    // id) and subject (an entry id, or `torrent:<hash>:<index>`), where
+    // they stopped. A deleted entry's rows go with it.
+    r#"
+    CREATE TABLE watch_history (
+        viewer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        position REAL NOT NULL,
+        duration REAL,
+        ended INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        PRIMARY KEY (viewer, subject)
+    ) WITHOUT ROWID;
+    CREATE INDEX watch_history_recent ON watch_history(viewer, updated DESC);
+    CREATE TRIGGER watch_history_gone AFTER DELETE ON entries BEGIN
+        DELETE FROM watch_history WHERE subject = OLD.id;
+    END;
+    "#,
 ];
