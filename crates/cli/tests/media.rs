@@ -677,3 +677,23 @@ async fn watch_history_remembers_where_playback_stopped() {
     assert_eq!(history, serde_json::json!([]));
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_a_request_waits_on_is_never_reaped_as_idle() {
+    // Heads idle for no time at all are reaped at every round (every half
+    // second), and each segment takes longer than that to encode: a
+    // request waiting on one must still get it.
+    let node = InProcNode::start_with(|c| {
+        c.media.idle_secs = 0;
+        c.media.segment_secs = 12.0;
+    })
+    .await;
+    let old = upload(&node, "b.mkv", make(&node, "b.mkv", 24, MPEG4_MP3)).await;
+    let started = Instant::now();
+    let (status, body) = segment(&node, &old, 1, "transcode=true").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(body.len() > 10_000);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    wait_idle(&node, Duration::from_secs(3)).await;
+    node.stop().await;
+}

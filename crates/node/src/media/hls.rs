@@ -18,7 +18,8 @@
 //! goes on while it is needed, a few segments past the last one asked
 //! ([`Settings::prefetch`] twice), stops when the next segment is already
 //! made (another head got there), and is killed when nobody asked for
-//! its segments for [`Settings::idle`]. Heads and progressive streams
+//! its segments for [`Settings::idle`] and no request waits on its
+//! variant. Heads and progressive streams
 //! share [`Encoders`]; when all are busy, a head nobody waits for is
 //! stopped for the new one. Parallel requests for one segment wait for
 //! the same head and get the same bytes.
@@ -56,6 +57,9 @@ const CUT_MARGIN: f64 = 0.004;
 
 /// Where an encoded variant's timeline starts, in seconds.
 const ENCODED_BASE: f64 = 10.0;
+
+/// How often a request waiting for its segment looks again.
+const WAITING_TICK: Duration = Duration::from_secs(1);
 
 /// A request waits this long for its segment before it is refused.
 const SEGMENT_WAIT: Duration = Duration::from_secs(120);
@@ -208,6 +212,9 @@ pub(crate) struct Variant {
 
 struct VariantState {
     heads: Vec<Head>,
+    /// Requests waiting for a segment of this variant now: while there
+    /// are some, its heads are never reaped as idle.
+    waiting: usize,
     /// The last head that failed: its first segment, why, when.
     failure: Option<(usize, String, Instant)>,
     last_asked: Instant,
@@ -303,6 +310,7 @@ impl Hls {
                     source,
                     state: Mutex::new(VariantState {
                         heads: Vec::new(),
+                        waiting: 0,
                         failure: None,
                         last_asked: Instant::now(),
                     }),
@@ -327,6 +335,7 @@ impl Hls {
         }
         let deadline = tokio::time::Instant::now() + SEGMENT_WAIT;
         let mut changed = variant.changed.subscribe();
+        let _waiting = Waiting::on(variant);
         loop {
             changed.borrow_and_update();
             if let Some(bytes) = self.cache.read(&variant.key, n).await? {
@@ -334,8 +343,11 @@ impl Hls {
                 return Ok(bytes);
             }
             self.ensure_head(variant, n, ffmpeg).await?;
+            // Woken by a segment made or a head gone; else once a second,
+            // to look again (a head that died without a word).
             tokio::select! {
                 _ = changed.changed() => {}
+                () = tokio::time::sleep(WAITING_TICK) => {}
                 () = tokio::time::sleep_until(deadline) => {
                     return Err(NodeError::Unavailable(format!(
                         "segment {n} was not made in {} s", SEGMENT_WAIT.as_secs()
@@ -695,7 +707,12 @@ impl Hls {
         let mut variants = self.variants();
         variants.retain(|_, v| {
             let state = v.lock();
-            for head in state.heads.iter().filter(|h| h.needed_at.elapsed() > idle) {
+            let reapable = state.waiting == 0;
+            for head in state
+                .heads
+                .iter()
+                .filter(|h| reapable && h.needed_at.elapsed() > idle)
+            {
                 head.stop.cancel();
             }
             !state.heads.is_empty() || state.last_asked.elapsed() < VARIANT_KEPT
@@ -737,6 +754,22 @@ struct HeadId {
 enum Next {
     Go,
     Stop,
+}
+
+/// A request waiting for a segment of a variant, counted while it lives.
+struct Waiting(Arc<Variant>);
+
+impl Waiting {
+    fn on(variant: &Arc<Variant>) -> Self {
+        variant.lock().waiting += 1;
+        Self(variant.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
 }
 
 /// Removes a head's folder (and what a killed ffmpeg left in it).

@@ -759,7 +759,7 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+        "{UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
          DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
@@ -797,6 +797,23 @@ fn schema_at(path: &Path, version: usize) -> Connection {
     conn.pragma_update(None, "user_version", version as i64)
         .unwrap();
     conn
+}
+
+#[test]
+fn a_schema_17_catalog_gains_the_watch_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    drop(schema_at(&path, 17));
+    let cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let a = add(&cat, None, "a", b"abc").unwrap();
+    cat.watched("", &a.entry.id, 3.0, None, false).unwrap();
+    assert_eq!(cat.history("", 0, 10).unwrap().len(), 1);
+    cat.delete(&a.entry.id, false, |_| {}).unwrap();
+    assert!(
+        cat.history("", 0, 10).unwrap().is_empty(),
+        "gone with its entry"
+    );
 }
 
 #[test]
@@ -899,6 +916,8 @@ fn an_accounts_jobs_are_listed_by_number_newest_first() {
 
 /// What migration 16 added: the kept counts and their triggers.
 /// What migration 17 added, for the tests that go back before it.
+const UNDO_18: &str = "DROP TRIGGER watch_history_gone; DROP TABLE watch_history;";
+
 const UNDO_17: &str = "DROP INDEX entries_list_name; DROP INDEX entries_list_size; \
      DROP INDEX entries_list_created; DROP INDEX entries_list_modified; \
      DROP INDEX entries_list_downloads; DROP TRIGGER children_added; \
