@@ -228,13 +228,7 @@ where
     D: serde::Deserializer<'de>,
 {
     let raw: Vec<Box<serde_json::value::RawValue>> = serde::Deserialize::deserialize(d)?;
-    raw.iter()
-        .map(|r| {
-            whole(r.get())
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| serde::de::Error::custom(format!("{} is not an index", r.get())))
-        })
-        .collect()
+    indexes(&raw)
 }
 
 /// [`whole_indexes`] for an optional list (`null` or absent: `None`).
@@ -243,15 +237,17 @@ where
     D: serde::Deserializer<'de>,
 {
     let raw: Option<Vec<Box<serde_json::value::RawValue>>> = serde::Deserialize::deserialize(d)?;
-    let Some(raw) = raw else { return Ok(None) };
+    raw.map(|r| indexes(&r)).transpose()
+}
+
+fn indexes<E: serde::de::Error>(raw: &[Box<serde_json::value::RawValue>]) -> Result<Vec<usize>, E> {
     raw.iter()
         .map(|r| {
             whole(r.get())
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| serde::de::Error::custom(format!("{} is not an index", r.get())))
+                .ok_or_else(|| E::custom(format!("{} is not an index", r.get())))
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect()
 }
 
 /// [`whole_u64`] for a field whose `null` means something: present (maybe

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::inproc::InProcNode;
+use common::media::{H264_AAC, frames_played, make_media};
 use common::{Dirs, Endpoint, b3, data};
 use librqbit::{
     CreateTorrentOptions, CreateTorrentResult, ListenerOptions, Session, SessionOptions,
@@ -93,6 +94,16 @@ async fn node_at(bps: u32) -> InProcNode {
     .await
 }
 
+/// Adds the seeder's magnet: the torrent, answered at once.
+async fn add(node: &impl Endpoint, seeder: &Seeder) -> Value {
+    let body = json!({ "magnet": seeder.magnet() });
+    let (status, t) = node
+        .send_json(reqwest::Method::POST, "/torrents", body)
+        .await;
+    assert_eq!(status, 201, "{t}");
+    t
+}
+
 /// Polls torrent `hash` until `done` says so (bounded).
 async fn wait_for(
     node: &impl Endpoint,
@@ -144,14 +155,7 @@ async fn a_magnet_streams_while_it_downloads_then_lands_in_the_store() {
     let node = node_at(1 << 20).await;
     let hash = seeder.hash();
 
-    let (status, t) = node
-        .send_json(
-            reqwest::Method::POST,
-            "/torrents",
-            json!({ "magnet": seeder.magnet() }),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
+    let t = add(&node, &seeder).await;
     assert_eq!(t["info_hash"], hash);
     let t = wait_for(&node, &hash, "metadata", |t| {
         t["files"].as_array().is_some_and(|f| f.len() == 2)
@@ -238,14 +242,7 @@ async fn cancelling_a_torrent_job_removes_the_torrent() {
     let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
     let node = node_at(262_144).await;
     let hash = seeder.hash();
-    let (status, t) = node
-        .send_json(
-            reqwest::Method::POST,
-            "/torrents",
-            json!({ "magnet": seeder.magnet() }),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
+    add(&node, &seeder).await;
     wait_for(&node, &hash, "a start", |t| {
         t["done_bytes"].as_u64() > Some(0)
     })
@@ -289,14 +286,7 @@ async fn nine_readers_of_one_torrent_all_progress() {
     let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
     let node = node_at(2 << 20).await;
     let hash = seeder.hash();
-    let (status, t) = node
-        .send_json(
-            reqwest::Method::POST,
-            "/torrents",
-            json!({ "magnet": seeder.magnet() }),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
+    add(&node, &seeder).await;
     wait_for(&node, &hash, "metadata", |t| {
         !t["files"].as_array().unwrap().is_empty()
     })
@@ -509,97 +499,16 @@ async fn bad_torrents_get_clear_errors_and_no_peers_means_resolving() {
     node.stop().await;
 }
 
-/// A 640x360 H.264/AAC Matroska of `secs` seconds (a key frame every 2 s).
-fn film_of(dir: &Path, secs: u32) -> Vec<u8> {
-    let path = dir.join("made.mkv");
-    let out = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!(
-            "testsrc2=size=640x360:rate=24000/1001:duration={secs}"
-        ))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!(
-            "sine=frequency=440:sample_rate=48000:duration={secs}"
-        ))
-        .args([
-            "-g",
-            "48",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-        ])
-        .args(["-shortest"])
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(&path).unwrap()
-}
-
-/// Frames ffmpeg decodes from `url`, `secs` seconds from `seek`.
-fn frames_played(url: &str, seek: Option<f64>, secs: u32) -> usize {
-    let mut cmd = std::process::Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-v", "error"]);
-    if let Some(s) = seek {
-        cmd.args(["-ss", &s.to_string()]);
-    }
-    let out = cmd
-        .args([
-            "-i",
-            url,
-            "-t",
-            &secs.to_string(),
-            "-map",
-            "0:v:0",
-            "-f",
-            "framemd5",
-            "-",
-        ])
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torrent_plays_while_it_downloads() {
     let tmp = tempfile::tempdir().unwrap();
-    let film = film_of(tmp.path(), 20);
+    let film = make_media(tmp.path(), "made.mkv", 20, H264_AAC);
     let seeder = Seeder::start(tmp.path(), &[("film.mkv", &film)]).await;
     // Slow enough that it is still arriving while it plays.
     let rate = (film.len() / 12).max(16384) as u32;
     let node = node_at(rate).await;
     let hash = seeder.hash();
-    let (status, t) = node
-        .send_json(
-            reqwest::Method::POST,
-            "/torrents",
-            json!({ "magnet": seeder.magnet() }),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
+    add(&node, &seeder).await;
     wait_for(&node, &hash, "metadata", |t| {
         !t["files"].as_array().unwrap().is_empty()
     })
@@ -671,14 +580,7 @@ async fn a_node_killed_mid_download_resumes_at_restart() {
     );
     let mut node = common::TestNode::start_with(&slow).await;
     let hash = seeder.hash();
-    let (status, t) = node
-        .send_json(
-            reqwest::Method::POST,
-            "/torrents",
-            json!({ "magnet": seeder.magnet() }),
-        )
-        .await;
-    assert_eq!(status, 201, "{t}");
+    add(&node, &seeder).await;
     let t = wait_for(&node, &hash, "a start", |t| {
         t["done_bytes"].as_u64() > Some(1 << 20)
     })

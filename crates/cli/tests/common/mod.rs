@@ -10,6 +10,7 @@
 
 pub mod endpoint;
 pub mod inproc;
+pub mod media;
 pub mod net;
 pub mod seeds;
 

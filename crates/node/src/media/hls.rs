@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +41,7 @@ use super::inputs::Inputs;
 use super::plan::Plan;
 use super::probe::Probe;
 use super::segments::Segments;
-use super::tools::{in_background, quiet_ffmpeg, tail};
+use super::tools::{in_background, keep_errors, quiet_ffmpeg, tail};
 use crate::NodeError;
 use crate::shared::Shared;
 
@@ -599,14 +599,7 @@ impl Hls {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| NodeError::io("run", ffmpeg, e))?;
-        let stderr = child.stderr.take();
-        let errors = tokio::spawn(async move {
-            let mut kept = Vec::new();
-            if let Some(err) = stderr {
-                let _ = err.take(1 << 16).read_to_end(&mut kept).await;
-            }
-            String::from_utf8_lossy(&kept).into_owned()
-        });
+        let errors = keep_errors(&mut child);
         let mut lines = match child.stdout.take() {
             Some(out) => BufReader::new(out).lines(),
             None => return Err(NodeError::Internal("ffmpeg has no stdout".into())),

@@ -341,17 +341,6 @@ impl Media {
         Ok(probe)
     }
 
-    /// How the file would be served as `target` for `profile`.
-    pub async fn plan(
-        &self,
-        source: &MediaSource,
-        profile: &Profile,
-        target: Target,
-    ) -> Result<Plan> {
-        let probe = self.probe(source).await?;
-        Plan::new(&probe, profile, target)
-    }
-
     /// A progressive stream of the file from `start` seconds: fragmented
     /// MP4 (or Matroska), its streams copied where the player takes them.
     pub async fn stream(

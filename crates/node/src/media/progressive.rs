@@ -13,14 +13,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::io::ReaderStream;
 
 use super::inputs::Input;
 use super::plan::{Plan, Target};
-use super::tools::{quiet_ffmpeg, tail};
+use super::tools::{keep_errors, quiet_ffmpeg, tail};
 use crate::NodeError;
 
 /// A stream being made: its content type and its bytes.
@@ -100,34 +99,23 @@ pub(crate) async fn start(
         .take()
         .ok_or_else(|| NodeError::Internal("ffmpeg has no stdout".into()))?;
     let mut bytes = ReaderStream::with_capacity(stdout, 64 * 1024);
+    let errors = keep_errors(&mut child);
     let first = futures_util::StreamExt::next(&mut bytes).await;
-    let first = match first {
-        Some(Ok(b)) => b,
-        _ => {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err).await;
-            }
-            let status = child.wait().await;
-            return Err(NodeError::Invalid(format!(
-                "ffmpeg made nothing ({}): {}",
-                status.map_or_else(|e| e.to_string(), |s| s.to_string()),
-                tail(&err)
-            )));
-        }
+    let Some(Ok(first)) = first else {
+        let status = child.wait().await;
+        return Err(NodeError::Invalid(format!(
+            "ffmpeg made nothing ({}): {}",
+            status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+            tail(&errors.await.unwrap_or_default())
+        )));
     };
-    // Its later errors are drained (and logged), so a full pipe never
-    // stalls it.
-    if let Some(mut err) = child.stderr.take() {
-        tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = (&mut err).take(1 << 16).read_to_string(&mut text).await;
-            let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
-            if !text.trim().is_empty() {
-                tracing::debug!(errors = %tail(&text), "ffmpeg's errors on a stream");
-            }
-        });
-    }
+    // Its later errors, drained as it goes, are logged once it ends.
+    tokio::spawn(async move {
+        let text = errors.await.unwrap_or_default();
+        if !text.trim().is_empty() {
+            tracing::debug!(errors = %tail(&text), "ffmpeg's errors on a stream");
+        }
+    });
     Ok(MediaBody {
         content_type,
         first: Some(first),

@@ -158,6 +158,20 @@ pub(crate) fn quiet_ffmpeg(ffmpeg: &Path) -> Command {
     cmd
 }
 
+/// Reads a child's error output (the first 64 KiB kept, for an error
+/// message) until it closes, so a full pipe never stalls the child.
+pub(crate) fn keep_errors(child: &mut tokio::process::Child) -> tokio::task::JoinHandle<String> {
+    let stderr = child.stderr.take();
+    tokio::spawn(async move {
+        let mut kept = Vec::new();
+        if let Some(mut err) = stderr {
+            let _ = (&mut err).take(1 << 16).read_to_end(&mut kept).await;
+            let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    })
+}
+
 /// Runs ffmpeg with stdout lines going to `on_line`, stderr kept for the
 /// error; kills it when `job` is cancelled.
 pub(crate) async fn run_ffmpeg(
@@ -173,14 +187,7 @@ pub(crate) async fn run_ffmpeg(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| NodeError::io("run", ffmpeg, e))?;
-    let stderr = child.stderr.take();
-    let errors = tokio::spawn(async move {
-        let mut kept = Vec::new();
-        if let Some(err) = stderr {
-            let _ = err.take(1 << 20).read_to_end(&mut kept).await;
-        }
-        String::from_utf8_lossy(&kept).into_owned()
-    });
+    let errors = keep_errors(&mut child);
     let stop = job.token();
     if let Some(out) = child.stdout.take() {
         let mut lines = BufReader::new(out).lines();

@@ -231,11 +231,6 @@ impl Torrents {
             .map_err(|why| NodeError::Unavailable(why.clone()))
     }
 
-    /// The address the session takes peers' connections on.
-    pub fn listen_addr(&self) -> Option<SocketAddr> {
-        self.session().ok()?.listen_addr()
-    }
-
     /// Adds a torrent. A magnet is answered at once, `resolving`, while its
     /// metadata is fetched; a `.torrent` once its files are set up.
     pub async fn add(&self, source: TorrentSource, options: AddOptions) -> Result<TorrentInfo> {
@@ -436,10 +431,9 @@ impl Torrents {
             r.task.abort();
             return Ok(());
         }
-        self.handle(&hash)?;
-        let id = Id20::from_str_hex(&hash)?;
+        let handle = self.handle(&hash)?;
         self.session()?
-            .delete(TorrentIdOrHash::Hash(id), delete_data)
+            .delete(TorrentIdOrHash::Hash(handle.info_hash()), delete_data)
             .await
             .map_err(|e| NodeError::Conflict(format!("cannot remove: {e:#}")))
     }
@@ -497,9 +491,8 @@ impl Torrents {
     }
 
     fn handle(&self, hash: &str) -> Result<Arc<ManagedTorrent>> {
-        let id = Id20::from_str_hex(hash)?;
         self.session()?
-            .get(TorrentIdOrHash::Hash(id))
+            .get(TorrentIdOrHash::Hash(id_of(hash)?))
             .ok_or_else(|| NodeError::NotFound(format!("no torrent {hash}")))
     }
 
@@ -641,16 +634,11 @@ fn normal_hash(hash: &str) -> Result<String> {
     }
 }
 
-trait FromHex: Sized {
-    fn from_str_hex(hex: &str) -> Result<Self>;
-}
-
-impl FromHex for Id20 {
-    fn from_str_hex(hex: &str) -> Result<Self> {
-        use std::str::FromStr;
-        Id20::from_str(&normal_hash(hex)?)
-            .map_err(|e| NodeError::Invalid(format!("not an info hash: {e}")))
-    }
+/// An info hash as librqbit's id.
+fn id_of(hash: &str) -> Result<Id20> {
+    use std::str::FromStr;
+    Id20::from_str(&normal_hash(hash)?)
+        .map_err(|e| NodeError::Invalid(format!("not an info hash: {e}")))
 }
 
 fn file_count(handle: &ManagedTorrent) -> Result<usize> {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use librqbit::api::TorrentIdOrHash;
 use librqbit::{AddTorrent, AddTorrentOptions, ManagedTorrent};
 
-use super::{FromHex, Torrents};
+use super::Torrents;
 use crate::NodeError;
 
 type Result<T> = std::result::Result<T, NodeError>;
@@ -116,9 +116,8 @@ impl Torrents {
             initial_peers: Some(peers),
             ..Default::default()
         };
-        let id = librqbit::dht::Id20::from_str_hex(&handle.info_hash().as_string())?;
         session
-            .delete(TorrentIdOrHash::Hash(id), false)
+            .delete(TorrentIdOrHash::Hash(handle.info_hash()), false)
             .await
             .map_err(|e| NodeError::Conflict(format!("{e:#}")))?;
         session
