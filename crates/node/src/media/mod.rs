@@ -432,25 +432,11 @@ impl Media {
     /// Track `track` of `entry` (an id from [`Media::subtitles`]) as
     /// WebVTT.
     pub async fn subtitle_vtt(&self, entry: &Entry, track: &str) -> Result<String> {
-        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
         let missing =
             || NodeError::NotFound(format!("no subtitle track '{track}' for '{}'", entry.name));
-        if let Some(index) = track.strip_prefix('s').and_then(|i| i.parse::<u32>().ok()) {
+        if track.starts_with('s') {
             let source = self.source_of(entry).await?;
-            let probe = self.probe(&source).await?;
-            let found = subtitles::stream_tracks(&probe)
-                .into_iter()
-                .find(|t| t.id == track)
-                .ok_or_else(missing)?;
-            if !found.text {
-                return Err(NodeError::Invalid(format!(
-                    "subtitle track '{track}' is pictures ({}), which WebVTT cannot hold",
-                    found.format
-                )));
-            }
-            let input = self.0.inputs.lend(source)?;
-            let map = format!("0:{index}");
-            return subtitles::to_vtt(&ffmpeg, &["-i", input.url(), "-map", &map], None).await;
+            return self.stream_subtitle_vtt(&source, track).await;
         }
         let (file, found) = self
             .sidecars(entry)
@@ -458,12 +444,59 @@ impl Media {
             .into_iter()
             .find(|(_, t)| t.id == track)
             .ok_or_else(missing)?;
-        let text = subtitles::decode(&self.read_small(&file).await?);
-        match found.format.as_str() {
+        self.subtitle_file_vtt(&self.read_small(&file).await?, &found.format)
+            .await
+    }
+
+    /// The subtitle streams of `source` (tracks `s<index>`).
+    pub async fn stream_subtitles(&self, source: &MediaSource) -> Result<Vec<SubtitleTrack>> {
+        Ok(subtitles::stream_tracks(&*self.probe(source).await?))
+    }
+
+    /// Subtitle stream `track` (`s<index>`) of `source` as WebVTT.
+    pub async fn stream_subtitle_vtt(&self, source: &MediaSource, track: &str) -> Result<String> {
+        let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+        let index = track
+            .strip_prefix('s')
+            .and_then(|i| i.parse::<u32>().ok())
+            .ok_or_else(|| NodeError::NotFound(format!("no subtitle stream '{track}'")))?;
+        let probe = self.probe(source).await?;
+        let found = subtitles::stream_tracks(&probe)
+            .into_iter()
+            .find(|t| t.id == track)
+            .ok_or_else(|| NodeError::NotFound(format!("no subtitle stream '{track}'")))?;
+        if !found.text {
+            return Err(NodeError::Invalid(format!(
+                "subtitle track '{track}' is pictures ({}), which WebVTT cannot hold",
+                found.format
+            )));
+        }
+        let input = self.0.inputs.lend(source.clone())?;
+        let map = format!("0:{index}");
+        subtitles::to_vtt(&ffmpeg, &["-i", input.url(), "-map", &map], None).await
+    }
+
+    /// A subtitle file's bytes (`srt`, `vtt`, `ass`, `ssa`, in any text
+    /// encoding) as WebVTT.
+    pub async fn subtitle_file_vtt(&self, bytes: &[u8], format: &str) -> Result<String> {
+        if bytes.len() > subtitles::MAX_SUBTITLE {
+            return Err(NodeError::Invalid(format!(
+                "a subtitle file has at most {} bytes",
+                subtitles::MAX_SUBTITLE
+            )));
+        }
+        let text = subtitles::decode(bytes);
+        match format.to_ascii_lowercase().as_str() {
             "srt" => Ok(subtitles::srt_to_vtt(&text)),
             "vtt" if text.trim_start().starts_with("WEBVTT") => Ok(text),
             "vtt" => Ok(format!("WEBVTT\n\n{text}")),
-            format => subtitles::to_vtt(&ffmpeg, &["-f", format, "-i", "pipe:0"], Some(text)).await,
+            format @ ("ass" | "ssa") => {
+                let ffmpeg = self.0.tools.ffmpeg()?.to_path_buf();
+                subtitles::to_vtt(&ffmpeg, &["-f", format, "-i", "pipe:0"], Some(text)).await
+            }
+            other => Err(NodeError::Invalid(format!(
+                "subtitles in '{other}' are not read: srt, vtt, ass or ssa"
+            ))),
         }
     }
 

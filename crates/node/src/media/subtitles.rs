@@ -125,9 +125,13 @@ pub(crate) fn decode(bytes: &[u8]) -> String {
 }
 
 /// SubRip text as WebVTT: a header, the cues' times with dots and
-/// two-digit hours, the rest as it is.
+/// two-digit hours; in the text, SSA override tags as players of SubRip
+/// read them: `{\i1}`/`{\i}`/`{i}` … `{\i0}`/`{/i}` (and `b`, `u`) as
+/// WebVTT's `<i>`, `<b>`, `<u>`, `{\an8}` as the cue setting
+/// `line:5%` (at the top), any other `{\…}` dropped.
 pub(crate) fn srt_to_vtt(srt: &str) -> String {
-    let mut out = String::from("WEBVTT\n\n");
+    let mut lines: Vec<String> = vec!["WEBVTT".into(), String::new()];
+    let mut timing: Option<usize> = None;
     for line in srt.lines() {
         let line = line.trim_end_matches('\r');
         match line.split_once("-->") {
@@ -135,20 +139,65 @@ pub(crate) fn srt_to_vtt(srt: &str) -> String {
                 let (to, settings) = to.trim().split_once(' ').unwrap_or((to.trim(), ""));
                 match (cue_time(from), cue_time(to)) {
                     (Some(a), Some(b)) => {
-                        out.push_str(&format!("{a} --> {b}"));
+                        let mut cue = format!("{a} --> {b}");
                         if !settings.trim().is_empty() {
-                            out.push(' ');
-                            out.push_str(settings.trim());
+                            cue.push(' ');
+                            cue.push_str(settings.trim());
                         }
+                        timing = Some(lines.len());
+                        lines.push(cue);
                     }
-                    _ => out.push_str(line),
+                    _ => lines.push(line.to_owned()),
                 }
             }
-            None => out.push_str(line),
+            None if line.trim().is_empty() => {
+                timing = None;
+                lines.push(String::new());
+            }
+            None => {
+                let (text, top) = cue_text(line);
+                if top
+                    && let Some(at) = timing
+                    && !lines[at].contains("line:")
+                {
+                    lines[at].push_str(" line:5%");
+                }
+                lines.push(text);
+            }
         }
-        out.push('\n');
     }
+    let mut out = lines.join("\n");
+    out.push('\n');
     out
+}
+
+/// A cue's text line with its `{…}` tags translated; whether it asks to
+/// be at the top (`{\an8}`).
+fn cue_text(line: &str) -> (String, bool) {
+    let mut out = String::with_capacity(line.len());
+    let mut top = false;
+    let mut rest = line;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let tag = &rest[open + 1..open + len];
+        let name = tag.strip_prefix('\\').unwrap_or(tag);
+        match name {
+            "i" | "i1" | "b" | "b1" | "u" | "u1" => {
+                out.push_str(&format!("<{}>", &name[..1]));
+            }
+            "i0" | "b0" | "u0" => out.push_str(&format!("</{}>", &name[..1])),
+            "/i" | "/b" | "/u" => out.push_str(&format!("<{name}>")),
+            "an8" => top = true,
+            _ if tag.starts_with('\\') => {}
+            _ => out.push_str(&rest[open..=open + len]),
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    (out, top)
 }
 
 /// `0:00:01,5` or `00:00:01,500` as `00:00:01.500`.
@@ -238,6 +287,18 @@ mod tests {
         assert_eq!(cue_time("02:03"), Some("00:02:03.000".into()));
         assert_eq!(cue_time("aa:00:00,000"), None);
         assert_eq!(cue_time("00:61:00,000"), None);
+    }
+
+    #[test]
+    fn ssa_tags_in_subrip_become_webvtt_tags_and_settings() {
+        let srt = "1\n00:00:01,000 --> 00:00:02,000\n{\\an8}{\\i1}Top{\\i0} {b}bold{/b}\n{\\pos(10,10)}{u}x{\\u0} {note}\n";
+        let vtt = srt_to_vtt(srt);
+        assert!(
+            vtt.contains(
+                "00:00:01.000 --> 00:00:02.000 line:5%\n<i>Top</i> <b>bold</b>\n<u>x</u> {note}\n"
+            ),
+            "{vtt}"
+        );
     }
 
     #[test]
