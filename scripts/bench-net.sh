@@ -72,6 +72,7 @@ bootstrap = [$boot]
 check_secs = 3600
 $([ "$LANES" = true ] || echo "lanes = false")
 [layers]
+powder = []
 cacaoweb = []
 [torrents]
 enabled = false

@@ -143,6 +143,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_accounts, routes::h_create_account))
         .routes(routes!(routes::h_account, routes::h_update_account))
         .routes(routes!(routes::h_account_deposit))
+        .routes(routes!(routes::h_account_password))
         .routes(routes!(routes::h_network))
         .routes(routes!(routes::h_network_peers))
         .routes(routes!(routes::h_network_customers))

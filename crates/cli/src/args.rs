@@ -315,6 +315,22 @@ pub(crate) enum AccountAction {
         /// Traffic allowed per 24 hours, in bytes.
         #[arg(long)]
         traffic_limit: Option<u64>,
+        /// A password to sign in with the email (Powder Web), 8 to 1024
+        /// characters.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Set (or with --none remove) the password an account signs in with
+    /// by its email.
+    Password {
+        /// API login.
+        login: String,
+        /// The new password, 8 to 1024 characters.
+        #[arg(long, required_unless_present = "none")]
+        password: Option<String>,
+        /// Remove the password and close the account's sessions.
+        #[arg(long, conflicts_with = "password")]
+        none: bool,
     },
     /// List accounts.
     List,

@@ -784,10 +784,12 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
             email,
             storage_limit,
             traffic_limit,
+            password,
         } => {
             let body = json!({
                 "login": login, "email": email,
                 "storage_limit": storage_limit, "traffic_limit": traffic_limit,
+                "password": password,
             });
             let v = client
                 .json(client.request(Method::POST, "/accounts").json(&body))
@@ -799,6 +801,18 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
                     v["key"].as_str().unwrap_or("")
                 )
             });
+        }
+        AccountAction::Password {
+            login,
+            password,
+            none: _,
+        } => {
+            let path = format!("/accounts/{}/password", login);
+            let body = json!({ "password": password });
+            let v = client
+                .json(client.request(Method::PUT, &path).json(&body))
+                .await?;
+            out.print(&v, |v| v["login"].as_str().unwrap_or("").to_owned());
         }
         AccountAction::List => {
             let v = client.get("/accounts").await?;

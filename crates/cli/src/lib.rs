@@ -28,5 +28,9 @@ pub fn seed_layers(node: &Node, config: &Config) -> Vec<Seed> {
             Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
             layers.metadisk.clone(),
         ),
+        (
+            Box::new(cairn_powder::Powder::new(node.clone())),
+            layers.powder.clone(),
+        ),
     ]
 }

@@ -6,6 +6,12 @@
 //! is kept; a login and key are checked in constant time. Logins are 16
 //! hex characters and keys 16 base64url characters when the node makes
 //! them up (Openload's formats, with a longer key).
+//!
+//! An account with an email may also have a password, kept as an Argon2id
+//! hash, to sign in with at the doors made for people (Powder Web, the
+//! web UI): a sign-in opens a session for that door, a random 128-bit
+//! token (32 hex digits, Powder's format) of which only the SHA-256 is
+//! kept, expiring, surviving restarts.
 
 use std::sync::Arc;
 
@@ -44,6 +50,20 @@ pub struct NewAccount {
     /// Traffic allowed per 24 hours in bytes (none: unlimited).
     #[serde(default)]
     pub traffic_limit: Option<u64>,
+    /// A password to sign in with the email (8 to 1024 characters; the
+    /// email must then be no other account's that has a password).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
+    pub password: Option<String>,
+}
+
+/// A session opened by a sign-in: its token, shown this once.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The token (32 hex digits).
+    pub token: String,
+    /// When it ends, Unix milliseconds.
+    pub expires: i64,
 }
 
 /// An account as its owner and the admin see it.
@@ -109,12 +129,17 @@ impl Accounts {
         let key = random_key();
         let node = self.clone();
         blocking(move || {
+            let password = match &req.password {
+                Some(p) => Some(password_hash(&req.email, p)?),
+                None => None,
+            };
             let user = node.shared.catalog.create_user(&NewUser {
                 login: &login,
                 key_hash: &key_hash(&key),
                 email: &req.email,
                 storage_limit: req.storage_limit,
                 traffic_limit: req.traffic_limit,
+                password_hash: password.as_deref(),
             })?;
             Ok(CreatedAccount {
                 info: node.account_info(&user)?,
@@ -214,6 +239,99 @@ impl Accounts {
         .await
     }
 
+    /// Sets `login`'s password (admin), or with `None` removes it and
+    /// closes the account's sessions.
+    pub async fn set_password(&self, login: &str, password: Option<String>) -> Result<()> {
+        let (node, login) = (self.clone(), login.to_owned());
+        blocking(move || {
+            let user = node.user_named(&login)?;
+            let hash = match &password {
+                Some(p) => Some(password_hash(&user.email, p)?),
+                None => None,
+            };
+            Ok(node
+                .shared
+                .catalog
+                .set_password(&user.account, hash.as_deref())?)
+        })
+        .await
+    }
+
+    /// The account that signs in with `email` and `password`: not found
+    /// when no account signs in with that email, unauthorized when the
+    /// password is wrong. The hash is worked out either way.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User> {
+        if email.is_empty() || email.len() > 320 || password.len() > MAX_PASSWORD {
+            return Err(NodeError::Unauthorized);
+        }
+        let node = self.clone();
+        let (email, password) = (email.to_owned(), password.to_owned());
+        blocking(move || {
+            let found = node.shared.catalog.password_user(&email)?;
+            let stored = found.as_ref().map_or(DUMMY_HASH, |(_, h)| h.as_str());
+            let right = password_matches(stored, &password);
+            match found {
+                Some((user, _)) if right => Ok(user),
+                Some(_) => Err(NodeError::Unauthorized),
+                None => Err(NodeError::NotFound(
+                    "no account signs in with this email".into(),
+                )),
+            }
+        })
+        .await
+    }
+
+    /// How many accounts there are.
+    pub async fn count(&self) -> Result<u64> {
+        let node = self.clone();
+        blocking(move || Ok(node.shared.catalog.user_count()?)).await
+    }
+
+    /// Opens a session of `user` at the door `purpose` for `ttl`.
+    pub async fn open_session(
+        &self,
+        user: &User,
+        purpose: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Session> {
+        let mut raw = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let expires = cairn_store::catalog::now_ms().saturating_add(ttl_ms);
+        let (node, account, purpose, hash) = (
+            self.clone(),
+            user.account.clone(),
+            purpose.to_owned(),
+            key_hash(&token),
+        );
+        blocking(move || {
+            Ok(node
+                .shared
+                .catalog
+                .open_session(&hash, &account, &purpose, expires)?)
+        })
+        .await?;
+        Ok(Session { token, expires })
+    }
+
+    /// The user whose live session at `purpose` `token` is, with its end.
+    pub async fn session(&self, purpose: &str, token: &str) -> Result<Option<(User, i64)>> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let (shared, purpose, hash) = (self.shared.clone(), purpose.to_owned(), key_hash(token));
+        self.shared
+            .lookup(move || Ok(shared.catalog.session(&hash, &purpose)?))
+            .await
+    }
+
+    /// Ends the session `token`; whether there was one.
+    pub async fn close_session(&self, token: &str) -> Result<bool> {
+        let (node, hash) = (self.clone(), key_hash(token));
+        blocking(move || Ok(node.shared.catalog.close_session(&hash)?)).await
+    }
+
     /// The current figures of `user`'s account.
     pub async fn info(&self, user: &User) -> Result<AccountInfo> {
         let node = self.clone();
@@ -279,6 +397,48 @@ impl Accounts {
 
 fn key_hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
+}
+
+/// Longest password accepted.
+const MAX_PASSWORD: usize = 1024;
+
+/// A hash no password matches, checked when no account has the email so
+/// an unknown email takes as long as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// The Argon2id hash (PHC string) of `password`, for an account with
+/// `email`.
+fn password_hash(email: &str, password: &str) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    if email.is_empty() || !email.contains('@') {
+        return Err(NodeError::Invalid(
+            "an account signs in with a password by its email: give one".into(),
+        ));
+    }
+    let chars = password.chars().count();
+    if !(8..=MAX_PASSWORD).contains(&chars) {
+        return Err(NodeError::Invalid(
+            "a password has 8 to 1024 characters".into(),
+        ));
+    }
+    let mut salt = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|e| NodeError::Internal(format!("password salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| NodeError::Internal(format!("password hash: {e}")))
+}
+
+/// Whether `password` is the one hashed in `stored`.
+fn password_matches(stored: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 fn random_login() -> String {

@@ -417,7 +417,15 @@ pub struct LayersConfig {
     pub openload: Vec<SocketAddr>,
     /// MetaDisk's API, default none.
     pub metadisk: Vec<SocketAddr>,
+    /// Powder Web's API (default `127.0.0.1:3000`, Powder's port).
+    pub powder: Vec<SocketAddr>,
 }
+
+/// Where Powder Web's clients look for it.
+pub const POWDER_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    3000,
+));
 
 /// Where cacaoweb's clients look for it.
 pub const CACAOWEB_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -431,6 +439,7 @@ impl Default for LayersConfig {
             cacaoweb: vec![CACAOWEB_ADDR],
             openload: Vec::new(),
             metadisk: Vec::new(),
+            powder: vec![POWDER_ADDR],
         }
     }
 }

@@ -58,7 +58,7 @@ mod tasks;
 pub mod tokens;
 mod torrents;
 
-pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount};
+pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount, Session};
 pub use blobs::read::{BlobHandle, ByteStream};
 pub use blobs::{BlobInfo, Blobs};
 pub use cairn_net::PeerInfo;

@@ -1,8 +1,10 @@
 //! The library (`node.library()`): what each viewer watched and where
 //! they stopped, newest first. A viewer is `""` for the operator (the
 //! native API with the secret), or an account's id for the layers that
-//! have users. What was watched is a catalog entry (its id), or a
-//! torrent's file (`torrent:<info hash>:<index>`).
+//! have users. What was watched is a catalog entry (its id), a torrent's
+//! file (`torrent:<info hash>:<index>`), or a web page's media
+//! (`web:<http(s) URL>`, what yt-dlp plays); with the title the player
+//! gave it.
 
 use std::sync::Arc;
 
@@ -17,6 +19,12 @@ type Result<T> = std::result::Result<T, NodeError>;
 
 /// Longest a history page may be.
 const MAX_PAGE: u32 = 1000;
+
+/// Longest title kept.
+const MAX_TITLE: usize = 1024;
+
+/// Longest web page URL a subject names.
+const MAX_URL: usize = 2048;
 
 /// The library service. Cheap to clone.
 #[derive(Clone)]
@@ -33,11 +41,13 @@ impl Library {
     }
 
     /// Records that `viewer` is at `position` seconds in `subject` (of
-    /// `duration` seconds, when known; `ended` when watched to the end).
+    /// `duration` seconds, when known; `ended` when watched to the end),
+    /// titled `title` (a title given once stays).
     pub async fn watched(
         &self,
         viewer: &str,
         subject: &str,
+        title: Option<&str>,
         position: f64,
         duration: Option<f64>,
         ended: bool,
@@ -52,13 +62,24 @@ impl Library {
                 "duration must be a positive number of seconds".into(),
             ));
         }
+        if title.is_some_and(|t| t.len() > MAX_TITLE) {
+            return Err(NodeError::Invalid(format!(
+                "a title has at most {MAX_TITLE} bytes"
+            )));
+        }
         self.check_subject(subject).await?;
         let (shared, viewer, subject) =
             (self.0.shared.clone(), viewer.to_owned(), subject.to_owned());
+        let title = title.filter(|t| !t.is_empty()).map(str::to_owned);
         blocking(move || {
-            Ok(shared
-                .catalog
-                .watched(&viewer, &subject, position, duration, ended)?)
+            Ok(shared.catalog.watched(
+                &viewer,
+                &subject,
+                title.as_deref(),
+                position,
+                duration,
+                ended,
+            )?)
         })
         .await
     }
@@ -89,16 +110,28 @@ impl Library {
     /// An entry that exists, or a torrent file's name.
     async fn check_subject(&self, subject: &str) -> Result<()> {
         check_shape(subject)?;
-        if subject.starts_with("torrent:") {
+        if subject.starts_with("torrent:") || subject.starts_with("web:") {
             return Ok(());
         }
         self.0.entries.entry(subject).await.map(|_| ())
     }
 }
 
-/// An entry id (11 characters of `A-Za-z0-9_-`) or
-/// `torrent:<info hash>:<index>`.
+/// An entry id (11 characters of `A-Za-z0-9_-`),
+/// `torrent:<info hash>:<index>` or `web:<http(s) URL>`.
 fn check_shape(subject: &str) -> Result<()> {
+    if let Some(url) = subject.strip_prefix("web:") {
+        let ok = url.len() <= MAX_URL
+            && (url.starts_with("http://") || url.starts_with("https://"))
+            && url.bytes().all(|b| b.is_ascii_graphic());
+        return if ok {
+            Ok(())
+        } else {
+            Err(NodeError::Invalid(format!(
+                "web:<URL> needs an http(s) URL of at most {MAX_URL} bytes"
+            )))
+        };
+    }
     let ok = match subject.strip_prefix("torrent:") {
         Some(rest) => rest.split_once(':').is_some_and(|(hash, index)| {
             hash.len() == 40
@@ -117,7 +150,7 @@ fn check_shape(subject: &str) -> Result<()> {
         Ok(())
     } else {
         Err(NodeError::Invalid(format!(
-            "'{}' is neither an entry id nor torrent:<info hash>:<index>",
+            "'{}' is neither an entry id, torrent:<info hash>:<index> nor web:<URL>",
             subject.chars().take(80).collect::<String>()
         )))
     }

@@ -14,8 +14,11 @@ type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Watched {
-    /// What was watched: an entry id, or `torrent:<hash>:<index>`.
+    /// What was watched: an entry id, `torrent:<hash>:<index>`, or
+    /// `web:<page URL>`.
     pub subject: String,
+    /// What the player called it (a file name, a video's title).
+    pub title: Option<String>,
     /// Where they stopped, in seconds.
     pub position: f64,
     /// Its duration in seconds, when the player knew it.
@@ -32,6 +35,7 @@ impl Catalog {
         &self,
         viewer: &str,
         subject: &str,
+        title: Option<&str>,
         position: f64,
         duration: Option<f64>,
         ended: bool,
@@ -39,16 +43,18 @@ impl Catalog {
         let updated = now_ms();
         self.with(|c| {
             c.execute(
-                "INSERT INTO watch_history (viewer, subject, position, duration, ended, updated) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (viewer, subject) DO UPDATE SET \
+                "INSERT INTO watch_history (viewer, subject, position, duration, ended, updated, title) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (viewer, subject) DO UPDATE SET \
                  position = excluded.position, duration = excluded.duration, \
-                 ended = excluded.ended, updated = excluded.updated",
-                params![viewer, subject, position, duration, ended, updated],
+                 ended = excluded.ended, updated = excluded.updated, \
+                 title = coalesce(excluded.title, title)",
+                params![viewer, subject, position, duration, ended, updated, title],
             )?;
             Ok(())
         })?;
         Ok(Watched {
             subject: subject.to_owned(),
+            title: title.map(str::to_owned),
             position,
             duration,
             ended,
@@ -60,7 +66,7 @@ impl Catalog {
     pub fn history(&self, viewer: &str, offset: u64, limit: u32) -> Result<Vec<Watched>> {
         self.read(|c| {
             let mut q = c.prepare_cached(
-                "SELECT subject, position, duration, ended, updated FROM watch_history \
+                "SELECT subject, position, duration, ended, updated, title FROM watch_history \
                  WHERE viewer = ?1 ORDER BY updated DESC, subject LIMIT ?2 OFFSET ?3",
             )?;
             let rows = q.query_map(params![viewer, limit, offset as i64], |r| {
@@ -70,6 +76,7 @@ impl Catalog {
                     duration: r.get(2)?,
                     ended: r.get(3)?,
                     updated: r.get(4)?,
+                    title: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -103,12 +110,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(&dir.path().join("c.db")).unwrap();
         catalog
-            .watched("", "torrent:ab:0", 10.0, Some(60.0), false)
+            .watched("", "torrent:ab:0", None, 10.0, Some(60.0), false)
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
-        catalog.watched("", "entry-one", 5.5, None, false).unwrap();
         catalog
-            .watched("bob", "entry-one", 1.0, None, true)
+            .watched("", "entry-one", Some("One"), 5.5, None, false)
+            .unwrap();
+        catalog
+            .watched("bob", "entry-one", None, 1.0, None, true)
             .unwrap();
         let mine = catalog.history("", 0, 10).unwrap();
         assert_eq!(mine.len(), 2);
@@ -117,12 +126,21 @@ mod tests {
         // Again: updated in place, and first.
         std::thread::sleep(std::time::Duration::from_millis(5));
         catalog
-            .watched("", "torrent:ab:0", 20.0, Some(60.0), true)
+            .watched("", "torrent:ab:0", None, 20.0, Some(60.0), true)
             .unwrap();
         let mine = catalog.history("", 0, 10).unwrap();
         assert_eq!(
             (mine[0].subject.as_str(), mine[0].ended),
             ("torrent:ab:0", true)
+        );
+        assert_eq!(mine[1].title.as_deref(), Some("One"));
+        // A title once given stays when a later record has none.
+        catalog
+            .watched("", "entry-one", None, 6.0, None, false)
+            .unwrap();
+        assert_eq!(
+            catalog.history("", 0, 10).unwrap()[0].title.as_deref(),
+            Some("One")
         );
         assert_eq!(catalog.history("bob", 0, 10).unwrap().len(), 1);
         assert_eq!(catalog.forget_watched("", Some("torrent:ab:0")).unwrap(), 1);

@@ -34,6 +34,7 @@ mod migrations;
 pub mod placements;
 pub mod private;
 mod readahead;
+pub mod sessions;
 pub mod shards;
 pub mod tags;
 pub mod users;

@@ -409,4 +409,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         DELETE FROM watch_history WHERE subject = OLD.id;
     END;
     "#,
+    // 19: passwords and sessions for the doors where people sign in with
+    // an email and a password (Powder Web, the web UI): a slow hash (PHC
+    // string) per user; sessions named by their token's SHA-256, each for
+    // one door (`purpose`), expiring; and the title a player gave what it
+    // watched, for histories of things that are not entries.
+    r#"
+    ALTER TABLE users ADD COLUMN password_hash TEXT;
+    CREATE INDEX users_by_email ON users(email COLLATE NOCASE);
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        account TEXT NOT NULL REFERENCES accounts(id),
+        purpose TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions(expires);
+    ALTER TABLE watch_history ADD COLUMN title TEXT;
+    "#,
 ];

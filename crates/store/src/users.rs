@@ -62,6 +62,9 @@ pub struct NewUser<'a> {
     pub storage_limit: Option<u64>,
     /// Traffic limit per 24 hours, in bytes.
     pub traffic_limit: Option<u64>,
+    /// A slow hash of a password (PHC string), for signing in with the
+    /// email; the email must then be no other such user's.
+    pub password_hash: Option<&'a str>,
 }
 
 const USER_COLUMNS: &str =
@@ -107,6 +110,14 @@ impl Catalog {
                     existing,
                 });
             }
+            if new.password_hash.is_some()
+                && let Some(existing) = password_user_in(&tx, new.email)?
+            {
+                return Err(StoreError::NameTaken {
+                    name: new.email.to_owned(),
+                    existing: existing.account,
+                });
+            }
             let now = now_ms();
             let account = cairn_core::EntryId::random().to_string();
             tx.execute(
@@ -121,9 +132,19 @@ impl Catalog {
                 params![home, homes, new.login, now, account],
             )?;
             tx.execute(
-                "INSERT INTO users (account, login, key_hash, email, home, storage_limit, traffic_limit, created) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![account, new.login, new.key_hash, new.email, home, storage, traffic, now],
+                "INSERT INTO users (account, login, key_hash, email, home, storage_limit, traffic_limit, \
+                 created, password_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    account,
+                    new.login,
+                    new.key_hash,
+                    new.email,
+                    home,
+                    storage,
+                    traffic,
+                    now,
+                    new.password_hash
+                ],
             )?;
             let user = user_in(&tx, "login", new.login)?.ok_or_else(|| {
                 StoreError::Corrupt("a user just created is missing".into())
@@ -282,6 +303,19 @@ impl Catalog {
 fn user_in(c: &Connection, column: &str, value: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
     Ok(c.query_row(&sql, [value], user_from_row).optional()?)
+}
+
+/// The user who signs in with `email` and a password, with the password's
+/// hash (emails are told apart without regard to ASCII case).
+pub(crate) fn password_user_in(c: &Connection, email: &str) -> Result<Option<User>> {
+    if email.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE \
+         AND password_hash IS NOT NULL ORDER BY created LIMIT 1"
+    );
+    Ok(c.query_row(&sql, [email], user_from_row).optional()?)
 }
 
 /// Logins are told apart without regard to ASCII case, so `bob` and `BOB`

@@ -33,13 +33,19 @@ pub(crate) struct AccountBody {
     #[serde(default, deserialize_with = "crate::extract::whole_u64")]
     #[schema(minimum = 0)]
     traffic_limit: Option<u64>,
+    /// A password to sign in with the email at the doors made for people
+    /// (Powder Web): 8 to 1024 characters; needs an email that no other
+    /// account with a password has.
+    #[schema(min_length = 8, max_length = 1024)]
+    password: Option<String>,
 }
 
 /// Creates a gateway account; its key is shown in this answer only.
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = AccountBody,
     responses(
         (status = 201, description = "The account, with its key.", body = CreatedAccount),
-        (status = 409, description = "The login is taken.", body = ErrorBody),
+        (status = 400, description = "A bad login, password or email.", body = ErrorBody),
+        (status = 409, description = "The login (or the email, with a password) is taken.", body = ErrorBody),
     ))]
 pub(crate) async fn h_create_account(
     State(s): State<AppState>,
@@ -50,6 +56,7 @@ pub(crate) async fn h_create_account(
         email: b.email,
         storage_limit: b.storage_limit,
         traffic_limit: b.traffic_limit,
+        password: b.password,
     };
     Ok((
         StatusCode::CREATED,
@@ -172,4 +179,32 @@ pub(crate) async fn h_account_deposit(
             ))
         })?;
     Ok(Json(s.node.accounts().deposit(&login, unit, amount).await?).into_response())
+}
+
+/// A password to set, or `null` to remove it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordBody {
+    /// The new password (8 to 1024 characters), or `null`: no password,
+    /// and the account's sessions closed.
+    #[schema(min_length = 8, max_length = 1024)]
+    password: Option<String>,
+}
+
+/// Sets or removes the password an account signs in with by its email.
+#[utoipa::path(put, path = "/accounts/{login}/password", tag = "accounts", params(Login),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "The account.", body = AccountInfo),
+        (status = 400, description = "A bad password, or no email.", body = ErrorBody),
+        (status = 404, description = "No such account.", body = ErrorBody),
+        (status = 409, description = "Another account signs in with this email.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_account_password(
+    State(s): State<AppState>,
+    PathParams(login): PathParams<String>,
+    JsonBody(b): JsonBody<PasswordBody>,
+) -> ApiResult<Response> {
+    s.node.accounts().set_password(&login, b.password).await?;
+    Ok(Json(s.node.accounts().get(&login).await?).into_response())
 }

@@ -70,6 +70,9 @@ pub(crate) struct WatchedBody {
     /// Watched to the end.
     #[serde(default)]
     ended: bool,
+    /// What to call it in the history (a title given once stays).
+    #[schema(max_length = 1024)]
+    title: Option<String>,
 }
 
 /// Records where the player is in an entry or a torrent's file
@@ -89,7 +92,14 @@ pub(crate) async fn h_set_watched(
     let watched = s
         .node
         .library()
-        .watched(OPERATOR, &subject, b.position, b.duration, b.ended)
+        .watched(
+            OPERATOR,
+            &subject,
+            b.title.as_deref(),
+            b.position,
+            b.duration,
+            b.ended,
+        )
         .await?;
     Ok(Json(watched).into_response())
 }

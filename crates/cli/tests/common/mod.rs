@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod inproc;
 pub mod media;
 pub mod net;
+pub mod seeder;
 pub mod seeds;
 
 use std::io::{Read, Write};
@@ -82,7 +83,7 @@ impl TestNode {
                     "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
                     files.display(),
                     // Tests never take cacaoweb's fixed port unless they ask.
-                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\n" },
+                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\npowder = []\n" },
                 ) + if extra.contains("[network]") {
                     ""
                 } else {

@@ -759,7 +759,7 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+        "{UNDO_19} {UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
          DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
@@ -807,7 +807,8 @@ fn a_schema_17_catalog_gains_the_watch_history() {
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.schema_version().unwrap(), MIGRATIONS.len() as i64);
     let a = add(&cat, None, "a", b"abc").unwrap();
-    cat.watched("", &a.entry.id, 3.0, None, false).unwrap();
+    cat.watched("", &a.entry.id, None, 3.0, None, false)
+        .unwrap();
     assert_eq!(cat.history("", 0, 10).unwrap().len(), 1);
     cat.delete(&a.entry.id, false, |_| {}).unwrap();
     assert!(
@@ -916,6 +917,10 @@ fn an_accounts_jobs_are_listed_by_number_newest_first() {
 
 /// What migration 16 added: the kept counts and their triggers.
 /// What migration 17 added, for the tests that go back before it.
+/// What migration 19 added.
+const UNDO_19: &str = "DROP INDEX users_by_email; ALTER TABLE users DROP COLUMN password_hash; \
+     DROP TABLE sessions; ALTER TABLE watch_history DROP COLUMN title;";
+
 const UNDO_18: &str = "DROP TRIGGER watch_history_gone; DROP TABLE watch_history;";
 
 const UNDO_17: &str = "DROP INDEX entries_list_name; DROP INDEX entries_list_size; \

@@ -13,6 +13,7 @@ fn user(cat: &Catalog, login: &str, storage: Option<u64>, traffic: Option<u64>) 
         email: "",
         storage_limit: storage,
         traffic_limit: traffic,
+        password_hash: None,
     })
     .unwrap()
 }
@@ -44,7 +45,8 @@ fn a_user_owns_what_is_under_their_home_and_nothing_moves_between_owners() {
             key_hash: &[1],
             email: "",
             storage_limit: None,
-            traffic_limit: None
+            traffic_limit: None,
+            password_hash: None,
         }),
         Err(StoreError::NameTaken { .. })
     ));
@@ -217,6 +219,7 @@ fn logins_differing_only_in_case_are_one_account() {
         email: "",
         storage_limit: None,
         traffic_limit: None,
+        password_hash: None,
     });
     assert!(
         matches!(again, Err(StoreError::NameTaken { .. })),
@@ -270,6 +273,7 @@ fn a_home_folder_and_the_folders_holding_it_cannot_be_deleted() {
             email: "",
             storage_limit: None,
             traffic_limit: None,
+            password_hash: None,
         })
         .unwrap();
     let home = cat.entry(&ann.home).unwrap();

@@ -1,0 +1,676 @@
+//! Issue 17, Powder Web's layer, in Powder's own request forms (the
+//! seed's URLs): keys and sign-in, settings, torrents from a swarm on
+//! 127.0.0.1, playlists played with ffmpeg, `/web/` streams and HLS,
+//! `/meta/`, subtitles, history, local media; and, through the binary,
+//! user tokens that outlive a restart while the master key does not.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::inproc::InProcNode;
+use common::media::{H264_AAC, frames_played, make_media};
+use common::seeder::Seeder;
+use common::{Dirs, Endpoint, TestNode, b3};
+use serde_json::{Value, json};
+
+/// A client of Powder's API at `addr`.
+struct Powder {
+    addr: String,
+    http: reqwest::Client,
+}
+
+impl Powder {
+    fn new(addr: &str) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            http: common::endpoint::client(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `/actions?<query>` with `key` in the `authorization` header: the
+    /// status, the content type, the body.
+    async fn raw(&self, key: Option<&str>, query: &str) -> (u16, Option<String>, String) {
+        let mut r = self.http.get(self.url(&format!("/actions?{query}")));
+        if let Some(k) = key {
+            r = r.header("authorization", k);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+        (status, ct, resp.text().await.unwrap())
+    }
+
+    /// A call that succeeds: its JSON (Powder sent no content type).
+    async fn ok(&self, key: Option<&str>, query: &str) -> Value {
+        let (status, ct, body) = self.raw(key, query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(ct, None, "{query}: no content type, as Powder");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{query}: {e}: {body}"))
+    }
+
+    /// A call that fails as Powder's did: 500, the message as text.
+    async fn err(&self, key: Option<&str>, query: &str) -> String {
+        let (status, ct, body) = self.raw(key, query).await;
+        assert_eq!(status, 500, "{query}: {body}");
+        assert_eq!(ct.as_deref(), Some("text/plain"));
+        body
+    }
+}
+
+fn value(json: &Value) -> String {
+    url_encode(&json.to_string())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A node serving Powder on a listener of its own, and its master key.
+async fn powder_node() -> (InProcNode, Powder, String) {
+    let node = InProcNode::start_with(|c| {
+        c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
+    })
+    .await;
+    let powder = Powder::new(node.own_addr("powder").unwrap());
+    let master = std::fs::read_to_string(node.dir().join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(master.len(), 32);
+    (node, powder, master)
+}
+
+/// Opens sign-ups and signs `email` up: the user's token.
+async fn sign_up(p: &Powder, master: &str, email: &str) -> String {
+    p.ok(Some(master), "method=settings&maxUsers=10").await;
+    let v = p
+        .ok(
+            None,
+            &format!(
+                "method=signup&value={}",
+                value(&json!({ "email": email, "password": "correct horse" }))
+            ),
+        )
+        .await;
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+    token
+}
+
+#[tokio::test]
+async fn keys_sign_in_scopes_and_settings() {
+    let (node, p, master) = powder_node().await;
+    // Before the key check: validToken, allowRegister; sign-ups closed
+    // while maxUsers is 0.
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={master}"))
+            .await,
+        "2"
+    );
+    assert_eq!(p.ok(None, "method=validToken&token=nope").await, "0");
+    assert_eq!(
+        p.ok(None, "method=allowRegister").await,
+        json!({ "value": false })
+    );
+    let creds = value(&json!({ "email": "ann@example.com", "password": "correct horse" }));
+    assert_eq!(
+        p.ok(None, &format!("method=signup&value={creds}")).await,
+        json!({ "error": "Maximum number of users reached" })
+    );
+    assert_eq!(
+        p.ok(None, "method=login&value=%7B%7D").await,
+        json!({ "error": "All fields required" })
+    );
+    assert_eq!(
+        p.err(None, "method=setting&for=getAll").await,
+        "Invalid access token\n"
+    );
+    assert_eq!(
+        p.err(Some(&master), "x=1").await,
+        "Method must be specified\n"
+    );
+
+    // The master opens sign-ups; Ann signs up, then in.
+    let ann = sign_up(&p, &master, "ann@example.com").await;
+    assert_eq!(
+        p.ok(None, "method=allowRegister").await,
+        json!({ "value": true })
+    );
+    assert_eq!(
+        p.ok(None, &format!("method=signup&value={creds}")).await,
+        json!({ "error": "Email already registered" })
+    );
+    let login = p.ok(None, &format!("method=login&value={creds}")).await;
+    assert_eq!(login["token"].as_str().unwrap().len(), 32);
+    let week = login["expiresOn"].as_i64().unwrap() - chrono_ms();
+    assert!(
+        (7 * 86_400_000 - 60_000..=7 * 86_400_000).contains(&week),
+        "{week}"
+    );
+    let wrong = value(&json!({ "email": "ann@example.com", "password": "wrong horse" }));
+    assert_eq!(
+        p.ok(None, &format!("method=login&value={wrong}")).await,
+        json!({ "err": "Incorrect password" })
+    );
+    let nobody = value(&json!({ "email": "bob@example.com", "password": "whatever1" }));
+    assert_eq!(
+        p.ok(None, &format!("method=login&value={nobody}")).await,
+        json!({ "error": "Email not registered" })
+    );
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={ann}")).await,
+        "1"
+    );
+    // The admin makes an account with a password too, and it signs in.
+    let (status, made) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/accounts",
+            json!({ "email": "cy@example.com", "password": "another secret" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let cy = value(&json!({ "email": "cy@example.com", "password": "another secret" }));
+    assert!(p.ok(None, &format!("method=login&value={cy}")).await["token"].is_string());
+
+    // Settings: a user reads them all and writes its own keys, never the
+    // master's.
+    let all = p.ok(Some(&ann), "method=setting&for=getAll").await;
+    assert_eq!(
+        (all["subLimit"].clone(), all["webServerPort"].clone()),
+        (json!(0), json!(3000))
+    );
+    let embed = all["embedToken"].as_str().unwrap().to_owned();
+    p.ok(Some(&ann), "method=settings&maxUsers=99&ytdlQuality=3")
+        .await;
+    assert_eq!(
+        p.ok(Some(&ann), "method=setting&for=maxUsers").await,
+        json!({ "value": 10 })
+    );
+    assert_eq!(
+        p.ok(Some(&ann), "method=setting&for=ytdlQuality").await,
+        json!({ "value": 3 })
+    );
+    assert_eq!(
+        p.ok(Some(&ann), "method=setting&for=noSuchKey").await,
+        json!({})
+    );
+    // Master-only methods are not found for users; desktop helpers are {}.
+    let (status, _, body) = p.raw(Some(&ann), "method=resetSettings").await;
+    assert_eq!((status, body.as_str()), (404, "404 Not Found\n"));
+    assert_eq!(
+        p.ok(Some(&master), "method=toggleMaximize").await,
+        json!({})
+    );
+    let (status, _, _) = p.raw(Some(&ann), "method=noSuchMethod").await;
+    assert_eq!(status, 404);
+    // The embed token: its methods only.
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={embed}"))
+            .await,
+        "1"
+    );
+    assert_eq!(
+        p.ok(Some(&embed), "method=haveAce").await,
+        json!({ "hasAcestream": false })
+    );
+    assert_eq!(
+        p.err(Some(&embed), "method=setting&for=getAll").await,
+        "Invalid access token\n"
+    );
+    assert_eq!(
+        p.err(
+            Some(&master),
+            "method=sop&torrent=sop%3A%2F%2F1.2.3.4%3A3938%2F1"
+        )
+        .await,
+        "No Sopcast Installed. Please Try Adding a Link Again.\n"
+    );
+    // A key in the query works as in the header.
+    assert_eq!(
+        p.ok(None, &format!("method=haveSop&token={ann}")).await,
+        json!({ "hasSopcast": false })
+    );
+    // A pre-flight is answered.
+    let pre = p
+        .http
+        .request(reqwest::Method::OPTIONS, p.url("/actions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    node.stop().await;
+}
+
+/// Frames decoded from `url` by ffmpeg (off the runtime's threads).
+async fn plays(url: &str, seek: Option<f64>, secs: u32) -> usize {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || frames_played(&url, seek, secs))
+        .await
+        .unwrap()
+}
+
+fn chrono_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+const SRT: &str = "1\r\n00:00:01,000 --> 00:00:02,500\r\nHello\r\n\r\n2\r\n00:00:03,000 --> 00:00:04,000\r\n{\\i1}There{\\i0}\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = make_media(tmp.path(), "Sintel.mp4", 8, H264_AAC);
+    let seeder = Seeder::start(
+        tmp.path(),
+        &[
+            ("Sintel.mp4", &film),
+            ("Sintel.en.srt", SRT.as_bytes()),
+            ("notes.txt", b"not a video"),
+        ],
+    )
+    .await;
+    let (node, p, master) = powder_node().await;
+    let ann = sign_up(&p, &master, "ann@example.com").await;
+    let magnet = url_encode(&seeder.magnet());
+
+    // new: the torrent at once; again: the same id, as a string.
+    let t = p
+        .ok(Some(&ann), &format!("method=new&torrent={magnet}"))
+        .await;
+    let hash = seeder.hash();
+    assert_eq!(t["infoHash"], hash);
+    assert_eq!(t["path"], false);
+    let utime = t["utime"].as_i64().expect("a number the first time");
+    let again = p
+        .ok(Some(&ann), &format!("method=new&torrent={magnet}"))
+        .await;
+    assert_eq!(again["utime"], utime.to_string());
+    // isListening, until the metadata is here (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while p
+        .ok(Some(&ann), &format!("method=isListening&utime={utime}"))
+        .await
+        != json!({ "value": true })
+    {
+        assert!(Instant::now() < deadline, "the torrent never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let data = p
+        .ok(Some(&ann), &format!("method=torrentData&id={hash}"))
+        .await;
+    let files = data["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "only what streams: {data}");
+    assert_eq!(
+        (files[0]["name"].clone(), files[0]["streamable"].clone()),
+        (json!("Sintel.mp4"), json!(true))
+    );
+    assert_eq!(files[0]["length"], film.len());
+    let index = files[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(data["total"]["length"], film.len() + SRT.len() + 11);
+    let all = p.ok(Some(&ann), "method=getall").await;
+    assert_eq!(
+        (all[&hash]["utime"].clone(), all[&hash]["running"].clone()),
+        (json!(utime), json!(true))
+    );
+    assert_eq!(
+        p.ok(Some(&ann), "method=update")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        p.ok(Some(&ann), &format!("method=haveTorrent&id={hash}"))
+            .await,
+        json!({ "value": true })
+    );
+
+    // The playlist: Powder's exact form, the token in the path.
+    let resp = p
+        .http
+        .get(p.url(&format!("/playlist.m3u?id={utime}&token={ann}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/x-mpegurl");
+    assert_eq!(
+        resp.headers()["content-disposition"],
+        "attachment;filename=\"playlist.m3u\""
+    );
+    let m3u = resp.text().await.unwrap();
+    let file_url = format!("http://{}/api/{ann}/{hash}/Sintel.mp4", p.addr);
+    assert_eq!(m3u, format!("#EXTM3U\n#EXTINF:0,Sintel\n{file_url}"));
+    // Its entry: by range while it arrives, whole, and it plays.
+    let part = p
+        .http
+        .get(&file_url)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), film[100..200]);
+    let whole = p
+        .http
+        .get(&file_url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(b3(&whole), b3(&film));
+    assert!(plays(&file_url, None, 2).await > 40);
+    let bad = p
+        .http
+        .get(p.url(&format!("/api/{}/{hash}/Sintel.mp4", "0".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 500, "a made-up token is refused");
+
+    // /web/: the seed's URL, transcoded to 360p; and as HLS, from 75 %.
+    let web = format!(
+        "http://{}/web/{hash}/{index}/360p.mp4?token={ann}&maxHeight=360&maxWidth=640&needsAudio=0&needsVideo=0&a=aac&v=h264&forAudio=-1&copyts=-1&forceTranscode=-1&useMatroska=-1&audioDelay=0&start=2",
+        p.addr
+    );
+    assert!(plays(&web, None, 2).await > 40, "the /web/ stream plays");
+    let hls = format!(
+        "http://{}/web/{hash}/{index}/360p.m3u8?token={ann}&needsAudio=0&needsVideo=0",
+        p.addr
+    );
+    let playlist = p.http.get(&hls).send().await.unwrap();
+    assert_eq!(playlist.headers()["content-type"], "application/x-mpegURL");
+    assert!(playlist.text().await.unwrap().contains("stream-1.ts?"));
+    assert!(plays(&hls, Some(6.0), 1).await > 10, "HLS plays from 75 %");
+    // /meta/: ffprobe's shape.
+    let meta: Value = p
+        .http
+        .get(p.url(&format!("/meta/{hash}/{index}?token={ann}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let video = meta["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .unwrap();
+    assert_eq!(
+        (video["codec_name"].clone(), video["height"].clone()),
+        (json!("h264"), json!(360))
+    );
+
+    // Subtitles: the sidecar in the torrent, as WebVTT; and an upload.
+    let subs = p
+        .ok(
+            Some(&ann),
+            &format!("method=getSubs&infohash={hash}&id={index}"),
+        )
+        .await;
+    let sub = &subs.as_array().unwrap()[0];
+    assert_eq!(
+        (sub["label"].clone(), sub["sublang"].clone()),
+        (json!("English"), json!("en"))
+    );
+    let vtt = p
+        .http
+        .get(sub["src"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vtt.headers()["content-type"], "text/vtt; charset=utf-8");
+    let vtt = vtt.text().await.unwrap();
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.contains("00:00:01.000 --> 00:00:02.500"),
+        "{vtt}"
+    );
+    let form = reqwest::multipart::Form::new().part(
+        "filetoupload",
+        reqwest::multipart::Part::bytes(SRT.as_bytes().to_vec()).file_name("mine.srt"),
+    );
+    let up = p
+        .http
+        .post(p.url(&format!("/subUpload?token={ann}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 200);
+    let named: String = up.json().await.unwrap();
+    let from = base64::engine::general_purpose::STANDARD.encode(&named);
+    let mine = p
+        .http
+        .get(p.url(&format!(
+            "/srt2vtt/subtitle.vtt?token={ann}&from={}",
+            url_encode(&from)
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(mine.contains("<i>There</i>"), "{mine}");
+    let path = base64::engine::general_purpose::STANDARD.encode("/etc/passwd");
+    let refused = p
+        .http
+        .get(p.url(&format!("/srt2vtt/subtitle.vtt?token={ann}&from={path}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 500, "never a file of the machine");
+
+    // History: Ann's, not Bob's.
+    p.ok(Some(&ann), &format!("method=updateHistory&filename=Sintel.mp4&time=5.5&duration=8&infohash={hash}&fileID={index}&ended=false&isLocal=undefined&isYtdl=undefined")).await;
+    let list = p.ok(Some(&ann), "method=historyList").await;
+    let item = &list[0];
+    assert_eq!(
+        (
+            item["filename"].clone(),
+            item["time"].clone(),
+            item["infohash"].clone(),
+            item["fileID"].clone(),
+            item["ended"].clone(),
+            item["isLocal"].clone()
+        ),
+        (
+            json!("Sintel.mp4"),
+            json!("5.5"),
+            json!(hash),
+            json!(index),
+            json!(false),
+            json!(false)
+        )
+    );
+    assert_eq!(
+        p.ok(Some(&ann), "method=syncBrowser").await["infohash"],
+        hash
+    );
+    let bob = sign_up(&p, &master, "bob@example.com").await;
+    assert_eq!(
+        p.err(Some(&bob), "method=historyList").await,
+        "No History Items\n"
+    );
+    p.ok(Some(&ann), "method=removeHistoryItem&id=0").await;
+    assert_eq!(
+        p.ok(Some(&ann), "method=haveSyncBrowser").await,
+        json!({ "value": false })
+    );
+
+    // cancel: noDelete pauses; force removes it and its data.
+    p.ok(
+        Some(&ann),
+        &format!("method=cancel&noDelete=true&infohash={hash}"),
+    )
+    .await;
+    assert_eq!(
+        p.ok(Some(&ann), "method=getall").await[&hash]["running"],
+        false
+    );
+    let paused = p
+        .http
+        .get(p.url(&format!("/playlist.m3u?id={utime}&token={ann}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (paused.status().as_u16(), paused.text().await.unwrap()),
+        (500, "Unknown Error\n".into())
+    );
+    p.ok(
+        Some(&ann),
+        &format!("method=cancel&force=true&infohash={hash}"),
+    )
+    .await;
+    assert_eq!(
+        p.ok(Some(&ann), &format!("method=haveTorrent&id={hash}"))
+            .await,
+        json!({ "value": false })
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_media_are_stored_files_the_master_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let film = make_media(tmp.path(), "clip.mp4", 4, H264_AAC);
+    let (node, p, master) = powder_node().await;
+    let (status, entry) = node.upload("clip.mp4", film.clone(), "").await;
+    assert_eq!(status, 201, "{entry}");
+    let id = entry["id"].as_str().unwrap();
+    let ann = sign_up(&p, &master, "ann@example.com").await;
+    let (status, _, _) = p.raw(Some(&ann), &format!("method=addLocal&id={id}")).await;
+    assert_eq!(status, 404, "only the master adds local media");
+    assert_eq!(
+        p.ok(Some(&master), "method=addLocal").await,
+        json!({}),
+        "no id: the dialog closed"
+    );
+    let pid = p
+        .ok(Some(&master), &format!("method=addLocal&id={id}"))
+        .await["pid"]
+        .as_i64()
+        .unwrap();
+    let extra = p.ok(Some(&master), "method=getallextra").await;
+    assert_eq!(
+        (
+            extra[pid.to_string()]["isLocal"].clone(),
+            extra[pid.to_string()]["isFile"].clone()
+        ),
+        (json!(true), json!(true))
+    );
+    let m3u = p
+        .http
+        .get(p.url(&format!("/getlocalplaylist.m3u?pid={pid}&token={master}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let url = format!("http://{}/local/{pid}/0?token={master}", p.addr);
+    assert_eq!(m3u, format!("#EXTM3U\n#EXTINF:0,clip.mp4\n{url}"));
+    let got = p
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(b3(&got), b3(&film));
+    let web = format!(
+        "http://{}/web/{pid}/0/720p.mp4?token={master}&isLocal=1&needsAudio=0&needsVideo=0",
+        p.addr
+    );
+    assert!(plays(&web, None, 2).await > 40);
+    // Ann may not read the operator's private file.
+    let theirs = p
+        .http
+        .get(p.url(&format!("/local/{pid}/0?token={ann}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn user_tokens_outlive_a_restart_and_the_master_key_does_not() {
+    let mut node =
+        TestNode::start_with("[layers]\ncacaoweb = []\npowder = [\"127.0.0.1:0\"]\n").await;
+    let out = node.cli(&[
+        "account",
+        "create",
+        "--email",
+        "ann@example.com",
+        "--password",
+        "correct horse",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let addr = common::wait_for_file(&node.dir.join("powder.addr"));
+    let p = Powder::new(addr.trim());
+    let creds = value(&json!({ "email": "ann@example.com", "password": "correct horse" }));
+    let token = p.ok(None, &format!("method=login&value={creds}")).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master = std::fs::read_to_string(node.dir.join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    node = node.restart().await;
+    let addr = common::wait_for_file(&node.dir.join("powder.addr"));
+    let p = Powder::new(addr.trim());
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={token}"))
+            .await,
+        "1"
+    );
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={master}"))
+            .await,
+        "0"
+    );
+    let again = std::fs::read_to_string(node.dir.join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={again}"))
+            .await,
+        "2"
+    );
+}
