@@ -3,7 +3,7 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths), curl and a venv with PyOpenload,
+# splash images, preview lengths), curl, yt-dlp and a venv with PyOpenload,
 # installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,15 @@ if ! "$oc_venv/bin/openapi-python-client" --version 2>/dev/null | grep -q ' 0.29
   "$oc_venv/bin/pip" install -q --disable-pip-version-check 'openapi-python-client==0.29.1'
 fi
 export CAIRN_OPENAPI_CLIENT_BIN="$PWD/$oc_venv/bin"
+
+# yt-dlp (PyPI; Debian's is from 2023) resolves web pages to their media
+# for the media service; the node finds it on PATH.
+yt_venv=target/ytdlp-venv
+if ! "$yt_venv/bin/yt-dlp" --version 2>/dev/null | grep -q '^2026.11.23$'; then
+  python3 -m venv "$yt_venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$yt_venv"; }
+  "$yt_venv/bin/pip" install -q --disable-pip-version-check 'yt-dlp==2026.11.23'
+fi
+export PATH="$PWD/$yt_venv/bin:$PATH"
 
 cargo fmt --all -- --check
 bash scripts/layers.sh

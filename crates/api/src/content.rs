@@ -239,9 +239,72 @@ fn disposition(name: &str, attachment: bool) -> HeaderValue {
     ))
 }
 
+/// The one byte range a request asks for (`bytes=a-b` or `bytes=a-`), to
+/// pass on to a remote source; none for anything else.
+pub fn asked_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let spec = header_str(headers, header::RANGE)?
+        .trim()
+        .strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (from, to) = spec.split_once('-')?;
+    let from: u64 = from.trim().parse().ok()?;
+    let to = match to.trim() {
+        "" => None,
+        t => Some(t.parse::<u64>().ok().filter(|t| *t >= from)?),
+    };
+    Some((from, to))
+}
+
+/// Remote media read through the node, answered as the remote answered
+/// it: status, length, range and type.
+pub fn relay(bytes: cairn_node::RemoteBytes, method: &Method) -> Response {
+    let mut resp = if method == Method::HEAD {
+        Response::new(Body::empty())
+    } else {
+        Response::new(Body::from_stream(bytes.body))
+    };
+    *resp.status_mut() = StatusCode::from_u16(bytes.status).unwrap_or(StatusCode::OK);
+    let h = resp.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(len) = bytes.length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if let Some(v) = bytes
+        .content_range
+        .and_then(|r| HeaderValue::from_str(&r).ok())
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    let kind = bytes
+        .content_type
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    h.insert(header::CONTENT_TYPE, kind);
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_range_is_passed_on_and_nothing_else() {
+        let mut h = HeaderMap::new();
+        assert_eq!(asked_range(&h), None);
+        for (asked, want) in [
+            ("bytes=10-19", Some((10, Some(19)))),
+            ("bytes=5-", Some((5, None))),
+            ("bytes=9-3", None),
+            ("bytes=-5", None),
+            ("bytes=0-1,4-5", None),
+            ("items=0-1", None),
+        ] {
+            h.insert(header::RANGE, HeaderValue::from_static(asked));
+            assert_eq!(asked_range(&h), want, "{asked}");
+        }
+    }
 
     #[test]
     fn dispositions_escape_quotes_and_encode_utf8() {

@@ -158,6 +158,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_link))
         .routes(routes!(routes::h_drop_local))
         .routes(routes!(routes::h_media_probe))
+        .routes(routes!(routes::h_media_remote))
+        .routes(routes!(routes::h_media_remote_store))
         .routes(routes!(routes::h_media_play))
         .routes(routes!(routes::h_media_stream))
         .routes(routes!(routes::h_media_hls))

@@ -163,6 +163,24 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: TorrentAction,
     },
+    /// The media on a web page (yt-dlp on the node's PATH): its title and
+    /// media URL; with --store, stored as a new file (a job, followed).
+    Ytdl {
+        /// The page's URL.
+        url: String,
+        /// The tallest picture wanted, in lines.
+        #[arg(long)]
+        max_height: Option<u32>,
+        /// Store it (named after its title).
+        #[arg(long)]
+        store: bool,
+        /// Folder id to store it in (default: the root).
+        #[arg(long)]
+        parent: Option<String>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// What a media file holds: container, duration, streams, key frames.
     Probe {
         /// Entry id.

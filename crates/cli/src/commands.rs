@@ -73,6 +73,13 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
+        Command::Ytdl {
+            url,
+            max_height,
+            store,
+            parent,
+            quiet,
+        } => ytdl(client, out, &url, max_height, store, parent, quiet).await?,
         Command::Probe { id } => probe(client, out, &id).await?,
         Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
         Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,
@@ -313,6 +320,51 @@ fn percent(done: Option<f64>, total: Option<f64>) -> f64 {
 }
 
 /// Prints what a media file holds.
+/// The media yt-dlp finds on a page; with `store`, stored (the job
+/// followed).
+async fn ytdl(
+    client: &Client,
+    out: &Out,
+    url: &str,
+    max_height: Option<u32>,
+    store: bool,
+    parent: Option<String>,
+    quiet: bool,
+) -> Result<()> {
+    if store {
+        let body = json!({ "url": url, "max_height": max_height, "parent": parent });
+        let job = client
+            .json(
+                client
+                    .request(Method::POST, "/media/remote/store")
+                    .json(&body),
+            )
+            .await?;
+        let job = watch_job(client, &job, url, quiet).await?;
+        let entry = &job["result"]["entry"];
+        out.print(&job, |_| {
+            format!(
+                "{}  {}",
+                entry["id"].as_str().unwrap_or(""),
+                entry["name"].as_str().unwrap_or("")
+            )
+        });
+        return Ok(());
+    }
+    let body = json!({ "url": url, "max_height": max_height });
+    let v = client
+        .json(client.request(Method::POST, "/media/remote").json(&body))
+        .await?;
+    out.print(&v, |v| {
+        format!(
+            "{}\n{}",
+            v["title"].as_str().unwrap_or(""),
+            v["url"].as_str().unwrap_or("")
+        )
+    });
+    Ok(())
+}
+
 async fn probe(client: &Client, out: &Out, id: &str) -> Result<()> {
     let v = client.get(&format!("/media/{id}/probe")).await?;
     out.print(&v, |v| {

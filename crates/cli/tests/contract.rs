@@ -9,9 +9,10 @@
 //!
 //! Left out of the run, each for a reason of its own: `POST
 //! /node/shutdown` (it would stop the node under test), `GET /events` (a
-//! WebSocket, which an HTTP fuzzer cannot speak) and `POST /fetch` (it
-//! would fetch whatever URL the fuzzer makes up, from the internet; tests
-//! talk to 127.0.0.1 only, and `fetch.rs` covers it).
+//! WebSocket, which an HTTP fuzzer cannot speak), `POST /fetch` and
+//! `POST /media/remote[/store]` (they would fetch whatever URL the fuzzer
+//! makes up, from the internet; tests talk to 127.0.0.1 only, and
+//! `fetch.rs` and `powder.rs` cover them).
 
 mod common;
 
@@ -57,6 +58,8 @@ async fn the_native_api_holds_up_to_a_schema_driven_fuzzer() {
             .args(["--exclude-operation-id", "shutdown"])
             .args(["--exclude-operation-id", "events"])
             .args(["--exclude-operation-id", "fetch"])
+            .args(["--exclude-operation-id", "media_remote"])
+            .args(["--exclude-operation-id", "media_remote_store"])
             .output()
             .expect("run schemathesis")
     });

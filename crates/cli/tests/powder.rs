@@ -1,8 +1,10 @@
 //! Issue 17, Powder Web's layer, in Powder's own request forms (the
 //! seed's URLs): keys and sign-in, settings, torrents from a swarm on
 //! 127.0.0.1, playlists played with ffmpeg, `/web/` streams and HLS,
-//! `/meta/`, subtitles, history, local media; and, through the binary,
-//! user tokens that outlive a restart while the master key does not.
+//! `/meta/`, subtitles, history, local media, youtube-dl links (yt-dlp
+//! from PyPI, installed by the test command, on a page a server of the
+//! test's serves); and, through the binary, user tokens that outlive a
+//! restart while the master key does not.
 
 mod common;
 
@@ -673,4 +675,280 @@ async fn user_tokens_outlive_a_restart_and_the_master_key_does_not() {
             .await,
         "2"
     );
+}
+
+/// What a Torznab server (Jackett) answers a search.
+const TORZNAB: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:torznab="http://torznab.com/schemas/2015/feed"><channel><title>Jackett</title>
+<item><title>Sintel 2010 1080p</title><link>http://127.0.0.1/dl/1.torrent</link>
+<pubDate>Mon, 07 Dec 2026 08:30:00 +0100</pubDate><size>129241752</size>
+<jackettindexer id="demo">Demo</jackettindexer>
+<torznab:attr name="seeders" value="12"/><torznab:attr name="peers" value="15"/><torznab:attr name="files" value="3"/>
+<torznab:attr name="magneturl" value="magnet:?xt=urn:btih:08ada5a7a6183aae1e09d831df6748d566095a10"/></item>
+</channel></rss>"#;
+
+/// A web site on 127.0.0.1: `/watch.html`, a page with a `<video>` of
+/// `/media/clip.mp4` (served with ranges), and `/empty.html`, a page
+/// without media. Its address.
+async fn web_site(clip: Vec<u8>) -> String {
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    let clip = std::sync::Arc::new(clip);
+    let app = axum::Router::new()
+        .route(
+            "/watch.html",
+            axum::routing::get(|| async {
+                axum::response::Html(
+                    "<html><head><title>My Clip</title></head><body>\
+                     <video controls src=\"/media/clip.mp4\"></video></body></html>",
+                )
+            }),
+        )
+        .route(
+            "/empty.html",
+            axum::routing::get(|| async {
+                axum::response::Html("<html><body>nothing</body></html>")
+            }),
+        )
+        .route(
+            "/api/v2.0/indexers/all/results/torznab/api",
+            axum::routing::get(|uri: axum::http::Uri| async move {
+                let q = uri.query().unwrap_or("");
+                if !q.contains("apikey=k1") || !q.contains("q=Sintel") || !q.contains("cat=2000") {
+                    return (StatusCode::UNAUTHORIZED, String::new()).into_response();
+                }
+                (
+                    [(header::CONTENT_TYPE, "application/rss+xml".to_owned())],
+                    TORZNAB.to_owned(),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/media/clip.mp4",
+            axum::routing::get(move |headers: HeaderMap| {
+                let clip = clip.clone();
+                async move {
+                    let len = clip.len();
+                    let range = headers
+                        .get(header::RANGE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|r| r.strip_prefix("bytes="))
+                        .and_then(|r| r.split_once('-'))
+                        .and_then(|(a, b)| {
+                            let a: usize = a.parse().ok()?;
+                            let b: usize = if b.is_empty() {
+                                len - 1
+                            } else {
+                                b.parse().ok()?
+                            };
+                            (a <= b && b < len).then_some((a, b))
+                        });
+                    match range {
+                        Some((a, b)) => (
+                            StatusCode::PARTIAL_CONTENT,
+                            [
+                                (header::CONTENT_TYPE, "video/mp4".to_owned()),
+                                (header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}")),
+                            ],
+                            clip[a..=b].to_vec(),
+                        )
+                            .into_response(),
+                        None => (
+                            [(header::CONTENT_TYPE, "video/mp4".to_owned())],
+                            clip.to_vec(),
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn youtube_dl_links_play_through_the_node_and_jackett_searches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = make_media(tmp.path(), "clip.mp4", 4, H264_AAC);
+    let site = web_site(clip.clone()).await;
+    let node = InProcNode::start_with(|c| {
+        c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
+        c.remote.allow = vec!["127.0.0.1".into()];
+    })
+    .await;
+    assert!(
+        node.get_json("/status").await.1["media"]["ytdlp"] == true,
+        "yt-dlp must be on PATH: scripts/test.sh installs it from PyPI"
+    );
+    let p = Powder::new(node.own_addr("powder").unwrap());
+    let master = std::fs::read_to_string(node.dir().join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ann = sign_up(&p, &master, "ann@example.com").await;
+    let page = format!("{site}/watch.html");
+
+    // ytdlAdd: the page's media, named after the page.
+    let y = p
+        .ok(
+            Some(&ann),
+            &format!("method=ytdlAdd&pid={}", url_encode(&page)),
+        )
+        .await;
+    let pid = y["pid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        pid,
+        page.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+    );
+    assert_eq!(
+        (y["isYtdl"].clone(), y["originalURL"].clone()),
+        (json!(true), json!(page))
+    );
+    assert_eq!(y["extracted"], format!("{site}/media/clip.mp4"));
+    assert!(y["name"].as_str().unwrap().starts_with("My Clip"), "{y}");
+    assert_eq!(
+        p.ok(Some(&ann), &format!("method=getYtdl&pid={pid}")).await["pid"],
+        pid
+    );
+    assert_eq!(
+        p.ok(Some(&ann), "method=getallextra").await[&pid]["isYtdl"],
+        true
+    );
+    // Its playlist, by range through the node, and it plays.
+    let m3u = p
+        .http
+        .get(p.url(&format!("/getytdlplaylist.m3u?pid={pid}&token={ann}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let url = format!("http://{}/ytdl/{pid}/0?token={ann}", p.addr);
+    assert!(m3u.ends_with(&format!("\n{url}")), "{m3u}");
+    let part = p
+        .http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), clip[10..20]);
+    assert!(plays(&url, None, 2).await > 40);
+    // Transcoded with /web/ (isYtdl=1), as the seed's example asks.
+    let web = format!(
+        "http://{}/web/{pid}/0/360p.mp4?token={ann}&maxHeight=360&maxWidth=480&needsAudio=0&needsVideo=0&a=aac&v=h264&forAudio=null&copyts=-1&forceTranscode=-1&useMatroska=1&audioDelay=0&isYtdl=1",
+        p.addr
+    );
+    assert!(plays(&web, None, 2).await > 40);
+    // History names the page.
+    p.ok(Some(&ann), &format!("method=updateHistory&filename=My%20Clip&time=1.5&duration=4&infohash={pid}&fileID=0&ended=false&isLocal=undefined&isYtdl=1")).await;
+    let item = &p.ok(Some(&ann), "method=historyList").await[0];
+    assert_eq!(
+        (item["infohash"].clone(), item["isYtdl"].clone()),
+        (json!(pid), json!("1"))
+    );
+    // A page without media, and an address the node may not fetch: errors.
+    let e = p
+        .err(
+            Some(&ann),
+            &format!(
+                "method=ytdlAdd&pid={}",
+                url_encode(&format!("{site}/empty.html"))
+            ),
+        )
+        .await;
+    assert!(e.starts_with("Error: yt-dlp cannot extract"), "{e}");
+    let e = p
+        .err(
+            Some(&ann),
+            &format!(
+                "method=ytdlAdd&pid={}",
+                url_encode("http://10.1.2.3/watch.html")
+            ),
+        )
+        .await;
+    assert!(e.contains("10.1.2.3"), "{e}");
+    // The native API stores it as a fetch job.
+    let (status, job) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/media/remote/store",
+            json!({ "url": page }),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let done = node.wait_job(job["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let (_, found) = node.get_json("/entries?limit=100").await;
+    let stored = found["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str().unwrap().starts_with("My Clip"))
+        .unwrap();
+    assert_eq!(
+        stored["id"].as_str().map(|_| stored["size"].as_u64()),
+        Some(Some(clip.len() as u64))
+    );
+    // Jackett: none until the master points at one; then results once.
+    assert_eq!(
+        p.err(Some(&ann), "method=search&query=Sintel").await,
+        "no jackett\n"
+    );
+    p.ok(
+        Some(&master),
+        &format!(
+            "method=settings&jackettHost={}&jackettKey=k1",
+            url_encode(&format!("{site}/"))
+        ),
+    )
+    .await;
+    let id = p
+        .ok(Some(&ann), "method=search&query=Sintel&type=movie")
+        .await["value"]
+        .as_i64()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let results = loop {
+        let batch = p.ok(Some(&ann), &format!("method=search&utime={id}")).await;
+        assert_eq!(batch["ended"], false, "{batch}");
+        if !batch["results"].as_array().unwrap().is_empty() {
+            break batch["results"].clone();
+        }
+        assert!(Instant::now() < deadline, "Jackett's results never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (
+            results[0]["title"].clone(),
+            results[0]["seeders"].clone(),
+            results[0]["files"].clone(),
+            results[0]["isJackett"].clone()
+        ),
+        (json!("Sintel 2010 1080p"), json!(12), json!(3), json!(true))
+    );
+    assert_eq!(
+        p.ok(Some(&ann), &format!("method=search&utime={id}")).await,
+        json!({ "ended": true })
+    );
+    assert_eq!(
+        p.err(Some(&ann), &format!("method=search&utime={id}"))
+            .await,
+        "No such Jackett response ID\n"
+    );
+
+    p.ok(Some(&ann), &format!("method=ytdlDestroy&pid={pid}"))
+        .await;
+    assert_eq!(
+        p.ok(Some(&ann), &format!("method=getYtdl&pid={pid}")).await,
+        json!({})
+    );
+    node.stop().await;
 }

@@ -16,10 +16,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Url;
 use serde::Serialize;
 
+use crate::config::RemoteConfig;
 use crate::entries::{BeforeCommit, Entries, UploadTarget};
 use crate::jobs::{Job, JobFor};
 use crate::reachable;
@@ -103,6 +105,98 @@ impl Fetches {
         self.fetch_with_headers(req, owner, headers.0, wait).await
     }
 
+    /// Stores the media yt-dlp found on a page (`Media::resolve`) as a
+    /// new file, as a fetch job: named after its title, fetched with the
+    /// headers its URL wants.
+    pub async fn start_remote_media(
+        &self,
+        media: &crate::RemoteMedia,
+        parent: Option<String>,
+        wait: bool,
+    ) -> Result<JobRecord> {
+        let ext = parse(&media.url)?
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .and_then(|last| last.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()))
+            .filter(|e| (1..=5).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "mp4".into());
+        let title: String = media
+            .title
+            .chars()
+            .map(|c| {
+                if c == '/' || c == '\\' || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .take(200)
+            .collect();
+        let name = format!("{}.{ext}", title.trim());
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &media.headers {
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                headers.insert(k, v);
+            }
+        }
+        let req = FetchRequest {
+            url: media.url.clone(),
+            parent,
+            name: Some(name).filter(|n| cairn_store::catalog::check_name(n).is_ok()),
+            on_conflict: OnConflict::Rename,
+        };
+        let owner = JobFor {
+            subject: Some(media.page.clone()),
+            ..JobFor::default()
+        };
+        self.fetch_with_headers(req, owner, headers, wait).await
+    }
+
+    /// GETs `url` whole, at most `limit` bytes, for a service the admin
+    /// pointed the node at (a search engine's API on this machine): no
+    /// address check then, as the admin chose the address; with
+    /// `checked`, as every remote fetch.
+    pub async fn get_small(&self, url: &str, limit: usize, checked: bool) -> Result<Bytes> {
+        let parsed = parse(url)?;
+        let cfg = &self.config().remote;
+        let resp = if checked {
+            get(cfg, parsed, Default::default(), Default::default()).await?
+        } else {
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
+                .timeout(Duration::from_secs(cfg.idle_timeout_secs))
+                .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
+            let resp = client.get(parsed.clone()).send().await.map_err(|e| {
+                NodeError::Aborted(format!("cannot fetch {parsed}: {}", root_cause(&e)))
+            })?;
+            if !resp.status().is_success() {
+                return Err(NodeError::Aborted(format!(
+                    "{parsed} answered {}",
+                    resp.status()
+                )));
+            }
+            resp
+        };
+        let mut body = resp.bytes_stream();
+        let mut all = bytes::BytesMut::new();
+        while let Some(piece) = body.next().await {
+            let piece = piece.map_err(|e| NodeError::Aborted(format!("reading {url}: {e}")))?;
+            if all.len() + piece.len() > limit {
+                return Err(NodeError::TooLarge {
+                    limit: limit as u64,
+                });
+            }
+            all.extend_from_slice(&piece);
+        }
+        Ok(all.freeze())
+    }
+
     async fn fetch_with_headers(
         &self,
         req: FetchRequest,
@@ -175,58 +269,10 @@ impl Fetches {
     /// Sends the request, following redirects by hand, each hop checked.
     async fn follow(
         &self,
-        mut url: Url,
+        url: Url,
         headers: reqwest::header::HeaderMap,
     ) -> Result<reqwest::Response> {
-        let cfg = &self.config().remote;
-        let first_host = url.host_str().map(str::to_owned);
-        for _ in 0..=cfg.max_redirects {
-            let addr = self.checked_addr(&url).await?;
-            let host = url.host_str().unwrap_or_default().to_owned();
-            // No proxy, not even one named in the environment: a proxy
-            // would resolve the host again itself, past the check and the pin.
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .resolve(&host, addr)
-                .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
-                .read_timeout(Duration::from_secs(cfg.idle_timeout_secs))
-                .timeout(Duration::from_secs(cfg.total_timeout_secs))
-                .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
-            let mut request = client.get(url.clone());
-            if url.host_str().map(str::to_owned) == first_host {
-                request = request.headers(headers.clone());
-            }
-            let resp = request.send().await.map_err(|e| {
-                NodeError::Aborted(format!("cannot fetch {url}: {}", root_cause(&e)))
-            })?;
-            if resp.status().is_redirection() {
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .ok_or_else(|| NodeError::Aborted(format!("{url} redirects nowhere")))?;
-                url = parse(
-                    url.join(location)
-                        .map_err(|e| NodeError::Invalid(e.to_string()))?
-                        .as_str(),
-                )?;
-                continue;
-            }
-            if !resp.status().is_success() {
-                return Err(NodeError::Aborted(format!(
-                    "{url} answered {}",
-                    resp.status()
-                )));
-            }
-            return Ok(resp);
-        }
-        Err(NodeError::Aborted(format!(
-            "more than {} redirects",
-            cfg.max_redirects
-        )))
+        get(&self.config().remote, url, headers, Default::default()).await
     }
 
     /// The response's name and length, refused if it is over the limit.
@@ -255,30 +301,94 @@ impl Fetches {
         Ok((resp, fetched))
     }
 
-    /// Resolves `url`'s host and checks every address; answers the first.
     async fn checked_addr(&self, url: &Url) -> Result<SocketAddr> {
-        let host = url
-            .host_str()
-            .ok_or_else(|| NodeError::Invalid(format!("{url} has no host")))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-            .await
-            .map_err(|e| NodeError::Aborted(format!("cannot resolve {host}: {e}")))?
-            .collect();
-        let allow = &self.config().remote.allow;
-        for addr in &addrs {
-            reachable::check(addr.ip(), allow).map_err(|why| NodeError::AddressNotAllowed {
-                host: host.to_owned(),
-                ip: addr.ip(),
-                why: why.to_string(),
-            })?;
-        }
-        addrs
-            .into_iter()
-            .next()
-            .ok_or_else(|| NodeError::Aborted(format!("{host} has no address")))
+        checked_addr(&self.config().remote, url).await
     }
+}
+
+/// GETs `url` as every remote fetch does: redirects followed by hand,
+/// each hop's addresses checked and the connection pinned to one, no
+/// proxy; `headers` go to the first URL's host only, `every_hop` (a
+/// range) to each. A status other than 2xx is an error.
+pub(crate) async fn get(
+    cfg: &RemoteConfig,
+    mut url: Url,
+    headers: reqwest::header::HeaderMap,
+    every_hop: reqwest::header::HeaderMap,
+) -> Result<reqwest::Response> {
+    let first_host = url.host_str().map(str::to_owned);
+    for _ in 0..=cfg.max_redirects {
+        let addr = checked_addr(cfg, &url).await?;
+        let host = url.host_str().unwrap_or_default().to_owned();
+        // No proxy, not even one named in the environment: a proxy
+        // would resolve the host again itself, past the check and the pin.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&host, addr)
+            .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
+            .read_timeout(Duration::from_secs(cfg.idle_timeout_secs))
+            .timeout(Duration::from_secs(cfg.total_timeout_secs))
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
+        let mut request = client.get(url.clone()).headers(every_hop.clone());
+        if url.host_str().map(str::to_owned) == first_host {
+            request = request.headers(headers.clone());
+        }
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| NodeError::Aborted(format!("cannot fetch {url}: {}", root_cause(&e))))?;
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| NodeError::Aborted(format!("{url} redirects nowhere")))?;
+            url = parse(
+                url.join(location)
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?
+                    .as_str(),
+            )?;
+            continue;
+        }
+        if !resp.status().is_success() {
+            return Err(NodeError::Aborted(format!(
+                "{url} answered {}",
+                resp.status()
+            )));
+        }
+        return Ok(resp);
+    }
+    Err(NodeError::Aborted(format!(
+        "more than {} redirects",
+        cfg.max_redirects
+    )))
+}
+
+/// Resolves `url`'s host and checks every address; answers the first.
+pub(crate) async fn checked_addr(cfg: &RemoteConfig, url: &Url) -> Result<SocketAddr> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| NodeError::Invalid(format!("{url} has no host")))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| NodeError::Aborted(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    for addr in &addrs {
+        reachable::check(addr.ip(), &cfg.allow).map_err(|why| NodeError::AddressNotAllowed {
+            host: host.to_owned(),
+            ip: addr.ip(),
+            why: why.to_string(),
+        })?;
+    }
+    addrs
+        .into_iter()
+        .next()
+        .ok_or_else(|| NodeError::Aborted(format!("{host} has no address")))
 }
 
 /// Extra request headers from `Name: value` lines. Headers that would
@@ -302,7 +412,8 @@ fn parse_headers(text: &str) -> Result<reqwest::header::HeaderMap> {
     Ok(map)
 }
 
-fn parse(url: &str) -> Result<Url> {
+/// An http or https URL, else `invalid`.
+pub(crate) fn parse(url: &str) -> Result<Url> {
     let parsed =
         Url::parse(url).map_err(|e| NodeError::Invalid(format!("'{url}' is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {

@@ -82,8 +82,8 @@ pub use library::Library;
 pub use links::Links;
 pub use local::{LocalCaller, LocalUser};
 pub use media::{
-    Media, MediaBody, MediaSource, MediaStatus, MediaStream, Plan, Probe, Profile, Quality, Size,
-    SubtitleTrack, Target, Track, Treatment,
+    Media, MediaBody, MediaSource, MediaStatus, MediaStream, Plan, Probe, Profile, Quality,
+    RemoteBytes, RemoteMedia, Size, SubtitleTrack, Target, Track, Treatment,
 };
 pub use network::repair::RepairStatus;
 pub use network::{Network, NetworkStatus, SupplierInfo};

@@ -7,14 +7,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use cairn_node::{MediaSource, Plan, Probe, Profile, Quality, Target, Treatment};
+use cairn_node::{MediaSource, Plan, Probe, Profile, Quality, RemoteMedia, Target, Treatment};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Binary, EntryId};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{PathParams, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 
 /// What a player asks of a stream.
 #[derive(Deserialize, IntoParams, Default)]
@@ -329,7 +329,86 @@ pub(crate) async fn h_media_input(
             })
             .await
         }
+        MediaSource::Remote(media) => {
+            let range = crate::content::asked_range(&headers);
+            let bytes = s.node.media().read_remote(&media, range).await?;
+            Ok(crate::content::relay(bytes, &method))
+        }
     }
+}
+
+/// A web page to find media on.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoteBody {
+    /// The page's URL (http or https).
+    #[schema(max_length = 4096)]
+    url: String,
+    /// The tallest picture wanted in lines, when the site offers several
+    /// (default: the best).
+    #[schema(minimum = 1, maximum = 100000)]
+    max_height: Option<u32>,
+}
+
+/// The media on a web page, as yt-dlp finds it: title, the media's URL,
+/// duration. The page's host must be one the node may fetch from.
+#[utoipa::path(post, path = "/media/remote", tag = "media", request_body = RemoteBody,
+    responses(
+        (status = 200, description = "What the page holds.", body = RemoteMedia),
+        (status = 400, description = "Not a page yt-dlp can extract, or an address the node may not fetch.", body = ErrorBody),
+        (status = 503, description = "yt-dlp is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_remote(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<RemoteBody>,
+) -> ApiResult<Response> {
+    let media = s
+        .node
+        .media()
+        .resolve(&b.url, b.max_height.filter(|h| *h > 0))
+        .await?;
+    Ok(Json(media).into_response())
+}
+
+/// A web page whose media to store.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoteStoreBody {
+    /// The page's URL (http or https).
+    #[schema(max_length = 4096)]
+    url: String,
+    /// The tallest picture wanted in lines (default: the best).
+    #[schema(minimum = 1, maximum = 100000)]
+    max_height: Option<u32>,
+    /// The folder to store it in (default: the root).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{11}$")]
+    parent: Option<String>,
+}
+
+/// Stores the media on a web page (yt-dlp) as a new file: a `fetch` job
+/// with progress, named after the page's title.
+#[utoipa::path(post, path = "/media/remote/store", tag = "media", request_body = RemoteStoreBody,
+    responses(
+        (status = 202, description = "The job.", body = cairn_node::JobRecord),
+        (status = 400, description = "Not a page yt-dlp can extract, or an address the node may not fetch.", body = ErrorBody),
+        (status = 404, description = "No such folder.", body = ErrorBody),
+        (status = 503, description = "yt-dlp is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_remote_store(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<RemoteStoreBody>,
+) -> ApiResult<Response> {
+    let media = s
+        .node
+        .media()
+        .resolve(&b.url, b.max_height.filter(|h| *h > 0))
+        .await?;
+    let job = s
+        .node
+        .fetches()
+        .start_remote_media(&media, b.parent, false)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 /// What a torrent's file holds, as `/media/{id}/probe` says (from its

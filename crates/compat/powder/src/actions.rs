@@ -241,10 +241,30 @@ async fn dispatch(call: &Call, method: &str) -> Response {
         "aceDownloadMsg" | "sopDownloadMsg" => json(json!({
             "msg": "Error: this engine is not available for this platform"
         })),
-        // youtube-dl links.
-        "getYtdl" | "ytdlUpdateTime" | "ytdlRename" | "ytdlDestroy" => empty(),
-        "ytdlAdd" => fail("Error: youtube-dl links are not supported by this server yet"),
-        "search" => fail("no jackett"),
+        // youtube-dl links (§3.5).
+        "ytdlAdd" => ytdl_add(call).await,
+        "getYtdl" => match state.books.ytdl(call.param("pid")) {
+            Some(y) => json(ytdl_json(call.param("pid"), &y)),
+            None => empty(),
+        },
+        "ytdlUpdateTime" => {
+            state.books.touch_ytdl(call.param("pid"), None);
+            empty()
+        }
+        // Powder never answered these two; cairn answers {}.
+        "ytdlRename" => {
+            if !call.param("name").is_empty() {
+                state
+                    .books
+                    .touch_ytdl(call.param("pid"), Some(call.param("name")));
+            }
+            empty()
+        }
+        "ytdlDestroy" => {
+            state.books.forget_ytdl(call.param("pid"));
+            empty()
+        }
+        "search" => crate::search::search(call).await,
         _ => not_found(),
     }
 }
@@ -401,8 +421,44 @@ pub(crate) async fn local_json(pid: i64, l: &crate::books::Local, state: &AppSta
     }
 }
 
+/// A YtdlEntry (§4.4).
+pub(crate) fn ytdl_json(pid: &str, y: &crate::books::Ytdl) -> Value {
+    json!({
+        "pid": pid,
+        "utime": y.utime,
+        "name": y.name,
+        "thumbnail": y.thumbnail,
+        "originalURL": y.page,
+        "extracted": y.url,
+        "isYtdl": true,
+    })
+}
+
+/// `ytdlAdd&pid=<page URL>`: yt-dlp finds the media, at most as tall as
+/// the setting `ytdlQuality` allows (0..3: 360p to 1080p, 4 and up: any).
+async fn ytdl_add(call: &Call) -> Response {
+    let page = call.param("pid");
+    let max_height = match call.state.settings.int("ytdlQuality") {
+        0 => Some(360),
+        1 => Some(480),
+        2 => Some(720),
+        3 => Some(1080),
+        _ => None,
+    };
+    match call.state.node.media().resolve(page, max_height).await {
+        Ok(media) => {
+            let (pid, y) = call.state.books.add_ytdl(&media);
+            json(ytdl_json(&pid, &y))
+        }
+        Err(e) => fail(format!("Error: {e}")),
+    }
+}
+
 fn local_list(call: &Call) -> Response {
     let mut all = serde_json::Map::new();
+    for (pid, y) in call.state.books.ytdls() {
+        all.insert(pid.clone(), ytdl_json(&pid, &y));
+    }
     for (pid, l) in call.state.books.locals() {
         let mut v = json!({
             "pid": pid, "name": l.name, "location": l.entry, "isLocal": true, "utime": l.utime,

@@ -1,6 +1,6 @@
 //! The layer's own lists (§8): Powder's ids of torrents (`utime`) and
-//! their openers, and the local media entries (stored files the master
-//! listed). Kept in `<data dir>/powder/books.json`, written whole.
+//! their openers, the local media entries (stored files the master
+//! listed) and the youtube-dl links (what yt-dlp found on each page). Kept in `<data dir>/powder/books.json`, written whole.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,12 +36,56 @@ pub(crate) struct Local {
     pub(crate) utime: i64,
 }
 
+/// A youtube-dl link (§4.4): a page and the media yt-dlp found on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Ytdl {
+    /// Added or last played, ms.
+    pub(crate) utime: i64,
+    /// Its name (a rename is kept over the page's title).
+    pub(crate) name: String,
+    /// Renamed by a user.
+    #[serde(default)]
+    pub(crate) renamed: bool,
+    /// The page.
+    pub(crate) page: String,
+    /// The media's URL.
+    pub(crate) url: String,
+    /// Headers the media's URL wants.
+    #[serde(default)]
+    pub(crate) headers: Vec<(String, String)>,
+    /// A picture of it.
+    pub(crate) thumbnail: Option<String>,
+}
+
+impl Ytdl {
+    /// The media, as the media service reads it.
+    pub(crate) fn media(&self) -> cairn_node::RemoteMedia {
+        cairn_node::RemoteMedia {
+            page: self.page.clone(),
+            title: self.name.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            thumbnail: self.thumbnail.clone(),
+            duration: None,
+            extractor: None,
+        }
+    }
+}
+
+/// Powder's id of a page: its URL without anything but letters and
+/// digits.
+pub(crate) fn ytdl_pid(page: &str) -> String {
+    page.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
+}
+
 #[derive(Default, Serialize, Deserialize)]
 struct Data {
     #[serde(default)]
     addressbook: BTreeMap<String, Address>,
     #[serde(default)]
     locbook: BTreeMap<i64, Local>,
+    #[serde(default)]
+    ytdlbook: BTreeMap<String, Ytdl>,
 }
 
 /// The books.
@@ -187,6 +231,71 @@ impl Books {
     /// Forgets a local entry (the stored file stays).
     pub(crate) fn forget_local(&self, pid: i64) {
         self.with(true, |d| d.locbook.remove(&pid));
+    }
+
+    /// Records what yt-dlp found on a page (a name given before stays);
+    /// its pid and entry.
+    pub(crate) fn add_ytdl(&self, media: &cairn_node::RemoteMedia) -> (String, Ytdl) {
+        let pid = ytdl_pid(&media.page);
+        self.with(true, |d| {
+            let old = d.ytdlbook.remove(&pid);
+            if d.ytdlbook.len() >= MAX_ENTRIES
+                && let Some(oldest) = d
+                    .ytdlbook
+                    .iter()
+                    .min_by_key(|(_, y)| y.utime)
+                    .map(|(p, _)| p.clone())
+            {
+                d.ytdlbook.remove(&oldest);
+            }
+            let renamed = old.as_ref().filter(|o| o.renamed);
+            let y = Ytdl {
+                utime: crate::now_ms(),
+                name: renamed.map_or_else(|| media.title.clone(), |o| o.name.clone()),
+                renamed: renamed.is_some(),
+                page: media.page.clone(),
+                url: media.url.clone(),
+                headers: media.headers.clone(),
+                thumbnail: media.thumbnail.clone(),
+            };
+            d.ytdlbook.insert(pid.clone(), y.clone());
+            (pid, y)
+        })
+    }
+
+    /// Link `pid`.
+    pub(crate) fn ytdl(&self, pid: &str) -> Option<Ytdl> {
+        self.with(false, |d| d.ytdlbook.get(pid).cloned())
+    }
+
+    /// Every link.
+    pub(crate) fn ytdls(&self) -> Vec<(String, Ytdl)> {
+        self.with(false, |d| {
+            d.ytdlbook
+                .iter()
+                .map(|(p, y)| (p.clone(), y.clone()))
+                .collect()
+        })
+    }
+
+    /// Changes a link (`rename`, or with none a new `utime`).
+    pub(crate) fn touch_ytdl(&self, pid: &str, rename: Option<&str>) {
+        self.with(true, |d| {
+            if let Some(y) = d.ytdlbook.get_mut(pid) {
+                match rename {
+                    Some(name) => {
+                        y.name = name.to_owned();
+                        y.renamed = true;
+                    }
+                    None => y.utime = crate::now_ms(),
+                }
+            }
+        })
+    }
+
+    /// Forgets a link.
+    pub(crate) fn forget_ytdl(&self, pid: &str) {
+        self.with(true, |d| d.ytdlbook.remove(pid));
     }
 
     /// Forgets everything (`resetSettings`).

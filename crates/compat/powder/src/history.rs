@@ -1,6 +1,6 @@
 //! History (§5), kept by the library per account: a torrent's file is
-//! `torrent:<hash>:<file>`, a local entry's file its entry id; the name
-//! the player gave is the title.
+//! `torrent:<hash>:<file>`, a local entry's file its entry id, a
+//! youtube-dl link `web:<page>`; the name the player gave is the title.
 
 use axum::response::Response;
 use cairn_node::Watched;
@@ -20,6 +20,9 @@ async fn subject(call: &Call, infohash: &str, file: &str) -> Result<String, Stri
         .map_err(|_| "fileID must be a file index".to_owned())?;
     if infohash.len() == 40 && infohash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(format!("torrent:{}:{file}", infohash.to_ascii_lowercase()));
+    }
+    if let Some(y) = call.state.books.ytdl(infohash) {
+        return Ok(format!("web:{}", y.page));
     }
     let local = infohash
         .parse::<i64>()
@@ -75,6 +78,20 @@ pub(crate) async fn update(call: &Call) -> Response {
 
 /// A HistoryItem (§5.2) as Powder read them back.
 fn item(call: &Call, w: &Watched) -> Value {
+    if let Some(page) = w.subject.strip_prefix("web:") {
+        return json!({
+            "method": "updateHistory",
+            "filename": w.title.clone().unwrap_or_default(),
+            "time": w.position.to_string(),
+            "duration": w.duration.map(|d| d.to_string()).unwrap_or_default(),
+            "infohash": crate::books::ytdl_pid(page),
+            "fileID": "0",
+            "ended": if w.ended { json!("true") } else { json!(false) },
+            "isLocal": false,
+            "isYtdl": "1",
+            "utime": w.updated,
+        });
+    }
     let (infohash, file, local) = match w.subject.strip_prefix("torrent:") {
         Some(rest) => {
             let (hash, file) = rest.split_once(':').unwrap_or((rest, "0"));

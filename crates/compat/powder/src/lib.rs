@@ -45,8 +45,16 @@
 //!   files and from uploads, never from OpenSubtitles; `/srt2vtt` serves
 //!   what `getSubs` and `/subUpload` named, never a path on the machine
 //!   (Powder's served any local file to any key holder).
+//! - **youtube-dl links** (§3.5) are resolved by yt-dlp (on the node's
+//!   PATH) and read through the node's checked fetch, never by the
+//!   player nor ffmpeg directly: `/ytdl/<pid>/0` serves them with ranges,
+//!   `/web/` transcodes them. `ytdlRename` and `ytdlDestroy` answer `{}`
+//!   (Powder never answered).
 //! - **No AceStream or SopCast engine** exists here: `haveAce`/`haveSop`
 //!   are false and `ace`/`sop` answer as Powder did without an engine.
+//! - **Jackett** search works when the master sets `jackettHost` and
+//!   `jackettKey` (a Torznab server, asked by the node even on this
+//!   machine: the master chose it).
 //! - Desktop helpers (opening windows, folders, players, associations)
 //!   answer `{}` as Powder's did, and do nothing on a server.
 #![deny(missing_docs, unreachable_pub)]
@@ -56,6 +64,7 @@ mod books;
 mod history;
 mod keys;
 mod playlists;
+mod search;
 mod settings;
 mod streams;
 mod subs;
@@ -90,6 +99,7 @@ struct AppState {
     settings: Arc<Settings>,
     books: Arc<Books>,
     uploads: Arc<Uploads>,
+    searches: Arc<search::Searches>,
 }
 
 impl Powder {
@@ -107,6 +117,7 @@ impl Powder {
                 settings,
                 books,
                 uploads: Arc::default(),
+                searches: Arc::default(),
             },
         }
     }

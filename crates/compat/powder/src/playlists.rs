@@ -226,12 +226,23 @@ pub(crate) async fn h_local_playlist(State(state): State<AppState>, req: Request
     m3u(&entries)
 }
 
-/// `/getytdlplaylist.m3u`: youtube-dl links are not served yet.
+/// `/getytdlplaylist.m3u?pid=`: a youtube-dl link, played through the
+/// node.
 pub(crate) async fn h_ytdl_playlist(State(state): State<AppState>, req: Request) -> Response {
-    match asked(state, req).await {
-        Ok(_) => fail("Invalid Resource"),
-        Err(resp) => resp,
-    }
+    let a = match asked(state, req).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let pid = a.q.get("pid").cloned().unwrap_or_default();
+    let Some(y) = a.state.books.ytdl(&pid) else {
+        return fail("Invalid Resource");
+    };
+    let url = format!(
+        "{}/ytdl/{pid}/0?token={}",
+        a.origin,
+        crate::encode_component(&a.key)
+    );
+    m3u(&[(y.name, url)])
 }
 
 /// `/getaceplaylist.m3u`: no AceStream engine here.

@@ -246,13 +246,31 @@ pub(crate) async fn h_local(
         .into_response()
 }
 
-/// `/ytdl/<pid>/0`: youtube-dl links are not served yet.
-pub(crate) async fn h_ytdl() -> Response {
-    fail("Invalid Resource")
+/// `/ytdl/<pid>/0`: a youtube-dl link's media, read through the node
+/// (its checked fetch, with the headers the media wants), with ranges.
+pub(crate) async fn h_ytdl(
+    State(state): State<AppState>,
+    Path((pid, index)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let (req, _) = req.into_parts();
+    let q = query_of(&req.uri);
+    if let Err(resp) = stream_caller(&state, &req.headers, &q, None).await {
+        return resp;
+    }
+    let Some(y) = state.books.ytdl(&pid).filter(|_| index == "0") else {
+        return fail("Invalid Resource");
+    };
+    let range = content::asked_range(&req.headers);
+    match state.node.media().read_remote(&y.media(), range).await {
+        Ok(bytes) => content::relay(bytes, &req.method),
+        Err(e) => engine_error(e),
+    }
 }
 
-/// The media source `/web/` and `/meta/` name: a local entry (`isLocal`,
-/// or a pid the local list has), or a torrent's file.
+/// The media source `/web/` and `/meta/` name: a youtube-dl link
+/// (`isYtdl`, or a pid the list has), a local entry (`isLocal`, or a pid
+/// the local list has), or a torrent's file.
 async fn source(
     state: &AppState,
     who: &Caller,
@@ -260,8 +278,13 @@ async fn source(
     index: &str,
     q: &HashMap<String, String>,
 ) -> Result<MediaSource, Response> {
-    if q.get("isYtdl").is_some_and(|v| !v.is_empty()) {
-        return Err(fail("Invalid Resource"));
+    if q.get("isYtdl").is_some_and(|v| !v.is_empty()) || state.books.ytdl(id).is_some() {
+        let y = state
+            .books
+            .ytdl(id)
+            .filter(|_| index == "0")
+            .ok_or_else(|| fail("Invalid Resource"))?;
+        return Ok(MediaSource::Remote(std::sync::Arc::new(y.media())));
     }
     let local = q.get("isLocal").is_some_and(|v| !v.is_empty())
         || id

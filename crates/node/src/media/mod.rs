@@ -28,6 +28,7 @@ mod plan;
 mod preview;
 mod probe;
 mod progressive;
+mod remote;
 mod segments;
 mod subtitles;
 mod tools;
@@ -44,6 +45,7 @@ pub use self::plan::{Plan, Profile, Quality, Size, Target, Track, Treatment};
 use self::probe::Probes;
 pub use self::probe::{MediaStream, Probe};
 pub use self::progressive::MediaBody;
+pub use self::remote::{RemoteBytes, RemoteMedia};
 
 pub(crate) use self::preview::preview_end;
 pub(crate) use self::segments::Segments;
@@ -259,10 +261,12 @@ pub struct MediaStatus {
     pub cache_bytes: u64,
     /// Stored files lent to the tools now.
     pub inputs_lent: usize,
+    /// yt-dlp was found when the node started (media on web pages).
+    pub ytdlp: bool,
 }
 
-/// What a stream is made from: a stored file, or a torrent's file, also
-/// while it downloads.
+/// What a stream is made from: a stored file, a torrent's file (also
+/// while it downloads), or media on a web page.
 #[derive(Clone)]
 pub enum MediaSource {
     /// A stored file (from this disk or the network), verified as read.
@@ -270,6 +274,9 @@ pub enum MediaSource {
     /// A torrent's file, read through the torrent (the pieces read first
     /// come first).
     Torrent(crate::torrents::TorrentFile),
+    /// Media on a web page (yt-dlp found it), read through the node's
+    /// checked fetch.
+    Remote(Arc<RemoteMedia>),
 }
 
 impl From<BlobHandle> for MediaSource {
@@ -285,6 +292,7 @@ impl MediaSource {
         match self {
             Self::Blob(h) => format!("{}:{}", h.id(), h.size()),
             Self::Torrent(f) => format!("torrent:{}:{}:{}", f.info_hash, f.index, f.size),
+            Self::Remote(m) => format!("remote:{}", m.url),
         }
     }
 
@@ -295,6 +303,9 @@ impl MediaSource {
         match self {
             Self::Blob(_) => true,
             Self::Torrent(f) => f.complete,
+            // Scanning all of a remote file for key frames would fetch it
+            // whole: its HLS encodes on a regular grid instead.
+            Self::Remote(_) => false,
         }
     }
 }
@@ -310,6 +321,7 @@ impl Media {
             hls_heads: self.0.hls.heads(),
             cache_bytes: self.0.hls.cache_bytes(),
             inputs_lent: self.0.inputs.count(),
+            ytdlp: self.0.tools.ytdlp().is_ok(),
         }
     }
 
@@ -415,6 +427,28 @@ impl Media {
                     self.0.encoders.total()
                 ))
             })
+    }
+}
+
+/// Media on web pages, through yt-dlp.
+impl Media {
+    /// The media on web page `page` (yt-dlp), at most `max_height` lines
+    /// high when the site offers a choice: `unavailable` without yt-dlp,
+    /// `invalid` for a page it cannot extract, `address_not_allowed` for a
+    /// host the node may not fetch from.
+    pub async fn resolve(&self, page: &str, max_height: Option<u32>) -> Result<RemoteMedia> {
+        let ytdlp = self.0.tools.ytdlp()?.to_path_buf();
+        remote::resolve(&ytdlp, &self.0.shared.config.remote, page, max_height).await
+    }
+
+    /// Bytes of `media` from `range.0` (to `range.1` inclusive), read
+    /// through the node's checked fetch.
+    pub async fn read_remote(
+        &self,
+        media: &RemoteMedia,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<RemoteBytes> {
+        remote::read(&self.0.shared.config.remote, media, range).await
     }
 }
 

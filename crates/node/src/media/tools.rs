@@ -1,4 +1,4 @@
-//! The media tools (ffmpeg and ffprobe, found on `PATH` when the node
+//! The media tools (ffmpeg, ffprobe and yt-dlp, found on `PATH` when the node
 //! starts), the temp folder their files go to, and running them: quiet,
 //! killed with their job or when dropped, their errors kept short.
 
@@ -24,6 +24,7 @@ const STDERR_KEPT: usize = 4096;
 pub(crate) struct Tools {
     ffmpeg: Option<PathBuf>,
     ffprobe: Option<PathBuf>,
+    ytdlp: Option<PathBuf>,
     temp: PathBuf,
 }
 
@@ -56,11 +57,13 @@ impl Tools {
         let tools = Self {
             ffmpeg: on_path("ffmpeg"),
             ffprobe: on_path("ffprobe"),
+            ytdlp: on_path("yt-dlp"),
             temp,
         };
         tracing::info!(
             ffmpeg = ?tools.ffmpeg,
             ffprobe = ?tools.ffprobe,
+            ytdlp = ?tools.ytdlp,
             swept,
             "media tools"
         );
@@ -73,6 +76,15 @@ impl Tools {
 
     pub(crate) fn ffprobe(&self) -> Result<&Path> {
         self.ffprobe.as_deref().ok_or_else(|| missing("ffprobe"))
+    }
+
+    pub(crate) fn ytdlp(&self) -> Result<&Path> {
+        self.ytdlp.as_deref().ok_or_else(|| {
+            NodeError::Unavailable(
+                "yt-dlp is not installed: install it (pip install yt-dlp) on the node's PATH and restart"
+                    .into(),
+            )
+        })
     }
 
     /// A new, not yet created, temp file path ending in `ext`.
