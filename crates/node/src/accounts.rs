@@ -410,9 +410,11 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$
 /// `email`.
 fn password_hash(email: &str, password: &str) -> Result<String> {
     use argon2::password_hash::{PasswordHasher, SaltString};
+    // A rule between the password and the account's email (which may be
+    // stored state): a conflict, not a malformed request.
     if email.is_empty() || !email.contains('@') {
-        return Err(NodeError::Invalid(
-            "an account signs in with a password by its email: give one".into(),
+        return Err(NodeError::Conflict(
+            "an account signs in with a password by its email: give it one first".into(),
         ));
     }
     let chars = password.chars().count();

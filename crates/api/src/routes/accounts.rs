@@ -44,8 +44,7 @@ pub(crate) struct AccountBody {
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = AccountBody,
     responses(
         (status = 201, description = "The account, with its key.", body = CreatedAccount),
-        (status = 400, description = "A bad login, password or email.", body = ErrorBody),
-        (status = 409, description = "The login (or the email, with a password) is taken.", body = ErrorBody),
+        (status = 409, description = "The login (or the email, with a password) is taken, or a password comes without an email.", body = ErrorBody),
     ))]
 pub(crate) async fn h_create_account(
     State(s): State<AppState>,
@@ -196,9 +195,8 @@ pub(crate) struct PasswordBody {
     request_body = PasswordBody,
     responses(
         (status = 200, description = "The account.", body = AccountInfo),
-        (status = 400, description = "A bad password, or no email.", body = ErrorBody),
         (status = 404, description = "No such account.", body = ErrorBody),
-        (status = 409, description = "Another account signs in with this email.", body = ErrorBody),
+        (status = 409, description = "Another account signs in with this email, or the account has none.", body = ErrorBody),
     ))]
 pub(crate) async fn h_account_password(
     State(s): State<AppState>,

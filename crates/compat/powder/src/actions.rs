@@ -330,7 +330,9 @@ async fn signup(state: &AppState, q: &HashMap<String, String>) -> Response {
         Err(e) if e.kind() == ErrorKind::NameTaken => {
             json(json!({ "error": "Email already registered" }))
         }
-        Err(e) if e.kind() == ErrorKind::Invalid => json(json!({ "error": e.to_string() })),
+        Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Conflict) => {
+            json(json!({ "error": e.to_string() }))
+        }
         Err(e) => fail(e),
     }
 }
