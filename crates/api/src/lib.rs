@@ -110,11 +110,13 @@ pub fn router(node: Node) -> Router {
     Router::new().nest("/api/v1", v1).with_state(state)
 }
 
-/// The calls that answer without the admin secret: the document, and the
-/// paid-file calls (which know their own readers).
+/// The calls that answer without the admin secret: the document, play
+/// links (their own capability), and the paid-file calls (which know
+/// their own readers).
 fn open_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::h_openapi))
+        .routes(routes!(routes::h_play))
         .merge(paid::routes())
 }
 
@@ -159,6 +161,9 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_drop_local))
         .routes(routes!(routes::h_media_probe))
         .routes(routes!(routes::h_media_remote))
+        .routes(routes!(routes::h_media_playlist))
+        .routes(routes!(routes::h_media_convert))
+        .routes(routes!(routes::h_torrent_playlist))
         .routes(routes!(routes::h_media_remote_store))
         .routes(routes!(routes::h_media_play))
         .routes(routes!(routes::h_media_stream))

@@ -181,6 +181,25 @@ pub(crate) enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Print an M3U playlist of a stored file, a folder's media files or
+    /// a torrent's (by info hash) for VLC or mpv: its links play without
+    /// the secret until they expire. `cairn playlist ID > film.m3u`.
+    Playlist {
+        /// Entry id, or a torrent's info hash.
+        id: String,
+        /// How long its links play, in hours (1 to 720).
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+    /// Convert a stored video to an MP4 every browser plays (H.264/AAC),
+    /// stored next to it as `<name>.mp4`; the job is followed.
+    Convert {
+        /// Entry id.
+        id: String,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// What a media file holds: container, duration, streams, key frames.
     Probe {
         /// Entry id.

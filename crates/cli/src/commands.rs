@@ -80,6 +80,29 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
             parent,
             quiet,
         } => ytdl(client, out, &url, max_height, store, parent, quiet).await?,
+        Command::Playlist { id, hours } => {
+            let torrent = id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            let path = if torrent {
+                format!("/torrents/{id}/playlist.m3u?hours={hours}")
+            } else {
+                format!("/media/{id}/playlist.m3u?hours={hours}")
+            };
+            let resp = client.send(client.request(Method::GET, &path)).await?;
+            print!("{}", resp.text().await?);
+        }
+        Command::Convert { id, quiet } => {
+            let path = format!("/media/{id}/convert");
+            let job = client.json(client.request(Method::POST, &path)).await?;
+            let job = watch_job(client, &job, &id, quiet).await?;
+            let entry = &job["result"]["entry"];
+            out.print(&job, |_| {
+                format!(
+                    "{}  {}",
+                    entry["id"].as_str().unwrap_or(""),
+                    entry["name"].as_str().unwrap_or("")
+                )
+            });
+        }
         Command::Probe { id } => probe(client, out, &id).await?,
         Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
         Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,
@@ -278,6 +301,16 @@ async fn add_torrent(
     files: Option<Vec<usize>>,
     paused: bool,
 ) -> Result<Value> {
+    // A URL is fetched here, by the user's machine: a link that redirects
+    // to a magnet (as search engines' do) adds the magnet.
+    let (source, bytes) = if source.starts_with("http://") || source.starts_with("https://") {
+        match download_torrent(source).await? {
+            Ok(bytes) => (source.to_owned(), Some(bytes)),
+            Err(magnet) => (magnet, None),
+        }
+    } else {
+        (source.to_owned(), None)
+    };
     let is_magnet = source.starts_with("magnet:")
         || (source.len() == 40 && source.bytes().all(|b| b.is_ascii_hexdigit()));
     if is_magnet {
@@ -286,9 +319,12 @@ async fn add_torrent(
             .json(client.request(Method::POST, "/torrents").json(&body))
             .await;
     }
-    let bytes = tokio::fs::read(source)
-        .await
-        .with_context(|| format!("cannot read {source}"))?;
+    let bytes = match bytes {
+        Some(b) => b,
+        None => tokio::fs::read(&source)
+            .await
+            .with_context(|| format!("cannot read {source}"))?,
+    };
     let mut path = format!("/torrents/file?paused={paused}");
     if let Some(f) = files {
         let list: Vec<String> = f.iter().map(usize::to_string).collect();
@@ -299,6 +335,47 @@ async fn add_torrent(
         .header("content-type", "application/x-bittorrent")
         .body(bytes);
     client.json(req).await
+}
+
+/// The `.torrent` file at `url` (at most 64 MiB), or the magnet link it
+/// redirects to.
+async fn download_torrent(url: &str) -> Result<std::result::Result<Vec<u8>, String>> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?;
+    let mut url = reqwest::Url::parse(url).with_context(|| format!("'{url}' is not a URL"))?;
+    for _ in 0..10 {
+        let resp = http
+            .get(url.clone())
+            .send()
+            .await
+            .with_context(|| format!("cannot fetch {url}"))?;
+        if resp.status().is_redirection() {
+            let to = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .with_context(|| format!("{url} redirects nowhere"))?;
+            if to.starts_with("magnet:") {
+                return Ok(Err(to.to_owned()));
+            }
+            url = url.join(to)?;
+            continue;
+        }
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "{url} answered {}",
+            resp.status()
+        );
+        let bytes = resp.bytes().await?;
+        anyhow::ensure!(
+            bytes.len() <= 64 << 20,
+            "{url} is too large for a .torrent file"
+        );
+        return Ok(Ok(bytes.to_vec()));
+    }
+    anyhow::bail!("{url}: too many redirects")
 }
 
 /// `<hash>  <state>  <progress>  <name>`.

@@ -648,3 +648,33 @@ async fn a_head_a_request_waits_on_is_never_reaped_as_idle() {
     wait_idle(&node, Duration::from_secs(3)).await;
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_convert_job_stores_an_mp4_browsers_play() {
+    let node = InProcNode::start().await;
+    let id = upload(&node, "old.avi", make(&node, "old.avi", 3, MPEG4_MP3)).await;
+    let (status, job) = node
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/media/{id}/convert"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    assert_eq!(job["kind"], "convert");
+    let done = node.wait_job(job["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "done", "{done}");
+    let made = &done["result"]["entry"];
+    assert_eq!(made["name"], "old.avi.mp4");
+    let (_, probe) = node
+        .get_json(&format!("/media/{}/probe", made["id"].as_str().unwrap()))
+        .await;
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec"].as_str().unwrap())
+        .collect();
+    assert_eq!(codecs, ["h264", "aac"], "{probe}");
+    node.stop().await;
+}

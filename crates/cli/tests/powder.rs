@@ -952,3 +952,63 @@ async fn youtube_dl_links_play_through_the_node_and_jackett_searches() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torrent_urls_and_links_to_magnets_add_torrents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seeder = Seeder::start(tmp.path(), &[("a.mkv", b"not really a film".as_slice())]).await;
+    let bytes = seeder.torrent.as_bytes().unwrap().to_vec();
+    let magnet = seeder.magnet();
+    let app = axum::Router::new()
+        .route(
+            "/t.torrent",
+            axum::routing::get(move || {
+                let bytes = bytes.clone();
+                async move { bytes }
+            }),
+        )
+        .route(
+            "/go",
+            axum::routing::get(move || {
+                let magnet = magnet.clone();
+                async move { axum::response::Redirect::to(&magnet) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (node, p, master) = powder_node().await;
+    let url = url_encode(&format!("{site}/t.torrent"));
+    // 127.0.0.1 is not fetched until the config allows it.
+    let e = p
+        .err(Some(&master), &format!("method=new&torrent={url}"))
+        .await;
+    assert!(e.contains("127.0.0.1"), "{e}");
+    node.stop().await;
+
+    let node = InProcNode::start_with(|c| {
+        c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
+        c.remote.allow = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let p = Powder::new(node.own_addr("powder").unwrap());
+    let master = std::fs::read_to_string(node.dir().join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let t = p
+        .ok(Some(&master), &format!("method=new&torrent={url}"))
+        .await;
+    assert_eq!(t["infoHash"], seeder.hash());
+    p.ok(
+        Some(&master),
+        &format!("method=cancel&force=true&infohash={}", seeder.hash()),
+    )
+    .await;
+    let go = url_encode(&format!("{site}/go"));
+    let t = p
+        .ok(Some(&master), &format!("method=new&torrent={go}"))
+        .await;
+    assert_eq!(t["infoHash"], seeder.hash(), "the redirect's magnet");
+    node.stop().await;
+}

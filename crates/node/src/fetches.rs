@@ -161,40 +161,20 @@ impl Fetches {
     /// `checked`, as every remote fetch.
     pub async fn get_small(&self, url: &str, limit: usize, checked: bool) -> Result<Bytes> {
         let parsed = parse(url)?;
-        let cfg = &self.config().remote;
-        let resp = if checked {
-            get(cfg, parsed, Default::default(), Default::default()).await?
-        } else {
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
-                .timeout(Duration::from_secs(cfg.idle_timeout_secs))
-                .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
-            let resp = client.get(parsed.clone()).send().await.map_err(|e| {
-                NodeError::Aborted(format!("cannot fetch {parsed}: {}", root_cause(&e)))
-            })?;
-            if !resp.status().is_success() {
-                return Err(NodeError::Aborted(format!(
-                    "{parsed} answered {}",
-                    resp.status()
-                )));
-            }
-            resp
-        };
-        let mut body = resp.bytes_stream();
-        let mut all = bytes::BytesMut::new();
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| NodeError::Aborted(format!("reading {url}: {e}")))?;
-            if all.len() + piece.len() > limit {
-                return Err(NodeError::TooLarge {
-                    limit: limit as u64,
-                });
-            }
-            all.extend_from_slice(&piece);
+        let got = get_following(
+            &self.config().remote,
+            parsed,
+            Default::default(),
+            Default::default(),
+            checked,
+        )
+        .await?;
+        match got {
+            Got::Response(resp) => body_within(resp, limit).await,
+            Got::Magnet(_) => Err(NodeError::Invalid(format!(
+                "{url} leads to a magnet link, not a file"
+            ))),
         }
-        Ok(all.freeze())
     }
 
     async fn fetch_with_headers(
@@ -312,24 +292,51 @@ impl Fetches {
 /// range) to each. A status other than 2xx is an error.
 pub(crate) async fn get(
     cfg: &RemoteConfig,
-    mut url: Url,
+    url: Url,
     headers: reqwest::header::HeaderMap,
     every_hop: reqwest::header::HeaderMap,
 ) -> Result<reqwest::Response> {
+    match get_following(cfg, url, headers, every_hop, true).await? {
+        Got::Response(r) => Ok(r),
+        Got::Magnet(m) => Err(NodeError::Invalid(format!(
+            "the URL leads to a magnet link, not a file: {}",
+            m.chars().take(100).collect::<String>()
+        ))),
+    }
+}
+
+/// What a GET came to: a response, or a redirect to a magnet link.
+pub(crate) enum Got {
+    Response(reqwest::Response),
+    Magnet(String),
+}
+
+/// [`get`], also for an address the admin chose (`checked` false: no
+/// address check nor pin, redirects still by hand), telling a redirect to
+/// a magnet link.
+pub(crate) async fn get_following(
+    cfg: &RemoteConfig,
+    mut url: Url,
+    headers: reqwest::header::HeaderMap,
+    every_hop: reqwest::header::HeaderMap,
+    checked: bool,
+) -> Result<Got> {
     let first_host = url.host_str().map(str::to_owned);
     for _ in 0..=cfg.max_redirects {
-        let addr = checked_addr(cfg, &url).await?;
-        let host = url.host_str().unwrap_or_default().to_owned();
         // No proxy, not even one named in the environment: a proxy
         // would resolve the host again itself, past the check and the pin.
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .resolve(&host, addr)
             .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
             .read_timeout(Duration::from_secs(cfg.idle_timeout_secs))
             .timeout(Duration::from_secs(cfg.total_timeout_secs))
-            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")));
+        if checked {
+            let addr = checked_addr(cfg, &url).await?;
+            client = client.resolve(url.host_str().unwrap_or_default(), addr);
+        }
+        let client = client
             .build()
             .map_err(|e| NodeError::Internal(format!("HTTP client: {e}")))?;
         let mut request = client.get(url.clone()).headers(every_hop.clone());
@@ -346,6 +353,9 @@ pub(crate) async fn get(
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| NodeError::Aborted(format!("{url} redirects nowhere")))?;
+            if location.starts_with("magnet:") {
+                return Ok(Got::Magnet(location.to_owned()));
+            }
             url = parse(
                 url.join(location)
                     .map_err(|e| NodeError::Invalid(e.to_string()))?
@@ -359,12 +369,34 @@ pub(crate) async fn get(
                 resp.status()
             )));
         }
-        return Ok(resp);
+        return Ok(Got::Response(resp));
     }
     Err(NodeError::Aborted(format!(
         "more than {} redirects",
         cfg.max_redirects
     )))
+}
+
+/// The body of `resp`, at most `limit` bytes.
+pub(crate) async fn body_within(resp: reqwest::Response, limit: usize) -> Result<Bytes> {
+    let url = resp.url().to_string();
+    if resp.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(NodeError::TooLarge {
+            limit: limit as u64,
+        });
+    }
+    let mut body = resp.bytes_stream();
+    let mut all = bytes::BytesMut::new();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|e| NodeError::Aborted(format!("reading {url}: {e}")))?;
+        if all.len() + piece.len() > limit {
+            return Err(NodeError::TooLarge {
+                limit: limit as u64,
+            });
+        }
+        all.extend_from_slice(&piece);
+    }
+    Ok(all.freeze())
 }
 
 /// Resolves `url`'s host and checks every address; answers the first.

@@ -337,6 +337,29 @@ pub(crate) async fn h_media_input(
     }
 }
 
+/// Converts a stored video to a browser-streamable MP4 (H.264/AAC, the
+/// index first), stored next to it as `<name>.mp4`: a `convert` job with
+/// progress (also on the events WebSocket).
+#[utoipa::path(post, path = "/media/{id}/convert", tag = "media", params(EntryId),
+    responses(
+        (status = 202, description = "The job.", body = cairn_node::JobRecord),
+        (status = 400, description = "A folder.", body = ErrorBody),
+        (status = 404, description = "No such entry.", body = ErrorBody),
+        (status = 503, description = "ffmpeg is not installed.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_media_convert(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> ApiResult<Response> {
+    let entry = s.node.entries().entry(&id).await?.entry;
+    let job = s
+        .node
+        .media()
+        .convert_mp4(&entry, cairn_node::JobFor::default())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
 /// A web page to find media on.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

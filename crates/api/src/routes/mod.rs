@@ -10,6 +10,7 @@ mod library;
 mod media;
 mod network;
 mod params;
+mod playlists;
 mod torrents;
 mod uploads;
 
@@ -21,6 +22,7 @@ pub(crate) use library::*;
 pub(crate) use media::*;
 pub(crate) use network::*;
 pub(crate) use params::*;
+pub(crate) use playlists::*;
 pub(crate) use torrents::*;
 pub(crate) use uploads::*;
 

@@ -242,14 +242,26 @@ pub(crate) async fn h_torrent_content(
     method: Method,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    torrent_content(&s, &hash, index, &method, &headers).await
+}
+
+/// A torrent's file by range: from the store once imported, else from
+/// the torrent as it arrives.
+pub(crate) async fn torrent_content(
+    s: &AppState,
+    hash: &str,
+    index: usize,
+    method: &Method,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let torrents = s.node.torrents();
-    let file = torrents.file(&hash, index).await?;
+    let file = torrents.file(hash, index).await?;
     if let Some(entry) = &file.entry
         && let Some(blob) = &entry.blob
     {
         let handle = s.node.blobs().open(blob).await?;
         let how = Presentation::of_entry(entry, false);
-        return content::respond(&s.node, &method, &headers, handle, how).await;
+        return content::respond(&s.node, method, headers, handle, how).await;
     }
     let how = Presentation {
         content_type: mime_guess::from_path(&file.name)
@@ -260,7 +272,7 @@ pub(crate) async fn h_torrent_content(
         entry: None,
     };
     let etag = format!("\"{}-{}\"", file.info_hash, file.index);
-    content::respond_with(&method, &headers, file.size, &etag, how, |range| async {
+    content::respond_with(method, headers, file.size, &etag, how, |range| async {
         Ok(torrents.read(&file, range).await?)
     })
     .await

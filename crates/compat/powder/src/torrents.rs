@@ -114,9 +114,11 @@ pub(crate) async fn have(call: &Call) -> Response {
     json(json!({ "value": known }))
 }
 
-/// What `new` and `embedStart` add: a magnet, a bare info hash, or (the
-/// master) a `.torrent` file's absolute path under the import roots.
-fn source_of(link: &str, master: bool) -> Result<TorrentSource, String> {
+/// What `new` and `embedStart` add: a magnet, a bare info hash, a
+/// `.torrent` URL (fetched as every remote URL is, or as the master's
+/// Jackett is when it lies under `jackett`), or (the master) a
+/// `.torrent` file's absolute path under the import roots.
+fn source_of(link: &str, master: bool, jackett: Option<&str>) -> Result<TorrentSource, String> {
     let link = link.trim();
     if link.starts_with("magnet:") {
         return Ok(TorrentSource::Magnet(link.to_owned()));
@@ -132,9 +134,11 @@ fn source_of(link: &str, master: bool) -> Result<TorrentSource, String> {
         };
     }
     if link.starts_with("http://") || link.starts_with("https://") {
-        return Err(
-            "Unsupported source: give the magnet link (torrent URLs are not fetched here)".into(),
-        );
+        let trusted = jackett.is_some_and(|host| !host.is_empty() && link.starts_with(host));
+        return Ok(TorrentSource::Url {
+            url: link.to_owned(),
+            trusted,
+        });
     }
     Err("Unsupported source".into())
 }
@@ -146,7 +150,10 @@ async fn added(
     link: &str,
     master: bool,
 ) -> Result<(TorrentInfo, Address, bool), String> {
-    let source = source_of(link, master)?;
+    // Jackett's links point at the Jackett the master configured.
+    let jackett =
+        (!state.settings.str("jackettKey").is_empty()).then(|| state.settings.str("jackettHost"));
+    let source = source_of(link, master, jackett.as_deref())?;
     let torrents = state.node.torrents();
     let info = torrents
         .add(source, AddOptions::default())
@@ -512,14 +519,27 @@ mod tests {
     #[test]
     fn only_the_master_adds_local_torrent_files() {
         assert!(matches!(
-            source_of("/srv/a.torrent", true),
+            source_of("/srv/a.torrent", true, None),
             Ok(TorrentSource::Path(_))
         ));
-        assert!(source_of("/srv/a.torrent", false).is_err());
+        assert!(source_of("/srv/a.torrent", false, None).is_err());
         assert!(matches!(
-            source_of("08ADA5A7A6183AAE1E09D831DF6748D566095A10", false),
+            source_of("08ADA5A7A6183AAE1E09D831DF6748D566095A10", false, None),
             Ok(TorrentSource::Magnet(m)) if m == "08ada5a7a6183aae1e09d831df6748d566095a10"
         ));
-        assert!(source_of("ftp://x", true).is_err());
+        assert!(source_of("ftp://x", true, None).is_err());
+        let jackett = Some("http://localhost:9117/");
+        assert!(matches!(
+            source_of(
+                "http://localhost:9117/dl/x?jackett_apikey=k",
+                false,
+                jackett
+            ),
+            Ok(TorrentSource::Url { trusted: true, .. })
+        ));
+        assert!(matches!(
+            source_of("http://127.0.0.1:8180/x.torrent", false, jackett),
+            Ok(TorrentSource::Url { trusted: false, .. })
+        ));
     }
 }

@@ -1,7 +1,9 @@
 //! Torrents (`node.torrents()`): a librqbit session inside the node.
 //!
 //! - add by magnet (`x.pe` peer addresses are honoured, as BEP 9 says),
-//!   by `.torrent` bytes, or by a path under the import roots (the admin);
+//!   by `.torrent` bytes, by URL (fetched as every remote URL is; a
+//!   redirect to a magnet followed), or by a path under the import roots
+//!   (the admin);
 //!   a magnet is answered at once in the `resolving` state while its
 //!   metadata is fetched, so a torrent with no peers never holds the API;
 //! - list, details (files, progress, speeds, peers), file selection,
@@ -97,6 +99,16 @@ pub enum TorrentSource {
     File(Vec<u8>),
     /// A `.torrent` file on this machine, under the import roots.
     Path(PathBuf),
+    /// A `.torrent` file (or a redirect to a magnet link, as search
+    /// engines' download links are) at an http(s) URL, fetched as every
+    /// remote URL is; `trusted` for an address the admin chose (a search
+    /// engine on this machine): no address check then.
+    Url {
+        /// The URL.
+        url: String,
+        /// The admin chose its address.
+        trusted: bool,
+    },
 }
 
 /// What to do with a torrent added.
@@ -241,6 +253,27 @@ impl Torrents {
             TorrentSource::Path(path) => {
                 let bytes = self.read_under_roots(&path).await?;
                 self.add_bytes(&session, bytes, options).await
+            }
+            TorrentSource::Url { url, trusted } => {
+                let parsed = crate::fetches::parse(&url)?;
+                let got = crate::fetches::get_following(
+                    &self.0.shared.config.remote,
+                    parsed,
+                    Default::default(),
+                    Default::default(),
+                    !trusted,
+                )
+                .await?;
+                match got {
+                    crate::fetches::Got::Magnet(link) => {
+                        self.add_magnet(session, &link, options).await
+                    }
+                    crate::fetches::Got::Response(resp) => {
+                        let bytes =
+                            crate::fetches::body_within(resp, MAX_TORRENT_FILE as usize).await?;
+                        self.add_bytes(&session, bytes.to_vec(), options).await
+                    }
+                }
             }
         }
     }
