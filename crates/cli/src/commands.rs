@@ -94,14 +94,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
             let path = format!("/media/{id}/convert");
             let job = client.json(client.request(Method::POST, &path)).await?;
             let job = watch_job(client, &job, &id, quiet).await?;
-            let entry = &job["result"]["entry"];
-            out.print(&job, |_| {
-                format!(
-                    "{}  {}",
-                    entry["id"].as_str().unwrap_or(""),
-                    entry["name"].as_str().unwrap_or("")
-                )
-            });
+            out.print(&job, stored_line);
         }
         Command::Probe { id } => probe(client, out, &id).await?,
         Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
@@ -337,6 +330,16 @@ async fn add_torrent(
     client.json(req).await
 }
 
+/// `<entry id>  <name>` of the file a job stored.
+fn stored_line(job: &Value) -> String {
+    let entry = &job["result"]["entry"];
+    format!(
+        "{}  {}",
+        entry["id"].as_str().unwrap_or(""),
+        entry["name"].as_str().unwrap_or("")
+    )
+}
+
 /// The `.torrent` file at `url` (at most 64 MiB), or the magnet link it
 /// redirects to.
 async fn download_torrent(url: &str) -> Result<std::result::Result<Vec<u8>, String>> {
@@ -418,14 +421,7 @@ async fn ytdl(
             )
             .await?;
         let job = watch_job(client, &job, url, quiet).await?;
-        let entry = &job["result"]["entry"];
-        out.print(&job, |_| {
-            format!(
-                "{}  {}",
-                entry["id"].as_str().unwrap_or(""),
-                entry["name"].as_str().unwrap_or("")
-            )
-        });
+        out.print(&job, stored_line);
         return Ok(());
     }
     let body = json!({ "url": url, "max_height": max_height });

@@ -87,8 +87,17 @@ fn url_encode(s: &str) -> String {
 
 /// A node serving Powder on a listener of its own, and its master key.
 async fn powder_node() -> (InProcNode, Powder, String) {
+    powder_node_with(false).await
+}
+
+/// [`powder_node`], fetching from 127.0.0.1 when `local_fetches` (the
+/// test's web sites).
+async fn powder_node_with(local_fetches: bool) -> (InProcNode, Powder, String) {
     let node = InProcNode::start_with(|c| {
         c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
+        if local_fetches {
+            c.remote.allow = vec!["127.0.0.1".into()];
+        }
     })
     .await;
     let powder = Powder::new(node.own_addr("powder").unwrap());
@@ -774,20 +783,11 @@ async fn youtube_dl_links_play_through_the_node_and_jackett_searches() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = make_media(tmp.path(), "clip.mp4", 4, H264_AAC);
     let site = web_site(clip.clone()).await;
-    let node = InProcNode::start_with(|c| {
-        c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
-        c.remote.allow = vec!["127.0.0.1".into()];
-    })
-    .await;
+    let (node, p, master) = powder_node_with(true).await;
     assert!(
         node.get_json("/status").await.1["media"]["ytdlp"] == true,
         "yt-dlp must be on PATH: scripts/test.sh installs it from PyPI"
     );
-    let p = Powder::new(node.own_addr("powder").unwrap());
-    let master = std::fs::read_to_string(node.dir().join("powder.key"))
-        .unwrap()
-        .trim()
-        .to_owned();
     let ann = sign_up(&p, &master, "ann@example.com").await;
     let page = format!("{site}/watch.html");
 
@@ -986,16 +986,7 @@ async fn torrent_urls_and_links_to_magnets_add_torrents() {
     assert!(e.contains("127.0.0.1"), "{e}");
     node.stop().await;
 
-    let node = InProcNode::start_with(|c| {
-        c.layers.powder = vec!["127.0.0.1:0".parse().unwrap()];
-        c.remote.allow = vec!["127.0.0.1".into()];
-    })
-    .await;
-    let p = Powder::new(node.own_addr("powder").unwrap());
-    let master = std::fs::read_to_string(node.dir().join("powder.key"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (node, p, master) = powder_node_with(true).await;
     let t = p
         .ok(Some(&master), &format!("method=new&torrent={url}"))
         .await;

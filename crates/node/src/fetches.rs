@@ -133,15 +133,7 @@ impl Fetches {
             .take(200)
             .collect();
         let name = format!("{}.{ext}", title.trim());
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (k, v) in &media.headers {
-            if let (Ok(k), Ok(v)) = (
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-                reqwest::header::HeaderValue::from_str(v),
-            ) {
-                headers.insert(k, v);
-            }
-        }
+        let headers = media.header_map();
         let req = FetchRequest {
             url: media.url.clone(),
             parent,

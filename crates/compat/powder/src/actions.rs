@@ -58,36 +58,12 @@ const MASTER_METHODS: &[&str] = &[
     "runYtdlPlaylist",
 ];
 
-/// Desktop helpers: they opened windows, folders and players on the
-/// machine Powder ran on; `{}`, as Powder answered, and nothing done.
-const DESKTOP: &[&str] = &[
-    "jackettLink",
-    "donateLink",
-    "homeLink",
-    "sopGuideLink",
-    "openInBrowser",
-    "toggleMaximize",
-    "minimize",
-    "closeWindow",
-    "downloadFile",
-    "selectFile",
-    "selectFolder",
-    "associateMagnetLink",
-    "associateTorrentFile",
-    "associateAce",
-    "associateSop",
-    "exec",
-    "fileLoc",
-    "localFileLoc",
-    "localDirLoc",
-    "torrentLoc",
-    "openDefaultFolder",
-    "runPlaylist",
-    "runAcePlaylist",
-    "runSopPlaylist",
-    "runLocalPlaylist",
-    "runYtdlPlaylist",
-];
+/// Desktop helpers (every master-only method but these two): they opened
+/// windows, folders and players on the machine Powder ran on; `{}`, as
+/// Powder answered, and nothing done.
+fn desktop(method: &str) -> bool {
+    MASTER_METHODS.contains(&method) && !matches!(method, "addLocal" | "resetSettings")
+}
 
 /// One `/actions` call.
 pub(crate) struct Call {
@@ -161,7 +137,7 @@ async fn dispatch(call: &Call, method: &str) -> Response {
     use crate::{history, subs, torrents};
     let state = &call.state;
     match method {
-        m if DESKTOP.contains(&m) => empty(),
+        m if desktop(m) => empty(),
         // Settings.
         "setting" => match call.param("for") {
             "getAll" => json(state.settings.all()),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_api::content::{self, Presentation};
@@ -30,6 +31,18 @@ async fn stream_caller(
     caller(state, &key)
         .await
         .ok_or_else(|| fail("Invalid access token"))
+}
+
+/// A stream request's parts, query and caller (the key in the header or
+/// the query), or the refusal.
+async fn stream_request(
+    state: &AppState,
+    req: Request,
+) -> Result<(Parts, HashMap<String, String>, Caller), Response> {
+    let (req, _) = req.into_parts();
+    let q = query_of(&req.uri);
+    let who = stream_caller(state, &req.headers, &q, None).await?;
+    Ok((req, q, who))
 }
 
 /// `/api/[<token>/]<info hash>/<file name or index>`: a torrent's file,
@@ -227,10 +240,8 @@ pub(crate) async fn h_local(
     Path((pid, index)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (req, _) = req.into_parts();
-    let q = query_of(&req.uri);
-    let who = match stream_caller(&state, &req.headers, &q, None).await {
-        Ok(w) => w,
+    let (req, _, who) = match stream_request(&state, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let opened = match local_file(&state, &who, &pid, &index).await {
@@ -253,11 +264,10 @@ pub(crate) async fn h_ytdl(
     Path((pid, index)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (req, _) = req.into_parts();
-    let q = query_of(&req.uri);
-    if let Err(resp) = stream_caller(&state, &req.headers, &q, None).await {
-        return resp;
-    }
+    let (req, _, _) = match stream_request(&state, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let Some(y) = state.books.ytdl(&pid).filter(|_| index == "0") else {
         return fail("Invalid Resource");
     };
@@ -358,10 +368,8 @@ pub(crate) async fn h_web(
     Path((id, index, file)): Path<(String, String, String)>,
     req: Request,
 ) -> Response {
-    let (req, _) = req.into_parts();
-    let q = query_of(&req.uri);
-    let who = match stream_caller(&state, &req.headers, &q, None).await {
-        Ok(w) => w,
+    let (req, q, who) = match stream_request(&state, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let media = state.node.media();
@@ -442,10 +450,8 @@ pub(crate) async fn h_meta(
     Path((id, index)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let (req, _) = req.into_parts();
-    let q = query_of(&req.uri);
-    let who = match stream_caller(&state, &req.headers, &q, None).await {
-        Ok(w) => w,
+    let (_, q, who) = match stream_request(&state, req).await {
+        Ok(r) => r,
         Err(resp) => return resp,
     };
     let source = match source(&state, &who, &id, &index, &q).await {

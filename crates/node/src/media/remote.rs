@@ -53,6 +53,23 @@ pub struct RemoteMedia {
     pub extractor: Option<String>,
 }
 
+impl RemoteMedia {
+    /// The headers its URL wants, as a request sends them (any that does
+    /// not parse left out).
+    pub(crate) fn header_map(&self) -> reqwest::header::HeaderMap {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (k, v) in &self.headers {
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) {
+                map.insert(k, v);
+            }
+        }
+        map
+    }
+}
+
 /// Bytes of remote media read through the node.
 pub struct RemoteBytes {
     /// 200, or 206 for a range.
@@ -173,15 +190,7 @@ pub(crate) async fn read(
     range: Option<(u64, Option<u64>)>,
 ) -> Result<RemoteBytes> {
     let url = crate::fetches::parse(&media.url)?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &media.headers {
-        if let (Ok(k), Ok(v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            headers.insert(k, v);
-        }
-    }
+    let headers = media.header_map();
     let mut every_hop = reqwest::header::HeaderMap::new();
     if let Some((from, to)) = range {
         let value = match to {
