@@ -487,4 +487,21 @@ mod tests {
         assert!(super::check_login("").is_err());
         assert_ne!(super::random_key(), key);
     }
+
+    #[test]
+    fn passwords_hash_slowly_and_an_unknown_email_costs_a_whole_check() {
+        use argon2::password_hash::PasswordHash;
+        let hash = super::password_hash("ann@example.com", "correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(super::password_matches(&hash, "correct horse"));
+        assert!(!super::password_matches(&hash, "correct horsf"));
+        // The hash checked for an unknown email parses, with the same
+        // parameters as a real one: the check runs whole, as long.
+        let dummy = PasswordHash::new(super::DUMMY_HASH).unwrap();
+        let real = PasswordHash::new(&hash).unwrap();
+        assert_eq!(dummy.params, real.params);
+        assert!(!super::password_matches(super::DUMMY_HASH, "correct horse"));
+        assert!(super::password_hash("", "correct horse").is_err());
+        assert!(super::password_hash("ann@example.com", "short").is_err());
+    }
 }
