@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::inproc::InProcNode;
-use common::media::{H264_AAC, MPEG4_MP3, frames_played, make_media};
+use common::media::{H264_AAC, MPEG4_MP3, audio_played, frames_played, make_media};
 use common::{Dirs, Endpoint, TestNode};
 use serde_json::Value;
 
@@ -183,6 +183,29 @@ async fn a_progressive_stream_plays_from_a_start() {
         .await
         .unwrap();
     assert!((46..=50).contains(&frames), "{frames} frames from Matroska");
+    // WebM and Ogg for browsers without H.264; the audio alone as MP3.
+    for (format, kind) in [("webm", "video/webm"), ("ogv", "video/ogg")] {
+        let url = player_url(
+            &node,
+            &format!("/media/{old}/stream"),
+            &format!("format={format}&start=2"),
+        );
+        let r = node.http().get(&url).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], kind);
+        drop(r);
+        let frames = tokio::task::spawn_blocking(move || frames_played(&url, None, 2))
+            .await
+            .unwrap();
+        assert!((44..=50).contains(&frames), "{frames} frames from {format}");
+    }
+    let mp3 = player_url(&node, &format!("/media/{old}/stream"), "format=mp3");
+    let r = node.http().get(&mp3).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    drop(r);
+    let heard = tokio::task::spawn_blocking(move || audio_played(&mp3, 2))
+        .await
+        .unwrap();
+    assert!(heard > 20, "{heard} audio frames");
     wait_idle(&node, Duration::from_secs(5)).await;
     node.stop().await;
 }

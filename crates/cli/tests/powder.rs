@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::inproc::InProcNode;
-use common::media::{H264_AAC, frames_played, make_media};
+use common::media::{H264_AAC, audio_played, frames_played, make_media};
 use common::seeder::Seeder;
 use common::{Dirs, Endpoint, TestNode, b3};
 use serde_json::{Value, json};
@@ -409,6 +409,19 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         p.addr
     );
     assert!(plays(&web, None, 2).await > 40, "the /web/ stream plays");
+    let webm = format!(
+        "http://{}/web/{hash}/{index}/240p.webm?token={ann}&needsVideo=0&needsAudio=0",
+        p.addr
+    );
+    assert!(plays(&webm, None, 2).await > 40, "WebM plays");
+    let mp3 = format!(
+        "http://{}/web/{hash}/{index}/audio.mp3?token={ann}&needsAudio=0",
+        p.addr
+    );
+    let heard = tokio::task::spawn_blocking(move || audio_played(&mp3, 2))
+        .await
+        .unwrap();
+    assert!(heard > 20, "{heard} audio frames");
     let hls = format!(
         "http://{}/web/{hash}/{index}/360p.m3u8?token={ann}&needsAudio=0&needsVideo=0",
         p.addr

@@ -174,6 +174,16 @@ pub(crate) enum Format {
     Mp4,
     /// Matroska, for VLC and mpv (codecs copied as they are).
     Mkv,
+    /// WebM (VP8 and Vorbis), for browsers without H.264.
+    Webm,
+    /// Ogg (Theora and Vorbis).
+    Ogv,
+    /// The audio alone, as MP3.
+    Mp3,
+    /// The audio alone, as AAC in MP4.
+    M4a,
+    /// The audio alone, as Vorbis in Ogg.
+    Oga,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -217,6 +227,11 @@ async fn stream(
     let target = match at.format.unwrap_or_default() {
         Format::Mp4 => Target::Mp4,
         Format::Mkv => Target::Matroska,
+        Format::Webm => Target::WebM,
+        Format::Ogv => Target::Ogg,
+        Format::Mp3 => Target::Mp3,
+        Format::M4a => Target::M4a,
+        Format::Oga => Target::Oga,
     };
     let start = at.start.unwrap_or(0.0);
     let body = s

@@ -38,13 +38,23 @@ pub const MPEG4_MP3: &[&str] = &["-c:v", "mpeg4", "-q:v", "5", "-c:a", "libmp3la
 
 /// Frames ffmpeg decodes from `url`, reading `secs` seconds from `seek`.
 pub fn frames_played(url: &str, seek: Option<f64>, secs: u32) -> usize {
+    decoded(url, seek, secs, "0:v:0")
+}
+
+/// Audio frames ffmpeg decodes from `url`, reading `secs` seconds.
+pub fn audio_played(url: &str, secs: u32) -> usize {
+    decoded(url, None, secs, "0:a:0")
+}
+
+/// Frames of stream `map` ffmpeg decodes from `url`.
+fn decoded(url: &str, seek: Option<f64>, secs: u32, map: &str) -> usize {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-v", "error"]);
     if let Some(s) = seek {
         cmd.args(["-ss", &s.to_string()]);
     }
     let out = cmd
-        .args(["-i", url, "-t", &secs.to_string(), "-map", "0:v:0"])
+        .args(["-i", url, "-t", &secs.to_string(), "-map", map])
         .args(["-f", "framemd5", "-"])
         .output()
         .expect("run ffmpeg");

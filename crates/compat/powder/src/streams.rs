@@ -361,7 +361,8 @@ fn profile(quality: Option<Quality>, q: &HashMap<String, String>) -> Profile {
     }
 }
 
-/// `/web/<id>/<index>/<quality>.<container>` and the HLS segments
+/// `/web/<id>/<index>/<quality>.<mp4|webm|ogv|m3u8>`,
+/// `/web/<id>/<index>/audio.<mp3|mp4|oga>` and the HLS segments
 /// `/web/<id>/<index>/stream-<n>.ts`.
 pub(crate) async fn h_web(
     State(state): State<AppState>,
@@ -394,24 +395,32 @@ pub(crate) async fn h_web(
     let Some((label, container)) = file.rsplit_once('.') else {
         return not_found();
     };
+    let audio = label == "audio";
     let quality = match Quality::parse(label) {
         Some(q) => Some(q),
-        None if label == "audio" => {
-            return fail("Audio-only streams are not served here: ask for <quality>.mp4");
-        }
+        None if audio => None,
         None => return not_found(),
     };
-    if !matches!(container, "mp4" | "m3u8") {
-        return fail(format!(
-            "{container} streams are not served here: ask for .mp4 or .m3u8"
-        ));
-    }
+    // Powder's containers: video mp4 (or Matroska), webm, ogv, m3u8;
+    // audio mp3, mp4, oga.
+    let use_matroska = number(&q, "useMatroska", -1.0) > -1.0;
+    let target = match (audio, container) {
+        (false, "m3u8") => Target::Hls,
+        (false, "mp4") if use_matroska => Target::Matroska,
+        (false, "mp4") => Target::Mp4,
+        (false, "webm") => Target::WebM,
+        (false, "ogv") => Target::Ogg,
+        (true, "mp3") => Target::Mp3,
+        (true, "mp4") => Target::M4a,
+        (true, "oga") => Target::Oga,
+        _ => return not_found(),
+    };
     let source = match source(&state, &who, &id, &index, &q).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };
     let profile = profile(quality, &q);
-    if container == "m3u8" {
+    if target == Target::Hls {
         // Segments carry the playlist's query (and its quality).
         let seg_query = if query.is_empty() {
             format!("quality={label}")
@@ -426,19 +435,17 @@ pub(crate) async fn h_web(
             Err(e) => engine_error(e),
         };
     }
-    let target = if number(&q, "useMatroska", -1.0) > -1.0 {
-        Target::Matroska
-    } else {
-        Target::Mp4
-    };
     let start = number(&q, "start", 0.0).max(0.0);
     match media.stream(&source, &profile, target, start).await {
-        // Powder labelled its Matroska streams video/mp4 too.
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "video/mp4")],
-            Body::from_stream(body),
-        )
-            .into_response(),
+        Ok(body) => {
+            // Powder labelled its Matroska streams video/mp4 too.
+            let kind = if target == Target::Matroska {
+                "video/mp4"
+            } else {
+                body.content_type
+            };
+            ([(header::CONTENT_TYPE, kind)], Body::from_stream(body)).into_response()
+        }
         Err(e) => engine_error(e),
     }
 }

@@ -151,6 +151,23 @@ pub enum Target {
     Mp4,
     /// Matroska, for players that take any codec (VLC, mpv).
     Matroska,
+    /// WebM: VP8 (or VP9, copied) and Vorbis (or Opus, copied).
+    WebM,
+    /// Ogg: Theora and Vorbis.
+    Ogg,
+    /// Audio alone, as MP3.
+    Mp3,
+    /// Audio alone, as AAC in a fragmented MP4.
+    M4a,
+    /// Audio alone, as Vorbis in Ogg.
+    Oga,
+}
+
+impl Target {
+    /// Audio alone.
+    pub fn audio_only(self) -> bool {
+        matches!(self, Self::Mp3 | Self::M4a | Self::Oga)
+    }
 }
 
 /// How a request is served.
@@ -211,8 +228,15 @@ pub struct Plan {
 impl Plan {
     /// Decides how `probe`'s file is served as `target` for `profile`.
     pub fn new(probe: &Probe, profile: &Profile, target: Target) -> Result<Self, NodeError> {
-        let video = pick(probe, "video", profile.video)?;
+        let video = if target.audio_only() {
+            None
+        } else {
+            pick(probe, "video", profile.video)?
+        };
         let audio = pick(probe, "audio", profile.audio)?;
+        if target.audio_only() && audio.is_none() {
+            return Err(NodeError::Invalid("the file has no audio stream".into()));
+        }
         let scale = video.and_then(|v| scale_of(v, profile));
         // HLS cuts a copied video only on its key frames: without them
         // (a torrent still downloading), the video is encoded.
@@ -220,10 +244,14 @@ impl Plan {
         let video_track = video.map(|v| Track {
             stream: v.index,
             copy: !profile.transcode && scale.is_none() && cuttable && video_copies(v, target),
-            codec: if target == Target::Matroska && !profile.transcode && scale.is_none() {
+            codec: if (target == Target::Matroska
+                || (video_copies(v, target) && target != Target::Hls && target != Target::Mp4))
+                && !profile.transcode
+                && scale.is_none()
+            {
                 v.codec.clone()
             } else {
-                "h264".into()
+                video_encoder(target).into()
             },
         });
         let audio_track = audio.map(|a| {
@@ -231,7 +259,11 @@ impl Plan {
             Track {
                 stream: a.index,
                 copy,
-                codec: if copy { a.codec.clone() } else { "aac".into() },
+                codec: if copy {
+                    a.codec.clone()
+                } else {
+                    audio_encoder(target).into()
+                },
             }
         });
         let copies = video_track.as_ref().is_none_or(|t| t.copy)
@@ -272,10 +304,19 @@ impl Plan {
                 push(&["-c:v", "copy"]);
             } else {
                 let kbps = self.video_kbps.unwrap_or(4096);
-                push(&["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]);
-                push(&["-maxrate", &format!("{kbps}k")]);
-                push(&["-bufsize", &format!("{}k", kbps * 2)]);
-                push(&["-pix_fmt", "yuv420p", "-profile:v", "high"]);
+                match v.codec.as_str() {
+                    "vp8" => {
+                        push(&["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"]);
+                        push(&["-b:v", &format!("{kbps}k"), "-pix_fmt", "yuv420p"]);
+                    }
+                    "theora" => push(&["-c:v", "libtheora", "-q:v", "7", "-pix_fmt", "yuv420p"]),
+                    _ => {
+                        push(&["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]);
+                        push(&["-maxrate", &format!("{kbps}k")]);
+                        push(&["-bufsize", &format!("{}k", kbps * 2)]);
+                        push(&["-pix_fmt", "yuv420p", "-profile:v", "high"]);
+                    }
+                }
                 if let Some(Size { width, height }) = self.scale {
                     push(&["-vf", &format!("scale={width}:{height}")]);
                 }
@@ -288,7 +329,12 @@ impl Plan {
                 push(&["-c:a", "copy"]);
             } else {
                 let kbps = self.audio_kbps.unwrap_or(192);
-                push(&["-c:a", "aac", "-ac", "2", "-b:a", &format!("{kbps}k")]);
+                let encoder = match a.codec.as_str() {
+                    "vorbis" => "libvorbis",
+                    "mp3" => "libmp3lame",
+                    _ => "aac",
+                };
+                push(&["-c:a", encoder, "-ac", "2", "-b:a", &format!("{kbps}k")]);
             }
         }
         push(&["-sn", "-dn"]);
@@ -344,17 +390,36 @@ fn scale_of(video: &MediaStream, profile: &Profile) -> Option<Size> {
     })
 }
 
+/// The codec a target's video is encoded to.
+fn video_encoder(target: Target) -> &'static str {
+    match target {
+        Target::WebM => "vp8",
+        Target::Ogg => "theora",
+        _ => "h264",
+    }
+}
+
+/// The codec a target's audio is encoded to.
+fn audio_encoder(target: Target) -> &'static str {
+    match target {
+        Target::WebM | Target::Ogg | Target::Oga => "vorbis",
+        Target::Mp3 => "mp3",
+        Target::Hls | Target::Mp4 | Target::Matroska | Target::M4a => "aac",
+    }
+}
+
 /// Whether browsers (and MPEG-TS) take this video as it is.
 fn video_copies(v: &MediaStream, target: Target) -> bool {
+    let four_two_zero = matches!(
+        v.pixel_format.as_deref(),
+        Some("yuv420p" | "yuvj420p") | None
+    );
     match target {
         Target::Matroska => true,
-        Target::Hls | Target::Mp4 => {
-            v.codec == "h264"
-                && matches!(
-                    v.pixel_format.as_deref(),
-                    Some("yuv420p" | "yuvj420p") | None
-                )
-        }
+        Target::Hls | Target::Mp4 => v.codec == "h264" && four_two_zero,
+        Target::WebM => matches!(v.codec.as_str(), "vp8" | "vp9") && four_two_zero,
+        Target::Ogg => v.codec == "theora",
+        Target::Mp3 | Target::M4a | Target::Oga => false,
     }
 }
 
@@ -365,7 +430,10 @@ fn video_copies(v: &MediaStream, target: Target) -> bool {
 fn audio_copies(a: &MediaStream, target: Target) -> bool {
     match target {
         Target::Matroska => true,
-        Target::Hls | Target::Mp4 => a.codec == "aac",
+        Target::Hls | Target::Mp4 | Target::M4a => a.codec == "aac",
+        Target::WebM => matches!(a.codec.as_str(), "vorbis" | "opus"),
+        Target::Ogg | Target::Oga => a.codec == "vorbis",
+        Target::Mp3 => a.codec == "mp3",
     }
 }
 
@@ -441,6 +509,36 @@ mod tests {
         assert_eq!(plan.treatment, Treatment::Direct);
         let hls = Plan::new(&mp4(), &Profile::default(), Target::Hls).unwrap();
         assert_eq!(hls.treatment, Treatment::Remux);
+    }
+
+    #[test]
+    fn webm_ogg_and_audio_targets_pick_their_codecs() {
+        let webm = Plan::new(&mp4(), &Profile::default(), Target::WebM).unwrap();
+        let (v, a) = (webm.video.clone().unwrap(), webm.audio.clone().unwrap());
+        assert_eq!(
+            (v.codec.as_str(), v.copy, a.codec.as_str(), a.copy),
+            ("vp8", false, "vorbis", false)
+        );
+        assert!(webm.codec_args().join(" ").contains("-c:v libvpx"));
+        let ogg = Plan::new(&mp4(), &Profile::default(), Target::Ogg).unwrap();
+        assert!(ogg.codec_args().join(" ").contains("-c:v libtheora"));
+        // A WebM source's VP9 and Opus are copied into WebM.
+        let vp9 = probe(
+            "matroska,webm",
+            vec![stream(0, "video", "vp9"), stream(1, "audio", "opus")],
+        );
+        let copied = Plan::new(&vp9, &Profile::default(), Target::WebM).unwrap();
+        assert_eq!(copied.treatment, Treatment::Remux);
+        assert_eq!(copied.video.unwrap().codec, "vp9");
+        // Audio alone: no video track, the audio encoded unless it is
+        // already the target's.
+        let mp3 = Plan::new(&mp4(), &Profile::default(), Target::Mp3).unwrap();
+        assert!(mp3.video.is_none());
+        assert!(mp3.codec_args().join(" ").contains("-c:a libmp3lame"));
+        let m4a = Plan::new(&mp4(), &Profile::default(), Target::M4a).unwrap();
+        assert!(m4a.audio.unwrap().copy, "AAC copied into M4A");
+        let silent = probe("mp4", vec![stream(0, "video", "h264")]);
+        assert!(Plan::new(&silent, &Profile::default(), Target::Oga).is_err());
     }
 
     #[test]

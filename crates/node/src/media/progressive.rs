@@ -24,7 +24,8 @@ use crate::NodeError;
 
 /// A stream being made: its content type and its bytes.
 pub struct MediaBody {
-    /// `video/mp4` or `video/x-matroska`.
+    /// The stream's type (`video/mp4`, `video/x-matroska`, `video/webm`,
+    /// `video/ogg`, `audio/mpeg`, `audio/mp4`, `audio/ogg`).
     pub content_type: &'static str,
     first: Option<Bytes>,
     bytes: ReaderStream<tokio::process::ChildStdout>,
@@ -75,15 +76,35 @@ pub(crate) async fn start(
     if plan.encodes_video() {
         cmd.args(["-force_key_frames", "expr:gte(t,n_forced*2)"]);
     }
+    let fragmented = ["-movflags", "frag_keyframe+empty_moov+default_base_moof"];
     let content_type = match target {
         Target::Matroska => {
             cmd.args(["-f", "matroska", "-live", "1"]);
             "video/x-matroska"
         }
         Target::Mp4 | Target::Hls => {
-            cmd.args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"]);
-            cmd.args(["-f", "mp4"]);
+            cmd.args(fragmented).args(["-f", "mp4"]);
             "video/mp4"
+        }
+        Target::WebM => {
+            cmd.args(["-f", "webm", "-live", "1"]);
+            "video/webm"
+        }
+        Target::Ogg => {
+            cmd.args(["-f", "ogg"]);
+            "video/ogg"
+        }
+        Target::Mp3 => {
+            cmd.args(["-f", "mp3"]);
+            "audio/mpeg"
+        }
+        Target::M4a => {
+            cmd.args(fragmented).args(["-f", "mp4"]);
+            "audio/mp4"
+        }
+        Target::Oga => {
+            cmd.args(["-f", "ogg"]);
+            "audio/ogg"
         }
     };
     cmd.arg("pipe:1");
