@@ -260,6 +260,43 @@ async fn keys_sign_in_scopes_and_settings() {
         p.ok(None, &format!("method=haveSop&token={ann}")).await,
         json!({ "hasSopcast": false })
     );
+    // qrCode: the master's phone gets the args key (a user's power), a
+    // user their own key; the PNG is a PNG.
+    let qr = p.ok(Some(&master), "method=qrCode&qrType=local").await;
+    let url = qr["url"].as_str().unwrap();
+    let port = p.addr.rsplit_once(':').unwrap().1;
+    let (head, args) = url.split_once("/auth?token=").unwrap();
+    assert!(
+        head.starts_with("http://") && head.ends_with(&format!(":{port}")),
+        "{url}"
+    );
+    assert_ne!(args, master);
+    assert_eq!(
+        p.ok(None, &format!("method=validToken&token={args}")).await,
+        "1"
+    );
+    let png = qr["qrCode"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("data:image/png;base64,")
+        .unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(png)
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let mine = p.ok(Some(&ann), "method=qrCode&qrType=local").await;
+    assert!(
+        mine["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("token={ann}"))
+    );
+    assert_eq!(
+        p.err(Some(&ann), "method=qrCode&qrType=internet").await,
+        "This node's public address is not known: AutoNAT has not confirmed one\n"
+    );
+    let (status, _, _) = p.raw(Some(&ann), "method=qrCode&qrType=elsewhere").await;
+    assert_eq!(status, 404);
     // A pre-flight is answered.
     let pre = p
         .http

@@ -74,6 +74,8 @@ pub(crate) struct Call {
     pub(crate) key: String,
     pub(crate) caller: Caller,
     pub(crate) origin: String,
+    /// This listener's address.
+    pub(crate) local: Option<std::net::SocketAddr>,
 }
 
 impl Call {
@@ -129,6 +131,7 @@ pub(crate) async fn h_actions(State(state): State<AppState>, req: Request) -> Re
         key,
         caller: who,
         origin,
+        local,
     };
     dispatch(&call, &method).await
 }
@@ -241,6 +244,7 @@ async fn dispatch(call: &Call, method: &str) -> Response {
             empty()
         }
         "search" => crate::search::search(call).await,
+        "qrCode" => crate::qr::qr_code(call, call.local).await,
         _ => not_found(),
     }
 }

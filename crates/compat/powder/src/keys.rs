@@ -19,9 +19,13 @@ pub(crate) const TOKEN_LIFE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// `undefined`).
 pub(crate) const EMBED_VIEWER: &str = "powder:embed";
 
+/// The history of callers with the args key (Powder's `true`).
+pub(crate) const ARGS_VIEWER: &str = "powder:args";
+
 /// The keys this layer made.
 pub(crate) struct Keys {
     master: String,
+    args: String,
 }
 
 impl Keys {
@@ -33,11 +37,20 @@ impl Keys {
         if let Err(e) = crate::write_atomically(&file, format!("{master}\n").as_bytes()) {
             tracing::warn!(error = %e, file = %file.display(), "the Powder master key was not written");
         }
-        Self { master }
+        Self {
+            master,
+            args: random_hex(),
+        }
     }
 
     pub(crate) fn master(&self) -> &str {
         &self.master
+    }
+
+    /// The args key: new at each start, a user's power, what the master
+    /// hands a phone (`qrCode`).
+    pub(crate) fn args(&self) -> &str {
+        &self.args
     }
 }
 
@@ -57,6 +70,8 @@ pub(crate) enum Caller {
     User(User),
     /// The embed token: the embedded player's methods only.
     Embed,
+    /// The args key: a user's methods, the master's files.
+    Args,
 }
 
 impl Caller {
@@ -70,13 +85,14 @@ impl Caller {
             Self::Master => String::new(),
             Self::User(u) => u.account.clone(),
             Self::Embed => EMBED_VIEWER.into(),
+            Self::Args => ARGS_VIEWER.into(),
         }
     }
 
     /// Who reads stored files.
     pub(crate) fn reader(&self) -> cairn_node::Reader {
         match self {
-            Self::Master => cairn_node::Reader::Admin,
+            Self::Master | Self::Args => cairn_node::Reader::Admin,
             Self::User(u) => cairn_node::Reader::User(u.clone()),
             Self::Embed => cairn_node::Reader::Anonymous,
         }
@@ -90,6 +106,9 @@ pub(crate) async fn caller(state: &AppState, key: &str) -> Option<Caller> {
     }
     if cairn_api::auth::equal(key.as_bytes(), state.keys.master().as_bytes()) {
         return Some(Caller::Master);
+    }
+    if cairn_api::auth::equal(key.as_bytes(), state.keys.args().as_bytes()) {
+        return Some(Caller::Args);
     }
     let embed = state.settings.embed_token();
     if !embed.is_empty() && cairn_api::auth::equal(key.as_bytes(), embed.as_bytes()) {

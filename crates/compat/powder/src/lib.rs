@@ -55,6 +55,9 @@
 //! - **Jackett** search works when the master sets `jackettHost` and
 //!   `jackettKey` (a Torznab server, asked by the node even on this
 //!   machine: the master chose it).
+//! - `qrCode` links a phone by this machine's LAN address (or the public
+//!   one AutoNAT confirmed; Powder asked icanhazip.com), with the args
+//!   key for the master, as Powder did.
 //! - Desktop helpers (opening windows, folders, players, associations)
 //!   answer `{}` as Powder's did, and do nothing on a server.
 #![deny(missing_docs, unreachable_pub)]
@@ -64,6 +67,7 @@ mod books;
 mod history;
 mod keys;
 mod playlists;
+mod qr;
 mod search;
 mod settings;
 mod streams;
