@@ -168,7 +168,10 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_media_play))
         .routes(routes!(routes::h_media_stream))
         .routes(routes!(routes::h_media_hls))
-        .routes(routes!(routes::h_media_subtitles))
+        .routes(
+            routes!(routes::h_media_subtitles, routes::h_add_subtitle)
+                .layer(DefaultBodyLimit::max(16 << 20)),
+        )
         .routes(routes!(routes::h_media_subtitle))
         .routes(routes!(routes::h_add_torrent, routes::h_torrents))
         .routes(routes!(routes::h_add_torrent_file).layer(DefaultBodyLimit::max(64 << 20)))

@@ -200,6 +200,17 @@ pub(crate) enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Add a subtitle file (.srt, .vtt, .ass, .ssa) to a stored video: it
+    /// is stored beside it and served with its tracks.
+    Subtitle {
+        /// The video's entry id.
+        id: String,
+        /// The subtitle file.
+        file: std::path::PathBuf,
+        /// Its language (en, fre, pt-BR).
+        #[arg(long)]
+        language: Option<String>,
+    },
     /// What a media file holds: container, duration, streams, key frames.
     Probe {
         /// Entry id.

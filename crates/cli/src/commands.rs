@@ -96,6 +96,30 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
             let job = watch_job(client, &job, &id, quiet).await?;
             out.print(&job, stored_line);
         }
+        Command::Subtitle { id, file, language } => {
+            let format = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .context("the subtitle file needs its extension (.srt, .vtt, .ass, .ssa)")?;
+            let bytes = tokio::fs::read(&file)
+                .await
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut query = vec![("format", format)];
+            query.extend(language.map(|l| ("language", l)));
+            let req = client
+                .request(Method::POST, &format!("/media/{id}/subtitles"))
+                .query(&query)
+                .body(bytes);
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{}  {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["language"].as_str().unwrap_or("")
+                )
+            });
+        }
         Command::Probe { id } => probe(client, out, &id).await?,
         Command::Play { id, quality, r#as } => play(client, out, &id, quality, &r#as).await?,
         Command::Place { id, drop_local } => place(client, out, &id, drop_local).await?,

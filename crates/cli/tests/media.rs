@@ -701,3 +701,77 @@ async fn a_convert_job_stores_an_mp4_browsers_play() {
     assert_eq!(codecs, ["h264", "aac"], "{probe}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_subtitle_file_becomes_one_of_the_video_s_tracks() {
+    let node = InProcNode::start().await;
+    let id = upload(&node, "Film.mp4", make(&node, "Film.mp4", 2, H264_AAC)).await;
+    let srt = b"1\r\n00:00:00,500 --> 00:00:01,500\r\n{\\i1}D\xe9j\xe0 vu{\\i0}\r\n".to_vec();
+    let add = |query: &'static str, body: Vec<u8>| {
+        node.req(
+            reqwest::Method::POST,
+            &format!("/media/{id}/subtitles?{query}"),
+        )
+        .body(body)
+        .send()
+    };
+    let r = add("format=srt&language=fr", srt.clone()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let track: Value = r.json().await.unwrap();
+    assert_eq!(
+        (track["language"].as_str(), track["source"].as_str()),
+        (Some("fr"), Some("file"))
+    );
+    let (_, tracks) = node.get_json(&format!("/media/{id}/subtitles")).await;
+    assert!(
+        tracks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == track["id"]),
+        "{tracks}"
+    );
+    let (_, listed) = node.get_json("/entries?limit=10").await;
+    assert!(
+        listed["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "Film.fr.srt"),
+        "{listed}"
+    );
+    let vtt = node
+        .req(
+            reqwest::Method::GET,
+            &format!("/media/{id}/subtitles/{}", track["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        vtt.contains("00:00:00.500 --> 00:00:01.500") && vtt.contains("<i>D\u{e9}j\u{e0} vu</i>"),
+        "{vtt}"
+    );
+    // Again: replaced, not doubled. Not subtitles, or a bad format: 400.
+    assert_eq!(
+        add("format=srt&language=fr", srt).await.unwrap().status(),
+        201
+    );
+    let (_, tracks) = node.get_json(&format!("/media/{id}/subtitles")).await;
+    assert_eq!(tracks.as_array().unwrap().len(), 1, "{tracks}");
+    assert_eq!(
+        add("format=srt", b"just words".to_vec())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        add("format=txt", b"x".to_vec()).await.unwrap().status(),
+        400
+    );
+    node.stop().await;
+}

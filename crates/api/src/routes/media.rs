@@ -522,6 +522,43 @@ pub(crate) async fn h_media_subtitles(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AddSubtitleParams {
+    /// The file's format.
+    #[param(pattern = r"^(srt|vtt|ass|ssa)$")]
+    format: String,
+    /// Its language (`en`, `fre`, `pt-BR`), which names the sidecar.
+    #[param(pattern = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,4})?$")]
+    language: Option<String>,
+}
+
+/// Adds a subtitle file for a stored video (the body: SubRip, WebVTT, SSA
+/// or ASS, any text encoding): stored beside it as its sidecar, so it is
+/// listed with its tracks; one of the same language and format is
+/// replaced.
+#[utoipa::path(post, path = "/media/{id}/subtitles", tag = "media", params(EntryId, AddSubtitleParams),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "The subtitle file's bytes."),
+    responses(
+        (status = 201, description = "The new track.", body = cairn_node::SubtitleTrack),
+        (status = 400, description = "Not subtitles, or a folder.", body = ErrorBody),
+        (status = 404, description = "No such entry.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_add_subtitle(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    QueryParams(p): QueryParams<AddSubtitleParams>,
+    body: bytes::Bytes,
+) -> ApiResult<Response> {
+    let entry = s.node.entries().entry(&id).await?.entry;
+    let track = s
+        .node
+        .media()
+        .add_subtitle(&entry, body, &p.format, p.language.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(track)).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
 #[into_params(names("track"), parameter_in = Path)]
 #[allow(dead_code)]
 pub(crate) struct TrackId(#[param(pattern = r"^(s[0-9]{1,4}|f[A-Za-z0-9_-]{11})$")] String);

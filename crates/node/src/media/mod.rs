@@ -482,6 +482,60 @@ impl Media {
             .await
     }
 
+    /// Adds a subtitle file (`srt`, `vtt`, `ass` or `ssa`, in any text
+    /// encoding) for stored video `entry`: stored beside it as its sidecar
+    /// `<name without extension>[.<language>].<format>` (one of that
+    /// language and format replaces the last), so it is listed and served
+    /// with the video's tracks. The bytes must hold cues.
+    pub async fn add_subtitle(
+        &self,
+        entry: &Entry,
+        bytes: Bytes,
+        format: &str,
+        language: Option<&str>,
+    ) -> Result<SubtitleTrack> {
+        if entry.kind != EntryKind::File {
+            return Err(NodeError::Invalid(format!("'{}' is a folder", entry.name)));
+        }
+        let format = format.to_ascii_lowercase();
+        if !subtitles::SIDECARS.contains(&format.as_str()) {
+            return Err(NodeError::Invalid(format!(
+                "subtitles in '{format}' are not read: srt, vtt, ass or ssa"
+            )));
+        }
+        if let Some(lang) = language
+            && !subtitles::is_language(lang)
+        {
+            return Err(NodeError::Invalid(format!(
+                "'{lang}' is not a language tag (en, fre, pt-BR)"
+            )));
+        }
+        let vtt = self.subtitle_file_vtt(&bytes, &format).await?;
+        if !vtt.contains("-->") {
+            return Err(NodeError::Invalid("the file holds no subtitle cues".into()));
+        }
+        let stem = std::path::Path::new(&entry.name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&entry.name);
+        let name = match language {
+            Some(lang) => format!("{stem}.{lang}.{format}"),
+            None => format!("{stem}.{format}"),
+        };
+        let target = crate::UploadTarget {
+            parent: entry.parent.clone(),
+            name,
+            on_conflict: OnConflict::Replace,
+            wait_digests: false,
+        };
+        let size = bytes.len() as u64;
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+        let stored = self.0.entries.upload(target, body, Some(size)).await?;
+        subtitles::sidecar(entry, &stored.entry).ok_or_else(|| {
+            NodeError::Internal("a subtitle stored beside its video is not its sidecar".into())
+        })
+    }
+
     /// The subtitle streams of `source` (tracks `s<index>`).
     pub async fn stream_subtitles(&self, source: &MediaSource) -> Result<Vec<SubtitleTrack>> {
         Ok(subtitles::stream_tracks(&*self.probe(source).await?))

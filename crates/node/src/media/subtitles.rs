@@ -28,7 +28,7 @@ pub(crate) const MAX_SUBTITLE: usize = 16 << 20;
 const TEXT_CODECS: &[&str] = &["subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"];
 
 /// Sidecar extensions, lower case.
-const SIDECARS: &[&str] = &["srt", "vtt", "ass", "ssa"];
+pub(crate) const SIDECARS: &[&str] = &["srt", "vtt", "ass", "ssa"];
 
 /// One subtitle track of a video.
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +102,7 @@ pub(crate) fn sidecar(video: &Entry, other: &Entry) -> Option<SubtitleTrack> {
 }
 
 /// `en`, `eng`, `pt-BR`: a language tag, not a title.
-fn is_language(s: &str) -> bool {
+pub(crate) fn is_language(s: &str) -> bool {
     let (lang, region) = s.split_once(['-', '_']).unwrap_or((s, ""));
     (2..=3).contains(&lang.len())
         && lang.bytes().all(|b| b.is_ascii_alphabetic())
