@@ -179,6 +179,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_pause_torrent))
         .routes(routes!(routes::h_resume_torrent))
         .routes(routes!(routes::h_select_torrent_files))
+        .routes(routes!(routes::h_limit_torrent))
         .routes(routes!(routes::h_torrent_content))
         .routes(routes!(routes::h_torrent_probe))
         .routes(routes!(routes::h_torrent_stream))

@@ -267,6 +267,14 @@ pub(crate) enum TorrentAction {
         #[arg(long)]
         paused: bool,
     },
+    /// Limit how fast one torrent downloads ("none" lifts it); it is
+    /// added again to take it, its data kept.
+    Limit {
+        /// Info hash.
+        hash: String,
+        /// Bytes per second (at least 16384), or "none".
+        bps: String,
+    },
     /// List torrents: hash, state, progress, name.
     Ls,
     /// One torrent with its files.

@@ -270,6 +270,19 @@ async fn torrent(client: &Client, out: &Out, action: TorrentAction) -> Result<()
             files,
             paused,
         } => add_torrent(client, &source, files, paused).await?,
+        TorrentAction::Limit { hash, bps } => {
+            let bps: Option<u64> = match bps.as_str() {
+                "none" => None,
+                n => Some(
+                    n.parse()
+                        .with_context(|| format!("'{n}': bytes per second, or none"))?,
+                ),
+            };
+            let req = client
+                .request(Method::PUT, &format!("/torrents/{hash}/limit"))
+                .json(&json!({ "download_bps": bps }));
+            client.json(req).await?
+        }
         TorrentAction::Ls => {
             let v = client.get("/torrents").await?;
             out.print(&v, |v| lines(v, torrent_line));

@@ -585,6 +585,54 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         json!({ "value": false })
     );
 
+    // speedPulsing limits it (the torrent is added again, its data kept),
+    // and lifts the limit; the native call is the same one.
+    p.ok(
+        Some(&ann),
+        &format!("method=speedPulsing&id={utime}&max=100"),
+    )
+    .await;
+    assert_eq!(
+        p.ok(Some(&ann), "method=getall").await[&hash]["pulsing"],
+        100
+    );
+    let again = p
+        .http
+        .get(&file_url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(b3(&again), b3(&film), "the data stays");
+    p.ok(Some(&ann), &format!("method=speedPulsing&id={utime}"))
+        .await;
+    assert_eq!(
+        p.ok(Some(&ann), "method=getall").await[&hash]["pulsing"],
+        false
+    );
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/torrents/{hash}/limit"),
+            json!({ "download_bps": 20000 }),
+        )
+        .await;
+    assert_eq!(
+        (status, t["download_limit_bps"].clone()),
+        (200, json!(20000)),
+        "{t}"
+    );
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/torrents/{hash}/limit"),
+            json!({ "download_bps": 100 }),
+        )
+        .await;
+    assert_eq!(status, 400);
+
     // cancel: noDelete pauses; force removes it and its data.
     p.ok(
         Some(&ann),

@@ -277,3 +277,42 @@ pub(crate) async fn torrent_content(
     })
     .await
 }
+
+/// A download limit to set.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitBody {
+    /// Bytes per second, at least 16384; `null` lifts the torrent's own
+    /// limit (the node's, `[torrents] download_bps`, stays).
+    #[serde(default, deserialize_with = "crate::extract::whole_u64")]
+    #[schema(minimum = 16384, maximum = 4294967295_u64)]
+    download_bps: Option<u64>,
+}
+
+/// Limits how fast one torrent downloads. The torrent is added again
+/// (librqbit takes a limit only then): its data is kept and checked, and
+/// its streams break off. The limit lasts until the node stops.
+#[utoipa::path(put, path = "/torrents/{hash}/limit", tag = "torrents", params(InfoHash),
+    request_body = LimitBody,
+    responses(
+        (status = 200, description = "The torrent, with its limit.", body = TorrentInfo),
+        (status = 404, description = "No such torrent.", body = ErrorBody),
+        (status = 409, description = "Its metadata has not arrived yet.", body = ErrorBody),
+        (status = 503, description = "Torrents are off.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_limit_torrent(
+    State(s): State<AppState>,
+    PathParams(hash): PathParams<String>,
+    JsonBody(body): JsonBody<LimitBody>,
+) -> ApiResult<Response> {
+    let bps = body
+        .download_bps
+        .map(|b| {
+            u32::try_from(b)
+                .ok()
+                .filter(|b| *b >= 16384)
+                .ok_or_else(|| ApiError::invalid(format!("download_bps {b}: 16384 to 4294967295")))
+        })
+        .transpose()?;
+    Ok(Json(s.node.torrents().limit(&hash, bps).await?).into_response())
+}

@@ -175,9 +175,7 @@ async fn dispatch(call: &Call, method: &str) -> Response {
         "embedStart" => torrents::embed_start(call).await,
         "cancel" => torrents::cancel(call).await,
         "speedUp" => torrents::speed_up(call).await,
-        "speedPulsing" => fail(
-            "Per-torrent speed limits are not supported here: set [torrents] download_bps in the node's config",
-        ),
+        "speedPulsing" => torrents::pulsing(call).await,
         "forceDownload" => torrents::force(call).await,
         "toggleStateFile" => torrents::toggle_file(call).await,
         "deleteAllPaused" => torrents::delete_paused(call).await,

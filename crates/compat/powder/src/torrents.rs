@@ -51,7 +51,7 @@ fn address_json(info: &TorrentInfo, a: &Address) -> Value {
         "uploadSpeed": info.upload_bps,
         "uploadedStart": 0,
         "peers": info.peers,
-        "pulsing": false,
+        "pulsing": info.download_limit_bps.map_or(json!(false), |b| json!(b / 1000)),
         "forced": a.forced,
     })
 }
@@ -446,6 +446,27 @@ pub(crate) async fn speed_up(call: &Call) -> Response {
         }
     }
     empty()
+}
+
+/// `speedPulsing&id=<utime>&max=<kB/s>`: limits the torrent to `max`
+/// thousand bytes per second (at least 16384 B/s, the least the node
+/// keeps); without `max`, lifts its limit. The node adds the torrent
+/// again to change it (librqbit takes a limit only then).
+pub(crate) async fn pulsing(call: &Call) -> Response {
+    let Some(hash) = hash_of(&call.state, call.param("id")) else {
+        return fail("Unknown torrent id");
+    };
+    let bps = match call.param("max") {
+        "" => None,
+        max => match max.trim().parse::<u64>() {
+            Ok(k) => Some(k.saturating_mul(1000).clamp(16384, u64::from(u32::MAX)) as u32),
+            Err(_) => return fail("max must be a whole number of kB/s"),
+        },
+    };
+    match call.state.node.torrents().limit(&hash, bps).await {
+        Ok(_) => empty(),
+        Err(e) => fail(e),
+    }
 }
 
 /// `forceDownload`: Powder's "forced" mode looked for peers every two

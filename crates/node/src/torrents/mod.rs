@@ -61,6 +61,9 @@ const TAGS: &str = "torrents";
 /// The largest `.torrent` file read from a path.
 const MAX_TORRENT_FILE: u64 = 64 << 20;
 
+/// How long a new limit waits for the torrent's data to be checked again.
+const LIMIT_CHECK_WAIT: Duration = Duration::from_secs(30);
+
 /// How long opening a stream may wait for librqbit.
 const OPEN_WAIT: Duration = Duration::from_secs(20);
 
@@ -82,6 +85,9 @@ struct State {
     remembered: peers::Remembered,
     /// The job of each torrent downloading or not yet imported.
     jobs: Mutex<HashMap<String, crate::jobs::Job>>,
+    /// Download limits of single torrents, bytes per second (until the
+    /// node stops: librqbit keeps none).
+    limits: Mutex<HashMap<String, u32>>,
 }
 
 struct Resolving {
@@ -163,6 +169,8 @@ pub struct TorrentInfo {
     pub download_bps: u64,
     /// Bytes per second going out now.
     pub upload_bps: u64,
+    /// Its own download limit in bytes per second, when it has one.
+    pub download_limit_bps: Option<u32>,
     /// Bytes sent to others so far.
     pub uploaded_bytes: u64,
     /// Peers connected now.
@@ -228,6 +236,7 @@ impl Torrents {
             importing: Mutex::new(Default::default()),
             remembered: peers::Remembered::open(&data_dir.join("torrents")),
             jobs: Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
         }));
         if torrents.0.session.is_ok() {
             torrents.start_repeering();
@@ -459,6 +468,7 @@ impl Torrents {
     pub async fn remove(&self, hash: &str, delete_data: bool) -> Result<()> {
         let hash = normal_hash(hash)?;
         self.0.remembered.forget(&hash)?;
+        self.limits_map().remove(&hash);
         self.end_job(&hash, Err(&NodeError::Cancelled));
         if let Some(r) = self.resolving().remove(&hash) {
             r.task.abort();
@@ -544,7 +554,49 @@ impl Torrents {
     async fn shown(&self, handle: &ManagedTorrent) -> TorrentInfo {
         let hash = handle.info_hash().as_string();
         let count = file_count(handle).unwrap_or(0);
-        info_of(handle, &self.imported(&hash, count).await)
+        let mut info = info_of(handle, &self.imported(&hash, count).await);
+        info.download_limit_bps = self.limits_map().get(&hash).copied();
+        info
+    }
+
+    fn limits_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.0.limits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Limits how fast torrent `hash` downloads, in bytes per second (at
+    /// least 16384), besides the node's own limit; `None` lifts it.
+    /// librqbit takes a torrent's limit only when it is added, so the
+    /// torrent is added again, its data kept and checked (streams of it
+    /// break off; players ask again). The limit lasts until the node
+    /// stops.
+    pub async fn limit(&self, hash: &str, download_bps: Option<u32>) -> Result<TorrentInfo> {
+        if let Some(bps) = download_bps
+            && bps < 16384
+        {
+            return Err(NodeError::Invalid(format!(
+                "a limit of {bps} B/s is too low: at least 16384, or none"
+            )));
+        }
+        let hash = normal_hash(hash)?;
+        let handle = self.handle(&hash)?;
+        if handle.with_metadata(|_| ()).is_err() {
+            return Err(NodeError::Conflict(
+                "the torrent has no metadata yet: limit it once it has".into(),
+            ));
+        }
+        let peers = self.0.remembered.of(&hash);
+        self.add_again(&handle, peers, download_bps.and_then(NonZeroU32::new))
+            .await?;
+        match download_bps {
+            Some(bps) => self.limits_map().insert(hash.clone(), bps),
+            None => self.limits_map().remove(&hash),
+        };
+        // Answered once its data is checked again, so what the caller does
+        // next (pause, read) finds it live; a large torrent is answered
+        // while it is still checking.
+        let again = self.handle(&hash)?;
+        let _ = tokio::time::timeout(LIMIT_CHECK_WAIT, again.wait_until_initialized()).await;
+        self.info(&hash).await
     }
 
     async fn read_under_roots(&self, path: &Path) -> Result<Vec<u8>> {
@@ -713,6 +765,7 @@ fn resolving_info(hash: &str, r: &Resolving) -> TorrentInfo {
         progress: 0.0,
         download_bps: 0,
         upload_bps: 0,
+        download_limit_bps: None,
         uploaded_bytes: 0,
         peers: 0,
         files: Vec::new(),
@@ -762,6 +815,7 @@ fn info_of(handle: &ManagedTorrent, imported: &HashMap<usize, String>) -> Torren
         },
         download_bps: live.map_or(0, |l| mib(l.download_speed.mbps)),
         upload_bps: live.map_or(0, |l| mib(l.upload_speed.mbps)),
+        download_limit_bps: None,
         uploaded_bytes: stats.uploaded_bytes,
         peers: live.map_or(0, |l| l.snapshot.peer_stats.live as u64),
         files,

@@ -11,10 +11,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use librqbit::api::TorrentIdOrHash;
+use librqbit::limits::LimitsConfig;
 use librqbit::{AddTorrent, AddTorrentOptions, ManagedTorrent};
 
 use super::Torrents;
@@ -70,6 +72,11 @@ impl Remembered {
         self.lock().clone()
     }
 
+    /// The peers remembered for `hash`.
+    pub(super) fn of(&self, hash: &str) -> Vec<SocketAddr> {
+        self.lock().get(hash).cloned().unwrap_or_default()
+    }
+
     fn save(&self, all: &BTreeMap<String, Vec<SocketAddr>>) -> Result<()> {
         let tmp = self.file.with_extension("json.tmp");
         let text = serde_json::to_vec(all).map_err(|e| NodeError::Internal(e.to_string()))?;
@@ -92,7 +99,10 @@ impl Torrents {
                 let Ok(handle) = torrents.handle(&hash) else {
                     continue;
                 };
-                if let Err(e) = torrents.add_again(&handle, peers).await {
+                if handle.stats().finished {
+                    continue;
+                }
+                if let Err(e) = torrents.add_again(&handle, peers, None).await {
                     tracing::warn!(torrent = %hash, error = %e, "cannot give a torrent its peers back");
                 }
             }
@@ -100,10 +110,15 @@ impl Torrents {
         });
     }
 
-    async fn add_again(&self, handle: &Arc<ManagedTorrent>, peers: Vec<SocketAddr>) -> Result<()> {
-        if handle.stats().finished {
-            return Ok(());
-        }
+    /// Adds `handle`'s torrent again (its data kept and checked) with
+    /// `peers` to try at once and a download limit (`None`: none of its
+    /// own): librqbit takes both only when a torrent is added.
+    pub(super) async fn add_again(
+        &self,
+        handle: &Arc<ManagedTorrent>,
+        peers: Vec<SocketAddr>,
+        download_bps: Option<NonZeroU32>,
+    ) -> Result<()> {
         let session = self.session()?.clone();
         let bytes = handle
             .with_metadata(|m| m.torrent_bytes.clone())
@@ -113,7 +128,11 @@ impl Torrents {
             only_files: handle.only_files(),
             output_folder: Some(handle.output_folder().to_string_lossy().into_owned()),
             overwrite: true,
-            initial_peers: Some(peers),
+            initial_peers: (!peers.is_empty()).then_some(peers),
+            ratelimits: LimitsConfig {
+                download_bps,
+                upload_bps: None,
+            },
             ..Default::default()
         };
         session
@@ -124,7 +143,7 @@ impl Torrents {
             .add_torrent(AddTorrent::from_bytes(bytes), Some(options))
             .await
             .map_err(|e| NodeError::Conflict(format!("{e:#}")))?;
-        tracing::info!(torrent = %handle.info_hash().as_string(), "torrent added again with its peers");
+        tracing::info!(torrent = %handle.info_hash().as_string(), "torrent added again");
         Ok(())
     }
 }
