@@ -1101,3 +1101,45 @@ async fn torrent_urls_and_links_to_magnets_add_torrents() {
     assert_eq!(t["infoHash"], seeder.hash(), "the redirect's magnet");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_download_all_off_a_new_torrent_gets_its_first_media_file_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seeder = Seeder::start(
+        tmp.path(),
+        &[
+            ("b.mkv", b"second film".as_slice()),
+            ("a.mp4", b"first film".as_slice()),
+            ("notes.txt", b"words".as_slice()),
+        ],
+    )
+    .await;
+    let (node, p, master) = powder_node().await;
+    p.ok(Some(&master), "method=settings&downloadAll=false")
+        .await;
+    assert_eq!(
+        p.ok(Some(&master), "method=setting&for=downloadAll").await,
+        json!({ "value": false })
+    );
+    let magnet = url_encode(&seeder.magnet());
+    p.ok(Some(&master), &format!("method=new&torrent={magnet}"))
+        .await;
+    let hash = seeder.hash();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, t) = node.get_json(&format!("/torrents/{hash}")).await;
+        let files = t["files"].as_array().cloned().unwrap_or_default();
+        let chosen: Vec<&str> = files
+            .iter()
+            .filter(|f| f["selected"] == true)
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        if files.len() == 3 && chosen.len() == 1 {
+            assert!(chosen[0].ends_with("a.mp4"), "{chosen:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no single file chosen: {t}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node.stop().await;
+}

@@ -31,8 +31,9 @@
 //!   config.json`, with Powder's defaults and master-only keys. Those
 //!   that steer what this layer does take effect (`maxUsers`,
 //!   `removeLogic`, `useFilenameStream`, `downloadAll`, `subLangs`,
-//!   `subLimit`, `embedToken`); the engine's own limits (speeds, peers,
-//!   ports, folders) are cairn's config, not Powder's settings.
+//!   `subLimit`, `ytdlQuality`, `jackettHost`, `jackettKey`,
+//!   `embedToken`); the engine's own limits (speeds, peers, ports,
+//!   folders) are cairn's config, not Powder's settings.
 //! - **Torrents** are the node's torrents (`node.torrents()`), shared by
 //!   every key, as on Powder; Powder's `utime` ids and openers are kept
 //!   in the layer's address book (`<data dir>/powder/books.json`).

@@ -160,7 +160,33 @@ async fn added(
         .await
         .map_err(|e| e.to_string())?;
     let (address, new) = state.books.address(&info.info_hash, link);
+    if new && !state.settings.flag("downloadAll", true) {
+        first_file_only(state.clone(), info.info_hash.clone());
+    }
     Ok((info, address, new))
+}
+
+/// With `downloadAll` off, a new torrent downloads its first streamable
+/// file only, as on Powder: chosen once its metadata is here.
+fn first_file_only(state: AppState, hash: String) {
+    tokio::spawn(async move {
+        let info = match started(&state, &hash).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::info!(torrent = %hash, error = %e, "no files to choose from");
+                return;
+            }
+        };
+        let first = display_files(&info)
+            .into_iter()
+            .find(|(_, streams)| *streams)
+            .map(|(f, _)| f.index);
+        if let Some(first) = first
+            && let Err(e) = state.node.torrents().select(&hash, &[first]).await
+        {
+            tracing::info!(torrent = %hash, error = %e, "the first file was not chosen");
+        }
+    });
 }
 
 pub(crate) async fn add(call: &Call) -> Response {
