@@ -393,7 +393,8 @@ pub(crate) struct RemoteBody {
 #[utoipa::path(post, path = "/media/remote", tag = "media", request_body = RemoteBody,
     responses(
         (status = 200, description = "What the page holds.", body = RemoteMedia),
-        (status = 400, description = "Not a page yt-dlp can extract, or an address the node may not fetch.", body = ErrorBody),
+        (status = 400, description = "Not a page yt-dlp can extract, or a host that does not resolve.", body = ErrorBody),
+        (status = 403, description = "An address the node may not fetch from (`[remote] allow`).", body = ErrorBody),
         (status = 503, description = "yt-dlp is not installed.", body = ErrorBody),
     ))]
 pub(crate) async fn h_media_remote(
@@ -428,7 +429,8 @@ pub(crate) struct RemoteStoreBody {
 #[utoipa::path(post, path = "/media/remote/store", tag = "media", request_body = RemoteStoreBody,
     responses(
         (status = 202, description = "The job.", body = cairn_node::JobRecord),
-        (status = 400, description = "Not a page yt-dlp can extract, or an address the node may not fetch.", body = ErrorBody),
+        (status = 400, description = "Not a page yt-dlp can extract, or a host that does not resolve.", body = ErrorBody),
+        (status = 403, description = "An address the node may not fetch from (`[remote] allow`).", body = ErrorBody),
         (status = 404, description = "No such folder.", body = ErrorBody),
         (status = 503, description = "yt-dlp is not installed.", body = ErrorBody),
     ))]
