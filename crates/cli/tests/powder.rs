@@ -35,6 +35,31 @@ impl Powder {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The text at `url`.
+    async fn text(&self, url: impl reqwest::IntoUrl) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The bytes at `url`.
+    async fn body(&self, url: impl reqwest::IntoUrl) -> Vec<u8> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
     /// `/actions?<query>` with `key` in the `authorization` header: the
     /// status, the content type, the body.
     async fn raw(&self, key: Option<&str>, query: &str) -> (u16, Option<String>, String) {
@@ -421,15 +446,7 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         .unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap(), film[100..200]);
-    let whole = p
-        .http
-        .get(&file_url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let whole = p.body(&file_url).await;
     assert_eq!(b3(&whole), b3(&film));
     assert!(plays(&file_url, None, 2).await > 40);
     let bad = p
@@ -527,17 +544,11 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
     let named: String = up.json().await.unwrap();
     let from = base64::engine::general_purpose::STANDARD.encode(&named);
     let mine = p
-        .http
-        .get(p.url(&format!(
+        .text(p.url(&format!(
             "/srt2vtt/subtitle.vtt?token={ann}&from={}",
             url_encode(&from)
         )))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(mine.contains("<i>There</i>"), "{mine}");
     let path = base64::engine::general_purpose::STANDARD.encode("/etc/passwd");
     let refused = p
@@ -596,15 +607,7 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         p.ok(Some(&ann), "method=getall").await[&hash]["pulsing"],
         100
     );
-    let again = p
-        .http
-        .get(&file_url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let again = p.body(&file_url).await;
     assert_eq!(b3(&again), b3(&film), "the data stays");
     p.ok(Some(&ann), &format!("method=speedPulsing&id={utime}"))
         .await;
@@ -696,25 +699,11 @@ async fn local_media_are_stored_files_the_master_lists() {
         (json!(true), json!(true))
     );
     let m3u = p
-        .http
-        .get(p.url(&format!("/getlocalplaylist.m3u?pid={pid}&token={master}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text(p.url(&format!("/getlocalplaylist.m3u?pid={pid}&token={master}")))
+        .await;
     let url = format!("http://{}/local/{pid}/0?token={master}", p.addr);
     assert_eq!(m3u, format!("#EXTM3U\n#EXTINF:0,clip.mp4\n{url}"));
-    let got = p
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = p.body(&url).await;
     assert_eq!(b3(&got), b3(&film));
     let web = format!(
         "http://{}/web/{pid}/0/720p.mp4?token={master}&isLocal=1&needsAudio=0&needsVideo=0",
@@ -870,6 +859,11 @@ async fn web_site(clip: Vec<u8>) -> String {
                 }
             }),
         );
+    serve(app).await
+}
+
+/// Serves `app` on 127.0.0.1 for the test: its `http://` address.
+async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -919,14 +913,8 @@ async fn youtube_dl_links_play_through_the_node_and_jackett_searches() {
     );
     // Its playlist, by range through the node, and it plays.
     let m3u = p
-        .http
-        .get(p.url(&format!("/getytdlplaylist.m3u?pid={pid}&token={ann}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text(p.url(&format!("/getytdlplaylist.m3u?pid={pid}&token={ann}")))
+        .await;
     let url = format!("http://{}/ytdl/{pid}/0?token={ann}", p.addr);
     assert!(m3u.ends_with(&format!("\n{url}")), "{m3u}");
     let part = p
@@ -1072,9 +1060,7 @@ async fn torrent_urls_and_links_to_magnets_add_torrents() {
                 async move { axum::response::Redirect::to(&magnet) }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let site = serve(app).await;
     let (node, p, master) = powder_node().await;
     let url = url_encode(&format!("{site}/t.torrent"));
     // 127.0.0.1 is not fetched until the config allows it.

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use cairn_node::{EntryKind, ListQuery};
+use cairn_node::EntryKind;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -138,29 +138,17 @@ pub(crate) async fn h_media_playlist(
 ) -> ApiResult<Response> {
     let expires = p.expires()?;
     let info = s.node.entries().entry(&id).await?;
-    let mut files = Vec::new();
-    if info.entry.kind == EntryKind::File {
-        files.push(info.entry);
+    let files = if info.entry.kind == EntryKind::File {
+        vec![info.entry]
     } else {
-        for page in 0..10u64 {
-            let query = ListQuery {
-                offset: page * 1000,
-                limit: 1000,
-                ..Default::default()
-            };
-            let listed = s.node.entries().list(Some(id.clone()), query).await?;
-            files.extend(
-                listed
-                    .entries
-                    .iter()
-                    .filter(|e| e.kind == EntryKind::File && playable(&e.name))
-                    .cloned(),
-            );
-            if (page + 1) * 1000 >= listed.total {
-                break;
-            }
-        }
-    }
+        s.node
+            .entries()
+            .children(Some(id.clone()), 10_000)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::File && playable(&e.name))
+            .collect()
+    };
     let origin = origin(&headers);
     let entries: Vec<(String, String)> = files
         .iter()

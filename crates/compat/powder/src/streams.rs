@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_api::content::{self, Presentation};
-use cairn_node::{Entry, EntryKind, ListQuery, MediaSource, NodeError, Profile, Quality, Target};
+use cairn_node::{Entry, EntryKind, MediaSource, NodeError, Profile, Quality, Target};
 use serde_json::{Value, json};
 
 use crate::keys::{Caller, caller};
@@ -167,29 +167,14 @@ fn content_type(name: &str) -> String {
 
 /// The media files of stored folder `id`, by name as people read them.
 pub(crate) async fn folder_files(state: &AppState, id: &str) -> Result<Vec<Entry>, NodeError> {
-    let mut files = Vec::new();
-    for page in 0..10u64 {
-        let query = ListQuery {
-            offset: page * 1000,
-            limit: 1000,
-            ..Default::default()
-        };
-        let listed = state
-            .node
-            .entries()
-            .list(Some(id.to_owned()), query)
-            .await?;
-        files.extend(
-            listed
-                .entries
-                .iter()
-                .filter(|e| e.kind == EntryKind::File && crate::torrents::streamable(&e.name))
-                .cloned(),
-        );
-        if (page + 1) * 1000 >= listed.total {
-            break;
-        }
-    }
+    let mut files: Vec<Entry> = state
+        .node
+        .entries()
+        .children(Some(id.to_owned()), 10_000)
+        .await?
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::File && crate::torrents::streamable(&e.name))
+        .collect();
     files.sort_by_key(|a| a.name.to_lowercase());
     Ok(files)
 }

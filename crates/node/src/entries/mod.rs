@@ -148,6 +148,30 @@ impl Entries {
         Ok(page)
     }
 
+    /// The entries of folder `parent` (`None` for the root) by name, read
+    /// a page at a time, at most `max` of them (what a playlist or a
+    /// look for sidecar files reads, not a listing to page through).
+    pub async fn children(&self, parent: Option<String>, max: u64) -> Result<Vec<Entry>> {
+        const PAGE: u32 = 1000;
+        let mut all = Vec::new();
+        let mut offset = 0;
+        while offset < max {
+            let query = ListQuery {
+                offset,
+                limit: PAGE,
+                ..Default::default()
+            };
+            let page = self.list(parent.clone(), query).await?;
+            all.extend(page.entries.iter().cloned());
+            offset += u64::from(PAGE);
+            if offset >= page.total {
+                break;
+            }
+        }
+        all.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        Ok(all)
+    }
+
     /// Creates a folder (or returns the existing one of that name, which
     /// changes nothing and tells no one).
     pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {

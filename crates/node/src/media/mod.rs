@@ -599,27 +599,15 @@ impl Media {
 
     /// The sidecar subtitle files of `entry` in its folder.
     async fn sidecars(&self, entry: &Entry) -> Result<Vec<(Entry, SubtitleTrack)>> {
-        let mut found = Vec::new();
-        let query = crate::ListQuery {
-            limit: 1000,
-            ..Default::default()
-        };
-        for page in 0..20u64 {
-            let query = crate::ListQuery {
-                offset: page * 1000,
-                ..query
-            };
-            let listed = self.0.entries.list(entry.parent.clone(), query).await?;
-            for other in &listed.entries {
-                if let Some(track) = subtitles::sidecar(entry, other) {
-                    found.push((other.clone(), track));
-                }
-            }
-            if (page + 1) * 1000 >= listed.total {
-                break;
-            }
-        }
-        Ok(found)
+        let siblings = self
+            .0
+            .entries
+            .children(entry.parent.clone(), 20_000)
+            .await?;
+        Ok(siblings
+            .into_iter()
+            .filter_map(|other| subtitles::sidecar(entry, &other).map(|t| (other, t)))
+            .collect())
     }
 
     /// The bytes of a small stored file (a sidecar).
