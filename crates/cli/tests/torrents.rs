@@ -513,9 +513,34 @@ async fn a_node_killed_mid_download_resumes_at_restart() {
     })
     .await;
     assert!(t["progress"].as_f64().unwrap() < 1.0, "{t}");
+    // Its own limit, half the node's, is kept across the kill.
+    let (status, t) = node
+        .send_json(
+            reqwest::Method::PUT,
+            &format!("/torrents/{hash}/limit"),
+            json!({ "download_bps": 524288 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
     node.kill9();
     let node = node.restart().await;
-    // Back with its data, and its peer: it finishes and is imported once.
+    let (_, t) = node.get_json(&format!("/torrents/{hash}")).await;
+    assert_eq!(t["download_limit_bps"], 524288, "{t}");
+    // Back with its data, its peer and its limit: it goes on at most at
+    // its own pace (a token bucket lets a second's worth through at once).
+    let moving = wait_for(&node, &hash, "a new start", |t| {
+        t["state"] == "downloading" && t["done_bytes"].as_u64() > Some(0)
+    })
+    .await;
+    let (from, at) = (moving["done_bytes"].as_u64().unwrap(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, t) = node.get_json(&format!("/torrents/{hash}")).await;
+    let rate = (t["done_bytes"].as_u64().unwrap() - from) as f64 / at.elapsed().as_secs_f64();
+    assert!(
+        t["progress"].as_f64().unwrap() < 1.0 && rate < 800_000.0,
+        "{rate:.0} B/s with a limit of 524288: {t}"
+    );
+    // It finishes and is imported once.
     let t = wait_for(&node, &hash, "the import after the restart", |t| {
         t["files"].as_array().is_some_and(|f| f.len() == 1) && t["files"][0]["entry"].is_string()
     })

@@ -11,8 +11,6 @@
 //! readable secret.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rand::RngCore;
@@ -79,18 +77,7 @@ fn secret_file(path: &Path, shape: impl Fn(&[u8; 32]) -> Vec<u8>) -> Result<Vec<
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let bytes = shape(&raw);
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| NodeError::io("create", &tmp, e))?;
-    f.write_all(&bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| NodeError::io("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| NodeError::io("rename into", path, e))?;
+    cairn_store::private::write_whole(path, &bytes).map_err(|e| NodeError::io("write", path, e))?;
     Ok(bytes)
 }
 

@@ -33,6 +33,32 @@ pub fn file_options() -> OpenOptions {
     options
 }
 
+/// Writes `bytes` to `path` whole or not at all, with [`FILE_MODE`]: a
+/// temporary file beside it, synced, renamed over it, the folder synced.
+/// A kill at any moment leaves the old content or the new one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(name);
+    let written = file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Takes the group's and others' permissions off `path`, when it exists
 /// and has any; a symlink is left alone (its target is not the node's to
 /// change).
@@ -93,5 +119,22 @@ mod tests {
         tighten(&dir).unwrap();
         assert_eq!(mode(&dir), 0o700);
         tighten(&dir.join("missing")).unwrap();
+    }
+
+    #[test]
+    fn a_whole_write_replaces_the_file_and_leaves_nothing_beside_it() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("kept.json");
+        write_whole(&file, b"one").unwrap();
+        write_whole(&file, b"two, longer").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two, longer");
+        assert_eq!(mode(&file), 0o600);
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("kept.json")]);
+        let err = write_whole(&root.path().join("no/such/dir/f"), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 }

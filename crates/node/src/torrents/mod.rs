@@ -81,13 +81,10 @@ struct State {
     resolving: Mutex<HashMap<String, Resolving>>,
     /// Torrents being imported now, by info hash.
     importing: Mutex<std::collections::HashSet<String>>,
-    /// Peers given by hand, kept across restarts.
+    /// Peers given by hand and download limits, kept across restarts.
     remembered: peers::Remembered,
     /// The job of each torrent downloading or not yet imported.
     jobs: Mutex<HashMap<String, crate::jobs::Job>>,
-    /// Download limits of single torrents, bytes per second (until the
-    /// node stops: librqbit keeps none).
-    limits: Mutex<HashMap<String, u32>>,
 }
 
 struct Resolving {
@@ -236,7 +233,6 @@ impl Torrents {
             importing: Mutex::new(Default::default()),
             remembered: peers::Remembered::open(&data_dir.join("torrents")),
             jobs: Mutex::new(HashMap::new()),
-            limits: Mutex::new(HashMap::new()),
         }));
         if torrents.0.session.is_ok() {
             torrents.start_repeering();
@@ -468,7 +464,6 @@ impl Torrents {
     pub async fn remove(&self, hash: &str, delete_data: bool) -> Result<()> {
         let hash = normal_hash(hash)?;
         self.0.remembered.forget(&hash)?;
-        self.limits_map().remove(&hash);
         self.end_job(&hash, Err(&NodeError::Cancelled));
         if let Some(r) = self.resolving().remove(&hash) {
             r.task.abort();
@@ -555,20 +550,15 @@ impl Torrents {
         let hash = handle.info_hash().as_string();
         let count = file_count(handle).unwrap_or(0);
         let mut info = info_of(handle, &self.imported(&hash, count).await);
-        info.download_limit_bps = self.limits_map().get(&hash).copied();
+        info.download_limit_bps = self.0.remembered.of(&hash).download_bps;
         info
-    }
-
-    fn limits_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.0.limits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Limits how fast torrent `hash` downloads, in bytes per second (at
     /// least 16384), besides the node's own limit; `None` lifts it.
     /// librqbit takes a torrent's limit only when it is added, so the
     /// torrent is added again, its data kept and checked (streams of it
-    /// break off; players ask again). The limit lasts until the node
-    /// stops.
+    /// break off; players ask again). The limit is kept across restarts.
     pub async fn limit(&self, hash: &str, download_bps: Option<u32>) -> Result<TorrentInfo> {
         if let Some(bps) = download_bps
             && bps < 16384
@@ -584,13 +574,10 @@ impl Torrents {
                 "the torrent has no metadata yet: limit it once it has".into(),
             ));
         }
-        let peers = self.0.remembered.of(&hash);
+        let peers = self.0.remembered.of(&hash).peers;
         self.add_again(&handle, peers, download_bps.and_then(NonZeroU32::new))
             .await?;
-        match download_bps {
-            Some(bps) => self.limits_map().insert(hash.clone(), bps),
-            None => self.limits_map().remove(&hash),
-        };
+        self.0.remembered.set_limit(&hash, download_bps)?;
         // Answered once its data is checked again, so what the caller does
         // next (pause, read) finds it live; a large torrent is answered
         // while it is still checking.
