@@ -529,7 +529,7 @@ async fn play(
     let direct = v["treatment"] == "direct";
     let path = match how {
         "auto" if direct => "content",
-        "auto" | "hls" => "playlist",
+        "auto" | "hls" => "master",
         "stream" => "stream",
         "file" => "content",
         other => bail!("--as {other}: give auto, hls, stream or file"),

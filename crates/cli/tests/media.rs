@@ -183,6 +183,26 @@ async fn a_progressive_stream_plays_from_a_start() {
         .await
         .unwrap();
     assert!((46..=50).contains(&frames), "{frames} frames from Matroska");
+    // keep_times: the stream's clock is the file's, else it counts from 0.
+    // Copied, it starts at the key frame before the start asked (they are
+    // 2.002 s apart: at 4.004 for a start of 4.5).
+    for (keep, from) in [(false, 0.0), (true, 4.004)] {
+        let url = player_url(
+            &node,
+            &format!("/media/{old}/stream"),
+            &format!("format=mkv&start=4.5&keep_times={keep}"),
+        );
+        let r = node.http().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let bytes = r.bytes().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let times = video_times(&bytes, dir.path());
+        assert!(
+            (times[0] - from).abs() < 0.1,
+            "keep_times={keep}: the first frame at {}",
+            times[0]
+        );
+    }
     // WebM and Ogg for browsers without H.264; the audio alone as MP3.
     for (format, kind) in [("webm", "video/webm"), ("ogv", "video/ogg")] {
         let url = player_url(
@@ -432,7 +452,7 @@ async fn the_binary_leaves_no_ffmpeg_behind_and_says_when_it_has_none() {
     let out = node.cli(&["play", &old, "--quality", "240p"]);
     let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(
-        url.contains("/hls/index.m3u8?quality=240p&api_secret="),
+        url.contains("/hls/master.m3u8?quality=240p&api_secret="),
         "{url}"
     );
     let frames = tokio::task::spawn_blocking(move || frames_played(&url, None, 2))
@@ -466,13 +486,12 @@ async fn the_binary_leaves_no_ffmpeg_behind_and_says_when_it_has_none() {
     assert_eq!(status["media"]["available"], false);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
-    let node = InProcNode::start().await;
-    // A video with an embedded German subtitle stream.
+/// A 6 s H.264 video in Matroska with an embedded German subtitle stream
+/// ("Guten Tag" from 1 s to 2.5 s, "Tschüss" from 3 s to 4 s).
+fn subbed_video(node: &impl Dirs) -> Vec<u8> {
     let srt = "1\n00:00:01,000 --> 00:00:02,500\nGuten Tag\n\n2\n00:00:03,000 --> 00:00:04,000\nTschüss\n";
     std::fs::write(node.files().join("in.srt"), srt).unwrap();
-    let video = make(&node, "clip.mkv", 6, H264_AAC);
+    make(node, "clip.mkv", 6, H264_AAC);
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
         .arg(node.files().join("clip.mkv"))
@@ -488,9 +507,13 @@ async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    drop(video);
-    let subbed = std::fs::read(node.files().join("subbed.mkv")).unwrap();
-    let id = upload(&node, "Film.mkv", subbed).await;
+    std::fs::read(node.files().join("subbed.mkv")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
+    let node = InProcNode::start().await;
+    let id = upload(&node, "Film.mkv", subbed_video(&node)).await;
     // Sidecars: English in UTF-8, French in Windows-1252, and a stranger.
     upload(
         &node,
@@ -559,6 +582,148 @@ async fn subtitles_come_as_webvtt_from_streams_and_sidecars() {
         .get_json(&format!("/media/{id}/subtitles/fAAAAAAAAAAA"))
         .await;
     assert_eq!(status, 404);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_master_offers_subtitles_on_the_video_timeline() {
+    let node = InProcNode::start().await;
+    let id = upload(&node, "Film.mkv", subbed_video(&node)).await;
+    upload(
+        &node,
+        "Film.en.srt",
+        b"1\n00:00:04,000 --> 00:00:05,000\nGood \"bye\"\n".to_vec(),
+    )
+    .await;
+    let text = |path: String| {
+        let node = &node;
+        async move {
+            let r = node.req(reqwest::Method::GET, &path).send().await.unwrap();
+            let status = r.status().as_u16();
+            let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+            let body = r.text().await.unwrap();
+            assert_eq!(status, 200, "{path}: {body}");
+            (kind, body)
+        }
+    };
+
+    // Copied (the video is H.264) and encoded (240p): the subtitles' time 0
+    // is where the video segments' timestamps put the film's start.
+    for query in ["", "quality=240p"] {
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        let (kind, master) = text(format!("/media/{id}/hls/master.m3u8{q}")).await;
+        assert_eq!(kind, "application/vnd.apple.mpegurl");
+        let media: Vec<&str> = master
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=SUBTITLES"))
+            .collect();
+        assert_eq!(media.len(), 2, "{master}");
+        assert!(
+            media[0].contains("NAME=\"ger\",LANGUAGE=\"ger\"")
+                && media[0].contains(&format!("URI=\"sub-s2.m3u8{q}\"")),
+            "{master}"
+        );
+        assert!(media[1].contains("LANGUAGE=\"en\""), "{master}");
+        let inf = master
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-STREAM-INF:"))
+            .unwrap();
+        assert!(
+            inf.contains("SUBTITLES=\"subs\"") && inf.contains("BANDWIDTH="),
+            "{inf}"
+        );
+        // 240p: 426 wide, the height kept even.
+        let resolution = if query.is_empty() {
+            "640x360"
+        } else {
+            "426x238"
+        };
+        assert!(inf.contains(&format!("RESOLUTION={resolution}")), "{inf}");
+        let variant = master.lines().skip_while(|l| *l != inf).nth(1).unwrap();
+        assert_eq!(variant, format!("index.m3u8{q}"));
+
+        let (_, sub_list) = text(format!("/media/{id}/hls/sub-s2.m3u8{q}")).await;
+        assert!(sub_list.contains("#EXT-X-ENDLIST"), "{sub_list}");
+        let inf: f64 = sub_list
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXTINF:"))
+            .and_then(|d| d.trim_end_matches(',').parse().ok())
+            .unwrap();
+        assert!((inf - 6.0).abs() < 0.2, "{sub_list}");
+        let vtt_uri = format!("sub-s2.vtt{q}");
+        assert!(sub_list.lines().any(|l| l == vtt_uri), "{sub_list}");
+
+        let (kind, vtt) = text(format!("/media/{id}/hls/{vtt_uri}")).await;
+        assert_eq!(kind, "text/vtt; charset=utf-8");
+        let mut lines = vtt.lines();
+        assert_eq!(lines.next(), Some("WEBVTT"), "{vtt}");
+        let map = lines.next().unwrap();
+        let mpegts: f64 = map
+            .strip_prefix("X-TIMESTAMP-MAP=MPEGTS:")
+            .and_then(|m| m.strip_suffix(",LOCAL:00:00:00.000"))
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("{vtt}"));
+        assert!(vtt.contains("00:01.000 --> 00:02.500\nGuten Tag"), "{vtt}");
+
+        // The first video frame of the first segment sits at that time.
+        let r = node
+            .req(reqwest::Method::GET, &format!("/media/{id}/hls/0.ts{q}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let segment = r.bytes().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let times = video_times(&segment, dir.path());
+        assert!(
+            (times[0] - mpegts / 90_000.0).abs() < 0.05,
+            "{query}: video starts at {}, subtitles at {}",
+            times[0],
+            mpegts / 90_000.0
+        );
+
+        let (_, en) = text(format!(
+            "/media/{id}/hls/{}",
+            media[1]
+                .split("URI=\"")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches('"')
+                .replace(".m3u8", ".vtt")
+        ))
+        .await;
+        assert!(
+            en.contains("Good 'bye'") || en.contains("Good \"bye\""),
+            "{en}"
+        );
+    }
+
+    // A player opens the master playlist and plays the video.
+    let (status, play) = node.get_json(&format!("/media/{id}/play")).await;
+    assert_eq!(status, 200, "{play}");
+    let path = play["master"].as_str().unwrap();
+    assert_eq!(path, format!("/api/v1/media/{id}/hls/master.m3u8"));
+    let url = player_url(&node, path.trim_start_matches("/api/v1"), "");
+    let frames = tokio::task::spawn_blocking(move || frames_played(&url, None, 2))
+        .await
+        .unwrap();
+    assert!((46..=50).contains(&frames), "{frames} frames");
+
+    let (status, body) = node.get_json(&format!("/media/{id}/hls/sub-s9.vtt")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = node
+        .get_json(&format!("/media/{id}/hls/sub-fAAAAAAAAAAA.m3u8"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = node
+        .get_json(&format!("/media/{id}/hls/sub-fAAAAAAAAAAA.vtt"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    wait_idle(&node, Duration::from_secs(30)).await;
     node.stop().await;
 }
 

@@ -484,6 +484,20 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
     assert_eq!(playlist.headers()["content-type"], "application/x-mpegURL");
     assert!(playlist.text().await.unwrap().contains("stream-1.ts?"));
     assert!(plays(&hls, Some(6.0), 1).await > 10, "HLS plays from 75 %");
+    // Resuming: the playlist says where to begin.
+    let resumed = p
+        .http
+        .get(format!("{hls}&start=4.5"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        resumed.contains("#EXT-X-VERSION:3\n#EXT-X-START:TIME-OFFSET=4.5,PRECISE=YES\n"),
+        "{resumed}"
+    );
     // /meta/: ffprobe's shape.
     let meta: Value = p
         .http
@@ -514,9 +528,25 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         .await;
     let sub = &subs.as_array().unwrap()[0];
     assert_eq!(
-        (sub["label"].clone(), sub["sublang"].clone()),
-        (json!("English"), json!("en"))
+        (
+            sub["label"].clone(),
+            sub["sublang"].clone(),
+            sub["ext"].clone()
+        ),
+        (json!("English"), json!("en"), json!("srt"))
     );
+    // subLangs in two- or three-letter codes.
+    for (langs, found) in [("eng", true), ("fr,de", false), ("all", true)] {
+        p.ok(Some(&master), &format!("method=settings&subLangs={langs}"))
+            .await;
+        let (status, _, body) = p
+            .raw(
+                Some(&ann),
+                &format!("method=getSubs&infohash={hash}&id={index}"),
+            )
+            .await;
+        assert_eq!(status == 200, found, "subLangs={langs}: {body:?}");
+    }
     let vtt = p
         .http
         .get(sub["src"].as_str().unwrap())
@@ -590,6 +620,22 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
         p.err(Some(&bob), "method=historyList").await,
         "No History Items\n"
     );
+    // A pre-flight announcing a removal removes nothing.
+    let pre = p
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            p.url(&format!(
+                "/actions?method=removeHistoryItem&id=0&token={ann}"
+            )),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    let list = p.ok(Some(&ann), "method=historyList").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     p.ok(Some(&ann), "method=removeHistoryItem&id=0").await;
     assert_eq!(
         p.ok(Some(&ann), "method=haveSyncBrowser").await,
@@ -718,6 +764,66 @@ async fn local_media_are_stored_files_the_master_lists() {
         .await
         .unwrap();
     assert_eq!(theirs.status(), 404);
+
+    // A folder: its media files, its sub-folders' too, by path; history
+    // of one of them comes back as the folder's pid and the file's index.
+    let folder = |name: &str, parent: Option<String>| {
+        let node = &node;
+        let body = match parent {
+            Some(p) => json!({ "name": name, "parent": p }),
+            None => json!({ "name": name }),
+        };
+        async move {
+            let (status, f) = node
+                .send_json(reqwest::Method::POST, "/folders", body)
+                .await;
+            assert_eq!(status, 201, "{f}");
+            f["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let series = folder("Series", None).await;
+    let season = folder("S01", Some(series.clone())).await;
+    node.upload("b.mp4", film.clone(), &format!("&parent={series}"))
+        .await;
+    node.upload("notes.txt", b"no".to_vec(), &format!("&parent={series}"))
+        .await;
+    let (_, e1) = node
+        .upload("e1.mp4", film.clone(), &format!("&parent={season}"))
+        .await;
+    let folder_pid = p
+        .ok(Some(&master), &format!("method=addLocal&id={series}"))
+        .await["pid"]
+        .as_i64()
+        .unwrap();
+    let extra = p.ok(Some(&master), "method=getallextra").await;
+    let files = &extra[folder_pid.to_string()]["files"];
+    assert_eq!(
+        (
+            files[0]["name"].clone(),
+            files[1]["name"].clone(),
+            files[2].clone()
+        ),
+        (json!("b.mp4"), json!("e1.mp4"), Value::Null),
+        "{extra}"
+    );
+    assert_eq!(files[1]["location"], e1["id"]);
+    let m3u = p
+        .text(p.url(&format!(
+            "/getlocalplaylist.m3u?pid={folder_pid}&token={master}"
+        )))
+        .await;
+    assert!(m3u.contains("#EXTINF:0,e1.mp4\n"), "{m3u}");
+    p.ok(Some(&master), &format!("method=updateHistory&filename=e1.mp4&time=2&duration=4&infohash={folder_pid}&fileID=1&ended=false&isLocal=1&isYtdl=undefined")).await;
+    let item = p.ok(Some(&master), "method=syncBrowser").await;
+    assert_eq!(
+        (
+            item["infohash"].clone(),
+            item["fileID"].clone(),
+            item["isLocal"].clone()
+        ),
+        (json!(folder_pid.to_string()), json!("1"), json!(true)),
+        "{item}"
+    );
     node.stop().await;
 }
 
@@ -891,6 +997,21 @@ async fn youtube_dl_links_play_through_the_node_and_jackett_searches() {
         )
         .await;
     let pid = y["pid"].as_str().unwrap().to_owned();
+    // urlType asks the link: a page is for yt-dlp, a video is a video.
+    for (link, kind) in [
+        (page.clone(), "isYoutubeDl"),
+        (format!("{site}/media/clip.mp4"), "isVideo"),
+    ] {
+        assert_eq!(
+            p.ok(
+                Some(&ann),
+                &format!("method=urlType&pid={}", url_encode(&link))
+            )
+            .await,
+            json!({ kind: 1 }),
+            "{link}"
+        );
+    }
     assert_eq!(
         pid,
         page.chars()
@@ -1054,6 +1175,21 @@ async fn torrent_urls_and_links_to_magnets_add_torrents() {
             }),
         )
         .route(
+            "/typed",
+            axum::routing::get({
+                let bytes = seeder.torrent.as_bytes().unwrap().to_vec();
+                move || {
+                    let bytes = bytes.clone();
+                    async move {
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/x-bittorrent")],
+                            bytes,
+                        )
+                    }
+                }
+            }),
+        )
+        .route(
             "/go",
             axum::routing::get(move || {
                 let magnet = magnet.clone();
@@ -1085,6 +1221,52 @@ async fn torrent_urls_and_links_to_magnets_add_torrents() {
         .ok(Some(&master), &format!("method=new&torrent={go}"))
         .await;
     assert_eq!(t["infoHash"], seeder.hash(), "the redirect's magnet");
+    // urlType asks the link: a .torrent, a torrent's type, a redirect to a
+    // magnet are torrents.
+    for path in ["/t.torrent", "/typed", "/go"] {
+        let link = url_encode(&format!("{site}{path}"));
+        assert_eq!(
+            p.ok(Some(&master), &format!("method=urlType&pid={link}"))
+                .await,
+            json!({ "isTorrent": 1 }),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        p.ok(
+            Some(&master),
+            &format!("method=urlType&pid={}", seeder.hash())
+        )
+        .await,
+        json!({ "isTorrent": 1 })
+    );
+    assert_eq!(
+        p.err(Some(&master), "method=urlType&pid=ftp%3A%2F%2Fx")
+            .await,
+        "Unsupported link\n"
+    );
+    // /getplaylist.m3u adds a torrent URL too; the master's openNow starts
+    // it and answers {}.
+    p.ok(
+        Some(&master),
+        &format!("method=cancel&force=true&infohash={}", seeder.hash()),
+    )
+    .await;
+    let m3u = p
+        .text(p.url(&format!("/getplaylist.m3u?id={url}&token={master}")))
+        .await;
+    assert!(
+        m3u.starts_with("#EXTM3U\n#EXTINF:0,")
+            && m3u.ends_with(&format!("/api/{master}/{}/a.mkv", seeder.hash())),
+        "{m3u}"
+    );
+    let opened = p
+        .text(p.url(&format!(
+            "/getplaylist.m3u?id={}&openNow=1&token={master}",
+            seeder.hash()
+        )))
+        .await;
+    assert_eq!(opened, "{}");
     node.stop().await;
 }
 

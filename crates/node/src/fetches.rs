@@ -63,6 +63,17 @@ struct Fetched {
     length: Option<u64>,
 }
 
+/// What a link leads to ([`Fetches::link_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A `.torrent` file, or a redirect to a magnet link.
+    Torrent,
+    /// A web page (`text/html`): yt-dlp may find media on it.
+    Page,
+    /// Anything else: media, or a file.
+    Media,
+}
+
 /// Remote URL uploads (`node.fetches()`). Cheap to clone.
 #[derive(Clone)]
 pub struct Fetches(Arc<State>);
@@ -167,6 +178,40 @@ impl Fetches {
                 "{url} leads to a magnet link, not a file"
             ))),
         }
+    }
+
+    /// What `url` leads to, told from its answer's type (its body is not
+    /// read): a torrent (`application/x-bittorrent`, a path ending in
+    /// `.torrent`, or a redirect to a magnet link), a web page
+    /// (`text/html`), or anything else. Checked as every remote fetch.
+    pub async fn link_kind(&self, url: &str) -> Result<LinkKind> {
+        let parsed = parse(url)?;
+        let got = get_following(
+            &self.config().remote,
+            parsed,
+            Default::default(),
+            Default::default(),
+            true,
+        )
+        .await?;
+        let resp = match got {
+            Got::Magnet(_) => return Ok(LinkKind::Torrent),
+            Got::Response(resp) => resp,
+        };
+        let kind = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let torrent_path = resp.url().path().to_ascii_lowercase().ends_with(".torrent");
+        Ok(if kind.contains("bittorrent") || torrent_path {
+            LinkKind::Torrent
+        } else if kind.starts_with("text/html") || kind.starts_with("application/xhtml") {
+            LinkKind::Page
+        } else {
+            LinkKind::Media
+        })
     }
 
     async fn fetch_with_headers(

@@ -76,7 +76,7 @@ pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile
 pub use entries::{CommitCheck, Entries, EntryInfo, UploadTarget};
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
-pub use fetches::{FetchHeaders, FetchRequest, Fetches};
+pub use fetches::{FetchHeaders, FetchRequest, Fetches, LinkKind};
 pub use jobs::{JobFor, Jobs};
 pub use library::Library;
 pub use links::Links;

@@ -7,7 +7,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use cairn_node::{MediaSource, Plan, Probe, Profile, Quality, RemoteMedia, Target, Treatment};
+use cairn_node::{
+    Entry, MediaSource, Plan, Probe, Profile, Quality, RemoteMedia, Target, Treatment,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -41,6 +43,9 @@ pub(crate) struct MediaParams {
     audio_delay_ms: Option<i64>,
     /// Transcode video and audio whatever the source.
     transcode: Option<bool>,
+    /// A progressive stream from `start` keeps the source's timestamps
+    /// (its first frame at `start`, not 0); not with an audio delay.
+    keep_times: Option<bool>,
 }
 
 impl MediaParams {
@@ -65,6 +70,7 @@ impl MediaParams {
             audio: self.audio,
             audio_delay_ms: delay,
             transcode: self.transcode.unwrap_or(false),
+            keep_times: self.keep_times.unwrap_or(false),
         })
     }
 }
@@ -129,6 +135,9 @@ pub(crate) struct PlayInfo {
     stream: String,
     /// The HLS playlist.
     playlist: String,
+    /// The HLS master playlist: the video's playlist, with the file's
+    /// text subtitles as renditions.
+    master: String,
 }
 
 /// How a file would play for this profile (served as it is, remuxed or
@@ -161,6 +170,7 @@ pub(crate) async fn h_media_play(
         content: format!("/api/v1/entries/{id}/content"),
         stream: format!("/api/v1/media/{id}/stream{query}"),
         playlist: format!("/api/v1/media/{id}/hls/index.m3u8{query}"),
+        master: format!("/api/v1/media/{id}/hls/master.m3u8{query}"),
     })
     .into_response())
 }
@@ -253,14 +263,23 @@ async fn stream(
 #[derive(Deserialize, IntoParams)]
 #[into_params(names("file"), parameter_in = Path)]
 #[allow(dead_code)]
-pub(crate) struct HlsFile(#[param(pattern = r"^(index\.m3u8|[0-9]{1,9}\.ts)$")] String);
+pub(crate) struct HlsFile(
+    #[param(
+        pattern = r"^(index\.m3u8|master\.m3u8|[0-9]{1,9}\.ts|sub-(s[0-9]{1,4}|f[A-Za-z0-9_-]{11})\.(m3u8|vtt))$"
+    )]
+    String,
+);
 
-/// HLS: `index.m3u8` (the playlist, segments on the source's key frames)
-/// or `<n>.ts` (segment `n`, made once, cached; parallel requests get the
-/// same bytes). The playlist's segment URLs carry its query.
+/// HLS: `master.m3u8` (the master playlist: the video, and its text
+/// subtitle tracks as renditions), `index.m3u8` (the video's playlist,
+/// segments on the source's key frames), `<n>.ts` (segment `n`, made once,
+/// cached; parallel requests get the same bytes), `sub-<track>.m3u8` and
+/// `sub-<track>.vtt` (a subtitle track's playlist and its one WebVTT
+/// segment, on the video's timestamps). Every URL in a playlist carries
+/// its query.
 #[utoipa::path(get, path = "/media/{id}/hls/{file}", tag = "media", params(EntryId, HlsFile, MediaParams),
     responses(
-        (status = 200, description = "The playlist (`application/vnd.apple.mpegurl`) or a segment (`video/mp2t`).", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 200, description = "A playlist (`application/vnd.apple.mpegurl`), a segment (`video/mp2t`) or subtitles (`text/vtt`).", content_type = "application/vnd.apple.mpegurl", body = String),
         (status = 400, description = "Not a media file, or a stream it does not have.", body = ErrorBody),
         (status = 404, description = "No such entry, segment or file.", body = ErrorBody),
         (status = 503, description = "ffmpeg is not installed, or every encoder is busy.", body = ErrorBody),
@@ -271,29 +290,88 @@ pub(crate) async fn h_media_hls(
     QueryParams(p): QueryParams<MediaParams>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    hls(&s, open(&s, &id).await?, &file, &p, &uri).await
+    let source = open(&s, &id).await?;
+    let entry = s.node.entries().entry(&id).await?.entry;
+    hls(&s, source, Some(entry), &file, &p, &uri).await
 }
 
 async fn hls(
     s: &AppState,
     source: MediaSource,
+    entry: Option<Entry>,
     file: &str,
     p: &MediaParams,
     uri: &Uri,
 ) -> ApiResult<Response> {
     let profile = p.profile()?;
     let media = s.node.media();
-    if file == "index.m3u8" {
-        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-        let text = media
-            .hls_playlist(&source, &profile, &|n| format!("{n}.ts{query}"))
-            .await?;
-        return Ok((
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let playlist = |text: String| {
+        (
             [
                 (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
                 (header::CACHE_CONTROL, "no-cache"),
             ],
             text,
+        )
+            .into_response()
+    };
+    if file == "index.m3u8" {
+        let text = media
+            .hls_playlist(&source, &profile, &|n| format!("{n}.ts{query}"))
+            .await?;
+        return Ok(playlist(text));
+    }
+    let tracks = || async {
+        match &entry {
+            Some(entry) => media.subtitles(entry).await,
+            None => media.stream_subtitles(&source).await,
+        }
+    };
+    if file == "master.m3u8" {
+        let tracks = tracks().await?;
+        let text = media
+            .hls_master(
+                &source,
+                &profile,
+                &tracks,
+                &format!("index.m3u8{query}"),
+                &|t| format!("sub-{}.m3u8{query}", t.id),
+            )
+            .await?;
+        return Ok(playlist(text));
+    }
+    if let Some(track) = file
+        .strip_prefix("sub-")
+        .and_then(|f| f.strip_suffix(".m3u8"))
+    {
+        if !tracks().await?.iter().any(|t| t.id == track && t.text) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no text subtitle track '{track}'"),
+            ));
+        }
+        let text = media
+            .hls_subtitle_playlist(&source, &profile, &format!("sub-{track}.vtt{query}"))
+            .await?;
+        return Ok(playlist(text));
+    }
+    if let Some(track) = file
+        .strip_prefix("sub-")
+        .and_then(|f| f.strip_suffix(".vtt"))
+    {
+        let vtt = match &entry {
+            Some(entry) => media.subtitle_vtt(entry, track).await?,
+            None => media.stream_subtitle_vtt(&source, track).await?,
+        };
+        let vtt = media.hls_subtitle_vtt(&source, &profile, &vtt).await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/vtt; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            vtt,
         )
             .into_response());
     }
@@ -304,7 +382,10 @@ async fn hls(
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("no HLS file '{file}': index.m3u8 or <n>.ts"),
+                format!(
+                    "no HLS file '{file}': master.m3u8, index.m3u8, <n>.ts, \
+                     sub-<track>.m3u8 or sub-<track>.vtt"
+                ),
             )
         })?;
     let bytes = media.hls_segment(&source, &profile, n).await?;
@@ -492,7 +573,7 @@ pub(crate) async fn h_torrent_stream(
 #[utoipa::path(get, path = "/torrents/{hash}/files/{index}/hls/{file}", tag = "media",
     params(super::InfoHash, super::FileIndex, HlsFile, MediaParams),
     responses(
-        (status = 200, description = "The playlist (`application/vnd.apple.mpegurl`) or a segment (`video/mp2t`).", content_type = "application/vnd.apple.mpegurl", body = String),
+        (status = 200, description = "A playlist (`application/vnd.apple.mpegurl`), a segment (`video/mp2t`) or subtitles (`text/vtt`).", content_type = "application/vnd.apple.mpegurl", body = String),
         (status = 400, description = "Not a media file, or a stream it does not have.", body = ErrorBody),
         (status = 404, description = "No such torrent, file or segment.", body = ErrorBody),
         (status = 503, description = "ffmpeg is not installed, or every encoder is busy.", body = ErrorBody),
@@ -503,7 +584,9 @@ pub(crate) async fn h_torrent_hls(
     QueryParams(p): QueryParams<MediaParams>,
     uri: Uri,
 ) -> ApiResult<Response> {
-    hls(&s, open_torrent(&s, &hash, index).await?, &file, &p, &uri).await
+    let file_entry = s.node.torrents().file(&hash, index).await?.entry;
+    let source = open_torrent(&s, &hash, index).await?;
+    hls(&s, source, file_entry, &file, &p, &uri).await
 }
 
 /// The subtitle tracks of a stored video: its subtitle streams, and the

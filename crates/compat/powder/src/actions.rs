@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Request, State};
 use axum::response::Response;
-use cairn_node::{ErrorKind, NewAccount};
+use cairn_node::{ErrorKind, LinkKind, NewAccount};
 use serde_json::{Value, json};
 
 use crate::keys::{Caller, SESSIONS, TOKEN_LIFE, caller};
@@ -179,7 +179,7 @@ async fn dispatch(call: &Call, method: &str) -> Response {
         "forceDownload" => torrents::force(call).await,
         "toggleStateFile" => torrents::toggle_file(call).await,
         "deleteAllPaused" => torrents::delete_paused(call).await,
-        "urlType" => url_type(call.param("pid")),
+        "urlType" => url_type(state, call.param("pid")).await,
         // History.
         "updateHistory" => history::update(call).await,
         "historyList" => history::list(call).await,
@@ -189,7 +189,7 @@ async fn dispatch(call: &Call, method: &str) -> Response {
         // Subtitles.
         "getSubs" => subs::get_subs(call).await,
         // Local media.
-        "getallextra" => local_list(call),
+        "getallextra" => local_list(call).await,
         "addLocal" => add_local(call).await,
         "getLoc" => match local_entry(call) {
             Some((pid, l)) => json(local_json(pid, &l, &call.state).await),
@@ -345,29 +345,25 @@ async fn allow_register(state: &AppState) -> Response {
 
 // ---- helpers ----
 
-/// What kind of link `pid` is (§3.4), told from the link itself: this
-/// server fetches nothing to find out.
-fn url_type(pid: &str) -> Response {
+/// What kind of link `pid` is (§3.4): a magnet link (or a bare info
+/// hash) is a torrent; an http(s) link is asked, as Powder asked it, and
+/// told by its answer's type (the node's [`LinkKind`], checked as every
+/// remote fetch).
+async fn url_type(state: &AppState, pid: &str) -> Response {
     let lower = pid.to_ascii_lowercase();
-    let path = lower.split(['?', '#']).next().unwrap_or("");
     if lower.starts_with("magnet:")
         || (pid.len() == 40 && pid.bytes().all(|b| b.is_ascii_hexdigit()))
-        || path.ends_with(".torrent")
-        || lower.contains("jackett_apikey=")
     {
         return json(json!({ "isTorrent": 1 }));
     }
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return fail("Unsupported link");
     }
-    let media = [
-        ".mkv", ".avi", ".mp4", ".m4v", ".mpg", ".mpeg", ".webm", ".flv", ".ogg", ".ogv", ".mov",
-        ".wmv", ".3gp", ".m2ts", ".ts", ".m3u8", ".m4a", ".mp3", ".flac", ".wav",
-    ];
-    if media.iter().any(|ext| path.ends_with(ext)) {
-        json(json!({ "isVideo": 1 }))
-    } else {
-        json(json!({ "isYoutubeDl": 1 }))
+    match state.node.fetches().link_kind(pid).await {
+        Ok(LinkKind::Torrent) => json(json!({ "isTorrent": 1 })),
+        Ok(LinkKind::Page) => json(json!({ "isYoutubeDl": 1 })),
+        Ok(LinkKind::Media) => json(json!({ "isVideo": 1 })),
+        Err(e) => fail(e),
     }
 }
 
@@ -434,17 +430,13 @@ async fn ytdl_add(call: &Call) -> Response {
     }
 }
 
-fn local_list(call: &Call) -> Response {
+async fn local_list(call: &Call) -> Response {
     let mut all = serde_json::Map::new();
     for (pid, y) in call.state.books.ytdls() {
         all.insert(pid.clone(), ytdl_json(&pid, &y));
     }
     for (pid, l) in call.state.books.locals() {
-        let mut v = json!({
-            "pid": pid, "name": l.name, "location": l.entry, "isLocal": true, "utime": l.utime,
-        });
-        v[if l.folder { "isDirectory" } else { "isFile" }] = json!(true);
-        all.insert(pid.to_string(), v);
+        all.insert(pid.to_string(), local_json(pid, &l, &call.state).await);
     }
     json(Value::Object(all))
 }

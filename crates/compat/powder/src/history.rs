@@ -77,7 +77,7 @@ pub(crate) async fn update(call: &Call) -> Response {
 }
 
 /// A HistoryItem (§5.2) as Powder read them back.
-fn item(call: &Call, w: &Watched) -> Value {
+async fn item(call: &Call, w: &Watched) -> Value {
     if let Some(page) = w.subject.strip_prefix("web:") {
         return json!({
             "method": "updateHistory",
@@ -97,19 +97,11 @@ fn item(call: &Call, w: &Watched) -> Value {
             let (hash, file) = rest.split_once(':').unwrap_or((rest, "0"));
             (hash.to_owned(), file.to_owned(), false)
         }
-        None => {
-            // A local entry's pid, when the list has it; else the entry id.
-            let found = call
-                .state
-                .books
-                .locals()
-                .into_iter()
-                .find(|(_, l)| l.entry == w.subject);
-            match found {
-                Some((pid, _)) => (pid.to_string(), "0".to_owned(), true),
-                None => (w.subject.clone(), "0".to_owned(), true),
-            }
-        }
+        None => match local_of(call, &w.subject).await {
+            Some((pid, index)) => (pid.to_string(), index.to_string(), true),
+            // No longer listed: the entry id.
+            None => (w.subject.clone(), "0".to_owned(), true),
+        },
     };
     json!({
         "method": "updateHistory",
@@ -125,6 +117,24 @@ fn item(call: &Call, w: &Watched) -> Value {
     })
 }
 
+/// The local entry (its pid) and the index in it of stored file `id`: a
+/// file listed itself, or one in a folder listed.
+async fn local_of(call: &Call, id: &str) -> Option<(i64, usize)> {
+    let locals = call.state.books.locals();
+    if let Some((pid, _)) = locals.iter().find(|(_, l)| !l.folder && l.entry == id) {
+        return Some((*pid, 0));
+    }
+    for (pid, l) in locals.iter().filter(|(_, l)| l.folder) {
+        let Ok(files) = crate::streams::folder_files(&call.state, &l.entry).await else {
+            continue;
+        };
+        if let Some(index) = files.iter().position(|f| f.id == id) {
+            return Some((*pid, index));
+        }
+    }
+    None
+}
+
 async fn items(call: &Call) -> Result<Vec<Watched>, Response> {
     call.state
         .node
@@ -137,7 +147,13 @@ async fn items(call: &Call) -> Result<Vec<Watched>, Response> {
 pub(crate) async fn list(call: &Call) -> Response {
     match items(call).await {
         Ok(list) if list.is_empty() => fail("No History Items"),
-        Ok(list) => json(Value::Array(list.iter().map(|w| item(call, w)).collect())),
+        Ok(list) => {
+            let mut out = Vec::with_capacity(list.len());
+            for w in &list {
+                out.push(item(call, w).await);
+            }
+            json(Value::Array(out))
+        }
         Err(resp) => resp,
     }
 }
@@ -145,7 +161,7 @@ pub(crate) async fn list(call: &Call) -> Response {
 pub(crate) async fn newest(call: &Call) -> Response {
     match items(call).await {
         Ok(list) => match list.first() {
-            Some(w) => json(item(call, w)),
+            Some(w) => json(item(call, w).await),
             None => fail("No History Items"),
         },
         Err(resp) => resp,

@@ -142,6 +142,7 @@ impl cairn_api::Layer for Powder {
         common(Router::new())
             .route("/powder/api/{*rest}", any(streams::h_api))
             .with_state(self.state.clone())
+            .route_layer(axum::middleware::from_fn(preflight))
             .layer(axum::middleware::map_response(powder_headers))
     }
 
@@ -155,6 +156,7 @@ impl cairn_api::Layer for Powder {
             .route("/404", any(h_not_found))
             .fallback(h_no_file)
             .with_state(self.state.clone())
+            .route_layer(axum::middleware::from_fn(preflight))
             .layer(axum::middleware::map_response(powder_headers))
     }
 }
@@ -180,11 +182,18 @@ fn common(router: Router<AppState>) -> Router<AppState> {
         .route("/ytdl/{pid}/{index}", get(streams::h_ytdl))
 }
 
-/// Powder's CORS headers on every answer; a pre-flight is answered.
-async fn powder_headers(method: Method, mut resp: Response) -> Response {
-    if method == Method::OPTIONS && resp.status() != StatusCode::NOT_FOUND {
-        resp = StatusCode::NO_CONTENT.into_response();
+/// A CORS pre-flight to a route is answered 204 here, before its handler:
+/// an `OPTIONS` never does what the call it announces would do (Powder
+/// ran the handler; an `OPTIONS` of `removeHistoryItem` removed an item).
+async fn preflight(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
     }
+    next.run(req).await
+}
+
+/// Powder's CORS headers on every answer.
+async fn powder_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -382,26 +391,13 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Writes `bytes` to `path` whole or not at all (a temporary file, synced,
-/// renamed), readable by the node's user alone.
+/// Writes `bytes` to `path` whole or not at all, readable by the node's
+/// user alone (its folder made when missing).
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        cairn_node::private::create_dir_all(dir)?;
     }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    cairn_node::private::write_whole(path, bytes)
 }
 
 #[cfg(test)]

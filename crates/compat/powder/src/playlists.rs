@@ -62,6 +62,7 @@ struct Asked {
     key: String,
     origin: String,
     main: bool,
+    master: bool,
 }
 
 /// The request's caller; playlists are not for the embed token (§2.4).
@@ -69,10 +70,10 @@ async fn asked(state: AppState, req: Request) -> Result<Asked, Response> {
     let (req, _) = req.into_parts();
     let q = query_of(&req.uri);
     let key = crate::presented_key(&req.headers, &q).unwrap_or_default();
-    match caller(&state, &key).await {
+    let master = match caller(&state, &key).await {
         Some(Caller::Embed) | None => return Err(fail("Invalid access token")),
-        Some(_) => {}
-    }
+        Some(c) => c.is_master(),
+    };
     let (served, local) = crate::served(&req.extensions);
     Ok(Asked {
         origin: crate::origin(&req.headers, local),
@@ -80,6 +81,7 @@ async fn asked(state: AppState, req: Request) -> Result<Asked, Response> {
         state,
         q,
         key,
+        master,
     })
 }
 
@@ -158,26 +160,32 @@ pub(crate) async fn h_playlist(State(state): State<AppState>, req: Request) -> R
     torrent_playlist(&a, &id, false).await
 }
 
-/// `/getplaylist.m3u?id=<info hash or magnet>`: started or resumed first.
+/// `/getplaylist.m3u?id=<info hash, magnet or torrent URL>`: added when
+/// new, started or resumed first. The master's `openNow` opened it in the
+/// desktop's player; here the torrent is started and the answer is `{}`.
 pub(crate) async fn h_getplaylist(State(state): State<AppState>, req: Request) -> Response {
     let a = match asked(state, req).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
     let id = a.q.get("id").cloned().unwrap_or_default();
-    if a.q.contains_key("openNow") {
-        // It opened the playlist in the desktop's player.
-        return crate::empty();
-    }
-    let hash = if id.starts_with("magnet:") {
-        match a
+    let lower = id.to_ascii_lowercase();
+    let source = if lower.starts_with("magnet:") {
+        Some(cairn_node::TorrentSource::Magnet(id.clone()))
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        Some(cairn_node::TorrentSource::Url {
+            url: id.clone(),
+            trusted: false,
+        })
+    } else {
+        None
+    };
+    let hash = match source {
+        Some(source) => match a
             .state
             .node
             .torrents()
-            .add(
-                cairn_node::TorrentSource::Magnet(id.clone()),
-                Default::default(),
-            )
+            .add(source, Default::default())
             .await
         {
             Ok(info) => {
@@ -185,11 +193,14 @@ pub(crate) async fn h_getplaylist(State(state): State<AppState>, req: Request) -
                 info.info_hash
             }
             Err(e) => return fail(e),
-        }
-    } else {
-        id
+        },
+        None => id,
     };
-    torrent_playlist(&a, &hash, true).await
+    let resp = torrent_playlist(&a, &hash, true).await;
+    if a.master && a.q.contains_key("openNow") && resp.status().is_success() {
+        return crate::empty();
+    }
+    resp
 }
 
 /// `/getlocalplaylist.m3u?pid=`: a local entry's file or folder.

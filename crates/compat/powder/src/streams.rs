@@ -165,18 +165,35 @@ fn content_type(name: &str) -> String {
     }
 }
 
-/// The media files of stored folder `id`, by name as people read them.
+/// Most files a local folder lists, and how deep its walk goes.
+const MAX_FOLDER_FILES: usize = 10_000;
+const MAX_FOLDER_DEPTH: usize = 16;
+
+/// The media files under stored folder `id`, its sub-folders too (a
+/// season's folders in a series'), by path as people read them.
 pub(crate) async fn folder_files(state: &AppState, id: &str) -> Result<Vec<Entry>, NodeError> {
-    let mut files: Vec<Entry> = state
-        .node
-        .entries()
-        .children(Some(id.to_owned()), 10_000)
-        .await?
-        .into_iter()
-        .filter(|e| e.kind == EntryKind::File && crate::torrents::streamable(&e.name))
-        .collect();
-    files.sort_by_key(|a| a.name.to_lowercase());
-    Ok(files)
+    let entries = state.node.entries();
+    let mut files: Vec<(String, Entry)> = Vec::new();
+    let mut folders = vec![(id.to_owned(), String::new(), 0)];
+    while let Some((folder, path, depth)) = folders.pop() {
+        let left = MAX_FOLDER_FILES.saturating_sub(files.len());
+        for e in entries.children(Some(folder), left.max(1) as u64).await? {
+            let at = format!("{path}{}", e.name.to_lowercase());
+            match e.kind {
+                EntryKind::Folder if depth < MAX_FOLDER_DEPTH => {
+                    folders.push((e.id.clone(), format!("{at}/"), depth + 1));
+                }
+                EntryKind::File if crate::torrents::streamable(&e.name) => files.push((at, e)),
+                _ => {}
+            }
+        }
+        if files.len() >= MAX_FOLDER_FILES {
+            break;
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files.truncate(MAX_FOLDER_FILES);
+    Ok(files.into_iter().map(|(_, e)| e).collect())
 }
 
 /// Local entry `pid`'s file `index`, as the caller may read it.
@@ -320,13 +337,17 @@ fn number(q: &HashMap<String, String>, name: &str, default: f64) -> f64 {
 /// profile. `maxWidth`/`maxHeight` are the source's size in Powder, not
 /// limits: the quality preset alone sizes the picture (never up). The
 /// service copies what the browser plays and transcodes the rest;
-/// `forceTranscode`, or a client saying it cannot play the video or the
-/// audio (`needsVideo`/`needsAudio` -1), transcodes both.
+/// `forceTranscode`, a client saying it cannot play the video or the
+/// audio (`needsVideo`/`needsAudio` -1, or no `needsVideo` at all), or an
+/// audio track chosen (`forAudio`) transcodes both, as Powder did.
+/// `copyts`, or Matroska asked for, keeps the source's timestamps after a
+/// `start`.
 fn profile(quality: Option<Quality>, q: &HashMap<String, String>) -> Profile {
-    let needs_video = number(q, "needsVideo", 0.0);
+    let needs_video = number(q, "needsVideo", -1.0);
     let needs_audio = number(q, "needsAudio", 0.0);
     let for_audio = number(q, "forAudio", -1.0);
     let force = number(q, "forceTranscode", -1.0);
+    let keep_times = number(q, "copyts", -1.0) > -1.0 || number(q, "useMatroska", -1.0) > -1.0;
     let delay = number(q, "audioDelay", 0.0).clamp(-3600.0, 3600.0);
     let audio = if for_audio > -1.0 {
         Some(for_audio as u32)
@@ -342,7 +363,8 @@ fn profile(quality: Option<Quality>, q: &HashMap<String, String>) -> Profile {
         video: (needs_video > -1.0).then_some(needs_video as u32),
         audio,
         audio_delay_ms: (delay * 1000.0).round() as i64,
-        transcode: force > -1.0 || needs_video == -1.0 || needs_audio == -1.0,
+        transcode: force > -1.0 || for_audio > -1.0 || needs_video <= -1.0 || needs_audio <= -1.0,
+        keep_times,
     }
 }
 
@@ -416,7 +438,16 @@ pub(crate) async fn h_web(
             .hls_playlist(&source, &profile, &|n| format!("stream-{n}.ts?{seg_query}"))
             .await
         {
-            Ok(text) => ([(header::CONTENT_TYPE, "application/x-mpegURL")], text).into_response(),
+            Ok(text) => {
+                // Where the player begins, as Powder said it.
+                let start = number(&q, "start", 0.0).max(0.0);
+                let text = text.replacen(
+                    "#EXT-X-VERSION:3\n",
+                    &format!("#EXT-X-VERSION:3\n#EXT-X-START:TIME-OFFSET={start},PRECISE=YES\n"),
+                    1,
+                );
+                ([(header::CONTENT_TYPE, "application/x-mpegURL")], text).into_response()
+            }
             Err(e) => engine_error(e),
         };
     }
@@ -452,7 +483,10 @@ pub(crate) async fn h_meta(
     };
     let probe = match state.node.media().probe(&source).await {
         Ok(p) => p,
-        Err(e) => return fail(format!("Cannot fetch video metadata: {e}")),
+        Err(e) => {
+            tracing::info!(error = %e, "a /meta/ probe failed");
+            return fail("Cannot fetch video metadata");
+        }
     };
     let streams: Vec<Value> = probe
         .streams
@@ -551,7 +585,17 @@ mod tests {
             None,
             &q(&[("forAudio", "undefined"), ("forceTranscode", "1")]),
         );
+        assert!(p.transcode && !p.keep_times);
+        // No needsVideo, or an audio track chosen: both transcoded.
+        assert!(profile(None, &q(&[("needsAudio", "0")])).transcode);
+        let p = profile(
+            None,
+            &q(&[("needsVideo", "0"), ("needsAudio", "0"), ("forAudio", "1")]),
+        );
         assert!(p.transcode);
+        // copyts, or Matroska: the source's timestamps after a start.
+        assert!(profile(None, &q(&[("copyts", "1")])).keep_times);
+        assert!(profile(None, &q(&[("useMatroska", "1")])).keep_times);
         assert_eq!(content_type("a.MKV"), "video/x-matroska");
     }
 }

@@ -114,10 +114,12 @@ fn language(tag: &str) -> Option<(&'static str, &'static str)> {
 fn offer(call: &Call, tracks: Vec<SubtitleTrack>, prefix: &str) -> Vec<Value> {
     let wanted = call.state.settings.str("subLangs");
     let limit = call.state.settings.int("subLimit").max(0) as usize;
+    // Two- or three-letter codes (`en`, `eng`), as OpenSubtitles knew them.
     let langs: Vec<String> = wanted
         .split(',')
         .map(|l| l.trim().to_ascii_lowercase())
         .filter(|l| !l.is_empty())
+        .map(|l| language(&l).map_or(l, |(_, code)| code.to_owned()))
         .collect();
     let every = langs.is_empty() || langs.iter().any(|l| l == "all");
     let mut seen: Vec<(String, usize)> = Vec::new();
@@ -163,7 +165,13 @@ fn offer(call: &Call, tracks: Vec<SubtitleTrack>, prefix: &str) -> Vec<Value> {
                 crate::encode_component(&call.key),
                 crate::encode_component(&from)
             ),
-            "ext": "vtt",
+            // The original's extension, as Powder gave it.
+            "ext": match t.format.as_str() {
+                "subrip" | "srt" => "srt",
+                "ass" => "ass",
+                "ssa" => "ssa",
+                _ => "vtt",
+            },
         }));
     }
     out
@@ -398,13 +406,13 @@ pub(crate) async fn h_sub_upload(State(state): State<AppState>, req: Request) ->
     }
     let mut form = match Multipart::from_request(req, &()).await {
         Ok(f) => f,
-        Err(e) => return fail(format!("Unknown Error: {e}")),
+        Err(e) => return unknown_error(e),
     };
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
-            Ok(None) => return fail("Unknown Error: no field 'filetoupload'"),
-            Err(e) => return fail(format!("Unknown Error: {e}")),
+            Ok(None) => return unknown_error("no field 'filetoupload'"),
+            Err(e) => return unknown_error(e),
         };
         if field.name() != Some("filetoupload") {
             continue;
@@ -416,16 +424,22 @@ pub(crate) async fn h_sub_upload(State(state): State<AppState>, req: Request) ->
             .unwrap_or_else(|| "srt".into());
         let bytes = match field.bytes().await {
             Ok(b) => b,
-            Err(e) => return fail(format!("Unknown Error: {e}")),
+            Err(e) => return unknown_error(e),
         };
         return match state.node.media().subtitle_file_vtt(&bytes, &ext).await {
             Ok(vtt) => json(json!(format!("upload:{}", state.uploads.put(vtt)))),
-            Err(e) => fail(format!("Unknown Error: {e}")),
+            Err(e) => unknown_error(e),
         };
     }
 }
 
 use axum::extract::FromRequest;
+
+/// Powder's one answer to a failed upload; why goes to the log.
+fn unknown_error(why: impl std::fmt::Display) -> Response {
+    tracing::info!(error = %why, "a subtitle upload failed");
+    fail("Unknown Error")
+}
 
 #[cfg(test)]
 mod tests {

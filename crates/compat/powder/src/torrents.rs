@@ -414,7 +414,10 @@ pub(crate) async fn data(call: &Call) -> Response {
     };
     match started(&call.state, &hash).await {
         Ok(info) => json(data_json(&info, &address_of(&call.state, &info))),
-        Err(e) => fail(format!("Could not get torrent info: {e}")),
+        Err(e) => {
+            tracing::info!(torrent = %hash, error = %e, "torrentData failed");
+            fail("Could not get torrent info")
+        }
     }
 }
 
@@ -442,6 +445,10 @@ pub(crate) async fn cancel(call: &Call) -> Response {
     let force = call.q.contains_key("force");
     let keep = call.q.contains_key("noDelete");
     let torrents = call.state.node.torrents();
+    if torrents.info(&hash).await.is_err() {
+        // Nothing to cancel: done, as Powder answered at once.
+        return empty();
+    }
     let done = if logic == 1 || (force && !keep) {
         let removed = torrents.remove(&hash, true).await;
         if removed.is_ok() {
@@ -538,7 +545,11 @@ pub(crate) async fn delete_paused(call: &Call) -> Response {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    for info in list.iter().filter(|i| i.state == TorrentState::Paused) {
+    // Every torrent not running: paused, or stopped by an error.
+    for info in list
+        .iter()
+        .filter(|i| matches!(i.state, TorrentState::Paused | TorrentState::Error))
+    {
         if let Err(e) = torrents.remove(&info.info_hash, true).await {
             return fail(e);
         }

@@ -142,6 +142,11 @@ impl Grid {
         self.starts.get(n + 1).copied().unwrap_or(self.end)
     }
 
+    /// From the first segment's start to the last one's end, in seconds.
+    pub(crate) fn span(&self) -> f64 {
+        self.end - self.starts[0]
+    }
+
     /// The playlist: every segment with its duration, `uri(n)` naming it.
     pub(crate) fn playlist(&self, uri: &(dyn Fn(usize) -> String + Sync)) -> String {
         let longest = (0..self.len())
@@ -159,6 +164,109 @@ impl Grid {
         text.push_str("#EXT-X-ENDLIST\n");
         text
     }
+}
+
+/// A subtitle track of a master playlist.
+pub(crate) struct Rendition<'a> {
+    /// Its name in the player's menu (unique in the playlist).
+    pub(crate) name: &'a str,
+    /// A language tag, when it has one.
+    pub(crate) language: Option<&'a str>,
+    pub(crate) default: bool,
+    pub(crate) forced: bool,
+    /// Its playlist.
+    pub(crate) uri: &'a str,
+}
+
+/// A master playlist: one variant at `variant_uri` (its peak bit rate
+/// and picture size), and the subtitle renditions beside it, in the
+/// group `subs`.
+pub(crate) fn master_playlist(
+    bandwidth: u64,
+    resolution: Option<(u32, u32)>,
+    variant_uri: &str,
+    subtitles: &[Rendition],
+) -> String {
+    let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for r in subtitles {
+        let mut line = format!(
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"{}\"",
+            quoted(r.name)
+        );
+        if let Some(lang) = r.language {
+            line.push_str(&format!(",LANGUAGE=\"{}\"", quoted(lang)));
+        }
+        let yes = |b: bool| if b { "YES" } else { "NO" };
+        line.push_str(&format!(
+            ",DEFAULT={},AUTOSELECT=YES,FORCED={},URI=\"{}\"\n",
+            yes(r.default),
+            yes(r.forced),
+            quoted(r.uri)
+        ));
+        text.push_str(&line);
+    }
+    text.push_str(&format!("#EXT-X-STREAM-INF:BANDWIDTH={bandwidth}"));
+    if let Some((w, h)) = resolution {
+        text.push_str(&format!(",RESOLUTION={w}x{h}"));
+    }
+    if !subtitles.is_empty() {
+        text.push_str(",SUBTITLES=\"subs\"");
+    }
+    text.push_str(&format!("\n{variant_uri}\n"));
+    text
+}
+
+/// A variant's peak bit rate for its master playlist, in bits/s: the
+/// streams' own rates when copied (the file's when a stream does not say),
+/// the caps given to the encoders otherwise, with a fifth more for the
+/// container and the peaks.
+pub(crate) fn peak_bandwidth(probe: &Probe, plan: &Plan) -> u64 {
+    let rate = |track: &Option<super::Track>, capped: Option<u32>, unknown: u64| match track {
+        None => 0,
+        Some(t) if t.copy => probe
+            .streams
+            .iter()
+            .find(|s| s.index == t.stream)
+            .and_then(|s| s.bit_rate)
+            .unwrap_or(unknown),
+        Some(_) => u64::from(capped.unwrap_or(0)) * 1000,
+    };
+    let whole = probe.bit_rate.unwrap_or(5_000_000);
+    let video = rate(&plan.video, plan.video_kbps, whole);
+    let audio = rate(&plan.audio, plan.audio_kbps, 192_000);
+    (video + audio).max(64_000) * 6 / 5
+}
+
+/// The playlist of a subtitle rendition: one WebVTT segment at `uri`
+/// spanning the whole file.
+pub(crate) fn subtitle_playlist(span: f64, uri: &str) -> String {
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{}\n\
+         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+         #EXTINF:{span:.6},\n{uri}\n#EXT-X-ENDLIST\n",
+        span.ceil().max(1.0) as u64
+    )
+}
+
+/// `vtt` with the header that puts its cues on a variant's timeline:
+/// its time 0 is `mpegts` (90 kHz) in the segments.
+pub(crate) fn with_timestamp_map(vtt: &str, mpegts: u64) -> String {
+    let map = format!("X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000");
+    let vtt = vtt.strip_prefix('\u{feff}').unwrap_or(vtt);
+    match vtt.split_once('\n') {
+        Some((first, rest)) if first.trim_end().starts_with("WEBVTT") => {
+            format!("{}\n{map}\n{rest}", first.trim_end())
+        }
+        _ => format!("WEBVTT\n{map}\n\n{vtt}"),
+    }
+}
+
+/// A playlist's quoted string: no quotes, no line breaks.
+fn quoted(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '"' { '\'' } else { c })
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 /// The encoders every transcode shares: at most `[media] encoders` ffmpeg
@@ -234,6 +342,16 @@ struct Head {
 impl Variant {
     pub(crate) fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    pub(crate) fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Where the file's start lands in the segments made, at 90 kHz: the
+    /// time 0 of its subtitles.
+    pub(crate) fn start_mpegts(&self) -> u64 {
+        (self.out_time(self.origin) * 90_000.0).round().max(0.0) as u64
     }
 
     /// Where source time `t` lands in the segments made: the source's own
@@ -928,5 +1046,46 @@ mod tests {
         assert!(text.contains("#EXTINF:3.000000,\n2.ts\n"));
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         assert_eq!(text.matches("#EXTINF").count(), 3);
+    }
+
+    #[test]
+    fn the_master_lists_the_subtitles_as_renditions_of_the_variant() {
+        let fr = Rendition {
+            name: "Le \"film\"\n",
+            language: Some("fr"),
+            default: true,
+            forced: false,
+            uri: "sub-f1.m3u8?a=1",
+        };
+        let text = master_playlist(1_200_000, Some((1280, 720)), "index.m3u8?a=1", &[fr]);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:3\n\
+             #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Le 'film'\",LANGUAGE=\"fr\",\
+             DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI=\"sub-f1.m3u8?a=1\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1200000,RESOLUTION=1280x720,SUBTITLES=\"subs\"\n\
+             index.m3u8?a=1\n"
+        );
+        let bare = master_playlist(64_000, None, "index.m3u8", &[]);
+        assert!(bare.ends_with("#EXT-X-STREAM-INF:BANDWIDTH=64000\nindex.m3u8\n"));
+    }
+
+    #[test]
+    fn subtitles_get_one_segment_and_a_timestamp_map() {
+        let list = subtitle_playlist(6.04, "sub-s2.vtt");
+        assert!(list.contains("#EXT-X-TARGETDURATION:7\n"), "{list}");
+        assert!(list.contains("#EXTINF:6.040000,\nsub-s2.vtt\n#EXT-X-ENDLIST\n"));
+        let map = "X-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000";
+        assert_eq!(
+            with_timestamp_map(
+                "\u{feff}WEBVTT - a title\r\n\r\n00:01.000 --> 00:02.000\nHi\n",
+                900000
+            ),
+            format!("WEBVTT - a title\n{map}\n\r\n00:01.000 --> 00:02.000\nHi\n")
+        );
+        assert_eq!(
+            with_timestamp_map("00:01.000 --> 00:02.000\nHi\n", 900000),
+            format!("WEBVTT\n{map}\n\n00:01.000 --> 00:02.000\nHi\n")
+        );
     }
 }

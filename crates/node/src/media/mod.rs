@@ -384,6 +384,78 @@ impl Media {
         Ok(variant.grid().playlist(uri))
     }
 
+    /// The HLS master playlist of the file for `profile`: its one variant
+    /// at `variant_uri`, and a subtitle rendition for each text track of
+    /// `tracks` (named by `track_uri`), so that players offer them.
+    pub async fn hls_master(
+        &self,
+        source: &MediaSource,
+        profile: &Profile,
+        tracks: &[SubtitleTrack],
+        variant_uri: &str,
+        track_uri: &(dyn Fn(&SubtitleTrack) -> String + Sync),
+    ) -> Result<String> {
+        self.0.tools.ffmpeg()?;
+        let probe = self.probe(source).await?;
+        let variant = self.variant(source, profile).await?;
+        let plan = variant.plan();
+        let resolution = match (&plan.scale, &plan.video) {
+            (Some(size), _) => Some((size.width, size.height)),
+            (None, Some(t)) => probe
+                .streams
+                .iter()
+                .find(|s| s.index == t.stream)
+                .and_then(|s| Some((s.width?, s.height?))),
+            (None, None) => None,
+        };
+        let text: Vec<&SubtitleTrack> = tracks.iter().filter(|t| t.text).collect();
+        let names = subtitles::menu_names(&text);
+        let uris: Vec<String> = text.iter().map(|t| track_uri(t)).collect();
+        let first_default = text.iter().position(|t| t.default);
+        let renditions: Vec<hls::Rendition> = text
+            .iter()
+            .enumerate()
+            .map(|(i, t)| hls::Rendition {
+                name: &names[i],
+                language: t.language.as_deref().filter(|l| subtitles::is_language(l)),
+                default: first_default == Some(i),
+                forced: t.forced,
+                uri: &uris[i],
+            })
+            .collect();
+        Ok(hls::master_playlist(
+            hls::peak_bandwidth(&probe, plan),
+            resolution,
+            variant_uri,
+            &renditions,
+        ))
+    }
+
+    /// The HLS playlist of one subtitle rendition of the file for
+    /// `profile`: the WebVTT at `uri` as one segment spanning the file.
+    pub async fn hls_subtitle_playlist(
+        &self,
+        source: &MediaSource,
+        profile: &Profile,
+        uri: &str,
+    ) -> Result<String> {
+        let variant = self.variant(source, profile).await?;
+        Ok(hls::subtitle_playlist(variant.grid().span(), uri))
+    }
+
+    /// WebVTT `vtt` (from [`Media::subtitle_vtt`] or
+    /// [`Media::stream_subtitle_vtt`]) as a segment of the file's HLS for
+    /// `profile`: its cues mapped onto the video segments' timestamps.
+    pub async fn hls_subtitle_vtt(
+        &self,
+        source: &MediaSource,
+        profile: &Profile,
+        vtt: &str,
+    ) -> Result<String> {
+        let variant = self.variant(source, profile).await?;
+        Ok(hls::with_timestamp_map(vtt, variant.start_mpegts()))
+    }
+
     /// Segment `n` of the file's HLS for `profile` (MPEG-TS), made once and
     /// cached; parallel requests get the same bytes.
     pub async fn hls_segment(

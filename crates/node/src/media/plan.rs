@@ -140,6 +140,11 @@ pub struct Profile {
     pub audio_delay_ms: i64,
     /// Transcode video and audio whatever the source.
     pub transcode: bool,
+    /// A progressive stream from `start` keeps the source's timestamps
+    /// (its first frame at `start`, not 0), for players that show the
+    /// file's time; not with an audio delay, nor for HLS (always on the
+    /// source's grid).
+    pub keep_times: bool,
 }
 
 /// The container a stream is made in.
@@ -223,6 +228,8 @@ pub struct Plan {
     pub audio_kbps: Option<u32>,
     /// The audio delay in milliseconds.
     pub audio_delay_ms: i64,
+    /// A progressive stream keeps the source's timestamps from its start.
+    pub keep_times: bool,
 }
 
 impl Plan {
@@ -290,6 +297,7 @@ impl Plan {
             audio: audio_track,
             scale,
             audio_delay_ms: profile.audio_delay_ms,
+            keep_times: profile.keep_times && profile.audio_delay_ms == 0 && target != Target::Hls,
         })
     }
 

@@ -73,6 +73,9 @@ pub(crate) async fn start(
         cmd.args(["-i", input.url()]);
     }
     cmd.args(plan.codec_args());
+    if plan.keep_times {
+        cmd.arg("-copyts");
+    }
     if plan.encodes_video() {
         cmd.args(["-force_key_frames", "expr:gte(t,n_forced*2)"]);
     }

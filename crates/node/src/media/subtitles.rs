@@ -101,6 +101,27 @@ pub(crate) fn sidecar(video: &Entry, other: &Entry) -> Option<SubtitleTrack> {
     })
 }
 
+/// The names a player's menu shows for `tracks`: the title, else the
+/// language, else the format; repeated names numbered (`en`, `en 2`).
+pub(crate) fn menu_names(tracks: &[&SubtitleTrack]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(tracks.len());
+    for t in tracks {
+        let base = t
+            .title
+            .clone()
+            .or_else(|| t.language.clone())
+            .unwrap_or_else(|| t.format.clone());
+        let mut name = base.clone();
+        let mut n = 1;
+        while names.contains(&name) {
+            n += 1;
+            name = format!("{base} {n}");
+        }
+        names.push(name);
+    }
+    names
+}
+
 /// `en`, `eng`, `pt-BR`: a language tag, not a title.
 pub(crate) fn is_language(s: &str) -> bool {
     let (lang, region) = s.split_once(['-', '_']).unwrap_or((s, ""));
