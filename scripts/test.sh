@@ -28,6 +28,11 @@ fi
 if ! command -v curl >/dev/null 2>&1; then
   apt_install curl
 fi
+# ssh-keygen (OpenSSH) checks the RSA keys the node makes, as a user's
+# own tools would read them.
+if ! command -v ssh-keygen >/dev/null 2>&1; then
+  apt_install openssh-client
+fi
 
 # PyOpenload, a real Openload client from PyPI, drives the Openload layer in
 # one test. It needs urllib3 < 2, so it lives in its own venv.

@@ -158,6 +158,11 @@ pub(crate) enum Command {
         /// Entry id or blob digest.
         id: String,
     },
+    /// The identity's RSA keys: make, list, show, label, erase.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Torrents: add (magnet, .torrent file), list, pause, resume, remove.
     Torrent {
         #[command(subcommand)]
@@ -251,6 +256,44 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeyAction {
+    /// Make an RSA key; prints it with its private part.
+    Create {
+        /// Its alias: 3 to 50 of a-z, 0-9, _ and -, a letter first.
+        alias: String,
+        /// Bits: 1024, 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        size: u32,
+        /// What to call it (the alias when none).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List the keys (the master first): alias, bits, label.
+    Ls,
+    /// One key: its public part in OpenSSH form, or with --private its
+    /// private part (PKCS#1 PEM).
+    Get {
+        /// Its alias (`master`: the identity's own).
+        alias: String,
+        /// Print the private part.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Give a key a new label.
+    Label {
+        /// Its alias.
+        alias: String,
+        /// The label.
+        label: String,
+    },
+    /// Erase a key and its private part.
+    Rm {
+        /// Its alias.
+        alias: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

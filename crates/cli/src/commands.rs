@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::{AccountAction, Cli, Command, MetaAction, NetAction, TorrentAction};
+use crate::args::{AccountAction, Cli, Command, KeyAction, MetaAction, NetAction, TorrentAction};
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -72,6 +72,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Account { action } => account(client, out, action).await?,
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
+        Command::Key { action } => key(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -263,6 +264,72 @@ async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
 }
 
 /// The `torrent` subcommands.
+async fn key(client: &Client, out: &Out, action: KeyAction) -> Result<()> {
+    let v = match action {
+        KeyAction::Create { alias, size, label } => {
+            let req = client
+                .request(Method::POST, "/keys")
+                .json(&json!({ "alias": alias, "size": size, "label": label }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{}\n{}",
+                    v["public"].as_str().unwrap_or(""),
+                    v["private"].as_str().unwrap_or("").trim_end()
+                )
+            });
+            return Ok(());
+        }
+        KeyAction::Ls => {
+            let v = client.get("/keys").await?;
+            out.print(&v, |v| {
+                lines(v, |k| {
+                    format!(
+                        "{:<20} {:>5}  {}{}",
+                        k["alias"].as_str().unwrap_or(""),
+                        k["size"],
+                        k["label"].as_str().unwrap_or(""),
+                        k["owner"]
+                            .as_str()
+                            .map(|o| format!("  (from {o})"))
+                            .unwrap_or_default()
+                    )
+                })
+            });
+            return Ok(());
+        }
+        KeyAction::Get { alias, private } => {
+            let v = client
+                .get(&format!("/keys/{alias}?private={private}"))
+                .await?;
+            let field = if private { "private" } else { "public" };
+            out.print(&v, |v| {
+                v[field].as_str().unwrap_or("").trim_end().to_owned()
+            });
+            return Ok(());
+        }
+        KeyAction::Label { alias, label } => {
+            let req = client
+                .request(Method::PUT, &format!("/keys/{alias}/label"))
+                .json(&json!({ "label": label }));
+            client.json(req).await?
+        }
+        KeyAction::Rm { alias } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/keys/{alias}")))
+                .await?;
+            json!({ "erased": alias })
+        }
+    };
+    out.print(&v, |v| {
+        v["alias"]
+            .as_str()
+            .map(|a| format!("{a}: {}", v["label"].as_str().unwrap_or("")))
+            .unwrap_or_else(|| format!("erased {}", v["erased"].as_str().unwrap_or("")))
+    });
+    Ok(())
+}
+
 async fn torrent(client: &Client, out: &Out, action: TorrentAction) -> Result<()> {
     let v = match action {
         TorrentAction::Add {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Dirs, TestNode, b3, data};
+use common::{Dirs, Endpoint, TestNode, b3, data};
 use serde_json::Value;
 
 fn stdout(o: &std::process::Output) -> String {
@@ -224,4 +224,115 @@ async fn the_cli_never_sends_the_secret_through_a_proxy() {
         0,
         "the CLI dialled the proxy"
     );
+}
+
+/// Issue 18, keys: RSA keys made by the node, checked with OpenSSH's own
+/// `ssh-keygen` (the public key's form, and the private key giving the
+/// same public key), kept across a kill.
+#[tokio::test]
+async fn rsa_keys_are_made_listed_labelled_and_erased() {
+    let mut node = TestNode::start().await;
+    let ls = stdout(&node.cli(&["key", "ls"]));
+    assert!(ls.starts_with("master"), "the master first: {ls}");
+    assert!(ls.lines().next().unwrap().contains(" 2048 "), "{ls}");
+
+    let made = stdout(&node.cli(&[
+        "key",
+        "create",
+        "cats",
+        "--size",
+        "1024",
+        "--label",
+        "Cats and Dogs",
+    ]));
+    assert!(
+        made.starts_with("ssh-rsa ") && made.contains("-----BEGIN RSA PRIVATE KEY-----"),
+        "{made}"
+    );
+    let public = stdout(&node.cli(&["key", "get", "cats"])).trim().to_owned();
+    assert!(made.starts_with(&public));
+    let pub_file = node.file("cats.pub", format!("{public}\n").as_bytes());
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(&pub_file)
+        .output()
+        .expect("ssh-keygen (openssh-client, installed by scripts/test.sh)");
+    let print = stdout(&out);
+    assert!(
+        print.starts_with("1024 SHA256:") && print.contains("(RSA)"),
+        "{print}"
+    );
+    let private = stdout(&node.cli(&["key", "get", "cats", "--private"]));
+    let key_file = node.file("cats.pem", private.as_bytes());
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let derived = stdout(
+        &std::process::Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key_file)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        derived.trim(),
+        public,
+        "the private key is the public key's"
+    );
+
+    // Taken, malformed, the master: clear refusals.
+    for (args, says) in [
+        (vec!["key", "create", "cats"], "already exists"),
+        (vec!["key", "create", "Ab"], "not a key alias"),
+        (vec!["key", "create", "dogs", "--size", "1000"], "not made"),
+        (vec!["key", "create", "master"], "identity's own key"),
+        (vec!["key", "rm", "master"], "cannot be erased"),
+        (vec!["key", "label", "master", "x"], "cannot be changed"),
+        (vec!["key", "get", "nothere"], "no key"),
+    ] {
+        let out = node.cli(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+    let (status, _) = node
+        .send_json(
+            reqwest::Method::POST,
+            "/keys",
+            serde_json::json!({ "alias": "dogs", "size": 512 }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = node.get_json("/keys/nothere").await;
+    assert_eq!(status, 404);
+
+    stdout(&node.cli(&["key", "label", "cats", "Pets"]));
+    // Kept across a kill, master and all.
+    let master = stdout(&node.cli(&["key", "get", "master"]));
+    node.kill9();
+    let node = node.restart().await;
+    assert_eq!(stdout(&node.cli(&["key", "get", "master"])), master);
+    let (status, k) = node.get_json("/keys/cats").await;
+    assert_eq!(status, 200, "{k}");
+    assert_eq!(
+        (
+            k["label"].as_str(),
+            k["public"].as_str(),
+            k["private"].clone()
+        ),
+        (Some("Pets"), Some(public.as_str()), Value::Null),
+        "no private part unless asked"
+    );
+    let list = stdout(&node.cli(&["--json", "key", "ls"]));
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    stdout(&node.cli(&["key", "rm", "cats"]));
+    let (status, _) = node.get_json("/keys/cats").await;
+    assert_eq!(status, 404);
 }

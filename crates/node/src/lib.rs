@@ -44,6 +44,7 @@ pub mod events;
 mod fetches;
 pub mod identity;
 pub mod jobs;
+pub mod keys;
 mod library;
 pub mod links;
 mod local;

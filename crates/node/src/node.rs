@@ -50,6 +50,7 @@ struct Inner {
     media: Media,
     torrents: crate::torrents::Torrents,
     library: crate::library::Library,
+    keys: crate::keys::Keys,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -133,6 +134,7 @@ impl Node {
         let torrents =
             crate::torrents::Torrents::start(shared.clone(), entries.clone(), data_dir).await;
         let library = crate::library::Library::new(shared.clone(), entries.clone());
+        let keys = crate::keys::Keys::new(shared.clone());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -156,6 +158,7 @@ impl Node {
             media,
             torrents,
             library,
+            keys,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -213,6 +216,11 @@ impl Node {
     /// The library: each viewer's watch history.
     pub fn library(&self) -> &crate::library::Library {
         &self.0.library
+    }
+
+    /// Keys: the identity's RSA keys besides its Ed25519 one.
+    pub fn keys(&self) -> &crate::keys::Keys {
+        &self.0.keys
     }
 
     /// Paid files: who may read what, purchases, the ledger's report.

@@ -28,6 +28,7 @@ mod direct;
 mod error;
 pub mod files;
 pub mod history;
+pub mod keys;
 pub mod ledger;
 pub mod meter;
 mod migrations;

@@ -427,4 +427,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_expiry ON sessions(expires);
     ALTER TABLE watch_history ADD COLUMN title TEXT;
     "#,
+    // 20: keys the identity holds besides its own Ed25519 one (RSA, as
+    // BitDust's clients expect): each named by its maker ('' this node,
+    // else the peer id of the identity that shared it) and an alias; the
+    // private part only where this node has it; a small local number,
+    // never reused.
+    r#"
+    CREATE TABLE keys (
+        owner       TEXT NOT NULL,
+        alias       TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        algorithm   TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        public_key  TEXT NOT NULL,
+        private_key TEXT,
+        active      INTEGER NOT NULL,
+        local_id    INTEGER NOT NULL UNIQUE,
+        created     INTEGER NOT NULL,
+        PRIMARY KEY (owner, alias)
+    ) WITHOUT ROWID;
+    CREATE TABLE key_numbers (next INTEGER NOT NULL);
+    INSERT INTO key_numbers VALUES (1);
+    "#,
 ];

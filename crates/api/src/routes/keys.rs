@@ -1,0 +1,140 @@
+//! Keys: the identity's RSA keys besides its Ed25519 one (the master
+//! first, made with its first use), made at the size asked, labelled,
+//! erased; the private part only when asked for.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cairn_node::keys::KeyInfo;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{JsonBody, PathParams, QueryParams};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(names("alias"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct KeyAlias(#[param(pattern = r"^[a-z][a-z0-9_-]{2,49}$")] String);
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PrivateParams {
+    /// Include the private part (PKCS#1 PEM).
+    private: Option<bool>,
+}
+
+/// Every key: the master first (made now if it was not), then this node's
+/// by alias, then those others shared.
+#[utoipa::path(get, path = "/keys", tag = "keys", params(PrivateParams),
+    responses((status = 200, description = "The keys.", body = Vec<KeyInfo>)))]
+pub(crate) async fn h_keys(
+    State(s): State<AppState>,
+    QueryParams(p): QueryParams<PrivateParams>,
+) -> ApiResult<Response> {
+    let keys = s.node.keys().list(p.private.unwrap_or(false)).await?;
+    Ok(Json(keys).into_response())
+}
+
+/// A new key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKeyBody {
+    /// Its alias: 3 to 50 of `a-z 0-9 _ -`, a letter first (upper case is
+    /// lowered); not `master`.
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9_-]{2,49}$")]
+    alias: String,
+    /// Its size in bits: 1024, 2048 (the default), 3072 or 4096.
+    #[schema(minimum = 1024, maximum = 4096, multiple_of = 1024)]
+    size: Option<u32>,
+    /// What to call it (the alias when none): no control characters.
+    #[schema(max_length = 256, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    label: Option<String>,
+}
+
+/// Makes an RSA key; the answer holds its private part, once.
+#[utoipa::path(post, path = "/keys", tag = "keys", request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "The key made, with its private part.", body = KeyInfo),
+        (status = 400, description = "Not an alias, a size or a label.", body = ErrorBody),
+        (status = 409, description = "The alias is taken (or is `master`).", body = ErrorBody),
+    ))]
+pub(crate) async fn h_create_key(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<NewKeyBody>,
+) -> ApiResult<Response> {
+    let key = s
+        .node
+        .keys()
+        .create(&b.alias, b.size, b.label.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(key)).into_response())
+}
+
+/// One key (`master`: the identity's own).
+#[utoipa::path(get, path = "/keys/{alias}", tag = "keys", params(KeyAlias, PrivateParams),
+    responses(
+        (status = 200, description = "The key.", body = KeyInfo),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "Its private part was asked for and is not here.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_key(
+    State(s): State<AppState>,
+    PathParams(alias): PathParams<String>,
+    QueryParams(p): QueryParams<PrivateParams>,
+) -> ApiResult<Response> {
+    let key = s
+        .node
+        .keys()
+        .get(&alias, p.private.unwrap_or(false))
+        .await?;
+    Ok(Json(key).into_response())
+}
+
+/// Erases a key and its private part (not the master).
+#[utoipa::path(delete, path = "/keys/{alias}", tag = "keys", params(KeyAlias),
+    responses(
+        (status = 204, description = "Erased."),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The master key.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_erase_key(
+    State(s): State<AppState>,
+    PathParams(alias): PathParams<String>,
+) -> ApiResult<Response> {
+    s.node.keys().erase(&alias).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A key's new label.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LabelBody {
+    /// The label: not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    label: String,
+}
+
+/// Relabels a key (not the master).
+#[utoipa::path(put, path = "/keys/{alias}/label", tag = "keys", params(KeyAlias),
+    request_body = LabelBody,
+    responses(
+        (status = 200, description = "The key relabelled.", body = KeyInfo),
+        (status = 400, description = "Not a label.", body = ErrorBody),
+        (status = 404, description = "No such key.", body = ErrorBody),
+        (status = 409, description = "The master key.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_label_key(
+    State(s): State<AppState>,
+    PathParams(alias): PathParams<String>,
+    JsonBody(b): JsonBody<LabelBody>,
+) -> ApiResult<Response> {
+    let key = s.node.keys().label(&alias, &b.label).await?;
+    Ok(Json(key).into_response())
+}
