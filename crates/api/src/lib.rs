@@ -187,6 +187,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_keys, routes::h_create_key))
         .routes(routes!(routes::h_key, routes::h_erase_key))
         .routes(routes!(routes::h_label_key))
+        .routes(routes!(routes::h_identity))
+        .routes(routes!(routes::h_identity_backup))
         .routes(routes!(routes::h_history))
         .routes(routes!(routes::h_set_watched, routes::h_forget_watched))
         .routes(routes!(routes::h_jobs))

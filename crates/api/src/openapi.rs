@@ -38,7 +38,7 @@ use crate::error::ErrorBody;
         (name = "blobs", description = "Content by digest or link."),
         (name = "jobs", description = "Long work with progress and cancel."),
         (name = "accounts", description = "Gateway accounts."),
-        (name = "keys", description = "The identity's RSA keys."),
+        (name = "keys", description = "The identity, its backup, and its RSA keys."),
         (name = "paid", description = "Paid files and the ledger."),
         (name = "network", description = "Peers, suppliers, customers, placement, repair, the DHT."),
     )

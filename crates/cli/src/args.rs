@@ -158,6 +158,12 @@ pub(crate) enum Command {
         /// Entry id or blob digest.
         id: String,
     },
+    /// The node's identity: show it, back it up, recover it on a new
+    /// machine.
+    Id {
+        #[command(subcommand)]
+        action: IdAction,
+    },
     /// The identity's RSA keys: make, list, show, label, erase.
     Key {
         #[command(subcommand)]
@@ -256,6 +262,24 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum IdAction {
+    /// Peer id, nickname, RSA master key.
+    Show,
+    /// Write the identity's backup: whoever holds it can be this node.
+    Backup {
+        /// The file to write (made readable by you alone); else printed.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Make the data dir (new, the node not started there yet) the identity
+    /// of a backup; start the node there afterwards.
+    Recover {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

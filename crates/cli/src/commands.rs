@@ -11,7 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::{AccountAction, Cli, Command, KeyAction, MetaAction, NetAction, TorrentAction};
+use crate::args::{
+    AccountAction, Cli, Command, IdAction, KeyAction, MetaAction, NetAction, TorrentAction,
+};
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -25,6 +27,23 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     } = cli.command
     {
         crate::daemon::run(&data_dir, listen, p2p_listen, bootstrap).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Id {
+        action: IdAction::Recover { file },
+    } = &cli.command
+    {
+        // Done here, with no node running: it makes the data dir.
+        let text = read_backup(file)?;
+        let peer = cairn_node::identity::recover(&data_dir, &text)?;
+        let out = Out { json: cli.json };
+        let v = json!({ "peer_id": peer, "data_dir": data_dir });
+        out.print(&v, |_| {
+            format!(
+                "{} is now {peer}: start `cairn node` there",
+                data_dir.display()
+            )
+        });
         return Ok(ExitCode::SUCCESS);
     }
     let client = Client::for_data_dir(&data_dir, cli.api.as_deref())?;
@@ -73,6 +92,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
         Command::Key { action } => key(client, out, action).await?,
+        Command::Id { action } => id(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -264,6 +284,59 @@ async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
 }
 
 /// The `torrent` subcommands.
+/// A backup file's text, bounded.
+fn read_backup(file: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| {
+            f.take(cairn_node::identity::MAX_BACKUP as u64 + 1)
+                .read_to_string(&mut text)
+        })
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(text)
+}
+
+async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
+    match action {
+        IdAction::Show => {
+            let v = client.get("/identity").await?;
+            out.print(&v, |v| {
+                format!(
+                    "peer      {}\nnickname  {}\nmaster    {}",
+                    v["peer_id"].as_str().unwrap_or(""),
+                    v["nickname"].as_str().unwrap_or("(none)"),
+                    v["master_key"].as_str().unwrap_or("")
+                )
+            });
+        }
+        IdAction::Backup { output } => {
+            let text = client
+                .send(client.request(Method::GET, "/identity/backup"))
+                .await?
+                .text()
+                .await
+                .context("cannot read the backup")?;
+            match output {
+                Some(path) => {
+                    cairn_node::private::write_whole(&path, text.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    let v = json!({ "written": path });
+                    out.print(&v, |_| {
+                        format!(
+                            "{} written: whoever holds it can be this node; keep it safe",
+                            path.display()
+                        )
+                    });
+                }
+                None => print!("{text}"),
+            }
+        }
+        IdAction::Recover { .. } => unreachable!("done before a node is asked"),
+    }
+    Ok(())
+}
+
 async fn key(client: &Client, out: &Out, action: KeyAction) -> Result<()> {
     let v = match action {
         KeyAction::Create { alias, size, label } => {

@@ -336,3 +336,75 @@ async fn rsa_keys_are_made_listed_labelled_and_erased() {
     let (status, _) = node.get_json("/keys/cats").await;
     assert_eq!(status, 404);
 }
+
+/// Issue 18, identity backup: a backup file alone makes a new data dir the
+/// same identity (peer id, RSA master key); a cut or forged file, or a
+/// data dir that already is someone, is refused and left as it was.
+#[tokio::test]
+async fn an_identity_comes_back_from_its_backup_alone() {
+    let mut node = TestNode::start().await;
+    let shown: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "id", "show"]))).unwrap();
+    let peer = shown["peer_id"].as_str().unwrap().to_owned();
+    assert!(
+        shown["master_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("ssh-rsa ")
+    );
+    let master_pem = stdout(&node.cli(&["key", "get", "master", "--private"]));
+    let backup = node.files.join("alice.backup");
+    stdout(&node.cli(&["id", "backup", "-o", backup.to_str().unwrap()]));
+    let mode = std::fs::metadata(&backup).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert!(text.contains(&format!("peer {peer}\n")), "{text}");
+    node.terminate();
+
+    let recover = |dir: &std::path::Path, file: &std::path::Path| {
+        std::process::Command::new(common::BIN)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["id", "recover"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let refused = |out: std::process::Output, says: &str| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success() && err.contains(says), "{says}: {err}");
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // Cut short, or a seed that is not the peer's: refused, nothing written.
+    let cut = tmp.path().join("cut.backup");
+    std::fs::write(&cut, &text[..text.len() - 40]).unwrap();
+    let empty = tmp.path().join("empty");
+    refused(recover(&empty, &cut), "cut short");
+    let forged = tmp.path().join("forged.backup");
+    let seed = text.lines().find(|l| l.starts_with("seed ")).unwrap();
+    let other_seed = format!("seed {}", "ab".repeat(32));
+    std::fs::write(&forged, text.replace(seed, &other_seed)).unwrap();
+    refused(recover(&empty, &forged), "not the peer's");
+    assert!(!empty.join("identity.key").exists());
+
+    // A new data dir becomes the identity, its master key and all.
+    let dir = tmp.path().join("data");
+    let out = recover(&dir, &backup);
+    assert!(stdout(&out).contains(&peer));
+    refused(recover(&dir, &backup), "already the identity");
+    let node = TestNode::start_in(&dir).await;
+    let again: Value = serde_json::from_str(&stdout(&node.cli(&["--json", "id", "show"]))).unwrap();
+    assert_eq!(again["peer_id"], peer.as_str());
+    assert_eq!(again["master_key"], shown["master_key"]);
+    assert_eq!(
+        stdout(&node.cli(&["key", "get", "master", "--private"])),
+        master_pem
+    );
+    assert!(!dir.join("recovered-master.pem").exists());
+    // A data dir that is someone else is never overwritten.
+    let other = TestNode::start().await;
+    refused(recover(&other.dir, &backup), "another identity");
+    refused(recover(&node.dir, &backup), "already the identity");
+}

@@ -3,17 +3,19 @@
 //! asked, named by an alias, labelled; the public part in OpenSSH form
 //! (`ssh-rsa AAAA…`), the private part (PKCS#1 PEM) only when asked for.
 //!
-//! `master` is the identity's RSA key: made the first time it is needed,
-//! never relabelled nor erased. Keys live in the catalog (migration 20),
+//! `master` is the identity's RSA key: made the first time it is needed
+//! (or, on a node recovered from a backup, taken from the backup), never
+//! relabelled nor erased. Keys live in the catalog (migration 20),
 //! each row written whole, so a kill at any moment leaves a key whole or
 //! absent; they are as private as the catalog (the data dir's files are
 //! the node user's alone).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
 use cairn_store::keys::{KeyRow, NewKey};
-use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::Serialize;
@@ -85,11 +87,11 @@ impl KeyInfo {
 
 /// The keys service. Cheap to clone.
 #[derive(Clone)]
-pub struct Keys(Arc<Shared>);
+pub struct Keys(Arc<Shared>, Arc<PathBuf>);
 
 impl Keys {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self(shared)
+    pub(crate) fn new(shared: Arc<Shared>, data_dir: PathBuf) -> Self {
+        Self(shared, Arc::new(data_dir))
     }
 
     /// Makes a new RSA key of `size` bits (default [`DEFAULT_SIZE`]) named
@@ -130,7 +132,11 @@ impl Keys {
         if let Some(row) = self.row(MASTER).await? {
             return Ok(KeyInfo::of(row, private));
         }
-        match self.make(MASTER.into(), DEFAULT_SIZE, MASTER.into()).await {
+        let made = match self.recovered_master().await? {
+            Some(key) => Ok(key),
+            None => self.make(MASTER.into(), DEFAULT_SIZE, MASTER.into()).await,
+        };
+        match made {
             Ok(made) if private => Ok(made),
             Ok(made) => Ok(KeyInfo {
                 private: None,
@@ -218,6 +224,35 @@ impl Keys {
         }
     }
 
+    /// The master key a recovery left (`identity::PENDING_MASTER`), taken
+    /// into the catalog; the file goes once the key is kept.
+    async fn recovered_master(&self) -> Result<Option<KeyInfo>> {
+        let path = self.1.join(crate::identity::PENDING_MASTER);
+        let shared = self.0.clone();
+        blocking(move || {
+            let pem = match std::fs::read_to_string(&path) {
+                Ok(pem) => pem,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(NodeError::io("read", &path, e)),
+            };
+            let (public, size) = public_of_pem(&pem)?;
+            let row = shared.catalog.add_key(&NewKey {
+                owner: "",
+                alias: MASTER,
+                label: MASTER,
+                algorithm: "rsa",
+                size,
+                public_key: &public,
+                private_key: Some(pem.trim_end()),
+                active: true,
+            })?;
+            std::fs::remove_file(&path).map_err(|e| NodeError::io("remove", &path, e))?;
+            tracing::info!("the recovered master key is kept");
+            Ok(Some(KeyInfo::of(row, true)))
+        })
+        .await
+    }
+
     async fn row(&self, alias: &str) -> Result<Option<KeyRow>> {
         let (shared, alias) = (self.0.clone(), alias.to_owned());
         self.0
@@ -255,6 +290,14 @@ fn generate(bits: u32) -> Result<(String, String)> {
         .to_pkcs1_pem(LineEnding::LF)
         .map_err(|e| NodeError::Internal(format!("cannot write an RSA key: {e}")))?;
     Ok((ssh_public(&key.to_public_key()), pem.to_string()))
+}
+
+/// The OpenSSH public form and size in bits of a PKCS#1 PEM private key.
+pub(crate) fn public_of_pem(pem: &str) -> Result<(String, u32)> {
+    let key = RsaPrivateKey::from_pkcs1_pem(pem.trim())
+        .map_err(|e| NodeError::Invalid(format!("not an RSA private key: {e}")))?;
+    let bits = (key.size() * 8) as u32;
+    Ok((ssh_public(&key.to_public_key()), bits))
 }
 
 /// `ssh-rsa <base64>`: the key type, exponent and modulus as SSH writes

@@ -134,7 +134,7 @@ impl Node {
         let torrents =
             crate::torrents::Torrents::start(shared.clone(), entries.clone(), data_dir).await;
         let library = crate::library::Library::new(shared.clone(), entries.clone());
-        let keys = crate::keys::Keys::new(shared.clone());
+        let keys = crate::keys::Keys::new(shared.clone(), data_dir.to_path_buf());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -269,6 +269,17 @@ impl Node {
     /// The admin API secret.
     pub fn api_secret(&self) -> &str {
         &self.0.identity.api_secret
+    }
+
+    /// The identity's backup: what makes another machine this node (its
+    /// seed, convergence secret and RSA master key; see
+    /// [`crate::identity::recover`]).
+    pub async fn identity_backup(&self) -> Result<String> {
+        let master = self.keys().master(true).await?;
+        let pem = master
+            .private
+            .ok_or_else(|| NodeError::Internal("the master key has no private part".into()))?;
+        Ok(self.0.identity.backup_text(&pem))
     }
 
     /// The node id (libp2p PeerId).

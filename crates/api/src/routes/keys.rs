@@ -1,13 +1,14 @@
 //! Keys: the identity's RSA keys besides its Ed25519 one (the master
 //! first, made with its first use), made at the size asked, labelled,
-//! erased; the private part only when asked for.
+//! erased; the private part only when asked for. And the identity: who
+//! the node is, and its backup.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_node::keys::KeyInfo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -137,4 +138,48 @@ pub(crate) async fn h_label_key(
 ) -> ApiResult<Response> {
     let key = s.node.keys().label(&alias, &b.label).await?;
     Ok(Json(key).into_response())
+}
+
+/// The node's identity.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct IdentityInfo {
+    /// Its peer id (its Ed25519 key's).
+    peer_id: String,
+    /// The nickname it publishes in the DHT (`[network] nickname`).
+    nickname: Option<String>,
+    /// Its RSA master key's public part, OpenSSH form.
+    master_key: String,
+}
+
+/// Who this node is: its peer id, nickname and RSA master key.
+#[utoipa::path(get, path = "/identity", tag = "keys",
+    responses((status = 200, description = "The identity.", body = IdentityInfo)))]
+pub(crate) async fn h_identity(State(s): State<AppState>) -> ApiResult<Response> {
+    let master = s.node.keys().master(false).await?;
+    Ok(Json(IdentityInfo {
+        peer_id: s.node.node_id(),
+        nickname: s.node.config().network.nickname.clone(),
+        master_key: master.public,
+    })
+    .into_response())
+}
+
+/// The identity's backup: a text file that makes another machine this
+/// node (`cairn id recover`): its Ed25519 seed, convergence secret and RSA
+/// master key. Whoever holds it can be this node.
+#[utoipa::path(get, path = "/identity/backup", tag = "keys",
+    responses((status = 200, description = "The backup file.", content_type = "text/plain", body = String)))]
+pub(crate) async fn h_identity_backup(State(s): State<AppState>) -> ApiResult<Response> {
+    let text = s.node.identity_backup().await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
 }
