@@ -485,15 +485,7 @@ async fn torrents_play_from_playlists_web_streams_and_hls_with_subtitles_and_his
     assert!(playlist.text().await.unwrap().contains("stream-1.ts?"));
     assert!(plays(&hls, Some(6.0), 1).await > 10, "HLS plays from 75 %");
     // Resuming: the playlist says where to begin.
-    let resumed = p
-        .http
-        .get(format!("{hls}&start=4.5"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let resumed = p.text(format!("{hls}&start=4.5")).await;
     assert!(
         resumed.contains("#EXT-X-VERSION:3\n#EXT-X-START:TIME-OFFSET=4.5,PRECISE=YES\n"),
         "{resumed}"

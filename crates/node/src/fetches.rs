@@ -163,16 +163,7 @@ impl Fetches {
     /// address check then, as the admin chose the address; with
     /// `checked`, as every remote fetch.
     pub async fn get_small(&self, url: &str, limit: usize, checked: bool) -> Result<Bytes> {
-        let parsed = parse(url)?;
-        let got = get_following(
-            &self.config().remote,
-            parsed,
-            Default::default(),
-            Default::default(),
-            checked,
-        )
-        .await?;
-        match got {
+        match self.get_plain(url, checked).await? {
             Got::Response(resp) => body_within(resp, limit).await,
             Got::Magnet(_) => Err(NodeError::Invalid(format!(
                 "{url} leads to a magnet link, not a file"
@@ -185,16 +176,7 @@ impl Fetches {
     /// `.torrent`, or a redirect to a magnet link), a web page
     /// (`text/html`), or anything else. Checked as every remote fetch.
     pub async fn link_kind(&self, url: &str) -> Result<LinkKind> {
-        let parsed = parse(url)?;
-        let got = get_following(
-            &self.config().remote,
-            parsed,
-            Default::default(),
-            Default::default(),
-            true,
-        )
-        .await?;
-        let resp = match got {
+        let resp = match self.get_plain(url, true).await? {
             Got::Magnet(_) => return Ok(LinkKind::Torrent),
             Got::Response(resp) => resp,
         };
@@ -212,6 +194,19 @@ impl Fetches {
         } else {
             LinkKind::Media
         })
+    }
+
+    /// GETs `url` with no headers of the caller's, following redirects
+    /// (checked unless `checked` is false), telling one to a magnet link.
+    async fn get_plain(&self, url: &str, checked: bool) -> Result<Got> {
+        get_following(
+            &self.config().remote,
+            parse(url)?,
+            Default::default(),
+            Default::default(),
+            checked,
+        )
+        .await
     }
 
     async fn fetch_with_headers(

@@ -291,8 +291,13 @@ pub(crate) async fn h_media_hls(
     uri: Uri,
 ) -> ApiResult<Response> {
     let source = open(&s, &id).await?;
-    let entry = s.node.entries().entry(&id).await?.entry;
-    hls(&s, source, Some(entry), &file, &p, &uri).await
+    // Its sidecar subtitles are found by the entry (segments need none).
+    let entry = if file == "master.m3u8" || file.starts_with("sub-") {
+        Some(s.node.entries().entry(&id).await?.entry)
+    } else {
+        None
+    };
+    hls(&s, source, entry, &file, &p, &uri).await
 }
 
 async fn hls(
