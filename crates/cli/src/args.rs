@@ -268,6 +268,11 @@ pub(crate) enum Command {
 pub(crate) enum IdAction {
     /// Peer id, nickname, RSA master key.
     Show,
+    /// Name this node: others find it by this nickname (`cairn net nick`).
+    Nick {
+        /// 3 to 20 of a-z, 0-9, _ and -, a letter first.
+        name: String,
+    },
     /// Write the identity's backup: whoever holds it can be this node.
     Backup {
         /// The file to write (made readable by you alone); else printed.
@@ -404,6 +409,11 @@ pub(crate) enum NetAction {
     Nick {
         /// Nickname.
         name: String,
+    },
+    /// The nickname a peer calls itself.
+    Name {
+        /// Peer id.
+        peer: String,
     },
     /// The last audit and repair round.
     Repair,

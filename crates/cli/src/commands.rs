@@ -310,6 +310,19 @@ async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
                 )
             });
         }
+        IdAction::Nick { name } => {
+            let req = client
+                .request(Method::PUT, "/identity/nickname")
+                .json(&json!({ "nickname": name }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{} is {}",
+                    v["peer_id"].as_str().unwrap_or(""),
+                    v["nickname"].as_str().unwrap_or("")
+                )
+            });
+        }
         IdAction::Backup { output } => {
             let text = client
                 .send(client.request(Method::GET, "/identity/backup"))
@@ -1221,6 +1234,10 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
         NetAction::Ping { peer } => ping(client, out, &peer).await?,
         NetAction::Get { key } => dht_get(client, out, &key).await?,
         NetAction::Put { key, value } => dht_put(client, &key, value).await?,
+        NetAction::Name { peer } => {
+            let v = client.get(&format!("/network/name/{peer}")).await?;
+            out.print(&v, |v| v["nickname"].as_str().unwrap_or("").to_owned());
+        }
         NetAction::Nick { name } => {
             let v = client.get(&format!("/network/nick/{name}")).await?;
             out.print(&v, |v| v["peer"].as_str().unwrap_or("").to_owned());

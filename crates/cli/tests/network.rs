@@ -990,3 +990,77 @@ async fn a_stranger_holding_our_shards_may_keep_more_than_a_strangers_quota() {
         "{text}"
     );
 }
+
+/// Issue 18: a nickname set at run time (`cairn id nick`) is published
+/// both ways, nickname → peer and peer → nickname, each record signed by
+/// the peer it names; a forged one is ignored; the name outlives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nickname_set_at_run_time_is_found_both_ways_and_kept() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let owner = TestNode::start_with(&format!("{}check_secs = 1\n", net_config(Some(&boot)))).await;
+    let reader = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&owner, 2).await;
+    wait_peers(&reader, 2).await;
+    let owner_id = {
+        let (_, v) = owner.get_json("/network").await;
+        v["peer_id"].as_str().unwrap().to_owned()
+    };
+    let bad = owner.cli(&["id", "nick", "9lives"]);
+    assert!(
+        !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a nickname")
+    );
+    let out = owner.cli(&["id", "nick", "Carol"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{owner_id} is carol")
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (by_nick, v) = reader.get_json("/network/nick/carol").await;
+        let (by_peer, w) = reader.get_json(&format!("/network/name/{owner_id}")).await;
+        if by_nick == 200 && by_peer == 200 {
+            assert_eq!(v["peer"], owner_id.as_str());
+            assert_eq!(w["nickname"], "carol");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not found both ways: {v} {w}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let named = reader.cli(&["net", "name", &owner_id]);
+    assert_eq!(String::from_utf8_lossy(&named.stdout).trim(), "carol");
+    let reader_id = {
+        let (_, v) = reader.get_json("/network").await;
+        v["peer_id"].as_str().unwrap().to_owned()
+    };
+    let (status, _) = reader.get_json(&format!("/network/name/{reader_id}")).await;
+    assert_eq!(status, 404, "the reader named itself nothing");
+    // A name record for the owner that the owner did not sign is ignored,
+    // even in the reader's own store.
+    let key = format!("/cairn/name/{owner_id}").replace('/', "%2F");
+    let status = reader
+        .req(reqwest::Method::PUT, &format!("/network/dht/{key}"))
+        .body("\u{7}mallory")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let (status, w) = reader.get_json(&format!("/network/name/{owner_id}")).await;
+    assert_eq!(
+        (status, w["nickname"].as_str()),
+        (200, Some("carol")),
+        "{w}"
+    );
+
+    // Kept across a restart.
+    let owner = owner.restart().await;
+    let (_, id) = owner.get_json("/identity").await;
+    assert_eq!(id["nickname"], "carol");
+}

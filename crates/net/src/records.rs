@@ -8,21 +8,31 @@
 //! `[u8 id length][id][u16 BE signature length][signature]`. An alias
 //! record (md5, sha1 or sha256 → blob id) is the blob id followed by the
 //! same, signed over `cairn alias v1`, the digest's kind, its hex, the blob
-//! id and the peer id. The key of the claimer is read from its peer id
-//! (ed25519 ids embed it). Nodes store such records for others only when
-//! they verify ([`acceptable`]).
+//! id and the peer id. A name record (peer id → the nickname it calls
+//! itself, the other way round) is the nickname, length-prefixed, then
+//! the same, signed over `cairn peer name v1`, the nickname and the peer
+//! id; it counts only under its signer's own key. The key of the claimer
+//! is read from its peer id (ed25519 ids embed it). Nodes store such
+//! records for others only when they verify ([`acceptable`]).
 
 use libp2p::PeerId;
 use libp2p::identity::{Keypair, PublicKey};
 
 const NICK_CONTEXT: &[u8] = b"cairn nickname v1";
 const ALIAS_CONTEXT: &[u8] = b"cairn alias v1";
+const NAME_CONTEXT: &[u8] = b"cairn peer name v1";
+const NAME_PREFIX: &str = "/cairn/name/";
 const NICK_PREFIX: &str = "/cairn/nick/";
 const ALIAS_PREFIX: &str = "/cairn/alias/";
 
 /// The DHT key of a nickname.
 pub fn nick_key(nick: &str) -> Vec<u8> {
     format!("{NICK_PREFIX}{nick}").into_bytes()
+}
+
+/// The DHT key of the nickname `peer` calls itself.
+pub fn name_key(peer: &PeerId) -> Vec<u8> {
+    format!("{NAME_PREFIX}{peer}").into_bytes()
 }
 
 /// The DHT key of a legacy digest alias: `kind` is md5, sha1 or sha256,
@@ -96,6 +106,26 @@ pub fn verify_nickname(nick: &str, record: &[u8]) -> Option<PeerId> {
     verify_claim(NICK_CONTEXT, &[nick.as_bytes()], record)
 }
 
+/// The record by which `keypair`'s peer says it calls itself `nick` (at
+/// most 255 bytes): the nickname, length-prefixed, then the peer's id and
+/// signature as in a nickname record.
+pub fn sign_name(keypair: &Keypair, nick: &str) -> Result<Vec<u8>, crate::NetError> {
+    let len = u8::try_from(nick.len())
+        .map_err(|_| crate::NetError::Dht("a nickname has at most 255 bytes".into()))?;
+    let mut payload = vec![len];
+    payload.extend_from_slice(nick.as_bytes());
+    sign_claim(keypair, NAME_CONTEXT, &[nick.as_bytes()], &payload)
+}
+
+/// The nickname a name record gives `peer`, if the record is well formed
+/// and signed by `peer` itself.
+pub fn verify_name(peer: &PeerId, record: &[u8]) -> Option<String> {
+    let (&len, rest) = record.split_first()?;
+    let nick = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
+    let signer = verify_claim(NAME_CONTEXT, &[nick.as_bytes()], &rest[usize::from(len)..])?;
+    (signer == *peer).then(|| nick.to_owned())
+}
+
 /// The record by which `keypair`'s peer says that the content whose
 /// `kind` digest is `hex` is blob `blob`: the blob id, then the signer's
 /// id and signature as in a nickname record.
@@ -138,6 +168,11 @@ pub fn acceptable(key: &[u8], value: &[u8]) -> bool {
     if let Some(nick) = key.strip_prefix(NICK_PREFIX) {
         return verify_nickname(nick, value).is_some();
     }
+    if let Some(peer) = key.strip_prefix(NAME_PREFIX) {
+        return peer
+            .parse::<PeerId>()
+            .is_ok_and(|peer| verify_name(&peer, value).is_some());
+    }
     if let Some(alias) = key.strip_prefix(ALIAS_PREFIX) {
         return alias
             .split_once('/')
@@ -160,6 +195,29 @@ fn public_key_of(peer: &PeerId) -> Option<PublicKey> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_name_record_counts_only_under_its_signer_s_key() {
+        let alice = Keypair::generate_ed25519();
+        let mallory = Keypair::generate_ed25519();
+        let a = alice.public().to_peer_id();
+        let m = mallory.public().to_peer_id();
+        let record = sign_name(&alice, "alice").unwrap();
+        assert_eq!(verify_name(&a, &record).as_deref(), Some("alice"));
+        assert!(acceptable(&name_key(&a), &record));
+        // Mallory cannot give Alice a name, nor take Alice's record as its own.
+        let forged = sign_name(&mallory, "alice").unwrap();
+        assert_eq!(verify_name(&a, &forged), None);
+        assert!(!acceptable(&name_key(&a), &forged));
+        assert!(!acceptable(&name_key(&m), &record));
+        // A changed name, a cut record, or a key that is no peer id fail.
+        let mut changed = record.clone();
+        changed[1] = b'b';
+        assert_eq!(verify_name(&a, &changed), None);
+        assert_eq!(verify_name(&a, &record[..record.len() - 1]), None);
+        assert!(!acceptable(b"/cairn/name/not-a-peer", &record));
+        assert!(sign_name(&alice, &"x".repeat(256)).is_err());
+    }
 
     #[test]
     fn a_nickname_record_verifies_only_for_its_name_and_signer() {

@@ -126,7 +126,7 @@ impl Node {
         let shared = Arc::new(Shared::new(config, catalog, jobs, events, key));
         let secret = ConvergenceSecret(identity.convergence);
         let store = Arc::new(BlobStore::open(shared.clone(), data_dir, secret)?);
-        let network = Network::new(shared.clone(), store.clone(), net);
+        let network = Network::new(shared.clone(), store.clone(), net, data_dir);
         let (blobs, digest_queue) = Blobs::new(shared.clone(), store.clone(), network.clone());
         let entries = Entries::new(shared.clone(), blobs.clone(), network.clone());
         let cache = Segments::open(data_dir, shared.config.media.cache_mib << 20)?;

@@ -145,7 +145,8 @@ pub(crate) async fn h_label_key(
 pub(crate) struct IdentityInfo {
     /// Its peer id (its Ed25519 key's).
     peer_id: String,
-    /// The nickname it publishes in the DHT (`[network] nickname`).
+    /// The nickname it publishes in the DHT (set at run time, else
+    /// `[network] nickname`).
     nickname: Option<String>,
     /// Its RSA master key's public part, OpenSSH form.
     master_key: String,
@@ -155,13 +156,42 @@ pub(crate) struct IdentityInfo {
 #[utoipa::path(get, path = "/identity", tag = "keys",
     responses((status = 200, description = "The identity.", body = IdentityInfo)))]
 pub(crate) async fn h_identity(State(s): State<AppState>) -> ApiResult<Response> {
+    identity(&s).await
+}
+
+async fn identity(s: &AppState) -> ApiResult<Response> {
     let master = s.node.keys().master(false).await?;
     Ok(Json(IdentityInfo {
         peer_id: s.node.node_id(),
-        nickname: s.node.config().network.nickname.clone(),
+        nickname: s.node.network().nickname(),
         master_key: master.public,
     })
     .into_response())
+}
+
+/// The identity's new nickname.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NicknameBody {
+    /// 3 to 20 of `a-z 0-9 _ -`, a letter first (upper case is lowered).
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9_-]{2,19}$")]
+    nickname: String,
+}
+
+/// Names the node: kept across restarts, and published in the DHT both
+/// ways (nickname → peer, peer → nickname), now when it has peers, else
+/// with its next records.
+#[utoipa::path(put, path = "/identity/nickname", tag = "keys", request_body = NicknameBody,
+    responses(
+        (status = 200, description = "The identity, named.", body = IdentityInfo),
+        (status = 400, description = "Not a nickname.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_set_nickname(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<NicknameBody>,
+) -> ApiResult<Response> {
+    s.node.network().set_nickname(&b.nickname).await?;
+    identity(&s).await
 }
 
 /// The identity's backup: a text file that makes another machine this

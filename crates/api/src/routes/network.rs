@@ -345,3 +345,26 @@ pub(crate) async fn h_nickname(
         )),
     }
 }
+
+/// The nickname a peer calls itself, from the DHT (only a record signed
+/// by that peer counts).
+#[utoipa::path(get, path = "/network/name/{peer}", tag = "network", params(Peer),
+    responses(
+        (status = 200, description = "Its nickname.", body = NickPeer),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+        (status = 404, description = "No such peer id, or the peer names itself nothing.", body = ErrorBody),
+        (status = 502, description = "The DHT could not be asked.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_peer_name(
+    State(s): State<AppState>,
+    PathParams(peer): PathParams<String>,
+) -> ApiResult<Response> {
+    match s.node.network().lookup_peer_name(&peer).await? {
+        Some(nickname) => Ok(Json(NickPeer { nickname, peer }).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{peer} names itself nothing"),
+        )),
+    }
+}

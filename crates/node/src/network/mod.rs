@@ -77,6 +77,10 @@ pub(crate) struct State {
     pub(crate) repair: repair::RepairState,
     /// Blobs an automatic placement is working on ([`Network::claim_placing`]).
     pub(crate) placing: std::sync::Mutex<std::collections::HashSet<BlobId>>,
+    /// The nickname it goes by, and the file that keeps one set at run
+    /// time ([`Network::set_nickname`]).
+    nickname: std::sync::Mutex<Option<String>>,
+    nickname_file: std::path::PathBuf,
 }
 
 /// A blob an automatic placement works on: claimed by
@@ -341,13 +345,28 @@ fn answer(shards: &ShardStore, peer: &PeerId, held: Held<'_>, request: Request) 
 
 impl Network {
     /// The service over `store`; `net` is `None` with the network off.
-    pub(crate) fn new(shared: Arc<Shared>, store: Arc<BlobStore>, net: Option<Net>) -> Self {
+    /// Its nickname is the one set at run time (`<data dir>/nickname`),
+    /// else `[network] nickname`.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        store: Arc<BlobStore>,
+        net: Option<Net>,
+        data_dir: &std::path::Path,
+    ) -> Self {
+        let nickname_file = data_dir.join("nickname");
+        let nickname = std::fs::read_to_string(&nickname_file)
+            .ok()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .or_else(|| shared.config.network.nickname.clone());
         Self(Arc::new(State {
             shared,
             store,
             net,
             repair: repair::RepairState::default(),
             placing: Default::default(),
+            nickname: std::sync::Mutex::new(nickname),
+            nickname_file,
         }))
     }
 
@@ -1130,9 +1149,56 @@ impl Network {
         Ok(None)
     }
 
-    /// Publishes this node's nickname (`[network] nickname`) → peer id.
+    /// The nickname this node goes by: the one set with
+    /// [`Network::set_nickname`], else `[network] nickname`.
+    pub fn nickname(&self) -> Option<String> {
+        self.0
+            .nickname
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Names this node `nick` (lower-cased: 3 to 20 of `a-z 0-9 _ -`, a
+    /// letter first, as BitDust's user names), kept in the data dir across
+    /// restarts, and published in the DHT both ways (nickname → peer, peer
+    /// → nickname): now when the node has peers, else with the next
+    /// records it publishes.
+    pub async fn set_nickname(&self, nick: &str) -> Result<String> {
+        let nick = nick.trim().to_ascii_lowercase();
+        let ok = (3..=20).contains(&nick.len())
+            && nick.starts_with(|c: char| c.is_ascii_lowercase())
+            && nick
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(NodeError::Invalid(format!(
+                "'{}' is not a nickname: 3 to 20 of a-z, 0-9, _ and -, a letter first",
+                nick.chars().take(40).collect::<String>()
+            )));
+        }
+        let file = self.0.nickname_file.clone();
+        let text = format!("{nick}\n");
+        crate::tasks::blocking(move || {
+            cairn_store::private::write_whole(&file, text.as_bytes())
+                .map_err(|e| NodeError::io("write", &file, e))
+        })
+        .await?;
+        *self.0.nickname.lock().unwrap_or_else(|p| p.into_inner()) = Some(nick.clone());
+        self.0.repair.publish_soon();
+        if let Some(net) = &self.0.net
+            && !net.network.peers().await.map_err(net_error)?.is_empty()
+            && let Err(e) = self.publish_nickname().await
+        {
+            tracing::info!(error = %e, "the new nickname waits for the next publishing");
+        }
+        Ok(nick)
+    }
+
+    /// Publishes this node's nickname both ways: nickname → peer id, and
+    /// peer id → nickname.
     pub(crate) async fn publish_nickname(&self) -> Result<()> {
-        let Some(nick) = self.0.shared.config.network.nickname.clone() else {
+        let Some(nick) = self.nickname() else {
             return Ok(());
         };
         let net = self.net()?;
@@ -1140,7 +1206,25 @@ impl Network {
         net.network
             .put_record(records::nick_key(&nick), record, None)
             .await
+            .map_err(net_error)?;
+        let name = records::sign_name(&net.keypair, &nick).map_err(net_error)?;
+        net.network
+            .put_record(records::name_key(&net.network.peer_id()), name, None)
+            .await
             .map_err(net_error)
+    }
+
+    /// The nickname peer `peer` calls itself, from the DHT: only a record
+    /// signed by that peer counts.
+    pub async fn lookup_peer_name(&self, peer: &str) -> Result<Option<String>> {
+        let id = parse_peer(peer)?;
+        let net = self.net()?;
+        let found = net
+            .network
+            .get_record(records::name_key(&id))
+            .await
+            .map_err(net_error)?;
+        Ok(found.and_then(|v| records::verify_name(&id, &v)))
     }
 
     /// The peer a nickname names, from the DHT: only a record signed by

@@ -56,6 +56,13 @@ pub(crate) struct RepairState {
     published: Mutex<Option<Instant>>,
 }
 
+impl RepairState {
+    /// Makes the next round publish the records again (a new nickname).
+    pub(crate) fn publish_soon(&self) {
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// The last audit round, as the API shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
