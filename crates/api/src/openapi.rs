@@ -40,7 +40,7 @@ use crate::error::ErrorBody;
         (name = "accounts", description = "Gateway accounts."),
         (name = "keys", description = "The identity, its backup, and its RSA keys."),
         (name = "paid", description = "Paid files and the ledger."),
-        (name = "network", description = "Peers, suppliers, customers, placement, repair, the DHT."),
+        (name = "network", description = "Peers, suppliers, customers, placement, repair, the DHT, the people seen and friends."),
     )
 )]
 pub(crate) struct Base;

@@ -164,6 +164,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: IdAction,
     },
+    /// Friends: keep one by peer id or nickname, list, forget.
+    Friend {
+        #[command(subcommand)]
+        action: FriendAction,
+    },
     /// The identity's RSA keys: make, list, show, label, erase.
     Key {
         #[command(subcommand)]
@@ -268,6 +273,8 @@ pub(crate) enum Command {
 pub(crate) enum IdAction {
     /// Peer id, nickname, RSA master key.
     Show,
+    /// The identities seen on the network: nickname, peer id.
+    Seen,
     /// Name this node: others find it by this nickname (`cairn net nick`).
     Nick {
         /// 3 to 20 of a-z, 0-9, _ and -, a letter first.
@@ -284,6 +291,25 @@ pub(crate) enum IdAction {
     Recover {
         /// The backup file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum FriendAction {
+    /// Keep a friend: a peer id, or a nickname found through the DHT.
+    Add {
+        /// Peer id or nickname.
+        who: String,
+        /// What to call them (their nickname when none).
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// List friends: alias, nickname, peer id.
+    Ls,
+    /// Forget a friend, by peer id or alias.
+    Rm {
+        /// Peer id or alias.
+        who: String,
     },
 }
 

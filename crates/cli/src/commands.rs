@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{
-    AccountAction, Cli, Command, IdAction, KeyAction, MetaAction, NetAction, TorrentAction,
+    AccountAction, Cli, Command, FriendAction, IdAction, KeyAction, MetaAction, NetAction,
+    TorrentAction,
 };
 use crate::client::{Client, code_of, ensure_ok};
 
@@ -93,6 +94,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Link { id } => link(client, out, &id).await?,
         Command::Key { action } => key(client, out, action).await?,
         Command::Id { action } => id(client, out, action).await?,
+        Command::Friend { action } => friend(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -297,6 +299,37 @@ fn read_backup(file: &Path) -> Result<String> {
     Ok(text)
 }
 
+async fn friend(client: &Client, out: &Out, action: FriendAction) -> Result<()> {
+    let line = |f: &Value| {
+        format!(
+            "{:<20} {:<20} {}",
+            f["alias"].as_str().unwrap_or(""),
+            f["nickname"].as_str().unwrap_or("-"),
+            f["peer"].as_str().unwrap_or("")
+        )
+    };
+    match action {
+        FriendAction::Add { who, alias } => {
+            let req = client
+                .request(Method::POST, "/friends")
+                .json(&json!({ "who": who, "alias": alias }));
+            let v = client.json(req).await?;
+            out.print(&v, line);
+        }
+        FriendAction::Ls => {
+            let v = client.get("/friends").await?;
+            out.print(&v, |v| lines(v, line));
+        }
+        FriendAction::Rm { who } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/friends/{who}")))
+                .await?;
+            out.print(&json!({ "forgotten": who }), |_| format!("forgot {who}"));
+        }
+    }
+    Ok(())
+}
+
 async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
     match action {
         IdAction::Show => {
@@ -308,6 +341,18 @@ async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
                     v["nickname"].as_str().unwrap_or("(none)"),
                     v["master_key"].as_str().unwrap_or("")
                 )
+            });
+        }
+        IdAction::Seen => {
+            let v = client.get("/people").await?;
+            out.print(&v, |v| {
+                lines(v, |s| {
+                    format!(
+                        "{:<20} {}",
+                        s["nickname"].as_str().unwrap_or("-"),
+                        s["peer"].as_str().unwrap_or("")
+                    )
+                })
             });
         }
         IdAction::Nick { name } => {

@@ -1059,6 +1059,54 @@ async fn a_nickname_set_at_run_time_is_found_both_ways_and_kept() {
         "{w}"
     );
 
+    // The reader has seen carol, and keeps her as a friend by nickname.
+    let seen = String::from_utf8_lossy(&reader.cli(&["id", "seen"]).stdout).into_owned();
+    assert!(seen.contains("carol") && seen.contains(&owner_id), "{seen}");
+    let add = reader.cli(&["--json", "friend", "add", "carol"]);
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let friend: Value = serde_json::from_slice(&add.stdout).unwrap();
+    assert_eq!(
+        (
+            friend["peer"].as_str(),
+            friend["alias"].as_str(),
+            friend["nickname"].as_str()
+        ),
+        (Some(owner_id.as_str()), Some("carol"), Some("carol"))
+    );
+    for (who, says) in [
+        ("nobody", "no node calls itself"),
+        (reader_id.as_str(), "its own friend"),
+    ] {
+        let out = reader.cli(&["friend", "add", who]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{who}: {err}");
+    }
+    let (status, f) = reader
+        .send_json(
+            reqwest::Method::POST,
+            "/friends",
+            serde_json::json!({ "who": owner_id, "alias": "Caro" }),
+        )
+        .await;
+    assert_eq!(
+        (status, f["alias"].as_str()),
+        (201, Some("Caro")),
+        "renamed: {f}"
+    );
+    let ls = String::from_utf8_lossy(&reader.cli(&["friend", "ls"]).stdout).into_owned();
+    assert!(
+        ls.starts_with("Caro") && ls.contains("carol") && ls.contains(&owner_id),
+        "{ls}"
+    );
+    assert!(reader.cli(&["friend", "rm", "Caro"]).status.success());
+    let (status, _) = reader.get_json("/friends").await;
+    assert_eq!(status, 200);
+    assert!(!reader.cli(&["friend", "rm", "Caro"]).status.success());
+
     // Kept across a restart.
     let owner = owner.restart().await;
     let (_, id) = owner.get_json("/identity").await;

@@ -53,6 +53,7 @@ mod media;
 mod network;
 mod node;
 pub mod paid;
+pub mod people;
 mod reachable;
 mod shared;
 mod tasks;
@@ -69,6 +70,7 @@ pub use cairn_store::catalog::{
 pub use cairn_store::history::Watched;
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
 pub use cairn_store::meter::Meter;
+pub use cairn_store::people::{Friend, Seen};
 pub use cairn_store::private;
 pub use cairn_store::shards::{CustomerStanding, ShardSpace};
 pub use cairn_store::users::User;

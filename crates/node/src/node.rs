@@ -51,6 +51,7 @@ struct Inner {
     torrents: crate::torrents::Torrents,
     library: crate::library::Library,
     keys: crate::keys::Keys,
+    people: crate::people::People,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -135,6 +136,8 @@ impl Node {
             crate::torrents::Torrents::start(shared.clone(), entries.clone(), data_dir).await;
         let library = crate::library::Library::new(shared.clone(), entries.clone());
         let keys = crate::keys::Keys::new(shared.clone(), data_dir.to_path_buf());
+        let people =
+            crate::people::People::new(shared.clone(), network.clone(), identity.peer_id());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -159,6 +162,7 @@ impl Node {
             torrents,
             library,
             keys,
+            people,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -221,6 +225,11 @@ impl Node {
     /// Keys: the identity's RSA keys besides its Ed25519 one.
     pub fn keys(&self) -> &crate::keys::Keys {
         &self.0.keys
+    }
+
+    /// People: the identities seen on the network, and friends.
+    pub fn people(&self) -> &crate::people::People {
+        &self.0.people
     }
 
     /// Paid files: who may read what, purchases, the ledger's report.

@@ -32,6 +32,7 @@ pub mod keys;
 pub mod ledger;
 pub mod meter;
 mod migrations;
+pub mod people;
 pub mod placements;
 pub mod private;
 mod readahead;

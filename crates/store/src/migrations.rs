@@ -449,4 +449,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE key_numbers (next INTEGER NOT NULL);
     INSERT INTO key_numbers VALUES (1);
     "#,
+    // 21: people: the identities seen on the network (a peer id and the
+    // nickname it goes by, when first and last seen) and the friends the
+    // operator keeps (a peer id and what they call it).
+    r#"
+    CREATE TABLE identities (
+        peer       TEXT PRIMARY KEY,
+        nickname   TEXT,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE friends (
+        peer  TEXT PRIMARY KEY,
+        alias TEXT NOT NULL,
+        added INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -1224,7 +1224,20 @@ impl Network {
             .get_record(records::name_key(&id))
             .await
             .map_err(net_error)?;
-        Ok(found.and_then(|v| records::verify_name(&id, &v)))
+        let nick = found.and_then(|v| records::verify_name(&id, &v));
+        if let Some(nick) = &nick {
+            self.note_seen(peer, nick).await;
+        }
+        Ok(nick)
+    }
+
+    /// Notes in the identities seen that `peer` goes by `nick` (a signed
+    /// record said so); a failure to note it fails nothing.
+    async fn note_seen(&self, peer: &str, nick: &str) {
+        let (shared, peer, nick) = (self.0.shared.clone(), peer.to_owned(), nick.to_owned());
+        if let Err(e) = blocking(move || Ok(shared.catalog.seen(&peer, Some(&nick))?)).await {
+            tracing::debug!(error = %e, "an identity seen was not noted");
+        }
     }
 
     /// The peer a nickname names, from the DHT: only a record signed by
@@ -1236,9 +1249,13 @@ impl Network {
             .get_record(records::nick_key(nick))
             .await
             .map_err(net_error)?;
-        Ok(found
+        let peer = found
             .and_then(|v| records::verify_nickname(nick, &v))
-            .map(|peer| peer.to_string()))
+            .map(|peer| peer.to_string());
+        if let Some(peer) = &peer {
+            self.note_seen(peer, nick).await;
+        }
+        Ok(peer)
     }
 
     /// A blob known only from the network: its record, asked of the DHT
