@@ -200,6 +200,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_job))
         .routes(routes!(routes::h_cancel_job))
         .routes(routes!(events::h_events))
+        .routes(routes!(events::h_poll_events))
         .routes(routes!(paid::h_ledger))
 }
 

@@ -238,6 +238,77 @@ async fn the_events_websocket_reports_jobs_and_catalog_changes() {
     assert!(anonymous.is_err(), "the events socket needs the secret too");
 }
 
+/// The same events by long poll, for a client without a WebSocket: what
+/// came after the last number seen, at once or as soon as it comes; a
+/// node stopping ends a poll that waits.
+#[tokio::test]
+async fn events_come_by_long_poll_too() {
+    let mut node = TestNode::start().await;
+    let (status, first) = node.get_json("/events/poll?wait=0").await;
+    assert_eq!(status, 200, "{first}");
+    let after = first["next"].as_u64().unwrap();
+    let poll = {
+        let url = node.url(&format!("/events/poll?after={after}&wait=30"));
+        let req = node.http.get(url).bearer_auth(&node.secret);
+        tokio::spawn(async move { req.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let (_, entry) = node.upload("polled.bin", data(SEG, 8), "").await;
+    let got = tokio::time::timeout(Duration::from_secs(20), poll)
+        .await
+        .expect("the waiting poll answers once an event comes")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let events = got["events"].as_array().unwrap();
+    assert!(!events.is_empty(), "{got}");
+    assert!(
+        events.iter().all(|e| e["seq"].as_u64() > Some(after)),
+        "{got}"
+    );
+    assert_eq!(got["missed"], false);
+    // Asked again from the same number, everything since is there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, all) = node
+            .get_json(&format!("/events/poll?after={after}&wait=5&limit=1000"))
+            .await;
+        let events = all["events"].as_array().unwrap();
+        if events
+            .iter()
+            .any(|e| e["type"] == "entry_added" && e["entry"]["id"] == entry["id"])
+        {
+            let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+            assert!(
+                seqs.windows(2).all(|w| w[1] == w[0] + 1),
+                "in order: {seqs:?}"
+            );
+            assert_eq!(all["next"], *seqs.last().unwrap());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no entry_added: {all}");
+    }
+    for bad in ["wait=61", "limit=0", "after=-1"] {
+        let (status, _) = node.get_json(&format!("/events/poll?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    // A poll that waits does not hold the node up when it stops.
+    let (_, now) = node.get_json("/events/poll?wait=0&after=1000000").await;
+    let waiting = {
+        let url = node.url(&format!(
+            "/events/poll?after={}&wait=60",
+            now["next"].as_u64().unwrap()
+        ));
+        let req = node.http.get(url).bearer_auth(&node.secret);
+        tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = Instant::now();
+    assert_eq!(node.terminate(), Some(0));
+    assert!(stopping.elapsed() < Duration::from_secs(20));
+    let _ = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_cannot_hold_up_shutdown() {
     let mut node = TestNode::start().await;

@@ -306,6 +306,17 @@ impl Node {
         self.0.shared.events.subscribe()
     }
 
+    /// The events numbered after `after` (at most `max`, of the last
+    /// [`crate::events::KEPT`]), waiting up to `wait` for one.
+    pub async fn poll_events(
+        &self,
+        after: u64,
+        wait: std::time::Duration,
+        max: usize,
+    ) -> crate::events::Polled {
+        self.0.shared.events.poll(after, wait, max).await
+    }
+
     /// Asks the node to stop (the admin call, a signal): running jobs are
     /// cancelled at once, so open downloads and uploads end and the HTTP
     /// server can drain; [`Node::stopped`] fires.
