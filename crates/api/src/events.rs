@@ -120,6 +120,9 @@ pub(crate) async fn h_poll_events(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid(format!("limit {limit}: give 1 to 1000")));
     }
+    if p.after.is_some_and(|a| a > cairn_node::MAX_AMOUNT as u64) {
+        return Err(ApiError::invalid("after must be 0 to 9007199254740991"));
+    }
     let polled = s
         .node
         .poll_events(

@@ -193,6 +193,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_people))
         .routes(routes!(routes::h_friends, routes::h_add_friend))
         .routes(routes!(routes::h_remove_friend))
+        .routes(routes!(routes::h_messages, routes::h_send_message))
         .routes(routes!(routes::h_identity_backup))
         .routes(routes!(routes::h_history))
         .routes(routes!(routes::h_set_watched, routes::h_forget_watched))

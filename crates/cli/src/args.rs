@@ -164,6 +164,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: IdAction,
     },
+    /// Private messages: send, list, listen.
+    Msg {
+        #[command(subcommand)]
+        action: MsgAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -292,6 +297,25 @@ pub(crate) enum IdAction {
         /// The backup file.
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum MsgAction {
+    /// Send a message: delivered now, or queued until the recipient is
+    /// back.
+    Send {
+        /// A peer id, a friend's alias, or a nickname.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// The messages sent and received (with one peer only, if named).
+    Ls {
+        /// A peer id, a friend's alias, or a nickname.
+        with: Option<String>,
+    },
+    /// Print messages as they come in, until interrupted.
+    Listen,
 }
 
 #[derive(Subcommand, Debug)]

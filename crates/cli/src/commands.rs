@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{
-    AccountAction, Cli, Command, FriendAction, IdAction, KeyAction, MetaAction, NetAction,
-    TorrentAction,
+    AccountAction, Cli, Command, FriendAction, IdAction, KeyAction, MetaAction, MsgAction,
+    NetAction, TorrentAction,
 };
 use crate::client::{Client, code_of, ensure_ok};
 
@@ -95,6 +95,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Key { action } => key(client, out, action).await?,
         Command::Id { action } => id(client, out, action).await?,
         Command::Friend { action } => friend(client, out, action).await?,
+        Command::Msg { action } => msg(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -297,6 +298,63 @@ fn read_backup(file: &Path) -> Result<String> {
         })
         .with_context(|| format!("cannot read {}", file.display()))?;
     Ok(text)
+}
+
+/// A message as `cairn msg` prints it.
+fn message_line(m: &Value) -> String {
+    let (arrow, who) = if m["outgoing"] == true {
+        ("->", m["recipient"].as_str().unwrap_or(""))
+    } else {
+        ("<-", m["sender"].as_str().unwrap_or(""))
+    };
+    let state = if m["state"] == "queued" {
+        " (queued)"
+    } else {
+        ""
+    };
+    format!("{arrow} {who}: {}{state}", m["body"].as_str().unwrap_or(""))
+}
+
+async fn msg(client: &Client, out: &Out, action: MsgAction) -> Result<()> {
+    match action {
+        MsgAction::Send { to, text } => {
+            let req = client
+                .request(Method::POST, "/messages")
+                .json(&json!({ "to": to, "text": text }));
+            let v = client.json(req).await?;
+            out.print(&v, message_line);
+        }
+        MsgAction::Ls { with } => {
+            let req = client
+                .request(Method::GET, "/messages")
+                .query(&[("limit", "1000")]);
+            let req = match &with {
+                Some(w) => req.query(&[("with", w)]),
+                None => req,
+            };
+            let v = client.json(req).await?;
+            out.print(&v, |v| lines(v, message_line));
+        }
+        MsgAction::Listen => {
+            let mut after = client.get("/events/poll?wait=0&limit=1").await?["next"]
+                .as_u64()
+                .unwrap_or(0);
+            loop {
+                let v = client
+                    .get(&format!("/events/poll?after={after}&wait=30&limit=100"))
+                    .await?;
+                after = v["next"].as_u64().unwrap_or(after);
+                for e in v["events"].as_array().into_iter().flatten() {
+                    if e["type"] == "message" {
+                        out.print(&e["message"], message_line);
+                    } else if e["type"] == "shutdown" {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn friend(client: &Client, out: &Out, action: FriendAction) -> Result<()> {

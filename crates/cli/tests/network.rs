@@ -1112,3 +1112,94 @@ async fn a_nickname_set_at_run_time_is_found_both_ways_and_kept() {
     let (_, id) = owner.get_json("/identity").await;
     assert_eq!(id["nickname"], "carol");
 }
+
+/// Issue 18: private messages between two real nodes, signed and sealed:
+/// delivered at once when the recipient is there (and seen on its events),
+/// queued while it is away and delivered when it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_reach_their_recipient_also_after_it_was_away() {
+    let first = TestNode::start_with(&net_config(None)).await;
+    let boot = p2p_addr(&first).await;
+    let alice = TestNode::start_with(&net_config(Some(&boot))).await;
+    let mut bob = TestNode::start_with(&net_config(Some(&boot))).await;
+    wait_peers(&alice, 2).await;
+    wait_peers(&bob, 2).await;
+    let id_of = |v: Value| v["peer_id"].as_str().unwrap().to_owned();
+    let alice_id = id_of(alice.get_json("/network").await.1);
+    let bob_id = id_of(bob.get_json("/network").await.1);
+    let (_, mark) = bob.get_json("/events/poll?wait=0").await;
+    let after = mark["next"].as_u64().unwrap();
+
+    let send = |text: &str| {
+        let out = alice.cli(&["--json", "msg", "send", &bob_id, text]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let sent = send("hello bob");
+    assert_eq!(sent["state"], "delivered", "{sent}");
+    let (_, got) = bob.get_json("/messages").await;
+    assert_eq!(
+        (
+            got[0]["sender"].as_str(),
+            got[0]["body"].as_str(),
+            got[0]["state"].as_str()
+        ),
+        (Some(alice_id.as_str()), Some("hello bob"), Some("received")),
+        "{got}"
+    );
+    assert_eq!(got[0]["id"], sent["id"]);
+    let (_, events) = bob
+        .get_json(&format!("/events/poll?after={after}&wait=5&limit=1000"))
+        .await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "message" && e["message"]["body"] == "hello bob"),
+        "{events}"
+    );
+    let ls = String::from_utf8_lossy(&bob.cli(&["msg", "ls"]).stdout).into_owned();
+    assert_eq!(ls.trim(), format!("<- {alice_id}: hello bob"));
+
+    // Refused: to oneself, to nobody, empty.
+    for (to, text, says) in [
+        (alice_id.as_str(), "me", "oneself"),
+        ("nobody", "hi", "no friend or node"),
+        (bob_id.as_str(), "", "1 to"),
+    ] {
+        let out = alice.cli(&["msg", "send", to, text]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{to}: {err}");
+    }
+
+    // Bob goes away: the message waits in Alice's outbox, and reaches him
+    // when he is back.
+    bob.terminate();
+    let queued = send("while you were away");
+    assert_eq!(queued["state"], "queued", "{queued}");
+    let bob = bob.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, got) = bob.get_json(&format!("/messages?with={alice_id}")).await;
+        if got.as_array().unwrap().len() == 2 {
+            assert_eq!(got[1]["body"], "while you were away");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {got}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, mine) = alice.get_json("/messages").await;
+        if mine[1]["state"] == "delivered" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not marked delivered: {mine}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

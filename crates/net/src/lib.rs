@@ -8,6 +8,8 @@
 //! - [`swarm`]: the driver task that owns the swarm, and [`Network`], the
 //!   handle the node calls;
 //! - `lane`: lanes, the fast path for shard bytes;
+//! - [`messages`]: the message protocol, envelopes between people that
+//!   the node seals and opens;
 //! - `tasks`: the one spawn helper: every background task of the network
 //!   is named, traced, tracked and stopped with it ([`Network::stopped`]).
 //!
@@ -17,6 +19,7 @@
 
 mod codec;
 mod lane;
+pub mod messages;
 pub mod protocol;
 pub mod records;
 pub mod swarm;

@@ -181,6 +181,11 @@ pub fn acceptable(key: &[u8], value: &[u8]) -> bool {
     true
 }
 
+/// The Ed25519 public key a peer id embeds, if it is an Ed25519 id.
+pub fn ed25519_public(peer: &PeerId) -> Option<[u8; 32]> {
+    Some(public_key_of(peer)?.try_into_ed25519().ok()?.to_bytes())
+}
+
 /// The public key a peer id embeds (identity multihash), if any.
 fn public_key_of(peer: &PeerId) -> Option<PublicKey> {
     let hash: &libp2p::multihash::Multihash<64> = peer.as_ref();

@@ -35,6 +35,7 @@ use crate::codec::ShardCodec;
 use crate::lane::{
     Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
 };
+use crate::messages::{InboundMessage, MESSAGE_PROTOCOL, MessageCodec};
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
 use crate::tasks::{DriverAlive, Tasks};
 use crate::{NetConfig, NetError, PeerInfo};
@@ -64,6 +65,7 @@ struct Behaviour {
     mdns: Toggle<mdns::tokio::Behaviour>,
     shards: request_response::Behaviour<ShardCodec>,
     lanes: request_response::Behaviour<LaneCodec>,
+    messages: request_response::Behaviour<MessageCodec>,
 }
 
 /// A shard request from a peer, to be answered on `reply`.
@@ -83,6 +85,8 @@ enum Command {
     LaneOffer(PeerId, Offer, oneshot::Sender<Result<Accept>>),
     PeerIp(PeerId, oneshot::Sender<Option<IpAddr>>),
     Respond(ResponseChannel<Response>, Response),
+    Message(PeerId, Vec<u8>, oneshot::Sender<Result<Vec<u8>>>),
+    AnswerMessage(ResponseChannel<Vec<u8>>, Vec<u8>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     PutRecord(
@@ -113,6 +117,9 @@ pub struct Network {
     request_timeout: Duration,
     /// The network's background tasks (`tasks.rs`).
     tasks: Tasks,
+    /// Messages from peers, until the node takes them
+    /// ([`Network::take_messages`]).
+    messages: Arc<std::sync::Mutex<Option<mpsc::Receiver<InboundMessage>>>>,
 }
 
 /// Runs the swarm; see [`Network::new`].
@@ -121,6 +128,8 @@ pub struct Driver {
     commands: mpsc::Receiver<Command>,
     handle: mpsc::Sender<Command>,
     inbound: mpsc::Sender<Inbound>,
+    /// Where messages from peers go.
+    messages: mpsc::Sender<InboundMessage>,
     bootstrap: Vec<Multiaddr>,
     pending: Pending,
     peers: HashMap<PeerId, PeerInfo>,
@@ -142,6 +151,7 @@ struct Pending {
     dials: HashMap<libp2p::swarm::ConnectionId, oneshot::Sender<Result<()>>>,
     requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response>>>,
     offers: HashMap<OutboundRequestId, oneshot::Sender<Result<Accept>>>,
+    messages: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>>>>,
     puts: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     /// DHT reads, with their keys: the first value found that may be kept
     /// for its key ([`crate::records::acceptable`]) answers.
@@ -168,6 +178,7 @@ impl Network {
         }
         let (tx, rx) = mpsc::channel(256);
         let (inbound_tx, inbound_rx) = mpsc::channel(256);
+        let (messages_tx, messages_rx) = mpsc::channel(256);
         let counters = Arc::new(Counters::default());
         let lane_listener = config
             .lanes
@@ -188,6 +199,7 @@ impl Network {
             commands: rx,
             handle: tx.clone(),
             inbound: inbound_tx,
+            messages: messages_tx,
             bootstrap: config.bootstrap.clone(),
             pending: Pending::default(),
             peers: HashMap::new(),
@@ -205,6 +217,7 @@ impl Network {
                 counters,
                 request_timeout: config.request_timeout,
                 tasks,
+                messages: Arc::new(std::sync::Mutex::new(Some(messages_rx))),
             },
             inbound_rx,
             driver,
@@ -223,6 +236,21 @@ impl Network {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The messages peers send, once: the node that serves them takes
+    /// the receiver at start.
+    pub fn take_messages(&self) -> Option<mpsc::Receiver<InboundMessage>> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Sends a message envelope to `peer` (dialling it if it is known) and
+    /// waits for its answer (bounded by the request timeout).
+    pub async fn send_message(&self, peer: PeerId, envelope: Vec<u8>) -> Result<Vec<u8>> {
+        self.ask(|tx| Command::Message(peer, envelope, tx)).await?
     }
 
     /// Connects to `addr` (which should end in `/p2p/<peer id>`).
@@ -555,6 +583,11 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                     [(StreamProtocol::new(LANE_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(request_timeout),
                 ),
+                messages: request_response::Behaviour::with_codec(
+                    MessageCodec,
+                    [(StreamProtocol::new(MESSAGE_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(request_timeout),
+                ),
             })
         })
         .map_err(|e| NetError::Transport(e.to_string()))?
@@ -615,6 +648,25 @@ impl Driver {
                 let _ = tx.send(self.peer_ip(&peer));
             }
             Command::Respond(channel, response) => self.respond(channel, response),
+            Command::Message(peer, envelope, tx) => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .messages
+                    .send_request(&peer, envelope);
+                self.pending.messages.insert(id, tx);
+            }
+            Command::AnswerMessage(channel, answer) => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .messages
+                    .send_response(channel, answer)
+                    .is_err()
+                {
+                    tracing::debug!("a peer left before the answer to its message");
+                }
+            }
             Command::Peers(tx) => {
                 let _ = tx.send(self.peer_list());
             }
@@ -806,6 +858,7 @@ impl Driver {
         match event {
             BehaviourEvent::Shards(e) => self.on_shards(e),
             BehaviourEvent::Lanes(e) => self.on_lanes(e),
+            BehaviourEvent::Messages(e) => self.on_messages(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in &info.listen_addrs {
@@ -879,6 +932,52 @@ impl Driver {
             } => settle(&mut self.pending.requests, request_id, Err(error)),
             Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "inbound shard request failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_messages(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let (reply, answer) = oneshot::channel();
+                let inbound = InboundMessage {
+                    peer,
+                    body: request,
+                    reply,
+                };
+                if self.messages.try_send(inbound).is_err() {
+                    tracing::warn!(%peer, "too many messages queued; refusing one");
+                    return;
+                }
+                let handle = self.handle.clone();
+                self.tasks.spawn("message-answer", async move {
+                    if let Ok(answer) = answer.await {
+                        let _ = handle.send(Command::AnswerMessage(channel, answer)).await;
+                    }
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => settle(&mut self.pending.messages, request_id, Ok(response)),
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => settle(&mut self.pending.messages, request_id, Err(error)),
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound message failed");
             }
             Event::ResponseSent { .. } => {}
         }

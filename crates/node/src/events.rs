@@ -56,6 +56,11 @@ pub enum Event {
         /// The blob id.
         blob: String,
     },
+    /// A private message came in.
+    Message {
+        /// The message, as kept.
+        message: cairn_store::messages::Message,
+    },
     /// The node is stopping.
     Shutdown,
 }

@@ -50,6 +50,7 @@ pub mod links;
 mod local;
 mod lock;
 mod media;
+pub mod messages;
 mod network;
 mod node;
 pub mod paid;
@@ -69,6 +70,7 @@ pub use cairn_store::catalog::{
 };
 pub use cairn_store::history::Watched;
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
+pub use cairn_store::messages::Message;
 pub use cairn_store::meter::Meter;
 pub use cairn_store::people::{Friend, Seen};
 pub use cairn_store::private;

@@ -52,6 +52,7 @@ struct Inner {
     library: crate::library::Library,
     keys: crate::keys::Keys,
     people: crate::people::People,
+    messages: crate::messages::Messages,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -138,6 +139,12 @@ impl Node {
         let keys = crate::keys::Keys::new(shared.clone(), data_dir.to_path_buf());
         let people =
             crate::people::People::new(shared.clone(), network.clone(), identity.peer_id());
+        let messages = crate::messages::Messages::new(
+            shared.clone(),
+            network.clone(),
+            identity.key.clone(),
+            identity.peer_id(),
+        );
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -163,6 +170,7 @@ impl Node {
             library,
             keys,
             people,
+            messages,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -171,6 +179,7 @@ impl Node {
         node.0.blobs.start(digest_queue)?;
         if let Some(start) = net_start {
             node.0.network.start(start);
+            node.0.messages.start();
         }
         Ok(node)
     }
@@ -225,6 +234,11 @@ impl Node {
     /// Keys: the identity's RSA keys besides its Ed25519 one.
     pub fn keys(&self) -> &crate::keys::Keys {
         &self.0.keys
+    }
+
+    /// Private messages between identities.
+    pub fn messages(&self) -> &crate::messages::Messages {
+        &self.0.messages
     }
 
     /// People: the identities seen on the network, and friends.

@@ -30,6 +30,7 @@ pub mod files;
 pub mod history;
 pub mod keys;
 pub mod ledger;
+pub mod messages;
 pub mod meter;
 mod migrations;
 pub mod people;

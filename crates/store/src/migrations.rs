@@ -465,4 +465,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         added INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 22: private messages, sent and received, in the order this node
+    // kept them: each named by its sender and the id the sender gave it
+    // (so one delivered twice is kept once), the other side of the
+    // conversation, and its state (`queued` until the recipient took it,
+    // then `delivered`; `received` for one that came in).
+    r#"
+    CREATE TABLE messages (
+        seq       INTEGER PRIMARY KEY,
+        id        TEXT NOT NULL,
+        sender    TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        peer      TEXT NOT NULL,
+        outgoing  INTEGER NOT NULL,
+        body      TEXT NOT NULL,
+        sent      INTEGER NOT NULL,
+        state     TEXT NOT NULL,
+        tries     INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (sender, id)
+    );
+    CREATE INDEX messages_by_peer ON messages(peer, seq);
+    CREATE INDEX messages_queued ON messages(seq) WHERE state = 'queued';
+    "#,
 ];

@@ -437,6 +437,11 @@ impl Network {
         }
     }
 
+    /// The swarm's handle.
+    pub(crate) fn swarm(&self) -> Result<&Swarm> {
+        Ok(&self.net()?.network)
+    }
+
     pub(crate) fn net(&self) -> Result<&Net> {
         self.0.net.as_ref().ok_or_else(|| {
             NodeError::Invalid("the network is off ([network] enabled = false)".into())

@@ -1,0 +1,427 @@
+//! Private messages (`node.messages()`): text from one identity to
+//! another over the message protocol (`/cairn/messages/1`), signed by the
+//! sender and sealed to the recipient, kept in the catalog on both sides,
+//! and sent again until the recipient takes it.
+//!
+//! An envelope is `CM1`, then the sealed payload: an ephemeral X25519 key
+//! and the payload under ChaCha20-Poly1305, its key derived (BLAKE3) from
+//! the X25519 agreement with the recipient's key (its Ed25519 key, from
+//! its peer id, in Montgomery form), the ephemeral key and the
+//! recipient's. The payload is the sender's Ed25519 signature over the
+//! message's JSON, then the JSON (`id`, `from`, `to`, `sent`, `body`). So
+//! only the recipient can read it, anyone holding it can tell who wrote
+//! it, and it could travel through other nodes unchanged; today it goes
+//! straight to the recipient, whose connection also authenticates the
+//! sender. The recipient keeps a message once (by sender and id) and
+//! answers `ok` (or `dup`), after which the sender marks it delivered; a
+//! message to a node that is away stays `queued` and is sent again every
+//! [`RETRY`] until taken, across restarts (the outbox is the catalog).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_net::PeerId;
+use cairn_net::messages::InboundMessage;
+use cairn_store::messages::Message;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::NodeError;
+use crate::events::Event;
+use crate::network::Network;
+use crate::shared::Shared;
+use crate::tasks::blocking;
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// How often queued messages are sent again.
+pub const RETRY: Duration = Duration::from_secs(2);
+
+/// The longest text, in bytes.
+pub const MAX_BODY: usize = 64 << 10;
+
+/// The envelope's first bytes.
+const MAGIC: &[u8] = b"CM1";
+
+/// What derives a sealed message's key.
+const SEAL_CONTEXT: &str = "cairn message seal v1";
+
+/// Queued messages tried in one round, at most.
+const ROUND: u32 = 64;
+
+/// What the sender signs and the recipient reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Payload {
+    id: String,
+    from: String,
+    to: String,
+    sent: i64,
+    body: String,
+}
+
+/// The messages service. Cheap to clone.
+#[derive(Clone)]
+pub struct Messages(Arc<State>);
+
+struct State {
+    shared: Arc<Shared>,
+    network: Network,
+    key: SigningKey,
+    me: String,
+}
+
+impl Messages {
+    pub(crate) fn new(shared: Arc<Shared>, network: Network, key: SigningKey, me: String) -> Self {
+        Self(Arc::new(State {
+            shared,
+            network,
+            key,
+            me,
+        }))
+    }
+
+    /// Serves messages from peers and sends the queued ones again, until
+    /// the node stops (with the network on).
+    pub(crate) fn start(&self) {
+        let Some(inbound) = self.0.network.swarm().ok().and_then(|s| s.take_messages()) else {
+            return;
+        };
+        let serving = self.clone();
+        self.0
+            .shared
+            .spawn("messages-in", async move { serving.serve(inbound).await });
+        let sending = self.clone();
+        self.0.shared.spawn("messages-out", async move {
+            let stop = sending.0.shared.shutdown.clone();
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(RETRY) => {}
+                }
+                sending.send_queued().await;
+            }
+        });
+    }
+
+    /// Sends `body` to `to` (a peer id, a friend's alias, or a nickname
+    /// found through the DHT): kept at once, delivered now if the
+    /// recipient can be reached, else `queued` and sent again until it is.
+    pub async fn send(&self, to: &str, body: &str) -> Result<Message> {
+        if body.is_empty() || body.len() > MAX_BODY {
+            return Err(NodeError::Invalid(format!(
+                "a message has 1 to {MAX_BODY} bytes"
+            )));
+        }
+        self.0.network.swarm()?;
+        let peer = self.recipient(to.trim()).await?;
+        if peer == self.0.me {
+            return Err(NodeError::Invalid(
+                "a message to oneself goes nowhere".into(),
+            ));
+        }
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let message = Message {
+            seq: 0,
+            id: hex::encode(id),
+            sender: self.0.me.clone(),
+            recipient: peer.clone(),
+            peer,
+            outgoing: true,
+            body: body.to_owned(),
+            sent: cairn_store::catalog::now_ms(),
+            state: "queued".into(),
+        };
+        let shared = self.0.shared.clone();
+        let kept = blocking(move || {
+            shared
+                .catalog
+                .add_message(&message)?
+                .ok_or_else(|| NodeError::Internal("a new message id was taken".into()))
+        })
+        .await?;
+        Ok(self.deliver(kept).await)
+    }
+
+    /// Messages numbered after `after` (with `peer` only, when given),
+    /// oldest first, at most `limit`.
+    pub async fn list(&self, peer: Option<&str>, after: i64, limit: u32) -> Result<Vec<Message>> {
+        let peer = match peer {
+            Some(p) => Some(self.recipient(p.trim()).await?),
+            None => None,
+        };
+        let shared = self.0.shared.clone();
+        let limit = limit.clamp(1, 1000);
+        self.0
+            .shared
+            .lookup(move || Ok(shared.catalog.messages(peer.as_deref(), after, limit)?))
+            .await
+    }
+
+    /// The peer `who` names: a peer id, a friend's alias, or a nickname.
+    async fn recipient(&self, who: &str) -> Result<String> {
+        if let Ok(peer) = crate::network::parse_peer(who) {
+            return Ok(peer.to_string());
+        }
+        let (shared, alias) = (self.0.shared.clone(), who.to_owned());
+        if let Some(friend) = self
+            .0
+            .shared
+            .lookup(move || Ok(shared.catalog.friend(&alias)?))
+            .await?
+        {
+            return Ok(friend.peer);
+        }
+        self.0
+            .network
+            .lookup_nickname(who)
+            .await?
+            .ok_or_else(|| NodeError::NotFound(format!("no friend or node called '{who}'")))
+    }
+
+    /// Tries to hand `message` to its recipient; marks it delivered when
+    /// it took it. Answers the message as it now is.
+    async fn deliver(&self, mut message: Message) -> Message {
+        match self.try_deliver(&message).await {
+            Ok(()) => {
+                let (shared, seq) = (self.0.shared.clone(), message.seq);
+                match blocking(move || Ok(shared.catalog.message_delivered(seq)?)).await {
+                    Ok(()) => message.state = "delivered".into(),
+                    Err(e) => tracing::warn!(error = %e, "a delivered message stays queued"),
+                }
+            }
+            Err(e) => {
+                tracing::debug!(to = %message.recipient, error = %e, "message queued");
+                let (shared, seq) = (self.0.shared.clone(), message.seq);
+                let _ = blocking(move || Ok(shared.catalog.message_tried(seq)?)).await;
+            }
+        }
+        message
+    }
+
+    async fn try_deliver(&self, message: &Message) -> Result<()> {
+        let swarm = self.0.network.swarm()?;
+        let peer = crate::network::parse_peer(&message.recipient)?;
+        let envelope = seal_message(&self.0.key, &peer, message)?;
+        let answer = swarm
+            .send_message(peer, envelope)
+            .await
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        match answer.as_slice() {
+            b"ok" | b"dup" => Ok(()),
+            other => Err(NodeError::Network(format!(
+                "refused: {}",
+                String::from_utf8_lossy(other)
+            ))),
+        }
+    }
+
+    /// One round of sending the queued messages again.
+    async fn send_queued(&self) {
+        let shared = self.0.shared.clone();
+        let queued = match blocking(move || Ok(shared.catalog.queued_messages(ROUND)?)).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the queued messages");
+                return;
+            }
+        };
+        for message in queued {
+            self.deliver(message).await;
+        }
+    }
+
+    async fn serve(self, mut inbound: mpsc::Receiver<InboundMessage>) -> Result<()> {
+        let stop = self.0.shared.shutdown.clone();
+        loop {
+            let m = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                m = inbound.recv() => match m { Some(m) => m, None => return Ok(()) },
+            };
+            let answer = match self.receive(m.peer, &m.body).await {
+                Ok(true) => b"ok".to_vec(),
+                Ok(false) => b"dup".to_vec(),
+                Err(e) => {
+                    tracing::info!(peer = %m.peer, error = %e, "a message refused");
+                    format!("refused: {e}").into_bytes()
+                }
+            };
+            let _ = m.reply.send(answer);
+        }
+    }
+
+    /// Opens, checks and keeps a message from `peer`; whether it is new.
+    async fn receive(&self, peer: PeerId, envelope: &[u8]) -> Result<bool> {
+        let payload = open_message(&self.0.key, envelope)?;
+        if payload.to != self.0.me {
+            return Err(NodeError::Invalid("the message is for someone else".into()));
+        }
+        if payload.from != peer.to_string() {
+            return Err(NodeError::Invalid(
+                "the message's sender is not the peer that sent it".into(),
+            ));
+        }
+        if payload.id.len() != 32 || !payload.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(NodeError::Invalid("the message's id is malformed".into()));
+        }
+        let message = Message {
+            seq: 0,
+            id: payload.id,
+            sender: payload.from.clone(),
+            recipient: payload.to,
+            peer: payload.from,
+            outgoing: false,
+            body: payload.body,
+            sent: payload.sent,
+            state: "received".into(),
+        };
+        let shared = self.0.shared.clone();
+        let kept = blocking(move || Ok(shared.catalog.add_message(&message)?)).await?;
+        match kept {
+            Some(message) => {
+                self.0.shared.events.send(Event::Message { message });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// The key that seals between X25519 `shared`, `ephemeral` and
+/// `recipient` keys.
+fn seal_key(
+    shared: &MontgomeryPoint,
+    ephemeral: &MontgomeryPoint,
+    recipient: &MontgomeryPoint,
+) -> Result<Key> {
+    if shared.as_bytes() == &[0u8; 32] {
+        return Err(NodeError::Invalid("a key of low order".into()));
+    }
+    let mut material = Vec::with_capacity(96);
+    material.extend_from_slice(shared.as_bytes());
+    material.extend_from_slice(ephemeral.as_bytes());
+    material.extend_from_slice(recipient.as_bytes());
+    Ok(Key::from(blake3::derive_key(SEAL_CONTEXT, &material)))
+}
+
+/// `message` as an envelope from `key`'s identity to `peer`.
+fn seal_message(key: &SigningKey, peer: &PeerId, message: &Message) -> Result<Vec<u8>> {
+    let payload = Payload {
+        id: message.id.clone(),
+        from: message.sender.clone(),
+        to: message.recipient.clone(),
+        sent: message.sent,
+        body: message.body.clone(),
+    };
+    let json = serde_json::to_vec(&payload).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let mut plain = key.sign(&json).to_bytes().to_vec();
+    plain.extend_from_slice(&json);
+    let recipient_ed = cairn_net::records::ed25519_public(peer)
+        .ok_or_else(|| NodeError::Invalid(format!("{peer} has no Ed25519 key to seal to")))?;
+    let recipient = VerifyingKey::from_bytes(&recipient_ed)
+        .map_err(|_| NodeError::Invalid(format!("{peer}'s key is not a curve point")))?
+        .to_montgomery();
+    let mut secret = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let ephemeral = MontgomeryPoint::mul_base_clamped(secret);
+    let shared = recipient.mul_clamped(secret);
+    let cipher = ChaCha20Poly1305::new(&seal_key(&shared, &ephemeral, &recipient)?);
+    // A fresh key each message: one nonce is enough.
+    let sealed = cipher
+        .encrypt(&Nonce::default(), plain.as_slice())
+        .map_err(|_| NodeError::Internal("cannot seal a message".into()))?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 32 + sealed.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(ephemeral.as_bytes());
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens an envelope sealed to `key`'s identity, checking its sender's
+/// signature.
+fn open_message(key: &SigningKey, envelope: &[u8]) -> Result<Payload> {
+    let bad = |why: &str| NodeError::Invalid(format!("not a message: {why}"));
+    let rest = envelope
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("no header"))?;
+    if rest.len() < 32 + 16 + 64 {
+        return Err(bad("too short"));
+    }
+    let ephemeral = MontgomeryPoint(rest[..32].try_into().map_err(|_| bad("no key"))?);
+    let mine = key.verifying_key().to_montgomery();
+    let shared = ephemeral.mul_clamped(key.to_scalar_bytes());
+    let cipher = ChaCha20Poly1305::new(&seal_key(&shared, &ephemeral, &mine)?);
+    let plain = cipher
+        .decrypt(&Nonce::default(), &rest[32..])
+        .map_err(|_| bad("not sealed to this node, or changed"))?;
+    let (signature, json) = plain.split_at(64);
+    let payload: Payload =
+        serde_json::from_slice(json).map_err(|_| bad("its text does not parse"))?;
+    let from: PeerId = payload.from.parse().map_err(|_| bad("no sender"))?;
+    let sender = cairn_net::records::ed25519_public(&from)
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        .ok_or_else(|| bad("its sender has no Ed25519 key"))?;
+    let signature =
+        ed25519_dalek::Signature::from_slice(signature).map_err(|_| bad("no signature"))?;
+    sender
+        .verify(json, &signature)
+        .map_err(|_| bad("its signature is not its sender's"))?;
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer_of(key: &SigningKey) -> PeerId {
+        let public = cairn_net::Keypair::ed25519_from_bytes(key.to_bytes())
+            .unwrap()
+            .public();
+        public.to_peer_id()
+    }
+
+    fn message(from: &PeerId, to: &PeerId) -> Message {
+        Message {
+            seq: 1,
+            id: "ab".repeat(16),
+            sender: from.to_string(),
+            recipient: to.to_string(),
+            peer: to.to_string(),
+            outgoing: true,
+            body: "Hello Bob ✓".into(),
+            sent: 42,
+            state: "queued".into(),
+        }
+    }
+
+    #[test]
+    fn only_the_recipient_opens_a_message_and_nobody_can_change_or_forge_one() {
+        let alice = SigningKey::from_bytes(&[1u8; 32]);
+        let bob = SigningKey::from_bytes(&[2u8; 32]);
+        let mallory = SigningKey::from_bytes(&[3u8; 32]);
+        let (a, b) = (peer_of(&alice), peer_of(&bob));
+        let envelope = seal_message(&alice, &b, &message(&a, &b)).unwrap();
+        let opened = open_message(&bob, &envelope).unwrap();
+        assert_eq!(
+            (opened.body.as_str(), opened.from),
+            ("Hello Bob ✓", a.to_string())
+        );
+        assert!(open_message(&mallory, &envelope).is_err(), "sealed to Bob");
+        let mut changed = envelope.clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(open_message(&bob, &changed).is_err(), "changed");
+        // Mallory seals a message that claims to be Alice's: its signature
+        // is Mallory's, so it does not open.
+        let forged = seal_message(&mallory, &b, &message(&a, &b)).unwrap();
+        let err = open_message(&bob, &forged).unwrap_err().to_string();
+        assert!(err.contains("signature"), "{err}");
+        assert!(open_message(&bob, b"CM1short").is_err());
+        assert!(open_message(&bob, b"nothing").is_err());
+    }
+}
