@@ -5,7 +5,7 @@
 //! events (and is told so by the WebSocket); it never slows the node down.
 //!
 //! Each event is numbered, and the last [`KEPT`] are kept, so a client
-//! without a WebSocket can long-poll ([`Events::poll`]): it asks for what
+//! without a WebSocket can long-poll ([`crate::Node::poll_events`]): it asks for what
 //! came after the last number it saw, and is told when some of that is no
 //! longer kept.
 
