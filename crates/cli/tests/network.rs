@@ -1182,12 +1182,14 @@ async fn private_messages_reach_their_recipient_also_after_it_was_away() {
     bob.terminate();
     let queued = send("while you were away");
     assert_eq!(queued["state"], "queued", "{queued}");
+    assert_eq!(send("and again")["state"], "queued");
     let bob = bob.restart().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, got) = bob.get_json(&format!("/messages?with={alice_id}")).await;
-        if got.as_array().unwrap().len() == 2 {
+        if got.as_array().unwrap().len() == 3 {
             assert_eq!(got[1]["body"], "while you were away");
+            assert_eq!(got[2]["body"], "and again", "in the order sent");
             break;
         }
         assert!(Instant::now() < deadline, "never delivered: {got}");
@@ -1196,7 +1198,7 @@ async fn private_messages_reach_their_recipient_also_after_it_was_away() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, mine) = alice.get_json("/messages").await;
-        if mine[1]["state"] == "delivered" {
+        if mine[1]["state"] == "delivered" && mine[2]["state"] == "delivered" {
             break;
         }
         assert!(Instant::now() < deadline, "not marked delivered: {mine}");

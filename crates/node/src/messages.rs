@@ -15,7 +15,9 @@
 //! sender. The recipient keeps a message once (by sender and id) and
 //! answers `ok` (or `dup`), after which the sender marks it delivered; a
 //! message to a node that is away stays `queued` and is sent again every
-//! [`RETRY`] until taken, across restarts (the outbox is the catalog).
+//! [`RETRY`] until taken, across restarts (the outbox is the catalog):
+//! each recipient's in order, the recipients at once, and a recipient
+//! that does not take one is not asked again until the next round.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,7 +188,12 @@ impl Messages {
 
     /// Tries to hand `message` to its recipient; marks it delivered when
     /// it took it. Answers the message as it now is.
-    async fn deliver(&self, mut message: Message) -> Message {
+    async fn deliver(&self, message: Message) -> Message {
+        self.deliver_checked(message).await.0
+    }
+
+    /// [`Messages::deliver`], also saying whether the recipient took it.
+    async fn deliver_checked(&self, mut message: Message) -> (Message, bool) {
         match self.try_deliver(&message).await {
             Ok(()) => {
                 let (shared, seq) = (self.0.shared.clone(), message.seq);
@@ -194,14 +201,15 @@ impl Messages {
                     Ok(()) => message.state = "delivered".into(),
                     Err(e) => tracing::warn!(error = %e, "a delivered message stays queued"),
                 }
+                (message, true)
             }
             Err(e) => {
                 tracing::debug!(to = %message.recipient, error = %e, "message queued");
                 let (shared, seq) = (self.0.shared.clone(), message.seq);
                 let _ = blocking(move || Ok(shared.catalog.message_tried(seq)?)).await;
+                (message, false)
             }
         }
-        message
     }
 
     async fn try_deliver(&self, message: &Message) -> Result<()> {
@@ -231,9 +239,23 @@ impl Messages {
                 return;
             }
         };
+        // Each recipient's messages in order, the recipients at once; a
+        // recipient that does not take one is not asked again this round.
+        let mut by_peer: std::collections::BTreeMap<String, Vec<Message>> = Default::default();
         for message in queued {
-            self.deliver(message).await;
+            by_peer
+                .entry(message.recipient.clone())
+                .or_default()
+                .push(message);
         }
+        let rounds = by_peer.into_values().map(|messages| async move {
+            for message in messages {
+                if !self.deliver_checked(message).await.1 {
+                    break;
+                }
+            }
+        });
+        futures_util::future::join_all(rounds).await;
     }
 
     async fn serve(self, mut inbound: mpsc::Receiver<InboundMessage>) -> Result<()> {
