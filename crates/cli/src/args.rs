@@ -361,6 +361,13 @@ pub(crate) enum KeyAction {
         #[arg(long)]
         private: bool,
     },
+    /// Share a key (its private part too) with another identity now.
+    Share {
+        /// Its alias.
+        alias: String,
+        /// A peer id, a friend's alias, or a nickname.
+        to: String,
+    },
     /// Give a key a new label.
     Label {
         /// Its alias.

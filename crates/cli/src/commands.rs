@@ -497,6 +497,20 @@ async fn key(client: &Client, out: &Out, action: KeyAction) -> Result<()> {
             });
             return Ok(());
         }
+        KeyAction::Share { alias, to } => {
+            let req = client
+                .request(Method::POST, &format!("/keys/{alias}/share"))
+                .json(&json!({ "to": to }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{} shared with {}",
+                    v["alias"].as_str().unwrap_or(""),
+                    v["to"].as_str().unwrap_or("")
+                )
+            });
+            return Ok(());
+        }
         KeyAction::Label { alias, label } => {
             let req = client
                 .request(Method::PUT, &format!("/keys/{alias}/label"))

@@ -1177,9 +1177,47 @@ async fn private_messages_reach_their_recipient_also_after_it_was_away() {
         assert!(!out.status.success() && err.contains(says), "{to}: {err}");
     }
 
+    // A key shared with Bob: he holds it, private part and all, as
+    // Alice's; the master key is never shared.
+    assert!(
+        alice
+            .cli(&["key", "create", "cats", "--size", "1024"])
+            .status
+            .success()
+    );
+    let shared = alice.cli(&["key", "share", "cats", &bob_id]);
+    assert!(
+        shared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shared.stderr)
+    );
+    let (_, mine) = alice.get_json("/keys/cats?private=true").await;
+    let (status, his) = bob
+        .get_json(&format!("/keys/cats?owner={alice_id}&private=true"))
+        .await;
+    assert_eq!(status, 200, "{his}");
+    assert_eq!(
+        (
+            his["owner"].as_str(),
+            his["public"].clone(),
+            his["private"].clone()
+        ),
+        (
+            Some(alice_id.as_str()),
+            mine["public"].clone(),
+            mine["private"].clone()
+        )
+    );
+    let (status, _) = bob.get_json("/keys/cats").await;
+    assert_eq!(status, 404, "Bob's own keys are his");
+    let master = alice.cli(&["key", "share", "master", &bob_id]);
+    assert!(String::from_utf8_lossy(&master.stderr).contains("cannot be shared"));
+
     // Bob goes away: the message waits in Alice's outbox, and reaches him
     // when he is back.
     bob.terminate();
+    let away = alice.cli(&["key", "share", "cats", &bob_id]);
+    assert!(!away.status.success(), "a key is never left queued");
     let queued = send("while you were away");
     assert_eq!(queued["state"], "queued", "{queued}");
     assert_eq!(send("and again")["state"], "queued");

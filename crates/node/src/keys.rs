@@ -173,6 +173,21 @@ impl Keys {
         Ok(KeyInfo::of(row, private))
     }
 
+    /// Key `alias` that peer `owner` shared with this node; its private
+    /// part only with `private`.
+    pub async fn shared_with_me(&self, owner: &str, alias: &str, private: bool) -> Result<KeyInfo> {
+        let alias = alias.trim().to_ascii_lowercase();
+        check_alias(&alias)?;
+        let (shared, o, a) = (self.0.clone(), owner.to_owned(), alias.clone());
+        let row = self
+            .0
+            .lookup(move || Ok(shared.catalog.key(&o, &a)?))
+            .await?
+            .filter(|_| !owner.is_empty())
+            .ok_or_else(|| NodeError::NotFound(format!("no key '{alias}' from {owner}")))?;
+        Ok(KeyInfo::of(row, private))
+    }
+
     /// Every key: the master first, then this node's by alias, then those
     /// others shared.
     pub async fn list(&self, private: bool) -> Result<Vec<KeyInfo>> {
@@ -236,6 +251,8 @@ impl Keys {
                 Err(e) => return Err(NodeError::io("read", &path, e)),
             };
             let (public, size) = public_of_pem(&pem)?;
+            // Kept as keys made here are: one line ending after the PEM.
+            let pem = format!("{}\n", pem.trim_end());
             let row = shared.catalog.add_key(&NewKey {
                 owner: "",
                 alias: MASTER,
@@ -243,7 +260,7 @@ impl Keys {
                 algorithm: "rsa",
                 size,
                 public_key: &public,
-                private_key: Some(pem.trim_end()),
+                private_key: Some(&pem),
                 active: true,
             })?;
             std::fs::remove_file(&path).map_err(|e| NodeError::io("remove", &path, e))?;
@@ -332,7 +349,7 @@ fn ssh_public(key: &RsaPublicKey) -> String {
 }
 
 /// 3 to 50 of `a-z 0-9 _ -`, a letter first.
-fn check_alias(alias: &str) -> Result<()> {
+pub(crate) fn check_alias(alias: &str) -> Result<()> {
     let ok = (3..=50).contains(&alias.len())
         && alias.starts_with(|c: char| c.is_ascii_lowercase())
         && alias

@@ -63,7 +63,24 @@ struct Payload {
     from: String,
     to: String,
     sent: i64,
+    /// `text`, or `key`: a key shared, its [`SharedKey`] as JSON in
+    /// `body`.
+    #[serde(default = "text_kind")]
+    kind: String,
     body: String,
+}
+
+fn text_kind() -> String {
+    "text".into()
+}
+
+/// A key as it is shared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SharedKey {
+    alias: String,
+    label: String,
+    /// PKCS#1 PEM.
+    private: String,
 }
 
 /// The messages service. Cheap to clone.
@@ -148,6 +165,58 @@ impl Messages {
         })
         .await?;
         Ok(self.deliver(kept).await)
+    }
+
+    /// Shares key `key` (its private part included) with `to` (a peer
+    /// id, a friend's alias or a nickname), now: `network` when the
+    /// recipient cannot be reached (a key is never left queued). The
+    /// recipient keeps it as `alias` from this node, replacing one it had
+    /// under that name; answers the recipient's peer id.
+    pub async fn share_key(&self, key: &crate::keys::KeyInfo, to: &str) -> Result<String> {
+        if key.alias == crate::keys::MASTER {
+            return Err(NodeError::Conflict(
+                "the master key cannot be shared".into(),
+            ));
+        }
+        let private = key.private.clone().ok_or_else(|| {
+            NodeError::Conflict(format!("key '{}' has only its public part here", key.alias))
+        })?;
+        let swarm = self.0.network.swarm()?;
+        let peer = self.recipient(to.trim()).await?;
+        if peer == self.0.me {
+            return Err(NodeError::Invalid(
+                "a key shared with oneself goes nowhere".into(),
+            ));
+        }
+        let body = serde_json::to_string(&SharedKey {
+            alias: key.alias.clone(),
+            label: key.label.clone(),
+            private,
+        })
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let payload = Payload {
+            id: hex::encode(id),
+            from: self.0.me.clone(),
+            to: peer.clone(),
+            sent: cairn_store::catalog::now_ms(),
+            kind: "key".into(),
+            body,
+        };
+        let target = crate::network::parse_peer(&peer)?;
+        let envelope = seal_payload(&self.0.key, &target, &payload)?;
+        let answer = swarm
+            .send_message(target, envelope)
+            .await
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        match answer.as_slice() {
+            b"ok" | b"dup" => Ok(peer),
+            other => Err(NodeError::Network(format!(
+                "{peer} refused the key: {}",
+                String::from_utf8_lossy(other)
+            ))),
+        }
     }
 
     /// Messages numbered after `after` (with `peer` only, when given),
@@ -291,6 +360,15 @@ impl Messages {
         if payload.id.len() != 32 || !payload.id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(NodeError::Invalid("the message's id is malformed".into()));
         }
+        match payload.kind.as_str() {
+            "text" => {}
+            "key" => return self.receive_key(&payload.from, &payload.body).await,
+            other => {
+                return Err(NodeError::Invalid(format!(
+                    "a message of kind '{other}' is not read here"
+                )));
+            }
+        }
         let message = Message {
             seq: 0,
             id: payload.id,
@@ -311,6 +389,52 @@ impl Messages {
             }
             None => Ok(false),
         }
+    }
+}
+
+impl Messages {
+    /// Keeps a key `from` shared: as its alias from that peer, replacing
+    /// one kept under that name with another key; whether it is new.
+    async fn receive_key(&self, from: &str, body: &str) -> Result<bool> {
+        let shared: SharedKey = serde_json::from_str(body)
+            .map_err(|_| NodeError::Invalid("a shared key that does not parse".into()))?;
+        let alias = shared.alias.trim().to_ascii_lowercase();
+        crate::keys::check_alias(&alias)?;
+        if alias == crate::keys::MASTER {
+            return Err(NodeError::Invalid("a master key is never shared".into()));
+        }
+        let (public, size) = crate::keys::public_of_pem(&shared.private)?;
+        let label: String = shared
+            .label
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
+        // Kept as keys made here are: one line ending after the PEM.
+        let pem = format!("{}\n", shared.private.trim_end());
+        let (catalog_owner, catalog) = (from.to_owned(), self.0.shared.clone());
+        let new = blocking(move || {
+            if let Some(kept) = catalog.catalog.key(&catalog_owner, &alias)? {
+                if kept.public_key == public {
+                    return Ok(false);
+                }
+                catalog.catalog.remove_key(&catalog_owner, &alias)?;
+            }
+            catalog.catalog.add_key(&cairn_store::keys::NewKey {
+                owner: &catalog_owner,
+                alias: &alias,
+                label: &label,
+                algorithm: "rsa",
+                size,
+                public_key: &public,
+                private_key: Some(&pem),
+                active: true,
+            })?;
+            Ok(true)
+        })
+        .await?;
+        tracing::info!(from = %from, "a key shared with this node is kept");
+        Ok(new)
     }
 }
 
@@ -338,8 +462,14 @@ fn seal_message(key: &SigningKey, peer: &PeerId, message: &Message) -> Result<Ve
         from: message.sender.clone(),
         to: message.recipient.clone(),
         sent: message.sent,
+        kind: text_kind(),
         body: message.body.clone(),
     };
+    seal_payload(key, peer, &payload)
+}
+
+/// `payload` as an envelope from `key`'s identity to `peer`.
+fn seal_payload(key: &SigningKey, peer: &PeerId, payload: &Payload) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(&payload).map_err(|e| NodeError::Internal(e.to_string()))?;
     let mut plain = key.sign(&json).to_bytes().to_vec();
     plain.extend_from_slice(&json);

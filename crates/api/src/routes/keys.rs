@@ -27,6 +27,17 @@ pub(crate) struct PrivateParams {
     private: Option<bool>,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct KeyParams {
+    /// Include the private part (PKCS#1 PEM).
+    private: Option<bool>,
+    /// The key another identity (this peer id) shared with this node,
+    /// rather than this node's own.
+    #[param(pattern = r"^(12D3KooW[1-9A-HJ-NP-Za-km-z]{44}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")]
+    owner: Option<String>,
+}
+
 /// Every key: the master first (made now if it was not), then this node's
 /// by alias, then those others shared.
 #[utoipa::path(get, path = "/keys", tag = "keys", params(PrivateParams),
@@ -74,8 +85,9 @@ pub(crate) async fn h_create_key(
     Ok((StatusCode::CREATED, Json(key)).into_response())
 }
 
-/// One key (`master`: the identity's own).
-#[utoipa::path(get, path = "/keys/{alias}", tag = "keys", params(KeyAlias, PrivateParams),
+/// One key (`master`: the identity's own; with `owner`, one that peer
+/// shared with this node).
+#[utoipa::path(get, path = "/keys/{alias}", tag = "keys", params(KeyAlias, KeyParams),
     responses(
         (status = 200, description = "The key.", body = KeyInfo),
         (status = 404, description = "No such key.", body = ErrorBody),
@@ -84,14 +96,59 @@ pub(crate) async fn h_create_key(
 pub(crate) async fn h_key(
     State(s): State<AppState>,
     PathParams(alias): PathParams<String>,
-    QueryParams(p): QueryParams<PrivateParams>,
+    QueryParams(p): QueryParams<KeyParams>,
 ) -> ApiResult<Response> {
-    let key = s
-        .node
-        .keys()
-        .get(&alias, p.private.unwrap_or(false))
-        .await?;
+    let private = p.private.unwrap_or(false);
+    let keys = s.node.keys();
+    let key = match &p.owner {
+        Some(owner) => keys.shared_with_me(owner, &alias, private).await?,
+        None => keys.get(&alias, private).await?,
+    };
     Ok(Json(key).into_response())
+}
+
+/// Whom to share a key with.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShareBody {
+    /// A peer id, a friend's alias, or a nickname found through the DHT.
+    #[schema(min_length = 1, max_length = 128)]
+    to: String,
+}
+
+/// Where a key went.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Shared {
+    /// The key's alias.
+    alias: String,
+    /// The peer that took it.
+    to: String,
+}
+
+/// Shares a key, its private part included, with another identity now:
+/// sealed to it like a message, and kept there as this node's key of
+/// that alias (not the master).
+#[utoipa::path(post, path = "/keys/{alias}/share", tag = "keys", params(KeyAlias),
+    request_body = ShareBody,
+    responses(
+        (status = 200, description = "The recipient took it.", body = Shared),
+        (status = 400, description = "To this node itself, or the network is off.", body = ErrorBody),
+        (status = 404, description = "No such key, or no friend or node called that.", body = ErrorBody),
+        (status = 409, description = "The master key, or a key held without its private part.", body = ErrorBody),
+        (status = 502, description = "The recipient could not be reached, or refused it.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_share_key(
+    State(s): State<AppState>,
+    PathParams(alias): PathParams<String>,
+    JsonBody(b): JsonBody<ShareBody>,
+) -> ApiResult<Response> {
+    let key = s.node.keys().get(&alias, true).await?;
+    let to = s.node.messages().share_key(&key, &b.to).await?;
+    Ok(Json(Shared {
+        alias: key.alias,
+        to,
+    })
+    .into_response())
 }
 
 /// Erases a key and its private part (not the master).
