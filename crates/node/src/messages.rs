@@ -44,6 +44,11 @@ type Result<T> = std::result::Result<T, NodeError>;
 /// How often queued messages are sent again.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// How long a send waits for the recipient before it answers `queued`
+/// (the try goes on; the recipient keeps a message once, so one that
+/// arrives after all is marked delivered by the next round).
+const FIRST_TRY: Duration = Duration::from_secs(5);
+
 /// The longest text, in bytes.
 pub const MAX_BODY: usize = 64 << 10;
 
@@ -164,7 +169,10 @@ impl Messages {
                 .ok_or_else(|| NodeError::Internal("a new message id was taken".into()))
         })
         .await?;
-        Ok(self.deliver(kept).await)
+        match tokio::time::timeout(FIRST_TRY, self.deliver(kept.clone())).await {
+            Ok(now) => Ok(now),
+            Err(_) => Ok(kept),
+        }
     }
 
     /// Shares key `key` (its private part included) with `to` (a peer
