@@ -253,13 +253,11 @@ async fn events_come_by_long_poll_too() {
         tokio::spawn(async move { req.send().await.unwrap().json::<Value>().await.unwrap() })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
     let (_, entry) = node.upload("polled.bin", data(SEG, 8), "").await;
     let got = tokio::time::timeout(Duration::from_secs(20), poll)
         .await
         .expect("the waiting poll answers once an event comes")
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(20));
     let events = got["events"].as_array().unwrap();
     assert!(!events.is_empty(), "{got}");
     assert!(

@@ -1103,8 +1103,8 @@ async fn a_nickname_set_at_run_time_is_found_both_ways_and_kept() {
         "{ls}"
     );
     assert!(reader.cli(&["friend", "rm", "Caro"]).status.success());
-    let (status, _) = reader.get_json("/friends").await;
-    assert_eq!(status, 200);
+    let (status, friends) = reader.get_json("/friends").await;
+    assert_eq!((status, friends), (200, serde_json::json!([])));
     assert!(!reader.cli(&["friend", "rm", "Caro"]).status.success());
 
     // Kept across a restart.

@@ -917,7 +917,7 @@ impl Driver {
                     tracing::warn!(%peer, "too many shard requests queued; refusing one");
                     return;
                 }
-                self.spawn_answer(answer, channel);
+                self.spawn_answer("shard-answer", answer, channel, Command::Respond);
             }
             Event::Message {
                 message:
@@ -958,12 +958,7 @@ impl Driver {
                     tracing::warn!(%peer, "too many messages queued; refusing one");
                     return;
                 }
-                let handle = self.handle.clone();
-                self.tasks.spawn("message-answer", async move {
-                    if let Ok(answer) = answer.await {
-                        let _ = handle.send(Command::AnswerMessage(channel, answer)).await;
-                    }
-                });
+                self.spawn_answer("message-answer", answer, channel, Command::AnswerMessage);
             }
             Event::Message {
                 message:
@@ -983,17 +978,20 @@ impl Driver {
         }
     }
 
-    /// Waits for the node's answer to an inbound request and hands it to
-    /// the swarm; the driver never waits for it itself.
-    fn spawn_answer(
+    /// Waits for the node's answer to an inbound request (a shard request
+    /// or a message) and hands it to the swarm as `command`; the driver
+    /// never waits for it itself.
+    fn spawn_answer<T: Send + 'static>(
         &self,
-        answer: oneshot::Receiver<Response>,
-        channel: ResponseChannel<Response>,
+        name: &'static str,
+        answer: oneshot::Receiver<T>,
+        channel: ResponseChannel<T>,
+        command: fn(ResponseChannel<T>, T) -> Command,
     ) {
         let handle = self.handle.clone();
-        self.tasks.spawn("shard-answer", async move {
+        self.tasks.spawn(name, async move {
             if let Ok(response) = answer.await {
-                let _ = handle.send(Command::Respond(channel, response)).await;
+                let _ = handle.send(command(channel, response)).await;
             }
         });
     }

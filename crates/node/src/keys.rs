@@ -178,12 +178,13 @@ impl Keys {
     pub async fn shared_with_me(&self, owner: &str, alias: &str, private: bool) -> Result<KeyInfo> {
         let alias = alias.trim().to_ascii_lowercase();
         check_alias(&alias)?;
-        let (shared, o, a) = (self.0.clone(), owner.to_owned(), alias.clone());
+        // This node's own keys are kept under '', which is no peer id.
+        let owner = crate::network::parse_peer(owner)?.to_string();
+        let (shared, o, a) = (self.0.clone(), owner.clone(), alias.clone());
         let row = self
             .0
             .lookup(move || Ok(shared.catalog.key(&o, &a)?))
             .await?
-            .filter(|_| !owner.is_empty())
             .ok_or_else(|| NodeError::NotFound(format!("no key '{alias}' from {owner}")))?;
         Ok(KeyInfo::of(row, private))
     }

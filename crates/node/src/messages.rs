@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use crate::NodeError;
 use crate::events::Event;
 use crate::network::Network;
+use crate::people::People;
 use crate::shared::Shared;
 use crate::tasks::blocking;
 
@@ -95,15 +96,24 @@ pub struct Messages(Arc<State>);
 struct State {
     shared: Arc<Shared>,
     network: Network,
+    /// Who a name means (peer id, friend's alias, nickname).
+    people: People,
     key: SigningKey,
     me: String,
 }
 
 impl Messages {
-    pub(crate) fn new(shared: Arc<Shared>, network: Network, key: SigningKey, me: String) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        network: Network,
+        people: People,
+        key: SigningKey,
+        me: String,
+    ) -> Self {
         Self(Arc::new(State {
             shared,
             network,
+            people,
             key,
             me,
         }))
@@ -142,7 +152,7 @@ impl Messages {
             )));
         }
         self.0.network.swarm()?;
-        let peer = self.recipient(to.trim()).await?;
+        let peer = self.0.people.peer_of(to.trim()).await?;
         if peer == self.0.me {
             return Err(NodeError::Invalid(
                 "a message to oneself goes nowhere".into(),
@@ -189,8 +199,8 @@ impl Messages {
         let private = key.private.clone().ok_or_else(|| {
             NodeError::Conflict(format!("key '{}' has only its public part here", key.alias))
         })?;
-        let swarm = self.0.network.swarm()?;
-        let peer = self.recipient(to.trim()).await?;
+        self.0.network.swarm()?;
+        let peer = self.0.people.peer_of(to.trim()).await?;
         if peer == self.0.me {
             return Err(NodeError::Invalid(
                 "a key shared with oneself goes nowhere".into(),
@@ -214,24 +224,15 @@ impl Messages {
         };
         let target = crate::network::parse_peer(&peer)?;
         let envelope = seal_payload(&self.0.key, &target, &payload)?;
-        let answer = swarm
-            .send_message(target, envelope)
-            .await
-            .map_err(|e| NodeError::Network(e.to_string()))?;
-        match answer.as_slice() {
-            b"ok" | b"dup" => Ok(peer),
-            other => Err(NodeError::Network(format!(
-                "{peer} refused the key: {}",
-                String::from_utf8_lossy(other)
-            ))),
-        }
+        self.hand_over(target, envelope).await?;
+        Ok(peer)
     }
 
     /// Messages numbered after `after` (with `peer` only, when given),
     /// oldest first, at most `limit`.
     pub async fn list(&self, peer: Option<&str>, after: i64, limit: u32) -> Result<Vec<Message>> {
         let peer = match peer {
-            Some(p) => Some(self.recipient(p.trim()).await?),
+            Some(p) => Some(self.0.people.peer_of(p.trim()).await?),
             None => None,
         };
         let shared = self.0.shared.clone();
@@ -240,27 +241,6 @@ impl Messages {
             .shared
             .lookup(move || Ok(shared.catalog.messages(peer.as_deref(), after, limit)?))
             .await
-    }
-
-    /// The peer `who` names: a peer id, a friend's alias, or a nickname.
-    async fn recipient(&self, who: &str) -> Result<String> {
-        if let Ok(peer) = crate::network::parse_peer(who) {
-            return Ok(peer.to_string());
-        }
-        let (shared, alias) = (self.0.shared.clone(), who.to_owned());
-        if let Some(friend) = self
-            .0
-            .shared
-            .lookup(move || Ok(shared.catalog.friend(&alias)?))
-            .await?
-        {
-            return Ok(friend.peer);
-        }
-        self.0
-            .network
-            .lookup_nickname(who)
-            .await?
-            .ok_or_else(|| NodeError::NotFound(format!("no friend or node called '{who}'")))
     }
 
     /// Tries to hand `message` to its recipient; marks it delivered when
@@ -290,17 +270,25 @@ impl Messages {
     }
 
     async fn try_deliver(&self, message: &Message) -> Result<()> {
-        let swarm = self.0.network.swarm()?;
         let peer = crate::network::parse_peer(&message.recipient)?;
         let envelope = seal_message(&self.0.key, &peer, message)?;
-        let answer = swarm
+        self.hand_over(peer, envelope).await
+    }
+
+    /// Sends `envelope` to `peer`; `Ok` once it kept it (`ok`, or `dup`
+    /// for one it had).
+    async fn hand_over(&self, peer: PeerId, envelope: Vec<u8>) -> Result<()> {
+        let answer = self
+            .0
+            .network
+            .swarm()?
             .send_message(peer, envelope)
             .await
             .map_err(|e| NodeError::Network(e.to_string()))?;
         match answer.as_slice() {
             b"ok" | b"dup" => Ok(()),
             other => Err(NodeError::Network(format!(
-                "refused: {}",
+                "{peer} refused it: {}",
                 String::from_utf8_lossy(other)
             ))),
         }

@@ -142,6 +142,7 @@ impl Node {
         let messages = crate::messages::Messages::new(
             shared.clone(),
             network.clone(),
+            people.clone(),
             identity.key.clone(),
             identity.peer_id(),
         );

@@ -42,6 +42,27 @@ impl People {
         self.0.lookup(move || Ok(shared.catalog.friends()?)).await
     }
 
+    /// The peer `who` names: a peer id, a friend's alias, or a nickname
+    /// found through the DHT.
+    pub async fn peer_of(&self, who: &str) -> Result<String> {
+        let who = who.trim();
+        if let Ok(peer) = crate::network::parse_peer(who) {
+            return Ok(peer.to_string());
+        }
+        let (shared, alias) = (self.0.clone(), who.to_owned());
+        if let Some(friend) = self
+            .0
+            .lookup(move || Ok(shared.catalog.friend(&alias)?))
+            .await?
+        {
+            return Ok(friend.peer);
+        }
+        self.1
+            .lookup_nickname(who)
+            .await?
+            .ok_or_else(|| NodeError::NotFound(format!("no friend or node called '{who}'")))
+    }
+
     /// Keeps `who` (a peer id, or a nickname found through the DHT) as a
     /// friend called `alias` (its nickname when none); a friend kept
     /// already is renamed.
