@@ -169,6 +169,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: MsgAction,
     },
+    /// Shares: folders other identities read from the network; grant,
+    /// revoke, and read the shares granted to this node.
+    Share {
+        #[command(subcommand)]
+        action: ShareAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -316,6 +322,60 @@ pub(crate) enum MsgAction {
     },
     /// Print messages as they come in, until interrupted.
     Listen,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ShareAction {
+    /// Share a folder (a new folder called LABEL at the root when none is
+    /// given).
+    Create {
+        /// What people call it.
+        label: String,
+        /// The folder's entry id.
+        #[arg(long)]
+        folder: Option<String>,
+    },
+    /// The shares this node owns, then those granted to it.
+    Ls,
+    /// A share and its files (a granted one's read from the network).
+    Info {
+        /// The share's id.
+        id: String,
+    },
+    /// Grant an own share to someone: they are handed its key, now or
+    /// when they are back.
+    Grant {
+        /// The share's id.
+        id: String,
+        /// A peer id, a friend's alias, or a nickname.
+        to: String,
+    },
+    /// Take a member out of an own share (the share gets a new key).
+    Revoke {
+        /// The share's id.
+        id: String,
+        /// The member: peer id, friend's alias or nickname.
+        who: String,
+    },
+    /// Delete an own share (its folder stays) or forget a granted one.
+    Rm {
+        /// The share's id.
+        id: String,
+    },
+    /// Download a file of a share.
+    Get {
+        /// The share's id.
+        id: String,
+        /// The file's path in the share.
+        path: String,
+        /// Where to write ("-" for standard output; the file's name here
+        /// when none).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

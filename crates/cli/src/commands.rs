@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::args::{
     AccountAction, Cli, Command, FriendAction, IdAction, KeyAction, MetaAction, MsgAction,
-    NetAction, TorrentAction,
+    NetAction, ShareAction, TorrentAction,
 };
 use crate::client::{Client, code_of, ensure_ok};
 
@@ -96,6 +96,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Id { action } => id(client, out, action).await?,
         Command::Friend { action } => friend(client, out, action).await?,
         Command::Msg { action } => msg(client, out, action).await?,
+        Command::Share { action } => share(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -352,6 +353,88 @@ async fn msg(client: &Client, out: &Out, action: MsgAction) -> Result<()> {
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn share(client: &Client, out: &Out, action: ShareAction) -> Result<()> {
+    let line = |s: &Value| {
+        format!(
+            "{}  {:<5} {:<24} {}",
+            s["id"].as_str().unwrap_or(""),
+            if s["mine"] == true { "mine" } else { "given" },
+            s["label"].as_str().unwrap_or(""),
+            if s["mine"] == true {
+                format!("{} member(s)", s["members"].as_array().map_or(0, Vec::len))
+            } else {
+                format!("from {}", s["owner"].as_str().unwrap_or(""))
+            }
+        )
+    };
+    match action {
+        ShareAction::Create { label, folder } => {
+            let req = client
+                .request(Method::POST, "/shares")
+                .json(&json!({ "label": label, "folder": folder }));
+            let v = client.json(req).await?;
+            out.print(&v, line);
+        }
+        ShareAction::Ls => {
+            let v = client.get("/shares").await?;
+            out.print(&v, |v| lines(v, line));
+        }
+        ShareAction::Info { id } => {
+            let v = client.get(&format!("/shares/{id}")).await?;
+            out.print(&v, |v| {
+                let files = lines(&v["files"], |f| {
+                    format!(
+                        "{:>12}  {}",
+                        f["size"].as_u64().unwrap_or(0),
+                        f["path"].as_str().unwrap_or("")
+                    )
+                });
+                format!("{} (version {})\n{files}", line(&v["share"]), v["version"])
+            });
+        }
+        ShareAction::Grant { id, to } => {
+            let req = client
+                .request(Method::POST, &format!("/shares/{id}/members"))
+                .json(&json!({ "to": to }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                let when = if v["delivered"] == true {
+                    "key handed over"
+                } else {
+                    "away: the key goes when it is back"
+                };
+                format!("granted to {} ({when})", v["peer"].as_str().unwrap_or(""))
+            });
+        }
+        ShareAction::Revoke { id, who } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/shares/{id}/members/{who}")))
+                .await?;
+            out.print(&json!({ "revoked": who }), |_| format!("revoked {who}"));
+        }
+        ShareAction::Rm { id } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/shares/{id}")))
+                .await?;
+            out.print(&json!({ "deleted": id }), |_| format!("deleted {id}"));
+        }
+        ShareAction::Get {
+            id,
+            path,
+            output,
+            quiet: q,
+        } => {
+            let output = output
+                .unwrap_or_else(|| PathBuf::from(path.rsplit('/').next().unwrap_or("share-file")));
+            let req = client
+                .request(Method::GET, &format!("/shares/{id}/content"))
+                .query(&[("path", path.as_str())]);
+            save(client, out, req, &path, &output, q || out.json).await?;
         }
     }
     Ok(())
@@ -1118,7 +1201,28 @@ async fn download(client: &Client, out: &Out, id: &str, output: &Path, quiet: bo
     } else {
         format!("/blobs/{id}/content")
     };
-    let resp = client.send(client.request(Method::GET, &path)).await?;
+    save(
+        client,
+        out,
+        client.request(Method::GET, &path),
+        id,
+        output,
+        quiet,
+    )
+    .await
+}
+
+/// Writes what `req` answers to `output` (whole, or nothing: through a
+/// temporary file beside it), or to standard output for "-".
+async fn save(
+    client: &Client,
+    out: &Out,
+    req: reqwest::RequestBuilder,
+    id: &str,
+    output: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let resp = client.send(req).await?;
     let total = resp.content_length();
     let pb = bar(total, id, quiet || output == Path::new("-"));
     let mut stream = resp.bytes_stream();

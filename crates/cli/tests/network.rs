@@ -1243,3 +1243,224 @@ async fn private_messages_reach_their_recipient_also_after_it_was_away() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Issue 18: Alice shares a folder with Bob and Carol. Bob lists it and
+/// reads its files byte-exact from Alice's suppliers with Alice's node
+/// stopped. Carol, revoked, can no longer open what Alice publishes next,
+/// while Bob is handed the new key and sees the file added since; once
+/// Alice deletes the share, Bob is told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
+    let nodes = network(5, net_config).await;
+    let Ok([_first, _second, alice, bob, carol]) = <[TestNode; 5]>::try_from(nodes) else {
+        panic!("five nodes");
+    };
+    let id_of = |v: Value| v["peer_id"].as_str().unwrap().to_owned();
+    let alice_id = id_of(alice.get_json("/network").await.1);
+    let bob_id = id_of(bob.get_json("/network").await.1);
+    let carol_id = id_of(carol.get_json("/network").await.1);
+    let cli_json = |node: &TestNode, args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = node.cli(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+
+    let share = cli_json(&alice, &["share", "create", "holiday"]);
+    let id = share["id"].as_str().unwrap().to_owned();
+    let folder = share["folder"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (share["mine"].as_bool(), share["owner"].as_str()),
+        (Some(true), Some(alice_id.as_str()))
+    );
+    let a = data(300 << 10, 181);
+    let b = data((3 << 20) + 77, 182);
+    let (status, entry_a) = alice
+        .upload("a.txt", a.clone(), &format!("&parent={folder}"))
+        .await;
+    assert_eq!(status, 201, "{entry_a}");
+    let sub = cli_json(&alice, &["mkdir", "sub", "--parent", &folder]);
+    let sub = sub["id"].as_str().unwrap().to_owned();
+    let (status, entry_b) = alice
+        .upload("b.bin", b.clone(), &format!("&parent={sub}"))
+        .await;
+    assert_eq!(status, 201, "{entry_b}");
+    for entry in [&entry_a, &entry_b] {
+        let job = placed(&alice, entry["blob"].as_str().unwrap()).await;
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    let (_, mark) = bob.get_json("/events/poll?wait=0").await;
+    let after = mark["next"].as_u64().unwrap();
+    for member in [&bob_id, &carol_id] {
+        let granted = cli_json(&alice, &["share", "grant", &id, member]);
+        assert_eq!(
+            (granted["peer"].as_str(), granted["delivered"].as_bool()),
+            (Some(member.as_str()), Some(true))
+        );
+    }
+    let (_, events) = bob
+        .get_json(&format!("/events/poll?after={after}&wait=5&limit=1000"))
+        .await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "share_granted"
+                && e["share"] == id.as_str()
+                && e["owner"] == alice_id.as_str()),
+        "{events}"
+    );
+
+    // The index as it stands once both are members, placed before Alice
+    // goes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, own) = alice.get_json(&format!("/shares/{id}")).await;
+        let members = own["share"]["members"].as_array().map_or(0, Vec::len);
+        let paths: Vec<&str> = own["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, ["a.txt", "sub/b.bin"], "{own}");
+        if let (2, Some(index)) = (members, own["share"]["index"].as_str()) {
+            let job = placed(&alice, index).await;
+            let (_, again) = alice.get_json(&format!("/shares/{id}")).await;
+            if job["state"] == "done" && again["share"]["index"] == index {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never published whole: {own}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, listed) = bob.get_json("/shares").await;
+    assert_eq!(
+        (
+            listed[0]["id"].as_str(),
+            listed[0]["mine"].as_bool(),
+            listed[0]["label"].as_str()
+        ),
+        (Some(id.as_str()), Some(false), Some("holiday")),
+        "{listed}"
+    );
+
+    // Alice's node stops: Bob and Carol still read the share.
+    let mut alice = alice;
+    alice.terminate();
+    for member in [&bob, &carol] {
+        let (status, got) = member.get_json(&format!("/shares/{id}")).await;
+        assert_eq!(status, 200, "{got}");
+        let files: Vec<(&str, u64)> = got["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["path"].as_str().unwrap(), f["size"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            files,
+            [("a.txt", a.len() as u64), ("sub/b.bin", b.len() as u64)]
+        );
+        assert_eq!(got["share"]["owner"], alice_id.as_str());
+    }
+    let (status, _, got) = bob
+        .content(&format!("/shares/{id}/content?path=a.txt"), None)
+        .await;
+    assert_eq!((status, got == a), (200, true));
+    let (status, _, got) = bob
+        .content(
+            &format!("/shares/{id}/content?path=sub/b.bin"),
+            Some("bytes=1000000-1000099"),
+        )
+        .await;
+    assert_eq!((status, got.as_slice()), (206, &b[1_000_000..1_000_100]));
+    let out = carol.dir.join("b.bin");
+    let saved = cli_json(
+        &carol,
+        &[
+            "share",
+            "get",
+            &id,
+            "sub/b.bin",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(saved["bytes"], b.len() as u64);
+    assert_eq!(b3(&std::fs::read(&out).unwrap()), b3(&b));
+    let (status, _, _) = bob
+        .content(&format!("/shares/{id}/content?path=nothing.txt"), None)
+        .await;
+    assert_eq!(status, 404);
+    // Only the owner changes a share.
+    let (status, _) = bob
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/shares/{id}/members"),
+            serde_json::json!({ "to": carol_id }),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Back, Alice revokes Carol and adds a file: Bob sees it, Carol's key
+    // no longer opens the share.
+    let alice = alice.restart().await;
+    wait_peers(&alice, 4).await;
+    let revoked = alice.cli(&["share", "revoke", &id, &carol_id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let c = data(1000, 183);
+    let (status, _) = alice
+        .upload("c.txt", c.clone(), &format!("&parent={folder}"))
+        .await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, got) = bob.get_json(&format!("/shares/{id}")).await;
+        if status == 200 && got["files"].as_array().unwrap().len() == 3 {
+            assert_eq!(got["files"][1]["path"], "c.txt");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bob never saw c.txt: {status} {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _, got) = bob
+        .content(&format!("/shares/{id}/content?path=c.txt"), None)
+        .await;
+    assert_eq!((status, got == c), (200, true));
+    let (status, err) = carol.get_json(&format!("/shares/{id}")).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (403, Some("forbidden")),
+        "{err}"
+    );
+    let (_, own) = alice.get_json(&format!("/shares/{id}")).await;
+    assert_eq!(own["share"]["members"], serde_json::json!([bob_id]));
+
+    // Deleted by Alice: Bob is told, and the share shows closed.
+    assert!(alice.cli(&["share", "rm", &id]).status.success());
+    let (status, err) = bob.get_json(&format!("/shares/{id}")).await;
+    assert_eq!(status, 404, "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("deleted"),
+        "{err}"
+    );
+    let (_, listed) = bob.get_json("/shares").await;
+    assert_eq!(listed[0]["state"], "closed");
+    let (status, _) = alice.get_json(&format!("/shares/{id}")).await;
+    assert_eq!(status, 404);
+    let (_, folder_entry) = alice.get_json(&format!("/entries/{folder}")).await;
+    assert_eq!(folder_entry["name"], "holiday", "the folder stays");
+}

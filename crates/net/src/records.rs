@@ -24,6 +24,8 @@ const NAME_CONTEXT: &[u8] = b"cairn peer name v1";
 const NAME_PREFIX: &str = "/cairn/name/";
 const NICK_PREFIX: &str = "/cairn/nick/";
 const ALIAS_PREFIX: &str = "/cairn/alias/";
+const DOC_CONTEXT: &[u8] = b"cairn document v1";
+const DOC_PREFIX: &str = "/cairn/doc/";
 
 /// The DHT key of a nickname.
 pub fn nick_key(nick: &str) -> Vec<u8> {
@@ -39,6 +41,12 @@ pub fn name_key(peer: &PeerId) -> Vec<u8> {
 /// `hex` the digest.
 pub fn alias_key(kind: &str, hex: &str) -> Vec<u8> {
     format!("{ALIAS_PREFIX}{kind}/{hex}").into_bytes()
+}
+
+/// The DHT key of the document `peer` publishes under `name` (a share's
+/// index, a catalog backup).
+pub fn doc_key(peer: &PeerId, name: &str) -> Vec<u8> {
+    format!("{DOC_PREFIX}{peer}/{name}").into_bytes()
 }
 
 /// What a claim's signature covers: the context and the claim's parts,
@@ -158,9 +166,46 @@ pub fn verify_alias(kind: &str, hex: &str, record: &[u8]) -> Option<([u8; 32], P
     Some((blob, peer))
 }
 
+/// The record by which `keypair`'s peer publishes version `version` of
+/// its document `name`: the version (u64 BE), then `sealed` (what only
+/// its readers can open), then the peer's id and signature as in a
+/// nickname record, over the name, the version and `sealed`.
+pub fn sign_doc(
+    keypair: &Keypair,
+    name: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Result<Vec<u8>, crate::NetError> {
+    let v = version.to_be_bytes();
+    let mut payload = Vec::with_capacity(12 + sealed.len());
+    payload.extend_from_slice(&v);
+    payload.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+    payload.extend_from_slice(sealed);
+    sign_claim(
+        keypair,
+        DOC_CONTEXT,
+        &[name.as_bytes(), &v, sealed],
+        &payload,
+    )
+}
+
+/// The version and sealed bytes of `peer`'s document `name`, if the
+/// record is well formed and signed by `peer` itself for that name.
+pub fn verify_doc(peer: &PeerId, name: &str, record: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let v: [u8; 8] = record.get(..8)?.try_into().ok()?;
+    let len = u32::from_be_bytes(record.get(8..12)?.try_into().ok()?) as usize;
+    let sealed = record.get(12..12usize.checked_add(len)?)?;
+    let signer = verify_claim(
+        DOC_CONTEXT,
+        &[name.as_bytes(), &v, sealed],
+        &record[12 + len..],
+    )?;
+    (signer == *peer).then(|| (u64::from_be_bytes(v), sealed.to_vec()))
+}
+
 /// Whether a record offered for storage by another peer may be kept:
-/// nicknames and aliases only when signed for their key; other keys as
-/// they come.
+/// nicknames, aliases and documents only when signed for their key;
+/// other keys as they come.
 pub fn acceptable(key: &[u8], value: &[u8]) -> bool {
     let Ok(key) = std::str::from_utf8(key) else {
         return true;
@@ -177,6 +222,12 @@ pub fn acceptable(key: &[u8], value: &[u8]) -> bool {
         return alias
             .split_once('/')
             .is_some_and(|(kind, hex)| verify_alias(kind, hex, value).is_some());
+    }
+    if let Some(doc) = key.strip_prefix(DOC_PREFIX) {
+        return doc.split_once('/').is_some_and(|(peer, name)| {
+            peer.parse::<PeerId>()
+                .is_ok_and(|peer| verify_doc(&peer, name, value).is_some())
+        });
     }
     true
 }
@@ -222,6 +273,32 @@ mod tests {
         assert_eq!(verify_name(&a, &record[..record.len() - 1]), None);
         assert!(!acceptable(b"/cairn/name/not-a-peer", &record));
         assert!(sign_name(&alice, &"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn a_document_counts_only_under_its_publisher_s_key_name_and_version() {
+        let alice = Keypair::generate_ed25519();
+        let mallory = Keypair::generate_ed25519();
+        let a = alice.public().to_peer_id();
+        let record = sign_doc(&alice, "share-1", 7, b"sealed").unwrap();
+        assert_eq!(
+            verify_doc(&a, "share-1", &record),
+            Some((7, b"sealed".to_vec()))
+        );
+        assert!(acceptable(&doc_key(&a, "share-1"), &record));
+        assert_eq!(verify_doc(&a, "share-2", &record), None, "another name");
+        assert!(!acceptable(&doc_key(&a, "share-2"), &record));
+        // Mallory's record under Alice's key, a version changed, a cut
+        // record: none counts.
+        let forged = sign_doc(&mallory, "share-1", 8, b"sealed").unwrap();
+        assert!(!acceptable(&doc_key(&a, "share-1"), &forged));
+        let mut bumped = record.clone();
+        bumped[7] = 8;
+        assert_eq!(verify_doc(&a, "share-1", &bumped), None);
+        assert_eq!(verify_doc(&a, "share-1", &record[..record.len() - 1]), None);
+        assert_eq!(verify_doc(&a, "share-1", &record[..10]), None);
+        assert!(!acceptable(b"/cairn/doc/not-a-peer/x", &record));
+        assert!(!acceptable(b"/cairn/doc/nothing", &record));
     }
 
     #[test]

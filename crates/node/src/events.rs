@@ -61,6 +61,16 @@ pub enum Event {
         /// The message, as kept.
         message: cairn_store::messages::Message,
     },
+    /// Another identity granted this node a share (or gave it the
+    /// share's new key).
+    ShareGranted {
+        /// The share's id.
+        share: String,
+        /// The identity that owns it (a peer id).
+        owner: String,
+        /// Its label.
+        label: String,
+    },
     /// The node is stopping.
     Shutdown,
 }

@@ -57,6 +57,7 @@ pub mod paid;
 pub mod people;
 mod reachable;
 mod shared;
+pub mod shares;
 mod tasks;
 pub mod tokens;
 mod torrents;

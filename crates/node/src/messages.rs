@@ -69,8 +69,8 @@ struct Payload {
     from: String,
     to: String,
     sent: i64,
-    /// `text`, or `key`: a key shared, its [`SharedKey`] as JSON in
-    /// `body`.
+    /// `text`; `key`: a key shared, its [`SharedKey`] as JSON in
+    /// `body`; `share`: a share granted, its [`ShareGrant`] as JSON.
     #[serde(default = "text_kind")]
     kind: String,
     body: String,
@@ -87,6 +87,17 @@ struct SharedKey {
     label: String,
     /// PKCS#1 PEM.
     private: String,
+}
+
+/// A share as it is granted: what a member needs to read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ShareGrant {
+    /// The share's id.
+    pub(crate) id: String,
+    /// Its label.
+    pub(crate) label: String,
+    /// Its key, hex.
+    pub(crate) key: String,
 }
 
 /// The messages service. Cheap to clone.
@@ -212,20 +223,38 @@ impl Messages {
             private,
         })
         .map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.send_now(&peer, "key", body).await?;
+        Ok(peer)
+    }
+
+    /// Grants share `grant` to peer `peer` (a peer id), now: `network`
+    /// when it cannot be reached (a grant is never left queued).
+    pub(crate) async fn grant_share(&self, peer: &str, grant: &ShareGrant) -> Result<()> {
+        if peer == self.0.me {
+            return Err(NodeError::Invalid(
+                "a share granted to oneself goes nowhere".into(),
+            ));
+        }
+        let body = serde_json::to_string(grant).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.send_now(peer, "share", body).await
+    }
+
+    /// Seals a payload of `kind` to `peer` and hands it over now.
+    async fn send_now(&self, peer: &str, kind: &str, body: String) -> Result<()> {
+        self.0.network.swarm()?;
         let mut id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut id);
         let payload = Payload {
             id: hex::encode(id),
             from: self.0.me.clone(),
-            to: peer.clone(),
+            to: peer.to_owned(),
             sent: cairn_store::catalog::now_ms(),
-            kind: "key".into(),
+            kind: kind.into(),
             body,
         };
-        let target = crate::network::parse_peer(&peer)?;
+        let target = crate::network::parse_peer(peer)?;
         let envelope = seal_payload(&self.0.key, &target, &payload)?;
-        self.hand_over(target, envelope).await?;
-        Ok(peer)
+        self.hand_over(target, envelope).await
     }
 
     /// Messages numbered after `after` (with `peer` only, when given),
@@ -359,6 +388,7 @@ impl Messages {
         match payload.kind.as_str() {
             "text" => {}
             "key" => return self.receive_key(&payload.from, &payload.body).await,
+            "share" => return self.receive_share(&payload.from, &payload.body).await,
             other => {
                 return Err(NodeError::Invalid(format!(
                     "a message of kind '{other}' is not read here"
@@ -430,6 +460,47 @@ impl Messages {
         })
         .await?;
         tracing::info!(from = %from, "a key shared with this node is kept");
+        Ok(new)
+    }
+}
+
+impl Messages {
+    /// Keeps a share `from` granted (or its new key); whether it was new
+    /// to this node or brought a new key.
+    async fn receive_share(&self, from: &str, body: &str) -> Result<bool> {
+        let grant: ShareGrant = serde_json::from_str(body)
+            .map_err(|_| NodeError::Invalid("a share grant that does not parse".into()))?;
+        crate::shares::check_id(&grant.id)?;
+        let key: [u8; 32] = hex::decode(&grant.key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| NodeError::Invalid("a share key is 64 hex digits".into()))?;
+        let label = crate::shares::clean_label(&grant.label);
+        let row = cairn_store::shares::ShareRow {
+            id: grant.id.clone(),
+            owner: from.to_owned(),
+            label: label.clone(),
+            folder: None,
+            key,
+            version: 0,
+            digest: None,
+            state: "open".into(),
+            created: 0,
+            members: Vec::new(),
+        };
+        let shared = self.0.shared.clone();
+        let new = blocking(move || {
+            let before = shared.catalog.share(&row.id)?;
+            let kept = shared.catalog.keep_share(&row)?;
+            Ok(before.is_none_or(|b| b.key != kept.key || b.state != "open"))
+        })
+        .await?;
+        tracing::info!(from = %from, share = %grant.id, "a share granted to this node is kept");
+        self.0.shared.events.send(Event::ShareGranted {
+            share: grant.id,
+            owner: from.to_owned(),
+            label,
+        });
         Ok(new)
     }
 }

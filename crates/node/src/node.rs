@@ -53,6 +53,7 @@ struct Inner {
     keys: crate::keys::Keys,
     people: crate::people::People,
     messages: crate::messages::Messages,
+    shares: crate::shares::Shares,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -146,6 +147,15 @@ impl Node {
             identity.key.clone(),
             identity.peer_id(),
         );
+        let shares = crate::shares::Shares::new(
+            shared.clone(),
+            entries.clone(),
+            blobs.clone(),
+            network.clone(),
+            people.clone(),
+            messages.clone(),
+            identity.peer_id(),
+        );
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -172,6 +182,7 @@ impl Node {
             keys,
             people,
             messages,
+            shares,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -181,6 +192,7 @@ impl Node {
         if let Some(start) = net_start {
             node.0.network.start(start);
             node.0.messages.start();
+            node.0.shares.start();
         }
         Ok(node)
     }
@@ -240,6 +252,11 @@ impl Node {
     /// Private messages between identities.
     pub fn messages(&self) -> &crate::messages::Messages {
         &self.0.messages
+    }
+
+    /// Shares: folders other identities read from the network.
+    pub fn shares(&self) -> &crate::shares::Shares {
+        &self.0.shares
     }
 
     /// People: the identities seen on the network, and friends.

@@ -1173,10 +1173,10 @@ pub(crate) fn subtree_ids(c: &Connection, id: &str) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn drop_if_orphan(c: &Connection, raw: &[u8]) -> Result<Option<BlobId>> {
+pub(crate) fn drop_if_orphan(c: &Connection, raw: &[u8]) -> Result<Option<BlobId>> {
     let used: Option<i64> = c
         .query_row(
-            "SELECT 1 FROM entries WHERE blob = ?1 LIMIT 1",
+            "SELECT 1 FROM entries WHERE blob = ?1 UNION ALL SELECT 1 FROM pins WHERE blob = ?1 LIMIT 1",
             [raw],
             |r| r.get(0),
         )

@@ -39,6 +39,7 @@ pub mod private;
 mod readahead;
 pub mod sessions;
 pub mod shards;
+pub mod shares;
 pub mod tags;
 pub mod users;
 

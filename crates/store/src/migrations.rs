@@ -487,4 +487,37 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_peer ON messages(peer, seq);
     CREATE INDEX messages_queued ON messages(seq) WHERE state = 'queued';
     "#,
+    // 23: shares and pins. A pin keeps a blob that no entry names (a
+    // share's index, a contribution to another's share) under a name of
+    // its own. A share is named by its owner ('' this node, else the peer
+    // id that granted it) and a random id; it has a symmetric key, and
+    // for an own share the folder it shows and the digest of the index
+    // last published; its members are the peers it was granted to, each
+    // with the key last handed to it (a member without the current one is
+    // sent it until it takes it).
+    r#"
+    CREATE TABLE pins (
+        name TEXT PRIMARY KEY,
+        blob BLOB NOT NULL REFERENCES blobs(id)
+    ) WITHOUT ROWID;
+    CREATE INDEX pins_by_blob ON pins(blob);
+    CREATE TABLE shares (
+        id        TEXT PRIMARY KEY,
+        owner     TEXT NOT NULL,
+        label     TEXT NOT NULL,
+        folder    TEXT,
+        key       BLOB NOT NULL,
+        version   INTEGER NOT NULL DEFAULT 0,
+        digest    TEXT,
+        state     TEXT NOT NULL DEFAULT 'open',
+        created   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE share_members (
+        share TEXT NOT NULL REFERENCES shares(id) ON DELETE CASCADE,
+        peer  TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        granted_key BLOB,
+        PRIMARY KEY (share, peer)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -14,6 +14,7 @@ mod network;
 mod params;
 mod people;
 mod playlists;
+mod shares;
 mod torrents;
 mod uploads;
 
@@ -29,6 +30,7 @@ pub(crate) use network::*;
 pub(crate) use params::*;
 pub(crate) use people::*;
 pub(crate) use playlists::*;
+pub(crate) use shares::*;
 pub(crate) use torrents::*;
 pub(crate) use uploads::*;
 

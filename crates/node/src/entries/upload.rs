@@ -318,6 +318,96 @@ impl Entries {
     }
 }
 
+impl Entries {
+    /// Seals `bytes` into a blob kept under pin `name` rather than an
+    /// entry, placed on suppliers as an upload is. What the name pinned
+    /// moves to pin `previous` when given (so a reader that found the
+    /// version before still reads it), else is replaced; a blob no longer
+    /// named by anything goes. Answers the blob's id.
+    pub(crate) async fn store_pinned(
+        &self,
+        name: String,
+        previous: Option<String>,
+        bytes: Vec<u8>,
+    ) -> Result<BlobId> {
+        let entries = self.clone();
+        crate::tasks::blocking(move || {
+            let job = entries
+                .0
+                .shared
+                .jobs
+                .start("pin", &name, Some(bytes.len() as u64), false);
+            let outcome = entries.pin_bytes(&name, previous.as_deref(), &bytes, &job);
+            job.finish(
+                outcome
+                    .as_ref()
+                    .map(|id| serde_json::json!({ "blob": id.to_hex() })),
+            );
+            outcome
+        })
+        .await
+    }
+
+    fn pin_bytes(
+        &self,
+        name: &str,
+        previous: Option<&str>,
+        bytes: &[u8],
+        job: &Job,
+    ) -> Result<BlobId> {
+        let (network, store) = (&self.0.network, self.0.blobs.store());
+        let mut sealed = store.seal(&mut &bytes[..], job, None)?;
+        job.check()?;
+        let claim = network.claim_placing(sealed.manifest.id);
+        sealed.temp.sync()?;
+        let manifest = sealed.manifest;
+        let id = manifest.id;
+        let encoded = manifest.encode();
+        let (committer, temp) = (store.clone(), sealed.temp);
+        let pinned = self.0.shared.catalog.pin_blob(
+            name,
+            previous,
+            cairn_store::shares::NewBlob {
+                id,
+                size: manifest.size,
+                manifest: &encoded,
+            },
+            move || committer.commit(temp, &id),
+            |orphan| store.drop_blob(orphan),
+        )?;
+        if pinned.new_blob && network.is_on() {
+            let network = network.clone();
+            self.0.shared.spawn("auto-place", async move {
+                let _claim = claim;
+                network.auto_place(id, None).await
+            });
+        }
+        if pinned.orphan.is_some() {
+            network.unplace_later();
+        }
+        Ok(id)
+    }
+
+    /// Drops the pins whose names start with `prefix`; the blobs they
+    /// kept go when nothing else names them.
+    pub(crate) async fn unpin(&self, prefix: String) -> Result<()> {
+        let entries = self.clone();
+        crate::tasks::blocking(move || {
+            let store = entries.0.blobs.store();
+            let dropped = entries
+                .0
+                .shared
+                .catalog
+                .unpin(&prefix, |orphan| store.drop_blob(orphan))?;
+            if !dropped.is_empty() {
+                entries.0.network.unplace_later();
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
 /// Streams stored at once (HTTP uploads, remote fetches); each holds a
 /// thread of the blocking pool (512) and a writer thread while it waits
 /// for its source, so a crowd of slow uploaders leaves most of the pool to

@@ -1219,6 +1219,34 @@ impl Network {
             .map_err(net_error)
     }
 
+    /// Publishes version `version` of this node's document `name` in the
+    /// DHT, signed: `sealed` is what only its readers can open.
+    pub(crate) async fn publish_doc(&self, name: &str, version: u64, sealed: &[u8]) -> Result<()> {
+        let net = self.net()?;
+        let record = records::sign_doc(&net.keypair, name, version, sealed).map_err(net_error)?;
+        net.network
+            .put_record(records::doc_key(&net.network.peer_id(), name), record, None)
+            .await
+            .map_err(net_error)
+    }
+
+    /// `peer`'s document `name` from the DHT, its version and sealed
+    /// bytes: only a record signed by `peer` for that name counts.
+    pub(crate) async fn lookup_doc(
+        &self,
+        peer: &str,
+        name: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>> {
+        let id = parse_peer(peer)?;
+        let net = self.net()?;
+        let found = net
+            .network
+            .get_record(records::doc_key(&id, name))
+            .await
+            .map_err(net_error)?;
+        Ok(found.and_then(|v| records::verify_doc(&id, name, &v)))
+    }
+
     /// The nickname peer `peer` calls itself, from the DHT: only a record
     /// signed by that peer counts.
     pub async fn lookup_peer_name(&self, peer: &str) -> Result<Option<String>> {
