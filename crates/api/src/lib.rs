@@ -201,6 +201,10 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_revoke_share))
         .routes(routes!(routes::h_share_content))
         .routes(routes!(routes::h_identity_backup))
+        .routes(routes!(
+            routes::h_catalog_backup,
+            routes::h_make_catalog_backup
+        ))
         .routes(routes!(routes::h_history))
         .routes(routes!(routes::h_set_watched, routes::h_forget_watched))
         .routes(routes!(routes::h_jobs))

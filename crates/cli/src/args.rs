@@ -297,8 +297,16 @@ pub(crate) enum IdAction {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// The catalog's backup on the suppliers (what a recovered node gets
+    /// back): its state, or make one now.
+    Catalog {
+        /// Back the catalog up now.
+        #[arg(long)]
+        now: bool,
+    },
     /// Make the data dir (new, the node not started there yet) the identity
-    /// of a backup; start the node there afterwards.
+    /// of a backup; start the node there afterwards: its catalog comes
+    /// back from the network at that first start.
     Recover {
         /// The backup file.
         file: PathBuf,

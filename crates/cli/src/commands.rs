@@ -41,7 +41,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         let v = json!({ "peer_id": peer, "data_dir": data_dir });
         out.print(&v, |_| {
             format!(
-                "{} is now {peer}: start `cairn node` there",
+                "{} is now {peer}: start `cairn node` there; its first start gets the catalog back from the network",
                 data_dir.display()
             )
         });
@@ -530,6 +530,26 @@ async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
                 }
                 None => print!("{text}"),
             }
+        }
+        IdAction::Catalog { now } => {
+            let v = if now {
+                client
+                    .json(client.request(Method::POST, "/identity/catalog-backup"))
+                    .await?
+            } else {
+                client.get("/identity/catalog-backup").await?
+            };
+            out.print(&v, |v| {
+                if v["version"] == 0 {
+                    return format!("no backup yet ({} changes pending)", v["pending"]);
+                }
+                format!(
+                    "version {} in blob {} ({} changes since)",
+                    v["version"],
+                    v["blob"].as_str().unwrap_or(""),
+                    v["pending"]
+                )
+            });
         }
         IdAction::Recover { .. } => unreachable!("done before a node is asked"),
     }

@@ -1464,3 +1464,122 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
     let (_, folder_entry) = alice.get_json(&format!("/entries/{folder}")).await;
     assert_eq!(folder_entry["name"], "holiday", "the folder stays");
 }
+
+/// Issue 18: Alice backs her identity up to a file and loses her disk. A
+/// new data dir made from the file alone gets her catalog back from the
+/// network at its first start: her folder and file (read from her
+/// suppliers), metadata, her share and her messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_identity_gets_its_catalog_back_from_the_network() {
+    let config = |boot: Option<&str>| format!("{}backup_secs = 1\n", net_config(boot));
+    let nodes = network(4, config).await;
+    let Ok([_first, bob, _third, mut alice]) = <[TestNode; 4]>::try_from(nodes) else {
+        panic!("four nodes");
+    };
+    let bob_id = peer_id(&bob).await;
+    let cli_json = |node: &TestNode, args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = node.cli(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let share = cli_json(&alice, &["share", "create", "docs"]);
+    let folder = share["folder"].as_str().unwrap().to_owned();
+    let body = data((2 << 20) + 5, 191);
+    let (status, entry) = alice
+        .upload("report.pdf", body.clone(), &format!("&parent={folder}"))
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    let file = entry["id"].as_str().unwrap().to_owned();
+    assert!(
+        alice
+            .cli(&["meta", "set", &file, "author=alice"])
+            .status
+            .success()
+    );
+    let sent = cli_json(&alice, &["msg", "send", &bob_id, "kept for later"]);
+    assert_eq!(sent["state"], "delivered");
+    let job = placed(&alice, entry["blob"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+
+    // A backup holding all of it, placed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let version = loop {
+        let (_, state) = alice.get_json("/identity/catalog-backup").await;
+        if state["pending"] == 0 && state["version"].as_i64() > Some(0) {
+            let blob = state["blob"].as_str().unwrap();
+            if placed(&alice, blob).await["state"] == "done" {
+                break state["version"].as_i64().unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "never backed up: {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let backup = alice.files.join("alice.backup");
+    assert!(
+        alice
+            .cli(&["id", "backup", "-o", backup.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    // The disk is lost; the backup file alone makes a new one.
+    alice.terminate();
+    let config = std::fs::read_to_string(alice.dir.join("config.toml")).unwrap();
+    std::fs::remove_dir_all(&alice.dir).unwrap();
+    std::fs::create_dir_all(&alice.dir).unwrap();
+    std::fs::write(alice.dir.join("config.toml"), config).unwrap();
+    let recovered = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&alice.dir)
+        .args(["id", "recover"])
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        recovered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recovered.stderr)
+    );
+    let started = Instant::now();
+    let again = TestNode::start_in(&alice.dir).await;
+    eprintln!("recovered in {:?}", started.elapsed());
+    assert!(!alice.dir.join("restore-catalog").exists());
+
+    // The backup it came from is its last, holding all it has (until the
+    // read below counts a download).
+    let (_, state) = again.get_json("/identity/catalog-backup").await;
+    assert_eq!(
+        (state["version"].as_i64(), state["pending"].as_i64()),
+        (Some(version), Some(0)),
+        "{state}"
+    );
+    let (status, got) = again.get_json(&format!("/entries/{file}")).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(
+        (got["name"].as_str(), got["metadata"]["author"].as_str()),
+        (Some("report.pdf"), Some("alice")),
+        "{got}"
+    );
+    let (status, _, bytes) = again
+        .content(&format!("/entries/{file}/content"), None)
+        .await;
+    assert_eq!(
+        (status, b3(&bytes)),
+        (200, b3(&body)),
+        "read from the suppliers"
+    );
+    let (_, shares) = again.get_json("/shares").await;
+    assert_eq!(
+        (shares[0]["label"].as_str(), shares[0]["folder"].as_str()),
+        (Some("docs"), Some(folder.as_str())),
+        "{shares}"
+    );
+    let (_, messages) = again.get_json("/messages").await;
+    assert_eq!(messages[0]["body"], "kept for later", "{messages}");
+}

@@ -367,6 +367,13 @@ pub struct NetworkConfig {
     /// Seconds between republications of placed files' DHT records
     /// (default 3600; records expire after 36 hours).
     pub republish_secs: u64,
+    /// Back the catalog up to the suppliers (encrypted, versioned) at
+    /// most this often, when it changed (default 600; 0: never). A node
+    /// recovered from its identity's backup file finds it there.
+    pub backup_secs: u64,
+    /// How long a node recovered from a backup file waits at its first
+    /// start for the network to give its catalog back (default 120 s).
+    pub restore_wait_secs: u64,
     /// A name others can find this node by (`cairn net nick <name>`);
     /// published in the DHT with the records.
     pub nickname: Option<String>,
@@ -397,6 +404,8 @@ impl Default for NetworkConfig {
             check_secs: 600,
             offline_grace_secs: 3600,
             republish_secs: 3600,
+            backup_secs: 600,
+            restore_wait_secs: 120,
             nickname: None,
         }
     }

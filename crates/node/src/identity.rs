@@ -200,8 +200,10 @@ pub fn recover(dir: &Path, text: &str) -> Result<String, NodeError> {
         cairn_store::private::write_whole(&path, bytes)
             .map_err(|e| NodeError::io("write", &path, e))
     };
-    // The master key first: a kill before the seed is written leaves a
-    // dir that is no identity yet, and recovering again works.
+    // The mark and the master key first: a kill before the seed is
+    // written leaves a dir that is no identity yet, and recovering again
+    // works. The mark has the first start restore the catalog.
+    write(crate::backup::RESTORE_MARK, backup.peer_id.as_bytes())?;
     write(PENDING_MASTER, backup.master_pem.as_bytes())?;
     write("convergence.key", &backup.convergence)?;
     write("identity.key", &backup.seed)?;

@@ -36,8 +36,10 @@
 #![deny(missing_docs, unreachable_pub)]
 
 pub mod accounts;
+pub mod backup;
 mod blobs;
 pub mod config;
+mod docs;
 mod entries;
 mod error;
 pub mod events;

@@ -54,6 +54,7 @@ struct Inner {
     people: crate::people::People,
     messages: crate::messages::Messages,
     shares: crate::shares::Shares,
+    backups: crate::backup::Backups,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -110,7 +111,19 @@ impl Node {
     /// taken first, before anything in it is read, swept or opened: a
     /// node already running there refuses this one
     /// ([`NodeError::DataDirInUse`]), which then touches nothing.
+    ///
+    /// A data dir recovered from an identity's backup file (`cairn id
+    /// recover`) first gets its catalog back from the network
+    /// ([`crate::backup`]).
     pub async fn start(data_dir: &Path, config: Config) -> Result<Self> {
+        if crate::backup::restore_pending(data_dir) && config.network.enabled {
+            crate::backup::restore(data_dir, config.clone()).await;
+        }
+        Self::open(data_dir, config).await
+    }
+
+    /// [`Node::start`], without a restore.
+    pub(crate) async fn open(data_dir: &Path, config: Config) -> Result<Self> {
         create_private_dir(data_dir)?;
         let lock = crate::lock::DirLock::take(data_dir)?;
         let identity = Identity::load_or_create(data_dir)?;
@@ -156,6 +169,14 @@ impl Node {
             messages.clone(),
             identity.peer_id(),
         );
+        let backups = crate::backup::Backups::new(
+            shared.clone(),
+            entries.clone(),
+            blobs.clone(),
+            network.clone(),
+            identity.peer_id(),
+            data_dir.to_path_buf(),
+        );
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -183,6 +204,7 @@ impl Node {
             people,
             messages,
             shares,
+            backups,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -193,6 +215,7 @@ impl Node {
             node.0.network.start(start);
             node.0.messages.start();
             node.0.shares.start();
+            node.0.backups.start();
         }
         Ok(node)
     }
@@ -257,6 +280,19 @@ impl Node {
     /// Shares: folders other identities read from the network.
     pub fn shares(&self) -> &crate::shares::Shares {
         &self.0.shares
+    }
+
+    /// The catalog's backups on the suppliers.
+    pub fn backups(&self) -> &crate::backup::Backups {
+        &self.0.backups
+    }
+
+    /// Whether the catalog holds no entry (a new node's).
+    pub(crate) async fn catalog_is_empty(&self) -> bool {
+        let shared = self.0.shared.clone();
+        blocking(move || Ok(shared.catalog.is_empty()?))
+            .await
+            .unwrap_or(false)
     }
 
     /// People: the identities seen on the network, and friends.

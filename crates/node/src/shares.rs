@@ -28,8 +28,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_store::shares::ShareRow;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +137,30 @@ struct IndexFile {
 struct Pointer {
     /// The index's link; none once the share is deleted.
     index: Option<String>,
+}
+
+/// `pointer` sealed under share `share`'s key for its record `version`.
+fn seal_pointer(
+    key: &[u8; 32],
+    owner: &str,
+    share: &str,
+    version: u64,
+    pointer: &Pointer,
+) -> Result<Vec<u8>> {
+    let plain = serde_json::to_vec(pointer).map_err(|e| NodeError::Internal(e.to_string()))?;
+    crate::docs::seal(key, owner, &doc_name(share), version, &plain)
+}
+
+/// The pointer of share `share`'s record `version`, if `key` opens it.
+fn open_pointer(
+    key: &[u8; 32],
+    owner: &str,
+    share: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Option<Pointer> {
+    let plain = crate::docs::open(key, owner, &doc_name(share), version, sealed)?;
+    serde_json::from_slice(&plain).ok()
 }
 
 /// The shares service. Cheap to clone.
@@ -485,7 +507,7 @@ impl Shares {
         let row = self.row(id).await?;
         if row.owner.is_empty() && self.0.network.swarm().is_ok() {
             let version = row.version.max(0) as u64 + 1;
-            let sealed = seal(
+            let sealed = seal_pointer(
                 &row.key,
                 &self.0.me,
                 &row.id,
@@ -605,7 +627,7 @@ impl Shares {
             }
         };
         let link = self.0.blobs.link(&blob.to_hex()).await?;
-        let sealed = seal(
+        let sealed = seal_pointer(
             &row.key,
             &self.0.me,
             &row.id,
@@ -695,7 +717,7 @@ impl Shares {
                     row.id
                 ))
             })?;
-        let pointer = open(&row.key, &row.owner, &row.id, version, &sealed).ok_or_else(|| {
+        let pointer = open_pointer(&row.key, &row.owner, &row.id, version, &sealed).ok_or_else(|| {
             NodeError::Forbidden(format!(
                 "this node's key no longer opens share {}: its owner revoked it, or a new key has not come yet",
                 row.id
@@ -744,81 +766,9 @@ impl Shares {
     }
 }
 
-/// What a record's seal is bound to: the owner, the share, the version.
-fn bound(owner: &str, share: &str, version: u64) -> Vec<u8> {
-    format!("cairn share v1\n{owner}\n{share}\n{version}").into_bytes()
-}
-
-/// `pointer` sealed under `key`: a random nonce, then the ciphertext.
-fn seal(
-    key: &[u8; 32],
-    owner: &str,
-    share: &str,
-    version: u64,
-    pointer: &Pointer,
-) -> Result<Vec<u8>> {
-    let plain = serde_json::to_vec(pointer).map_err(|e| NodeError::Internal(e.to_string()))?;
-    let mut nonce = [0u8; 12];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let aad = bound(owner, share, version);
-    let sealed = ChaCha20Poly1305::new(Key::from_slice(key))
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &plain,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| NodeError::Internal("cannot seal a share's record".into()))?;
-    Ok([&nonce[..], &sealed].concat())
-}
-
-/// The pointer `sealed` holds, if `key` opens it for this owner, share
-/// and version.
-fn open(key: &[u8; 32], owner: &str, share: &str, version: u64, sealed: &[u8]) -> Option<Pointer> {
-    let (nonce, body) = (sealed.get(..12)?, sealed.get(12..)?);
-    let aad = bound(owner, share, version);
-    let plain = ChaCha20Poly1305::new(Key::from_slice(key))
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: body,
-                aad: &aad,
-            },
-        )
-        .ok()?;
-    serde_json::from_slice(&plain).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_record_opens_only_with_its_key_for_its_owner_share_and_version() {
-        let key = [3u8; 32];
-        let pointer = Pointer {
-            index: Some("ab.cd".into()),
-        };
-        let sealed = seal(&key, "alice", "s1", 4, &pointer).unwrap();
-        assert_eq!(open(&key, "alice", "s1", 4, &sealed), Some(pointer));
-        assert_eq!(
-            open(&[4u8; 32], "alice", "s1", 4, &sealed),
-            None,
-            "another key"
-        );
-        assert_eq!(open(&key, "mallory", "s1", 4, &sealed), None);
-        assert_eq!(open(&key, "alice", "s2", 4, &sealed), None);
-        assert_eq!(
-            open(&key, "alice", "s1", 3, &sealed),
-            None,
-            "an older version"
-        );
-        let mut changed = sealed.clone();
-        *changed.last_mut().unwrap() ^= 1;
-        assert_eq!(open(&key, "alice", "s1", 4, &changed), None);
-        assert_eq!(open(&key, "alice", "s1", 4, &sealed[..11]), None);
-    }
 
     #[test]
     fn ids_and_labels_are_checked() {

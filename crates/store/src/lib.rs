@@ -23,6 +23,7 @@
 
 pub mod admission;
 mod arrived;
+pub mod backup;
 pub mod catalog;
 mod direct;
 mod error;

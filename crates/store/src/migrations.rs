@@ -519,5 +519,69 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         granted_key BLOB,
         PRIMARY KEY (share, peer)
     ) WITHOUT ROWID;
+    "#, // 24: what the catalog's backup needs to know: a count of the changes
+    // that matter to a recovered node, kept by triggers in each change's
+    // own transaction (entries and what hangs on them; placements made or
+    // changed, but not the backup's own, and not one dropped with its
+    // blob, whose entry's change counted already; shares, keys, friends,
+    // messages, accounts and their money, watch history; a catalog that
+    // had entries starts with one), and the count, version and blob of the
+    // last backup made.
+    r#"
+    CREATE TABLE backup_state (
+        changes INTEGER NOT NULL,
+        backed  INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        blob    BLOB,
+        at      INTEGER NOT NULL
+    );
+    INSERT INTO backup_state SELECT (SELECT count(*) > 0 FROM entries), 0, 0, NULL, 0;
+    CREATE TRIGGER backup_entries_insert AFTER INSERT ON entries BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_entries_update AFTER UPDATE ON entries BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_entries_delete AFTER DELETE ON entries BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_metadata_insert AFTER INSERT ON metadata BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_metadata_update AFTER UPDATE ON metadata BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_metadata_delete AFTER DELETE ON metadata BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_tags_insert AFTER INSERT ON tags BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_tags_update AFTER UPDATE ON tags BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_tags_delete AFTER DELETE ON tags BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_aliases_insert AFTER INSERT ON aliases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_aliases_update AFTER UPDATE ON aliases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_aliases_delete AFTER DELETE ON aliases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_shares_insert AFTER INSERT ON shares BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_shares_update AFTER UPDATE ON shares BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_shares_delete AFTER DELETE ON shares BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_share_members_insert AFTER INSERT ON share_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_share_members_update AFTER UPDATE ON share_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_share_members_delete AFTER DELETE ON share_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_keys_insert AFTER INSERT ON keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_keys_update AFTER UPDATE ON keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_keys_delete AFTER DELETE ON keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_friends_insert AFTER INSERT ON friends BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_friends_update AFTER UPDATE ON friends BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_friends_delete AFTER DELETE ON friends BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_accounts_insert AFTER INSERT ON accounts BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_accounts_update AFTER UPDATE ON accounts BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_accounts_delete AFTER DELETE ON accounts BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_users_insert AFTER INSERT ON users BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_users_update AFTER UPDATE ON users BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_users_delete AFTER DELETE ON users BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_balances_insert AFTER INSERT ON balances BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_balances_update AFTER UPDATE ON balances BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_balances_delete AFTER DELETE ON balances BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_postings_insert AFTER INSERT ON postings BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_postings_update AFTER UPDATE ON postings BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_postings_delete AFTER DELETE ON postings BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_purchases_insert AFTER INSERT ON purchases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_purchases_update AFTER UPDATE ON purchases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_purchases_delete AFTER DELETE ON purchases BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_watch_history_insert AFTER INSERT ON watch_history BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_watch_history_update AFTER UPDATE ON watch_history BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_watch_history_delete AFTER DELETE ON watch_history BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_messages_insert AFTER INSERT ON messages BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_messages_state AFTER UPDATE OF state ON messages BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_messages_delete AFTER DELETE ON messages BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_placements_insert AFTER INSERT ON placements WHEN NOT EXISTS (SELECT 1 FROM pins WHERE blob = NEW.blob AND name IN ('catalog-backup', 'catalog-backup~')) BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_placements_update AFTER UPDATE ON placements WHEN NOT EXISTS (SELECT 1 FROM pins WHERE blob = NEW.blob AND name IN ('catalog-backup', 'catalog-backup~')) BEGIN UPDATE backup_state SET changes = changes + 1; END;
     "#,
 ];

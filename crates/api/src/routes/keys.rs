@@ -270,3 +270,23 @@ pub(crate) async fn h_identity_backup(State(s): State<AppState>) -> ApiResult<Re
     )
         .into_response())
 }
+
+/// Where the catalog's backups on the suppliers stand: the last one's
+/// version and blob, and the changes it does not hold yet.
+#[utoipa::path(get, path = "/identity/catalog-backup", tag = "keys",
+    responses((status = 200, description = "The backups' state.", body = cairn_node::backup::BackupStatus)))]
+pub(crate) async fn h_catalog_backup(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.backups().status().await?).into_response())
+}
+
+/// Backs the catalog up now: an encrypted copy stored on the suppliers,
+/// and the identity's record pointing at it published.
+#[utoipa::path(post, path = "/identity/catalog-backup", tag = "network",
+    responses(
+        (status = 200, description = "Made.", body = cairn_node::backup::BackupStatus),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+        (status = 502, description = "The DHT could not be asked.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_make_catalog_backup(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.backups().make().await?).into_response())
+}

@@ -337,7 +337,7 @@ impl Entries {
                 .shared
                 .jobs
                 .start("pin", &name, Some(bytes.len() as u64), false);
-            let outcome = entries.pin_bytes(&name, previous.as_deref(), &bytes, &job);
+            let outcome = entries.pin_source(&name, previous.as_deref(), &mut &bytes[..], &job);
             job.finish(
                 outcome
                     .as_ref()
@@ -348,15 +348,42 @@ impl Entries {
         .await
     }
 
-    fn pin_bytes(
+    /// [`Entries::store_pinned`] of the file at `path`.
+    pub(crate) async fn store_pinned_file(
+        &self,
+        name: String,
+        previous: Option<String>,
+        path: std::path::PathBuf,
+    ) -> Result<BlobId> {
+        let entries = self.clone();
+        crate::tasks::blocking(move || {
+            let mut file =
+                std::fs::File::open(&path).map_err(|e| NodeError::io("open", &path, e))?;
+            let size = file
+                .metadata()
+                .map_err(|e| NodeError::io("read", &path, e))?
+                .len();
+            let job = entries.0.shared.jobs.start("pin", &name, Some(size), false);
+            let outcome = entries.pin_source(&name, previous.as_deref(), &mut file, &job);
+            job.finish(
+                outcome
+                    .as_ref()
+                    .map(|id| serde_json::json!({ "blob": id.to_hex() })),
+            );
+            outcome
+        })
+        .await
+    }
+
+    fn pin_source(
         &self,
         name: &str,
         previous: Option<&str>,
-        bytes: &[u8],
+        src: &mut dyn Read,
         job: &Job,
     ) -> Result<BlobId> {
         let (network, store) = (&self.0.network, self.0.blobs.store());
-        let mut sealed = store.seal(&mut &bytes[..], job, None)?;
+        let mut sealed = store.seal(src, job, None)?;
         job.check()?;
         let claim = network.claim_placing(sealed.manifest.id);
         sealed.temp.sync()?;

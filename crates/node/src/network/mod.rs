@@ -811,9 +811,15 @@ impl Network {
     }
 
     /// Computes blob `id`'s legacy aliases from its local copy, unless it
-    /// has them, and publishes its record again with them.
+    /// has them or no entry names it (a pinned blob: a share's index, a
+    /// catalog's backup, which nobody looks up by digest), and publishes
+    /// its record again with them.
     async fn digests_before_drop(&self, id: BlobId) -> Result<()> {
         if self.0.store.has_digests(&id)? {
+            return Ok(());
+        }
+        let shared = self.0.shared.clone();
+        if blocking(move || Ok(shared.catalog.entries_of_blob(&id)?.is_empty())).await? {
             return Ok(());
         }
         let Some(handle) = self.0.store.scan_handle(&id)? else {
