@@ -200,6 +200,11 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_grant_share))
         .routes(routes!(routes::h_revoke_share))
         .routes(routes!(routes::h_share_content))
+        .routes(routes!(routes::h_groups, routes::h_create_group))
+        .routes(routes!(routes::h_group, routes::h_leave_group))
+        .routes(routes!(routes::h_invite))
+        .routes(routes!(routes::h_remove_member))
+        .routes(routes!(routes::h_group_messages, routes::h_send_group))
         .routes(routes!(routes::h_identity_backup))
         .routes(routes!(
             routes::h_catalog_backup,

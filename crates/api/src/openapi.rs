@@ -41,6 +41,7 @@ use crate::error::ErrorBody;
         (name = "keys", description = "The identity, its backup, and its RSA keys."),
         (name = "paid", description = "Paid files and the ledger."),
         (name = "network", description = "Peers, suppliers, customers, placement, repair, the DHT, the people seen and friends."),
+        (name = "groups", description = "Conversations among several identities, sealed under each group's key."),
         (name = "shares", description = "Folders other identities read from the network, and the shares granted to this node."),
     )
 )]

@@ -175,6 +175,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ShareAction,
     },
+    /// Groups: conversations among several identities; make, invite,
+    /// remove, send, read, leave.
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -383,6 +389,53 @@ pub(crate) enum ShareAction {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum GroupAction {
+    /// Make a group (this node its creator).
+    Create {
+        /// What people call it.
+        label: String,
+    },
+    /// The groups this node is or was in.
+    Ls,
+    /// A group: creator, members, key epoch.
+    Info {
+        /// The group's id.
+        id: String,
+    },
+    /// Invite someone into an own group.
+    Invite {
+        /// The group's id.
+        id: String,
+        /// A peer id, a friend's alias, or a nickname.
+        who: String,
+    },
+    /// Take a member out of an own group (the group gets a new key).
+    Remove {
+        /// The group's id.
+        id: String,
+        /// The member: peer id, friend's alias or nickname.
+        who: String,
+    },
+    /// Send a message to a group.
+    Send {
+        /// The group's id.
+        id: String,
+        /// The text.
+        text: String,
+    },
+    /// A group's messages, oldest first.
+    Msgs {
+        /// The group's id.
+        id: String,
+    },
+    /// Leave a group.
+    Leave {
+        /// The group's id.
+        id: String,
     },
 }
 

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::args::{
-    AccountAction, Cli, Command, FriendAction, IdAction, KeyAction, MetaAction, MsgAction,
-    NetAction, ShareAction, TorrentAction,
+    AccountAction, Cli, Command, FriendAction, GroupAction, IdAction, KeyAction, MetaAction,
+    MsgAction, NetAction, ShareAction, TorrentAction,
 };
 use crate::client::{Client, code_of, ensure_ok};
 
@@ -97,6 +97,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Friend { action } => friend(client, out, action).await?,
         Command::Msg { action } => msg(client, out, action).await?,
         Command::Share { action } => share(client, out, action).await?,
+        Command::Group { action } => group(client, out, action).await?,
         Command::Torrent { action } => torrent(client, out, action).await?,
         Command::Ytdl {
             url,
@@ -435,6 +436,96 @@ async fn share(client: &Client, out: &Out, action: ShareAction) -> Result<()> {
                 .request(Method::GET, &format!("/shares/{id}/content"))
                 .query(&[("path", path.as_str())]);
             save(client, out, req, &path, &output, q || out.json).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn group(client: &Client, out: &Out, action: GroupAction) -> Result<()> {
+    let line = |g: &Value| {
+        format!(
+            "{}  {:<5} {:<24} {} member(s){}",
+            g["id"].as_str().unwrap_or(""),
+            if g["mine"] == true { "mine" } else { "in" },
+            g["label"].as_str().unwrap_or(""),
+            g["members"].as_array().map_or(0, Vec::len),
+            if g["state"] == "left" { " (left)" } else { "" }
+        )
+    };
+    let said = |m: &Value| {
+        format!(
+            "{} {}: {}",
+            if m["outgoing"] == true { "->" } else { "<-" },
+            m["sender"].as_str().unwrap_or(""),
+            m["body"].as_str().unwrap_or("")
+        )
+    };
+    match action {
+        GroupAction::Create { label } => {
+            let req = client
+                .request(Method::POST, "/groups")
+                .json(&json!({ "label": label }));
+            let v = client.json(req).await?;
+            out.print(&v, line);
+        }
+        GroupAction::Ls => {
+            let v = client.get("/groups").await?;
+            out.print(&v, |v| lines(v, line));
+        }
+        GroupAction::Info { id } => {
+            let v = client.get(&format!("/groups/{id}")).await?;
+            out.print(&v, |g| {
+                let members = lines(&g["members"], |m| format!("  {}", m.as_str().unwrap_or("")));
+                format!(
+                    "{}\ncreator {} (key epoch {})\n{members}",
+                    line(g),
+                    g["creator"].as_str().unwrap_or(""),
+                    g["epoch"]
+                )
+            });
+        }
+        GroupAction::Invite { id, who } => {
+            let req = client
+                .request(Method::POST, &format!("/groups/{id}/members"))
+                .json(&json!({ "to": who }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                let when = if v["delivered"] == true {
+                    "handed the group"
+                } else {
+                    "away: handed the group when it is back"
+                };
+                format!("invited {} ({when})", v["peer"].as_str().unwrap_or(""))
+            });
+        }
+        GroupAction::Remove { id, who } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/groups/{id}/members/{who}")))
+                .await?;
+            out.print(&json!({ "removed": who }), |_| format!("removed {who}"));
+        }
+        GroupAction::Send { id, text } => {
+            let req = client
+                .request(Method::POST, &format!("/groups/{id}/messages"))
+                .json(&json!({ "text": text }));
+            let v = client.json(req).await?;
+            out.print(&v, said);
+        }
+        GroupAction::Msgs { id } => {
+            let v = client
+                .json(
+                    client
+                        .request(Method::GET, &format!("/groups/{id}/messages"))
+                        .query(&[("limit", "1000")]),
+                )
+                .await?;
+            out.print(&v, |v| lines(v, said));
+        }
+        GroupAction::Leave { id } => {
+            client
+                .send(client.request(Method::DELETE, &format!("/groups/{id}")))
+                .await?;
+            out.print(&json!({ "left": id }), |_| format!("left {id}"));
         }
     }
     Ok(())

@@ -1583,3 +1583,182 @@ async fn a_recovered_identity_gets_its_catalog_back_from_the_network() {
     let (_, messages) = again.get_json("/messages").await;
     assert_eq!(messages[0]["body"], "kept for later", "{messages}");
 }
+
+/// Issue 18: a group of Alice (its creator), Bob and Carol. A message
+/// reaches every member; one sent while Bob is away reaches him when he
+/// is back (its sender's copy); once Carol is removed, the group has a
+/// new key, and what is sent after reaches Bob, not her, while what she
+/// sends under the old key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_message_reaches_every_member_also_one_that_was_away() {
+    let nodes = network(4, net_config).await;
+    let Ok([_first, alice, bob, carol]) = <[TestNode; 4]>::try_from(nodes) else {
+        panic!("four nodes");
+    };
+    let alice_id = peer_id(&alice).await;
+    let bob_id = peer_id(&bob).await;
+    let carol_id = peer_id(&carol).await;
+    let cli_json = |node: &TestNode, args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = node.cli(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (_, mark) = bob.get_json("/events/poll?wait=0").await;
+    let after = mark["next"].as_u64().unwrap();
+    let group = cli_json(&alice, &["group", "create", "dinner"]);
+    let id = group["id"].as_str().unwrap().to_owned();
+    for member in [&bob_id, &carol_id] {
+        let invited = cli_json(&alice, &["group", "invite", &id, member]);
+        assert_eq!(invited["delivered"], true, "{invited}");
+    }
+    // Each member learns of the other.
+    for member in [&bob, &carol] {
+        let got = wait_json(
+            member,
+            &format!("/groups/{id}"),
+            "never had both members",
+            |g| g["members"].as_array().is_some_and(|m| m.len() == 2),
+        )
+        .await;
+        assert_eq!(
+            (got["creator"].as_str(), got["mine"].as_bool()),
+            (Some(alice_id.as_str()), Some(false))
+        );
+    }
+    let (_, events) = bob
+        .get_json(&format!("/events/poll?after={after}&wait=5&limit=1000"))
+        .await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "group_changed" && e["group"] == id.as_str()),
+        "{events}"
+    );
+
+    let has = |body: &'static str| {
+        move |list: &Value| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|m| m["body"] == body))
+        }
+    };
+    let sent = cli_json(&alice, &["group", "send", &id, "hello all"]);
+    assert_eq!(
+        (sent["state"].as_str(), sent["peer"].as_str()),
+        (Some("sent"), Some(format!("group:{id}").as_str()))
+    );
+    for member in [&bob, &carol] {
+        let got = wait_json(
+            member,
+            &format!("/groups/{id}/messages"),
+            "never got hello",
+            has("hello all"),
+        )
+        .await;
+        let m = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["body"] == "hello all")
+            .unwrap();
+        assert_eq!(
+            (m["sender"].as_str(), m["state"].as_str()),
+            (Some(alice_id.as_str()), Some("received"))
+        );
+    }
+
+    // Bob is away while Carol writes: he gets it when he is back.
+    let mut bob = bob;
+    bob.terminate();
+    cli_json(&carol, &["group", "send", &id, "while bob is away"]);
+    wait_json(
+        &alice,
+        &format!("/groups/{id}/messages"),
+        "Alice never got Carol's",
+        has("while bob is away"),
+    )
+    .await;
+    let bob = bob.restart().await;
+    wait_json(
+        &bob,
+        &format!("/groups/{id}/messages"),
+        "Bob never got what was sent while away",
+        has("while bob is away"),
+    )
+    .await;
+
+    // Carol is removed: a new key, which Bob gets and she does not.
+    assert!(
+        alice
+            .cli(&["group", "remove", &id, &carol_id])
+            .status
+            .success()
+    );
+    let got = wait_json(
+        &bob,
+        &format!("/groups/{id}"),
+        "Bob never got the new key",
+        |g| g["epoch"] == 1,
+    )
+    .await;
+    assert_eq!(got["members"], serde_json::json!([bob_id]));
+    cli_json(&carol, &["group", "send", &id, "carol under the old key"]);
+    cli_json(&alice, &["group", "send", &id, "after carol left"]);
+    wait_json(
+        &bob,
+        &format!("/groups/{id}/messages"),
+        "Bob never got the last",
+        has("after carol left"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, hers) = carol.get_json(&format!("/groups/{id}/messages")).await;
+    assert!(
+        !has("after carol left")(&hers),
+        "Carol read past her removal: {hers}"
+    );
+    for node in [&alice, &bob] {
+        let (_, theirs) = node.get_json(&format!("/groups/{id}/messages")).await;
+        assert!(!has("carol under the old key")(&theirs), "{theirs}");
+    }
+
+    // Bob leaves: Alice's group loses him (and changes key again).
+    assert!(bob.cli(&["group", "leave", &id]).status.success());
+    wait_json(
+        &alice,
+        &format!("/groups/{id}"),
+        "Alice never saw Bob leave",
+        |g| g["members"] == serde_json::json!([]),
+    )
+    .await;
+    let (_, left) = bob.get_json(&format!("/groups/{id}")).await;
+    assert_eq!(left["state"], "left");
+    let (status, _) = bob
+        .send_json(
+            reqwest::Method::POST,
+            &format!("/groups/{id}/messages"),
+            serde_json::json!({ "text": "x" }),
+        )
+        .await;
+    assert_eq!(status, 409);
+}
+
+/// Waits (bounded) until `ok` holds of what `node` answers at `path`.
+async fn wait_json(node: &TestNode, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, got) = node.get_json(path).await;
+        if ok(&got) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{what}: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

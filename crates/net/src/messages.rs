@@ -29,6 +29,19 @@ pub struct InboundMessage {
     pub reply: oneshot::Sender<Vec<u8>>,
 }
 
+/// A group message from the gossip network (`/cairn/group/<id>` topics):
+/// its topic, who published it (gossipsub checks its signature) and its
+/// bytes. What it holds is the node's business.
+#[derive(Debug, Clone)]
+pub struct GossipMessage {
+    /// The topic's name.
+    pub topic: String,
+    /// The peer that published it.
+    pub source: Option<PeerId>,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
 /// Frames envelopes and answers.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MessageCodec;

@@ -26,8 +26,8 @@ use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, Respons
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, identify, identity, mdns, noise, ping, tcp,
-    yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, gossipsub, identify, identity, mdns, noise,
+    ping, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,7 +35,7 @@ use crate::codec::ShardCodec;
 use crate::lane::{
     Accept, Counters, LANE_PROTOCOL, LaneCodec, LaneServer, LaneStats, Lanes, Offer, Take,
 };
-use crate::messages::{InboundMessage, MESSAGE_PROTOCOL, MessageCodec};
+use crate::messages::{GossipMessage, InboundMessage, MESSAGE_PROTOCOL, MessageCodec};
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
 use crate::tasks::{DriverAlive, Tasks};
 use crate::{NetConfig, NetError, PeerInfo};
@@ -66,6 +66,7 @@ struct Behaviour {
     shards: request_response::Behaviour<ShardCodec>,
     lanes: request_response::Behaviour<LaneCodec>,
     messages: request_response::Behaviour<MessageCodec>,
+    gossip: gossipsub::Behaviour,
 }
 
 /// A shard request from a peer, to be answered on `reply`.
@@ -100,6 +101,9 @@ enum Command {
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     NatStatus(oneshot::Sender<String>),
+    Subscribe(String, oneshot::Sender<Result<()>>),
+    Unsubscribe(String),
+    Publish(String, Vec<u8>, oneshot::Sender<Result<usize>>),
     Refresh,
     Stop,
 }
@@ -120,6 +124,9 @@ pub struct Network {
     /// Messages from peers, until the node takes them
     /// ([`Network::take_messages`]).
     messages: Arc<std::sync::Mutex<Option<mpsc::Receiver<InboundMessage>>>>,
+    /// Group messages from the gossip network, until the node takes them
+    /// ([`Network::take_gossip`]).
+    gossip: Arc<std::sync::Mutex<Option<mpsc::Receiver<GossipMessage>>>>,
 }
 
 /// Runs the swarm; see [`Network::new`].
@@ -130,6 +137,8 @@ pub struct Driver {
     inbound: mpsc::Sender<Inbound>,
     /// Where messages from peers go.
     messages: mpsc::Sender<InboundMessage>,
+    /// Where group messages from the gossip network go.
+    gossip: mpsc::Sender<GossipMessage>,
     bootstrap: Vec<Multiaddr>,
     pending: Pending,
     peers: HashMap<PeerId, PeerInfo>,
@@ -179,6 +188,7 @@ impl Network {
         let (tx, rx) = mpsc::channel(256);
         let (inbound_tx, inbound_rx) = mpsc::channel(256);
         let (messages_tx, messages_rx) = mpsc::channel(256);
+        let (gossip_tx, gossip_rx) = mpsc::channel(1024);
         let counters = Arc::new(Counters::default());
         let lane_listener = config
             .lanes
@@ -200,6 +210,7 @@ impl Network {
             handle: tx.clone(),
             inbound: inbound_tx,
             messages: messages_tx,
+            gossip: gossip_tx,
             bootstrap: config.bootstrap.clone(),
             pending: Pending::default(),
             peers: HashMap::new(),
@@ -218,6 +229,7 @@ impl Network {
                 request_timeout: config.request_timeout,
                 tasks,
                 messages: Arc::new(std::sync::Mutex::new(Some(messages_rx))),
+                gossip: Arc::new(std::sync::Mutex::new(Some(gossip_rx))),
             },
             inbound_rx,
             driver,
@@ -245,6 +257,33 @@ impl Network {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// The group messages the gossip network brings, once: the node that
+    /// reads them takes the receiver at start.
+    pub fn take_gossip(&self) -> Option<mpsc::Receiver<GossipMessage>> {
+        self.gossip.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Subscribes to gossip topic `topic`.
+    pub async fn subscribe(&self, topic: &str) -> Result<()> {
+        self.ask(|tx| Command::Subscribe(topic.to_owned(), tx))
+            .await?
+    }
+
+    /// Leaves gossip topic `topic`.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<()> {
+        self.commands
+            .send(Command::Unsubscribe(topic.to_owned()))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Publishes `data` on gossip topic `topic`; answers to how many
+    /// peers subscribed to it this node knows (0: nobody heard it now).
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<usize> {
+        self.ask(|tx| Command::Publish(topic.to_owned(), data, tx))
+            .await?
     }
 
     /// Sends a message envelope to `peer` (dialling it if it is known) and
@@ -588,12 +627,31 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
                     [(StreamProtocol::new(MESSAGE_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(request_timeout),
                 ),
+                gossip: gossip_behaviour(key)?,
             })
         })
         .map_err(|e| NetError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     Ok(swarm)
+}
+
+/// Gossipsub for group messages: every message signed by its publisher
+/// and checked (strict validation), published to every peer known to be
+/// subscribed (flood publishing: a small group hears it at once), and
+/// large enough for a message's longest text sealed.
+fn gossip_behaviour(
+    key: &identity::Keypair,
+) -> std::result::Result<gossipsub::Behaviour, BoxError> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .flood_publish(true)
+        .heartbeat_interval(Duration::from_millis(500))
+        .max_transmit_size(crate::messages::MAX_MESSAGE)
+        .build()
+        .map_err(|e| -> BoxError { e.to_string().into() })?;
+    gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+        .map_err(|e| -> BoxError { e.into() })
 }
 
 impl Driver {
@@ -680,6 +738,36 @@ impl Driver {
             Command::Closest(key, tx) => self.find_closest(key, tx),
             Command::NatStatus(tx) => {
                 let _ = tx.send(describe_nat(self.swarm.behaviour().autonat.nat_status()));
+            }
+            Command::Subscribe(topic, tx) => {
+                let topic = gossipsub::IdentTopic::new(topic);
+                let done = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .subscribe(&topic)
+                    .map(|_| ())
+                    .map_err(|e| NetError::Request(format!("cannot subscribe: {e}")));
+                let _ = tx.send(done);
+            }
+            Command::Unsubscribe(topic) => {
+                let topic = gossipsub::IdentTopic::new(topic);
+                self.swarm.behaviour_mut().gossip.unsubscribe(&topic);
+            }
+            Command::Publish(topic, data, tx) => {
+                let topic = gossipsub::IdentTopic::new(topic);
+                let hash = topic.hash();
+                let gossip = &mut self.swarm.behaviour_mut().gossip;
+                let heard = gossip
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                let done = match gossip.publish(topic, data) {
+                    Ok(_) => Ok(heard),
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(0),
+                    Err(e) => Err(NetError::Request(format!("cannot publish: {e}"))),
+                };
+                let _ = tx.send(done);
             }
             Command::Refresh => self.refresh(),
             Command::Stop => {}
@@ -860,6 +948,16 @@ impl Driver {
             BehaviourEvent::Lanes(e) => self.on_lanes(e),
             BehaviourEvent::Messages(e) => self.on_messages(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
+            BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. }) => {
+                let got = GossipMessage {
+                    topic: message.topic.to_string(),
+                    source: message.source,
+                    data: message.data,
+                };
+                if self.gossip.try_send(got).is_err() {
+                    tracing::debug!("a group message dropped: the node reads too slowly");
+                }
+            }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 for addr in &info.listen_addrs {
                     self.swarm

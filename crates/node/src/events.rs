@@ -71,6 +71,16 @@ pub enum Event {
         /// Its label.
         label: String,
     },
+    /// A group's creator handed this node the group: joined, or its
+    /// members or key changed.
+    GroupChanged {
+        /// The group's id.
+        group: String,
+        /// Its creator (a peer id).
+        creator: String,
+        /// Its label.
+        label: String,
+    },
     /// The node is stopping.
     Shutdown,
 }

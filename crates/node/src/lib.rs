@@ -44,6 +44,7 @@ mod entries;
 mod error;
 pub mod events;
 mod fetches;
+pub mod groups;
 pub mod identity;
 pub mod jobs;
 pub mod keys;

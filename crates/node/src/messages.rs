@@ -239,6 +239,29 @@ impl Messages {
         self.send_now(peer, "share", body).await
     }
 
+    /// Hands group `grant` (as its creator has it now) to member `peer`,
+    /// now.
+    pub(crate) async fn grant_group(
+        &self,
+        peer: &str,
+        grant: &crate::groups::seal::GroupGrant,
+    ) -> Result<()> {
+        let body = serde_json::to_string(grant).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.send_now(peer, "group", body).await
+    }
+
+    /// Hands member `peer` its copy of a group message (`framed`: the
+    /// group's id, then the sealed message), now.
+    pub(crate) async fn hand_group_copy(&self, peer: &str, framed: &[u8]) -> Result<()> {
+        self.send_now(peer, "group-copy", hex::encode(framed)).await
+    }
+
+    /// Tells group `group`'s creator that this node left it, now.
+    pub(crate) async fn leave_group(&self, creator: &str, group: &str) -> Result<()> {
+        let body = serde_json::json!({ "group": group }).to_string();
+        self.send_now(creator, "group-leave", body).await
+    }
+
     /// Seals a payload of `kind` to `peer` and hands it over now.
     async fn send_now(&self, peer: &str, kind: &str, body: String) -> Result<()> {
         self.0.network.swarm()?;
@@ -389,6 +412,19 @@ impl Messages {
             "text" => {}
             "key" => return self.receive_key(&payload.from, &payload.body).await,
             "share" => return self.receive_share(&payload.from, &payload.body).await,
+            "group" => return self.receive_group(&payload.from, &payload.body).await,
+            "group-copy" => {
+                let framed = hex::decode(&payload.body)
+                    .map_err(|_| NodeError::Invalid("a group copy that is not hex".into()))?;
+                return crate::groups::seal::receive(
+                    &self.0.shared,
+                    &self.0.me,
+                    &payload.from,
+                    &framed,
+                )
+                .await;
+            }
+            "group-leave" => return self.receive_leave(&payload.from, &payload.body).await,
             other => {
                 return Err(NodeError::Invalid(format!(
                     "a message of kind '{other}' is not read here"
@@ -502,6 +538,72 @@ impl Messages {
             label,
         });
         Ok(new)
+    }
+}
+
+impl Messages {
+    /// Keeps what a group's creator (`from`) handed this node; whether it
+    /// was new or newer.
+    async fn receive_group(&self, from: &str, body: &str) -> Result<bool> {
+        let grant: crate::groups::seal::GroupGrant = serde_json::from_str(body)
+            .map_err(|_| NodeError::Invalid("a group grant that does not parse".into()))?;
+        crate::groups::check_id(&grant.id)?;
+        let key: [u8; 32] = hex::decode(&grant.key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| NodeError::Invalid("a group key is 64 hex digits".into()))?;
+        if grant.members.len() > 10_000 || grant.epoch < 0 || grant.version < 0 {
+            return Err(NodeError::Invalid("a group grant out of bounds".into()));
+        }
+        let label = crate::shares::clean_label(&grant.label);
+        let row = cairn_store::groups::GroupRow {
+            id: grant.id.clone(),
+            creator: from.to_owned(),
+            label: label.clone(),
+            key,
+            epoch: grant.epoch,
+            version: grant.version,
+            state: "joined".into(),
+            created: 0,
+            members: grant.members,
+        };
+        let shared = self.0.shared.clone();
+        let changed = blocking(move || Ok(shared.catalog.keep_group(&row)?)).await?;
+        if changed {
+            self.0.shared.events.send(Event::GroupChanged {
+                group: grant.id,
+                creator: from.to_owned(),
+                label,
+            });
+        }
+        // Taken either way: an older version is answered as kept.
+        Ok(true)
+    }
+
+    /// A member (`from`) left own group `body.group`: it is removed, and
+    /// the group gets a new key.
+    async fn receive_leave(&self, from: &str, body: &str) -> Result<bool> {
+        let group = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["group"].as_str().map(str::to_owned))
+            .ok_or_else(|| NodeError::Invalid("a leave that names no group".into()))?;
+        crate::groups::check_id(&group)?;
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        let (shared, member) = (self.0.shared.clone(), from.to_owned());
+        blocking(move || {
+            let own = shared
+                .catalog
+                .group(&group)?
+                .is_some_and(|g| g.creator.is_empty());
+            if !own {
+                return Err(NodeError::NotFound(format!(
+                    "no group {group} of this node"
+                )));
+            }
+            Ok(shared.catalog.remove_group_member(&group, &member, &key)?)
+        })
+        .await
     }
 }
 

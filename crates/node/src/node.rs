@@ -54,6 +54,7 @@ struct Inner {
     people: crate::people::People,
     messages: crate::messages::Messages,
     shares: crate::shares::Shares,
+    groups: crate::groups::Groups,
     backups: crate::backup::Backups,
     paid: Paid,
     fetches: Fetches,
@@ -169,6 +170,14 @@ impl Node {
             messages.clone(),
             identity.peer_id(),
         );
+        let groups = crate::groups::Groups::new(
+            shared.clone(),
+            network.clone(),
+            people.clone(),
+            messages.clone(),
+            identity.key.clone(),
+            identity.peer_id(),
+        );
         let backups = crate::backup::Backups::new(
             shared.clone(),
             entries.clone(),
@@ -204,6 +213,7 @@ impl Node {
             people,
             messages,
             shares,
+            groups,
             backups,
             _lock: lock,
         }));
@@ -215,6 +225,7 @@ impl Node {
             node.0.network.start(start);
             node.0.messages.start();
             node.0.shares.start();
+            node.0.groups.start();
             node.0.backups.start();
         }
         Ok(node)
@@ -280,6 +291,11 @@ impl Node {
     /// Shares: folders other identities read from the network.
     pub fn shares(&self) -> &crate::shares::Shares {
         &self.0.shares
+    }
+
+    /// Groups: conversations among several identities.
+    pub fn groups(&self) -> &crate::groups::Groups {
+        &self.0.groups
     }
 
     /// The catalog's backups on the suppliers.

@@ -199,6 +199,21 @@ pub(crate) fn clean_label(label: &str) -> String {
         .collect()
 }
 
+/// A label given here: at most [`MAX_LABEL`] characters, kept without
+/// control characters; empty once cleaned is refused.
+pub(crate) fn check_label(label: &str) -> Result<String> {
+    if label.chars().count() > MAX_LABEL {
+        return Err(NodeError::Invalid(format!(
+            "a label has at most {MAX_LABEL} characters"
+        )));
+    }
+    let label = clean_label(label);
+    if label.is_empty() {
+        return Err(NodeError::Invalid("a label cannot be empty".into()));
+    }
+    Ok(label)
+}
+
 /// The pin holding share `id`'s index; the one before it is kept as
 /// `share:<id>~` until the next, so a member that found the record before
 /// still reads it. [`Shares::delete`] drops both.
@@ -270,10 +285,7 @@ impl Shares {
     /// Makes a share of folder `folder` (an entry id of the operator's; a
     /// folder called `label` at the root when none), with a new key.
     pub async fn create(&self, label: &str, folder: Option<String>) -> Result<ShareInfo> {
-        let label = clean_label(label);
-        if label.is_empty() {
-            return Err(NodeError::Invalid("a share needs a label".into()));
-        }
+        let label = check_label(label)?;
         let folder = match folder {
             Some(id) => {
                 let entry = self.0.entries.entry(&id).await?.entry;

@@ -541,12 +541,14 @@ impl Catalog {
         })
     }
 
-    /// Blobs that have no legacy aliases yet (their digest job was
-    /// interrupted or never ran).
+    /// Blobs an entry names that have no legacy aliases yet (their digest
+    /// job was interrupted or never ran); a pinned blob (a share's index,
+    /// a catalog's backup) has no use for them.
     pub fn blobs_without_aliases(&self) -> Result<Vec<BlobId>> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id FROM blobs WHERE NOT EXISTS (SELECT 1 FROM aliases WHERE blob = blobs.id)",
+                "SELECT id FROM blobs WHERE NOT EXISTS (SELECT 1 FROM aliases WHERE blob = blobs.id) \
+                 AND EXISTS (SELECT 1 FROM entries WHERE blob = blobs.id)",
             )?;
             let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
             let mut out = Vec::new();

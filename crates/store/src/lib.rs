@@ -28,6 +28,7 @@ pub mod catalog;
 mod direct;
 mod error;
 pub mod files;
+pub mod groups;
 pub mod history;
 pub mod keys;
 pub mod ledger;

@@ -51,24 +51,37 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
+/// Keeps `m` on `c`; `None` if the same sender's message of that id is
+/// kept already.
+pub(crate) fn insert(c: &rusqlite::Connection, m: &Message) -> Result<Option<Message>> {
+    let n = c.execute(
+        "INSERT OR IGNORE INTO messages (id, sender, recipient, peer, outgoing, body, sent, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            m.id,
+            m.sender,
+            m.recipient,
+            m.peer,
+            m.outgoing,
+            m.body,
+            m.sent,
+            m.state
+        ],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Message {
+        seq: c.last_insert_rowid(),
+        ..m.clone()
+    }))
+}
+
 impl Catalog {
     /// Keeps a message (its `seq` is given here); `None` if the same
     /// sender's message of that id is kept already.
     pub fn add_message(&self, m: &Message) -> Result<Option<Message>> {
-        self.with(|c| {
-            let n = c.execute(
-                "INSERT OR IGNORE INTO messages (id, sender, recipient, peer, outgoing, body, sent, state) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![m.id, m.sender, m.recipient, m.peer, m.outgoing, m.body, m.sent, m.state],
-            )?;
-            if n == 0 {
-                return Ok(None);
-            }
-            Ok(Some(Message {
-                seq: c.last_insert_rowid(),
-                ..m.clone()
-            }))
-        })
+        self.with(|c| insert(c, m))
     }
 
     /// Marks outgoing message `seq` delivered.

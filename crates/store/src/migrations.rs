@@ -584,4 +584,43 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER backup_placements_insert AFTER INSERT ON placements WHEN NOT EXISTS (SELECT 1 FROM pins WHERE blob = NEW.blob AND name IN ('catalog-backup', 'catalog-backup~')) BEGIN UPDATE backup_state SET changes = changes + 1; END;
     CREATE TRIGGER backup_placements_update AFTER UPDATE ON placements WHEN NOT EXISTS (SELECT 1 FROM pins WHERE blob = NEW.blob AND name IN ('catalog-backup', 'catalog-backup~')) BEGIN UPDATE backup_state SET changes = changes + 1; END;
     "#,
+    // 25: groups. A group is a random id, its creator ('' this node, else
+    // its peer id), a label, the current key and its epoch, a version that
+    // goes up with each change of members, and whether this node is in it;
+    // its members, and on the creator the version last handed to each.
+    // The group outbox holds a group message's sealed copy for each
+    // member until the member takes it (delivery to one that was away).
+    r#"
+    CREATE TABLE groups (
+        id      TEXT PRIMARY KEY,
+        creator TEXT NOT NULL,
+        label   TEXT NOT NULL,
+        key     BLOB NOT NULL,
+        epoch   INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        state   TEXT NOT NULL,
+        created INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE group_members (
+        grp     TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        peer    TEXT NOT NULL,
+        added   INTEGER NOT NULL,
+        granted INTEGER,
+        PRIMARY KEY (grp, peer)
+    ) WITHOUT ROWID;
+    CREATE TABLE group_outbox (
+        seq      INTEGER PRIMARY KEY,
+        grp      TEXT NOT NULL,
+        message  TEXT NOT NULL,
+        peer     TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        tries    INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (peer, grp, message)
+    );
+    CREATE TRIGGER backup_groups_insert AFTER INSERT ON groups BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_groups_update AFTER UPDATE ON groups BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_groups_delete AFTER DELETE ON groups BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_group_members_insert AFTER INSERT ON group_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_group_members_delete AFTER DELETE ON group_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    "#,
 ];

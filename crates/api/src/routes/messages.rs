@@ -13,6 +13,9 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBody, QueryParams};
 
+/// The longest text a message has, in characters (as the document says).
+pub(crate) const MAX_TEXT: usize = 16384;
+
 /// A message to send.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +44,11 @@ pub(crate) async fn h_send_message(
     State(s): State<AppState>,
     JsonBody(b): JsonBody<SendBody>,
 ) -> ApiResult<Response> {
+    if b.text.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(format!(
+            "a message has at most {MAX_TEXT} characters"
+        )));
+    }
     let sent = s.node.messages().send(&b.to, &b.text).await?;
     Ok((StatusCode::CREATED, Json(sent)).into_response())
 }

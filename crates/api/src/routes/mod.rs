@@ -5,6 +5,7 @@
 mod accounts;
 mod blobs;
 mod entries;
+mod groups;
 mod jobs;
 mod keys;
 mod library;
@@ -21,6 +22,7 @@ mod uploads;
 pub(crate) use accounts::*;
 pub(crate) use blobs::*;
 pub(crate) use entries::*;
+pub(crate) use groups::*;
 pub(crate) use jobs::*;
 pub(crate) use keys::*;
 pub(crate) use library::*;

@@ -46,6 +46,7 @@ pub(crate) struct CreateShareBody {
         (status = 400, description = "No label, or the folder is a file.", body = ErrorBody),
         (status = 403, description = "The folder is a gateway account's.", body = ErrorBody),
         (status = 404, description = "No such folder.", body = ErrorBody),
+        (status = 409, description = "No folder given, and a file at the root has the label's name.", body = ErrorBody),
     ))]
 pub(crate) async fn h_create_share(
     State(s): State<AppState>,

@@ -759,7 +759,7 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_24} {UNDO_23} {UNDO_22} {UNDO_21} {UNDO_20} {UNDO_19} {UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+        "{UNDO_25} {UNDO_24} {UNDO_23} {UNDO_22} {UNDO_21} {UNDO_20} {UNDO_19} {UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
          DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
@@ -918,6 +918,8 @@ fn an_accounts_jobs_are_listed_by_number_newest_first() {
 /// What migration 16 added: the kept counts and their triggers.
 /// What migration 17 added, for the tests that go back before it.
 /// What migration 19 added.
+const UNDO_25: &str = "DROP TABLE group_outbox; DROP TABLE group_members; DROP TABLE groups;";
+
 const UNDO_24: &str = "DROP TABLE backup_state; DROP TRIGGER backup_entries_insert; DROP TRIGGER backup_entries_update; DROP TRIGGER backup_entries_delete; DROP TRIGGER backup_metadata_insert; DROP TRIGGER backup_metadata_update; DROP TRIGGER backup_metadata_delete; DROP TRIGGER backup_tags_insert; DROP TRIGGER backup_tags_update; DROP TRIGGER backup_tags_delete; DROP TRIGGER backup_aliases_insert; DROP TRIGGER backup_aliases_update; DROP TRIGGER backup_aliases_delete; DROP TRIGGER backup_shares_insert; DROP TRIGGER backup_shares_update; DROP TRIGGER backup_shares_delete; DROP TRIGGER backup_share_members_insert; DROP TRIGGER backup_share_members_update; DROP TRIGGER backup_share_members_delete; DROP TRIGGER backup_keys_insert; DROP TRIGGER backup_keys_update; DROP TRIGGER backup_keys_delete; DROP TRIGGER backup_friends_insert; DROP TRIGGER backup_friends_update; DROP TRIGGER backup_friends_delete; DROP TRIGGER backup_accounts_insert; DROP TRIGGER backup_accounts_update; DROP TRIGGER backup_accounts_delete; DROP TRIGGER backup_users_insert; DROP TRIGGER backup_users_update; DROP TRIGGER backup_users_delete; DROP TRIGGER backup_balances_insert; DROP TRIGGER backup_balances_update; DROP TRIGGER backup_balances_delete; DROP TRIGGER backup_postings_insert; DROP TRIGGER backup_postings_update; DROP TRIGGER backup_postings_delete; DROP TRIGGER backup_purchases_insert; DROP TRIGGER backup_purchases_update; DROP TRIGGER backup_purchases_delete; DROP TRIGGER backup_watch_history_insert; DROP TRIGGER backup_watch_history_update; DROP TRIGGER backup_watch_history_delete; DROP TRIGGER backup_messages_insert; DROP TRIGGER backup_messages_state; DROP TRIGGER backup_messages_delete; DROP TRIGGER backup_placements_insert; DROP TRIGGER backup_placements_update;";
 
 const UNDO_23: &str = "DROP TABLE share_members; DROP TABLE shares; DROP TABLE pins;";
