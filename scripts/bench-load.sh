@@ -104,7 +104,7 @@ fail() { echo "FAILURE: $*" >&2; FAILS+=("$*"); }
 
 # ---- the node -------------------------------------------------------------
 
-printf 'listen = "127.0.0.1:0"\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\ncacaoweb = []\n[torrents]\nenabled = false\n' > "$DATA/config.toml"
+printf 'listen = "127.0.0.1:0"\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\nbitdust = []\ncacaoweb = []\n[torrents]\nenabled = false\n' > "$DATA/config.toml"
 [ -z "${CAIRN_EXTRA_CONFIG:-}" ] || printf '%s\n' "$CAIRN_EXTRA_CONFIG" >> "$DATA/config.toml"
 
 node_start() { # library to preload, or ""

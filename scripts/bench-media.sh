@@ -52,7 +52,7 @@ ffmpeg -hide_banner -loglevel error -y \
   -g 48 -keyint_min 48 -sc_threshold 0 -c:v libx264 -preset veryfast -b:v 6M \
   -c:a aac -b:a 128k -shortest "$SRC"
 
-printf 'listen = "127.0.0.1:0"\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\ncacaoweb = []\n[torrents]\nenabled = false\n' > "$DATA/config.toml"
+printf 'listen = "127.0.0.1:0"\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\nbitdust = []\ncacaoweb = []\n[torrents]\nenabled = false\n' > "$DATA/config.toml"
 "$BIN" --data-dir "$DATA" node >/dev/null 2>>"$WORK/node.log" &
 NODE=$!
 for _ in $(seq 100); do [ -s "$DATA/api.addr" ] && break; sleep 0.1; done

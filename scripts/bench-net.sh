@@ -73,6 +73,7 @@ check_secs = 3600
 $([ "$LANES" = true ] || echo "lanes = false")
 [layers]
 powder = []
+bitdust = []
 cacaoweb = []
 [torrents]
 enabled = false

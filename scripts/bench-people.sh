@@ -52,6 +52,7 @@ check_secs = 3600
 backup_secs = 1
 [layers]
 powder = []
+bitdust = []
 cacaoweb = []
 [torrents]
 enabled = false

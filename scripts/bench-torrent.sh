@@ -70,7 +70,7 @@ sleep 2
 
 # The node.
 DATA=$WORK/node; mkdir -p "$DATA"
-printf 'listen = "127.0.0.1:0"\nlog = "%s"\n[network]\nenabled = false\n[layers]\npowder = []\ncacaoweb = []\n[torrents]\nlisten = "127.0.0.1:0"\ndht = false\nlocal_discovery = false\n' "${CAIRN_LOG:-warn}" > "$DATA/config.toml"
+printf 'listen = "127.0.0.1:0"\nlog = "%s"\n[network]\nenabled = false\n[layers]\npowder = []\nbitdust = []\ncacaoweb = []\n[torrents]\nlisten = "127.0.0.1:0"\ndht = false\nlocal_discovery = false\n' "${CAIRN_LOG:-warn}" > "$DATA/config.toml"
 "$BIN" --data-dir "$DATA" node >/dev/null 2>>"$WORK/node.log" &
 NODE=$!
 for _ in $(seq 100); do [ -s "$DATA/api.addr" ] && break; sleep 0.1; done

@@ -33,7 +33,7 @@ if [ ! -f "$SRC" ] || [ "$(stat -c %s "$SRC")" -ne $((MIB << 20)) ]; then
 fi
 DATA=$WORK/node
 rm -rf "$DATA"; mkdir -p "$DATA"
-printf 'listen = "127.0.0.1:0"\nimport_roots = ["%s"]\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\ncacaoweb = []\n[torrents]\nenabled = false\n' "$WORK" > "$DATA/config.toml"
+printf 'listen = "127.0.0.1:0"\nimport_roots = ["%s"]\nlog = "warn"\n[network]\nenabled = false\n[layers]\npowder = []\nbitdust = []\ncacaoweb = []\n[torrents]\nenabled = false\n' "$WORK" > "$DATA/config.toml"
 "$BIN" --data-dir "$DATA" node >/dev/null 2>"$WORK/node.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$DATA" "$WORK/dd.out"; if [ -n "$OWN_WORK" ]; then rm -rf "$WORK"; fi' EXIT

@@ -189,6 +189,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_key, routes::h_erase_key))
         .routes(routes!(routes::h_label_key))
         .routes(routes!(routes::h_share_key))
+        .routes(routes!(routes::h_audit_key))
         .routes(routes!(routes::h_identity))
         .routes(routes!(routes::h_set_nickname))
         .routes(routes!(routes::h_people))

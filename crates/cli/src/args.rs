@@ -489,6 +489,17 @@ pub(crate) enum KeyAction {
         /// A peer id, a friend's alias, or a nickname.
         to: String,
     },
+    /// Audit someone's hold of a key: they prove they hold it (its
+    /// private part with --private) without sending it.
+    Audit {
+        /// Its alias.
+        alias: String,
+        /// The holder: a peer id, a friend's alias, or a nickname.
+        holder: String,
+        /// Ask for proof of the private part.
+        #[arg(long)]
+        private: bool,
+    },
     /// Give a key a new label.
     Label {
         /// Its alias.

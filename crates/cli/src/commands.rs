@@ -691,6 +691,33 @@ async fn key(client: &Client, out: &Out, action: KeyAction) -> Result<()> {
             });
             return Ok(());
         }
+        KeyAction::Audit {
+            alias,
+            holder,
+            private,
+        } => {
+            let req = client
+                .request(Method::POST, &format!("/keys/{alias}/audit"))
+                .json(&json!({ "holder": holder, "private": private }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{} {} the {} part of {}",
+                    v["holder"].as_str().unwrap_or(""),
+                    if v["holds"] == true {
+                        "holds"
+                    } else {
+                        "does NOT show it holds"
+                    },
+                    v["part"].as_str().unwrap_or(""),
+                    v["alias"].as_str().unwrap_or("")
+                )
+            });
+            if v["holds"] != true {
+                bail!("the audit failed: the holder did not prove it holds the key");
+            }
+            return Ok(());
+        }
         KeyAction::Share { alias, to } => {
             let req = client
                 .request(Method::POST, &format!("/keys/{alias}/share"))

@@ -79,14 +79,15 @@ async fn serve_layers(
         for (i, want) in addrs.iter().enumerate() {
             let listener = match cairn_api::listen(*want, node.config().http.backlog) {
                 Ok(l) => l,
-                // cacaoweb's and Powder's default ports are a convenience:
-                // another program on one must not keep the node from
-                // starting.
+                // cacaoweb's, Powder's and BitDust's default ports are a
+                // convenience: another program on one must not keep the
+                // node from starting.
                 Err(e)
                     if *want == cairn_node::config::CACAOWEB_ADDR
-                        || *want == cairn_node::config::POWDER_ADDR =>
+                        || *want == cairn_node::config::POWDER_ADDR
+                        || *want == cairn_node::config::BITDUST_ADDR =>
                 {
-                    tracing::warn!(error = %e, "cacaoweb layer not served on {want}");
+                    tracing::warn!(error = %e, "{} layer not served on {want}", layer.name());
                     continue;
                 }
                 Err(e) => {

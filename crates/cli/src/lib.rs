@@ -32,5 +32,9 @@ pub fn seed_layers(node: &Node, config: &Config) -> Vec<Seed> {
             Box::new(cairn_powder::Powder::new(node.clone())),
             layers.powder.clone(),
         ),
+        (
+            Box::new(cairn_bitdust::BitDust::new(node.clone())),
+            layers.bitdust.clone(),
+        ),
     ]
 }

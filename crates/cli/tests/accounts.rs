@@ -106,7 +106,7 @@ async fn accounts_are_created_listed_limited_and_funded() {
 #[tokio::test]
 async fn a_layer_gets_its_own_listener_and_address_file() {
     let node = TestNode::start_with(
-        "[layers]\npowder = []\ncacaoweb = []\nmetadisk = [\"127.0.0.1:0\"]\n",
+        "[layers]\npowder = []\nbitdust = []\ncacaoweb = []\nmetadisk = [\"127.0.0.1:0\"]\n",
     )
     .await;
     let addr = std::fs::read_to_string(node.dir.join("metadisk.addr")).unwrap();

@@ -20,7 +20,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 /// The layer's settings the tests rely on, for the binary's config.toml.
-const CONFIG: &str = "[gateway]\npreview_bytes = 1000\npreview_seconds = 1\ncacaoweb_metadata_wait_ms = 300\n[layers]\npowder = []\ncacaoweb = [\"127.0.0.1:0\"]\n";
+const CONFIG: &str = "[gateway]\npreview_bytes = 1000\npreview_seconds = 1\ncacaoweb_metadata_wait_ms = 300\n[layers]\npowder = []\nbitdust = []\ncacaoweb = [\"127.0.0.1:0\"]\n";
 
 /// [`CONFIG`], for an in-process node.
 fn config(c: &mut Config) {

@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 use reqwest::Method;
 use serde_json::json;
 
-const CONFIG: &str = "[gateway]\ncacaoweb_metadata_wait_ms = 100\n[layers]\npowder = []\ncacaoweb = [\"127.0.0.1:0\"]\n";
+const CONFIG: &str = "[gateway]\ncacaoweb_metadata_wait_ms = 100\n[layers]\npowder = []\nbitdust = []\ncacaoweb = [\"127.0.0.1:0\"]\n";
 
 struct Cacao {
     node: TestNode,

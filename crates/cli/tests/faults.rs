@@ -443,7 +443,7 @@ async fn a_second_node_on_the_same_data_dir_is_refused_while_the_first_keeps_ser
     use std::io::Write;
     for cacaoweb in [false, true] {
         let layers = if cacaoweb {
-            "[layers]\npowder = []\ncacaoweb = [\"127.0.0.1:0\"]\n"
+            "[layers]\npowder = []\nbitdust = []\ncacaoweb = [\"127.0.0.1:0\"]\n"
         } else {
             ""
         };

@@ -1210,6 +1210,45 @@ async fn private_messages_reach_their_recipient_also_after_it_was_away() {
     );
     let (status, _) = bob.get_json("/keys/cats").await;
     assert_eq!(status, 404, "Bob's own keys are his");
+    // Bob proves he holds it, both parts, without sending it; a key he
+    // was never given he cannot prove.
+    for part in [
+        &["key", "audit", "cats", bob_id.as_str(), "--private"][..],
+        &["key", "audit", "cats", bob_id.as_str()],
+    ] {
+        let mut args = vec!["--json"];
+        args.extend_from_slice(part);
+        let out = alice.cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (v["holds"].as_bool(), v["holder"].as_str()),
+            (Some(true), Some(bob_id.as_str())),
+            "{v}"
+        );
+    }
+    assert!(
+        alice
+            .cli(&["key", "create", "dogs", "--size", "1024"])
+            .status
+            .success()
+    );
+    let (status, err) = alice
+        .send_json(
+            reqwest::Method::POST,
+            "/keys/dogs/audit",
+            serde_json::json!({ "holder": bob_id, "private": true }),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
     let master = alice.cli(&["key", "share", "master", &bob_id]);
     assert!(String::from_utf8_lossy(&master.stderr).contains("cannot be shared"));
 

@@ -822,7 +822,8 @@ async fn local_media_are_stored_files_the_master_lists() {
 #[tokio::test]
 async fn user_tokens_outlive_a_restart_and_the_master_key_does_not() {
     let mut node =
-        TestNode::start_with("[layers]\ncacaoweb = []\npowder = [\"127.0.0.1:0\"]\n").await;
+        TestNode::start_with("[layers]\ncacaoweb = []\nbitdust = []\npowder = [\"127.0.0.1:0\"]\n")
+            .await;
     let out = node.cli(&[
         "account",
         "create",

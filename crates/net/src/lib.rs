@@ -28,7 +28,7 @@ mod tasks;
 use std::time::Duration;
 
 pub use lane::{LANE_PROTOCOL, LaneStats};
-pub use libp2p::identity::Keypair;
+pub use libp2p::identity::{Keypair, PublicKey, ed25519};
 pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
 pub use swarm::{Driver, Inbound, Network};

@@ -428,7 +428,16 @@ pub struct LayersConfig {
     pub metadisk: Vec<SocketAddr>,
     /// Powder Web's API (default `127.0.0.1:3000`, Powder's port).
     pub powder: Vec<SocketAddr>,
+    /// BitDust's WebSocket API (default `127.0.0.1:8280`, BitDust's
+    /// port); its REST API is on the main listener.
+    pub bitdust: Vec<SocketAddr>,
 }
+
+/// Where BitDust's clients look for its WebSocket.
+pub const BITDUST_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8280,
+));
 
 /// Where Powder Web's clients look for it.
 pub const POWDER_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -449,6 +458,7 @@ impl Default for LayersConfig {
             openload: Vec::new(),
             metadisk: Vec::new(),
             powder: vec![POWDER_ADDR],
+            bitdust: vec![BITDUST_ADDR],
         }
     }
 }

@@ -349,6 +349,64 @@ fn ssh_public(key: &RsaPublicKey) -> String {
     )
 }
 
+/// What a holder signs to show it holds a key's private part: the
+/// auditor's nonce, bound to the key's owner and alias.
+fn audit_message(owner: &str, alias: &str, nonce: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cairn key audit v1\0");
+    h.update(owner.as_bytes());
+    h.update(b"\0");
+    h.update(alias.as_bytes());
+    h.update(b"\0");
+    h.update(nonce);
+    h.finalize().to_vec()
+}
+
+/// The holder's proof that it holds the private part of `pem` (key
+/// `alias` of `owner`): a PKCS#1 v1.5 SHA-256 signature of the auditor's
+/// nonce, bound to the key's owner and alias.
+pub(crate) fn prove_private(pem: &str, owner: &str, alias: &str, nonce: &[u8]) -> Result<Vec<u8>> {
+    let key = RsaPrivateKey::from_pkcs1_pem(pem.trim())
+        .map_err(|e| NodeError::Invalid(format!("not an RSA private key: {e}")))?;
+    key.sign(
+        rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+        &audit_message(owner, alias, nonce),
+    )
+    .map_err(|e| NodeError::Internal(format!("cannot sign: {e}")))
+}
+
+/// Whether `proof` shows the private part of `pem`'s key for this owner,
+/// alias and nonce.
+pub(crate) fn check_private(
+    pem: &str,
+    owner: &str,
+    alias: &str,
+    nonce: &[u8],
+    proof: &[u8],
+) -> bool {
+    RsaPrivateKey::from_pkcs1_pem(pem.trim()).is_ok_and(|key| {
+        key.to_public_key()
+            .verify(
+                rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                &audit_message(owner, alias, nonce),
+                proof,
+            )
+            .is_ok()
+    })
+}
+
+/// The holder's proof that it holds a key's public part (`public`, its
+/// OpenSSH form): a SHA-256 of it and the nonce, bound to owner and
+/// alias.
+pub(crate) fn prove_public(public: &str, owner: &str, alias: &str, nonce: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(audit_message(owner, alias, nonce));
+    h.update(public.trim().as_bytes());
+    h.finalize().to_vec()
+}
+
 /// 3 to 50 of `a-z 0-9 _ -`, a letter first.
 pub(crate) fn check_alias(alias: &str) -> Result<()> {
     let ok = (3..=50).contains(&alias.len())
@@ -395,6 +453,33 @@ mod tests {
         ] {
             assert!(check_alias(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_the_private_key_s_holder_proves_it_holds_it() {
+        let (public, pem) = generate(1024).unwrap();
+        let (_, other) = generate(1024).unwrap();
+        let proof = prove_private(&pem, "alice", "cats", b"nonce").unwrap();
+        assert!(check_private(&pem, "alice", "cats", b"nonce", &proof));
+        assert!(!check_private(
+            &pem,
+            "alice",
+            "cats",
+            b"other nonce",
+            &proof
+        ));
+        assert!(!check_private(&pem, "alice", "dogs", b"nonce", &proof));
+        assert!(!check_private(&pem, "mallory", "cats", b"nonce", &proof));
+        let forged = prove_private(&other, "alice", "cats", b"nonce").unwrap();
+        assert!(!check_private(&pem, "alice", "cats", b"nonce", &forged));
+        assert_eq!(
+            prove_public(&public, "alice", "cats", b"n"),
+            prove_public(&format!("{public}\n"), "alice", "cats", b"n")
+        );
+        assert_ne!(
+            prove_public(&public, "alice", "cats", b"n"),
+            prove_public(&public, "alice", "cats", b"m")
+        );
     }
 
     #[test]

@@ -262,6 +262,122 @@ impl Messages {
         self.send_now(creator, "group-leave", body).await
     }
 
+    /// Audits `to` (a peer id, a friend's alias or a nickname), now: it
+    /// must show it holds key `key` (its private part with `private`,
+    /// else its public part) without sending it. Answers the holder's
+    /// peer id and whether it showed it; `network` when it cannot be
+    /// asked, `not_found` when it does not have the key at all.
+    pub async fn audit_key(
+        &self,
+        key: &crate::keys::KeyInfo,
+        to: &str,
+        private: bool,
+    ) -> Result<(String, bool)> {
+        let pem = key.private.clone().ok_or_else(|| {
+            NodeError::Conflict(format!("key '{}' has only its public part here", key.alias))
+        })?;
+        self.0.network.swarm()?;
+        let peer = self.0.people.peer_of(to.trim()).await?;
+        if peer == self.0.me {
+            return Err(NodeError::Invalid("a node audits others".into()));
+        }
+        let owner = key.owner.clone().unwrap_or_else(|| self.0.me.clone());
+        let mut nonce = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let body = serde_json::json!({
+            "owner": owner,
+            "alias": key.alias,
+            "nonce": hex::encode(nonce),
+            "private": private,
+        })
+        .to_string();
+        let answer = self.ask_now(&peer, "key-audit", body).await?;
+        let proof = answer
+            .strip_prefix(b"proof ")
+            .and_then(|p| hex::decode(p).ok())
+            .ok_or_else(|| {
+                let said = String::from_utf8_lossy(&answer).into_owned();
+                if said.contains("no key") {
+                    NodeError::NotFound(format!("{peer} does not hold key '{}'", key.alias))
+                } else {
+                    NodeError::Network(format!("{peer} answered the audit: {said}"))
+                }
+            })?;
+        let shown = if private {
+            crate::keys::check_private(&pem, &owner, &key.alias, &nonce, &proof)
+        } else {
+            proof == crate::keys::prove_public(&key.public, &owner, &key.alias, &nonce)
+        };
+        Ok((peer, shown))
+    }
+
+    /// The proof an auditor (`from`) asks for: that this node holds a
+    /// key, signed (private part) or hashed (public part) over its nonce.
+    async fn answer_audit(&self, from: &str, body: &str) -> Result<Vec<u8>> {
+        let ask: serde_json::Value = serde_json::from_str(body)
+            .map_err(|_| NodeError::Invalid("an audit that does not parse".into()))?;
+        let (Some(owner), Some(alias), Some(nonce)) = (
+            ask["owner"].as_str(),
+            ask["alias"].as_str(),
+            ask["nonce"].as_str().and_then(|n| hex::decode(n).ok()),
+        ) else {
+            return Err(NodeError::Invalid(
+                "an audit without owner, alias or nonce".into(),
+            ));
+        };
+        crate::keys::check_alias(alias)?;
+        let private = ask["private"].as_bool().unwrap_or(false);
+        let kept_as = if owner == self.0.me { "" } else { owner };
+        let (shared, o, a) = (self.0.shared.clone(), kept_as.to_owned(), alias.to_owned());
+        let row = blocking(move || Ok(shared.catalog.key(&o, &a)?))
+            .await?
+            .ok_or_else(|| NodeError::NotFound(format!("no key '{alias}' of {owner} here")))?;
+        let proof = if private {
+            let pem = row.private_key.ok_or_else(|| {
+                NodeError::NotFound(format!("no key '{alias}' of {owner} here, private part"))
+            })?;
+            crate::keys::prove_private(&pem, owner, alias, &nonce)?
+        } else {
+            crate::keys::prove_public(&row.public_key, owner, alias, &nonce)
+        };
+        tracing::info!(auditor = %from, key = %alias, private, "a key audit answered");
+        Ok([&b"proof "[..], hex::encode(proof).as_bytes()].concat())
+    }
+
+    /// Seals a payload of `kind` to `peer`, hands it over now and answers
+    /// what the peer answered (any bytes; a refusal is an error).
+    async fn ask_now(&self, peer: &str, kind: &str, body: String) -> Result<Vec<u8>> {
+        self.0.network.swarm()?;
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let payload = Payload {
+            id: hex::encode(id),
+            from: self.0.me.clone(),
+            to: peer.to_owned(),
+            sent: cairn_store::catalog::now_ms(),
+            kind: kind.into(),
+            body,
+        };
+        let target = crate::network::parse_peer(peer)?;
+        let envelope = seal_payload(&self.0.key, &target, &payload)?;
+        let answer = self
+            .0
+            .network
+            .swarm()?
+            .send_message(target, envelope)
+            .await
+            .map_err(|e| NodeError::Network(e.to_string()))?;
+        if let Some(why) = answer.strip_prefix(b"refused: ") {
+            let why = String::from_utf8_lossy(why).into_owned();
+            return Err(if why.contains("no key") {
+                NodeError::NotFound(why)
+            } else {
+                NodeError::Network(format!("{peer} refused it: {why}"))
+            });
+        }
+        Ok(answer)
+    }
+
     /// Seals a payload of `kind` to `peer` and hands it over now.
     async fn send_now(&self, peer: &str, kind: &str, body: String) -> Result<()> {
         self.0.network.swarm()?;
@@ -382,9 +498,8 @@ impl Messages {
                 _ = stop.cancelled() => return Ok(()),
                 m = inbound.recv() => match m { Some(m) => m, None => return Ok(()) },
             };
-            let answer = match self.receive(m.peer, &m.body).await {
-                Ok(true) => b"ok".to_vec(),
-                Ok(false) => b"dup".to_vec(),
+            let answer = match self.answer(m.peer, &m.body).await {
+                Ok(answer) => answer,
                 Err(e) => {
                     tracing::info!(peer = %m.peer, error = %e, "a message refused");
                     format!("refused: {e}").into_bytes()
@@ -394,8 +509,23 @@ impl Messages {
         }
     }
 
-    /// Opens, checks and keeps a message from `peer`; whether it is new.
-    async fn receive(&self, peer: PeerId, envelope: &[u8]) -> Result<bool> {
+    /// Opens and checks a message from `peer`, and answers it: a key
+    /// audit with its proof, anything else `ok` once kept (`dup` if it
+    /// was).
+    async fn answer(&self, peer: PeerId, envelope: &[u8]) -> Result<Vec<u8>> {
+        let payload = self.open_from(peer, envelope)?;
+        if payload.kind == "key-audit" {
+            return self.answer_audit(&payload.from, &payload.body).await;
+        }
+        Ok(match self.receive(payload).await? {
+            true => b"ok".to_vec(),
+            false => b"dup".to_vec(),
+        })
+    }
+
+    /// The payload of a message from `peer`, checked: sealed to this
+    /// node, signed by its sender, the sender the connection's peer.
+    fn open_from(&self, peer: PeerId, envelope: &[u8]) -> Result<Payload> {
         let payload = open_message(&self.0.key, envelope)?;
         if payload.to != self.0.me {
             return Err(NodeError::Invalid("the message is for someone else".into()));
@@ -408,6 +538,11 @@ impl Messages {
         if payload.id.len() != 32 || !payload.id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(NodeError::Invalid("the message's id is malformed".into()));
         }
+        Ok(payload)
+    }
+
+    /// Keeps a checked message; whether it is new.
+    async fn receive(&self, payload: Payload) -> Result<bool> {
         match payload.kind.as_str() {
             "text" => {}
             "key" => return self.receive_key(&payload.from, &payload.body).await,

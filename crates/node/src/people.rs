@@ -14,6 +14,23 @@ use crate::tasks::blocking;
 
 type Result<T> = std::result::Result<T, NodeError>;
 
+/// The Ed25519 public key a peer id names (cairn's ids embed it), if it
+/// is one: what lets another format name a peer by its key.
+pub fn peer_public_key(peer: &str) -> Option<[u8; 32]> {
+    cairn_net::records::ed25519_public(&peer.parse().ok()?)
+}
+
+/// The peer id of an Ed25519 public key.
+pub fn peer_of_public_key(key: &[u8; 32]) -> Option<String> {
+    let key = libp2p_identity_ed25519(key)?;
+    Some(key.to_peer_id().to_string())
+}
+
+fn libp2p_identity_ed25519(key: &[u8; 32]) -> Option<cairn_net::PublicKey> {
+    let ed = cairn_net::ed25519::PublicKey::try_from_bytes(key).ok()?;
+    Some(cairn_net::PublicKey::from(ed))
+}
+
 /// The longest alias.
 const MAX_ALIAS: usize = 64;
 

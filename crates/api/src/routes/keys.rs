@@ -151,6 +151,70 @@ pub(crate) async fn h_share_key(
     .into_response())
 }
 
+/// Whom to audit, and for which part of the key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditBody {
+    /// The holder: a peer id, a friend's alias, or a nickname.
+    #[schema(min_length = 1, max_length = 128)]
+    holder: String,
+    /// Ask it to show the private part (else the public part).
+    #[serde(default)]
+    private: bool,
+    /// The key is one this peer shared with this node (its peer id).
+    #[schema(pattern = r"^(12D3KooW[1-9A-HJ-NP-Za-km-z]{44}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")]
+    owner: Option<String>,
+}
+
+/// What an audit found.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Audited {
+    /// The key's alias.
+    alias: String,
+    /// The holder's peer id.
+    holder: String,
+    /// Whether it showed it holds the part asked for.
+    holds: bool,
+    /// Which part was asked for: `private` or `public`.
+    part: &'static str,
+}
+
+/// Audits another identity's hold of a key, now: it proves it holds the
+/// private part (a signature over a fresh nonce) or the public part (a
+/// hash of it with the nonce) without sending either.
+#[utoipa::path(post, path = "/keys/{alias}/audit", tag = "keys", params(KeyAlias),
+    request_body = AuditBody,
+    responses(
+        (status = 200, description = "The holder answered.", body = Audited),
+        (status = 400, description = "This node itself, or the network is off.", body = ErrorBody),
+        (status = 404, description = "No such key here, nobody called that, or the holder does not have it.", body = ErrorBody),
+        (status = 409, description = "A key held here without its private part.", body = ErrorBody),
+        (status = 502, description = "The holder could not be reached.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_audit_key(
+    State(s): State<AppState>,
+    PathParams(alias): PathParams<String>,
+    JsonBody(b): JsonBody<AuditBody>,
+) -> ApiResult<Response> {
+    let keys = s.node.keys();
+    let key = match &b.owner {
+        Some(owner) => keys.shared_with_me(owner, &alias, true).await?,
+        None => keys.get(&alias, true).await?,
+    };
+    let (holder, holds) = s
+        .node
+        .messages()
+        .audit_key(&key, &b.holder, b.private)
+        .await?;
+    Ok(Json(Audited {
+        alias: key.alias,
+        holder,
+        holds,
+        part: if b.private { "private" } else { "public" },
+    })
+    .into_response())
+}
+
 /// Erases a key and its private part (not the master).
 #[utoipa::path(delete, path = "/keys/{alias}", tag = "keys", params(KeyAlias),
     responses(

@@ -91,6 +91,7 @@ impl InProcNode {
         };
         config.layers.cacaoweb = Vec::new();
         config.layers.powder = Vec::new();
+        config.layers.bitdust = Vec::new();
         config.network.enabled = false;
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         config.network.mdns = false;

@@ -83,7 +83,7 @@ impl TestNode {
                     "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
                     files.display(),
                     // Tests never take cacaoweb's fixed port unless they ask.
-                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\npowder = []\n" },
+                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\npowder = []\nbitdust = []\n" },
                 ) + if extra.contains("[network]") {
                     ""
                 } else {

@@ -1,0 +1,446 @@
+//! BitDust's engine API against the real binary: the REST routes in the
+//! seed's curl forms (bitdust-api.txt) and their spellings, the envelope
+//! and headers byte for byte, the errors BitDust answered, and the
+//! WebSocket's `api_call`, broadcast and pushes (bitdust-details.md).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::net::{net_config, p2p_addr, peer_id, wait_peers};
+use common::{Endpoint, TestNode};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A node whose BitDust WebSocket listens on a port of its own.
+const WS: &str = "[layers]\ncacaoweb = []\npowder = []\nbitdust = [\"127.0.0.1:0\"]\n";
+
+/// A BitDust REST call: method, path, body; answers the status, the
+/// headers and the body as text.
+async fn rest(
+    node: &TestNode,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    secret: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = node
+        .http
+        .request(method.parse().unwrap(), node.root_url(path));
+    let secret = secret
+        .map(str::to_owned)
+        .unwrap_or_else(|| node.secret.clone());
+    req = req.header("api_secret", secret);
+    if let Some(body) = body {
+        req = req.body(body.to_owned());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// [`rest`] as JSON, checking that BitDust's status and headers came.
+async fn call(node: &TestNode, method: &str, path: &str, body: Option<Value>) -> Value {
+    let body = body.map(|b| b.to_string());
+    let (status, headers, text) = rest(node, method, path, body.as_deref(), None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(text.ends_with("}\n"), "{text:?}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["execution"].as_str().is_some_and(|e| e.contains('.')),
+        "{v}"
+    );
+    v
+}
+
+#[tokio::test]
+async fn the_envelope_headers_and_errors_are_bitdust_s() {
+    let node = TestNode::start_with(WS).await;
+    // process_health, byte for byte but the time.
+    let (status, headers, text) = rest(&node, "GET", "/process/health/v1", None, None).await;
+    assert_eq!(status, 200);
+    let exec = serde_json::from_str::<Value>(&text).unwrap()["execution"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        text,
+        format!("{{\n  \"execution\": \"{exec}\",\n  \"status\": \"OK\"\n}}\n")
+    );
+    for (name, value) in [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, POST, PUT, DELETE"),
+        (
+            "access-control-allow-headers",
+            "x-prototype-version,x-requested-with",
+        ),
+        ("access-control-max-age", "2520"),
+    ] {
+        assert_eq!(headers[name], value, "{name}");
+    }
+    // Three spellings of one route.
+    for path in ["/v1/process/health", "/p/h"] {
+        assert_eq!(
+            call(&node, "GET", path, None).await["status"],
+            "OK",
+            "{path}"
+        );
+    }
+    // A wrong secret, a wrong verb: 200 and an error envelope.
+    let (status, _, text) = rest(&node, "GET", "/process/health/v1", None, Some("wrong")).await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (status, v["status"].as_str(), v["errors"].clone()),
+        (200, Some("ERROR"), json!(["access denied"]))
+    );
+    let v = call(&node, "POST", "/process/health/v1", None).await;
+    assert_eq!(
+        v["errors"],
+        json!(["method b'POST':b'/process/health/v1' was not found"])
+    );
+    // Mandatory parameters, as BitDust's server worded it.
+    let v = call(&node, "POST", "/key/create/v1", None).await;
+    assert_eq!(
+        v["errors"],
+        json!(["mandatory json input missed: ['alias']"])
+    );
+    let v = call(
+        &node,
+        "POST",
+        "/key/create/v1",
+        Some(json!({"key_size": 1024})),
+    )
+    .await;
+    assert_eq!(
+        v["errors"],
+        json!(["one of mandatory parameters missed: ['alias']"])
+    );
+    let v = call(&node, "GET", "/key/get/v1", None).await;
+    assert_eq!(
+        v["errors"],
+        json!(["mandatory url query argument missed: key_id"])
+    );
+    let v = call(&node, "POST", "/friend/add/v1", Some(json!({"alias": "x"}))).await;
+    assert_eq!(
+        v["errors"],
+        json!(["not all arguments converted during string formatting"])
+    );
+    let (_, _, text) = rest(&node, "POST", "/key/create/v1", Some("{not json"), None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["errors"],
+        json!(["invalid json input"])
+    );
+    let (_, _, text) = rest(&node, "POST", "/key/create/v1", Some("null"), None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["errors"],
+        json!(["argument of type 'NoneType' is not iterable"])
+    );
+}
+
+#[tokio::test]
+async fn keys_and_the_identity_answer_in_bitdust_s_shapes() {
+    let node = TestNode::start_with(WS).await;
+    let me = call(&node, "GET", "/identity/get/v1", None).await;
+    let gid = me["result"]["global_id"].as_str().unwrap().to_owned();
+    let (user, host) = gid.split_once('@').unwrap();
+    assert_eq!((user, host.len()), ("cairn", 52), "{me}");
+    assert_eq!(me["result"]["idurl"], format!("http://{host}/cairn.xml"));
+    assert!(
+        me["result"]["publickey"]
+            .as_str()
+            .unwrap()
+            .starts_with("ssh-rsa ")
+    );
+
+    // The seed's curl form, with the route's real body key (`alias`).
+    let made = call(
+        &node,
+        "POST",
+        "/key/create/v1",
+        Some(json!({"alias": "abcd1234", "key_size": 1024, "label": "Cats and Dogs"})),
+    )
+    .await;
+    let key_id = format!("abcd1234${gid}");
+    assert_eq!(
+        made["message"],
+        "new private key abcd1234 was generated successfully"
+    );
+    let r = &made["result"];
+    assert_eq!(
+        (
+            r["key_id"].as_str(),
+            r["alias"].as_str(),
+            r["size"].as_str(),
+            r["label"].as_str()
+        ),
+        (
+            Some(key_id.as_str()),
+            Some("abcd1234"),
+            Some("1024"),
+            Some("Cats and Dogs")
+        )
+    );
+    assert_eq!(
+        (
+            r["active"].as_bool(),
+            r["is_public"].as_bool(),
+            r["private"].clone()
+        ),
+        (Some(true), Some(true), Value::Null)
+    );
+    let again = call(&node, "POST", "/k/c", Some(json!({"alias": "abcd1234"}))).await;
+    assert_eq!(
+        again["errors"],
+        json!([format!("key {key_id} already exist")])
+    );
+    let bad = call(
+        &node,
+        "POST",
+        "/key/create/v1",
+        Some(json!({"alias": "1bad"})),
+    )
+    .await;
+    assert_eq!(
+        bad["errors"],
+        json!([format!("key 1bad${gid} is not valid")])
+    );
+
+    let got = call(
+        &node,
+        "GET",
+        &format!("/key/get/v1?key_id={key_id}&include_private=1"),
+        None,
+    )
+    .await;
+    assert!(
+        got["result"]["private"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    assert_eq!(got["result"]["is_public"], false);
+    let master = call(&node, "GET", "/k/g?key_id=master", None).await;
+    assert_eq!(master["result"]["key_id"], format!("master${gid}"));
+    assert_eq!(master["result"]["label"], format!("master${gid}"));
+    let list = call(&node, "GET", "/key/list/v1", None).await;
+    let list = list["result"].as_array().unwrap().clone();
+    assert_eq!(list[0]["alias"], "master");
+    assert_eq!(list[0]["include_private"], false);
+    assert!(list[1]["local_key_id"].as_i64().is_some(), "{list:?}");
+    let missing = call(
+        &node,
+        "GET",
+        &format!("/key/get/v1?key_id=nothere${gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        missing["errors"],
+        json!([format!("key nothere${gid} is not registered")])
+    );
+
+    let labelled = call(
+        &node,
+        "POST",
+        "/key/label/v1",
+        Some(json!({"key_id": key_id, "label": "Pets"})),
+    )
+    .await;
+    assert_eq!(
+        labelled["message"],
+        format!("label for the key {key_id} updated successfully")
+    );
+    let master_label = call(
+        &node,
+        "POST",
+        "/key/label/v1",
+        Some(json!({"key_id": "master", "label": "x"})),
+    )
+    .await;
+    assert_eq!(
+        master_label["errors"],
+        json!(["master key label can not be changed"])
+    );
+    let erased = call(
+        &node,
+        "DELETE",
+        "/key/erase/v1",
+        Some(json!({"key_id": key_id})),
+    )
+    .await;
+    assert_eq!(erased["message"], format!("key {key_id} was erased"));
+    let master_erase = call(&node, "DELETE", "/k/d", Some(json!({"key_id": "master"}))).await;
+    assert_eq!(
+        master_erase["errors"],
+        json!(["\"master\" key can not be erased"])
+    );
+    let list = call(&node, "GET", "/k/l", None).await;
+    assert_eq!(list["result"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_messages_and_the_websocket_between_two_nodes() {
+    let first = TestNode::start_with(&format!("{}{WS}", net_config(None))).await;
+    let boot = p2p_addr(&first).await;
+    let bob = TestNode::start_with(&format!("{}{WS}", net_config(Some(&boot)))).await;
+    wait_peers(&first, 1).await;
+    wait_peers(&bob, 1).await;
+    let alice = first;
+    let bob_peer = peer_id(&bob).await;
+    let bob_gid = call(&bob, "GET", "/i/g", None).await["result"]["global_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Friends by global id.
+    let added = call(
+        &alice,
+        "POST",
+        "/friend/add/v1",
+        Some(json!({"trusted_user_id": bob_gid, "alias": "Bob"})),
+    )
+    .await;
+    assert_eq!(added["message"], "new friend has been added", "{added}");
+    let twice = call(&alice, "POST", "/fr/a", Some(json!({"global_id": bob_gid}))).await;
+    assert_eq!(twice["message"], "this friend has been already added");
+    let friends = call(&alice, "GET", "/friend/list/v1", None).await;
+    let f = &friends["result"][0];
+    assert_eq!(
+        (
+            f["global_id"].as_str(),
+            f["alias"].as_str(),
+            f["contact_state"].as_str()
+        ),
+        (Some(bob_gid.as_str()), Some("Bob"), Some("CONNECTED")),
+        "{friends}"
+    );
+    let status = call(
+        &alice,
+        "GET",
+        &format!("/user/status/v1?id={bob_gid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status["result"]["contact_state"], "CONNECTED");
+    let unknown = call(&alice, "GET", "/user/status/v1?user_id=whoever", None).await;
+    assert_eq!(
+        unknown["errors"],
+        json!(["unknown user"]),
+        "user_id is not read over REST"
+    );
+
+    // Bob listens on his WebSocket; two clients, both get every frame.
+    let ws_addr = std::fs::read_to_string(bob.dir.join("bitdust.addr")).unwrap();
+    let url = format!("ws://{}/?api_secret={}", ws_addr.trim(), bob.secret);
+    let (mut one, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut two, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/?api_secret=wrong", ws_addr.trim()))
+            .await;
+    assert!(refused.is_err(), "a wrong secret is refused");
+    let extra = tokio_tungstenite::connect_async(format!("{url}&x=1")).await;
+    assert!(extra.is_err(), "nothing may follow the secret");
+
+    one.send(Message::text("not json")).await.unwrap();
+    one.send(Message::text(
+        json!({"command": "api_call", "method": "process_health", "kwargs": {}, "call_id": 1})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    one.send(Message::text(
+        json!({"command": "api_call", "method": "no_such", "call_id": "x"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    one.send(Message::text(json!({"command": "api_call", "method": "process_health", "kwargs": {"bad": 1}, "call_id": 2}).to_string()))
+        .await
+        .unwrap();
+    for client in [&mut one, &mut two] {
+        let replies = frames(client, 3, |f| f["type"] == "api_call").await;
+        let by_id = |id: Value| {
+            replies
+                .iter()
+                .find(|r| r["payload"]["call_id"] == id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            by_id(json!(1))["payload"]["response"],
+            json!({"status": "OK"})
+        );
+        assert_eq!(
+            by_id(json!("x"))["payload"],
+            json!({"call_id": "x", "errors": ["invalid api method name"]})
+        );
+        assert_eq!(
+            by_id(json!(2))["payload"]["errors"],
+            json!(["process_health() got an unexpected keyword argument 'bad'"])
+        );
+    }
+
+    // Alice writes as BitDust's clients do; Bob's clients see it pushed.
+    let sent = call(
+        &alice,
+        "POST",
+        "/message/send/v1",
+        Some(json!({"id": bob_gid, "data": {"message": "Hola Amigo!"}})),
+    )
+    .await;
+    assert_eq!(sent["message"], "message sent", "{sent}");
+    assert_eq!(sent["result"]["consumed"], true);
+    for client in [&mut one, &mut two] {
+        let pushed = frames(client, 1, |f| f["type"] == "stream_message").await;
+        let doc = &pushed[0]["payload"];
+        assert_eq!(doc["payload"]["data"]["message"], "Hola Amigo!", "{doc}");
+        assert_eq!(doc["payload"]["msg_type"], "private_message");
+        assert_eq!(doc["direction"], "in");
+        assert_eq!(doc["recipient"]["glob_id"], format!("master${bob_gid}"));
+    }
+    let (_, got) = bob.get_json("/messages").await;
+    assert_eq!(got[0]["recipient"], bob_peer.as_str());
+
+    let removed = call(
+        &alice,
+        "DELETE",
+        "/friend/remove/v1",
+        Some(json!({"global_id": bob_gid})),
+    )
+    .await;
+    assert_eq!(removed["message"], "friend has been removed");
+    assert_eq!(
+        call(&alice, "GET", "/fr/l", None).await["result"],
+        json!([])
+    );
+}
+
+/// Reads frames from `ws` (bounded) until `want` of them match `keep`.
+async fn frames(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    want: usize,
+    keep: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    while out.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = tokio::time::timeout(left, ws.next())
+            .await
+            .expect("frames in time")
+            .expect("an open socket")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert!(v.get("payload").is_some(), "every frame has a payload: {v}");
+            if keep(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,100 @@
+//! BitDust's engine API (bitdust-details.md): the REST routes on the
+//! node's main listener and the WebSocket on a listener of its own
+//! (`[layers] bitdust`, default `127.0.0.1:8280`, BitDust's port), over
+//! cairn's identities, keys, people and messages.
+//!
+//! - **Names** (§5, `ids.rs`): a cairn identity is BitDust's user
+//!   `<nickname>@<host>`, the host its Ed25519 key in base32, so global
+//!   ids, IDURLs and key ids name exactly one peer and read back without
+//!   asking anyone.
+//! - **REST** (`rest.rs`): every route in its three spellings and its
+//!   verb; parameters by BitDust's REST names, flags as BitDust reads
+//!   them; every answer 200 with the envelope (`envelope.rs`) written as
+//!   BitDust writes JSON (`json.rs`), `execution` and its CORS headers.
+//!   The secret is the node's API secret, in the `api_secret` header.
+//! - **WebSocket** (`ws.rs`): `?api_secret=` (or `?a=`) in the URL;
+//!   `api_call` frames answered with the call's id, every answer and
+//!   every push sent to every client; events and `stream_message` pushes.
+//! - **Methods** (`methods.rs`) call the engine's services; what BitDust
+//!   got wrong (a REST `key_audit` that could not work) works here.
+#![deny(missing_docs, unreachable_pub)]
+
+mod envelope;
+mod ids;
+mod json;
+mod methods;
+mod rest;
+mod ws;
+
+use std::sync::Arc;
+
+use axum::Router;
+use cairn_api::Layer;
+use cairn_node::Node;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// The BitDust layer, made once per node. Cheap to clone.
+#[derive(Clone)]
+pub struct BitDust(Arc<Inner>);
+
+struct Inner {
+    node: Node,
+    me: String,
+    /// Frames for every WebSocket client (compact JSON).
+    pushes: broadcast::Sender<String>,
+}
+
+impl BitDust {
+    /// The layer over `node`; it starts turning the node's events into
+    /// WebSocket pushes (on the current runtime).
+    pub fn new(node: Node) -> Self {
+        let (pushes, _) = broadcast::channel(1024);
+        let me = node.node_id();
+        let layer = Self(Arc::new(Inner { node, me, pushes }));
+        ws::start_pushes(&layer);
+        layer
+    }
+
+    pub(crate) fn node(&self) -> &Node {
+        &self.0.node
+    }
+
+    /// This node's peer id.
+    pub(crate) fn me(&self) -> String {
+        self.0.me.clone()
+    }
+
+    /// Whether `presented` is the secret, byte for byte.
+    pub(crate) fn secret_matches(&self, presented: Option<&[u8]>) -> bool {
+        let secret = self.0.node.api_secret().as_bytes();
+        presented.is_some_and(|p| {
+            p.len() == secret.len()
+                && p.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        })
+    }
+
+    /// Sends `frame` to every WebSocket client.
+    pub(crate) fn push(&self, frame: Value) {
+        let _ = self.0.pushes.send(json::compact(&frame));
+    }
+
+    /// Sends event `event_id` with `data` to every WebSocket client.
+    pub(crate) fn push_event(&self, event_id: &str, data: Value) {
+        self.push(json!({"type": "event", "payload": {"event_id": event_id, "data": data}}));
+    }
+}
+
+impl Layer for BitDust {
+    fn name(&self) -> &'static str {
+        "bitdust"
+    }
+
+    fn router(&self) -> Router {
+        rest::router(self.clone())
+    }
+
+    fn own_router(&self) -> Router {
+        ws::router(self.clone())
+    }
+}

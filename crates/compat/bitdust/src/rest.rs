@@ -1,0 +1,482 @@
+//! BitDust's REST routes (bitdust-details.md §2, §4): every method under
+//! its canonical path (`/x/y/v1`), its prefixed one (`/v1/x/y`) and its
+//! short alias, with its verb; parameters read from the query string or
+//! the JSON body under BitDust's REST names and handed to the method
+//! under its API names; every answer 200 with the envelope, `execution`,
+//! sorted keys and BitDust's CORS headers; a wrong verb, or a secret
+//! that does not match, is an error envelope too.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Map, Value};
+
+use crate::BitDust;
+use crate::envelope::Envelope;
+
+/// Where a parameter is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum From {
+    /// The query string (always text).
+    Query,
+    /// The JSON body (its JSON type kept).
+    Body,
+    /// A path segment.
+    Path,
+}
+
+/// How a parameter's text becomes the method's argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// As it comes.
+    Raw,
+    /// BitDust's truth (`1`, `true`, `yes`…).
+    Flag,
+    /// A whole number (text parsed).
+    Int,
+}
+
+/// One parameter of a REST route.
+pub(crate) struct Param {
+    /// Its REST names: the first present wins.
+    pub(crate) names: &'static [&'static str],
+    /// The method's argument it fills.
+    pub(crate) arg: &'static str,
+    pub(crate) from: From,
+    /// Its default (as the route's text), when absent.
+    pub(crate) default: Option<&'static str>,
+    /// Whether the route refuses a call without it.
+    pub(crate) mandatory: bool,
+    pub(crate) kind: Kind,
+}
+
+/// One REST route: a verb, its spellings, its method, its parameters.
+pub(crate) struct Route {
+    pub(crate) verb: &'static str,
+    pub(crate) paths: &'static [&'static str],
+    pub(crate) method: &'static str,
+    pub(crate) params: &'static [Param],
+}
+
+macro_rules! p {
+    ($from:ident [$($name:literal),+] => $arg:literal $(= $d:literal)? $(; $flag:ident)* ) => {
+        Param {
+            names: &[$($name),+],
+            arg: $arg,
+            from: From::$from,
+            default: p!(@d $($d)?),
+            mandatory: p!(@m $($flag)*),
+            kind: p!(@k $($flag)*),
+        }
+    };
+    (@d) => { None };
+    (@d $d:literal) => { Some($d) };
+    (@m) => { false };
+    (@m mandatory $($rest:ident)*) => { true };
+    (@m $other:ident $($rest:ident)*) => { p!(@m $($rest)*) };
+    (@k) => { Kind::Raw };
+    (@k flag $($rest:ident)*) => { Kind::Flag };
+    (@k int $($rest:ident)*) => { Kind::Int };
+    (@k $other:ident $($rest:ident)*) => { p!(@k $($rest)*) };
+}
+
+/// The routes, in BitDust's order of matching.
+pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        verb: "GET",
+        paths: &["/process/health/v1", "/v1/process/health", "/p/h"],
+        method: "process_health",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/process/info/v1", "/v1/process/info"],
+        method: "process_info",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/process/debug/v1", "/v1/process/debug", "/p/d"],
+        method: "process_debug",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/process/stop/v1", "/v1/process/stop", "/p/st"],
+        method: "process_stop",
+        params: &[p!(Query ["instant"] => "instant" = "1"; flag)],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/identity/get/v1", "/v1/identity/get", "/i/g"],
+        method: "identity_get",
+        params: &[p!(Query ["xml_source"] => "include_xml_source" = "0"; flag)],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/identity/cache/list/v1",
+            "/v1/identity/cache/list",
+            "/i/ch/l",
+        ],
+        method: "identity_cache_list",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/key/get/v1", "/v1/key/get", "/k/g"],
+        method: "key_get",
+        params: &[
+            p!(Query ["key_id"] => "key_id"; mandatory),
+            p!(Query ["include_private"] => "include_private" = "0"; flag),
+            p!(Query ["include_signature"] => "include_signature" = "0"; flag),
+            p!(Query ["generate_signature"] => "generate_signature" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/key/list/v1", "/v1/key/list", "/k/l"],
+        method: "keys_list",
+        params: &[
+            p!(Query ["sort"] => "sort" = "0"; flag),
+            p!(Query ["include_private"] => "include_private" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/key/create/v1", "/v1/key/create", "/k/c"],
+        method: "key_create",
+        params: &[
+            p!(Body ["alias"] => "key_alias"; mandatory),
+            p!(Body ["key_size"] => "key_size"),
+            p!(Body ["label"] => "label" = ""),
+            p!(Body ["active"] => "active" = "1"; flag),
+            p!(Body ["include_private"] => "include_private" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/key/label/v1", "/v1/key/label", "/k/lb"],
+        method: "key_label",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["label"] => "label"; mandatory),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/key/erase/v1", "/v1/key/erase", "/k/d"],
+        method: "key_erase",
+        params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
+    },
+    Route {
+        verb: "PUT",
+        paths: &["/key/share/v1", "/v1/key/share", "/k/s"],
+        method: "key_share",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["trusted_user_id", "trusted_global_id", "trusted_idurl", "trusted_id"] => "trusted_user_id"; mandatory),
+            p!(Body ["include_private"] => "include_private" = "0"; flag),
+            p!(Body ["include_signature"] => "include_signature" = "0"; flag),
+            p!(Body ["include_label"] => "include_label" = "0"; flag),
+            p!(Body ["timeout"] => "timeout" = "30"; int),
+        ],
+    },
+    // Broken in BitDust 0.1.24 (a misspelt argument); it works here.
+    Route {
+        verb: "POST",
+        paths: &["/key/audit/v1", "/v1/key/audit", "/k/a"],
+        method: "key_audit",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["untrusted_user_id", "untrusted_global_id", "untrusted_idurl", "untrusted_id"] => "untrusted_user_id"; mandatory),
+            p!(Body ["is_private"] => "is_private" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/friend/list/v1", "/v1/friend/list", "/fr/l"],
+        method: "friends_list",
+        params: &[],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/friend/add/v1", "/v1/friend/add", "/fr/a"],
+        method: "friend_add",
+        params: &[
+            p!(Body ["trusted_user_id", "global_id", "idurl", "id"] => "trusted_user_id"; mandatory),
+            p!(Body ["alias"] => "alias" = ""),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/friend/remove/v1", "/v1/friend/remove", "/fr/d"],
+        method: "friend_remove",
+        params: &[p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id"; mandatory)],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/user/search/{nickname}/v1",
+            "/v1/user/search/{nickname}",
+            "/us/s/{nickname}/",
+        ],
+        method: "user_search",
+        params: &[p!(Path ["nickname"] => "nickname")],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/user/search/v1", "/v1/user/search", "/us/s"],
+        method: "user_search",
+        params: &[p!(Query ["nickname"] => "nickname" = "")],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/user/status/v1", "/v1/user/status", "/us/st"],
+        method: "user_status",
+        params: &[p!(Query ["global_id", "idurl", "id"] => "user_id" = "")],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/message/send/v1", "/v1/message/send", "/msg/s"],
+        method: "message_send",
+        params: &[
+            p!(Body ["recipient_id", "global_id", "idurl", "id"] => "recipient_id"; mandatory),
+            p!(Body ["data"] => "data"; mandatory),
+            p!(Body ["ping_timeout"] => "ping_timeout" = "30"; int),
+            p!(Body ["message_ack_timeout"] => "message_ack_timeout" = "15"; int),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &[
+            "/event/send/{event_id}/v1",
+            "/v1/event/send/{event_id}",
+            "/ev/s/{event_id}/",
+        ],
+        method: "event_send",
+        params: &[
+            p!(Path ["event_id"] => "event_id"),
+            p!(Body ["data"] => "data"),
+        ],
+    },
+];
+
+/// The routes for the main listener: each spelling of each route.
+pub(crate) fn router(layer: BitDust) -> Router {
+    let mut by_path: BTreeMap<&'static str, Vec<&'static Route>> = BTreeMap::new();
+    for route in ROUTES {
+        for path in route.paths {
+            by_path.entry(path).or_default().push(route);
+        }
+    }
+    let mut router = Router::new();
+    for (path, routes) in by_path {
+        let handler = if path.contains('{') {
+            any(
+                move |State(layer): State<BitDust>,
+                      method: Method,
+                      uri: Uri,
+                      headers: HeaderMap,
+                      Path(params): Path<BTreeMap<String, String>>,
+                      body: Bytes| {
+                    let routes = routes.clone();
+                    async move { answer(&layer, &routes, method, uri, headers, params, body).await }
+                },
+            )
+        } else {
+            any(
+                move |State(layer): State<BitDust>,
+                      method: Method,
+                      uri: Uri,
+                      headers: HeaderMap,
+                      body: Bytes| {
+                    let routes = routes.clone();
+                    async move {
+                        answer(&layer, &routes, method, uri, headers, BTreeMap::new(), body).await
+                    }
+                },
+            )
+        };
+        router = router.route(path, handler);
+    }
+    router.with_state(layer)
+}
+
+/// Answers one REST call.
+async fn answer(
+    layer: &BitDust,
+    routes: &[&'static Route],
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: BTreeMap<String, String>,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let envelope = if !layer.secret_matches(headers.get("api_secret").map(HeaderValue::as_bytes)) {
+        Envelope::error("access denied")
+    } else {
+        match routes.iter().find(|r| r.verb == method.as_str()) {
+            None => Envelope::error(format!(
+                "method b'{}':b'{}' was not found",
+                method.as_str(),
+                uri.path()
+            )),
+            Some(route) => match kwargs(route, uri.query().unwrap_or(""), &path, &body) {
+                Err(text) => Envelope::error(text),
+                Ok(kwargs) => match layer.call(route.method, kwargs).await {
+                    Ok(envelope) => envelope,
+                    Err(e) => Envelope::error(e.0),
+                },
+            },
+        }
+    };
+    respond(envelope, started)
+}
+
+/// An envelope as BitDust's REST server sends it.
+pub(crate) fn respond(envelope: Envelope, started: Instant) -> Response {
+    let mut value = envelope.into_value();
+    value["execution"] = Value::String(format!("{:.6}", started.elapsed().as_secs_f64()));
+    let body = crate::json::pretty(&value);
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, PUT, DELETE"),
+    );
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("x-prototype-version,x-requested-with"),
+    );
+    h.insert("access-control-max-age", HeaderValue::from_static("2520"));
+    response
+}
+
+/// Python's repr of a route's mandatory parameters: a name, or a tuple
+/// of alternatives.
+fn mandatory_repr(route: &Route) -> String {
+    let items: Vec<String> = route
+        .params
+        .iter()
+        .filter(|p| p.mandatory)
+        .map(|p| match p.names {
+            [one] => format!("'{one}'"),
+            many => format!(
+                "({})",
+                many.iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The method's arguments from a REST call, or the error text BitDust's
+/// server answered for a missing or malformed one.
+fn kwargs(
+    route: &Route,
+    query: &str,
+    path: &BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<Map<String, Value>, String> {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let reads_body = route.params.iter().any(|p| p.from == From::Body);
+    let body: Option<Map<String, Value>> =
+        if reads_body && !body.iter().all(u8::is_ascii_whitespace) {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => Some(m),
+                Ok(Value::Null) => return Err("argument of type 'NoneType' is not iterable".into()),
+                Ok(_) | Err(_) => return Err("invalid json input".into()),
+            }
+        } else {
+            None
+        };
+    let body_mandatory = route
+        .params
+        .iter()
+        .any(|p| p.mandatory && p.from == From::Body);
+    if body_mandatory && body.is_none() {
+        return Err(format!(
+            "mandatory json input missed: {}",
+            mandatory_repr(route)
+        ));
+    }
+    let mut out = Map::new();
+    for param in route.params {
+        let found: Option<Value> = match param.from {
+            From::Query => param.names.iter().find_map(|n| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| Value::String(v.clone()))
+            }),
+            From::Path => param
+                .names
+                .iter()
+                .find_map(|n| path.get(*n).map(|v| Value::String(v.clone()))),
+            From::Body => body.as_ref().and_then(|b| {
+                param.names.iter().find_map(|n| {
+                    b.get(*n)
+                        .filter(|v| !v.is_null() && v.as_str() != Some(""))
+                        .cloned()
+                })
+            }),
+        };
+        let value = match (found, param.default) {
+            (Some(v), _) => v,
+            (None, _) if param.mandatory => {
+                return Err(match (param.from, param.names.len()) {
+                    (From::Query, _) => {
+                        format!("mandatory url query argument missed: {}", param.names[0])
+                    }
+                    (_, 1) => format!(
+                        "one of mandatory parameters missed: {}",
+                        mandatory_repr(route)
+                    ),
+                    _ if route.params.iter().filter(|p| p.mandatory).count() == 1 => {
+                        "not all arguments converted during string formatting".into()
+                    }
+                    _ => format!(
+                        "one of mandatory parameters missed: {}",
+                        mandatory_repr(route)
+                    ),
+                });
+            }
+            (None, Some(default)) => Value::String(default.into()),
+            (None, None) => continue,
+        };
+        let value = match param.kind {
+            Kind::Raw => value,
+            Kind::Flag => Value::Bool(crate::methods::truthy(&value)),
+            Kind::Int => match &value {
+                Value::Number(_) => value,
+                Value::String(s) => match s.trim().parse::<i64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => return Err(format!("invalid literal for int() with base 10: '{s}'")),
+                },
+                _ => {
+                    return Err(format!(
+                        "int() argument must be a string or a number, not '{value}'"
+                    ));
+                }
+            },
+        };
+        out.insert(param.arg.into(), value);
+    }
+    Ok(out)
+}
