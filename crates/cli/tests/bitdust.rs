@@ -444,3 +444,271 @@ async fn frames(
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_long_polls_shares_and_groups_over_rest() {
+    let first = TestNode::start_with(&format!("{}{WS}", net_config(None))).await;
+    let boot = p2p_addr(&first).await;
+    let bob = TestNode::start_with(&format!("{}{WS}", net_config(Some(&boot)))).await;
+    // A third node, so that Alice's files have somewhere to be placed.
+    let _third = TestNode::start_with(&format!("{}{WS}", net_config(Some(&boot)))).await;
+    wait_peers(&first, 2).await;
+    wait_peers(&bob, 2).await;
+    let alice = first;
+    let gid = |v: Value| v["result"]["global_id"].as_str().unwrap().to_owned();
+    let alice_gid = gid(call(&alice, "GET", "/i/g", None).await);
+    let bob_gid = gid(call(&bob, "GET", "/i/g", None).await);
+
+    // Bob polls; Alice writes; the poll answers with it.
+    let poll = {
+        let (addr, secret, http) = (bob.addr.clone(), bob.secret.clone(), bob.http.clone());
+        tokio::spawn(async move {
+            http.get(format!(
+                "http://{addr}/message/receive/c1/v1?polling_timeout=20"
+            ))
+            .header("api_secret", secret)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = call(
+        &alice,
+        "POST",
+        "/msg/s",
+        Some(json!({"global_id": bob_gid, "data": {"message": "polled"}})),
+    )
+    .await;
+    assert_eq!(sent["status"], "OK", "{sent}");
+    let got = poll.await.unwrap();
+    let m = &got["result"][0];
+    assert_eq!(
+        (
+            m["data"]["message"].as_str(),
+            m["dir"].as_str(),
+            m["sender"].as_str()
+        ),
+        (
+            Some("polled"),
+            Some("incoming"),
+            Some(format!("master${alice_gid}").as_str())
+        ),
+        "{got}"
+    );
+    let quiet = call(
+        &bob,
+        "GET",
+        "/message/receive/c2/v1?polling_timeout=1",
+        None,
+    )
+    .await;
+    assert_eq!(quiet["result"], json!([]));
+
+    // History and conversations, on both sides.
+    let history = call(
+        &alice,
+        "GET",
+        &format!("/message/history/v1?id={bob_gid}"),
+        None,
+    )
+    .await;
+    let doc = &history["result"][0]["doc"];
+    assert_eq!(
+        (
+            doc["direction"].as_str(),
+            doc["payload"]["data"]["message"].as_str()
+        ),
+        (Some("out"), Some("polled")),
+        "{history}"
+    );
+    let none = call(&alice, "GET", "/message/history/v1", None).await;
+    assert_eq!(
+        none["errors"],
+        json!(["mandatory url query argument missed: id"])
+    );
+    let conversations = call(&bob, "GET", "/msg/c", None).await;
+    let c = &conversations["result"][0];
+    assert_eq!(
+        (c["type"].as_str(), c["key_id"].as_str()),
+        (
+            Some("private_message"),
+            Some(format!("master${alice_gid}").as_str())
+        ),
+        "{conversations}"
+    );
+
+    // A share made, filled and granted through BitDust's calls.
+    let made = call(
+        &alice,
+        "POST",
+        "/share/create/v1",
+        Some(json!({"label": "docs"})),
+    )
+    .await;
+    let key_id = made["result"]["key_id"].as_str().unwrap().to_owned();
+    assert!(
+        key_id.starts_with("share_") && key_id.ends_with(&format!("${alice_gid}")),
+        "{made}"
+    );
+    assert_eq!(
+        made["message"],
+        format!("new share {key_id} created successfully")
+    );
+    let share = key_id[6..38].to_owned();
+    let (_, own) = alice.get_json(&format!("/shares/{share}")).await;
+    let folder = own["share"]["folder"].as_str().unwrap().to_owned();
+    let (status, entry) = alice
+        .upload(
+            "a.txt",
+            b"shared through bitdust".to_vec(),
+            &format!("&parent={folder}"),
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    let granted = call(
+        &alice,
+        "PUT",
+        "/share/grant/v1",
+        Some(json!({"key_id": key_id, "trusted_user_id": bob_gid})),
+    )
+    .await;
+    assert_eq!(granted["message"], "access granted", "{granted}");
+    let listed = call(&bob, "GET", "/share/list/v1", None).await;
+    assert_eq!(
+        (
+            listed["result"][0]["key_id"].as_str(),
+            listed["result"][0]["creator"].as_str()
+        ),
+        (Some(key_id.as_str()), Some(alice_gid.as_str())),
+        "{listed}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let opened = call(
+            &bob,
+            "POST",
+            "/share/open/v1",
+            Some(json!({"key_id": key_id})),
+        )
+        .await;
+        if opened["status"] == "OK" {
+            assert_eq!(opened["result"]["state"], "CONNECTED");
+            assert_eq!(
+                opened["message"],
+                format!("share {key_id} opened successfully")
+            );
+            let (_, files) = bob.get_json(&format!("/shares/{share}")).await;
+            if files["files"].as_array().is_some_and(|f| f.len() == 1) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never opened: {opened}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let bad = call(&bob, "GET", "/share/info/v1?key_id=nope", None).await;
+    assert_eq!(bad["errors"], json!(["invalid share id"]));
+
+    // A group: made, shared, written to.
+    let group = call(
+        &alice,
+        "POST",
+        "/group/create/v1",
+        Some(json!({"label": "friends"})),
+    )
+    .await;
+    let group_key_id = group["result"]["group_key_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        group["message"],
+        format!("new group {group_key_id} created successfully")
+    );
+    let shared = call(
+        &alice,
+        "PUT",
+        "/group/share/v1",
+        Some(json!({"group_key_id": group_key_id, "trusted_user_id": bob_gid})),
+    )
+    .await;
+    assert_eq!(shared["message"], "access granted", "{shared}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let groups = call(&bob, "GET", "/group/list/v1", None).await;
+        if groups["result"].as_array().is_some_and(|g| g.len() == 1) {
+            let g = &groups["result"][0];
+            assert_eq!(
+                (
+                    g["group_key_id"].as_str(),
+                    g["state"].as_str(),
+                    g["label"].as_str()
+                ),
+                (
+                    Some(group_key_id.as_str()),
+                    Some("CONNECTED"),
+                    Some("friends")
+                )
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bob never got the group: {groups}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the topic's subscriptions go round
+    let said = call(
+        &alice,
+        "POST",
+        "/message/send/group/v1",
+        Some(json!({"group_key_id": group_key_id, "data": {"message": "hi group"}})),
+    )
+    .await;
+    assert_eq!(said["message"], "group message sent", "{said}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let h = call(
+            &bob,
+            "GET",
+            &format!("/message/history/v1?id={group_key_id}&message_type=group_message"),
+            None,
+        )
+        .await;
+        if let Some(doc) = h["result"]
+            .as_array()
+            .and_then(|r| r.first())
+            .map(|d| d["doc"].clone())
+        {
+            assert_eq!(
+                (
+                    doc["payload"]["msg_type"].as_str(),
+                    doc["payload"]["data"]["message"].as_str()
+                ),
+                (Some("group_message"), Some("hi group")),
+                "{h}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bob never got the group message: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = call(
+        &bob,
+        "DELETE",
+        "/group/leave/v1",
+        Some(json!({"group_key_id": group_key_id})),
+    )
+    .await;
+    assert_eq!(
+        (left["message"].as_str(), left["result"]["state"].as_str()),
+        (Some("group deactivated"), Some("CLOSED")),
+        "{left}"
+    );
+    let bad = call(&bob, "GET", "/group/info/v1?group_key_id=nope", None).await;
+    assert_eq!(bad["errors"], json!(["invalid group id"]));
+}

@@ -24,6 +24,7 @@ mod ids;
 mod json;
 mod methods;
 mod rest;
+mod social;
 mod ws;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ struct Inner {
     me: String,
     /// Frames for every WebSocket client (compact JSON).
     pushes: broadcast::Sender<String>,
+    /// The `message_receive` polls waiting, by consumer id.
+    polls: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl BitDust {
@@ -51,7 +54,12 @@ impl BitDust {
     pub fn new(node: Node) -> Self {
         let (pushes, _) = broadcast::channel(1024);
         let me = node.node_id();
-        let layer = Self(Arc::new(Inner { node, me, pushes }));
+        let layer = Self(Arc::new(Inner {
+            node,
+            me,
+            pushes,
+            polls: Default::default(),
+        }));
         ws::start_pushes(&layer);
         layer
     }
@@ -72,6 +80,27 @@ impl BitDust {
             p.len() == secret.len()
                 && p.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
         })
+    }
+
+    /// Registers a `message_receive` poll of `consumer`: an earlier one
+    /// of the same consumer is told to answer `reset`. Answers what tells
+    /// this one.
+    pub(crate) fn take_poll(&self, consumer: &str) -> Arc<tokio::sync::Notify> {
+        let mine = Arc::new(tokio::sync::Notify::new());
+        let mut polls = self.0.polls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(earlier) = polls.insert(consumer.to_owned(), mine.clone()) {
+            earlier.notify_one();
+        }
+        mine
+    }
+
+    /// The poll of `consumer` that `mine` tells answered (a newer one of
+    /// the same consumer stays).
+    pub(crate) fn end_poll(&self, consumer: &str, mine: &Arc<tokio::sync::Notify>) {
+        let mut polls = self.0.polls.lock().unwrap_or_else(|p| p.into_inner());
+        if polls.get(consumer).is_some_and(|p| Arc::ptr_eq(p, mine)) {
+            polls.remove(consumer);
+        }
     }
 
     /// Sends `frame` to every WebSocket client.

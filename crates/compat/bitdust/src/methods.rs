@@ -130,6 +130,122 @@ pub(crate) const SIGNATURES: &[Signature] = &[
         name: "event_send",
         args: &[("event_id", None), ("data", Some("null"))],
     },
+    Signature {
+        name: "message_history",
+        args: &[
+            ("recipient_id", Some("null")),
+            ("sender_id", Some("null")),
+            ("message_type", Some("null")),
+            ("offset", Some("0")),
+            ("limit", Some("100")),
+        ],
+    },
+    Signature {
+        name: "message_conversations_list",
+        args: &[
+            ("message_types", Some("\"\"")),
+            ("offset", Some("0")),
+            ("limit", Some("100")),
+        ],
+    },
+    Signature {
+        name: "message_receive",
+        args: &[
+            ("consumer_callback_id", None),
+            ("direction", Some("\"incoming\"")),
+            ("message_types", Some("\"private_message,group_message\"")),
+            ("polling_timeout", Some("60")),
+        ],
+    },
+    Signature {
+        name: "message_send_group",
+        args: &[("group_key_id", None), ("data", None)],
+    },
+    Signature {
+        name: "shares_list",
+        args: &[
+            ("only_active", Some("false")),
+            ("include_mine", Some("true")),
+            ("include_granted", Some("true")),
+        ],
+    },
+    Signature {
+        name: "share_info",
+        args: &[("key_id", None)],
+    },
+    Signature {
+        name: "share_create",
+        args: &[
+            ("owner_id", Some("null")),
+            ("key_size", Some("null")),
+            ("label", Some("\"\"")),
+            ("active", Some("true")),
+        ],
+    },
+    Signature {
+        name: "share_delete",
+        args: &[("key_id", None)],
+    },
+    Signature {
+        name: "share_grant",
+        args: &[
+            ("key_id", None),
+            ("trusted_user_id", None),
+            ("timeout", Some("45")),
+            ("publish_events", Some("true")),
+        ],
+    },
+    Signature {
+        name: "share_open",
+        args: &[("key_id", None), ("publish_events", Some("false"))],
+    },
+    Signature {
+        name: "share_close",
+        args: &[("key_id", None)],
+    },
+    Signature {
+        name: "groups_list",
+        args: &[
+            ("only_active", Some("false")),
+            ("include_mine", Some("true")),
+            ("include_granted", Some("true")),
+        ],
+    },
+    Signature {
+        name: "group_create",
+        args: &[
+            ("creator_id", Some("null")),
+            ("key_size", Some("null")),
+            ("label", Some("\"\"")),
+            ("timeout", Some("30")),
+        ],
+    },
+    Signature {
+        name: "group_info",
+        args: &[("group_key_id", None)],
+    },
+    Signature {
+        name: "group_join",
+        args: &[
+            ("group_key_id", None),
+            ("publish_events", Some("false")),
+            ("use_dht_cache", Some("true")),
+            ("wait_result", Some("true")),
+        ],
+    },
+    Signature {
+        name: "group_leave",
+        args: &[("group_key_id", None), ("erase_key", Some("false"))],
+    },
+    Signature {
+        name: "group_share",
+        args: &[
+            ("group_key_id", None),
+            ("trusted_user_id", None),
+            ("timeout", Some("45")),
+            ("publish_events", Some("false")),
+        ],
+    },
 ];
 
 /// What a call failed at before the method ran (BitDust answers these
@@ -141,7 +257,7 @@ pub(crate) struct CallError(pub(crate) String);
 pub(crate) struct Args(Map<String, Value>);
 
 impl Args {
-    fn value(&self, name: &str) -> &Value {
+    pub(crate) fn value(&self, name: &str) -> &Value {
         self.0.get(name).unwrap_or(&Value::Null)
     }
 
@@ -269,6 +385,35 @@ impl BitDust {
                 self.push_event(&event, a.value("data").clone());
                 Envelope::ok_with(json!({"event_id": event, "created": now_secs()}))
             }
+            "message_history" => self.message_history(&a).await,
+            "message_conversations_list" => self.message_conversations_list(&a).await,
+            "message_receive" => self.message_receive(&a).await,
+            "message_send_group" => {
+                self.message_send_group(&a.text("group_key_id"), a.value("data"))
+                    .await
+            }
+            "shares_list" => self.shares_list(&a).await,
+            "share_info" => self.share_info(&a.text("key_id")).await,
+            "share_create" => self.share_create(&a).await,
+            "share_delete" => self.share_delete(&a.text("key_id")).await,
+            "share_grant" => {
+                self.share_grant(&a.text("key_id"), &a.text("trusted_user_id"))
+                    .await
+            }
+            "share_open" => self.share_open(&a.text("key_id"), true).await,
+            "share_close" => self.share_open(&a.text("key_id"), false).await,
+            "groups_list" => self.groups_list(&a).await,
+            "group_create" => self.group_create(&a.text("label")).await,
+            "group_info" => self.group_info(&a.text("group_key_id")).await,
+            "group_join" => self.group_join(&a.text("group_key_id")).await,
+            "group_leave" => {
+                self.group_leave(&a.text("group_key_id"), a.flag("erase_key"))
+                    .await
+            }
+            "group_share" => {
+                self.group_share(&a.text("group_key_id"), &a.text("trusted_user_id"))
+                    .await
+            }
             other => Envelope::error(format!("method {other} is not available")),
         }
     }
@@ -296,11 +441,11 @@ impl BitDust {
             .and_then(|s| s.nickname)
     }
 
-    async fn gid_of(&self, peer: &str) -> String {
+    pub(crate) async fn gid_of(&self, peer: &str) -> String {
         ids::gid(peer, self.nickname_of(peer).await.as_deref())
     }
 
-    async fn idurl_of(&self, peer: &str) -> String {
+    pub(crate) async fn idurl_of(&self, peer: &str) -> String {
         ids::idurl(peer, self.nickname_of(peer).await.as_deref())
     }
 

@@ -266,6 +266,173 @@ pub(crate) const ROUTES: &[Route] = &[
             p!(Body ["data"] => "data"),
         ],
     },
+    Route {
+        verb: "GET",
+        paths: &["/message/history/v1", "/v1/message/history", "/msg/h"],
+        method: "message_history",
+        params: &[
+            p!(Query ["id"] => "recipient_id"; mandatory),
+            p!(Query ["sender_id"] => "sender_id"),
+            p!(Query ["message_type"] => "message_type" = "private_message"),
+            p!(Query ["offset"] => "offset" = "0"; int),
+            p!(Query ["limit"] => "limit" = "100"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/message/conversation/v1",
+            "/v1/message/conversation",
+            "/msg/c",
+        ],
+        method: "message_conversations_list",
+        params: &[
+            p!(Query ["message_types"] => "message_types" = ""),
+            p!(Query ["offset"] => "offset" = "0"; int),
+            p!(Query ["limit"] => "limit" = "100"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/message/receive/{consumer_callback_id}/v1",
+            "/v1/message/receive/{consumer_callback_id}",
+            "/msg/r/{consumer_callback_id}/",
+        ],
+        method: "message_receive",
+        params: &[
+            p!(Path ["consumer_callback_id"] => "consumer_callback_id"),
+            p!(Query ["direction"] => "direction" = "incoming"),
+            p!(Query ["message_types"] => "message_types" = "private_message,group_message"),
+            p!(Query ["polling_timeout"] => "polling_timeout" = "60"; int),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &[
+            "/message/send/group/v1",
+            "/v1/message/send/group",
+            "/msg/sg",
+        ],
+        method: "message_send_group",
+        params: &[
+            p!(Body ["group_key_id"] => "group_key_id"; mandatory),
+            p!(Body ["data"] => "data"; mandatory),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/share/list/v1", "/v1/share/list", "/sh/l"],
+        method: "shares_list",
+        params: &[
+            p!(Query ["active"] => "only_active" = "0"; flag),
+            p!(Query ["mine"] => "include_mine" = "1"; flag),
+            p!(Query ["granted"] => "include_granted" = "1"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/share/info/v1", "/v1/share/info", "/sh/i"],
+        method: "share_info",
+        params: &[p!(Query ["key_id"] => "key_id"; mandatory)],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/share/create/v1", "/v1/share/create", "/sh/c"],
+        method: "share_create",
+        params: &[
+            p!(Body ["owner_id"] => "owner_id"),
+            p!(Body ["key_size"] => "key_size"),
+            p!(Body ["label"] => "label" = ""),
+            p!(Body ["active"] => "active" = "1"; flag),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/share/delete/v1", "/v1/share/delete", "/sh/d"],
+        method: "share_delete",
+        params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
+    },
+    Route {
+        verb: "PUT",
+        paths: &["/share/grant/v1", "/v1/share/grant", "/sh/g"],
+        method: "share_grant",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["trusted_user_id", "trusted_global_id", "trusted_idurl", "trusted_id"] => "trusted_user_id"; mandatory),
+            p!(Body ["timeout"] => "timeout" = "30"; int),
+            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/share/open/v1", "/v1/share/open", "/sh/o"],
+        method: "share_open",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/share/close/v1", "/v1/share/close", "/sh/cl"],
+        method: "share_close",
+        params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/group/list/v1", "/v1/group/list", "/gr/l"],
+        method: "groups_list",
+        params: &[],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/group/create/v1", "/v1/group/create", "/gr/c"],
+        method: "group_create",
+        params: &[
+            p!(Body ["creator_id"] => "creator_id"),
+            p!(Body ["key_size"] => "key_size"),
+            p!(Body ["label"] => "label" = ""),
+            p!(Body ["timeout"] => "timeout" = "20"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/group/info/v1", "/v1/group/info", "/gr/i"],
+        method: "group_info",
+        params: &[p!(Query ["group_key_id"] => "group_key_id"; mandatory)],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/group/join/v1", "/v1/group/join", "/gr/j"],
+        method: "group_join",
+        params: &[
+            p!(Body ["group_key_id"] => "group_key_id"; mandatory),
+            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
+            p!(Body ["use_dht_cache"] => "use_dht_cache" = "0"; flag),
+            p!(Body ["wait_result"] => "wait_result" = "1"; flag),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/group/leave/v1", "/v1/group/leave", "/gr/lv"],
+        method: "group_leave",
+        params: &[
+            p!(Body ["group_key_id"] => "group_key_id"; mandatory),
+            p!(Body ["erase_key"] => "erase_key"),
+        ],
+    },
+    Route {
+        verb: "PUT",
+        paths: &["/group/share/v1", "/v1/group/share", "/gr/sh"],
+        method: "group_share",
+        params: &[
+            p!(Body ["group_key_id"] => "group_key_id"; mandatory),
+            p!(Body ["trusted_user_id", "trusted_global_id", "trusted_idurl", "trusted_id"] => "trusted_user_id"; mandatory),
+            p!(Body ["timeout"] => "timeout" = "45"; int),
+            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
+        ],
+    },
 ];
 
 /// The routes for the main listener: each spelling of each route.

@@ -160,7 +160,7 @@ impl BitDust {
 
 /// A conversation's id, `<a>&<b>`: one number per side, stable for the
 /// other side (a group: the same number twice).
-fn conversation_id(peer: &str) -> String {
+pub(crate) fn conversation_id(peer: &str) -> String {
     let n = peer
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))

@@ -291,6 +291,15 @@ impl Groups {
         Ok(())
     }
 
+    /// Leaves group `id` (as [`Groups::leave`]) and forgets it here, its
+    /// key with it (its messages stay in the history).
+    pub async fn forget(&self, id: &str) -> Result<()> {
+        self.leave(id).await?;
+        let (shared, group) = (self.0.shared.clone(), id.to_owned());
+        blocking(move || Ok(shared.catalog.remove_group(&group)?)).await?;
+        Ok(())
+    }
+
     /// Sends `body` to group `id`: published to the members there now,
     /// and a copy kept for each, handed over until taken.
     pub async fn send(&self, id: &str, body: &str) -> Result<Message> {
