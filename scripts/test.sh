@@ -3,8 +3,9 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths), curl, yt-dlp and a venv with PyOpenload,
-# installed here when missing.
+# splash images, preview lengths), curl, yt-dlp, a venv with PyOpenload and
+# one with BitDust's client (pyenv's Python 3.9.18), installed here when
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +70,25 @@ if ! "$yt_venv/bin/yt-dlp" --version 2>/dev/null | grep -q '^2026.11.23$'; then
   "$yt_venv/bin/pip" install -q --disable-pip-version-check 'yt-dlp==2026.11.23'
 fi
 export PATH="$PWD/$yt_venv/bin:$PATH"
+
+# BitDust's own client (PyPI `bitdust` 0.1.24.265, which needs Python 3.9
+# and builds Twisted 20.3.0 from source) drives the BitDust layer in one
+# test; it lives in a venv of pyenv's Python 3.9.18.
+bd_venv=target/bitdust-venv
+if ! "$bd_venv/bin/python" -c 'import bitdust' >/dev/null 2>&1; then
+  py39=""
+  for p in "$(pyenv prefix 3.9.18 2>/dev/null)/bin/python" "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.9.18/bin/python" /root/.pyenv/versions/3.9.18/bin/python; do
+    if [ -x "$p" ]; then py39=$p; break; fi
+  done
+  if [ -z "$py39" ]; then
+    echo "BitDust's client needs Python 3.9 (pyenv's 3.9.18): not found" >&2
+    exit 1
+  fi
+  rm -rf "$bd_venv"
+  "$py39" -m venv "$bd_venv"
+  "$bd_venv/bin/pip" install -q --disable-pip-version-check 'bitdust==0.1.24.265'
+fi
+export CAIRN_BITDUST_BIN="$PWD/$bd_venv/bin/bitdust"
 
 cargo fmt --all -- --check
 bash scripts/layers.sh

@@ -712,3 +712,212 @@ async fn history_long_polls_shares_and_groups_over_rest() {
     let bad = call(&bob, "GET", "/group/info/v1?group_key_id=nope", None).await;
     assert_eq!(bad["errors"], json!(["invalid group id"]));
 }
+
+/// A node started from a symlink named `BitDust-node`, killed when
+/// dropped.
+struct Named(std::process::Child);
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// BitDust's own command-line client (PyPI `bitdust` 0.1.24.265, in the
+/// venv `scripts/test.sh` makes) drives the real node. That client finds
+/// a running BitDust by its process name and calls the WebSocket at
+/// `ws://localhost:8280` with the secret from `~/.bitdust/apisecret`; so
+/// the node runs as `BitDust-node` (a symlink to cairn) with the BitDust
+/// WebSocket on 8280, and the client's HOME holds the node's secret. The
+/// only test on that port.
+#[tokio::test]
+async fn bitdust_s_own_client_drives_the_node() {
+    let client = std::env::var("CAIRN_BITDUST_BIN").expect(
+        "BitDust's client: run scripts/test.sh, which installs it (target/bitdust-venv), \
+         or set CAIRN_BITDUST_BIN to its `bitdust`",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("BitDust-node");
+    std::os::unix::fs::symlink(common::BIN, &link).unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("config.toml"),
+        "listen = \"127.0.0.1:0\"\nlog = \"warn\"\n[network]\nenabled = false\n\
+         [layers]\ncacaoweb = []\npowder = []\nbitdust = [\"127.0.0.1:8280\"]\n\
+         [torrents]\nenabled = false\n",
+    )
+    .unwrap();
+    let _node = Named(
+        std::process::Command::new(&link)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("node")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    common::wait_for_file(&data.join("api.addr"));
+    assert_eq!(
+        common::wait_for_file(&data.join("bitdust.addr")),
+        "127.0.0.1:8280"
+    );
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".bitdust")).unwrap();
+    std::fs::copy(data.join("apisecret"), home.join(".bitdust/apisecret")).unwrap();
+    let bitdust = |args: &[&str]| {
+        let out = std::process::Command::new(&client)
+            .args(args)
+            .env("HOME", &home)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (_, health) = bitdust(&["api", "process_health"]);
+    assert!(health.contains("\"status\": \"OK\""), "{health}");
+    let (_, me) = bitdust(&["api", "identity_get"]);
+    assert!(me.contains("\"global_id\": \"cairn@"), "{me}");
+    let (_, made) = bitdust(&["api", "key_create", "key_alias=cats"]);
+    assert!(
+        made.contains("new private key cats was generated successfully"),
+        "{made}"
+    );
+    let (_, keys) = bitdust(&["key", "list"]);
+    assert!(
+        keys.contains("master$cairn@") && keys.contains("cats$cairn@"),
+        "{keys}"
+    );
+    let (_, missing) = bitdust(&["api", "key_get", "key_id=nothere"]);
+    assert!(missing.contains("is not registered"), "{missing}");
+    let (_, group) = bitdust(&["api", "group_create", "label=friends"]);
+    assert!(group.contains("created successfully"), "{group}");
+    let (_, groups) = bitdust(&["api", "groups_list"]);
+    assert!(groups.contains("\"label\": \"friends\""), "{groups}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_calls_answer_from_the_node_s_state() {
+    let first = TestNode::start_with(&format!("{}{WS}", net_config(None))).await;
+    let boot = p2p_addr(&first).await;
+    let second = TestNode::start_with(&format!("{}{WS}", net_config(Some(&boot)))).await;
+    let third = TestNode::start_with(&format!("{}{WS}", net_config(Some(&boot)))).await;
+    for n in [&first, &second, &third] {
+        wait_peers(n, 2).await;
+    }
+    let node = first;
+    // A file placed: its suppliers are BitDust's suppliers, and it is
+    // their customer.
+    let (status, entry) = node.upload("f.bin", common::data(100_000, 7), "").await;
+    assert_eq!(status, 201);
+    let job = common::net::placed(&node, entry["blob"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let suppliers = call(&node, "GET", "/supplier/list/v1", None).await;
+    let list = suppliers["result"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "1+1 on two peers: {suppliers}");
+    assert!(list.iter().all(|s| s["supplier_state"] == "CONNECTED"
+        && s["global_id"].as_str().unwrap().starts_with("cairn@")));
+    let node_gid = call(&node, "GET", "/i/g", None).await["result"]["global_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut customers_seen = 0;
+    for other in [&second, &third] {
+        let c = call(other, "GET", "/cu/l", None).await;
+        customers_seen += c["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["global_id"] == node_gid.as_str())
+            .count();
+        let donated = call(other, "GET", "/space/donated/v1", None).await;
+        assert!(
+            donated["result"]["donated"].as_u64().unwrap() > 0,
+            "{donated}"
+        );
+        assert!(
+            donated["result"]["used_percent"]
+                .as_str()
+                .unwrap()
+                .ends_with('%')
+        );
+    }
+    assert_eq!(customers_seen, 2, "each supplier lists it as a customer");
+    let status = call(&node, "GET", "/network/info/v1", None).await;
+    assert_eq!(status["result"]["global_id"], node_gid.as_str());
+    assert_eq!(status["result"]["suppliers"]["connected"], 2, "{status}");
+    let short = call(&node, "GET", "/nw/st", None).await;
+    assert!(
+        short["result"].get("suppliers").is_none(),
+        "flags default off: {short}"
+    );
+    let connected = call(&node, "GET", "/network/connected/v1", None).await;
+    assert_eq!(connected["result"]["service_network"], "started");
+    let local = call(&node, "GET", "/sp/l", None).await;
+    assert!(
+        local["result"]["disktotal"].as_u64().unwrap() > 0,
+        "{local}"
+    );
+
+    // The DHT: a value written on one node is read on another.
+    let set = call(
+        &node,
+        "POST",
+        "/dht/value/set/v1",
+        Some(json!({"key": "abcd", "value": {"text": "A-B-C-D"}})),
+    )
+    .await;
+    assert_eq!(set["result"]["write"], "success", "{set}");
+    let got = call(&second, "GET", "/dht/value/get/v1?key=abcd", None).await;
+    assert_eq!(
+        (
+            got["result"]["read"].as_str(),
+            got["result"]["value"].clone()
+        ),
+        (Some("success"), json!({"text": "A-B-C-D"})),
+        "{got}"
+    );
+    let missing = call(&second, "GET", "/d/v/g?key=nothing-here", None).await;
+    assert_eq!(missing["result"]["read"], "failed");
+
+    // Events: sent, counted, and handed to a consumer that listens.
+    let first_call = {
+        let (addr, secret, http) = (node.addr.clone(), node.secret.clone(), node.http.clone());
+        tokio::spawn(async move {
+            http.get(format!("http://{addr}/event/listen/me/v1"))
+                .header("api_secret", secret)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = call(
+        &node,
+        "POST",
+        "/event/send/client-event-abc/v1",
+        Some(json!({"k": "v"})),
+    )
+    .await;
+    assert_eq!(sent["result"]["event_id"], "client-event-abc", "{sent}");
+    let heard = first_call.await.unwrap();
+    let e = &heard["result"][0];
+    assert_eq!(
+        (e["id"].as_str(), e["data"].clone()),
+        (Some("client-event-abc"), json!({"k": "v"})),
+        "{heard}"
+    );
+    let counts = call(&node, "GET", "/event/list/v1", None).await;
+    assert_eq!(counts["result"]["client-event-abc"], 1, "{counts}");
+    assert_eq!(counts["result"]["identity-rotated"], 0);
+}

@@ -63,6 +63,12 @@ impl Envelope {
         self
     }
 
+    /// With a `reason` (an error's machine-readable cause).
+    pub(crate) fn with_reason(mut self, reason: &str) -> Self {
+        self.0.insert("reason".into(), Value::String(reason.into()));
+        self
+    }
+
     /// As a JSON value.
     pub(crate) fn into_value(self) -> Value {
         Value::Object(self.0)

@@ -23,6 +23,7 @@ mod envelope;
 mod ids;
 mod json;
 mod methods;
+mod netcalls;
 mod rest;
 mod social;
 mod ws;
@@ -46,7 +47,29 @@ struct Inner {
     pushes: broadcast::Sender<String>,
     /// The `message_receive` polls waiting, by consumer id.
     polls: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// Events sent, counted, and queued for `event_listen` consumers.
+    events: std::sync::Mutex<EventQueues>,
+    /// Rung when an event is queued.
+    queued: tokio::sync::Notify,
 }
+
+/// What `events_list` and `event_listen` read.
+#[derive(Default)]
+struct EventQueues {
+    counts: std::collections::BTreeMap<String, u64>,
+    consumers: std::collections::HashMap<String, Consumer>,
+}
+
+/// One `event_listen` consumer: its queue, and whether a call waits on
+/// it (one that does not, with over [`MAX_PENDING`] events, is dropped).
+#[derive(Default)]
+struct Consumer {
+    queue: std::collections::VecDeque<(String, Value, i64)>,
+    waiting: bool,
+}
+
+/// Events a consumer with no call waiting may have queued.
+const MAX_PENDING: usize = 100;
 
 impl BitDust {
     /// The layer over `node`; it starts turning the node's events into
@@ -59,6 +82,8 @@ impl BitDust {
             me,
             pushes,
             polls: Default::default(),
+            events: Default::default(),
+            queued: tokio::sync::Notify::new(),
         }));
         ws::start_pushes(&layer);
         layer
@@ -108,9 +133,48 @@ impl BitDust {
         let _ = self.0.pushes.send(json::compact(&frame));
     }
 
-    /// Sends event `event_id` with `data` to every WebSocket client.
+    /// Sends event `event_id` with `data` to every WebSocket client, and
+    /// queues it for every `event_listen` consumer.
     pub(crate) fn push_event(&self, event_id: &str, data: Value) {
+        {
+            let mut events = self.0.events.lock().unwrap_or_else(|p| p.into_inner());
+            *events.counts.entry(event_id.to_owned()).or_default() += 1;
+            let time = netcalls::event_time();
+            events.consumers.retain(|_, c| {
+                c.queue.push_back((event_id.to_owned(), data.clone(), time));
+                c.waiting || c.queue.len() <= MAX_PENDING
+            });
+        }
+        self.0.queued.notify_waiters();
         self.push(json!({"type": "event", "payload": {"event_id": event_id, "data": data}}));
+    }
+
+    /// How many of each event were sent since the node started.
+    pub(crate) fn event_counts(&self) -> Vec<(String, u64)> {
+        let events = self.0.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// The events queued for `consumer` (registered at its first call),
+    /// waiting for one when there are none.
+    pub(crate) async fn listen_events(&self, consumer: &str) -> Vec<(String, Value, i64)> {
+        loop {
+            let ring = self.0.queued.notified();
+            {
+                let mut events = self.0.events.lock().unwrap_or_else(|p| p.into_inner());
+                let c = events.consumers.entry(consumer.to_owned()).or_default();
+                if !c.queue.is_empty() {
+                    c.waiting = false;
+                    return c.queue.drain(..).collect();
+                }
+                c.waiting = true;
+            }
+            tokio::select! {
+                _ = ring => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = self.0.node.stopped() => return Vec::new(),
+            }
+        }
     }
 }
 

@@ -131,6 +131,77 @@ pub(crate) const SIGNATURES: &[Signature] = &[
         args: &[("event_id", None), ("data", Some("null"))],
     },
     Signature {
+        name: "suppliers_list",
+        args: &[("customer_id", Some("null")), ("verbose", Some("false"))],
+    },
+    Signature {
+        name: "customers_list",
+        args: &[("verbose", Some("false"))],
+    },
+    Signature {
+        name: "customer_reject",
+        args: &[("customer_id", None), ("erase_customer_key", Some("true"))],
+    },
+    Signature {
+        name: "space_donated",
+        args: &[],
+    },
+    Signature {
+        name: "space_consumed",
+        args: &[],
+    },
+    Signature {
+        name: "space_local",
+        args: &[],
+    },
+    Signature {
+        name: "network_status",
+        args: &[
+            ("show_suppliers", Some("false")),
+            ("show_customers", Some("false")),
+            ("show_cache", Some("false")),
+            ("show_tcp", Some("false")),
+            ("show_udp", Some("false")),
+            ("show_proxy", Some("false")),
+            ("show_dht", Some("false")),
+        ],
+    },
+    Signature {
+        name: "network_connected",
+        args: &[("wait_timeout", Some("5"))],
+    },
+    Signature {
+        name: "dht_value_get",
+        args: &[
+            ("key", None),
+            ("record_type", Some("\"skip_validation\"")),
+            ("layer_id", Some("0")),
+            ("use_cache_ttl", Some("null")),
+        ],
+    },
+    Signature {
+        name: "dht_value_set",
+        args: &[
+            ("key", None),
+            ("value", None),
+            ("expire", Some("null")),
+            ("record_type", Some("\"skip_validation\"")),
+            ("layer_id", Some("0")),
+        ],
+    },
+    Signature {
+        name: "dht_node_find",
+        args: &[("node_id_64", Some("null")), ("layer_id", Some("0"))],
+    },
+    Signature {
+        name: "events_list",
+        args: &[],
+    },
+    Signature {
+        name: "event_listen",
+        args: &[("consumer_callback_id", None)],
+    },
+    Signature {
         name: "message_history",
         args: &[
             ("recipient_id", Some("null")),
@@ -385,6 +456,19 @@ impl BitDust {
                 self.push_event(&event, a.value("data").clone());
                 Envelope::ok_with(json!({"event_id": event, "created": now_secs()}))
             }
+            "suppliers_list" => self.suppliers_list().await,
+            "customers_list" => self.customers_list().await,
+            "customer_reject" => self.customer_reject(&a.text("customer_id")).await,
+            "space_donated" => self.space_donated().await,
+            "space_consumed" => self.space_consumed().await,
+            "space_local" => self.space_local().await,
+            "network_status" => self.network_status(&a).await,
+            "network_connected" => self.network_connected().await,
+            "dht_value_get" => self.dht_value_get(&a.text("key")).await,
+            "dht_value_set" => self.dht_value_set(&a.text("key"), a.value("value")).await,
+            "dht_node_find" => self.dht_node_find(&a.text("node_id_64")).await,
+            "events_list" => self.events_list(),
+            "event_listen" => self.event_listen(&a.text("consumer_callback_id")).await,
             "message_history" => self.message_history(&a).await,
             "message_conversations_list" => self.message_conversations_list(&a).await,
             "message_receive" => self.message_receive(&a).await,

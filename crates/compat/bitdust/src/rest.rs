@@ -263,8 +263,137 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "event_send",
         params: &[
             p!(Path ["event_id"] => "event_id"),
-            p!(Body ["data"] => "data"),
+            // The whole body is the event's data (bitdust-details.md §4.17).
+            p!(Body ["*"] => "data"),
         ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/supplier/list/v1", "/v1/supplier/list", "/su/l"],
+        method: "suppliers_list",
+        params: &[
+            p!(Query ["customer_id", "customer_idurl", "id"] => "customer_id"),
+            p!(Query ["verbose"] => "verbose" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/customer/list/v1", "/v1/customer/list", "/cu/l"],
+        method: "customers_list",
+        params: &[],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/customer/reject/v1", "/v1/customer/reject", "/cu/d"],
+        method: "customer_reject",
+        params: &[
+            p!(Body ["customer_id", "global_id", "idurl", "id"] => "customer_id"; mandatory),
+            p!(Query ["erase_customer_key"] => "erase_customer_key" = "1"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/space/donated/v1", "/v1/space/donated", "/sp/d"],
+        method: "space_donated",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/space/consumed/v1", "/v1/space/consumed", "/sp/c"],
+        method: "space_consumed",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/space/local/v1", "/v1/space/local", "/sp/l"],
+        method: "space_local",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/network/status/v1", "/v1/network/status", "/nw/st"],
+        method: "network_status",
+        params: &[
+            p!(Query ["suppliers"] => "show_suppliers" = "0"; flag),
+            p!(Query ["customers"] => "show_customers" = "0"; flag),
+            p!(Query ["cache"] => "show_cache" = "0"; flag),
+            p!(Query ["tcp"] => "show_tcp" = "0"; flag),
+            p!(Query ["udp"] => "show_udp" = "0"; flag),
+            p!(Query ["proxy"] => "show_proxy" = "0"; flag),
+            p!(Query ["dht"] => "show_dht" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/network/info/v1",
+            "/network/details/v1",
+            "/v1/network/info",
+            "/nw/i",
+        ],
+        method: "network_status",
+        params: &[
+            p!(Query ["suppliers"] => "show_suppliers" = "1"; flag),
+            p!(Query ["customers"] => "show_customers" = "1"; flag),
+            p!(Query ["cache"] => "show_cache" = "1"; flag),
+            p!(Query ["tcp"] => "show_tcp" = "1"; flag),
+            p!(Query ["udp"] => "show_udp" = "1"; flag),
+            p!(Query ["proxy"] => "show_proxy" = "1"; flag),
+            p!(Query ["dht"] => "show_dht" = "1"; flag),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/network/connected/v1", "/v1/network/connected", "/nw/con"],
+        method: "network_connected",
+        params: &[p!(Query ["wait_timeout"] => "wait_timeout" = "10"; int)],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/dht/value/get/v1", "/v1/dht/value/get", "/d/v/g"],
+        method: "dht_value_get",
+        params: &[
+            p!(Query ["key"] => "key"; mandatory),
+            p!(Query ["record_type"] => "record_type" = "skip_validation"),
+            p!(Query ["layer_id"] => "layer_id" = "0"; int),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/dht/value/set/v1", "/v1/dht/value/set", "/d/v/s"],
+        method: "dht_value_set",
+        params: &[
+            p!(Body ["key"] => "key"; mandatory),
+            p!(Body ["value"] => "value"; mandatory),
+            p!(Body ["expire"] => "expire"),
+            p!(Body ["record_type"] => "record_type" = "skip_validation"),
+            p!(Body ["layer_id"] => "layer_id" = "0"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/dht/node/find/v1", "/v1/dht/node/find", "/d/n/f"],
+        method: "dht_node_find",
+        params: &[
+            p!(Query ["node_id_64", "dht_id"] => "node_id_64"),
+            p!(Query ["layer_id"] => "layer_id" = "0"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/event/list/v1", "/v1/event/list", "/ev/l"],
+        method: "events_list",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/event/listen/{consumer_callback_id}/v1",
+            "/v1/event/listen/{consumer_callback_id}",
+            "/ev/l/{consumer_callback_id}/",
+        ],
+        method: "event_listen",
+        params: &[p!(Path ["consumer_callback_id"] => "consumer_callback_id")],
     },
     Route {
         verb: "GET",
@@ -596,6 +725,7 @@ fn kwargs(
                 .names
                 .iter()
                 .find_map(|n| path.get(*n).map(|v| Value::String(v.clone()))),
+            From::Body if param.names == ["*"] => body.clone().map(Value::Object),
             From::Body => body.as_ref().and_then(|b| {
                 param.names.iter().find_map(|n| {
                     b.get(*n)

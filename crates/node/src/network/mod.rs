@@ -234,6 +234,7 @@ pub(crate) fn open(
             shards,
             owner,
             friends,
+            customers_seen: Default::default(),
         },
         NetStart { inbound, driver },
     )))
@@ -456,6 +457,16 @@ impl Network {
                 _ = self.0.shared.shutdown.cancelled() => return Ok(()),
                 r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
             };
+            {
+                let mut seen = self
+                    .net()?
+                    .customers_seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if seen.len() < net::SEEN_CUSTOMERS {
+                    seen.insert(owner_of(&request.peer), request.peer);
+                }
+            }
             let shards = shards.clone();
             let catalog = self.0.shared.catalog.clone();
             tokio::task::spawn_blocking(move || {
@@ -553,8 +564,12 @@ impl Network {
         let net = self.net()?;
         let network = self.clone();
         let held = blocking(move || Ok(network.0.shared.catalog.held_by_suppliers()?)).await?;
-        let mut peers: HashMap<[u8; 32], PeerId> =
-            net.friends.iter().map(|p| (owner_of(p), *p)).collect();
+        let mut peers: HashMap<[u8; 32], PeerId> = net
+            .customers_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        peers.extend(net.friends.iter().map(|p| (owner_of(p), *p)));
         let mut bytes = HashMap::new();
         for (peer, held) in held {
             if let Ok(peer) = peer.parse::<PeerId>() {
@@ -570,6 +585,14 @@ impl Network {
                 .map(|p| p.to_string());
         }
         Ok(list)
+    }
+
+    /// The customer id (hex, as the customers list shows it) peer `peer`
+    /// has on its suppliers.
+    pub fn customer_id_of(peer: &str) -> Result<String> {
+        Ok(hex::encode(cairn_net::protocol::owner_of(&parse_peer(
+            peer,
+        )?)))
     }
 
     /// Rejects customer `owner` (hex id, as the customers list shows it):

@@ -16,4 +16,11 @@ pub(crate) struct Net {
     pub(crate) owner: [u8; 32],
     /// `[network] friends`.
     pub(crate) friends: Vec<PeerId>,
+    /// The peers that asked this node for shards, by their customer id
+    /// (since the node started, at most [`SEEN_CUSTOMERS`]): who a
+    /// customer is, for the lists that name customers by peer.
+    pub(crate) customers_seen: std::sync::Mutex<std::collections::HashMap<[u8; 32], PeerId>>,
 }
+
+/// The customers' peers [`Net::customers_seen`] keeps at most.
+pub(crate) const SEEN_CUSTOMERS: usize = 10_000;
