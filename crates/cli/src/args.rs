@@ -432,7 +432,7 @@ pub(crate) enum GroupAction {
         /// The group's id.
         id: String,
     },
-    /// Leave a group.
+    /// Leave a group and forget it here (its messages stay).
     Leave {
         /// The group's id.
         id: String,

@@ -403,6 +403,77 @@ async fn friends_messages_and_the_websocket_between_two_nodes() {
     let (_, got) = bob.get_json("/messages").await;
     assert_eq!(got[0]["recipient"], bob_peer.as_str());
 
+    // Bob takes a name; Alice finds him by it, pings him, checks him.
+    let named = call(
+        &bob,
+        "POST",
+        "/identity/create/v1",
+        Some(json!({"username": "bobby"})),
+    )
+    .await;
+    assert_eq!(named["result"]["name"], "bobby", "{named}");
+    let bob_named = named["result"]["global_id"].as_str().unwrap().to_owned();
+    assert!(bob_named.starts_with("bobby@"));
+    let again = call(&bob, "POST", "/i/c", Some(json!({"username": "other"}))).await;
+    assert_eq!(again["errors"], json!(["local identity already exist"]));
+    let found = call(&alice, "GET", "/user/search/bobby/v1", None).await;
+    assert_eq!(
+        (
+            found["result"]["result"].as_str(),
+            found["result"]["global_id"].as_str()
+        ),
+        (Some("exist"), Some(bob_named.as_str())),
+        "{found}"
+    );
+    let nobody = call(&alice, "GET", "/us/s?nickname=nobody-here", None).await;
+    assert_eq!(nobody["result"]["result"], "not exist");
+    let observed = call(&alice, "GET", "/user/observe/v1?nickname=bobby", None).await;
+    assert_eq!(observed["result"][0]["global_id"], bob_named.as_str());
+    let pinged = call(
+        &alice,
+        "GET",
+        &format!("/user/ping/v1?id={bob_named}"),
+        None,
+    )
+    .await;
+    assert_eq!(pinged["message"], "connected", "{pinged}");
+    let checked = call(
+        &alice,
+        "GET",
+        &format!("/user/status/check/v1?id={bob_named}"),
+        None,
+    )
+    .await;
+    assert_eq!(checked["result"]["contact_state"], "CONNECTED");
+    let empty = call(&alice, "POST", "/user/ping/v1", Some(json!({}))).await;
+    assert_eq!(empty["errors"], json!(["empty idurl provided"]));
+    let backup = alice.dir.join("alice.backup");
+    let saved = call(
+        &alice,
+        "POST",
+        "/identity/backup/v1",
+        Some(json!({"destination_filepath": backup})),
+    )
+    .await;
+    assert_eq!(
+        saved["result"]["local_path"],
+        backup.to_str().unwrap(),
+        "{saved}"
+    );
+    assert!(std::fs::read_to_string(&backup).unwrap().contains("seed "));
+    let recover = call(
+        &alice,
+        "POST",
+        "/identity/recover/v1",
+        Some(json!({"private_key_source": "x"})),
+    )
+    .await;
+    assert_eq!(recover["errors"], json!(["local identity already exist"]));
+    assert_eq!(
+        call(&alice, "GET", "/automat/list/v1", None).await["status"],
+        "OK"
+    );
+
     let removed = call(
         &alice,
         "DELETE",

@@ -1777,8 +1777,8 @@ async fn a_group_message_reaches_every_member_also_one_that_was_away() {
         |g| g["members"] == serde_json::json!([]),
     )
     .await;
-    let (_, left) = bob.get_json(&format!("/groups/{id}")).await;
-    assert_eq!(left["state"], "left");
+    let (status, _) = bob.get_json(&format!("/groups/{id}")).await;
+    assert_eq!(status, 404, "left and forgotten");
     let (status, _) = bob
         .send_json(
             reqwest::Method::POST,
@@ -1786,7 +1786,16 @@ async fn a_group_message_reaches_every_member_also_one_that_was_away() {
             serde_json::json!({ "text": "x" }),
         )
         .await;
-    assert_eq!(status, 409);
+    assert_eq!(status, 404);
+    let (_, history) = bob.get_json("/messages?limit=1000").await;
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["body"] == "after carol left"),
+        "the history stays: {history}"
+    );
 }
 
 /// Waits (bounded) until `ok` holds of what `node` answers at `path`.

@@ -69,18 +69,19 @@ pub(crate) async fn h_group(
     Ok(Json(s.node.groups().info(&id).await?).into_response())
 }
 
-/// Leaves a group: no more of its messages here. A member tells the
-/// creator, which removes it (the group gets a new key).
+/// Leaves a group and forgets it here (its key with it; its messages
+/// stay in the history). A member tells the creator, which removes it
+/// (the group gets a new key).
 #[utoipa::path(delete, path = "/groups/{group}", tag = "groups", params(GroupId),
     responses(
-        (status = 204, description = "Left."),
+        (status = 204, description = "Left and forgotten."),
         (status = 404, description = "No such group.", body = ErrorBody),
     ))]
 pub(crate) async fn h_leave_group(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
 ) -> ApiResult<Response> {
-    s.node.groups().leave(&id).await?;
+    s.node.groups().forget(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -24,6 +24,7 @@ mod ids;
 mod json;
 mod methods;
 mod netcalls;
+mod people;
 mod rest;
 mod social;
 mod ws;

@@ -131,6 +131,50 @@ pub(crate) const SIGNATURES: &[Signature] = &[
         args: &[("event_id", None), ("data", Some("null"))],
     },
     Signature {
+        name: "identity_create",
+        args: &[
+            ("username", None),
+            ("preferred_servers", Some("[]")),
+            ("join_network", Some("false")),
+        ],
+    },
+    Signature {
+        name: "identity_backup",
+        args: &[("destination_filepath", Some("\"\""))],
+    },
+    Signature {
+        name: "identity_recover",
+        args: &[
+            ("private_key_source", None),
+            ("known_idurl", Some("null")),
+            ("join_network", Some("false")),
+        ],
+    },
+    Signature {
+        name: "identity_erase",
+        args: &[("erase_private_key", Some("false"))],
+    },
+    Signature {
+        name: "user_ping",
+        args: &[
+            ("user_id", None),
+            ("timeout", Some("null")),
+            ("retries", Some("1")),
+        ],
+    },
+    Signature {
+        name: "user_status_check",
+        args: &[("user_id", None), ("timeout", Some("null"))],
+    },
+    Signature {
+        name: "user_observe",
+        args: &[("nickname", None), ("attempts", Some("3"))],
+    },
+    Signature {
+        name: "automats_list",
+        args: &[],
+    },
+    Signature {
         name: "suppliers_list",
         args: &[("customer_id", Some("null")), ("verbose", Some("false"))],
     },
@@ -456,6 +500,16 @@ impl BitDust {
                 self.push_event(&event, a.value("data").clone());
                 Envelope::ok_with(json!({"event_id": event, "created": now_secs()}))
             }
+            "identity_create" => self.identity_create(&a.text("username")).await,
+            "identity_backup" => self.identity_backup(&a.text("destination_filepath")).await,
+            "identity_recover" => Envelope::error("local identity already exist"),
+            "identity_erase" => Envelope::error(
+                "not implemented yet. please stop the node and erase its data dir, or recover another identity into a new one (cairn id recover)",
+            ),
+            "user_ping" => self.user_ping(&a.text("user_id")).await,
+            "user_status_check" => self.user_status_check(&a.text("user_id")).await,
+            "user_observe" => self.user_observe(&a.text("nickname")).await,
+            "automats_list" => self.automats_list(&a).await,
             "suppliers_list" => self.suppliers_list().await,
             "customers_list" => self.customers_list().await,
             "customer_reject" => self.customer_reject(&a.text("customer_id")).await,
@@ -946,24 +1000,8 @@ impl BitDust {
     }
 
     async fn user_search(&self, nickname: &str) -> Envelope {
-        if nickname.is_empty() {
-            return Envelope::error("requires nickname of the user");
-        }
-        let ok = (3..=20).contains(&nickname.len())
-            && nickname
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.,{}[]()@!$^&*=+".contains(c));
-        if !ok {
-            return Envelope::error("invalid nickname");
-        }
-        match self.node().network().lookup_nickname(nickname).await {
-            Ok(Some(peer)) => Envelope::ok_with(json!({
-                "result": "exist",
-                "nickname": nickname,
-                "position": 0,
-                "global_id": ids::gid(&peer, Some(nickname)),
-                "idurl": ids::idurl(&peer, Some(nickname)),
-            })),
+        match self.user_search_result(nickname).await {
+            Ok(Some(found)) => Envelope::ok_with(found),
             Ok(None) => Envelope::ok_with(json!({
                 "result": "not exist",
                 "nickname": nickname,
@@ -971,7 +1009,7 @@ impl BitDust {
                 "global_id": "",
                 "idurl": "",
             })),
-            Err(e) => Envelope::error(e.to_string()),
+            Err(e) => e,
         }
     }
 

@@ -268,6 +268,100 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
     },
     Route {
+        verb: "POST",
+        paths: &["/identity/create/v1", "/v1/identity/create", "/i/c"],
+        method: "identity_create",
+        params: &[
+            p!(Body ["username"] => "username"; mandatory),
+            p!(Body ["join_network"] => "join_network" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/identity/backup/v1", "/identity/backup", "/i/b"],
+        method: "identity_backup",
+        params: &[p!(Body ["destination_filepath"] => "destination_filepath" = "")],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/identity/recover/v1", "/v1/identity/recover", "/i/r"],
+        method: "identity_recover",
+        params: &[
+            p!(Body ["private_key_source", "private_key_local_file"] => "private_key_source" = ""),
+            p!(Body ["known_idurl"] => "known_idurl"),
+            p!(Body ["join_network"] => "join_network" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "DELETE",
+        paths: &["/identity/erase/v1", "/v1/identity/erase", "/i/d"],
+        method: "identity_erase",
+        params: &[p!(Body ["erase_private_key"] => "erase_private_key" = "0"; flag)],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/user/ping/v1", "/v1/user/ping", "/us/png"],
+        method: "user_ping",
+        params: &[
+            p!(Query ["user_id", "global_id", "idurl", "id"] => "user_id" = ""),
+            p!(Query ["timeout"] => "timeout" = "15"; int),
+            p!(Query ["retries"] => "retries" = "2"; int),
+        ],
+    },
+    Route {
+        verb: "POST",
+        paths: &["/user/ping/v1", "/v1/user/ping", "/us/png"],
+        method: "user_ping",
+        params: &[
+            p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id" = ""),
+            p!(Body ["timeout"] => "timeout" = "15"; int),
+            p!(Body ["retries"] => "retries" = "2"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/user/status/check/v1", "/v1/user/status/check", "/us/st/c"],
+        method: "user_status_check",
+        params: &[
+            p!(Query ["user_id", "global_id", "idurl", "id"] => "user_id" = ""),
+            p!(Query ["timeout"] => "timeout" = "15"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/user/observe/{nickname}/v1",
+            "/v1/user/observe/{nickname}",
+            "/us/o/{nickname}/",
+        ],
+        method: "user_observe",
+        params: &[
+            p!(Path ["nickname"] => "nickname"),
+            p!(Query ["attempts"] => "attempts" = "3"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/user/observe/v1", "/v1/user/observe", "/us/o"],
+        method: "user_observe",
+        params: &[
+            p!(Query ["nickname"] => "nickname" = ""),
+            p!(Query ["attempts"] => "attempts" = "3"; int),
+        ],
+    },
+    Route {
+        verb: "GET",
+        paths: &[
+            "/automat/list/v1",
+            "/state/list/v1",
+            "/v1/automat/list",
+            "/v1/state/list",
+            "/st/l",
+        ],
+        method: "automats_list",
+        params: &[],
+    },
+    Route {
         verb: "GET",
         paths: &["/supplier/list/v1", "/v1/supplier/list", "/su/l"],
         method: "suppliers_list",
