@@ -347,19 +347,7 @@ impl Messages {
     /// Seals a payload of `kind` to `peer`, hands it over now and answers
     /// what the peer answered (any bytes; a refusal is an error).
     async fn ask_now(&self, peer: &str, kind: &str, body: String) -> Result<Vec<u8>> {
-        self.0.network.swarm()?;
-        let mut id = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut id);
-        let payload = Payload {
-            id: hex::encode(id),
-            from: self.0.me.clone(),
-            to: peer.to_owned(),
-            sent: cairn_store::catalog::now_ms(),
-            kind: kind.into(),
-            body,
-        };
-        let target = crate::network::parse_peer(peer)?;
-        let envelope = seal_payload(&self.0.key, &target, &payload)?;
+        let (target, envelope) = self.seal_to(peer, kind, body)?;
         let answer = self
             .0
             .network
@@ -380,6 +368,13 @@ impl Messages {
 
     /// Seals a payload of `kind` to `peer` and hands it over now.
     async fn send_now(&self, peer: &str, kind: &str, body: String) -> Result<()> {
+        let (target, envelope) = self.seal_to(peer, kind, body)?;
+        self.hand_over(target, envelope).await
+    }
+
+    /// A new payload of `kind` from this node to `peer` (a peer id),
+    /// signed and sealed: the peer and the envelope.
+    fn seal_to(&self, peer: &str, kind: &str, body: String) -> Result<(PeerId, Vec<u8>)> {
         self.0.network.swarm()?;
         let mut id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut id);
@@ -393,7 +388,7 @@ impl Messages {
         };
         let target = crate::network::parse_peer(peer)?;
         let envelope = seal_payload(&self.0.key, &target, &payload)?;
-        self.hand_over(target, envelope).await
+        Ok((target, envelope))
     }
 
     /// Messages numbered after `after` (with `peer` only, when given),
@@ -723,8 +718,7 @@ impl Messages {
             .and_then(|v| v["group"].as_str().map(str::to_owned))
             .ok_or_else(|| NodeError::Invalid("a leave that names no group".into()))?;
         crate::groups::check_id(&group)?;
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        let key = crate::shares::random_key();
         let (shared, member) = (self.0.shared.clone(), from.to_owned());
         blocking(move || {
             let own = shared

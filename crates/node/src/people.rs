@@ -80,6 +80,15 @@ impl People {
             .ok_or_else(|| NodeError::NotFound(format!("no friend or node called '{who}'")))
     }
 
+    /// The member of `members` that `who` names: one of them by its peer
+    /// id as given, else whoever [`People::peer_of`] finds.
+    pub(crate) async fn member_named(&self, members: &[String], who: &str) -> Result<String> {
+        match members.iter().find(|m| m.as_str() == who.trim()) {
+            Some(m) => Ok(m.clone()),
+            None => self.peer_of(who).await,
+        }
+    }
+
     /// Keeps `who` (a peer id, or a nickname found through the DHT) as a
     /// friend called `alias` (its nickname when none); a friend kept
     /// already is renamed.

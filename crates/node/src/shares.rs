@@ -214,6 +214,13 @@ pub(crate) fn check_label(label: &str) -> Result<String> {
     Ok(label)
 }
 
+/// A new symmetric key (a share's, a group's).
+pub(crate) fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
 /// The pin holding share `id`'s index; the one before it is kept as
 /// `share:<id>~` until the next, so a member that found the record before
 /// still reads it. [`Shares::delete`] drops both.
@@ -305,9 +312,8 @@ impl Shares {
             None => self.0.entries.create_folder(None, label.clone()).await?.id,
         };
         let mut id = [0u8; 16];
-        let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut id);
-        rand::thread_rng().fill_bytes(&mut key);
+        let key = random_key();
         let row = ShareRow {
             id: hex::encode(id),
             owner: String::new(),
@@ -490,12 +496,8 @@ impl Shares {
     /// index goes out under it, and the members left are handed it.
     pub async fn revoke(&self, id: &str, who: &str) -> Result<String> {
         let row = self.own_row(id).await?;
-        let peer = match row.members.iter().find(|m| m.as_str() == who.trim()) {
-            Some(m) => m.clone(),
-            None => self.0.people.peer_of(who).await?,
-        };
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        let peer = self.0.people.member_named(&row.members, who).await?;
+        let key = random_key();
         let (shared, share, member) = (self.0.shared.clone(), row.id.clone(), peer.clone());
         let was =
             blocking(move || Ok(shared.catalog.revoke_share_member(&share, &member, &key)?))

@@ -918,15 +918,7 @@ impl BitDust {
 
     async fn friends_list(&self) -> Envelope {
         let friends = self.node().people().friends().await.unwrap_or_default();
-        let peers = self
-            .node()
-            .network()
-            .peers()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|p| p.peer_id.to_string())
-            .collect::<Vec<_>>();
+        let peers = self.connected_peers().await;
         let list = friends
             .into_iter()
             .map(|f| {
@@ -1017,14 +1009,7 @@ impl BitDust {
         let Some(peer) = self.peer_of(user).await else {
             return Envelope::error("unknown user");
         };
-        let connected = self
-            .node()
-            .network()
-            .peers()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .any(|p| p.peer_id.to_string() == peer);
+        let connected = self.connected_peers().await.contains(&peer);
         Envelope::ok_with(json!({
             "contact_state": if connected { "CONNECTED" } else { "OFFLINE" },
             "idurl": self.idurl_of(&peer).await,

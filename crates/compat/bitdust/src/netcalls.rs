@@ -21,7 +21,8 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 impl BitDust {
-    async fn connected_peers(&self) -> Vec<String> {
+    /// The peers this node is connected to now.
+    pub(crate) async fn connected_peers(&self) -> Vec<String> {
         self.node()
             .network()
             .peers()

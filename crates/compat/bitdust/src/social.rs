@@ -543,14 +543,7 @@ impl BitDust {
                 },
                 None => {
                     let nick = self.nickname_of(&peer).await;
-                    let connected = self
-                        .node()
-                        .network()
-                        .peers()
-                        .await
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|p| p.peer_id.to_string() == peer);
+                    let connected = self.connected_peers().await.contains(&peer);
                     (
                         format!("master${}", ids::gid(&peer, nick.as_deref())),
                         nick.unwrap_or_else(|| ids::NO_NICKNAME.to_owned()),

@@ -156,9 +156,8 @@ impl Groups {
     pub async fn create(&self, label: &str) -> Result<GroupInfo> {
         let label = crate::shares::check_label(label)?;
         let mut id = [0u8; 16];
-        let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut id);
-        rand::thread_rng().fill_bytes(&mut key);
+        let key = crate::shares::random_key();
         let row = GroupRow {
             id: hex::encode(id),
             creator: String::new(),
@@ -256,12 +255,8 @@ impl Groups {
     /// handed to the members left.
     pub async fn remove(&self, id: &str, who: &str) -> Result<String> {
         let row = self.own_row(id).await?;
-        let peer = match row.members.iter().find(|m| m.as_str() == who.trim()) {
-            Some(m) => m.clone(),
-            None => self.0.people.peer_of(who).await?,
-        };
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        let peer = self.0.people.member_named(&row.members, who).await?;
+        let key = crate::shares::random_key();
         let (shared, group, member) = (self.0.shared.clone(), row.id.clone(), peer.clone());
         let was =
             blocking(move || Ok(shared.catalog.remove_group_member(&group, &member, &key)?))
