@@ -813,11 +813,16 @@ async fn bitdust_s_own_client_drives_the_node() {
     std::os::unix::fs::symlink(common::BIN, &link).unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
+    let home = tmp.path().join("home");
+    // The node writes its secret where BitDust's client reads it.
     std::fs::write(
         data.join("config.toml"),
-        "listen = \"127.0.0.1:0\"\nlog = \"warn\"\n[network]\nenabled = false\n\
-         [layers]\ncacaoweb = []\npowder = []\nbitdust = [\"127.0.0.1:8280\"]\n\
-         [torrents]\nenabled = false\n",
+        format!(
+            "listen = \"127.0.0.1:0\"\nlog = \"warn\"\n[network]\nenabled = false\n\
+             [layers]\ncacaoweb = []\npowder = []\nbitdust = [\"127.0.0.1:8280\"]\n\
+             [torrents]\nenabled = false\n[bitdust]\nsecret_file = \"{}/.bitdust/apisecret\"\n",
+            home.display()
+        ),
     )
     .unwrap();
     let _node = Named(
@@ -834,9 +839,12 @@ async fn bitdust_s_own_client_drives_the_node() {
         common::wait_for_file(&data.join("bitdust.addr")),
         "127.0.0.1:8280"
     );
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(home.join(".bitdust")).unwrap();
-    std::fs::copy(data.join("apisecret"), home.join(".bitdust/apisecret")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(home.join(".bitdust/apisecret")).unwrap(),
+        std::fs::read_to_string(data.join("apisecret"))
+            .unwrap()
+            .trim()
+    );
     let bitdust = |args: &[&str]| {
         let out = std::process::Command::new(&client)
             .args(args)

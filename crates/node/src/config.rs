@@ -58,6 +58,19 @@ pub struct Config {
     pub media: MediaConfig,
     /// Torrents: the BitTorrent session inside the node.
     pub torrents: TorrentsConfig,
+    /// BitDust's API.
+    pub bitdust: BitDustConfig,
+}
+
+/// BitDust's API (its REST routes on the main listener, its WebSocket on
+/// `[layers] bitdust`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BitDustConfig {
+    /// Where to write the node's API secret at each start, for BitDust's
+    /// clients (its command-line client reads `~/.bitdust/apisecret`; a
+    /// leading `~/` is the home folder). Default none.
+    pub secret_file: Option<PathBuf>,
 }
 
 /// The BitTorrent session inside the node (librqbit).
@@ -597,6 +610,7 @@ impl Default for Config {
             remote: RemoteConfig::default(),
             layers: LayersConfig::default(),
             openload: OpenloadConfig::default(),
+            bitdust: BitDustConfig::default(),
             network: NetworkConfig::default(),
             http: HttpConfig::default(),
             read: ReadConfig::default(),

@@ -87,7 +87,34 @@ impl BitDust {
             queued: tokio::sync::Notify::new(),
         }));
         ws::start_pushes(&layer);
+        layer.write_secret();
         layer
+    }
+
+    /// Writes the node's API secret where `[bitdust] secret_file` says
+    /// BitDust's clients look for it (readable by the owner alone).
+    fn write_secret(&self) {
+        let Some(path) = self.0.node.config().bitdust.secret_file.clone() else {
+            return;
+        };
+        let path = match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+            (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+            _ => path,
+        };
+        let written = path
+            .parent()
+            .map_or(Ok(()), cairn_node::private::create_dir_all)
+            .and_then(|()| {
+                cairn_node::private::write_whole(&path, self.0.node.api_secret().as_bytes())
+            });
+        match written {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "API secret written for BitDust's clients")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the API secret for BitDust's clients")
+            }
+        }
     }
 
     pub(crate) fn node(&self) -> &Node {
