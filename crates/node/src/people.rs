@@ -53,6 +53,14 @@ impl People {
             .await
     }
 
+    /// The nickname `peer` goes by, as last seen in a signed record.
+    pub async fn nickname(&self, peer: &str) -> Result<Option<String>> {
+        let (shared, peer) = (self.0.clone(), peer.to_owned());
+        self.0
+            .lookup(move || Ok(shared.catalog.nickname_of(&peer)?))
+            .await
+    }
+
     /// Every friend, by alias.
     pub async fn friends(&self) -> Result<Vec<Friend>> {
         let shared = self.0.clone();

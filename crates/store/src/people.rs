@@ -55,6 +55,19 @@ impl Catalog {
         })
     }
 
+    /// The nickname peer `peer` was last seen going by, if any.
+    pub fn nickname_of(&self, peer: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT nickname FROM identities WHERE peer = ?1",
+                [peer],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+        })
+    }
+
     /// The identities seen, by nickname (those without one last), then
     /// peer id.
     pub fn identities_seen(&self, limit: u32) -> Result<Vec<Seen>> {
@@ -178,6 +191,9 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("P1", Some("carol")), ("P2", None)]
         );
+        assert_eq!(cat.nickname_of("P1").unwrap().as_deref(), Some("carol"));
+        assert_eq!(cat.nickname_of("P2").unwrap(), None);
+        assert_eq!(cat.nickname_of("P3").unwrap(), None, "never seen");
         let f = cat.add_friend("P1", "Caro").unwrap();
         assert_eq!(f.nickname.as_deref(), Some("carol"));
         assert!(matches!(

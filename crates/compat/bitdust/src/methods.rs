@@ -558,25 +558,13 @@ impl BitDust {
 
     // ---- people and names ----
 
-    /// The nickname `peer` goes by here (this node's own, a friend's, or
-    /// one seen), if any.
+    /// The nickname `peer` goes by here (this node's own, or the one a
+    /// signed record gave it), if any.
     pub(crate) async fn nickname_of(&self, peer: &str) -> Option<String> {
         if peer == self.me() {
             return self.node().network().nickname();
         }
-        let people = self.node().people();
-        if let Ok(friends) = people.friends().await
-            && let Some(f) = friends.into_iter().find(|f| f.peer == peer)
-        {
-            return f.nickname;
-        }
-        people
-            .identities(10_000)
-            .await
-            .ok()?
-            .into_iter()
-            .find(|s| s.peer == peer)
-            .and_then(|s| s.nickname)
+        self.node().people().nickname(peer).await.ok().flatten()
     }
 
     pub(crate) async fn gid_of(&self, peer: &str) -> String {

@@ -129,10 +129,10 @@ impl BitDust {
             Ok(Value::Object(o)) => Value::Object(o),
             _ => json!({"message": m.body}),
         };
-        let sender = format!("master${}", self.gid_of_pub(&m.sender).await);
+        let sender = format!("master${}", self.gid_of(&m.sender).await);
         let recipient = match group {
-            Some(g) => format!("group_{g}${}", self.gid_of_pub(&m.sender).await),
-            None => format!("master${}", self.gid_of_pub(&m.recipient).await),
+            Some(g) => format!("group_{g}${}", self.gid_of(&m.sender).await),
+            None => format!("master${}", self.gid_of(&m.recipient).await),
         };
         let kind = if group.is_some() {
             "group_message"
@@ -151,10 +151,6 @@ impl BitDust {
             "direction": if m.outgoing { "out" } else { "in" },
             "conversation_id": conversation_id(&m.peer),
         })
-    }
-
-    async fn gid_of_pub(&self, peer: &str) -> String {
-        crate::ids::gid(peer, self.nickname_of(peer).await.as_deref())
     }
 }
 
