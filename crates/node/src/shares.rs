@@ -14,7 +14,8 @@
 //! the owner's node need not be running.
 //!
 //! The index goes out again whenever what the folder holds changes (the
-//! catalog's generation moved and the index's digest differs), and the
+//! catalog's count of changes that matter moved, the one its backup
+//! keeps, and the index's digest differs), and the
 //! record every `republish_secs`. Revoking a member gives the share a new
 //! key in the same transaction; the index goes out under it, and the
 //! members left are handed it, each until it takes it (an away member
@@ -271,12 +272,18 @@ impl Shares {
                     _ = stop.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(ROUND) => {}
                 }
-                let generation = shares.0.shared.catalog.generation();
+                // Entries, metadata, shares and members count; jobs,
+                // message retries and the like do not, so a busy node
+                // does not walk its shares' folders every round.
+                let shared = shares.0.shared.clone();
+                let changes = blocking(move || Ok(shared.catalog.backup_state()?.changes))
+                    .await
+                    .ok();
                 let due = published.is_none_or(|at| at.elapsed() >= every);
-                if seen != Some(generation) || due {
+                if changes.is_none() || seen != changes || due {
                     match shares.publish_all(due).await {
                         Ok(()) => {
-                            seen = Some(generation);
+                            seen = changes;
                             if due {
                                 published = Some(Instant::now());
                             }
