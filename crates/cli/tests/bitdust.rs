@@ -531,21 +531,7 @@ async fn history_long_polls_shares_and_groups_over_rest() {
     let bob_gid = gid(call(&bob, "GET", "/i/g", None).await);
 
     // Bob polls; Alice writes; the poll answers with it.
-    let poll = {
-        let (addr, secret, http) = (bob.addr.clone(), bob.secret.clone(), bob.http.clone());
-        tokio::spawn(async move {
-            http.get(format!(
-                "http://{addr}/message/receive/c1/v1?polling_timeout=20"
-            ))
-            .header("api_secret", secret)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-        })
-    };
+    let poll = spawn_get(&bob, "/message/receive/c1/v1?polling_timeout=20");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = call(
         &alice,
@@ -967,19 +953,7 @@ async fn network_calls_answer_from_the_node_s_state() {
     assert_eq!(missing["result"]["read"], "failed");
 
     // Events: sent, counted, and handed to a consumer that listens.
-    let first_call = {
-        let (addr, secret, http) = (node.addr.clone(), node.secret.clone(), node.http.clone());
-        tokio::spawn(async move {
-            http.get(format!("http://{addr}/event/listen/me/v1"))
-                .header("api_secret", secret)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
+    let first_call = spawn_get(&node, "/event/listen/me/v1");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = call(
         &node,
@@ -999,4 +973,20 @@ async fn network_calls_answer_from_the_node_s_state() {
     let counts = call(&node, "GET", "/event/list/v1", None).await;
     assert_eq!(counts["result"]["client-event-abc"], 1, "{counts}");
     assert_eq!(counts["result"]["identity-rotated"], 0);
+}
+
+/// A BitDust GET to `node` that waits (a long poll) in a task of its own;
+/// answers its JSON.
+fn spawn_get(node: &TestNode, path: &str) -> tokio::task::JoinHandle<Value> {
+    let (url, secret, http) = (node.root_url(path), node.secret.clone(), node.http.clone());
+    tokio::spawn(async move {
+        http.get(url)
+            .header("api_secret", secret)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    })
 }

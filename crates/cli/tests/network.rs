@@ -1294,21 +1294,9 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
     let Ok([_first, _second, alice, bob, carol]) = <[TestNode; 5]>::try_from(nodes) else {
         panic!("five nodes");
     };
-    let id_of = |v: Value| v["peer_id"].as_str().unwrap().to_owned();
-    let alice_id = id_of(alice.get_json("/network").await.1);
-    let bob_id = id_of(bob.get_json("/network").await.1);
-    let carol_id = id_of(carol.get_json("/network").await.1);
-    let cli_json = |node: &TestNode, args: &[&str]| {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = node.cli(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let alice_id = peer_id(&alice).await;
+    let bob_id = peer_id(&bob).await;
+    let carol_id = peer_id(&carol).await;
 
     let share = cli_json(&alice, &["share", "create", "holiday"]);
     let id = share["id"].as_str().unwrap().to_owned();
@@ -1516,17 +1504,6 @@ async fn a_recovered_identity_gets_its_catalog_back_from_the_network() {
         panic!("four nodes");
     };
     let bob_id = peer_id(&bob).await;
-    let cli_json = |node: &TestNode, args: &[&str]| {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = node.cli(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
     let share = cli_json(&alice, &["share", "create", "docs"]);
     let folder = share["folder"].as_str().unwrap().to_owned();
     let body = data((2 << 20) + 5, 191);
@@ -1637,17 +1614,6 @@ async fn a_group_message_reaches_every_member_also_one_that_was_away() {
     let alice_id = peer_id(&alice).await;
     let bob_id = peer_id(&bob).await;
     let carol_id = peer_id(&carol).await;
-    let cli_json = |node: &TestNode, args: &[&str]| {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = node.cli(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
     let (_, mark) = bob.get_json("/events/poll?wait=0").await;
     let after = mark["next"].as_u64().unwrap();
     let group = cli_json(&alice, &["group", "create", "dinner"]);
@@ -1809,4 +1775,18 @@ async fn wait_json(node: &TestNode, path: &str, what: &str, ok: impl Fn(&Value) 
         assert!(Instant::now() < deadline, "{what}: {got}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs the CLI with `--json` against `node`; it must succeed, and its
+/// output is the JSON answered.
+fn cli_json(node: &TestNode, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = node.cli(&all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
 }

@@ -659,20 +659,7 @@ impl Catalog {
         self.with(|c| {
             let tx = c.transaction()?;
             check_folder(&tx, file.parent)?;
-            let new_blob = tx
-                .query_row(
-                    "SELECT 1 FROM blobs WHERE id = ?1",
-                    [&file.blob.0[..]],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_none();
-            if new_blob {
-                tx.execute(
-                    "INSERT INTO blobs (id, size, manifest, created) VALUES (?1, ?2, ?3, ?4)",
-                    params![&file.blob.0[..], file.size as i64, file.manifest, now_ms()],
-                )?;
-            }
+            let new_blob = add_blob(&tx, &file.blob, file.size, file.manifest)?;
             let (entry, orphan) = place_file(&tx, &file)?;
             for (k, v) in metadata {
                 tx.execute(
@@ -1173,6 +1160,21 @@ pub(crate) fn subtree_ids(c: &Connection, id: &str) -> Result<Vec<String>> {
     )?;
     let rows = stmt.query_map([id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds blob `id`'s row unless it has one; whether it was new.
+pub(crate) fn add_blob(c: &Connection, id: &BlobId, size: u64, manifest: &[u8]) -> Result<bool> {
+    let known = c
+        .query_row("SELECT 1 FROM blobs WHERE id = ?1", [&id.0[..]], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !known {
+        c.execute(
+            "INSERT INTO blobs (id, size, manifest, created) VALUES (?1, ?2, ?3, ?4)",
+            params![&id.0[..], size as i64, manifest, now_ms()],
+        )?;
+    }
+    Ok(!known)
 }
 
 pub(crate) fn drop_if_orphan(c: &Connection, raw: &[u8]) -> Result<Option<BlobId>> {

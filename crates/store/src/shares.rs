@@ -14,7 +14,7 @@ use cairn_core::BlobId;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::StoreError;
-use crate::catalog::{Catalog, drop_if_orphan, now_ms};
+use crate::catalog::{Catalog, add_blob, drop_if_orphan, now_ms};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -110,20 +110,7 @@ impl Catalog {
     ) -> Result<Pinned> {
         let outcome = self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let new_blob = tx
-                .query_row(
-                    "SELECT 1 FROM blobs WHERE id = ?1",
-                    [&blob.id.0[..]],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_none();
-            if new_blob {
-                tx.execute(
-                    "INSERT INTO blobs (id, size, manifest, created) VALUES (?1, ?2, ?3, ?4)",
-                    params![&blob.id.0[..], blob.size as i64, blob.manifest, now_ms()],
-                )?;
-            }
+            let new_blob = add_blob(&tx, &blob.id, blob.size, blob.manifest)?;
             let old: Option<Vec<u8>> = tx
                 .query_row("SELECT blob FROM pins WHERE name = ?1", [name], |r| {
                     r.get(0)

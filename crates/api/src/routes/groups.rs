@@ -209,14 +209,7 @@ pub(crate) async fn h_group_messages(
     PathParams(id): PathParams<String>,
     QueryParams(p): QueryParams<GroupMessagesParams>,
 ) -> ApiResult<Response> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(format!("limit {limit}: give 1 to 1000")));
-    }
-    let after = p.after.unwrap_or(0);
-    if !(0..=cairn_node::MAX_AMOUNT).contains(&after) {
-        return Err(ApiError::invalid("after must be 0 to 9007199254740991"));
-    }
+    let (after, limit) = crate::routes::message_page(p.after, p.limit)?;
     let list = s.node.groups().messages(&id, after, limit).await?;
     Ok(Json(list).into_response())
 }

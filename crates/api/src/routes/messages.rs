@@ -79,18 +79,26 @@ pub(crate) async fn h_messages(
     State(s): State<AppState>,
     QueryParams(p): QueryParams<MessagesParams>,
 ) -> ApiResult<Response> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(format!("limit {limit}: give 1 to 1000")));
-    }
-    let after = p.after.unwrap_or(0);
-    if !(0..=cairn_node::MAX_AMOUNT).contains(&after) {
-        return Err(ApiError::invalid("after must be 0 to 9007199254740991"));
-    }
+    let (after, limit) = message_page(p.after, p.limit)?;
     let list = s
         .node
         .messages()
         .list(p.with.as_deref(), after, limit)
         .await?;
     Ok(Json(list).into_response())
+}
+
+/// A page of messages as a listing asks for it: after message `after`
+/// (default 0, at most 2^53 - 1), at most `limit` (default 100, 1 to
+/// 1000); a bound out of range is refused.
+pub(crate) fn message_page(after: Option<i64>, limit: Option<u32>) -> Result<(i64, u32), ApiError> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid(format!("limit {limit}: give 1 to 1000")));
+    }
+    let after = after.unwrap_or(0);
+    if !(0..=cairn_node::MAX_AMOUNT).contains(&after) {
+        return Err(ApiError::invalid("after must be 0 to 9007199254740991"));
+    }
+    Ok((after, limit))
 }
