@@ -87,6 +87,11 @@ macro_rules! p {
 }
 
 /// The routes, in BitDust's order of matching.
+/// Every module's routes.
+const TABLES: &[&[Route]] = &[ROUTES];
+
+/// The routes of the methods in `methods.rs` and the modules before the
+/// table split.
 pub(crate) const ROUTES: &[Route] = &[
     Route {
         verb: "GET",
@@ -661,7 +666,7 @@ pub(crate) const ROUTES: &[Route] = &[
 /// The routes for the main listener: each spelling of each route.
 pub(crate) fn router(layer: BitDust) -> Router {
     let mut by_path: BTreeMap<&'static str, Vec<&'static Route>> = BTreeMap::new();
-    for route in ROUTES {
+    for route in TABLES.iter().flat_map(|t| t.iter()) {
         for path in route.paths {
             by_path.entry(path).or_default().push(route);
         }
