@@ -129,6 +129,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_shutdown))
         .routes(routes!(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(routes::h_import))
+        .routes(routes!(routes::h_export))
+        .routes(routes!(routes::h_share_export))
         .routes(routes!(routes::h_fetch))
         .routes(routes!(routes::h_list))
         .routes(routes!(routes::h_create_folder))

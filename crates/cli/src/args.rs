@@ -87,6 +87,22 @@ pub(crate) enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write a file out to a folder on the node's machine (under its
+    /// import roots; its downloads folder when none), read verified from
+    /// the node's disk or its suppliers; prints the path written.
+    Export {
+        /// Entry id.
+        id: String,
+        /// The folder (absolute, on the node's machine).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Its path below the folder (default: the file's name).
+        #[arg(long)]
+        path: Option<String>,
+        /// Start the job and print it, without waiting for its end.
+        #[arg(long)]
+        background: bool,
+    },
     /// Node status.
     Status,
     /// List a folder (default: the root).
@@ -375,6 +391,23 @@ pub(crate) enum ShareAction {
     Rm {
         /// The share's id.
         id: String,
+    },
+    /// Write a file of a share out to a folder on the node's machine (as
+    /// `cairn export` does); prints the path written.
+    Export {
+        /// The share's id.
+        id: String,
+        /// The file's path in the share.
+        file: String,
+        /// The folder (absolute, on the node's machine).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Its path below the folder (default: the file's name).
+        #[arg(long)]
+        path: Option<String>,
+        /// Start the job and print it, without waiting for its end.
+        #[arg(long)]
+        background: bool,
     },
     /// Download a file of a share.
     Get {

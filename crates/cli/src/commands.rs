@@ -76,6 +76,15 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
             output,
             quiet: q,
         } => download(client, out, &id, &output, quiet(q)).await?,
+        Command::Export {
+            id,
+            to,
+            path,
+            background,
+        } => {
+            let body = json!({ "folder": to, "path": path, "wait": !background });
+            export(client, out, &format!("/entries/{id}/export"), body).await?;
+        }
         Command::Status => status(client, out).await?,
         Command::Ls {
             folder,
@@ -280,6 +289,26 @@ async fn rm(client: &Client, out: &Out, id: &str, recursive: bool) -> Result<()>
     Ok(())
 }
 
+/// Starts an export job (`body` as the API takes it) and prints the path
+/// written, or the job when it runs on.
+async fn export(client: &Client, out: &Out, call: &str, body: Value) -> Result<()> {
+    let job = client
+        .json(client.request(Method::POST, call).json(&body))
+        .await?;
+    match job["state"].as_str() {
+        Some("running") => out.print(&job, |j| format!("job {}", j["id"].as_str().unwrap_or(""))),
+        Some("done") => out.print(&job, |j| {
+            j["result"]["path"].as_str().unwrap_or("").to_owned()
+        }),
+        _ => anyhow::bail!(
+            "export {}: {}",
+            job["state"].as_str().unwrap_or("?"),
+            job["error"].as_str().unwrap_or("no reason given")
+        ),
+    }
+    Ok(())
+}
+
 async fn link(client: &Client, out: &Out, id: &str) -> Result<()> {
     let v = client
         .get(&format!("/blobs/{}/link", blob_digest(client, id).await?))
@@ -423,6 +452,16 @@ async fn share(client: &Client, out: &Out, action: ShareAction) -> Result<()> {
                 .send(client.request(Method::DELETE, &format!("/shares/{id}")))
                 .await?;
             out.print(&json!({ "deleted": id }), |_| format!("deleted {id}"));
+        }
+        ShareAction::Export {
+            id,
+            file,
+            to,
+            path,
+            background,
+        } => {
+            let body = json!({ "file": file, "folder": to, "path": path, "wait": !background });
+            export(client, out, &format!("/shares/{id}/export"), body).await?;
         }
         ShareAction::Get {
             id,

@@ -669,6 +669,57 @@ async fn history_long_polls_shares_and_groups_over_rest() {
     let bad = call(&bob, "GET", "/share/info/v1?key_id=nope", None).await;
     assert_eq!(bad["errors"], json!(["invalid share id"]));
 
+    // The share as a BitDust catalog: listed on both sides, and Bob
+    // downloads its file (read from Alice's suppliers) to his disk.
+    let mine = call(&alice, "GET", &format!("/f/l?key_id={key_id}"), None).await;
+    let theirs = call(&bob, "GET", &format!("/file/list/v1?key_id={key_id}"), None).await;
+    for listing in [&mine, &theirs] {
+        let item = &listing["result"][0];
+        assert_eq!(
+            (
+                item["remote_path"].as_str(),
+                item["type"].as_str(),
+                item["size"].as_u64(),
+                item["customer"].as_str(),
+                item["versions"].as_array().map(Vec::len),
+            ),
+            (
+                Some(format!("{key_id}:a.txt").as_str()),
+                Some("file"),
+                Some(22),
+                Some(alice_gid.as_str()),
+                Some(1)
+            ),
+            "{listing}"
+        );
+    }
+    let dest = bob.files.join("from-alice");
+    std::fs::create_dir(&dest).unwrap();
+    let got = call(
+        &bob,
+        "POST",
+        "/file/download/start/v1",
+        Some(json!({
+            "remote_path": format!("{key_id}:a.txt"),
+            "destination_folder": dest,
+            "wait_result": "1",
+        })),
+    )
+    .await;
+    assert_eq!(got["result"]["downloaded"], true, "{got}");
+    assert_eq!(
+        std::fs::read(dest.join("a.txt")).unwrap(),
+        b"shared through bitdust"
+    );
+    let refused = call(
+        &bob,
+        "POST",
+        "/file/create/v1",
+        Some(json!({"remote_path": format!("{key_id}:b.txt")})),
+    )
+    .await;
+    assert_eq!(refused["status"], "ERROR", "{refused}");
+
     // A group: made, shared, written to.
     let group = call(
         &alice,
@@ -973,6 +1024,397 @@ async fn network_calls_answer_from_the_node_s_state() {
     let counts = call(&node, "GET", "/event/list/v1", None).await;
     assert_eq!(counts["result"]["client-event-abc"], 1, "{counts}");
     assert_eq!(counts["result"]["identity-rotated"], 0);
+
+    let synced = call(&node, "GET", "/file/sync/v1", None).await;
+    assert_eq!(
+        synced["result"],
+        json!(["the main files sync loop has been restarted"]),
+        "{synced}"
+    );
+}
+
+/// Polls `files_uploads` until nothing runs (bounded).
+async fn uploads_done(node: &TestNode) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = call(node, "GET", "/file/upload/v1", None).await;
+        if v["result"]["running"].as_array().is_some_and(Vec::is_empty) {
+            assert_eq!(v["result"]["pending"], json!([]));
+            return;
+        }
+        assert!(Instant::now() < deadline, "uploads never ended: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_catalog_in_bitdust_s_terms() {
+    let node = TestNode::start_with(WS).await;
+    let gid = call(&node, "GET", "/i/g", None).await["result"]["global_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master = format!("master${gid}");
+
+    // Registered first: missing folders are made, the file has no
+    // version yet.
+    let made = call(
+        &node,
+        "POST",
+        "/file/create/v1",
+        Some(json!({"remote_path": "cats/pussy.png"})),
+    )
+    .await;
+    let r = &made["result"];
+    let path_id = r["path_id"].as_str().unwrap().to_owned();
+    assert_eq!(path_id.split('/').count(), 2, "{made}");
+    assert!(path_id.split('/').all(|n| n.parse::<u64>().is_ok()));
+    assert_eq!(
+        made["message"],
+        format!("new file created in {master}:{path_id} successfully")
+    );
+    assert_eq!(
+        (
+            r["remote_path"].as_str(),
+            r["global_id"].as_str(),
+            r["key_id"].as_str(),
+            r["created"].as_bool(),
+            r["type"].as_str(),
+        ),
+        (
+            Some(format!("{master}:cats/pussy.png").as_str()),
+            Some(format!("{master}:{path_id}").as_str()),
+            Some(master.as_str()),
+            Some(true),
+            Some("file")
+        )
+    );
+    assert!(r["customer"].as_str().unwrap().starts_with("http://"));
+    let again = call(
+        &node,
+        "POST",
+        "/f/c",
+        Some(json!({"remote_path": "cats/pussy.png"})),
+    )
+    .await;
+    assert_eq!(
+        again["errors"],
+        json!([format!(
+            "remote path cats/pussy.png already exists in the catalog: {path_id}"
+        )])
+    );
+    let folder = call(
+        &node,
+        "POST",
+        "/v1/file/create",
+        Some(json!({"remote_path": "movies", "as_folder": "true"})),
+    )
+    .await;
+    assert_eq!(folder["result"]["type"], "dir", "{folder}");
+
+    // Exists, by path and by path id; listed (REST: not recursive).
+    let exists = call(
+        &node,
+        "GET",
+        "/file/exists/v1?remote_path=cats/pussy.png",
+        None,
+    )
+    .await;
+    assert_eq!(exists["result"], json!({"exist": true, "path_id": path_id}));
+    let by_id = call(
+        &node,
+        "GET",
+        &format!("/f/e?remote_path={master}:{path_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(by_id["result"]["exist"], true, "{by_id}");
+    let absent = call(&node, "GET", "/f/e?remote_path=dogs/rex.png", None).await;
+    assert_eq!(
+        (absent["result"].clone(), absent["message"].as_str()),
+        (
+            json!({"exist": false, "path_id": null}),
+            Some("path dogs/rex.png was not found in the catalog")
+        )
+    );
+    let top = call(&node, "GET", "/file/list/v1", None).await;
+    let names: Vec<(&str, &str, Value)> = top["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap(),
+                i["type"].as_str().unwrap(),
+                i["childs"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("cats", "dir", json!(1)), ("movies", "dir", json!(0))],
+        "{top}"
+    );
+    assert!(top["revision"].as_i64().unwrap() > 0, "{top}");
+    let all = call(&node, "GET", "/f/l?recursive=1", None).await;
+    let file = all["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == "cats/pussy.png")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            file["versions"].clone(),
+            file["childs"].clone(),
+            file["latest"].clone()
+        ),
+        (json!([]), json!(false), json!("")),
+        "registered, not uploaded: {file}"
+    );
+
+    // Uploaded from a local file: a real import job, the same path id.
+    let data = common::data(3 << 20, 11);
+    std::fs::write(node.files.join("pussy.png"), &data).unwrap();
+    let started = call(
+        &node,
+        "POST",
+        "/file/upload/start/v1",
+        Some(json!({
+            "local_path": node.files.join("pussy.png"),
+            "remote_path": "cats/pussy.png",
+        })),
+    )
+    .await;
+    assert_eq!(
+        started["result"]["path_id"].as_str(),
+        Some(path_id.as_str()),
+        "{started}"
+    );
+    assert!(
+        started["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("uploading task for cats/pussy.png started, local path is "),
+        "{started}"
+    );
+    uploads_done(&node).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let info = loop {
+        let info = call(
+            &node,
+            "GET",
+            "/file/info/v1?remote_path=cats/pussy.png",
+            None,
+        )
+        .await;
+        if info["result"]["versions"]
+            .as_array()
+            .is_some_and(|v| v.len() == 1)
+        {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "no version: {info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let v = &info["result"]["versions"][0];
+    let backup_id = v["backup_id"].as_str().unwrap().to_owned();
+    let version = backup_id.rsplit('/').next().unwrap().to_owned();
+    assert!(
+        backup_id.starts_with(&format!("{master}:{path_id}/F"))
+            && (version.ends_with("AM") || version.ends_with("PM")),
+        "{info}"
+    );
+    assert_eq!(
+        (v["size"].as_u64(), info["result"]["size"].as_u64()),
+        (Some(3 << 20), Some(3 << 20))
+    );
+    assert!(v["label"].as_str().unwrap().len() == 22, "{v}");
+    assert_eq!(info["result"]["latest"].as_str().unwrap().len(), 19);
+
+    // Downloaded to a folder: waited for, then by version id in the
+    // background.
+    let out = node.files.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let got = call(
+        &node,
+        "POST",
+        "/file/download/start/v1",
+        Some(json!({
+            "remote_path": "cats/pussy.png",
+            "destination_folder": out,
+            "wait_result": 1,
+        })),
+    )
+    .await;
+    assert_eq!(
+        (
+            got["result"]["downloaded"].as_bool(),
+            got["result"]["backup_id"].as_str()
+        ),
+        (Some(true), Some(backup_id.as_str())),
+        "{got}"
+    );
+    assert_eq!(std::fs::read(out.join("cats/pussy.png")).unwrap(), data);
+    let out2 = node.files.join("out2");
+    std::fs::create_dir(&out2).unwrap();
+    let got = call(
+        &node,
+        "POST",
+        "/f/d/o",
+        Some(json!({
+            "remote_path": format!("{master}:{path_id}/{version}"),
+            "destination_folder": out2,
+        })),
+    )
+    .await;
+    assert_eq!(got["result"]["downloaded"], false, "{got}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = call(&node, "GET", "/file/download/v1", None).await;
+        let jobs = list["result"].as_array().unwrap();
+        if jobs.iter().any(|j| j["done"] == true) || jobs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The catalog path, for a path id asked.
+    let written = out2.join("cats/pussy.png");
+    assert_eq!(std::fs::read(written).unwrap(), data);
+    assert!(
+        std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".part")),
+        "no temporary file left"
+    );
+
+    // What cannot be done is told.
+    for (body, error) in [
+        (
+            json!({"remote_path": "cats/pussy.png", "destination_folder": "/"}),
+            "failed, result is",
+        ),
+        (
+            json!({"remote_path": "movies"}),
+            "no remotely stored versions found",
+        ),
+        (
+            json!({"remote_path": format!("{master}:{path_id}/F20000101120000AM")}),
+            "was not found in the catalog",
+        ),
+    ] {
+        let v = call(&node, "POST", "/file/download/start/v1", Some(body.clone())).await;
+        assert!(
+            v["status"] == "ERROR" && v["errors"][0].as_str().unwrap().contains(error),
+            "{body}: {v}"
+        );
+    }
+    for (body, error) in [
+        (
+            json!({"local_path": node.files.join("pussy.png"), "remote_path": "dogs/rex.png"}),
+            "path dogs/rex.png was not registered yet".to_owned(),
+        ),
+        (
+            json!({"local_path": node.files.join("nothing"), "remote_path": "cats/pussy.png"}),
+            format!(
+                "local file or folder {} not exist",
+                node.files.join("nothing").display()
+            ),
+        ),
+        (
+            json!({"local_path": "x", "remote_path": "bob@server-b.com:x"}),
+            "invalid \"remote_path\" format".to_owned(),
+        ),
+        (
+            json!({"local_path": "x", "remote_path": format!("abc${gid}:x")}),
+            format!("key abc${gid} holds no catalog on this node"),
+        ),
+    ] {
+        let v = call(&node, "POST", "/f/u/o", Some(body.clone())).await;
+        assert_eq!(v["errors"], json!([error]), "{body}: {v}");
+    }
+    let gone = call(
+        &node,
+        "GET",
+        &format!("/f/e?remote_path={master}:1/2"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        gone["message"], "item 1/2 was not found in the catalog",
+        "{gone}"
+    );
+    let wrong_type = call(
+        &node,
+        "GET",
+        "/file/list/v1?remote_path=%5B1%2C2%5D&recursive=maybe",
+        None,
+    )
+    .await;
+    assert_eq!(wrong_type["status"], "ERROR", "{wrong_type}");
+    let explore = call(&node, "GET", "/f/x?local_path=/nowhere/at/all", None).await;
+    assert_eq!(explore["errors"], json!(["local path not exist"]));
+    let synced = call(&node, "GET", "/f/s", None).await;
+    assert_eq!(
+        synced["result"],
+        json!(["the main files sync loop has been restarted"]),
+        "{synced}"
+    );
+
+    // Deleted: gone from the catalog, and from the node's listing.
+    let deleted = call(
+        &node,
+        "DELETE",
+        "/file/delete/v1",
+        Some(json!({"remote_path": "cats/pussy.png"})),
+    )
+    .await;
+    assert_eq!(
+        deleted["message"],
+        format!("item {master}:{path_id} was deleted from remote suppliers"),
+        "{deleted}"
+    );
+    let after = call(&node, "GET", "/f/e?remote_path=cats/pussy.png", None).await;
+    assert_eq!(after["result"]["exist"], false);
+    let (_, listing) = node.get_json("/entries").await;
+    assert!(!listing.to_string().contains("pussy.png"), "{listing}");
+
+    // The node's own door to the same capability: cairn export.
+    let (status, entry) = node.upload("e.bin", common::data(50_000, 3), "").await;
+    assert_eq!(status, 201);
+    let out = node.cli(&[
+        "export",
+        entry["id"].as_str().unwrap(),
+        "--to",
+        node.files.to_str().unwrap(),
+        "--path",
+        "sub/e.bin",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.trim().ends_with("sub/e.bin"), "{printed}");
+    assert_eq!(
+        std::fs::read(node.files.join("sub/e.bin")).unwrap(),
+        common::data(50_000, 3)
+    );
+    let refused = node.cli(&["export", entry["id"].as_str().unwrap(), "--to", "/etc"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("import roots"),
+        "{refused:?}"
+    );
+    let default = node.cli(&["export", entry["id"].as_str().unwrap()]);
+    assert!(default.status.success(), "{default:?}");
+    let path = String::from_utf8(default.stdout).unwrap();
+    assert!(
+        path.trim()
+            .starts_with(node.dir.join("downloads").to_str().unwrap()),
+        "{path}"
+    );
+    assert_eq!(std::fs::read(path.trim()).unwrap(), common::data(50_000, 3));
 }
 
 /// A BitDust GET to `node` that waits (a long poll) in a task of its own;

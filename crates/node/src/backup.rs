@@ -66,6 +66,9 @@ pub struct BackupStatus {
     pub at: i64,
     /// Changes made since that it does not hold.
     pub pending: i64,
+    /// Changes that matter made to the catalog since it was made: its
+    /// revision (what a backup holds, counted the same way).
+    pub changes: i64,
     /// Made at most this often, in seconds (0: never).
     pub every_secs: u64,
 }
@@ -195,6 +198,7 @@ impl Backups {
             blob: state.blob.map(|b| b.to_hex()),
             at: state.at,
             pending: state.changes - state.backed,
+            changes: state.changes,
             every_secs: self.0.shared.config.network.backup_secs,
         })
     }

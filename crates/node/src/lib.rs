@@ -82,7 +82,7 @@ pub use cairn_store::shards::{CustomerStanding, ShardSpace};
 pub use cairn_store::users::User;
 pub use config::Config;
 pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile};
-pub use entries::{CommitCheck, Entries, EntryInfo, UploadTarget};
+pub use entries::{CommitCheck, Entries, EntryInfo, ExportTo, Exported, UploadTarget};
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use fetches::{FetchHeaders, FetchRequest, Fetches, LinkKind};

@@ -140,7 +140,14 @@ impl Node {
                 None => (None, None),
             };
         let key = identity.key.to_bytes();
-        let shared = Arc::new(Shared::new(config, catalog, jobs, events, key));
+        let shared = Arc::new(Shared::new(
+            config,
+            catalog,
+            jobs,
+            events,
+            key,
+            data_dir.join("downloads"),
+        ));
         let secret = ConvergenceSecret(identity.convergence);
         let store = Arc::new(BlobStore::open(shared.clone(), data_dir, secret)?);
         let network = Network::new(shared.clone(), store.clone(), net, data_dir);

@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     lookups: crate::tasks::Workers,
     /// The identity's secret key, the root of every derived key.
     identity_key: [u8; 32],
+    /// Where an export without a folder of its own goes
+    /// (`<data dir>/downloads`).
+    pub(crate) downloads: std::path::PathBuf,
 }
 
 impl Shared {
@@ -43,6 +46,7 @@ impl Shared {
         jobs: Arc<Registry>,
         events: Events,
         identity_key: [u8; 32],
+        downloads: std::path::PathBuf,
     ) -> Self {
         Self {
             lookups: crate::tasks::Workers::new("cairn-lookup", config.read.lookup_threads(), 0),
@@ -53,6 +57,7 @@ impl Shared {
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             identity_key,
+            downloads,
         }
     }
 

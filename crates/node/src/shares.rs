@@ -477,6 +477,27 @@ impl Shares {
         ))
     }
 
+    /// Writes the file at `path` in share `id` out to a local folder
+    /// (see [`crate::ExportTo`]) as an `export` job, from wherever it is:
+    /// a member reads a granted share's file from its owner's suppliers.
+    pub async fn export(
+        &self,
+        id: &str,
+        path: &str,
+        to: crate::ExportTo,
+        wait: bool,
+    ) -> Result<crate::JobRecord> {
+        let (handle, file) = self.open(id, path).await?;
+        let name = file
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&file.path)
+            .to_owned();
+        let source = crate::entries::export::Source { handle, name };
+        crate::entries::export::start(&self.0.shared, source, to, wait).await
+    }
+
     /// Grants own share `id` to `to` (a peer id, a friend's alias, or a
     /// nickname): it becomes a member, and is handed the share's key now
     /// or, when away, as soon as it is back. Answers the member's peer id

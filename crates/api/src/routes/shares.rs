@@ -201,3 +201,44 @@ pub(crate) async fn h_share_content(
     };
     content::respond(&s.node, &method, &headers, handle, how).await
 }
+
+/// A share's file to write out to a folder on the node's machine.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShareExportBody {
+    /// The file's path in the share, `/`-separated.
+    #[schema(min_length = 1, max_length = 4096)]
+    file: String,
+    /// An existing folder on the node's machine, under one of
+    /// `import_roots`; absent: a new folder in `<data dir>/downloads`.
+    #[schema(value_type = Option<String>, pattern = r"^/[^\u0000]*$")]
+    folder: Option<std::path::PathBuf>,
+    /// Its path below the folder, `/`-separated (sub-folders are made);
+    /// absent: the file's own name.
+    #[schema(min_length = 1, max_length = 4096)]
+    path: Option<String>,
+    /// Answer once the job has ended.
+    #[serde(default)]
+    wait: bool,
+}
+
+/// A share's file written out to a folder on the node's machine, as an
+/// `export` job, read from this disk or the owner's suppliers.
+#[utoipa::path(post, path = "/shares/{share}/export", tag = "shares", params(ShareId),
+    request_body = ShareExportBody,
+    responses(
+        (status = 202, description = "The job, running.", body = cairn_node::JobRecord),
+        (status = 200, description = "The job, ended (with `wait`): its result names the file written.", body = cairn_node::JobRecord),
+        (status = 400, description = "A name that cannot be a file's.", body = ErrorBody),
+        (status = 403, description = "The folder is outside the import roots, or this node's key no longer opens the share.", body = ErrorBody),
+        (status = 404, description = "No such share, file or folder.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_share_export(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(b): JsonBody<ShareExportBody>,
+) -> ApiResult<Response> {
+    let to = super::uploads::export_to(b.folder, b.path);
+    let job = s.node.shares().export(&id, &b.file, to, b.wait).await?;
+    Ok(super::job_answer(job))
+}

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::job_answer;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathParams, QueryParams};
 
 /// When an upload's md5, sha1 and sha256 are computed.
 #[derive(Deserialize, ToSchema, Clone, Copy, Default)]
@@ -303,6 +303,55 @@ pub(crate) async fn h_import(
         on_conflict: b.on_conflict.unwrap_or_default(),
     };
     Ok(job_answer(s.node.entries().import(req, b.wait).await?))
+}
+
+/// Where to write a file out to.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportBody {
+    /// An existing folder on the node's machine, under one of
+    /// `import_roots`; absent: a new folder in `<data dir>/downloads`.
+    #[schema(value_type = Option<String>, pattern = r"^/[^\u0000]*$")]
+    folder: Option<PathBuf>,
+    /// The file's path below the folder, `/`-separated (sub-folders are
+    /// made); absent: the file's own name.
+    #[schema(min_length = 1, max_length = 4096)]
+    path: Option<String>,
+    /// Answer once the job has ended.
+    #[serde(default)]
+    wait: bool,
+}
+
+/// Where an export goes, from the body's `folder` and `path`.
+pub(crate) fn export_to(folder: Option<PathBuf>, path: Option<String>) -> cairn_node::ExportTo {
+    cairn_node::ExportTo {
+        folder,
+        path: path
+            .map(|p| p.split('/').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A file written out to a folder on the node's machine, as an `export`
+/// job: read verified from this disk or its suppliers, written to a
+/// temporary file and renamed in place once synced.
+#[utoipa::path(post, path = "/entries/{id}/export", tag = "entries", params(super::EntryId),
+    request_body = ExportBody,
+    responses(
+        (status = 202, description = "The job, running.", body = JobRecord),
+        (status = 200, description = "The job, ended (with `wait`): its result names the file written.", body = JobRecord),
+        (status = 400, description = "A name that cannot be a file's.", body = ErrorBody),
+        (status = 403, description = "The folder is outside the import roots.", body = ErrorBody),
+        (status = 404, description = "No such entry or folder.", body = ErrorBody),
+        (status = 409, description = "The entry is a folder.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_export(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(b): JsonBody<ExportBody>,
+) -> ApiResult<Response> {
+    let to = export_to(b.folder, b.path);
+    Ok(job_answer(s.node.entries().export(&id, to, b.wait).await?))
 }
 
 /// A remote file to fetch.

@@ -19,13 +19,15 @@
 //!   got wrong (a REST `key_audit` that could not work) works here.
 #![deny(missing_docs, unreachable_pub)]
 
+#[macro_use]
+mod rest;
 mod envelope;
+mod files;
 mod ids;
 mod json;
 mod methods;
 mod netcalls;
 mod people;
-mod rest;
 mod social;
 mod ws;
 
@@ -52,6 +54,8 @@ struct Inner {
     events: std::sync::Mutex<EventQueues>,
     /// Rung when an event is queued.
     queued: tokio::sync::Notify,
+    /// The uploads and downloads started through `file_*` calls.
+    transfers: std::sync::Mutex<files::Transfers>,
 }
 
 /// What `events_list` and `event_listen` read.
@@ -85,6 +89,7 @@ impl BitDust {
             polls: Default::default(),
             events: Default::default(),
             queued: tokio::sync::Notify::new(),
+            transfers: Default::default(),
         }));
         ws::start_pushes(&layer);
         layer.write_secret();

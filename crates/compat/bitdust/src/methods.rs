@@ -17,7 +17,7 @@ pub(crate) struct Signature {
 }
 
 /// Every module's methods; a name is in one table only.
-const TABLES: &[&[Signature]] = &[SIGNATURES];
+const TABLES: &[&[Signature]] = &[SIGNATURES, crate::files::SIGNATURES];
 
 /// The methods of this module, by name.
 pub(crate) const SIGNATURES: &[Signature] = &[
@@ -562,7 +562,9 @@ impl BitDust {
 
     /// Calls a method of another module's table.
     async fn run_more(&self, name: &str, a: Args) -> Envelope {
-        let _ = &a;
+        if let Some(e) = self.run_files(name, &a).await {
+            return e;
+        }
         Envelope::error(format!("method {name} is not available"))
     }
 
@@ -1047,28 +1049,112 @@ pub(crate) fn now_secs() -> i64 {
 /// The local time as BitDust stamps versions and default labels
 /// (`YYYYMMDDhhmmss` on a 12-hour clock, then `AM` or `PM`), in UTC.
 pub(crate) fn version_stamp() -> String {
-    let secs = now_secs();
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's method).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    let h12 = match h % 12 {
-        0 => 12,
-        x => x,
-    };
+    stamp_at(now_secs())
+}
+
+/// [`version_stamp`] of Unix time `secs`.
+pub(crate) fn stamp_at(secs: i64) -> String {
+    let t = Civil::of(secs);
     format!(
-        "{y:04}{mo:02}{d:02}{h12:02}{m:02}{s:02}{}",
-        if h < 12 { "AM" } else { "PM" }
+        "{:04}{:02}{:02}{:02}{:02}{:02}{}",
+        t.year,
+        t.month,
+        t.day,
+        t.hour12(),
+        t.minute,
+        t.second,
+        t.meridiem()
     )
+}
+
+/// A UTC calendar time, as BitDust's labels and dates spell it.
+pub(crate) struct Civil {
+    pub(crate) year: i64,
+    pub(crate) month: i64,
+    pub(crate) day: i64,
+    pub(crate) hour: i64,
+    pub(crate) minute: i64,
+    pub(crate) second: i64,
+    /// 0 for Monday .. 6 for Sunday.
+    pub(crate) weekday: i64,
+}
+
+impl Civil {
+    /// Unix time `secs` in UTC.
+    pub(crate) fn of(secs: i64) -> Self {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's method).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        Self {
+            year: yoe + era * 400 + i64::from(month <= 2),
+            month,
+            day,
+            hour: rem / 3600,
+            minute: rem / 60 % 60,
+            second: rem % 60,
+            // 1970-01-01 was a Thursday.
+            weekday: (days + 3).rem_euclid(7),
+        }
+    }
+
+    pub(crate) fn hour12(&self) -> i64 {
+        match self.hour % 12 {
+            0 => 12,
+            h => h,
+        }
+    }
+
+    pub(crate) fn meridiem(&self) -> &'static str {
+        if self.hour < 12 { "AM" } else { "PM" }
+    }
+
+    /// `2024-01-31 05:45:12 PM`, a version's label.
+    pub(crate) fn label(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
+            self.year,
+            self.month,
+            self.day,
+            self.hour12(),
+            self.minute,
+            self.second,
+            self.meridiem()
+        )
+    }
+
+    /// `2024-01-31 17:45:12`.
+    pub(crate) fn date_time(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// C's `asctime`: `Wed Jan 31 17:45:12 2024`.
+    pub(crate) fn asctime(&self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{} {} {:2} {:02}:{:02}:{:02} {}",
+            DAYS[self.weekday as usize],
+            MONTHS[(self.month - 1) as usize],
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            self.year
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1101,6 +1187,19 @@ mod tests {
         ] {
             assert!(!truthy(&no), "{no}");
         }
+    }
+
+    #[test]
+    fn times_are_spelled_as_bitdust_spells_them() {
+        // 2024-01-31 17:45:12 UTC, a Wednesday.
+        let t = Civil::of(1_706_723_112);
+        assert_eq!(stamp_at(1_706_723_112), "F20240131054512PM"[1..]);
+        assert_eq!(t.label(), "2024-01-31 05:45:12 PM");
+        assert_eq!(t.date_time(), "2024-01-31 17:45:12");
+        assert_eq!(t.asctime(), "Wed Jan 31 17:45:12 2024");
+        assert_eq!(Civil::of(0).asctime(), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(stamp_at(43_200), "19700101120000PM");
+        assert_eq!(stamp_at(0), "19700101120000AM");
     }
 
     #[test]

@@ -65,11 +65,11 @@ pub(crate) struct Route {
 }
 
 macro_rules! p {
-    ($from:ident [$($name:literal),+] => $arg:literal $(= $d:literal)? $(; $flag:ident)* ) => {
-        Param {
-            names: &[$($name),+],
+    ($from:ident [$($name:literal),*] => $arg:literal $(= $d:literal)? $(; $flag:ident)* ) => {
+        $crate::rest::Param {
+            names: &[$($name),*],
             arg: $arg,
-            from: From::$from,
+            from: $crate::rest::From::$from,
             default: p!(@d $($d)?),
             mandatory: p!(@m $($flag)*),
             kind: p!(@k $($flag)*),
@@ -80,15 +80,14 @@ macro_rules! p {
     (@m) => { false };
     (@m mandatory $($rest:ident)*) => { true };
     (@m $other:ident $($rest:ident)*) => { p!(@m $($rest)*) };
-    (@k) => { Kind::Raw };
-    (@k flag $($rest:ident)*) => { Kind::Flag };
-    (@k int $($rest:ident)*) => { Kind::Int };
+    (@k) => { $crate::rest::Kind::Raw };
+    (@k flag $($rest:ident)*) => { $crate::rest::Kind::Flag };
+    (@k int $($rest:ident)*) => { $crate::rest::Kind::Int };
     (@k $other:ident $($rest:ident)*) => { p!(@k $($rest)*) };
 }
 
-/// The routes, in BitDust's order of matching.
-/// Every module's routes.
-const TABLES: &[&[Route]] = &[ROUTES];
+/// Every module's routes, in BitDust's order of matching.
+const TABLES: &[&[Route]] = &[ROUTES, crate::files::ROUTES];
 
 /// The routes of the methods in `methods.rs` and the modules before the
 /// table split.

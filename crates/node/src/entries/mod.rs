@@ -11,9 +11,11 @@
 //! - `import`: local files and folders walked safely under the import
 //!   roots.
 
+pub(crate) mod export;
 pub(crate) mod import;
 mod upload;
 
+pub use export::{ExportTo, Exported};
 pub(crate) use upload::BeforeCommit;
 pub use upload::{CommitCheck, UploadTarget};
 

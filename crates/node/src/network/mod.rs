@@ -865,6 +865,17 @@ impl Network {
         })
     }
 
+    /// Places now what waits to be placed and asks suppliers to delete
+    /// what is no longer needed, instead of at the repair loop's next
+    /// round (BitDust's `files_sync`).
+    pub async fn sync_now(&self) -> Result<()> {
+        if !self.is_on() {
+            return Err(NodeError::Unavailable("the network is off".into()));
+        }
+        self.place_pending().await?;
+        self.clone().unplace().await
+    }
+
     /// Places blobs that have no placement yet (stored while the node had
     /// too few peers, or whose placement a failure or a kill cut short), a
     /// few each round, once there are peers enough.
