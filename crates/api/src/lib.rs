@@ -127,6 +127,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(routes::h_status))
         .routes(routes!(routes::h_shutdown))
+        .routes(routes!(routes::h_restart))
         .routes(routes!(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(routes::h_import))
         .routes(routes!(routes::h_export))

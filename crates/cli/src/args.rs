@@ -300,6 +300,9 @@ pub(crate) enum Command {
     },
     /// Stop the running node.
     Stop,
+    /// Restart the node: it stops as `cairn stop` stops it, then its
+    /// process runs `cairn node` again with the same arguments.
+    Restart,
 }
 
 #[derive(Subcommand, Debug)]

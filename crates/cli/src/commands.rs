@@ -27,7 +27,9 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         bootstrap,
     } = cli.command
     {
-        crate::daemon::run(&data_dir, listen, p2p_listen, bootstrap).await?;
+        if crate::daemon::run(&data_dir, listen, p2p_listen, bootstrap).await? {
+            return Err(crate::daemon::exec_again());
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Id {
@@ -161,6 +163,12 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Jobs { limit } => jobs(client, out, limit).await?,
         Command::Cancel { id } => cancel(client, out, &id).await?,
         Command::Stop => stop(client, out).await?,
+        Command::Restart => {
+            let v = client
+                .json(client.request(Method::POST, "/node/restart"))
+                .await?;
+            out.print(&v, |_| "restarting".to_owned());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,12 +7,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
+/// Answers whether the node stopped to restart.
 pub(crate) async fn run(
     data_dir: &Path,
     listen: Option<SocketAddr>,
     p2p_listen: Vec<String>,
     bootstrap: Vec<String>,
-) -> Result<()> {
+) -> Result<bool> {
     keep_segment_buffers_on_the_heap();
     keep_new_files_private();
     let mut config = cairn_node::Config::load(data_dir)?;
@@ -63,7 +64,24 @@ pub(crate) async fn run(
     }
     node.shutdown().await;
     drop(addr_files);
-    Ok(())
+    Ok(node.restart_requested())
+}
+
+/// Runs this program again in this process (same arguments, environment
+/// and process id): a node restart asked for over the API. Returns only
+/// when that fails.
+pub(crate) fn exec_again() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let Some(program) = args.next() else {
+        return anyhow::anyhow!("cannot restart: no program name");
+    };
+    tracing::info!("restarting");
+    let error = std::process::Command::new(&program).args(args).exec();
+    anyhow::Error::new(error).context(format!(
+        "cannot start {} again",
+        std::path::Path::new(&program).display()
+    ))
 }
 
 /// Binds and serves each compatibility layer's own listeners; the first

@@ -1274,7 +1274,11 @@ async fn the_catalog_in_bitdust_s_terms() {
     loop {
         let list = call(&node, "GET", "/file/download/v1", None).await;
         let jobs = list["result"].as_array().unwrap();
-        if jobs.iter().any(|j| j["done"] == true) || jobs.is_empty() {
+        // Running ones are neither done nor aborted.
+        if jobs
+            .iter()
+            .all(|j| j["done"] == true || j["aborted"] == true)
+        {
             break;
         }
         assert!(Instant::now() < deadline, "{list}");
@@ -1431,4 +1435,193 @@ fn spawn_get(node: &TestNode, path: &str) -> tokio::task::JoinHandle<Value> {
             .await
             .unwrap()
     })
+}
+
+#[tokio::test]
+async fn models_events_and_a_restart_over_the_websocket() {
+    let mut node = TestNode::start_with(WS).await;
+    let ws_addr = std::fs::read_to_string(node.dir.join("bitdust.addr")).unwrap();
+    let url = format!("ws://{}/?api_secret={}", ws_addr.trim(), node.secret);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let api_call = |method: &str, kwargs: Value, id: u32| {
+        Message::text(
+            json!({"command": "api_call", "method": method, "kwargs": kwargs, "call_id": id})
+                .to_string(),
+        )
+    };
+
+    // No model frames until a model is asked for.
+    let made = call(
+        &node,
+        "POST",
+        "/file/create/v1",
+        Some(json!({"remote_path": "before.txt"})),
+    )
+    .await;
+    assert_eq!(made["status"], "OK", "{made}");
+    ws.send(api_call(
+        "enable_model_listener",
+        json!({"model_name": "private_file", "request_all": true}),
+        1,
+    ))
+    .await
+    .unwrap();
+    let got = frames(&mut ws, 2, |f| {
+        f["type"] == "model" || f["type"] == "api_call"
+    })
+    .await;
+    assert!(
+        got.iter()
+            .all(|f| f["type"] != "model" || f["payload"]["name"] == "private_file"),
+        "{got:?}"
+    );
+    let snapshot = got.iter().find(|f| f["type"] == "model").unwrap();
+    assert_eq!(
+        snapshot["payload"]["data"]["remote_path"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next(),
+        Some("before.txt"),
+        "{snapshot}"
+    );
+    // Live: a file registered and uploaded comes as snapshots, its upload
+    // as backup-started and backup-done.
+    call(
+        &node,
+        "POST",
+        "/file/create/v1",
+        Some(json!({"remote_path": "live.bin"})),
+    )
+    .await;
+    std::fs::write(node.files.join("live.bin"), common::data(200_000, 5)).unwrap();
+    let started = call(
+        &node,
+        "POST",
+        "/file/upload/start/v1",
+        Some(json!({"local_path": node.files.join("live.bin"), "remote_path": "live.bin"})),
+    )
+    .await;
+    assert_eq!(started["status"], "OK", "{started}");
+    let seen = frames(&mut ws, 1, |f| {
+        f["type"] == "event" && f["payload"]["event_id"] == "backup-done"
+    })
+    .await;
+    assert!(
+        seen[0]["payload"]["data"]["backup_id"]
+            .as_str()
+            .unwrap()
+            .contains(':'),
+        "{seen:?}"
+    );
+    let live = frames(&mut ws, 1, |f| {
+        f["type"] == "model"
+            && f["payload"]["data"]["remote_path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(":live.bin"))
+            && f["payload"]["data"]["versions"]
+                .as_array()
+                .is_some_and(|v| v.len() == 1)
+    })
+    .await;
+    assert_eq!(live[0]["payload"]["name"], "private_file");
+    // A download: restore-started, restore-done with where it went.
+    let out = node.files.join("restored");
+    std::fs::create_dir(&out).unwrap();
+    call(
+        &node,
+        "POST",
+        "/file/download/start/v1",
+        Some(json!({"remote_path": "live.bin", "destination_folder": out})),
+    )
+    .await;
+    let done = frames(&mut ws, 1, |f| f["payload"]["event_id"] == "restore-done").await;
+    assert_eq!(
+        done[0]["payload"]["data"]["output_location"],
+        json!(out.join("live.bin")),
+        "{done:?}"
+    );
+    // Keys as models too; disabled, nothing more comes.
+    ws.send(api_call(
+        "enable_model_listener",
+        json!({"model_name": "key"}),
+        2,
+    ))
+    .await
+    .unwrap();
+    frames(&mut ws, 1, |f| f["payload"]["call_id"] == 2).await;
+    ws.send(api_call(
+        "key_create",
+        json!({"key_alias": "cats", "key_size": 1024}),
+        3,
+    ))
+    .await
+    .unwrap();
+    let key = frames(&mut ws, 2, |f| {
+        f["payload"]["name"] == "key" || f["payload"]["event_id"] == "key-generated"
+    })
+    .await;
+    assert!(
+        key.iter().all(|f| f["payload"]["id"] == json!(null)
+            || f["payload"]["id"].as_str().unwrap().starts_with("cats$")),
+        "{key:?}"
+    );
+    ws.send(api_call(
+        "disable_model_listener",
+        json!({"model_name": "*"}),
+        4,
+    ))
+    .await
+    .unwrap();
+    frames(&mut ws, 1, |f| f["payload"]["call_id"] == 4).await;
+    let unknown_model = call(&node, "GET", "/process/health/v1", None).await;
+    assert_eq!(unknown_model["status"], "OK");
+
+    // A restart: the same process, a new listener, everything kept.
+    let pid = node.pid();
+    let before = std::fs::read_to_string(node.dir.join("api.addr")).unwrap();
+    let restarted = call(&node, "GET", "/process/restart/v1", None).await;
+    assert_eq!(restarted["result"], json!({"restarted": true}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        if let Ok(addr) = std::fs::read_to_string(node.dir.join("api.addr"))
+            && addr != before
+            && !addr.is_empty()
+        {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    node.addr = after.trim().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = node
+            .http
+            .get(node.root_url("/p/h"))
+            .header("api_secret", &node.secret)
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never answered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.pid(), pid, "the same process");
+    let still = call(&node, "GET", "/f/e?remote_path=live.bin", None).await;
+    assert_eq!(still["result"]["exist"], true, "{still}");
+    // The nickname record published again: BitDust's rotation.
+    let named = call(&node, "POST", "/i/c", Some(json!({"username": "alice"}))).await;
+    assert_eq!(named["status"], "OK", "{named}");
+    let rotated = call(&node, "PUT", "/identity/rotate/v1", None).await;
+    assert_eq!(
+        (
+            rotated["status"].as_str(),
+            rotated["result"]["rotated"].as_bool(),
+            rotated["result"]["name"].as_str()
+        ),
+        (Some("OK"), Some(false), Some("alice")),
+        "{rotated}"
+    );
 }

@@ -40,6 +40,8 @@ pub struct Node(Arc<Inner>);
 struct Inner {
     /// What every service works with.
     shared: Arc<Shared>,
+    /// Whether the stop asked for is a restart.
+    restart: std::sync::atomic::AtomicBool,
     data_dir: PathBuf,
     identity: Identity,
     started: Instant,
@@ -194,6 +196,7 @@ impl Node {
             data_dir.to_path_buf(),
         );
         let node = Self(Arc::new(Inner {
+            restart: std::sync::atomic::AtomicBool::new(false),
             paid: Paid::new(
                 shared.clone(),
                 entries.clone(),
@@ -414,6 +417,21 @@ impl Node {
     pub fn request_shutdown(&self) {
         self.0.shared.shutdown.cancel();
         self.0.shared.jobs.cancel_all();
+    }
+
+    /// Asks the node to stop as [`Node::request_shutdown`] does, and its
+    /// process to start again once it has (`cairn node` runs itself anew,
+    /// with the same arguments and process id).
+    pub fn request_restart(&self) {
+        self.0
+            .restart
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.request_shutdown();
+    }
+
+    /// Whether the stop asked for is a restart.
+    pub fn restart_requested(&self) -> bool {
+        self.0.restart.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Resolves once a shutdown was requested.

@@ -67,6 +67,23 @@ pub(crate) async fn h_shutdown(State(s): State<AppState>) -> Response {
     (StatusCode::ACCEPTED, Json(Stopping { stopping: true })).into_response()
 }
 
+/// A restart under way.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Restarting {
+    /// Always `true`.
+    restarting: bool,
+}
+
+/// Restarts the node: it stops as for a shutdown, then its process runs
+/// again with the same arguments (and process id).
+#[utoipa::path(post, path = "/node/restart", tag = "node",
+    responses((status = 202, description = "Restarting.", body = Restarting)))]
+pub(crate) async fn h_restart(State(s): State<AppState>) -> Response {
+    tracing::info!("restart requested over the API");
+    s.node.request_restart();
+    (StatusCode::ACCEPTED, Json(Restarting { restarting: true })).into_response()
+}
+
 /// This document (no secret needed).
 #[utoipa::path(get, path = "/openapi.json", tag = "node", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object)))]

@@ -269,6 +269,8 @@ struct Transfer {
     local_path: String,
     /// Unix seconds.
     created: i64,
+    /// Whether its start (1) and its end (2) were told as events.
+    told: u8,
 }
 
 impl Transfer {
@@ -792,6 +794,56 @@ impl BitDust {
         Ok((rp, scope))
     }
 
+    /// Own entry `id` as a `files_list` item of the master catalog, when
+    /// it lies there.
+    pub(crate) async fn master_item(&self, id: &str) -> Option<Value> {
+        let chain = self.node().entries().path(id).await.ok()?;
+        if chain.first().is_none_or(|top| top.owner.is_some()) {
+            return None;
+        }
+        let path_id = chain
+            .iter()
+            .map(|e| number_of(&e.id).map(|n| n.to_string()))
+            .collect::<Option<Vec<_>>>()?
+            .join("/");
+        let rp = RemotePath {
+            alias: "master".into(),
+            owner: None,
+            path: path_id.clone(),
+            version: None,
+        };
+        let scope = self.scope_of(&rp).await.ok()?;
+        let item = self.find_id(&scope, &path_id).await.ok()?;
+        Some(Value::Object(
+            self.item_object(&scope, &item, false, false).await,
+        ))
+    }
+
+    /// Whether job `job` is an upload (`true`) or a download this layer
+    /// started, with its backup id and local path, if its start (`end`:
+    /// its end) was not told yet; it is then marked told.
+    pub(crate) fn news_of(&self, job: &str, end: bool) -> Option<(bool, String, String)> {
+        let bit = if end { 2 } else { 1 };
+        let mut t = self.transfers();
+        let (upload, tr) = match t.uploads.get_mut(job) {
+            Some(tr) => (true, tr),
+            None => (false, t.downloads.get_mut(job)?),
+        };
+        if tr.told & bit != 0 {
+            return None;
+        }
+        tr.told |= bit;
+        Some((upload, tr.backup_id(), tr.local_path.clone()))
+    }
+
+    /// Tells job `job`'s news now, if the engine's events came before the
+    /// layer knew the job was its own.
+    async fn tell_job(&self, job: &str) {
+        if let Ok(record) = self.node().jobs().get(job).await {
+            self.job_events(&record);
+        }
+    }
+
     // ---- objects ----
 
     fn version_object(&self, scope: &Scope, item: &Item) -> Value {
@@ -1164,6 +1216,10 @@ impl BitDust {
         };
         let global = format!("{}:{}", scope.key_id, item.path_id);
         let object = self.created_object(&scope, &item, true).await;
+        let listed = self.item_object(&scope, &item, false, false).await;
+        if let Some((id, data)) = crate::models::file_snapshot(&Value::Object(listed)) {
+            self.push_model(file_model(&scope), &id, Some(data));
+        }
         Envelope::ok_with(object).message(format!("new {what} created in {global} successfully"))
     }
 
@@ -1199,6 +1255,7 @@ impl BitDust {
         if let Err(e) = self.node().entries().delete(&entry, true).await {
             return Envelope::error(format!("remote item {global} was not found: {e}"));
         }
+        self.push_model(file_model(&scope), &global, None);
         Envelope::ok_with(json!({
             "path_id": global,
             "path": item.path,
@@ -1294,8 +1351,10 @@ impl BitDust {
             version: version.clone(),
             local_path: local.clone(),
             created: now_secs(),
+            told: 0,
         };
-        self.transfers().uploads.insert(job, tr.clone());
+        self.transfers().uploads.insert(job.clone(), tr.clone());
+        self.tell_job(&job).await;
         let mut result = json!({
             "remote_path": remote_path,
             "key_id": scope.key_id,
@@ -1383,12 +1442,14 @@ impl BitDust {
                 rp.version.as_deref().unwrap_or("")
             ));
         }
-        if self
+        let uploading: Vec<String> = self
             .transfers()
             .uploads
             .values()
-            .any(|t| t.key_id == scope.key_id && t.path_id == item.path_id)
-        {
+            .filter(|t| t.key_id == scope.key_id && t.path_id == item.path_id)
+            .map(|t| t.job.clone())
+            .collect();
+        if self.any_running(&uploading).await {
             return Envelope::error(format!(
                 "downloading is not possible, uploading task {}:{} is currently in progress",
                 scope.key_id, item.path_id
@@ -1402,19 +1463,10 @@ impl BitDust {
             .filter(|t| t.backup_id() == backup_id)
             .map(|t| t.job.clone())
             .collect();
-        for job in scheduled {
-            if self
-                .node()
-                .jobs()
-                .get(&job)
-                .await
-                .is_ok_and(|j| j.state == "running")
-            {
-                return Envelope::error(format!(
-                    "downloading task {backup_id} was already scheduled"
-                ));
-            }
-            self.transfers().downloads.remove(&job);
+        if self.any_running(&scheduled).await {
+            return Envelope::error(format!(
+                "downloading task {backup_id} was already scheduled"
+            ));
         }
         // The file lands at the destination plus the path part of the
         // input (a path id input: the catalog path).
@@ -1466,8 +1518,10 @@ impl BitDust {
             version: version.clone(),
             local_path: String::new(),
             created: now_secs(),
+            told: 0,
         };
         self.transfers().downloads.insert(job.id.clone(), tr);
+        self.tell_job(&job.id).await;
         let dir = destination.as_ref().map_or_else(
             || {
                 self.node()
@@ -1513,6 +1567,22 @@ impl BitDust {
             e.0.extend(fields);
         }
         e
+    }
+
+    /// Whether any of `jobs` still runs.
+    async fn any_running(&self, jobs: &[String]) -> bool {
+        for job in jobs {
+            if self
+                .node()
+                .jobs()
+                .get(job)
+                .await
+                .is_ok_and(|j| j.state == "running")
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Waits for job `id` to end (polling its record): its state, the
@@ -1586,6 +1656,15 @@ impl BitDust {
                 .map(|(id, aborted)| json!({"backup_id": id, "aborted": aborted}))
                 .collect(),
         ))
+    }
+}
+
+/// The model a catalog's files are snapshots of.
+fn file_model(scope: &Scope) -> &'static str {
+    if scope.alias == "master" {
+        "private_file"
+    } else {
+        "shared_file"
     }
 }
 

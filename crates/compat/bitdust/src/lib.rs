@@ -26,6 +26,7 @@ mod files;
 mod ids;
 mod json;
 mod methods;
+mod models;
 mod netcalls;
 mod people;
 mod social;
@@ -56,6 +57,8 @@ struct Inner {
     queued: tokio::sync::Notify,
     /// The uploads and downloads started through `file_*` calls.
     transfers: std::sync::Mutex<files::Transfers>,
+    /// The data models whose snapshots are pushed.
+    models: std::sync::Mutex<models::Listening>,
 }
 
 /// What `events_list` and `event_listen` read.
@@ -90,6 +93,7 @@ impl BitDust {
             events: Default::default(),
             queued: tokio::sync::Notify::new(),
             transfers: Default::default(),
+            models: Default::default(),
         }));
         ws::start_pushes(&layer);
         layer.write_secret();

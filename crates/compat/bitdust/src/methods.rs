@@ -17,7 +17,11 @@ pub(crate) struct Signature {
 }
 
 /// Every module's methods; a name is in one table only.
-const TABLES: &[&[Signature]] = &[SIGNATURES, crate::files::SIGNATURES];
+const TABLES: &[&[Signature]] = &[
+    SIGNATURES,
+    crate::files::SIGNATURES,
+    crate::models::SIGNATURES,
+];
 
 /// The methods of this module, by name.
 pub(crate) const SIGNATURES: &[Signature] = &[
@@ -31,6 +35,14 @@ pub(crate) const SIGNATURES: &[Signature] = &[
     },
     Signature {
         name: "process_debug",
+        args: &[],
+    },
+    Signature {
+        name: "process_restart",
+        args: &[],
+    },
+    Signature {
+        name: "identity_rotate",
         args: &[],
     },
     Signature {
@@ -462,6 +474,17 @@ impl BitDust {
                 self.node().request_shutdown();
                 Envelope::ok()
             }
+            "process_restart" => {
+                // The answer goes out first; the restart begins 0.1 s
+                // later, as BitDust's did.
+                let node = self.node().clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    node.request_restart();
+                });
+                Envelope::ok_with(json!({"restarted": true}))
+            }
+            "identity_rotate" => self.identity_rotate().await,
             "identity_get" => self.identity_get(a.flag("include_xml_source")).await,
             "identity_cache_list" => self.identity_cache_list().await,
             "key_get" => {
@@ -563,6 +586,9 @@ impl BitDust {
     /// Calls a method of another module's table.
     async fn run_more(&self, name: &str, a: Args) -> Envelope {
         if let Some(e) = self.run_files(name, &a).await {
+            return e;
+        }
+        if let Some(e) = self.run_models(name, &a).await {
             return e;
         }
         Envelope::error(format!("method {name} is not available"))
@@ -694,6 +720,29 @@ impl BitDust {
         Envelope::ok_with(identity)
     }
 
+    /// A cairn identity is its key: there are no identity servers to
+    /// move it between, so a rotation publishes its nickname record again
+    /// (a new revision) and says so.
+    async fn identity_rotate(&self) -> Envelope {
+        let Some(nick) = self.node().network().nickname() else {
+            return Envelope::error(
+                "local identity is not ready: it has no nickname yet (identity_create)",
+            );
+        };
+        let me = self.me();
+        let before = self.idurl_of(&me).await;
+        if let Err(e) = self.node().network().set_nickname(&nick).await {
+            return Envelope::error(e.to_string());
+        }
+        let mut identity = self.identity_object(&me).await;
+        identity["old_sources"] = json!([before]);
+        identity["rotated"] = json!(false);
+        self.push_event("my-identity-rotate-complete", json!({}));
+        Envelope::ok_with(identity).message(
+            "a cairn identity is its key, with no identity servers to move between: its nickname record was published again",
+        )
+    }
+
     async fn identity_cache_list(&self) -> Envelope {
         let seen = self
             .node()
@@ -818,6 +867,16 @@ impl BitDust {
             Ok(key) => {
                 let mut info = self.key_info(&key).await;
                 info.insert("active".into(), json!(true));
+                self.push_event(
+                    "key-generated",
+                    json!({"key_id": key_id, "label": label, "key_size": key.size}),
+                );
+                let mut snapshot = info.clone();
+                snapshot.insert("private".into(), Value::Null);
+                snapshot.insert("include_private".into(), json!(false));
+                snapshot.insert("event".into(), json!("key-generated"));
+                snapshot.insert("local_key_id".into(), json!(key.local_id));
+                self.push_model("key", &key_id, Some(Value::Object(snapshot)));
                 if !a.flag("include_private") {
                     info.insert("private".into(), Value::Null);
                     info.insert("is_public".into(), json!(true));
@@ -872,7 +931,11 @@ impl BitDust {
             return Envelope::error(format!("failed to erase private key {key_id}"));
         }
         match self.node().keys().erase(&id.alias).await {
-            Ok(()) => Envelope::ok().message(format!("key {key_id} was erased")),
+            Ok(()) => {
+                self.push_event("key-erased", json!({"key_id": key_id, "is_private": true}));
+                self.push_model("key", key_id, None);
+                Envelope::ok().message(format!("key {key_id} was erased"))
+            }
             Err(_) => Envelope::error(format!("failed to erase private key {key_id}")),
         }
     }
@@ -892,7 +955,17 @@ impl BitDust {
             Err(_) => return Envelope::error(format!("unknown key: \"{key_id}\"")),
         };
         match self.node().messages().share_key(&key, &peer).await {
-            Ok(_) => Envelope::ok_with(json!(format!("signed{{Ack({key_id})}}"))),
+            Ok(_) => {
+                self.push_event(
+                    "private-key-shared",
+                    json!({
+                        "global_id": self.gid_of(&peer).await,
+                        "remote_idurl": self.idurl_of(&peer).await,
+                        "key_id": key_id,
+                    }),
+                );
+                Envelope::ok_with(json!(format!("signed{{Ack({key_id})}}")))
+            }
             Err(e) => Envelope::error(e.to_string()),
         }
     }
@@ -961,9 +1034,15 @@ impl BitDust {
         match self.node().people().add_friend(&peer, alias).await {
             Ok(f) => {
                 let gid = ids::gid(&peer, f.nickname.as_deref());
+                let idurl = ids::idurl(&peer, f.nickname.as_deref());
                 self.push_event(
                     "friend-added",
-                    json!({"idurl": ids::idurl(&peer, f.nickname.as_deref()), "global_id": gid, "alias": f.alias}),
+                    json!({"idurl": idurl, "global_id": gid, "alias": f.alias}),
+                );
+                self.push_model(
+                    "correspondent",
+                    &idurl,
+                    Some(json!({"idurl": idurl, "nickname": f.nickname.as_deref().unwrap_or(ids::NO_NICKNAME)})),
                 );
                 Envelope::ok().message("new friend has been added")
             }
@@ -981,10 +1060,9 @@ impl BitDust {
         let gid = self.gid_of(&peer).await;
         match self.node().people().remove_friend(&peer).await {
             Ok(()) => {
-                self.push_event(
-                    "friend-removed",
-                    json!({"idurl": self.idurl_of(&peer).await, "global_id": gid}),
-                );
+                let idurl = self.idurl_of(&peer).await;
+                self.push_event("friend-removed", json!({"idurl": idurl, "global_id": gid}));
+                self.push_model("correspondent", &idurl, None);
                 Envelope::ok().message("friend has been removed")
             }
             Err(_) => Envelope::error(format!("friend {gid} was not found")),
@@ -1031,8 +1109,11 @@ impl BitDust {
         data.insert("action".into(), json!("read"));
         let body = Value::Object(data).to_string();
         match self.node().messages().send(&peer, &body).await {
-            Ok(m) => Envelope::ok_with(json!({"consumed": m.state == "delivered"}))
-                .message("message sent"),
+            Ok(m) => {
+                self.sent_message(&m).await;
+                Envelope::ok_with(json!({"consumed": m.state == "delivered"}))
+                    .message("message sent")
+            }
             Err(e) => Envelope::error(e.to_string()),
         }
     }

@@ -297,6 +297,18 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
     },
     Route {
+        verb: "PUT",
+        paths: &["/identity/rotate/v1", "/v1/identity/rotate", "/i/rot"],
+        method: "identity_rotate",
+        params: &[],
+    },
+    Route {
+        verb: "GET",
+        paths: &["/process/restart/v1", "/v1/process/restart", "/p/rst"],
+        method: "process_restart",
+        params: &[],
+    },
+    Route {
         verb: "DELETE",
         paths: &["/identity/erase/v1", "/v1/identity/erase", "/i/d"],
         method: "identity_erase",

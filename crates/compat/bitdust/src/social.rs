@@ -415,7 +415,10 @@ impl BitDust {
             .send(&g.id, &Value::Object(data).to_string())
             .await
         {
-            Ok(_) => Envelope::ok().message("group message sent"),
+            Ok(m) => {
+                self.sent_message(&m).await;
+                Envelope::ok().message("group message sent")
+            }
             Err(e) => Envelope::error(e.to_string()),
         }
     }

@@ -108,14 +108,11 @@ pub(crate) fn start_pushes(layer: &BitDust) {
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(Event::Message { message }) => {
-                    let doc = layer.message_document(&message).await;
-                    layer.push(json!({"type": "stream_message", "payload": doc}));
-                }
                 Ok(Event::Shutdown) | Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     return;
                 }
-                Ok(_) | Err(_) => {}
+                Ok(event) => layer.on_event(&event).await,
+                Err(_) => {}
             }
         }
     });
