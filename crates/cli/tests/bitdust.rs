@@ -447,7 +447,28 @@ async fn friends_messages_and_the_websocket_between_two_nodes() {
     assert_eq!(checked["result"]["contact_state"], "CONNECTED");
     let empty = call(&alice, "POST", "/user/ping/v1", Some(json!({}))).await;
     assert_eq!(empty["errors"], json!(["empty idurl provided"]));
-    let backup = alice.dir.join("alice.backup");
+    // Only where the node may write for its operator: an absolute path
+    // under the import roots.
+    for refused in [
+        json!("alice.backup"),
+        json!(alice.dir.join("alice.backup")),
+        json!("/etc/alice.backup"),
+    ] {
+        let v = call(
+            &alice,
+            "POST",
+            "/identity/backup/v1",
+            Some(json!({"destination_filepath": refused})),
+        )
+        .await;
+        assert_eq!(
+            v["errors"],
+            json!([format!("error writing to {}\n", refused.as_str().unwrap())]),
+            "{v}"
+        );
+    }
+    assert!(!std::path::Path::new("alice.backup").exists());
+    let backup = alice.files.join("alice.backup");
     let saved = call(
         &alice,
         "POST",
@@ -461,6 +482,15 @@ async fn friends_messages_and_the_websocket_between_two_nodes() {
         "{saved}"
     );
     assert!(std::fs::read_to_string(&backup).unwrap().contains("seed "));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the key readable by the node's user alone"
+        );
+    }
     let recover = call(
         &alice,
         "POST",

@@ -385,6 +385,14 @@ impl Node {
         Ok(self.0.identity.backup_text(&pem))
     }
 
+    /// Writes [`Node::identity_backup`] to local file `path` (absolute, in
+    /// a folder under the import roots), readable by the node's user
+    /// alone, replaced whole; answers the real path written.
+    pub async fn write_identity_backup(&self, path: &Path) -> Result<PathBuf> {
+        let text = self.identity_backup().await?;
+        crate::entries::export::write_private(&self.0.shared, path, text.into_bytes()).await
+    }
+
     /// The node id (libp2p PeerId).
     pub fn node_id(&self) -> String {
         self.0.identity.peer_id()

@@ -47,8 +47,14 @@ impl BitDust {
         if path.is_empty() {
             return Envelope::ok_with(json!({"result": text}));
         }
-        match cairn_node::private::write_whole(std::path::Path::new(path), text.as_bytes()) {
-            Ok(()) => Envelope::ok_with(json!({"local_path": path})).message(
+        // Written by the engine: an absolute path in a folder under the
+        // import roots, the file made readable by the node's user alone.
+        match self
+            .node()
+            .write_identity_backup(std::path::Path::new(path))
+            .await
+        {
+            Ok(_) => Envelope::ok_with(json!({"local_path": path})).message(
                 "WARNING! keep the master key in a safe place and never publish it anywhere!",
             ),
             Err(_) => Envelope::error(format!("error writing to {path}\n")),

@@ -224,6 +224,13 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "friend_remove",
         params: &[p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id"; mandatory)],
     },
+    // The seed's spelling: DELETE on the add route.
+    Route {
+        verb: "DELETE",
+        paths: &["/friend/add/v1", "/v1/friend/add", "/fr/a"],
+        method: "friend_remove",
+        params: &[p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id"; mandatory)],
+    },
     Route {
         verb: "GET",
         paths: &[
@@ -618,6 +625,22 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "share_close",
         params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
     },
+    // The seed's verbs for these two (PUT), beside BitDust's.
+    Route {
+        verb: "PUT",
+        paths: &["/share/open/v1", "/v1/share/open", "/sh/o"],
+        method: "share_open",
+        params: &[
+            p!(Body ["key_id"] => "key_id"; mandatory),
+            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
+        ],
+    },
+    Route {
+        verb: "PUT",
+        paths: &["/share/close/v1", "/v1/share/close", "/sh/cl"],
+        method: "share_close",
+        params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
+    },
     Route {
         verb: "GET",
         paths: &["/group/list/v1", "/v1/group/list", "/gr/l"],
@@ -792,6 +815,25 @@ fn mandatory_repr(route: &Route) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// Parameter names the seed's examples use where BitDust's server read
+/// another (bitdust-details.md §4.0): a client written from the seed
+/// works too, and the real server's names and error texts stay as they
+/// were. By method and the name BitDust read.
+const SEED_SPELLINGS: &[(&str, &str, &str)] = &[
+    ("key_create", "alias", "key_alias"),
+    ("file_download_start", "destination_folder", "local_path"),
+    ("user_status", "global_id", "user_id"),
+    ("message_history", "id", "recipient_id"),
+];
+
+/// The seed's name for parameter `name` of `method`, if it has another.
+fn seed_spelling(method: &str, name: &str) -> Option<&'static str> {
+    SEED_SPELLINGS
+        .iter()
+        .find(|(m, n, _)| *m == method && *n == name)
+        .map(|(_, _, seed)| *seed)
+}
+
 /// The method's arguments from a REST call, or the error text BitDust's
 /// server answered for a missing or malformed one.
 fn kwargs(
@@ -824,8 +866,10 @@ fn kwargs(
     }
     let mut out = Map::new();
     for param in route.params {
+        let seed = seed_spelling(route.method, param.names[0]);
+        let names = param.names.iter().copied().chain(seed);
         let found: Option<Value> = match param.from {
-            From::Query => param.names.iter().find_map(|n| {
+            From::Query => names.clone().find_map(|n| {
                 query
                     .iter()
                     .find(|(k, _)| k == n)
@@ -837,8 +881,8 @@ fn kwargs(
                 .find_map(|n| path.get(*n).map(|v| Value::String(v.clone()))),
             From::Body if param.names == ["*"] => body.clone().map(Value::Object),
             From::Body => body.as_ref().and_then(|b| {
-                param.names.iter().find_map(|n| {
-                    b.get(*n)
+                names.clone().find_map(|n| {
+                    b.get(n)
                         .filter(|v| !v.is_null() && v.as_str() != Some(""))
                         .cloned()
                 })

@@ -498,7 +498,16 @@ impl BitDust {
     }
 
     pub(crate) async fn message_conversations_list(&self, a: &Args) -> Envelope {
-        let types = a.text("message_types");
+        // A comma-separated string, as BitDust read it; the list the
+        // seed's example passes works too (BitDust failed on it).
+        let types = match a.value("message_types") {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => a.text("message_types"),
+        };
         let wanted: Vec<&str> = types
             .split(',')
             .map(str::trim)
@@ -583,7 +592,16 @@ impl BitDust {
     pub(crate) async fn message_receive(&self, a: &Args) -> Envelope {
         let consumer = a.text("consumer_callback_id");
         let direction = a.text("direction");
-        let types = a.text("message_types");
+        // A comma-separated string, as BitDust read it; the list the
+        // seed's example passes works too (BitDust failed on it).
+        let types = match a.value("message_types") {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => a.text("message_types"),
+        };
         let wanted: Vec<String> = types
             .split(',')
             .map(|t| t.trim().to_owned())

@@ -166,16 +166,7 @@ fn write_out(
         })?;
     }
     let target = at.join(file_name);
-    let temp = format!(".{file_name}.{}.part", job.id());
-    let fd = rustix::fs::openat(
-        &dir,
-        temp.as_str(),
-        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .map_err(|e| NodeError::io("create", &at.join(&temp), e.into()))?;
-    let mut file = std::fs::File::from(fd);
-    let written = (|| {
+    let size = replace_in(&dir, &at, file_name, job.id(), 0o644, |file| {
         let mut size = 0u64;
         handle.for_each_piece(0..handle.size(), |piece: bytes::Bytes| {
             job.check()?;
@@ -185,20 +176,91 @@ fn write_out(
             job.advance(piece.len() as u64);
             Ok(())
         })?;
+        Ok(size)
+    })?;
+    Ok(Exported { path: target, size })
+}
+
+/// Writes file `name` in folder `dir` (real path `at`) whole or not at
+/// all: `fill` writes a hidden temporary file (named with `tag`, made
+/// with `mode`), which is synced and renamed over `name`, and the folder
+/// synced; on an error the temporary file goes. Answers what `fill` did.
+fn replace_in<T>(
+    dir: &OwnedFd,
+    at: &Path,
+    name: &str,
+    tag: &str,
+    mode: u32,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<T>,
+) -> Result<T> {
+    let target = at.join(name);
+    let temp = format!(".{name}.{tag}.part");
+    let fd = rustix::fs::openat(
+        dir,
+        temp.as_str(),
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(|e| NodeError::io("create", &at.join(&temp), e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    let written = (|| {
+        let done = fill(&mut file)?;
         file.sync_all()
             .map_err(|e| NodeError::io("sync", &target, e))?;
-        rustix::fs::renameat(&dir, temp.as_str(), &dir, file_name.as_str())
+        rustix::fs::renameat(dir, temp.as_str(), dir, name)
             .map_err(|e| NodeError::io("rename", &target, e.into()))?;
-        rustix::fs::fsync(dir.as_fd()).map_err(|e| NodeError::io("sync", &at, e.into()))?;
-        Ok(size)
+        rustix::fs::fsync(dir.as_fd()).map_err(|e| NodeError::io("sync", at, e.into()))?;
+        Ok(done)
     })();
-    match written {
-        Ok(size) => Ok(Exported { path: target, size }),
-        Err(e) => {
-            let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
-            Err(e)
-        }
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, temp.as_str(), AtFlags::empty());
     }
+    written
+}
+
+/// Writes `bytes` to local file `path` (absolute; its folder under the
+/// import roots or the node's `downloads` folder), replaced whole, and
+/// readable by the node's user alone: what the node writes out on the
+/// operator's behalf that is not a stored file (an identity backup).
+pub(crate) async fn write_private(
+    shared: &Arc<Shared>,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<PathBuf> {
+    if !path.is_absolute() {
+        return Err(NodeError::Invalid(format!(
+            "{} is not an absolute path",
+            path.display()
+        )));
+    }
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(NodeError::Invalid(format!(
+            "{} names no file",
+            path.display()
+        )));
+    };
+    let name = name.to_string_lossy().into_owned();
+    check_name(&name)?;
+    let mut roots = shared.config.import_roots.clone();
+    roots.push(shared.downloads.clone());
+    let folder = folder.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let opened = open_under(&folder, &Roots::resolve(&roots), &LocalCaller::Operator)?;
+        if opened.kind != Kind::Folder {
+            return Err(NodeError::Invalid(format!(
+                "{} is a file, not a folder",
+                folder.display()
+            )));
+        }
+        let dir = OwnedFd::from(opened.file);
+        let tag = cairn_core::EntryId::random();
+        replace_in(&dir, &opened.real, &name, tag.as_str(), 0o600, |file| {
+            file.write_all(&bytes)
+                .map_err(|e| NodeError::io("write", &opened.real.join(&name), e))
+        })?;
+        Ok(opened.real.join(&name))
+    })
+    .await?
 }
 
 impl Entries {
