@@ -181,6 +181,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// The node's services (repair, serving shards, backups, messages,
+    /// …): list, stop, start, restart. A stopped one stays stopped across
+    /// restarts until started.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -436,6 +443,32 @@ pub(crate) enum GroupAction {
     Leave {
         /// The group's id.
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ServiceAction {
+    /// List the services: name, state, enabled, what each does.
+    Ls,
+    /// Show one service and what it needs.
+    Info {
+        /// Its name (`cairn service ls`).
+        name: String,
+    },
+    /// Stop a service (and the ones that need it); it stays stopped.
+    Stop {
+        /// Its name.
+        name: String,
+    },
+    /// Start a service (and the enabled ones that need it).
+    Start {
+        /// Its name.
+        name: String,
+    },
+    /// Stop a service and start it again.
+    Restart {
+        /// Its name.
+        name: String,
     },
 }
 

@@ -56,6 +56,7 @@ struct Inner {
     shares: crate::shares::Shares,
     groups: crate::groups::Groups,
     backups: crate::backup::Backups,
+    services: crate::services::Services,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -186,6 +187,7 @@ impl Node {
             identity.peer_id(),
             data_dir.to_path_buf(),
         );
+        let services = crate::services::Services::new(shared.clone());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -215,20 +217,32 @@ impl Node {
             shares,
             groups,
             backups,
+            services,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
         node.start_progress();
         node.0.blobs.start(digest_queue)?;
-        if let Some(start) = net_start {
-            node.0.network.start(start);
-            node.0.messages.start();
-            node.0.shares.start();
-            node.0.groups.start();
-            node.0.backups.start();
-        }
+        node.register_services(net_start)?;
         Ok(node)
+    }
+
+    /// Lists the catalog and the swarm, registers the services' loops
+    /// and starts those enabled.
+    fn register_services(&self, net_start: Option<crate::network::NetStart>) -> Result<()> {
+        let services = &self.0.services;
+        services.required(
+            "catalog",
+            "the catalog: entries, keys, messages, settings",
+            true,
+        );
+        self.0.network.start(net_start, services);
+        self.0.messages.register(services);
+        self.0.shares.register(services);
+        self.0.groups.register(services);
+        self.0.backups.register(services);
+        services.start_enabled()
     }
 
     /// Reports running jobs' progress on the event stream, five times a
@@ -296,6 +310,11 @@ impl Node {
     /// Groups: conversations among several identities.
     pub fn groups(&self) -> &crate::groups::Groups {
         &self.0.groups
+    }
+
+    /// The node's long-running services: list, stop, start, restart.
+    pub fn services(&self) -> &crate::services::Services {
+        &self.0.services
     }
 
     /// The catalog's backups on the suppliers.

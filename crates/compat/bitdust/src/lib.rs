@@ -26,6 +26,7 @@ mod methods;
 mod netcalls;
 mod people;
 mod rest;
+mod services;
 mod social;
 mod ws;
 

@@ -88,7 +88,7 @@ macro_rules! p {
 
 /// The routes, in BitDust's order of matching.
 /// Every module's routes.
-const TABLES: &[&[Route]] = &[ROUTES];
+const TABLES: &[&[Route]] = &[ROUTES, crate::services::ROUTES];
 
 /// The routes of the methods in `methods.rs` and the modules before the
 /// table split.
