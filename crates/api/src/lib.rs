@@ -151,6 +151,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_stop_service))
         .routes(routes!(routes::h_start_service))
         .routes(routes!(routes::h_restart_service))
+        .routes(routes!(routes::h_settings))
+        .routes(routes!(routes::h_setting, routes::h_set_setting))
         .routes(routes!(routes::h_network))
         .routes(routes!(routes::h_network_peers))
         .routes(routes!(routes::h_network_customers))

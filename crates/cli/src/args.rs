@@ -188,6 +188,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// The node's settings (config.toml's keys, dotted): list, get, set.
+    /// A change is kept across restarts; most apply at the next start.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -469,6 +475,24 @@ pub(crate) enum ServiceAction {
     Restart {
         /// Its name.
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ConfigAction {
+    /// List every setting: key = value.
+    Ls,
+    /// Show one setting.
+    Get {
+        /// Its key, dotted (`network.donated`).
+        key: String,
+    },
+    /// Set one setting.
+    Set {
+        /// Its key, dotted (`network.donated`).
+        key: String,
+        /// Its value: JSON (`10737418240`, `true`, `["a"]`) or text.
+        value: String,
     },
 }
 

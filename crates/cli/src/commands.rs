@@ -16,6 +16,7 @@ use crate::args::{
     MsgAction, NetAction, ShareAction, TorrentAction,
 };
 mod services;
+mod settings;
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -97,6 +98,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Id { action } => id(client, out, action).await?,
         Command::Friend { action } => friend(client, out, action).await?,
         Command::Service { action } => services::service(client, out, action).await?,
+        Command::Config { action } => settings::config(client, out, action).await?,
         Command::Msg { action } => msg(client, out, action).await?,
         Command::Share { action } => share(client, out, action).await?,
         Command::Group { action } => group(client, out, action).await?,

@@ -27,6 +27,8 @@
 //! - [`Library`] (`library`): each viewer's watch history;
 //! - [`Services`] (`services`): the long-running loops (repair, serving
 //!   shards, backups, messages, …), stopped and started at run time;
+//! - [`Settings`] (`settings`): the config read and changed at run
+//!   time, kept in the catalog across restarts;
 //! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
 //!   byte balances, gateway users, signed links, numbered jobs.
 //!
@@ -62,6 +64,7 @@ pub mod paid;
 pub mod people;
 mod reachable;
 pub mod services;
+pub mod settings;
 mod shared;
 pub mod shares;
 mod tasks;
@@ -102,6 +105,7 @@ pub use network::{Network, NetworkStatus, SupplierInfo};
 pub use node::{Node, Status, Warning};
 pub use paid::{Access, LedgerReport, OpenedFor, Paid, PaidStatus, PaidTerms, Purchase, Reader};
 pub use services::{ServiceInfo, ServiceState, Services};
+pub use settings::{Setting, Settings};
 pub use tokens::Tokens;
 pub use torrents::{
     AddOptions, TorrentBytes, TorrentFile, TorrentFileInfo, TorrentInfo, TorrentSource,

@@ -57,6 +57,7 @@ struct Inner {
     groups: crate::groups::Groups,
     backups: crate::backup::Backups,
     services: crate::services::Services,
+    settings: crate::settings::Settings,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -130,6 +131,7 @@ impl Node {
         let lock = crate::lock::DirLock::take(data_dir)?;
         let identity = Identity::load_or_create(data_dir)?;
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.db"))?);
+        let config = crate::settings::apply(config, &catalog.settings()?);
         let interrupted =
             catalog.fail_interrupted_jobs("interrupted: the node stopped while it ran")?;
         let events = Events::new();
@@ -188,6 +190,7 @@ impl Node {
             data_dir.to_path_buf(),
         );
         let services = crate::services::Services::new(shared.clone());
+        let settings = crate::settings::Settings::new(shared.clone(), network.clone());
         let node = Self(Arc::new(Inner {
             paid: Paid::new(
                 shared.clone(),
@@ -218,6 +221,7 @@ impl Node {
             groups,
             backups,
             services,
+            settings,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
@@ -315,6 +319,12 @@ impl Node {
     /// The node's long-running services: list, stop, start, restart.
     pub fn services(&self) -> &crate::services::Services {
         &self.0.services
+    }
+
+    /// Settings: the config read and changed at run time, kept across
+    /// restarts.
+    pub fn settings(&self) -> &crate::settings::Settings {
+        &self.0.settings
     }
 
     /// The catalog's backups on the suppliers.

@@ -19,6 +19,7 @@
 //!   got wrong (a REST `key_audit` that could not work) works here.
 #![deny(missing_docs, unreachable_pub)]
 
+mod config;
 mod envelope;
 mod ids;
 mod json;

@@ -17,7 +17,11 @@ pub(crate) struct Signature {
 }
 
 /// Every module's methods; a name is in one table only.
-const TABLES: &[&[Signature]] = &[SIGNATURES, crate::services::SIGNATURES];
+const TABLES: &[&[Signature]] = &[
+    SIGNATURES,
+    crate::services::SIGNATURES,
+    crate::config::SIGNATURES,
+];
 
 /// The methods of this module, by name.
 pub(crate) const SIGNATURES: &[Signature] = &[
@@ -563,6 +567,9 @@ impl BitDust {
     /// Calls a method of another module's table.
     async fn run_more(&self, name: &str, a: Args) -> Envelope {
         if let Some(answer) = self.run_services(name, &a).await {
+            return answer;
+        }
+        if let Some(answer) = self.run_config(name, &a).await {
             return answer;
         }
         Envelope::error(format!("method {name} is not available"))

@@ -406,21 +406,37 @@ impl BitDust {
         Envelope::result(json!(true))
     }
 
-    /// The config options under BitDust service `name`: its enabled flag.
+    /// The config options under BitDust service `name` (§4.2).
     async fn service_configs(&self, name: &str) -> Vec<Value> {
-        let enabled = self
-            .service_object(name)
+        let flag = config_path(name);
+        let under = flag.trim_end_matches("enabled");
+        let mut configs: Vec<Value> = self
+            .options(false)
             .await
-            .is_some_and(|s| s["enabled"] == json!(true));
-        vec![json!({
-            "key": config_path(name),
-            "value": enabled,
-            "type": "boolean",
-            "label": "enabled",
-            "readonly": false,
-            "default": "true",
-        })]
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| o["key"].as_str().is_some_and(|k| k.starts_with(under)))
+            .collect();
+        configs.sort_by_key(|o| o["key"] != json!(flag));
+        configs
     }
+
+    /// Each BitDust service's enabled flag, from its cairn service's.
+    pub(crate) async fn service_flags(&self) -> Vec<(&'static str, bool)> {
+        let services = self.node().services().list().await.unwrap_or_default();
+        MAPPED
+            .iter()
+            .filter_map(|m| {
+                let s = services.iter().find(|s| s.name == m.cairn)?;
+                Some((m.name, s.enabled))
+            })
+            .collect()
+    }
+}
+
+/// The cairn service doing BitDust service `input`'s work.
+pub(crate) fn cairn_of(input: &str) -> Option<&'static str> {
+    mapped(input).map(|m| m.cairn)
 }
 
 #[cfg(test)]
