@@ -7,6 +7,8 @@
 #   bare HTTP round trips to node 2's /status (the loopback's yardstick);
 #   a group of 10 nodes: 100 messages from its creator, each timed until
 #   every other member's long poll has it: median and p99 in ms;
+#   BitDust's REST: 1,000 process_health and 1,000 files_list calls one
+#   after another (a catalog of 100 folders): median and p99 in ms;
 #   identity recovery: node 1 with 1,000 catalog entries backed up, then
 #   its data dir wiped and recovered from the backup file alone; seconds
 #   from `cairn node` to its API answering with all 1,000 entries.
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-1000}
 GROUP_MESSAGES=${GROUP_MESSAGES:-100}
 ENTRIES=${ENTRIES:-1000}
+REST_CALLS=${REST_CALLS:-1000}
 NODES=10
 WORK=$(mktemp -d /tmp/cairn-bench-people.XXXXXX)
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl; }
@@ -172,6 +175,43 @@ for n in range(group_messages):
     glat.extend(times); gall.append(max(times))
 print(f"group of {nodes}, a member's receipt ({len(glat)}): median {statistics.median(glat):.1f} ms, p99 {pct(glat, 99):.1f} ms")
 print(f"  every member's ({group_messages}): median {statistics.median(gall):.1f} ms, p99 {pct(gall, 99):.1f} ms")
+PYEOF
+
+# BitDust's REST layer on node 0: 1,000 process_health and 1,000
+# files_list of a catalog of 100 folders with a file each, one after
+# another, beside the native GET /status.
+"$PY" - "$WORK" "$REST_CALLS" <<'PYEOF'
+import json, sys, time, urllib.request, statistics
+work, calls = sys.argv[1], int(sys.argv[2])
+addr = open(f"{work}/n0/api.addr").read().strip()
+secret = open(f"{work}/n0/apisecret").read().strip()
+def req(method, path, body=None, native=False):
+    headers = {"Authorization": "Bearer " + secret} if native else {"api_secret": secret}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    r = urllib.request.Request(f"http://{addr}{'/api/v1' if native else ''}{path}", data=data, method=method, headers=headers)
+    with urllib.request.urlopen(r, timeout=60) as resp:
+        return json.load(resp)
+for n in range(100):
+    folder = req("POST", "/folders", {"name": f"d{n}"}, native=True)["id"]
+    req("POST", f"/upload?name=f.bin&parent={folder}", b"x" * 1000, native=True)
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+def timed(method, path, native=False):
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter(); v = req(method, path, native=native); out.append((time.perf_counter() - t0) * 1000)
+    return out, v
+health, v = timed("GET", "/process/health/v1")
+assert v["status"] == "OK", v
+listed, v = timed("GET", "/file/list/v1")
+assert v["status"] == "OK" and len(v["result"]) == 100, v
+status, _ = timed("GET", "/status", native=True)
+for name, xs in [("process_health", health), ("files_list (100 folders)", listed), ("yardstick, native GET /status", status)]:
+    print(f"REST {name} ({calls}): median {statistics.median(xs):.2f} ms, p99 {pct(xs, 99):.2f} ms")
 PYEOF
 
 # Recovery: node 1 gets ENTRIES folders (each an entry), backs up, and is

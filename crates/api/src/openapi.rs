@@ -43,6 +43,8 @@ use crate::error::ErrorBody;
         (name = "network", description = "Peers, suppliers, customers, placement, repair, the DHT, the people seen and friends."),
         (name = "groups", description = "Conversations among several identities, sealed under each group's key."),
         (name = "shares", description = "Folders other identities read from the network, and the shares granted to this node."),
+        (name = "settings", description = "The node's config read and changed at run time, kept across restarts (applied now where the running node can, else at the next start)."),
+        (name = "services", description = "The node's long-running loops (repair, serving shards, backups, messages, …): stopped and started at run time, kept so across restarts."),
     )
 )]
 pub(crate) struct Base;

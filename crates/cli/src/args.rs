@@ -197,6 +197,19 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// The node's services (repair, serving shards, backups, messages,
+    /// …): list, stop, start, restart. A stopped one stays stopped across
+    /// restarts until started.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+    /// The node's settings (config.toml's keys, dotted): list, get, set.
+    /// A change is kept across restarts; most apply at the next start.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Friends: keep one by peer id or nickname, list, forget.
     Friend {
         #[command(subcommand)]
@@ -472,6 +485,50 @@ pub(crate) enum GroupAction {
     Leave {
         /// The group's id.
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ServiceAction {
+    /// List the services: name, state, enabled, what each does.
+    Ls,
+    /// Show one service and what it needs.
+    Info {
+        /// Its name (`cairn service ls`).
+        name: String,
+    },
+    /// Stop a service (and the ones that need it); it stays stopped.
+    Stop {
+        /// Its name.
+        name: String,
+    },
+    /// Start a service (and the enabled ones that need it).
+    Start {
+        /// Its name.
+        name: String,
+    },
+    /// Stop a service and start it again.
+    Restart {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ConfigAction {
+    /// List every setting: key = value.
+    Ls,
+    /// Show one setting.
+    Get {
+        /// Its key, dotted (`network.donated`).
+        key: String,
+    },
+    /// Set one setting.
+    Set {
+        /// Its key, dotted (`network.donated`).
+        key: String,
+        /// Its value: JSON (`10737418240`, `true`, `["a"]`) or text.
+        value: String,
     },
 }
 

@@ -15,6 +15,8 @@ use crate::args::{
     AccountAction, Cli, Command, FriendAction, GroupAction, IdAction, KeyAction, MetaAction,
     MsgAction, NetAction, ShareAction, TorrentAction,
 };
+mod services;
+mod settings;
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -106,6 +108,8 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Key { action } => key(client, out, action).await?,
         Command::Id { action } => id(client, out, action).await?,
         Command::Friend { action } => friend(client, out, action).await?,
+        Command::Service { action } => services::service(client, out, action).await?,
+        Command::Config { action } => settings::config(client, out, action).await?,
         Command::Msg { action } => msg(client, out, action).await?,
         Command::Share { action } => share(client, out, action).await?,
         Command::Group { action } => group(client, out, action).await?,

@@ -24,11 +24,15 @@ pub(crate) async fn run(
         config.network.listen = p2p_listen;
     }
     config.network.bootstrap.extend(bootstrap);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
-    tracing_subscriber::fmt()
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let logging = from_env.is_none();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(&config.log));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter_reloading();
+    let log_filter = builder.reload_handle();
+    builder.init();
     raise_open_files_limit();
     fix_mmap_threshold();
     // The node takes the data dir's lock first (a second node is refused
@@ -36,6 +40,11 @@ pub(crate) async fn run(
     // only while it is held, and `addr_files` goes before `node` on every
     // way out of here, so they are removed before the lock is released.
     let node = cairn_node::Node::start(data_dir, config.clone()).await?;
+    // A `log` set at run time (`cairn config set log debug`) is applied
+    // by the node over the file; `RUST_LOG` still wins.
+    if logging && node.config().log != config.log {
+        let _ = log_filter.reload(EnvFilter::new(&node.config().log));
+    }
     let mut addr_files = AddrFiles::default();
     let listener = cairn_api::listen(config.listen, config.http.backlog)
         .with_context(|| format!("cannot listen on {}", config.listen))?;

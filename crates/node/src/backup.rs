@@ -117,72 +117,86 @@ impl Backups {
         }))
     }
 
-    /// Backs the catalog up when due and republishes the record, until
-    /// the node stops (with the network on and `backup_secs` > 0).
-    pub(crate) fn start(&self) {
+    /// Registers the `catalog-backup` service: backing the catalog up
+    /// when due and republishing the record (with the network on and
+    /// `backup_secs` > 0).
+    pub(crate) fn register(&self, services: &crate::services::Services) {
         let every = self.0.shared.config.network.backup_secs;
-        if every == 0 || self.0.network.swarm().is_err() {
-            return;
-        }
-        let backups = self.clone();
-        self.0.shared.spawn("catalog-backup", async move {
-            let stop = backups.0.shared.shutdown.clone();
-            let republish =
-                Duration::from_secs(backups.0.shared.config.network.republish_secs.max(1));
-            let mut published = Instant::now();
-            // When changes were first seen waiting: a backup holds what
-            // is at least `backup_secs` old, so a burst of changes makes
-            // one backup, not one per change.
-            let mut waiting: Option<Instant> = None;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(ROUND) => {}
+        let maker = (every > 0 && self.0.network.swarm().is_ok()).then(|| {
+            let backups = self.clone();
+            let maker: crate::services::Maker =
+                Arc::new(move |stop| Box::pin(backups.clone().backup_loop(every, stop)));
+            maker
+        });
+        services.add(
+            "catalog-backup",
+            "backs the catalog up on the suppliers when it changed, republishes its record",
+            &["swarm", "catalog"],
+            maker,
+        );
+    }
+
+    /// Backs up when due until `stop`.
+    async fn backup_loop(
+        self,
+        every: u64,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<()> {
+        let backups = self;
+        let republish = Duration::from_secs(backups.0.shared.config.network.republish_secs.max(1));
+        let mut published = Instant::now();
+        // When changes were first seen waiting: a backup holds what
+        // is at least `backup_secs` old, so a burst of changes makes
+        // one backup, not one per change.
+        let mut waiting: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(ROUND) => {}
+            }
+            // A recovered node backs up nothing before its catalog
+            // is back: an empty copy would hide the real one.
+            if restore_pending(&backups.0.data_dir) {
+                let shared = backups.0.shared.clone();
+                let empty = blocking(move || Ok(shared.catalog.is_empty()?))
+                    .await
+                    .unwrap_or(true);
+                if empty {
+                    continue;
                 }
-                // A recovered node backs up nothing before its catalog
-                // is back: an empty copy would hide the real one.
-                if restore_pending(&backups.0.data_dir) {
-                    let shared = backups.0.shared.clone();
-                    let empty = blocking(move || Ok(shared.catalog.is_empty()?))
-                        .await
-                        .unwrap_or(true);
-                    if empty {
-                        continue;
-                    }
-                    let _ = std::fs::remove_file(backups.0.data_dir.join(RESTORE_MARK));
+                let _ = std::fs::remove_file(backups.0.data_dir.join(RESTORE_MARK));
+            }
+            let status = match backups.status().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the backup's state");
+                    continue;
                 }
-                let status = match backups.status().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the backup's state");
-                        continue;
+            };
+            let age = cairn_store::catalog::now_ms() - status.at;
+            let since = *waiting.get_or_insert_with(Instant::now);
+            if status.pending == 0 {
+                waiting = None;
+            }
+            if status.pending > 0
+                && since.elapsed() >= Duration::from_secs(every)
+                && age >= (every as i64).saturating_mul(1000)
+            {
+                match backups.make().await {
+                    Ok(made) => {
+                        tracing::info!(version = made.version, "catalog backed up");
+                        published = Instant::now();
+                        waiting = None;
                     }
-                };
-                let age = cairn_store::catalog::now_ms() - status.at;
-                let since = *waiting.get_or_insert_with(Instant::now);
-                if status.pending == 0 {
-                    waiting = None;
+                    Err(e) => tracing::info!(error = %e, "catalog not backed up yet"),
                 }
-                if status.pending > 0
-                    && since.elapsed() >= Duration::from_secs(every)
-                    && age >= (every as i64).saturating_mul(1000)
-                {
-                    match backups.make().await {
-                        Ok(made) => {
-                            tracing::info!(version = made.version, "catalog backed up");
-                            published = Instant::now();
-                            waiting = None;
-                        }
-                        Err(e) => tracing::info!(error = %e, "catalog not backed up yet"),
-                    }
-                } else if status.version > 0 && published.elapsed() >= republish {
-                    match backups.republish().await {
-                        Ok(()) => published = Instant::now(),
-                        Err(e) => tracing::debug!(error = %e, "backup record not republished"),
-                    }
+            } else if status.version > 0 && published.elapsed() >= republish {
+                match backups.republish().await {
+                    Ok(()) => published = Instant::now(),
+                    Err(e) => tracing::debug!(error = %e, "backup record not republished"),
                 }
             }
-        });
+        }
     }
 
     /// Where the backups stand.

@@ -625,8 +625,30 @@ fn default_roots() -> Vec<PathBuf> {
 }
 
 impl Config {
+    /// What the types cannot say: the ranges some values must lie in.
+    pub fn check(&self) -> Result<(), String> {
+        for (what, bps) in [
+            ("download_bps", self.torrents.download_bps),
+            ("upload_bps", self.torrents.upload_bps),
+        ] {
+            if bps != 0 && bps < 16384 {
+                return Err(format!(
+                    "[torrents] {what} = {bps}: 0 (no limit) or at least 16384"
+                ));
+            }
+        }
+        let segment = self.media.segment_secs;
+        if !(0.5..=60.0).contains(&segment) {
+            return Err(format!(
+                "[media] segment_secs = {segment}: give seconds from 0.5 to 60"
+            ));
+        }
+        Ok(())
+    }
+
     /// Loads `<data_dir>/config.toml` when it exists, else the defaults;
-    /// then applies `CAIRN_LISTEN`.
+    /// then applies `CAIRN_LISTEN`. Settings changed at run time apply
+    /// over it when the node opens (`crate::settings`).
     pub fn load(data_dir: &Path) -> Result<Self, NodeError> {
         let path = data_dir.join("config.toml");
         let mut config = match std::fs::read_to_string(&path) {
@@ -637,24 +659,10 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
             Err(e) => return Err(NodeError::io("read", &path, e)),
         };
-        for (what, bps) in [
-            ("download_bps", config.torrents.download_bps),
-            ("upload_bps", config.torrents.upload_bps),
-        ] {
-            if bps != 0 && bps < 16384 {
-                return Err(NodeError::Config {
-                    path,
-                    message: format!("[torrents] {what} = {bps}: 0 (no limit) or at least 16384"),
-                });
-            }
-        }
-        let segment = config.media.segment_secs;
-        if !(0.5..=60.0).contains(&segment) {
-            return Err(NodeError::Config {
-                path,
-                message: format!("[media] segment_secs = {segment}: give seconds from 0.5 to 60"),
-            });
-        }
+        config.check().map_err(|message| NodeError::Config {
+            path: path.clone(),
+            message,
+        })?;
         if let Ok(listen) = std::env::var("CAIRN_LISTEN") {
             config.listen = listen.parse().map_err(|_| NodeError::Config {
                 path: "CAIRN_LISTEN".into(),

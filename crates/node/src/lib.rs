@@ -25,6 +25,10 @@
 //!   magnet, `.torrent` or path, files read by range as they arrive, the
 //!   finished ones imported into the store;
 //! - [`Library`] (`library`): each viewer's watch history;
+//! - [`Services`] (`services`): the long-running loops (repair, serving
+//!   shards, backups, messages, …), stopped and started at run time;
+//! - [`Settings`] (`settings`): the config read and changed at run
+//!   time, kept in the catalog across restarts;
 //! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
 //!   byte balances, gateway users, signed links, numbered jobs.
 //!
@@ -59,6 +63,8 @@ mod node;
 pub mod paid;
 pub mod people;
 mod reachable;
+pub mod services;
+pub mod settings;
 mod shared;
 pub mod shares;
 mod tasks;
@@ -98,6 +104,8 @@ pub use network::repair::RepairStatus;
 pub use network::{Network, NetworkStatus, SupplierInfo};
 pub use node::{Node, Status, Warning};
 pub use paid::{Access, LedgerReport, OpenedFor, Paid, PaidStatus, PaidTerms, Purchase, Reader};
+pub use services::{ServiceInfo, ServiceState, Services};
+pub use settings::{Setting, Settings};
 pub use tokens::Tokens;
 pub use torrents::{
     AddOptions, TorrentBytes, TorrentFile, TorrentFileInfo, TorrentInfo, TorrentSource,

@@ -130,27 +130,40 @@ impl Messages {
         }))
     }
 
-    /// Serves messages from peers and sends the queued ones again, until
-    /// the node stops (with the network on).
-    pub(crate) fn start(&self) {
-        let Some(inbound) = self.0.network.swarm().ok().and_then(|s| s.take_messages()) else {
-            return;
-        };
-        let serving = self.clone();
-        self.0
-            .shared
-            .spawn("messages-in", async move { serving.serve(inbound).await });
-        let sending = self.clone();
-        self.0.shared.spawn("messages-out", async move {
-            let stop = sending.0.shared.shutdown.clone();
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(RETRY) => {}
-                }
-                sending.send_queued().await;
-            }
+    /// Registers the `messages` service: serving messages from peers and
+    /// sending the queued ones again (with the network on).
+    pub(crate) fn register(&self, services: &crate::services::Services) {
+        let inbound = self.0.network.swarm().ok().and_then(|s| s.take_messages());
+        let maker = inbound.map(|inbound| {
+            let inbound = Arc::new(tokio::sync::Mutex::new(inbound));
+            let messages = self.clone();
+            let maker: crate::services::Maker = Arc::new(move |stop| {
+                let (messages, inbound) = (messages.clone(), inbound.clone());
+                Box::pin(async move {
+                    let serving = messages.clone().serve(inbound, stop.clone());
+                    let (served, ()) = tokio::join!(serving, messages.resend(stop));
+                    served
+                })
+            });
+            maker
         });
+        services.add(
+            "messages",
+            "private messages: serves those that arrive, sends the queued ones again",
+            &["swarm"],
+            maker,
+        );
+    }
+
+    /// Sends the queued messages again now and then, until `stop`.
+    async fn resend(&self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(RETRY) => {}
+            }
+            self.send_queued().await;
+        }
     }
 
     /// Sends `body` to `to` (a peer id, a friend's alias, or a nickname
@@ -486,8 +499,12 @@ impl Messages {
         futures_util::future::join_all(rounds).await;
     }
 
-    async fn serve(self, mut inbound: mpsc::Receiver<InboundMessage>) -> Result<()> {
-        let stop = self.0.shared.shutdown.clone();
+    async fn serve(
+        self,
+        inbound: Arc<tokio::sync::Mutex<mpsc::Receiver<InboundMessage>>>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<()> {
+        let mut inbound = inbound.lock().await;
         loop {
             let m = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),

@@ -58,6 +58,8 @@ struct Inner {
     shares: crate::shares::Shares,
     groups: crate::groups::Groups,
     backups: crate::backup::Backups,
+    services: crate::services::Services,
+    settings: crate::settings::Settings,
     paid: Paid,
     fetches: Fetches,
     tokens: Tokens,
@@ -131,6 +133,7 @@ impl Node {
         let lock = crate::lock::DirLock::take(data_dir)?;
         let identity = Identity::load_or_create(data_dir)?;
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog.db"))?);
+        let config = crate::settings::apply(config, &catalog.settings()?);
         let interrupted =
             catalog.fail_interrupted_jobs("interrupted: the node stopped while it ran")?;
         let events = Events::new();
@@ -195,6 +198,8 @@ impl Node {
             identity.peer_id(),
             data_dir.to_path_buf(),
         );
+        let services = crate::services::Services::new(shared.clone());
+        let settings = crate::settings::Settings::new(shared.clone(), network.clone());
         let node = Self(Arc::new(Inner {
             restart: std::sync::atomic::AtomicBool::new(false),
             paid: Paid::new(
@@ -225,20 +230,33 @@ impl Node {
             shares,
             groups,
             backups,
+            services,
+            settings,
             _lock: lock,
         }));
         let orphans = node.0.store.remove_orphans()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
         node.start_progress();
         node.0.blobs.start(digest_queue)?;
-        if let Some(start) = net_start {
-            node.0.network.start(start);
-            node.0.messages.start();
-            node.0.shares.start();
-            node.0.groups.start();
-            node.0.backups.start();
-        }
+        node.register_services(net_start)?;
         Ok(node)
+    }
+
+    /// Lists the catalog and the swarm, registers the services' loops
+    /// and starts those enabled.
+    fn register_services(&self, net_start: Option<crate::network::NetStart>) -> Result<()> {
+        let services = &self.0.services;
+        services.required(
+            "catalog",
+            "the catalog: entries, keys, messages, settings",
+            true,
+        );
+        self.0.network.start(net_start, services);
+        self.0.messages.register(services);
+        self.0.shares.register(services);
+        self.0.groups.register(services);
+        self.0.backups.register(services);
+        services.start_enabled()
     }
 
     /// Reports running jobs' progress on the event stream, five times a
@@ -306,6 +324,17 @@ impl Node {
     /// Groups: conversations among several identities.
     pub fn groups(&self) -> &crate::groups::Groups {
         &self.0.groups
+    }
+
+    /// The node's long-running services: list, stop, start, restart.
+    pub fn services(&self) -> &crate::services::Services {
+        &self.0.services
+    }
+
+    /// Settings: the config read and changed at run time, kept across
+    /// restarts.
+    pub fn settings(&self) -> &crate::settings::Settings {
+        &self.0.settings
     }
 
     /// The catalog's backups on the suppliers.

@@ -255,45 +255,56 @@ impl Shares {
         }))
     }
 
-    /// Publishes own shares as they change and hands their keys to the
-    /// members that lack them, until the node stops (with the network on).
-    pub(crate) fn start(&self) {
-        if self.0.network.swarm().is_err() {
-            return;
-        }
-        let shares = self.clone();
-        self.0.shared.spawn("shares", async move {
-            let stop = shares.0.shared.shutdown.clone();
-            let every = Duration::from_secs(shares.0.shared.config.network.republish_secs.max(1));
-            let mut seen = None;
-            let mut published: Option<Instant> = None;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(ROUND) => {}
-                }
-                // Entries, metadata, shares and members count; jobs,
-                // message retries and the like do not, so a busy node
-                // does not walk its shares' folders every round.
-                let shared = shares.0.shared.clone();
-                let changes = blocking(move || Ok(shared.catalog.backup_state()?.changes))
-                    .await
-                    .ok();
-                let due = published.is_none_or(|at| at.elapsed() >= every);
-                if changes.is_none() || seen != changes || due {
-                    match shares.publish_all(due).await {
-                        Ok(()) => {
-                            seen = changes;
-                            if due {
-                                published = Some(Instant::now());
-                            }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "shares not published yet"),
-                    }
-                }
-                shares.grant_pending().await;
-            }
+    /// Registers the `shares` service: publishing own shares as they
+    /// change and handing their keys to the members that lack them (with
+    /// the network on).
+    pub(crate) fn register(&self, services: &crate::services::Services) {
+        let maker = self.0.network.swarm().is_ok().then(|| {
+            let shares = self.clone();
+            let maker: crate::services::Maker =
+                Arc::new(move |stop| Box::pin(shares.clone().publish_loop(stop)));
+            maker
         });
+        services.add(
+            "shares",
+            "shares: publishes their records as they change, hands keys to members",
+            &["swarm"],
+            maker,
+        );
+    }
+
+    /// Publishes and grants every round until `stop`.
+    async fn publish_loop(self, stop: tokio_util::sync::CancellationToken) -> Result<()> {
+        let shares = self;
+        let every = Duration::from_secs(shares.0.shared.config.network.republish_secs.max(1));
+        let mut seen = None;
+        let mut published: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(ROUND) => {}
+            }
+            // Entries, metadata, shares and members count; jobs,
+            // message retries and the like do not, so a busy node
+            // does not walk its shares' folders every round.
+            let shared = shares.0.shared.clone();
+            let changes = blocking(move || Ok(shared.catalog.backup_state()?.changes))
+                .await
+                .ok();
+            let due = published.is_none_or(|at| at.elapsed() >= every);
+            if changes.is_none() || seen != changes || due {
+                match shares.publish_all(due).await {
+                    Ok(()) => {
+                        seen = changes;
+                        if due {
+                            published = Some(Instant::now());
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "shares not published yet"),
+                }
+            }
+            shares.grant_pending().await;
+        }
     }
 
     /// Makes a share of folder `folder` (an entry id of the operator's; a

@@ -18,6 +18,7 @@
 //! - [`tags`]: names a layer gives entries, one namespace per layer;
 //! - [`users`]: gateway users (login, hashed key, home folder, limits),
 //!   their 24-hour traffic, and purchases of paid files;
+//! - [`settings`]: options changed at run time, kept across restarts;
 //! - [`private`]: every file the store makes is 0600, every folder 0700.
 #![deny(missing_docs, unreachable_pub)]
 
@@ -40,6 +41,7 @@ pub mod placements;
 pub mod private;
 mod readahead;
 pub mod sessions;
+pub mod settings;
 pub mod shards;
 pub mod shares;
 pub mod tags;

@@ -623,4 +623,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER backup_group_members_insert AFTER INSERT ON group_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
     CREATE TRIGGER backup_group_members_delete AFTER DELETE ON group_members BEGIN UPDATE backup_state SET changes = changes + 1; END;
     "#,
+    // 26: settings. Options the operator changed at run time (BitDust's
+    // `config_set`, `cairn config set`, a service stopped or started), by
+    // key, each a JSON value; they override the config file at start.
+    r#"
+    CREATE TABLE settings (
+        key     TEXT PRIMARY KEY,
+        value   TEXT NOT NULL,
+        changed INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -143,3 +143,15 @@ impl utoipa::IntoResponses for ContentAnswers {
         .collect()
     }
 }
+
+/// A service's name: 1 to 32 of `a-z` and `-`.
+#[derive(IntoParams)]
+#[into_params(names("name"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct ServiceName(#[param(pattern = r"^[a-z-]{1,32}$")] String);
+
+/// A setting's key: its TOML path, dotted (`network.donated`).
+#[derive(IntoParams)]
+#[into_params(names("key"), parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct SettingKey(#[param(pattern = r"^[a-z0-9_.]{1,64}$")] String);

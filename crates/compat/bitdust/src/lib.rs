@@ -21,6 +21,7 @@
 
 #[macro_use]
 mod rest;
+mod config;
 mod envelope;
 mod files;
 mod ids;
@@ -29,6 +30,7 @@ mod methods;
 mod models;
 mod netcalls;
 mod people;
+mod services;
 mod social;
 mod ws;
 

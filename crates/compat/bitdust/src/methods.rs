@@ -21,6 +21,8 @@ const TABLES: &[&[Signature]] = &[
     SIGNATURES,
     crate::files::SIGNATURES,
     crate::models::SIGNATURES,
+    crate::services::SIGNATURES,
+    crate::config::SIGNATURES,
 ];
 
 /// The methods of this module, by name.
@@ -590,6 +592,12 @@ impl BitDust {
         }
         if let Some(e) = self.run_models(name, &a).await {
             return e;
+        }
+        if let Some(answer) = self.run_services(name, &a).await {
+            return answer;
+        }
+        if let Some(answer) = self.run_config(name, &a).await {
+            return answer;
         }
         Envelope::error(format!("method {name} is not available"))
     }

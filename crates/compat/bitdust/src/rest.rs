@@ -27,7 +27,7 @@ pub(crate) enum From {
     Query,
     /// The JSON body (its JSON type kept).
     Body,
-    /// A path segment.
+    /// A path segment (or several, joined by `/`).
     Path,
 }
 
@@ -87,7 +87,12 @@ macro_rules! p {
 }
 
 /// Every module's routes, in BitDust's order of matching.
-const TABLES: &[&[Route]] = &[ROUTES, crate::files::ROUTES];
+const TABLES: &[&[Route]] = &[
+    ROUTES,
+    crate::files::ROUTES,
+    crate::services::ROUTES,
+    crate::config::ROUTES,
+];
 
 /// The routes of the methods in `methods.rs` and the modules before the
 /// table split.
@@ -875,10 +880,16 @@ fn kwargs(
                     .find(|(k, _)| k == n)
                     .map(|(_, v)| Value::String(v.clone()))
             }),
-            From::Path => param
-                .names
-                .iter()
-                .find_map(|n| path.get(*n).map(|v| Value::String(v.clone()))),
+            // Several path names are one value over several segments
+            // (config's `{key1}/{key2}/{key3}`), joined by `/`.
+            From::Path => {
+                let parts: Vec<&str> = param
+                    .names
+                    .iter()
+                    .filter_map(|n| path.get(*n).map(String::as_str))
+                    .collect();
+                (!parts.is_empty()).then(|| Value::String(parts.join("/")))
+            }
             From::Body if param.names == ["*"] => body.clone().map(Value::Object),
             From::Body => body.as_ref().and_then(|b| {
                 names.clone().find_map(|n| {

@@ -114,42 +114,66 @@ impl Groups {
         }))
     }
 
-    /// Reads group messages from the gossip network, subscribes to the
-    /// groups this node is in, and hands grants and copies over until
-    /// taken, until the node stops (with the network on).
-    pub(crate) fn start(&self) {
-        let Some(mut gossip) = self.0.network.swarm().ok().and_then(|s| s.take_gossip()) else {
-            return;
-        };
-        let reading = self.clone();
-        self.0.shared.spawn("groups-in", async move {
-            let stop = reading.0.shared.shutdown.clone();
-            loop {
-                let got = tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    got = gossip.recv() => match got { Some(g) => g, None => return Ok(()) },
-                };
-                let Some(from) = got.source.map(|p| p.to_string()) else {
-                    continue;
-                };
-                if let Err(e) = seal::receive(&reading.0.shared, &reading.0.me, &from, &got.data).await {
-                    tracing::debug!(%from, topic = %got.topic, error = %e, "a group message refused");
-                }
-            }
+    /// Registers the `groups` service: reading group messages from the
+    /// gossip network, subscribing to the groups this node is in, and
+    /// handing grants and copies over until taken (with the network on).
+    pub(crate) fn register(&self, services: &crate::services::Services) {
+        let gossip = self.0.network.swarm().ok().and_then(|s| s.take_gossip());
+        let maker = gossip.map(|gossip| {
+            let gossip = Arc::new(tokio::sync::Mutex::new(gossip));
+            let groups = self.clone();
+            let maker: crate::services::Maker = Arc::new(move |stop| {
+                let (groups, gossip) = (groups.clone(), gossip.clone());
+                Box::pin(async move {
+                    let reading = groups.read_gossip(gossip, stop.clone());
+                    tokio::join!(reading, groups.rounds(stop));
+                    Ok(())
+                })
+            });
+            maker
         });
-        let rounds = self.clone();
-        self.0.shared.spawn("groups-out", async move {
-            let stop = rounds.0.shared.shutdown.clone();
-            loop {
-                rounds.subscribe_all().await;
-                rounds.grant_pending().await;
-                rounds.send_copies().await;
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(ROUND) => {}
-                }
+        services.add(
+            "groups",
+            "groups: reads their messages, subscribes, hands keys and copies over",
+            &["swarm"],
+            maker,
+        );
+    }
+
+    /// Reads group messages from the gossip network until `stop`.
+    async fn read_gossip(
+        &self,
+        gossip: Arc<
+            tokio::sync::Mutex<tokio::sync::mpsc::Receiver<cairn_net::messages::GossipMessage>>,
+        >,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let mut gossip = gossip.lock().await;
+        loop {
+            let got = tokio::select! {
+                _ = stop.cancelled() => return,
+                got = gossip.recv() => match got { Some(g) => g, None => return },
+            };
+            let Some(from) = got.source.map(|p| p.to_string()) else {
+                continue;
+            };
+            if let Err(e) = seal::receive(&self.0.shared, &self.0.me, &from, &got.data).await {
+                tracing::debug!(%from, topic = %got.topic, error = %e, "a group message refused");
             }
-        });
+        }
+    }
+
+    /// Subscribes, grants and sends copies every round until `stop`.
+    async fn rounds(&self, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            self.subscribe_all().await;
+            self.grant_pending().await;
+            self.send_copies().await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(ROUND) => {}
+            }
+        }
     }
 
     /// Makes a group with a new key; this node is its creator.

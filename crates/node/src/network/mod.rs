@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::blobs::read::{Gather, Waiting};
 use crate::blobs::store::BlobStore;
 use crate::config::NetworkConfig;
+use crate::services::{Maker, Services};
 use crate::shared::Shared;
 use crate::tasks::blocking;
 use crate::{JobRecord, NodeError};
@@ -243,6 +244,22 @@ pub(crate) fn open(
 /// The file, in the data dir, of the strangers admitted in the last hour.
 const ADMISSIONS: &str = "admissions";
 
+/// The network's services, in the order their makers are made.
+const SERVICES: [(&str, &str); 3] = [
+    (
+        "shards",
+        "serves customers' shards: this node as a supplier",
+    ),
+    (
+        "bootstrap",
+        "dials the bootstrap peers again while they are away",
+    ),
+    (
+        "repair",
+        "audits suppliers, rebuilds lost shards, places unplaced blobs, republishes records",
+    ),
+];
+
 /// `[network] friends`, as peer ids.
 fn parse_friends(
     config: &NetworkConfig,
@@ -371,9 +388,21 @@ impl Network {
         }))
     }
 
-    /// Starts the swarm and the network's loops: serving shards, staying
+    /// Starts the swarm (with `start`; none with the network off) and
+    /// registers the network's loops as services: serving shards, staying
     /// connected to the bootstrap peers, audits and repair.
-    pub(crate) fn start(&self, start: NetStart) {
+    pub(crate) fn start(&self, start: Option<NetStart>, services: &Services) {
+        services.required(
+            "swarm",
+            "the libp2p swarm: connections, the DHT, gossip",
+            start.is_some(),
+        );
+        let Some(start) = start else {
+            for (name, about) in SERVICES {
+                services.add(name, about, &["swarm"], None);
+            }
+            return;
+        };
         let (driver, stop) = (start.driver, self.0.shared.shutdown.clone());
         self.0.shared.spawn("swarm", async move {
             tokio::select! {
@@ -382,11 +411,20 @@ impl Network {
             }
             Ok(())
         });
-        let shared = &self.0.shared;
-        shared.spawn("shards", self.clone().serve_shards(start.inbound));
-        let bootstrap = shared.config.network.bootstrap.clone();
-        shared.spawn("bootstrap", self.clone().keep_connected(bootstrap));
-        shared.spawn("repair", self.clone().repair_loop());
+        let inbound = Arc::new(tokio::sync::Mutex::new(start.inbound));
+        let net = self.clone();
+        let shards: Maker =
+            Arc::new(move |stop| Box::pin(net.clone().serve_shards(inbound.clone(), stop)));
+        let net = self.clone();
+        let bootstrap: Maker = Arc::new(move |stop| {
+            let addrs = net.0.shared.config.network.bootstrap.clone();
+            Box::pin(net.clone().keep_connected(addrs, stop))
+        });
+        let net = self.clone();
+        let repair: Maker = Arc::new(move |stop| Box::pin(net.clone().repair_loop(stop)));
+        for ((name, about), maker) in SERVICES.into_iter().zip([shards, bootstrap, repair]) {
+            services.add(name, about, &["swarm"], Some(maker));
+        }
     }
 
     /// Stops the network's own tasks (lanes, answers in flight), once the
@@ -449,12 +487,17 @@ impl Network {
         })
     }
 
-    /// Serves customers' shard requests until the node stops.
-    pub(crate) async fn serve_shards(self, mut inbound: mpsc::Receiver<Inbound>) -> Result<()> {
+    /// Serves customers' shard requests until `stop`.
+    pub(crate) async fn serve_shards(
+        self,
+        inbound: Arc<tokio::sync::Mutex<mpsc::Receiver<Inbound>>>,
+        stop: CancellationToken,
+    ) -> Result<()> {
         let shards = self.net()?.shards.clone();
+        let mut inbound = inbound.lock().await;
         loop {
             let request = tokio::select! {
-                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
+                _ = stop.cancelled() => return Ok(()),
                 r = inbound.recv() => match r { Some(r) => r, None => return Ok(()) },
             };
             {
@@ -480,13 +523,17 @@ impl Network {
 
     /// Dials the bootstrap peers again now and then, so a node that
     /// started before them (or lost them) finds its way back.
-    pub(crate) async fn keep_connected(self, bootstrap: Vec<String>) -> Result<()> {
+    pub(crate) async fn keep_connected(
+        self,
+        bootstrap: Vec<String>,
+        stop: CancellationToken,
+    ) -> Result<()> {
         let addrs: Vec<Multiaddr> = bootstrap.iter().filter_map(|a| a.parse().ok()).collect();
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let mut rounds = 0u64;
         loop {
             tokio::select! {
-                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
+                _ = stop.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
             }
             let net = self.net()?;

@@ -100,14 +100,14 @@ enum Audit {
 }
 
 impl Network {
-    /// Audits and repairs until the node stops.
-    pub(crate) async fn repair_loop(self) -> Result<()> {
+    /// Audits and repairs until `stop` (the service stopped, or the node).
+    pub(crate) async fn repair_loop(self, stop: tokio_util::sync::CancellationToken) -> Result<()> {
         let every = Duration::from_secs(self.0.shared.config.network.check_secs.max(1));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
+                _ = stop.cancelled() => return Ok(()),
                 _ = tick.tick() => {}
             }
             if let Err(e) = self.republish_if_due().await {
