@@ -76,7 +76,7 @@ pub use blobs::read::{BlobHandle, ByteStream};
 pub use blobs::{BlobInfo, Blobs};
 pub use cairn_net::PeerInfo;
 pub use cairn_store::catalog::{
-    Counts, Entry, EntryKind, JobRecord, ListQuery, OnConflict, Page, SortKey,
+    Counts, Entry, EntryKind, FolderSummary, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
 pub use cairn_store::history::Watched;
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};

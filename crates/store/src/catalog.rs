@@ -80,6 +80,15 @@ pub struct Entry {
     pub owner: Option<String>,
 }
 
+/// What [`Catalog::folder_summary`] reads of a folder.
+#[derive(Debug, Clone, Default)]
+pub struct FolderSummary {
+    /// Entries in each of its folders, by folder id.
+    pub counts: std::collections::HashMap<String, u64>,
+    /// Its entries that have the metadata key asked about.
+    pub with_key: std::collections::HashSet<String>,
+}
+
 /// How to order a listing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -717,6 +726,34 @@ impl Catalog {
                 total: total as u64,
                 entries: rows.collect::<rusqlite::Result<_>>()?,
             })
+        })
+    }
+
+    /// What a listing of folder `parent` (`None` for the root) shows
+    /// beside its entries, in two reads instead of one per entry: how
+    /// many entries each of its folders holds, and which of its entries
+    /// have metadata key `key`.
+    pub fn folder_summary(&self, parent: Option<&str>, key: &str) -> Result<FolderSummary> {
+        self.read(|c| {
+            check_folder(c, parent)?;
+            let mut counts = c.prepare_cached(
+                "SELECT e.id, ifnull(c.n, 0) FROM entries e \
+                 LEFT JOIN children c ON c.parent = e.id \
+                 WHERE e.parent IS ?1 AND e.kind = 'folder'",
+            )?;
+            let counts = counts
+                .query_map([parent], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut keyed = c.prepare_cached(
+                "SELECT m.entry FROM metadata m JOIN entries e ON e.id = m.entry \
+                 WHERE e.parent IS ?1 AND m.key = ?2",
+            )?;
+            let with_key = keyed
+                .query_map(params![parent, key], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(FolderSummary { counts, with_key })
         })
     }
 

@@ -37,6 +37,36 @@ use crate::rest::Route;
 /// uploaded yet.
 pub(crate) const REGISTERED: &str = "bitdust-registered";
 
+/// An own entry as an item below `prefix` (path ids below `ids`);
+/// `summary`: its folder's.
+fn item_of(
+    e: &Entry,
+    prefix: &str,
+    ids: &str,
+    summary: &cairn_node::FolderSummary,
+) -> Option<Item> {
+    let n = number_of(&e.id)?;
+    let join = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_owned()
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    let dir = e.kind == EntryKind::Folder;
+    Some(Item {
+        path: join(prefix, &e.name),
+        path_id: join(ids, &n.to_string()),
+        name: e.name.clone(),
+        dir,
+        size: e.size,
+        modified: e.modified,
+        childs: summary.counts.get(&e.id).copied().unwrap_or(0),
+        entry: Some(e.id.clone()),
+        registered: !dir && summary.with_key.contains(&e.id),
+    })
+}
+
 /// Most entries one listing walks.
 const MAX_ITEMS: u64 = 100_000;
 
@@ -410,7 +440,9 @@ struct Item {
 struct Scope {
     key_id: String,
     alias: String,
-    owner: String,
+    /// The owner's global id and IDURL.
+    gid: String,
+    idurl: String,
     catalog: Catalog,
 }
 
@@ -487,10 +519,12 @@ impl BitDust {
                 "key {key_id} holds no catalog on this node"
             )));
         };
+        let idurl = self.idurl_of(&owner).await;
         Ok(Scope {
             key_id,
             alias: rp.alias.clone(),
-            owner,
+            gid,
+            idurl,
             catalog,
         })
     }
@@ -558,14 +592,15 @@ impl BitDust {
             let children = self
                 .node()
                 .entries()
-                .children(folder, MAX_ITEMS)
+                .children(folder.clone(), MAX_ITEMS)
                 .await
                 .map_err(|e| Envelope::error(e.to_string()))?;
+            let summary = self.summary_of(folder).await.unwrap_or_default();
             for child in children {
                 if top && child.owner.is_some() {
                     continue;
                 }
-                let Some(item) = self.item_of(&child, &prefix, &ids).await else {
+                let Some(item) = item_of(&child, &prefix, &ids, &summary) else {
                     continue;
                 };
                 if recursive && item.dir && (out.len() as u64) < MAX_ITEMS {
@@ -583,46 +618,14 @@ impl BitDust {
         Ok(())
     }
 
-    /// An own entry as an item below `prefix` (path ids below `ids`).
-    async fn item_of(&self, e: &Entry, prefix: &str, ids: &str) -> Option<Item> {
-        let n = number_of(&e.id)?;
-        let join = |a: &str, b: &str| {
-            if a.is_empty() {
-                b.to_owned()
-            } else {
-                format!("{a}/{b}")
-            }
-        };
-        let dir = e.kind == EntryKind::Folder;
-        let (childs, registered) = if dir {
-            let page = self
-                .node()
-                .entries()
-                .list(
-                    Some(e.id.clone()),
-                    cairn_node::ListQuery {
-                        limit: 1,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .ok()?;
-            (page.total, false)
-        } else {
-            let info = self.node().entries().entry(&e.id).await.ok()?;
-            (0, info.metadata.contains_key(REGISTERED))
-        };
-        Some(Item {
-            path: join(prefix, &e.name),
-            path_id: join(ids, &n.to_string()),
-            name: e.name.clone(),
-            dir,
-            size: e.size,
-            modified: e.modified,
-            childs,
-            entry: Some(e.id.clone()),
-            registered,
-        })
+    /// The summary of own folder `folder` (child counts, registered
+    /// files), read once for all its entries.
+    async fn summary_of(&self, folder: Option<String>) -> Option<cairn_node::FolderSummary> {
+        self.node()
+            .entries()
+            .folder_summary(folder, REGISTERED)
+            .await
+            .ok()
     }
 
     /// A granted share's files and the folders their paths make.
@@ -707,10 +710,8 @@ impl BitDust {
                         .into_iter()
                         .find(|c| c.name == part && !(top && c.owner.is_some()))
                         .ok_or_else(not_found)?;
-                    let found = self
-                        .item_of(&child, &prefix, &ids)
-                        .await
-                        .ok_or_else(not_found)?;
+                    let summary = self.summary_of(folder.clone()).await.unwrap_or_default();
+                    let found = item_of(&child, &prefix, &ids, &summary).ok_or_else(not_found)?;
                     prefix.clone_from(&found.path);
                     ids.clone_from(&found.path_id);
                     folder = found.entry.clone();
@@ -772,9 +773,11 @@ impl BitDust {
                     .map(u64::to_string)
                     .collect();
                 let entry = below[below.len() - 1];
-                self.item_of(entry, &prefix.join("/"), &ids.join("/"))
+                let summary = self
+                    .summary_of(entry.parent.clone())
                     .await
-                    .ok_or_else(not_found)
+                    .unwrap_or_default();
+                item_of(entry, &prefix.join("/"), &ids.join("/"), &summary).ok_or_else(not_found)
             }
             Catalog::Granted { share } => self
                 .granted_items(share)
@@ -872,8 +875,7 @@ impl BitDust {
         uploads: bool,
         downloads: bool,
     ) -> Map<String, Value> {
-        let idurl = self.idurl_of(&scope.owner).await;
-        let gid = self.gid_of(&scope.owner).await;
+        let (idurl, gid) = (&scope.idurl, &scope.gid);
         let mut m = Map::new();
         m.insert(
             "remote_path".into(),
@@ -1230,7 +1232,7 @@ impl BitDust {
             "path": item.path,
             "remote_path": format!("{}:{}", scope.key_id, item.path),
             "global_id": format!("{}:{}", scope.key_id, item.path_id),
-            "customer": self.idurl_of(&scope.owner).await,
+            "customer": scope.idurl,
             "created": created,
             "type": if item.dir { "dir" } else { "file" },
         })
@@ -1261,7 +1263,7 @@ impl BitDust {
             "path": item.path,
             "remote_path": format!("{}:{}", scope.key_id, item.path),
             "global_id": global,
-            "customer": self.idurl_of(&scope.owner).await,
+            "customer": scope.idurl,
         }))
         .message(format!("item {global} was deleted from remote suppliers"))
     }

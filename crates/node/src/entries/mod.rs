@@ -174,6 +174,28 @@ impl Entries {
         Ok(all)
     }
 
+    /// How many entries each folder in folder `parent` holds, and which
+    /// of its entries have metadata key `key`: what a listing shows beside
+    /// the entries, read at once.
+    pub async fn folder_summary(
+        &self,
+        parent: Option<String>,
+        key: &str,
+    ) -> Result<cairn_store::catalog::FolderSummary> {
+        let entries = self.clone();
+        let key = key.to_owned();
+        self.0
+            .shared
+            .lookup(move || {
+                Ok(entries
+                    .0
+                    .shared
+                    .catalog
+                    .folder_summary(parent.as_deref(), &key)?)
+            })
+            .await
+    }
+
     /// Creates a folder (or returns the existing one of that name, which
     /// changes nothing and tells no one).
     pub async fn create_folder(&self, parent: Option<String>, name: String) -> Result<Entry> {

@@ -318,6 +318,32 @@ fn moving_onto_a_taken_name_or_into_a_file_is_refused() {
 }
 
 #[test]
+fn a_folder_summary_counts_children_and_finds_a_key() {
+    let cat = Catalog::open_in_memory().unwrap();
+    let a = cat.create_folder(None, "a").unwrap();
+    let empty = cat.create_folder(None, "empty").unwrap();
+    add(&cat, Some(&a.id), "x", b"x").unwrap();
+    add(&cat, Some(&a.id), "y", b"y").unwrap();
+    let top = add(&cat, None, "top", b"t").unwrap().entry;
+    let marked = BTreeMap::from([("k".to_owned(), Some("1".to_owned()))]);
+    cat.set_metadata(&top.id, &marked).unwrap();
+    let s = cat.folder_summary(None, "k").unwrap();
+    assert_eq!(s.counts.get(&a.id), Some(&2));
+    assert_eq!(s.counts.get(&empty.id), Some(&0));
+    assert_eq!(s.counts.len(), 2, "folders only");
+    assert_eq!(
+        s.with_key,
+        std::collections::HashSet::from([top.id.clone()])
+    );
+    let inner = cat.folder_summary(Some(&a.id), "k").unwrap();
+    assert!(inner.counts.is_empty() && inner.with_key.is_empty());
+    assert!(
+        cat.folder_summary(Some(&top.id), "k").is_err(),
+        "a file is no folder"
+    );
+}
+
+#[test]
 fn listing_pages_and_sorts_with_folders_first() {
     let cat = Catalog::open_in_memory().unwrap();
     for (i, name) in ["b", "a", "d", "c"].iter().enumerate() {
