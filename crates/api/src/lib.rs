@@ -201,7 +201,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_share_key))
         .routes(routes!(routes::h_audit_key))
         .routes(routes!(routes::h_identity))
-        .routes(routes!(routes::h_set_nickname))
+        .routes(routes!(routes::h_set_nickname, routes::h_clear_nickname))
         .routes(routes!(routes::h_people))
         .routes(routes!(routes::h_friends, routes::h_add_friend))
         .routes(routes!(routes::h_remove_friend))

@@ -329,6 +329,8 @@ pub(crate) enum IdAction {
         /// 3 to 20 of a-z, 0-9, _ and -, a letter first.
         name: String,
     },
+    /// Stop publishing this node's nickname: it goes by its peer id alone.
+    Unnick,
     /// Write the identity's backup: whoever holds it can be this node.
     Backup {
         /// The file to write (made readable by you alone); else printed.

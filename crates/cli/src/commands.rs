@@ -638,6 +638,14 @@ async fn id(client: &Client, out: &Out, action: IdAction) -> Result<()> {
                 })
             });
         }
+        IdAction::Unnick => {
+            let v = client
+                .json(client.request(Method::DELETE, "/identity/nickname"))
+                .await?;
+            out.print(&v, |v| {
+                format!("{} has no nickname", v["peer_id"].as_str().unwrap_or(""))
+            });
+        }
         IdAction::Nick { name } => {
             let req = client
                 .request(Method::PUT, "/identity/nickname")

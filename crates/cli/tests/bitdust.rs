@@ -1654,4 +1654,31 @@ async fn models_events_and_a_restart_over_the_websocket() {
         (Some("OK"), Some(false), Some("alice")),
         "{rotated}"
     );
+    // Erased: the nickname goes (the key stays, and says why).
+    let kept = call(
+        &node,
+        "DELETE",
+        "/identity/erase/v1",
+        Some(json!({"erase_private_key": true})),
+    )
+    .await;
+    assert!(
+        kept["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the private key is the root"),
+        "{kept}"
+    );
+    let erased = call(&node, "DELETE", "/i/d", Some(json!({}))).await;
+    assert_eq!(erased["status"], "OK", "{erased}");
+    let (_, me) = node.get_json("/identity").await;
+    assert!(me["nickname"].is_null(), "{me}");
+    let again = node.cli(&["id", "nick", "bob"]);
+    assert!(again.status.success(), "{again:?}");
+    let unnick = node.cli(&["id", "unnick"]);
+    assert!(unnick.status.success(), "{unnick:?}");
+    assert_eq!(
+        call(&node, "GET", "/i/g", None).await["result"]["name"],
+        "cairn"
+    );
 }

@@ -315,6 +315,15 @@ pub(crate) async fn h_set_nickname(
     identity(&s).await
 }
 
+/// Forgets the node's nickname: no longer published (copies other nodes
+/// hold expire), the node known by its peer id alone.
+#[utoipa::path(delete, path = "/identity/nickname", tag = "keys",
+    responses((status = 200, description = "The identity, unnamed.", body = IdentityInfo)))]
+pub(crate) async fn h_clear_nickname(State(s): State<AppState>) -> ApiResult<Response> {
+    s.node.network().clear_nickname().await?;
+    identity(&s).await
+}
+
 /// The identity's backup: a text file that makes another machine this
 /// node (`cairn id recover`): its Ed25519 seed, convergence secret and RSA
 /// master key. Whoever holds it can be this node.

@@ -532,9 +532,7 @@ impl BitDust {
             "identity_create" => self.identity_create(&a.text("username")).await,
             "identity_backup" => self.identity_backup(&a.text("destination_filepath")).await,
             "identity_recover" => Envelope::error("local identity already exist"),
-            "identity_erase" => Envelope::error(
-                "not implemented yet. please stop the node and erase its data dir, or recover another identity into a new one (cairn id recover)",
-            ),
+            "identity_erase" => self.identity_erase(a.flag("erase_private_key")).await,
             "user_ping" => self.user_ping(&a.text("user_id")).await,
             "user_status_check" => self.user_status_check(&a.text("user_id")).await,
             "user_observe" => self.user_observe(&a.text("nickname")).await,
@@ -749,6 +747,23 @@ impl BitDust {
         Envelope::ok_with(identity).message(
             "a cairn identity is its key, with no identity servers to move between: its nickname record was published again",
         )
+    }
+
+    /// BitDust never erased an identity (always an error). Here the
+    /// nickname goes: no longer published, the node known by its key
+    /// alone. The private key stays: it is the root of every key that
+    /// opens this node's stored files, so erasing it would lose them all.
+    async fn identity_erase(&self, erase_private_key: bool) -> Envelope {
+        if erase_private_key {
+            return Envelope::error(
+                "the private key is the root of every key that opens this node's files: erasing it would lose them all. Stop the node and remove its data dir to erase everything",
+            );
+        }
+        if let Err(e) = self.node().network().clear_nickname().await {
+            return Envelope::error(e.to_string());
+        }
+        self.push_event("local-identity-erased", json!({}));
+        Envelope::ok().message("local identity erased: its nickname is no longer published")
     }
 
     async fn identity_cache_list(&self) -> Envelope {

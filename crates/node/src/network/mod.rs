@@ -1289,6 +1289,21 @@ impl Network {
 
     /// Publishes this node's nickname both ways: nickname → peer id, and
     /// peer id → nickname.
+    /// Forgets this node's nickname: it is no longer published (the
+    /// copies other nodes hold expire with the DHT's records), and the
+    /// node goes by its peer id alone, across restarts too.
+    pub async fn clear_nickname(&self) -> Result<()> {
+        let file = self.0.nickname_file.clone();
+        crate::tasks::blocking(move || match std::fs::remove_file(&file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(NodeError::io("remove", &file, e)),
+        })
+        .await?;
+        *self.0.nickname.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
+    }
+
     pub(crate) async fn publish_nickname(&self) -> Result<()> {
         let Some(nick) = self.nickname() else {
             return Ok(());
