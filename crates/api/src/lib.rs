@@ -132,6 +132,7 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_import))
         .routes(routes!(routes::h_export))
         .routes(routes!(routes::h_share_export))
+        .routes(routes!(routes::h_share_put))
         .routes(routes!(routes::h_fetch))
         .routes(routes!(routes::h_list))
         .routes(routes!(routes::h_create_folder))

@@ -410,6 +410,16 @@ pub(crate) enum ShareAction {
         /// The share's id.
         id: String,
     },
+    /// Put a file of this node into a share granted to it: its owner
+    /// stores it there, for every member.
+    Put {
+        /// The share's id.
+        id: String,
+        /// The file's entry id here.
+        entry: String,
+        /// Its path in the share.
+        path: String,
+    },
     /// Write a file of a share out to a folder on the node's machine (as
     /// `cairn export` does); prints the path written.
     Export {

@@ -465,6 +465,19 @@ async fn share(client: &Client, out: &Out, action: ShareAction) -> Result<()> {
                 .await?;
             out.print(&json!({ "deleted": id }), |_| format!("deleted {id}"));
         }
+        ShareAction::Put { id, entry, path } => {
+            let req = client
+                .request(Method::POST, &format!("/shares/{id}/files"))
+                .json(&json!({ "path": path, "entry": entry }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{} handed to the owner of {}",
+                    v["path"].as_str().unwrap_or(""),
+                    v["share"].as_str().unwrap_or("")
+                )
+            });
+        }
         ShareAction::Export {
             id,
             file,

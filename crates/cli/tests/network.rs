@@ -1344,6 +1344,39 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
         "{events}"
     );
 
+    // Bob writes into the share: his file, placed on his suppliers, is
+    // handed to Alice, who stores it in the share's folder. A path that
+    // leaves the share is refused.
+    let c = data(200 << 10, 183);
+    let (status, entry_c) = bob.upload("c.txt", c.clone(), "").await;
+    assert_eq!(status, 201, "{entry_c}");
+    let job = placed(&bob, entry_c["blob"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let entry_c = entry_c["id"].as_str().unwrap();
+    let put = cli_json(&bob, &["share", "put", &id, entry_c, "sub/c.txt"]);
+    assert_eq!(put["path"], "sub/c.txt", "{put}");
+    let escape = bob.cli(&["share", "put", &id, entry_c, "../c.txt"]);
+    assert!(!escape.status.success(), "{escape:?}");
+    let own_put = alice.cli(&["share", "put", &id, entry_a["id"].as_str().unwrap(), "x"]);
+    assert!(
+        !own_put.status.success(),
+        "an owner puts files in the folder"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, own) = alice.get_json(&format!("/shares/{id}")).await;
+        if own["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "sub/c.txt")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Bob's file never arrived: {own}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // The index as it stands once both are members, placed before Alice
     // goes.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -1356,11 +1389,14 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
             .iter()
             .map(|f| f["path"].as_str().unwrap())
             .collect();
-        assert_eq!(paths, ["a.txt", "sub/b.bin"], "{own}");
+        assert_eq!(paths, ["a.txt", "sub/b.bin", "sub/c.txt"], "{own}");
         if let (2, Some(index)) = (members, own["share"]["index"].as_str()) {
             let job = placed(&alice, index).await;
             let (_, again) = alice.get_json(&format!("/shares/{id}")).await;
-            if job["state"] == "done" && again["share"]["index"] == index {
+            // Published too: what a member reads is this index.
+            let (_, theirs) = carol.get_json(&format!("/shares/{id}")).await;
+            let seen = theirs["files"].as_array().map_or(0, Vec::len);
+            if job["state"] == "done" && again["share"]["index"] == index && seen == 3 {
                 break;
             }
         }
@@ -1392,7 +1428,11 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
             .collect();
         assert_eq!(
             files,
-            [("a.txt", a.len() as u64), ("sub/b.bin", b.len() as u64)]
+            [
+                ("a.txt", a.len() as u64),
+                ("sub/b.bin", b.len() as u64),
+                ("sub/c.txt", c.len() as u64)
+            ]
         );
         assert_eq!(got["share"]["owner"], alice_id.as_str());
     }
@@ -1400,6 +1440,11 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
         .content(&format!("/shares/{id}/content?path=a.txt"), None)
         .await;
     assert_eq!((status, got == a), (200, true));
+    // Carol reads Bob's file from Alice's suppliers, Alice away.
+    let (status, _, got) = carol
+        .content(&format!("/shares/{id}/content?path=sub/c.txt"), None)
+        .await;
+    assert_eq!((status, got == c), (200, true));
     let (status, _, got) = bob
         .content(
             &format!("/shares/{id}/content?path=sub/b.bin"),
@@ -1453,7 +1498,7 @@ async fn a_share_reads_from_the_owner_s_suppliers_while_the_owner_is_away() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, got) = bob.get_json(&format!("/shares/{id}")).await;
-        if status == 200 && got["files"].as_array().unwrap().len() == 3 {
+        if status == 200 && got["files"].as_array().unwrap().len() == 4 {
             assert_eq!(got["files"][1]["path"], "c.txt");
             break;
         }

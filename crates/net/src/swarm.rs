@@ -44,6 +44,9 @@ type Result<T> = std::result::Result<T, NetError>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where the answer of a DHT read goes.
 type ValueSender = oneshot::Sender<Result<Option<Vec<u8>>>>;
+type ValuesSender = oneshot::Sender<Result<Vec<Vec<u8>>>>;
+/// A DHT read gathering values: its key, what it found, who waits.
+type Gathering = (Vec<u8>, Vec<Vec<u8>>, ValuesSender);
 
 /// Kademlia's protocol name for cairn's own DHT.
 const KAD_PROTOCOL: &str = "/cairn/kad/1";
@@ -97,6 +100,7 @@ enum Command {
         oneshot::Sender<Result<()>>,
     ),
     GetRecord(Vec<u8>, ValueSender),
+    GetRecords(Vec<u8>, ValuesSender),
     Provide(Vec<u8>, oneshot::Sender<Result<()>>),
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
@@ -165,6 +169,10 @@ struct Pending {
     /// DHT reads, with their keys: the first value found that may be kept
     /// for its key ([`crate::records::acceptable`]) answers.
     gets: HashMap<QueryId, (Vec<u8>, ValueSender)>,
+    /// DHT reads that gather every acceptable value the query meets
+    /// (distinct), answered when it ends: for records with versions,
+    /// where the first copy found may be an old one.
+    gets_all: HashMap<QueryId, Gathering>,
     provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     providers: HashMap<QueryId, (Vec<PeerId>, PeersReply)>,
     closest: HashMap<QueryId, oneshot::Sender<Result<Vec<PeerId>>>>,
@@ -435,6 +443,14 @@ impl Network {
     /// The value stored under `key`, from the DHT.
     pub async fn get_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
         self.ask(|tx| Command::GetRecord(key, tx)).await?
+    }
+
+    /// Every distinct value of `key` the DHT holds that may be kept for it
+    /// ([`crate::records::acceptable`]), this node's own copy included:
+    /// the query asks all the closest peers instead of stopping at the
+    /// first copy, so the caller can pick the newest version.
+    pub async fn get_records(&self, key: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+        self.ask(|tx| Command::GetRecords(key, tx)).await?
     }
 
     /// Announces this node as a provider of `key`.
@@ -733,6 +749,10 @@ impl Driver {
             }
             Command::PutRecord(key, value, ttl, tx) => self.put_record(key, value, ttl, tx),
             Command::GetRecord(key, tx) => self.get_record(key, tx),
+            Command::GetRecords(key, tx) => {
+                let id = self.kad().get_record(RecordKey::new(&key));
+                self.pending.gets_all.insert(id, (key, Vec::new(), tx));
+            }
             Command::Provide(key, tx) => self.provide(key, tx),
             Command::Providers(key, tx) => self.find_providers(key, tx),
             Command::Closest(key, tx) => self.find_closest(key, tx),
@@ -1192,6 +1212,30 @@ impl Driver {
             QueryResult::PutRecord(r) => {
                 if let Some(tx) = pending.puts.remove(&id) {
                     let _ = tx.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                }
+            }
+            QueryResult::GetRecord(r) if pending.gets_all.contains_key(&id) => {
+                let Some((key, found, _)) = pending.gets_all.get_mut(&id) else {
+                    return;
+                };
+                let error = match r {
+                    Ok(kad::GetRecordOk::FoundRecord(record)) => {
+                        let value = record.record.value;
+                        if crate::records::acceptable(key, &value) && !found.contains(&value) {
+                            found.push(value);
+                        }
+                        None
+                    }
+                    Ok(_) | Err(kad::GetRecordError::NotFound { .. }) => None,
+                    Err(e) => Some(NetError::Dht(e.to_string())),
+                };
+                if step.last
+                    && let Some((_, found, tx)) = pending.gets_all.remove(&id)
+                {
+                    let _ = tx.send(match error {
+                        Some(e) if found.is_empty() => Err(e),
+                        _ => Ok(found),
+                    });
                 }
             }
             QueryResult::GetRecord(r) => {

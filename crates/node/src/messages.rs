@@ -100,6 +100,24 @@ pub(crate) struct ShareGrant {
     pub(crate) key: String,
 }
 
+/// A file a share's member puts into it, as it travels to the share's
+/// owner: where it goes, and the link the owner reads it by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SharePut {
+    /// The share's id.
+    pub(crate) share: String,
+    /// Its path in the share, `/`-separated.
+    pub(crate) path: String,
+    /// `<blob id>.<read key>`: the member's copy, on its suppliers.
+    pub(crate) link: String,
+    /// Its size.
+    pub(crate) size: u64,
+}
+
+/// Puts arriving at an owner, for the shares service: the member and
+/// what it puts.
+pub(crate) type Puts = tokio::sync::mpsc::Receiver<(String, SharePut)>;
+
 /// The messages service. Cheap to clone.
 #[derive(Clone)]
 pub struct Messages(Arc<State>);
@@ -111,6 +129,8 @@ struct State {
     people: People,
     key: SigningKey,
     me: String,
+    /// Where puts into own shares go (the shares service takes them).
+    puts: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<(String, SharePut)>>>,
 }
 
 impl Messages {
@@ -127,7 +147,23 @@ impl Messages {
             people,
             key,
             me,
+            puts: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// The puts into own shares that members send from now on (at most
+    /// 64 waiting; more are refused, and their senders told so).
+    pub(crate) fn take_puts(&self) -> Puts {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        *self.0.puts.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// Puts a file into share `put.share`, whose owner is `owner`, now:
+    /// `network` when the owner cannot be reached.
+    pub(crate) async fn put_share_file(&self, owner: &str, put: &SharePut) -> Result<()> {
+        let body = serde_json::to_string(put).map_err(|e| NodeError::Internal(e.to_string()))?;
+        self.send_now(owner, "share-put", body).await
     }
 
     /// Registers the `messages` service: serving messages from peers and
@@ -572,6 +608,23 @@ impl Messages {
                 .await;
             }
             "group-leave" => return self.receive_leave(&payload.from, &payload.body).await,
+            "share-put" => {
+                let put: SharePut = serde_json::from_str(&payload.body)
+                    .map_err(|_| NodeError::Invalid("a share put that does not parse".into()))?;
+                crate::shares::check_id(&put.share)?;
+                let sender = self
+                    .0
+                    .puts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let sender = sender
+                    .ok_or_else(|| NodeError::Unavailable("shares are not served here".into()))?;
+                sender
+                    .try_send((payload.from.clone(), put))
+                    .map_err(|_| NodeError::Unavailable("too many puts waiting: later".into()))?;
+                return Ok(true);
+            }
             other => {
                 return Err(NodeError::Invalid(format!(
                     "a message of kind '{other}' is not read here"

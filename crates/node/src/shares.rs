@@ -178,6 +178,27 @@ struct State {
     me: String,
 }
 
+/// A path in a share, checked: `/`-separated names, none empty, `.` or
+/// `..`, none with a NUL, at most 4096 bytes in all.
+pub(crate) fn clean_path(path: &str) -> Result<Vec<String>> {
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let bad = path.len() > 4096
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p == "." || p == ".." || p.contains('\0') || p.len() > 255);
+    if bad {
+        return Err(NodeError::Invalid(format!(
+            "'{}' is not a path in a share",
+            path.chars().take(200).collect::<String>()
+        )));
+    }
+    Ok(parts)
+}
+
 /// Checks a share id: 32 lowercase hex digits.
 pub(crate) fn check_id(id: &str) -> Result<()> {
     if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
@@ -244,7 +265,8 @@ impl Shares {
         messages: Messages,
         me: String,
     ) -> Self {
-        Self(Arc::new(State {
+        let puts = messages.take_puts();
+        let shares = Self(Arc::new(State {
             shared,
             entries,
             blobs,
@@ -252,7 +274,13 @@ impl Shares {
             people,
             messages,
             me,
-        }))
+        }));
+        let taking = shares.clone();
+        shares
+            .0
+            .shared
+            .spawn("share-puts", async move { taking.take_puts(puts).await });
+        shares
     }
 
     /// Registers the `shares` service: publishing own shares as they
@@ -507,6 +535,111 @@ impl Shares {
             .to_owned();
         let source = crate::entries::export::Source { handle, name };
         crate::entries::export::start(&self.0.shared, source, to, wait).await
+    }
+
+    /// Puts file entry `entry` of this node into share `id`, granted to
+    /// it, at `path`: its owner is handed a link to the bytes (on this
+    /// node's suppliers once placed) and stores the file in the share's
+    /// folder, replacing one at that path, then publishes the share again.
+    /// Now: `network` when the owner cannot be reached.
+    pub async fn put(&self, id: &str, path: &str, entry: &str) -> Result<()> {
+        let row = self.row(id).await?;
+        if row.owner.is_empty() {
+            return Err(NodeError::Invalid(format!(
+                "share {id} is this node's own: put files in its folder"
+            )));
+        }
+        if row.state != "open" {
+            return Err(NodeError::Conflict(format!(
+                "share {id} was deleted by its owner"
+            )));
+        }
+        let path = clean_path(path)?.join("/");
+        let file = self.0.entries.entry(entry).await?.entry;
+        let blob = match (file.kind, file.blob) {
+            (EntryKind::File, Some(blob)) => blob,
+            _ => {
+                return Err(NodeError::Invalid(format!(
+                    "'{}' is a folder: put its files one by one",
+                    file.name
+                )));
+            }
+        };
+        let link = self.0.blobs.link(&blob).await?;
+        let put = crate::messages::SharePut {
+            share: id.to_owned(),
+            path,
+            link,
+            size: file.size,
+        };
+        self.0.messages.put_share_file(&row.owner, &put).await
+    }
+
+    /// Takes the puts members send into own shares, one at a time, until
+    /// the node stops.
+    async fn take_puts(self, mut puts: crate::messages::Puts) -> Result<()> {
+        loop {
+            let (from, put) = tokio::select! {
+                _ = self.0.shared.shutdown.cancelled() => return Ok(()),
+                p = puts.recv() => match p { Some(p) => p, None => return Ok(()) },
+            };
+            let (share, path) = (put.share.clone(), put.path.clone());
+            match self.take_put(&from, put).await {
+                Ok(()) => tracing::info!(%from, share, path, "a member's file is in the share"),
+                Err(e) => tracing::warn!(%from, share, path, error = %e, "a member's put refused"),
+            }
+        }
+    }
+
+    /// Stores what member `from` put into own share `put.share`: read by
+    /// its link (from the member's node or suppliers), sealed and placed
+    /// as every upload is, into the share's folder.
+    async fn take_put(&self, from: &str, put: crate::messages::SharePut) -> Result<()> {
+        let row = self.own_row(&put.share).await?;
+        if !row.members.iter().any(|m| m == from) {
+            return Err(NodeError::Forbidden(format!(
+                "{from} is no member of share {}",
+                put.share
+            )));
+        }
+        let folder = row
+            .folder
+            .clone()
+            .ok_or_else(|| NodeError::NotFound(format!("share {} has no folder", put.share)))?;
+        let parts = clean_path(&put.path)?;
+        let Some((name, dirs)) = parts.split_last() else {
+            return Err(NodeError::Invalid("an empty path".into()));
+        };
+        let mut parent = folder;
+        for dir in dirs {
+            parent = self
+                .0
+                .entries
+                .create_folder(Some(parent), dir.clone())
+                .await?
+                .id;
+        }
+        let handle = self.0.blobs.open(&put.link).await?;
+        if handle.size() != put.size {
+            return Err(NodeError::Invalid(format!(
+                "the file is {} bytes, not the {} announced",
+                handle.size(),
+                put.size
+            )));
+        }
+        let size = handle.size();
+        let body = self
+            .0
+            .blobs
+            .stream(handle, 0..size, format!("share put {name}"), None);
+        let target = crate::UploadTarget {
+            parent: Some(parent),
+            name: name.clone(),
+            on_conflict: crate::OnConflict::Replace,
+            wait_digests: false,
+        };
+        self.0.entries.upload(target, body, Some(size)).await?;
+        Ok(())
     }
 
     /// Grants own share `id` to `to` (a peer id, a friend's alias, or a

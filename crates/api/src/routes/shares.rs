@@ -242,3 +242,52 @@ pub(crate) async fn h_share_export(
     let job = s.node.shares().export(&id, &b.file, to, b.wait).await?;
     Ok(super::job_answer(job))
 }
+
+/// A file of this node to put into a share granted to it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SharePutBody {
+    /// Its path in the share, `/`-separated.
+    #[schema(min_length = 1, max_length = 4096)]
+    path: String,
+    /// The file: an entry id of this node's.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{11}$")]
+    entry: String,
+}
+
+/// Where a put went.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Put {
+    /// The share.
+    share: String,
+    /// The path asked for.
+    path: String,
+}
+
+/// Puts a file into a share granted to this node: the share's owner is
+/// handed a link to it now and stores it in the share (replacing a file
+/// at that path), from where every member reads it.
+#[utoipa::path(post, path = "/shares/{share}/files", tag = "shares", params(ShareId),
+    request_body = SharePutBody,
+    responses(
+        (status = 202, description = "Handed to the owner, who stores it.", body = Put),
+        (status = 400, description = "An own share, a folder, or not a path.", body = ErrorBody),
+        (status = 404, description = "No such share or entry.", body = ErrorBody),
+        (status = 409, description = "The share was deleted by its owner.", body = ErrorBody),
+        (status = 502, description = "The owner cannot be reached now.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_share_put(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(b): JsonBody<SharePutBody>,
+) -> ApiResult<Response> {
+    s.node.shares().put(&id, &b.path, &b.entry).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Put {
+            share: id,
+            path: b.path,
+        }),
+    )
+        .into_response())
+}

@@ -1341,12 +1341,17 @@ impl Network {
     ) -> Result<Option<(u64, Vec<u8>)>> {
         let id = parse_peer(peer)?;
         let net = self.net()?;
+        // Every copy the closest peers hold, the newest version kept: a
+        // peer that missed the last publication still holds an older one.
         let found = net
             .network
-            .get_record(records::doc_key(&id, name))
+            .get_records(records::doc_key(&id, name))
             .await
             .map_err(net_error)?;
-        Ok(found.and_then(|v| records::verify_doc(&id, name, &v)))
+        Ok(found
+            .iter()
+            .filter_map(|v| records::verify_doc(&id, name, v))
+            .max_by_key(|(version, _)| *version))
     }
 
     /// The nickname peer `peer` calls itself, from the DHT: only a record
