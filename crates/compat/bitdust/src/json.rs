@@ -3,6 +3,8 @@
 //! two with `": "` after keys and a newline at the end, WebSocket frames
 //! compact.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 /// `value` as a REST body: indented, sorted, ASCII, one newline after.
@@ -31,7 +33,9 @@ fn write(out: &mut String, value: &Value, level: Option<usize>) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Value::String(s) => string(out, s),
         Value::Array(items) => {
             if items.is_empty() {
@@ -58,10 +62,10 @@ fn write(out: &mut String, value: &Value, level: Option<usize>) {
                 out.push_str("{}");
                 return;
             }
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -73,7 +77,7 @@ fn write(out: &mut String, value: &Value, level: Option<usize>) {
                 if level.is_some() {
                     out.push(' ');
                 }
-                write(out, &map[key], level.map(|l| l + 1));
+                write(out, item, level.map(|l| l + 1));
             }
             if let Some(l) = level {
                 indent(out, l);
@@ -83,27 +87,36 @@ fn write(out: &mut String, value: &Value, level: Option<usize>) {
     }
 }
 
-/// A string as Python's `json.dumps` writes it with `ensure_ascii`.
+/// A string as Python's `json.dumps` writes it with `ensure_ascii`: runs
+/// of printable ASCII copied as they are, everything else escaped.
 fn string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
+    let mut plain = 0;
+    for (at, c) in s.char_indices() {
+        let escaped = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..at]);
+        plain = at + c.len_utf8();
+        if escaped.is_empty() {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
             }
-            c => out.push(c),
+        } else {
+            out.push_str(escaped);
         }
     }
+    out.push_str(&s[plain..]);
     out.push('"');
 }
 
