@@ -677,6 +677,15 @@ pub(crate) enum NetAction {
     /// Customers whose shards this node keeps, and friends: standing
     /// (friend or stranger), bytes, allowance, bytes each holds for us.
     Customers,
+    /// Connections now: peer, direction, address, bytes each way.
+    Connections,
+    /// Requests, messages and bytes since the node started, by protocol
+    /// and peer, and the requests on their way now.
+    Traffic,
+    /// The records this node's part of the DHT holds.
+    Records,
+    /// Dial every bootstrap peer again now.
+    Reconnect,
     /// Round trip to a peer.
     Ping {
         /// Peer id.

@@ -17,6 +17,7 @@ use crate::args::{
 };
 mod services;
 mod settings;
+mod traffic;
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -1662,6 +1663,10 @@ async fn net(client: &Client, out: &Out, action: NetAction) -> Result<()> {
             let v = client.get("/network/customers").await?;
             out.print(&v, |v| lines(&v["customers"], customer_line));
         }
+        NetAction::Connections => traffic::connections(client, out).await?,
+        NetAction::Traffic => traffic::traffic(client, out).await?,
+        NetAction::Records => traffic::records(client, out).await?,
+        NetAction::Reconnect => traffic::reconnect(client, out).await?,
         NetAction::Ping { peer } => ping(client, out, &peer).await?,
         NetAction::Get { key } => dht_get(client, out, &key).await?,
         NetAction::Put { key, value } => dht_put(client, &key, value).await?,

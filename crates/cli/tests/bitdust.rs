@@ -1682,3 +1682,627 @@ async fn models_events_and_a_restart_over_the_websocket() {
         "cairn"
     );
 }
+
+/// Every curl form of BitDust's API document (bitdust-api.txt), in its
+/// order, as written there (the document's `alice@server-a.com` is this
+/// node, its files under the test's folder; bob, carol and dave stay
+/// strangers).
+const SEED_FORMS: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/process/stop/v1", None),
+    ("GET", "/process/restart/v1", None),
+    ("GET", "/process/health/v1", None),
+    ("GET", "/process/info/v1", None),
+    ("GET", "/process/debug/v1", None),
+    ("GET", "/config/get/v1?key=logs/debug-level", None),
+    (
+        "POST",
+        "/config/set/v1",
+        Some(r#"{"key": "logs/debug-level", "value": 12}"#),
+    ),
+    ("GET", "/config/list/v1", None),
+    ("GET", "/config/tree/v1", None),
+    ("GET", "/identity/get/v1", None),
+    (
+        "POST",
+        "/identity/create/v1",
+        Some(r#"{"username": "alice", "join_network": 1}"#),
+    ),
+    (
+        "POST",
+        "/identity/backup/v1",
+        Some(r#"{"destination_filepath": "/tmp/alice_backup.key"}"#),
+    ),
+    (
+        "POST",
+        "/identity/recover/v1",
+        Some(
+            r#"{"private_key_source": "http://some-host.com/alice.xml\n-----BEGIN RSA PRIVATE KEY-----\nMIIEogIBAAKC..."}"#,
+        ),
+    ),
+    (
+        "DELETE",
+        "/identity/erase/v1",
+        Some(r#"{"erase_private_key": true}"#),
+    ),
+    ("PUT", "/identity/rotate/v1", None),
+    ("GET", "/identity/cache/list/v1", None),
+    (
+        "GET",
+        "/key/get/v1?key_id=abcd1234$alice@server-a.com",
+        None,
+    ),
+    ("GET", "/key/list/v1?include_private=1", None),
+    (
+        "POST",
+        "/key/create/v1",
+        Some(r#"{"key_alias": "abcd1234", "key_size": 1024, "label": "Cats and Dogs"}"#),
+    ),
+    (
+        "POST",
+        "/key/label/v1",
+        Some(r#"{"key_id": "abcd1234$alice@server-a.com", "label": "Man and Woman"}"#),
+    ),
+    (
+        "DELETE",
+        "/key/erase/v1",
+        Some(r#"{"key_id": "abcd1234$alice@server-a.com"}"#),
+    ),
+    (
+        "PUT",
+        "/key/share/v1",
+        Some(
+            r#"{"key_id": "abcd1234$alice@server-a.com", "trusted_user_id": "bob@machine-b.net"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/key/audit/v1",
+        Some(
+            r#"{"key_id": "abcd1234$alice@server-a.com", "untrusted_user_id": "carol@computer-c.net", "is_private": 1}"#,
+        ),
+    ),
+    ("GET", "/file/sync/v1", None),
+    (
+        "GET",
+        "/file/list/v1?remote_path=abcd1234$alice@server-a.com:pictures/cats/",
+        None,
+    ),
+    (
+        "GET",
+        "/file/exists/v1?remote_path=abcd1234$alice@server-a.com:pictures/cats/pussy.png",
+        None,
+    ),
+    (
+        "GET",
+        "/file/info/v1?remote_path=abcd1234$alice@server-a.com:pictures/dogs/bobby.jpeg",
+        None,
+    ),
+    (
+        "POST",
+        "/file/create/v1",
+        Some(r#"{"remote_path": "abcd1234$alice@server-a.com:movies/travels/safari.mp4"}"#),
+    ),
+    (
+        "DELETE",
+        "/file/delete/v1",
+        Some(r#"{"remote_path": "abcd1234$alice@server-a.com:cars/ferrari.gif"}"#),
+    ),
+    ("GET", "/file/upload/v1", None),
+    (
+        "POST",
+        "/file/upload/start/v1",
+        Some(
+            r#"{"remote_path": "abcd1234$alice@server-a.com:cars/fiat.jpeg", "local_path": "/tmp/fiat.jpeg"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/file/upload/stop/v1",
+        Some(r#"{"remote_path": "abcd1234$alice@server-a.com:cars/fiat.jpeg"}"#),
+    ),
+    ("GET", "/file/download/v1", None),
+    (
+        "POST",
+        "/file/download/start/v1",
+        Some(
+            r#"{"remote_path": "abcd1234$alice@server-a.com:movies/back_to_the_future.mp4", "local_path": "/tmp/films/"}"#,
+        ),
+    ),
+    (
+        "POST",
+        "/file/download/stop/v1",
+        Some(r#"{"remote_path": "abcd1234$alice@server-a.com:cars/fiat.jpeg"}"#),
+    ),
+    (
+        "GET",
+        "/file/explore/v1?local_path=/tmp/movies/back_to_the_future.mp4",
+        None,
+    ),
+    ("GET", "/share/list/v1?only_active=1", None),
+    (
+        "POST",
+        "/share/create/v1",
+        Some(r#"{"label": "my summer holidays"}"#),
+    ),
+    (
+        "DELETE",
+        "/share/delete/v1",
+        Some(r#"{"key_id": "share_7e9726e2dccf9ebe6077070e98e78082$alice@server-a.com"}"#),
+    ),
+    (
+        "PUT",
+        "/share/grant/v1",
+        Some(
+            r#"{"key_id": "share_7e9726e2dccf9ebe6077070e98e78082$alice@server-a.com", "trusted_user_id": "bob@machine-b.net"}"#,
+        ),
+    ),
+    (
+        "PUT",
+        "/share/open/v1",
+        Some(r#"{"key_id": "share_7e9726e2dccf9ebe6077070e98e78082$alice@server-a.com"}"#),
+    ),
+    (
+        "PUT",
+        "/share/close/v1",
+        Some(r#"{"key_id": "share_7e9726e2dccf9ebe6077070e98e78082$alice@server-a.com"}"#),
+    ),
+    ("GET", "/group/list/v1", None),
+    (
+        "POST",
+        "/group/create/v1",
+        Some(r#"{"label": "chat with my friends"}"#),
+    ),
+    (
+        "GET",
+        "/group/info/v1?group_key_id=group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com",
+        None,
+    ),
+    (
+        "POST",
+        "/group/join/v1",
+        Some(r#"{"group_key_id": "group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com"}"#),
+    ),
+    (
+        "DELETE",
+        "/group/leave/v1",
+        Some(r#"{"group_key_id": "group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com"}"#),
+    ),
+    (
+        "PUT",
+        "/group/share/v1",
+        Some(
+            r#"{"group_key_id": "group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com", "trusted_user_id": "bob@machine-b.net"}"#,
+        ),
+    ),
+    ("GET", "/friend/list/v1", None),
+    (
+        "POST",
+        "/friend/add/v1",
+        Some(r#"{"trusted_user_id": "dave@device-d.gov", "alias": "SuperMario"}"#),
+    ),
+    (
+        "DELETE",
+        "/friend/add/v1",
+        Some(r#"{"user_id": "dave@device-d.gov"}"#),
+    ),
+    ("GET", "/user/ping/v1?user_id=carol@computer-c.net", None),
+    ("GET", "/user/status/v1?user_id=carol@computer-c.net", None),
+    (
+        "GET",
+        "/user/status/check/v1?user_id=carol@computer-c.net",
+        None,
+    ),
+    ("GET", "/user/search/v1?nickname=carol", None),
+    ("GET", "/user/observe/v1?nickname=carol", None),
+    (
+        "GET",
+        "/message/history/v1?message_type=group_message&recipient_id=group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com",
+        None,
+    ),
+    (
+        "GET",
+        "/message/conversation/v1?message_types=group_message,private_message",
+        None,
+    ),
+    (
+        "POST",
+        "/message/send/v1",
+        Some(r#"{"recipient_id": "carlos@computer-c.net", "data": {"message": "Hola Amigo!"}}"#),
+    ),
+    (
+        "POST",
+        "/message/send/group/v1",
+        Some(
+            r#"{"group_key_id": "group_95d0fedc46308e2254477fcb96364af9$alice@server-a.com", "data": {"message": "Hola Amigos!"}}"#,
+        ),
+    ),
+    (
+        "GET",
+        "/message/receive/my-client-group-messages/v1?message_types=group_message",
+        None,
+    ),
+    ("GET", "/supplier/list/v1", None),
+    (
+        "POST",
+        "/supplier/change/v1",
+        Some(r#"{"position": 1, "new_supplier_id": "carol@computer-c.net"}"#),
+    ),
+    ("POST", "/supplier/ping/v1", None),
+    (
+        "GET",
+        "/supplier/list/dht/v1?customer_id=alice@server-a.com",
+        None,
+    ),
+    ("GET", "/customer/list/v1", None),
+    (
+        "DELETE",
+        "/customer/reject/v1",
+        Some(r#"{"customer_id": "dave@device-d.gov"}"#),
+    ),
+    ("POST", "/customer/ping/v1", None),
+    ("GET", "/space/donated/v1", None),
+    ("GET", "/space/consumed/v1", None),
+    ("GET", "/space/local/v1", None),
+    ("GET", "/service/list/v1?with_configs=1", None),
+    ("GET", "/service/info/service_private_groups/v1", None),
+    ("POST", "/service/start/service_supplier/v1", None),
+    ("POST", "/service/stop/service_supplier/v1", None),
+    ("POST", "/service/restart/service_customer/v1", None),
+    ("GET", "/packet/list/v1", None),
+    ("GET", "/packet/stats/v1", None),
+    ("GET", "/transfer/list/v1", None),
+    ("GET", "/connection/list/v1?protocols=tcp,udp,proxy", None),
+    ("GET", "/stream/list/v1", None),
+    ("GET", "/queue/list/v1", None),
+    ("GET", "/queue/consumer/list/v1", None),
+    ("GET", "/queue/producer/list/v1", None),
+    (
+        "POST",
+        "/event/send/client-event-abc/v1",
+        Some(r#"{"data": {"some_key": "some_value"}}"#),
+    ),
+    ("GET", "/event/listen/my-client-event-hook/v1", None),
+    ("GET", "/network/stun/v1", None),
+    ("GET", "/network/reconnect/v1", None),
+    ("GET", "/network/connected/v1", None),
+    ("GET", "/network/status/v1?cache=1&suppliers=1&dht=1", None),
+    ("GET", "/network/configuration/v1", None),
+    (
+        "GET",
+        "/dht/node/find/v1?node_id_64=4271c8f079695d77f80186ac9365e3df949ff74d",
+        None,
+    ),
+    ("GET", "/dht/user/random/v1?count=2&layer_id=2", None),
+    ("GET", "/dht/value/get/v1?key=abcd", None),
+    (
+        "POST",
+        "/dht/value/set/v1",
+        Some(r#"{"key": "abcd", "value": {"text": "A-B-C-D"}}"#),
+    ),
+    ("GET", "/dht/db/dump/v1", None),
+    ("GET", "/automat/list/v1", None),
+];
+
+/// Runs one curl form with the real `curl`: the HTTP status and the body.
+fn curl_form(node: &TestNode, verb: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "--max-time", "30", "-X", verb, "-w", "\n%{http_code}"])
+        .args(["-H", &format!("api_secret:{}", node.secret)])
+        .arg(node.root_url(path));
+    if let Some(body) = body {
+        cmd.args(["-d", body]);
+    }
+    let out = cmd.output().expect("curl runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (json, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    let v = serde_json::from_str(json).unwrap_or_else(|_| json!({"not json": json}));
+    (code.parse().unwrap_or(0), v)
+}
+
+#[tokio::test]
+async fn every_curl_form_of_the_seed_is_answered() {
+    let mut node = TestNode::start_with(WS).await;
+    let me = call(&node, "GET", "/i/g", None).await["result"]["global_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let films = node.files.join("films");
+    std::fs::create_dir(&films).unwrap();
+    let backup = node.files.join("alice_backup.key");
+    // Each path replaced once: the test's folders may themselves lie
+    // under /tmp/, so a replaced path must not be replaced again.
+    let local = |s: &str| {
+        let s = s
+            .replace("alice@server-a.com", &me)
+            .replace("/tmp/alice_backup.key", "\u{1}backup")
+            .replace("/tmp/films/", "\u{1}films")
+            .replace("/tmp/", "\u{1}files/");
+        s.replace("\u{1}backup", backup.to_str().unwrap())
+            .replace("\u{1}films", films.to_str().unwrap())
+            .replace("\u{1}files/", &format!("{}/", node.files.to_str().unwrap()))
+    };
+    let (mut answered, mut unanswered) = (Vec::new(), Vec::new());
+    for (verb, path, body) in SEED_FORMS {
+        if path.starts_with("/process/stop/") || path.starts_with("/process/restart/") {
+            continue;
+        }
+        let (path, body) = (local(path), body.map(local));
+        // The long polls: a message poll bounded, an event poll answered
+        // by an event sent while it waits.
+        let path = if path.starts_with("/message/receive/") {
+            format!("{path}&polling_timeout=1")
+        } else {
+            path
+        };
+        let (code, v) = if path.starts_with("/event/listen/") {
+            let (n, p) = ((node.root_url("/"), node.secret.clone()), path.clone());
+            let waiting = std::thread::spawn(move || {
+                let out = std::process::Command::new("curl")
+                    .args([
+                        "-s",
+                        "--max-time",
+                        "30",
+                        "-H",
+                        &format!("api_secret:{}", n.1),
+                    ])
+                    .arg(format!("{}{}", n.0.trim_end_matches('/'), p))
+                    .output()
+                    .unwrap();
+                serde_json::from_slice::<Value>(&out.stdout).unwrap()
+            });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            curl_form(&node, "POST", "/event/send/wake-up/v1", Some("{}"));
+            (200, waiting.join().unwrap())
+        } else {
+            curl_form(&node, verb, &path, body.as_deref())
+        };
+        let status = v["status"].as_str().unwrap_or("");
+        let error = v["errors"][0].as_str().unwrap_or("");
+        if code != 200
+            || !(status == "OK" || status == "ERROR")
+            || error.starts_with("method b'")
+            || error == "invalid api method name"
+            || error.contains("is not available")
+        {
+            unanswered.push(format!("{verb} {path}: {code} {v}"));
+        }
+        answered.push((format!("{verb} {path}"), status.to_owned(), v));
+    }
+    assert!(unanswered.is_empty(), "not answered: {unanswered:#?}");
+    let ok: Vec<&str> = answered
+        .iter()
+        .filter(|(_, s, _)| s == "OK")
+        .map(|(c, _, _)| c.as_str())
+        .collect();
+    for must in SEED_FORMS_OK {
+        assert!(
+            ok.iter().any(|c| c.starts_with(must)),
+            "{must} answered: {:?}",
+            answered.iter().find(|(c, _, _)| c.starts_with(must))
+        );
+    }
+    assert!(backup.exists(), "identity_backup wrote the file");
+
+    // The last two: a restart (the same process comes back), then a stop.
+    let before = std::fs::read_to_string(node.dir.join("api.addr")).unwrap();
+    let (code, v) = curl_form(&node, "GET", "/process/restart/v1", None);
+    assert_eq!(
+        (code, v["result"].clone()),
+        (200, json!({"restarted": true}))
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(addr) = std::fs::read_to_string(node.dir.join("api.addr"))
+            && addr != before
+            && !addr.is_empty()
+        {
+            node.addr = addr.trim().to_owned();
+            if curl_form(&node, "GET", "/process/health/v1", None).1["status"] == "OK" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, v) = curl_form(&node, "GET", "/process/stop/v1", None);
+    assert_eq!((code, v["status"].as_str()), (200, Some("OK")), "{v}");
+    assert_eq!(node.wait_exit(), Some(0), "the node stopped");
+}
+
+/// The seed's forms that succeed on a node of its own (the others name
+/// strangers, shares and groups that do not exist here, or need peers:
+/// they answer BitDust's errors).
+const SEED_FORMS_OK: &[&str] = &[
+    "GET /process/health/v1",
+    "GET /process/info/v1",
+    "GET /process/debug/v1",
+    "GET /identity/get/v1",
+    "POST /identity/backup/v1",
+    "GET /identity/cache/list/v1",
+    "GET /key/list/v1",
+    "POST /key/create/v1",
+    "POST /key/label/v1",
+    "DELETE /key/erase/v1",
+    "GET /file/sync/v1",
+    "GET /file/upload/v1",
+    "GET /file/download/v1",
+    "GET /share/list/v1",
+    "POST /share/create/v1",
+    "GET /group/list/v1",
+    "POST /group/create/v1",
+    "GET /friend/list/v1",
+    "GET /user/search/v1",
+    "GET /message/conversation/v1",
+    "GET /supplier/list/v1",
+    "GET /customer/list/v1",
+    "GET /space/donated/v1",
+    "GET /space/consumed/v1",
+    "GET /space/local/v1",
+    "POST /event/send/",
+    "GET /event/listen/",
+    "GET /network/connected/v1",
+    "GET /network/status/v1",
+    "GET /automat/list/v1",
+    "POST /supplier/ping/v1",
+    "GET /supplier/list/dht/v1",
+    "POST /customer/ping/v1",
+    "GET /packet/list/v1",
+    "GET /packet/stats/v1",
+    "GET /transfer/list/v1",
+    "GET /connection/list/v1",
+    "GET /stream/list/v1",
+    "GET /queue/list/v1",
+    "GET /queue/consumer/list/v1",
+    "GET /queue/producer/list/v1",
+    "GET /network/stun/v1",
+    "GET /network/reconnect/v1",
+    "GET /network/configuration/v1",
+    "GET /dht/db/dump/v1",
+];
+
+#[tokio::test]
+async fn wrong_types_in_every_parameter_get_an_error_envelope() {
+    let node = TestNode::start_with(WS).await;
+    let long = "x".repeat(20_000);
+    let wrong: Vec<Value> = vec![
+        json!(123),
+        json!(-1.5),
+        json!([1, "two"]),
+        json!({"a": {"b": 1}}),
+        json!(null),
+        json!(true),
+        json!(long),
+        json!("../../etc/passwd"),
+        json!("\u{202e}\u{0000}<b>"),
+    ];
+    let mut calls = 0;
+    for (verb, path, body) in SEED_FORMS {
+        if path.starts_with("/process/stop/")
+            || path.starts_with("/process/restart/")
+            || path.starts_with("/event/listen/")
+        {
+            continue;
+        }
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let route = if route.starts_with("/message/receive/") {
+            format!("{route}?polling_timeout=0&")
+        } else {
+            format!("{route}?")
+        };
+        // Each query parameter in turn, as each wrong value's text.
+        for (i, _) in query.split('&').enumerate().filter(|_| !query.is_empty()) {
+            for w in &wrong {
+                let text = match w {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let q: Vec<String> = query
+                    .split('&')
+                    .enumerate()
+                    .map(|(j, kv)| {
+                        let k = kv.split('=').next().unwrap();
+                        if i == j {
+                            format!("{k}={}", urlencode(&text))
+                        } else {
+                            kv.to_owned()
+                        }
+                    })
+                    .collect();
+                let url = format!("{route}{}", q.join("&"));
+                let (status, _, text) = rest(&node, verb, &url, body.as_deref(), None).await;
+                check_envelope(status, &text, verb, &url);
+                calls += 1;
+            }
+        }
+        // Each body field in turn; and bodies that are not objects.
+        if let Some(body) = body {
+            let v: Value = serde_json::from_str(body).unwrap();
+            for k in v.as_object().unwrap().keys() {
+                for w in &wrong {
+                    let mut b = v.clone();
+                    b[k] = w.clone();
+                    let b = b.to_string();
+                    let (status, _, text) = rest(&node, verb, path, Some(&b), None).await;
+                    check_envelope(status, &text, verb, &format!("{path} {k}={w}"));
+                    calls += 1;
+                }
+            }
+            for b in ["[]", "\"x\"", "null", "{", "1e999"] {
+                let (status, _, text) = rest(&node, verb, path, Some(b), None).await;
+                check_envelope(status, &text, verb, &format!("{path} body {b}"));
+                calls += 1;
+            }
+        }
+    }
+    assert!(calls > 500, "{calls}");
+    // Over the WebSocket: every method of the forms, each keyword argument
+    // of a wrong type.
+    let ws_addr = std::fs::read_to_string(node.dir.join("bitdust.addr")).unwrap();
+    let url = format!("ws://{}/?api_secret={}", ws_addr.trim(), node.secret);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let kwargs_sets = [
+        ("key_get", json!({}), "key_id"),
+        ("file_info", json!({}), "remote_path"),
+        ("files_list", json!({}), "recursive"),
+        ("message_send", json!({"recipient_id": "bob"}), "data"),
+        ("message_send", json!({"data": {"m": 1}}), "recipient_id"),
+        ("message_conversations_list", json!({}), "message_types"),
+        ("user_ping", json!({"user_id": "bob"}), "timeout"),
+        (
+            "share_grant",
+            json!({"key_id": "share_x"}),
+            "trusted_user_id",
+        ),
+        ("group_join", json!({}), "group_key_id"),
+        (
+            "file_download_start",
+            json!({"remote_path": "a"}),
+            "destination_path",
+        ),
+        ("file_create", json!({}), "remote_path"),
+        ("key_create", json!({"key_alias": "cats"}), "key_size"),
+        ("enable_model_listener", json!({}), "model_name"),
+    ];
+    let mut id = 0;
+    for (method, base, arg) in kwargs_sets {
+        for w in &wrong {
+            id += 1;
+            let mut kwargs = base.clone();
+            kwargs[arg] = w.clone();
+            let frame =
+                json!({"command": "api_call", "method": method, "kwargs": kwargs, "call_id": id});
+            ws.send(Message::text(frame.to_string())).await.unwrap();
+            let reply = frames(&mut ws, 1, |f| f["payload"]["call_id"] == id).await;
+            let status = reply[0]["payload"]["response"]["status"].as_str();
+            assert!(
+                matches!(status, Some("OK") | Some("ERROR")),
+                "{method}({arg}={w}): {reply:?}"
+            );
+        }
+    }
+    // And the node is still well.
+    assert_eq!(call(&node, "GET", "/p/h", None).await["status"], "OK");
+}
+
+/// A 500 page, an empty body or anything but BitDust's envelope fails.
+fn check_envelope(status: u16, text: &str, verb: &str, what: &str) {
+    assert_eq!(status, 200, "{verb} {what}: {text}");
+    let v: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{verb} {what}: {e}: {text}"));
+    assert!(
+        matches!(v["status"].as_str(), Some("OK") | Some("ERROR")),
+        "{verb} {what}: {v}"
+    );
+}
+
+/// Percent-encodes a query value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -63,11 +63,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 
 use crate::protocol::{
-    MAX_CHUNK, MAX_FRAME, Request, Response, Version, decode_request_parts, decode_response_parts,
-    encode_request_parts, encode_response_parts,
+    MAX_CHUNK, MAX_FRAME, PROTOCOL, Request, Response, Version, decode_request_parts,
+    decode_response_parts, encode_request_parts, encode_response_parts,
 };
 use crate::swarm::Inbound;
 use crate::tasks::Tasks;
+use crate::traffic::{Traffic, What};
 
 /// The libp2p protocol a lane is agreed on.
 pub const LANE_PROTOCOL: &str = "/cairn/lane/1";
@@ -337,6 +338,8 @@ pub(crate) struct Lane {
     send: Sealer,
     recv: Sealer,
     used: Instant,
+    /// Bytes written and read since [`Lane::take_bytes`] last took them.
+    bytes: (u64, u64),
 }
 
 impl Lane {
@@ -346,7 +349,14 @@ impl Lane {
             send: Sealer::new(send),
             recv: Sealer::new(recv),
             used: Instant::now(),
+            bytes: (0, 0),
         }
+    }
+
+    /// The bytes written and read since the last call (for the
+    /// network's traffic counters).
+    pub(crate) fn take_bytes(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.bytes)
     }
 
     /// Sends a message: `head`, its fields, and `tail`, its shard bytes,
@@ -364,6 +374,7 @@ impl Lane {
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
+            self.bytes.0 += n as u64;
             io::IoSlice::advance_slices(&mut parts, n);
         }
         Ok(())
@@ -374,6 +385,7 @@ impl Lane {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).await?;
         let len = Sealer::frame_len(len, most)?;
+        self.bytes.1 += 4 + len as u64;
         // Read into the buffer's spare room: no zeroing first.
         let mut sealed = Vec::with_capacity(len);
         while sealed.len() < len {
@@ -656,6 +668,8 @@ pub(crate) struct LaneServer {
     unnamed: AtomicUsize,
     inbound: mpsc::Sender<Inbound>,
     counters: Arc<Counters>,
+    /// The network's traffic counters (requests served, lane bytes).
+    traffic: Arc<Traffic>,
 }
 
 impl LaneServer {
@@ -664,6 +678,7 @@ impl LaneServer {
         port: u16,
         inbound: mpsc::Sender<Inbound>,
         counters: Arc<Counters>,
+        traffic: Arc<Traffic>,
     ) -> Self {
         Self {
             local,
@@ -672,6 +687,7 @@ impl LaneServer {
             unnamed: AtomicUsize::new(0),
             inbound,
             counters,
+            traffic,
         }
     }
 
@@ -782,6 +798,9 @@ impl LaneServer {
                 Err(_) => return Ok(()),
             };
             let request = decode_request_parts(&head, tail, Version::V3)?;
+            let flight = self
+                .traffic
+                .start(session.peer, false, PROTOCOL, What::request(&request));
             let (reply, answer) = oneshot::channel();
             let inbound = Inbound {
                 peer: session.peer,
@@ -793,6 +812,7 @@ impl LaneServer {
             }
             let Ok(response) = answer.await else {
                 // Refused without an answer, as a dropped libp2p stream.
+                flight.failed();
                 return Ok(());
             };
             let head = encode_response_parts(&response).0;
@@ -800,7 +820,14 @@ impl LaneServer {
                 Response::Data(bytes) => bytes,
                 _ => Vec::new(),
             };
-            lane.send(&head, &mut tail).await?;
+            let sent = lane.send(&head, &mut tail).await;
+            let (out, read) = lane.take_bytes();
+            self.traffic.lane_bytes(session.peer, out, read);
+            if sent.is_err() {
+                flight.failed();
+            }
+            sent?;
+            drop(flight);
             count(&self.counters.served);
         }
     }
@@ -993,7 +1020,7 @@ mod tests {
     #[test]
     fn a_session_is_taken_once_and_a_peer_gets_only_so_many() {
         let (tx, _rx) = mpsc::channel(1);
-        let server = LaneServer::new(PeerId::random(), 1, tx, Arc::default());
+        let server = LaneServer::new(PeerId::random(), 1, tx, Arc::default(), Arc::default());
         let peer = PeerId::random();
         let Accept::Open { session, .. } = server.accept(peer, &offer()) else {
             panic!("refused");

@@ -10,6 +10,8 @@
 //! - `lane`: lanes, the fast path for shard bytes;
 //! - [`messages`]: the message protocol, envelopes between people that
 //!   the node seals and opens;
+//! - `traffic`: connections, requests and bytes counted where they
+//!   happen, the requests in flight, and the addresses peers see us at;
 //! - `tasks`: the one spawn helper: every background task of the network
 //!   is named, traced, tracked and stopped with it ([`Network::stopped`]).
 //!
@@ -24,6 +26,7 @@ pub mod protocol;
 pub mod records;
 pub mod swarm;
 mod tasks;
+mod traffic;
 
 use std::time::Duration;
 
@@ -31,7 +34,10 @@ pub use lane::{LANE_PROTOCOL, LaneStats};
 pub use libp2p::identity::{Keypair, PublicKey, ed25519};
 pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
-pub use swarm::{Driver, Inbound, Network};
+pub use swarm::{DhtSettings, Driver, Inbound, LocalRecord, Network, dht_settings};
+pub use traffic::{
+    ConnectionInfo, Flight, ObservedAddr, PeerTraffic, ProtocolTraffic, TrafficStats,
+};
 
 /// How the swarm is set up.
 #[derive(Debug, Clone)]

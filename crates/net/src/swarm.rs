@@ -38,6 +38,7 @@ use crate::lane::{
 use crate::messages::{GossipMessage, InboundMessage, MESSAGE_PROTOCOL, MessageCodec};
 use crate::protocol::{PROTOCOL, PROTOCOL_V2, PROTOCOL_V3, Request, Response};
 use crate::tasks::{DriverAlive, Tasks};
+use crate::traffic::{ConnectionInfo, FlightGuard, ObservedAddr, Traffic, TrafficStats, What};
 use crate::{NetConfig, NetError, PeerInfo};
 
 type Result<T> = std::result::Result<T, NetError>;
@@ -54,10 +55,79 @@ const KAD_PROTOCOL: &str = "/cairn/kad/1";
 const WANTED_PEERS: usize = 64;
 /// Largest DHT record value (a public file's manifest must fit).
 pub const MAX_RECORD: usize = 4 << 20;
+/// Records the local store keeps at most.
+const MAX_RECORDS: usize = 1 << 16;
 /// Bytes read from a connection's socket at a time. Noise reads 8 KiB at
 /// a time; without this buffer a shard of 256 KiB would take 32 reads
 /// from the socket, each a system call.
 const READ_BUFFER: usize = 256 << 10;
+/// Kademlia's replication factor (k): the peers a record is stored on,
+/// and a bucket's size.
+const KAD_K: usize = 20;
+/// Kademlia's parallelism (alpha): peers asked at once in a query.
+const KAD_ALPHA: usize = 3;
+/// How long a DHT query may take.
+const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stored record lives unless published again.
+const KAD_RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
+/// How often a record this node holds is replicated to its closest peers.
+const KAD_REPLICATION: Duration = Duration::from_secs(3600);
+/// How often a record this node published is published again.
+const KAD_PUBLICATION: Duration = Duration::from_secs(22 * 3600);
+
+/// How this node's Kademlia is set up: the values `build_swarm` gives it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DhtSettings {
+    /// Its protocol name.
+    pub protocol: String,
+    /// The replication factor (k), also a bucket's size.
+    pub replication: usize,
+    /// Peers asked at once in a query (alpha).
+    pub parallelism: usize,
+    /// How long a query may take, in seconds.
+    pub query_timeout_secs: u64,
+    /// How long a stored record lives unless published again, seconds.
+    pub record_ttl_secs: u64,
+    /// How often held records are replicated, seconds.
+    pub replication_interval_secs: u64,
+    /// How often this node's own records are published again, seconds.
+    pub publication_interval_secs: u64,
+}
+
+/// The settings `build_swarm` gives Kademlia.
+pub fn dht_settings() -> DhtSettings {
+    DhtSettings {
+        protocol: KAD_PROTOCOL.into(),
+        replication: KAD_K,
+        parallelism: KAD_ALPHA,
+        query_timeout_secs: KAD_QUERY_TIMEOUT.as_secs(),
+        record_ttl_secs: KAD_RECORD_TTL.as_secs(),
+        replication_interval_secs: KAD_REPLICATION.as_secs(),
+        publication_interval_secs: KAD_PUBLICATION.as_secs(),
+    }
+}
+
+/// A record in this node's own part of the DHT.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LocalRecord {
+    /// Its key, as text when it is UTF-8 (cairn's keys are), else hex.
+    pub key: String,
+    /// Its value's size in bytes.
+    pub size: usize,
+    /// Its value (not in the native API's listing: sizes say enough).
+    #[serde(skip)]
+    pub value: Vec<u8>,
+    /// The peer that published it, when the record names one.
+    pub publisher: Option<String>,
+    /// Seconds until it expires; none if it does not.
+    pub expires_in_secs: Option<u64>,
+    /// When this node first stored it, Unix seconds (since it started).
+    pub first_stored: Option<u64>,
+    /// When this node last stored it (put again, or replicated to it).
+    pub last_stored: Option<u64>,
+}
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -105,6 +175,7 @@ enum Command {
     Providers(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     Closest(Vec<u8>, oneshot::Sender<Result<Vec<PeerId>>>),
     NatStatus(oneshot::Sender<String>),
+    LocalRecords(oneshot::Sender<Vec<LocalRecord>>),
     Subscribe(String, oneshot::Sender<Result<()>>),
     Unsubscribe(String),
     Publish(String, Vec<u8>, oneshot::Sender<Result<usize>>),
@@ -122,6 +193,8 @@ pub struct Network {
     /// The port lanes are served on.
     lane_port: Option<u16>,
     counters: Arc<Counters>,
+    /// Connections, requests and bytes, counted (`traffic.rs`).
+    traffic: Arc<Traffic>,
     request_timeout: Duration,
     /// The network's background tasks (`tasks.rs`).
     tasks: Tasks,
@@ -152,6 +225,11 @@ pub struct Driver {
     lane_listener: Option<std::net::TcpListener>,
     /// Where the tasks the driver starts are tracked.
     tasks: Tasks,
+    /// Connections, requests and bytes, counted (`traffic.rs`).
+    traffic: Arc<Traffic>,
+    /// When each record of the local store was first and last stored
+    /// (Unix seconds), since the node started.
+    stored: HashMap<Vec<u8>, (u64, u64)>,
     /// Counts the driver as running and stops every task when it ends
     /// (or its future is dropped). Last, so it goes after the swarm.
     _alive: DriverAlive,
@@ -187,7 +265,8 @@ impl Network {
         config: &NetConfig,
     ) -> Result<(Self, mpsc::Receiver<Inbound>, Driver)> {
         let peer_id = keypair.public().to_peer_id();
-        let mut swarm = build_swarm(keypair, config)?;
+        let traffic = Arc::new(Traffic::default());
+        let mut swarm = build_swarm(keypair, config, traffic.clone())?;
         for addr in &config.listen {
             swarm
                 .listen_on(addr.clone())
@@ -208,6 +287,7 @@ impl Network {
                 port,
                 inbound_tx.clone(),
                 counters.clone(),
+                traffic.clone(),
             ))
         });
         let lane_port = lane_server.as_ref().map(|s| s.port);
@@ -226,6 +306,8 @@ impl Network {
             lane_listener,
             _alive: tasks.driver_alive(),
             tasks: tasks.clone(),
+            traffic: traffic.clone(),
+            stored: HashMap::new(),
         };
         Ok((
             Self {
@@ -234,6 +316,7 @@ impl Network {
                 lanes: config.lanes.map(|_| Arc::new(Lanes::new(counters.clone()))),
                 lane_port,
                 counters,
+                traffic,
                 request_timeout: config.request_timeout,
                 tasks,
                 messages: Arc::new(std::sync::Mutex::new(Some(messages_rx))),
@@ -297,7 +380,14 @@ impl Network {
     /// Sends a message envelope to `peer` (dialling it if it is known) and
     /// waits for its answer (bounded by the request timeout).
     pub async fn send_message(&self, peer: PeerId, envelope: Vec<u8>) -> Result<Vec<u8>> {
-        self.ask(|tx| Command::Message(peer, envelope, tx)).await?
+        let flight =
+            self.traffic
+                .start(peer, true, MESSAGE_PROTOCOL, What::message(envelope.len()));
+        let answer = self.ask(|tx| Command::Message(peer, envelope, tx)).await?;
+        if answer.is_err() {
+            flight.failed();
+        }
+        answer
     }
 
     /// Connects to `addr` (which should end in `/p2p/<peer id>`).
@@ -308,7 +398,19 @@ impl Network {
     /// Sends a shard request to `peer` and waits for the answer (bounded
     /// by the request timeout). Writes and reads go by lane when the peer
     /// has one for us (`lane.rs`), else over libp2p.
-    pub async fn request(&self, peer: PeerId, mut request: Request) -> Result<Response> {
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response> {
+        let flight = self
+            .traffic
+            .start(peer, true, PROTOCOL, What::request(&request));
+        let answer = self.request_by_any(peer, request).await;
+        if answer.is_err() {
+            flight.failed();
+        }
+        answer
+    }
+
+    /// Sends `request` by lane or over libp2p (see [`Network::request`]).
+    async fn request_by_any(&self, peer: PeerId, mut request: Request) -> Result<Response> {
         if let Some(lanes) = &self.lanes
             && matches!(request, Request::Write { .. } | Request::Read { .. })
         {
@@ -337,7 +439,10 @@ impl Network {
                 return None;
             }
         };
-        match tokio::time::timeout(self.request_timeout, lane.call(request)).await {
+        let answer = tokio::time::timeout(self.request_timeout, lane.call(request)).await;
+        let (sent, received) = lane.take_bytes();
+        self.traffic.lane_bytes(peer, sent, received);
+        match answer {
             Ok(Ok(response)) => {
                 lanes.counters.requests.fetch_add(1, Ordering::Relaxed);
                 lanes.give_back(peer, Some(lane));
@@ -474,6 +579,29 @@ impl Network {
         self.ask(Command::NatStatus).await
     }
 
+    /// The connections this node has now, with their bytes.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.traffic.connections()
+    }
+
+    /// Requests, messages and bytes since the node started, and the
+    /// requests on their way now.
+    pub fn traffic(&self) -> TrafficStats {
+        self.traffic.stats()
+    }
+
+    /// The addresses connected peers say they see this node at
+    /// (identify's observed address).
+    pub fn observed_addrs(&self) -> Vec<ObservedAddr> {
+        self.traffic.observed_addrs()
+    }
+
+    /// The records this node's part of the DHT holds now (its own and
+    /// those other peers asked it to keep).
+    pub async fn local_records(&self) -> Result<Vec<LocalRecord>> {
+        self.ask(Command::LocalRecords).await
+    }
+
     /// Refreshes the DHT routing table (a Kademlia bootstrap), when there
     /// is anyone to ask.
     pub async fn refresh(&self) {
@@ -562,7 +690,11 @@ fn bind_lanes(listen: &[Multiaddr], port: u16) -> Option<std::net::TcpListener> 
     }
 }
 
-fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>> {
+fn build_swarm(
+    keypair: identity::Keypair,
+    config: &NetConfig,
+    traffic: Arc<Traffic>,
+) -> Result<Swarm<Behaviour>> {
     let request_timeout = config.request_timeout;
     let mdns_on = config.mdns;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -570,7 +702,9 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
         .with_other_transport(|key| -> std::result::Result<_, BoxError> {
             Ok(
                 tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                    .map(|stream, _| BufReader::with_capacity(READ_BUFFER, stream))
+                    .map(move |stream, point| {
+                        BufReader::with_capacity(READ_BUFFER, traffic.count(stream, &point))
+                    })
                     .upgrade(upgrade::Version::V1Lazy)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()),
@@ -581,7 +715,15 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
             let peer_id = key.public().to_peer_id();
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_config.set_max_packet_size(MAX_RECORD + 64 * 1024);
-            kad_config.set_query_timeout(Duration::from_secs(30));
+            kad_config.set_query_timeout(KAD_QUERY_TIMEOUT);
+            kad_config
+                .set_replication_factor(std::num::NonZeroUsize::new(KAD_K).unwrap_or(kad::K_VALUE));
+            kad_config.set_parallelism(
+                std::num::NonZeroUsize::new(KAD_ALPHA).unwrap_or(kad::ALPHA_VALUE),
+            );
+            kad_config.set_record_ttl(Some(KAD_RECORD_TTL));
+            kad_config.set_replication_interval(Some(KAD_REPLICATION));
+            kad_config.set_publication_interval(Some(KAD_PUBLICATION));
             // Refreshing the routing table is asked for by the node while it
             // has peers (`Network::refresh`); libp2p's own timer would also
             // run, and warn, on a lone node.
@@ -593,7 +735,7 @@ fn build_swarm(keypair: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
             let store = kad::store::MemoryStore::with_config(
                 peer_id,
                 kad::store::MemoryStoreConfig {
-                    max_records: 1 << 16,
+                    max_records: MAX_RECORDS,
                     max_value_bytes: MAX_RECORD,
                     max_provided_keys: 1 << 20,
                     ..Default::default()
@@ -759,6 +901,9 @@ impl Driver {
             Command::NatStatus(tx) => {
                 let _ = tx.send(describe_nat(self.swarm.behaviour().autonat.nat_status()));
             }
+            Command::LocalRecords(tx) => {
+                let _ = tx.send(self.local_records());
+            }
             Command::Subscribe(topic, tx) => {
                 let topic = gossipsub::IdentTopic::new(topic);
                 let done = self
@@ -783,7 +928,10 @@ impl Driver {
                     .filter(|(_, topics)| topics.contains(&&hash))
                     .count();
                 let done = match gossip.publish(topic, data) {
-                    Ok(_) => Ok(heard),
+                    Ok(_) => {
+                        self.traffic.gossip(true);
+                        Ok(heard)
+                    }
                     Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(0),
                     Err(e) => Err(NetError::Request(format!("cannot publish: {e}"))),
                 };
@@ -861,6 +1009,7 @@ impl Driver {
         ttl: Option<Duration>,
         tx: oneshot::Sender<Result<()>>,
     ) {
+        self.note_stored(&key);
         let mut record = Record::new(RecordKey::new(&key), value);
         record.expires = ttl.map(|t| Instant::now() + t);
         let started = self.kad().put_record(record, kad::Quorum::One);
@@ -912,6 +1061,7 @@ impl Driver {
                 if let Some(tx) = self.pending.dials.remove(&connection_id) {
                     let _ = tx.send(Ok(()));
                 }
+                self.traffic.opened(connection_id, peer_id, &endpoint);
                 let addr = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
                     self.swarm
@@ -939,9 +1089,11 @@ impl Driver {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
+                self.traffic.closed(connection_id, num_established == 0);
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
                 } else if let Some(info) = self.peers.get_mut(&peer_id) {
@@ -969,6 +1121,7 @@ impl Driver {
             BehaviourEvent::Messages(e) => self.on_messages(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
             BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. }) => {
+                self.traffic.gossip(false);
                 let got = GossipMessage {
                     topic: message.topic.to_string(),
                     source: message.source,
@@ -979,6 +1132,7 @@ impl Driver {
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.traffic.observed(peer_id, info.observed_addr.clone());
                 for addr in &info.listen_addrs {
                     self.swarm
                         .behaviour_mut()
@@ -1025,6 +1179,9 @@ impl Driver {
                     },
                 ..
             } => {
+                let flight = self
+                    .traffic
+                    .start(peer, false, PROTOCOL, What::request(&request));
                 let (reply, answer) = oneshot::channel();
                 let inbound = Inbound {
                     peer,
@@ -1033,9 +1190,10 @@ impl Driver {
                 };
                 if self.inbound.try_send(inbound).is_err() {
                     tracing::warn!(%peer, "too many shard requests queued; refusing one");
+                    flight.failed();
                     return;
                 }
-                self.spawn_answer("shard-answer", answer, channel, Command::Respond);
+                self.spawn_answer("shard-answer", answer, channel, Command::Respond, flight);
             }
             Event::Message {
                 message:
@@ -1049,6 +1207,7 @@ impl Driver {
                 request_id, error, ..
             } => settle(&mut self.pending.requests, request_id, Err(error)),
             Event::InboundFailure { peer, error, .. } => {
+                self.traffic.inbound_failed(PROTOCOL);
                 tracing::debug!(%peer, %error, "inbound shard request failed");
             }
             Event::ResponseSent { .. } => {}
@@ -1066,6 +1225,9 @@ impl Driver {
                     },
                 ..
             } => {
+                let flight =
+                    self.traffic
+                        .start(peer, false, MESSAGE_PROTOCOL, What::message(request.len()));
                 let (reply, answer) = oneshot::channel();
                 let inbound = InboundMessage {
                     peer,
@@ -1074,9 +1236,16 @@ impl Driver {
                 };
                 if self.messages.try_send(inbound).is_err() {
                     tracing::warn!(%peer, "too many messages queued; refusing one");
+                    flight.failed();
                     return;
                 }
-                self.spawn_answer("message-answer", answer, channel, Command::AnswerMessage);
+                self.spawn_answer(
+                    "message-answer",
+                    answer,
+                    channel,
+                    Command::AnswerMessage,
+                    flight,
+                );
             }
             Event::Message {
                 message:
@@ -1090,6 +1259,7 @@ impl Driver {
                 request_id, error, ..
             } => settle(&mut self.pending.messages, request_id, Err(error)),
             Event::InboundFailure { peer, error, .. } => {
+                self.traffic.inbound_failed(MESSAGE_PROTOCOL);
                 tracing::debug!(%peer, %error, "inbound message failed");
             }
             Event::ResponseSent { .. } => {}
@@ -1098,20 +1268,84 @@ impl Driver {
 
     /// Waits for the node's answer to an inbound request (a shard request
     /// or a message) and hands it to the swarm as `command`; the driver
-    /// never waits for it itself.
+    /// never waits for it itself. The request's flight ends with it.
     fn spawn_answer<T: Send + 'static>(
         &self,
         name: &'static str,
         answer: oneshot::Receiver<T>,
         channel: ResponseChannel<T>,
         command: fn(ResponseChannel<T>, T) -> Command,
+        flight: FlightGuard,
     ) {
         let handle = self.handle.clone();
         self.tasks.spawn(name, async move {
-            if let Ok(response) = answer.await {
-                let _ = handle.send(command(channel, response)).await;
+            match answer.await {
+                Ok(response) => {
+                    let _ = handle.send(command(channel, response)).await;
+                }
+                Err(_) => flight.failed(),
             }
+            drop(flight);
         });
+    }
+
+    /// Notes that record `key` was stored now.
+    fn note_stored(&mut self, key: &[u8]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if self.stored.len() > 2 * MAX_RECORDS && !self.stored.contains_key(key) {
+            self.prune_stored();
+        }
+        let times = self.stored.entry(key.to_vec()).or_insert((now, now));
+        times.1 = now;
+    }
+
+    /// Forgets the times of records the store no longer holds.
+    fn prune_stored(&mut self) {
+        let held: std::collections::HashSet<Vec<u8>> = self
+            .kad()
+            .store_mut()
+            .records()
+            .map(|r| r.key.to_vec())
+            .collect();
+        self.stored.retain(|k, _| held.contains(k));
+    }
+
+    /// The records the local store holds now.
+    fn local_records(&mut self) -> Vec<LocalRecord> {
+        self.prune_stored();
+        let now = Instant::now();
+        let records: Vec<Record> = self
+            .kad()
+            .store_mut()
+            .records()
+            .map(|r| r.into_owned())
+            .collect();
+        let mut list: Vec<LocalRecord> = records
+            .into_iter()
+            .map(|r| {
+                let key = r.key.to_vec();
+                let times = self.stored.get(&key).copied();
+                LocalRecord {
+                    key: match String::from_utf8(key.clone()) {
+                        Ok(text) => text,
+                        Err(_) => key.iter().map(|b| format!("{b:02x}")).collect(),
+                    },
+                    size: r.value.len(),
+                    value: r.value,
+                    publisher: r.publisher.map(|p| p.to_string()),
+                    expires_in_secs: r
+                        .expires
+                        .map(|e| e.saturating_duration_since(now).as_secs()),
+                    first_stored: times.map(|t| t.0),
+                    last_stored: times.map(|t| t.1),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.key.cmp(&b.key));
+        list
     }
 
     fn on_lanes(&mut self, event: request_response::Event<Offer, Accept>) {
@@ -1164,8 +1398,12 @@ impl Driver {
                     tracing::debug!(peer = %source, "refused an unsigned or forged DHT record");
                     return;
                 }
-                if let Err(e) = kad.store_mut().put(record) {
-                    tracing::debug!(peer = %source, error = %e, "DHT record not stored");
+                let key = record.key.to_vec();
+                match kad.store_mut().put(record) {
+                    Ok(()) => self.note_stored(&key),
+                    Err(e) => {
+                        tracing::debug!(peer = %source, error = %e, "DHT record not stored")
+                    }
                 }
             }
             kad::InboundRequest::AddProvider {

@@ -74,7 +74,10 @@ mod torrents;
 pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount, Session};
 pub use blobs::read::{BlobHandle, ByteStream};
 pub use blobs::{BlobInfo, Blobs};
-pub use cairn_net::PeerInfo;
+pub use cairn_net::{
+    ConnectionInfo, DhtSettings, Flight, LocalRecord, ObservedAddr, PeerInfo, PeerTraffic,
+    ProtocolTraffic, TrafficStats,
+};
 pub use cairn_store::catalog::{
     Counts, Entry, EntryKind, FolderSummary, JobRecord, ListQuery, OnConflict, Page, SortKey,
 };
@@ -101,6 +104,7 @@ pub use media::{
     RemoteBytes, RemoteMedia, Size, SubtitleTrack, Target, Track, Treatment,
 };
 pub use network::repair::RepairStatus;
+pub use network::traffic::Redial;
 pub use network::{Network, NetworkStatus, SupplierInfo};
 pub use node::{Node, Status, Warning};
 pub use paid::{Access, LedgerReport, OpenedFor, Paid, PaidStatus, PaidTerms, Purchase, Reader};

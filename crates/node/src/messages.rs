@@ -440,6 +440,25 @@ impl Messages {
         Ok((target, envelope))
     }
 
+    /// The outbox: how many messages wait for each recipient.
+    pub async fn outbox(&self) -> Result<Vec<(String, i64)>> {
+        let shared = self.0.shared.clone();
+        self.0
+            .shared
+            .lookup(move || Ok(shared.catalog.queued_message_counts()?))
+            .await
+    }
+
+    /// By conversation (a peer id, or `group:<id>`): messages sent,
+    /// messages received, and the last one's number.
+    pub async fn counts(&self) -> Result<Vec<(String, i64, i64, i64)>> {
+        let shared = self.0.shared.clone();
+        self.0
+            .shared
+            .lookup(move || Ok(shared.catalog.message_counts()?))
+            .await
+    }
+
     /// Messages numbered after `after` (with `peer` only, when given),
     /// oldest first, at most `limit`.
     pub async fn list(&self, peer: Option<&str>, after: i64, limit: u32) -> Result<Vec<Message>> {

@@ -320,6 +320,17 @@ impl Catalog {
         })
     }
 
+    /// How many copies wait in the outbox, by group.
+    pub fn group_outbox_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT grp, COUNT(*) FROM group_outbox GROUP BY grp ORDER BY grp",
+            )?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// A copy was taken (`done`), or tried once more.
     pub fn group_copy_tried(&self, seq: i64, done: bool) -> Result<()> {
         self.with(|c| {

@@ -117,6 +117,30 @@ impl Catalog {
         })
     }
 
+    /// How many messages are still queued, by peer.
+    pub fn queued_message_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT peer, COUNT(*) FROM messages WHERE state = 'queued' GROUP BY peer ORDER BY peer",
+            )?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// By conversation (a peer, or `group:<id>`): messages sent, messages
+    /// received, and the last one's number.
+    pub fn message_counts(&self) -> Result<Vec<(String, i64, i64, i64)>> {
+        self.read(|c| {
+            let mut q = c.prepare_cached(
+                "SELECT peer, SUM(outgoing), SUM(1 - outgoing), MAX(seq) FROM messages \
+                 GROUP BY peer ORDER BY peer",
+            )?;
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Messages numbered after `after` (with `peer` only, when given),
     /// oldest first, at most `limit`.
     pub fn messages(&self, peer: Option<&str>, after: i64, limit: u32) -> Result<Vec<Message>> {

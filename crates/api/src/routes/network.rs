@@ -1,4 +1,5 @@
-//! The node on the network: status, peers, customers, the DHT, placing
+//! The node on the network: status, peers, connections, traffic,
+//! customers, the DHT and its local records, reconnecting, placing
 //! and linking blobs, repair, suppliers, nicknames.
 
 use axum::Json;
@@ -367,4 +368,74 @@ pub(crate) async fn h_peer_name(
             format!("{peer} names itself nothing"),
         )),
     }
+}
+
+/// The connections the node has now.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Connections {
+    /// Each with its peer, address, direction and bytes.
+    connections: Vec<cairn_node::ConnectionInfo>,
+}
+
+/// The connections the node has now, with the bytes each carried.
+#[utoipa::path(get, path = "/network/connections", tag = "network",
+    responses(
+        (status = 200, description = "The connections.", body = Connections),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_network_connections(State(s): State<AppState>) -> ApiResult<Response> {
+    let connections = s.node.network().connections()?;
+    Ok(Json(Connections { connections }).into_response())
+}
+
+/// Requests, messages and bytes since the node started, by protocol and
+/// peer, and the requests on their way now.
+#[utoipa::path(get, path = "/network/traffic", tag = "network",
+    responses(
+        (status = 200, description = "What was counted.", body = cairn_node::TrafficStats),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_network_traffic(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(s.node.network().traffic()?).into_response())
+}
+
+/// This node's part of the DHT.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LocalRecords {
+    /// How the DHT is set up.
+    settings: cairn_node::DhtSettings,
+    /// The records held here now, by key.
+    records: Vec<cairn_node::LocalRecord>,
+}
+
+/// The records this node's part of the DHT holds, and how the DHT is set
+/// up.
+#[utoipa::path(get, path = "/network/records", tag = "network",
+    responses(
+        (status = 200, description = "The records.", body = LocalRecords),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_network_records(State(s): State<AppState>) -> ApiResult<Response> {
+    let network = s.node.network();
+    let records = network.local_records().await?;
+    let settings = network.dht_settings()?;
+    Ok(Json(LocalRecords { settings, records }).into_response())
+}
+
+/// What redialling the bootstrap peers came to.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Redials {
+    /// One per `[network] bootstrap` address.
+    redials: Vec<cairn_node::Redial>,
+}
+
+/// Dials every bootstrap peer again now and refreshes the DHT.
+#[utoipa::path(post, path = "/network/reconnect", tag = "network",
+    responses(
+        (status = 200, description = "What each dial came to.", body = Redials),
+        (status = 400, description = "The network is off.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_network_reconnect(State(s): State<AppState>) -> ApiResult<Response> {
+    let redials = s.node.network().reconnect().await?;
+    Ok(Json(Redials { redials }).into_response())
 }

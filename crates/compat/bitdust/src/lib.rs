@@ -29,7 +29,10 @@ mod json;
 mod methods;
 mod models;
 mod netcalls;
+mod netviews;
+mod others;
 mod people;
+mod queues;
 mod services;
 mod social;
 mod ws;
@@ -61,6 +64,9 @@ struct Inner {
     transfers: std::sync::Mutex<files::Transfers>,
     /// The data models whose snapshots are pushed.
     models: std::sync::Mutex<models::Listening>,
+    /// The state machines (running jobs, by id) whose changes are
+    /// published as `state-changed` events (`automat_events_start`).
+    publishing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What `events_list` and `event_listen` read.
@@ -96,6 +102,7 @@ impl BitDust {
             queued: tokio::sync::Notify::new(),
             transfers: Default::default(),
             models: Default::default(),
+            publishing: Default::default(),
         }));
         ws::start_pushes(&layer);
         layer.write_secret();
@@ -186,6 +193,43 @@ impl BitDust {
         }
         self.0.queued.notify_waiters();
         self.push(json!({"type": "event", "payload": {"event_id": event_id, "data": data}}));
+    }
+
+    /// Turns the publishing of state machine `id`'s changes on or off.
+    pub(crate) fn set_publishing(&self, id: &str, on: bool) {
+        let mut publishing = self.0.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            publishing.insert(id.to_owned());
+        } else {
+            publishing.remove(id);
+        }
+    }
+
+    /// Whether state machine `id`'s changes are published.
+    pub(crate) fn is_publishing(&self, id: &str) -> bool {
+        let publishing = self.0.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        publishing.contains(id)
+    }
+
+    /// A job's change, as a `state-changed` event when its machine
+    /// publishes them; a job that ended publishes no more.
+    pub(crate) fn automat_changed(&self, job: &cairn_node::JobRecord) {
+        if job.state == "running" || !self.is_publishing(&job.id) {
+            return;
+        }
+        self.set_publishing(&job.id, false);
+        let state = job.state.to_ascii_uppercase();
+        self.push_event(
+            "state-changed",
+            json!({
+                "index": job.seq,
+                "id": job.id,
+                "name": job.kind,
+                "newstate": state,
+                "oldstate": "RUNNING",
+                "event": job.state,
+            }),
+        );
     }
 
     /// How many of each event were sent since the node started.

@@ -23,6 +23,9 @@ const TABLES: &[&[Signature]] = &[
     crate::models::SIGNATURES,
     crate::services::SIGNATURES,
     crate::config::SIGNATURES,
+    crate::netviews::SIGNATURES,
+    crate::queues::SIGNATURES,
+    crate::others::SIGNATURES,
 ];
 
 /// The methods of this module, by name.
@@ -597,6 +600,15 @@ impl BitDust {
         if let Some(answer) = self.run_config(name, &a).await {
             return answer;
         }
+        if let Some(answer) = self.run_netviews(name, &a).await {
+            return answer;
+        }
+        if let Some(answer) = self.run_queues(name, &a).await {
+            return answer;
+        }
+        if let Some(answer) = self.run_others(name, &a).await {
+            return answer;
+        }
         Envelope::error(format!("method {name} is not available"))
     }
 
@@ -784,7 +796,7 @@ impl BitDust {
     // ---- keys ----
 
     /// A key info object (appendix A.1).
-    async fn key_info(&self, key: &cairn_node::keys::KeyInfo) -> Map<String, Value> {
+    pub(crate) async fn key_info(&self, key: &cairn_node::keys::KeyInfo) -> Map<String, Value> {
         let owner = key.owner.clone().unwrap_or_else(|| self.me());
         let gid = self.gid_of(&owner).await;
         let key_id = format!("{}${gid}", key.alias);
@@ -807,7 +819,7 @@ impl BitDust {
         m
     }
 
-    async fn find_key(
+    pub(crate) async fn find_key(
         &self,
         key_id: &str,
         private: bool,

@@ -273,7 +273,10 @@ impl BitDust {
                 self.push(json!({"type": "stream_message", "payload": doc.clone()}));
                 self.message_models(message, doc).await;
             }
-            Event::Job { job } => self.job_events(job),
+            Event::Job { job } => {
+                self.automat_changed(job);
+                self.job_events(job);
+            }
             Event::EntryAdded { entry } | Event::EntryChanged { entry }
                 if self.model_on("private_file") || self.model_on("remote_version") =>
             {

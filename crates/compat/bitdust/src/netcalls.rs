@@ -309,9 +309,12 @@ impl BitDust {
         Envelope::ok_with(out)
     }
 
+    /// Whether the node is on the network: its swarm runs and listens
+    /// (a lone node that listens is as connected as BitDust's was once
+    /// its transports were up; peers come to it).
     pub(crate) async fn network_connected(&self) -> Envelope {
         match self.node().network().status().await {
-            Ok(net) if net.peers > 0 => Envelope::ok_with(json!({
+            Ok(net) if !net.listen.is_empty() => Envelope::ok_with(json!({
                 "service_network": "started",
                 "service_gateway": "started",
                 "service_p2p_hookups": "started",

@@ -144,7 +144,7 @@ impl BitDust {
                     "state": state,
                     "repr": format!("{}({state})", j.id),
                     "timers": "",
-                    "events": false,
+                    "events": self.is_publishing(&j.id),
                     "past": [],
                 })
             })

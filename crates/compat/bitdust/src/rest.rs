@@ -92,6 +92,9 @@ const TABLES: &[&[Route]] = &[
     crate::files::ROUTES,
     crate::services::ROUTES,
     crate::config::ROUTES,
+    crate::netviews::ROUTES,
+    crate::queues::ROUTES,
+    crate::others::ROUTES,
 ];
 
 /// The routes of the methods in `methods.rs` and the modules before the

@@ -22,7 +22,7 @@ use crate::methods::{Args, version_stamp};
 
 /// The id a share or group key names: `share_<32 hex>` or
 /// `group_<32 hex>`, then (optionally) `$` and its owner.
-fn id_in(key_id: &str, prefix: &str) -> Option<String> {
+pub(crate) fn id_in(key_id: &str, prefix: &str) -> Option<String> {
     let alias = key_id.trim().split('$').next()?;
     let id = alias.strip_prefix(prefix)?;
     (id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
@@ -204,7 +204,7 @@ impl BitDust {
         m
     }
 
-    async fn participant(&self, g: &GroupInfo, closed: bool) -> Map<String, Value> {
+    pub(crate) async fn participant(&self, g: &GroupInfo, closed: bool) -> Map<String, Value> {
         let creator = self.gid_of(&g.creator).await;
         let alias = format!("group_{}", g.id);
         let count = self
@@ -273,7 +273,7 @@ impl BitDust {
         Value::Object(m)
     }
 
-    async fn group_of(&self, key_id: &str) -> Result<GroupInfo, Envelope> {
+    pub(crate) async fn group_of(&self, key_id: &str) -> Result<GroupInfo, Envelope> {
         let id = id_in(key_id, "group_").ok_or_else(|| Envelope::error("invalid group id"))?;
         self.node()
             .groups()

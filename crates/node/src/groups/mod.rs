@@ -368,6 +368,16 @@ impl Groups {
         Ok(kept)
     }
 
+    /// The outbox: how many copies of messages wait for their members,
+    /// by group.
+    pub async fn outbox(&self) -> Result<Vec<(String, i64)>> {
+        let shared = self.0.shared.clone();
+        self.0
+            .shared
+            .lookup(move || Ok(shared.catalog.group_outbox_counts()?))
+            .await
+    }
+
     /// Group `id`'s messages numbered after `after`, oldest first, at
     /// most `limit`.
     pub async fn messages(&self, id: &str, after: i64, limit: u32) -> Result<Vec<Message>> {

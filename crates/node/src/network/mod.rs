@@ -21,6 +21,7 @@ mod batches;
 pub(crate) mod early;
 mod net;
 pub(crate) mod repair;
+pub(crate) mod traffic;
 
 pub(crate) use batches::{
     Failed, code_batch, expect_ok, net_error, run_batches, shard_file_len, write_batch,
@@ -160,6 +161,9 @@ pub struct NetworkStatus {
     pub space: cairn_store::shards::ShardSpace,
     /// What went by lane since the node started.
     pub lanes: cairn_net::LaneStats,
+    /// The addresses connected peers say they see this node at
+    /// (identify's observed address), by peer.
+    pub observed: Vec<cairn_net::ObservedAddr>,
 }
 
 /// One of our suppliers.
@@ -597,6 +601,7 @@ impl Network {
                 .collect(),
             space: net.shards.space(),
             lanes: net.network.lane_stats(),
+            observed: net.network.observed_addrs(),
         })
     }
 
