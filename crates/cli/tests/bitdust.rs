@@ -1061,6 +1061,23 @@ async fn network_calls_answer_from_the_node_s_state() {
         json!(["the main files sync loop has been restarted"]),
         "{synced}"
     );
+
+    // A peer going away is told on the WebSocket.
+    let third_gid = call(&third, "GET", "/i/g", None).await["result"]["global_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ws_addr = std::fs::read_to_string(node.dir.join("bitdust.addr")).unwrap();
+    let url = format!("ws://{}/?api_secret={}", ws_addr.trim(), node.secret);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut third = third;
+    third.terminate();
+    let gone = frames(&mut ws, 1, |f| {
+        f["payload"]["event_id"] == "node-disconnected"
+            && f["payload"]["data"]["global_id"] == third_gid.as_str()
+    })
+    .await;
+    assert_eq!(gone[0]["payload"]["data"]["new_state"], "OFFLINE");
 }
 
 /// Polls `files_uploads` until nothing runs (bounded).
@@ -1606,6 +1623,43 @@ async fn models_events_and_a_restart_over_the_websocket() {
     frames(&mut ws, 1, |f| f["payload"]["call_id"] == 4).await;
     let unknown_model = call(&node, "GET", "/process/health/v1", None).await;
     assert_eq!(unknown_model["status"], "OK");
+
+    // A service stopped and started (cairn's groups, BitDust's private
+    // groups): told stopped, then started.
+    ws.send(api_call(
+        "enable_model_listener",
+        json!({"model_name": "service"}),
+        5,
+    ))
+    .await
+    .unwrap();
+    frames(&mut ws, 1, |f| f["payload"]["call_id"] == 5).await;
+    let (status, _) = node
+        .send_json(reqwest::Method::POST, "/services/groups/stop", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let told = frames(&mut ws, 2, |f| {
+        (f["payload"]["event_id"] == "service-stopped"
+            && f["payload"]["data"]["name"] == "service_private_groups")
+            || (f["type"] == "model"
+                && f["payload"]["name"] == "service"
+                && f["payload"]["id"] == "service_private_groups")
+    })
+    .await;
+    assert!(
+        told.iter()
+            .any(|f| f["payload"]["data"]["event"] == "stopped"),
+        "{told:?}"
+    );
+    let (status, _) = node
+        .send_json(reqwest::Method::POST, "/services/groups/start", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    frames(&mut ws, 1, |f| {
+        f["payload"]["event_id"] == "service-started"
+            && f["payload"]["data"]["name"] == "service_private_groups"
+    })
+    .await;
 
     // A restart: the same process, a new listener, everything kept.
     let pid = node.pid();

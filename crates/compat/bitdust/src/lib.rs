@@ -105,6 +105,7 @@ impl BitDust {
             publishing: Default::default(),
         }));
         ws::start_pushes(&layer);
+        models::start_watching(&layer);
         layer.write_secret();
         layer
     }

@@ -388,6 +388,119 @@ impl BitDust {
     }
 }
 
+/// How often the peers connected and the services' states are compared
+/// with what they were.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Starts telling, until the node stops, what changes in the peers
+/// connected and the services' states, as BitDust's events
+/// (`node-connected`/`-disconnected`, `friend-connected`/`-disconnected`
+/// for friends, `service-started`/`-stopped` for each BitDust service a
+/// cairn service does the work of) and `online_status`/`service`
+/// snapshots; both are read from the node once a second.
+pub(crate) fn start_watching(layer: &BitDust) {
+    let layer = layer.clone();
+    tokio::spawn(async move {
+        let node = layer.node().clone();
+        let mut peers: BTreeSet<String> = BTreeSet::new();
+        let mut services: std::collections::BTreeMap<String, &'static str> = Default::default();
+        let mut first = true;
+        loop {
+            if !first {
+                tokio::select! {
+                    _ = node.stopped() => return,
+                    _ = tokio::time::sleep(WATCH_EVERY) => {}
+                }
+            }
+            let now: BTreeSet<String> = layer.connected_peers().await.into_iter().collect();
+            let states: std::collections::BTreeMap<String, &'static str> = node
+                .services()
+                .list()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| (s.name, s.state.as_str()))
+                .collect();
+            if !first {
+                layer.tell_peers(&peers, &now).await;
+                layer.tell_services(&services, &states).await;
+            }
+            (peers, services, first) = (now, states, false);
+        }
+    });
+}
+
+impl BitDust {
+    async fn tell_peers(&self, before: &BTreeSet<String>, now: &BTreeSet<String>) {
+        if before == now {
+            return;
+        }
+        let friends: BTreeSet<String> = self
+            .node()
+            .people()
+            .friends()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.peer)
+            .collect();
+        let came = now.difference(before).map(|p| (p, true));
+        let went = before.difference(now).map(|p| (p, false));
+        for (peer, up) in came.chain(went) {
+            let (old, new) = if up {
+                ("OFFLINE", "CONNECTED")
+            } else {
+                ("CONNECTED", "OFFLINE")
+            };
+            let idurl = self.idurl_of(peer).await;
+            let data = json!({
+                "global_id": self.gid_of(peer).await,
+                "idurl": idurl,
+                "old_state": old,
+                "new_state": new,
+            });
+            let side = if up { "connected" } else { "disconnected" };
+            self.push_event(&format!("node-{side}"), data.clone());
+            if friends.contains(peer) {
+                self.push_event(&format!("friend-{side}"), data.clone());
+                self.push_model(
+                    "online_status",
+                    &idurl,
+                    Some(json!({
+                        "idurl": idurl,
+                        "global_id": data["global_id"],
+                        "state": new,
+                    })),
+                );
+            }
+        }
+    }
+
+    async fn tell_services(
+        &self,
+        before: &std::collections::BTreeMap<String, &'static str>,
+        now: &std::collections::BTreeMap<String, &'static str>,
+    ) {
+        for (name, state) in now {
+            let was = before.get(name).copied().unwrap_or("OFF");
+            let told = match (was == "ON", *state == "ON") {
+                (false, true) => "started",
+                (true, false) => "stopped",
+                _ => continue,
+            };
+            for bitdust in crate::services::bitdust_names_of(name) {
+                self.push_event(&format!("service-{told}"), json!({"name": bitdust}));
+                for (id, mut data) in self.objects("service", &json!({})).await {
+                    if id == bitdust {
+                        data["event"] = json!(told);
+                        self.push_model("service", &id, Some(data));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A `private_file`/`shared_file` snapshot of a `files_list` item.
 pub(crate) fn file_snapshot(item: &Value) -> Option<(String, Value)> {
     let id = item["global_id"].as_str()?.to_owned();

@@ -434,6 +434,14 @@ impl BitDust {
     }
 }
 
+/// The BitDust services cairn service `cairn` does the work of.
+pub(crate) fn bitdust_names_of(cairn: &str) -> impl Iterator<Item = &'static str> + '_ {
+    MAPPED
+        .iter()
+        .filter(move |m| m.cairn == cairn)
+        .map(|m| m.name)
+}
+
 /// The cairn service doing BitDust service `input`'s work.
 pub(crate) fn cairn_of(input: &str) -> Option<&'static str> {
     mapped(input).map(|m| m.cairn)
