@@ -2370,3 +2370,187 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The 138 method names BitDust 0.1.24.265's WebSocket accepted
+/// (bitdust-details.md §4.0).
+const BITDUST_METHODS: &[&str] = &[
+    "automat_events_start",
+    "automat_events_stop",
+    "automat_info",
+    "automats_list",
+    "billing_bid_accept",
+    "billing_bid_create",
+    "billing_info",
+    "billing_offer_create",
+    "billing_offers_list",
+    "blockchain_block_produce",
+    "blockchain_info",
+    "blockchain_transaction_send",
+    "blockchain_wallet_balance",
+    "chunk_read",
+    "chunk_write",
+    "config_get",
+    "config_set",
+    "configs_list",
+    "configs_tree",
+    "connections_list",
+    "customer_reject",
+    "customers_list",
+    "customers_ping",
+    "device_add",
+    "device_authorization_client_code",
+    "device_authorization_generate",
+    "device_authorization_request",
+    "device_authorization_reset",
+    "device_info",
+    "device_remove",
+    "device_router_info",
+    "device_start",
+    "device_stop",
+    "devices_list",
+    "dht_local_db_dump",
+    "dht_node_find",
+    "dht_user_random",
+    "dht_value_get",
+    "dht_value_set",
+    "disable_model_listener",
+    "enable_model_listener",
+    "event_listen",
+    "event_send",
+    "events_list",
+    "file_create",
+    "file_delete",
+    "file_download_start",
+    "file_download_stop",
+    "file_exists",
+    "file_explore",
+    "file_info",
+    "file_upload_start",
+    "file_upload_stop",
+    "files_downloads",
+    "files_list",
+    "files_sync",
+    "files_uploads",
+    "friend_add",
+    "friend_remove",
+    "friends_list",
+    "group_create",
+    "group_info",
+    "group_info_dht",
+    "group_join",
+    "group_leave",
+    "group_reconnect",
+    "group_share",
+    "groups_list",
+    "identity_backup",
+    "identity_cache_list",
+    "identity_create",
+    "identity_erase",
+    "identity_get",
+    "identity_recover",
+    "identity_rotate",
+    "key_audit",
+    "key_create",
+    "key_erase",
+    "key_get",
+    "key_label",
+    "key_share",
+    "key_state",
+    "keys_list",
+    "message_conversations_list",
+    "message_history",
+    "message_receive",
+    "message_send",
+    "message_send_group",
+    "network_configuration",
+    "network_connected",
+    "network_create",
+    "network_disconnect",
+    "network_reconnect",
+    "network_select",
+    "network_status",
+    "network_stun",
+    "packets_list",
+    "packets_stats",
+    "process_debug",
+    "process_health",
+    "process_info",
+    "process_restart",
+    "process_stop",
+    "queue_consumers_list",
+    "queue_keepers_list",
+    "queue_peddlers_list",
+    "queue_producers_list",
+    "queue_streams_list",
+    "queues_list",
+    "request_model_data",
+    "service_health",
+    "service_info",
+    "service_restart",
+    "service_start",
+    "service_stop",
+    "services_list",
+    "share_close",
+    "share_create",
+    "share_delete",
+    "share_grant",
+    "share_history",
+    "share_info",
+    "share_open",
+    "shares_list",
+    "space_consumed",
+    "space_donated",
+    "space_local",
+    "streams_list",
+    "supplier_change",
+    "suppliers_list",
+    "suppliers_list_dht",
+    "suppliers_ping",
+    "transfers_list",
+    "user_observe",
+    "user_ping",
+    "user_search",
+    "user_status",
+    "user_status_check",
+];
+
+#[tokio::test]
+async fn every_method_name_bitdust_accepted_is_answered() {
+    let node = TestNode::start_with(WS).await;
+    let ws_addr = std::fs::read_to_string(node.dir.join("bitdust.addr")).unwrap();
+    let url = format!("ws://{}/?api_secret={}", ws_addr.trim(), node.secret);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    assert_eq!(BITDUST_METHODS.len(), 138);
+    let mut unknown = Vec::new();
+    for (id, method) in BITDUST_METHODS.iter().enumerate() {
+        // Those two stop the node: answered in their own tests.
+        if *method == "process_stop" || *method == "process_restart" {
+            continue;
+        }
+        // No arguments: a method that needs some answers Python's
+        // TypeError, which still shows it is there.
+        let frame = json!({"command": "api_call", "method": method, "kwargs": {}, "call_id": id});
+        ws.send(Message::text(frame.to_string())).await.unwrap();
+        let reply = frames(&mut ws, 1, |f| f["payload"]["call_id"] == id).await;
+        let p = &reply[0]["payload"];
+        let error = p["errors"][0]
+            .as_str()
+            .or(p["response"]["errors"][0].as_str())
+            .unwrap_or("");
+        if error == "invalid api method name" || error.contains("is not available") {
+            unknown.push(*method);
+        }
+        assert!(
+            p.get("response").is_some() || p.get("errors").is_some(),
+            "{method}: {reply:?}"
+        );
+    }
+    assert!(unknown.is_empty(), "not answered: {unknown:?}");
+    let unknown = json!({"command": "api_call", "method": "no_such_method", "call_id": "x"});
+    ws.send(Message::text(unknown.to_string())).await.unwrap();
+    let reply = frames(&mut ws, 1, |f| f["payload"]["call_id"] == "x").await;
+    assert_eq!(
+        reply[0]["payload"]["errors"],
+        json!(["invalid api method name"])
+    );
+}

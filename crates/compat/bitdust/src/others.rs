@@ -113,6 +113,7 @@ pub(crate) const SIGNATURES: &[Signature] = &[
         "client_code" = None
     ),
     sig!("device_router_info"),
+    sig!("share_history"),
     sig!("billing_info"),
     sig!("billing_offers_list"),
     sig!("billing_offer_create"),
@@ -190,6 +191,11 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "network_select",
         params: &[p!(Body ["name"] => "name"; mandatory)],
     },
+    bare!(
+        "GET",
+        "share_history",
+        ["/share/history/v1", "/v1/share/history", "/sh/h"]
+    ),
     bare!(
         "GET",
         "network_disconnect",
@@ -279,6 +285,8 @@ impl BitDust {
             n if n.starts_with("device_") => {
                 Envelope::error("service_web_socket_communicator() is not started")
             }
+            // BitDust never implemented it either (bitdust-details.md §4.6).
+            "share_history" => Envelope::error("method is not implemented yet"),
             n if n.starts_with("billing_") => Envelope::error("method is not implemented yet"),
             "chunk_read" | "chunk_write" => Envelope::error("wrong path location provided"),
             _ => return None,
