@@ -34,6 +34,7 @@ pub mod content;
 pub mod error;
 mod events;
 pub mod extract;
+mod health;
 pub mod openapi;
 mod paid;
 pub mod pumped;
@@ -107,7 +108,11 @@ pub fn router(node: Node) -> Router {
         .fallback(routes::h_not_found)
         .into();
     let v1 = v1.method_not_allowed_fallback(routes::h_method_not_allowed);
-    Router::new().nest("/api/v1", v1).with_state(state)
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", axum::routing::get(health::h_healthz))
+        .route("/readyz", axum::routing::get(health::h_readyz))
+        .with_state(state)
 }
 
 /// The calls that answer without the admin secret: the document, play

@@ -53,11 +53,23 @@ pub(crate) async fn run(
     println!("cairn node {} listening on http://{addr}", node.node_id());
     println!("data dir {}", data_dir.display());
     let stop = node.clone();
+    let reload = Reload {
+        data_dir: data_dir.to_path_buf(),
+        set_log: logging.then(|| -> SetLog {
+            Box::new(move |level: &str| {
+                log_filter
+                    .reload(EnvFilter::new(level))
+                    .map_err(|e| e.to_string())
+            })
+        }),
+    };
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(&reload).await;
         tracing::info!("signal received, stopping");
+        notify("STOPPING=1");
         stop.request_shutdown();
     });
+    tokio::spawn(notify_when_ready(addr));
     let seeds = cairn_cli::seed_layers(&node, &config);
     let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
     layers.spawn(cairn_api::media_inputs(&node).context("cannot listen for media inputs")?);
@@ -233,14 +245,127 @@ fn raise_open_files_limit() {
     }
 }
 
-async fn wait_for_signal() {
+/// What a SIGHUP reloads: the log level from `config.toml` (unless
+/// `RUST_LOG` set it).
+struct Reload {
+    data_dir: std::path::PathBuf,
+    /// Sets the log level (`None`: `RUST_LOG` set it).
+    set_log: Option<SetLog>,
+}
+
+/// Changes the running log filter.
+type SetLog = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+impl Reload {
+    /// Reads `config.toml` again and applies what can change while the
+    /// node runs, telling the service manager (`RELOADING=1`, then
+    /// `READY=1`).
+    fn reload(&self) {
+        notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+        match cairn_node::Config::load(&self.data_dir) {
+            Ok(config) => {
+                if let Some(set_log) = &self.set_log {
+                    match set_log(&config.log) {
+                        Ok(()) => {
+                            tracing::info!(log = %config.log, "configuration reloaded: log level applied; other changes apply at the next start")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot change the log level"),
+                    }
+                } else {
+                    tracing::info!(
+                        "configuration reloaded: RUST_LOG keeps the log level; other changes apply at the next start"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "configuration not reloaded"),
+        }
+        notify("READY=1");
+    }
+}
+
+/// Waits for ctrl-c or SIGTERM; a SIGHUP in between reloads.
+async fn wait_for_signal(reload: &Reload) {
     use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hup.recv() => reload.reload(),
+        }
     }
+}
+
+/// Tells systemd (`$NOTIFY_SOCKET`, when set: a path, or `@` and an
+/// abstract name) `state`; a failure is logged, never fatal.
+fn notify(state: &str) {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = std::os::unix::net::UnixDatagram::unbound().and_then(|socket| {
+        use std::os::unix::ffi::OsStrExt;
+        match target.as_bytes().strip_prefix(b"@") {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                socket.send_to_addr(state.as_bytes(), &addr)
+            }
+            None => socket.send_to(state.as_bytes(), Path::new(&target)),
+        }
+    });
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, as `RELOADING=1` wants it.
+fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1000
+}
+
+/// Sends `READY=1` once the API at `addr` answers `/readyz` with 200
+/// (asked over loopback, within a minute), so a unit of `Type=notify`
+/// counts as started only when the node takes requests.
+async fn notify_when_ready(addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut at = addr;
+    if at.ip().is_unspecified() {
+        at.set_ip(if at.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    for _ in 0..600 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(at).await {
+            let asked = stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut head = [0u8; 12];
+            if asked.is_ok()
+                && stream.read_exact(&mut head).await.is_ok()
+                && head.ends_with(b" 200")
+            {
+                notify(&format!(
+                    "READY=1\nMAINPID={}\nSTATUS=serving on http://{addr}",
+                    std::process::id()
+                ));
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::warn!("the API never answered /readyz: not telling the service manager ready");
 }

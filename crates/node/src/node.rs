@@ -471,6 +471,11 @@ impl Node {
         self.0.restart.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whether a stop (or restart) was asked for.
+    pub fn stopping(&self) -> bool {
+        self.0.shared.shutdown.is_cancelled()
+    }
+
     /// Resolves once a shutdown was requested.
     pub async fn stopped(&self) {
         self.0.shared.shutdown.cancelled().await;
