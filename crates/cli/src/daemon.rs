@@ -340,6 +340,9 @@ fn monotonic_usec() -> u64 {
 /// counts as started only when the node takes requests.
 async fn notify_when_ready(addr: std::net::SocketAddr) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
     let mut at = addr;
     if at.ip().is_unspecified() {
         at.set_ip(if at.is_ipv4() {
