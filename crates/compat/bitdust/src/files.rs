@@ -463,10 +463,7 @@ impl BitDust {
             }
             "file_create" => self.file_create(a).await,
             "file_delete" => self.file_delete(&a.text("remote_path")).await,
-            "files_uploads" => {
-                self.files_uploads(a.flag("include_running"), a.flag("include_pending"))
-                    .await
-            }
+            "files_uploads" => self.files_uploads(a.flag("include_running")).await,
             "file_upload_start" => self.file_upload_start(a).await,
             "file_upload_stop" => self.file_upload_stop(&a.text("remote_path")).await,
             "files_downloads" => self.files_downloads().await,
@@ -1268,7 +1265,9 @@ impl BitDust {
         .message(format!("item {global} was deleted from remote suppliers"))
     }
 
-    async fn files_uploads(&self, running: bool, pending: bool) -> Envelope {
+    /// The uploads running (each looked at, so ended ones are forgotten);
+    /// none is ever pending here: an upload's job starts at once.
+    async fn files_uploads(&self, running: bool) -> Envelope {
         let all: Vec<Transfer> = self.transfers().uploads.values().cloned().collect();
         let mut list = Vec::new();
         for tr in all {
@@ -1278,7 +1277,6 @@ impl BitDust {
                 list.push(v);
             }
         }
-        let _ = pending;
         Envelope::result(json!({"running": list, "pending": []}))
     }
 

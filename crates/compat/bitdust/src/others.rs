@@ -128,18 +128,6 @@ pub(crate) const SIGNATURES: &[Signature] = &[
     sig!("chunk_write", "data" = None, "path" = Some("null")),
 ];
 
-/// A GET or POST route of no parameters.
-macro_rules! bare {
-    ($verb:literal, $method:literal, [$($path:literal),*]) => {
-        Route {
-            verb: $verb,
-            paths: &[$($path),*],
-            method: $method,
-            params: &[],
-        }
-    };
-}
-
 /// The routes of this module.
 pub(crate) const ROUTES: &[Route] = &[
     Route {

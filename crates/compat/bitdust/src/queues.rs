@@ -67,18 +67,6 @@ pub(crate) const SIGNATURES: &[Signature] = &[
     },
 ];
 
-/// A route of no parameters.
-macro_rules! bare {
-    ($verb:literal, $method:literal, [$($path:literal),*]) => {
-        Route {
-            verb: $verb,
-            paths: &[$($path),*],
-            method: $method,
-            params: &[],
-        }
-    };
-}
-
 /// The routes of this module.
 pub(crate) const ROUTES: &[Route] = &[
     bare!(

@@ -86,6 +86,18 @@ macro_rules! p {
     (@k $other:ident $($rest:ident)*) => { p!(@k $($rest)*) };
 }
 
+/// A route of no parameters.
+macro_rules! bare {
+    ($verb:literal, $method:literal, [$($path:literal),*]) => {
+        $crate::rest::Route {
+            verb: $verb,
+            paths: &[$($path),*],
+            method: $method,
+            params: &[],
+        }
+    };
+}
+
 /// Every module's routes, in BitDust's order of matching.
 const TABLES: &[&[Route]] = &[
     ROUTES,
@@ -229,13 +241,6 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         verb: "DELETE",
         paths: &["/friend/remove/v1", "/v1/friend/remove", "/fr/d"],
-        method: "friend_remove",
-        params: &[p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id"; mandatory)],
-    },
-    // The seed's spelling: DELETE on the add route.
-    Route {
-        verb: "DELETE",
-        paths: &["/friend/add/v1", "/v1/friend/add", "/fr/a"],
         method: "friend_remove",
         params: &[p!(Body ["user_id", "global_id", "idurl", "id"] => "user_id"; mandatory)],
     },
@@ -633,22 +638,6 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "share_close",
         params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
     },
-    // The seed's verbs for these two (PUT), beside BitDust's.
-    Route {
-        verb: "PUT",
-        paths: &["/share/open/v1", "/v1/share/open", "/sh/o"],
-        method: "share_open",
-        params: &[
-            p!(Body ["key_id"] => "key_id"; mandatory),
-            p!(Body ["publish_events"] => "publish_events" = "0"; flag),
-        ],
-    },
-    Route {
-        verb: "PUT",
-        paths: &["/share/close/v1", "/v1/share/close", "/sh/cl"],
-        method: "share_close",
-        params: &[p!(Body ["key_id"] => "key_id"; mandatory)],
-    },
     Route {
         verb: "GET",
         paths: &["/group/list/v1", "/v1/group/list", "/gr/l"],
@@ -760,7 +749,7 @@ async fn answer(
     let envelope = if !layer.secret_matches(headers.get("api_secret").map(HeaderValue::as_bytes)) {
         Envelope::error("access denied")
     } else {
-        match routes.iter().find(|r| r.verb == method.as_str()) {
+        match route_for(routes, method.as_str()) {
             None => Envelope::error(format!(
                 "method b'{}':b'{}' was not found",
                 method.as_str(),
@@ -833,6 +822,31 @@ const SEED_SPELLINGS: &[(&str, &str, &str)] = &[
     ("user_status", "global_id", "user_id"),
     ("message_history", "id", "recipient_id"),
 ];
+
+/// Verbs the seed's examples use on a route BitDust served with another:
+/// by the verb, the method of the route's own verb, and the method (with
+/// its route's parameters) the seed meant. PUT on share open and close,
+/// DELETE on `/friend/add/v1` for `friend_remove`.
+const SEED_VERBS: &[(&str, &str, &str)] = &[
+    ("PUT", "share_open", "share_open"),
+    ("PUT", "share_close", "share_close"),
+    ("DELETE", "friend_add", "friend_remove"),
+];
+
+/// The route a call with verb `verb` on a path served by `routes` takes:
+/// the path's own for that verb, else the one the seed meant.
+fn route_for(routes: &[&'static Route], verb: &str) -> Option<&'static Route> {
+    if let Some(route) = routes.iter().find(|r| r.verb == verb) {
+        return Some(route);
+    }
+    let (_, _, meant) = SEED_VERBS
+        .iter()
+        .find(|(v, at, _)| *v == verb && routes.iter().any(|r| r.method == *at))?;
+    TABLES
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|r| r.method == *meant)
+}
 
 /// The seed's name for parameter `name` of `method`, if it has another.
 fn seed_spelling(method: &str, name: &str) -> Option<&'static str> {
