@@ -3,9 +3,9 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths), curl, yt-dlp, a venv with PyOpenload and
-# one with BitDust's client (pyenv's Python 3.9.18), installed here when
-# missing.
+# splash images, preview lengths), curl, yt-dlp, aws-cli and rclone, a venv
+# with PyOpenload and one with BitDust's client (pyenv's Python 3.9.18),
+# installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,15 @@ fi
 if ! command -v ssh-keygen >/dev/null 2>&1; then
   apt_install openssh-client
 fi
+
+# aws-cli and rclone (Debian's) drive the S3 API in its tests.
+if ! [ -x /usr/bin/aws ]; then
+  apt_install awscli
+fi
+if ! command -v rclone >/dev/null 2>&1; then
+  apt_install rclone
+fi
+export CAIRN_AWS=/usr/bin/aws CAIRN_RCLONE="$(command -v rclone)"
 
 # PyOpenload, a real Openload client from PyPI, drives the Openload layer in
 # one test. It needs urllib3 < 2, so it lives in its own venv.

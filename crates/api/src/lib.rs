@@ -155,6 +155,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_account, routes::h_update_account))
         .routes(routes!(routes::h_account_deposit))
         .routes(routes!(routes::h_account_password))
+        .routes(routes!(routes::h_account_access_key))
+        .routes(routes!(routes::h_node_access_key))
         .routes(routes!(routes::h_services))
         .routes(routes!(routes::h_service))
         .routes(routes!(routes::h_stop_service))

@@ -768,6 +768,16 @@ pub(crate) enum AccountAction {
         #[arg(long, conflicts_with = "password")]
         none: bool,
     },
+    /// Print the access key an account (or, without a login, the
+    /// operator) signs S3 requests with: "<key id>  <secret>". Made when
+    /// there is none.
+    S3Key {
+        /// API login; none for the operator's key (the node's root).
+        login: Option<String>,
+        /// Remove the keys made before and make a new one.
+        #[arg(long)]
+        rotate: bool,
+    },
     /// List accounts.
     List,
     /// Show one account with its usage and balances.

@@ -1561,6 +1561,23 @@ async fn account(client: &Client, out: &Out, action: AccountAction) -> Result<()
                 .await?;
             out.print(&v, |v| v["login"].as_str().unwrap_or("").to_owned());
         }
+        AccountAction::S3Key { login, rotate } => {
+            let path = match &login {
+                Some(login) => format!("/accounts/{login}/access-key"),
+                None => "/node/access-key".to_owned(),
+            };
+            let req = client
+                .request(Method::POST, &path)
+                .json(&json!({ "rotate": rotate }));
+            let v = client.json(req).await?;
+            out.print(&v, |v| {
+                format!(
+                    "{}  {}",
+                    v["access_key_id"].as_str().unwrap_or(""),
+                    v["secret_access_key"].as_str().unwrap_or("")
+                )
+            });
+        }
         AccountAction::List => {
             let v = client.get("/accounts").await?;
             out.print(&v, |v| lines(&v["accounts"], account_line));

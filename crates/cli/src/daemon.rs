@@ -73,6 +73,16 @@ pub(crate) async fn run(
     let seeds = cairn_cli::seed_layers(&node, &config);
     let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
     layers.spawn(cairn_api::media_inputs(&node).context("cannot listen for media inputs")?);
+    if config.s3.enabled {
+        let want = config.s3.listen;
+        let listener = cairn_api::listen(want, config.http.backlog)
+            .with_context(|| format!("cannot listen on {want} for the S3 API"))?;
+        let s3_addr = listener.local_addr()?;
+        addr_files.write(data_dir.join("s3.addr"), &s3_addr)?;
+        println!("S3 API listening on http://{s3_addr}");
+        let app = cairn_api::own_app(cairn_s3::router(node.clone()));
+        layers.spawn(cairn_api::serve_app(node.clone(), listener, app));
+    }
     let main = cairn_api::main_app(
         cairn_api::router(node.clone()),
         seeds.iter().map(|(layer, _)| layer.router()),

@@ -105,6 +105,19 @@ pub struct CreatedAccount {
     pub key: String,
 }
 
+/// An access key and its secret, for the doors that sign requests (S3).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessKey {
+    /// The key id (20 characters, `CRN` and 17 of `A-Z 2-7`).
+    pub access_key_id: String,
+    /// The secret (40 base64url characters).
+    pub secret_access_key: String,
+    /// The account's login; absent for the operator's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+}
+
 /// The accounts service: gateway users (see the module docs). Cheap to
 /// clone.
 #[derive(Clone)]
@@ -347,6 +360,75 @@ impl Accounts {
         blocking(move || Ok(node.shared.catalog.charge_traffic(&account, bytes, limit)?)).await
     }
 
+    /// The access key of `login`'s account (`None`: the operator's), for
+    /// the doors that sign requests with a key id and secret (S3): the
+    /// oldest one, made when there is none; with `rotate`, every key
+    /// before is removed and a new one made. The secret is derived from
+    /// the node's identity and the key id, never kept.
+    pub async fn access_key(&self, login: Option<&str>, rotate: bool) -> Result<AccessKey> {
+        let account = match login {
+            Some(login) => Some(self.get(login).await?),
+            None => None,
+        };
+        let (shared, owner) = (
+            self.shared.clone(),
+            account.as_ref().map(|a| a.account.clone()),
+        );
+        let id = blocking(move || {
+            let catalog = &shared.catalog;
+            if rotate {
+                catalog.remove_access_keys(owner.as_deref())?;
+            }
+            if let Some(id) = catalog.access_keys_of(owner.as_deref())?.into_iter().next() {
+                return Ok(id);
+            }
+            let id = random_access_key_id();
+            catalog.add_access_key(&id, owner.as_deref())?;
+            Ok(id)
+        })
+        .await?;
+        Ok(AccessKey {
+            secret_access_key: self.access_secret_of(&id),
+            access_key_id: id,
+            login: account.map(|a| a.login),
+        })
+    }
+
+    /// Whose access key `id` is and its secret: `None` for no key; the
+    /// operator's as `Some((None, secret))`.
+    pub async fn access_secret(&self, id: &str) -> Result<Option<(Option<User>, String)>> {
+        if id.is_empty() || id.len() > 128 {
+            return Ok(None);
+        }
+        let (shared, wanted) = (self.shared.clone(), id.to_owned());
+        let owner = self
+            .shared
+            .lookup(move || Ok(shared.catalog.access_key(&wanted)?))
+            .await?;
+        let user = match owner {
+            None => return Ok(None),
+            Some(None) => None,
+            Some(Some(account)) => match self.user(&account).await? {
+                Some(user) => Some(user),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some((user, self.access_secret_of(id))))
+    }
+
+    /// The secret of access key `id`: 40 base64url characters of an HMAC
+    /// of the id under a key derived from the identity.
+    fn access_secret_of(&self, id: &str) -> String {
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let key = self.shared.derived_key("access key secrets");
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        m.update(id.as_bytes());
+        let tag = m.finalize().into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..30])
+    }
+
     /// The gateway user whose ledger account is `account`, if any.
     pub async fn user(&self, account: &str) -> Result<Option<User>> {
         let (node, account) = (self.clone(), account.to_owned());
@@ -471,6 +553,18 @@ fn check_login(login: &str) -> Result<()> {
             "a login is 1 to {MAX_LOGIN} of a-z A-Z 0-9 _ - . @"
         )))
     }
+}
+
+/// A new access key id: `CRN` and 17 base-32 characters (85 bits).
+fn random_access_key_id() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut raw = [0u8; 17];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let tail: String = raw
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 31)] as char)
+        .collect();
+    format!("CRN{tail}")
 }
 
 #[cfg(test)]

@@ -60,6 +60,33 @@ pub struct Config {
     pub torrents: TorrentsConfig,
     /// BitDust's API.
     pub bitdust: BitDustConfig,
+    /// The S3-compatible API (rclone, aws-cli, S3 SDKs).
+    pub s3: S3Config,
+}
+
+/// The S3-compatible API, on a listener of its own (path-style requests,
+/// SigV4 with the keys `cairn account s3-key` prints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Serve it (default false).
+    pub enabled: bool,
+    /// Where (default 127.0.0.1:8190); its address goes to
+    /// `<data dir>/s3.addr`.
+    pub listen: SocketAddr,
+}
+
+/// The S3 API's default address.
+pub const S3_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8190);
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: S3_ADDR,
+        }
+    }
 }
 
 /// BitDust's API (its REST routes on the main listener, its WebSocket on
@@ -611,6 +638,7 @@ impl Default for Config {
             layers: LayersConfig::default(),
             openload: OpenloadConfig::default(),
             bitdust: BitDustConfig::default(),
+            s3: S3Config::default(),
             network: NetworkConfig::default(),
             http: HttpConfig::default(),
             read: ReadConfig::default(),

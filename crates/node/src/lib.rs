@@ -71,7 +71,7 @@ mod tasks;
 pub mod tokens;
 mod torrents;
 
-pub use accounts::{AccountInfo, Accounts, CreatedAccount, NewAccount, Session};
+pub use accounts::{AccessKey, AccountInfo, Accounts, CreatedAccount, NewAccount, Session};
 pub use blobs::read::{BlobHandle, ByteStream};
 pub use blobs::{BlobInfo, Blobs};
 pub use cairn_net::{
@@ -79,7 +79,8 @@ pub use cairn_net::{
     ProtocolTraffic, TrafficStats,
 };
 pub use cairn_store::catalog::{
-    Counts, Entry, EntryKind, FolderSummary, JobRecord, ListQuery, OnConflict, Page, SortKey,
+    Counts, Entry, EntryKind, FolderSummary, JobRecord, ListQuery, Listed, OnConflict, Page,
+    SortKey,
 };
 pub use cairn_store::history::Watched;
 pub use cairn_store::ledger::{MAX_AMOUNT, Unit};
@@ -91,7 +92,10 @@ pub use cairn_store::shards::{CustomerStanding, ShardSpace};
 pub use cairn_store::users::User;
 pub use config::Config;
 pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile};
-pub use entries::{CommitCheck, Entries, EntryInfo, ExportTo, Exported, UploadTarget};
+pub use entries::{
+    ABANDONED_AFTER, CommitCheck, Completed, Entries, EntryInfo, ExportTo, Exported,
+    MAX_PART_NUMBER, Md5Check, MultipartUpload, PartInfo, UploadTarget,
+};
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;
 pub use fetches::{FetchHeaders, FetchRequest, Fetches, LinkKind};

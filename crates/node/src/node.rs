@@ -237,6 +237,7 @@ impl Node {
         let orphans = node.0.store.remove_orphans()?;
         tracing::info!(node = %node.node_id(), interrupted, orphans, "node opened");
         node.start_progress();
+        node.start_multipart_sweep();
         node.0.blobs.start(digest_queue)?;
         node.register_services(net_start)?;
         Ok(node)
@@ -257,6 +258,24 @@ impl Node {
         self.0.groups.register(services);
         self.0.backups.register(services);
         services.start_enabled()
+    }
+
+    /// Aborts multipart uploads left alone too long, at start and hourly.
+    fn start_multipart_sweep(&self) {
+        let (shared, entries) = (self.0.shared.clone(), self.0.entries.clone());
+        self.0.shared.spawn("multipart-sweep", async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return Ok(()),
+                    _ = tick.tick() => match entries.sweep_multiparts().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(uploads = n, "abandoned multipart uploads aborted"),
+                        Err(e) => tracing::warn!(error = %e, "cannot sweep multipart uploads"),
+                    },
+                }
+            }
+        });
     }
 
     /// Reports running jobs' progress on the event stream, five times a

@@ -9,7 +9,7 @@
 //! enabled flag through [`crate::Services`]) applies now; the rest
 //! applies at the next start, and each setting says which
 //! (`restart_needed`). The addresses the daemon binds before the node
-//! opens (`listen`, `[layers]`, `network.listen`, `network.bootstrap`)
+//! opens (`listen`, `[layers]`, `[s3]`, `network.listen`, `network.bootstrap`)
 //! are read-only here: they come from the file and the command line.
 
 use std::sync::Arc;
@@ -26,7 +26,13 @@ type Result<T> = std::result::Result<T, NodeError>;
 
 /// Keys the daemon reads before the node opens, so a setting could not
 /// reach them.
-const READONLY: &[&str] = &["listen", "layers.", "network.listen", "network.bootstrap"];
+const READONLY: &[&str] = &[
+    "listen",
+    "layers.",
+    "network.listen",
+    "network.bootstrap",
+    "s3.",
+];
 
 /// Keys a running node takes at once.
 const LIVE: &[&str] = &["network.nickname"];

@@ -1153,6 +1153,48 @@ pub(crate) fn entry_in(c: &Connection, id: &str) -> Result<Entry> {
         .ok_or_else(|| not_found("entry", id))
 }
 
+/// A folder's entry as an object store lists it: with its blob's MD5
+/// alias and the value of one metadata key, read in the same query.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The entry.
+    pub entry: Entry,
+    /// Its blob's `md5` alias, when known.
+    pub md5: Option<String>,
+    /// Its value of the metadata key asked for.
+    pub value: Option<String>,
+}
+
+impl Catalog {
+    /// The entry named `name` in folder `parent` (`None`: the root).
+    pub fn child_named(&self, parent: Option<&str>, name: &str) -> Result<Option<Entry>> {
+        self.read(|c| by_name(c, parent, name))
+    }
+
+    /// Every entry of folder `parent` whose name starts with `prefix`,
+    /// with its MD5 alias and its value of metadata key `key`, in no
+    /// particular order.
+    pub fn listed(&self, parent: &str, prefix: &str, key: &str) -> Result<Vec<Listed>> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {ENTRY_COLUMNS}, \
+                 (SELECT digest FROM aliases a WHERE a.blob = entries.blob AND a.kind = 'md5'), \
+                 (SELECT value FROM metadata m WHERE m.entry = entries.id AND m.key = ?3) \
+                 FROM entries WHERE parent = ?1 AND substr(name, 1, length(?2)) = ?2"
+            );
+            let mut q = c.prepare_cached(&sql)?;
+            let rows = q.query_map(params![parent, prefix, key], |r| {
+                Ok(Listed {
+                    entry: entry_from_row(r)?,
+                    md5: r.get(11)?,
+                    value: r.get(12)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
 fn by_name(c: &Connection, parent: Option<&str>, name: &str) -> Result<Option<Entry>> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE parent IS ?1 AND name = ?2");
     Ok(c.query_row(&sql, params![parent, name], entry_from_row)

@@ -36,6 +36,7 @@ pub mod ledger;
 pub mod messages;
 pub mod meter;
 mod migrations;
+pub mod multipart;
 pub mod people;
 pub mod placements;
 pub mod private;

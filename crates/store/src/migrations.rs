@@ -633,4 +633,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         changed INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 27: the S3 door. Access keys (their secrets are derived from the
+    // node's identity, never kept) and multipart uploads: the upload's
+    // target, and its parts, each a blob pinned under
+    // `multipart/<upload>/<number>` in the transaction that adds the part.
+    r#"
+    CREATE TABLE access_keys (
+        id      TEXT PRIMARY KEY,
+        account TEXT REFERENCES accounts(id),
+        created INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX access_keys_by_account ON access_keys(account);
+    CREATE TABLE multipart_uploads (
+        id       TEXT PRIMARY KEY,
+        parent   TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX multipart_uploads_by_parent ON multipart_uploads(parent, name);
+    CREATE TABLE multipart_parts (
+        upload  TEXT NOT NULL REFERENCES multipart_uploads(id) ON DELETE CASCADE,
+        number  INTEGER NOT NULL,
+        blob    BLOB NOT NULL,
+        size    INTEGER NOT NULL,
+        md5     TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (upload, number)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER backup_access_keys_insert AFTER INSERT ON access_keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_access_keys_delete AFTER DELETE ON access_keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    "#,
 ];

@@ -206,3 +206,44 @@ pub(crate) async fn h_account_password(
     s.node.accounts().set_password(&login, b.password).await?;
     Ok(Json(s.node.accounts().get(&login).await?).into_response())
 }
+
+/// What an access key call asks.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessKeyBody {
+    /// Remove the keys made before and make a new one.
+    #[serde(default)]
+    rotate: bool,
+}
+
+/// The access key an account signs S3 requests with (made when it has
+/// none): its id and secret.
+#[utoipa::path(post, path = "/accounts/{login}/access-key", tag = "accounts", params(Login),
+    request_body = AccessKeyBody,
+    responses(
+        (status = 200, description = "The key and its secret.", body = cairn_node::AccessKey),
+        (status = 404, description = "No such account.", body = ErrorBody),
+    ))]
+pub(crate) async fn h_account_access_key(
+    State(s): State<AppState>,
+    PathParams(login): PathParams<String>,
+    JsonBody(b): JsonBody<AccessKeyBody>,
+) -> ApiResult<Response> {
+    let key = s.node.accounts().access_key(Some(&login), b.rotate).await?;
+    Ok(Json(key).into_response())
+}
+
+/// The operator's access key for S3 (made when there is none): it sees
+/// the node's root folder.
+#[utoipa::path(post, path = "/node/access-key", tag = "accounts",
+    request_body = AccessKeyBody,
+    responses(
+        (status = 200, description = "The key and its secret.", body = cairn_node::AccessKey),
+    ))]
+pub(crate) async fn h_node_access_key(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<AccessKeyBody>,
+) -> ApiResult<Response> {
+    let key = s.node.accounts().access_key(None, b.rotate).await?;
+    Ok(Json(key).into_response())
+}

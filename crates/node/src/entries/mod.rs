@@ -9,15 +9,20 @@
 //!
 //! - `upload`: bodies and local files sealed into new entries;
 //! - `import`: local files and folders walked safely under the import
-//!   roots.
+//!   roots;
+//! - `multipart`: files sent in numbered parts, then completed into one;
+//! - `paths`: entries named by slash-separated paths, as object stores do.
 
 pub(crate) mod export;
 pub(crate) mod import;
+mod multipart;
+mod paths;
 mod upload;
 
 pub use export::{ExportTo, Exported};
+pub use multipart::{ABANDONED_AFTER, Completed, MAX_PART_NUMBER, MultipartUpload, PartInfo};
 pub(crate) use upload::BeforeCommit;
-pub use upload::{CommitCheck, UploadTarget};
+pub use upload::{CommitCheck, Md5Check, UploadTarget};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

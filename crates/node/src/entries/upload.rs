@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use cairn_core::Manifest;
@@ -28,6 +29,10 @@ pub(crate) type BeforeCommit = Box<dyn Fn(&Manifest) -> Result<()> + Send + Sync
 /// the upload's blocking thread): an error refuses the upload, and nothing
 /// is stored.
 pub type CommitCheck = Box<dyn Fn(u64) -> Result<()> + Send + Sync>;
+
+/// A check of an upload's MD5 (32 hex digits) before it is committed: an
+/// error refuses the upload, and nothing is stored.
+pub type Md5Check = Box<dyn Fn(&str) -> Result<()> + Send + Sync>;
 
 /// Where an uploaded body goes.
 #[derive(Debug, Clone)]
@@ -83,6 +88,37 @@ impl Entries {
             .start("upload", &target.name, size_hint, true);
         self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
             .await
+    }
+
+    /// [`Entries::upload_with_metadata`] that also answers the MD5 of the
+    /// bytes, computed as they are sealed and recorded as the blob's `md5`
+    /// alias (what object stores name a file's content by). `check` sees
+    /// the MD5 before the commit and may refuse the upload (a body that
+    /// is not what its sender hashed): then nothing is stored.
+    pub async fn upload_md5<S, E>(
+        &self,
+        target: UploadTarget,
+        body: S,
+        size_hint: Option<u64>,
+        metadata: BTreeMap<String, String>,
+        check: Md5Check,
+    ) -> Result<(EntryInfo, String)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        crate::paid::terms::check_initial(&metadata, target.on_conflict)?;
+        self.check_upload(&target, size_hint).await?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, true);
+        let none: BeforeCommit = Box::new(|_| Ok(()));
+        let (info, md5) = self
+            .store_stream_hashed(job, target, body, none, metadata, Some(check))
+            .await?;
+        Ok((info, md5.unwrap_or_default()))
     }
 
     /// [`Entries::upload`] with `check`, run on the sealed size before the
@@ -171,6 +207,29 @@ impl Entries {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
+        let stored = self
+            .store_stream_hashed(job, target, body, before_commit, metadata, None)
+            .await?;
+        Ok(stored.0)
+    }
+
+    /// [`Entries::store_stream_with`] that, when `md5` is given, also
+    /// computes the MD5 of the bytes as they are sealed, has the check
+    /// see it before the commit (it may refuse the upload), and records it
+    /// as the blob's `md5` alias once committed.
+    pub(crate) async fn store_stream_hashed<S, E>(
+        &self,
+        job: Job,
+        target: UploadTarget,
+        body: S,
+        before_commit: BeforeCommit,
+        metadata: BTreeMap<String, String>,
+        md5: Option<Md5Check>,
+    ) -> Result<(EntryInfo, Option<String>)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let token = job.token();
         let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
         let body = CancelOnToken {
@@ -180,6 +239,18 @@ impl Entries {
         let reader = tokio_util::io::StreamReader::new(body);
         let entries = self.clone();
         let wait = target.wait_digests;
+        let (sum, before_commit) = match md5 {
+            None => (Md5Sum::default(), before_commit),
+            Some(check) => {
+                let sum = Md5Sum::on();
+                let seen = sum.clone();
+                let before: BeforeCommit = Box::new(move |manifest| {
+                    check(&seen.hex().unwrap_or_default())?;
+                    before_commit(manifest)
+                });
+                (sum, before)
+            }
+        };
         // Past the bound, a stream waits here, holding no thread, and its
         // client waits with it (its body is not read meanwhile).
         let _storing = self
@@ -188,8 +259,8 @@ impl Entries {
             .acquire()
             .await
             .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
-        let entry = tokio::task::spawn_blocking(move || {
-            let mut src = tokio_util::io::SyncIoBridge::new(reader);
+        let (entry, md5) = tokio::task::spawn_blocking(move || {
+            let mut src = Md5Read::new(tokio_util::io::SyncIoBridge::new(reader), sum.clone());
             let outcome = entries.store_file_with(
                 &mut src,
                 &job,
@@ -200,10 +271,25 @@ impl Entries {
                 &metadata,
             );
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
-            outcome
+            outcome.map(|entry| (entry, sum.hex()))
         })
         .await??;
-        self.after_store(&entry, wait).await
+        if let Some(md5) = &md5 {
+            self.record_md5(&entry, md5).await?;
+        }
+        Ok((self.after_store(&entry, wait).await?, md5))
+    }
+
+    /// Records `md5` as the alias of `entry`'s blob.
+    pub(crate) async fn record_md5(&self, entry: &Entry, md5: &str) -> Result<()> {
+        let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>) else {
+            return Ok(());
+        };
+        let (catalog, md5) = (self.0.shared.catalog.clone(), md5.to_owned());
+        crate::tasks::blocking(move || {
+            Ok(catalog.add_aliases(&blob, &[(cairn_core::DigestKind::Md5, md5)])?)
+        })
+        .await
     }
 
     async fn after_store(&self, entry: &Entry, wait_digests: bool) -> Result<EntryInfo> {
@@ -462,5 +548,50 @@ where
             return std::task::Poll::Ready(Some(Err(std::io::Error::other(NodeError::Cancelled))));
         }
         std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// The MD5 of the bytes an [`Md5Read`] passed on so far, shared with
+/// whoever checks it before the commit; off when not asked for.
+#[derive(Clone, Default)]
+pub(crate) struct Md5Sum(Option<Arc<Mutex<md5::Md5>>>);
+
+impl Md5Sum {
+    pub(crate) fn on() -> Self {
+        use md5::Digest;
+        Self(Some(Arc::new(Mutex::new(md5::Md5::new()))))
+    }
+
+    /// The MD5 so far (32 hex digits), if asked for.
+    pub(crate) fn hex(&self) -> Option<String> {
+        use md5::Digest;
+        let m = self.0.as_ref()?;
+        let state = m.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Some(hex::encode(state.finalize()))
+    }
+}
+
+/// A reader that feeds what passes through it to an [`Md5Sum`].
+pub(crate) struct Md5Read<R> {
+    inner: R,
+    sum: Md5Sum,
+}
+
+impl<R: Read> Md5Read<R> {
+    pub(crate) fn new(inner: R, sum: Md5Sum) -> Self {
+        Self { inner, sum }
+    }
+}
+
+impl<R: Read> Read for Md5Read<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use md5::Digest;
+        let n = self.inner.read(buf)?;
+        if let Some(m) = &self.sum.0 {
+            m.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .update(&buf[..n]);
+        }
+        Ok(n)
     }
 }
