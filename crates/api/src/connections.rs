@@ -20,8 +20,10 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Connections(Arc<Shared>);
 
 struct Shared {
-    max: usize,
-    max_per_ip: usize,
+    /// `[http] max_connections`; changed by a reload.
+    max: AtomicUsize,
+    /// `[http] max_connections_per_ip`; changed by a reload.
+    max_per_ip: AtomicUsize,
     /// When the listener started: activity times count from here.
     epoch: Instant,
     table: Mutex<Table>,
@@ -71,11 +73,20 @@ pub(crate) struct Admitted {
 impl Connections {
     pub(crate) fn new(max: usize, max_per_ip: usize) -> Self {
         Self(Arc::new(Shared {
-            max: max.max(1),
-            max_per_ip: max_per_ip.max(1),
+            max: AtomicUsize::new(max.max(1)),
+            max_per_ip: AtomicUsize::new(max_per_ip.max(1)),
             epoch: Instant::now(),
             table: Mutex::new(Table::default()),
         }))
+    }
+
+    /// New bounds, for connections admitted from now on (those open stay
+    /// until they end or are shed for a new one).
+    pub(crate) fn set_limits(&self, max: usize, max_per_ip: usize) {
+        self.0.max.store(max.max(1), Ordering::Relaxed);
+        self.0
+            .max_per_ip
+            .store(max_per_ip.max(1), Ordering::Relaxed);
     }
 
     fn now(&self) -> u64 {
@@ -87,12 +98,12 @@ impl Connections {
     /// reached; `None` when every connection in the way is busy.
     pub(crate) fn admit(&self, ip: IpAddr) -> Option<Admitted> {
         let mut table = self.0.table.lock().unwrap_or_else(|p| p.into_inner());
-        if table.per_ip.get(&ip).copied().unwrap_or(0) >= self.0.max_per_ip
+        if table.per_ip.get(&ip).copied().unwrap_or(0) >= self.0.max_per_ip.load(Ordering::Relaxed)
             && !table.shed_idlest(Some(ip))
         {
             return None;
         }
-        if table.open.len() >= self.0.max && !table.shed_idlest(None) {
+        if table.open.len() >= self.0.max.load(Ordering::Relaxed) && !table.shed_idlest(None) {
             return None;
         }
         table.next += 1;

@@ -314,8 +314,53 @@ async fn stalled(conn: &connections::Admitted, timeout: std::time::Duration) {
 /// responses end quickly; a client that stopped reading cannot hold the
 /// node up longer than [`SHUTDOWN_GRACE`].
 pub async fn serve_app(node: Node, listener: TcpListener, app: Router) -> std::io::Result<()> {
-    let config = node.config().http.clone();
-    serve_with(node, listener, app, config).await
+    let serving = Serving::fixed(node.config().http.clone());
+    serve_with(node, listener, app, serving).await
+}
+
+/// What one listener's loop takes from the daemon beyond its app: the
+/// `[http]` limits, which a reload may change (new connections get the
+/// new ones), and a token that stops this listener alone (its open
+/// connections finish their request, as at the node's stop).
+pub struct Serving {
+    /// The `[http]` section, as last reloaded.
+    pub http: tokio::sync::watch::Receiver<cairn_node::config::HttpConfig>,
+    /// Cancelled to stop this listener.
+    pub stop: tokio_util::sync::CancellationToken,
+}
+
+impl Serving {
+    /// Limits that never change, a listener stopped only with the node.
+    pub fn fixed(http: cairn_node::config::HttpConfig) -> Self {
+        let (_, http) = tokio::sync::watch::channel(http);
+        Self {
+            http,
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+}
+
+/// [`serve_app`] with limits that a reload may change and a stop of its
+/// own.
+pub async fn serve_app_with(
+    node: Node,
+    listener: TcpListener,
+    app: Router,
+    serving: Serving,
+) -> std::io::Result<()> {
+    serve_with(node, listener, app, serving).await
+}
+
+/// A hyper HTTP/1 builder for `config`: with a timer, so
+/// `idle_timeout_secs` closes a connection that sends no request head.
+fn http1(config: &cairn_node::config::HttpConfig) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    if config.idle_timeout_secs > 0 {
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(config.idle_timeout_secs));
+    }
+    builder
 }
 
 /// Binds the loopback listener that lends stored files to ffmpeg and
@@ -334,27 +379,28 @@ pub fn media_inputs(
         .with_state(AppState { node: node.clone() });
     let mut config = node.config().http.clone();
     config.send_timeout_secs = 0;
-    Ok(serve_with(node.clone(), listener, app, config))
+    Ok(serve_with(
+        node.clone(),
+        listener,
+        app,
+        Serving::fixed(config),
+    ))
 }
 
 async fn serve_with(
     node: Node,
     listener: TcpListener,
     app: Router,
-    config: cairn_node::config::HttpConfig,
+    mut listening: Serving,
 ) -> std::io::Result<()> {
     // HTTP/1 served by hyper itself, with a timer: telling HTTP/2 from
     // HTTP/1 first (hyper-util's auto builder) waits for a first byte with
     // no timer on it, so a client that sends nothing would never be timed
     // out.
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    if config.idle_timeout_secs > 0 {
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(std::time::Duration::from_secs(config.idle_timeout_secs));
-    }
+    let config = listening.http.borrow_and_update().clone();
+    let mut builder = http1(&config);
     let open = connections::Connections::new(config.max_connections, config.max_connections_per_ip);
-    let send_timeout = std::time::Duration::from_secs(config.send_timeout_secs);
+    let mut send_timeout = std::time::Duration::from_secs(config.send_timeout_secs);
     let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -369,7 +415,15 @@ async fn serve_with(
                 }
             },
             () = node.stopped() => break,
+            () = listening.stop.cancelled() => break,
         };
+        // A reload's limits apply from the next connection on.
+        if listening.http.has_changed().unwrap_or(false) {
+            let config = listening.http.borrow_and_update().clone();
+            builder = http1(&config);
+            open.set_limits(config.max_connections, config.max_connections_per_ip);
+            send_timeout = std::time::Duration::from_secs(config.send_timeout_secs);
+        }
         let Some(admitted) = open.admit(peer.ip()) else {
             tracing::debug!(%peer, "every connection is busy at the limit: connection closed");
             continue;
@@ -397,12 +451,12 @@ async fn serve_with(
         let service = hyper_util::service::TowerToHyperService::new(service);
         let io = hyper_util::rt::TokioIo::new(admitted.stamped(stream));
         let serving = builder.serve_connection(io, service).with_upgrades();
-        let stop = node.clone();
+        let (stop, own_stop) = (node.clone(), listening.stop.clone());
         connections.spawn(async move {
             let mut serving = std::pin::pin!(serving);
             let ended = tokio::select! {
                 ended = serving.as_mut() => ended,
-                () = stop.stopped() => {
+                () = async { tokio::select! { () = stop.stopped() => {}, () = own_stop.cancelled() => {} } } => {
                     // Finish the request under way, then close.
                     serving.as_mut().graceful_shutdown();
                     serving.await

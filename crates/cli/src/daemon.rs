@@ -7,6 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
+use crate::listeners::Listeners;
+
 /// Answers whether the node stopped to restart.
 pub(crate) async fn run(
     data_dir: &Path,
@@ -45,16 +47,19 @@ pub(crate) async fn run(
     if logging && node.config().log != config.log {
         let _ = log_filter.reload(EnvFilter::new(&node.config().log));
     }
-    let mut addr_files = AddrFiles::default();
+    let seeds = cairn_cli::seed_layers(&node, &config);
+    let listeners = std::sync::Arc::new(Listeners::new(&node, data_dir.to_path_buf(), &seeds));
     let listener = cairn_api::listen(config.listen, config.http.backlog)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    addr_files.write(data_dir.join("api.addr"), &addr)?;
+    listeners.write_addr("api", &addr)?;
     println!("cairn node {} listening on http://{addr}", node.node_id());
     println!("data dir {}", data_dir.display());
     let stop = node.clone();
     let reload = Reload {
         data_dir: data_dir.to_path_buf(),
+        node: node.clone(),
+        listeners: listeners.clone(),
         set_log: logging.then(|| -> SetLog {
             Box::new(move |level: &str| {
                 log_filter
@@ -70,31 +75,22 @@ pub(crate) async fn run(
         stop.request_shutdown();
     });
     tokio::spawn(notify_when_ready(addr));
-    let seeds = cairn_cli::seed_layers(&node, &config);
-    let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
-    layers.spawn(cairn_api::media_inputs(&node).context("cannot listen for media inputs")?);
-    if config.s3.enabled {
-        let want = config.s3.listen;
-        let listener = cairn_api::listen(want, config.http.backlog)
-            .with_context(|| format!("cannot listen on {want} for the S3 API"))?;
-        let s3_addr = listener.local_addr()?;
-        addr_files.write(data_dir.join("s3.addr"), &s3_addr)?;
-        println!("S3 API listening on http://{s3_addr}");
-        let app = cairn_api::own_app(cairn_s3::router(node.clone()));
-        layers.spawn(cairn_api::serve_app(node.clone(), listener, app));
-    }
+    listeners.apply(node.config(), true)?;
+    let media = cairn_api::media_inputs(&node).context("cannot listen for media inputs")?;
+    let media = tokio::spawn(media);
     let main = cairn_api::main_app(
         cairn_api::router(node.clone()),
         seeds.iter().map(|(layer, _)| layer.router()),
     );
-    cairn_api::serve_app(node.clone(), listener, main).await?;
-    while let Some(served) = layers.join_next().await {
-        if let Ok(Err(e)) = served {
-            tracing::warn!(error = %e, "a layer listener failed");
-        }
+    let serving = listeners.serving(tokio_util::sync::CancellationToken::new());
+    cairn_api::serve_app_with(node.clone(), listener, main, serving).await?;
+    listeners.ended().await;
+    if let Ok(Err(e)) = media.await {
+        tracing::warn!(error = %e, "the media inputs' listener failed");
     }
     node.shutdown().await;
-    drop(addr_files);
+    // The address files go while the node still holds the data dir.
+    drop(listeners);
     Ok(node.restart_requested())
 }
 
@@ -115,48 +111,6 @@ pub(crate) fn exec_again() -> anyhow::Error {
     ))
 }
 
-/// Binds and serves each compatibility layer's own listeners; the first
-/// address of each layer goes to `<data dir>/<layer>.addr`.
-async fn serve_layers(
-    node: &cairn_node::Node,
-    seeds: &[cairn_cli::Seed],
-    data_dir: &Path,
-    addr_files: &mut AddrFiles,
-) -> Result<tokio::task::JoinSet<std::io::Result<()>>> {
-    let mut layers = tokio::task::JoinSet::new();
-    for (layer, addrs) in seeds {
-        for (i, want) in addrs.iter().enumerate() {
-            let listener = match cairn_api::listen(*want, node.config().http.backlog) {
-                Ok(l) => l,
-                // cacaoweb's, Powder's and BitDust's default ports are a
-                // convenience: another program on one must not keep the
-                // node from starting.
-                Err(e)
-                    if *want == cairn_node::config::CACAOWEB_ADDR
-                        || *want == cairn_node::config::POWDER_ADDR
-                        || *want == cairn_node::config::BITDUST_ADDR =>
-                {
-                    tracing::warn!(error = %e, "{} layer not served on {want}", layer.name());
-                    continue;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot listen on {want} for the {} layer", layer.name())
-                    });
-                }
-            };
-            let addr = listener.local_addr()?;
-            if i == 0 {
-                addr_files.write(data_dir.join(format!("{}.addr", layer.name())), &addr)?;
-            }
-            println!("{} layer listening on http://{addr}", layer.name());
-            let app = cairn_api::own_app(layer.own_router());
-            layers.spawn(cairn_api::serve_app(node.clone(), listener, app));
-        }
-    }
-    Ok(layers)
-}
-
 /// Segment buffers are 1 MiB, above glibc's default mmap threshold, so
 /// every one would be a fresh mmap whose pages the kernel faults in and
 /// zeroes, then unmaps when the HTTP writer drops it: a few percent of a
@@ -168,39 +122,6 @@ fn keep_segment_buffers_on_the_heap() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
-    }
-}
-
-/// The address files this node wrote (`api.addr`, `<layer>.addr`), by
-/// which clients find it: removed when this drops, which happens while the
-/// node, and so the data dir's lock, is still held.
-#[derive(Default)]
-struct AddrFiles(Vec<std::path::PathBuf>);
-
-impl AddrFiles {
-    /// Writes `addr` to `file` (0600, like every file of the node) through
-    /// a temporary name, so a reader never sees half an address.
-    fn write(&mut self, file: std::path::PathBuf, addr: &SocketAddr) -> Result<()> {
-        use std::io::Write;
-        let tmp = file.with_extension("addr.tmp");
-        cairn_node::private::file_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(format!("{addr}\n").as_bytes()))
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &file)?;
-        self.0.push(file);
-        Ok(())
-    }
-}
-
-impl Drop for AddrFiles {
-    fn drop(&mut self) {
-        for file in &self.0 {
-            let _ = std::fs::remove_file(file);
-        }
     }
 }
 
@@ -255,10 +176,14 @@ fn raise_open_files_limit() {
     }
 }
 
-/// What a SIGHUP reloads: the log level from `config.toml` (unless
-/// `RUST_LOG` set it).
+/// What a SIGHUP reloads from `config.toml` (with the settings kept in
+/// the catalog over it, as at a start): the log level (unless `RUST_LOG`
+/// set it), the `[http]` limits, and the layers' and the S3 API's
+/// listeners.
 struct Reload {
     data_dir: std::path::PathBuf,
+    node: cairn_node::Node,
+    listeners: std::sync::Arc<Listeners>,
     /// Sets the log level (`None`: `RUST_LOG` set it).
     set_log: Option<SetLog>,
 }
@@ -270,24 +195,34 @@ impl Reload {
     /// Reads `config.toml` again and applies what can change while the
     /// node runs, telling the service manager (`RELOADING=1`, then
     /// `READY=1`).
-    fn reload(&self) {
+    async fn reload(&self) {
         notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
-        match cairn_node::Config::load(&self.data_dir) {
+        let loaded = match cairn_node::Config::load(&self.data_dir) {
+            Ok(config) => self
+                .node
+                .settings()
+                .over(config)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match loaded {
             Ok(config) => {
-                if let Some(set_log) = &self.set_log {
-                    match set_log(&config.log) {
-                        Ok(()) => {
-                            tracing::info!(log = %config.log, "configuration reloaded: log level applied; other changes apply at the next start")
+                match &self.set_log {
+                    Some(set_log) => {
+                        if let Err(e) = set_log(&config.log) {
+                            tracing::warn!(error = %e, "cannot change the log level");
                         }
-                        Err(e) => tracing::warn!(error = %e, "cannot change the log level"),
                     }
-                } else {
-                    tracing::info!(
-                        "configuration reloaded: RUST_LOG keeps the log level; other changes apply at the next start"
-                    );
+                    None => tracing::info!("RUST_LOG keeps the log level"),
                 }
+                self.listeners.reload(&config);
+                tracing::info!(
+                    log = %config.log,
+                    "configuration reloaded: the log level, [http] limits and the layers' and S3 listeners applied; other changes apply at the next start"
+                );
             }
-            Err(e) => tracing::warn!(error = %e, "configuration not reloaded"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "configuration not reloaded"),
         }
         notify("READY=1");
     }
@@ -307,7 +242,7 @@ async fn wait_for_signal(reload: &Reload) {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return,
             _ = term.recv() => return,
-            _ = hup.recv() => reload.reload(),
+            _ = hup.recv() => reload.reload().await,
         }
     }
 }

@@ -14,27 +14,32 @@ pub type Seed = (Box<dyn Layer>, Vec<SocketAddr>);
 /// Every seed's layer, made once: the main listener and the layer's own
 /// share its state.
 pub fn seed_layers(node: &Node, config: &Config) -> Vec<Seed> {
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(cairn_cacaoweb::Cacaoweb::new(node.clone())),
+        Box::new(cairn_openload::Openload::new(node.clone())),
+        Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
+        Box::new(cairn_powder::Powder::new(node.clone())),
+        Box::new(cairn_bitdust::BitDust::new(node.clone())),
+    ];
+    layers
+        .into_iter()
+        .map(|layer| {
+            let addrs = layer_addrs(config, layer.name());
+            (layer, addrs)
+        })
+        .collect()
+}
+
+/// The addresses of layer `name`'s own listeners in `config`
+/// (`[layers]`).
+pub fn layer_addrs(config: &Config, name: &str) -> Vec<SocketAddr> {
     let layers = &config.layers;
-    vec![
-        (
-            Box::new(cairn_cacaoweb::Cacaoweb::new(node.clone())),
-            layers.cacaoweb.clone(),
-        ),
-        (
-            Box::new(cairn_openload::Openload::new(node.clone())),
-            layers.openload.clone(),
-        ),
-        (
-            Box::new(cairn_metadisk::MetaDisk::new(node.clone())),
-            layers.metadisk.clone(),
-        ),
-        (
-            Box::new(cairn_powder::Powder::new(node.clone())),
-            layers.powder.clone(),
-        ),
-        (
-            Box::new(cairn_bitdust::BitDust::new(node.clone())),
-            layers.bitdust.clone(),
-        ),
-    ]
+    match name {
+        "cacaoweb" => layers.cacaoweb.clone(),
+        "openload" => layers.openload.clone(),
+        "metadisk" => layers.metadisk.clone(),
+        "powder" => layers.powder.clone(),
+        "bitdust" => layers.bitdust.clone(),
+        _ => Vec::new(),
+    }
 }

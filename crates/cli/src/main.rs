@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod commands;
 mod daemon;
+mod listeners;
 
 use clap::Parser;
 

@@ -3,6 +3,7 @@
 //! test listens on. Ready only once the API answers, a SIGHUP reloads
 //! the log level, a SIGTERM says it stops; `/healthz` and `/readyz`.
 
+mod common;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -151,4 +152,65 @@ fn the_unit_is_hardened() {
     ] {
         assert!(unit.lines().any(|l| l == line), "{line}");
     }
+}
+
+/// Waits (bounded) until `check` holds.
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not in 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a connection to `addr` that sends nothing is closed by the
+/// node within `within`.
+fn idle_closed(addr: &str, within: Duration) -> bool {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 16];
+    matches!(stream.read(&mut buf), Ok(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_moves_listeners_and_limits() {
+    let node = common::TestNode::start().await;
+    let config = node.dir.join("config.toml");
+    let base = std::fs::read_to_string(&config).unwrap();
+    let off = "[layers]\ncacaoweb = []\npowder = []\nbitdust = []\n";
+    assert!(base.contains(off), "{base}");
+    let on = base.replace(off, "[layers]\ncacaoweb = []\npowder = [\"127.0.0.1:0\"]\nbitdust = []\n[s3]\nenabled = true\nlisten = \"127.0.0.1:0\"\n[http]\nidle_timeout_secs = 1\n");
+    // Before: no S3, no Powder listener, idle connections kept 30 s.
+    assert!(!node.dir.join("s3.addr").exists());
+    assert!(!node.dir.join("powder.addr").exists());
+    assert!(!idle_closed(&node.addr, Duration::from_secs(3)));
+
+    std::fs::write(&config, on).unwrap();
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(node.pid(), libc::SIGHUP) }, 0);
+    until("s3.addr and powder.addr", || {
+        node.dir.join("s3.addr").exists() && node.dir.join("powder.addr").exists()
+    });
+    let s3 = std::fs::read_to_string(node.dir.join("s3.addr")).unwrap();
+    let (status, body) = get(s3.trim(), "/");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    let powder = std::fs::read_to_string(node.dir.join("powder.addr")).unwrap();
+    assert_ne!(get(powder.trim(), "/").0, 0);
+    // New connections get the new limits.
+    assert!(idle_closed(&node.addr, Duration::from_secs(5)));
+    // The API itself went on serving throughout.
+    assert_eq!(get(&node.addr, "/readyz").0, 200);
+
+    std::fs::write(&config, &base).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(node.pid(), libc::SIGHUP) }, 0);
+    until("s3.addr and powder.addr gone", || {
+        !node.dir.join("s3.addr").exists() && !node.dir.join("powder.addr").exists()
+    });
+    until("the S3 port closed", || {
+        std::net::TcpStream::connect(s3.trim()).is_err()
+    });
+    assert!(!idle_closed(&node.addr, Duration::from_secs(3)));
 }

@@ -168,6 +168,14 @@ impl Settings {
         Ok(apply(self.0.shared.config.clone(), &kept))
     }
 
+    /// `config` (as read again from the file) with the settings kept in
+    /// the catalog applied over it, as at a start: what a reload applies.
+    pub async fn over(&self, config: Config) -> Result<Config> {
+        let shared = self.0.shared.clone();
+        let kept = blocking(move || Ok(shared.catalog.settings()?)).await?;
+        Ok(apply(config, &kept))
+    }
+
     /// Every setting, by key.
     pub async fn list(&self) -> Result<Vec<Setting>> {
         let kept = as_json(&self.kept().await?);
