@@ -600,6 +600,39 @@ async fn accounts_see_their_own_buckets_within_their_quota() {
     let ls = s3.aws_ok(&alice, &["s3", "ls", "s3://photos/"]);
     assert!(ls.contains("one.bin") && !ls.contains("two.bin"), "{ls}");
 
+    // Parts count against the quota before the upload is complete.
+    let up: Value = serde_json::from_str(&s3.aws_ok(
+        &alice,
+        &[
+            "s3api",
+            "create-multipart-upload",
+            "--bucket",
+            "photos",
+            "--key",
+            "mp.bin",
+        ],
+    ))
+    .unwrap();
+    let id = up["UploadId"].as_str().unwrap();
+    s3.aws_err(
+        &alice,
+        &[
+            "s3api",
+            "upload-part",
+            "--bucket",
+            "photos",
+            "--key",
+            "mp.bin",
+            "--upload-id",
+            id,
+            "--part-number",
+            "1",
+            "--body",
+            two.to_str().unwrap(),
+        ],
+        "QuotaExceeded",
+    );
+
     let old = alice.clone();
     let out = s3
         .node
@@ -1255,4 +1288,123 @@ async fn chunk_signatures_cut_parts_and_aborts_store_nothing_half() {
     assert_eq!(s3.counts().await["blobs"].as_u64().unwrap(), blobs_before);
     let uploads = s3.aws_ok(&op, &["s3api", "list-multipart-uploads", "--bucket", "raw"]);
     assert!(!uploads.contains("UploadId"), "{uploads}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_page_in_s3s_key_order() {
+    let s3 = S3Node::start().await;
+    let op = s3.key(None);
+    s3.aws_ok(&op, &["s3", "mb", "s3://order"]);
+    let body = s3.file("x", b"x");
+    // Bytewise: '-' < '.' < '/' < '0', so the folder `a` sorts between.
+    let keys = ["a0", "a/b", "a-b", "a/c/d", "a.c", "b", "a/c/e"];
+    for key in keys {
+        s3.aws_ok(
+            &op,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                "order",
+                "--key",
+                key,
+                "--body",
+                body.to_str().unwrap(),
+            ],
+        );
+    }
+    let mut want: Vec<&str> = keys.to_vec();
+    want.sort();
+    for (call, size) in [
+        ("list-objects-v2", "1"),
+        ("list-objects-v2", "2"),
+        ("list-objects", "1"),
+        ("list-objects", "3"),
+    ] {
+        let out: Value = serde_json::from_str(&s3.aws_ok(
+            &op,
+            &["s3api", call, "--bucket", "order", "--page-size", size],
+        ))
+        .unwrap();
+        let got: Vec<&str> = out["Contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["Key"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, want, "{call} by {size}");
+    }
+    for size in ["1", "2", "10"] {
+        let out: Value = serde_json::from_str(&s3.aws_ok(
+            &op,
+            &[
+                "s3api",
+                "list-objects-v2",
+                "--bucket",
+                "order",
+                "--delimiter",
+                "/",
+                "--page-size",
+                size,
+            ],
+        ))
+        .unwrap();
+        let files: Vec<&str> = out["Contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["Key"].as_str().unwrap())
+            .collect();
+        let dirs: Vec<&str> = out["CommonPrefixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["Prefix"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            (files, dirs),
+            (vec!["a-b", "a.c", "a0", "b"], vec!["a/"]),
+            "by {size}"
+        );
+    }
+    let out: Value = serde_json::from_str(&s3.aws_ok(
+        &op,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            "order",
+            "--prefix",
+            "a/c/",
+            "--delimiter",
+            "/",
+        ],
+    ))
+    .unwrap();
+    let files: Vec<&str> = out["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["a/c/d", "a/c/e"]);
+    let out: Value = serde_json::from_str(&s3.aws_ok(
+        &op,
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            "order",
+            "--start-after",
+            "a/b",
+        ],
+    ))
+    .unwrap();
+    let files: Vec<&str> = out["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["a/c/d", "a/c/e", "a0", "b"]);
 }

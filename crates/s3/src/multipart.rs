@@ -60,6 +60,39 @@ impl S3Door {
         Ok(upload)
     }
 
+    /// Refuses a part that would take an account past its quota with the
+    /// parts already sent (which count once the file is complete; this
+    /// keeps an upload never completed from holding more meanwhile).
+    async fn parts_fit_quota(
+        &self,
+        user: &cairn_node::User,
+        upload: &str,
+        adding: u64,
+    ) -> S3Result<()> {
+        let Some(limit) = user.storage_limit else {
+            return Ok(());
+        };
+        let info = self.node.accounts().info(user).await.map_err(s3)?;
+        let held: u64 = self
+            .node
+            .entries()
+            .parts(upload, 0, cairn_node::MAX_PART_NUMBER)
+            .await
+            .map_err(s3)?
+            .iter()
+            .map(|p| p.size)
+            .sum();
+        if info.storage_used + held + adding > limit {
+            let mut err = S3Error::with_message(
+                S3ErrorCode::Custom("QuotaExceeded".into()),
+                format!("the account's storage quota of {limit} bytes would be passed"),
+            );
+            err.set_status_code(axum::http::StatusCode::FORBIDDEN);
+            return Err(err);
+        }
+        Ok(())
+    }
+
     pub(crate) async fn h_create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
@@ -108,6 +141,10 @@ impl S3Door {
             .filter(|n| (1..=cairn_node::MAX_PART_NUMBER).contains(n))
             .ok_or_else(|| s3_error!(InvalidArgument, "part numbers are 1 to 10,000"))?;
         let size = input.content_length.map(|n| n.max(0) as u64);
+        if let Principal::User(user) = &who {
+            self.parts_fit_quota(user, &upload.id, size.unwrap_or(0))
+                .await?;
+        }
         let (body, fault) = body_stream(input.body);
         let part = self
             .node

@@ -235,16 +235,7 @@ impl Entries {
             move || committer.commit(temp, &id),
             |orphan| store.drop_blob(orphan),
         )?;
-        if kept.new_blob && network.is_on() {
-            let network = network.clone();
-            self.0.shared.spawn("auto-place", async move {
-                let _claim = claim;
-                network.auto_place(id, None).await
-            });
-        }
-        if kept.orphan.is_some() {
-            network.unplace_later();
-        }
+        self.place_pinned(id, kept.new_blob, kept.orphan.is_some(), claim);
         Ok(PartInfo::from(&row))
     }
 

@@ -488,17 +488,31 @@ impl Entries {
             move || committer.commit(temp, &id),
             |orphan| store.drop_blob(orphan),
         )?;
-        if pinned.new_blob && network.is_on() {
+        self.place_pinned(id, pinned.new_blob, pinned.orphan.is_some(), claim);
+        Ok(id)
+    }
+
+    /// After a blob kept under a pin is committed: a new one is placed
+    /// on suppliers (under `claim`), and one left unnamed has its
+    /// suppliers asked to free its shards.
+    pub(crate) fn place_pinned(
+        &self,
+        id: BlobId,
+        new_blob: bool,
+        orphaned: bool,
+        claim: Option<crate::network::Placing>,
+    ) {
+        let network = &self.0.network;
+        if new_blob && network.is_on() {
             let network = network.clone();
             self.0.shared.spawn("auto-place", async move {
                 let _claim = claim;
                 network.auto_place(id, None).await
             });
         }
-        if pinned.orphan.is_some() {
+        if orphaned {
             network.unplace_later();
         }
-        Ok(id)
     }
 
     /// Drops the pins whose names start with `prefix`; the blobs they
