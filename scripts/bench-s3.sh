@@ -79,7 +79,7 @@ head -c $((SIZE_MIB << 20)) /dev/urandom > "$WORK/src/big.bin"
 R mkdir cairn:bench
 n=0
 native_up() { n=$((n + 1)); C upload -q --on-conflict replace "$WORK/src/big.bin"; }
-rclone_up() { R copyto "$WORK/src/big.bin" cairn:bench/big.bin; }
+rclone_up() { R copyto --ignore-times "$WORK/src/big.bin" cairn:bench/big.bin; }
 t_native=$(best native_up)
 t_rclone=$(best rclone_up)
 ID=$(C --json ls | python3 -c 'import json,sys; print([e["id"] for e in json.load(sys.stdin)["entries"] if e["name"]=="big.bin"][0])')

@@ -315,6 +315,51 @@ async fn aws_cli_copies_in_parts_lists_reads_ranges_and_presigns() {
     assert_eq!(head["Metadata"]["mtime"], "1700000000.5");
     assert_eq!(head["Metadata"]["md5chksum"], "abc");
     assert_eq!(head["ContentType"], "text/x-test");
+    // Put again without them: the object's old metadata goes with it.
+    s3.aws_ok(
+        &op,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "media",
+            "--key",
+            "notes/again.bin",
+            "--body",
+            path.to_str().unwrap(),
+            "--metadata",
+            "a=1,b=2",
+        ],
+    );
+    s3.aws_ok(
+        &op,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "media",
+            "--key",
+            "notes/again.bin",
+            "--body",
+            path.to_str().unwrap(),
+            "--metadata",
+            "b=3",
+        ],
+    );
+    let head: Value = serde_json::from_str(&s3.aws_ok(
+        &op,
+        &[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "media",
+            "--key",
+            "notes/again.bin",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(head["Metadata"], serde_json::json!({ "b": "3" }));
+    s3.aws_ok(&op, &["s3", "rm", "s3://media/notes/again.bin"]);
 
     // Copy: the same content, a new key; conditional reads.
     s3.aws_ok(
@@ -348,6 +393,9 @@ async fn aws_cli_copies_in_parts_lists_reads_ranges_and_presigns() {
     );
     assert_eq!(head["Metadata"]["mtime"], "1700000000.5");
     let tag = format!("\"{}\"", md5_hex(&small));
+    // Never /dev/null: aws-cli removes the output file of a failed get.
+    let sink = s3.tmp.path().join("conditional.out");
+    let sink = sink.to_str().unwrap();
     let out = s3.aws(
         &op,
         &[
@@ -359,7 +407,7 @@ async fn aws_cli_copies_in_parts_lists_reads_ranges_and_presigns() {
             "copy.bin",
             "--if-none-match",
             &tag,
-            "/dev/null",
+            sink,
         ],
     );
     assert!(
@@ -377,7 +425,7 @@ async fn aws_cli_copies_in_parts_lists_reads_ranges_and_presigns() {
             "copy.bin",
             "--if-match",
             "\"0000\"",
-            "/dev/null",
+            sink,
         ],
         "PreconditionFailed",
     );

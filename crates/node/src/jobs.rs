@@ -84,6 +84,11 @@ pub(crate) struct Registry {
     seq: AtomicI64,
     catalog: Arc<Catalog>,
     events: Events,
+    /// Bytes in and out of transfers ended since the meter was last
+    /// written: written with the progress reports (five times a second at
+    /// most), before the meter is read, and at the stop, rather than in a
+    /// transaction of its own at every job's end.
+    metered: Mutex<(u64, u64)>,
 }
 
 /// A running job, held by the code doing the work.
@@ -122,8 +127,12 @@ impl Jobs {
     /// The transfer meter: the bytes uploads brought in and downloads
     /// sent out, in all and this month.
     pub async fn meter(&self) -> Result<crate::Meter, NodeError> {
-        let catalog = self.registry.catalog.clone();
-        blocking(move || Ok(catalog.meter()?)).await
+        let registry = self.registry.clone();
+        blocking(move || {
+            registry.flush_meter();
+            Ok(registry.catalog.meter()?)
+        })
+        .await
     }
 
     /// Asks job `id` to stop; `conflict` when it has ended already.
@@ -181,6 +190,7 @@ impl Registry {
             seq,
             catalog,
             events,
+            metered: Mutex::default(),
         }))
     }
 
@@ -323,10 +333,25 @@ impl Registry {
             "download" => (0, done),
             _ => return,
         };
-        if done > 0
-            && let Err(e) = self.catalog.meter_add(incoming, outgoing)
-        {
+        if done > 0 {
+            let mut metered = self.metered.lock().unwrap_or_else(|p| p.into_inner());
+            metered.0 += incoming;
+            metered.1 += outgoing;
+        }
+    }
+
+    /// Writes the bytes metered since the last time to the catalog.
+    pub(crate) fn flush_meter(&self) {
+        let (incoming, outgoing) =
+            std::mem::take(&mut *self.metered.lock().unwrap_or_else(|p| p.into_inner()));
+        if incoming + outgoing == 0 {
+            return;
+        }
+        if let Err(e) = self.catalog.meter_add(incoming, outgoing) {
             tracing::warn!(error = %e, "cannot update the transfer meter");
+            let mut metered = self.metered.lock().unwrap_or_else(|p| p.into_inner());
+            metered.0 += incoming;
+            metered.1 += outgoing;
         }
     }
 

@@ -278,8 +278,8 @@ impl Node {
         });
     }
 
-    /// Reports running jobs' progress on the event stream, five times a
-    /// second.
+    /// Reports running jobs' progress on the event stream, and writes the
+    /// transfer meter, five times a second.
     fn start_progress(&self) {
         let shared = self.0.shared.clone();
         self.0.shared.spawn("progress", async move {
@@ -287,7 +287,15 @@ impl Node {
             loop {
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => return Ok(()),
-                    _ = tick.tick() => shared.jobs.report_progress(),
+                    _ = tick.tick() => {
+                        shared.jobs.report_progress();
+                        let jobs = shared.jobs.clone();
+                        let _ = crate::tasks::blocking(move || {
+                            jobs.flush_meter();
+                            Ok(())
+                        })
+                        .await;
+                    }
                 }
             }
         });
@@ -516,6 +524,7 @@ impl Node {
         // The swarm task ended above; the network's own tasks (lanes,
         // answers in flight) end with it.
         self.0.network.stop().await;
+        self.0.shared.jobs.flush_meter();
         tracing::info!("node stopped");
     }
 

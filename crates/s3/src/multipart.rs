@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use crate::S3Door;
 use crate::auth::Principal;
 use crate::error::{or_missing, s3};
-use crate::keys::{ETAG, Key, metadata_in, time};
+use crate::keys::{ETAG, Key, META, metadata_in, time};
 use crate::objects::body_stream;
 
 /// The smallest part but the last, as S3 has it.
@@ -244,13 +244,10 @@ impl S3Door {
         let numbers: Vec<u32> = chosen.iter().map(|p| p.number).collect();
         let composite = format!("{}-{}", hex::encode(digests.finalize()), numbers.len());
         let extra = [(ETAG.to_owned(), composite.clone())].into();
-        let done = entries
-            .complete_multipart(&upload.id, &numbers, extra)
+        entries
+            .complete_multipart(&upload.id, &numbers, extra, Some(META))
             .await
             .map_err(or_missing(S3ErrorCode::NoSuchUpload))?;
-        let mut kept = upload.metadata.clone();
-        kept.insert(ETAG.into(), composite.clone());
-        self.drop_stale_metadata(&done.info, &kept).await?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),

@@ -1,7 +1,6 @@
 //! Objects: read (whole, ranged, conditional), written (single part),
 //! copied (the same blob, nothing re-read) and deleted.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -265,16 +264,15 @@ impl S3Door {
         let size = input.content_length.map(|n| n.max(0) as u64);
         let (body, fault) = body_stream(input.body);
         let stored = entries
-            .upload_md5(target, body, size, metadata.clone(), check)
+            .upload_md5(target, body, size, metadata, check, Some(META))
             .await;
-        let (info, md5) = match stored {
-            Ok(done) => done,
+        let md5 = match stored {
+            Ok((_, md5)) => md5,
             Err(e) if bad_digest.load(Ordering::Relaxed) => {
                 return Err(S3Error::with_message(S3ErrorCode::BadDigest, e.to_string()));
             }
             Err(e) => return Err(fault.or(e)),
         };
-        self.drop_stale_metadata(&info, &metadata).await?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(md5)),
             ..Default::default()
@@ -297,30 +295,6 @@ impl S3Door {
             )),
             _ => Ok(()),
         }
-    }
-
-    /// Removes the `s3.` metadata a replaced object had that the new one
-    /// does not.
-    pub(crate) async fn drop_stale_metadata(
-        &self,
-        info: &EntryInfo,
-        kept: &BTreeMap<String, String>,
-    ) -> S3Result<()> {
-        let stale: BTreeMap<String, Option<String>> = info
-            .metadata
-            .keys()
-            .filter(|k| k.starts_with(META) && !kept.contains_key(*k))
-            .map(|k| (k.clone(), None))
-            .collect();
-        if stale.is_empty() {
-            return Ok(());
-        }
-        self.node
-            .entries()
-            .set_metadata(&info.entry.id, stale)
-            .await
-            .map(|_| ())
-            .map_err(s3)
     }
 
     pub(crate) async fn h_copy_object(
@@ -401,12 +375,11 @@ impl S3Door {
                 Some(parent),
                 name.to_owned(),
                 OnConflict::Replace,
-                metadata.clone(),
+                metadata,
+                Some(META),
             )
             .await
             .map_err(s3)?;
-        self.drop_stale_metadata(&info, &metadata).await?;
-        let info = entries.entry(&info.entry.id).await.map_err(s3)?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&info)),

@@ -196,6 +196,13 @@ pub struct NewFile<'a> {
     pub content_type: &'a str,
     /// Name collision policy.
     pub on_conflict: OnConflict,
+    /// The MD5 of the content, when the upload computed it: recorded as
+    /// the blob's `md5` alias in the same transaction.
+    pub md5: Option<&'a str>,
+    /// When the file replaces one: the metadata keys it had with this
+    /// prefix that the new metadata does not set are removed, in the
+    /// same transaction.
+    pub reset_prefix: Option<&'a str>,
 }
 
 /// What [`Catalog::add_file`] did.
@@ -670,6 +677,27 @@ impl Catalog {
             check_folder(&tx, file.parent)?;
             let new_blob = add_blob(&tx, &file.blob, file.size, file.manifest)?;
             let (entry, orphan) = place_file(&tx, &file)?;
+            if let Some(prefix) = file.reset_prefix {
+                let old: Vec<String> = {
+                    let mut q = tx.prepare_cached(
+                        "SELECT key FROM metadata WHERE entry = ?1 AND substr(key, 1, length(?2)) = ?2",
+                    )?;
+                    let rows = q.query_map(params![entry.id, prefix], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                for key in old.iter().filter(|k| !metadata.contains_key(*k)) {
+                    tx.execute(
+                        "DELETE FROM metadata WHERE entry = ?1 AND key = ?2",
+                        params![entry.id, key],
+                    )?;
+                }
+            }
+            if let Some(md5) = file.md5 {
+                tx.execute(
+                    "INSERT OR IGNORE INTO aliases (kind, digest, blob) VALUES ('md5', ?1, ?2)",
+                    params![md5, &file.blob.0[..]],
+                )?;
+            }
             for (k, v) in metadata {
                 tx.execute(
                     "INSERT INTO metadata (entry, key, value) VALUES (?1, ?2, ?3) \

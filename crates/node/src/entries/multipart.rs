@@ -24,7 +24,7 @@ use futures_util::{Stream, TryStreamExt};
 use serde::Serialize;
 
 use super::Entries;
-use super::upload::{Md5Read, Md5Sum};
+use super::upload::{Extras, Md5Read, Md5Sum};
 use crate::blobs::read::BlobHandle;
 use crate::tasks::blocking;
 use crate::{EntryInfo, NodeError, OnConflict};
@@ -260,6 +260,7 @@ impl Entries {
         upload: &str,
         numbers: &[u32],
         extra: BTreeMap<String, String>,
+        reset_prefix: Option<&str>,
     ) -> Result<Completed> {
         if numbers.is_empty() {
             return Err(NodeError::Invalid(
@@ -284,6 +285,7 @@ impl Entries {
         let mut metadata = up.metadata.clone();
         metadata.extend(extra);
         let entries = self.clone();
+        let reset_prefix = reset_prefix.map(str::to_owned);
         let total: u64 = all
             .iter()
             .filter(|p| numbers.contains(&p.number))
@@ -301,7 +303,11 @@ impl Entries {
                 .collect::<Result<Vec<_>>>()?;
             let sum = Md5Sum::on();
             let mut src = Md5Read::new(Concat::new(handles), sum.clone());
-            let outcome = entries.store_file_with(
+            let extras = Extras {
+                md5: sum.clone(),
+                reset_prefix,
+            };
+            let outcome = entries.store_file_full(
                 &mut src,
                 &job,
                 Some(&up.parent),
@@ -309,12 +315,12 @@ impl Entries {
                 OnConflict::Replace,
                 &|_| Ok(()),
                 &metadata,
+                &extras,
             );
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             Ok((outcome?, sum.hex().unwrap_or_default()))
         })
         .await?;
-        self.record_md5(&entry, &md5).await?;
         self.abort_multipart(upload).await?;
         let info = self.entry(&entry.id).await?;
         Ok(Completed { info, md5 })

@@ -116,7 +116,9 @@ impl Entries {
     /// A new file `name` in folder `parent` with the content of file
     /// `source` (the same blob: nothing is read or written but the
     /// catalog) and `metadata`, replacing or renaming per `on_conflict`.
-    /// The copy counts against its owner's quota as any new file.
+    /// The copy counts against its owner's quota as any new file; a file
+    /// it replaces loses its metadata keys under `reset_prefix` that
+    /// `metadata` does not set.
     pub async fn copy_file(
         &self,
         source: &str,
@@ -124,6 +126,7 @@ impl Entries {
         name: String,
         on_conflict: OnConflict,
         metadata: BTreeMap<String, String>,
+        reset_prefix: Option<&str>,
     ) -> Result<EntryInfo> {
         check_name(&name)?;
         crate::paid::terms::check_initial(&metadata, on_conflict)?;
@@ -133,6 +136,7 @@ impl Entries {
         };
         let entries = self.clone();
         let content_type = from.content_type.clone().unwrap_or_default();
+        let reset_prefix = reset_prefix.map(str::to_owned);
         let entry = blocking(move || {
             let store = entries.0.blobs.store();
             let encoded = store.manifest(&blob)?.encode();
@@ -145,6 +149,8 @@ impl Entries {
                     manifest: &encoded,
                     content_type: &content_type,
                     on_conflict,
+                    md5: None,
+                    reset_prefix: reset_prefix.as_deref(),
                 },
                 &metadata,
                 // The blob is known: nothing to commit.

@@ -94,7 +94,11 @@ impl Entries {
     /// bytes, computed as they are sealed and recorded as the blob's `md5`
     /// alias (what object stores name a file's content by). `check` sees
     /// the MD5 before the commit and may refuse the upload (a body that
-    /// is not what its sender hashed): then nothing is stored.
+    /// is not what its sender hashed): then nothing is stored. A file it
+    /// replaces loses its metadata keys under `reset_prefix` that
+    /// `metadata` does not set, in the same transaction. The upload is a
+    /// job of the registry but not of the catalog's job log: an object
+    /// store's put is one request, and its object is its record.
     pub async fn upload_md5<S, E>(
         &self,
         target: UploadTarget,
@@ -102,6 +106,7 @@ impl Entries {
         size_hint: Option<u64>,
         metadata: BTreeMap<String, String>,
         check: Md5Check,
+        reset_prefix: Option<&str>,
     ) -> Result<(EntryInfo, String)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
@@ -113,10 +118,11 @@ impl Entries {
             .0
             .shared
             .jobs
-            .start("upload", &target.name, size_hint, true);
+            .start("upload", &target.name, size_hint, false);
         let none: BeforeCommit = Box::new(|_| Ok(()));
+        let reset = reset_prefix.map(str::to_owned);
         let (info, md5) = self
-            .store_stream_hashed(job, target, body, none, metadata, Some(check))
+            .store_stream_hashed(job, target, body, none, metadata, Some(check), reset)
             .await?;
         Ok((info, md5.unwrap_or_default()))
     }
@@ -208,7 +214,7 @@ impl Entries {
         E: std::error::Error + Send + Sync + 'static,
     {
         let stored = self
-            .store_stream_hashed(job, target, body, before_commit, metadata, None)
+            .store_stream_hashed(job, target, body, before_commit, metadata, None, None)
             .await?;
         Ok(stored.0)
     }
@@ -225,6 +231,7 @@ impl Entries {
         before_commit: BeforeCommit,
         metadata: BTreeMap<String, String>,
         md5: Option<Md5Check>,
+        reset_prefix: Option<String>,
     ) -> Result<(EntryInfo, Option<String>)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
@@ -261,7 +268,11 @@ impl Entries {
             .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
         let (entry, md5) = tokio::task::spawn_blocking(move || {
             let mut src = Md5Read::new(tokio_util::io::SyncIoBridge::new(reader), sum.clone());
-            let outcome = entries.store_file_with(
+            let extras = Extras {
+                md5: sum.clone(),
+                reset_prefix,
+            };
+            let outcome = entries.store_file_full(
                 &mut src,
                 &job,
                 target.parent.as_deref(),
@@ -269,27 +280,13 @@ impl Entries {
                 target.on_conflict,
                 &*before_commit,
                 &metadata,
+                &extras,
             );
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             outcome.map(|entry| (entry, sum.hex()))
         })
         .await??;
-        if let Some(md5) = &md5 {
-            self.record_md5(&entry, md5).await?;
-        }
         Ok((self.after_store(&entry, wait).await?, md5))
-    }
-
-    /// Records `md5` as the alias of `entry`'s blob.
-    pub(crate) async fn record_md5(&self, entry: &Entry, md5: &str) -> Result<()> {
-        let Some(Ok(blob)) = entry.blob.as_deref().map(str::parse::<BlobId>) else {
-            return Ok(());
-        };
-        let (catalog, md5) = (self.0.shared.catalog.clone(), md5.to_owned());
-        crate::tasks::blocking(move || {
-            Ok(catalog.add_aliases(&blob, &[(cairn_core::DigestKind::Md5, md5)])?)
-        })
-        .await
     }
 
     async fn after_store(&self, entry: &Entry, wait_digests: bool) -> Result<EntryInfo> {
@@ -349,6 +346,33 @@ impl Entries {
         before_commit: &dyn Fn(&Manifest) -> Result<()>,
         metadata: &BTreeMap<String, String>,
     ) -> Result<Entry> {
+        let extras = Extras::default();
+        self.store_file_full(
+            src,
+            job,
+            parent,
+            name,
+            on_conflict,
+            before_commit,
+            metadata,
+            &extras,
+        )
+    }
+
+    /// [`Entries::store_file_with`] with `extras` recorded in the same
+    /// transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_file_full(
+        &self,
+        src: &mut dyn Read,
+        job: &Job,
+        parent: Option<&str>,
+        name: &str,
+        on_conflict: OnConflict,
+        before_commit: &dyn Fn(&Manifest) -> Result<()>,
+        metadata: &BTreeMap<String, String>,
+        extras: &Extras,
+    ) -> Result<Entry> {
         let (network, store) = (&self.0.network, self.0.blobs.store());
         // Placed on suppliers as it is stored, when it can be; dropped
         // unless handed to `auto_place`, it deletes what it wrote.
@@ -365,6 +389,7 @@ impl Entries {
         let encoded = manifest.encode();
         let content_type = sniff::content_type(name, &sealed.head);
         let (committer, temp) = (store.clone(), sealed.temp);
+        let md5 = extras.md5.hex();
         let added = self.0.shared.catalog.add_file_with_metadata(
             NewFile {
                 parent,
@@ -374,6 +399,8 @@ impl Entries {
                 manifest: &encoded,
                 content_type: &content_type,
                 on_conflict,
+                md5: md5.as_deref(),
+                reset_prefix: extras.reset_prefix.as_deref(),
             },
             metadata,
             move || committer.commit(temp, &id),
@@ -563,6 +590,17 @@ where
         }
         std::pin::Pin::new(&mut self.inner).poll_next(cx)
     }
+}
+
+/// What an upload records in the transaction that adds its file, beyond
+/// the file and its metadata.
+#[derive(Clone, Default)]
+pub(crate) struct Extras {
+    /// The content's MD5, kept as the blob's `md5` alias (when on).
+    pub(crate) md5: Md5Sum,
+    /// A replaced file's metadata keys under this prefix that the new
+    /// metadata does not set are removed.
+    pub(crate) reset_prefix: Option<String>,
 }
 
 /// The MD5 of the bytes an [`Md5Read`] passed on so far, shared with
