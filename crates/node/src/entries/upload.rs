@@ -120,9 +120,12 @@ impl Entries {
             .jobs
             .start("upload", &target.name, size_hint, false);
         let none: BeforeCommit = Box::new(|_| Ok(()));
-        let reset = reset_prefix.map(str::to_owned);
+        let object = ObjectPut {
+            check,
+            reset_prefix: reset_prefix.map(str::to_owned),
+        };
         let (info, md5) = self
-            .store_stream_hashed(job, target, body, none, metadata, Some(check), reset)
+            .store_stream_hashed(job, target, body, none, metadata, Some(object))
             .await?;
         Ok((info, md5.unwrap_or_default()))
     }
@@ -214,15 +217,16 @@ impl Entries {
         E: std::error::Error + Send + Sync + 'static,
     {
         let stored = self
-            .store_stream_hashed(job, target, body, before_commit, metadata, None, None)
+            .store_stream_hashed(job, target, body, before_commit, metadata, None)
             .await?;
         Ok(stored.0)
     }
 
-    /// [`Entries::store_stream_with`] that, when `md5` is given, also
-    /// computes the MD5 of the bytes as they are sealed, has the check
+    /// [`Entries::store_stream_with`] that, for an `object`, also
+    /// computes the MD5 of the bytes as they are sealed, has its check
     /// see it before the commit (it may refuse the upload), and records it
-    /// as the blob's `md5` alias once committed.
+    /// as the blob's `md5` alias in the commit (with the metadata reset
+    /// `object` asks).
     pub(crate) async fn store_stream_hashed<S, E>(
         &self,
         job: Job,
@@ -230,8 +234,7 @@ impl Entries {
         body: S,
         before_commit: BeforeCommit,
         metadata: BTreeMap<String, String>,
-        md5: Option<Md5Check>,
-        reset_prefix: Option<String>,
+        object: Option<ObjectPut>,
     ) -> Result<(EntryInfo, Option<String>)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
@@ -246,7 +249,11 @@ impl Entries {
         let reader = tokio_util::io::StreamReader::new(body);
         let entries = self.clone();
         let wait = target.wait_digests;
-        let (sum, before_commit) = match md5 {
+        let (check, reset_prefix) = match object {
+            Some(o) => (Some(o.check), o.reset_prefix),
+            None => (None, None),
+        };
+        let (sum, before_commit) = match check {
             None => (Md5Sum::default(), before_commit),
             Some(check) => {
                 let sum = Md5Sum::on();
@@ -590,6 +597,13 @@ where
         }
         std::pin::Pin::new(&mut self.inner).poll_next(cx)
     }
+}
+
+/// An object store's put: its MD5's check, and the metadata prefix a
+/// replaced file is reset under.
+pub(crate) struct ObjectPut {
+    check: Md5Check,
+    reset_prefix: Option<String>,
 }
 
 /// What an upload records in the transaction that adds its file, beyond
