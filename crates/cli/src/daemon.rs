@@ -71,11 +71,17 @@ pub(crate) async fn run(
     });
     tokio::spawn(notify_when_ready(addr));
     let seeds = cairn_cli::seed_layers(&node, &config);
-    let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files).await?;
+    let http = cairn_api::metrics::Http::register(&node);
+    let mut layers = serve_layers(&node, &seeds, data_dir, &mut addr_files, &http).await?;
     layers.spawn(cairn_api::media_inputs(&node).context("cannot listen for media inputs")?);
+    if let Some(listen) = config.metrics.listen {
+        layers.spawn(serve_metrics(&node, listen, data_dir, &mut addr_files)?);
+    }
     let main = cairn_api::main_app(
-        cairn_api::router(node.clone()),
-        seeds.iter().map(|(layer, _)| layer.router()),
+        http.count(cairn_api::router(node.clone()), "native"),
+        seeds
+            .iter()
+            .map(|(layer, _)| http.count(layer.router(), layer.name())),
     );
     cairn_api::serve_app(node.clone(), listener, main).await?;
     while let Some(served) = layers.join_next().await {
@@ -112,6 +118,7 @@ async fn serve_layers(
     seeds: &[cairn_cli::Seed],
     data_dir: &Path,
     addr_files: &mut AddrFiles,
+    http: &cairn_api::metrics::Http,
 ) -> Result<tokio::task::JoinSet<std::io::Result<()>>> {
     let mut layers = tokio::task::JoinSet::new();
     for (layer, addrs) in seeds {
@@ -140,11 +147,29 @@ async fn serve_layers(
                 addr_files.write(data_dir.join(format!("{}.addr", layer.name())), &addr)?;
             }
             println!("{} layer listening on http://{addr}", layer.name());
-            let app = cairn_api::own_app(layer.own_router());
+            let app = cairn_api::own_app(http.count(layer.own_router(), layer.name()));
             layers.spawn(cairn_api::serve_app(node.clone(), listener, app));
         }
     }
     Ok(layers)
+}
+
+/// Binds `[metrics] listen` (loopback unless the config allows more) and
+/// returns its loop: `/metrics` without the secret. Its address goes to
+/// `<data dir>/metrics.addr`.
+fn serve_metrics(
+    node: &cairn_node::Node,
+    listen: SocketAddr,
+    data_dir: &Path,
+    addr_files: &mut AddrFiles,
+) -> Result<impl std::future::Future<Output = std::io::Result<()>> + use<>> {
+    let listener = cairn_api::listen(listen, node.config().http.backlog)
+        .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+    let addr = listener.local_addr()?;
+    addr_files.write(data_dir.join("metrics.addr"), &addr)?;
+    println!("metrics listening on http://{addr}/metrics");
+    let app = cairn_api::metrics::app(node.clone());
+    Ok(cairn_api::serve_app(node.clone(), listener, app))
 }
 
 /// Segment buffers are 1 MiB, above glibc's default mmap threshold, so

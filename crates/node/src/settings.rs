@@ -26,7 +26,13 @@ type Result<T> = std::result::Result<T, NodeError>;
 
 /// Keys the daemon reads before the node opens, so a setting could not
 /// reach them.
-const READONLY: &[&str] = &["listen", "layers.", "network.listen", "network.bootstrap"];
+const READONLY: &[&str] = &[
+    "listen",
+    "layers.",
+    "network.listen",
+    "network.bootstrap",
+    "metrics.",
+];
 
 /// Keys a running node takes at once.
 const LIVE: &[&str] = &["network.nickname"];
