@@ -82,7 +82,9 @@ impl Scrape {
                 let have = s["labels"].as_object().unwrap();
                 s["name"] == name
                     && have.len() == labels.len()
-                    && labels.iter().all(|(k, v)| have.get(*k) == Some(&(*v).into()))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| have.get(*k) == Some(&(*v).into()))
             })
             .map(|s| s["value"].as_f64().unwrap())
     }
@@ -165,7 +167,10 @@ async fn counters_move_by_the_work_done_and_the_scrape_parses() {
 
     // Jobs, counted by the job registry.
     let upload = [("kind", "upload")];
-    assert_eq!(after.grew(&before, "cairn_jobs_started_total", &upload), 3.0);
+    assert_eq!(
+        after.grew(&before, "cairn_jobs_started_total", &upload),
+        3.0
+    );
     let done = [("kind", "upload"), ("state", "done")];
     assert_eq!(after.grew(&before, "cairn_jobs_ended_total", &done), 3.0);
     let count = "cairn_job_duration_seconds_count";
@@ -204,7 +209,10 @@ async fn counters_move_by_the_work_done_and_the_scrape_parses() {
     // Routes are templates: no label names an entry.
     let labels = after.label_values();
     for id in &ids {
-        assert!(!labels.iter().any(|l| l.contains(id.as_str())), "{id} in a label");
+        assert!(
+            !labels.iter().any(|l| l.contains(id.as_str())),
+            "{id} in a label"
+        );
     }
 
     // Body bytes by layer.
@@ -219,7 +227,10 @@ async fn counters_move_by_the_work_done_and_the_scrape_parses() {
     assert_eq!(after.grew(&before, "cairn_entries", &files), 3.0);
     assert_eq!(after.grew(&before, "cairn_blobs", &[]), 3.0);
     assert_eq!(after.grew(&before, "cairn_blob_bytes", &[]), total as f64);
-    assert_eq!(after.grew(&before, "cairn_storage_used_bytes", &[]), total as f64);
+    assert_eq!(
+        after.grew(&before, "cairn_storage_used_bytes", &[]),
+        total as f64
+    );
     for process in [
         "cairn_process_resident_memory_bytes",
         "cairn_process_open_fds",
@@ -260,6 +271,22 @@ async fn the_main_listener_asks_the_secret_and_the_metrics_listener_does_not() {
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
+
+    // `cairn metrics` prints the scrape, through the secret.
+    let out = node.cli(&["metrics"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = Scrape::parse(&String::from_utf8(out.stdout).unwrap());
+    let scrapes = [
+        ("layer", "native"),
+        ("route", "/metrics"),
+        ("method", "GET"),
+        ("status", "401"),
+    ];
+    assert_eq!(printed.value("cairn_http_requests_total", &scrapes), 2.0);
 }
 
 #[tokio::test]
