@@ -7,7 +7,7 @@
 //! a client sent, so a scanner cannot make a label per URL; a request no
 //! route of the layer matched (its fallback) is `unmatched`.
 //!
-//! [`h_metrics`] answers the scrape on the main listener (behind the admin
+//! `h_metrics` answers the scrape on the main listener (behind the admin
 //! secret) and [`app`] on `[metrics] listen` (without it); both call
 //! `Node::scrape`, which encodes the engine's registry.
 

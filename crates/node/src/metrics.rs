@@ -9,7 +9,7 @@
 //!   `accounts.rs`, `paid/`), and whatever a door registers
 //!   ([`Metrics::register`]: the HTTP layer's requests and bytes);
 //! - gauges of state, read when scraped from what the node already keeps
-//!   cheaply ([`Gauges`], filled by `Node::scrape`): the catalog's kept
+//!   cheaply (`Gauges`, filled by [`crate::Node::scrape`]): the catalog's kept
 //!   counts, the network's traffic counters, the last audit round, the
 //!   media and torrent services, and the process itself (`/proc/self`,
 //!   tokio's runtime). A scrape scans no table and stats no blob file, so
