@@ -4,8 +4,8 @@
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
 # splash images, preview lengths), curl, yt-dlp, aws-cli and rclone, a venv
-# with PyOpenload and one with BitDust's client (pyenv's Python 3.9.18),
-# installed here when missing.
+# with PyOpenload, one with prometheus_client and one with BitDust's client
+# (pyenv's Python 3.9.18), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,6 +70,16 @@ if ! "$oc_venv/bin/openapi-python-client" --version 2>/dev/null | grep -q ' 0.29
   "$oc_venv/bin/pip" install -q --disable-pip-version-check 'openapi-python-client==0.29.1'
 fi
 export CAIRN_OPENAPI_CLIENT_BIN="$PWD/$oc_venv/bin"
+
+# prometheus_client (PyPI), the Python client of Prometheus, parses the
+# node's /metrics with its strict OpenMetrics parser in the metrics test;
+# pinned, so a run is the same run everywhere.
+prom_venv=target/prometheus-venv
+if ! "$prom_venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("prometheus_client") != "0.26.0")' >/dev/null 2>&1; then
+  python3 -m venv "$prom_venv" >/dev/null 2>&1 || { apt_install python3-venv; python3 -m venv "$prom_venv"; }
+  "$prom_venv/bin/pip" install -q --disable-pip-version-check 'prometheus_client==0.26.0'
+fi
+export CAIRN_PROM_PYTHON="$PWD/$prom_venv/bin/python"
 
 # yt-dlp (PyPI; Debian's is from 2023) resolves web pages to their media
 # for the media service; the node finds it on PATH.

@@ -19,6 +19,8 @@
 //! - [`extract`]: the native API's `Json`, `Query` and `Path` extractors,
 //!   whose refusals answer the documented JSON error;
 //! - [`auth`]: the admin secret check;
+//! - [`metrics`]: HTTP requests and bytes counted by layer and route, and
+//!   the `/metrics` scrape;
 //! - [`amount`]: amounts in request bodies, JSON integers in the ledger's
 //!   bounds;
 //! - [`pumped`]: a multipart part pumped into an upload as it arrives;
@@ -35,6 +37,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod health;
+pub mod metrics;
 pub mod openapi;
 mod paid;
 pub mod pumped;
@@ -112,6 +115,12 @@ pub fn router(node: Node) -> Router {
         .nest("/api/v1", v1)
         .route("/healthz", axum::routing::get(health::h_healthz))
         .route("/readyz", axum::routing::get(health::h_readyz))
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::h_metrics).route_layer(
+                axum::middleware::from_fn_with_state(state.clone(), auth::require_secret),
+            ),
+        )
         .with_state(state)
 }
 

@@ -105,6 +105,8 @@ pub(crate) enum Command {
     },
     /// Node status.
     Status,
+    /// Print the node's Prometheus metrics (the `/metrics` scrape).
+    Metrics,
     /// List a folder (default: the root).
     Ls {
         /// Folder id.

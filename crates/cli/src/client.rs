@@ -60,6 +60,13 @@ impl Client {
             .bearer_auth(&self.secret)
     }
 
+    /// A call outside the native API (`/metrics`), with the secret.
+    pub(crate) fn root_request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.secret)
+    }
+
     /// Sends, and turns an error answer into an error with its message.
     pub(crate) async fn send(&self, req: RequestBuilder) -> Result<Response> {
         let resp = req.send().await.with_context(|| {

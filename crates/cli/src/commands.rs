@@ -15,6 +15,7 @@ use crate::args::{
     AccountAction, Cli, Command, FriendAction, GroupAction, IdAction, KeyAction, MetaAction,
     MsgAction, NetAction, ShareAction, TorrentAction,
 };
+mod metrics;
 mod services;
 mod settings;
 mod traffic;
@@ -91,6 +92,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
             export(client, out, &format!("/entries/{id}/export"), body).await?;
         }
         Command::Status => status(client, out).await?,
+        Command::Metrics => metrics::print(client).await?,
         Command::Ls {
             folder,
             sort,

@@ -48,7 +48,9 @@ pub(crate) async fn run(
         let _ = log_filter.reload(EnvFilter::new(&node.config().log));
     }
     let seeds = cairn_cli::seed_layers(&node, &config);
-    let listeners = std::sync::Arc::new(Listeners::new(&node, data_dir.to_path_buf(), &seeds));
+    let http = cairn_api::metrics::Http::register(&node);
+    let listeners =
+        std::sync::Arc::new(Listeners::new(&node, data_dir.to_path_buf(), &seeds, &http));
     let listener = cairn_api::listen(config.listen, config.http.backlog)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -78,9 +80,14 @@ pub(crate) async fn run(
     listeners.apply(node.config(), true)?;
     let media = cairn_api::media_inputs(&node).context("cannot listen for media inputs")?;
     let media = tokio::spawn(media);
+    if let Some(listen) = config.metrics.listen {
+        tokio::spawn(serve_metrics(&node, listen, &listeners)?);
+    }
     let main = cairn_api::main_app(
-        cairn_api::router(node.clone()),
-        seeds.iter().map(|(layer, _)| layer.router()),
+        http.count(cairn_api::router(node.clone()), "native"),
+        seeds
+            .iter()
+            .map(|(layer, _)| http.count(layer.router(), layer.name())),
     );
     let serving = listeners.serving(tokio_util::sync::CancellationToken::new());
     cairn_api::serve_app_with(node.clone(), listener, main, serving).await?;
@@ -109,6 +116,23 @@ pub(crate) fn exec_again() -> anyhow::Error {
         "cannot start {} again",
         std::path::Path::new(&program).display()
     ))
+}
+
+/// Binds `[metrics] listen` (loopback unless the config allows more) and
+/// returns its loop: `/metrics` without the secret. Its address goes to
+/// `<data dir>/metrics.addr`.
+fn serve_metrics(
+    node: &cairn_node::Node,
+    listen: SocketAddr,
+    listeners: &Listeners,
+) -> Result<impl std::future::Future<Output = std::io::Result<()>> + use<>> {
+    let listener = cairn_api::listen(listen, node.config().http.backlog)
+        .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+    let addr = listener.local_addr()?;
+    listeners.write_addr("metrics", &addr)?;
+    println!("metrics listening on http://{addr}/metrics");
+    let app = cairn_api::metrics::app(node.clone());
+    Ok(cairn_api::serve_app(node.clone(), listener, app))
 }
 
 /// Segment buffers are 1 MiB, above glibc's default mmap threshold, so

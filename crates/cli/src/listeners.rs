@@ -40,12 +40,23 @@ pub(crate) struct Listeners {
 }
 
 impl Listeners {
-    pub(crate) fn new(node: &Node, data_dir: PathBuf, seeds: &[cairn_cli::Seed]) -> Self {
+    pub(crate) fn new(
+        node: &Node,
+        data_dir: PathBuf,
+        seeds: &[cairn_cli::Seed],
+        http: &cairn_api::metrics::Http,
+    ) -> Self {
         let mut apps: Vec<(String, axum::Router)> = seeds
             .iter()
-            .map(|(layer, _)| (layer.name().to_owned(), layer.own_router()))
+            .map(|(layer, _)| {
+                let app = http.count(layer.own_router(), layer.name());
+                (layer.name().to_owned(), app)
+            })
             .collect();
-        apps.push((S3.to_owned(), cairn_s3::router(node.clone())));
+        apps.push((
+            S3.to_owned(),
+            http.count(cairn_s3::router(node.clone()), S3),
+        ));
         let (http, _) = tokio::sync::watch::channel(node.config().http.clone());
         Self {
             node: node.clone(),

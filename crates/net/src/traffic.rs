@@ -192,6 +192,10 @@ pub struct TrafficStats {
     pub bytes_sent: u64,
     /// Bytes received, likewise.
     pub bytes_received: u64,
+    /// Of `bytes_sent`, those sent in lane frames.
+    pub lane_bytes_sent: u64,
+    /// Of `bytes_received`, those received in lane frames.
+    pub lane_bytes_received: u64,
     /// Requests and messages by protocol.
     pub protocols: Vec<ProtocolTraffic>,
     /// Traffic by peer.
@@ -228,6 +232,8 @@ struct State {
     connections: HashMap<ConnectionId, Conn>,
     /// Bytes of closed connections and lanes, by peer.
     past: HashMap<PeerId, (u64, u64)>,
+    /// Bytes of lanes, sent and received, of every peer.
+    lanes: (u64, u64),
     protocols: BTreeMap<String, ProtocolTraffic>,
     requests: HashMap<PeerId, (u64, u64)>,
     flights: BTreeMap<u64, Flight>,
@@ -322,6 +328,8 @@ impl Traffic {
     /// Bytes a lane to or from `peer` sent and received.
     pub(crate) fn lane_bytes(&self, peer: PeerId, sent: u64, received: u64) {
         let mut state = self.state();
+        state.lanes.0 += sent;
+        state.lanes.1 += received;
         let past = state.past.entry(peer).or_default();
         past.0 += sent;
         past.1 += received;
@@ -437,6 +445,8 @@ impl Traffic {
         TrafficStats {
             bytes_sent: peers.iter().map(|p| p.bytes_sent).sum(),
             bytes_received: peers.iter().map(|p| p.bytes_received).sum(),
+            lane_bytes_sent: state.lanes.0,
+            lane_bytes_received: state.lanes.1,
             protocols: state.protocols.values().cloned().collect(),
             peers,
             in_flight: state.flights.values().cloned().collect(),

@@ -219,6 +219,7 @@ impl Accounts {
             node.shared
                 .catalog
                 .transfer(MINT, &user.account, unit, amount, "admin deposit")?;
+            node.shared.metrics.ledger_moved(unit, "deposit", amount);
             node.account_info(&user)
         })
         .await

@@ -52,6 +52,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Every HTTP listener's connections (the API's and the layers').
     pub http: HttpConfig,
+    /// Prometheus metrics on a listener of their own, without the secret.
+    pub metrics: MetricsConfig,
     /// The threads and memory that serve reads.
     pub read: ReadConfig,
     /// Streaming media: encoders, HLS segments and their cache.
@@ -289,6 +291,35 @@ impl Default for HttpConfig {
             max_connections: 16384,
             max_connections_per_ip: 4096,
             backlog: 4096,
+        }
+    }
+}
+
+/// Prometheus metrics (`/metrics`). The main listener always serves them
+/// to the admin secret; this listener serves them to anyone who can
+/// connect, so it is off by default and on loopback unless told.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of a listener serving `/metrics` without the secret (e.g.
+    /// `127.0.0.1:9190`; default none). Its bound address goes to
+    /// `<data dir>/metrics.addr`.
+    pub listen: Option<SocketAddr>,
+    /// Allow `listen` on an address that is not loopback (default false:
+    /// a start with one is refused), for a Prometheus on another host
+    /// behind a firewall of the operator's.
+    pub allow_remote: bool,
+}
+
+impl MetricsConfig {
+    /// Refuses a listener off loopback unless `allow_remote` says so.
+    pub fn check(&self) -> Result<(), String> {
+        match self.listen {
+            Some(addr) if !addr.ip().is_loopback() && !self.allow_remote => Err(format!(
+                "[metrics] listen = \"{addr}\" is not loopback: anyone who reaches it reads the metrics \
+                 without the secret; set allow_remote = true to mean it"
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -641,6 +672,7 @@ impl Default for Config {
             s3: S3Config::default(),
             network: NetworkConfig::default(),
             http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
             read: ReadConfig::default(),
             media: MediaConfig::default(),
             torrents: TorrentsConfig::default(),
@@ -655,6 +687,7 @@ fn default_roots() -> Vec<PathBuf> {
 impl Config {
     /// What the types cannot say: the ranges some values must lie in.
     pub fn check(&self) -> Result<(), String> {
+        self.metrics.check()?;
         for (what, bps) in [
             ("download_bps", self.torrents.download_bps),
             ("upload_bps", self.torrents.upload_bps),
@@ -757,5 +790,18 @@ mod tests {
             toml::from_str("[layers]\ncacaoweb = []\nopenload = [\"0.0.0.0:80\"]").unwrap();
         assert!(c.layers.cacaoweb.is_empty());
         assert_eq!(c.layers.openload.len(), 1);
+    }
+
+    /// `[metrics] listen` serves without the secret: off loopback only
+    /// when the file says so.
+    #[test]
+    fn a_metrics_listener_off_loopback_needs_allow_remote() {
+        let parse = |text: &str| toml::from_str::<Config>(text).unwrap().check();
+        assert!(parse("").is_ok());
+        assert!(parse("[metrics]\nlisten = \"127.0.0.1:9190\"").is_ok());
+        assert!(parse("[metrics]\nlisten = \"[::1]:9190\"").is_ok());
+        let refused = parse("[metrics]\nlisten = \"0.0.0.0:9190\"").unwrap_err();
+        assert!(refused.contains("allow_remote"), "{refused}");
+        assert!(parse("[metrics]\nlisten = \"0.0.0.0:9190\"\nallow_remote = true").is_ok());
     }
 }

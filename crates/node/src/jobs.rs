@@ -89,6 +89,8 @@ pub(crate) struct Registry {
     /// most), before the meter is read, and at the stop, rather than in a
     /// transaction of its own at every job's end.
     metered: Mutex<(u64, u64)>,
+    /// Jobs started and ended, counted here (`crate::metrics`).
+    pub(crate) metrics: crate::metrics::JobMetrics,
 }
 
 /// A running job, held by the code doing the work.
@@ -191,6 +193,7 @@ impl Registry {
             catalog,
             events,
             metered: Mutex::default(),
+            metrics: crate::metrics::JobMetrics::default(),
         }))
     }
 
@@ -237,6 +240,7 @@ impl Registry {
             cancel: CancellationToken::new(),
         });
         self.lock_live().insert(id, state.clone());
+        self.metrics.started(kind);
         let record = state.record("running");
         self.save(&state, &record);
         self.events.send(Event::Job { job: record });
@@ -263,6 +267,9 @@ impl Registry {
         self.lock_live().remove(&state.id);
         self.save(state, &record);
         self.meter(state.kind, record.done);
+        let millis = record.updated - record.created;
+        self.metrics
+            .ended(state.kind, &record.state, millis, record.done);
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         ended.push_front(record.clone());
         ended.truncate(self.kept);
@@ -391,6 +398,15 @@ impl Registry {
     /// How many jobs are running.
     pub(crate) fn running(&self) -> usize {
         self.lock_live().len()
+    }
+
+    /// How many jobs of each kind are running, by kind.
+    pub(crate) fn running_by_kind(&self) -> Vec<(&'static str, u64)> {
+        let mut kinds = std::collections::BTreeMap::new();
+        for s in self.lock_live().values() {
+            *kinds.entry(s.kind).or_insert(0) += 1;
+        }
+        kinds.into_iter().collect()
     }
 
     /// Asks job `id` to stop.

@@ -58,6 +58,7 @@ mod local;
 mod lock;
 mod media;
 pub mod messages;
+pub mod metrics;
 mod network;
 mod node;
 pub mod paid;

@@ -575,6 +575,21 @@ impl Node {
         }
     }
 
+    /// The metrics registry: the engine's counters, and where a door
+    /// registers its own.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.0.shared.metrics
+    }
+
+    /// Every metric now, in the OpenMetrics text format
+    /// ([`crate::metrics::CONTENT_TYPE`]): the counters, and the state read
+    /// from what the node keeps (no table scanned, no blob file statted).
+    pub async fn scrape(&self) -> Result<String> {
+        let jobs = self.0.shared.jobs.running_by_kind();
+        let gauges = crate::metrics::gather(self, jobs).await?;
+        Ok(self.0.shared.metrics.encode(&gauges))
+    }
+
     /// Node status.
     pub async fn status(&self) -> Result<Status> {
         let node = self.clone();

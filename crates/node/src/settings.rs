@@ -32,6 +32,7 @@ const READONLY: &[&str] = &[
     "network.listen",
     "network.bootstrap",
     "s3.",
+    "metrics.",
 ];
 
 /// Keys a running node takes at once.

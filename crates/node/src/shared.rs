@@ -1,5 +1,5 @@
 //! What every service of the engine works with: the config, the catalog,
-//! the job registry, the events, the task tracker and the keys derived
+//! the job registry, the metrics, the events, the task tracker and the keys derived
 //! from the node's identity. The node and each service hold it in an
 //! `Arc`; nothing here knows any service, so every service can depend on
 //! it without depending on another.
@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) catalog: Arc<Catalog>,
     /// Running and recent jobs.
     pub(crate) jobs: Arc<Registry>,
+    /// The metrics registry and the engine's counters.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// What the WebSocket streams.
     pub(crate) events: Events,
     /// Every background task, so shutdown can wait for them.
@@ -52,6 +54,7 @@ impl Shared {
             lookups: crate::tasks::Workers::new("cairn-lookup", config.read.lookup_threads(), 0),
             config,
             catalog,
+            metrics: crate::metrics::Metrics::new(&jobs.metrics),
             jobs,
             events,
             tasks: TaskTracker::new(),

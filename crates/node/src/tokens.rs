@@ -126,7 +126,13 @@ impl Tokens {
             }
             let bytes = amount(bytes)?;
             let account = node.token_account(&token)?;
-            Ok(node.shared.catalog.redeem_once(&account, &code, bytes)?)
+            let redeemed = node.shared.catalog.redeem_once(&account, &code, bytes)?;
+            if redeemed {
+                node.shared
+                    .metrics
+                    .ledger_moved(Unit::Bytes, "promo", bytes);
+            }
+            Ok(redeemed)
         })
         .await
     }
@@ -141,6 +147,9 @@ impl Tokens {
             node.shared
                 .catalog
                 .transfer(MINT, &account, Unit::Bytes, bytes, "deposit")?;
+            node.shared
+                .metrics
+                .ledger_moved(Unit::Bytes, "deposit", bytes);
             Ok(())
         })
         .await
@@ -159,6 +168,9 @@ impl Tokens {
             node.shared
                 .catalog
                 .transfer(&account, SPENT, Unit::Bytes, bytes, &reason)?;
+            node.shared
+                .metrics
+                .ledger_moved(Unit::Bytes, "spend", bytes);
             Ok(())
         })
         .await

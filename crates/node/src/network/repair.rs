@@ -212,6 +212,11 @@ impl Network {
             for (position, outcome) in outcomes.into_iter().enumerate() {
                 status.positions += 1;
                 let peer = placement.suppliers[position].clone();
+                self.0.shared.metrics.audited(match outcome {
+                    Audit::Healthy => "healthy",
+                    Audit::Damaged => "damaged",
+                    Audit::Offline => "offline",
+                });
                 match outcome {
                     Audit::Healthy => {
                         status.healthy += 1;

@@ -240,6 +240,11 @@ impl Paid {
                     price,
                 )? {
                     charged = status.terms.price;
+                    paid.0.shared.metrics.ledger_moved(
+                        cairn_store::ledger::Unit::Credits,
+                        "purchase",
+                        price,
+                    );
                     tracing::info!(entry = %info.entry.id, buyer = %user.login, price, "bought");
                 }
             }
