@@ -1426,7 +1426,9 @@ async fn download(client: &Client, out: &Out, id: &str, output: &Path, quiet: bo
 }
 
 /// Writes what `req` answers to `output` (whole, or nothing: through a
-/// temporary file beside it), or to standard output for "-".
+/// temporary file beside it), or to standard output for "-". An output
+/// that exists and is not a regular file (`/dev/null`, a pipe) is written
+/// to directly: renaming a file over it would replace the device.
 async fn save(
     client: &Client,
     out: &Out,
@@ -1447,6 +1449,27 @@ async fn save(
                 .await?;
         }
         stdout.flush().await?;
+        return Ok(());
+    }
+    let special = std::fs::metadata(output).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if special {
+        let mut sink = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(output)
+            .await
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        let mut written = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.context("the download was cut off")?;
+            sink.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+            pb.set_position(written);
+        }
+        sink.flush().await?;
+        pb.finish_and_clear();
+        out.print(&json!({ "path": output, "bytes": written }), |_| {
+            format!("{written} bytes  {}", output.display())
+        });
         return Ok(());
     }
     let tmp = output.with_file_name(format!(

@@ -41,6 +41,36 @@ async fn upload_prints_blake3_ids_and_download_is_byte_exact() {
 }
 
 #[tokio::test]
+async fn a_download_to_a_pipe_writes_into_it_and_leaves_it_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let node = TestNode::start().await;
+    let content = data(300_000, 2);
+    let f = node.file("pipe.bin", &content);
+    stdout(&node.cli(&["upload", "-q", f.to_str().unwrap()]));
+    // A named pipe stands for /dev/null and its kind: a file renamed over
+    // it would replace it.
+    let fifo = node.files.join("out.fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    stdout(&node.cli(&[
+        "download",
+        &b3(&content),
+        "-o",
+        fifo.to_str().unwrap(),
+        "-q",
+    ]));
+    // Checked first: a reader of a replaced pipe would wait forever.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    assert_eq!(reader.join().unwrap(), content);
+}
+
+#[tokio::test]
 async fn a_folder_uploads_recursively_and_keeps_its_tree() {
     let node = TestNode::start().await;
     node.file("album/a.txt", b"first");
