@@ -39,8 +39,8 @@ pub(crate) async fn run(
     fix_mmap_threshold();
     // The node takes the data dir's lock first (a second node is refused
     // there, before it touches anything). The address files are written
-    // only while it is held, and `addr_files` goes before `node` on every
-    // way out of here, so they are removed before the lock is released.
+    // only while it is held, and removed (`Listeners::remove_addr_files`,
+    // or when the listeners drop) while it still holds the lock.
     let node = cairn_node::Node::start(data_dir, config.clone()).await?;
     // A `log` set at run time (`cairn config set log debug`) is applied
     // by the node over the file; `RUST_LOG` still wins.
@@ -97,7 +97,7 @@ pub(crate) async fn run(
     }
     node.shutdown().await;
     // The address files go while the node still holds the data dir.
-    drop(listeners);
+    listeners.remove_addr_files();
     Ok(node.restart_requested())
 }
 

@@ -191,6 +191,14 @@ impl Listeners {
         running.iter().any(|r| r.name == name)
     }
 
+    /// Removes the `.addr` files now (the signal task still holds these
+    /// listeners when the node has stopped).
+    pub(crate) fn remove_addr_files(&self) {
+        drop(std::mem::take(
+            &mut *self.addr_files.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
+    }
+
     /// Waits for every listener to end (they end with the node).
     pub(crate) async fn ended(&self) {
         self.tasks.close();
