@@ -99,24 +99,18 @@ impl S3Door {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let who = self.principal(&req).await?;
         let input = req.input;
-        let bucket = self.bucket(&who, &input.bucket).await?;
-        let key = Key::parse(&input.key)?;
-        let Some(name) = key.file else {
+        if input.key.ends_with('/') {
             return Err(s3_error!(
                 InvalidArgument,
                 "a multipart upload's key cannot end with '/'"
             ));
-        };
-        let entries = self.node.entries();
-        let parent = entries
-            .make_folders(Some(&bucket.id), &key.dirs)
-            .await
-            .map_err(s3)?
-            .unwrap_or_else(|| bucket.id.clone());
-        self.refuse_folder_in_the_way(&parent, name).await?;
+        }
+        let (parent, name) = self.place_of(&who, &input.bucket, &input.key).await?;
         let metadata = metadata_in(input.metadata.as_ref(), input.content_type.as_deref())?;
-        let upload = entries
-            .begin_multipart(parent, name.to_owned(), metadata)
+        let upload = self
+            .node
+            .entries()
+            .begin_multipart(parent, name.unwrap_or_default(), metadata)
             .await
             .map_err(s3)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

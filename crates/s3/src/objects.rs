@@ -138,14 +138,12 @@ impl S3Door {
         }
         .check(&info)?;
         let size = info.entry.size;
-        // What this reader may read of it (a paid file's preview).
-        let opened = self
-            .node
+        // The paid-file rules decide who sees it, as at every door.
+        self.node
             .paid()
-            .open_for(&info, &who.reader())
+            .visible_entry(&info.entry.id, &who.reader())
             .await
             .map_err(or_missing(S3ErrorCode::NoSuchKey))?;
-        drop(opened);
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(size as i64),
             content_type: Some(content_type(&info)),
@@ -225,22 +223,15 @@ impl S3Door {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let who = self.principal(&req).await?;
         let input = req.input;
-        let bucket = self.bucket(&who, &input.bucket).await?;
-        let key = Key::parse(&input.key)?;
         let entries = self.node.entries();
-        let parent = entries
-            .make_folders(Some(&bucket.id), &key.dirs)
-            .await
-            .map_err(s3)?
-            .unwrap_or_else(|| bucket.id.clone());
-        let Some(name) = key.file else {
+        let (parent, name) = self.place_of(&who, &input.bucket, &input.key).await?;
+        let Some(name) = name else {
             // A directory marker: the folder is all there is.
             return Ok(S3Response::new(PutObjectOutput {
                 e_tag: Some(ETag::Strong(EMPTY_MD5.into())),
                 ..Default::default()
             }));
         };
-        self.refuse_folder_in_the_way(&parent, name).await?;
         let mut metadata = metadata_in(input.metadata.as_ref(), input.content_type.as_deref())?;
         metadata.insert(ETAG.into(), ETAG_IS_MD5.into());
         let expected = content_md5(input.content_md5.as_deref())?;
@@ -257,7 +248,7 @@ impl S3Door {
         });
         let target = UploadTarget {
             parent: Some(parent),
-            name: name.to_owned(),
+            name,
             on_conflict: OnConflict::Replace,
             wait_digests: false,
         };
@@ -279,21 +270,34 @@ impl S3Door {
         }))
     }
 
-    /// A folder where a file should go is a conflict S3 has no word for.
-    pub(crate) async fn refuse_folder_in_the_way(&self, parent: &str, name: &str) -> S3Result<()> {
-        let found = self
-            .node
-            .entries()
-            .child_named(Some(parent), name)
+    /// Where `key` puts a file in bucket `bucket` of `who`: its folder,
+    /// made where missing, and its name (`None` for a directory marker).
+    /// A folder where the file should go is a conflict S3 has no word
+    /// for, and is refused.
+    pub(crate) async fn place_of(
+        &self,
+        who: &Principal,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<(String, Option<String>)> {
+        let bucket = self.bucket(who, bucket).await?;
+        let key = Key::parse(key)?;
+        let entries = self.node.entries();
+        let parent = entries
+            .make_folders(Some(&bucket.id), &key.dirs)
             .await
-            .map_err(s3)?;
-        match found {
+            .map_err(s3)?
+            .unwrap_or(bucket.id);
+        let Some(name) = key.file else {
+            return Ok((parent, None));
+        };
+        match entries.child_named(Some(&parent), name).await.map_err(s3)? {
             Some(e) if e.kind == EntryKind::Folder => Err(s3_error!(
                 InvalidArgument,
                 "'{}' is a folder here (other keys begin with it), so no object can have that key",
                 name.escape_debug()
             )),
-            _ => Ok(()),
+            _ => Ok((parent, Some(name.to_owned()))),
         }
     }
 
@@ -336,21 +340,15 @@ impl S3Door {
                 "the source is a paid file not paid for"
             ));
         }
-        let bucket = self.bucket(&who, &input.bucket).await?;
-        let key = Key::parse(&input.key)?;
-        let Some(name) = key.file else {
+        if input.key.ends_with('/') {
             return Err(s3_error!(
                 InvalidArgument,
                 "a copy's key cannot end with '/'"
             ));
-        };
+        }
         let entries = self.node.entries();
-        let parent = entries
-            .make_folders(Some(&bucket.id), &key.dirs)
-            .await
-            .map_err(s3)?
-            .unwrap_or_else(|| bucket.id.clone());
-        self.refuse_folder_in_the_way(&parent, name).await?;
+        let (parent, name) = self.place_of(&who, &input.bucket, &input.key).await?;
+        let name = name.unwrap_or_default();
         let replace = input
             .metadata_directive
             .as_ref()
@@ -373,7 +371,7 @@ impl S3Door {
             .copy_file(
                 &source.entry.id,
                 Some(parent),
-                name.to_owned(),
+                name,
                 OnConflict::Replace,
                 metadata,
                 Some(META),

@@ -22,7 +22,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::StoreError;
 use crate::catalog::{Catalog, add_blob, drop_if_orphan, now_ms};
-use crate::shares::NewBlob;
+use crate::shares::{NewBlob, repin};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -173,17 +173,7 @@ impl Catalog {
                 return Err(upload_not_found(upload));
             }
             let new_blob = add_blob(&tx, &blob.id, blob.size, blob.manifest)?;
-            let name = pin_name(upload, part.number);
-            let old: Option<Vec<u8>> = tx
-                .query_row("SELECT blob FROM pins WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            tx.execute(
-                "INSERT INTO pins (name, blob) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET blob = excluded.blob",
-                params![name, &blob.id.0[..]],
-            )?;
+            let old = repin(&tx, &pin_name(upload, part.number), &blob.id.0)?;
             tx.execute(
                 "INSERT INTO multipart_parts (upload, number, blob, size, md5, created) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) \

@@ -95,6 +95,22 @@ fn not_found(id: &str) -> StoreError {
     }
 }
 
+/// Pins the blob `raw` under `name` (in the caller's transaction);
+/// answers the blob the name pinned before.
+pub(crate) fn repin(c: &rusqlite::Connection, name: &str, raw: &[u8]) -> Result<Option<Vec<u8>>> {
+    let old: Option<Vec<u8>> = c
+        .query_row("SELECT blob FROM pins WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    c.execute(
+        "INSERT INTO pins (name, blob) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET blob = excluded.blob",
+        params![name, raw],
+    )?;
+    Ok(old)
+}
+
 impl Catalog {
     /// Pins `blob` under `name` (adding the blob when new), replacing what
     /// the name pinned before, which moves to pin `previous` when given
@@ -111,31 +127,10 @@ impl Catalog {
         let outcome = self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let new_blob = add_blob(&tx, &blob.id, blob.size, blob.manifest)?;
-            let old: Option<Vec<u8>> = tx
-                .query_row("SELECT blob FROM pins WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            tx.execute(
-                "INSERT INTO pins (name, blob) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO UPDATE SET blob = excluded.blob",
-                params![name, &blob.id.0[..]],
-            )?;
+            let old = repin(&tx, name, &blob.id.0)?;
             let dropped = match (old, previous) {
                 (Some(old), _) if old[..] == blob.id.0[..] => None,
-                (Some(old), Some(previous)) => {
-                    let before: Option<Vec<u8>> = tx
-                        .query_row("SELECT blob FROM pins WHERE name = ?1", [previous], |r| {
-                            r.get(0)
-                        })
-                        .optional()?;
-                    tx.execute(
-                        "INSERT INTO pins (name, blob) VALUES (?1, ?2) \
-                         ON CONFLICT (name) DO UPDATE SET blob = excluded.blob",
-                        params![previous, old],
-                    )?;
-                    before
-                }
+                (Some(old), Some(previous)) => repin(&tx, previous, &old)?,
                 (old, _) => old,
             };
             let orphan = match dropped {

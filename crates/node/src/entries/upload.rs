@@ -79,13 +79,9 @@ impl Entries {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        crate::paid::terms::check_initial(&metadata, target.on_conflict)?;
-        self.check_upload(&target, size_hint).await?;
         let job = self
-            .0
-            .shared
-            .jobs
-            .start("upload", &target.name, size_hint, true);
+            .start_upload(&target, size_hint, &metadata, true)
+            .await?;
         self.store_stream_with(job, target, body, Box::new(|_| Ok(())), metadata)
             .await
     }
@@ -112,13 +108,9 @@ impl Entries {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::error::Error + Send + Sync + 'static,
     {
-        crate::paid::terms::check_initial(&metadata, target.on_conflict)?;
-        self.check_upload(&target, size_hint).await?;
         let job = self
-            .0
-            .shared
-            .jobs
-            .start("upload", &target.name, size_hint, false);
+            .start_upload(&target, size_hint, &metadata, false)
+            .await?;
         let none: BeforeCommit = Box::new(|_| Ok(()));
         let object = ObjectPut {
             check,
@@ -168,6 +160,25 @@ impl Entries {
             .jobs
             .start("upload", &target.name, size_hint, true);
         self.store_stream(job, target, body, before_commit).await
+    }
+
+    /// An upload with metadata, checked (the paid-file keys as at any
+    /// upload, and [`Entries::check_upload`]) and started as a job,
+    /// kept in the catalog's job log when `persist`.
+    async fn start_upload(
+        &self,
+        target: &UploadTarget,
+        size_hint: Option<u64>,
+        metadata: &BTreeMap<String, String>,
+        persist: bool,
+    ) -> Result<Job> {
+        crate::paid::terms::check_initial(metadata, target.on_conflict)?;
+        self.check_upload(target, size_hint).await?;
+        Ok(self
+            .0
+            .shared
+            .jobs
+            .start("upload", &target.name, size_hint, persist))
     }
 
     /// What every upload checks before it starts: the name, the folder,
