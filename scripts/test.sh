@@ -3,7 +3,8 @@
 # whole test suite (unit, property, doc and the integration tests that start
 # the real binary), the main suite last so its summary closes the output.
 # Beyond the Rust toolchain the tests need ffmpeg and ffprobe (conversion,
-# splash images, preview lengths), curl, yt-dlp, aws-cli and rclone, a venv
+# splash images, preview lengths), curl, yt-dlp, aws-cli and rclone,
+# Chromium with playwright-core (npm) for the web UI, a venv with tuspy, a venv
 # with PyOpenload, one with prometheus_client and one with BitDust's client
 # (pyenv's Python 3.9.18), installed here when missing.
 set -euo pipefail
@@ -43,6 +44,29 @@ if ! command -v rclone >/dev/null 2>&1; then
   apt_install rclone
 fi
 export CAIRN_AWS=/usr/bin/aws CAIRN_RCLONE="$(command -v rclone)"
+
+# The web UI's tests run in Debian's Chromium, driven by playwright-core
+# (from npm, pinned by its lock file; it never downloads a browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium fonts-dejavu-core fonts-noto-color-emoji
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+ui=crates/cli/tests/ui
+if ! [ -d "$ui/node_modules/playwright-core" ]; then
+  npm ci --prefix "$ui" --no-audit --no-fund --loglevel=error
+fi
+export CAIRN_CHROMIUM="$(command -v chromium)"
+
+# tuspy, a tus client from PyPI, drives the resumable uploads in a test.
+tus_venv=target/tuspy-venv
+if ! "$tus_venv/bin/python" -c 'import tusclient' >/dev/null 2>&1; then
+  rm -rf "$tus_venv"
+  python3 -m venv "$tus_venv"
+  "$tus_venv/bin/pip" install -q --disable-pip-version-check 'tuspy==1.1.0'
+fi
+export CAIRN_TUS_PYTHON="$PWD/$tus_venv/bin/python"
 
 # PyOpenload, a real Openload client from PyPI, drives the Openload layer in
 # one test. It needs urllib3 < 2, so it lives in its own venv.

@@ -1,6 +1,7 @@
 //! Admin authentication: the node's secret in `Authorization: Bearer`, an
 //! `api_secret` header, or (for players and browsers that cannot set
-//! headers) an `api_secret` query parameter. Compared in constant time.
+//! headers) an `api_secret` query parameter, compared in constant time;
+//! or the operator's web session (`crate::web`).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Uri};
@@ -8,14 +9,18 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
-use crate::error::ApiError;
 
-/// Rejects requests without the admin secret.
+/// Rejects requests without the admin secret, or the operator's web
+/// session (its cookie; with its CSRF token on every call that changes
+/// something, and no other site's `Origin`).
 pub async fn require_secret(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if presented(&req).is_some_and(|s| equal(s.as_bytes(), state.node.api_secret().as_bytes())) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
+        return next.run(req).await;
+    }
+    let (headers, method) = (req.headers().clone(), req.method().clone());
+    match crate::web::operator_session(&state.node, &headers, &method).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
 

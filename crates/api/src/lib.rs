@@ -10,7 +10,8 @@
 //! - `paid`: the native calls of paid files (status, buy, content with
 //!   previews) and the ledger's audit;
 //! - `events`: the events WebSocket;
-//! - [`openapi`]: the OpenAPI document, generated from the handlers.
+//! - [`openapi`]: the OpenAPI document, generated from the handlers;
+//! - [`web`]: the web UI, its assets compiled in, and its sign-in.
 //!
 //! The toolkit, public for the seed crates:
 //!
@@ -43,6 +44,7 @@ mod paid;
 pub mod pumped;
 pub mod range;
 mod routes;
+pub mod web;
 
 use std::net::SocketAddr;
 
@@ -121,7 +123,8 @@ pub fn router(node: Node) -> Router {
                 axum::middleware::from_fn_with_state(state.clone(), auth::require_secret),
             ),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(web::router(state))
 }
 
 /// The calls that answer without the admin secret: the document, play
@@ -142,7 +145,23 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_status))
         .routes(routes!(routes::h_shutdown))
         .routes(routes!(routes::h_restart))
+        .routes(routes!(routes::h_login_link))
         .routes(routes!(routes::h_upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(
+            routes!(routes::h_resumable_options, routes::h_create_resumable)
+                .layer(DefaultBodyLimit::max(upload_limit))
+                .layer(axum::middleware::map_response(routes::tus_header)),
+        )
+        .routes(
+            routes!(
+                routes::h_head_resumable,
+                routes::h_resumable,
+                routes::h_append_resumable,
+                routes::h_terminate_resumable
+            )
+            .layer(DefaultBodyLimit::max(upload_limit))
+            .layer(axum::middleware::map_response(routes::tus_header)),
+        )
         .routes(routes!(routes::h_import))
         .routes(routes!(routes::h_export))
         .routes(routes!(routes::h_share_export))
@@ -266,6 +285,7 @@ pub fn main_app(native: Router, layers: impl IntoIterator<Item = Router>) -> Rou
     layers
         .into_iter()
         .fold(native, Router::merge)
+        .layer(axum::middleware::from_fn(web::serve_root))
         .layer(Extension(Served::Main))
 }
 

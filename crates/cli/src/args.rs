@@ -107,6 +107,9 @@ pub(crate) enum Command {
     Status,
     /// Print the node's Prometheus metrics (the `/metrics` scrape).
     Metrics,
+    /// Print a fresh one-time link that signs a browser in to the web UI
+    /// (good once, for 15 minutes).
+    Open,
     /// List a folder (default: the root).
     Ls {
         /// Folder id.

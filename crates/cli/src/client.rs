@@ -54,6 +54,11 @@ impl Client {
         format!("{}{path}{sep}api_secret={}", self.base, self.secret)
     }
 
+    /// The node's URL of `path`, for a browser.
+    pub(crate) fn browser_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}/api/v1{path}", self.base))

@@ -93,6 +93,14 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         }
         Command::Status => status(client, out).await?,
         Command::Metrics => metrics::print(client).await?,
+        Command::Open => {
+            let mut link = client
+                .json(client.request(Method::POST, "/node/login-link"))
+                .await?;
+            let url = client.browser_url(link["path"].as_str().unwrap_or_default());
+            link["url"] = Value::String(url);
+            out.print(&link, |l| l["url"].as_str().unwrap_or_default().to_owned());
+        }
         Command::Ls {
             folder,
             sort,

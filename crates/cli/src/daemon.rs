@@ -57,6 +57,11 @@ pub(crate) async fn run(
     listeners.write_addr("api", &addr)?;
     println!("cairn node {} listening on http://{addr}", node.node_id());
     println!("data dir {}", data_dir.display());
+    println!(
+        "web UI: sign in at http://{}/ui/login?token={}",
+        browsable(addr),
+        node.web().login_link()
+    );
     let stop = node.clone();
     let reload = Reload {
         data_dir: data_dir.to_path_buf(),
@@ -99,6 +104,18 @@ pub(crate) async fn run(
     // The address files go while the node still holds the data dir.
     listeners.remove_addr_files();
     Ok(node.restart_requested())
+}
+
+/// The address a browser on this machine reaches `addr` at (a wildcard
+/// listener is reached at loopback).
+fn browsable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
+        }
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 /// Runs this program again in this process (same arguments, environment

@@ -47,6 +47,12 @@ async fn the_native_api_holds_up_to_a_schema_driven_fuzzer() {
     let out = tokio::task::block_in_place(|| {
         Command::new(&schemathesis)
             .current_dir(work.path())
+            // Bytes for tus appends (`contract/tus_media.py`).
+            .env(
+                "PYTHONPATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/contract"),
+            )
+            .env("SCHEMATHESIS_HOOKS", "tus_media")
             .args(["--no-color", "--config-file", config, "run"])
             .arg(node.url("/openapi.json"))
             .args([

@@ -30,7 +30,9 @@
 //! - [`Settings`] (`settings`): the config read and changed at run
 //!   time, kept in the catalog across restarts;
 //! - [`Tokens`], [`Accounts`], [`Links`], [`Jobs`]: access tokens with
-//!   byte balances, gateway users, signed links, numbered jobs.
+//!   byte balances, gateway users, signed links, numbered jobs;
+//! - [`web::Web`] (`web`): the web UI's sign-ins, login links and
+//!   sessions.
 //!
 //! Beneath the services: `shared` (config, catalog, job registry, events,
 //! task tracker, derived keys: what every service holds), `tasks` (the one
@@ -71,6 +73,7 @@ pub mod shares;
 mod tasks;
 pub mod tokens;
 mod torrents;
+pub mod web;
 
 pub use accounts::{AccessKey, AccountInfo, Accounts, CreatedAccount, NewAccount, Session};
 pub use blobs::read::{BlobHandle, ByteStream};
@@ -95,7 +98,8 @@ pub use config::Config;
 pub use entries::import::{FileImport, FileImporting, ImportRequest, ImportedFile};
 pub use entries::{
     ABANDONED_AFTER, CommitCheck, Completed, Entries, EntryInfo, ExportTo, Exported,
-    MAX_PART_NUMBER, Md5Check, MultipartUpload, PartInfo, UploadTarget,
+    MAX_PART_NUMBER, Md5Check, MultipartUpload, NewResumable, PartInfo, RESUMABLE_KEPT,
+    ResumableUpload, UploadTarget,
 };
 pub use error::{ErrorKind, NodeError};
 pub use events::Event;

@@ -65,6 +65,7 @@ struct Inner {
     tokens: Tokens,
     links: Links,
     accounts: Accounts,
+    web: crate::web::Web,
     jobs: Jobs,
     /// The data dir's lock, held for as long as the node exists.
     _lock: crate::lock::DirLock,
@@ -157,7 +158,12 @@ impl Node {
         let store = Arc::new(BlobStore::open(shared.clone(), data_dir, secret)?);
         let network = Network::new(shared.clone(), store.clone(), net, data_dir);
         let (blobs, digest_queue) = Blobs::new(shared.clone(), store.clone(), network.clone());
-        let entries = Entries::new(shared.clone(), blobs.clone(), network.clone());
+        let entries = Entries::new(
+            shared.clone(),
+            blobs.clone(),
+            network.clone(),
+            data_dir.join("resumable"),
+        );
         let cache = Segments::open(data_dir, shared.config.media.cache_mib << 20)?;
         let media = Media::new(shared.clone(), tools, cache, blobs.clone(), entries.clone());
         let torrents =
@@ -212,6 +218,7 @@ impl Node {
             tokens: Tokens::new(shared.clone()),
             links: Links::new(shared.clone()),
             accounts: Accounts::new(shared.clone()),
+            web: crate::web::Web::new(shared.clone(), &identity.api_secret),
             jobs: Jobs::new(shared.jobs.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),
@@ -260,7 +267,8 @@ impl Node {
         services.start_enabled()
     }
 
-    /// Aborts multipart uploads left alone too long, at start and hourly.
+    /// Aborts multipart uploads left alone too long, and drops expired
+    /// resumable uploads, at start and hourly.
     fn start_multipart_sweep(&self) {
         let (shared, entries) = (self.0.shared.clone(), self.0.entries.clone());
         self.0.shared.spawn("multipart-sweep", async move {
@@ -268,11 +276,18 @@ impl Node {
             loop {
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => return Ok(()),
-                    _ = tick.tick() => match entries.sweep_multiparts().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(uploads = n, "abandoned multipart uploads aborted"),
-                        Err(e) => tracing::warn!(error = %e, "cannot sweep multipart uploads"),
-                    },
+                    _ = tick.tick() => {
+                        match entries.sweep_multiparts().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(uploads = n, "abandoned multipart uploads aborted"),
+                            Err(e) => tracing::warn!(error = %e, "cannot sweep multipart uploads"),
+                        }
+                        match entries.sweep_resumables().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(uploads = n, "expired resumable uploads dropped"),
+                            Err(e) => tracing::warn!(error = %e, "cannot sweep resumable uploads"),
+                        }
+                    }
                 }
             }
         });
@@ -405,6 +420,11 @@ impl Node {
     /// Gateway users: logins and keys, limits, traffic, balances.
     pub fn accounts(&self) -> &Accounts {
         &self.0.accounts
+    }
+
+    /// The web UI's sign-ins: login links and sessions.
+    pub fn web(&self) -> &crate::web::Web {
+        &self.0.web
     }
 
     /// Signed links: what a door hands out, signed per purpose.

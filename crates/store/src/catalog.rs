@@ -166,7 +166,7 @@ pub struct Page {
 }
 
 /// What to do when an added name is already taken in its folder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnConflict {
@@ -178,6 +178,33 @@ pub enum OnConflict {
     Rename,
     /// Point the existing entry at the new blob.
     Replace,
+}
+
+impl OnConflict {
+    /// Its name, as in the API (`fail`, `rename`, `replace`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Rename => "rename",
+            Self::Replace => "replace",
+        }
+    }
+}
+
+impl std::str::FromStr for OnConflict {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fail" => Ok(Self::Fail),
+            "rename" => Ok(Self::Rename),
+            "replace" => Ok(Self::Replace),
+            _ => Err(StoreError::Invalid(format!(
+                "'{}' is not fail, rename or replace",
+                s.chars().take(40).collect::<String>()
+            ))),
+        }
+    }
 }
 
 /// A file about to enter the catalog.
@@ -203,6 +230,9 @@ pub struct NewFile<'a> {
     /// prefix that the new metadata does not set are removed, in the
     /// same transaction.
     pub reset_prefix: Option<&'a str>,
+    /// The resumable upload this file finishes: marked finished as this
+    /// entry in the same transaction (an upload gone refuses the file).
+    pub finishes: Option<&'a str>,
 }
 
 /// What [`Catalog::add_file`] did.
@@ -691,6 +721,9 @@ impl Catalog {
                         params![entry.id, key],
                     )?;
                 }
+            }
+            if let Some(upload) = file.finishes {
+                crate::resumable::finish_in(&tx, upload, &entry.id)?;
             }
             if let Some(md5) = file.md5 {
                 tx.execute(

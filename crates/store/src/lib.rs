@@ -41,12 +41,14 @@ pub mod people;
 pub mod placements;
 pub mod private;
 mod readahead;
+pub mod resumable;
 pub mod sessions;
 pub mod settings;
 pub mod shards;
 pub mod shares;
 pub mod tags;
 pub mod users;
+pub mod web_sessions;
 
 pub use catalog::Catalog;
 pub use error::StoreError;

@@ -664,4 +664,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER backup_access_keys_insert AFTER INSERT ON access_keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
     CREATE TRIGGER backup_access_keys_delete AFTER DELETE ON access_keys BEGIN UPDATE backup_state SET changes = changes + 1; END;
     "#,
+    // 28: the web UI. Its sessions, named by their token's SHA-256, the
+    // operator's (no account) or a gateway account's; and resumable
+    // uploads (tus): where the file goes, its length, how many bytes of it
+    // are durably in its spool file, and the entry it became.
+    r#"
+    CREATE TABLE web_sessions (
+        token_hash BLOB PRIMARY KEY,
+        account    TEXT REFERENCES accounts(id) ON DELETE CASCADE,
+        created    INTEGER NOT NULL,
+        expires    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX web_sessions_by_expiry ON web_sessions(expires);
+    CREATE TABLE resumable_uploads (
+        id        TEXT PRIMARY KEY,
+        parent    TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        length    INTEGER NOT NULL,
+        received  INTEGER NOT NULL DEFAULT 0,
+        metadata  TEXT NOT NULL,
+        conflict  TEXT NOT NULL,
+        entry     TEXT,
+        created   INTEGER NOT NULL,
+        expires   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX resumable_uploads_by_expiry ON resumable_uploads(expires);
+    "#,
 ];

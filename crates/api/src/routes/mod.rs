@@ -15,6 +15,7 @@ mod network;
 mod params;
 mod people;
 mod playlists;
+mod resumable;
 mod services;
 mod settings;
 mod shares;
@@ -34,6 +35,7 @@ pub(crate) use network::*;
 pub(crate) use params::*;
 pub(crate) use people::*;
 pub(crate) use playlists::*;
+pub(crate) use resumable::*;
 pub(crate) use services::*;
 pub(crate) use settings::*;
 pub(crate) use shares::*;
@@ -86,6 +88,25 @@ pub(crate) async fn h_restart(State(s): State<AppState>) -> Response {
     tracing::info!("restart requested over the API");
     s.node.request_restart();
     (StatusCode::ACCEPTED, Json(Restarting { restarting: true })).into_response()
+}
+
+/// A one-time login link of the web UI.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct LoginLink {
+    /// The link's path and query (`/ui/login?token=…`), good once, for
+    /// 15 minutes: put the node's address before it.
+    path: String,
+}
+
+/// A fresh one-time login link for the web UI (what `cairn open` prints).
+#[utoipa::path(post, path = "/node/login-link", tag = "node",
+    responses((status = 200, description = "The link.", body = LoginLink)))]
+pub(crate) async fn h_login_link(State(s): State<AppState>) -> Response {
+    let token = s.node.web().login_link();
+    Json(LoginLink {
+        path: format!("/ui/login?token={token}"),
+    })
+    .into_response()
 }
 
 /// This document (no secret needed).

@@ -80,10 +80,21 @@ impl TestNode {
             std::fs::write(
                 &config,
                 format!(
-                    "listen = \"127.0.0.1:0\"\nimport_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
+                    "{}import_roots = [\"{}\"]\nlog = \"warn\"\n{extra}\n{}",
+                    // A test that needs the same address after a restart
+                    // gives its own `listen` first.
+                    if extra.starts_with("listen") {
+                        ""
+                    } else {
+                        "listen = \"127.0.0.1:0\"\n"
+                    },
                     files.display(),
                     // Tests never take cacaoweb's fixed port unless they ask.
-                    if extra.contains("[layers]") { "" } else { "[layers]\ncacaoweb = []\npowder = []\nbitdust = []\n" },
+                    if extra.contains("[layers]") {
+                        ""
+                    } else {
+                        "[layers]\ncacaoweb = []\npowder = []\nbitdust = []\n"
+                    },
                 ) + if extra.contains("[network]") {
                     ""
                 } else {
@@ -187,6 +198,14 @@ impl TestNode {
         let mut next = Self::start_in(&self.dir).await;
         next._keep = self._keep.take();
         next
+    }
+
+    /// Restarts on the same data dir (after a kill -9), in place.
+    pub async fn restart_here(&mut self) {
+        self.kill9();
+        let mut next = Self::start_in(&self.dir).await;
+        next._keep = self._keep.take();
+        *self = next;
     }
 
     /// Opens a raw TCP connection to the node (for cut-off bodies).

@@ -11,16 +11,20 @@
 //! - `import`: local files and folders walked safely under the import
 //!   roots;
 //! - `multipart`: files sent in numbered parts, then completed into one;
+//! - `resumable`: files sent in pieces over several requests, each
+//!   continuing where the last stopped (tus);
 //! - `paths`: entries named by slash-separated paths, as object stores do.
 
 pub(crate) mod export;
 pub(crate) mod import;
 mod multipart;
 mod paths;
+mod resumable;
 mod upload;
 
 pub use export::{ExportTo, Exported};
 pub use multipart::{ABANDONED_AFTER, Completed, MAX_PART_NUMBER, MultipartUpload, PartInfo};
+pub use resumable::{NewResumable, RESUMABLE_KEPT, ResumableUpload};
 pub(crate) use upload::BeforeCommit;
 pub use upload::{CommitCheck, Md5Check, UploadTarget};
 
@@ -65,6 +69,8 @@ struct State {
     /// Streams being stored at once (each holds a blocking thread and a
     /// writer thread while it waits for its source).
     storing: tokio::sync::Semaphore,
+    /// Resumable uploads' spool files, and which are being written.
+    spool: Arc<resumable::Spool>,
 }
 
 /// Pages of folders as listed at one generation of the catalog: a folder
@@ -79,13 +85,19 @@ struct Pages {
 const MAX_PAGES: usize = 256;
 
 impl Entries {
-    pub(crate) fn new(shared: Arc<Shared>, blobs: Blobs, network: Network) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        blobs: Blobs,
+        network: Network,
+        spool: std::path::PathBuf,
+    ) -> Self {
         Self(Arc::new(State {
             shared,
             blobs,
             network,
             pages: Default::default(),
             storing: tokio::sync::Semaphore::new(upload::MAX_STORING),
+            spool: Arc::new(resumable::Spool::new(spool)),
         }))
     }
 

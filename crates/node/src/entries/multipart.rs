@@ -306,6 +306,7 @@ impl Entries {
             let extras = Extras {
                 md5: sum.clone(),
                 reset_prefix,
+                finishes: None,
             };
             let outcome = entries.store_file_full(
                 &mut src,

@@ -151,6 +151,7 @@ impl Entries {
                     on_conflict,
                     md5: None,
                     reset_prefix: reset_prefix.as_deref(),
+                    finishes: None,
                 },
                 &metadata,
                 // The blob is known: nothing to commit.

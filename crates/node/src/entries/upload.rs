@@ -289,6 +289,7 @@ impl Entries {
             let extras = Extras {
                 md5: sum.clone(),
                 reset_prefix,
+                finishes: None,
             };
             let outcome = entries.store_file_full(
                 &mut src,
@@ -419,6 +420,7 @@ impl Entries {
                 on_conflict,
                 md5: md5.as_deref(),
                 reset_prefix: extras.reset_prefix.as_deref(),
+                finishes: extras.finishes.as_deref(),
             },
             metadata,
             move || committer.commit(temp, &id),
@@ -626,6 +628,9 @@ pub(crate) struct Extras {
     /// A replaced file's metadata keys under this prefix that the new
     /// metadata does not set are removed.
     pub(crate) reset_prefix: Option<String>,
+    /// The resumable upload the file finishes, marked so in the same
+    /// transaction.
+    pub(crate) finishes: Option<String>,
 }
 
 /// The MD5 of the bytes an [`Md5Read`] passed on so far, shared with

@@ -1,0 +1,311 @@
+//! The web UI in a real browser: Debian's Chromium driven by
+//! playwright-core (`crates/cli/tests/ui/*.mjs`, installed by
+//! `scripts/test.sh` with `npm ci`; it never downloads a browser) against
+//! the real binary. Each test prepares the node and the files, runs one
+//! scenario with Node.js, and checks on the node what the browser did.
+//! With `CAIRN_SCREENSHOTS=<dir>` the scenarios save the README's
+//! screenshots there.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use common::{Endpoint, TestNode, b3, data};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Where the scenarios and their `node_modules` are.
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui")
+}
+
+/// A fresh one-time login link, as `cairn open` prints it.
+fn login_link(node: &TestNode) -> String {
+    let out = node.cli(&["open"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(link.contains("/ui/login?token="), "{link}");
+    link
+}
+
+/// Runs scenario `name` against `node`; answers what it printed after
+/// `RESULT`. A line `ACTION restart` from the scenario kills the node
+/// (-9) and starts it again on the same data dir and address, then
+/// answers `DONE` on the scenario's stdin. Fails with the scenario's
+/// output when it fails, or runs over five minutes.
+async fn scenario(node: &mut TestNode, name: &str, work: &Path, extra: Value) -> Value {
+    let dir = scenarios();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in {} (scripts/test.sh does)",
+        dir.display()
+    );
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(dir.join(format!("{name}.mjs")))
+        .current_dir(&dir)
+        .env("CAIRN_URL", format!("http://{}", node.addr))
+        .env("CAIRN_LOGIN", login_link(node))
+        .env("CAIRN_SECRET", &node.secret)
+        .env("CAIRN_WORK", work)
+        .env("CAIRN_EXTRA", extra.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Ok(shots) = std::env::var("CAIRN_SCREENSHOTS") {
+        std::fs::create_dir_all(&shots).unwrap();
+        cmd.env("CAIRN_SHOTS", shots);
+    }
+    let mut child = cmd.spawn().expect("run node (Node.js)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    let (mut printed, mut result) = (String::new(), None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("scenario {name} ran over five minutes:\n{printed}"))
+            .unwrap();
+        let Some(line) = line else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if line == "ACTION restart" {
+            node.restart_here().await;
+            stdin.write_all(b"DONE\n").await.unwrap();
+        } else if let Some(r) = line.strip_prefix("RESULT ") {
+            result = Some(serde_json::from_str(r).unwrap());
+        }
+    }
+    let status = tokio::time::timeout_at(deadline, child.wait())
+        .await
+        .expect("the scenario ends")
+        .unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(
+        status.success(),
+        "scenario {name} failed:\n{printed}\n{stderr}"
+    );
+    result.unwrap_or_else(|| panic!("scenario {name} gave no result:\n{printed}"))
+}
+
+async fn read_all(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut out = String::new();
+    let _ = from.read_to_string(&mut out).await;
+    out
+}
+
+/// A port free now, for a node that must keep its address over a restart.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn content(node: &TestNode, id: &str) -> Vec<u8> {
+    let resp = node
+        .req(Method::GET, &format!("/entries/{id}/content"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "content of {id}");
+    resp.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_takes_a_one_time_link_or_the_secret_and_guards_every_change() {
+    let mut node = TestNode::start().await;
+    let work = tempfile::tempdir().unwrap();
+    scenario(&mut node, "signin", work.path(), json!({})).await;
+    let (_, root) = node.get_json("/entries").await;
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["with-token"],
+        "only the call with the CSRF token changed anything"
+    );
+}
+
+/// The files the files scenario uploads: a folder of three, and four
+/// names that look like markup or turn text around.
+fn files_to_upload(work: &Path) {
+    let album = work.join("album");
+    std::fs::create_dir_all(album.join("sub")).unwrap();
+    std::fs::write(album.join("a.txt"), b"alpha\n").unwrap();
+    std::fs::write(album.join("b.bin"), data(300_000, 1)).unwrap();
+    std::fs::write(album.join("sub/c.txt"), b"gamma\n").unwrap();
+    let hostile = work.join("hostile");
+    std::fs::create_dir_all(&hostile).unwrap();
+    for name in [
+        "<img src=x onerror=alert(1)>.txt",
+        "\"quote's\" & co.txt",
+        "\u{202E}gnp.exe",
+        "emoji 🎉 ünï.txt",
+    ] {
+        std::fs::write(hostile.join(name), name.as_bytes()).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_files_page_uploads_browses_renames_moves_and_deletes() {
+    let mut node = TestNode::start().await;
+    let work = tempfile::tempdir().unwrap();
+    files_to_upload(work.path());
+    let many = many_entries(&node, 2000).await;
+    let out = scenario(&mut node, "files", work.path(), json!({ "many": many })).await;
+    // What the browser sent is what the node holds, byte for byte.
+    let album = out["album"].as_str().unwrap();
+    let (_, listed) = node.get_json(&format!("/entries?parent={album}")).await;
+    let b = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "b.bin")
+        .expect("b.bin in the album");
+    assert_eq!(
+        content(&node, b["id"].as_str().unwrap()).await,
+        data(300_000, 1)
+    );
+    let (_, hostile) = node
+        .get_json(&format!("/entries?parent={album}&limit=100"))
+        .await;
+    let names: Vec<&str> = hostile["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"<img src=x onerror=alert(1)>.txt"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"\u{202E}gnp.exe"), "{names:?}");
+}
+
+/// A folder of `n` folders (`item 0` …), made over the API.
+async fn many_entries(node: &TestNode, n: usize) -> String {
+    let (status, folder) = node
+        .send_json(Method::POST, "/folders", json!({ "name": "many" }))
+        .await;
+    assert_eq!(status, 201);
+    let id = folder["id"].as_str().unwrap().to_owned();
+    use futures_util::StreamExt;
+    let statuses: Vec<u16> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let id = id.clone();
+            async move {
+                node.send_json(
+                    Method::POST,
+                    "/folders",
+                    json!({ "name": format!("item {i}"), "parent": id }),
+                )
+                .await
+                .0
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 201));
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_upload_goes_on_after_a_cut_a_reload_and_a_new_sign_in() {
+    // The node restarts mid-upload on the same address.
+    let mut node = TestNode::start_with(&format!("listen = \"127.0.0.1:{}\"\n", free_port())).await;
+    let work = tempfile::tempdir().unwrap();
+    let files = [("cut.bin", 11), ("reload.bin", 12), ("session.bin", 13)];
+    for (name, seed) in files {
+        std::fs::write(work.path().join(name), data(24 << 20, seed)).unwrap();
+    }
+    let out = scenario(&mut node, "resume", work.path(), json!({})).await;
+    for (name, seed) in files {
+        let key = name.trim_end_matches(".bin");
+        let id = out[key].as_str().unwrap_or_else(|| panic!("{name}: {out}"));
+        let got = content(&node, id).await;
+        assert_eq!(b3(&got), b3(&data(24 << 20, seed)), "{name} whole");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_player_seeks_shows_subtitles_and_resumes() {
+    let mut node = TestNode::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let mp4 = common::media::make_media(
+        work.path(),
+        "clip.mp4",
+        20,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let mkv = common::media::make_media(work.path(), "clip.mkv", 20, common::media::H264_AAC);
+    let (_, folder) = node
+        .send_json(Method::POST, "/folders", json!({ "name": "films" }))
+        .await;
+    let folder = folder["id"].as_str().unwrap().to_owned();
+    let q = format!("&parent={folder}");
+    let (_, up) = node.upload("clip.mp4", mp4, &q).await;
+    let mp4_id = up["id"].as_str().unwrap().to_owned();
+    let srt = "1\n00:00:00,000 --> 00:00:19,000\nHello from cairn\n";
+    let (status, _) = node.upload("clip.en.srt", srt.into(), &q).await;
+    assert_eq!(status, 201);
+    let (_, up) = node.upload("clip.mkv", mkv, &q).await;
+    let mkv_id = up["id"].as_str().unwrap().to_owned();
+    scenario(
+        &mut node,
+        "player",
+        work.path(),
+        json!({ "mp4": mp4_id, "mkv": mkv_id }),
+    )
+    .await;
+    // The position the player left is in the history.
+    let (_, history) = node.get_json("/history").await;
+    let seen = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["subject"] == mp4_id.as_str())
+        .expect("the mp4 in the history");
+    assert!(seen["position"].as_f64().unwrap() > 15.0, "{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jobs_page_follows_jobs_live_across_a_node_restart() {
+    let mut node = TestNode::start_with(&format!("listen = \"127.0.0.1:{}\"\n", free_port())).await;
+    let work = tempfile::tempdir().unwrap();
+    scenario(&mut node, "jobs", work.path(), json!({})).await;
+    let (_, root) = node.get_json("/entries").await;
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["live-1.bin", "live-2.bin"]);
+}

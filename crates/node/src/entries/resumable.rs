@@ -1,0 +1,431 @@
+//! Resumable uploads: a file sent in pieces, in order, over as many
+//! requests as it takes, each continuing where the last stopped (the tus
+//! protocol's model; the HTTP layer speaks tus 1.0 over this).
+//!
+//! The bytes go to a spool file of the upload's own (`<data
+//! dir>/resumable/<id>`), appended and synced; the catalog's row counts
+//! how many are durable and moves only after a sync, every 16 MiB or
+//! second and when a request ends (cut off or not), so a
+//! client that lost its connection asks and sends the rest. After a kill
+//! the spool is cut back to the row's count before the next append.
+//! Once the last byte is in, the spool is sealed, in one pass, into the
+//! file; the transaction that adds the entry marks the upload finished
+//! with it, so asking again answers the same file and never stores a
+//! second. An upload not touched for [`RESUMABLE_KEPT`] goes, spool and
+//! all.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cairn_store::catalog::{check_name, now_ms};
+use cairn_store::resumable::ResumableRow;
+use futures_util::{Stream, TryStreamExt};
+use serde::Serialize;
+
+use super::Entries;
+use super::upload::Extras;
+use crate::tasks::blocking;
+use crate::{EntryInfo, NodeError, OnConflict};
+
+type Result<T> = std::result::Result<T, NodeError>;
+
+/// How long an upload may go untouched before it goes (24 hours).
+pub const RESUMABLE_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How many bytes an append takes at most between two syncs of its
+/// count.
+const CHECKPOINT: u64 = 16 << 20;
+
+/// How long an append goes at most between two syncs of its count, so a
+/// slow client loses little to a crash.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A resumable upload.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResumableUpload {
+    /// Its id (32 hex digits).
+    pub id: String,
+    /// The folder the file goes into (`None` for the root).
+    pub parent: Option<String>,
+    /// The file's name.
+    pub name: String,
+    /// The file's length in bytes.
+    pub length: u64,
+    /// How many of its bytes the node holds durably: where the next
+    /// append starts.
+    pub received: u64,
+    /// The metadata the file gets.
+    pub metadata: BTreeMap<String, String>,
+    /// What happens when the name is taken once it is finished.
+    pub on_conflict: OnConflict,
+    /// The file it became, once every byte was in.
+    pub entry: Option<String>,
+    /// When it began, Unix milliseconds.
+    pub created: i64,
+    /// When it goes unless touched again, Unix milliseconds.
+    pub expires: i64,
+}
+
+impl From<ResumableRow> for ResumableUpload {
+    fn from(r: ResumableRow) -> Self {
+        Self {
+            id: r.id,
+            parent: (!r.parent.is_empty()).then_some(r.parent),
+            name: r.name,
+            length: r.length,
+            received: r.received,
+            metadata: r.metadata,
+            on_conflict: r.on_conflict,
+            entry: r.entry,
+            created: r.created,
+            expires: r.expires,
+        }
+    }
+}
+
+/// A resumable upload to begin.
+#[derive(Debug, Clone, Default)]
+pub struct NewResumable {
+    /// The folder it goes under (`None` for the root).
+    pub parent: Option<String>,
+    /// Folders below `parent` to make (or find) first, outermost first:
+    /// a file of a folder being uploaded.
+    pub folders: Vec<String>,
+    /// The file's name.
+    pub name: String,
+    /// Its length in bytes.
+    pub length: u64,
+    /// The metadata it gets (the paid-file keys checked as at any upload).
+    pub metadata: BTreeMap<String, String>,
+    /// What happens when the name is taken once it is finished.
+    pub on_conflict: OnConflict,
+}
+
+/// The spool directory and the uploads an append is writing to now.
+pub(crate) struct Spool {
+    dir: PathBuf,
+    busy: Mutex<HashSet<String>>,
+}
+
+impl Spool {
+    pub(crate) fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            busy: Mutex::default(),
+        }
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Holds upload `id` for one request; another is refused meanwhile.
+    fn hold(self: &Arc<Self>, id: &str) -> Result<Held> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if !busy.insert(id.to_owned()) {
+            return Err(NodeError::Conflict(format!(
+                "another request is sending to upload {id}"
+            )));
+        }
+        Ok(Held {
+            spool: self.clone(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// An upload held by one request, let go when dropped.
+struct Held {
+    spool: Arc<Spool>,
+    id: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut busy = self.spool.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.remove(&self.id);
+    }
+}
+
+/// A spool file's ids are 32 lowercase hex digits; nothing else names one.
+fn valid_id(id: &str) -> Result<()> {
+    if id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(NodeError::not_found("resumable upload", id))
+    }
+}
+
+fn expiry() -> i64 {
+    now_ms() + RESUMABLE_KEPT.as_millis() as i64
+}
+
+impl Entries {
+    /// Begins a resumable upload: its folders are made now (so a file in
+    /// their way is refused at once), its spool is empty.
+    pub async fn begin_resumable(&self, new: NewResumable) -> Result<ResumableUpload> {
+        check_name(&new.name)?;
+        let limit = self.0.shared.config.max_upload_bytes;
+        if new.length > limit {
+            return Err(NodeError::TooLarge { limit });
+        }
+        crate::paid::terms::check_initial(&new.metadata, new.on_conflict)?;
+        let names: Vec<&str> = new.folders.iter().map(String::as_str).collect();
+        let parent = self.make_folders(new.parent.as_deref(), &names).await?;
+        if let Some(p) = &parent {
+            self.check_folder(p).await?;
+        }
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let row = ResumableRow {
+            id: hex::encode(id),
+            parent: parent.unwrap_or_default(),
+            name: new.name,
+            length: new.length,
+            received: 0,
+            metadata: new.metadata,
+            on_conflict: new.on_conflict,
+            entry: None,
+            created: now_ms(),
+            expires: expiry(),
+        };
+        let (catalog, spool, kept) = (
+            self.0.shared.catalog.clone(),
+            self.0.spool.clone(),
+            row.clone(),
+        );
+        blocking(move || {
+            // The row first: the sweep lists spool files before rows, so
+            // it never takes this file for an orphan.
+            catalog.begin_resumable(&kept)?;
+            let made = std::fs::create_dir_all(&spool.dir)
+                .and_then(|()| std::fs::File::create(spool.path(&kept.id)));
+            if let Err(e) = made {
+                catalog.end_resumable(&kept.id)?;
+                return Err(NodeError::io("create", &spool.path(&kept.id), e));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Resumable upload `id`, as it is now. One whose every byte is in
+    /// but whose file was not made (the node stopped while sealing it) is
+    /// finished first.
+    pub async fn resumable(&self, id: &str) -> Result<ResumableUpload> {
+        let row = self.resumable_row(id).await?;
+        if row.entry.is_none()
+            && row.received == row.length
+            && let Ok(held) = self.0.spool.hold(id)
+        {
+            return self.finish_resumable(row.into(), held).await;
+        }
+        Ok(row.into())
+    }
+
+    async fn resumable_row(&self, id: &str) -> Result<ResumableRow> {
+        valid_id(id)?;
+        let (catalog, id) = (self.0.shared.catalog.clone(), id.to_owned());
+        blocking(move || Ok(catalog.resumable(&id)?)).await
+    }
+
+    /// Appends `body` to upload `id` at `offset`, which must be where the
+    /// upload stands (`received`). What arrives is kept, even when the
+    /// body is cut off (the error says so, and the upload says how far it
+    /// got); past the upload's length nothing is taken. The last byte in
+    /// makes the file.
+    pub async fn append_resumable<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+    ) -> Result<ResumableUpload>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        valid_id(id)?;
+        let held = self.0.spool.hold(id)?;
+        let row = self.resumable_row(id).await?;
+        if row.entry.is_some() || offset != row.received {
+            return Err(NodeError::Conflict(format!(
+                "upload {id} stands at byte {}, not {offset}",
+                row.received
+            )));
+        }
+        let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
+        let reader = tokio_util::io::StreamReader::new(body);
+        let (catalog, path) = (self.0.shared.catalog.clone(), self.0.spool.path(id));
+        let (id_owned, length) = (id.to_owned(), row.length);
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut src = tokio_util::io::SyncIoBridge::new(reader);
+            append(&catalog, &path, &id_owned, offset, length, &mut src)
+        })
+        .await??;
+        let mut row = ResumableUpload::from(self.resumable_row(id).await?);
+        appended?;
+        if row.received == row.length {
+            row = self.finish_resumable(row, held).await?;
+        }
+        Ok(row)
+    }
+
+    /// Seals the spool of `upload` (every byte in) into its file.
+    async fn finish_resumable(
+        &self,
+        upload: ResumableUpload,
+        held: Held,
+    ) -> Result<ResumableUpload> {
+        let path = self.0.spool.path(&upload.id);
+        let _storing = self
+            .0
+            .storing
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &upload.name, Some(upload.length), true);
+        let entries = self.clone();
+        let kept = upload.clone();
+        blocking(move || {
+            let _held = held;
+            let mut file =
+                std::fs::File::open(&path).map_err(|e| NodeError::io("open", &path, e))?;
+            let extras = Extras {
+                finishes: Some(kept.id.clone()),
+                ..Extras::default()
+            };
+            let mut src = (&mut file).take(kept.length);
+            let outcome = entries.store_file_full(
+                &mut src,
+                &job,
+                kept.parent.as_deref(),
+                &kept.name,
+                kept.on_conflict,
+                &|_| Ok(()),
+                &kept.metadata,
+                &extras,
+            );
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            outcome?;
+            let _ = std::fs::remove_file(&path);
+            Ok(())
+        })
+        .await?;
+        Ok(self.resumable_row(&upload.id).await?.into())
+    }
+
+    /// Drops upload `id` and its spool (a file it made stays); whether
+    /// there was one.
+    pub async fn terminate_resumable(&self, id: &str) -> Result<bool> {
+        valid_id(id)?;
+        let (catalog, spool, id) = (
+            self.0.shared.catalog.clone(),
+            self.0.spool.clone(),
+            id.to_owned(),
+        );
+        blocking(move || {
+            let found = catalog.end_resumable(&id)?;
+            let _ = std::fs::remove_file(spool.path(&id));
+            Ok(found)
+        })
+        .await
+    }
+
+    /// The file upload `id` became.
+    pub async fn resumable_entry(&self, id: &str) -> Result<Option<EntryInfo>> {
+        match self.resumable(id).await?.entry {
+            Some(entry) => Ok(Some(self.entry(&entry).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the uploads untouched for [`RESUMABLE_KEPT`], and spool files
+    /// no upload names; answers how many uploads went.
+    pub(crate) async fn sweep_resumables(&self) -> Result<usize> {
+        let (catalog, spool) = (self.0.shared.catalog.clone(), self.0.spool.clone());
+        blocking(move || {
+            let files: Vec<String> = match std::fs::read_dir(&spool.dir) {
+                Ok(dir) => dir
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let rows = catalog.resumables(now_ms())?;
+            let mut gone = 0;
+            for (id, expired) in &rows {
+                if *expired && spool.hold(id).is_ok() {
+                    catalog.end_resumable(id)?;
+                    let _ = std::fs::remove_file(spool.path(id));
+                    gone += 1;
+                }
+            }
+            for file in files
+                .iter()
+                .filter(|f| !rows.iter().any(|(id, _)| id == *f))
+            {
+                let _ = std::fs::remove_file(spool.path(file));
+            }
+            Ok(gone)
+        })
+        .await
+    }
+}
+
+/// Appends `src` to the spool at `path` from `offset` (blocking): the
+/// spool is first cut back to `offset` (bytes past the durable count are
+/// a killed request's), and the count moves after each sync. The outer
+/// error is a failure of the node's; the inner one a body cut off or too
+/// long, after what came was kept.
+fn append(
+    catalog: &cairn_store::catalog::Catalog,
+    path: &std::path::Path,
+    id: &str,
+    offset: u64,
+    length: u64,
+    src: &mut dyn Read,
+) -> Result<Result<()>> {
+    let io = |action, e| NodeError::io(action, path, e);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| io("open", e))?;
+    file.set_len(offset).map_err(|e| io("truncate", e))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .map_err(|e| io("seek", e))?;
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut at, mut synced, mut since) = (offset, offset, std::time::Instant::now());
+    let outcome = loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(NodeError::Aborted(e.to_string())),
+        };
+        let room = length - at;
+        let take = (n as u64).min(room) as usize;
+        file.write_all(&buf[..take]).map_err(|e| io("write", e))?;
+        at += take as u64;
+        if take < n {
+            break Err(NodeError::Invalid(format!(
+                "the body goes past the upload's length ({length} bytes)"
+            )));
+        }
+        if at - synced >= CHECKPOINT || (at > synced && since.elapsed() >= CHECKPOINT_EVERY) {
+            file.sync_data().map_err(|e| io("sync", e))?;
+            catalog.resumable_received(id, at, expiry())?;
+            (synced, since) = (at, std::time::Instant::now());
+        }
+    };
+    file.sync_data().map_err(|e| io("sync", e))?;
+    catalog.resumable_received(id, at, expiry())?;
+    Ok(outcome)
+}
