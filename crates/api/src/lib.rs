@@ -177,6 +177,8 @@ fn admin_routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::h_entry_path))
         .routes(routes!(routes::h_metadata, routes::h_set_metadata))
         .routes(routes!(routes::h_entry_content))
+        .routes(routes!(routes::h_links, routes::h_create_link))
+        .routes(routes!(routes::h_revoke_link))
         .routes(routes!(routes::h_blob))
         .routes(routes!(routes::h_blob_content))
         .routes(routes!(routes::h_accounts, routes::h_create_account))

@@ -35,6 +35,7 @@ use crate::error::ErrorBody;
     tags(
         (name = "node", description = "The node itself."),
         (name = "entries", description = "The tree of folders and files, uploads, imports, fetches."),
+        (name = "links", description = "Share links of files: opened by whoever holds one, until it ends or is revoked."),
         (name = "resumable", description = "Resumable uploads over tus 1.0: create, append from where an upload stands, ask where that is, drop."),
         (name = "blobs", description = "Content by digest or link."),
         (name = "jobs", description = "Long work with progress and cancel."),

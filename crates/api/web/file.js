@@ -34,6 +34,7 @@ export async function render(main, [id], go) {
     h('p', { class: 'muted', text: `${size(info.size)} · ${type} · added ${when(info.created)} · modified ${when(info.modified)} · ${info.downloads} download${info.downloads === 1 ? '' : 's'}` }),
     actions,
     h('h2', { text: 'Identifiers' }), ids,
+    h('h2', { text: 'Share links' }), links(info),
     h('h2', { text: 'Metadata' }), meta));
   // The digests are computed in the background after an upload.
   const off = on('blob_aliases', async (e) => {
@@ -42,6 +43,57 @@ export async function render(main, [id], go) {
     showIds(fresh.aliases || {});
   });
   return off;
+}
+
+const TTLS = [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days'], ['', 'No end date']];
+
+/** The file's share links: made with a lifetime, copied, revoked. */
+function links(info) {
+  const list = h('ul', { class: 'links' });
+  const ttl = h('select', { id: 'link-ttl', 'aria-label': 'The link ends after' },
+    TTLS.map(([v, label]) => h('option', { value: v, text: label, selected: v === '604800' })));
+  const paid = info.metadata && ['true', '1'].includes(info.metadata.restricted);
+  const section = h('div', { class: 'linkbox' },
+    h('p', { class: 'muted', text: paid
+      ? 'A paid file is sold, not shared by link.'
+      : 'Anyone with a link can play and download this file, with no account, until the link ends or you revoke it.' }),
+    paid ? null : h('div', { class: 'actions' }, ttl,
+      h('button', {
+        type: 'button', text: 'Create link',
+        onclick: async () => {
+          try {
+            await call('POST', `/entries/${info.id}/links`, ttl.value ? { expires_in: Number(ttl.value) } : {});
+            await show();
+          } catch (err) { toast(err.message, 'error'); }
+        },
+      })),
+    list);
+  async function show() {
+    const all = await get(`/entries/${info.id}/links`);
+    fill(list, all.map((l) => {
+      const url = `${location.origin}${l.path}`;
+      const input = h('input', { type: 'text', readonly: true, value: url, 'aria-label': 'Link', class: 'linkurl' });
+      return h('li', { 'data-link': l.id, class: l.expired ? 'expired' : '' },
+        input,
+        h('span', { class: 'muted small', text: `${l.expired ? 'ended' : (l.expires ? `ends ${when(l.expires)}` : 'no end date')} · opened ${l.opened}×` }),
+        h('button', {
+          type: 'button', class: 'ghost small', text: 'Copy',
+          onclick: async () => {
+            input.select();
+            try { await navigator.clipboard.writeText(url); toast('Link copied'); } catch { toast('Select the link and copy it'); }
+          },
+        }),
+        h('button', {
+          type: 'button', class: 'danger small', text: 'Revoke',
+          onclick: async () => {
+            if (!await confirm('Revoke this link?', 'Whoever has it can no longer open the file.', 'Revoke')) return;
+            try { await call('DELETE', `/links/${l.id}`); await show(); } catch (err) { toast(err.message, 'error'); }
+          },
+        }));
+    }));
+  }
+  if (!paid) show().catch((err) => toast(err.message, 'error'));
+  return section;
 }
 
 function row(label, value) {

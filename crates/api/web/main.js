@@ -9,8 +9,11 @@ import * as files from './files.js';
 import * as file from './file.js';
 import * as player from './player.js';
 import * as jobs from './jobs.js';
+import * as torrents from './torrents.js';
+import * as network from './network.js';
+import * as share from './share.js';
 
-const pages = { files, file, play: player, jobs };
+const pages = { files, file, play: player, jobs, torrents, network };
 const main = document.getElementById('main');
 let leave = null;
 let signedIn = false;
@@ -110,4 +113,7 @@ events.on('connection', ({ connected }) => {
   live.title = connected ? 'Live updates on' : 'The node is not answering: reconnecting';
 });
 
-if (await session()) started(); else showSignIn();
+if (location.pathname.startsWith('/s/')) {
+  // A share link: the file, for whoever holds it; no session asked.
+  share.render(main, decodeURIComponent(location.pathname.slice(3).split('/')[0]));
+} else if (await session()) started(); else showSignIn();

@@ -11,26 +11,55 @@
 import { h, fill, clock, toast, visible } from './dom.js';
 import { get, call } from './api.js';
 
-export async function render(main, [id], go) {
+/** What to play: a stored file (`/ui/play/<id>`) or a torrent's file
+ * (`/ui/play/torrent/<hash>/<index>`), with where its bytes come from. */
+async function source(params) {
+  if (params[0] === 'torrent') {
+    const [, hash, index] = params;
+    const t = await get(`/torrents/${hash}`);
+    const file = (t.files || []).find((f) => String(f.index) === String(index));
+    if (!file) throw new Error('No such file in this torrent');
+    const base = `/api/v1/torrents/${hash}/files/${index}`;
+    const direct = /\.(mp4|m4v|webm|mp3|m4a|ogg|oga|ogv|opus|wav|flac)$/i.test(file.path);
+    const name = file.path.split('/').pop();
+    return {
+      name, subject: `torrent:${hash}:${index}`, audio: /\.(mp3|m4a|oga|ogg|opus|wav|flac)$/i.test(name),
+      back: '/ui/torrents', backText: 'Torrents', subtitles: null,
+      plan: async () => ({
+        treatment: direct ? 'direct' : 'remux', content: `${base}/content`,
+        master: `${base}/hls/master.m3u8`, duration: NaN,
+      }),
+    };
+  }
+  const [id] = params;
   const info = await get(`/entries/${id}`);
-  document.title = `${visible(info.name)} · cairn`;
-  const audio = (info.content_type || '').startsWith('audio/');
-  const video = h(audio ? 'audio' : 'video', {
-    controls: true, preload: 'metadata', class: 'media', 'aria-label': info.name,
+  return {
+    name: info.name, subject: id, audio: (info.content_type || '').startsWith('audio/'),
+    back: `/ui/file/${id}`, backText: info.name, subtitles: id,
+    plan: () => get(`/media/${id}/play`),
+  };
+}
+
+export async function render(main, params, go) {
+  const src = await source(params);
+  const id = src.subject;
+  document.title = `${visible(src.name)} · cairn`;
+  const video = h(src.audio ? 'audio' : 'video', {
+    controls: true, preload: 'metadata', class: 'media', 'aria-label': visible(src.name),
   });
   video.playsInline = true;
   const status = h('p', { class: 'muted', 'aria-live': 'polite' });
   const tracks = h('ul', { class: 'tracks', 'aria-label': 'Subtitles' });
   fill(main, h('article', { class: 'player' },
-    h('nav', { class: 'crumbs' }, h('a', { href: `/ui/file/${id}`, 'data-link': true, text: `← ${visible(info.name)}` })),
-    h('h1', { dir: 'auto', text: visible(info.name) }),
+    h('nav', { class: 'crumbs' }, h('a', { href: src.back, 'data-link': true, text: `← ${visible(src.backText)}` })),
+    h('h1', { dir: 'auto', text: visible(src.name) }),
     video, status,
-    h('h2', { text: 'Subtitles' }), tracks,
+    src.subtitles ? h('h2', { text: 'Subtitles' }) : null, src.subtitles ? tracks : null,
     h('p', { class: 'muted small', text: 'Keys: space play/pause · ←/→ 5 s · j/l 10 s · ↑/↓ volume · m mute · f full screen · c subtitles · 0–9 jump' })));
 
   let plan;
   try {
-    plan = await get(`/media/${id}/play`);
+    plan = await src.plan();
   } catch (err) {
     status.textContent = `This file cannot be played: ${err.message}`;
     return null;
@@ -41,19 +70,21 @@ export async function render(main, [id], go) {
   } else {
     video.src = plan.master;
   }
+  const length = isFinite(plan.duration) ? ` · ${clock(plan.duration)}` : '';
   status.textContent = plan.treatment === 'direct'
-    ? `Playing the file as it is · ${clock(plan.duration)}`
-    : `Playing as HLS (${plan.treatment}) · ${clock(plan.duration)}`;
+    ? `Playing the file as it is${length}`
+    : `Playing as HLS (${plan.treatment})${length}`;
   video.dataset.treatment = plan.treatment;
 
-  await subtitles(id, video, tracks);
+  if (src.subtitles) await subtitles(src.subtitles, video, tracks);
   const resume = await position(id);
-  if (resume > 3 && resume < plan.duration * 0.95) {
+  const duration = isFinite(plan.duration) ? plan.duration : Infinity;
+  if (resume > 3 && resume < duration * 0.95) {
     if (video.readyState >= 1) video.currentTime = resume;
     else video.addEventListener('loadedmetadata', () => { video.currentTime = resume; }, { once: true });
     toast(`Resuming at ${clock(resume)}`);
   }
-  const save = remember(id, info.name, video);
+  const save = remember(id, src.name, video);
   const keys = (e) => shortcut(e, video);
   document.addEventListener('keydown', keys);
   return () => {
@@ -98,7 +129,7 @@ function remember(id, title, video) {
     if (!isFinite(video.currentTime) || video.currentTime < 1) return;
     last = now;
     const duration = isFinite(video.duration) ? video.duration : undefined;
-    call('PUT', `/history/${id}`, { position: video.currentTime, duration, title, ended: video.ended })
+    call('PUT', `/history/${encodeURIComponent(id)}`, { position: video.currentTime, duration, title, ended: video.ended })
       .catch(() => {});
   };
   video.addEventListener('timeupdate', () => save(false));

@@ -179,6 +179,12 @@ pub(crate) enum Command {
         /// Entry id or blob digest.
         id: String,
     },
+    /// Share links of files: a browser opens one with no account
+    /// (`/s/<token>`) until it ends or is revoked.
+    Weblink {
+        #[command(subcommand)]
+        action: WeblinkAction,
+    },
     /// The node's identity: show it, back it up, recover it on a new
     /// machine.
     Id {
@@ -502,6 +508,28 @@ pub(crate) enum GroupAction {
     Leave {
         /// The group's id.
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum WeblinkAction {
+    /// Make a link of a file and print it.
+    Create {
+        /// The file's entry id.
+        entry: String,
+        /// When it ends: 90 (seconds), 30m, 12h, 7d (none: when revoked).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List a file's links, ended ones too.
+    Ls {
+        /// The file's entry id.
+        entry: String,
+    },
+    /// Revoke a link: it opens nothing from now on.
+    Rm {
+        /// The link's id (`cairn weblink ls`).
+        link: String,
     },
 }
 

@@ -19,6 +19,7 @@ mod metrics;
 mod services;
 mod settings;
 mod traffic;
+mod weblinks;
 use crate::client::{Client, code_of, ensure_ok};
 
 /// Does what the user typed: `node` runs the daemon; anything else asks
@@ -116,6 +117,7 @@ async fn ask_node(client: &Client, out: &Out, command: Command) -> Result<ExitCo
         Command::Account { action } => account(client, out, action).await?,
         Command::Net { action } => net(client, out, action).await?,
         Command::Link { id } => link(client, out, &id).await?,
+        Command::Weblink { action } => weblinks::weblink(client, out, action).await?,
         Command::Key { action } => key(client, out, action).await?,
         Command::Id { action } => id(client, out, action).await?,
         Command::Friend { action } => friend(client, out, action).await?,

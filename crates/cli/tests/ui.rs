@@ -309,3 +309,177 @@ async fn the_jobs_page_follows_jobs_live_across_a_node_restart() {
         .collect();
     assert_eq!(names, ["live-1.bin", "live-2.bin"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_share_link_opens_one_file_for_anyone_until_revoked() {
+    let mut node = TestNode::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let clip = common::media::make_media(
+        work.path(),
+        "clip.mp4",
+        10,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let size = clip.len();
+    let (_, up) = node.upload("holiday.mp4", clip, "").await;
+    let file = up["id"].as_str().unwrap().to_owned();
+    let out = scenario(
+        &mut node,
+        "share",
+        work.path(),
+        json!({ "file": file, "name": "holiday.mp4", "size": size }),
+    )
+    .await;
+    let url = out["url"].as_str().unwrap();
+    let revoked = reqwest::get(format!("{url}/info")).await.unwrap();
+    assert_eq!(revoked.status(), 404, "a revoked link");
+
+    // The CLI: a link that ends, listed, then ended.
+    let made = node.cli(&["--json", "weblink", "create", &file, "--expires", "1"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let link: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let path = link["path"].as_str().unwrap();
+    let live = node
+        .http
+        .get(node.root_url(&format!("{path}/content")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.bytes().await.unwrap().len(), size);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ended = node
+        .http
+        .get(node.root_url(&format!("{path}/info")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 404, "an expired link");
+    let listed = node.cli(&["weblink", "ls", &file]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("ended") && text.contains("opened 1"),
+        "{text}"
+    );
+
+    // Forged and half links open nothing; folders and paid files get none.
+    let token = link["token"].as_str().unwrap();
+    let (id, _) = token.split_once('.').unwrap();
+    for bad in [
+        id.to_owned(),
+        format!("{id}.AAAAAAAAAAAAAAAAAAAAAA"),
+        "x".into(),
+        "..".into(),
+    ] {
+        let r = node
+            .http
+            .get(node.root_url(&format!("/s/{bad}/content")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    let (_, folder) = node
+        .send_json(Method::POST, "/folders", json!({ "name": "f" }))
+        .await;
+    let folder = folder["id"].as_str().unwrap();
+    let (status, _) = node
+        .send_json(Method::POST, &format!("/entries/{folder}/links"), json!({}))
+        .await;
+    assert_eq!(status, 400, "a folder");
+    let (_, paid) = node
+        .upload("paid.bin", data(1000, 3), "&restricted=true&price=5")
+        .await;
+    let (status, _) = node
+        .send_json(
+            Method::POST,
+            &format!("/entries/{}/links", paid["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 400, "a paid file");
+    let (status, _) = node
+        .send_json(
+            Method::POST,
+            &format!("/entries/{file}/links"),
+            json!({ "expires_in": 0 }),
+        )
+        .await;
+    assert_eq!(status, 400, "a lifetime of 0");
+    let rm = node.cli(&["weblink", "rm", link["id"].as_str().unwrap()]);
+    assert!(rm.status.success());
+    let rm = node.cli(&["weblink", "rm", link["id"].as_str().unwrap()]);
+    assert!(!rm.status.success(), "revoked twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_magnet_pasted_in_the_page_plays_while_it_downloads() {
+    // Slow enough that the video plays long before the last piece.
+    let config = format!("{}download_bps = 300000\n", TestNode::TORRENTS_LOOPBACK);
+    let mut node = TestNode::start_with(&config).await;
+    let work = tempfile::tempdir().unwrap();
+    let clip = common::media::make_media(
+        work.path(),
+        "film.mp4",
+        30,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let seeds = tempfile::tempdir().unwrap();
+    let seeder = common::seeder::Seeder::start(seeds.path(), &[("film.mp4", &clip)]).await;
+    scenario(
+        &mut node,
+        "torrents",
+        work.path(),
+        json!({ "magnet": seeder.magnet(), "hash": seeder.hash() }),
+    )
+    .await;
+    let (_, torrents) = node.get_json("/torrents").await;
+    assert_eq!(torrents[0]["info_hash"], seeder.hash().as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_network_page_shows_peers_suppliers_and_bandwidth_of_three_nodes() {
+    let mut nodes = common::net::network(3, common::net::net_config).await;
+    let work = tempfile::tempdir().unwrap();
+    let (_, up) = nodes[0].upload("placed.bin", data(300_000, 5), "").await;
+    let blob = up["blob"].as_str().unwrap().to_owned();
+    let placed = common::net::placed(&nodes[0], &blob).await;
+    assert_eq!(placed["state"], "done", "{placed}");
+    let mut peers = Vec::new();
+    for n in &nodes[1..] {
+        peers.push(common::net::peer_id(n).await);
+    }
+    scenario(
+        &mut nodes[0],
+        "network",
+        work.path(),
+        json!({ "peers": peers }),
+    )
+    .await;
+}

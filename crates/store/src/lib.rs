@@ -27,6 +27,7 @@ mod arrived;
 pub mod backup;
 pub mod catalog;
 mod direct;
+pub mod entry_links;
 mod error;
 pub mod files;
 pub mod groups;

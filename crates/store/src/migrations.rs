@@ -690,4 +690,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX resumable_uploads_by_expiry ON resumable_uploads(expires);
     "#,
+    // 29: share links of entries: the link's id (its signature is the
+    // engine's, never kept), the entry, when it ends, how often it was
+    // opened. A link goes with its entry.
+    r#"
+    CREATE TABLE entry_links (
+        id      TEXT PRIMARY KEY,
+        entry   TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        opened  INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX entry_links_by_entry ON entry_links(entry);
+    CREATE TRIGGER entry_links_gone AFTER DELETE ON entries BEGIN
+        DELETE FROM entry_links WHERE entry = OLD.id;
+    END;
+    CREATE TRIGGER backup_entry_links_insert AFTER INSERT ON entry_links BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    CREATE TRIGGER backup_entry_links_delete AFTER DELETE ON entry_links BEGIN UPDATE backup_state SET changes = changes + 1; END;
+    "#,
 ];

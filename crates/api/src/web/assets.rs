@@ -43,6 +43,9 @@ static ASSETS: &[Asset] = &[
     asset!("player.js", "text/javascript; charset=utf-8"),
     asset!("jobs.js", "text/javascript; charset=utf-8"),
     asset!("events.js", "text/javascript; charset=utf-8"),
+    asset!("torrents.js", "text/javascript; charset=utf-8"),
+    asset!("network.js", "text/javascript; charset=utf-8"),
+    asset!("share.js", "text/javascript; charset=utf-8"),
 ];
 
 /// What is made of an asset once: its ETag and its gzip.

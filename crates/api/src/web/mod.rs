@@ -16,6 +16,10 @@
 //! - `GET /ui/session` says who is signed in, with the CSRF token;
 //!   `DELETE` signs out.
 //!
+//! Share links (`/s/<token>`, `share`): the page's public view of one
+//! file, its details and its content with ranges, for anyone holding a
+//! live link, no session.
+//!
 //! The cookie is `HttpOnly` and `SameSite=Strict`. A call that changes
 //! something must also carry the session's CSRF token in `X-CSRF-Token`,
 //! and a request with another site's `Origin` is refused. Every page and
@@ -23,6 +27,7 @@
 //! styles from the node alone (no inline code) and no framing.
 
 mod assets;
+mod share;
 
 use axum::Json;
 use axum::Router;
@@ -60,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ui", get(h_page))
         .route("/ui/", get(h_page))
         .route("/ui/{*rest}", get(h_page))
+        .route("/s/{token}", get(share::h_shared_page))
+        .route("/s/{token}/info", get(share::h_shared_info))
+        .route("/s/{token}/content", get(share::h_shared_content))
         .layer(axum::middleware::map_response(secure_headers))
         .with_state(state)
 }

@@ -791,7 +791,7 @@ fn placements_made_before_schema_10_are_counted_once_opened() {
     // As a catalog of schema 9 had it: the placement, nothing beside it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "{UNDO_28} {UNDO_27} {UNDO_26} {UNDO_25} {UNDO_24} {UNDO_23} {UNDO_22} {UNDO_21} {UNDO_20} {UNDO_19} {UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
+        "{UNDO_29} {UNDO_28} {UNDO_27} {UNDO_26} {UNDO_25} {UNDO_24} {UNDO_23} {UNDO_22} {UNDO_21} {UNDO_20} {UNDO_19} {UNDO_18} {UNDO_17} {UNDO_16} DROP INDEX users_by_home; {UNDO_14} DROP TABLE placement_shards; DROP TABLE held_by_suppliers; \
          DROP TABLE scrub_pending; {SCHEMA_11_METADISK} PRAGMA user_version = 9;"
     ))
     .unwrap();
@@ -948,6 +948,9 @@ fn an_accounts_jobs_are_listed_by_number_newest_first() {
 }
 
 /// What migration 27 added.
+/// What migration 29 added.
+const UNDO_29: &str = "DROP TRIGGER backup_entry_links_insert; DROP TRIGGER backup_entry_links_delete; DROP TRIGGER entry_links_gone; DROP TABLE entry_links;";
+
 /// What migration 28 added.
 const UNDO_28: &str = "DROP TABLE resumable_uploads; DROP TABLE web_sessions;";
 

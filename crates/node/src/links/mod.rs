@@ -1,6 +1,7 @@
 //! Signed links: capabilities a door hands out (a download link, a ticket,
 //! an upload URL) that carry what they allow and until when, signed so
-//! that the node recognises its own without storing them.
+//! that the node recognises its own without storing them; and share links
+//! of entries (`entry`), which the catalog names so they can be revoked.
 //!
 //! Each purpose has its own key, derived from the node's identity (stable
 //! across restarts, never stored): a signature made for one purpose never
@@ -8,6 +9,10 @@
 //! the signature it keeps, how it encodes them) and checks the expiry it
 //! wrote; the engine signs and verifies. Parts are length-prefixed, so
 //! `("ab", "c")` and `("a", "bc")` sign differently.
+
+mod entry;
+
+pub use entry::EntryLink;
 
 use std::sync::Arc;
 
