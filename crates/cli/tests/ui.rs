@@ -483,3 +483,62 @@ async fn the_network_page_shows_peers_suppliers_and_bandwidth_of_three_nodes() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn powders_own_listener_serves_its_ui_auth_and_embedded_player() {
+    let config = format!(
+        "[layers]\ncacaoweb = []\nbitdust = []\npowder = [\"127.0.0.1:0\"]\n{}download_bps = 300000\n",
+        TestNode::TORRENTS_LOOPBACK
+    );
+    let mut node = TestNode::start_with(&config).await;
+    let work = tempfile::tempdir().unwrap();
+    let clip = common::media::make_media(
+        work.path(),
+        "film.mp4",
+        30,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let seeds = tempfile::tempdir().unwrap();
+    let seeder = common::seeder::Seeder::start(seeds.path(), &[("film.mp4", &clip)]).await;
+    let powder = format!(
+        "http://{}",
+        common::wait_for_file(&node.dir.join("powder.addr")).trim()
+    );
+    let master = std::fs::read_to_string(node.dir.join("powder.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let embed: Value = node
+        .http
+        .get(format!(
+            "{powder}/actions?method=setting&for=embedToken&token={master}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let embed = embed["value"].as_str().unwrap().to_owned();
+    scenario(
+        &mut node,
+        "powder",
+        work.path(),
+        json!({
+            "powder": powder, "master": master, "embed": embed,
+            "magnet": seeder.magnet(), "hash": seeder.hash(),
+        }),
+    )
+    .await;
+}

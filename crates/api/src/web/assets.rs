@@ -46,6 +46,8 @@ static ASSETS: &[Asset] = &[
     asset!("torrents.js", "text/javascript; charset=utf-8"),
     asset!("network.js", "text/javascript; charset=utf-8"),
     asset!("share.js", "text/javascript; charset=utf-8"),
+    asset!("powder.html", "text/html; charset=utf-8"),
+    asset!("powder.js", "text/javascript; charset=utf-8"),
 ];
 
 /// What is made of an asset once: its ETag and its gzip.
@@ -86,6 +88,14 @@ pub(super) async fn h_asset(Path(path): Path<String>, headers: HeaderMap) -> Res
 /// The page itself (`index.html`), for `/` and every `/ui/…` route.
 pub(super) fn page(headers: &HeaderMap) -> Response {
     answer(0, headers)
+}
+
+/// Powder Web's page (`powder.html`), for its listener's routes.
+pub(super) fn powder_page(headers: &HeaderMap) -> Response {
+    match ASSETS.iter().position(|a| a.path == "powder.html") {
+        Some(i) => answer(i, headers),
+        None => page(headers),
+    }
 }
 
 fn answer(index: usize, headers: &HeaderMap) -> Response {

@@ -20,6 +20,9 @@
 //! file, its details and its content with ranges, for anyone holding a
 //! live link, no session.
 //!
+//! Powder Web's UI ([`powder_ui`]) is served on Powder's own listener by
+//! the powder crate: its own page over Powder's API and keys.
+//!
 //! The cookie is `HttpOnly` and `SameSite=Strict`. A call that changes
 //! something must also carry the session's CSRF token in `X-CSRF-Token`,
 //! and a request with another site's `Origin` is refused. Every page and
@@ -27,7 +30,10 @@
 //! styles from the node alone (no inline code) and no framing.
 
 mod assets;
+mod powder;
 mod share;
+
+pub use powder::powder_ui;
 
 use axum::Json;
 use axum::Router;

@@ -158,6 +158,9 @@ impl cairn_api::Layer for Powder {
             .with_state(self.state.clone())
             .route_layer(axum::middleware::from_fn(preflight))
             .layer(axum::middleware::map_response(powder_headers))
+            // Its web UI, as Powder served it: `/`, `/auth`, `/torrent…`,
+            // `/embed…` (cairn's page for Powder's API).
+            .merge(cairn_api::web::powder_ui())
     }
 }
 
