@@ -298,14 +298,14 @@ async fn a_body_cut_off_or_a_node_killed_mid_body_loses_nothing_synced() {
     }
     assert_eq!(at, Some(3 << 20), "what came before the cut is kept");
 
-    // A node killed mid-body: what was synced (at least every second) is
+    // A node killed mid-body: what was synced (at least every 5 seconds) is
     // kept, the rest is asked for again.
     let mut s = node.raw();
     let start = 3 << 20;
     s.write_all(raw_patch(&node, &path, start, body.len() - start as usize).as_bytes())
         .unwrap();
     s.write_all(&body[start as usize..(4 << 20)]).unwrap();
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(Duration::from_millis(5300));
     s.write_all(&body[(4 << 20)..(4 << 20) + 1024]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     node.kill9();

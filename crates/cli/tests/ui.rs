@@ -230,16 +230,20 @@ async fn a_browser_upload_goes_on_after_a_cut_a_reload_and_a_new_sign_in() {
     // The node restarts mid-upload on the same address.
     let mut node = TestNode::start_with(&format!("listen = \"127.0.0.1:{}\"\n", free_port())).await;
     let work = tempfile::tempdir().unwrap();
-    let files = [("cut.bin", 11), ("reload.bin", 12), ("session.bin", 13)];
-    for (name, seed) in files {
-        std::fs::write(work.path().join(name), data(24 << 20, seed)).unwrap();
+    let files = [
+        ("cut.bin", 11, 48 << 20),
+        ("reload.bin", 12, 24 << 20),
+        ("session.bin", 13, 24 << 20),
+    ];
+    for (name, seed, len) in files {
+        std::fs::write(work.path().join(name), data(len, seed)).unwrap();
     }
     let out = scenario(&mut node, "resume", work.path(), json!({})).await;
-    for (name, seed) in files {
+    for (name, seed, len) in files {
         let key = name.trim_end_matches(".bin");
         let id = out[key].as_str().unwrap_or_else(|| panic!("{name}: {out}"));
         let got = content(&node, id).await;
-        assert_eq!(b3(&got), b3(&data(24 << 20, seed)), "{name} whole");
+        assert_eq!(b3(&got), b3(&data(len, seed)), "{name} whole");
     }
 }
 

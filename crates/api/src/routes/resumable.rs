@@ -114,6 +114,12 @@ pub(crate) async fn h_create_resumable(
     check_version(&headers)?;
     let length = number(&headers, "upload-length")?;
     let metadata = parse_metadata(headers.get("upload-metadata"))?;
+    let size = content_length(&headers).filter(|_| has_bytes(&headers));
+    if size.is_some_and(|n| n > length) {
+        return Err(ApiError::invalid(format!(
+            "the body goes past Upload-Length ({length} bytes)"
+        )));
+    }
     let upload = s
         .node
         .entries()
@@ -123,7 +129,7 @@ pub(crate) async fn h_create_resumable(
         let body = req.into_body().into_data_stream();
         s.node
             .entries()
-            .append_resumable(&upload.id, 0, body)
+            .append_resumable(&upload.id, 0, body, size)
             .await?
     } else {
         upload
@@ -200,11 +206,8 @@ pub(crate) async fn h_append_resumable(
         ));
     }
     let offset = number(&headers, "upload-offset")?;
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    let size = content_length(&headers);
+    if let Some(len) = size {
         let upload = s.node.entries().resumable(&id).await?;
         if offset.saturating_add(len) > upload.length {
             return Err(ApiError::invalid(format!(
@@ -214,7 +217,11 @@ pub(crate) async fn h_append_resumable(
         }
     }
     let body = req.into_body().into_data_stream();
-    let upload = s.node.entries().append_resumable(&id, offset, body).await?;
+    let upload = s
+        .node
+        .entries()
+        .append_resumable(&id, offset, body, size)
+        .await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     describe(resp.headers_mut(), &upload);
     Ok(resp)
@@ -275,6 +282,13 @@ fn check_version(headers: &HeaderMap) -> ApiResult<()> {
             format!("this node speaks tus {TUS_VERSION}: send Tus-Resumable: {TUS_VERSION}"),
         )),
     }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn has_bytes(headers: &HeaderMap) -> bool {

@@ -4,12 +4,14 @@
 //!
 //! The bytes go to a spool file of the upload's own (`<data
 //! dir>/resumable/<id>`), appended and synced; the catalog's row counts
-//! how many are durable and moves only after a sync, every 16 MiB or
-//! second and when a request ends (cut off or not), so a
+//! how many are durable and moves only after a sync, every 256 MiB or 5
+//! seconds and when a request ends cut off, so a
 //! client that lost its connection asks and sends the rest. After a kill
 //! the spool is cut back to the row's count before the next append.
-//! Once the last byte is in, the spool is sealed, in one pass, into the
-//! file; the transaction that adds the entry marks the upload finished
+//! A request that carries the rest of the file is sealed as it arrives,
+//! its bytes also going to the spool (a cut leaves them there); one that
+//! does not is only spooled, and the last byte in has the spool sealed.
+//! Either way the transaction that adds the entry marks the upload finished
 //! with it, so asking again answers the same file and never stores a
 //! second. An upload not touched for [`RESUMABLE_KEPT`] goes, spool and
 //! all.
@@ -37,11 +39,13 @@ pub const RESUMABLE_KEPT: std::time::Duration = std::time::Duration::from_secs(2
 
 /// How many bytes an append takes at most between two syncs of its
 /// count.
-const CHECKPOINT: u64 = 16 << 20;
+const CHECKPOINT: u64 = 256 << 20;
 
-/// How long an append goes at most between two syncs of its count, so a
-/// slow client loses little to a crash.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long an append goes at most between two syncs of its count: a
+/// crash loses at most this much of a slow client's upload, and an upload
+/// that ends sooner never syncs its spool at all (it is sealed and
+/// deleted before the kernel writes it back).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A resumable upload.
 #[derive(Debug, Clone, Serialize)]
@@ -238,12 +242,14 @@ impl Entries {
     /// upload stands (`received`). What arrives is kept, even when the
     /// body is cut off (the error says so, and the upload says how far it
     /// got); past the upload's length nothing is taken. The last byte in
-    /// makes the file.
+    /// makes the file: when `size_hint` says the body is the rest of it,
+    /// it is sealed as it arrives.
     pub async fn append_resumable<S, E>(
         &self,
         id: &str,
         offset: u64,
         body: S,
+        size_hint: Option<u64>,
     ) -> Result<ResumableUpload>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin + 'static,
@@ -260,19 +266,120 @@ impl Entries {
         }
         let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
         let reader = tokio_util::io::StreamReader::new(body);
-        let (catalog, path) = (self.0.shared.catalog.clone(), self.0.spool.path(id));
-        let (id_owned, length) = (id.to_owned(), row.length);
+        if size_hint.is_some_and(|n| offset.checked_add(n) == Some(row.length)) && row.length > 0 {
+            return self.seal_arriving(row.into(), offset, reader, held).await;
+        }
+        let tee = self.tee(&row, offset)?;
         let appended = tokio::task::spawn_blocking(move || {
             let mut src = tokio_util::io::SyncIoBridge::new(reader);
-            append(&catalog, &path, &id_owned, offset, length, &mut src)
+            tee.drain(&mut src)
         })
-        .await??;
+        .await?;
         let mut row = ResumableUpload::from(self.resumable_row(id).await?);
-        appended?;
+        appended??;
         if row.received == row.length {
             row = self.finish_resumable(row, held).await?;
         }
         Ok(row)
+    }
+
+    /// A writer of `row`'s spool from `offset` on.
+    fn tee(&self, row: &ResumableRow, offset: u64) -> Result<Tee> {
+        Tee::open(
+            self.0.shared.catalog.clone(),
+            self.0.spool.path(&row.id),
+            &row.id,
+            offset,
+            row.length,
+        )
+    }
+
+    /// Seals the spool's first `offset` bytes and then `body`, the rest of
+    /// the file, as it arrives, its bytes also going to the spool: the
+    /// file is made at its last byte, and a body cut off leaves what came
+    /// in the spool, counted, for the client to go on from.
+    async fn seal_arriving<R>(
+        &self,
+        upload: ResumableUpload,
+        offset: u64,
+        body: R,
+        held: Held,
+    ) -> Result<ResumableUpload>
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    {
+        let row = self.resumable_row(&upload.id).await?;
+        let tee = self.tee(&row, offset)?;
+        let _storing = self
+            .0
+            .storing
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &upload.name, Some(upload.length), true);
+        let (entries, kept) = (self.clone(), upload.clone());
+        let path = self.0.spool.path(&upload.id);
+        let sealed = tokio::task::spawn_blocking(move || {
+            let _held = held;
+            let prefix = std::fs::File::open(&path)
+                .map_err(|e| NodeError::io("open", &path, e))?
+                .take(offset);
+            let mut tee = tee.reading(tokio_util::io::SyncIoBridge::new(body));
+            let outcome = entries.store_upload(&mut prefix.chain(&mut tee), &job, &kept);
+            job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
+            match outcome {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&path);
+                    Ok(())
+                }
+                Err(e) => {
+                    tee.finish()?;
+                    Err(e)
+                }
+            }
+        })
+        .await?;
+        sealed?;
+        Ok(self.resumable_row(&upload.id).await?.into())
+    }
+
+    /// Seals `src` into `upload`'s file, marking the upload finished in
+    /// the entry's transaction; a source of another length than the
+    /// upload's is refused (blocking).
+    fn store_upload(
+        &self,
+        src: &mut dyn Read,
+        job: &crate::jobs::Job,
+        upload: &ResumableUpload,
+    ) -> Result<crate::Entry> {
+        let extras = Extras {
+            finishes: Some(upload.id.clone()),
+            ..Extras::default()
+        };
+        let length = upload.length;
+        self.store_file_full(
+            src,
+            job,
+            upload.parent.as_deref(),
+            &upload.name,
+            upload.on_conflict,
+            &|manifest| {
+                if manifest.size == length {
+                    Ok(())
+                } else {
+                    Err(NodeError::Aborted(format!(
+                        "the body ended at byte {} of {length}",
+                        manifest.size
+                    )))
+                }
+            },
+            &upload.metadata,
+            &extras,
+        )
     }
 
     /// Seals the spool of `upload` (every byte in) into its file.
@@ -297,23 +404,8 @@ impl Entries {
         let kept = upload.clone();
         blocking(move || {
             let _held = held;
-            let mut file =
-                std::fs::File::open(&path).map_err(|e| NodeError::io("open", &path, e))?;
-            let extras = Extras {
-                finishes: Some(kept.id.clone()),
-                ..Extras::default()
-            };
-            let mut src = (&mut file).take(kept.length);
-            let outcome = entries.store_file_full(
-                &mut src,
-                &job,
-                kept.parent.as_deref(),
-                &kept.name,
-                kept.on_conflict,
-                &|_| Ok(()),
-                &kept.metadata,
-                &extras,
-            );
+            let file = std::fs::File::open(&path).map_err(|e| NodeError::io("open", &path, e))?;
+            let outcome = entries.store_upload(&mut file.take(kept.length), &job, &kept);
             job.finish(outcome.as_ref().map(|e| serde_json::json!({ "entry": e })));
             outcome?;
             let _ = std::fs::remove_file(&path);
@@ -380,52 +472,133 @@ impl Entries {
     }
 }
 
-/// Appends `src` to the spool at `path` from `offset` (blocking): the
-/// spool is first cut back to `offset` (bytes past the durable count are
-/// a killed request's), and the count moves after each sync. The outer
-/// error is a failure of the node's; the inner one a body cut off or too
-/// long, after what came was kept.
-fn append(
-    catalog: &cairn_store::catalog::Catalog,
-    path: &std::path::Path,
-    id: &str,
-    offset: u64,
+/// A spool being appended to from `at` on: what it takes is written to
+/// the file, synced and counted at checkpoints, and never past the
+/// upload's length. Blocking.
+struct Tee<R = std::io::Empty> {
+    catalog: std::sync::Arc<cairn_store::catalog::Catalog>,
+    path: PathBuf,
+    id: String,
+    file: std::fs::File,
     length: u64,
-    src: &mut dyn Read,
-) -> Result<Result<()>> {
-    let io = |action, e| NodeError::io(action, path, e);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| io("open", e))?;
-    file.set_len(offset).map_err(|e| io("truncate", e))?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .map_err(|e| io("seek", e))?;
-    let mut buf = vec![0u8; 256 << 10];
-    let (mut at, mut synced, mut since) = (offset, offset, std::time::Instant::now());
-    let outcome = loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(NodeError::Aborted(e.to_string())),
+    at: u64,
+    synced: u64,
+    since: std::time::Instant,
+    src: R,
+}
+
+impl Tee {
+    /// The spool of upload `id` at `path`, cut back to `offset` (bytes
+    /// past the durable count are a killed request's).
+    fn open(
+        catalog: std::sync::Arc<cairn_store::catalog::Catalog>,
+        path: PathBuf,
+        id: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Self> {
+        let io = |action, e| NodeError::io(action, &path, e);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("open", e))?;
+        file.set_len(offset).map_err(|e| io("truncate", e))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| io("seek", e))?;
+        Ok(Self {
+            catalog,
+            id: id.to_owned(),
+            file,
+            length,
+            at: offset,
+            synced: offset,
+            since: std::time::Instant::now(),
+            src: std::io::empty(),
+            path,
+        })
+    }
+
+    /// This spool, taking what `src` gives as it is read.
+    fn reading<R: Read>(self, src: R) -> Tee<R> {
+        Tee {
+            catalog: self.catalog,
+            path: self.path,
+            id: self.id,
+            file: self.file,
+            length: self.length,
+            at: self.at,
+            synced: self.synced,
+            since: self.since,
+            src,
+        }
+    }
+
+    /// Takes all of `src` (blocking). The outer error is the node's; the
+    /// inner one a body cut off or too long, after what came was kept and
+    /// counted.
+    fn drain(self, src: &mut dyn Read) -> Result<Result<()>> {
+        let mut tee = self.reading(src);
+        let outcome = std::io::copy(&mut tee, &mut std::io::sink());
+        tee.finish()?;
+        Ok(outcome.map(|_| ()).map_err(body_error))
+    }
+}
+
+impl<R> Tee<R> {
+    /// Syncs what was taken and counts it.
+    fn checkpoint(&mut self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| NodeError::io("sync", &self.path, e))?;
+        self.catalog
+            .resumable_received(&self.id, self.at, expiry())?;
+        (self.synced, self.since) = (self.at, std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Syncs and counts what came since the last checkpoint.
+    fn finish(&mut self) -> Result<()> {
+        if self.at > self.synced {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = loop {
+            match self.src.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
         };
-        let room = length - at;
-        let take = (n as u64).min(room) as usize;
-        file.write_all(&buf[..take]).map_err(|e| io("write", e))?;
-        at += take as u64;
+        let take = (n as u64).min(self.length - self.at) as usize;
+        self.file.write_all(&buf[..take])?;
+        self.at += take as u64;
         if take < n {
-            break Err(NodeError::Invalid(format!(
-                "the body goes past the upload's length ({length} bytes)"
-            )));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                NodeError::Invalid(format!(
+                    "the body goes past the upload's length ({} bytes)",
+                    self.length
+                )),
+            ));
         }
-        if at - synced >= CHECKPOINT || (at > synced && since.elapsed() >= CHECKPOINT_EVERY) {
-            file.sync_data().map_err(|e| io("sync", e))?;
-            catalog.resumable_received(id, at, expiry())?;
-            (synced, since) = (at, std::time::Instant::now());
+        if self.at - self.synced >= CHECKPOINT
+            || (self.at > self.synced && self.since.elapsed() >= CHECKPOINT_EVERY)
+        {
+            self.checkpoint().map_err(std::io::Error::other)?;
         }
-    };
-    file.sync_data().map_err(|e| io("sync", e))?;
-    catalog.resumable_received(id, at, expiry())?;
-    Ok(outcome)
+        Ok(take)
+    }
+}
+
+/// What a failed read of a body means for its client.
+fn body_error(e: std::io::Error) -> NodeError {
+    match e.into_inner().map(|inner| inner.downcast::<NodeError>()) {
+        Some(Ok(node)) => *node,
+        Some(Err(other)) => NodeError::Aborted(other.to_string()),
+        None => NodeError::Aborted("the body was cut off".into()),
+    }
 }
