@@ -12,8 +12,9 @@ import * as jobs from './jobs.js';
 import * as torrents from './torrents.js';
 import * as network from './network.js';
 import * as share from './share.js';
+import * as messages from './messages.js';
 
-const pages = { files, file, play: player, jobs, torrents, network };
+const pages = { files, file, play: player, jobs, torrents, network, messages };
 const main = document.getElementById('main');
 let leave = null;
 let signedIn = false;

@@ -42,6 +42,18 @@ fn login_link(node: &TestNode) -> String {
 /// answers `DONE` on the scenario's stdin. Fails with the scenario's
 /// output when it fails, or runs over five minutes.
 async fn scenario(node: &mut TestNode, name: &str, work: &Path, extra: Value) -> Value {
+    scenario_with(node, name, work, extra, Vec::new()).await
+}
+
+/// [`scenario`], where `ACTION <name>` also sends the request `requests`
+/// holds under that name (once; it must succeed) before `DONE`.
+async fn scenario_with(
+    node: &mut TestNode,
+    name: &str,
+    work: &Path,
+    extra: Value,
+    mut requests: Vec<(&str, reqwest::RequestBuilder)>,
+) -> Value {
     let dir = scenarios();
     assert!(
         dir.join("node_modules/playwright-core").is_dir(),
@@ -80,6 +92,15 @@ async fn scenario(node: &mut TestNode, name: &str, work: &Path, extra: Value) ->
         printed.push('\n');
         if line == "ACTION restart" {
             node.restart_here().await;
+            stdin.write_all(b"DONE\n").await.unwrap();
+        } else if let Some(action) = line.strip_prefix("ACTION ") {
+            let at = requests
+                .iter()
+                .position(|(n, _)| *n == action)
+                .unwrap_or_else(|| panic!("no request for action {action}"));
+            let (_, req) = requests.remove(at);
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success(), "{action}: {}", resp.status());
             stdin.write_all(b"DONE\n").await.unwrap();
         } else if let Some(r) = line.strip_prefix("RESULT ") {
             result = Some(serde_json::from_str(r).unwrap());
@@ -545,4 +566,37 @@ async fn powders_own_listener_serves_its_ui_auth_and_embedded_player() {
         }),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_go_to_a_friend_and_replies_arrive_live() {
+    let mut nodes = common::net::network(2, common::net::net_config).await;
+    let work = tempfile::tempdir().unwrap();
+    let ann = common::net::peer_id(&nodes[0]).await;
+    let bob = common::net::peer_id(&nodes[1]).await;
+    let reply = nodes[1]
+        .req(Method::POST, "/messages")
+        .json(&json!({ "to": ann, "text": "hi back from bob" }));
+    let (first, rest) = nodes.split_at_mut(1);
+    scenario_with(
+        &mut first[0],
+        "messages",
+        work.path(),
+        json!({ "bob": bob }),
+        vec![("reply", reply)],
+    )
+    .await;
+    let (_, got) = rest[0].get_json("/messages").await;
+    let texts: Vec<&str> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["outgoing"] == false)
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["hello 🎉 <script>alert(1)</script>"],
+        "bob got ann's words, exactly"
+    );
 }

@@ -46,6 +46,7 @@ static ASSETS: &[Asset] = &[
     asset!("torrents.js", "text/javascript; charset=utf-8"),
     asset!("network.js", "text/javascript; charset=utf-8"),
     asset!("share.js", "text/javascript; charset=utf-8"),
+    asset!("messages.js", "text/javascript; charset=utf-8"),
     asset!("powder.html", "text/html; charset=utf-8"),
     asset!("powder.js", "text/javascript; charset=utf-8"),
 ];
