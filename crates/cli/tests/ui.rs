@@ -124,6 +124,28 @@ async fn read_all(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
     out
 }
 
+/// An H.264 and AAC MP4 of `secs` seconds that a browser plays as it is
+/// (its index first, so it starts before its last byte arrives).
+fn browser_clip(dir: &Path, name: &str, secs: u32) -> Vec<u8> {
+    common::media::make_media(
+        dir,
+        name,
+        secs,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    )
+}
+
 /// A port free now, for a node that must keep its address over a restart.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -272,23 +294,7 @@ async fn a_browser_upload_goes_on_after_a_cut_a_reload_and_a_new_sign_in() {
 async fn the_player_seeks_shows_subtitles_and_resumes() {
     let mut node = TestNode::start().await;
     let work = tempfile::tempdir().unwrap();
-    let mp4 = common::media::make_media(
-        work.path(),
-        "clip.mp4",
-        20,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    let mp4 = browser_clip(work.path(), "clip.mp4", 20);
     let mkv = common::media::make_media(work.path(), "clip.mkv", 20, common::media::H264_AAC);
     let (_, folder) = node
         .send_json(Method::POST, "/folders", json!({ "name": "films" }))
@@ -339,23 +345,7 @@ async fn the_jobs_page_follows_jobs_live_across_a_node_restart() {
 async fn a_share_link_opens_one_file_for_anyone_until_revoked() {
     let mut node = TestNode::start().await;
     let work = tempfile::tempdir().unwrap();
-    let clip = common::media::make_media(
-        work.path(),
-        "clip.mp4",
-        10,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    let clip = browser_clip(work.path(), "clip.mp4", 10);
     let size = clip.len();
     let (_, up) = node.upload("holiday.mp4", clip, "").await;
     let file = up["id"].as_str().unwrap().to_owned();
@@ -458,23 +448,7 @@ async fn a_magnet_pasted_in_the_page_plays_while_it_downloads() {
     let config = format!("{}download_bps = 300000\n", TestNode::TORRENTS_LOOPBACK);
     let mut node = TestNode::start_with(&config).await;
     let work = tempfile::tempdir().unwrap();
-    let clip = common::media::make_media(
-        work.path(),
-        "film.mp4",
-        30,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    let clip = browser_clip(work.path(), "film.mp4", 30);
     let seeds = tempfile::tempdir().unwrap();
     let seeder = common::seeder::Seeder::start(seeds.path(), &[("film.mp4", &clip)]).await;
     scenario(
@@ -517,23 +491,7 @@ async fn powders_own_listener_serves_its_ui_auth_and_embedded_player() {
     );
     let mut node = TestNode::start_with(&config).await;
     let work = tempfile::tempdir().unwrap();
-    let clip = common::media::make_media(
-        work.path(),
-        "film.mp4",
-        30,
-        &[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    );
+    let clip = browser_clip(work.path(), "film.mp4", 30);
     let seeds = tempfile::tempdir().unwrap();
     let seeder = common::seeder::Seeder::start(seeds.path(), &[("film.mp4", &clip)]).await;
     let powder = format!(

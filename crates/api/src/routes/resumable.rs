@@ -134,11 +134,10 @@ pub(crate) async fn h_create_resumable(
     } else {
         upload
     };
-    let mut resp = StatusCode::CREATED.into_response();
+    let mut resp = described(StatusCode::CREATED.into_response(), &upload);
     let location = format!("/api/v1/resumable/{}", upload.id);
     resp.headers_mut()
         .insert(header::LOCATION, header_value(&location));
-    describe(resp.headers_mut(), &upload);
     Ok(resp)
 }
 
@@ -157,9 +156,7 @@ pub(crate) async fn h_head_resumable(
 ) -> ApiResult<Response> {
     check_version(&headers)?;
     let upload = s.node.entries().resumable(&id).await?;
-    let mut resp = StatusCode::OK.into_response();
-    describe(resp.headers_mut(), &upload);
-    Ok(resp)
+    Ok(described(StatusCode::OK.into_response(), &upload))
 }
 
 /// An upload, as JSON.
@@ -173,9 +170,7 @@ pub(crate) async fn h_resumable(
     PathParams(UploadId(id)): PathParams<UploadId>,
 ) -> ApiResult<Response> {
     let upload = s.node.entries().resumable(&id).await?;
-    let mut resp = Json(&upload).into_response();
-    describe(resp.headers_mut(), &upload);
-    Ok(resp)
+    Ok(described(Json(&upload).into_response(), &upload))
 }
 
 /// Appends the body at `Upload-Offset`, which must be where the upload
@@ -222,9 +217,7 @@ pub(crate) async fn h_append_resumable(
         .entries()
         .append_resumable(&id, offset, body, size)
         .await?;
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    describe(resp.headers_mut(), &upload);
-    Ok(resp)
+    Ok(described(StatusCode::NO_CONTENT.into_response(), &upload))
 }
 
 /// Drops an upload and the bytes it holds (tus `termination`); a file it
@@ -373,6 +366,12 @@ fn new_upload(length: u64, mut metadata: BTreeMap<String, String>) -> ApiResult<
         metadata,
         on_conflict,
     })
+}
+
+/// `resp` with the tus headers that describe `upload`.
+fn described(mut resp: Response, upload: &ResumableUpload) -> Response {
+    describe(resp.headers_mut(), upload);
+    resp
 }
 
 /// The tus headers that describe `upload`.

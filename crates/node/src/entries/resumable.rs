@@ -310,17 +310,7 @@ impl Entries {
     {
         let row = self.resumable_row(&upload.id).await?;
         let tee = self.tee(&row, offset)?;
-        let _storing = self
-            .0
-            .storing
-            .acquire()
-            .await
-            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
-        let job = self
-            .0
-            .shared
-            .jobs
-            .start("upload", &upload.name, Some(upload.length), true);
+        let (_storing, job) = self.upload_job(&upload).await?;
         let (entries, kept) = (self.clone(), upload.clone());
         let path = self.0.spool.path(&upload.id);
         let sealed = tokio::task::spawn_blocking(move || {
@@ -345,6 +335,26 @@ impl Entries {
         .await?;
         sealed?;
         Ok(self.resumable_row(&upload.id).await?.into())
+    }
+
+    /// A place among the uploads being stored, and the job that stores
+    /// `upload`'s file.
+    async fn upload_job(
+        &self,
+        upload: &ResumableUpload,
+    ) -> Result<(tokio::sync::SemaphorePermit<'_>, crate::jobs::Job)> {
+        let storing = self
+            .0
+            .storing
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
+        let job = self
+            .0
+            .shared
+            .jobs
+            .start("upload", &upload.name, Some(upload.length), true);
+        Ok((storing, job))
     }
 
     /// Seals `src` into `upload`'s file, marking the upload finished in
@@ -389,17 +399,7 @@ impl Entries {
         held: Held,
     ) -> Result<ResumableUpload> {
         let path = self.0.spool.path(&upload.id);
-        let _storing = self
-            .0
-            .storing
-            .acquire()
-            .await
-            .map_err(|_| NodeError::Internal("the store has stopped".into()))?;
-        let job = self
-            .0
-            .shared
-            .jobs
-            .start("upload", &upload.name, Some(upload.length), true);
+        let (_storing, job) = self.upload_job(&upload).await?;
         let entries = self.clone();
         let kept = upload.clone();
         blocking(move || {
