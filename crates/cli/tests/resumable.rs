@@ -182,7 +182,23 @@ async fn tus_answers_the_protocol_and_refuses_what_breaks_it() {
     let r = patch(&node, &path, 10_000, vec![]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let (_, root) = node.get_json("/entries").await;
-    assert_eq!(root["total"], 1);
+    assert_eq!(root["total"], 1, "one file, not two");
+    // The name taken: refused at once with `fail`, renamed by default.
+    let r = tus(&node, Method::POST, "/resumable")
+        .header("upload-length", "3")
+        .header(
+            "upload-metadata",
+            format!("filename {},on_conflict {}", b64("ten.bin"), b64("fail")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let again = create(&node, 3, &format!("filename {}", b64("ten.bin"))).await;
+    let r = patch(&node, &again, 0, b"abc".to_vec()).await;
+    let renamed = r.headers()["cairn-entry"].to_str().unwrap().to_owned();
+    let (_, info) = node.get_json(&format!("/entries/{renamed}")).await;
+    assert_eq!(info["name"], "ten (1).bin");
     let (_, upload): (u16, Value) = node.get_json(&path).await;
     assert_eq!(upload["entry"], entry.as_str());
 

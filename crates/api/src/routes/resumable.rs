@@ -10,8 +10,9 @@
 //! `Upload-Metadata` keys the node reads: `filename` (or `name`), the
 //! file's name; `parent`, the folder's id; `relativePath`, a path whose
 //! folders are made under `parent` (a file of a folder upload; its last
-//! part is the name when `filename` is absent); `on_conflict` (`fail`,
-//! `rename`, `replace`); and the paid-file keys `restricted`,
+//! part is the name when `filename` is absent); `on_conflict` (`rename`,
+//! the default, `fail`, refused at creation when the name is taken, or
+//! `replace`); and the paid-file keys `restricted`,
 //! `previewallowed`, `price`. `filetype` and other keys are ignored.
 
 use std::collections::BTreeMap;
@@ -351,7 +352,8 @@ fn new_upload(length: u64, mut metadata: BTreeMap<String, String>) -> ApiResult<
         Some(c) => c
             .parse::<OnConflict>()
             .map_err(|e| ApiError::invalid(e.to_string()))?,
-        None => OnConflict::Fail,
+        // An upload is not thrown away at its last byte for its name.
+        None => OnConflict::Rename,
     };
     let parent = metadata
         .remove("parent")

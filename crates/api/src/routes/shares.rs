@@ -214,8 +214,13 @@ pub(crate) struct ShareExportBody {
     #[schema(value_type = Option<String>, pattern = r"^/[^\u0000]*$")]
     folder: Option<std::path::PathBuf>,
     /// Its path below the folder, `/`-separated (sub-folders are made);
-    /// absent: the file's own name.
-    #[schema(min_length = 1, max_length = 4096)]
+    /// absent: the file's own name. No part is empty, `.` or `..`, and
+    /// none holds a NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^(?:(?!\.\.?(?:/|$))[^/\u0000]+/)*(?!\.\.?$)[^/\u0000]+$"
+    )]
     path: Option<String>,
     /// Answer once the job has ended.
     #[serde(default)]

@@ -314,8 +314,13 @@ pub(crate) struct ExportBody {
     #[schema(value_type = Option<String>, pattern = r"^/[^\u0000]*$")]
     folder: Option<PathBuf>,
     /// The file's path below the folder, `/`-separated (sub-folders are
-    /// made); absent: the file's own name.
-    #[schema(min_length = 1, max_length = 4096)]
+    /// made); absent: the file's own name. No part is empty, `.` or `..`, and
+    /// none holds a NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^(?:(?!\.\.?(?:/|$))[^/\u0000]+/)*(?!\.\.?$)[^/\u0000]+$"
+    )]
     path: Option<String>,
     /// Answer once the job has ended.
     #[serde(default)]

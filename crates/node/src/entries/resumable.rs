@@ -183,6 +183,15 @@ impl Entries {
         if let Some(p) = &parent {
             self.check_folder(p).await?;
         }
+        // A name taken is refused now rather than after the last byte.
+        if new.on_conflict == OnConflict::Fail
+            && let Some(taken) = self.child_named(parent.as_deref(), &new.name).await?
+        {
+            return Err(NodeError::Store(cairn_store::StoreError::NameTaken {
+                name: new.name,
+                existing: taken.id,
+            }));
+        }
         let mut id = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         let row = ResumableRow {
