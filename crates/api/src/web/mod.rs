@@ -146,14 +146,15 @@ fn redirect(to: &'static str) -> Response {
 }
 
 fn set_cookie(resp: &mut Response, token: &str, expires: i64) {
-    let max_age = ((expires - cairn_store_now()) / 1000).max(0);
+    let max_age = ((expires - now_ms()) / 1000).max(0);
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-fn cairn_store_now() -> i64 {
+/// Now, in Unix milliseconds.
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
