@@ -558,3 +558,27 @@ async fn messages_go_to_a_friend_and_replies_arrive_live() {
         "bob got ann's words, exactly"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_over_the_upload_limit_is_refused_in_the_page_and_stores_nothing() {
+    let mut node = TestNode::start_with("max_upload_bytes = 1048576\n").await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("big.bin"), data(2 << 20, 21)).unwrap();
+    std::fs::write(work.path().join("small.bin"), data(100_000, 22)).unwrap();
+    scenario(&mut node, "toolarge", work.path(), json!({})).await;
+    let (_, root) = node.get_json("/entries").await;
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["small.bin"]);
+    assert_eq!(
+        std::fs::read_dir(node.dir.join("resumable"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "no spool of the refused upload"
+    );
+}
