@@ -131,16 +131,18 @@ class FolderView {
       if (run !== this.loading || this.closed) return;
       all.push(...page.entries);
       offset += page.entries.length;
-      if (offset === all.length && (all.length === page.entries.length || offset >= page.total)) {
-        this.entries = all.slice();
-        this.refilter();
-        // What the benchmark times: the first listing drawn.
-        if (!performance.getEntriesByName('cairn:files-ready').length) performance.mark('cairn:files-ready');
-      }
-      if (!page.entries.length || offset >= page.total) break;
+      const done = !page.entries.length || offset >= page.total;
+      // The first page is drawn as soon as it comes, the whole at the end.
+      if (done || all.length === page.entries.length) this.show(done ? all : all.slice());
+      if (done) return;
     }
-    this.entries = all;
+  }
+
+  show(entries) {
+    this.entries = entries;
     this.refilter();
+    // What the benchmark times: the first listing drawn.
+    if (!performance.getEntriesByName('cairn:files-ready').length) performance.mark('cairn:files-ready');
   }
 
   touched(parent) {

@@ -218,7 +218,11 @@ impl Node {
             tokens: Tokens::new(shared.clone()),
             links: Links::new(shared.clone()),
             accounts: Accounts::new(shared.clone()),
-            web: crate::web::Web::new(shared.clone(), &identity.api_secret),
+            web: crate::web::Web::new(
+                shared.clone(),
+                Links::new(shared.clone()),
+                &identity.api_secret,
+            ),
             jobs: Jobs::new(shared.jobs.clone()),
             shared,
             data_dir: data_dir.to_path_buf(),

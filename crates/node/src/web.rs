@@ -41,6 +41,8 @@ pub struct Web {
     shared: Arc<Shared>,
     /// The admin secret, which signs the operator in.
     secret: Arc<str>,
+    /// Signs the sessions' CSRF tokens.
+    signer: crate::links::Links,
     /// The login links given and not used, by their token's hash.
     links: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
@@ -80,9 +82,10 @@ fn random_token() -> String {
 }
 
 impl Web {
-    pub(crate) fn new(shared: Arc<Shared>, secret: &str) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, signer: crate::links::Links, secret: &str) -> Self {
         Self {
             shared,
+            signer,
             secret: secret.into(),
             links: Arc::default(),
         }
@@ -118,14 +121,7 @@ impl Web {
 
     /// Signs the operator in with the admin secret.
     pub async fn sign_in_secret(&self, secret: &str) -> Result<SignedIn> {
-        let want = &*self.secret;
-        let equal = want.len() == secret.len()
-            && want
-                .bytes()
-                .zip(secret.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !equal {
+        if !crate::links::same_bytes(self.secret.as_bytes(), secret.as_bytes()) {
             return Err(NodeError::Unauthorized);
         }
         self.open(None).await
@@ -162,8 +158,7 @@ impl Web {
 
     /// The CSRF token of the session whose token is `token`.
     pub fn csrf(&self, token: &str) -> String {
-        let links = crate::links::Links::new(self.shared.clone());
-        let tag = links.sign("web-csrf", &[&token_hash(token)]);
+        let tag = self.signer.sign("web-csrf", &[&token_hash(token)]);
         hex::encode(&tag[..16])
     }
 }

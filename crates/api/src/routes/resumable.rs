@@ -203,15 +203,6 @@ pub(crate) async fn h_append_resumable(
     }
     let offset = number(&headers, "upload-offset")?;
     let size = content_length(&headers);
-    if let Some(len) = size {
-        let upload = s.node.entries().resumable(&id).await?;
-        if offset.saturating_add(len) > upload.length {
-            return Err(ApiError::invalid(format!(
-                "{len} bytes at {offset} go past the upload's length ({} bytes)",
-                upload.length
-            )));
-        }
-    }
     let body = req.into_body().into_data_stream();
     let upload = s
         .node

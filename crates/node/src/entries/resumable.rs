@@ -250,7 +250,8 @@ impl Entries {
     /// Appends `body` to upload `id` at `offset`, which must be where the
     /// upload stands (`received`). What arrives is kept, even when the
     /// body is cut off (the error says so, and the upload says how far it
-    /// got); past the upload's length nothing is taken. The last byte in
+    /// got); past the upload's length nothing is taken (a `size_hint`
+    /// past it is refused before a byte is read). The last byte in
     /// makes the file: when `size_hint` says the body is the rest of it,
     /// it is sealed as it arrives.
     pub async fn append_resumable<S, E>(
@@ -273,9 +274,17 @@ impl Entries {
                 row.received
             )));
         }
+        if let Some(n) = size_hint
+            && offset.checked_add(n).is_none_or(|end| end > row.length)
+        {
+            return Err(NodeError::Invalid(format!(
+                "{n} bytes at {offset} go past the upload's length ({} bytes)",
+                row.length
+            )));
+        }
         let body = body.map_err(|e| std::io::Error::other(NodeError::Aborted(e.to_string())));
         let reader = tokio_util::io::StreamReader::new(body);
-        if size_hint.is_some_and(|n| offset.checked_add(n) == Some(row.length)) && row.length > 0 {
+        if size_hint.is_some_and(|n| offset + n == row.length) && row.length > 0 {
             return self.seal_arriving(row.into(), offset, reader, held).await;
         }
         let tee = self.tee(&row, offset)?;

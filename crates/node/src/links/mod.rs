@@ -57,12 +57,14 @@ impl Links {
             return false;
         }
         let want = self.sign(purpose, parts);
-        want[..signature.len()]
-            .iter()
-            .zip(signature)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        same_bytes(&want[..signature.len()], signature)
     }
+}
+
+/// Whether `a` and `b` are equal, compared in time that depends on their
+/// lengths only (secrets, keys' hashes, signatures).
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
